@@ -1,0 +1,24 @@
+/**
+ * BMC: power control of one member through its baseboard management controller.
+ *
+ * Contract:
+ * - Each operation resolves only after the BMC acknowledged it, and rejects with
+ *   `BmcError` (kinds: `unreachable`, `auth`, `timeout`, `refused`, `garbage`) otherwise.
+ * - `status` returns the chassis power state as the BMC reports it.
+ * - `cycle` asks the BMC for an off-then-on cycle; `off`/`on` set the state.
+ * - Errors never contain the password.
+ */
+export interface Bmc {
+  readonly member: string;
+  status(): Promise<PowerState>;
+  on(): Promise<void>;
+  off(): Promise<void>;
+  cycle(): Promise<void>;
+}
+
+export type PowerState = 'on' | 'off';
+
+/** Opens the BMC of a member; the agent asks for the one it must fence. */
+export interface BmcFactory {
+  open(member: string): Bmc;
+}

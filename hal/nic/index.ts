@@ -1,0 +1,38 @@
+/**
+ * NIC: the addresses this server holds on its LAN interface, their announcement,
+ * conflict detection and the interface's link state.
+ *
+ * Addresses are given in CIDR form (`198.18.0.10/24`).
+ *
+ * Contract:
+ * - `assign` is idempotent: assigning a held address succeeds and changes nothing.
+ * - `release` is idempotent: releasing an address not held succeeds.
+ * - `holds` reports the interface's real state, not what this process assigned.
+ * - `announce` sends `count` gratuitous ARPs for a held address, `intervalMs` apart, and
+ *   resolves when all are sent.
+ * - `detectConflict` answers "does another machine use this address?" within about
+ *   `windowMs`: an ICMP echo answered, or an ARP reply or concurrent ARP probe from another
+ *   MAC (RFC 5227). It may be called for an address this server holds.
+ * - `neighborMac` returns the MAC this server's ARP cache holds for an address, or null.
+ * - `onLink` reports every change of the link's carrier, once per change.
+ * - All failures reject with `NicError`, naming the interface and the address.
+ */
+export interface Nic {
+  readonly name: string;
+  readonly mac: string;
+  assign(address: string): Promise<void>;
+  release(address: string): Promise<void>;
+  holds(address: string): Promise<boolean>;
+  announce(address: string, count: number, intervalMs: number): Promise<void>;
+  detectConflict(address: string, windowMs: number): Promise<ConflictReport>;
+  neighborMac(address: string): Promise<string | null>;
+  linkUp(): Promise<boolean>;
+  onLink(listener: (up: boolean) => void): void;
+  close(): void;
+}
+
+export interface ConflictReport {
+  taken: boolean;
+  /** What was seen, for the log: `icmp-reply`, `arp-reply 02:..`, `arp-probe 02:..`. */
+  evidence: string[];
+}

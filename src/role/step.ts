@@ -1,0 +1,424 @@
+import type { PersistedRole } from '../../hal/store/index.js';
+import { nextRandom } from './random.js';
+import type { Action, Event, MachineConfig, Phase, ProbeState, RoleState, StepResult } from './types.js';
+
+/** Timer names. Probe timeouts are `timeout:<sequence>`. */
+export const TIMER = {
+  bootDelay: 'boot-delay',
+  probe: 'probe',
+  fenceRetry: 'fence-retry',
+  spareCheck: 'spare-check',
+  health: 'health',
+  announce: 'announce-refresh',
+} as const;
+
+const timeoutTimer = (sequence: number): string => `timeout:${sequence}`;
+
+export function initialState(seed: number): RoleState {
+  return {
+    phase: 'booting',
+    role: 'primary',
+    epoch: 0,
+    linkUp: true,
+    rng: seed >>> 0,
+    probe: freshProbe(0),
+    fence: { status: 'idle', target: null, attempt: 0, fenced: false },
+    healthFails: 0,
+  };
+}
+
+function freshProbe(nowUs: number): ProbeState {
+  return {
+    nextSeq: 1,
+    nextDueUs: nowUs,
+    outstanding: [],
+    misses: 0,
+    okProbes: 0,
+    holder: null,
+    strangerMac: null,
+    lastReplyUs: null,
+  };
+}
+
+/**
+ * The role machine: `(state, event) -> (state, actions)`, with no timers or I/O inside.
+ * Actions are carried out in order by the executor; `persist` always comes before the
+ * address changes it justifies.
+ */
+export function step(config: MachineConfig, state: RoleState, event: Event): StepResult {
+  const out: Action[] = [];
+  const next = dispatch(config, state, event, out);
+  return { state: next, actions: out };
+}
+
+function dispatch(c: MachineConfig, s: RoleState, e: Event, out: Action[]): RoleState {
+  switch (e.type) {
+    case 'boot':
+      return onBoot(c, s, e, out);
+    case 'link':
+      return onLink(s, e, out);
+    case 'persist-failed':
+      return onPersistFailed(s, e.detail, out);
+    case 'timer':
+      return onTimer(c, s, e.timer, e.nowUs, out);
+    case 'check-result':
+      return onCheckResult(c, s, e, out);
+    case 'probe-reply':
+      return onProbeReply(c, s, e, out);
+    case 'holder':
+      return onHolder(c, s, e.mac, out);
+    case 'fence-result':
+      return onFenceResult(c, s, e, out);
+    case 'health-result':
+      return onHealthResult(c, s, e, out);
+  }
+}
+
+// ---------------------------------------------------------------- boot (FIG. 1, FIG. 2)
+
+function onBoot(c: MachineConfig, s: RoleState, e: Extract<Event, { type: 'boot' }>, out: Action[]): RoleState {
+  // Rule: only a fresh machine boots; a second boot event is a bug upstream, ignore it.
+  if (s.phase !== 'booting') return s;
+  const role: PersistedRole = e.record?.role ?? 'primary';
+  const epoch = e.record?.epoch ?? 0;
+  const base: RoleState = { ...s, role, epoch, linkUp: e.linkUp };
+  if (!e.linkUp) {
+    // Rule: a server whose own link is down can observe nothing; wait for the link.
+    return go(base, 'link-down', 'link is down at boot', out);
+  }
+  // Rule: wait a random part of the boot jitter so servers booted together do not
+  // check and claim in lockstep.
+  const { value, seed } = nextRandom(s.rng);
+  out.push({ type: 'set-timer', timer: TIMER.bootDelay, atUs: e.nowUs + Math.floor(value * c.boot.jitterUs) });
+  return go({ ...base, rng: seed }, 'boot-wait', `booting with persisted role ${role} (epoch ${epoch})`, out);
+}
+
+function onBootDelay(c: MachineConfig, s: RoleState, out: Action[]): RoleState {
+  switch (s.role) {
+    case 'primary':
+      // FIG. 1 step 6: before claiming, make sure nobody answers on the primary address.
+      out.push({ type: 'check', address: 'primary', windowUs: c.boot.checkUs });
+      return go(s, 'checking-primary', 'checking that the primary address is free', out);
+    case 'monitor':
+      // FIG. 2 step 20: the same check for the monitor address.
+      out.push({ type: 'check', address: 'monitor', windowUs: c.boot.checkUs });
+      return go(s, 'checking-monitor', 'checking that the monitor address is free', out);
+    case 'spare':
+      return enterSpare(c, s, 0, 'persisted role is spare', out, false);
+  }
+}
+
+function onCheckResult(c: MachineConfig, s: RoleState, e: Extract<Event, { type: 'check-result' }>, out: Action[]): RoleState {
+  const seen = e.evidence.join(', ');
+  if (s.phase === 'checking-primary' && e.address === 'primary') {
+    if (!e.taken) return becomePrimary(c, s, e.nowUs, 'primary address silent at boot', out, []);
+    // FIG. 1 steps 12-14: someone holds the primary address: become the monitor and reboot.
+    return persistAndReboot(s, 'monitor', `primary address answered at boot (${seen})`, out);
+  }
+  if (s.phase === 'checking-monitor' && e.address === 'monitor') {
+    if (!e.taken) return becomeMonitor(s, e.nowUs, 'monitor address silent at boot', out);
+    // A monitor exists. The patent would reboot as primary; first look whether the primary
+    // is taken too, so a server that finds both taken waits as a spare instead of looping.
+    out.push({ type: 'check', address: 'primary', windowUs: c.boot.checkUs });
+    return go(s, 'rechecking-primary', `monitor address answered at boot (${seen}); checking the primary address`, out);
+  }
+  if (s.phase === 'rechecking-primary' && e.address === 'primary') {
+    // FIG. 2 steps 24-26: the monitor exists and the primary address is free: boot as primary.
+    if (!e.taken) return persistAndReboot(s, 'primary', 'monitor address taken, primary address silent', out);
+    return enterSpare(c, s, e.nowUs, `both addresses answered (${seen})`, out, true);
+  }
+  if (s.phase === 'spare-checking' && e.address === 'monitor') {
+    if (e.taken) return enterSpare(c, s, e.nowUs, 'monitor address still taken', out, false, true);
+    // The monitor address freed up: boot as monitor, which checks it once more before claiming.
+    return persistAndReboot(s, 'monitor', 'monitor address is free', out);
+  }
+  if (s.phase === 'confirming' && e.address === 'primary') {
+    if (!e.taken) return takeOver(c, s, e.nowUs, out);
+    // [0013]: something answers on the primary address after fencing: do not claim it.
+    out.push(log('warn', 'takeover-aborted', `primary address answered after fencing (${seen}); staying monitor`));
+    const back = go(s, 'monitor', 'primary address answered during confirmation', out);
+    return { ...back, probe: { ...back.probe, misses: 0 }, fence: idleFence() };
+  }
+  // A result for a phase we already left (link went down, reboot): stale, ignore.
+  return s;
+}
+
+// ---------------------------------------------------------------- operating roles
+
+function becomePrimary(c: MachineConfig, s: RoleState, nowUs: number, reason: string, out: Action[], after: Action[]): RoleState {
+  const epoch = s.epoch + 1;
+  out.push({ type: 'persist', role: 'primary', epoch, reason });
+  out.push({ type: 'assign', address: 'primary' });
+  out.push({ type: 'announce', address: 'primary' });
+  out.push(...after);
+  out.push({ type: 'hook', hook: 'on_primary' });
+  if (c.health !== null) out.push({ type: 'set-timer', timer: TIMER.health, atUs: nowUs + c.health.intervalUs });
+  if (c.announceRefreshUs > 0) out.push({ type: 'set-timer', timer: TIMER.announce, atUs: nowUs + c.announceRefreshUs });
+  return go({ ...s, role: 'primary', epoch, healthFails: 0, fence: idleFence(), probe: freshProbe(nowUs) }, 'primary', reason, out);
+}
+
+function becomeMonitor(s: RoleState, nowUs: number, reason: string, out: Action[]): RoleState {
+  const epoch = s.epoch + 1;
+  out.push({ type: 'persist', role: 'monitor', epoch, reason });
+  out.push({ type: 'assign', address: 'monitor' });
+  out.push({ type: 'announce', address: 'monitor' });
+  out.push({ type: 'hook', hook: 'on_monitor' });
+  // The first probe goes out at once; the rest follow on absolute deadlines.
+  out.push({ type: 'set-timer', timer: TIMER.probe, atUs: nowUs });
+  return go({ ...s, role: 'monitor', epoch, fence: idleFence(), probe: freshProbe(nowUs) }, 'monitor', reason, out);
+}
+
+function enterSpare(c: MachineConfig, s: RoleState, nowUs: number, reason: string, out: Action[], persist: boolean, quiet = false): RoleState {
+  let next = s;
+  if (persist && s.role !== 'spare') {
+    next = { ...s, role: 'spare', epoch: s.epoch + 1 };
+    out.push({ type: 'persist', role: 'spare', epoch: next.epoch, reason });
+  }
+  if (!quiet) out.push({ type: 'hook', hook: 'on_spare' });
+  // Rule: re-check on a period with jitter, so spares racing for a freed monitor
+  // address rarely check at the same instant (and the conflict check settles the rest).
+  const { value, seed } = nextRandom(next.rng);
+  out.push({ type: 'set-timer', timer: TIMER.spareCheck, atUs: nowUs + c.spare.checkUs + Math.floor(value * c.spare.jitterUs) });
+  next = { ...next, rng: seed };
+  return quiet ? { ...next, phase: 'spare' } : go(next, 'spare', reason, out);
+}
+
+function persistAndReboot(s: RoleState, role: PersistedRole, reason: string, out: Action[]): RoleState {
+  const epoch = s.epoch + 1;
+  out.push({ type: 'persist', role, epoch, reason });
+  out.push({ type: 'reboot', reason });
+  return go({ ...s, role, epoch }, 'booting', `${reason}: persisted role ${role}, rebooting`, out);
+}
+
+// ---------------------------------------------------------------- timers
+
+function onTimer(c: MachineConfig, s: RoleState, timer: string, nowUs: number, out: Action[]): RoleState {
+  if (timer === TIMER.bootDelay) return s.phase === 'boot-wait' ? onBootDelay(c, s, out) : s;
+  if (timer === TIMER.probe) return isProbing(s.phase) ? onProbeDue(c, s, nowUs, out) : s;
+  if (timer.startsWith('timeout:')) return isProbing(s.phase) ? onProbeTimeout(c, s, Number(timer.slice(8)), nowUs, out) : s;
+  if (timer === TIMER.fenceRetry) return s.phase === 'monitor' && s.fence.status === 'backoff' ? onFenceRetry(c, s, nowUs, out) : s;
+  if (timer === TIMER.spareCheck) {
+    if (s.phase !== 'spare') return s;
+    out.push({ type: 'check', address: 'monitor', windowUs: c.boot.checkUs });
+    return { ...s, phase: 'spare-checking' };
+  }
+  if (timer === TIMER.health) {
+    if (s.phase !== 'primary' || c.health === null) return s;
+    out.push({ type: 'health-check' });
+    return s;
+  }
+  if (timer === TIMER.announce) {
+    if (s.phase !== 'primary') return s;
+    // Rule: re-announce while primary, so ARP caches that missed the first burst converge.
+    out.push({ type: 'announce', address: 'primary' });
+    out.push({ type: 'set-timer', timer: TIMER.announce, atUs: nowUs + c.announceRefreshUs });
+    return s;
+  }
+  return s;
+}
+
+function isProbing(phase: Phase): boolean {
+  return phase === 'monitor' || phase === 'confirming';
+}
+
+// ---------------------------------------------------------------- monitor: probing
+
+function onProbeDue(c: MachineConfig, s: RoleState, nowUs: number, out: Action[]): RoleState {
+  const sequence = s.probe.nextSeq;
+  out.push({ type: 'probe', sequence });
+  out.push({ type: 'set-timer', timer: timeoutTimer(sequence), atUs: nowUs + c.probe.timeoutUs });
+  // Absolute deadlines: the next probe is due one interval after the last deadline, not
+  // after now, so lateness does not accumulate. If we fell behind by more than one
+  // interval, skip the missed slots instead of sending a burst.
+  let due = s.probe.nextDueUs + c.probe.intervalUs;
+  if (due <= nowUs) due += Math.ceil((nowUs - due + 1) / c.probe.intervalUs) * c.probe.intervalUs;
+  out.push({ type: 'set-timer', timer: TIMER.probe, atUs: due });
+  return {
+    ...s,
+    probe: { ...s.probe, nextSeq: (sequence % 0xffff) + 1, nextDueUs: due, outstanding: [...s.probe.outstanding, sequence] },
+  };
+}
+
+function onProbeReply(c: MachineConfig, s: RoleState, e: Extract<Event, { type: 'probe-reply' }>, out: Action[]): RoleState {
+  if (!isProbing(s.phase)) return s;
+  // Rule: only an answer to a probe still outstanding counts; late, duplicate and foreign
+  // replies prove nothing about the present.
+  if (!s.probe.outstanding.includes(e.sequence)) return s;
+  out.push({ type: 'cancel-timer', timer: timeoutTimer(e.sequence) });
+  const recovered = s.probe.misses > 0;
+  const okProbes = s.probe.okProbes + 1;
+  const probe: ProbeState = {
+    ...s.probe,
+    outstanding: s.probe.outstanding.filter((q) => q !== e.sequence),
+    misses: 0,
+    okProbes,
+    lastReplyUs: e.nowUs,
+  };
+  // Learn (and refresh) who holds the primary address, so a fence hits that member.
+  if (probe.holder === null || recovered || okProbes % c.syncEveryProbes === 0) out.push({ type: 'lookup-holder' });
+  // Patent [0010]: every N answered probes, copy the primary's key files.
+  if (okProbes % c.syncEveryProbes === 0) out.push({ type: 'sync', okProbes });
+  let next: RoleState = { ...s, probe };
+  if (recovered) out.push(log('info', 'probe-recovered', `primary answered again after ${s.probe.misses} miss(es)`, { misses: s.probe.misses }));
+  if (s.phase === 'monitor' && s.fence.status === 'backoff') {
+    // The primary answers again: whatever failed, it is alive; stop trying to fence it.
+    out.push({ type: 'cancel-timer', timer: TIMER.fenceRetry });
+    out.push(log('warn', 'fence-abandoned', 'primary answered again; fencing abandoned'));
+    next = { ...next, fence: idleFence() };
+  }
+  return next;
+}
+
+function onProbeTimeout(c: MachineConfig, s: RoleState, sequence: number, nowUs: number, out: Action[]): RoleState {
+  if (!s.probe.outstanding.includes(sequence)) return s;
+  const probe: ProbeState = { ...s.probe, outstanding: s.probe.outstanding.filter((q) => q !== sequence), misses: s.probe.misses + 1 };
+  const next: RoleState = { ...s, probe };
+  out.push(log('debug', 'probe-miss', `no reply to probe ${sequence}`, { sequence, misses: probe.misses }));
+  if (s.phase !== 'monitor' || probe.misses < c.probe.misses || s.fence.status !== 'idle') return next;
+  return startFence(c, next, nowUs, out);
+}
+
+function onHolder(c: MachineConfig, s: RoleState, mac: string | null, out: Action[]): RoleState {
+  if (!isProbing(s.phase) || mac === null) return s;
+  const normalized = mac.toLowerCase();
+  const member = c.members.find((m) => m.mac.toLowerCase() === normalized && m.name !== c.self);
+  if (member === undefined) {
+    if (s.probe.strangerMac !== normalized) {
+      out.push(log('warn', 'holder-unknown', `primary address is held by ${normalized}, which is no member; it cannot be fenced`, { mac: normalized }));
+    }
+    return { ...s, probe: { ...s.probe, holder: null, strangerMac: normalized } };
+  }
+  if (s.probe.holder !== member.name) {
+    out.push(log('info', 'holder', `primary address is held by ${member.name} (${normalized})`, { holder: member.name, mac: normalized }));
+  }
+  return { ...s, probe: { ...s.probe, holder: member.name, strangerMac: null } };
+}
+
+// ---------------------------------------------------------------- monitor: fencing
+
+function startFence(c: MachineConfig, s: RoleState, nowUs: number, out: Action[]): RoleState {
+  const window = `${s.probe.misses} probes unanswered`;
+  if (s.probe.strangerMac !== null) {
+    out.push(log('error', 'no-fence-target', `${window}; the primary address was held by ${s.probe.strangerMac}, no member: not taking over`));
+    return backoff(c, { ...s, fence: { status: 'running', target: null, attempt: s.fence.attempt + 1, fenced: false } }, nowUs, out);
+  }
+  if (s.probe.holder === null) {
+    // Rule: no member was ever seen holding the primary address since we became monitor,
+    // so there is nobody to fence and no takeover. Go back through boot as primary: the
+    // boot check claims the address only if it is silent (patent FIG. 2, step 24).
+    out.push(log('warn', 'no-holder', `${window} and no member was seen holding the primary address; rebooting as primary`));
+    out.push({ type: 'release', address: 'monitor' });
+    return persistAndReboot(s, 'primary', 'primary address silent and never held since this monitor started', out);
+  }
+  const target = s.probe.holder;
+  out.push(log('warn', 'primary-down', `${window}; fencing ${target}`, { target, misses: s.probe.misses }));
+  out.push({ type: 'fence', target });
+  return { ...s, fence: { status: 'running', target, attempt: s.fence.attempt + 1, fenced: false } };
+}
+
+function onFenceResult(c: MachineConfig, s: RoleState, e: Extract<Event, { type: 'fence-result' }>, out: Action[]): RoleState {
+  if (s.phase !== 'monitor' || s.fence.status !== 'running' || s.fence.target !== e.target) return s;
+  if (e.ok) {
+    // [0013]: the target is fenced; confirm the primary address stays silent before claiming.
+    out.push({ type: 'check', address: 'primary', windowUs: c.fencing.confirmUs });
+    return go({ ...s, fence: { ...s.fence, fenced: true } }, 'confirming', `fenced ${e.target} (${e.detail}); confirming the primary address is silent`, out);
+  }
+  if (!c.fencing.required) {
+    out.push(log('error', 'fence-failed', `fencing ${e.target} failed: ${e.detail}; taking over anyway because fencing.required is false`, { target: e.target }));
+    out.push({ type: 'check', address: 'primary', windowUs: c.fencing.confirmUs });
+    return go({ ...s, fence: { ...s.fence, fenced: false } }, 'confirming', `fence of ${e.target} failed, fencing not required`, out);
+  }
+  out.push(log('error', 'fence-failed', `fencing ${e.target} failed: ${e.detail}; NOT taking over (fencing.required is true), will retry`, { target: e.target, attempt: s.fence.attempt }));
+  return backoff(c, s, e.nowUs, out);
+}
+
+function backoff(c: MachineConfig, s: RoleState, nowUs: number, out: Action[]): RoleState {
+  const attempt = Math.max(1, s.fence.attempt);
+  const delay = Math.min(c.fencing.retryUs * 2 ** (attempt - 1), c.fencing.retryMaxUs);
+  out.push({ type: 'set-timer', timer: TIMER.fenceRetry, atUs: nowUs + delay });
+  return { ...s, fence: { ...s.fence, status: 'backoff', attempt } };
+}
+
+function onFenceRetry(c: MachineConfig, s: RoleState, nowUs: number, out: Action[]): RoleState {
+  // Rule: retry only while the primary address is still silent.
+  if (s.probe.misses < c.probe.misses) return { ...s, fence: idleFence() };
+  return startFence(c, { ...s, fence: { ...s.fence, status: 'idle' } }, nowUs, out);
+}
+
+function takeOver(c: MachineConfig, s: RoleState, nowUs: number, out: Action[]): RoleState {
+  const target = s.fence.target;
+  const fenced = s.fence.fenced;
+  out.push({ type: 'release', address: 'monitor' });
+  const after: Action[] = [];
+  // With off-on fencing the old primary stays off until we hold the address; then it is
+  // powered on so it comes back, finds the primary address taken and becomes monitor.
+  if (target !== null && fenced && c.fencing.powerCycle === 'off-on') after.push({ type: 'power-on', target });
+  const reason = fenced ? `took over from ${target ?? 'nobody'} after fencing it` : `took over from ${target ?? 'nobody'} without a fence (fencing.required is false)`;
+  out.push({ type: 'cancel-timer', timer: TIMER.probe });
+  return becomePrimary(c, s, nowUs, reason, out, after);
+}
+
+// ---------------------------------------------------------------- primary: health
+
+function onHealthResult(c: MachineConfig, s: RoleState, e: Extract<Event, { type: 'health-result' }>, out: Action[]): RoleState {
+  if (s.phase !== 'primary' || c.health === null) return s;
+  out.push({ type: 'set-timer', timer: TIMER.health, atUs: e.nowUs + c.health.intervalUs });
+  if (e.ok) return s.healthFails === 0 ? s : { ...s, healthFails: 0 };
+  const fails = s.healthFails + 1;
+  out.push(log('warn', 'health-failed', `service health check failed (${fails}/${c.health.fails}): ${e.detail}`, { fails }));
+  if (fails < c.health.fails) return { ...s, healthFails: fails };
+  // Rule: a primary whose service is broken gives the address up cleanly; the monitor
+  // sees the silence and takes over through the normal path (fence, confirm, claim).
+  out.push({ type: 'cancel-timer', timer: TIMER.health });
+  out.push({ type: 'cancel-timer', timer: TIMER.announce });
+  const spare = { ...s, role: 'spare' as const, epoch: s.epoch + 1, healthFails: 0 };
+  const reason = `service health check failed ${fails} times in a row: ${e.detail}`;
+  out.push({ type: 'persist', role: 'spare', epoch: spare.epoch, reason });
+  out.push({ type: 'release', address: 'primary' });
+  return enterSpare(c, spare, e.nowUs, `gave up the primary address: ${reason}`, out, false);
+}
+
+// ---------------------------------------------------------------- link and failures
+
+function onLink(s: RoleState, e: Extract<Event, { type: 'link' }>, out: Action[]): RoleState {
+  if (e.up === s.linkUp) return s;
+  if (!e.up) {
+    if (s.phase === 'booting' || s.phase === 'halted') return { ...s, linkUp: false };
+    // Rule: with our link down we can neither serve nor observe. Drop every address so
+    // that, when the link returns, we cannot answer beside a server that took over.
+    out.push({ type: 'release', address: 'primary' });
+    out.push({ type: 'release', address: 'monitor' });
+    for (const timer of Object.values(TIMER)) out.push({ type: 'cancel-timer', timer });
+    const next = go({ ...s, linkUp: false }, 'link-down', `link went down in phase ${s.phase}; released all addresses`, out);
+    return { ...next, probe: freshProbe(e.nowUs), fence: idleFence() };
+  }
+  const up = { ...s, linkUp: true };
+  if (s.phase !== 'link-down') return up;
+  // Rule: when the link returns, start over from boot: the conflict checks decide again.
+  out.push({ type: 'reboot', reason: 'link came back up' });
+  return go(up, 'booting', 'link came back up; rebooting into the boot checks', out);
+}
+
+function onPersistFailed(s: RoleState, detail: string, out: Action[]): RoleState {
+  // Rule: never act on a role change that is not on disk. Hold nothing, take no part.
+  out.push({ type: 'release', address: 'primary' });
+  out.push({ type: 'release', address: 'monitor' });
+  for (const timer of Object.values(TIMER)) out.push({ type: 'cancel-timer', timer });
+  out.push(log('error', 'persist-failed', `could not persist the role record: ${detail}; halted, holding no address`));
+  return go(s, 'halted', `persisting failed: ${detail}`, out);
+}
+
+// ---------------------------------------------------------------- helpers
+
+function go(s: RoleState, to: Phase, reason: string, out: Action[]): RoleState {
+  out.push({ type: 'transition', from: s.phase, to, role: s.role, epoch: s.epoch, reason });
+  return { ...s, phase: to };
+}
+
+function idleFence(): RoleState['fence'] {
+  return { status: 'idle', target: null, attempt: 0, fenced: false };
+}
+
+function log(level: 'debug' | 'info' | 'warn' | 'error', event: string, message: string, fields?: Record<string, string | number | boolean | null>): Action {
+  return fields === undefined ? { type: 'log', level, event, message } : { type: 'log', level, event, message, fields };
+}

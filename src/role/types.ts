@@ -1,0 +1,129 @@
+import type { PersistedRole, RoleRecord } from '../../hal/store/index.js';
+
+/** Which of the two cluster addresses an action or result is about. */
+export type AddressName = 'primary' | 'monitor';
+
+export type HookName = 'on_primary' | 'on_monitor' | 'on_spare';
+
+/**
+ * Where the machine is. Boot phases follow the patent's FIG. 1 and FIG. 2:
+ * - `booting`: waiting for the persisted record.
+ * - `boot-wait`: a random delay before the first conflict check, so servers booted
+ *   together do not probe in lockstep.
+ * - `checking-primary` / `checking-monitor`: conflict check before claiming.
+ * - `rechecking-primary`: the monitor address was taken; is the primary taken too?
+ * - `primary`, `monitor`, `spare`: operating.
+ * - `spare-checking`: a spare is checking whether the monitor address freed up.
+ * - `confirming`: [0013] after fencing, is the primary address still silent?
+ * - `link-down`: our own link is down; we hold nothing and wait for it.
+ * - `halted`: persisting failed; we hold nothing and take no part.
+ */
+export type Phase =
+  | 'booting'
+  | 'boot-wait'
+  | 'checking-primary'
+  | 'checking-monitor'
+  | 'rechecking-primary'
+  | 'primary'
+  | 'monitor'
+  | 'confirming'
+  | 'spare'
+  | 'spare-checking'
+  | 'link-down'
+  | 'halted';
+
+export interface MachineConfig {
+  self: string;
+  /** Every member's name and LAN MAC, self included. */
+  members: ReadonlyArray<{ name: string; mac: string }>;
+  probe: { intervalUs: number; timeoutUs: number; misses: number };
+  fencing: {
+    required: boolean;
+    /** [0013] second window: how long the primary address must stay silent after fencing. */
+    confirmUs: number;
+    retryUs: number;
+    retryMaxUs: number;
+    /** `off-on`: power off, confirm off, claim, power on. `cycle`: one cycle command. */
+    powerCycle: 'cycle' | 'off-on';
+  };
+  syncEveryProbes: number;
+  boot: { jitterUs: number; checkUs: number };
+  spare: { checkUs: number; jitterUs: number };
+  health: { intervalUs: number; fails: number } | null;
+  /** 0: no periodic re-announcement of the primary address. */
+  announceRefreshUs: number;
+}
+
+export interface ProbeState {
+  nextSeq: number;
+  /** Absolute deadline of the next probe, on the monotonic clock. */
+  nextDueUs: number;
+  /** Sequence numbers sent and neither answered nor timed out. */
+  outstanding: readonly number[];
+  misses: number;
+  okProbes: number;
+  /** Member last seen holding the primary address (from the ARP entry of a reply). */
+  holder: string | null;
+  /** MAC seen holding the primary address that is no member's. */
+  strangerMac: string | null;
+  lastReplyUs: number | null;
+}
+
+export interface FenceState {
+  /** idle: nothing to do; running: a fence is in flight; backoff: waiting to retry. */
+  status: 'idle' | 'running' | 'backoff';
+  target: string | null;
+  attempt: number;
+  /** Whether the target's power was confirmed off (or cycled) by the last fence. */
+  fenced: boolean;
+}
+
+export interface RoleState {
+  phase: Phase;
+  /** The role last persisted (or read at boot). */
+  role: PersistedRole;
+  epoch: number;
+  linkUp: boolean;
+  /** PRNG state for jitter; the machine stays a pure function of its inputs. */
+  rng: number;
+  probe: ProbeState;
+  fence: FenceState;
+  healthFails: number;
+}
+
+export type Event =
+  | { type: 'boot'; nowUs: number; record: RoleRecord | null; linkUp: boolean }
+  | { type: 'timer'; nowUs: number; timer: string }
+  | { type: 'check-result'; nowUs: number; address: AddressName; taken: boolean; evidence: readonly string[] }
+  | { type: 'probe-reply'; nowUs: number; sequence: number; rttUs: number }
+  | { type: 'holder'; nowUs: number; mac: string | null }
+  | { type: 'fence-result'; nowUs: number; target: string; ok: boolean; detail: string }
+  | { type: 'health-result'; nowUs: number; ok: boolean; detail: string }
+  | { type: 'link'; nowUs: number; up: boolean }
+  | { type: 'persist-failed'; nowUs: number; detail: string };
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+
+export type Action =
+  | { type: 'persist'; role: PersistedRole; epoch: number; reason: string }
+  | { type: 'check'; address: AddressName; windowUs: number }
+  | { type: 'assign'; address: AddressName }
+  | { type: 'release'; address: AddressName }
+  | { type: 'announce'; address: AddressName }
+  | { type: 'hook'; hook: HookName }
+  | { type: 'set-timer'; timer: string; atUs: number }
+  | { type: 'cancel-timer'; timer: string }
+  | { type: 'probe'; sequence: number }
+  | { type: 'lookup-holder' }
+  | { type: 'fence'; target: string }
+  | { type: 'power-on'; target: string }
+  | { type: 'sync'; okProbes: number }
+  | { type: 'health-check' }
+  | { type: 'reboot'; reason: string }
+  | { type: 'transition'; from: Phase; to: Phase; role: PersistedRole; epoch: number; reason: string }
+  | { type: 'log'; level: LogLevel; event: string; message: string; fields?: Record<string, string | number | boolean | null> };
+
+export interface StepResult {
+  state: RoleState;
+  actions: Action[];
+}
