@@ -33,6 +33,12 @@ export interface Nic {
 
 export interface ConflictReport {
   taken: boolean;
+  /**
+   * Taken only because another machine probed for the same address at the same time, and
+   * nobody holds it (RFC 5227 simultaneous probe). Both sides should back off and retry.
+   * Drivers that cannot see other probers leave it out.
+   */
+  contended?: boolean;
   /** What was seen, for the log: `icmp-reply`, `arp-reply 02:..`, `arp-probe 02:..`. */
   evidence: string[];
 }

@@ -1,6 +1,6 @@
 import type { PersistedRole } from '../../hal/store/index.js';
 import { nextRandom } from './random.js';
-import type { Action, Event, MachineConfig, Phase, ProbeState, RoleState, StepResult } from './types.js';
+import type { Action, AddressName, Event, MachineConfig, Phase, ProbeState, RoleState, StepResult } from './types.js';
 
 /** Timer names. Probe timeouts are `timeout:<sequence>`. */
 export const TIMER = {
@@ -10,6 +10,7 @@ export const TIMER = {
   spareCheck: 'spare-check',
   health: 'health',
   announce: 'announce-refresh',
+  confirmRetry: 'confirm-retry',
 } as const;
 
 const timeoutTimer = (sequence: number): string => `timeout:${sequence}`;
@@ -110,6 +111,7 @@ function onBootDelay(c: MachineConfig, s: RoleState, out: Action[]): RoleState {
 
 function onCheckResult(c: MachineConfig, s: RoleState, e: Extract<Event, { type: 'check-result' }>, out: Action[]): RoleState {
   const seen = e.evidence.join(', ');
+  if (e.taken && e.contended === true) return onContended(c, s, e.nowUs, e.address, seen, out);
   if (s.phase === 'checking-primary' && e.address === 'primary') {
     if (!e.taken) return becomePrimary(c, s, e.nowUs, 'primary address silent at boot', out, []);
     // FIG. 1 steps 12-14: someone holds the primary address: become the monitor and reboot.
@@ -141,6 +143,32 @@ function onCheckResult(c: MachineConfig, s: RoleState, e: Extract<Event, { type:
   }
   // A result for a phase we already left (link went down, reboot): stale, ignore.
   return s;
+}
+
+/**
+ * Another server probed for the same address at the same time and nobody holds it
+ * (RFC 5227 simultaneous probe). Neither may claim; both wait a random time and check
+ * again, so one of them goes first.
+ */
+function onContended(c: MachineConfig, s: RoleState, nowUs: number, address: AddressName, seen: string, out: Action[]): RoleState {
+  const { value, seed } = nextRandom(s.rng);
+  const delay = c.boot.checkUs + Math.floor(value * Math.max(c.boot.jitterUs, 2 * c.boot.checkUs));
+  const next = { ...s, rng: seed };
+  switch (s.phase) {
+    case 'checking-primary':
+    case 'checking-monitor':
+    case 'rechecking-primary':
+      out.push({ type: 'set-timer', timer: TIMER.bootDelay, atUs: nowUs + delay });
+      return go(next, 'boot-wait', `${address} address contended (${seen}); backing off`, out);
+    case 'spare-checking':
+      return enterSpare(c, next, nowUs, 'monitor address contended', out, false, true);
+    case 'confirming':
+      out.push({ type: 'set-timer', timer: TIMER.confirmRetry, atUs: nowUs + delay });
+      out.push(log('warn', 'confirm-contended', `primary address contended during confirmation (${seen}); checking again`));
+      return s.phase === 'confirming' ? next : s;
+    default:
+      return s;
+  }
 }
 
 // ---------------------------------------------------------------- operating roles
@@ -197,6 +225,11 @@ function onTimer(c: MachineConfig, s: RoleState, timer: string, nowUs: number, o
   if (timer === TIMER.probe) return isProbing(s.phase) ? onProbeDue(c, s, nowUs, out) : s;
   if (timer.startsWith('timeout:')) return isProbing(s.phase) ? onProbeTimeout(c, s, Number(timer.slice(8)), nowUs, out) : s;
   if (timer === TIMER.fenceRetry) return s.phase === 'monitor' && s.fence.status === 'backoff' ? onFenceRetry(c, s, nowUs, out) : s;
+  if (timer === TIMER.confirmRetry) {
+    if (s.phase !== 'confirming') return s;
+    out.push({ type: 'check', address: 'primary', windowUs: c.fencing.confirmUs });
+    return s;
+  }
   if (timer === TIMER.spareCheck) {
     if (s.phase !== 'spare') return s;
     out.push({ type: 'check', address: 'monitor', windowUs: c.boot.checkUs });

@@ -94,7 +94,7 @@ export interface RoleState {
 export type Event =
   | { type: 'boot'; nowUs: number; record: RoleRecord | null; linkUp: boolean }
   | { type: 'timer'; nowUs: number; timer: string }
-  | { type: 'check-result'; nowUs: number; address: AddressName; taken: boolean; evidence: readonly string[] }
+  | { type: 'check-result'; nowUs: number; address: AddressName; taken: boolean; contended?: boolean; evidence: readonly string[] }
   | { type: 'probe-reply'; nowUs: number; sequence: number; rttUs: number }
   | { type: 'holder'; nowUs: number; mac: string | null }
   | { type: 'fence-result'; nowUs: number; target: string; ok: boolean; detail: string }

@@ -1,0 +1,109 @@
+import type { Cancel, Clock } from './index.js';
+
+interface Entry {
+  atUs: number;
+  order: number;
+  fn: () => void;
+  cancelled: boolean;
+}
+
+/**
+ * Virtual time for simulations: nothing happens until the test advances the clock, and
+ * then timers run in deadline order (ties in the order they were set). Between two timers
+ * every pending promise settles, so async code in agents and drivers runs to its next
+ * wait before time moves on.
+ */
+export class VirtualClock implements Clock {
+  private now = 0;
+  private order = 0;
+  private readonly heap: Entry[] = [];
+  /** Wall clock = a fixed epoch plus virtual time, so logs read like real ones. */
+  constructor(private readonly epochMs = Date.UTC(2026, 0, 1)) {}
+
+  nowUs(): number {
+    return this.now;
+  }
+
+  wallMs(): number {
+    return this.epochMs + Math.floor(this.now / 1000);
+  }
+
+  at(deadlineUs: number, fn: () => void): Cancel {
+    const entry: Entry = { atUs: Math.max(deadlineUs, this.now), order: this.order++, fn, cancelled: false };
+    push(this.heap, entry);
+    return () => {
+      entry.cancelled = true;
+    };
+  }
+
+  /** Runs every timer due up to `untilUs`, then sets the clock to `untilUs`. */
+  async runUntil(untilUs: number): Promise<void> {
+    await settle();
+    for (;;) {
+      const top = this.heap[0];
+      if (top === undefined || top.atUs > untilUs) break;
+      pop(this.heap);
+      if (top.cancelled) continue;
+      this.now = top.atUs;
+      top.fn();
+      await settle();
+    }
+    this.now = Math.max(this.now, untilUs);
+  }
+
+  runFor(durationUs: number): Promise<void> {
+    return this.runUntil(this.now + durationUs);
+  }
+
+  /** Timers still pending (cancelled ones excluded). */
+  pending(): number {
+    return this.heap.filter((e) => !e.cancelled).length;
+  }
+}
+
+/** Lets every promise chain that is ready run to its next real wait. */
+function settle(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+function before(a: Entry, b: Entry): boolean {
+  return a.atUs < b.atUs || (a.atUs === b.atUs && a.order < b.order);
+}
+
+function push(heap: Entry[], entry: Entry): void {
+  heap.push(entry);
+  let i = heap.length - 1;
+  while (i > 0) {
+    const parent = (i - 1) >> 1;
+    const p = heap[parent] as Entry;
+    if (!before(entry, p)) break;
+    heap[i] = p;
+    i = parent;
+  }
+  heap[i] = entry;
+}
+
+function pop(heap: Entry[]): Entry | undefined {
+  const top = heap[0];
+  const last = heap.pop();
+  if (top === undefined || last === undefined || heap.length === 0) return top;
+  let i = 0;
+  for (;;) {
+    const l = 2 * i + 1;
+    const r = l + 1;
+    let m = i;
+    let best = last;
+    const left = heap[l];
+    const right = heap[r];
+    if (left !== undefined && before(left, best)) {
+      m = l;
+      best = left;
+    }
+    if (right !== undefined && before(right, best)) m = r;
+    if (m === i) break;
+    heap[i] = heap[m] as Entry;
+    i = m;
+  }
+  heap[i] = last;
+  return top;
+}

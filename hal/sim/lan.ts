@@ -1,0 +1,178 @@
+import type { VirtualClock } from '../clock/sim.js';
+import type { ConflictReport } from '../nic/index.js';
+import type { EchoReply } from '../icmp/index.js';
+import { nextRandom } from '../../src/role/random.js';
+
+/** The address part of `198.18.0.10/24`. */
+export function ipOf(address: string): string {
+  return address.split('/')[0] ?? address;
+}
+
+/**
+ * One simulated server as the network and its BMC see it: power, cable, the addresses its
+ * kernel holds, and whether its agent is frozen. Survives power cycles; the agent does not.
+ */
+export class SimHost {
+  powered = true;
+  /** The cable / switch port. A cut link is down even while the host is powered. */
+  cable = true;
+  hung = false;
+  /** Bumped at every power-on; drivers of an older life are deaf and mute. */
+  life = 0;
+  readonly addresses = new Map<string, number>(); // ip -> virtual time assigned
+  readonly arp = new Map<string, string>(); // ip -> mac
+  icmpListener: ((reply: EchoReply) => void) | null = null;
+  readonly linkListeners: Array<(up: boolean) => void> = [];
+  private readonly frozen: Array<() => void> = [];
+
+  constructor(
+    readonly name: string,
+    readonly mac: string,
+  ) {}
+
+  get linkUp(): boolean {
+    return this.powered && this.cable;
+  }
+
+  /** Runs `fn` in the agent of `life`: dropped if that life ended, queued while hung. */
+  deliver(life: number, fn: () => void): void {
+    if (life !== this.life || !this.powered) return;
+    if (this.hung) this.frozen.push(() => life === this.life && this.powered && fn());
+    else fn();
+  }
+
+  freeze(): void {
+    this.hung = true;
+  }
+
+  thaw(): void {
+    this.hung = false;
+    for (const fn of this.frozen.splice(0)) fn();
+  }
+
+  /** Power loss: the kernel's state is gone; what is on disk stays (see SimStore). */
+  powerOff(): void {
+    this.powered = false;
+    this.hung = false;
+    this.frozen.length = 0;
+    this.addresses.clear();
+    this.arp.clear();
+    this.icmpListener = null;
+    this.linkListeners.length = 0;
+    this.life += 1;
+  }
+
+  powerOn(): void {
+    this.powered = true;
+    this.life += 1;
+  }
+
+  setCable(up: boolean): void {
+    if (this.cable === up) return;
+    this.cable = up;
+    if (!this.powered) return;
+    const life = this.life;
+    for (const listener of [...this.linkListeners]) this.deliver(life, () => listener(up));
+  }
+}
+
+interface Probing {
+  host: SimHost;
+  ip: string;
+  startUs: number;
+  endUs: number;
+}
+
+/**
+ * The shared simulated LAN: ICMP echo with latency and loss, ARP caches and RFC 5227
+ * address probing. All timing is virtual.
+ */
+export class SimLan {
+  readonly hosts = new Map<string, SimHost>();
+  private readonly probings: Probing[] = [];
+  private rng: number;
+  lossRate = 0;
+
+  constructor(
+    readonly clock: VirtualClock,
+    readonly latencyUs = 50,
+    seed = 1,
+  ) {
+    this.rng = seed >>> 0;
+  }
+
+  addHost(name: string, mac: string): SimHost {
+    const host = new SimHost(name, mac.toLowerCase());
+    this.hosts.set(name, host);
+    return host;
+  }
+
+  /** Connected hosts whose kernel holds `ip`, most recently assigned first. */
+  holders(ip: string, except?: SimHost): SimHost[] {
+    return [...this.hosts.values()]
+      .filter((h) => h !== except && h.linkUp && h.addresses.has(ip))
+      .sort((a, b) => (b.addresses.get(ip) ?? 0) - (a.addresses.get(ip) ?? 0));
+  }
+
+  private lost(): boolean {
+    if (this.lossRate <= 0) return false;
+    const { value, seed } = nextRandom(this.rng);
+    this.rng = seed;
+    return value < this.lossRate;
+  }
+
+  /** An echo request from `from`; the kernel of the host that ARP resolves to answers. */
+  echo(from: SimHost, target: string, identifier: number, sequence: number): void {
+    if (!from.linkUp) return;
+    const holder = this.holders(target, from)[0];
+    if (holder === undefined || this.lost() || this.lost()) return;
+    const life = from.life;
+    this.clock.at(this.clock.nowUs() + 2 * this.latencyUs, () => {
+      // The reply arrives only if both ends are still on the wire.
+      if (!from.linkUp || !holder.linkUp || !holder.addresses.has(target)) return;
+      from.arp.set(target, holder.mac);
+      const reply: EchoReply = { from: target, identifier, sequence, receivedUs: this.clock.nowUs() };
+      from.deliver(life, () => from.icmpListener?.(reply));
+    });
+  }
+
+  /**
+   * RFC 5227 probing for `windowUs`: taken if another connected host holds the address, or
+   * probes for it during an overlapping window (then both sides see a conflict).
+   */
+  probe(from: SimHost, ip: string, windowUs: number): Promise<ConflictReport> {
+    const startUs = this.clock.nowUs();
+    const mine: Probing = { host: from, ip, startUs, endUs: startUs + windowUs };
+    this.probings.push(mine);
+    return new Promise((resolve) => {
+      const life = from.life;
+      this.clock.at(mine.endUs, () => {
+        const evidence: string[] = [];
+        for (const h of this.holders(ip, from)) evidence.push(`arp-reply ${h.mac}`);
+        const held = evidence.length > 0;
+        for (const p of this.probings) {
+          if (p === mine || p.host === from || p.ip !== ip || !p.host.linkUp) continue;
+          if (p.startUs <= mine.endUs && mine.startUs <= p.endUs) evidence.push(`arp-probe ${p.host.mac}`);
+        }
+        this.forgetProbings(startUs - 10 * windowUs);
+        const report: ConflictReport = from.linkUp
+          ? { taken: evidence.length > 0, contended: !held && evidence.length > 0, evidence }
+          : { taken: true, evidence: ['own link down'] };
+        from.deliver(life, () => resolve(report));
+      });
+    });
+  }
+
+  /** Gratuitous ARP: every connected host's cache now points `ip` at `from`. */
+  announce(from: SimHost, ip: string): void {
+    if (!from.linkUp) return;
+    for (const h of this.hosts.values()) if (h !== from && h.linkUp) h.arp.set(ip, from.mac);
+  }
+
+  private forgetProbings(beforeUs: number): void {
+    for (let i = this.probings.length - 1; i >= 0; i--) {
+      const p = this.probings[i];
+      if (p !== undefined && p.endUs < beforeUs) this.probings.splice(i, 1);
+    }
+  }
+}

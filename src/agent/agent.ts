@@ -1,0 +1,433 @@
+import type { Cancel } from '../../hal/clock/index.js';
+import type { EchoReply } from '../../hal/icmp/index.js';
+import { ip } from '../config/index.js';
+import type { LogFields } from '../log/index.js';
+import { initialState, step, TIMER } from '../role/index.js';
+import type { Action, AddressName, Event, HookName, LogLevel, MachineConfig, RoleState } from '../role/index.js';
+import { nextRandom } from '../role/random.js';
+import { machineConfig } from './machine-config.js';
+import type { AgentPorts } from './ports.js';
+import { Samples } from './samples.js';
+import type { AgentStatus, Transition } from './status.js';
+
+const HISTORY = 50;
+
+/**
+ * The executor: feeds events to the role machine and carries out its actions, in order.
+ * It is the only place that changes addresses or persists roles. Every transition is
+ * logged as a structured event and kept in the history.
+ */
+export class Agent {
+  private readonly mc: MachineConfig;
+  private state: RoleState;
+  private seed: number;
+  private readonly queue: Action[] = [];
+  private draining = false;
+  private stopped = false;
+  private readonly timers = new Map<string, { cancel: Cancel; atUs: number }>();
+  /** Probe sequence -> send time (µs), for RTT. */
+  private readonly sent = new Map<number, number>();
+  private readonly identifier: number;
+  private readonly primaryIp: string;
+  private readonly rtt = new Samples();
+  private readonly jitter = new Samples();
+  private readonly history: Transition[] = [];
+  private readonly counters = { probesSent: 0, replies: 0, foreignReplies: 0, misses: 0, syncs: 0, syncErrors: 0, fences: 0, fenceFailures: 0 };
+  private lastSync: { atMs: number; files: number; bytes: number; error: string | null } | null = null;
+  private readonly startedUs: number;
+  private probeDeadlineUs: number | null = null;
+
+  constructor(private readonly ports: AgentPorts) {
+    this.mc = machineConfig(ports.config);
+    this.seed = ports.seed >>> 0;
+    this.state = initialState(this.seed);
+    this.identifier = (ports.seed % 0xfffe) + 1;
+    this.primaryIp = ip(ports.config.cluster.primaryAddress);
+    this.startedUs = ports.clock.nowUs();
+  }
+
+  /** Reads the persisted role and boots (FIG. 1). */
+  async start(): Promise<void> {
+    this.ports.icmp.onReply((reply) => this.onEchoReply(reply));
+    this.ports.nic.onLink((up) => this.dispatch({ type: 'link', nowUs: this.now(), up }));
+    await this.boot();
+  }
+
+  /** Stops taking part: cancels timers and drops queued actions. Holds what it holds. */
+  stop(): void {
+    this.stopped = true;
+    this.queue.length = 0;
+    for (const timer of this.timers.values()) timer.cancel();
+    this.timers.clear();
+  }
+
+  get phase(): RoleState['phase'] {
+    return this.state.phase;
+  }
+
+  get role(): RoleState['role'] {
+    return this.state.role;
+  }
+
+  get epoch(): number {
+    return this.state.epoch;
+  }
+
+  transitions(): readonly Transition[] {
+    return this.history;
+  }
+
+  async status(): Promise<AgentStatus> {
+    const { config, nic } = this.ports;
+    const held: string[] = [];
+    for (const address of [config.cluster.primaryAddress, config.cluster.monitorAddress]) {
+      try {
+        if (await nic.holds(address)) held.push(address);
+      } catch {
+        // The status reports what it can; a NIC error is in the log.
+      }
+    }
+    return {
+      node: config.node,
+      role: this.state.role,
+      phase: this.state.phase,
+      epoch: this.state.epoch,
+      linkUp: this.state.linkUp,
+      held,
+      primaryAddress: config.cluster.primaryAddress,
+      monitorAddress: config.cluster.monitorAddress,
+      holder: this.state.probe.holder,
+      misses: this.state.probe.misses,
+      fence: { status: this.state.fence.status, target: this.state.fence.target, attempt: this.state.fence.attempt },
+      probes: { ...this.counters },
+      rttUs: this.rtt.summary(),
+      probeJitterUs: this.jitter.summary(),
+      lastSync: this.lastSync,
+      transitions: this.history.slice(-10),
+      uptimeS: Math.round((this.now() - this.startedUs) / 1e6),
+    };
+  }
+
+  // ------------------------------------------------------------ event intake
+
+  private now(): number {
+    return this.ports.clock.nowUs();
+  }
+
+  private async boot(): Promise<void> {
+    let record = null;
+    try {
+      record = await this.ports.store.load();
+    } catch (error) {
+      // A corrupt record: boot as the default role rather than not at all; the boot checks
+      // still protect the addresses. Loudly, since the operator must look at the file.
+      this.log('error', 'store-unreadable', `${message(error)}; booting with the default role`);
+    }
+    let linkUp = true;
+    try {
+      linkUp = await this.ports.nic.linkUp();
+    } catch (error) {
+      this.log('error', 'link-unknown', `cannot read link state: ${message(error)}; assuming up`);
+    }
+    if (this.stopped) return;
+    this.dispatch({ type: 'boot', nowUs: this.now(), record, linkUp });
+  }
+
+  private dispatch(event: Event): void {
+    if (this.stopped) return;
+    const { state, actions } = step(this.mc, this.state, event);
+    if (state.probe.misses > this.state.probe.misses) this.counters.misses += 1;
+    this.state = state;
+    this.queue.push(...actions);
+    void this.drain();
+  }
+
+  private onEchoReply(reply: EchoReply): void {
+    // Rule: a reply counts only if it answers one of our probes: our identifier, from the
+    // primary address, a sequence we sent. Everything else is someone else's traffic.
+    const sentUs = reply.identifier === this.identifier && reply.from === this.primaryIp ? this.sent.get(reply.sequence) : undefined;
+    if (sentUs === undefined) {
+      this.counters.foreignReplies += 1;
+      return;
+    }
+    this.sent.delete(reply.sequence);
+    const rttUs = Math.max(0, reply.receivedUs - sentUs);
+    this.counters.replies += 1;
+    this.rtt.add(rttUs);
+    this.dispatch({ type: 'probe-reply', nowUs: reply.receivedUs, sequence: reply.sequence, rttUs });
+  }
+
+  // ------------------------------------------------------------ action execution
+
+  private async drain(): Promise<void> {
+    if (this.draining) return;
+    this.draining = true;
+    try {
+      while (this.queue.length > 0 && !this.stopped) {
+        const action = this.queue.shift();
+        if (action === undefined) break;
+        try {
+          await this.execute(action);
+        } catch (error) {
+          if (action.type === 'persist') {
+            // Rule: never act on a role change that is not on disk.
+            this.queue.length = 0;
+            this.dispatch({ type: 'persist-failed', nowUs: this.now(), detail: message(error) });
+          } else {
+            this.log('error', 'action-failed', `${action.type} failed: ${message(error)}`, { action: action.type });
+          }
+        }
+      }
+    } finally {
+      this.draining = false;
+    }
+  }
+
+  private async execute(action: Action): Promise<void> {
+    switch (action.type) {
+      case 'set-timer':
+        return this.setTimer(action.timer, action.atUs);
+      case 'cancel-timer':
+        return this.cancelTimer(action.timer);
+      case 'probe':
+        return this.sendProbe(action.sequence);
+      case 'persist':
+        await this.ports.store.save({ role: action.role, epoch: action.epoch, reason: action.reason, atMs: this.ports.clock.wallMs() });
+        this.log('info', 'persisted', `role ${action.role} persisted at epoch ${action.epoch}`, { role: action.role, epoch: action.epoch });
+        return;
+      case 'assign':
+        await this.ports.nic.assign(this.address(action.address));
+        this.log('info', 'address-assigned', `holding the ${action.address} address ${this.address(action.address)}`, { address: this.address(action.address) });
+        return;
+      case 'release':
+        return this.release(action.address);
+      case 'announce':
+        return this.announce(action.address);
+      case 'check':
+        return this.check(action.address, action.windowUs);
+      case 'lookup-holder':
+        return this.lookupHolder();
+      case 'fence':
+        return this.fence(action.target);
+      case 'power-on':
+        return this.powerOn(action.target);
+      case 'sync':
+        return this.sync();
+      case 'health-check':
+        return this.healthCheck();
+      case 'hook':
+        return this.hook(action.hook);
+      case 'reboot':
+        return this.reboot(action.reason);
+      case 'transition':
+        return this.transition(action);
+      case 'log':
+        return this.log(action.level, action.event, action.message, action.fields ?? {});
+    }
+  }
+
+  private setTimer(name: string, atUs: number): void {
+    this.timers.get(name)?.cancel();
+    const cancel = this.ports.clock.at(atUs, () => {
+      this.timers.delete(name);
+      if (name === TIMER.probe) this.probeDeadlineUs = atUs;
+      this.dispatch({ type: 'timer', nowUs: this.now(), timer: name });
+    });
+    this.timers.set(name, { cancel, atUs });
+  }
+
+  private cancelTimer(name: string): void {
+    this.timers.get(name)?.cancel();
+    this.timers.delete(name);
+  }
+
+  private sendProbe(sequence: number): void {
+    const nowUs = this.now();
+    // Send-time jitter: how late this probe leaves compared with its scheduled deadline.
+    if (this.probeDeadlineUs !== null) this.jitter.add(Math.max(0, nowUs - this.probeDeadlineUs));
+    this.probeDeadlineUs = null;
+    this.sent.set(sequence, nowUs);
+    // Forget probes so old that no reply can count any more (bounded memory).
+    if (this.sent.size > 64) {
+      for (const [seq, at] of this.sent) if (nowUs - at > this.mc.probe.timeoutUs * 2) this.sent.delete(seq);
+    }
+    this.counters.probesSent += 1;
+    try {
+      this.ports.icmp.send({ target: this.primaryIp, identifier: this.identifier, sequence });
+    } catch (error) {
+      this.log('error', 'probe-send-failed', `cannot send probe ${sequence}: ${message(error)}`);
+    }
+  }
+
+  private address(name: AddressName): string {
+    return name === 'primary' ? this.ports.config.cluster.primaryAddress : this.ports.config.cluster.monitorAddress;
+  }
+
+  private async release(name: AddressName): Promise<void> {
+    const address = this.address(name);
+    if (!(await this.ports.nic.holds(address))) return;
+    await this.ports.nic.release(address);
+    this.log('info', 'address-released', `released the ${name} address ${address}`, { address });
+  }
+
+  private async announce(name: AddressName): Promise<void> {
+    const { count, intervalMs } = this.ports.config.announce;
+    if (count === 0) return;
+    const startUs = this.now();
+    await this.ports.nic.announce(this.address(name), count, intervalMs);
+    this.log('info', 'announced', `sent ${count} gratuitous ARP for ${this.address(name)}`, { address: this.address(name), count, tookUs: this.now() - startUs });
+  }
+
+  /** Runs a conflict check without holding up the queue; the result comes back as an event. */
+  private check(name: AddressName, windowUs: number): void {
+    const startUs = this.now();
+    this.ports.nic.detectConflict(this.address(name), windowUs / 1000).then(
+      (report) => {
+        this.log('info', 'checked', `${name} address ${this.address(name)} is ${report.taken ? 'taken' : 'silent'}`, {
+          address: this.address(name),
+          taken: report.taken,
+          evidence: report.evidence.join(', '),
+          tookUs: this.now() - startUs,
+        });
+        this.dispatch({ type: 'check-result', nowUs: this.now(), address: name, taken: report.taken, contended: report.contended === true, evidence: report.evidence });
+      },
+      (error: unknown) => {
+        // Rule: a check that could not be made proves nothing is free: treat it as taken.
+        this.log('error', 'check-failed', `conflict check of ${this.address(name)} failed: ${message(error)}; treating it as taken`);
+        this.dispatch({ type: 'check-result', nowUs: this.now(), address: name, taken: true, evidence: ['check-failed'] });
+      },
+    );
+  }
+
+  private lookupHolder(): void {
+    this.ports.nic.neighborMac(this.primaryIp).then(
+      (mac) => this.dispatch({ type: 'holder', nowUs: this.now(), mac }),
+      (error: unknown) => this.log('warn', 'holder-lookup-failed', `cannot read the ARP entry of ${this.primaryIp}: ${message(error)}`),
+    );
+  }
+
+  /**
+   * Fences a member through its BMC. `off-on`: power off, then read back that it is off.
+   * `cycle`: one cycle command, acknowledged, then a status read to prove the BMC answers.
+   */
+  private fence(target: string): void {
+    const bmc = this.ports.bmcs.open(target);
+    const startUs = this.now();
+    this.counters.fences += 1;
+    const run = async (): Promise<string> => {
+      if (this.mc.fencing.powerCycle === 'off-on') {
+        await bmc.off();
+        const power = await bmc.status();
+        if (power !== 'off') throw new Error(`power still ${power} after power off`);
+        return 'power off confirmed';
+      }
+      await bmc.cycle();
+      const power = await bmc.status();
+      return `power cycle acknowledged, power now ${power}`;
+    };
+    this.log('warn', 'fence-start', `fencing ${target} (${this.mc.fencing.powerCycle})`, { target });
+    run().then(
+      (detail) => {
+        this.log('warn', 'fence-done', `fenced ${target}: ${detail}`, { target, tookUs: this.now() - startUs });
+        this.dispatch({ type: 'fence-result', nowUs: this.now(), target, ok: true, detail });
+      },
+      (error: unknown) => {
+        this.counters.fenceFailures += 1;
+        this.log('error', 'fence-error', `fencing ${target} failed: ${message(error)}`, { target, tookUs: this.now() - startUs });
+        this.dispatch({ type: 'fence-result', nowUs: this.now(), target, ok: false, detail: message(error) });
+      },
+    );
+  }
+
+  private powerOn(target: string): void {
+    this.ports.bmcs
+      .open(target)
+      .on()
+      .then(
+        () => this.log('info', 'power-on', `powered ${target} on again; it will boot and find the primary address taken`, { target }),
+        (error: unknown) => this.log('error', 'power-on-failed', `could not power ${target} on: ${message(error)}`, { target }),
+      );
+  }
+
+  private sync(): void {
+    this.counters.syncs += 1;
+    const replicator = this.ports.replicator;
+    if (replicator === null) {
+      this.log('debug', 'sync-due', 'sync due; no replicator configured');
+      return;
+    }
+    replicator.sync(this.primaryIp).then(
+      (moved) => {
+        this.lastSync = { atMs: this.ports.clock.wallMs(), files: moved.files, bytes: moved.bytes, error: null };
+      },
+      (error: unknown) => {
+        this.counters.syncErrors += 1;
+        this.lastSync = { atMs: this.ports.clock.wallMs(), files: 0, bytes: 0, error: message(error) };
+        this.log('error', 'sync-failed', `sync failed: ${message(error)}`);
+      },
+    );
+  }
+
+  private healthCheck(): void {
+    const health = this.ports.config.health;
+    if (health === null) return;
+    this.ports.commands.run(health.command, this.hookEnv(), health.intervalMs).then(
+      (result) => this.dispatch({ type: 'health-result', nowUs: this.now(), ok: result.ok, detail: `exit ${result.status}${result.output === '' ? '' : `: ${result.output}`}` }),
+      (error: unknown) => this.dispatch({ type: 'health-result', nowUs: this.now(), ok: false, detail: message(error) }),
+    );
+  }
+
+  private hook(name: HookName): void {
+    const hooks = this.ports.config.hooks;
+    const command = name === 'on_primary' ? hooks.onPrimary : name === 'on_monitor' ? hooks.onMonitor : hooks.onSpare;
+    if (command === null) return;
+    this.ports.commands.run(command, this.hookEnv(), 60_000).then(
+      (result) => this.log(result.ok ? 'info' : 'error', 'hook', `${name} exited ${result.status}`, { hook: name, ok: result.ok, output: result.output }),
+      (error: unknown) => this.log('error', 'hook', `${name} could not run: ${message(error)}`, { hook: name }),
+    );
+  }
+
+  private hookEnv(): Record<string, string> {
+    return {
+      HOTSPARE_NODE: this.ports.config.node,
+      HOTSPARE_ROLE: this.state.role,
+      HOTSPARE_EPOCH: String(this.state.epoch),
+      HOTSPARE_PRIMARY_ADDRESS: this.ports.config.cluster.primaryAddress,
+      HOTSPARE_MONITOR_ADDRESS: this.ports.config.cluster.monitorAddress,
+    };
+  }
+
+  /** The patent's "reboot", as the board says: re-enter boot here, exit, or reboot the host. */
+  private async reboot(reason: string): Promise<void> {
+    for (const timer of this.timers.values()) timer.cancel();
+    this.timers.clear();
+    this.sent.clear();
+    await this.release('primary');
+    await this.release('monitor');
+    const mode = this.ports.config.board.reboot;
+    this.log('warn', 'reboot', `reboot (${mode}): ${reason}`, { mode });
+    if (mode === 'exit') return this.ports.rebooter.exit(75);
+    if (mode === 'system') return this.ports.rebooter.system();
+    const { seed } = nextRandom(this.seed);
+    this.seed = seed;
+    this.state = initialState(seed);
+    await this.boot();
+  }
+
+  private transition(action: Extract<Action, { type: 'transition' }>): void {
+    const entry: Transition = { atMs: this.ports.clock.wallMs(), atUs: this.now(), from: action.from, to: action.to, role: this.state.role, epoch: action.epoch, reason: action.reason };
+    this.history.push(entry);
+    if (this.history.length > HISTORY) this.history.shift();
+    this.log('info', 'transition', `${action.from} -> ${action.to}: ${action.reason}`, { from: action.from, to: action.to, epoch: action.epoch });
+    this.ports.console?.(`hotspare: ${this.ports.config.node}: ${action.from} -> ${action.to} (epoch ${action.epoch}): ${action.reason}`);
+  }
+
+  private log(level: LogLevel, event: string, text: string, fields: LogFields = {}): void {
+    this.ports.log.emit({ atMs: this.ports.clock.wallMs(), atUs: this.now(), level, node: this.ports.config.node, event, message: text, fields });
+  }
+}
+
+function message(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+

@@ -1,0 +1,25 @@
+import type { Config } from '../config/index.js';
+import type { MachineConfig } from '../role/index.js';
+
+const US = 1000;
+
+/** The role machine's view of the config: times in microseconds, nothing it does not use. */
+export function machineConfig(config: Config): MachineConfig {
+  return {
+    self: config.node,
+    members: config.cluster.members.map((m) => ({ name: m.name, mac: m.mac })),
+    probe: { intervalUs: config.probe.intervalMs * US, timeoutUs: config.probe.timeoutMs * US, misses: config.probe.misses },
+    fencing: {
+      required: config.fencing.required,
+      confirmUs: config.fencing.confirmMs * US,
+      retryUs: config.fencing.retryMs * US,
+      retryMaxUs: config.fencing.retryMaxMs * US,
+      powerCycle: config.board.bmc.powerCycle,
+    },
+    syncEveryProbes: config.sync.everyProbes,
+    boot: { jitterUs: config.boot.jitterMs * US, checkUs: config.boot.checkMs * US },
+    spare: { checkUs: config.spare.checkMs * US, jitterUs: config.spare.jitterMs * US },
+    health: config.health === null ? null : { intervalUs: config.health.intervalMs * US, fails: config.health.fails },
+    announceRefreshUs: config.announce.refreshS * 1_000_000,
+  };
+}

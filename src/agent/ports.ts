@@ -1,0 +1,49 @@
+import type { BmcFactory } from '../../hal/bmc/index.js';
+import type { Clock } from '../../hal/clock/index.js';
+import type { IcmpEcho } from '../../hal/icmp/index.js';
+import type { Nic } from '../../hal/nic/index.js';
+import type { Store } from '../../hal/store/index.js';
+import type { Config } from '../config/index.js';
+import type { EventLog } from '../log/index.js';
+
+/** Runs a shell command (hooks, health checks). */
+export interface CommandRunner {
+  run(command: string, env: Record<string, string>, timeoutMs: number): Promise<CommandResult>;
+}
+
+export interface CommandResult {
+  ok: boolean;
+  /** Exit code, or the signal / `timeout` that ended it. */
+  status: string;
+  /** The tail of stdout and stderr, for the log. */
+  output: string;
+}
+
+/** Copies the primary's key files (the replication itself comes with the sync issue). */
+export interface Replicator {
+  sync(primaryAddress: string): Promise<{ files: number; bytes: number }>;
+}
+
+/** What `reboot` does when the board says `exit` or `system`. */
+export interface Rebooter {
+  exit(code: number): void;
+  system(): void;
+}
+
+/** Everything the agent needs from the outside; the core imports interfaces only. */
+export interface AgentPorts {
+  config: Config;
+  clock: Clock;
+  icmp: IcmpEcho;
+  nic: Nic;
+  bmcs: BmcFactory;
+  store: Store;
+  log: EventLog;
+  commands: CommandRunner;
+  replicator: Replicator | null;
+  rebooter: Rebooter;
+  /** Seeds the role machine's jitter; differs per server. */
+  seed: number;
+  /** Written one line per role transition, like kernel messages (the serial console). */
+  console?: (line: string) => void;
+}

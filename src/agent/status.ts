@@ -1,0 +1,34 @@
+import type { PersistedRole } from '../../hal/store/index.js';
+import type { Phase } from '../role/index.js';
+import type { SampleSummary } from './samples.js';
+
+export interface Transition {
+  atMs: number;
+  atUs: number;
+  from: Phase;
+  to: Phase;
+  role: PersistedRole;
+  epoch: number;
+  reason: string;
+}
+
+/** What `hotspare status` shows; contains no secrets. */
+export interface AgentStatus {
+  node: string;
+  role: PersistedRole;
+  phase: Phase;
+  epoch: number;
+  linkUp: boolean;
+  held: string[];
+  primaryAddress: string;
+  monitorAddress: string;
+  holder: string | null;
+  misses: number;
+  fence: { status: string; target: string | null; attempt: number };
+  probes: { probesSent: number; replies: number; foreignReplies: number; misses: number; syncs: number; syncErrors: number; fences: number; fenceFailures: number };
+  rttUs: SampleSummary;
+  probeJitterUs: SampleSummary;
+  lastSync: { atMs: number; files: number; bytes: number; error: string | null } | null;
+  transitions: Transition[];
+  uptimeS: number;
+}

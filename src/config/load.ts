@@ -1,0 +1,145 @@
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { ConfigError } from '../errors/index.js';
+import { loadBoard, readYaml } from './board.js';
+import { Fields } from './fields.js';
+import type { Board, Config, Member } from './types.js';
+
+/** Reads and validates a config file and its board. Every key: README "Configuration". */
+export function loadConfig(path: string): Config {
+  const file = resolve(path);
+  return parseConfig(file, readYaml(file), (boardPath) => loadBoard(boardPath));
+}
+
+export function parseConfig(file: string, doc: unknown, readBoard: (path: string) => Board): Config {
+  const f = Fields.root(file, doc);
+  const node = f.string('node');
+  const boardPath = f.string('board');
+  const board = readBoard(isAbsolute(boardPath) ? boardPath : resolve(dirname(file), boardPath));
+
+  const cluster = f.object('cluster', true);
+  const primaryAddress = cidr(cluster, 'primary_address');
+  const monitorAddress = cidr(cluster, 'monitor_address');
+  if (ip(primaryAddress) === ip(monitorAddress)) cluster.fail('monitor_address', 'must differ from primary_address');
+  const members = cluster.list('members').map(member);
+  if (members.length < 2) cluster.fail('members', `needs at least two members, got ${members.length}`);
+  members.forEach((m, i) => {
+    const other = members.findIndex((o) => o.name === m.name);
+    if (other !== i) throw new ConfigError(file, `cluster.members[${i}].name`, `duplicate member name ${JSON.stringify(m.name)}`);
+    const sameMac = members.findIndex((o) => o.mac === m.mac);
+    if (sameMac !== i) throw new ConfigError(file, `cluster.members[${i}].mac`, `same MAC as cluster.members[${sameMac}]`);
+  });
+  if (!members.some((m) => m.name === node)) f.fail('node', `${JSON.stringify(node)} is not in cluster.members (${members.map((m) => m.name).join(', ')})`);
+  cluster.rejectUnknown();
+
+  const probeF = f.object('probe');
+  const probe = {
+    intervalMs: probeF.number('interval_ms', 10, { min: 1, max: 60_000 }),
+    timeoutMs: probeF.number('timeout_ms', 10, { min: 1, max: 60_000 }),
+    misses: probeF.number('misses', 3, { min: 1, max: 1000, integer: true }),
+  };
+  probeF.rejectUnknown();
+
+  const fencingF = f.object('fencing');
+  const fencing = {
+    required: fencingF.boolean('required', true),
+    confirmMs: fencingF.number('confirm_ms', probe.timeoutMs, { min: 1, max: 60_000 }),
+    retryMs: fencingF.number('retry_ms', 500, { min: 10, max: 600_000 }),
+    retryMaxMs: fencingF.number('retry_max_ms', 10_000, { min: 10, max: 3_600_000 }),
+  };
+  if (fencing.retryMaxMs < fencing.retryMs) fencingF.fail('retry_max_ms', 'must be at least retry_ms');
+  fencingF.rejectUnknown();
+
+  const syncF = f.object('sync');
+  const sync = { everyProbes: syncF.number('every_probes', 100, { min: 1, max: 1_000_000, integer: true }) };
+  syncF.rejectUnknown();
+
+  const announceF = f.object('announce');
+  const announce = {
+    count: announceF.number('count', 3, { min: 0, max: 100, integer: true }),
+    intervalMs: announceF.number('interval_ms', 10, { min: 0, max: 10_000 }),
+    refreshS: announceF.number('refresh_s', 0, { min: 0, max: 86_400 }),
+  };
+  announceF.rejectUnknown();
+
+  const bootF = f.object('boot');
+  const boot = {
+    jitterMs: bootF.number('jitter_ms', 200, { min: 0, max: 600_000 }),
+    checkMs: bootF.number('check_ms', 50, { min: 1, max: 60_000 }),
+  };
+  bootF.rejectUnknown();
+
+  const spareF = f.object('spare');
+  const spare = {
+    checkMs: spareF.number('check_ms', 1000, { min: 10, max: 3_600_000 }),
+    jitterMs: spareF.number('jitter_ms', 500, { min: 0, max: 3_600_000 }),
+  };
+  spareF.rejectUnknown();
+
+  const hooksF = f.object('hooks');
+  const hooks = { onPrimary: hooksF.optionalString('on_primary'), onMonitor: hooksF.optionalString('on_monitor'), onSpare: hooksF.optionalString('on_spare') };
+  hooksF.rejectUnknown();
+
+  let health: Config['health'] = null;
+  if (f.has('health')) {
+    const h = f.object('health');
+    health = {
+      command: h.string('command'),
+      intervalMs: h.number('interval_ms', 1000, { min: 10, max: 3_600_000 }),
+      fails: h.number('fails', 3, { min: 1, max: 1000, integer: true }),
+    };
+    h.rejectUnknown();
+  }
+
+  const logF = f.object('log');
+  const log = {
+    level: logF.oneOf('level', ['debug', 'info', 'warn', 'error'] as const, 'info'),
+    format: logF.oneOf('format', ['json', 'pretty', 'auto'] as const, 'auto'),
+  };
+  logF.rejectUnknown();
+
+  const stateDir = absolute(f, file, 'state_dir', '/var/lib/hotspare');
+  const controlSocket = absolute(f, file, 'control_socket', '/run/hotspare/control.sock');
+  f.rejectUnknown();
+
+  return { file, node, board, cluster: { primaryAddress, monitorAddress, members }, probe, fencing, sync, announce, boot, spare, hooks, health, stateDir, controlSocket, log };
+}
+
+function member(m: Fields): Member {
+  const name = m.string('name');
+  if (!/^[A-Za-z0-9_-]{1,32}$/.test(name)) m.fail('name', `must be 1-32 letters, digits, - or _, got ${JSON.stringify(name)}`);
+  const mac = m.string('mac').toLowerCase();
+  if (!/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/.test(mac)) m.fail('mac', `must look like 02:00:00:00:00:0a, got ${JSON.stringify(mac)}`);
+  let bmc: Member['bmc'] = null;
+  if (m.has('bmc')) {
+    const b = m.object('bmc');
+    bmc = {
+      host: b.string('host'),
+      port: b.number('port', 623, { min: 1, max: 65535, integer: true }),
+      username: b.string('username'),
+      passwordFile: b.string('password_file'),
+    };
+    if (b.has('password')) b.fail('password', 'passwords are not written in the config; put it in a file (mode 0600) and name it in password_file');
+    b.rejectUnknown();
+  }
+  m.rejectUnknown();
+  return { name, mac, bmc };
+}
+
+function cidr(f: Fields, key: string): string {
+  const v = f.string(key);
+  const match = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(v);
+  if (match === null || match.slice(1, 5).some((o) => Number(o) > 255) || Number(match[5]) > 32) {
+    return f.fail(key, `must be an IPv4 address with prefix length, like 198.18.0.10/24; got ${JSON.stringify(v)}`);
+  }
+  return v;
+}
+
+function absolute(f: Fields, file: string, key: string, fallback: string): string {
+  const v = f.string(key, fallback);
+  return isAbsolute(v) ? v : resolve(dirname(file), v);
+}
+
+/** The address part of a CIDR string. */
+export function ip(cidrAddress: string): string {
+  return cidrAddress.split('/')[0] ?? cidrAddress;
+}

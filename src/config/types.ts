@@ -1,0 +1,47 @@
+/** The agent's configuration after validation; times in milliseconds as written. */
+export interface Config {
+  /** The config file this came from (absolute). */
+  file: string;
+  node: string;
+  board: Board;
+  cluster: {
+    primaryAddress: string;
+    monitorAddress: string;
+    members: Member[];
+  };
+  probe: { intervalMs: number; timeoutMs: number; misses: number };
+  fencing: { required: boolean; confirmMs: number; retryMs: number; retryMaxMs: number };
+  sync: { everyProbes: number };
+  announce: { count: number; intervalMs: number; refreshS: number };
+  boot: { jitterMs: number; checkMs: number };
+  spare: { checkMs: number; jitterMs: number };
+  hooks: { onPrimary: string | null; onMonitor: string | null; onSpare: string | null };
+  health: { command: string; intervalMs: number; fails: number } | null;
+  stateDir: string;
+  controlSocket: string;
+  log: { level: 'debug' | 'info' | 'warn' | 'error'; format: 'json' | 'pretty' | 'auto' };
+}
+
+export interface Member {
+  name: string;
+  mac: string;
+  bmc: { host: string; port: number; username: string; passwordFile: string } | null;
+}
+
+/** A hardware profile: data only. */
+export interface Board {
+  file: string;
+  name: string;
+  description: string;
+  /** The LAN interface that carries the cluster addresses. */
+  nic: string;
+  serial: { device: string | null; baud: number };
+  bmc: {
+    interface: 'lanplus' | 'lan';
+    cipherSuite: number;
+    powerCycle: 'cycle' | 'off-on';
+    timeoutMs: number;
+    retries: number;
+  };
+  reboot: 'restart' | 'exit' | 'system';
+}

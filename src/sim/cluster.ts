@@ -1,0 +1,199 @@
+import { SimBmcController, SimBmcFactory } from '../../hal/bmc/sim.js';
+import { VirtualClock } from '../../hal/clock/sim.js';
+import { SimIcmpEcho } from '../../hal/icmp/sim.js';
+import { SimNic } from '../../hal/nic/sim.js';
+import { HostClock } from '../../hal/sim/host-clock.js';
+import { SimLan, ipOf } from '../../hal/sim/lan.js';
+import type { SimHost } from '../../hal/sim/lan.js';
+import { SimStore } from '../../hal/store/sim.js';
+import { Agent } from '../agent/index.js';
+import type { CommandRunner } from '../agent/index.js';
+import { parseBoard, parseConfig } from '../config/index.js';
+import type { Config } from '../config/index.js';
+import { MemoryLog } from '../log/index.js';
+
+export interface SimOptions {
+  nodes: number;
+  seed: number;
+  /** Config keys as in the YAML file (snake_case), merged over the simulation's defaults. */
+  config?: Record<string, unknown>;
+  /** How long a powered-on server takes to start its agent. */
+  bootDelayUs?: number;
+  latencyUs?: number;
+}
+
+export interface SimNode {
+  name: string;
+  host: SimHost;
+  store: SimStore;
+  bmc: SimBmcController;
+  log: MemoryLog;
+  config: Config;
+  agent: Agent | null;
+  /** What the simulated service health check answers. */
+  healthy: boolean;
+  starts: number;
+}
+
+const PRIMARY = '198.18.0.10/24';
+const MONITOR = '198.18.0.9/24';
+
+/**
+ * N agents with simulated drivers on one simulated LAN, in virtual time: the deterministic
+ * cluster for tests and `hotspare simulate`.
+ */
+export class SimCluster {
+  readonly clock = new VirtualClock();
+  readonly lan: SimLan;
+  readonly nodes = new Map<string, SimNode>();
+  private readonly controllers = new Map<string, SimBmcController>();
+  private readonly bootDelayUs: number;
+
+  constructor(readonly options: SimOptions) {
+    this.lan = new SimLan(this.clock, options.latencyUs ?? 50, options.seed ^ 0x5eed);
+    this.bootDelayUs = options.bootDelayUs ?? 500_000;
+    const names = Array.from({ length: options.nodes }, (_, i) => String.fromCharCode(97 + i));
+    const members = names.map((name, i) => ({ name, mac: macOf(i), bmc: { host: `198.18.1.${11 + i}`, port: 623, username: 'admin', password_file: `/sim/${name}.pass` } }));
+    const board = parseBoard('sim:board.yaml', { name: 'sim', nic: 'sim0', bmc: { power_cycle: 'off-on', timeout_ms: 2000 }, reboot: 'restart' });
+    names.forEach((name, i) => {
+      const doc = mergeDeep(
+        {
+          node: name,
+          board: 'sim:board.yaml',
+          cluster: { primary_address: PRIMARY, monitor_address: MONITOR, members },
+          probe: { interval_ms: 10, timeout_ms: 10, misses: 3 },
+          boot: { jitter_ms: 50, check_ms: 20 },
+          spare: { check_ms: 500, jitter_ms: 300 },
+          state_dir: `/sim/${name}`,
+          control_socket: `/sim/${name}.sock`,
+        },
+        options.config ?? {},
+      );
+      const config = parseConfig(`sim:${name}.yaml`, doc, () => board);
+      const host = this.lan.addHost(name, macOf(i));
+      const bmc = new SimBmcController(name, this.clock, {
+        power: () => (host.powered ? 'on' : 'off'),
+        setPower: (on) => (on ? this.powerOn(name) : this.powerOff(name)),
+      });
+      this.controllers.set(name, bmc);
+      this.nodes.set(name, { name, host, store: new SimStore(`sim:${name}/role.json`), bmc, log: new MemoryLog(20_000), config, agent: null, healthy: true, starts: 0 });
+    });
+  }
+
+  node(name: string): SimNode {
+    const node = this.nodes.get(name);
+    if (node === undefined) throw new Error(`no simulated node ${name}`);
+    return node;
+  }
+
+  /** Boots every server at the same virtual instant. */
+  async bootAll(): Promise<void> {
+    for (const name of this.nodes.keys()) this.startAgent(name);
+    await this.clock.runFor(0);
+  }
+
+  startAgent(name: string): void {
+    const node = this.node(name);
+    const host = node.host;
+    if (!host.powered || node.agent !== null) return;
+    const life = host.life;
+    const commands: CommandRunner = {
+      run: async () => (node.healthy ? { ok: true, status: '0', output: '' } : { ok: false, status: '1', output: 'service down (simulated)' }),
+    };
+    node.starts += 1;
+    const agent = new Agent({
+      config: node.config,
+      clock: new HostClock(this.clock, host),
+      icmp: new SimIcmpEcho(this.lan, host),
+      nic: new SimNic(this.lan, host),
+      bmcs: new SimBmcFactory(this.controllers, (fn) => host.deliver(life, fn)),
+      store: node.store,
+      log: node.log,
+      commands,
+      replicator: null,
+      rebooter: { exit: () => this.powerOff(name), system: () => this.powerCycle(name) },
+      seed: (this.options.seed * 7919 + name.charCodeAt(0) * 104729 + node.starts * 15485863) >>> 0,
+    });
+    node.agent = agent;
+    void agent.start();
+  }
+
+  /** Power loss: the agent dies with everything the kernel held; the disk stays. */
+  powerOff(name: string): void {
+    const node = this.node(name);
+    if (!node.host.powered) return;
+    node.agent?.stop();
+    node.agent = null;
+    node.host.powerOff();
+  }
+
+  /** Power on: the server boots its OS, then starts the agent. */
+  powerOn(name: string): void {
+    const node = this.node(name);
+    if (node.host.powered) return;
+    node.host.powerOn();
+    const life = node.host.life;
+    this.clock.at(this.clock.nowUs() + this.bootDelayUs, () => {
+      if (node.host.life === life && node.host.powered) this.startAgent(name);
+    });
+  }
+
+  powerCycle(name: string): void {
+    this.powerOff(name);
+    this.powerOn(name);
+  }
+
+  /** Servers whose link is up and whose kernel holds the address. */
+  holders(address: string): string[] {
+    return this.lan.holders(ipOf(address)).map((h) => h.name).sort();
+  }
+
+  primaryHolders(): string[] {
+    return this.holders(PRIMARY);
+  }
+
+  monitorHolders(): string[] {
+    return this.holders(MONITOR);
+  }
+
+  /** name -> phase of each running agent ('off' when powered off, 'starting' between). */
+  phases(): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (const [name, node] of this.nodes) out[name] = !node.host.powered ? 'off' : node.agent === null ? 'starting' : node.agent.phase;
+    return out;
+  }
+
+  /** Steady state: one primary, one monitor (if there are two healthy servers), the rest spares. */
+  converged(): boolean {
+    const phases = Object.values(this.phases());
+    const up = [...this.nodes.values()].filter((n) => n.host.powered && n.host.cable).length;
+    const primaries = phases.filter((p) => p === 'primary').length;
+    const monitors = phases.filter((p) => p === 'monitor').length;
+    const spares = phases.filter((p) => p === 'spare').length;
+    return primaries === 1 && monitors === Math.min(1, up - 1) && spares === up - 1 - monitors && this.primaryHolders().length === 1;
+  }
+
+  async stop(): Promise<void> {
+    for (const node of this.nodes.values()) node.agent?.stop();
+  }
+}
+
+export const SIM_PRIMARY = PRIMARY;
+export const SIM_MONITOR = MONITOR;
+
+function macOf(i: number): string {
+  return `02:00:00:00:00:${(10 + i).toString(16).padStart(2, '0')}`;
+}
+
+function mergeDeep(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...base };
+  for (const [k, v] of Object.entries(over)) {
+    const b = out[k];
+    out[k] = isPlain(b) && isPlain(v) ? mergeDeep(b, v) : v;
+  }
+  return out;
+}
+
+function isPlain(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
