@@ -1,0 +1,92 @@
+import { initialState, step } from '../../src/role/index.js';
+import type { Action, Event, MachineConfig, RoleState } from '../../src/role/index.js';
+import type { RoleRecord } from '../../hal/store/index.js';
+
+export const MS = 1000;
+
+export function machine(overrides: Partial<MachineConfig> = {}): MachineConfig {
+  return {
+    self: 'b',
+    members: [
+      { name: 'a', mac: '02:00:00:00:00:0a' },
+      { name: 'b', mac: '02:00:00:00:00:0b' },
+      { name: 'c', mac: '02:00:00:00:00:0c' },
+    ],
+    probe: { intervalUs: 10 * MS, timeoutUs: 10 * MS, misses: 3 },
+    fencing: { required: true, confirmUs: 10 * MS, retryUs: 500 * MS, retryMaxUs: 4000 * MS, powerCycle: 'off-on' },
+    syncEveryProbes: 5,
+    boot: { jitterUs: 200 * MS, checkUs: 50 * MS },
+    spare: { checkUs: 1000 * MS, jitterUs: 500 * MS },
+    health: null,
+    announceRefreshUs: 0,
+    ...overrides,
+  };
+}
+
+/** Feeds events in order, collecting every action. */
+export class Run {
+  state: RoleState;
+  actions: Action[] = [];
+  last: Action[] = [];
+
+  constructor(
+    readonly config: MachineConfig,
+    seed = 42,
+  ) {
+    this.state = initialState(seed);
+  }
+
+  feed(event: Event): this {
+    const { state, actions } = step(this.config, this.state, event);
+    this.state = state;
+    this.last = actions;
+    this.actions.push(...actions);
+    return this;
+  }
+
+  types(): string[] {
+    return this.last.filter((a) => a.type !== 'log' && a.type !== 'transition').map((a) => a.type);
+  }
+
+  find<T extends Action['type']>(type: T): Extract<Action, { type: T }> | undefined {
+    return this.last.find((a): a is Extract<Action, { type: T }> => a.type === type);
+  }
+
+  timer(name: string): number | undefined {
+    const set = this.last.filter((a): a is Extract<Action, { type: 'set-timer' }> => a.type === 'set-timer' && a.timer === name);
+    return set[set.length - 1]?.atUs;
+  }
+}
+
+export function record(role: RoleRecord['role'], epoch = 3): RoleRecord {
+  return { role, epoch, reason: 'test', atMs: 0 };
+}
+
+/** Boots a machine with the given persisted role up to the first conflict check. */
+export function bootTo(role: RoleRecord['role'] | null, config = machine()): Run {
+  const run = new Run(config);
+  run.feed({ type: 'boot', nowUs: 0, record: role === null ? null : record(role), linkUp: true });
+  run.feed({ type: 'timer', nowUs: 100 * MS, timer: 'boot-delay' });
+  return run;
+}
+
+/** A machine operating as monitor with `a` known as the holder of the primary address. */
+export function monitoring(config = machine()): Run {
+  const run = bootTo('monitor', config);
+  run.feed({ type: 'check-result', nowUs: 150 * MS, address: 'monitor', taken: false, evidence: [] });
+  run.feed({ type: 'timer', nowUs: 150 * MS, timer: 'probe' });
+  run.feed({ type: 'probe-reply', nowUs: 150 * MS + 100, sequence: 1, rttUs: 100 });
+  run.feed({ type: 'holder', nowUs: 150 * MS + 200, mac: '02:00:00:00:00:0A' });
+  return run;
+}
+
+/** Lets `n` probes go unanswered, starting at `fromUs`, one interval apart. */
+export function miss(run: Run, n: number, fromUs: number): void {
+  for (let i = 0; i < n; i++) {
+    const t = fromUs + i * run.config.probe.intervalUs;
+    run.feed({ type: 'timer', nowUs: t, timer: 'probe' });
+    const probe = run.find('probe');
+    if (probe === undefined) throw new Error('no probe sent');
+    run.feed({ type: 'timer', nowUs: t + run.config.probe.timeoutUs, timer: `timeout:${probe.sequence}` });
+  }
+}

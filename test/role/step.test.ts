@@ -1,0 +1,399 @@
+import { expect } from 'chai';
+import type { Action } from '../../src/role/index.js';
+import { bootTo, machine, miss, monitoring, MS, record, Run } from './fixtures.js';
+
+function indexOf(actions: Action[], type: Action['type'], pick: (a: Action) => boolean = () => true): number {
+  return actions.findIndex((a) => a.type === type && pick(a));
+}
+
+describe('role machine: boot (FIG. 1 and FIG. 2)', () => {
+  it('boots as primary by default, after a random delay within the boot jitter', () => {
+    const run = new Run(machine());
+    run.feed({ type: 'boot', nowUs: 0, record: null, linkUp: true });
+    expect(run.state.phase).to.equal('boot-wait');
+    expect(run.state.role).to.equal('primary');
+    const at = run.timer('boot-delay');
+    expect(at).to.be.a('number').within(0, 200 * MS);
+  });
+
+  it('different seeds give different boot delays', () => {
+    const delays = new Set<number | undefined>();
+    for (let seed = 1; seed <= 8; seed++) {
+      delays.add(new Run(machine(), seed).feed({ type: 'boot', nowUs: 0, record: null, linkUp: true }).timer('boot-delay'));
+    }
+    expect(delays.size).to.be.greaterThan(4);
+  });
+
+  it('checks the primary address before claiming it', () => {
+    const run = bootTo(null);
+    expect(run.state.phase).to.equal('checking-primary');
+    expect(run.find('check')).to.deep.equal({ type: 'check', address: 'primary', windowUs: 50 * MS });
+    expect(run.types()).to.not.include('assign');
+  });
+
+  it('claims a silent primary address: persist, then assign, announce, on_primary hook', () => {
+    const run = bootTo(null);
+    run.feed({ type: 'check-result', nowUs: 150 * MS, address: 'primary', taken: false, evidence: [] });
+    expect(run.state.phase).to.equal('primary');
+    expect(run.types()).to.deep.equal(['persist', 'assign', 'announce', 'hook']);
+    expect(run.find('persist')).to.include({ role: 'primary', epoch: 1 });
+    expect(run.find('hook')).to.deep.equal({ type: 'hook', hook: 'on_primary' });
+  });
+
+  it('primary address answered: persists role monitor and reboots (FIG. 1 steps 12-14)', () => {
+    const run = bootTo('primary');
+    run.feed({ type: 'check-result', nowUs: 150 * MS, address: 'primary', taken: true, evidence: ['arp-reply 02:00:00:00:00:0a'] });
+    expect(run.types()).to.deep.equal(['persist', 'reboot']);
+    expect(run.find('persist')).to.include({ role: 'monitor', epoch: 4 });
+    expect(run.state.phase).to.equal('booting');
+  });
+
+  it('persisted monitor: checks the monitor address and claims it when silent', () => {
+    const run = bootTo('monitor');
+    expect(run.find('check')).to.include({ address: 'monitor' });
+    run.feed({ type: 'check-result', nowUs: 150 * MS, address: 'monitor', taken: false, evidence: [] });
+    expect(run.state.phase).to.equal('monitor');
+    expect(run.types()).to.deep.equal(['persist', 'assign', 'announce', 'hook', 'set-timer']);
+    expect(run.find('assign')).to.deep.equal({ type: 'assign', address: 'monitor' });
+    expect(run.timer('probe')).to.equal(150 * MS);
+  });
+
+  it('monitor address taken and primary silent: persists primary and reboots (FIG. 2 steps 24-26)', () => {
+    const run = bootTo('monitor');
+    run.feed({ type: 'check-result', nowUs: 150 * MS, address: 'monitor', taken: true, evidence: ['arp-reply x'] });
+    expect(run.state.phase).to.equal('rechecking-primary');
+    expect(run.find('check')).to.include({ address: 'primary' });
+    run.feed({ type: 'check-result', nowUs: 200 * MS, address: 'primary', taken: false, evidence: [] });
+    expect(run.types()).to.deep.equal(['persist', 'reboot']);
+    expect(run.find('persist')).to.include({ role: 'primary' });
+  });
+
+  it('both addresses taken: waits as a spare instead of rebooting forever', () => {
+    const run = bootTo('monitor');
+    run.feed({ type: 'check-result', nowUs: 150 * MS, address: 'monitor', taken: true, evidence: ['arp-reply x'] });
+    run.feed({ type: 'check-result', nowUs: 200 * MS, address: 'primary', taken: true, evidence: ['arp-reply y'] });
+    expect(run.state.phase).to.equal('spare');
+    expect(run.types()).to.deep.equal(['persist', 'hook', 'set-timer']);
+    expect(run.find('persist')).to.include({ role: 'spare' });
+    expect(run.types()).to.not.include('reboot');
+    expect(run.timer('spare-check')).to.be.within(200 * MS + 1000 * MS, 200 * MS + 1500 * MS);
+  });
+
+  it('a result for a phase already left is ignored', () => {
+    const run = bootTo('primary');
+    const before = run.state;
+    run.feed({ type: 'check-result', nowUs: 150 * MS, address: 'monitor', taken: false, evidence: [] });
+    expect(run.state).to.equal(before);
+    expect(run.last).to.deep.equal([]);
+  });
+
+  it('a contended check (simultaneous probe, nobody holds it) backs off and checks again', () => {
+    const run = bootTo('primary');
+    run.feed({ type: 'check-result', nowUs: 150 * MS, address: 'primary', taken: true, contended: true, evidence: ['arp-probe x'] });
+    expect(run.state.phase).to.equal('boot-wait');
+    expect(run.types()).to.deep.equal(['set-timer']);
+    expect(run.timer('boot-delay')).to.be.above(150 * MS);
+    run.feed({ type: 'timer', nowUs: run.timer('boot-delay') ?? 0, timer: 'boot-delay' });
+    expect(run.find('check')).to.include({ address: 'primary' });
+  });
+
+  it('boots into link-down when the link is down, and re-enters boot when it comes up', () => {
+    const run = new Run(machine());
+    run.feed({ type: 'boot', nowUs: 0, record: record('primary'), linkUp: false });
+    expect(run.state.phase).to.equal('link-down');
+    run.feed({ type: 'link', nowUs: 10, up: true });
+    expect(run.types()).to.deep.equal(['reboot']);
+  });
+});
+
+describe('role machine: spares', () => {
+  function spare(): Run {
+    const run = bootTo('spare');
+    expect(run.state.phase).to.equal('spare');
+    return run;
+  }
+
+  it('persisted spare re-checks the monitor address on its period', () => {
+    const run = spare();
+    const at = run.timer('spare-check') ?? 0;
+    run.feed({ type: 'timer', nowUs: at, timer: 'spare-check' });
+    expect(run.state.phase).to.equal('spare-checking');
+    expect(run.find('check')).to.include({ address: 'monitor' });
+  });
+
+  it('stays spare while the monitor address is taken, with a jittered period', () => {
+    const run = spare();
+    const delays: number[] = [];
+    let now = run.timer('spare-check') ?? 0;
+    for (let i = 0; i < 6; i++) {
+      run.feed({ type: 'timer', nowUs: now, timer: 'spare-check' });
+      run.feed({ type: 'check-result', nowUs: now + 50 * MS, address: 'monitor', taken: true, evidence: ['arp-reply m'] });
+      expect(run.state.phase).to.equal('spare');
+      expect(run.types()).to.not.include('persist');
+      const next = run.timer('spare-check') ?? 0;
+      delays.push(next - (now + 50 * MS));
+      now = next;
+    }
+    for (const d of delays) expect(d).to.be.within(1000 * MS, 1500 * MS);
+    expect(new Set(delays).size).to.be.greaterThan(3);
+  });
+
+  it('claims the monitor role when the monitor address frees up: persists monitor and reboots', () => {
+    const run = spare();
+    run.feed({ type: 'timer', nowUs: 2000 * MS, timer: 'spare-check' });
+    run.feed({ type: 'check-result', nowUs: 2050 * MS, address: 'monitor', taken: false, evidence: [] });
+    expect(run.types()).to.deep.equal(['persist', 'reboot']);
+    expect(run.find('persist')).to.include({ role: 'monitor' });
+  });
+});
+
+describe('role machine: monitor probing', () => {
+  it('schedules probes on absolute deadlines: a late timer does not shift later probes', () => {
+    const run = monitoring();
+    // Probe 2 is due at 160 ms; the timer fires 3 ms late.
+    run.feed({ type: 'timer', nowUs: 163 * MS, timer: 'probe' });
+    expect(run.timer('probe')).to.equal(170 * MS);
+    expect(run.timer('timeout:2')).to.equal(173 * MS);
+  });
+
+  it('skips missed slots instead of sending a burst when far behind', () => {
+    const run = monitoring();
+    run.feed({ type: 'timer', nowUs: 195 * MS, timer: 'probe' });
+    expect(run.timer('probe')).to.equal(200 * MS);
+    expect(run.last.filter((a) => a.type === 'probe')).to.have.length(1);
+  });
+
+  it('learns which member holds the primary address from the ARP entry', () => {
+    const run = monitoring();
+    expect(run.state.probe.holder).to.equal('a');
+  });
+
+  it('ignores replies to probes it did not send or already gave up on', () => {
+    const run = monitoring();
+    run.feed({ type: 'timer', nowUs: 160 * MS, timer: 'probe' });
+    run.feed({ type: 'timer', nowUs: 170 * MS, timer: 'timeout:2' });
+    expect(run.state.probe.misses).to.equal(1);
+    const before = run.state;
+    run.feed({ type: 'probe-reply', nowUs: 171 * MS, sequence: 2, rttUs: 11 * MS });
+    run.feed({ type: 'probe-reply', nowUs: 171 * MS, sequence: 999, rttUs: 5 });
+    expect(run.state).to.equal(before);
+  });
+
+  it('a reply resets the miss count', () => {
+    const run = monitoring();
+    miss(run, 2, 160 * MS);
+    expect(run.state.probe.misses).to.equal(2);
+    run.feed({ type: 'timer', nowUs: 180 * MS, timer: 'probe' });
+    const seq = run.find('probe')?.sequence ?? 0;
+    run.feed({ type: 'probe-reply', nowUs: 181 * MS, sequence: seq, rttUs: 1000 });
+    expect(run.state.probe.misses).to.equal(0);
+    expect(run.types()).to.include('lookup-holder');
+  });
+
+  it('asks for a sync every sync.every_probes answered probes', () => {
+    const run = monitoring(); // probe 1 answered
+    let syncs = 0;
+    for (let i = 0; i < 9; i++) {
+      const t = 160 * MS + i * 10 * MS;
+      run.feed({ type: 'timer', nowUs: t, timer: 'probe' });
+      run.feed({ type: 'probe-reply', nowUs: t + 100, sequence: run.find('probe')?.sequence ?? 0, rttUs: 100 });
+      const sync = run.find('sync');
+      if (sync !== undefined) {
+        syncs += 1;
+        expect(sync.okProbes % 5).to.equal(0);
+      }
+    }
+    expect(syncs).to.equal(2); // after answered probes 5 and 10
+  });
+});
+
+describe('role machine: fencing and takeover', () => {
+  it('after probe.misses consecutive misses, fences the member that held the address', () => {
+    const run = monitoring();
+    miss(run, 2, 160 * MS);
+    expect(run.actions.some((a) => a.type === 'fence')).to.equal(false);
+    miss(run, 1, 180 * MS);
+    expect(run.find('fence')).to.deep.equal({ type: 'fence', target: 'a' });
+    expect(run.state.fence.status).to.equal('running');
+  });
+
+  it('never fences itself, even if its own MAC shows up as the holder', () => {
+    const run = monitoring();
+    run.feed({ type: 'holder', nowUs: 155 * MS, mac: '02:00:00:00:00:0b' });
+    miss(run, 3, 160 * MS);
+    expect(run.actions.some((a) => a.type === 'fence' && a.target === 'b')).to.equal(false);
+  });
+
+  it('[0013] after a successful fence, confirms the primary address is silent, then takes over', () => {
+    const run = monitoring();
+    miss(run, 3, 160 * MS);
+    run.feed({ type: 'fence-result', nowUs: 300 * MS, target: 'a', ok: true, detail: 'power off confirmed' });
+    expect(run.state.phase).to.equal('confirming');
+    expect(run.find('check')).to.deep.equal({ type: 'check', address: 'primary', windowUs: 10 * MS });
+    expect(run.types()).to.not.include('assign');
+    run.feed({ type: 'check-result', nowUs: 310 * MS, address: 'primary', taken: false, evidence: [] });
+    expect(run.state.phase).to.equal('primary');
+    const acts = run.last;
+    const persist = indexOf(acts, 'persist');
+    const assign = indexOf(acts, 'assign', (a) => a.type === 'assign' && a.address === 'primary');
+    const releaseMonitor = indexOf(acts, 'release', (a) => a.type === 'release' && a.address === 'monitor');
+    const powerOn = indexOf(acts, 'power-on');
+    expect(persist).to.be.above(-1);
+    expect(persist).to.be.below(assign);
+    expect(releaseMonitor).to.be.below(assign);
+    expect(powerOn).to.be.above(assign);
+    expect(acts[powerOn]).to.deep.equal({ type: 'power-on', target: 'a' });
+  });
+
+  it('[0013] if the primary address answers after the fence, does not claim it', () => {
+    const run = monitoring();
+    miss(run, 3, 160 * MS);
+    run.feed({ type: 'fence-result', nowUs: 300 * MS, target: 'a', ok: true, detail: 'ok' });
+    run.feed({ type: 'check-result', nowUs: 310 * MS, address: 'primary', taken: true, evidence: ['arp-reply 02:00:00:00:00:0c'] });
+    expect(run.state.phase).to.equal('monitor');
+    expect(run.types()).to.not.include('assign');
+    expect(run.state.probe.misses).to.equal(0);
+  });
+
+  it('fencing.required: true — a failed fence means no takeover, retries with growing backoff', () => {
+    const run = monitoring();
+    miss(run, 3, 160 * MS);
+    const delays: number[] = [];
+    let now = 300 * MS;
+    for (let attempt = 1; attempt <= 5; attempt++) {
+      run.feed({ type: 'fence-result', nowUs: now, target: 'a', ok: false, detail: 'bmc of a: off: timeout' });
+      expect(run.state.phase).to.equal('monitor');
+      expect(run.types()).to.not.include('check');
+      expect(run.last.some((a) => a.type === 'log' && a.level === 'error')).to.equal(true);
+      const at = run.timer('fence-retry') ?? 0;
+      delays.push(at - now);
+      run.feed({ type: 'timer', nowUs: at, timer: 'fence-retry' });
+      expect(run.find('fence')).to.deep.equal({ type: 'fence', target: 'a' });
+      now = at + 50 * MS;
+    }
+    expect(delays).to.deep.equal([500 * MS, 1000 * MS, 2000 * MS, 4000 * MS, 4000 * MS]);
+    expect(run.actions.some((a) => a.type === 'assign' && a.address === 'primary')).to.equal(false);
+  });
+
+  it('fencing.required: true — a reply during backoff abandons the fence', () => {
+    const run = monitoring();
+    miss(run, 3, 160 * MS);
+    run.feed({ type: 'fence-result', nowUs: 300 * MS, target: 'a', ok: false, detail: 'timeout' });
+    run.feed({ type: 'timer', nowUs: 310 * MS, timer: 'probe' });
+    run.feed({ type: 'probe-reply', nowUs: 311 * MS, sequence: run.find('probe')?.sequence ?? 0, rttUs: 100 });
+    expect(run.state.fence.status).to.equal('idle');
+    expect(run.last).to.deep.include({ type: 'cancel-timer', timer: 'fence-retry' });
+  });
+
+  it('fencing.required: false — a failed fence still leads to a confirmed takeover, without power-on', () => {
+    const run = monitoring(machine({ fencing: { ...machine().fencing, required: false } }));
+    miss(run, 3, 160 * MS);
+    run.feed({ type: 'fence-result', nowUs: 300 * MS, target: 'a', ok: false, detail: 'timeout' });
+    expect(run.state.phase).to.equal('confirming');
+    run.feed({ type: 'check-result', nowUs: 310 * MS, address: 'primary', taken: false, evidence: [] });
+    expect(run.state.phase).to.equal('primary');
+    expect(run.types()).to.not.include('power-on');
+  });
+
+  it('cycle fencing: takes over without a separate power-on', () => {
+    const run = monitoring(machine({ fencing: { ...machine().fencing, powerCycle: 'cycle' } }));
+    miss(run, 3, 160 * MS);
+    run.feed({ type: 'fence-result', nowUs: 300 * MS, target: 'a', ok: true, detail: 'cycled' });
+    run.feed({ type: 'check-result', nowUs: 310 * MS, address: 'primary', taken: false, evidence: [] });
+    expect(run.state.phase).to.equal('primary');
+    expect(run.types()).to.not.include('power-on');
+  });
+
+  it('holder never seen: no fence and no takeover; re-enters boot as primary, whose check decides', () => {
+    const run = bootTo('monitor');
+    run.feed({ type: 'check-result', nowUs: 150 * MS, address: 'monitor', taken: false, evidence: [] });
+    miss(run, 3, 150 * MS);
+    expect(run.actions.some((a) => a.type === 'fence')).to.equal(false);
+    expect(run.types()).to.deep.equal(['release', 'persist', 'reboot']);
+    expect(run.find('persist')).to.include({ role: 'primary' });
+  });
+
+  it('holder is a stranger (no member MAC): refuses to take over', () => {
+    const run = monitoring();
+    run.feed({ type: 'holder', nowUs: 155 * MS, mac: '02:99:99:99:99:99' });
+    miss(run, 3, 160 * MS);
+    expect(run.actions.some((a) => a.type === 'fence' || (a.type === 'assign' && a.address === 'primary'))).to.equal(false);
+    expect(run.state.phase).to.equal('monitor');
+  });
+});
+
+describe('role machine: primary duties', () => {
+  function primary(overrides = {}): Run {
+    const run = bootTo('primary', machine(overrides));
+    run.feed({ type: 'check-result', nowUs: 150 * MS, address: 'primary', taken: false, evidence: [] });
+    expect(run.state.phase).to.equal('primary');
+    return run;
+  }
+
+  it('re-announces the primary address every announce.refresh_s', () => {
+    const run = primary({ announceRefreshUs: 5_000_000 });
+    expect(run.timer('announce-refresh')).to.equal(150 * MS + 5_000_000);
+    run.feed({ type: 'timer', nowUs: 150 * MS + 5_000_000, timer: 'announce-refresh' });
+    expect(run.types()).to.deep.equal(['announce', 'set-timer']);
+  });
+
+  it('health: gives up the primary address after `fails` failed checks in a row, persisting first', () => {
+    const run = primary({ health: { intervalUs: 1000 * MS, fails: 3 } });
+    let now = 1150 * MS;
+    for (let i = 1; i <= 2; i++) {
+      run.feed({ type: 'timer', nowUs: now, timer: 'health' });
+      expect(run.types()).to.deep.equal(['health-check']);
+      run.feed({ type: 'health-result', nowUs: now + 5, ok: false, detail: 'exit 1' });
+      expect(run.state.phase).to.equal('primary');
+      now += 1000 * MS;
+    }
+    run.feed({ type: 'health-result', nowUs: now, ok: true, detail: '' });
+    expect(run.state.healthFails).to.equal(0);
+    for (let i = 1; i <= 3; i++) run.feed({ type: 'health-result', nowUs: now + i, ok: false, detail: 'exit 1' });
+    expect(run.state.phase).to.equal('spare');
+    const acts = run.last;
+    expect(indexOf(acts, 'persist')).to.be.below(indexOf(acts, 'release'));
+    expect(acts).to.deep.include({ type: 'release', address: 'primary' });
+  });
+
+  it('link down: releases every address; link up: re-enters boot', () => {
+    const run = primary();
+    run.feed({ type: 'link', nowUs: 200 * MS, up: false });
+    expect(run.state.phase).to.equal('link-down');
+    expect(run.last).to.deep.include({ type: 'release', address: 'primary' });
+    run.feed({ type: 'link', nowUs: 300 * MS, up: true });
+    expect(run.types()).to.deep.equal(['reboot']);
+  });
+
+  it('a failed persist halts: nothing held, no part taken', () => {
+    const run = primary();
+    run.feed({ type: 'persist-failed', nowUs: 200 * MS, detail: 'ENOSPC' });
+    expect(run.state.phase).to.equal('halted');
+    expect(run.last).to.deep.include({ type: 'release', address: 'primary' });
+    run.feed({ type: 'timer', nowUs: 300 * MS, timer: 'probe' });
+    expect(run.last).to.deep.equal([]);
+  });
+});
+
+describe('role machine: invariants over every transition list', () => {
+  it('every assign is preceded by a persist in the same step, and epochs only grow', () => {
+    // Drive a long scripted life: boot, monitor, fence, take over, lose link, reboot.
+    const run = monitoring();
+    miss(run, 3, 160 * MS);
+    run.feed({ type: 'fence-result', nowUs: 300 * MS, target: 'a', ok: true, detail: 'ok' });
+    run.feed({ type: 'check-result', nowUs: 310 * MS, address: 'primary', taken: false, evidence: [] });
+    run.feed({ type: 'link', nowUs: 400 * MS, up: false });
+    run.feed({ type: 'link', nowUs: 500 * MS, up: true });
+    let lastEpoch = -1;
+    let persistedInStep = false;
+    for (const a of run.actions) {
+      if (a.type === 'transition') persistedInStep = false;
+      if (a.type === 'persist') {
+        expect(a.epoch).to.be.above(lastEpoch);
+        lastEpoch = a.epoch;
+        persistedInStep = true;
+      }
+      if (a.type === 'assign') expect(persistedInStep, 'assign without persist').to.equal(true);
+    }
+  });
+});
