@@ -17,6 +17,9 @@ export class VirtualClock implements Clock {
   private now = 0;
   private order = 0;
   private readonly heap: Entry[] = [];
+  /** Test control: called after every timer, once everything it started has settled. */
+  onSettled: (() => void) | null = null;
+
   /** Wall clock = a fixed epoch plus virtual time, so logs read like real ones. */
   constructor(private readonly epochMs = Date.UTC(2026, 0, 1)) {}
 
@@ -47,6 +50,7 @@ export class VirtualClock implements Clock {
       this.now = top.atUs;
       top.fn();
       await settle();
+      this.onSettled?.();
     }
     this.now = Math.max(this.now, untilUs);
   }

@@ -289,12 +289,12 @@ export class Agent {
           evidence: report.evidence.join(', '),
           tookUs: this.now() - startUs,
         });
-        this.dispatch({ type: 'check-result', nowUs: this.now(), address: name, taken: report.taken, contended: report.contended === true, evidence: report.evidence });
+        this.dispatch({ type: 'check-result', nowUs: this.now(), startedUs: startUs, address: name, taken: report.taken, contended: report.contended === true, evidence: report.evidence });
       },
       (error: unknown) => {
         // Rule: a check that could not be made proves nothing is free: treat it as taken.
         this.log('error', 'check-failed', `conflict check of ${this.address(name)} failed: ${message(error)}; treating it as taken`);
-        this.dispatch({ type: 'check-result', nowUs: this.now(), address: name, taken: true, evidence: ['check-failed'] });
+        this.dispatch({ type: 'check-result', nowUs: this.now(), startedUs: startUs, address: name, taken: true, evidence: ['check-failed'] });
       },
     );
   }

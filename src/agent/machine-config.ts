@@ -19,6 +19,7 @@ export function machineConfig(config: Config): MachineConfig {
     syncEveryProbes: config.sync.everyProbes,
     boot: { jitterUs: config.boot.jitterMs * US, checkUs: config.boot.checkMs * US },
     spare: { checkUs: config.spare.checkMs * US, jitterUs: config.spare.jitterMs * US },
+    defendUs: config.boot.defendMs * US,
     health: config.health === null ? null : { intervalUs: config.health.intervalMs * US, fails: config.health.fails },
     announceRefreshUs: config.announce.refreshS * 1_000_000,
   };

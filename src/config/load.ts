@@ -65,6 +65,7 @@ export function parseConfig(file: string, doc: unknown, readBoard: (path: string
   const boot = {
     jitterMs: bootF.number('jitter_ms', 200, { min: 0, max: 600_000 }),
     checkMs: bootF.number('check_ms', 50, { min: 1, max: 60_000 }),
+    defendMs: bootF.number('defend_ms', 1000, { min: 0, max: 3_600_000 }),
   };
   bootF.rejectUnknown();
 

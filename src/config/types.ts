@@ -13,7 +13,7 @@ export interface Config {
   fencing: { required: boolean; confirmMs: number; retryMs: number; retryMaxMs: number };
   sync: { everyProbes: number };
   announce: { count: number; intervalMs: number; refreshS: number };
-  boot: { jitterMs: number; checkMs: number };
+  boot: { jitterMs: number; checkMs: number; defendMs: number };
   spare: { checkMs: number; jitterMs: number };
   hooks: { onPrimary: string | null; onMonitor: string | null; onSpare: string | null };
   health: { command: string; intervalMs: number; fails: number } | null;

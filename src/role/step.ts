@@ -11,7 +11,11 @@ export const TIMER = {
   health: 'health',
   announce: 'announce-refresh',
   confirmRetry: 'confirm-retry',
+  defend: 'defend',
 } as const;
+
+/** A check result older than this (beyond its window) describes the past: check again. */
+const STALE_SLACK_US = 100_000;
 
 const timeoutTimer = (sequence: number): string => `timeout:${sequence}`;
 
@@ -111,14 +115,21 @@ function onBootDelay(c: MachineConfig, s: RoleState, out: Action[]): RoleState {
 
 function onCheckResult(c: MachineConfig, s: RoleState, e: Extract<Event, { type: 'check-result' }>, out: Action[]): RoleState {
   const seen = e.evidence.join(', ');
+  if ((s.phase === 'primary' && e.address === 'primary') || (s.phase === 'monitor' && e.address === 'monitor')) return onDefendResult(c, s, e, out);
   if (e.taken && e.contended === true) return onContended(c, s, e.nowUs, e.address, seen, out);
+  // Rule: a "silent" answer that reaches us long after its window (we were frozen, the
+  // host was overloaded) says nothing about now; treat it like a contended check.
+  const windowUs = s.phase === 'confirming' ? c.fencing.confirmUs : c.boot.checkUs;
+  if (!e.taken && e.nowUs - e.startedUs > 2 * windowUs + STALE_SLACK_US) {
+    return onContended(c, s, e.nowUs, e.address, `stale result, ${Math.round((e.nowUs - e.startedUs) / 1000)} ms old`, out);
+  }
   if (s.phase === 'checking-primary' && e.address === 'primary') {
     if (!e.taken) return becomePrimary(c, s, e.nowUs, 'primary address silent at boot', out, []);
     // FIG. 1 steps 12-14: someone holds the primary address: become the monitor and reboot.
     return persistAndReboot(s, 'monitor', `primary address answered at boot (${seen})`, out);
   }
   if (s.phase === 'checking-monitor' && e.address === 'monitor') {
-    if (!e.taken) return becomeMonitor(s, e.nowUs, 'monitor address silent at boot', out);
+    if (!e.taken) return becomeMonitor(c, s, e.nowUs, 'monitor address silent at boot', out);
     // A monitor exists. The patent would reboot as primary; first look whether the primary
     // is taken too, so a server that finds both taken waits as a spare instead of looping.
     out.push({ type: 'check', address: 'primary', windowUs: c.boot.checkUs });
@@ -171,6 +182,30 @@ function onContended(c: MachineConfig, s: RoleState, nowUs: number, address: Add
   }
 }
 
+const MAC = /([0-9a-f]{2}:){5}[0-9a-f]{2}/i;
+
+function onDefendResult(c: MachineConfig, s: RoleState, e: Extract<Event, { type: 'check-result' }>, out: Action[]): RoleState {
+  if (!e.taken || e.contended === true) return s;
+  const own = c.members.find((m) => m.name === c.self)?.mac.toLowerCase() ?? '';
+  const others = e.evidence
+    .filter((x) => x.startsWith('arp-reply'))
+    .map((x) => MAC.exec(x)?.[0]?.toLowerCase())
+    .filter((m): m is string => m !== undefined && m !== own);
+  if (others.length === 0) return s;
+  const lower = others.filter((m) => m < own);
+  if (lower.length === 0) {
+    out.push(log('warn', 'address-conflict', `${others.join(', ')} also holds the ${e.address} address; it has the higher MAC and must yield`));
+    return s;
+  }
+  const address = e.address;
+  out.push(log('error', 'address-conflict', `${lower.join(', ')} also holds the ${address} address and has the lower MAC: yielding`));
+  for (const timer of Object.values(TIMER)) out.push({ type: 'cancel-timer', timer });
+  out.push({ type: 'release', address });
+  // A yielding primary becomes the monitor candidate (FIG. 1 steps 12-14); a yielding
+  // monitor re-enters boot as monitor, finds the address taken and waits as a spare.
+  return persistAndReboot(s, 'monitor', `${address} address also held by ${lower.join(', ')} (lower MAC keeps it)`, out);
+}
+
 // ---------------------------------------------------------------- operating roles
 
 function becomePrimary(c: MachineConfig, s: RoleState, nowUs: number, reason: string, out: Action[], after: Action[]): RoleState {
@@ -182,10 +217,11 @@ function becomePrimary(c: MachineConfig, s: RoleState, nowUs: number, reason: st
   out.push({ type: 'hook', hook: 'on_primary' });
   if (c.health !== null) out.push({ type: 'set-timer', timer: TIMER.health, atUs: nowUs + c.health.intervalUs });
   if (c.announceRefreshUs > 0) out.push({ type: 'set-timer', timer: TIMER.announce, atUs: nowUs + c.announceRefreshUs });
+  if (c.defendUs > 0) out.push({ type: 'set-timer', timer: TIMER.defend, atUs: nowUs + c.defendUs });
   return go({ ...s, role: 'primary', epoch, healthFails: 0, fence: idleFence(), probe: freshProbe(nowUs) }, 'primary', reason, out);
 }
 
-function becomeMonitor(s: RoleState, nowUs: number, reason: string, out: Action[]): RoleState {
+function becomeMonitor(c: MachineConfig, s: RoleState, nowUs: number, reason: string, out: Action[]): RoleState {
   const epoch = s.epoch + 1;
   out.push({ type: 'persist', role: 'monitor', epoch, reason });
   out.push({ type: 'assign', address: 'monitor' });
@@ -193,6 +229,7 @@ function becomeMonitor(s: RoleState, nowUs: number, reason: string, out: Action[
   out.push({ type: 'hook', hook: 'on_monitor' });
   // The first probe goes out at once; the rest follow on absolute deadlines.
   out.push({ type: 'set-timer', timer: TIMER.probe, atUs: nowUs });
+  if (c.defendUs > 0) out.push({ type: 'set-timer', timer: TIMER.defend, atUs: nowUs + c.defendUs });
   return go({ ...s, role: 'monitor', epoch, fence: idleFence(), probe: freshProbe(nowUs) }, 'monitor', reason, out);
 }
 
@@ -225,6 +262,14 @@ function onTimer(c: MachineConfig, s: RoleState, timer: string, nowUs: number, o
   if (timer === TIMER.probe) return isProbing(s.phase) ? onProbeDue(c, s, nowUs, out) : s;
   if (timer.startsWith('timeout:')) return isProbing(s.phase) ? onProbeTimeout(c, s, Number(timer.slice(8)), nowUs, out) : s;
   if (timer === TIMER.fenceRetry) return s.phase === 'monitor' && s.fence.status === 'backoff' ? onFenceRetry(c, s, nowUs, out) : s;
+  if (timer === TIMER.defend) {
+    if (s.phase !== 'primary' && s.phase !== 'monitor') return s;
+    // Rule: keep checking that nobody else holds our address (a race on a real LAN, a
+    // server that was frozen): the holder with the lower MAC keeps it.
+    out.push({ type: 'check', address: s.phase, windowUs: c.boot.checkUs });
+    out.push({ type: 'set-timer', timer: TIMER.defend, atUs: nowUs + c.defendUs });
+    return s;
+  }
   if (timer === TIMER.confirmRetry) {
     if (s.phase !== 'confirming') return s;
     out.push({ type: 'check', address: 'primary', windowUs: c.fencing.confirmUs });

@@ -49,6 +49,8 @@ export interface MachineConfig {
   syncEveryProbes: number;
   boot: { jitterUs: number; checkUs: number };
   spare: { checkUs: number; jitterUs: number };
+  /** How often a primary or monitor checks that nobody else holds its address (0: never). */
+  defendUs: number;
   health: { intervalUs: number; fails: number } | null;
   /** 0: no periodic re-announcement of the primary address. */
   announceRefreshUs: number;
@@ -94,7 +96,16 @@ export interface RoleState {
 export type Event =
   | { type: 'boot'; nowUs: number; record: RoleRecord | null; linkUp: boolean }
   | { type: 'timer'; nowUs: number; timer: string }
-  | { type: 'check-result'; nowUs: number; address: AddressName; taken: boolean; contended?: boolean; evidence: readonly string[] }
+  | {
+      type: 'check-result';
+      nowUs: number;
+      /** When the check began: a result that arrives long after its window is stale. */
+      startedUs: number;
+      address: AddressName;
+      taken: boolean;
+      contended?: boolean;
+      evidence: readonly string[];
+    }
   | { type: 'probe-reply'; nowUs: number; sequence: number; rttUs: number }
   | { type: 'holder'; nowUs: number; mac: string | null }
   | { type: 'fence-result'; nowUs: number; target: string; ok: boolean; detail: string }

@@ -17,6 +17,7 @@ export function machine(overrides: Partial<MachineConfig> = {}): MachineConfig {
     syncEveryProbes: 5,
     boot: { jitterUs: 200 * MS, checkUs: 50 * MS },
     spare: { checkUs: 1000 * MS, jitterUs: 500 * MS },
+    defendUs: 0,
     health: null,
     announceRefreshUs: 0,
     ...overrides,
@@ -73,7 +74,7 @@ export function bootTo(role: RoleRecord['role'] | null, config = machine()): Run
 /** A machine operating as monitor with `a` known as the holder of the primary address. */
 export function monitoring(config = machine()): Run {
   const run = bootTo('monitor', config);
-  run.feed({ type: 'check-result', nowUs: 150 * MS, address: 'monitor', taken: false, evidence: [] });
+  run.feed({ type: 'check-result', nowUs: 150 * MS, startedUs: 150 * MS - 10 * MS, address: 'monitor', taken: false, evidence: [] });
   run.feed({ type: 'timer', nowUs: 150 * MS, timer: 'probe' });
   run.feed({ type: 'probe-reply', nowUs: 150 * MS + 100, sequence: 1, rttUs: 100 });
   run.feed({ type: 'holder', nowUs: 150 * MS + 200, mac: '02:00:00:00:00:0A' });
