@@ -1,0 +1,52 @@
+# hotspare — one command per job on a fresh Debian machine (as root):
+#   make demo   bring up a 3-server lab in network namespaces, fail the primary, show the takeover
+#   make test   unit, simulation, driver and lab tests
+# Everything they need is installed here: Debian packages once, then npm ci.
+
+SHELL := /bin/bash
+DEBS := ipmitool openipmi iputils-ping iputils-arping socat iproute2 procps
+MOCHA := node_modules/.bin/mocha
+TSC := node_modules/.bin/tsc
+
+.PHONY: all build setup deps-debian deps-npm test test-unit test-lab demo simulate clean
+
+all: build
+
+setup: deps-debian deps-npm
+
+# Debian packages the drivers and the lab run: installed only when missing, after one update.
+deps-debian:
+	@missing=""; for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+# npm packages, exactly as locked (raw-socket builds its addon here).
+deps-npm: node_modules/.installed
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+build: deps-npm
+	$(TSC) -p tsconfig.json
+
+# The one test command (README, .ci/run): everything, the lab included.
+test: setup build
+	$(MOCHA) --config .mocharc.json 'dist/test/**/*.test.js'
+
+# Fast tests only: role machine, simulation, config, parsers (no root needed).
+test-unit: build
+	$(MOCHA) --config .mocharc.json 'dist/test/role/*.test.js' 'dist/test/sim/*.test.js' 'dist/test/config/*.test.js' 'dist/test/control/*.test.js' 'dist/test/hal/*-packet.test.js' 'dist/test/hal/*-output.test.js'
+
+test-lab: setup build
+	$(MOCHA) --config .mocharc.json 'dist/test/lab/**/*.test.js'
+
+demo: setup build
+	node dist/scripts/demo.js
+
+simulate: build
+	node dist/src/cli/main.js simulate --nodes 3 --kill-primary-at 3 --seconds 6
+
+clean:
+	rm -rf dist

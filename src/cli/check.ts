@@ -1,0 +1,40 @@
+import { constants, accessSync, statSync } from 'node:fs';
+import { loadConfig } from '../config/index.js';
+import type { Config } from '../config/index.js';
+
+/** Validates a config and its board and describes what the agent would do. Throws on errors. */
+export function checkConfig(path: string): { config: Config; report: string[]; warnings: string[] } {
+  const config = loadConfig(path);
+  const warnings: string[] = [];
+  const problems: string[] = [];
+  for (const member of config.cluster.members) {
+    if (member.bmc === null) {
+      if (config.fencing.required && member.name !== config.node) warnings.push(`cluster.members: ${member.name} has no bmc; with fencing.required this server can never be fenced, so never taken over from`);
+      continue;
+    }
+    const file = member.bmc.passwordFile;
+    try {
+      accessSync(file, constants.R_OK);
+      const mode = statSync(file).mode & 0o777;
+      if ((mode & 0o077) !== 0) warnings.push(`${file}: password file is readable by group or others (mode ${mode.toString(8)}); make it 0600`);
+    } catch (error) {
+      problems.push(`${config.file}: cluster.members[${config.cluster.members.indexOf(member)}].bmc.password_file: cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+    }
+  }
+  if (problems.length > 0) throw new Error(problems.join('\n'));
+  const p = config.probe;
+  const detectMs = p.intervalMs * p.misses + p.timeoutMs;
+  const report = [
+    `config ${config.file}: valid`,
+    `board ${config.board.file}: ${config.board.name} (${config.board.description || 'no description'})`,
+    `this server: ${config.node} on interface ${config.board.nic}, reboot mode ${config.board.reboot}`,
+    `primary address ${config.cluster.primaryAddress}, monitor address ${config.cluster.monitorAddress}`,
+    `members: ${config.cluster.members.map((m) => `${m.name} (${m.mac}${m.bmc === null ? ', no BMC' : `, BMC ${m.bmc.host}:${m.bmc.port}`})`).join('; ')}`,
+    `at boot: read the role from ${config.stateDir}/role.json (primary if none), wait up to ${config.boot.jitterMs} ms, check the role's address for ${config.boot.checkMs} ms, claim it if silent`,
+    `as monitor: probe ${config.cluster.primaryAddress} every ${p.intervalMs} ms; ${p.misses} misses of ${p.timeoutMs} ms declare it down after about ${detectMs} ms`,
+    `then: fence the holder through its BMC (${config.board.bmc.interface}, cipher suite ${config.board.bmc.cipherSuite}, ${config.board.bmc.powerCycle}), ${config.fencing.required ? 'and take over only if the fence succeeds' : 'and take over even if the fence fails (fencing.required: false)'}; confirm silence for ${config.fencing.confirmMs} ms; claim and announce (${config.announce.count} gratuitous ARP)`,
+    `sync every ${config.sync.everyProbes} answered probes; health check ${config.health === null ? 'none' : `\`${config.health.command}\` every ${config.health.intervalMs} ms, ${config.health.fails} failures give up the primary address`}`,
+    `control socket ${config.controlSocket}${config.board.serial.device === null ? '' : `; console ${config.board.serial.device} at ${config.board.serial.baud} baud`}`,
+  ];
+  return { config, report, warnings };
+}

@@ -1,0 +1,104 @@
+#!/usr/bin/env node
+import { request } from '../control/index.js';
+import { isConfigError } from '../errors/index.js';
+import type { AgentStatus } from '../agent/index.js';
+import { numberOption, parseArgs, stringOption, UsageError } from './args.js';
+import { checkConfig } from './check.js';
+import { formatStatus } from './status-format.js';
+
+const HELP: Record<string, string> = {
+  main: `hotspare: keeps a service alive when a server dies (one primary, one monitor, spares)
+
+usage: hotspare <command> [options]
+
+commands:
+  run       run the agent in the foreground
+  check     validate a config and its board, and say what the agent would do
+  status    ask a running agent for its role, addresses, probe statistics, transitions
+  simulate  run a simulated cluster in virtual time and print its role transitions
+
+hotspare <command> --help shows a command's options.`,
+  run: `usage: hotspare run --config FILE
+
+Runs the agent in the foreground until SIGTERM or SIGINT. Needs root (raw ICMP sockets,
+addresses on the board's interface). Logs JSON lines to stdout (pretty on a terminal).`,
+  check: `usage: hotspare check --config FILE
+
+Validates the config and its board file. Prints what the agent would do; exits 1 with a
+message naming the file and field on any error.`,
+  status: `usage: hotspare status [--json] [--socket PATH | --config FILE]
+
+Asks a running agent over its control socket (default /run/hotspare/control.sock, or the
+control_socket of --config) for role, epoch, held addresses, RTT statistics in µs,
+misses and recent transitions. --json prints the raw status object.`,
+  simulate: `usage: hotspare simulate [--nodes N] [--seed S] [--seconds T] [--kill-primary-at S]
+
+Runs N simulated servers (default 3) in virtual time for T seconds (default 5) and prints
+each role transition. --kill-primary-at cuts the primary's power at that second.
+Exits 0 if the cluster ends converged (one primary, one monitor, the rest spares).`,
+};
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
+    console.log(HELP['main']);
+    return command === undefined ? 2 : 0;
+  }
+  if (rest.includes('--help') || rest.includes('-h')) {
+    const help = HELP[command];
+    if (help === undefined) throw new UsageError(`unknown command ${JSON.stringify(command)}`);
+    console.log(help);
+    return 0;
+  }
+  switch (command) {
+    case 'run': {
+      const args = parseArgs(rest, { config: 'value' });
+      const config = stringOption(args, 'config');
+      if (config === null) throw new UsageError('run needs --config FILE');
+      const { runAgent } = await import('./run.js');
+      await runAgent(config);
+      return -1; // keeps running
+    }
+    case 'check': {
+      const args = parseArgs(rest, { config: 'value' });
+      const config = stringOption(args, 'config');
+      if (config === null) throw new UsageError('check needs --config FILE');
+      const { report, warnings } = checkConfig(config);
+      for (const line of report) console.log(line);
+      for (const line of warnings) console.log(`warning: ${line}`);
+      return 0;
+    }
+    case 'status': {
+      const args = parseArgs(rest, { json: 'flag', socket: 'value', config: 'value' });
+      let socket = stringOption(args, 'socket');
+      const config = stringOption(args, 'config');
+      if (socket === null && config !== null) socket = checkConfig(config).config.controlSocket;
+      const status = (await request(socket ?? '/run/hotspare/control.sock', 'status')) as AgentStatus;
+      console.log(args.options.has('json') ? JSON.stringify(status, null, 2) : formatStatus(status));
+      return 0;
+    }
+    case 'simulate': {
+      const args = parseArgs(rest, { nodes: 'value', seed: 'value', seconds: 'value', 'kill-primary-at': 'value' });
+      const nodes = numberOption(args, 'nodes', 3);
+      if (!Number.isInteger(nodes) || nodes < 2 || nodes > 26) throw new UsageError('--nodes must be a whole number from 2 to 26');
+      const kill = stringOption(args, 'kill-primary-at');
+      const { simulate } = await import('./simulate.js');
+      const converged = await simulate({ nodes, seed: numberOption(args, 'seed', 1), seconds: numberOption(args, 'seconds', 5), killPrimaryAtS: kill === null ? null : numberOption(args, 'kill-primary-at', 0) }, (line) => console.log(line));
+      return converged ? 0 : 1;
+    }
+    default:
+      throw new UsageError(`unknown command ${JSON.stringify(command)}; try hotspare --help`);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code >= 0) process.exitCode = code;
+  },
+  (error: unknown) => {
+    if (error instanceof UsageError) console.error(`hotspare: ${error.message}`);
+    else if (isConfigError(error)) console.error(`hotspare: config error: ${error.message}`);
+    else console.error(`hotspare: ${error instanceof Error ? error.message : String(error)}`);
+    process.exitCode = error instanceof UsageError ? 2 : 1;
+  },
+);

@@ -1,0 +1,87 @@
+import { spawn } from 'node:child_process';
+import { IpmitoolBmcFactory } from '../../hal/bmc/linux.js';
+import { MonotonicClock } from '../../hal/clock/linux.js';
+import { RawIcmpEcho } from '../../hal/icmp/linux.js';
+import { LinuxNic } from '../../hal/nic/linux.js';
+import { LinuxSerialPort } from '../../hal/serial/linux.js';
+import type { SerialPort } from '../../hal/serial/index.js';
+import { FileStore } from '../../hal/store/linux.js';
+import { Agent } from '../agent/index.js';
+import { loadConfig } from '../config/index.js';
+import { ControlServer } from '../control/index.js';
+import { TslogLog } from '../log/index.js';
+import { ShellCommands } from '../platform/shell-commands.js';
+
+/** `hotspare run`: the agent on real hardware, in the foreground, until SIGTERM or SIGINT. */
+export async function runAgent(configPath: string): Promise<void> {
+  const config = loadConfig(configPath);
+  const log = new TslogLog(config.log.level, config.log.format);
+  const clock = new MonotonicClock();
+  const icmp = RawIcmpEcho.open(clock);
+  const nic = await LinuxNic.open({ interface: config.board.nic, icmp, clock });
+  const bmcs = new IpmitoolBmcFactory(
+    config.cluster.members.flatMap((m) =>
+      m.bmc === null
+        ? []
+        : [{ member: m.name, host: m.bmc.host, port: m.bmc.port, username: m.bmc.username, passwordFile: m.bmc.passwordFile, interface: config.board.bmc.interface, cipherSuite: config.board.bmc.cipherSuite, timeoutMs: config.board.bmc.timeoutMs, retries: config.board.bmc.retries }],
+    ),
+  );
+  let serial: SerialPort | null = null;
+  if (config.board.serial.device !== null) {
+    try {
+      serial = await LinuxSerialPort.open(config.board.serial.device, config.board.serial.baud);
+    } catch (error) {
+      log.emit({ atMs: clock.wallMs(), atUs: clock.nowUs(), level: 'error', node: config.node, event: 'serial-unavailable', message: `cannot open ${config.board.serial.device}: ${error instanceof Error ? error.message : String(error)}`, fields: {} });
+    }
+  }
+  const seed = (process.pid * 2654435761 + Date.now()) >>> 0;
+  let shuttingDown = false;
+  const agent = new Agent({
+    config,
+    clock,
+    icmp,
+    nic,
+    bmcs,
+    store: new FileStore(config.stateDir),
+    log,
+    commands: new ShellCommands(),
+    replicator: null,
+    rebooter: {
+      exit: (code) => void shutdown(code),
+      system: () => {
+        spawn('systemctl', ['reboot'], { stdio: 'ignore', detached: true }).unref();
+      },
+    },
+    seed,
+    console: (line) => serial?.write(`${line}\r\n`),
+  });
+  const control = new ControlServer(config.controlSocket, async (command) => {
+    if (command === 'status') return agent.status();
+    if (command === 'log') return log.recent(50);
+    throw new Error(`unknown command ${JSON.stringify(command)} (known: status, log)`);
+  });
+  await control.listen();
+
+  async function shutdown(code: number): Promise<void> {
+    if (shuttingDown) return;
+    shuttingDown = true;
+    agent.stop();
+    // A stopped agent gives up its addresses, so a restart under a supervisor boots cleanly
+    // and the monitor sees the primary address go silent rather than a zombie holder.
+    for (const address of [config.cluster.primaryAddress, config.cluster.monitorAddress]) {
+      try {
+        if (await nic.holds(address)) await nic.release(address);
+      } catch {
+        // best effort on the way out
+      }
+    }
+    await control.close();
+    nic.close();
+    icmp.close();
+    await serial?.close();
+    process.exit(code);
+  }
+  process.on('SIGTERM', () => void shutdown(0));
+  process.on('SIGINT', () => void shutdown(0));
+  await agent.start();
+}

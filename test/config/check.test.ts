@@ -1,0 +1,124 @@
+import { expect } from 'chai';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parse, stringify } from 'yaml';
+import { loadConfig } from '../../src/config/index.js';
+import { isConfigError } from '../../src/errors/index.js';
+
+const ROOT = resolve(import.meta.dirname, '../../..');
+const CLI = join(ROOT, 'dist/src/cli/main.js');
+const EXAMPLE = join(ROOT, 'examples/hotspare.yaml');
+
+describe('config and `hotspare check`', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'hotspare-check-'));
+    for (const m of ['a', 'b', 'c']) {
+      writeFileSync(join(dir, `bmc-${m}.pass`), 'Sup3rSecret\n');
+      chmodSync(join(dir, `bmc-${m}.pass`), 0o600);
+    }
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  /** The example config with password files in the temp dir, then `edit` applied. */
+  function write(edit: (doc: Record<string, any>) => void = () => {}, board?: string): string {
+    const doc = parse(readFileSync(EXAMPLE, 'utf8')) as Record<string, any>;
+    doc['board'] = board ?? join(ROOT, 'boards/lab-netns.yaml');
+    for (const m of doc['cluster']['members']) m.bmc.password_file = join(dir, `bmc-${m.name}.pass`);
+    edit(doc);
+    const file = join(dir, 'hotspare.yaml');
+    writeFileSync(file, stringify(doc));
+    return file;
+  }
+
+  function check(file: string): { code: number | null; out: string } {
+    const r = spawnSync(process.execPath, [CLI, 'check', '--config', file], { encoding: 'utf8' });
+    return { code: r.status, out: `${r.stdout}${r.stderr}` };
+  }
+
+  it('accepts the example config and says what the agent would do, without any password', () => {
+    const r = check(write());
+    expect(r.code, r.out).to.equal(0);
+    expect(r.out).to.contain('valid');
+    expect(r.out).to.contain('probe 198.18.0.10/24 every 10 ms');
+    expect(r.out).to.not.contain('Sup3rSecret');
+  });
+
+  const broken: Array<[string, (doc: Record<string, any>) => void, string]> = [
+    ['a missing field', (d) => delete d['node'], 'node: is required'],
+    ['a wrong type', (d) => (d['probe']['interval_ms'] = 'fast'), 'probe.interval_ms: must be a number'],
+    ['an out-of-range number', (d) => (d['probe']['misses'] = 0), 'probe.misses: must be at least 1'],
+    ['an unknown key (typo)', (d) => (d['probe']['intervall_ms'] = 10), 'probe.intervall_ms: unknown key'],
+    ['a bad MAC', (d) => (d['cluster']['members'][1]['mac'] = '02:00:00:00:0b'), 'cluster.members[1].mac: must look like'],
+    ['a bad address', (d) => (d['cluster']['primary_address'] = '198.18.0.10'), 'cluster.primary_address: must be an IPv4 address with prefix length'],
+    ['the same address twice', (d) => (d['cluster']['monitor_address'] = '198.18.0.10/24'), 'cluster.monitor_address: must differ'],
+    ['a node not in members', (d) => (d['node'] = 'z'), 'node: "z" is not in cluster.members'],
+    ['duplicate members', (d) => (d['cluster']['members'][2]['name'] = 'a'), 'cluster.members[2].name: duplicate member name'],
+    ['an unreadable password file', (d) => (d['cluster']['members'][1]['bmc']['password_file'] = '/nonexistent/pass'), 'cluster.members[1].bmc.password_file: cannot read /nonexistent/pass'],
+  ];
+  for (const [what, edit, expected] of broken) {
+    it(`refuses ${what}, naming the file and the field`, () => {
+      const file = write(edit);
+      const r = check(file);
+      expect(r.code, r.out).to.equal(1);
+      expect(r.out).to.contain(file);
+      expect(r.out).to.contain(expected);
+    });
+  }
+
+  it('refuses a password written in the config, without echoing it', () => {
+    const r = check(write((d) => (d['cluster']['members'][0]['bmc']['password'] = 'Plaintext99')));
+    expect(r.code).to.equal(1);
+    expect(r.out).to.contain('cluster.members[0].bmc.password: passwords are not written in the config');
+    expect(r.out).to.not.contain('Plaintext99');
+  });
+
+  it('names the board file and field when the board is wrong', () => {
+    const board = join(dir, 'board.yaml');
+    writeFileSync(board, 'name: x\nnic: eth0\nbmc: { power_cycle: reset }\n');
+    const r = check(write(undefined, board));
+    expect(r.code).to.equal(1);
+    expect(r.out).to.contain(`${board}: bmc.power_cycle: must be one of cycle, off-on`);
+  });
+
+  it('names the file when it is not YAML or does not exist', () => {
+    const file = join(dir, 'bad.yaml');
+    writeFileSync(file, 'node: [unclosed\n');
+    expect(check(file).out).to.contain(`${file}: not valid YAML`);
+    expect(check(join(dir, 'missing.yaml')).out).to.contain('missing.yaml: cannot read: ENOENT');
+  });
+
+  it('fills defaults and resolves relative paths against the config file', () => {
+    const file = write((d) => {
+      delete d['probe'];
+      delete d['fencing'];
+      d['state_dir'] = 'state';
+    });
+    const config = loadConfig(file);
+    expect(config.probe).to.deep.equal({ intervalMs: 10, timeoutMs: 10, misses: 3 });
+    expect(config.fencing.required).to.equal(true);
+    expect(config.stateDir).to.equal(join(dir, 'state'));
+    expect(config.board.bmc.cipherSuite).to.equal(3);
+  });
+
+  it('every shipped board validates', () => {
+    for (const board of ['lab-netns', 'dell-poweredge-idrac9', 'hpe-proliant-ilo5', 'supermicro-x11']) {
+      const file = write(undefined, join(ROOT, `boards/${board}.yaml`));
+      try {
+        loadConfig(file);
+      } catch (error) {
+        expect.fail(`${board}: ${isConfigError(error) ? error.message : String(error)}`);
+      }
+    }
+  });
+
+  it('--help works on every command', () => {
+    for (const command of ['run', 'check', 'status', 'simulate']) {
+      const r = spawnSync(process.execPath, [CLI, command, '--help'], { encoding: 'utf8' });
+      expect(r.status, command).to.equal(0);
+      expect(r.stdout).to.contain(`usage: hotspare ${command}`);
+    }
+  });
+});
