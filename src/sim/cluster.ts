@@ -30,6 +30,8 @@ export interface SimNode {
   log: MemoryLog;
   config: Config;
   agent: Agent | null;
+  /** The running agent's ICMP driver (test control: inject packets). */
+  icmp: SimIcmpEcho | null;
   /** What the simulated service health check answers. */
   healthy: boolean;
   starts: number;
@@ -76,7 +78,7 @@ export class SimCluster {
         setPower: (on) => (on ? this.powerOn(name) : this.powerOff(name)),
       });
       this.controllers.set(name, bmc);
-      this.nodes.set(name, { name, host, store: new SimStore(`sim:${name}/role.json`), bmc, log: new MemoryLog(20_000), config, agent: null, healthy: true, starts: 0 });
+      this.nodes.set(name, { name, host, store: new SimStore(`sim:${name}/role.json`), bmc, log: new MemoryLog(20_000), config, agent: null, icmp: null, healthy: true, starts: 0 });
     });
   }
 
@@ -101,10 +103,12 @@ export class SimCluster {
       run: async () => (node.healthy ? { ok: true, status: '0', output: '' } : { ok: false, status: '1', output: 'service down (simulated)' }),
     };
     node.starts += 1;
+    const icmp = new SimIcmpEcho(this.lan, host);
+    node.icmp = icmp;
     const agent = new Agent({
       config: node.config,
       clock: new HostClock(this.clock, host),
-      icmp: new SimIcmpEcho(this.lan, host),
+      icmp,
       nic: new SimNic(this.lan, host),
       bmcs: new SimBmcFactory(this.controllers, (fn) => host.deliver(life, fn)),
       store: node.store,
@@ -124,6 +128,7 @@ export class SimCluster {
     if (!node.host.powered) return;
     node.agent?.stop();
     node.agent = null;
+    node.icmp = null;
     node.host.powerOff();
   }
 

@@ -1,0 +1,88 @@
+import { expect } from 'chai';
+import { SimCluster, SIM_PRIMARY } from '../../src/sim/cluster.js';
+
+async function converge(cluster: SimCluster): Promise<void> {
+  await cluster.bootAll();
+  for (let i = 0; i < 200 && !cluster.converged(); i++) await cluster.clock.runFor(50_000);
+  expect(cluster.converged()).to.equal(true);
+}
+
+function nodeIn(cluster: SimCluster, phase: string): string {
+  const entry = Object.entries(cluster.phases()).find(([, p]) => p === phase);
+  if (entry === undefined) throw new Error(`nobody is ${phase}`);
+  return entry[0];
+}
+
+describe('agent executor with simulated drivers', () => {
+  it('status reports role, epoch, held address, RTT in µs and transitions', async () => {
+    const cluster = new SimCluster({ nodes: 3, seed: 5, latencyUs: 40 });
+    await converge(cluster);
+    await cluster.clock.runFor(2_000_000);
+    const monitor = cluster.node(nodeIn(cluster, 'monitor'));
+    const status = await monitor.agent!.status();
+    expect(status.phase).to.equal('monitor');
+    expect(status.held).to.deep.equal(['198.18.0.9/24']);
+    expect(status.epoch).to.be.above(0);
+    expect(status.rttUs.median).to.equal(80); // two simulated hops of 40 µs
+    expect(status.probes.replies).to.be.above(150);
+    expect(status.holder).to.equal(nodeIn(cluster, 'primary'));
+    expect(status.transitions.at(-1)?.to).to.equal('monitor');
+    expect(JSON.stringify(status)).to.not.match(/pass(word)?_?file|\.pass/);
+  });
+
+  it('ignores echo replies from strangers, with foreign identifiers or unknown sequences', async () => {
+    const cluster = new SimCluster({ nodes: 2, seed: 9 });
+    await converge(cluster);
+    const monitor = cluster.node(nodeIn(cluster, 'monitor'));
+    const primary = nodeIn(cluster, 'primary');
+    // Silence the primary (link cut), then flood the monitor with replies that must not
+    // count: a stranger's address, a foreign identifier, a sequence never sent.
+    cluster.node(primary).host.setCable(false);
+    const icmp = monitor.icmp!;
+    const before = (await monitor.agent!.status()).probes.foreignReplies;
+    for (let i = 0; i < 50; i++) {
+      icmp.inject({ from: '198.18.0.77', identifier: 1, sequence: i, receivedUs: cluster.clock.nowUs() });
+      icmp.inject({ from: SIM_PRIMARY.split('/')[0] ?? '', identifier: 0xbeef, sequence: i, receivedUs: cluster.clock.nowUs() });
+      icmp.inject({ from: SIM_PRIMARY.split('/')[0] ?? '', identifier: 0, sequence: 60000 + i, receivedUs: cluster.clock.nowUs() });
+    }
+    await cluster.clock.runFor(1_000_000);
+    const status = await monitor.agent!.status();
+    expect(status.probes.foreignReplies - before).to.be.at.least(150);
+    // The replies did not hide the silence: the monitor fenced the primary and took over.
+    expect(cluster.phases()[monitor.name]).to.equal('primary');
+    expect(cluster.node(primary).bmc.commands.map((c) => c.command)).to.include('off');
+  });
+
+  it('a failed persist halts the agent holding nothing', async () => {
+    const cluster = new SimCluster({ nodes: 2, seed: 3 });
+    await converge(cluster);
+    const monitor = cluster.node(nodeIn(cluster, 'monitor'));
+    const primary = nodeIn(cluster, 'primary');
+    monitor.store.failSaves = true;
+    cluster.powerOff(primary);
+    await cluster.clock.runFor(2_000_000);
+    expect(cluster.phases()[monitor.name]).to.equal('halted');
+    expect(cluster.primaryHolders()).to.deep.equal([]);
+    expect(monitor.log.all().some((l) => l.event === 'persist-failed')).to.equal(true);
+  });
+
+  it('a primary whose health check fails gives up; the monitor takes over through the fence', async () => {
+    const cluster = new SimCluster({ nodes: 3, seed: 21, config: { health: { command: 'check-service', interval_ms: 100, fails: 3 } } });
+    await converge(cluster);
+    const primary = cluster.node(nodeIn(cluster, 'primary'));
+    const monitor = nodeIn(cluster, 'monitor');
+    primary.healthy = false;
+    await cluster.clock.runFor(2_000_000);
+    expect(cluster.primaryHolders()).to.deep.equal([monitor]);
+    expect(primary.log.all().some((l) => l.event === 'transition' && l.message.includes('service health check failed 3 times'))).to.equal(true);
+    expect(primary.bmc.commands.map((c) => c.command)).to.include('off');
+  });
+
+  it('transitions go to the console, one line each', async () => {
+    const cluster = new SimCluster({ nodes: 2, seed: 1 });
+    await converge(cluster);
+    const lines = [...cluster.nodes.values()].flatMap((n) => n.log.all().filter((l) => l.event === 'transition'));
+    expect(lines.length).to.be.above(3);
+    for (const l of lines) expect(l.message).to.match(/^[a-z-]+ -> [a-z-]+: /);
+  });
+});
