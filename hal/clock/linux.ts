@@ -1,0 +1,68 @@
+/**
+ * The real clock: `process.hrtime` (CLOCK_MONOTONIC) for time, Node timers for deadlines.
+ *
+ * Node's timers have 1 ms granularity and measure from the event loop's cached time, so
+ * they can fire a little early relative to hrtime and usually fire up to ~1 ms late. `at`
+ * arms setTimeout for the whole milliseconds left (rounded down), re-checks hrtime when
+ * woken and re-arms if the deadline is still ahead, so a callback never runs early. With
+ * less than 1 ms left it arms setTimeout(0) (really 1 ms): no busy polling, at the cost of
+ * up to about 1 ms of lateness.
+ */
+import type { Cancel, Clock } from './index.js';
+
+const MAX_TIMEOUT_MS = 0x7fffffff;
+
+export class MonotonicClock implements Clock {
+  private readonly originNs: bigint;
+
+  constructor() {
+    this.originNs = process.hrtime.bigint();
+  }
+
+  /** Microseconds since this clock was constructed. */
+  nowUs(): number {
+    return Number((process.hrtime.bigint() - this.originNs) / 1000n);
+  }
+
+  wallMs(): number {
+    return Date.now();
+  }
+
+  at(deadlineUs: number, fn: () => void): Cancel {
+    let timer: NodeJS.Timeout | null = null;
+    let done = false;
+
+    const arm = (): void => {
+      const remainingUs = deadlineUs - this.nowUs();
+      // setTimeout treats delays above 2^31-1 ms as 1 ms: cap them, the re-check re-arms.
+      timer = setTimeout(fire, Math.min(MAX_TIMEOUT_MS, Math.max(0, Math.floor(remainingUs / 1000))));
+    };
+    const fire = (): void => {
+      timer = null;
+      if (done) {
+        return;
+      }
+      if (this.nowUs() < deadlineUs) {
+        arm();
+        return;
+      }
+      done = true;
+      // Timer callbacks run from the event loop one at a time and never nest, and a past
+      // deadline still goes through setTimeout: `fn` never runs inside `at` or inside
+      // another callback.
+      fn();
+    };
+
+    if (Number.isNaN(deadlineUs)) {
+      throw new RangeError('deadline is NaN');
+    }
+    arm();
+    return () => {
+      done = true;
+      if (timer !== null) {
+        clearTimeout(timer);
+        timer = null;
+      }
+    };
+  }
+}

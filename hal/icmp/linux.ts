@@ -1,0 +1,181 @@
+/**
+ * ICMP echo over a raw IPv4 socket (the `raw-socket` native addon). Needs root or
+ * CAP_NET_RAW. The socket receives every ICMP datagram reaching this network namespace,
+ * IP header included; `packet.ts` keeps only well-formed echo replies.
+ */
+import { createRequire } from 'node:module';
+import type { Clock } from '../clock/index.js';
+import type { EchoReply, EchoRequest, IcmpEcho } from './index.js';
+import { buildEchoRequest, buildIpv4Header, parseEchoReply, parseIpv4 } from './packet.js';
+import { IcmpError } from '../../src/errors/icmp-error.js';
+
+/** The part of raw-socket's API this driver uses (the addon ships no type declarations). */
+interface RawSocket {
+  on(event: 'message', listener: (buffer: Buffer, source: string) => void): void;
+  on(event: 'error', listener: (error: Error) => void): void;
+  on(event: 'close', listener: () => void): void;
+  send(
+    buffer: Buffer,
+    offset: number,
+    length: number,
+    address: string,
+    beforeCallback: (() => void) | null,
+    afterCallback: (error: Error | null, bytes: number) => void,
+  ): void;
+  setOption(level: number, option: number, value: number): void;
+  close(): void;
+}
+
+interface RawSocketModule {
+  createSocket(options: { protocol: number; addressFamily?: number; bufferSize?: number }): RawSocket;
+  Protocol: { ICMP: number };
+  AddressFamily: { IPv4: number };
+  SocketLevel: { IPPROTO_IP: number };
+  SocketOption: { IP_HDRINCL: number };
+}
+
+const require = createRequire(import.meta.url);
+
+function loadRawSocket(): RawSocketModule {
+  try {
+    // The addon's exports are untyped; RawSocketModule above is what we rely on.
+    const raw: RawSocketModule = require('raw-socket');
+    return raw;
+  } catch (error) {
+    throw new IcmpError('cannot load the raw-socket addon', { cause: error });
+  }
+}
+
+/** ASCII "hotspare": a small, recognisable payload. */
+const PAYLOAD = Buffer.from('hotspare', 'ascii');
+const RECEIVE_BUFFER_BYTES = 4096;
+
+export interface RawIcmpEchoOptions {
+  /** Source address of the requests (sent with IP_HDRINCL); default: chosen by the kernel. */
+  sourceAddress?: string;
+}
+
+export class RawIcmpEcho implements IcmpEcho {
+  private readonly listeners: Array<(reply: EchoReply) => void> = [];
+  private closed = false;
+  private failure: Error | null = null;
+
+  private constructor(
+    private readonly socket: RawSocket,
+    private readonly clock: Clock,
+    private readonly sourceAddress: string | null,
+  ) {
+    socket.on('message', (buffer) => {
+      // Timestamp first: everything else is slower than reading the clock.
+      const receivedUs = clock.nowUs();
+      this.receive(buffer, receivedUs);
+    });
+    socket.on('error', (error) => {
+      // raw-socket closes the socket after emitting an error: it is now unusable.
+      this.failure = error;
+    });
+  }
+
+  /** Opens the raw socket; throws `IcmpError` (root or CAP_NET_RAW needed) when refused. */
+  static open(clock: Clock, options: RawIcmpEchoOptions = {}): RawIcmpEcho {
+    const source = options.sourceAddress;
+    if (source !== undefined && parseIpv4(source) === null) {
+      throw new IcmpError(`invalid source address ${JSON.stringify(source)}`);
+    }
+    const raw = loadRawSocket();
+    let socket: RawSocket;
+    try {
+      socket = raw.createSocket({
+        protocol: raw.Protocol.ICMP,
+        addressFamily: raw.AddressFamily.IPv4,
+        bufferSize: RECEIVE_BUFFER_BYTES,
+      });
+    } catch (error) {
+      throw new IcmpError(describeOpenFailure(error), { cause: error });
+    }
+    if (source !== undefined) {
+      try {
+        socket.setOption(raw.SocketLevel.IPPROTO_IP, raw.SocketOption.IP_HDRINCL, 1);
+      } catch (error) {
+        socket.close();
+        throw new IcmpError(`cannot set IP_HDRINCL for source address ${source}`, { cause: error });
+      }
+    }
+    return new RawIcmpEcho(socket, clock, source ?? null);
+  }
+
+  send(request: EchoRequest): void {
+    if (this.closed) {
+      throw new IcmpError('send after close');
+    }
+    if (this.failure !== null) {
+      throw new IcmpError(`socket failed: ${this.failure.message}`, { cause: this.failure });
+    }
+    if (parseIpv4(request.target) === null) {
+      throw new IcmpError(`invalid target ${JSON.stringify(request.target)}`);
+    }
+    let packet: Buffer;
+    try {
+      const icmp = buildEchoRequest(request.identifier, request.sequence, PAYLOAD);
+      packet = this.sourceAddress === null ? icmp : Buffer.concat([buildIpv4Header(this.sourceAddress, request.target), icmp]);
+    } catch (error) {
+      throw new IcmpError(`invalid echo request: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    }
+    // Unreachable targets (ENETUNREACH, EHOSTUNREACH, ...) are not errors here: the echo
+    // simply gets no reply. The send callback's error is therefore ignored.
+    this.socket.send(packet, 0, packet.length, request.target, null, () => undefined);
+  }
+
+  onReply(listener: (reply: EchoReply) => void): void {
+    this.listeners.push(listener);
+  }
+
+  close(): void {
+    if (this.closed) {
+      return;
+    }
+    this.closed = true;
+    this.listeners.length = 0;
+    try {
+      this.socket.close();
+    } catch {
+      // Already closed after an error: nothing left to release.
+    }
+  }
+
+  private receive(buffer: Buffer, receivedUs: number): void {
+    if (this.closed) {
+      return;
+    }
+    // `buffer` is a view of raw-socket's shared receive buffer: parse it synchronously.
+    const parsed = parseEchoReply(buffer);
+    if (parsed === null) {
+      return;
+    }
+    const reply: EchoReply = {
+      from: parsed.from,
+      identifier: parsed.identifier,
+      sequence: parsed.sequence,
+      receivedUs,
+    };
+    for (const listener of [...this.listeners]) {
+      try {
+        listener(reply);
+      } catch (error) {
+        // A throw would reach raw-socket's receive loop, which closes the socket on any
+        // error; surface it as an uncaught exception instead, outside that loop.
+        queueMicrotask(() => {
+          throw error;
+        });
+      }
+    }
+  }
+}
+
+function describeOpenFailure(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  if (/operation not permitted|permission denied|EPERM|EACCES/i.test(message)) {
+    return `cannot open a raw ICMP socket (${message}): needs root or CAP_NET_RAW`;
+  }
+  return `cannot open a raw ICMP socket: ${message}`;
+}

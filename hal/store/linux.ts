@@ -1,0 +1,123 @@
+/**
+ * The role record in `<dir>/role.json`, written atomically and durably: a temporary file in
+ * the same directory is written and fsynced, renamed over the record, then the directory is
+ * fsynced so the rename itself survives power loss.
+ */
+import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import type { PersistedRole, RoleRecord, Store } from './index.js';
+import { StoreError } from '../../src/errors/store-error.js';
+
+const FILE_NAME = 'role.json';
+const ROLES: readonly PersistedRole[] = ['primary', 'monitor', 'spare'];
+
+export class FileStore implements Store {
+  readonly file: string;
+  private sequence = 0;
+
+  constructor(private readonly dir: string) {
+    this.file = join(dir, FILE_NAME);
+  }
+
+  async load(): Promise<RoleRecord | null> {
+    let text: string;
+    try {
+      text = await readFile(this.file, 'utf8');
+    } catch (error) {
+      if (errorCode(error) === 'ENOENT') {
+        return null;
+      }
+      throw new StoreError(this.file, `cannot read: ${describe(error)}`, { cause: error });
+    }
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch (error) {
+      throw new StoreError(this.file, 'corrupt: not valid JSON', { cause: error });
+    }
+    return parseRecord(this.file, value);
+  }
+
+  async save(record: RoleRecord): Promise<void> {
+    // Refuse to persist what load would reject.
+    const checked = parseRecord(this.file, record);
+    const text = `${JSON.stringify(checked, null, 2)}\n`;
+    this.sequence += 1;
+    const temporary = join(this.dir, `.${FILE_NAME}.${process.pid}.${this.sequence}.tmp`);
+    try {
+      const created = await mkdir(this.dir, { recursive: true, mode: 0o700 });
+      if (created !== undefined) {
+        await syncCreatedDirectories(resolve(created), resolve(this.dir));
+      }
+      const handle = await open(temporary, 'w', 0o600);
+      try {
+        await handle.writeFile(text, 'utf8');
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      await rename(temporary, this.file);
+      await syncDirectory(this.dir);
+    } catch (error) {
+      await unlink(temporary).catch(() => undefined);
+      throw new StoreError(this.file, `cannot save: ${describe(error)}`, { cause: error });
+    }
+  }
+}
+
+/** fsyncs the parent of every directory from `first` (outermost created) down to `last`. */
+async function syncCreatedDirectories(first: string, last: string): Promise<void> {
+  for (let dir = last; ; dir = dirname(dir)) {
+    await syncDirectory(dirname(dir));
+    if (dir === first || dirname(dir) === dir) {
+      return;
+    }
+  }
+}
+
+async function syncDirectory(dir: string): Promise<void> {
+  const handle = await open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+function parseRecord(file: string, value: unknown): RoleRecord {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new StoreError(file, 'corrupt: not a JSON object');
+  }
+  const role: unknown = Reflect.get(value, 'role');
+  const epoch: unknown = Reflect.get(value, 'epoch');
+  const reason: unknown = Reflect.get(value, 'reason');
+  const atMs: unknown = Reflect.get(value, 'atMs');
+  const knownRole = ROLES.find((candidate) => candidate === role);
+  if (knownRole === undefined) {
+    throw new StoreError(file, `corrupt: role must be one of ${ROLES.join(', ')}`);
+  }
+  if (typeof epoch !== 'number' || !Number.isSafeInteger(epoch) || epoch < 0) {
+    throw new StoreError(file, 'corrupt: epoch must be a non-negative integer');
+  }
+  if (typeof reason !== 'string') {
+    throw new StoreError(file, 'corrupt: reason must be a string');
+  }
+  if (typeof atMs !== 'number' || !Number.isFinite(atMs)) {
+    throw new StoreError(file, 'corrupt: atMs must be a number');
+  }
+  return { role: knownRole, epoch, reason, atMs };
+}
+
+function errorCode(error: unknown): string | undefined {
+  if (typeof error === 'object' && error !== null) {
+    const code: unknown = Reflect.get(error, 'code');
+    return typeof code === 'string' ? code : undefined;
+  }
+  return undefined;
+}
+
+function describe(error: unknown): string {
+  const code = errorCode(error);
+  const message = error instanceof Error ? error.message : String(error);
+  return code === undefined ? message : `${code}: ${message}`;
+}
