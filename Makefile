@@ -4,7 +4,7 @@
 # Everything they need is installed here: Debian packages once, then npm ci.
 
 SHELL := /bin/bash
-DEBS := ipmitool openipmi iputils-ping iputils-arping socat iproute2 procps
+DEBS := ipmitool openipmi iputils-ping iputils-arping socat iproute2 procps gcc libc6-dev
 MOCHA := node_modules/.bin/mocha
 TSC := node_modules/.bin/tsc
 
@@ -28,8 +28,13 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund
 	@touch $@
 
-build: deps-npm
+build: deps-npm dist/bin/hotspare-arp
 	$(TSC) -p tsconfig.json
+
+# RFC 5227 probing and gratuitous ARP through a packet socket (hal/nic/hotspare-arp.c).
+dist/bin/hotspare-arp: hal/nic/hotspare-arp.c
+	@mkdir -p dist/bin
+	gcc -O2 -Wall -Wextra -Werror -o $@ $<
 
 # The one test command (README, .ci/run): everything, the lab included.
 test: setup build

@@ -8,11 +8,12 @@
  * - Gratuitous ARP: iputils arping (20221126) takes only whole seconds for -i/-w, so each
  *   announcement is one `arping -U -c 1` (see gratuitousArp), `intervalMs` apart.
  * - Conflict detection: ICMP echoes through the shared IcmpEcho (skipped when this host holds
- *   the address itself: the echo would come back over loopback) and `arping -D` probes, which
- *   ignore our own MAC, so only other hosts are heard. Ends when the window is over, or a
- *   little earlier when every probe was answered. A concurrent RFC 5227 probe by another host
- *   (sender 0.0.0.0) is NOT detected: arping -D only reports packets whose sender is the
- *   address; that would need an AF_PACKET socket, which Node cannot open.
+ *   the address itself: the echo would come back over loopback) and ARP probing. With the
+ *   `hotspare-arp` tool (hal/nic/hotspare-arp.c, an AF_PACKET socket, which Node cannot
+ *   open) the probing is RFC 5227: it also hears another host probing for the same address
+ *   at the same time, reported as `contended`. Without it, `arping -D` probes, which hear
+ *   only hosts that use the address. Gratuitous ARP likewise goes through the tool (one
+ *   spawn for all announcements) or, without it, one `arping -U` per announcement.
  * - Neighbours: /proc/net/arp (of this network namespace); link: /sys/class/net/IF and one
  *   long-lived `ip -o monitor link dev IF` child.
  *
@@ -27,6 +28,7 @@ import { randomInt } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Clock } from '../clock/index.js';
 import type { EchoReply, IcmpEcho } from '../icmp/index.js';
 import type { ConflictReport, Nic } from './index.js';
@@ -40,7 +42,16 @@ export interface LinuxNicOptions {
   clock: Clock;
   /** ICMP identifier of this NIC's conflict probes; default random. */
   identifier?: number;
+  /**
+   * The `hotspare-arp` tool (hal/nic/hotspare-arp.c, built by `make` into dist/bin): RFC 5227
+   * probing that also sees other hosts probing at the same time, and gratuitous ARP without
+   * arping's whole-second intervals. Default: dist/bin/hotspare-arp if built; null: arping.
+   */
+  arpTool?: string | null;
 }
+
+/** dist/bin/hotspare-arp, found from this compiled module (dist/hal/nic/linux.js). */
+export const DEFAULT_ARP_TOOL = fileURLToPath(new URL('../../bin/hotspare-arp', import.meta.url));
 
 interface Ipv4 {
   ip: string;
@@ -90,6 +101,7 @@ export class LinuxNic implements Nic {
     private readonly clock: Clock,
     identifier: number,
     private readonly stdbuf: boolean,
+    private readonly arpTool: string | null,
   ) {
     this.identifier = identifier;
     this.batch = new IpBatch((child) => this.track(child));
@@ -116,7 +128,8 @@ export class LinuxNic implements Nic {
     } catch (error) {
       throw new NicError(name, 'open', `no such interface (${describe(error)})`, '', { cause: error });
     }
-    return new LinuxNic(name, mac, options.icmp, options.clock, identifier, onPath('stdbuf'));
+    const arpTool = options.arpTool === undefined ? (existsSync(DEFAULT_ARP_TOOL) ? DEFAULT_ARP_TOOL : null) : options.arpTool;
+    return new LinuxNic(name, mac, options.icmp, options.clock, identifier, onPath('stdbuf'), arpTool);
   }
 
   async assign(address: string): Promise<void> {
@@ -159,6 +172,14 @@ export class LinuxNic implements Nic {
     if (!(await this.holds(address))) {
       throw new NicError(this.name, 'announce', 'address not held', address);
     }
+    if (this.arpTool !== null) {
+      const child = this.spawn('announce', address, this.arpTool, ['announce', this.name, ip, String(count), String(Math.round(intervalMs))]);
+      const exit = await waitExit(child, count * intervalMs + ANNOUNCE_TIMEOUT_MS);
+      if (exit.code !== 0 || !exit.stdout.includes(`sent ${count}`)) {
+        throw new NicError(this.name, 'announce', `gratuitous ARP not sent: ${failureOf(exit)}`, address);
+      }
+      return;
+    }
     const startUs = this.clock.nowUs();
     for (let i = 0; i < count; i += 1) {
       if (i > 0) {
@@ -181,13 +202,15 @@ export class LinuxNic implements Nic {
     const local = await this.heldOnHost('detect-conflict', address, ip);
     const [icmpReply, arpEvidence] = await Promise.all([
       local ? Promise.resolve(false) : this.echoProbe(ip, address, deadlineUs, windowMs),
-      this.arpProbe(ip, address, deadlineUs, windowMs),
+      this.arpTool !== null ? this.toolProbe(ip, address, windowMs) : this.arpProbe(ip, address, deadlineUs, windowMs),
     ]);
     if (!(await this.linkUp())) {
       return { taken: true, evidence: ['own link down'] };
     }
     const evidence = [...(icmpReply ? ['icmp-reply'] : []), ...arpEvidence];
-    return { taken: evidence.length > 0, evidence };
+    // Contended: another host probes for the address right now and nobody uses it (RFC 5227).
+    const contended = evidence.length > 0 && evidence.every((e) => e.startsWith('arp-probe'));
+    return contended ? { taken: true, contended: true, evidence } : { taken: evidence.length > 0, evidence };
   }
 
   async neighborMac(address: string): Promise<string | null> {
@@ -330,6 +353,21 @@ export class LinuxNic implements Nic {
       }
     }
     throw new NicError(this.name, 'announce', `gratuitous ARP not sent: ${last}`, address);
+  }
+
+  /** One `hotspare-arp probe` over the window; returns `arp-reply MAC` / `arp-probe MAC`. */
+  private async toolProbe(ip: string, address: string, windowMs: number): Promise<string[]> {
+    const tool = this.arpTool ?? 'hotspare-arp';
+    const child = this.spawn('detect-conflict', address, tool, ['probe', this.name, ip, String(Math.max(1, Math.round(windowMs)))]);
+    const exit = await waitExit(child, windowMs + CHILD_KILL_GRACE_MS);
+    if (exit.code === null || exit.code > 2) {
+      throw new NicError(this.name, 'detect-conflict', `hotspare-arp failed: ${failureOf(exit)}`, address);
+    }
+    const evidence: string[] = [];
+    for (const match of exit.stdout.matchAll(/^(arp-reply|arp-probe) ([0-9a-f]{2}(?::[0-9a-f]{2}){5})$/gm)) {
+      if (match[2] !== this.mac) evidence.push(`${match[1] ?? 'arp-reply'} ${match[2] ?? ''}`);
+    }
+    return evidence;
   }
 
   /** `arping -D` probes spread over the window; returns `arp-reply MAC` / `arp-request MAC`. */

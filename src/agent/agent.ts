@@ -38,7 +38,8 @@ export class Agent {
   private probeDeadlineUs: number | null = null;
 
   constructor(private readonly ports: AgentPorts) {
-    this.mc = machineConfig(ports.config);
+    // The defence of our addresses compares MACs on the wire: use the NIC's real one.
+    this.mc = { ...machineConfig(ports.config), selfMac: ports.nic.mac.toLowerCase() };
     this.seed = ports.seed >>> 0;
     this.state = initialState(this.seed);
     this.identifier = (ports.seed % 0xfffe) + 1;
@@ -48,6 +49,11 @@ export class Agent {
 
   /** Reads the persisted role and boots (FIG. 1). */
   async start(): Promise<void> {
+    const configured = this.ports.config.cluster.members.find((m) => m.name === this.ports.config.node)?.mac;
+    if (configured !== undefined && configured !== this.mc.selfMac) {
+      // Monitors identify the primary's holder by this MAC: a wrong one means no fence.
+      this.log('error', 'mac-mismatch', `cluster.members says ${this.ports.config.node} has MAC ${configured}, but ${this.ports.nic.name} has ${this.mc.selfMac}; other monitors cannot fence this server`);
+    }
     this.ports.icmp.onReply((reply) => this.onEchoReply(reply));
     this.ports.nic.onLink((up) => this.dispatch({ type: 'link', nowUs: this.now(), up }));
     await this.boot();

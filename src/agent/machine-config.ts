@@ -7,6 +7,7 @@ const US = 1000;
 export function machineConfig(config: Config): MachineConfig {
   return {
     self: config.node,
+    selfMac: config.cluster.members.find((m) => m.name === config.node)?.mac ?? '',
     members: config.cluster.members.map((m) => ({ name: m.name, mac: m.mac })),
     probe: { intervalUs: config.probe.intervalMs * US, timeoutUs: config.probe.timeoutMs * US, misses: config.probe.misses },
     fencing: {

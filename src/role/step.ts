@@ -186,7 +186,7 @@ const MAC = /([0-9a-f]{2}:){5}[0-9a-f]{2}/i;
 
 function onDefendResult(c: MachineConfig, s: RoleState, e: Extract<Event, { type: 'check-result' }>, out: Action[]): RoleState {
   if (!e.taken || e.contended === true) return s;
-  const own = c.members.find((m) => m.name === c.self)?.mac.toLowerCase() ?? '';
+  const own = c.selfMac.toLowerCase();
   const others = e.evidence
     .filter((x) => x.startsWith('arp-reply'))
     .map((x) => MAC.exec(x)?.[0]?.toLowerCase())

@@ -34,6 +34,8 @@ export type Phase =
 
 export interface MachineConfig {
   self: string;
+  /** This server's own LAN MAC: the address defence compares it with other holders'. */
+  selfMac: string;
   /** Every member's name and LAN MAC, self included. */
   members: ReadonlyArray<{ name: string; mac: string }>;
   probe: { intervalUs: number; timeoutUs: number; misses: number };

@@ -7,6 +7,7 @@ export const MS = 1000;
 export function machine(overrides: Partial<MachineConfig> = {}): MachineConfig {
   return {
     self: 'b',
+    selfMac: '02:00:00:00:00:0b',
     members: [
       { name: 'a', mac: '02:00:00:00:00:0a' },
       { name: 'b', mac: '02:00:00:00:00:0b' },
