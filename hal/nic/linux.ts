@@ -360,6 +360,8 @@ export class LinuxNic implements Nic {
     const tool = this.arpTool ?? 'hotspare-arp';
     const child = this.spawn('detect-conflict', address, tool, ['probe', this.name, ip, String(Math.max(1, Math.round(windowMs)))]);
     const exit = await waitExit(child, windowMs + CHILD_KILL_GRACE_MS);
+    // Closed while probing: we know nothing, and "nothing seen" must not read as free.
+    if (this.closed) return ['nic closed'];
     if (exit.code === null || exit.code > 2) {
       throw new NicError(this.name, 'detect-conflict', `hotspare-arp failed: ${failureOf(exit)}`, address);
     }
