@@ -3,7 +3,10 @@ import type { EchoReply } from '../../hal/icmp/index.js';
 import { ip } from '../config/index.js';
 import type { LogFields } from '../log/index.js';
 import { initialState, step, TIMER } from '../role/index.js';
-import type { Action, AddressName, Event, HookName, LogLevel, MachineConfig, RoleState } from '../role/index.js';
+import type { Action, AddressName, Event, HookName, LogLevel, MachineConfig, OperatorCommand, RoleState } from '../role/index.js';
+import type { PowerState } from '../../hal/bmc/index.js';
+import type { LogLine } from '../log/index.js';
+import type { CommandOutcome, EchoResult, Operator } from './operator.js';
 import { nextRandom } from '../role/random.js';
 import { machineConfig } from './machine-config.js';
 import type { AgentPorts } from './ports.js';
@@ -17,7 +20,7 @@ const HISTORY = 50;
  * It is the only place that changes addresses or persists roles. Every transition is
  * logged as a structured event and kept in the history.
  */
-export class Agent {
+export class Agent implements Operator {
   private readonly mc: MachineConfig;
   private state: RoleState;
   private seed: number;
@@ -36,6 +39,10 @@ export class Agent {
   private lastSync: { atMs: number; files: number; bytes: number; error: string | null } | null = null;
   private readonly startedUs: number;
   private probeDeadlineUs: number | null = null;
+  /** Operator probes (`probe ADDR`): their own identifier, so they never count as monitoring. */
+  private readonly manualIdentifier: number;
+  private manualSequence = 0;
+  private readonly manual = new Map<string, (receivedUs: number) => void>();
 
   constructor(private readonly ports: AgentPorts) {
     // The defence of our addresses compares MACs on the wire: use the NIC's real one.
@@ -43,6 +50,7 @@ export class Agent {
     this.seed = ports.seed >>> 0;
     this.state = initialState(this.seed);
     this.identifier = (ports.seed % 0xfffe) + 1;
+    this.manualIdentifier = this.identifier ^ 0x8000;
     this.primaryIp = ip(ports.config.cluster.primaryAddress);
     this.startedUs = ports.clock.nowUs();
   }
@@ -83,6 +91,10 @@ export class Agent {
     return this.history;
   }
 
+  get inMaintenance(): boolean {
+    return this.state.maintenance;
+  }
+
   async status(): Promise<AgentStatus> {
     const { config, nic } = this.ports;
     const held: string[] = [];
@@ -114,6 +126,61 @@ export class Agent {
     };
   }
 
+  // ------------------------------------------------------------ operator (shell, control socket)
+
+  recentLog(count: number): LogLine[] {
+    return this.ports.log.recent(count);
+  }
+
+  /** The config as loaded. It holds file paths, never a password or key. */
+  effectiveConfig(): Record<string, unknown> {
+    return JSON.parse(JSON.stringify(this.ports.config)) as Record<string, unknown>;
+  }
+
+  command(command: OperatorCommand): CommandOutcome {
+    const before = this.state.phase;
+    this.log('warn', 'operator-command', `operator command: ${command}`, { command });
+    const actions = this.dispatch({ type: 'command', nowUs: this.now(), command });
+    const refused = actions.find((a): a is Extract<Action, { type: 'log' }> => a.type === 'log' && a.event === 'command-refused');
+    return { accepted: refused === undefined, from: before, to: this.state.phase, message: refused?.message ?? `${command} accepted` };
+  }
+
+  async probe(address: string, count: number, timeoutMs = 1000): Promise<EchoResult[]> {
+    const results: EchoResult[] = [];
+    for (let i = 0; i < count && !this.stopped; i++) {
+      this.manualSequence = (this.manualSequence % 0xffff) + 1;
+      const sequence = this.manualSequence;
+      const key = `${address}/${sequence}`;
+      const sentUs = this.now();
+      const rttUs = await new Promise<number | null>((resolve) => {
+        const cancel = this.ports.clock.at(sentUs + timeoutMs * 1000, () => {
+          this.manual.delete(key);
+          resolve(null);
+        });
+        this.manual.set(key, (receivedUs) => {
+          cancel();
+          this.manual.delete(key);
+          resolve(receivedUs - sentUs);
+        });
+        this.ports.icmp.send({ target: address, identifier: this.manualIdentifier, sequence });
+      });
+      results.push({ sequence, rttUs });
+    }
+    return results;
+  }
+
+  bmcStatus(member: string): Promise<PowerState> {
+    return this.ports.bmcs.open(member).status();
+  }
+
+  /** Operator fence of a member (never this server), as the board's power_cycle says. */
+  async fenceMember(member: string): Promise<string> {
+    if (member === this.ports.config.node) throw new Error('refusing to fence this server itself');
+    if (!this.ports.config.cluster.members.some((m) => m.name === member)) throw new Error(`no member named ${JSON.stringify(member)}`);
+    this.log('warn', 'operator-fence', `operator fences ${member}`, { target: member });
+    return this.powerFence(member);
+  }
+
   // ------------------------------------------------------------ event intake
 
   private now(): number {
@@ -139,16 +206,21 @@ export class Agent {
     this.dispatch({ type: 'boot', nowUs: this.now(), record, linkUp });
   }
 
-  private dispatch(event: Event): void {
-    if (this.stopped) return;
+  private dispatch(event: Event): Action[] {
+    if (this.stopped) return [];
     const { state, actions } = step(this.mc, this.state, event);
     if (state.probe.misses > this.state.probe.misses) this.counters.misses += 1;
     this.state = state;
     this.queue.push(...actions);
     void this.drain();
+    return actions;
   }
 
   private onEchoReply(reply: EchoReply): void {
+    if (reply.identifier === this.manualIdentifier) {
+      this.manual.get(`${reply.from}/${reply.sequence}`)?.(reply.receivedUs);
+      return;
+    }
     // Rule: a reply counts only if it answers one of our probes: our identifier, from the
     // primary address, a sequence we sent. Everything else is someone else's traffic.
     const sentUs = reply.identifier === this.identifier && reply.from === this.primaryIp ? this.sent.get(reply.sequence) : undefined;
@@ -317,22 +389,10 @@ export class Agent {
    * `cycle`: one cycle command, acknowledged, then a status read to prove the BMC answers.
    */
   private fence(target: string): void {
-    const bmc = this.ports.bmcs.open(target);
     const startUs = this.now();
     this.counters.fences += 1;
-    const run = async (): Promise<string> => {
-      if (this.mc.fencing.powerCycle === 'off-on') {
-        await bmc.off();
-        const power = await bmc.status();
-        if (power !== 'off') throw new Error(`power still ${power} after power off`);
-        return 'power off confirmed';
-      }
-      await bmc.cycle();
-      const power = await bmc.status();
-      return `power cycle acknowledged, power now ${power}`;
-    };
     this.log('warn', 'fence-start', `fencing ${target} (${this.mc.fencing.powerCycle})`, { target });
-    run().then(
+    this.powerFence(target).then(
       (detail) => {
         this.log('warn', 'fence-done', `fenced ${target}: ${detail}`, { target, tookUs: this.now() - startUs });
         this.dispatch({ type: 'fence-result', nowUs: this.now(), target, ok: true, detail });
@@ -343,6 +403,20 @@ export class Agent {
         this.dispatch({ type: 'fence-result', nowUs: this.now(), target, ok: false, detail: message(error) });
       },
     );
+  }
+
+  /** `off-on`: power off, then read back that it is off. `cycle`: cycle, then a status read. */
+  private async powerFence(target: string): Promise<string> {
+    const bmc = this.ports.bmcs.open(target);
+    if (this.mc.fencing.powerCycle === 'off-on') {
+      await bmc.off();
+      const power = await bmc.status();
+      if (power !== 'off') throw new Error(`power still ${power} after power off`);
+      return 'power off confirmed';
+    }
+    await bmc.cycle();
+    const power = await bmc.status();
+    return `power cycle acknowledged, power now ${power}`;
   }
 
   private powerOn(target: string): void {

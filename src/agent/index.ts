@@ -4,3 +4,4 @@ export { Samples } from './samples.js';
 export type { SampleSummary } from './samples.js';
 export type { AgentPorts, CommandResult, CommandRunner, Rebooter, Replicator } from './ports.js';
 export type { AgentStatus, Transition } from './status.js';
+export type { CommandOutcome, EchoResult, Operator } from './operator.js';

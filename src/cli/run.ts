@@ -8,7 +8,7 @@ import type { SerialPort } from '../../hal/serial/index.js';
 import { FileStore } from '../../hal/store/linux.js';
 import { Agent } from '../agent/index.js';
 import { loadConfig } from '../config/index.js';
-import { ControlServer } from '../control/index.js';
+import { ControlServer, operatorHandler } from '../control/index.js';
 import { TslogLog } from '../log/index.js';
 import { ShellCommands } from '../platform/shell-commands.js';
 
@@ -55,11 +55,7 @@ export async function runAgent(configPath: string): Promise<void> {
     seed,
     console: (line) => serial?.write(`${line}\r\n`),
   });
-  const control = new ControlServer(config.controlSocket, async (command) => {
-    if (command === 'status') return agent.status();
-    if (command === 'log') return log.recent(50);
-    throw new Error(`unknown command ${JSON.stringify(command)} (known: status, log)`);
-  });
+  const control = new ControlServer(config.controlSocket, operatorHandler(agent));
   await control.listen();
 
   async function shutdown(code: number): Promise<void> {

@@ -79,6 +79,16 @@ export class Fields {
     return v as T;
   }
 
+  stringList(key: string): string[] {
+    const v = this.raw(key);
+    if (v === undefined || v === null) return [];
+    if (!Array.isArray(v)) return this.fail(key, `must be a list of strings, got ${describe(v)}`);
+    return v.map((item: unknown, i) => {
+      if (typeof item !== 'string' || item === '') throw new ConfigError(this.file, `${this.field(key)}[${i}]`, `must be a non-empty string, got ${describe(item)}`);
+      return item;
+    });
+  }
+
   /** A nested mapping; an absent one reads as empty so its fields take their defaults. */
   object(key: string, required = false): Fields {
     const v = this.raw(key);

@@ -50,8 +50,24 @@ export function parseConfig(file: string, doc: unknown, readBoard: (path: string
   fencingF.rejectUnknown();
 
   const syncF = f.object('sync');
-  const sync = { everyProbes: syncF.number('every_probes', 100, { min: 1, max: 1_000_000, integer: true }) };
+  const sync = {
+    everyProbes: syncF.number('every_probes', 100, { min: 1, max: 1_000_000, integer: true }),
+    paths: syncF.stringList('paths'),
+    port: syncF.number('port', 7623, { min: 1, max: 65535, integer: true }),
+    keyFile: syncF.optionalString('key_file'),
+    maxFileBytes: syncF.number('max_file_bytes', 1024 ** 3, { min: 1, integer: true }),
+    maxTotalBytes: syncF.number('max_total_bytes', 10 * 1024 ** 3, { min: 1, integer: true }),
+    timeoutMs: syncF.number('timeout_ms', 30_000, { min: 100, max: 3_600_000, integer: true }),
+  };
+  sync.paths.forEach((p, i) => {
+    if (!isAbsolute(p)) throw new ConfigError(file, `sync.paths[${i}]`, `must be an absolute path, got ${JSON.stringify(p)}`);
+  });
+  if (sync.paths.length > 0 && sync.keyFile === null) syncF.fail('key_file', 'is required when sync.paths is set (replication is always authenticated)');
   syncF.rejectUnknown();
+
+  const shellF = f.object('shell');
+  const shell = { passwordFile: shellF.optionalString('password_file') };
+  shellF.rejectUnknown();
 
   const announceF = f.object('announce');
   const announce = {
@@ -102,7 +118,7 @@ export function parseConfig(file: string, doc: unknown, readBoard: (path: string
   const controlSocket = absolute(f, file, 'control_socket', '/run/hotspare/control.sock');
   f.rejectUnknown();
 
-  return { file, node, board, cluster: { primaryAddress, monitorAddress, members }, probe, fencing, sync, announce, boot, spare, hooks, health, stateDir, controlSocket, log };
+  return { file, node, board, cluster: { primaryAddress, monitorAddress, members }, probe, fencing, sync, shell, announce, boot, spare, hooks, health, stateDir, controlSocket, log };
 }
 
 function member(m: Fields): Member {

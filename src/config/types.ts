@@ -11,7 +11,21 @@ export interface Config {
   };
   probe: { intervalMs: number; timeoutMs: number; misses: number };
   fencing: { required: boolean; confirmMs: number; retryMs: number; retryMaxMs: number };
-  sync: { everyProbes: number };
+  sync: {
+    everyProbes: number;
+    /** Absolute files or directories on the primary to replicate to the monitor (same paths). */
+    paths: string[];
+    port: number;
+    /** Pre-shared key file (TLS-PSK); null: replication off. */
+    keyFile: string | null;
+    maxFileBytes: number;
+    maxTotalBytes: number;
+    timeoutMs: number;
+  };
+  shell: {
+    /** When set, mutating shell commands ask for this password. */
+    passwordFile: string | null;
+  };
   announce: { count: number; intervalMs: number; refreshS: number };
   boot: { jitterMs: number; checkMs: number; defendMs: number };
   spare: { checkMs: number; jitterMs: number };

@@ -3,3 +3,4 @@ export type { ControlHandler } from './server.js';
 export { request } from './client.js';
 export { parseRequest, MAX_LINE } from './protocol.js';
 export type { ControlRequest, ControlResponse } from './protocol.js';
+export { operatorHandler } from './operator-handler.js';

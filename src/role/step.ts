@@ -29,6 +29,7 @@ export function initialState(seed: number): RoleState {
     probe: freshProbe(0),
     fence: { status: 'idle', target: null, attempt: 0, fenced: false },
     healthFails: 0,
+    maintenance: false,
   };
 }
 
@@ -64,6 +65,8 @@ function dispatch(c: MachineConfig, s: RoleState, e: Event, out: Action[]): Role
       return onLink(s, e, out);
     case 'persist-failed':
       return onPersistFailed(s, e.detail, out);
+    case 'command':
+      return onCommand(c, s, e.command, e.nowUs, out);
     case 'timer':
       return onTimer(c, s, e.timer, e.nowUs, out);
     case 'check-result':
@@ -259,6 +262,7 @@ function persistAndReboot(s: RoleState, role: PersistedRole, reason: string, out
 
 function onTimer(c: MachineConfig, s: RoleState, timer: string, nowUs: number, out: Action[]): RoleState {
   if (timer === TIMER.bootDelay) return s.phase === 'boot-wait' ? onBootDelay(c, s, out) : s;
+  if (s.maintenance && timer !== TIMER.announce) return s;
   if (timer === TIMER.probe) return isProbing(s.phase) ? onProbeDue(c, s, nowUs, out) : s;
   if (timer.startsWith('timeout:')) return isProbing(s.phase) ? onProbeTimeout(c, s, Number(timer.slice(8)), nowUs, out) : s;
   if (timer === TIMER.fenceRetry) return s.phase === 'monitor' && s.fence.status === 'backoff' ? onFenceRetry(c, s, nowUs, out) : s;
@@ -484,6 +488,61 @@ function onPersistFailed(s: RoleState, detail: string, out: Action[]): RoleState
   for (const timer of Object.values(TIMER)) out.push({ type: 'cancel-timer', timer });
   out.push(log('error', 'persist-failed', `could not persist the role record: ${detail}; halted, holding no address`));
   return go(s, 'halted', `persisting failed: ${detail}`, out);
+}
+
+// ---------------------------------------------------------------- operator commands
+
+function onCommand(c: MachineConfig, s: RoleState, command: Extract<Event, { type: 'command' }>['command'], nowUs: number, out: Action[]): RoleState {
+  switch (command) {
+    case 'maintenance-on': {
+      if (s.maintenance) return s;
+      // Rule: in maintenance nothing is decided; what is held stays held.
+      for (const timer of [TIMER.probe, TIMER.fenceRetry, TIMER.spareCheck, TIMER.health, TIMER.defend, TIMER.confirmRetry]) out.push({ type: 'cancel-timer', timer });
+      out.push(log('warn', 'maintenance', `maintenance on in phase ${s.phase}: no probing, fencing, claiming or health checks until it is turned off`));
+      return { ...s, maintenance: true, probe: { ...s.probe, outstanding: [], misses: 0 }, fence: idleFence(), phase: s.phase === 'confirming' ? 'monitor' : s.phase };
+    }
+    case 'maintenance-off': {
+      if (!s.maintenance) return s;
+      out.push(log('warn', 'maintenance', `maintenance off in phase ${s.phase}; resuming`));
+      const next = { ...s, maintenance: false };
+      if (s.phase === 'monitor') out.push({ type: 'set-timer', timer: TIMER.probe, atUs: nowUs });
+      if (s.phase === 'spare' || s.phase === 'spare-checking') return enterSpare(c, { ...next, phase: 'spare' }, nowUs, 'maintenance off', out, false, true);
+      if (s.phase === 'primary' && c.health !== null) out.push({ type: 'set-timer', timer: TIMER.health, atUs: nowUs + c.health.intervalUs });
+      if ((s.phase === 'primary' || s.phase === 'monitor') && c.defendUs > 0) out.push({ type: 'set-timer', timer: TIMER.defend, atUs: nowUs + c.defendUs });
+      return s.phase === 'monitor' ? { ...next, probe: { ...freshProbe(nowUs), holder: s.probe.holder } } : next;
+    }
+    case 'demote': {
+      if (s.phase !== 'primary') {
+        out.push(log('warn', 'command-refused', `demote: only a primary can be demoted; this server is ${s.phase}`));
+        return s;
+      }
+      // Like a failed health check: give the address up cleanly; the monitor takes over
+      // through its normal path (fence, confirm, claim).
+      for (const timer of Object.values(TIMER)) out.push({ type: 'cancel-timer', timer });
+      const spare = { ...s, role: 'spare' as const, epoch: s.epoch + 1, maintenance: false };
+      out.push({ type: 'persist', role: 'spare', epoch: spare.epoch, reason: 'demoted by the operator' });
+      out.push({ type: 'release', address: 'primary' });
+      return enterSpare(c, spare, nowUs, 'demoted by the operator: gave up the primary address', out, false);
+    }
+    case 'promote': {
+      if (s.phase === 'monitor') {
+        if (s.fence.status !== 'idle') {
+          out.push(log('warn', 'command-refused', 'promote: a fence is already in progress'));
+          return s;
+        }
+        // The operator's word replaces the missed probes; everything after is the normal
+        // takeover: fence the holder, confirm silence, claim.
+        out.push(log('warn', 'promote', 'promoted by the operator: taking over now'));
+        return startFence(c, { ...s, maintenance: false }, nowUs, out);
+      }
+      if (s.phase === 'spare') {
+        out.push({ type: 'cancel-timer', timer: TIMER.spareCheck });
+        return persistAndReboot({ ...s, maintenance: false }, 'monitor', 'promoted by the operator from spare', out);
+      }
+      out.push(log('warn', 'command-refused', `promote: only a monitor or a spare can be promoted; this server is ${s.phase}`));
+      return s;
+    }
+  }
 }
 
 // ---------------------------------------------------------------- helpers

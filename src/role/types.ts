@@ -93,6 +93,12 @@ export interface RoleState {
   probe: ProbeState;
   fence: FenceState;
   healthFails: number;
+  /**
+   * Operator maintenance: the server keeps the address it holds but takes no decisions: a
+   * monitor does not probe (so never fences), a primary runs no health checks, a spare does
+   * not claim. Not persisted: a reboot ends it.
+   */
+  maintenance: boolean;
 }
 
 export type Event =
@@ -113,7 +119,11 @@ export type Event =
   | { type: 'fence-result'; nowUs: number; target: string; ok: boolean; detail: string }
   | { type: 'health-result'; nowUs: number; ok: boolean; detail: string }
   | { type: 'link'; nowUs: number; up: boolean }
-  | { type: 'persist-failed'; nowUs: number; detail: string };
+  | { type: 'persist-failed'; nowUs: number; detail: string }
+  | { type: 'command'; nowUs: number; command: OperatorCommand };
+
+/** What an operator can ask of the role machine (the shell, the control socket). */
+export type OperatorCommand = 'promote' | 'demote' | 'maintenance-on' | 'maintenance-off';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 

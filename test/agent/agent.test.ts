@@ -86,3 +86,66 @@ describe('agent executor with simulated drivers', () => {
     for (const l of lines) expect(l.message).to.match(/^[a-z-]+ -> [a-z-]+: /);
   });
 });
+
+describe('agent operator interface (simulated drivers)', () => {
+  it('probe ADDR COUNT measures RTTs in µs without touching the monitoring counters', async () => {
+    const cluster = new SimCluster({ nodes: 2, seed: 4, latencyUs: 30 });
+    await converge(cluster);
+    const monitor = cluster.node(nodeIn(cluster, 'monitor')).agent!;
+    const before = (await monitor.status()).probes.replies;
+    const probing = monitor.probe('198.18.0.10', 3, 100);
+    await cluster.clock.runFor(1_000_000);
+    const results = await probing;
+    expect(results.map((r) => r.rttUs)).to.deep.equal([60, 60, 60]);
+    const silent = monitor.probe('198.18.0.99', 2, 100);
+    await cluster.clock.runFor(1_000_000);
+    expect((await silent).map((r) => r.rttUs)).to.deep.equal([null, null]);
+    // Monitoring went on meanwhile; manual replies are not counted as monitoring replies.
+    expect((await monitor.status()).probes.foreignReplies).to.equal(0);
+    expect((await monitor.status()).probes.replies).to.be.above(before);
+  });
+
+  it('operator promote on the monitor fences the primary and takes over; demote on a monitor is refused', async () => {
+    const cluster = new SimCluster({ nodes: 3, seed: 8 });
+    await converge(cluster);
+    const monitorName = nodeIn(cluster, 'monitor');
+    const primaryName = nodeIn(cluster, 'primary');
+    const monitor = cluster.node(monitorName).agent!;
+    expect(monitor.command('demote')).to.include({ accepted: false });
+    expect(monitor.command('promote')).to.include({ accepted: true });
+    await cluster.clock.runFor(1_000_000);
+    expect(cluster.primaryHolders()).to.deep.equal([monitorName]);
+    expect(cluster.node(primaryName).bmc.commands.map((c) => c.command).slice(0, 2)).to.deep.equal(['off', 'status']);
+  });
+
+  it('maintenance on the monitor: a dead primary is not fenced until maintenance ends', async () => {
+    const cluster = new SimCluster({ nodes: 2, seed: 12 });
+    await converge(cluster);
+    const monitorName = nodeIn(cluster, 'monitor');
+    const primaryName = nodeIn(cluster, 'primary');
+    const monitor = cluster.node(monitorName).agent!;
+    monitor.command('maintenance-on');
+    cluster.powerOff(primaryName);
+    await cluster.clock.runFor(2_000_000);
+    expect(cluster.node(primaryName).bmc.commands).to.deep.equal([]);
+    expect(cluster.primaryHolders()).to.deep.equal([]);
+    monitor.command('maintenance-off');
+    await cluster.clock.runFor(1_000_000);
+    expect(cluster.primaryHolders()).to.deep.equal([monitorName]);
+  });
+
+  it('operator fence refuses this server and unknown members', async () => {
+    const cluster = new SimCluster({ nodes: 2, seed: 2 });
+    await converge(cluster);
+    const monitorName = nodeIn(cluster, 'monitor');
+    const agent = cluster.node(monitorName).agent!;
+    for (const target of [monitorName, 'zz']) {
+      try {
+        await agent.fenceMember(target);
+        expect.fail(`fenced ${target}`);
+      } catch (error) {
+        expect(String(error)).to.match(/refusing to fence this server itself|no member named/);
+      }
+    }
+  });
+});

@@ -397,3 +397,53 @@ describe('role machine: invariants over every transition list', () => {
     }
   });
 });
+
+describe('role machine: operator commands', () => {
+  it('maintenance on: a monitor stops probing, so it never fences; off resumes probing', () => {
+    const run = monitoring();
+    run.feed({ type: 'command', nowUs: 155 * MS, command: 'maintenance-on' });
+    expect(run.state.maintenance).to.equal(true);
+    expect(run.last).to.deep.include({ type: 'cancel-timer', timer: 'probe' });
+    miss(run, 0, 0);
+    run.feed({ type: 'timer', nowUs: 160 * MS, timer: 'probe' });
+    expect(run.types()).to.deep.equal([]);
+    expect(run.state.phase).to.equal('monitor');
+    run.feed({ type: 'command', nowUs: 500 * MS, command: 'maintenance-off' });
+    expect(run.timer('probe')).to.equal(500 * MS);
+    run.feed({ type: 'timer', nowUs: 500 * MS, timer: 'probe' });
+    expect(run.types()).to.include('probe');
+  });
+
+  it('demote: a primary persists spare, then releases the primary address', () => {
+    const run = bootTo('primary');
+    run.feed({ type: 'check-result', nowUs: 150 * MS, startedUs: 100 * MS, address: 'primary', taken: false, evidence: [] });
+    run.feed({ type: 'command', nowUs: 200 * MS, command: 'demote' });
+    expect(run.state.phase).to.equal('spare');
+    const acts = run.last;
+    expect(indexOf(acts, 'persist')).to.be.below(indexOf(acts, 'release'));
+    expect(acts).to.deep.include({ type: 'release', address: 'primary' });
+  });
+
+  it('demote on a monitor is refused and changes nothing', () => {
+    const run = monitoring();
+    const before = run.state;
+    run.feed({ type: 'command', nowUs: 200 * MS, command: 'demote' });
+    expect(run.state).to.equal(before);
+    expect(run.types()).to.deep.equal([]);
+  });
+
+  it('promote: a monitor fences the holder at once, then goes the normal way (confirm, claim)', () => {
+    const run = monitoring();
+    run.feed({ type: 'command', nowUs: 200 * MS, command: 'promote' });
+    expect(run.find('fence')).to.deep.equal({ type: 'fence', target: 'a' });
+    run.feed({ type: 'fence-result', nowUs: 300 * MS, target: 'a', ok: true, detail: 'ok' });
+    expect(run.state.phase).to.equal('confirming');
+  });
+
+  it('promote: a spare persists monitor and reboots into the monitor boot check', () => {
+    const run = bootTo('spare');
+    run.feed({ type: 'command', nowUs: 200 * MS, command: 'promote' });
+    expect(run.types()).to.deep.equal(['cancel-timer', 'persist', 'reboot']);
+    expect(run.find('persist')).to.include({ role: 'monitor' });
+  });
+});

@@ -1,0 +1,29 @@
+import type { PowerState } from '../../hal/bmc/index.js';
+import type { LogLine } from '../log/index.js';
+import type { OperatorCommand, Phase } from '../role/index.js';
+import type { AgentStatus, Transition } from './status.js';
+
+export interface CommandOutcome {
+  accepted: boolean;
+  from: Phase;
+  to: Phase;
+  message: string;
+}
+
+export interface EchoResult {
+  sequence: number;
+  /** null: no reply within the timeout. */
+  rttUs: number | null;
+}
+
+/** What the maintenance shell and the control socket may ask of a running agent. */
+export interface Operator {
+  status(): Promise<AgentStatus>;
+  transitions(): readonly Transition[];
+  recentLog(count: number): LogLine[];
+  effectiveConfig(): Record<string, unknown>;
+  command(command: OperatorCommand): CommandOutcome;
+  probe(address: string, count: number, timeoutMs?: number): Promise<EchoResult[]>;
+  bmcStatus(member: string): Promise<PowerState>;
+  fenceMember(member: string): Promise<string>;
+}
