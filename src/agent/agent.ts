@@ -36,7 +36,7 @@ export class Agent implements Operator {
   private readonly jitter = new Samples();
   private readonly history: Transition[] = [];
   private readonly counters = { probesSent: 0, replies: 0, foreignReplies: 0, misses: 0, syncs: 0, syncErrors: 0, fences: 0, fenceFailures: 0 };
-  private lastSync: { atMs: number; files: number; bytes: number; error: string | null } | null = null;
+  private readonly syncState = { completed: 0, failed: 0, lastOkAtMs: null as number | null, lastFiles: 0, lastBytes: 0, totalBytes: 0, lastError: null as string | null, serving: false };
   private readonly startedUs: number;
   private probeDeadlineUs: number | null = null;
   /** Operator probes (`probe ADDR`): their own identifier, so they never count as monitoring. */
@@ -69,6 +69,7 @@ export class Agent implements Operator {
 
   /** Stops taking part: cancels timers and drops queued actions. Holds what it holds. */
   stop(): void {
+    this.stopServing();
     this.stopped = true;
     this.queue.length = 0;
     for (const timer of this.timers.values()) timer.cancel();
@@ -120,7 +121,11 @@ export class Agent implements Operator {
       probes: { ...this.counters },
       rttUs: this.rtt.summary(),
       probeJitterUs: this.jitter.summary(),
-      lastSync: this.lastSync,
+      sync: {
+        ...this.syncState,
+        requested: this.counters.syncs,
+        lagMs: this.syncState.lastOkAtMs === null ? null : this.ports.clock.wallMs() - this.syncState.lastOkAtMs,
+      },
       transitions: this.history.slice(-10),
       uptimeS: Math.round((this.now() - this.startedUs) / 1e6),
     };
@@ -436,13 +441,18 @@ export class Agent implements Operator {
       this.log('debug', 'sync-due', 'sync due; no replicator configured');
       return;
     }
+    const startUs = this.now();
     replicator.sync(this.primaryIp).then(
       (moved) => {
-        this.lastSync = { atMs: this.ports.clock.wallMs(), files: moved.files, bytes: moved.bytes, error: null };
+        if (moved.skipped) return;
+        Object.assign(this.syncState, { completed: this.syncState.completed + 1, lastOkAtMs: this.ports.clock.wallMs(), lastFiles: moved.files, lastBytes: moved.bytes, totalBytes: this.syncState.totalBytes + moved.bytes, lastError: null });
+        if (moved.files > 0 || moved.deleted > 0) {
+          this.log('info', 'synced', `synced ${moved.files} file(s), ${moved.bytes} bytes, ${moved.deleted} deletion(s) from the primary`, { files: moved.files, bytes: moved.bytes, deleted: moved.deleted, tookUs: this.now() - startUs });
+        }
       },
       (error: unknown) => {
         this.counters.syncErrors += 1;
-        this.lastSync = { atMs: this.ports.clock.wallMs(), files: 0, bytes: 0, error: message(error) };
+        Object.assign(this.syncState, { failed: this.syncState.failed + 1, lastError: message(error) });
         this.log('error', 'sync-failed', `sync failed: ${message(error)}`);
       },
     );
@@ -500,6 +510,29 @@ export class Agent implements Operator {
     if (this.history.length > HISTORY) this.history.shift();
     this.log('info', 'transition', `${action.from} -> ${action.to}: ${action.reason}`, { from: action.from, to: action.to, epoch: action.epoch });
     this.ports.console?.(`hotspare: ${this.ports.config.node}: ${action.from} -> ${action.to} (epoch ${action.epoch}): ${action.reason}`);
+    // The primary serves its key files to the monitor while, and only while, it is primary.
+    if (action.to === 'primary' && action.from !== 'primary') this.startServing();
+    if (action.from === 'primary' && action.to !== 'primary') this.stopServing();
+  }
+
+  private startServing(): void {
+    const replicator = this.ports.replicator;
+    if (replicator === null) return;
+    this.syncState.serving = true;
+    replicator.serve(this.primaryIp).then(
+      () => this.log('info', 'sync-serving', `serving key files on ${this.primaryIp}`),
+      (error: unknown) => {
+        this.syncState.serving = false;
+        this.log('error', 'sync-serve-failed', `cannot serve key files: ${message(error)}`);
+      },
+    );
+  }
+
+  private stopServing(): void {
+    const replicator = this.ports.replicator;
+    if (replicator === null || !this.syncState.serving) return;
+    this.syncState.serving = false;
+    replicator.stopServing().catch((error: unknown) => this.log('error', 'sync-stop-failed', `cannot stop serving: ${message(error)}`));
   }
 
   private log(level: LogLevel, event: string, text: string, fields: LogFields = {}): void {

@@ -19,9 +19,25 @@ export interface CommandResult {
   output: string;
 }
 
-/** Copies the primary's key files (the replication itself comes with the sync issue). */
+/**
+ * Replication of the primary's key files to the monitor (patent [0010], [0027]).
+ * - `serve(ip)`: called when this server becomes primary; serves its files on `ip`.
+ * - `stopServing()`: called when it stops being primary (also on shutdown).
+ * - `sync(ip)`: called by a monitor every `sync.every_probes` answered probes; pulls what
+ *   changed from the primary at `ip`. Must not run twice at once (resolve at once with
+ *   `skipped: true` if a sync is still running).
+ */
 export interface Replicator {
-  sync(primaryAddress: string): Promise<{ files: number; bytes: number }>;
+  serve(primaryIp: string): Promise<void>;
+  stopServing(): Promise<void>;
+  sync(primaryIp: string): Promise<SyncResult>;
+}
+
+export interface SyncResult {
+  skipped: boolean;
+  files: number;
+  bytes: number;
+  deleted: number;
 }
 
 /** What `reboot` does when the board says `exit` or `system`. */

@@ -28,7 +28,22 @@ export interface AgentStatus {
   probes: { probesSent: number; replies: number; foreignReplies: number; misses: number; syncs: number; syncErrors: number; fences: number; fenceFailures: number };
   rttUs: SampleSummary;
   probeJitterUs: SampleSummary;
-  lastSync: { atMs: number; files: number; bytes: number; error: string | null } | null;
+  sync: SyncStatus;
   transitions: Transition[];
   uptimeS: number;
+}
+
+export interface SyncStatus {
+  /** Syncs asked for by the role machine (every sync.every_probes answered probes). */
+  requested: number;
+  completed: number;
+  failed: number;
+  /** Wall-clock ms of the last completed sync, and how long ago that was. */
+  lastOkAtMs: number | null;
+  lagMs: number | null;
+  lastFiles: number;
+  lastBytes: number;
+  totalBytes: number;
+  lastError: string | null;
+  serving: boolean;
 }

@@ -11,7 +11,7 @@ export function formatStatus(s: AgentStatus): string {
     `probes: ${s.probes.probesSent} sent, ${s.probes.replies} answered, ${s.probes.misses} missed, ${s.probes.foreignReplies} foreign replies ignored`,
     `rtt µs over the last ${rtt.window}: min ${us(rtt.min)} median ${us(rtt.median)} p99 ${us(rtt.p99)} max ${us(rtt.max)}`,
     `probe send jitter µs: median ${us(s.probeJitterUs.median)} p99 ${us(s.probeJitterUs.p99)} max ${us(s.probeJitterUs.max)}`,
-    `syncs requested ${s.probes.syncs}${s.lastSync === null ? '' : `, last at ${new Date(s.lastSync.atMs).toISOString()}${s.lastSync.error === null ? '' : ` failed: ${s.lastSync.error}`}`}`,
+    `sync: ${s.sync.requested} requested, ${s.sync.completed} done, ${s.sync.failed} failed${s.sync.lastOkAtMs === null ? '' : `; last ok ${new Date(s.sync.lastOkAtMs).toISOString()} (lag ${s.sync.lagMs} ms, ${s.sync.lastFiles} files, ${s.sync.lastBytes} bytes)`}${s.sync.lastError === null ? '' : `; last error: ${s.sync.lastError}`}${s.sync.serving ? '; serving' : ''}`,
     'last transitions:',
     ...s.transitions.map((t) => `  ${new Date(t.atMs).toISOString()} ${t.from} -> ${t.to} (epoch ${t.epoch}): ${t.reason}`),
   ];
