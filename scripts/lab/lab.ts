@@ -1,0 +1,731 @@
+/**
+ * The hotspare lab: N servers in network namespaces on one LAN bridge, one ipmi_sim BMC per
+ * server on a management bridge, a serial console per server, a 1 ms ICMP observer and
+ * ground-truth recorders of every address and link change. The process that calls
+ * `startLab` is the harness: it owns every child and must call `stop()`.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdir, rm, stat } from 'node:fs/promises';
+import { appendFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import type { Server } from 'node:net';
+import { join } from 'node:path';
+import type { IpmitoolBmcOptions } from '../../hal/bmc/linux.js';
+import { agentConfig, agentPaths, boardFile, deepMerge, writeAgentFiles } from './agent-config.js';
+import type { AgentConfigFile, AgentPaths, BoardFile, Patch } from './agent-config.js';
+import { bmcFiles, labSocketPath, powerStateFile, startIpmiSim, writeBmcFiles, writeSharedBmcFiles } from './bmc-sim.js';
+import type { BmcFiles } from './bmc-sim.js';
+import { ProcessGroup } from './children.js';
+import type { ManagedProcess } from './children.js';
+import { ChassisFifo } from './chassis-fifo.js';
+import type { FaultKind } from './fault-kinds.js';
+import { closeServer, startLineServer } from './control-server.js';
+import { monoUs, sleep } from './exec.js';
+import { readHolders, readPorts, readServerNet } from './holders.js';
+import type { Holders, ServerNetState } from './holders.js';
+import { IpBatch } from './ip-batch.js';
+import { writeLabRecord } from './lab-record.js';
+import type { LabRecord } from './lab-record.js';
+import { NetRecorder, wallMinusMonoUs } from './monitor.js';
+import type { RecordedEvent } from './monitor.js';
+import { buildNetwork, deleteNetns, listNetns } from './netns.js';
+import { Observer } from './observer.js';
+import { LAB_ROOT, agentMain } from './paths.js';
+import { readProcStat } from './proc-stat.js';
+import { handleLabRequest } from './requests.js';
+import { newRunId } from './run-id.js';
+import { startSerialPair } from './serial.js';
+import { findViolations } from './split-brain.js';
+import type { HolderEvent, HolderState, Violation } from './split-brain.js';
+import { BMC_PORT, BMC_USER, PRIMARY_ADDRESS, allNetns, bare, defaultServerNames, planLab } from './topology.js';
+import type { LabPlan, ServerPlan } from './topology.js';
+
+export { FAULT_KINDS } from './fault-kinds.js';
+export type { FaultKind } from './fault-kinds.js';
+
+export interface AgentContext {
+  server: string;
+  netns: string;
+  configPath: string;
+  boardPath: string;
+  runDir: string;
+}
+
+/** The program run as a server's agent (inside the server namespace). */
+export type AgentCommand = (context: AgentContext) => string[];
+
+/** The real agent: `node <repo>/dist/src/cli/main.js run --config CONFIG`. */
+export const realAgent: AgentCommand = ({ configPath }) => [process.execPath, agentMain(), 'run', '--config', configPath];
+
+/** A stand-in agent that does nothing but live, for testing the harness itself. */
+export const placeholderAgent: AgentCommand = () => ['sleep', 'infinity'];
+
+export interface LabOptions {
+  /** Number of servers (named a, b, c, ...) or their names. Default 3. */
+  servers?: number | readonly string[];
+  /** Default: the real agent. */
+  agentCommand?: AgentCommand;
+  /** Start the agents at lab start (default true). */
+  startAgents?: boolean;
+  /**
+   * What happens when an agent exits on its own while its server is powered:
+   * `restart` (default): started again after 200 ms, like systemd's Restart=always (the addresses
+   * it held stay); `reboot`: the server reboots (links down, every address gone, fixed ones back,
+   * agent started); `stay`: nothing. At most 5 restarts within 10 s.
+   */
+  agentExit?: 'restart' | 'reboot' | 'stay';
+  /** Deep-merged into every server's config (e.g. `{ fencing: { required: false } }`). */
+  config?: Patch;
+  /** Last word on one server's config. */
+  configure?: (server: string, config: AgentConfigFile) => AgentConfigFile;
+  /** Deep-merged into every board file. */
+  board?: Patch;
+  /** Start the observer (default true). */
+  observer?: boolean;
+  observerIntervalMs?: number;
+  /** Keep the run directory (logs) after stop. Default: env HOTSPARE_LAB_KEEP=1. */
+  keepRunDir?: boolean;
+  /** Progress and event lines (also written to RUN/lab.log). */
+  log?: (line: string) => void;
+  /** Run id; default a fresh random one. */
+  id?: string;
+}
+
+export interface PowerTiming {
+  server: string;
+  on: boolean;
+  /** `bmc` (through ipmi_sim's chassis program) or `harness` (a direct call, e.g. crash). */
+  source: 'bmc' | 'harness';
+  /** Monotonic µs when the harness got the request. */
+  requestedUs: number;
+  /** Monotonic µs when the link changes were executed (ip batch past them). */
+  doneUs: number;
+}
+
+export interface LabServer {
+  readonly plan: ServerPlan;
+  readonly paths: AgentPaths;
+  readonly bmcFiles: BmcFiles;
+  powered: boolean;
+  agent: ManagedProcess | null;
+  bmc: ManagedProcess | null;
+  serial: ManagedProcess | null;
+  batch: IpBatch | null;
+  readonly faults: Set<FaultKind>;
+  agentStarts: number;
+  readonly agentExits: Array<{ atUs: number; code: number | null; signal: string | null; expected: boolean }>;
+}
+
+interface RestartWindow {
+  times: number[];
+}
+
+const RESTART_DELAY_MS = 200;
+const RESTART_BURST = 5;
+const RESTART_WINDOW_MS = 10_000;
+
+export class Lab {
+  readonly plan: LabPlan;
+  readonly servers = new Map<string, LabServer>();
+  readonly group = new ProcessGroup();
+  /** Every address/link change in every server namespace, in arrival order. */
+  readonly events: RecordedEvent[] = [];
+  readonly powerLog: PowerTiming[] = [];
+  observer: Observer | null = null;
+  /** Wall-clock minus monotonic µs at start: converts `ip monitor` times to the monotonic clock. */
+  readonly wallOffsetUs: number;
+  /** Server net state when the recorders started (monotonic µs `initialUs`). */
+  initial: Record<string, ServerNetState> = {};
+  initialUs = 0;
+
+  private readonly options: LabOptions;
+  private readonly createdNetns: string[] = [];
+  private readonly recorders: NetRecorder[] = [];
+  private lanBatch: IpBatch | null = null;
+  private server: Server | null = null;
+  private chassis: ChassisFifo | null = null;
+  private stopping: Promise<void> | null = null;
+  private closed = false;
+  private readonly restarts = new Map<string, RestartWindow>();
+  private readonly exitHandler = (): void => this.emergencyCleanup();
+
+  constructor(plan: LabPlan, options: LabOptions) {
+    this.plan = plan;
+    this.options = options;
+    this.wallOffsetUs = wallMinusMonoUs();
+    for (const server of plan.servers) {
+      this.servers.set(server.name, {
+        plan: server,
+        paths: agentPaths(plan, server),
+        bmcFiles: bmcFiles(plan, server),
+        powered: true,
+        agent: null,
+        bmc: null,
+        serial: null,
+        batch: null,
+        faults: new Set(),
+        agentStarts: 0,
+        agentExits: [],
+      });
+    }
+    process.once('exit', this.exitHandler);
+  }
+
+  get id(): string {
+    return this.plan.id;
+  }
+
+  get runDir(): string {
+    return this.plan.runDir;
+  }
+
+  get socketPath(): string {
+    return labSocketPath(this.plan);
+  }
+
+  serverNames(): string[] {
+    return this.plan.servers.map((server) => server.name);
+  }
+
+  netnsOf(name: string): string {
+    return this.get(name).plan.netns;
+  }
+
+  get(name: string): LabServer {
+    const server = this.servers.get(name);
+    if (server === undefined) {
+      throw new Error(`no server ${JSON.stringify(name)} in lab ${this.id} (servers: ${this.serverNames().join(', ')})`);
+    }
+    return server;
+  }
+
+  /** Server name for an observed TTL, or null. */
+  serverByTtl(ttl: number): string | null {
+    return this.plan.servers.find((server) => server.ttl === ttl)?.name ?? null;
+  }
+
+  log(line: string): void {
+    const stamped = `${new Date().toISOString()} ${line}`;
+    try {
+      appendFileSync(join(this.runDir, 'lab.log'), `${stamped}\n`);
+    } catch {
+      // run dir gone (after stop)
+    }
+    this.options.log?.(line);
+  }
+
+  // ---- startup -------------------------------------------------------------------------
+
+  /** @internal Builds everything; on failure the caller runs `stop()`. */
+  async start(): Promise<void> {
+    await this.writeRecord();
+    this.log(`lab ${this.id}: building namespaces`);
+    await buildNetwork(this.plan, this.createdNetns);
+    await this.writeRecord();
+
+    this.lanBatch = new IpBatch(this.group, this.plan.lanNetns);
+    for (const server of this.servers.values()) {
+      server.batch = new IpBatch(this.group, server.plan.netns);
+    }
+    await Promise.all([this.lanBatch.run([]), ...[...this.servers.values()].map((server) => server.batch?.run([]))]);
+
+    for (const server of this.servers.values()) {
+      this.recorders.push(
+        new NetRecorder(this.group, server.plan.name, server.plan.netns, join(this.runDir, `monitor-${server.plan.name}.log`), this.wallOffsetUs, (event) => {
+          this.events.push(event);
+        }),
+      );
+    }
+    this.recorders.push(
+      new NetRecorder(this.group, 'lan', this.plan.lanNetns, join(this.runDir, 'monitor-lan.log'), this.wallOffsetUs, (event) => {
+        const owner = this.plan.servers.find((server) => server.lanPort === event.ifname);
+        if (owner !== undefined && event.kind === 'link') {
+          this.events.push({ ...event, server: owner.name });
+        }
+      }, ['link']),
+    );
+    // `ip monitor` prints nothing when it is ready; give it a moment before the snapshot.
+    await sleep(50);
+    this.initialUs = monoUs();
+    const ports = await readPorts(this.plan);
+    const initial = await Promise.all(
+      this.plan.servers.map(async (server) => [server.name, await readServerNet(server.netns, ports.get(server.lanPort) ?? false)] as const),
+    );
+    this.initial = Object.fromEntries(initial);
+
+    this.server = await startLineServer(this.socketPath, (line) => handleLabRequest(this, line));
+    this.chassis = await ChassisFifo.open(this.runDir, this.serverNames(), (line) =>
+      line.startsWith('chassis ') ? handleLabRequest(this, line) : Promise.resolve('error: only chassis requests here'),
+    );
+    await writeSharedBmcFiles(this.plan);
+    this.log(`lab ${this.id}: starting BMCs and serial consoles`);
+    await Promise.all(
+      [...this.servers.values()].map(async (server) => {
+        const name = server.plan.name;
+        server.serial = await startSerialPair(this.group, name, server.paths.serialAgent, server.paths.serialBmc, join(this.runDir, `serial-${name}.log`));
+        await writeBmcFiles(this.plan, server.plan, server.paths.serialBmc, true);
+        server.bmc = await startIpmiSim(this.group, this.plan, server.plan);
+      }),
+    );
+
+    if (this.options.observer !== false) {
+      this.observer = new Observer(this.group, this.plan.observerNetns, bare(PRIMARY_ADDRESS), join(this.runDir, 'observer.jsonl'), this.options.observerIntervalMs ?? 1);
+      await Promise.race([
+        this.observer.ready,
+        sleep(5000).then(() => {
+          throw new Error('observer did not start within 5 s; see observer.jsonl');
+        }),
+      ]);
+    }
+
+    for (const server of this.servers.values()) {
+      await mkdir(server.paths.stateDir, { recursive: true, mode: 0o700 });
+      await writeAgentFiles(server.paths, this.configFor(server.plan), this.boardFor(server.plan));
+    }
+    if (this.options.startAgents !== false) {
+      this.log(`lab ${this.id}: starting agents`);
+      await Promise.all([...this.servers.values()].map((server) => this.startAgent(server)));
+    }
+    await this.writeRecord();
+    this.log(`lab ${this.id}: up (${this.serverNames().join(', ')}) in ${this.runDir}`);
+  }
+
+  configFor(server: ServerPlan): AgentConfigFile {
+    const merged = deepMerge(agentConfig(this.plan, server), this.options.config);
+    return this.options.configure?.(server.name, merged) ?? merged;
+  }
+
+  boardFor(server: ServerPlan): BoardFile {
+    return deepMerge(boardFile(this.plan, server), this.options.board);
+  }
+
+  private async writeRecord(): Promise<void> {
+    const self = readProcStat(process.pid);
+    const record: LabRecord = {
+      id: this.id,
+      runDir: this.runDir,
+      harnessPid: process.pid,
+      harnessStartTime: self?.startTime ?? -1,
+      namespaces: allNetns(this.plan),
+      socket: this.socketPath,
+      servers: this.serverNames(),
+      createdAt: new Date().toISOString(),
+    };
+    await writeLabRecord(record);
+  }
+
+  // ---- agents --------------------------------------------------------------------------
+
+  private async startAgent(server: LabServer): Promise<void> {
+    if (this.closed || !server.powered || server.agent?.running === true) {
+      return;
+    }
+    const command = (this.options.agentCommand ?? realAgent)({
+      server: server.plan.name,
+      netns: server.plan.netns,
+      configPath: server.paths.config,
+      boardPath: server.paths.board,
+      runDir: this.runDir,
+    });
+    server.agentStarts += 1;
+    appendFileSync(server.paths.log, `\n=== lab: agent start #${server.agentStarts} at ${new Date().toISOString()}: ${command.join(' ')}\n`);
+    const agent = this.group.spawn({ name: `agent-${server.plan.name}`, netns: server.plan.netns, pidNamespace: true, argv: command, logFile: server.paths.log });
+    server.agent = agent;
+    void agent.exited.then((exit) => this.onAgentExit(server, agent, exit.code, exit.signal));
+    await agent.waitInner(3000).catch((error: unknown) => this.log(`agent-${server.plan.name}: ${String(error)}`));
+  }
+
+  private onAgentExit(server: LabServer, agent: ManagedProcess, code: number | null, signal: string | null): void {
+    const expected = agent.expectedExit || this.closed;
+    server.agentExits.push({ atUs: monoUs(), code, signal, expected });
+    if (server.agent === agent) {
+      server.agent = null;
+    }
+    if (expected) {
+      return;
+    }
+    this.log(`agent-${server.plan.name} exited on its own (code ${String(code)}, signal ${String(signal)})`);
+    const policy = this.options.agentExit ?? 'restart';
+    if (policy === 'stay' || !server.powered) {
+      return;
+    }
+    const window = this.restarts.get(server.plan.name) ?? { times: [] };
+    const now = Date.now();
+    window.times = window.times.filter((time) => now - time < RESTART_WINDOW_MS);
+    if (window.times.length >= RESTART_BURST) {
+      this.log(`agent-${server.plan.name}: ${RESTART_BURST} restarts within ${RESTART_WINDOW_MS} ms, giving up`);
+      return;
+    }
+    window.times.push(now);
+    this.restarts.set(server.plan.name, window);
+    setTimeout(() => {
+      if (this.closed || !server.powered || server.agent !== null) {
+        return;
+      }
+      if (policy === 'reboot') {
+        const name = server.plan.name;
+        void this.powerOff(name, 'harness')
+          .then(() => this.powerOn(name, 'harness'))
+          .catch((error: unknown) => this.log(`reboot ${name}: ${String(error)}`));
+      } else {
+        void this.startAgent(server);
+      }
+    }, RESTART_DELAY_MS);
+  }
+
+  private killAgent(server: LabServer): void {
+    const agent = server.agent;
+    if (agent === null) {
+      return;
+    }
+    agent.expectedExit = true;
+    if (!agent.signal('SIGKILL')) {
+      void agent.stop(500);
+    }
+  }
+
+  /** PID of a server's agent program (inside its PID namespace), or null. */
+  agentPid(name: string): number | null {
+    const agent = this.get(name).agent;
+    return agent !== null && agent.programAlive ? agent.programPid : null;
+  }
+
+  // ---- power ---------------------------------------------------------------------------
+
+  private writePowerState(server: LabServer): void {
+    const file = powerStateFile(this.plan, server.plan.name);
+    writeFileSync(`${file}.tmp`, server.powered ? 'power:1\n' : 'power:0\n');
+    renameSync(`${file}.tmp`, file);
+  }
+
+  /**
+   * Power loss: the agent (and all it started) is killed, eth0 and eth1 go down and lose every
+   * address. Resolves once the links are down.
+   */
+  async powerOff(name: string, source: 'bmc' | 'harness' = 'harness'): Promise<PowerTiming | null> {
+    const server = this.get(name);
+    const requestedUs = monoUs();
+    if (!server.powered) {
+      return null;
+    }
+    server.powered = false;
+    this.writePowerState(server);
+    const links = server.batch?.run(['link set dev eth0 down', 'link set dev eth1 down', 'address flush dev eth0', 'address flush dev eth1']);
+    this.killAgent(server);
+    server.faults.delete('hang');
+    await links;
+    const timing: PowerTiming = { server: name, on: false, source, requestedUs, doneUs: monoUs() };
+    this.powerLog.push(timing);
+    this.log(`power off ${name} (${source}): links down after ${((timing.doneUs - requestedUs) / 1000).toFixed(2)} ms`);
+    return timing;
+  }
+
+  /** Power on: links up, fixed addresses back, agent started. */
+  async powerOn(name: string, source: 'bmc' | 'harness' = 'harness'): Promise<PowerTiming | null> {
+    const server = this.get(name);
+    const requestedUs = monoUs();
+    if (server.powered) {
+      return null;
+    }
+    server.powered = true;
+    this.writePowerState(server);
+    server.faults.delete('crash');
+    await server.batch?.run([
+      'link set dev eth0 up',
+      'link set dev eth1 up',
+      `address replace ${server.plan.lanAddress} dev eth0`,
+      `address replace ${server.plan.mgmtAddress} dev eth1`,
+    ]);
+    const timing: PowerTiming = { server: name, on: true, source, requestedUs, doneUs: monoUs() };
+    this.powerLog.push(timing);
+    this.log(`power on ${name} (${source}): links up after ${((timing.doneUs - requestedUs) / 1000).toFixed(2)} ms`);
+    if (this.options.startAgents !== false) {
+      if (source === 'bmc') {
+        this.restarts.delete(name);
+      }
+      // A BMC acknowledges power on at once; the machine boots afterwards.
+      const starting = this.startAgent(server);
+      if (source === 'harness') {
+        await starting;
+      }
+    }
+    return timing;
+  }
+
+  isPowered(name: string): boolean {
+    return this.get(name).powered;
+  }
+
+  // ---- faults --------------------------------------------------------------------------
+
+  /** Power loss, done by the harness directly (not through the BMC). */
+  async crash(name: string): Promise<void> {
+    await this.powerOff(name, 'harness');
+    this.get(name).faults.add('crash');
+  }
+
+  /** Freezes the agent (SIGSTOP); its addresses stay. */
+  hang(name: string): void {
+    const server = this.get(name);
+    if (server.agent === null || !server.agent.signal('SIGSTOP')) {
+      throw new Error(`hang ${name}: no running agent`);
+    }
+    server.faults.add('hang');
+    this.log(`hang ${name}`);
+  }
+
+  /** Unplugs the server's LAN cable at the switch: its eth0 loses carrier. */
+  async cut(name: string): Promise<void> {
+    const server = this.get(name);
+    await this.lanBatch?.run([`link set dev ${server.plan.lanPort} down`]);
+    server.faults.add('cut');
+    this.log(`cut ${name}`);
+  }
+
+  /** The server's BMC stops answering (ipmi_sim stopped). */
+  bmcDown(name: string): void {
+    const server = this.get(name);
+    if (server.bmc === null || !server.bmc.signal('SIGSTOP')) {
+      throw new Error(`bmc-down ${name}: ipmi_sim is not running`);
+    }
+    server.faults.add('bmc-down');
+    this.log(`bmc-down ${name}`);
+  }
+
+  async fail(name: string, kind: FaultKind): Promise<void> {
+    switch (kind) {
+      case 'crash':
+        return this.crash(name);
+      case 'hang':
+        return this.hang(name);
+      case 'cut':
+        return this.cut(name);
+      case 'bmc-down':
+        return this.bmcDown(name);
+    }
+  }
+
+  /** Undoes one fault, or every active fault of the server when `kind` is omitted. */
+  async restore(name: string, kind?: FaultKind): Promise<void> {
+    const server = this.get(name);
+    const kinds = kind === undefined ? [...server.faults] : [kind];
+    for (const fault of kinds) {
+      switch (fault) {
+        case 'crash':
+          await this.powerOn(name, 'harness');
+          break;
+        case 'hang':
+          server.agent?.signal('SIGCONT');
+          break;
+        case 'cut':
+          await this.lanBatch?.run([`link set dev ${server.plan.lanPort} up`]);
+          break;
+        case 'bmc-down':
+          server.bmc?.signal('SIGCONT');
+          break;
+      }
+      server.faults.delete(fault);
+      this.log(`restore ${name} ${fault}`);
+    }
+  }
+
+  // ---- ground truth --------------------------------------------------------------------
+
+  holders(): Promise<Holders> {
+    return readHolders(this.plan);
+  }
+
+  /** Polls `predicate` every `intervalMs` until it is true; rejects after `timeoutMs`. */
+  async waitFor<T>(predicate: () => T | Promise<T>, timeoutMs: number, what = 'condition', intervalMs = 10): Promise<NonNullable<T>> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const value = await predicate();
+      if (value !== null && value !== undefined && value !== false) {
+        return value as NonNullable<T>;
+      }
+      if (Date.now() >= deadline) {
+        throw new Error(`lab ${this.id}: ${what} not reached within ${timeoutMs} ms`);
+      }
+      await sleep(intervalMs);
+    }
+  }
+
+  /** The recorded events as input for the split-brain checker: eth0 of each server and its switch port. */
+  holderEvents(): HolderEvent[] {
+    const events: HolderEvent[] = [];
+    for (const event of this.events) {
+      const port = this.servers.get(event.server)?.plan.lanPort;
+      if (event.ifname === port && event.kind === 'link') {
+        // Admin state of the switch port (carrier of a veth peer is irrelevant here).
+        events.push({ server: event.server, atUs: event.atUs, kind: 'port', up: event.flags.includes('UP') && !event.deleted });
+      } else if (event.ifname === 'eth0') {
+        events.push(
+          event.kind === 'link'
+            ? { server: event.server, atUs: event.atUs, kind: 'link', up: event.up }
+            : { server: event.server, atUs: event.atUs, kind: 'addr', address: event.address, deleted: event.deleted },
+        );
+      }
+    }
+    return events;
+  }
+
+  /** Every interval in which two or more servers held `address` (default primary) on a usable link. */
+  splitBrainViolations(address = PRIMARY_ADDRESS, minDurationUs = 0): Violation[] {
+    const initial: Record<string, HolderState> = {};
+    for (const [name, state] of Object.entries(this.initial)) {
+      initial[name] = state;
+    }
+    return findViolations(initial, this.holderEvents(), address, minDurationUs);
+  }
+
+  /** BMC access settings for `IpmitoolBmc` (hal/bmc/linux.ts). */
+  bmcOptions(name: string, timeoutMs = 2000): IpmitoolBmcOptions {
+    const server = this.get(name);
+    return {
+      member: name,
+      host: server.plan.bmcHost,
+      port: BMC_PORT,
+      username: BMC_USER,
+      passwordFile: server.bmcFiles.passwordFile,
+      interface: 'lanplus',
+      cipherSuite: 3,
+      timeoutMs,
+    };
+  }
+
+  /** Argv prefix that runs ipmitool from inside a server's namespace. */
+  ipmitoolCommand(fromServer: string): string[] {
+    return ['ip', 'netns', 'exec', this.netnsOf(fromServer), 'ipmitool'];
+  }
+
+  // ---- status --------------------------------------------------------------------------
+
+  /** Holders, power, faults and observer statistics, for the CLI `status`. */
+  async status(): Promise<{ id: string; runDir: string; holders: Holders; servers: Record<string, unknown>; observer: unknown }> {
+    const holders = await this.holders();
+    const servers: Record<string, unknown> = {};
+    for (const [name, server] of this.servers) {
+      servers[name] = {
+        netns: server.plan.netns,
+        powered: server.powered,
+        agentPid: this.agentPid(name),
+        agentStarts: server.agentStarts,
+        bmc: `${server.plan.bmcHost}:${BMC_PORT}`,
+        faults: [...server.faults],
+        ttl: server.plan.ttl,
+      };
+    }
+    const observer = this.observer;
+    const last = observer?.lastReply() ?? null;
+    return {
+      id: this.id,
+      runDir: this.runDir,
+      holders,
+      servers,
+      observer:
+        observer === null
+          ? null
+          : {
+              sent: observer.sent,
+              replies: observer.replies.length,
+              lastReplyAgoMs: last === null ? null : (monoUs() - last.t) / 1000,
+              lastReplyFrom: last === null ? null : this.serverByTtl(last.ttl),
+              largestGapLast10sMs: observer.outage(monoUs() - 10_000_000).gapUs / 1000,
+            },
+    };
+  }
+
+
+  // ---- teardown ------------------------------------------------------------------------
+
+  /** Ends every child, deletes every namespace and (unless kept) the run directory. Safe to call twice. */
+  stop(): Promise<void> {
+    this.stopping ??= this.teardown();
+    return this.stopping;
+  }
+
+  private async teardown(): Promise<void> {
+    this.closed = true;
+    this.log(`lab ${this.id}: stopping`);
+    if (this.server !== null) {
+      await closeServer(this.server).catch(() => undefined);
+    }
+    this.chassis?.close();
+    for (const server of this.servers.values()) {
+      if (server.agent !== null) {
+        server.agent.expectedExit = true;
+      }
+    }
+    await this.observer?.stop().catch(() => undefined);
+    await Promise.all(this.recorders.map((recorder) => recorder.stop().catch(() => undefined)));
+    await this.group.stopAll(1000);
+    const existing = new Set(await listNetns().catch(() => [] as string[]));
+    for (const netns of [...this.createdNetns].reverse()) {
+      if (existing.has(netns)) {
+        await deleteNetns(netns).catch((error: unknown) => this.log(`delete ${netns}: ${String(error)}`));
+      }
+    }
+    const keep = this.options.keepRunDir ?? process.env['HOTSPARE_LAB_KEEP'] === '1';
+    if (!keep) {
+      await rm(this.runDir, { recursive: true, force: true });
+    } else {
+      this.log(`lab ${this.id}: stopped; run directory kept`);
+    }
+    process.off('exit', this.exitHandler);
+  }
+
+  /** Last resort when the process exits without `stop()`: kill children, delete namespaces (synchronously). */
+  private emergencyCleanup(): void {
+    if (this.stopping !== null) {
+      return;
+    }
+    for (const member of this.group.live()) {
+      member.signal('SIGKILL');
+      try {
+        process.kill(member.pid, 'SIGKILL');
+      } catch {
+        // gone
+      }
+    }
+    for (const netns of [...this.createdNetns].reverse()) {
+      spawnSync('ip', ['netns', 'del', netns], { stdio: 'ignore' });
+    }
+    if (!(this.options.keepRunDir ?? process.env['HOTSPARE_LAB_KEEP'] === '1')) {
+      rmSync(this.runDir, { recursive: true, force: true });
+    }
+  }
+}
+
+/** Picks a run id whose namespaces and run directory do not exist yet. */
+async function freshId(requested: string | undefined): Promise<string> {
+  const existing = await listNetns();
+  for (let attempt = 0; attempt < 20; attempt += 1) {
+    const id = requested ?? newRunId();
+    const taken = existing.some((netns) => netns.startsWith(`hs${id}-`)) || (await stat(join(LAB_ROOT, id)).then(() => true, () => false));
+    if (!taken) {
+      return id;
+    }
+    if (requested !== undefined) {
+      throw new Error(`lab id ${requested} is in use`);
+    }
+  }
+  throw new Error('no free lab id');
+}
+
+/** Builds and starts a lab. On any failure, everything created so far is removed again. */
+export async function startLab(options: LabOptions = {}): Promise<Lab> {
+  const names = Array.isArray(options.servers) ? [...options.servers] : defaultServerNames(typeof options.servers === 'number' ? options.servers : 3);
+  await mkdir(LAB_ROOT, { recursive: true, mode: 0o755 });
+  const id = await freshId(options.id);
+  const runDir = join(LAB_ROOT, id);
+  const plan = planLab(id, runDir, names);
+  await mkdir(runDir, { mode: 0o700 });
+  const lab = new Lab(plan, options);
+  try {
+    await lab.start();
+  } catch (error) {
+    lab.log(`lab ${id}: start failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+    await lab.stop();
+    throw error;
+  }
+  return lab;
+}
