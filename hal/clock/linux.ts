@@ -13,15 +13,13 @@ import type { Cancel, Clock } from './index.js';
 const MAX_TIMEOUT_MS = 0x7fffffff;
 
 export class MonotonicClock implements Clock {
-  private readonly originNs: bigint;
-
-  constructor() {
-    this.originNs = process.hrtime.bigint();
-  }
-
-  /** Microseconds since this clock was constructed. */
+  /**
+   * Microseconds of CLOCK_MONOTONIC (since boot): the same time line in every process on
+   * the machine, so log timestamps of different agents and of the lab harness compare.
+   * About 1e11 for a day of uptime, far inside a double's exact integers.
+   */
   nowUs(): number {
-    return Number((process.hrtime.bigint() - this.originNs) / 1000n);
+    return Number(process.hrtime.bigint() / 1000n);
   }
 
   wallMs(): number {
