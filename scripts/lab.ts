@@ -12,6 +12,9 @@
  *   node dist/scripts/lab.js power NODE on|off [--id ID]
  *   node dist/scripts/lab.js list
  *   node dist/scripts/lab.js measure [--rounds N]   BMC latencies through ipmitool (own lab, placeholder agents)
+ *   node dist/scripts/lab.js failover [--rounds N] [--config JSON]
+ *       Own lab with real agents: crashes the primary N times (default 10) and prints the
+ *       observer's outage per round with its breakdown, then min/median/max.
  *
  * Without --id, commands use the lab named in /tmp/hotspare-lab/current (the last `up`).
  */
@@ -25,6 +28,7 @@ import type { LabRecord } from './lab/lab-record.js';
 import { FAULT_KINDS, placeholderAgent, startLab } from './lab/lab.js';
 import type { AgentCommand, FaultKind, LabOptions } from './lab/lab.js';
 import { measureBmc } from './lab/measure.js';
+import { measureFailover, summarize } from './lab/failover.js';
 import { LAB_ROOT, agentMain } from './lab/paths.js';
 import { signalIfSame } from './lab/proc-stat.js';
 
@@ -248,8 +252,22 @@ async function main(): Promise<void> {
       }
       return;
     }
+    case 'failover': {
+      const rounds = Number(flag(parsed, 'rounds') ?? '10');
+      const config = flag(parsed, 'config');
+      const lab = await startLab({ config: typeof config === 'string' ? (JSON.parse(config) as Record<string, unknown>) : {} });
+      try {
+        const results = await measureFailover(lab, rounds, (line) => process.stdout.write(`${line}\n`));
+        const keys = ['outageMs', 'detectionMs', 'fenceMs', 'confirmMs', 'takeoverMs', 'announceMs'] as const;
+        const summary = Object.fromEntries(keys.map((k) => [k, summarize(results.map((r) => r[k]))]));
+        process.stdout.write(`${JSON.stringify({ rounds: results.length, summary }, null, 2)}\n`);
+      } finally {
+        await lab.stop();
+      }
+      return;
+    }
     default:
-      fail('usage: lab.js up|down|status|fail NODE KIND|restore NODE [KIND]|power NODE on|off|list|measure');
+      fail('usage: lab.js up|down|status|fail NODE KIND|restore NODE [KIND]|power NODE on|off|list|measure|failover');
   }
 }
 

@@ -1,0 +1,75 @@
+/** The cluster as ground truth shows it (roles from addresses), and the agents' own logs. */
+import { readFileSync } from 'node:fs';
+import type { Lab } from './lab.js';
+import { monoUs } from './exec.js';
+
+export interface Roles {
+  primary: string;
+  monitor: string;
+  spares: string[];
+}
+
+/**
+ * Ground truth from `ip -n NS addr` on every server: exactly one server holds the primary
+ * address and one other the monitor address, with their links up; the rest hold neither.
+ */
+export async function roles(lab: Lab): Promise<Roles | null> {
+  const h = await lab.holders();
+  if (h.primaryUp.length !== 1 || h.monitorUp.length !== 1 || h.primary.length !== 1 || h.monitor.length !== 1) return null;
+  const [primary] = h.primaryUp;
+  const [monitor] = h.monitorUp;
+  if (primary === undefined || monitor === undefined || primary === monitor) return null;
+  return { primary, monitor, spares: lab.serverNames().filter((n) => n !== primary && n !== monitor) };
+}
+
+/** Waits for one primary and one monitor, then for them to stay so for `stableMs`. */
+export async function converged(lab: Lab, timeoutMs = 20_000, stableMs = 1500): Promise<Roles> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const first = await lab.waitFor(() => roles(lab), Math.max(1, deadline - Date.now()), 'one primary and one monitor', 50);
+    const stableUntil = Date.now() + stableMs;
+    let steady = true;
+    while (Date.now() < stableUntil) {
+      const now = await roles(lab);
+      if (now === null || now.primary !== first.primary || now.monitor !== first.monitor) {
+        steady = false;
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    if (steady) return first;
+    if (Date.now() > deadline) throw new Error(`lab ${lab.id}: roles did not settle within ${timeoutMs} ms`);
+  }
+}
+
+export interface AgentLine {
+  event: string;
+  message: string;
+  level: string;
+  atUs: number;
+  [key: string]: unknown;
+}
+
+/** The agent's own JSON log lines (its words, for breakdowns and messages, not for verdicts). */
+export function agentLog(lab: Lab, server: string): AgentLine[] {
+  let text = '';
+  try {
+    text = readFileSync(lab.get(server).paths.log, 'utf8');
+  } catch {
+    return [];
+  }
+  const lines: AgentLine[] = [];
+  for (const raw of text.split('\n')) {
+    if (!raw.startsWith('{')) continue;
+    try {
+      const v = JSON.parse(raw) as Record<string, unknown>;
+      if (typeof v['event'] === 'string' && typeof v['atUs'] === 'number') {
+        lines.push({ ...v, event: v['event'], message: String(v['message'] ?? v['msg'] ?? ''), level: String(v['level'] ?? '').toLowerCase(), atUs: v['atUs'] });
+      }
+    } catch {
+      // a line cut by a kill: skip it
+    }
+  }
+  return lines;
+}
+

@@ -1,0 +1,79 @@
+import { agentLog, converged, roles } from './cluster.js';
+import type { AgentLine } from './cluster.js';
+import { monoUs } from './exec.js';
+import type { Lab } from './lab.js';
+
+/** One crash of the primary, measured from the observer's replies and the monitor's log. */
+export interface FailoverRound {
+  round: number;
+  oldPrimary: string;
+  newPrimary: string;
+  /** Observer: last reply before the crash to the first reply from the new primary. */
+  outageMs: number;
+  /** Last reply before the crash -> the monitor declares the primary down. */
+  detectionMs: number | null;
+  /** Fence start -> fence done (power off, then status read, through ipmitool and ipmi_sim). */
+  fenceMs: number | null;
+  /** Fence done -> the [0013] check found the primary address silent (window + check cost). */
+  confirmMs: number | null;
+  /** Confirmation -> the primary address is on the interface (release monitor, persist, assign). */
+  takeoverMs: number | null;
+  /** Address assigned -> first observer reply from the new primary (gratuitous ARP and the observer's next ping). */
+  announceMs: number | null;
+}
+
+function firstAfter(lines: AgentLine[], fromUs: number, match: (l: AgentLine) => boolean): number | null {
+  return lines.find((l) => l.atUs >= fromUs && match(l))?.atUs ?? null;
+}
+
+const ms = (a: number | null, b: number | null): number | null => (a === null || b === null ? null : Math.round((b - a) / 10) / 100);
+
+/** Crashes the primary `rounds` times, waiting for the cluster to settle between rounds. */
+export async function measureFailover(lab: Lab, rounds: number, log: (line: string) => void = () => {}): Promise<FailoverRound[]> {
+  const results: FailoverRound[] = [];
+  const observer = lab.observer;
+  if (observer === null) throw new Error('the failover measurement needs the observer');
+  for (let round = 1; round <= rounds; round++) {
+    const before = await converged(lab, 30_000, 2000);
+    await observer.waitForReply(() => true, 5000, monoUs());
+    const crashUs = monoUs();
+    await lab.crash(before.primary);
+    await lab.waitFor(async () => {
+      const h = await lab.holders();
+      return h.primaryUp.length === 1 && h.primaryUp[0] === before.monitor;
+    }, 15_000, `round ${round}: ${before.monitor} taking over`);
+    const reply = await observer.waitForReply((r) => lab.serverByTtl(r.ttl) === before.monitor, 5000, crashUs);
+    const gap = observer.outage(crashUs - 100_000, reply.t + 1);
+    const lines = agentLog(lab, before.monitor);
+    const down = firstAfter(lines, crashUs, (l) => l.event === 'primary-down');
+    const fenceStart = firstAfter(lines, crashUs, (l) => l.event === 'fence-start');
+    const fenceDone = firstAfter(lines, crashUs, (l) => l.event === 'fence-done');
+    const confirmed = firstAfter(lines, fenceDone ?? crashUs, (l) => l.event === 'checked' && String(l['address']).startsWith('198.18.0.10/') && l['taken'] === false);
+    const assigned = firstAfter(lines, crashUs, (l) => l.event === 'address-assigned' && String(l['address']).startsWith('198.18.0.10/'));
+    const result: FailoverRound = {
+      round,
+      oldPrimary: before.primary,
+      newPrimary: before.monitor,
+      outageMs: Math.round(gap.gapUs / 10) / 100,
+      detectionMs: ms(gap.fromUs, down),
+      fenceMs: ms(fenceStart, fenceDone),
+      confirmMs: ms(fenceDone, confirmed),
+      takeoverMs: ms(confirmed, assigned),
+      announceMs: ms(assigned, reply.t),
+    };
+    results.push(result);
+    log(JSON.stringify(result));
+    // Let the old primary come back (the new primary powers it on) before the next round.
+    await lab.waitFor(async () => {
+      const r = await roles(lab);
+      return r !== null && lab.isPowered(before.primary) && lab.get(before.primary).agent !== null;
+    }, 30_000, `round ${round}: ${before.primary} back`);
+  }
+  return results;
+}
+
+export function summarize(values: ReadonlyArray<number | null>): { n: number; min: number; median: number; max: number } | null {
+  const v = values.filter((x): x is number => x !== null).sort((a, b) => a - b);
+  if (v.length === 0) return null;
+  return { n: v.length, min: v[0] ?? 0, median: v[Math.floor((v.length - 1) / 2)] ?? 0, max: v[v.length - 1] ?? 0 };
+}
