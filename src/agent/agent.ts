@@ -425,13 +425,18 @@ export class Agent implements Operator {
   }
 
   private powerOn(target: string): void {
-    this.ports.bmcs
-      .open(target)
-      .on()
-      .then(
-        () => this.log('info', 'power-on', `powered ${target} on again; it will boot and find the primary address taken`, { target }),
-        (error: unknown) => this.log('error', 'power-on-failed', `could not power ${target} on: ${message(error)}`, { target }),
-      );
+    const bmc = this.ports.bmcs.open(target);
+    const run = async (): Promise<string> => {
+      await bmc.on();
+      return bmc.status();
+    };
+    run().then(
+      (power) =>
+        power === 'on'
+          ? this.log('info', 'power-on', `powered ${target} on again (confirmed); it will boot and find the primary address taken`, { target })
+          : this.log('error', 'power-on-failed', `powered ${target} on, but its BMC reports power ${power}`, { target }),
+      (error: unknown) => this.log('error', 'power-on-failed', `could not power ${target} on: ${message(error)}`, { target }),
+    );
   }
 
   private sync(): void {

@@ -5,3 +5,4 @@ export type { BmcErrorKind } from './bmc-error.js';
 export { NicError, isNicError } from './nic-error.js';
 export { IcmpError, isIcmpError } from './icmp-error.js';
 export { StoreError, isStoreError } from './store-error.js';
+export { SyncError, isSyncError } from './sync-error.js';

@@ -73,7 +73,7 @@ describe('simulated cluster (virtual time)', function () {
       const back = await runUntil(cluster, () => cluster.converged() && cluster.phases()[oldPrimary] !== 'off' && cluster.phases()[oldPrimary] !== 'starting', 10 * SECOND);
       expect(back, JSON.stringify(cluster.phases())).to.not.equal(null);
       expect(['monitor', 'spare']).to.include(cluster.phases()[oldPrimary]);
-      expect(bmc.commands.map((c) => c.command)).to.deep.equal(['off', 'status', 'on']);
+      expect(bmc.commands.map((c) => c.command)).to.deep.equal(['off', 'status', 'on', 'status']);
       expect(cluster.primaryHolders()).to.deep.equal([monitor]);
     });
   }
