@@ -257,10 +257,11 @@ async function main(): Promise<void> {
       const config = flag(parsed, 'config');
       const lab = await startLab({ config: typeof config === 'string' ? (JSON.parse(config) as Record<string, unknown>) : {} });
       try {
-        const results = await measureFailover(lab, rounds, (line) => process.stdout.write(`${line}\n`));
+        const { rounds: results, falseAlarms } = await measureFailover(lab, rounds, (line) => process.stdout.write(`${line}\n`));
         const keys = ['outageMs', 'detectionMs', 'fenceMs', 'confirmMs', 'takeoverMs', 'announceMs'] as const;
         const summary = Object.fromEntries(keys.map((k) => [k, summarize(results.map((r) => r[k]))]));
-        process.stdout.write(`${JSON.stringify({ rounds: results.length, summary }, null, 2)}\n`);
+        const splitBrain = lab.splitBrainViolations();
+        process.stdout.write(`${JSON.stringify({ rounds: results.length, summary, splitBrain, falseAlarmsBetweenRounds: falseAlarms }, null, 2)}\n`);
       } finally {
         await lab.stop();
       }

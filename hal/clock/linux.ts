@@ -6,7 +6,7 @@
  * arms setTimeout for the whole milliseconds left (rounded down), re-checks hrtime when
  * woken and re-arms if the deadline is still ahead, so a callback never runs early. With
  * less than 1 ms left it arms setTimeout(0) (really 1 ms): no busy polling, at the cost of
- * up to about 1 ms of lateness.
+ * up to about 1 ms of lateness. Callbacks then run after pending I/O (see `fire`).
  */
 import type { Cancel, Clock } from './index.js';
 
@@ -44,11 +44,17 @@ export class MonotonicClock implements Clock {
         arm();
         return;
       }
-      done = true;
-      // Timer callbacks run from the event loop one at a time and never nest, and a past
-      // deadline still goes through setTimeout: `fn` never runs inside `at` or inside
-      // another callback.
-      fn();
+      // Run after the I/O that is already waiting (setImmediate runs after the poll phase):
+      // when the loop was late, a probe reply that arrived before its timeout is seen before
+      // the timeout is. Without this, a stall of the event loop turns answered probes into
+      // misses, because Node runs expired timers before it reads sockets.
+      setImmediate(() => {
+        if (done) {
+          return;
+        }
+        done = true;
+        fn();
+      });
     };
 
     if (Number.isNaN(deadlineUs)) {

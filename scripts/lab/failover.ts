@@ -28,13 +28,27 @@ function firstAfter(lines: AgentLine[], fromUs: number, match: (l: AgentLine) =>
 
 const ms = (a: number | null, b: number | null): number | null => (a === null || b === null ? null : Math.round((b - a) / 10) / 100);
 
+export interface FailoverRun {
+  rounds: FailoverRound[];
+  /** Takeovers that happened between rounds without a crash: false alarms. */
+  falseAlarms: Array<{ round: number; expected: string; found: string }>;
+}
+
 /** Crashes the primary `rounds` times, waiting for the cluster to settle between rounds. */
-export async function measureFailover(lab: Lab, rounds: number, log: (line: string) => void = () => {}): Promise<FailoverRound[]> {
+export async function measureFailover(lab: Lab, rounds: number, log: (line: string) => void = () => {}): Promise<FailoverRun> {
   const results: FailoverRound[] = [];
+  const unexpected: FailoverRun['falseAlarms'] = [];
+  let expectedPrimary: string | null = null;
   const observer = lab.observer;
   if (observer === null) throw new Error('the failover measurement needs the observer');
   for (let round = 1; round <= rounds; round++) {
     const before = await converged(lab, 30_000, 2000);
+    if (expectedPrimary !== null && before.primary !== expectedPrimary) {
+      // Somebody took over between rounds without a crash: a false alarm. Say so loudly.
+      log(JSON.stringify({ round, unexpectedFailover: true, expectedPrimary, primary: before.primary }));
+      unexpected.push({ round, expected: expectedPrimary, found: before.primary });
+    }
+    expectedPrimary = before.monitor;
     await observer.waitForReply(() => true, 5000, monoUs());
     const crashUs = monoUs();
     await lab.crash(before.primary);
@@ -69,7 +83,7 @@ export async function measureFailover(lab: Lab, rounds: number, log: (line: stri
       return r !== null && lab.isPowered(before.primary) && lab.get(before.primary).agent !== null;
     }, 30_000, `round ${round}: ${before.primary} back`);
   }
-  return results;
+  return { rounds: results, falseAlarms: unexpected };
 }
 
 export function summarize(values: ReadonlyArray<number | null>): { n: number; min: number; median: number; max: number } | null {
