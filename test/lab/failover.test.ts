@@ -135,7 +135,8 @@ describe('lab: end-to-end failover (real agents, ipmi_sim, namespaces)', functio
       const h = await l.holders();
       return h.primaryUp.length === 1 && h.primaryUp[0] === before.monitor;
     }, 15_000, 'takeover without a fence');
-    expect(agentLog(l, before.monitor).some((x) => x.event === 'transition' && x.message.includes('without a fence'))).to.equal(true);
+    // The agent logs the transition after it announced the address: wait for the line.
+    await l.waitFor(() => agentLog(l, before.monitor).some((x) => x.event === 'transition' && x.message.includes('without a fence')), 3000, 'the takeover logged as without a fence', 50);
     expectNoSplitBrain(l);
   });
 
