@@ -101,7 +101,7 @@ function onBoot(c: MachineConfig, s: RoleState, e: Extract<Event, { type: 'boot'
   return go({ ...base, rng: seed }, 'boot-wait', `booting with persisted role ${role} (epoch ${epoch})`, out);
 }
 
-function onBootDelay(c: MachineConfig, s: RoleState, out: Action[]): RoleState {
+function onBootDelay(c: MachineConfig, s: RoleState, nowUs: number, out: Action[]): RoleState {
   switch (s.role) {
     case 'primary':
       // FIG. 1 step 6: before claiming, make sure nobody answers on the primary address.
@@ -112,7 +112,7 @@ function onBootDelay(c: MachineConfig, s: RoleState, out: Action[]): RoleState {
       out.push({ type: 'check', address: 'monitor', windowUs: c.boot.checkUs });
       return go(s, 'checking-monitor', 'checking that the monitor address is free', out);
     case 'spare':
-      return enterSpare(c, s, 0, 'persisted role is spare', out, false);
+      return enterSpare(c, s, nowUs, 'persisted role is spare', out, false);
   }
 }
 
@@ -179,7 +179,7 @@ function onContended(c: MachineConfig, s: RoleState, nowUs: number, address: Add
     case 'confirming':
       out.push({ type: 'set-timer', timer: TIMER.confirmRetry, atUs: nowUs + delay });
       out.push(log('warn', 'confirm-contended', `primary address contended during confirmation (${seen}); checking again`));
-      return s.phase === 'confirming' ? next : s;
+      return next;
     default:
       return s;
   }
@@ -261,7 +261,7 @@ function persistAndReboot(s: RoleState, role: PersistedRole, reason: string, out
 // ---------------------------------------------------------------- timers
 
 function onTimer(c: MachineConfig, s: RoleState, timer: string, nowUs: number, out: Action[]): RoleState {
-  if (timer === TIMER.bootDelay) return s.phase === 'boot-wait' ? onBootDelay(c, s, out) : s;
+  if (timer === TIMER.bootDelay) return s.phase === 'boot-wait' ? onBootDelay(c, s, nowUs, out) : s;
   if (s.maintenance && timer !== TIMER.announce) return s;
   if (timer === TIMER.probe) return isProbing(s.phase) ? onProbeDue(c, s, nowUs, out) : s;
   if (timer.startsWith('timeout:')) return isProbing(s.phase) ? onProbeTimeout(c, s, Number(timer.slice(8)), nowUs, out) : s;

@@ -113,9 +113,10 @@ describe('role machine: spares', () => {
     return run;
   }
 
-  it('persisted spare re-checks the monitor address on its period', () => {
+  it('persisted spare re-checks the monitor address on its period, counted from boot', () => {
     const run = spare();
     const at = run.timer('spare-check') ?? 0;
+    expect(at).to.be.within(100 * MS + 1000 * MS, 100 * MS + 1500 * MS);
     run.feed({ type: 'timer', nowUs: at, timer: 'spare-check' });
     expect(run.state.phase).to.equal('spare-checking');
     expect(run.find('check')).to.include({ address: 'monitor' });
