@@ -9,7 +9,7 @@ import type { LogLine } from '../log/index.js';
 import type { CommandOutcome, EchoResult, Operator } from './operator.js';
 import { nextRandom } from '../role/random.js';
 import { machineConfig } from './machine-config.js';
-import type { AgentPorts } from './ports.js';
+import type { AgentPorts, SyncResult } from './ports.js';
 import { Samples } from './samples.js';
 import type { AgentStatus, Transition } from './status.js';
 
@@ -287,7 +287,7 @@ export class Agent implements Operator {
       case 'announce':
         return this.announce(action.address);
       case 'check':
-        return this.check(action.address, action.windowUs);
+        return this.check(action.id, action.address, action.windowUs);
       case 'lookup-holder':
         return this.lookupHolder();
       case 'fence':
@@ -295,7 +295,9 @@ export class Agent implements Operator {
       case 'power-on':
         return this.powerOn(action.target);
       case 'sync':
-        return this.sync();
+        // Not awaited: a sync runs beside the probe loop, never in front of it.
+        void this.sync();
+        return;
       case 'health-check':
         return this.healthCheck();
       case 'hook':
@@ -362,7 +364,7 @@ export class Agent implements Operator {
   }
 
   /** Runs a conflict check without holding up the queue; the result comes back as an event. */
-  private check(name: AddressName, windowUs: number): void {
+  private check(id: number, name: AddressName, windowUs: number): void {
     const startUs = this.now();
     this.ports.nic.detectConflict(this.address(name), windowUs / 1000).then(
       (report) => {
@@ -372,12 +374,12 @@ export class Agent implements Operator {
           evidence: report.evidence.join(', '),
           tookUs: this.now() - startUs,
         });
-        this.dispatch({ type: 'check-result', nowUs: this.now(), startedUs: startUs, address: name, taken: report.taken, contended: report.contended === true, evidence: report.evidence });
+        this.dispatch({ type: 'check-result', nowUs: this.now(), id, startedUs: startUs, address: name, taken: report.taken, contended: report.contended === true, evidence: report.evidence });
       },
       (error: unknown) => {
         // Rule: a check that could not be made proves nothing is free: treat it as taken.
         this.log('error', 'check-failed', `conflict check of ${this.address(name)} failed: ${message(error)}; treating it as taken`);
-        this.dispatch({ type: 'check-result', nowUs: this.now(), startedUs: startUs, address: name, taken: true, evidence: ['check-failed'] });
+        this.dispatch({ type: 'check-result', nowUs: this.now(), id, startedUs: startUs, address: name, taken: true, evidence: ['check-failed'] });
       },
     );
   }
@@ -439,28 +441,38 @@ export class Agent implements Operator {
     );
   }
 
-  private sync(): void {
+  private sync(): Promise<SyncResult | null> {
     this.counters.syncs += 1;
     const replicator = this.ports.replicator;
     if (replicator === null) {
       this.log('debug', 'sync-due', 'sync due; no replicator configured');
-      return;
+      return Promise.resolve(null);
     }
     const startUs = this.now();
-    replicator.sync(this.primaryIp).then(
+    return replicator.sync(this.primaryIp).then(
       (moved) => {
-        if (moved.skipped) return;
+        if (moved.skipped) return moved;
         Object.assign(this.syncState, { completed: this.syncState.completed + 1, lastOkAtMs: this.ports.clock.wallMs(), lastFiles: moved.files, lastBytes: moved.bytes, totalBytes: this.syncState.totalBytes + moved.bytes, lastError: null });
         if (moved.files > 0 || moved.deleted > 0) {
           this.log('info', 'synced', `synced ${moved.files} file(s), ${moved.bytes} bytes, ${moved.deleted} deletion(s) from the primary`, { files: moved.files, bytes: moved.bytes, deleted: moved.deleted, tookUs: this.now() - startUs });
         }
+        return moved;
       },
       (error: unknown) => {
         this.counters.syncErrors += 1;
         Object.assign(this.syncState, { failed: this.syncState.failed + 1, lastError: message(error) });
         this.log('error', 'sync-failed', `sync failed: ${message(error)}`);
+        return null;
       },
     );
+  }
+
+  /** Operator `sync now` (the shell): the monitor's sync at once, outside the probe cadence. */
+  syncNow(): Promise<SyncResult | null> {
+    if (this.ports.replicator === null) return Promise.reject(new Error('no replicator is configured on this server'));
+    if (this.state.phase !== 'monitor') return Promise.reject(new Error(`only the monitor syncs from the primary; this server is ${this.state.phase}`));
+    this.log('info', 'operator-sync', 'sync now, asked by the operator');
+    return this.sync();
   }
 
   private healthCheck(): void {
@@ -505,7 +517,9 @@ export class Agent implements Operator {
     if (mode === 'system') return this.ports.rebooter.system();
     const { seed } = nextRandom(this.seed);
     this.seed = seed;
-    this.state = initialState(seed);
+    // Check ids keep counting across the reboot, so answers to checks of the previous life
+    // that are still in flight cannot pass for answers to the new ones.
+    this.state = { ...initialState(seed), checkSeq: this.state.checkSeq };
     await this.boot();
   }
 

@@ -30,6 +30,7 @@ export function initialState(seed: number): RoleState {
     fence: { status: 'idle', target: null, attempt: 0, fenced: false },
     healthFails: 0,
     maintenance: false,
+    checkSeq: 0,
   };
 }
 
@@ -53,8 +54,12 @@ function freshProbe(nowUs: number): ProbeState {
  */
 export function step(config: MachineConfig, state: RoleState, event: Event): StepResult {
   const out: Action[] = [];
-  const next = dispatch(config, state, event, out);
-  return { state: next, actions: out };
+  let next = dispatch(config, state, event, out);
+  // Number the checks asked for in this step; a result must name the latest one.
+  let checkSeq = next.checkSeq;
+  const actions = out.map((a) => (a.type === 'check' ? { ...a, id: ++checkSeq } : a));
+  if (checkSeq !== next.checkSeq) next = { ...next, checkSeq };
+  return { state: next, actions };
 }
 
 function dispatch(c: MachineConfig, s: RoleState, e: Event, out: Action[]): RoleState {
@@ -105,11 +110,11 @@ function onBootDelay(c: MachineConfig, s: RoleState, nowUs: number, out: Action[
   switch (s.role) {
     case 'primary':
       // FIG. 1 step 6: before claiming, make sure nobody answers on the primary address.
-      out.push({ type: 'check', address: 'primary', windowUs: c.boot.checkUs });
+      out.push({ type: 'check', id: 0, address: 'primary', windowUs: c.boot.checkUs });
       return go(s, 'checking-primary', 'checking that the primary address is free', out);
     case 'monitor':
       // FIG. 2 step 20: the same check for the monitor address.
-      out.push({ type: 'check', address: 'monitor', windowUs: c.boot.checkUs });
+      out.push({ type: 'check', id: 0, address: 'monitor', windowUs: c.boot.checkUs });
       return go(s, 'checking-monitor', 'checking that the monitor address is free', out);
     case 'spare':
       return enterSpare(c, s, nowUs, 'persisted role is spare', out, false);
@@ -117,6 +122,9 @@ function onBootDelay(c: MachineConfig, s: RoleState, nowUs: number, out: Action[
 }
 
 function onCheckResult(c: MachineConfig, s: RoleState, e: Extract<Event, { type: 'check-result' }>, out: Action[]): RoleState {
+  // Rule: only the answer to the latest check counts; an older one (a defence check still
+  // in flight across a reboot, say) describes a question nobody is asking any more.
+  if (e.id !== s.checkSeq) return s;
   const seen = e.evidence.join(', ');
   if ((s.phase === 'primary' && e.address === 'primary') || (s.phase === 'monitor' && e.address === 'monitor')) return onDefendResult(c, s, e, out);
   if (e.taken && e.contended === true) return onContended(c, s, e.nowUs, e.address, seen, out);
@@ -135,7 +143,7 @@ function onCheckResult(c: MachineConfig, s: RoleState, e: Extract<Event, { type:
     if (!e.taken) return becomeMonitor(c, s, e.nowUs, 'monitor address silent at boot', out);
     // A monitor exists. The patent would reboot as primary; first look whether the primary
     // is taken too, so a server that finds both taken waits as a spare instead of looping.
-    out.push({ type: 'check', address: 'primary', windowUs: c.boot.checkUs });
+    out.push({ type: 'check', id: 0, address: 'primary', windowUs: c.boot.checkUs });
     return go(s, 'rechecking-primary', `monitor address answered at boot (${seen}); checking the primary address`, out);
   }
   if (s.phase === 'rechecking-primary' && e.address === 'primary') {
@@ -270,18 +278,18 @@ function onTimer(c: MachineConfig, s: RoleState, timer: string, nowUs: number, o
     if (s.phase !== 'primary' && s.phase !== 'monitor') return s;
     // Rule: keep checking that nobody else holds our address (a race on a real LAN, a
     // server that was frozen): the holder with the lower MAC keeps it.
-    out.push({ type: 'check', address: s.phase, windowUs: c.boot.checkUs });
+    out.push({ type: 'check', id: 0, address: s.phase, windowUs: c.boot.checkUs });
     out.push({ type: 'set-timer', timer: TIMER.defend, atUs: nowUs + c.defendUs });
     return s;
   }
   if (timer === TIMER.confirmRetry) {
     if (s.phase !== 'confirming') return s;
-    out.push({ type: 'check', address: 'primary', windowUs: c.fencing.confirmUs });
+    out.push({ type: 'check', id: 0, address: 'primary', windowUs: c.fencing.confirmUs });
     return s;
   }
   if (timer === TIMER.spareCheck) {
     if (s.phase !== 'spare') return s;
-    out.push({ type: 'check', address: 'monitor', windowUs: c.boot.checkUs });
+    out.push({ type: 'check', id: 0, address: 'monitor', windowUs: c.boot.checkUs });
     return { ...s, phase: 'spare-checking' };
   }
   if (timer === TIMER.health) {
@@ -402,12 +410,12 @@ function onFenceResult(c: MachineConfig, s: RoleState, e: Extract<Event, { type:
   if (s.phase !== 'monitor' || s.fence.status !== 'running' || s.fence.target !== e.target) return s;
   if (e.ok) {
     // [0013]: the target is fenced; confirm the primary address stays silent before claiming.
-    out.push({ type: 'check', address: 'primary', windowUs: c.fencing.confirmUs });
+    out.push({ type: 'check', id: 0, address: 'primary', windowUs: c.fencing.confirmUs });
     return go({ ...s, fence: { ...s.fence, fenced: true } }, 'confirming', `fenced ${e.target} (${e.detail}); confirming the primary address is silent`, out);
   }
   if (!c.fencing.required) {
     out.push(log('error', 'fence-failed', `fencing ${e.target} failed: ${e.detail}; taking over anyway because fencing.required is false`, { target: e.target }));
-    out.push({ type: 'check', address: 'primary', windowUs: c.fencing.confirmUs });
+    out.push({ type: 'check', id: 0, address: 'primary', windowUs: c.fencing.confirmUs });
     return go({ ...s, fence: { ...s.fence, fenced: false } }, 'confirming', `fence of ${e.target} failed, fencing not required`, out);
   }
   out.push(log('error', 'fence-failed', `fencing ${e.target} failed: ${e.detail}; NOT taking over (fencing.required is true), will retry`, { target: e.target, attempt: s.fence.attempt }));

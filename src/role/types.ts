@@ -99,6 +99,8 @@ export interface RoleState {
    * not claim. Not persisted: a reboot ends it.
    */
   maintenance: boolean;
+  /** Id of the latest check asked for; results of older checks are stale and ignored. */
+  checkSeq: number;
 }
 
 export type Event =
@@ -107,6 +109,8 @@ export type Event =
   | {
       type: 'check-result';
       nowUs: number;
+      /** The `id` of the check action this answers; only the latest check counts. */
+      id: number;
       /** When the check began: a result that arrives long after its window is stale. */
       startedUs: number;
       address: AddressName;
@@ -129,7 +133,7 @@ export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
 export type Action =
   | { type: 'persist'; role: PersistedRole; epoch: number; reason: string }
-  | { type: 'check'; address: AddressName; windowUs: number }
+  | { type: 'check'; id: number; address: AddressName; windowUs: number }
   | { type: 'assign'; address: AddressName }
   | { type: 'release'; address: AddressName }
   | { type: 'announce'; address: AddressName }

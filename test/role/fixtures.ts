@@ -38,7 +38,9 @@ export class Run {
     this.state = initialState(seed);
   }
 
-  feed(event: Event): this {
+  /** Feeds an event; a check-result without `id` answers the latest check. */
+  feed(input: Event | (Omit<Extract<Event, { type: 'check-result' }>, 'id'> & { id?: number })): this {
+    const event: Event = input.type === 'check-result' ? { ...input, id: input.id ?? this.state.checkSeq } : input;
     const { state, actions } = step(this.config, this.state, event);
     this.state = state;
     this.last = actions;
