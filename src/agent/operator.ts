@@ -1,6 +1,7 @@
 import type { PowerState } from '../../hal/bmc/index.js';
 import type { LogLine } from '../log/index.js';
 import type { OperatorCommand, Phase } from '../role/index.js';
+import type { SyncResult } from './ports.js';
 import type { AgentStatus, Transition } from './status.js';
 
 export interface CommandOutcome {
@@ -26,4 +27,6 @@ export interface Operator {
   probe(address: string, count: number, timeoutMs?: number): Promise<EchoResult[]>;
   bmcStatus(member: string): Promise<PowerState>;
   fenceMember(member: string): Promise<string>;
+  /** The monitor's sync, now. null: it failed (the reason is in status().sync.lastError). */
+  syncNow(): Promise<SyncResult | null>;
 }

@@ -15,6 +15,7 @@ commands:
   run       run the agent in the foreground
   check     validate a config and its board, and say what the agent would do
   status    ask a running agent for its role, addresses, probe statistics, transitions
+  shell     the maintenance shell of a running agent (the same as on its serial console)
   simulate  run a simulated cluster in virtual time and print its role transitions
 
 hotspare <command> --help shows a command's options.`,
@@ -31,6 +32,15 @@ message naming the file and field on any error.`,
 Asks a running agent over its control socket (default /run/hotspare/control.sock, or the
 control_socket of --config) for role, epoch, held addresses, RTT statistics in µs,
 misses and recent transitions. --json prints the raw status object.`,
+  shell: `usage: hotspare shell [--socket PATH | --config FILE]
+
+Opens the maintenance shell of a running agent over its control socket (default
+/run/hotspare/control.sock, or the control_socket of --config): the same shell as on the
+server's serial console (IPMI SOL). Type help there for its commands. On a terminal the
+keys go straight to the shell (Ctrl-C cancels a line, Ctrl-D on an empty line or exit
+ends it); from a pipe, lines are run in order and the session ends after the last one.
+Mutating commands (promote, demote, maintenance, fence) ask for confirmation and, when
+shell.password_file is set, for the password.`,
   simulate: `usage: hotspare simulate [--nodes N] [--seed S] [--seconds T] [--kill-primary-at S]
 
 Runs N simulated servers (default 3) in virtual time for T seconds (default 5) and prints
@@ -76,6 +86,15 @@ async function main(argv: string[]): Promise<number> {
       const status = (await request(socket ?? '/run/hotspare/control.sock', 'status')) as AgentStatus;
       console.log(args.options.has('json') ? JSON.stringify(status, null, 2) : formatStatus(status));
       return 0;
+    }
+    case 'shell': {
+      const args = parseArgs(rest, { socket: 'value', config: 'value' });
+      if (args.positional.length > 0) throw new UsageError(`shell takes no arguments, got ${JSON.stringify(args.positional.join(' '))}`);
+      let socket = stringOption(args, 'socket');
+      const config = stringOption(args, 'config');
+      if (socket === null && config !== null) socket = checkConfig(config).config.controlSocket;
+      const { runShellClient } = await import('../shell/client.js');
+      return runShellClient(socket ?? '/run/hotspare/control.sock');
     }
     case 'simulate': {
       const args = parseArgs(rest, { nodes: 'value', seed: 'value', seconds: 'value', 'kill-primary-at': 'value' });

@@ -11,6 +11,9 @@ import { loadConfig } from '../config/index.js';
 import { ControlServer, operatorHandler } from '../control/index.js';
 import { TslogLog } from '../log/index.js';
 import { ShellCommands } from '../platform/shell-commands.js';
+import { replicatorFor } from '../sync/index.js';
+import { CommandPacer, serveConsole, serveSocket } from '../shell/index.js';
+import type { ShellDeps, ShellSession } from '../shell/index.js';
 
 /** `hotspare run`: the agent on real hardware, in the foreground, until SIGTERM or SIGINT. */
 export async function runAgent(configPath: string): Promise<void> {
@@ -34,6 +37,9 @@ export async function runAgent(configPath: string): Promise<void> {
       log.emit({ atMs: clock.wallMs(), atUs: clock.nowUs(), level: 'error', node: config.node, event: 'serial-unavailable', message: `cannot open ${config.board.serial.device}: ${error instanceof Error ? error.message : String(error)}`, fields: {} });
     }
   }
+  // The console's maintenance shell, started once the agent exists; role transitions are
+  // printed through it so a line being typed on the console is not corrupted.
+  let consoleShell: ShellSession | null = null;
   const seed = (process.pid * 2654435761 + Date.now()) >>> 0;
   let shuttingDown = false;
   const agent = new Agent({
@@ -45,7 +51,7 @@ export async function runAgent(configPath: string): Promise<void> {
     store: new FileStore(config.stateDir),
     log,
     commands: new ShellCommands(),
-    replicator: null,
+    replicator: replicatorFor(config, log, clock),
     rebooter: {
       exit: (code) => void shutdown(code),
       system: () => {
@@ -53,9 +59,17 @@ export async function runAgent(configPath: string): Promise<void> {
       },
     },
     seed,
-    console: (line) => serial?.write(`${line}\r\n`),
+    console: (line) => consoleShell?.notice(line),
   });
-  const control = new ControlServer(config.controlSocket, operatorHandler(agent));
+  const shellDeps: ShellDeps = {
+    operator: agent,
+    node: config.node,
+    passwordFile: config.shell.passwordFile,
+    log: (level, event, message, fields = {}) => log.emit({ atMs: clock.wallMs(), atUs: clock.nowUs(), level, node: config.node, event, message, fields }),
+    pacer: new CommandPacer(),
+  };
+  if (serial !== null) consoleShell = serveConsole(serial, config.board.serial.baud, shellDeps);
+  const control = new ControlServer(config.controlSocket, operatorHandler(agent), (socket, initial) => serveSocket(socket, initial, shellDeps));
   await control.listen();
 
   async function shutdown(code: number): Promise<void> {

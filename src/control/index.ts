@@ -1,5 +1,5 @@
 export { ControlServer } from './server.js';
-export type { ControlHandler } from './server.js';
+export type { ControlHandler, ShellHandler } from './server.js';
 export { request } from './client.js';
 export { parseRequest, MAX_LINE } from './protocol.js';
 export type { ControlRequest, ControlResponse } from './protocol.js';

@@ -7,6 +7,13 @@ import type { ControlResponse } from './protocol.js';
 
 export type ControlHandler = (command: string, args: string[]) => Promise<unknown>;
 
+/**
+ * Takes over a connection whose first request was `{"command":"shell"}` (answered with
+ * `{"ok":true,"result":"shell"}`): from then on it carries raw terminal bytes both ways.
+ * `initial` holds the bytes that came after the request line.
+ */
+export type ShellHandler = (socket: Socket, initial: Uint8Array) => void;
+
 /** Serves the control socket (mode 0600: root's only). One bad client never hurts the agent. */
 export class ControlServer {
   private server: Server | null = null;
@@ -15,6 +22,7 @@ export class ControlServer {
   constructor(
     private readonly path: string,
     private readonly handler: ControlHandler,
+    private readonly shell: ShellHandler | null = null,
   ) {}
 
   async listen(): Promise<void> {
@@ -34,25 +42,43 @@ export class ControlServer {
 
   private serve(socket: Socket): void {
     this.clients.add(socket);
-    let buffer = '';
-    socket.setEncoding('utf8');
+    // Bytes, not text: a connection may turn into a shell, whose input is raw terminal bytes.
+    let buffer = Buffer.alloc(0);
+    let first = true;
     socket.on('error', () => socket.destroy());
     socket.on('close', () => this.clients.delete(socket));
-    socket.on('data', (chunk: string) => {
-      buffer += chunk;
-      if (buffer.length > MAX_LINE && !buffer.includes('\n')) {
+    const onData = (chunk: Buffer): void => {
+      buffer = Buffer.concat([buffer, chunk]);
+      if (buffer.length > MAX_LINE && !buffer.includes(0x0a)) {
         reply(socket, { ok: false, error: `request longer than ${MAX_LINE} bytes` });
         socket.end();
         return;
       }
-      let newline = buffer.indexOf('\n');
+      let newline = buffer.indexOf(0x0a);
       while (newline >= 0) {
-        const line = buffer.slice(0, newline).trim();
-        buffer = buffer.slice(newline + 1);
-        if (line !== '') void this.answer(socket, line);
-        newline = buffer.indexOf('\n');
+        const line = buffer.subarray(0, newline).toString('utf8').trim();
+        buffer = buffer.subarray(newline + 1);
+        if (line !== '') {
+          const request = parseRequest(line);
+          // Rule: only a connection's first request may turn it into a shell, so no JSON
+          // answer can land in the middle of terminal output.
+          if (first && this.shell !== null && typeof request !== 'string' && request.command === 'shell') {
+            socket.off('data', onData);
+            reply(socket, { ok: true, result: 'shell' });
+            try {
+              this.shell(socket, buffer);
+            } catch {
+              socket.destroy();
+            }
+            return;
+          }
+          first = false;
+          void this.answer(socket, line);
+        }
+        newline = buffer.indexOf(0x0a);
       }
-    });
+    };
+    socket.on('data', onData);
   }
 
   private async answer(socket: Socket, line: string): Promise<void> {

@@ -51,7 +51,7 @@ export function formatLog(log: readonly LogLine[]): string {
 }
 
 /** Keys whose values are secrets. A path to a secret file is not itself a secret. */
-const SECRET = /pass(word)?|secret|token|credential|key/i;
+const SECRET = /pass(word)?|secret|token|credential|key|psk/i;
 const PATH_KEY = /(file|path|dir)$/i;
 
 export function formatConfig(config: Record<string, unknown>): string {

@@ -64,7 +64,8 @@ export function parseLine(line: string): ParseResult {
       if (!isIpv4(address)) return usage(`${shown(address)} is not an IPv4 address`);
       if (extra.length > 0) return usage('too many arguments');
       const n = whole(count, 3, PROBE_MAX);
-      return typeof n === 'string' ? usage(n) : ok({ name: 'probe', address, count: n });
+      // Leading zeros go: some resolvers read 010 as octal.
+      return typeof n === 'string' ? usage(n) : ok({ name: 'probe', address: address.split('.').map(Number).join('.'), count: n });
     }
     case 'bmc': {
       const [node, action, ...extra] = args;

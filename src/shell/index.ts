@@ -1,0 +1,12 @@
+export { ShellSession } from './session.js';
+export { CommandPacer } from './pacer.js';
+export type { ShellLog, ShellSessionOptions } from './session.js';
+export { serveConsole, serveSocket } from './serve.js';
+export type { ShellDeps } from './serve.js';
+export { serialStream, socketStream } from './stream.js';
+export type { ShellStream } from './stream.js';
+export { EMPTY_DISCIPLINE, MAX_LINE, feed, feedAll } from './line-discipline.js';
+export type { DisciplineEvent, DisciplineOptions, DisciplineState, FeedResult } from './line-discipline.js';
+export { commandText, isMutating, parseLine } from './parser.js';
+export type { MutatingCommand, ParseResult, ShellCommand } from './parser.js';
+export { runShellClient } from './client.js';
