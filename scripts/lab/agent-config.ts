@@ -57,7 +57,9 @@ export function agentPaths(plan: LabPlan, server: ServerPlan): AgentPaths {
     controlSocket: join(plan.runDir, `${server.name}.sock`),
     log: join(plan.runDir, `agent-${server.name}.log`),
     serialAgent: join(plan.runDir, `tty-${server.name}-agent`),
-    serialBmc: join(plan.runDir, `tty-${server.name}-bmc`),
+    // Unique per lab: ipmi_sim locks the SOL device as /var/lock/LCK..<name> with the PID it
+    // sees in its own PID namespace (1), so a lock left by an earlier lab looks alive forever.
+    serialBmc: join(plan.runDir, `tty-${plan.id}-${server.name}-bmc`),
   };
 }
 

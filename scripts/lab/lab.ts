@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdir, rm, stat } from 'node:fs/promises';
 import { appendFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:net';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import type { IpmitoolBmcOptions } from '../../hal/bmc/linux.js';
 import { agentConfig, agentPaths, boardFile, deepMerge, writeAgentFiles } from './agent-config.js';
 import type { AgentConfigFile, AgentPaths, BoardFile, Patch } from './agent-config.js';
@@ -658,6 +658,10 @@ export class Lab {
     await this.observer?.stop().catch(() => undefined);
     await Promise.all(this.recorders.map((recorder) => recorder.stop().catch(() => undefined)));
     await this.group.stopAll(1000);
+    // ipmi_sim's UUCP-style locks of the SOL devices (it does not remove them when killed).
+    for (const server of this.servers.values()) {
+      await rm(`/var/lock/LCK..${basename(server.paths.serialBmc)}`, { force: true }).catch(() => undefined);
+    }
     const existing = new Set(await listNetns().catch(() => [] as string[]));
     for (const netns of [...this.createdNetns].reverse()) {
       if (existing.has(netns)) {

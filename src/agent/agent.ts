@@ -112,6 +112,7 @@ export class Agent implements Operator {
       phase: this.state.phase,
       epoch: this.state.epoch,
       linkUp: this.state.linkUp,
+      maintenance: this.state.maintenance,
       held,
       primaryAddress: config.cluster.primaryAddress,
       monitorAddress: config.cluster.monitorAddress,

@@ -19,6 +19,8 @@ export interface AgentStatus {
   phase: Phase;
   epoch: number;
   linkUp: boolean;
+  /** Operator maintenance: holding what it holds, deciding nothing. */
+  maintenance: boolean;
   held: string[];
   primaryAddress: string;
   monitorAddress: string;

@@ -21,6 +21,16 @@ export function checkConfig(path: string): { config: Config; report: string[]; w
       problems.push(`${config.file}: cluster.members[${config.cluster.members.indexOf(member)}].bmc.password_file: cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
     }
   }
+  for (const [field, file] of [['shell.password_file', config.shell.passwordFile], ['sync.key_file', config.sync.keyFile]] as const) {
+    if (file === null) continue;
+    try {
+      accessSync(file, constants.R_OK);
+      const mode = statSync(file).mode & 0o777;
+      if ((mode & 0o077) !== 0) warnings.push(`${file}: ${field} is readable by group or others (mode ${mode.toString(8)}); make it 0600`);
+    } catch (error) {
+      problems.push(`${config.file}: ${field}: cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+    }
+  }
   if (problems.length > 0) throw new Error(problems.join('\n'));
   const p = config.probe;
   const detectMs = p.intervalMs * p.misses + p.timeoutMs;

@@ -66,7 +66,8 @@ export function parseConfig(file: string, doc: unknown, readBoard: (path: string
   syncF.rejectUnknown();
 
   const shellF = f.object('shell');
-  const shell = { passwordFile: shellF.optionalString('password_file') };
+  const shellPassword = shellF.optionalString('password_file');
+  const shell = { passwordFile: shellPassword === null ? null : isAbsolute(shellPassword) ? shellPassword : resolve(dirname(file), shellPassword) };
   shellF.rejectUnknown();
 
   const announceF = f.object('announce');

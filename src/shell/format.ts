@@ -13,7 +13,7 @@ export function formatStatus(s: AgentStatus): string {
   return lines([
     row('node', s.node),
     row('role', s.role),
-    row('phase', s.phase),
+    row('phase', s.maintenance ? `${s.phase} (MAINTENANCE: deciding nothing)` : s.phase),
     row('epoch', String(s.epoch)),
     row('link', s.linkUp ? 'up' : 'DOWN'),
     row('held', s.held.length === 0 ? 'nothing' : s.held.join(', ')),

@@ -6,6 +6,7 @@
 import { expect } from 'chai';
 import { execFile } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
+import { basename } from 'node:path';
 import { promisify } from 'node:util';
 import { IpmitoolBmc } from '../../hal/bmc/linux.js';
 import { ip, monoUs } from '../../scripts/lab/exec.js';
@@ -301,9 +302,11 @@ describe('lab harness (network namespaces, ipmi_sim, observer)', function () {
       (e: unknown) => e as Error,
     );
     expect(error?.message).to.equal('no agent today');
-    const after = (await listNetns()).filter((netns) => !before.has(netns));
-    expect(after).to.deep.equal([]);
     expect(runDir).to.not.equal('');
+    // Only this lab's namespaces (hs<id>-*): another lab may run beside the tests.
+    const id = basename(runDir);
+    const after = (await listNetns()).filter((netns) => !before.has(netns) && netns.startsWith(`hs${id}-`));
+    expect(after).to.deep.equal([]);
     expect(existsSync(runDir)).to.equal(false);
     expect(ourChildren().filter((pid) => !childrenBefore.includes(pid))).to.deep.equal([]);
   });

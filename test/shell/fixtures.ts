@@ -73,6 +73,7 @@ export function fakeStatus(phase: Phase): AgentStatus {
     phase,
     epoch: 3,
     linkUp: true,
+    maintenance: false,
     held: ['198.18.0.9/24'],
     primaryAddress: '198.18.0.10/24',
     monitorAddress: '198.18.0.9/24',
