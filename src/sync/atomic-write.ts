@@ -94,7 +94,7 @@ export class AtomicFile {
 }
 
 /** Writes a whole file atomically from chunks (a Buffer, or a stream of them). */
-export async function writeFileAtomic(finalPath: string, content: Buffer | AsyncIterable<Buffer>, meta: FinalMeta, hooks: AtomicHooks = {}): Promise<number> {
+export async function writeFileAtomic(finalPath: string, content: Buffer | AsyncIterable<Buffer>, meta: FinalMeta, hooks: AtomicHooks = {}, syncDir = true): Promise<number> {
   const file = await AtomicFile.create(finalPath, hooks);
   try {
     if (Buffer.isBuffer(content)) await file.write(content);
@@ -103,7 +103,7 @@ export async function writeFileAtomic(finalPath: string, content: Buffer | Async
     await file.abort();
     throw error;
   }
-  await file.commit(meta);
+  await file.commit(meta, syncDir);
   return file.bytesWritten;
 }
 

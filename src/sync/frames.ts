@@ -112,17 +112,43 @@ export class FrameWriter {
     }
   }
 
-  private async frame(type: number, payload: Buffer): Promise<void> {
-    const prefix = Buffer.allocUnsafe(PREFIX);
-    prefix[0] = type;
-    prefix.writeUInt32BE(payload.length, 1);
+  /** Several frames in one write (small files: header, data, end). */
+  async frames(parts: ReadonlyArray<{ header: object } | { data: Buffer }>): Promise<void> {
+    const buffers: Buffer[] = [];
+    for (const part of parts) {
+      if ('header' in part) {
+        const json = Buffer.from(JSON.stringify(part.header), 'utf8');
+        if (json.length > MAX_HEADER_BYTES) throw new SyncError('protocol', `a header of ${json.length} bytes exceeds the limit of ${MAX_HEADER_BYTES}`);
+        buffers.push(prefixOf(HEADER, json.length), json);
+      } else {
+        for (let offset = 0; offset < part.data.length; offset += MAX_DATA_BYTES) {
+          const piece = part.data.subarray(offset, Math.min(part.data.length, offset + MAX_DATA_BYTES));
+          buffers.push(prefixOf(DATA, piece.length), piece);
+        }
+      }
+    }
+    await this.write(buffers);
+  }
+
+  private frame(type: number, payload: Buffer): Promise<void> {
+    return this.write([prefixOf(type, payload.length), payload]);
+  }
+
+  private async write(buffers: readonly Buffer[]): Promise<void> {
     if (this.sink.destroyed || this.sink.writableEnded) throw new SyncError('connect', `${this.peer}: the connection is closed`);
     this.sink.cork();
-    this.sink.write(prefix);
-    const more = this.sink.write(payload);
+    let more = true;
+    for (const buffer of buffers) more = this.sink.write(buffer);
     this.sink.uncork();
     if (!more) await drained(this.sink, this.peer);
   }
+}
+
+function prefixOf(type: number, length: number): Buffer {
+  const prefix = Buffer.allocUnsafe(PREFIX);
+  prefix[0] = type;
+  prefix.writeUInt32BE(length, 1);
+  return prefix;
 }
 
 /** Waits for `drain`; rejects if the stream closes or fails first. */

@@ -2,9 +2,10 @@ import type { BigIntStats } from 'node:fs';
 
 /**
  * Content hashes keyed by path and (size, mtime, ctime, inode), so unchanged files are not
- * hashed again each sync. Like git's "racily clean" rule, a file whose mtime or ctime is
- * within RACY_NS of the moment it was hashed is not cached: a write in the same clock tick
- * would not change its stat, so it is hashed again next time.
+ * hashed again each sync. Like git's "racily clean" rule, a file whose ctime (which every
+ * write moves, and utimes cannot set back) is within RACY_NS of the moment it was hashed is
+ * not cached: a write in the same clock tick would not change its stat, so it is hashed
+ * again next time.
  */
 export const RACY_NS = 1_000_000_000n;
 
@@ -19,6 +20,9 @@ interface Cached {
 export class HashCache {
   private readonly byPath = new Map<string, Cached>();
 
+  /** `racyNs`: tests may shorten it. */
+  constructor(private readonly racyNs = RACY_NS) {}
+
   lookup(path: string, st: BigIntStats): string | undefined {
     const hit = this.byPath.get(path);
     if (hit === undefined) return undefined;
@@ -28,8 +32,7 @@ export class HashCache {
 
   /** `hashedAtNs`: wall-clock ns when hashing began. */
   store(path: string, st: BigIntStats, sha256: string, hashedAtNs: bigint): void {
-    const newest = st.mtimeNs > st.ctimeNs ? st.mtimeNs : st.ctimeNs;
-    if (hashedAtNs - newest < RACY_NS) {
+    if (hashedAtNs - st.ctimeNs < this.racyNs) {
       this.byPath.delete(path);
       return;
     }

@@ -21,8 +21,10 @@ export async function hashFile(path: string): Promise<HashResult> {
     const hash = createHash('sha256');
     const buffer = Buffer.allocUnsafe(CHUNK_BYTES);
     let bytes = 0;
-    for (;;) {
-      const { bytesRead } = await handle.read(buffer, 0, buffer.length, null);
+    // Up to the size seen at open: a file that grew is caught by the second stat.
+    const size = Number(before.size);
+    while (bytes < size) {
+      const { bytesRead } = await handle.read(buffer, 0, Math.min(buffer.length, size - bytes), null);
       if (bytesRead === 0) break;
       hash.update(buffer.subarray(0, bytesRead));
       bytes += bytesRead;

@@ -10,10 +10,13 @@ import { pathProblem, symlinkTargetProblem } from './confine.js';
 import type { HashCache } from './hash-cache.js';
 import { hashFile } from './hash-file.js';
 import { isTempName } from './temp-name.js';
-import type { Manifest, ManifestEntry, RootKind, SkippedPath } from './types.js';
+import { mapLimit } from './map-limit.js';
+import type { FileEntry, Manifest, ManifestEntry, RootKind, SkippedPath } from './types.js';
 
 /** More entries than this is refused on both sides (memory is proportional to it). */
 export const MAX_ENTRIES = 1_000_000;
+/** Names of one directory described at once. */
+const PARALLEL = 16;
 
 export interface ResolvedRoot {
   /** As configured in sync.paths. */
@@ -25,7 +28,10 @@ export interface ResolvedRoot {
 
 export interface WalkOptions {
   cache: HashCache;
-  /** Monitor side: delete leftover temporary files of interrupted writes. */
+  /**
+   * Monitor side: delete leftover temporary files of interrupted writes, and list symlinks
+   * whatever they point to (a local symlink pointing out must be seen to be replaced).
+   */
   removeTemps: boolean;
   onSkip?: (skipped: SkippedPath) => void;
 }
@@ -34,6 +40,8 @@ export interface WalkResult extends Manifest {
   resolved: ResolvedRoot[];
   /** Leftover temporary files removed. */
   tempsRemoved: number;
+  /** Files whose content was read (not found in the hash cache). */
+  hashed: number;
 }
 
 /** Where an entry lives on this server. */
@@ -60,26 +68,88 @@ export async function buildManifest(roots: readonly string[], options: WalkOptio
   const seen = new Set<string>();
   const startNs = BigInt(Date.now()) * 1_000_000n;
   let tempsRemoved = 0;
+  let hashed = 0;
   const skip = (root: number, path: string, reason: string): void => options.onSkip?.({ root, path, reason });
 
-  const fileEntry = async (root: number, path: string, absolute: string, st: BigIntStats): Promise<void> => {
+  const fileEntry = async (root: number, path: string, absolute: string, st: BigIntStats): Promise<FileEntry> => {
     seen.add(absolute);
     let sha256 = options.cache.lookup(absolute, st);
     let size = st.size;
     if (sha256 === undefined) {
-      const hashed = await hashFile(absolute);
-      sha256 = hashed.sha256;
-      size = BigInt(hashed.bytes);
-      if (hashed.stable) options.cache.store(absolute, st, sha256, startNs);
+      const result = await hashFile(absolute);
+      hashed += 1;
+      sha256 = result.sha256;
+      size = BigInt(result.bytes);
+      if (result.stable) options.cache.store(absolute, st, sha256, startNs);
     }
-    entries.push({ type: 'file', root, path, size: Number(size), mode: Number(st.mode) & 0o777, mtimeMs: mtimeMs(st), sha256 });
+    return { type: 'file', root, path, size: Number(size), mode: Number(st.mode) & 0o777, mtimeMs: mtimeMs(st), sha256 };
+  };
+
+  const describeName = async (root: number, dir: string, dirAbsolute: string, raw: Buffer, name: string): Promise<ManifestEntry | null> => {
+    const path = dir === '' ? name : `${dir}/${name}`;
+    if (!Buffer.from(name, 'utf8').equals(raw)) {
+      skip(root, path, 'its name is not valid UTF-8');
+      return null;
+    }
+    const absolute = `${dirAbsolute}/${name}`;
+    let st: BigIntStats;
+    try {
+      st = await lstat(absolute, { bigint: true });
+    } catch (error) {
+      if (code(error) === 'ENOENT') return null;
+      throw new SyncError('io', `cannot stat ${absolute}: ${describe(error)}`, { path: absolute }, { cause: error });
+    }
+    if (isTempName(name)) {
+      // Leftover of a write interrupted between write and rename: the final file is intact.
+      if (options.removeTemps && (st.isFile() || st.isSymbolicLink())) {
+        await unlink(absolute).catch(() => undefined);
+        tempsRemoved += 1;
+      }
+      return null;
+    }
+    const problem = pathProblem(path);
+    if (problem !== null) {
+      skip(root, path, `its path ${problem}`);
+      return null;
+    }
+    if (st.isDirectory()) return { type: 'dir', root, path, mode: Number(st.mode) & 0o777 };
+    if (st.isFile()) {
+      try {
+        return await fileEntry(root, path, absolute, st);
+      } catch (error) {
+        if (code(error) === 'ENOENT') return null;
+        if (code(error) === 'ELOOP' || code(error) === 'ENOTFILE') {
+          skip(root, path, 'it changed type while being read');
+          return null;
+        }
+        throw new SyncError('io', `cannot read ${absolute}: ${describe(error)}`, { path: absolute }, { cause: error });
+      }
+    }
+    if (st.isSymbolicLink()) {
+      let target: string;
+      try {
+        target = await readlink(absolute);
+      } catch (error) {
+        if (code(error) === 'ENOENT') return null;
+        throw new SyncError('io', `cannot read the symlink ${absolute}: ${describe(error)}`, { path: absolute }, { cause: error });
+      }
+      const linkProblem = options.removeTemps ? null : symlinkTargetProblem(path, target);
+      if (linkProblem === null) return { type: 'symlink', root, path, target };
+      skip(root, path, `the symlink ${linkProblem}`);
+      return null;
+    }
+    skip(root, path, 'it is not a regular file, directory or symlink');
+    return null;
   };
 
   for (const [root, r] of resolved.entries()) {
     if (r.real === null) continue;
     if (r.kind === 'file') {
-      const st = await lstat(r.real, { bigint: true });
-      await fileEntry(root, '', r.real, st);
+      try {
+        entries.push(await fileEntry(root, '', r.real, await lstat(r.real, { bigint: true })));
+      } catch (error) {
+        throw new SyncError('io', `cannot read root ${r.configured}: ${describe(error)}`, { path: r.configured }, { cause: error });
+      }
       continue;
     }
     const stack: string[] = [''];
@@ -94,70 +164,22 @@ export async function buildManifest(roots: readonly string[], options: WalkOptio
         throw new SyncError('io', `cannot list ${dirAbsolute}: ${describe(error)}`, { path: dirAbsolute }, { cause: error });
       }
       const sorted = names.map((raw) => ({ raw, name: raw.toString('utf8') })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+      // Stat and hash a directory's names in parallel (the disk and the thread pool overlap),
+      // then list them in name order.
+      const described = await mapLimit(sorted, PARALLEL, async ({ raw, name }) => describeName(root, dir, dirAbsolute, raw, name));
       const subdirs: string[] = [];
-      for (const { raw, name } of sorted) {
-        const path = dir === '' ? name : `${dir}/${name}`;
-        if (!Buffer.from(name, 'utf8').equals(raw)) {
-          skip(root, path, 'its name is not valid UTF-8');
-          continue;
-        }
-        const absolute = `${dirAbsolute}/${name}`;
-        let st: BigIntStats;
-        try {
-          st = await lstat(absolute, { bigint: true });
-        } catch (error) {
-          if (code(error) === 'ENOENT') continue;
-          throw new SyncError('io', `cannot stat ${absolute}: ${describe(error)}`, { path: absolute }, { cause: error });
-        }
-        if (isTempName(name)) {
-          // Leftover of a write interrupted between write and rename: the final file is intact.
-          if (options.removeTemps && (st.isFile() || st.isSymbolicLink())) {
-            await unlink(absolute).catch(() => undefined);
-            tempsRemoved += 1;
-          }
-          continue;
-        }
-        const problem = pathProblem(path);
-        if (problem !== null) {
-          skip(root, path, `its path ${problem}`);
-          continue;
-        }
-        if (entries.length >= MAX_ENTRIES) throw new SyncError('limit', `more than ${MAX_ENTRIES} entries under the replicated roots (at root ${root}: ${path})`, { root, path });
-        if (st.isDirectory()) {
-          entries.push({ type: 'dir', root, path, mode: Number(st.mode) & 0o777 });
-          subdirs.push(path);
-        } else if (st.isFile()) {
-          try {
-            await fileEntry(root, path, absolute, st);
-          } catch (error) {
-            if (code(error) === 'ENOENT') continue;
-            if (code(error) === 'ELOOP' || code(error) === 'ENOTFILE') {
-              skip(root, path, 'it changed type while being read');
-              continue;
-            }
-            throw new SyncError('io', `cannot read ${absolute}: ${describe(error)}`, { path: absolute }, { cause: error });
-          }
-        } else if (st.isSymbolicLink()) {
-          let target: string;
-          try {
-            target = await readlink(absolute);
-          } catch (error) {
-            if (code(error) === 'ENOENT') continue;
-            throw new SyncError('io', `cannot read the symlink ${absolute}: ${describe(error)}`, { path: absolute }, { cause: error });
-          }
-          const linkProblem = symlinkTargetProblem(path, target);
-          if (linkProblem !== null) skip(root, path, `the symlink ${linkProblem}`);
-          else entries.push({ type: 'symlink', root, path, target });
-        } else {
-          skip(root, path, 'it is not a regular file, directory or symlink');
-        }
+      for (const entry of described) {
+        if (entry === null) continue;
+        if (entries.length >= MAX_ENTRIES) throw new SyncError('limit', `more than ${MAX_ENTRIES} entries under the replicated roots (at root ${root}: ${entry.path})`, { root, path: entry.path });
+        entries.push(entry);
+        if (entry.type === 'dir') subdirs.push(entry.path);
       }
       // Depth-first, in name order: parents are listed before their children.
       for (let i = subdirs.length - 1; i >= 0; i--) stack.push(subdirs[i] ?? '');
     }
   }
   options.cache.retain(seen);
-  return { roots: resolved.map((r) => r.kind), entries, resolved, tempsRemoved };
+  return { roots: resolved.map((r) => r.kind), entries, resolved, tempsRemoved, hashed };
 }
 
 /** Microsecond-precision milliseconds (exact in a double for any realistic date). */

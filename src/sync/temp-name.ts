@@ -14,6 +14,10 @@ export function isTempName(name: string): boolean {
   return TEMP.test(name);
 }
 
+/** A random start per process, then a counter: unique without a random draw per file. */
+let next = randomBytes(4).readUInt32BE(0);
+
 export function tempNameFor(finalName: string): string {
-  return `.${[...finalName].slice(0, KEEP_CHARS).join('')}.hotspare-tmp-${randomBytes(4).toString('hex')}`;
+  next = (next + 1) >>> 0;
+  return `.${[...finalName].slice(0, KEEP_CHARS).join('')}.hotspare-tmp-${next.toString(16).padStart(8, '0')}`;
 }

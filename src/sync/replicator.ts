@@ -1,0 +1,147 @@
+/**
+ * `Replicator` over TLS-PSK (patent [0010], [0027]): the primary serves its key files on the
+ * primary address, the monitor pulls what changed every `sync.every_probes` answered probes.
+ * One pull at a time: a sync asked for while one runs is skipped. The key file is read once,
+ * here; its content never appears in a log, an error or the status.
+ */
+import type { Replicator, SyncResult } from '../agent/ports.js';
+import type { Config } from '../config/index.js';
+import { SyncError } from '../errors/index.js';
+import type { AtomicHooks } from './atomic-write.js';
+import { pull } from './client.js';
+import { HashCache } from './hash-cache.js';
+import { PullThread } from './pull-thread.js';
+import type { Limits } from './limits.js';
+import { SyncKey } from './psk.js';
+import { SyncServer } from './server.js';
+import type { SyncLog } from './sync-log.js';
+import { silentLog } from './sync-log.js';
+
+export interface TlsReplicatorOptions {
+  /** This server's roots (sync.paths), matched by position with every other server's. */
+  paths: readonly string[];
+  port: number;
+  timeoutMs: number;
+  limits: Limits;
+  key: SyncKey;
+  log?: SyncLog;
+  /** Tests: crash points inside atomic writes (implies `thread: 'main'`). */
+  hooks?: AtomicHooks;
+  /**
+   * Where pulls run: `worker` (default) keeps decrypting, hashing and writing off the main
+   * thread, whose probe timing decides failovers; `main` runs them in line.
+   */
+  thread?: 'worker' | 'main';
+}
+
+/** Problems listed in the error of a partial sync; the rest are counted. */
+const LISTED_PROBLEMS = 5;
+/** How long `serve` waits for an abandoned pull to clean up. */
+const ABANDON_WAIT_MS = 2000;
+
+export class TlsReplicator implements Replicator {
+  private server: SyncServer | null = null;
+  /** The pull in progress, if any. */
+  private running: { abort: AbortController; done: Promise<unknown> } | null = null;
+  private readonly cache = new HashCache();
+  private readonly log: SyncLog;
+  private readonly thread: PullThread | null;
+
+  constructor(private readonly options: TlsReplicatorOptions) {
+    this.log = options.log ?? silentLog;
+    const inWorker = (options.thread ?? 'worker') === 'worker' && options.hooks === undefined;
+    this.thread = inWorker ? new PullThread({ roots: options.paths, key: options.key, port: options.port, timeoutMs: options.timeoutMs, limits: options.limits, log: this.log }) : null;
+  }
+
+  /** From the `sync` config section; reads and checks the key file now (throws SyncError `key`). */
+  static fromConfig(sync: Config['sync'], log?: SyncLog): TlsReplicator {
+    if (sync.keyFile === null) throw new SyncError('key', 'sync.key_file is required when sync.paths is set');
+    return new TlsReplicator({
+      paths: sync.paths,
+      port: sync.port,
+      timeoutMs: sync.timeoutMs,
+      limits: { maxFileBytes: sync.maxFileBytes, maxTotalBytes: sync.maxTotalBytes },
+      key: SyncKey.fromFile(sync.keyFile),
+      ...(log === undefined ? {} : { log }),
+    });
+  }
+
+  /** Port the server listens on (the configured one, or the one picked for port 0). */
+  get servingPort(): number | null {
+    return this.server?.listening === true ? this.server.port : null;
+  }
+
+  async serve(primaryIp: string): Promise<void> {
+    // Rule: a server that becomes primary serves what it has; a pull still running (from the
+    // primary that just failed) is abandoned, its half-copied file dropped, before serving.
+    const pulling = this.running;
+    if (pulling !== null) {
+      pulling.abort.abort('this server became primary');
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([pulling.done.catch(() => undefined), new Promise((resolve) => (timer = setTimeout(resolve, ABANDON_WAIT_MS)))]);
+      clearTimeout(timer);
+    }
+    await this.stopServing();
+    const server = new SyncServer({ roots: this.options.paths, key: this.options.key, port: this.options.port, timeoutMs: this.options.timeoutMs, cache: this.cache, log: this.log });
+    this.server = server;
+    try {
+      await server.listen(primaryIp);
+    } catch (error) {
+      if (this.server === server) this.server = null;
+      throw error;
+    }
+  }
+
+  async stopServing(): Promise<void> {
+    const server = this.server;
+    this.server = null;
+    await server?.close();
+  }
+
+  async sync(primaryIp: string): Promise<SyncResult> {
+    // Rule: one pull at a time; the next request comes every_probes later anyway.
+    if (this.running !== null) return { skipped: true, files: 0, bytes: 0, deleted: 0 };
+    const abort = new AbortController();
+    const done = this.pullOnce(primaryIp, abort.signal);
+    const running = { abort, done };
+    this.running = running;
+    try {
+      return await done;
+    } finally {
+      if (this.running === running) this.running = null;
+    }
+  }
+
+  /** Stops serving and ends the pull thread (tests; the agent just exits). */
+  async close(): Promise<void> {
+    this.running?.abort.abort('closing');
+    await this.stopServing();
+    await this.thread?.close();
+  }
+
+  private async pullOnce(primaryIp: string, signal: AbortSignal): Promise<SyncResult> {
+    const result = this.thread !== null ? await this.thread.run(primaryIp, signal) : await pull({
+      signal,
+      roots: this.options.paths,
+      key: this.options.key,
+      host: primaryIp,
+      port: this.options.port,
+      timeoutMs: this.options.timeoutMs,
+      limits: this.options.limits,
+      cache: this.cache,
+      log: this.log,
+      ...(this.options.hooks === undefined ? {} : { hooks: this.options.hooks }),
+    });
+    const t = result.timings;
+    this.log('debug', 'sync-pulled', `pulled ${result.files} file(s), ${result.bytes} bytes, ${result.deleted} deletion(s), ${result.touched} metadata change(s): manifest ${t.manifestMs} ms, local walk ${t.localMs} ms, copies ${t.copyMs} ms, deletions and fsync ${t.finishMs} ms`, { ...t, files: result.files, bytes: result.bytes });
+    if (result.tempsRemoved > 0) this.log('info', 'sync-temps-removed', `removed ${result.tempsRemoved} temporary file(s) left by an interrupted copy`, { count: result.tempsRemoved });
+    const first = result.problems[0];
+    if (first !== undefined) {
+      // A partial sync is not a completed one: the status keeps the last complete sync.
+      const listed = result.problems.slice(0, LISTED_PROBLEMS).map((p) => p.text).join('; ');
+      const more = result.problems.length > LISTED_PROBLEMS ? `; and ${result.problems.length - LISTED_PROBLEMS} more` : '';
+      throw new SyncError(first.kind, `partial sync (${result.files} file(s), ${result.bytes} bytes, ${result.deleted} deletion(s) done): ${listed}${more}`, { files: result.files, bytes: result.bytes });
+    }
+    return { skipped: false, files: result.files, bytes: result.bytes, deleted: result.deleted };
+  }
+}
