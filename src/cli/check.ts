@@ -1,5 +1,6 @@
 import { constants, accessSync, statSync } from 'node:fs';
 import { loadConfig } from '../config/index.js';
+import { SyncKey } from '../sync/psk.js';
 import type { Config } from '../config/index.js';
 
 /** Validates a config and its board and describes what the agent would do. Throws on errors. */
@@ -21,7 +22,15 @@ export function checkConfig(path: string): { config: Config; report: string[]; w
       problems.push(`${config.file}: cluster.members[${config.cluster.members.indexOf(member)}].bmc.password_file: cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
     }
   }
-  for (const [field, file] of [['shell.password_file', config.shell.passwordFile], ['sync.key_file', config.sync.keyFile]] as const) {
+  if (config.sync.keyFile !== null) {
+    // The same check `run` makes: a regular file, 0600 or stricter, at least 16 bytes.
+    try {
+      SyncKey.fromFile(config.sync.keyFile);
+    } catch (error) {
+      problems.push(`${config.file}: sync.key_file: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+  for (const [field, file] of [['shell.password_file', config.shell.passwordFile]] as const) {
     if (file === null) continue;
     try {
       accessSync(file, constants.R_OK);
