@@ -42,7 +42,7 @@ test: setup build
 
 # Fast tests only: role machine, simulation, config, parsers (no root needed).
 test-unit: build
-	$(MOCHA) --config .mocharc.json 'dist/test/role/*.test.js' 'dist/test/sim/*.test.js' 'dist/test/config/*.test.js' 'dist/test/control/*.test.js' 'dist/test/hal/*-packet.test.js' 'dist/test/hal/*-output.test.js'
+	$(MOCHA) --config .mocharc.json 'dist/test/role/*.test.js' 'dist/test/sim/*.test.js' 'dist/test/config/*.test.js' 'dist/test/control/*.test.js' 'dist/test/hal/*-packet.test.js' 'dist/test/hal/*-output.test.js' 'dist/test/sync/*.test.js' 'dist/test/shell/*.test.js'
 
 test-lab: setup build
 	$(MOCHA) --config .mocharc.json 'dist/test/lab/**/*.test.js'
@@ -55,3 +55,23 @@ simulate: build
 
 clean:
 	rm -rf dist
+
+# Benchmarks (not part of `make test`): failover next to keepalived, our fence next to
+# fence_ipmilan, the probe core's timing, false alarms under load. Results: bench-results/.
+# Parameters for quick checks: BENCH_RUNS, BENCH_PROBE_S, BENCH_STRESS_S, ... (scripts/bench/params.ts).
+BENCH_DEBS := keepalived fence-agents stress-ng
+
+.PHONY: bench deps-bench
+
+# Debian packages only the benchmark needs: installed only when missing.
+deps-bench:
+	@missing=""; for p in $(BENCH_DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+bench: setup build deps-bench
+	gcc -O2 -Wall -Wextra -Werror -o dist/bin/bench-impair-hub scripts/bench/impair-hub.c
+	gcc -O2 -Wall -Wextra -Werror -o dist/bin/bench-timer scripts/bench/timer-native.c
+	BENCH_COMMAND="make bench" node dist/scripts/bench.js

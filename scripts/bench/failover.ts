@@ -1,0 +1,161 @@
+/** Section 1: failover outage, ours (with fencing) and keepalived's, in the same lab and observer. */
+import type { Lab } from '../lab/lab.js';
+import { withLab } from './labs.js';
+import { KEEPALIVED_DEFAULT, KEEPALIVED_FAST, keepalivedAgent } from './keepalived.js';
+import type { KeepalivedVariant } from './keepalived.js';
+import { describeSetting } from './params.js';
+import type { ProbeSetting } from './params.js';
+import { runKeepalived } from './rounds-keepalived.js';
+import { runOurs } from './rounds-ours.js';
+import type { FailoverRun } from './rounds-ours.js';
+import { distribution, ratio } from './stats.js';
+import type { Distribution } from './stats.js';
+
+export interface TimelinePoint {
+  /** ms since the crash. */
+  tMs: number;
+  server: string | null;
+}
+
+export interface Representative {
+  run: number;
+  outageMs: number;
+  oldHolder: string;
+  newHolder: string;
+  replies: TimelinePoint[];
+  events: Array<{ name: string; tMs: number }>;
+}
+
+export interface FailoverConfigResult {
+  name: string;
+  description: string;
+  probe: ProbeSetting | null;
+  outageMs: Distribution | null;
+  breakdown: Record<'detectionMs' | 'fenceMs' | 'confirmMs' | 'takeoverMs' | 'announceMs' | 'ownMs', Distribution | null>;
+  runs: Array<Omit<FailoverRun, 'observed' | 'events' | 'crashUs'> & { addressAddedMs: number | null }>;
+  representative: Representative | null;
+  /** Intervals in which two servers held the primary address on usable links (ground truth). */
+  splitBrain: number;
+  /** Takeovers without a crash during the measurement (false alarms). */
+  unexpectedTakeovers: Array<{ atRun: number; expected: string; found: string; why: string }>;
+  /** Attempts not measured, and why. */
+  skipped: Array<{ atRun: number; why: string }>;
+  error: string | null;
+}
+
+export interface FailoverSection {
+  configurations: FailoverConfigResult[];
+  /** Medians of outage, ours over theirs (same invocation). */
+  ratios: Record<string, number | null>;
+}
+
+const KEYS = ['detectionMs', 'fenceMs', 'confirmMs', 'takeoverMs', 'announceMs', 'ownMs'] as const;
+
+function representative(lab: Lab, runs: readonly FailoverRun[]): Representative | null {
+  const outages = runs.map((r) => r.outageMs);
+  const median = distribution(outages)?.median;
+  if (median === undefined) return null;
+  const chosen = [...runs].sort((a, b) => Math.abs(a.outageMs - median) - Math.abs(b.outageMs - median))[0];
+  if (chosen === undefined) return null;
+  const rel = (us: number): number => Math.round((us - chosen.crashUs) / 10) / 100;
+  return {
+    run: chosen.run,
+    outageMs: chosen.outageMs,
+    oldHolder: chosen.oldHolder,
+    newHolder: chosen.newHolder,
+    replies: chosen.observed.replies.map((r) => ({ tMs: rel(r.t), server: lab.serverByTtl(r.ttl) })),
+    events: chosen.events.map((e) => ({ name: e.name, tMs: rel(e.atUs) })),
+  };
+}
+
+function summarize(
+  name: string,
+  description: string,
+  probe: ProbeSetting | null,
+  lab: Lab,
+  runs: FailoverRun[],
+  unexpected: FailoverConfigResult['unexpectedTakeovers'],
+  skipped: FailoverConfigResult['skipped'],
+): FailoverConfigResult {
+  const breakdown = Object.fromEntries(KEYS.map((key) => [key, distribution(runs.map((r) => r[key]))])) as FailoverConfigResult['breakdown'];
+  return {
+    name,
+    description,
+    probe,
+    outageMs: distribution(runs.map((r) => r.outageMs)),
+    breakdown,
+    runs: runs.map(({ observed, events: _events, crashUs, ...rest }) => ({
+      ...rest,
+      addressAddedMs: observed.addressAddedUs === null ? null : Math.round((observed.addressAddedUs - crashUs) / 10) / 100,
+    })),
+    representative: representative(lab, runs),
+    splitBrain: lab.splitBrainViolations().length,
+    unexpectedTakeovers: unexpected,
+    skipped,
+    error: null,
+  };
+}
+
+
+export async function measureOurs(name: string, probe: ProbeSetting, runs: number, log: (line: string) => void): Promise<FailoverConfigResult> {
+  const description = `hotspare, ${describeSetting(probe)}, fencing required (off-on)`;
+  log(`failover: ${name}: ${description}, ${runs} runs`);
+  try {
+    return await withLab({ config: { probe: { interval_ms: probe.intervalMs, timeout_ms: probe.timeoutMs, misses: probe.misses } } }, async (lab) => {
+      const outcome = await runOurs(lab, runs, log);
+      return summarize(name, description, probe, lab, outcome.runs, outcome.unexpected, outcome.skipped);
+    });
+  } catch (error) {
+    log(`failover: ${name} failed: ${String(error)}`);
+    return failed(name, description, probe, error);
+  }
+}
+
+export async function measureKeepalived(variant: KeepalivedVariant, runs: number, log: (line: string) => void): Promise<FailoverConfigResult> {
+  const description = `keepalived ${variant.vrrpVersion === 3 ? 'VRRPv3' : 'VRRPv2'}, advert_int ${variant.advertInt} s, nopreempt`;
+  log(`failover: ${variant.name}: ${description}, ${runs} runs`);
+  const names = ['a', 'b', 'c'];
+  try {
+    return await withLab({ servers: names, agentCommand: keepalivedAgent(variant, names) }, async (lab) => {
+      // Settled means stable for three advertisement intervals and at least half a second.
+      const result = await runKeepalived(lab, runs, Math.max(500, variant.advertInt * 3000), log);
+      return summarize(variant.name, description, null, lab, result.runs, [], result.skipped);
+    });
+  } catch (error) {
+    log(`failover: ${variant.name} failed: ${String(error)}`);
+    return failed(variant.name, description, null, error);
+  }
+}
+
+function failed(name: string, description: string, probe: ProbeSetting | null, error: unknown): FailoverConfigResult {
+  return {
+    name,
+    description,
+    probe,
+    outageMs: null,
+    breakdown: { detectionMs: null, fenceMs: null, confirmMs: null, takeoverMs: null, announceMs: null, ownMs: null },
+    runs: [],
+    representative: null,
+    splitBrain: 0,
+    unexpectedTakeovers: [],
+    skipped: [],
+    error: error instanceof Error ? error.message : String(error),
+  };
+}
+
+/** Ours at the default probe settings (and at `small`, when given), then keepalived's default and fastest setting. */
+export async function failoverSection(defaults: ProbeSetting, small: ProbeSetting | null, runs: number, log: (line: string) => void): Promise<FailoverSection> {
+  const configurations: FailoverConfigResult[] = [];
+  configurations.push(await measureOurs('hotspare-default', defaults, runs, log));
+  if (small !== null) configurations.push(await measureOurs('hotspare-smallest-window', small, runs, log));
+  configurations.push(await measureKeepalived(KEEPALIVED_FAST, runs, log));
+  configurations.push(await measureKeepalived(KEEPALIVED_DEFAULT, runs, log));
+  const medianOf = (name: string): number | null => configurations.find((c) => c.name === name)?.outageMs?.median ?? null;
+  const ratios: Record<string, number | null> = {};
+  for (const ours of configurations.filter((c) => c.name.startsWith('hotspare'))) {
+    for (const theirs of configurations.filter((c) => c.name.startsWith('keepalived'))) {
+      ratios[`${ours.name} / ${theirs.name}`] = ratio(medianOf(ours.name), medianOf(theirs.name));
+    }
+  }
+  return { configurations, ratios };
+}

@@ -1,0 +1,155 @@
+/**
+ * Section 4: false alarms. Real agents in the lab, both cores loaded (stress-ng --cpu 2 in the
+ * root namespace, CPU only) and loss plus jitter on the LAN (impair.ts), nobody crashed: every
+ * takeover is spurious. Counted from the agents' own logs (primary-down declarations, fences,
+ * takeovers) and from ground truth (the primary address appearing on a server, fences through
+ * the BMCs). Then the smallest probe window that still gives zero, from a ladder of settings.
+ */
+import { agentLog, converged } from '../lab/cluster.js';
+import { monoUs, sleep } from '../lab/exec.js';
+import type { Lab } from '../lab/lab.js';
+import { PRIMARY_ADDRESS, bare } from '../lab/topology.js';
+import { startImpairment } from './impair.js';
+import type { ImpairReport, ImpairSpec } from './impair.js';
+import { withLab } from './labs.js';
+import { cpuSnapshot, loadSample, machineBusy } from './machine.js';
+import type { LoadSample } from './machine.js';
+import { describeSetting, windowMs } from './params.js';
+import type { ProbeSetting } from './params.js';
+import { startStress } from './stress.js';
+
+export interface FalseAlarmRun {
+  probe: ProbeSetting;
+  windowMs: number;
+  seconds: number;
+  /** Declarations that the primary is down (each one fences a live primary): the spurious failovers. */
+  spuriousFailovers: number;
+  fences: number;
+  takeovers: number;
+  /** Ground truth: the primary address appeared on a server (ip monitor), and BMC power-offs. */
+  addressMoves: number;
+  bmcPowerOffs: number;
+  /** probe-recovered lines by the number of misses in a row before the answer: how close it came. */
+  nearMisses: Record<string, number>;
+  impairment: ImpairReport | null;
+  stress: string;
+  load: { start: LoadSample; end: LoadSample };
+  machineBusyPercent: number;
+  error: string | null;
+}
+
+function count(lab: Lab, fromUs: number, toUs: number): Pick<FalseAlarmRun, 'spuriousFailovers' | 'fences' | 'takeovers' | 'addressMoves' | 'bmcPowerOffs' | 'nearMisses'> {
+  let declared = 0;
+  let fences = 0;
+  let takeovers = 0;
+  const nearMisses: Record<string, number> = {};
+  for (const server of lab.serverNames()) {
+    for (const line of agentLog(lab, server)) {
+      if (line.atUs < fromUs || line.atUs > toUs) continue;
+      if (line.event === 'primary-down') declared += 1;
+      else if (line.event === 'fence-start') fences += 1;
+      else if (line.event === 'transition' && line['to'] === 'primary' && line['from'] === 'confirming') takeovers += 1;
+      else if (line.event === 'probe-recovered') {
+        const key = String(line['misses']);
+        nearMisses[key] = (nearMisses[key] ?? 0) + 1;
+      }
+    }
+  }
+  const wanted = bare(PRIMARY_ADDRESS);
+  const addressMoves = lab.events.filter((e) => e.kind === 'addr' && !e.deleted && e.ifname === 'eth0' && bare(e.address) === wanted && e.atUs >= fromUs && e.atUs <= toUs).length;
+  const bmcPowerOffs = lab.powerLog.filter((p) => !p.on && p.source === 'bmc' && p.requestedUs >= fromUs && p.requestedUs <= toUs).length;
+  return { spuriousFailovers: declared, fences, takeovers, addressMoves, bmcPowerOffs, nearMisses };
+}
+
+export async function falseAlarmRun(probe: ProbeSetting, seconds: number, impair: ImpairSpec, log: (line: string) => void): Promise<FalseAlarmRun> {
+  log(`false alarms: ${describeSetting(probe)}, ${seconds} s under stress-ng --cpu 2 and LAN loss ${impair.loss * 100}% / jitter ${impair.jitterMs} ms`);
+  const config = { probe: { interval_ms: probe.intervalMs, timeout_ms: probe.timeoutMs, misses: probe.misses } };
+  try {
+    return await withLab({ observer: false, config }, async (lab) => {
+      await converged(lab, 60_000, 2000);
+      // Everything from the moment the impairment starts counts (taking the ports into the hub is part of it).
+      const fromUs = monoUs();
+      const impairment = await startImpairment(lab, impair);
+      let impairReport: ImpairReport | null = null;
+      const stress = await startStress(2, seconds + 10);
+      const start = loadSample();
+      const cpuBefore = cpuSnapshot();
+      let toUs = fromUs;
+      try {
+        const endMs = Date.now() + seconds * 1000;
+        let nextReport = Date.now() + 60_000;
+        while (Date.now() < endMs) {
+          await sleep(Math.min(1000, endMs - Date.now()));
+          if (Date.now() >= nextReport) {
+            nextReport += 60_000;
+            const sofar = count(lab, fromUs, monoUs());
+            log(`  ${Math.round((Date.now() - (endMs - seconds * 1000)) / 1000)} s: ${sofar.spuriousFailovers} spurious so far, near misses ${JSON.stringify(sofar.nearMisses)}`);
+          }
+        }
+        toUs = monoUs();
+      } finally {
+        await stress.stop();
+        impairReport = await impairment.stop();
+      }
+      const busy = machineBusy(cpuBefore, cpuSnapshot());
+      // Log lines of the last moments reach the files a little later.
+      await sleep(200);
+      const counts = count(lab, fromUs, toUs);
+      const hubLate = impairReport?.counters?.['late_max_us'];
+      log(`  ${counts.spuriousFailovers} spurious failovers (fences ${counts.fences}, takeovers ${counts.takeovers}, address moves ${counts.addressMoves}); near misses ${JSON.stringify(counts.nearMisses)}${hubLate === undefined ? '' : `; the SCHED_FIFO hub was up to ${String(hubLate)} µs late`}`);
+      return {
+        probe,
+        windowMs: windowMs(probe),
+        seconds,
+        ...counts,
+        impairment: impairReport,
+        stress: stress.argv.join(' '),
+        load: { start, end: loadSample() },
+        machineBusyPercent: busy.busyPercent,
+        error: null,
+      };
+    });
+  } catch (error) {
+    log(`  failed: ${String(error)}`);
+    return {
+      probe, windowMs: windowMs(probe), seconds, spuriousFailovers: NaN, fences: NaN, takeovers: NaN, addressMoves: NaN, bmcPowerOffs: NaN, nearMisses: {},
+      impairment: null, stress: '', load: { start: loadSample(), end: loadSample() }, machineBusyPercent: NaN, error: error instanceof Error ? error.message : String(error),
+    };
+  }
+}
+
+export interface FalseAlarmSection {
+  /** The required run: default probe settings, full length. */
+  defaults: FalseAlarmRun;
+  /** Shorter runs down the ladder, largest window first, until one fails. */
+  search: FalseAlarmRun[];
+  /** The smallest window with zero in the search (null: none passed). */
+  smallest: ProbeSetting | null;
+  /** That setting again, full length (when asked for). */
+  confirmation: FalseAlarmRun | null;
+}
+
+const passed = (run: FalseAlarmRun): boolean => run.error === null && run.spuriousFailovers === 0;
+
+export async function falseAlarmSection(
+  defaults: ProbeSetting,
+  seconds: number,
+  ladder: readonly ProbeSetting[],
+  searchSeconds: number,
+  confirmSeconds: number,
+  impair: ImpairSpec,
+  log: (line: string) => void,
+): Promise<FalseAlarmSection> {
+  const defaultsRun = await falseAlarmRun(defaults, seconds, impair, log);
+  const search: FalseAlarmRun[] = [];
+  let smallest: ProbeSetting | null = null;
+  const ordered = [...ladder].sort((a, b) => windowMs(b) - windowMs(a));
+  for (const setting of ordered) {
+    const run = await falseAlarmRun(setting, searchSeconds, impair, log);
+    search.push(run);
+    if (!passed(run)) break;
+    smallest = setting;
+  }
+  const confirmation = smallest !== null && confirmSeconds > 0 ? await falseAlarmRun(smallest, confirmSeconds, impair, log) : null;
+  return { defaults: defaultsRun, search, smallest, confirmation };
+}

@@ -1,0 +1,161 @@
+/**
+ * Section 2: our fence against fence_ipmilan (Debian fence-agents), same job, same ipmi_sim,
+ * timed the same way: a helper process inside server a's namespace fences server b through
+ * b's BMC and times each run in-process (fence-helper.ts).
+ *
+ * fence_ipmilan hands the password to ipmitool as `-P PASSWORD` (visible to every local user
+ * in the process list) and has no way to pass a file. So it is given no password at all and
+ * `--ipmitool-path` names a small wrapper that drops its `-P ''` and runs
+ * `ipmitool -f PASSWORD_FILE ...` instead: the password is on no command line. The wrapper
+ * costs one `sh` exec per ipmitool run (about a millisecond), charged to fence_ipmilan.
+ */
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import type { Lab } from '../lab/lab.js';
+import { placeholderAgent } from '../lab/lab.js';
+import { measureBmc } from '../lab/measure.js';
+import type { BmcMeasurement } from '../lab/measure.js';
+import { withLab } from './labs.js';
+import { distribution, ratio, round } from './stats.js';
+import type { Distribution } from './stats.js';
+
+export interface FenceMethodResult {
+  name: string;
+  description: string;
+  runs: number;
+  failures: number;
+  ms: Distribution | null;
+  /** ours-cycle: the power-off part (off confirmed). */
+  offMs?: Distribution | null;
+  firstError: string | null;
+}
+
+export interface FencingSection {
+  from: string;
+  target: string;
+  methods: FenceMethodResult[];
+  /** Medians, ours over fence_ipmilan, for the same job. */
+  ratios: Record<string, number | null>;
+  /** The BMC side of the lab (lab/measure.ts): ipmi_sim's chassis program and the harness. */
+  bmcSide: BmcMeasurement | null;
+  notes: string[];
+}
+
+interface MethodSpec {
+  name: string;
+  description: string;
+  method: 'ours-off' | 'ours-cycle' | 'ours-status' | 'fence_ipmilan' | 'session-status' | 'session-off';
+  fenceArgs?: string[];
+  restoreOn?: boolean;
+}
+
+export function helperPath(): string {
+  return fileURLToPath(new URL('./fence-helper.js', import.meta.url));
+}
+
+/** The wrapper fence_ipmilan runs as ipmitool: password from a file, never on a command line. */
+export function ipmitoolWrapper(passwordFile: string): string {
+  return `#!/bin/sh
+# fence_ipmilan was given no password, so it passes -P ''. Drop that; ipmitool reads the
+# password from a file instead (the password is on no command line).
+skip=0
+for arg do
+  shift
+  if [ "$skip" = 1 ]; then skip=0; continue; fi
+  if [ "$arg" = "-P" ]; then skip=1; continue; fi
+  set -- "$@" "$arg"
+done
+exec ipmitool -f '${passwordFile}' "$@"
+`;
+}
+
+function methods(bmcHost: string, wrapper: string): MethodSpec[] {
+  const base = [`--ip=${bmcHost}`, '--username=admin', '--lanplus', '--cipher=3', `--ipmitool-path=${wrapper}`];
+  return [
+    { name: 'ours-status', description: 'one `chassis power status` through IpmitoolBmc (one ipmitool run)', method: 'ours-status' },
+    { name: 'ours-off', description: 'our fence: IpmitoolBmc off, then status reads off (the agent\'s off-on fence before takeover)', method: 'ours-off' },
+    { name: 'ours-cycle', description: 'power cycle confirmed: off, status off, on, status on', method: 'ours-cycle' },
+    { name: 'fence_ipmilan-off', description: 'fence_ipmilan --action=off (defaults: power_wait 2 s)', method: 'fence_ipmilan', fenceArgs: [...base, '--action=off'], restoreOn: true },
+    { name: 'fence_ipmilan-off-wait0', description: 'fence_ipmilan --action=off --power-wait=0', method: 'fence_ipmilan', fenceArgs: [...base, '--action=off', '--power-wait=0'], restoreOn: true },
+    { name: 'fence_ipmilan-reboot', description: 'fence_ipmilan --action=reboot (off, confirm, on, confirm; defaults: power_wait 2 s)', method: 'fence_ipmilan', fenceArgs: [...base, '--action=reboot'] },
+    { name: 'fence_ipmilan-reboot-wait0', description: 'fence_ipmilan --action=reboot --power-wait=0', method: 'fence_ipmilan', fenceArgs: [...base, '--action=reboot', '--power-wait=0'] },
+    { name: 'session-status', description: 'diagnostic: one status in an RMCP+ session kept open (ipmitool shell): the BMC\'s own response, no process start or session setup', method: 'session-status' },
+    { name: 'session-off', description: 'diagnostic: off, then status reads off, in a session kept open: what our fence would cost without a process and a session per command', method: 'session-off' },
+  ];
+}
+
+interface RunLine {
+  run?: number;
+  ms?: number;
+  offMs?: number;
+  ok?: boolean;
+  detail?: string;
+  done?: boolean;
+}
+
+async function runHelper(lab: Lab, from: string, target: string, spec: MethodSpec, runs: number): Promise<FenceMethodResult> {
+  const request = { method: spec.method, runs, bmc: lab.bmcOptions(target, 5000), fenceArgs: spec.fenceArgs, restoreOn: spec.restoreOn };
+  const helper = lab.group.spawn({ name: `fence-helper-${spec.name}`, netns: lab.netnsOf(from), argv: [process.execPath, helperPath(), JSON.stringify(request)] });
+  const lines: RunLine[] = [];
+  let stderr = '';
+  helper.child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+  const stdout = helper.child.stdout;
+  if (stdout !== null) createInterface({ input: stdout }).on('line', (line) => lines.push(JSON.parse(line) as RunLine));
+  // Generous bound: fence_ipmilan's default reboot waits 2 s twice per run.
+  const timer = setTimeout(() => void helper.stop(1000), Math.max(60_000, runs * 20_000));
+  await helper.exited;
+  clearTimeout(timer);
+  const done = lines.filter((l) => l.run !== undefined);
+  const ok = done.filter((l) => l.ok === true);
+  const failed = done.filter((l) => l.ok !== true);
+  return {
+    name: spec.name,
+    description: spec.description,
+    runs: done.length,
+    failures: failed.length + Math.max(0, runs - done.length),
+    ms: distribution(ok.map((l) => l.ms ?? null)),
+    ...(spec.method === 'ours-cycle' ? { offMs: distribution(ok.map((l) => l.offMs ?? null)) } : {}),
+    firstError: failed[0]?.detail ?? (done.length < runs ? `helper ended after ${done.length} runs: ${stderr.trim().slice(0, 300)}` : null),
+  };
+}
+
+export async function fencingSection(runs: number, log: (line: string) => void): Promise<FencingSection> {
+  const from = 'a';
+  const target = 'b';
+  return withLab({ servers: [from, target], agentCommand: placeholderAgent, observer: false }, async (lab) => {
+    const wrapper = join(lab.runDir, 'ipmitool-password-file.sh');
+    await writeFile(wrapper, ipmitoolWrapper(lab.bmcOptions(target).passwordFile), { mode: 0o700 });
+    const results: FenceMethodResult[] = [];
+    for (const spec of methods(lab.get(target).plan.bmcHost, wrapper)) {
+      log(`fencing: ${spec.name}: ${runs} runs`);
+      const result = await runHelper(lab, from, target, spec, runs);
+      log(`  median ${String(result.ms?.median)} ms, failures ${result.failures}${result.firstError === null ? '' : ` (${result.firstError})`}`);
+      results.push(result);
+    }
+    log('fencing: BMC side (chassis program, harness)');
+    const bmcSide = await measureBmc(lab, from, target, 5).catch((error: unknown) => {
+      log(`  failed: ${String(error)}`);
+      return null;
+    });
+    const median = (name: string): number | null => results.find((r) => r.name === name)?.ms?.median ?? null;
+    return {
+      from,
+      target,
+      methods: results,
+      ratios: {
+        'ours-off / fence_ipmilan-off': ratio(median('ours-off'), median('fence_ipmilan-off')),
+        'ours-off / fence_ipmilan-off-wait0': ratio(median('ours-off'), median('fence_ipmilan-off-wait0')),
+        'ours-cycle / fence_ipmilan-reboot': ratio(median('ours-cycle'), median('fence_ipmilan-reboot')),
+        'ours-cycle / fence_ipmilan-reboot-wait0': ratio(median('ours-cycle'), median('fence_ipmilan-reboot-wait0')),
+      },
+      bmcSide,
+      notes: [
+        `Both run inside server ${from}'s namespace against ${target}'s ipmi_sim (lanplus, cipher suite 3), timed in the same helper process from start to confirmed result.`,
+        'fence_ipmilan gets its password through an ipmitool wrapper that reads it from a file (it would otherwise put it on ipmitool\'s command line); the wrapper adds one sh exec per ipmitool run.',
+        `Per ipmitool run (ours-status median): the process start, an RMCP+ session setup and one command; our off fence is two such runs (${String(round(median('ours-status') ?? NaN))} ms each at the median).`,
+      ],
+    };
+  });
+}

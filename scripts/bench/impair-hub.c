@@ -1,0 +1,302 @@
+/*
+ * bench-impair-hub: a learning Ethernet switch in user space that drops and delays frames the
+ * way `tc qdisc ... netem loss P delay D J` on every egress port would. For kernels built
+ * without sch_netem (CONFIG_NET_SCH_NETEM unset), so that the benchmark's false-alarm run
+ * can still put loss and jitter on the lab's LAN.
+ *
+ *   bench-impair-hub --loss 0.01 --delay-us 0 --jitter-us 2000 [--seed N] [--fifo PRIO] PORT...
+ *
+ * Runs in the LAN namespace. Opens one AF_PACKET socket per PORT (the lab's bridge ports,
+ * taken out of the bridge by the harness), prints {"ready":true} on stdout, waits for a line
+ * on stdin ("go"), then forwards: each frame received on a port goes to the port that learned
+ * its destination MAC (or to every other port for broadcast, multicast and unknown ones);
+ * per egress port it is dropped with probability `loss`, otherwise sent after a delay drawn
+ * uniformly from [delay - jitter, delay + jitter] (negative means at once: what netem does
+ * without a distribution table). Frames wait in a heap ordered by send time (netem's tfifo).
+ * Every second, and at the end, it prints counters as one JSON line on stdout. Ends on stdin
+ * EOF, SIGTERM or SIGINT. With --fifo it runs SCHED_FIFO, so that CPU load on the machine
+ * does not add to the configured delay (its own lateness is reported as late_max_us).
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <linux/if_packet.h>
+#include <net/ethernet.h>
+#include <net/if.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_PORTS 16
+#define MAX_FRAME 65536
+#define MAX_QUEUE 65536
+#define MAC_TABLE 64
+
+struct frame {
+  uint64_t due_ns;
+  uint64_t seq;
+  int port;
+  int len;
+  unsigned char *data;
+};
+
+static struct frame heap[MAX_QUEUE];
+static int heap_len = 0;
+static int sockets[MAX_PORTS];
+static int nports = 0;
+static unsigned char macs[MAC_TABLE][6];
+static int mac_port[MAC_TABLE];
+static int nmacs = 0;
+static volatile sig_atomic_t stopping = 0;
+static uint64_t rng_state = 0x9e3779b97f4a7c15ULL;
+static unsigned long long received = 0, forwarded = 0, dropped = 0, overflow = 0, send_errors = 0;
+static unsigned long long delayed_total_us = 0;
+static long long late_max_ns = 0, late_total_ns = 0;
+static unsigned long long late_count = 0;
+static uint64_t seq_counter = 0;
+
+static uint64_t now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t next_random(void) {
+  /* xorshift64* */
+  rng_state ^= rng_state >> 12;
+  rng_state ^= rng_state << 25;
+  rng_state ^= rng_state >> 27;
+  return rng_state * 0x2545F4914F6CDD1DULL;
+}
+
+static double uniform(void) { return (double)(next_random() >> 11) / 9007199254740992.0; }
+
+static int earlier(const struct frame *a, const struct frame *b) {
+  return a->due_ns < b->due_ns || (a->due_ns == b->due_ns && a->seq < b->seq);
+}
+
+static void heap_push(struct frame f) {
+  int i = heap_len++;
+  heap[i] = f;
+  while (i > 0) {
+    int parent = (i - 1) / 2;
+    if (!earlier(&heap[i], &heap[parent])) break;
+    struct frame t = heap[i];
+    heap[i] = heap[parent];
+    heap[parent] = t;
+    i = parent;
+  }
+}
+
+static struct frame heap_pop(void) {
+  struct frame top = heap[0];
+  heap[0] = heap[--heap_len];
+  int i = 0;
+  for (;;) {
+    int l = 2 * i + 1, r = l + 1, m = i;
+    if (l < heap_len && earlier(&heap[l], &heap[m])) m = l;
+    if (r < heap_len && earlier(&heap[r], &heap[m])) m = r;
+    if (m == i) break;
+    struct frame t = heap[i];
+    heap[i] = heap[m];
+    heap[m] = t;
+    i = m;
+  }
+  return top;
+}
+
+static int lookup_mac(const unsigned char *mac) {
+  for (int i = 0; i < nmacs; i++)
+    if (memcmp(macs[i], mac, 6) == 0) return mac_port[i];
+  return -1;
+}
+
+static void learn_mac(const unsigned char *mac, int port) {
+  if (mac[0] & 1) return;
+  for (int i = 0; i < nmacs; i++) {
+    if (memcmp(macs[i], mac, 6) == 0) {
+      mac_port[i] = port;
+      return;
+    }
+  }
+  if (nmacs < MAC_TABLE) {
+    memcpy(macs[nmacs], mac, 6);
+    mac_port[nmacs++] = port;
+  }
+}
+
+static void on_signal(int sig) {
+  (void)sig;
+  stopping = 1;
+}
+
+static void print_counters(const char *kind) {
+  printf("{\"%s\":true,\"received\":%llu,\"forwarded\":%llu,\"dropped\":%llu,\"overflow\":%llu,\"send_errors\":%llu,"
+         "\"queued\":%d,\"delay_mean_us\":%.1f,\"late_mean_us\":%.1f,\"late_max_us\":%.1f}\n",
+         kind, received, forwarded, dropped, overflow, send_errors, heap_len,
+         forwarded == 0 ? 0.0 : (double)delayed_total_us / (double)forwarded,
+         late_count == 0 ? 0.0 : (double)late_total_ns / 1000.0 / (double)late_count, (double)late_max_ns / 1000.0);
+  fflush(stdout);
+}
+
+static void enqueue(int out, const unsigned char *data, int len, double loss, long delay_us, long jitter_us) {
+  if (uniform() < loss) {
+    dropped++;
+    return;
+  }
+  long d = delay_us;
+  if (jitter_us > 0) d += (long)(uniform() * (double)(2 * jitter_us)) - jitter_us;
+  if (d < 0) d = 0;
+  if (heap_len >= MAX_QUEUE) {
+    overflow++;
+    return;
+  }
+  unsigned char *copy = malloc((size_t)len);
+  if (copy == NULL) {
+    overflow++;
+    return;
+  }
+  memcpy(copy, data, (size_t)len);
+  struct frame f = {now_ns() + (uint64_t)d * 1000ULL, seq_counter++, out, len, copy};
+  delayed_total_us += (unsigned long long)d;
+  heap_push(f);
+}
+
+int main(int argc, char **argv) {
+  double loss = 0.0;
+  long delay_us = 0, jitter_us = 0;
+  int fifo = 0;
+  const char *names[MAX_PORTS];
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "--loss") == 0 && i + 1 < argc) loss = atof(argv[++i]);
+    else if (strcmp(argv[i], "--delay-us") == 0 && i + 1 < argc) delay_us = atol(argv[++i]);
+    else if (strcmp(argv[i], "--jitter-us") == 0 && i + 1 < argc) jitter_us = atol(argv[++i]);
+    else if (strcmp(argv[i], "--seed") == 0 && i + 1 < argc) rng_state = strtoull(argv[++i], NULL, 10) | 1ULL;
+    else if (strcmp(argv[i], "--fifo") == 0 && i + 1 < argc) fifo = atoi(argv[++i]);
+    else if (argv[i][0] == '-') {
+      fprintf(stderr, "unknown option %s\n", argv[i]);
+      return 2;
+    } else if (nports < MAX_PORTS) names[nports++] = argv[i];
+  }
+  if (nports < 2) {
+    fprintf(stderr, "usage: bench-impair-hub [--loss P] [--delay-us D] [--jitter-us J] [--seed N] [--fifo PRIO] PORT PORT...\n");
+    return 2;
+  }
+  /* 1 ns timer slack: a frame's delay should not grow by the default 50 us. */
+  prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
+  if (fifo > 0) {
+    struct sched_param sp = {.sched_priority = fifo};
+    if (sched_setscheduler(0, SCHED_FIFO, &sp) != 0) fprintf(stderr, "SCHED_FIFO %d: %s (continuing)\n", fifo, strerror(errno));
+  }
+  for (int i = 0; i < nports; i++) {
+    int s = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK, htons(ETH_P_ALL));
+    if (s < 0) {
+      perror("socket");
+      return 1;
+    }
+    int ifindex = (int)if_nametoindex(names[i]);
+    if (ifindex == 0) {
+      fprintf(stderr, "no interface %s\n", names[i]);
+      return 1;
+    }
+    struct sockaddr_ll sll;
+    memset(&sll, 0, sizeof sll);
+    sll.sll_family = AF_PACKET;
+    sll.sll_protocol = htons(ETH_P_ALL);
+    sll.sll_ifindex = ifindex;
+    if (bind(s, (struct sockaddr *)&sll, sizeof sll) != 0) {
+      perror("bind");
+      return 1;
+    }
+    int one = 1;
+    if (setsockopt(s, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof one) != 0) {
+      perror("PACKET_IGNORE_OUTGOING");
+      return 1;
+    }
+    struct packet_mreq mr;
+    memset(&mr, 0, sizeof mr);
+    mr.mr_ifindex = ifindex;
+    mr.mr_type = PACKET_MR_PROMISC;
+    if (setsockopt(s, SOL_PACKET, PACKET_ADD_MEMBERSHIP, &mr, sizeof mr) != 0) {
+      perror("PACKET_ADD_MEMBERSHIP");
+      return 1;
+    }
+    sockets[i] = s;
+  }
+  signal(SIGTERM, on_signal);
+  signal(SIGINT, on_signal);
+  signal(SIGPIPE, SIG_IGN);
+  printf("{\"ready\":true,\"ports\":%d}\n", nports);
+  fflush(stdout);
+
+  /* Wait for the harness's go (it takes the ports out of the bridge first). */
+  char line[64];
+  if (fgets(line, sizeof line, stdin) == NULL) return 0;
+
+  struct pollfd fds[MAX_PORTS + 1];
+  for (int i = 0; i < nports; i++) {
+    fds[i].fd = sockets[i];
+    fds[i].events = POLLIN;
+  }
+  fds[nports].fd = 0;
+  fds[nports].events = POLLIN;
+  unsigned char buffer[MAX_FRAME];
+  uint64_t next_report = now_ns() + 1000000000ULL;
+  while (!stopping) {
+    uint64_t now = now_ns();
+    /* Send everything that is due. */
+    while (heap_len > 0 && heap[0].due_ns <= now) {
+      struct frame f = heap_pop();
+      long long late = (long long)(now - f.due_ns);
+      late_total_ns += late;
+      late_count++;
+      if (late > late_max_ns) late_max_ns = late;
+      if (send(sockets[f.port], f.data, (size_t)f.len, 0) < 0) send_errors++;
+      else forwarded++;
+      free(f.data);
+      now = now_ns();
+    }
+    if (now >= next_report) {
+      print_counters("counters");
+      next_report = now + 1000000000ULL;
+    }
+    uint64_t wait_ns = next_report - now;
+    if (heap_len > 0 && heap[0].due_ns - now < wait_ns) wait_ns = heap[0].due_ns > now ? heap[0].due_ns - now : 0;
+    struct timespec timeout = {(time_t)(wait_ns / 1000000000ULL), (long)(wait_ns % 1000000000ULL)};
+    int ready = ppoll(fds, (nfds_t)nports + 1, &timeout, NULL);
+    if (ready < 0) {
+      if (errno == EINTR) continue;
+      perror("ppoll");
+      break;
+    }
+    if (fds[nports].revents & (POLLIN | POLLHUP)) {
+      ssize_t n = read(0, line, sizeof line);
+      if (n <= 0) break;
+    }
+    for (int i = 0; i < nports; i++) {
+      if (!(fds[i].revents & POLLIN)) continue;
+      for (;;) {
+        ssize_t n = recv(sockets[i], buffer, sizeof buffer, 0);
+        if (n < 0) break;
+        if (n < 14) continue;
+        received++;
+        learn_mac(buffer + 6, i);
+        int target = (buffer[0] & 1) ? -1 : lookup_mac(buffer);
+        for (int out = 0; out < nports; out++) {
+          if (out == i || (target >= 0 && out != target)) continue;
+          enqueue(out, buffer, (int)n, loss, delay_us, jitter_us);
+        }
+      }
+    }
+  }
+  print_counters("final");
+  return 0;
+}

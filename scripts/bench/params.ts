@@ -1,0 +1,105 @@
+/**
+ * Benchmark parameters, from the environment (all optional), so that a quick check and the
+ * full run are the same program:
+ *
+ *   BENCH_SECTIONS      comma list of fencing,probe,false-alarms,failover (default: all)
+ *   BENCH_RUNS          failover runs per configuration (default 20)
+ *   BENCH_FENCE_RUNS    fence runs per method (default 20)
+ *   BENCH_PROBE_S       seconds per probe-core measurement (default 60)
+ *   BENCH_STRESS_S      length of the false-alarm run at default probe settings (default 600)
+ *   BENCH_SEARCH_S      length of each run of the smallest-window search (default 90)
+ *   BENCH_CONFIRM_S     re-run the smallest passing window this long (default: BENCH_STRESS_S; 0: no)
+ *   BENCH_LADDER        probe settings tried from large to small windows, as
+ *                       interval/timeout/misses; tried largest window first until one fails
+ *                       (default "50/100/4,20/50/5,10/30/5,10/20/4,10/10/3,5/10/4,2/6/5,1/5/6,1/3/4")
+ *   BENCH_LOSS          packet loss per LAN egress port (default 0.01)
+ *   BENCH_DELAY_MS / BENCH_JITTER_MS   netem-style delay and jitter per port (default 0 and 2)
+ *   BENCH_IMPAIR        auto | netem | hub (default auto: netem when the kernel has it)
+ *   BENCH_SHELL_PAUSE_MS  pause between two commands of the busy shell session (default 10)
+ *   BENCH_PROFILE_S     perf profile of the monitor at 10 ms, idle (default 10; 0: none)
+ *   BENCH_FLOOR_S       seconds per timer-floor measurement (Node and native timers, default 20; 0: none)
+ *   BENCH_OUT           output directory (default bench-results)
+ */
+export interface ProbeSetting {
+  intervalMs: number;
+  timeoutMs: number;
+  misses: number;
+}
+
+export interface BenchParams {
+  sections: Set<string>;
+  runs: number;
+  fenceRuns: number;
+  probeSeconds: number;
+  stressSeconds: number;
+  searchSeconds: number;
+  confirmSeconds: number;
+  ladder: ProbeSetting[];
+  loss: number;
+  delayMs: number;
+  jitterMs: number;
+  impair: 'auto' | 'netem' | 'hub';
+  shellPauseMs: number;
+  profileSeconds: number;
+  floorSeconds: number;
+  outDir: string;
+}
+
+export const ALL_SECTIONS = ['fencing', 'probe', 'false-alarms', 'failover'] as const;
+export const DEFAULT_LADDER = '50/100/4,20/50/5,10/30/5,10/20/4,10/10/3,5/10/4,2/6/5,1/5/6,1/3/4';
+
+/** The README's detection bound: interval × misses + timeout. */
+export function windowMs(setting: ProbeSetting): number {
+  return setting.intervalMs * setting.misses + setting.timeoutMs;
+}
+
+export function describeSetting(setting: ProbeSetting): string {
+  return `interval ${setting.intervalMs} ms, timeout ${setting.timeoutMs} ms, misses ${setting.misses} (window ${windowMs(setting)} ms)`;
+}
+
+function number(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 0): number {
+  const text = env[name];
+  if (text === undefined || text === '') return fallback;
+  const value = Number(text);
+  if (!Number.isFinite(value) || value < min) throw new Error(`${name}: must be a number >= ${min}, got ${JSON.stringify(text)}`);
+  return value;
+}
+
+export function parseLadder(text: string): ProbeSetting[] {
+  return text.split(',').map((part) => {
+    const [interval, timeout, misses] = part.trim().split('/').map(Number);
+    if (interval === undefined || timeout === undefined || misses === undefined || ![interval, timeout, misses].every((v) => Number.isInteger(v) && v >= 1)) {
+      throw new Error(`BENCH_LADDER: "${part}" is not interval/timeout/misses (whole numbers >= 1)`);
+    }
+    return { intervalMs: interval, timeoutMs: timeout, misses };
+  });
+}
+
+export function readParams(env: NodeJS.ProcessEnv = process.env): BenchParams {
+  const sectionsText = env['BENCH_SECTIONS'] ?? '';
+  const sections = new Set(sectionsText === '' ? ALL_SECTIONS : sectionsText.split(',').map((s) => s.trim()));
+  for (const section of sections) {
+    if (!(ALL_SECTIONS as readonly string[]).includes(section)) throw new Error(`BENCH_SECTIONS: unknown section ${JSON.stringify(section)} (known: ${ALL_SECTIONS.join(', ')})`);
+  }
+  const impair = env['BENCH_IMPAIR'] ?? 'auto';
+  if (impair !== 'auto' && impair !== 'netem' && impair !== 'hub') throw new Error(`BENCH_IMPAIR: auto, netem or hub, got ${JSON.stringify(impair)}`);
+  const stressSeconds = number(env, 'BENCH_STRESS_S', 600, 1);
+  return {
+    sections,
+    runs: Math.round(number(env, 'BENCH_RUNS', 20, 1)),
+    fenceRuns: Math.round(number(env, 'BENCH_FENCE_RUNS', 20, 1)),
+    probeSeconds: number(env, 'BENCH_PROBE_S', 60, 1),
+    stressSeconds,
+    searchSeconds: number(env, 'BENCH_SEARCH_S', 90, 1),
+    confirmSeconds: number(env, 'BENCH_CONFIRM_S', stressSeconds, 0),
+    ladder: parseLadder(env['BENCH_LADDER'] ?? DEFAULT_LADDER),
+    loss: number(env, 'BENCH_LOSS', 0.01),
+    delayMs: number(env, 'BENCH_DELAY_MS', 0),
+    jitterMs: number(env, 'BENCH_JITTER_MS', 2),
+    impair,
+    shellPauseMs: number(env, 'BENCH_SHELL_PAUSE_MS', 10),
+    profileSeconds: number(env, 'BENCH_PROFILE_S', 10),
+    floorSeconds: number(env, 'BENCH_FLOOR_S', 20),
+    outDir: env['BENCH_OUT'] ?? 'bench-results',
+  };
+}

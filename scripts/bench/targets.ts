@@ -1,0 +1,51 @@
+/** The issue's targets (aimed for, not asserted), judged against the measurements. Pure. */
+import type { BenchResults, TargetVerdict } from './results.js';
+
+const fmt = (value: number | null | undefined, unit: string): string => (typeof value === 'number' && Number.isFinite(value) ? `${value} ${unit}` : 'not measured');
+
+export function judgeTargets(results: Omit<BenchResults, 'targets'>): TargetVerdict[] {
+  const verdicts: TargetVerdict[] = [];
+  const configs = results.failover?.configurations ?? [];
+  const median = (name: string): number | null => configs.find((c) => c.name === name)?.outageMs?.median ?? null;
+  const fast = median('keepalived-fast');
+  for (const ours of ['hotspare-default', 'hotspare-smallest-window']) {
+    const value = median(ours);
+    if (value === null && ours !== 'hotspare-default') continue;
+    verdicts.push({
+      target: `median outage below keepalived's fastest setting even though we fence (${ours})`,
+      met: value === null || fast === null ? null : value < fast,
+      measured: `${ours} median ${fmt(value, 'ms')} vs keepalived-fast median ${fmt(fast, 'ms')}`,
+    });
+  }
+  // The smallest passing window may be the default setting itself: then hotspare-default is measured at it.
+  const smallest = results.falseAlarms?.smallest ?? null;
+  const same = (a: { intervalMs: number; timeoutMs: number; misses: number } | null): boolean =>
+    a !== null && smallest !== null && a.intervalMs === smallest.intervalMs && a.timeoutMs === smallest.timeoutMs && a.misses === smallest.misses;
+  const small = configs.find((c) => c.name.startsWith('hotspare') && same(c.probe));
+  const own = small?.breakdown.ownMs?.median ?? null;
+  verdicts.push({
+    target: 'our part of the outage (detection, confirm, takeover, announcement; the fence excluded) under 5 ms at the smallest probe window that passes the false-alarm run',
+    met: small === undefined ? null : own === null ? null : own < 5,
+    measured:
+      small === undefined
+        ? results.falseAlarms === null
+          ? 'the false-alarm search did not run, so there was no smallest passing window to measure at'
+          : 'no probe window of the ladder passed the false-alarm search, so there was no setting to measure it at'
+        : `median ${fmt(own, 'ms')} at ${small.description} (detection ${fmt(small.breakdown.detectionMs?.median, 'ms')}, confirm ${fmt(small.breakdown.confirmMs?.median, 'ms')}, takeover ${fmt(small.breakdown.takeoverMs?.median, 'ms')}, announce ${fmt(small.breakdown.announceMs?.median, 'ms')})`,
+  });
+  for (const condition of ['idle', 'stressed'] as const) {
+    const probe = results.probeCore?.measurements.find((m) => m.intervalMs === 10 && m.condition === condition && m.error === null);
+    verdicts.push({
+      target: `probe jitter p99 under 100 µs at a 10 ms interval with the agent under 2 % of one core (${condition})`,
+      met: probe === undefined || probe.jitterUs.p99 === null ? null : probe.jitterUs.p99 < 100 && probe.cpuPercent < 2,
+      measured: probe === undefined ? 'not measured' : `p99 ${fmt(probe.jitterUs.p99, 'µs')}, CPU ${fmt(probe.cpuPercent, '%')} of one core`,
+    });
+  }
+  const stress = results.falseAlarms?.defaults;
+  verdicts.push({
+    target: 'zero spurious failovers in the stress run (default probe settings)',
+    met: stress === undefined || stress.error !== null ? null : stress.spuriousFailovers === 0,
+    measured: stress === undefined ? 'not measured' : `${stress.spuriousFailovers} in ${stress.seconds} s (${stress.takeovers} takeovers, ${stress.addressMoves} address moves)`,
+  });
+  return verdicts;
+}
