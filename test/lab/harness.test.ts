@@ -214,18 +214,8 @@ describe('lab harness (network namespaces, ipmi_sim, observer)', function () {
     await l.waitFor(async () => (await l.holders()).servers['c']?.linkUp, 3000, 'c carrier back');
     await observer.waitForReply((reply) => reply.ttl === 67, 5000, monoUs());
     expect(l.splitBrainViolations()).to.have.length(1);
-    // While c was cut, a holding the primary address too would not have been a split brain.
-    await ip('-n', l.netnsOf('a'), 'addr', 'add', '198.18.0.10/24', 'dev', 'eth0');
-    await l.cut('c');
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    await ip('-n', l.netnsOf('a'), 'addr', 'del', '198.18.0.10/24', 'dev', 'eth0');
-    await l.restore('c', 'cut');
-    await l.waitFor(() => l.events.filter((e) => e.server === 'c' && e.ifname === 'l-c').length >= 4, 3000, 'port events recorded');
-    await l.waitFor(() => l.events.some((e) => e.server === 'a' && e.kind === 'addr' && e.deleted && e.atUs > cutUs), 3000, 'delete recorded');
-    expect(l.splitBrainViolations()).to.have.length(2);
-    const second = l.splitBrainViolations()[1];
-    // Only the moment between adding on a and cutting c counts.
-    expect(((second?.endUs ?? 0) - (second?.startUs ?? 0)) / 1000).to.be.lessThan(40);
+    // (That a holder with its switch port down does not count is covered without timing in
+    // test/lab/units.test.ts, findViolations.)
   });
 
   it('hang stops the agent (state T) and restore continues it', async () => {
