@@ -5,10 +5,11 @@
  * (BENCH_RUNS, BENCH_PROBE_S, BENCH_STRESS_S, ... for quick checks with tiny runs).
  *
  *   node dist/scripts/bench.js
+ *   node dist/scripts/bench.js --render bench-results/latest.json   (targets, .md, .svg again; no measuring)
  */
 import { execFileSync } from 'node:child_process';
-import { mkdir, writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
 import { cleanupAll, installSignalCleanup } from './bench/cleanup.js';
 import { failoverSection } from './bench/failover.js';
 import type { FailoverSection } from './bench/failover.js';
@@ -63,8 +64,37 @@ async function section<T>(name: string, errors: BenchResults['errors'], body: ()
   }
 }
 
+/** latest.json, latest.svg (failover timelines and distributions) and latest.md in `outDir`. */
+async function writeOutputs(results: BenchResults, outDir: string): Promise<void> {
+  await mkdir(outDir, { recursive: true });
+  const m = results.machine;
+  const subtitle = `${m.nproc} × ${m.cpuModel}, Linux ${m.kernel}, Node ${m.node}; load ${results.load.start.loadavg.join(' ')} → ${results.load.end.loadavg.join(' ')}; ${results.startedAt.slice(0, 16)} UTC`;
+  await writeFile(join(outDir, 'latest.json'), `${JSON.stringify(results, null, 1)}\n`);
+  await writeFile(join(outDir, 'latest.svg'), renderSvg('hotspare failover benchmark: our failover (with fencing) and keepalived, same lab, same observer', subtitle, results.failover?.configurations ?? []));
+  const summary = markdownSummary(results);
+  await writeFile(join(outDir, 'latest.md'), summary);
+  process.stdout.write(`\n${summary}\nwritten: ${join(outDir, 'latest.json')}, latest.svg, latest.md\n`);
+}
+
+/** `--render FILE`: the targets, summary and picture again from saved measurements (nothing is measured). */
+async function render(file: string): Promise<void> {
+  const saved = JSON.parse(await readFile(file, 'utf8')) as BenchResults;
+  const { targets: _old, ...measured } = saved;
+  const note = `Targets, latest.md and latest.svg re-rendered from these measurements at ${new Date().toISOString()} (node dist/scripts/bench.js --render); the measurements are unchanged.`;
+  const notes = [...measured.notes.filter((n) => !n.startsWith('Targets, latest.md and latest.svg re-rendered')), note];
+  const results: BenchResults = { ...measured, notes, targets: judgeTargets({ ...measured, notes }) };
+  await writeOutputs(results, dirname(resolve(file)));
+}
+
 async function main(): Promise<void> {
   installSignalCleanup();
+  const renderIndex = process.argv.indexOf('--render');
+  if (renderIndex >= 0) {
+    const file = process.argv[renderIndex + 1];
+    if (file === undefined) throw new Error('usage: bench.js --render RESULTS.json');
+    await render(file);
+    return;
+  }
   const params = readParams();
   requireTools();
   const startedAt = new Date();
@@ -129,14 +159,7 @@ async function main(): Promise<void> {
     notes,
   };
   const results: BenchResults = { ...partial, targets: judgeTargets(partial) };
-  const outDir = resolve(repoRoot(), params.outDir);
-  await mkdir(outDir, { recursive: true });
-  const subtitle = `${machine.nproc} × ${machine.cpuModel}, Linux ${machine.kernel}, Node ${machine.node}; load ${loadStart.loadavg.join(' ')} → ${results.load.end.loadavg.join(' ')}; ${startedAt.toISOString().slice(0, 16)} UTC`;
-  await writeFile(join(outDir, 'latest.json'), `${JSON.stringify(results, null, 1)}\n`);
-  await writeFile(join(outDir, 'latest.svg'), renderSvg('hotspare failover benchmark: our failover (with fencing) and keepalived, same lab, same observer', subtitle, failover?.configurations ?? []));
-  const summary = markdownSummary(results);
-  await writeFile(join(outDir, 'latest.md'), summary);
-  process.stdout.write(`\n${summary}\nwritten: ${join(outDir, 'latest.json')}, latest.svg, latest.md\n`);
+  await writeOutputs(results, resolve(repoRoot(), params.outDir));
   if (errors.length > 0) process.exitCode = 1;
 }
 

@@ -127,9 +127,23 @@ export interface FalseAlarmSection {
   smallest: ProbeSetting | null;
   /** That setting again, full length (when asked for). */
   confirmation: FalseAlarmRun | null;
+  /** The confirmation had zero spurious failovers (null: no confirmation run). */
+  smallestConfirmed?: boolean | null;
+  /** How a search run passes (absent in results of the first version: zero spurious failovers only). */
+  searchRule?: string;
 }
 
-const passed = (run: FalseAlarmRun): boolean => run.error === null && run.spuriousFailovers === 0;
+/** The longest run of misses that was answered in the end (0 when none). */
+export function longestNearMiss(run: FalseAlarmRun): number {
+  return Math.max(0, ...Object.keys(run.nearMisses).map(Number).filter(Number.isFinite));
+}
+
+/**
+ * A short search run passes only with no spurious failover AND a margin: no run of misses came
+ * within one probe of the threshold. Zero alone says little in 90 s (a full run of 2026-11-26:
+ * every rung down to a 7 ms window had zero in 90 s, and that window then gave 5 in 600 s).
+ */
+export const passed = (run: FalseAlarmRun): boolean => run.error === null && run.spuriousFailovers === 0 && longestNearMiss(run) <= run.probe.misses - 2;
 
 export async function falseAlarmSection(
   defaults: ProbeSetting,
@@ -151,5 +165,12 @@ export async function falseAlarmSection(
     smallest = setting;
   }
   const confirmation = smallest !== null && confirmSeconds > 0 ? await falseAlarmRun(smallest, confirmSeconds, impair, log) : null;
-  return { defaults: defaultsRun, search, smallest, confirmation };
+  return {
+    defaults: defaultsRun,
+    search,
+    smallest,
+    confirmation,
+    smallestConfirmed: confirmation === null ? null : confirmation.error === null && confirmation.spuriousFailovers === 0,
+    searchRule: 'zero spurious failovers and no answered run of misses longer than misses - 2',
+  };
 }

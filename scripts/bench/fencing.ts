@@ -95,7 +95,8 @@ interface RunLine {
   done?: boolean;
 }
 
-async function runHelper(lab: Lab, from: string, target: string, spec: MethodSpec, runs: number): Promise<FenceMethodResult> {
+/** Runs the helper for `runs` runs of one method; resolves with its result lines (and stderr). */
+async function runHelper(lab: Lab, from: string, target: string, spec: MethodSpec, runs: number): Promise<{ lines: RunLine[]; stderr: string }> {
   const request = { method: spec.method, runs, bmc: lab.bmcOptions(target, 5000), fenceArgs: spec.fenceArgs, restoreOn: spec.restoreOn };
   const helper = lab.group.spawn({ name: `fence-helper-${spec.name}`, netns: lab.netnsOf(from), argv: [process.execPath, helperPath(), JSON.stringify(request)] });
   const lines: RunLine[] = [];
@@ -107,7 +108,10 @@ async function runHelper(lab: Lab, from: string, target: string, spec: MethodSpe
   const timer = setTimeout(() => void helper.stop(1000), Math.max(60_000, runs * 20_000));
   await helper.exited;
   clearTimeout(timer);
-  const done = lines.filter((l) => l.run !== undefined);
+  return { lines: lines.filter((l) => l.run !== undefined), stderr };
+}
+
+function summarizeMethod(spec: MethodSpec, done: readonly RunLine[], runs: number, stderr: string): FenceMethodResult {
   const ok = done.filter((l) => l.ok === true);
   const failed = done.filter((l) => l.ok !== true);
   return {
@@ -127,13 +131,21 @@ export async function fencingSection(runs: number, log: (line: string) => void):
   return withLab({ servers: [from, target], agentCommand: placeholderAgent, observer: false }, async (lab) => {
     const wrapper = join(lab.runDir, 'ipmitool-password-file.sh');
     await writeFile(wrapper, ipmitoolWrapper(lab.bmcOptions(target).passwordFile), { mode: 0o700 });
-    const results: FenceMethodResult[] = [];
-    for (const spec of methods(lab.get(target).plan.bmcHost, wrapper)) {
-      log(`fencing: ${spec.name}: ${runs} runs`);
-      const result = await runHelper(lab, from, target, spec, runs);
-      log(`  median ${String(result.ms?.median)} ms, failures ${result.failures}${result.firstError === null ? '' : ` (${result.firstError})`}`);
-      results.push(result);
+    // Round robin, one run of each method in turn (a fresh helper each time, not timed), so a
+    // change in the machine's load during the section falls on every method alike.
+    const specs = methods(lab.get(target).plan.bmcHost, wrapper);
+    const collected = new Map<string, { lines: RunLine[]; stderr: string }>(specs.map((spec) => [spec.name, { lines: [], stderr: '' }]));
+    log(`fencing: ${specs.map((spec) => spec.name).join(', ')}: ${runs} rounds, one run of each method per round`);
+    for (let round = 1; round <= runs; round += 1) {
+      for (const spec of specs) {
+        const { lines, stderr } = await runHelper(lab, from, target, spec, 1);
+        const entry = collected.get(spec.name);
+        entry?.lines.push(...lines.map((line) => ({ ...line, run: round })));
+        if (entry !== undefined && stderr.trim() !== '') entry.stderr = stderr;
+      }
     }
+    const results = specs.map((spec) => summarizeMethod(spec, collected.get(spec.name)?.lines ?? [], runs, collected.get(spec.name)?.stderr ?? ''));
+    for (const result of results) log(`  ${result.name}: median ${String(result.ms?.median)} ms, failures ${result.failures}${result.firstError === null ? '' : ` (${result.firstError})`}`);
     log('fencing: BMC side (chassis program, harness)');
     const bmcSide = await measureBmc(lab, from, target, 5).catch((error: unknown) => {
       log(`  failed: ${String(error)}`);
@@ -152,6 +164,7 @@ export async function fencingSection(runs: number, log: (line: string) => void):
       },
       bmcSide,
       notes: [
+        'Methods run round robin (one run of each per round), so load changes during the section fall on all of them.',
         `Both run inside server ${from}'s namespace against ${target}'s ipmi_sim (lanplus, cipher suite 3), timed in the same helper process from start to confirmed result.`,
         'fence_ipmilan gets its password through an ipmitool wrapper that reads it from a file (it would otherwise put it on ipmitool\'s command line); the wrapper adds one sh exec per ipmitool run.',
         `Per ipmitool run (ours-status median): the process start, an RMCP+ session setup and one command; our off fence is two such runs (${String(round(median('ours-status') ?? NaN))} ms each at the median).`,

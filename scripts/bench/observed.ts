@@ -1,5 +1,5 @@
 /** What the lab's ground truth (observer, ip monitor) shows about one takeover. */
-import { monoUs } from '../lab/exec.js';
+import { monoUs, sleep } from '../lab/exec.js';
 import type { Lab } from '../lab/lab.js';
 import type { Reply } from '../lab/observer-stats.js';
 import { PRIMARY_ADDRESS, bare } from '../lab/topology.js';
@@ -37,6 +37,9 @@ export async function observeTakeover(lab: Lab, crashUs: number, newHolder: stri
     )
     .catch(() => undefined);
   const marginUs = Math.max(20_000, Math.min(200_000, (reply.t - gap.fromUs) * 0.15));
+  // The timeline shows a little of what follows the first reply: wait until that has arrived.
+  const waitMs = (reply.t + marginUs - monoUs()) / 1000;
+  if (waitMs > 0) await sleep(waitMs + 5);
   const replies = observer.replies.filter((r: Reply) => r.t >= gap.fromUs - marginUs && r.t <= reply.t + marginUs).map((r) => ({ t: r.t, ttl: r.ttl }));
   return {
     lastReplyUs: gap.fromUs,

@@ -8,7 +8,7 @@ import type { FailoverConfigResult, Representative } from './failover.js';
 import { circle, esc, formatMs, line, linearTicks, logTicks, rect, text } from './svg-kit.js';
 
 const WIDTH = 1100;
-const LEFT = 170;
+const LEFT = 215;
 const RIGHT = 40;
 const PLOT = WIDTH - LEFT - RIGHT;
 const SERVER_COLORS: Record<string, string> = { a: '#1f77b4', b: '#d62728', c: '#2ca02c' };

@@ -23,6 +23,13 @@ export function judgeTargets(results: Omit<BenchResults, 'targets'>): TargetVerd
     a !== null && smallest !== null && a.intervalMs === smallest.intervalMs && a.timeoutMs === smallest.timeoutMs && a.misses === smallest.misses;
   const small = configs.find((c) => c.name.startsWith('hotspare') && same(c.probe));
   const own = small?.breakdown.ownMs?.median ?? null;
+  const confirmation = results.falseAlarms?.confirmation ?? null;
+  const confirmationNote =
+    confirmation === null
+      ? '; that window passed only the short search runs'
+      : confirmation.spuriousFailovers === 0
+        ? `; that window held over ${confirmation.seconds} s too`
+        : `; but that window did not hold over the full ${confirmation.seconds} s run (${confirmation.spuriousFailovers} spurious failovers), so no window was shown to pass`;
   verdicts.push({
     target: 'our part of the outage (detection, confirm, takeover, announcement; the fence excluded) under 5 ms at the smallest probe window that passes the false-alarm run',
     met: small === undefined ? null : own === null ? null : own < 5,
@@ -31,7 +38,7 @@ export function judgeTargets(results: Omit<BenchResults, 'targets'>): TargetVerd
         ? results.falseAlarms === null
           ? 'the false-alarm search did not run, so there was no smallest passing window to measure at'
           : 'no probe window of the ladder passed the false-alarm search, so there was no setting to measure it at'
-        : `median ${fmt(own, 'ms')} at ${small.description} (detection ${fmt(small.breakdown.detectionMs?.median, 'ms')}, confirm ${fmt(small.breakdown.confirmMs?.median, 'ms')}, takeover ${fmt(small.breakdown.takeoverMs?.median, 'ms')}, announce ${fmt(small.breakdown.announceMs?.median, 'ms')})`,
+        : `median ${fmt(own, 'ms')} at ${small.description} (detection ${fmt(small.breakdown.detectionMs?.median, 'ms')}, confirm ${fmt(small.breakdown.confirmMs?.median, 'ms')}, takeover ${fmt(small.breakdown.takeoverMs?.median, 'ms')}, announce ${fmt(small.breakdown.announceMs?.median, 'ms')})${confirmationNote}`,
   });
   for (const condition of ['idle', 'stressed'] as const) {
     const probe = results.probeCore?.measurements.find((m) => m.intervalMs === 10 && m.condition === condition && m.error === null);
