@@ -12,8 +12,13 @@
  *   `hotspare-arp` tool (hal/nic/hotspare-arp.c, an AF_PACKET socket, which Node cannot
  *   open) the probing is RFC 5227: it also hears another host probing for the same address
  *   at the same time, reported as `contended`. Without it, `arping -D` probes, which hear
- *   only hosts that use the address. Gratuitous ARP likewise goes through the tool (one
- *   spawn for all announcements) or, without it, one `arping -U` per announcement.
+ *   only hosts that use the address. Gratuitous ARP likewise goes through the tool or,
+ *   without it, one `arping -U` per announcement.
+ * - The tool runs as one long-lived `hotspare-arp serve IF` child per NIC (see ArpHelper),
+ *   started at open, so a probe or an announcement costs a line on a pipe, not a process
+ *   (a spawn is ~10-15 ms idle, tens of ms under load). It is killed by close(), restarted
+ *   when it dies (requests in flight then fail with NicError), and while it cannot start
+ *   (retried every HELPER_RETRY_MS) each call spawns `hotspare-arp probe|announce` as before.
  * - Neighbours: /proc/net/arp (of this network namespace); link: /sys/class/net/IF and one
  *   long-lived `ip -o monitor link dev IF` child.
  *
@@ -32,6 +37,7 @@ import { fileURLToPath } from 'node:url';
 import type { Clock } from '../clock/index.js';
 import type { EchoReply, IcmpEcho } from '../icmp/index.js';
 import type { ConflictReport, Nic } from './index.js';
+import { ArpHelper } from './arp-helper.js';
 import { NicError } from '../../src/errors/nic-error.js';
 
 export interface LinuxNicOptions {
@@ -48,6 +54,11 @@ export interface LinuxNicOptions {
    * arping's whole-second intervals. Default: dist/bin/hotspare-arp if built; null: arping.
    */
   arpTool?: string | null;
+  /**
+   * Run the tool as one long-lived helper (`hotspare-arp serve`) instead of a process per
+   * probe or announcement. Default true; false: a process per call.
+   */
+  arpHelper?: boolean;
 }
 
 /** dist/bin/hotspare-arp, found from this compiled module (dist/hal/nic/linux.js). */
@@ -79,6 +90,14 @@ const ANNOUNCE_TERM_DELAYS_MS: ReadonlyArray<number | null> = [3, 15, 60, null];
 const MONITOR_RESTART_MS = 1000;
 const MONITOR_RESYNC_MS = 200;
 const ICMP_ECHOES = 3;
+/** The helper's `ready` (its packet socket open) may take this long, a spawn under load. */
+const HELPER_READY_TIMEOUT_MS = 3000;
+/** How late past its window a helper answer may be before the helper counts as stuck. */
+const HELPER_MARGIN_MS = 1000;
+/** After the helper failed to start, or died young, calls spawn processes this long. */
+const HELPER_RETRY_MS = 5000;
+/** A helper that ran at least this long before it died is restarted at once. */
+const HELPER_MIN_LIFE_MS = 1000;
 const ATF_COM = 0x2;
 
 export class LinuxNic implements Nic {
@@ -93,6 +112,9 @@ export class LinuxNic implements Nic {
   private sequence = 0;
   private closed = false;
   private closing: Promise<void> | null = null;
+  private helper: ArpHelper | null = null;
+  private helperStarting: Promise<ArpHelper | null> | null = null;
+  private helperRetryAtUs = 0;
 
   private constructor(
     readonly name: string,
@@ -102,6 +124,7 @@ export class LinuxNic implements Nic {
     identifier: number,
     private readonly stdbuf: boolean,
     private readonly arpTool: string | null,
+    private readonly useHelper: boolean,
   ) {
     this.identifier = identifier;
     this.batch = new IpBatch((child) => this.track(child));
@@ -129,7 +152,10 @@ export class LinuxNic implements Nic {
       throw new NicError(name, 'open', `no such interface (${describe(error)})`, '', { cause: error });
     }
     const arpTool = options.arpTool === undefined ? (existsSync(DEFAULT_ARP_TOOL) ? DEFAULT_ARP_TOOL : null) : options.arpTool;
-    return new LinuxNic(name, mac, options.icmp, options.clock, identifier, onPath('stdbuf'), arpTool);
+    const nic = new LinuxNic(name, mac, options.icmp, options.clock, identifier, onPath('stdbuf'), arpTool, options.arpHelper ?? true);
+    // Started now, not at the first check: the failover's first probe must not wait for it.
+    void nic.arpHelper();
+    return nic;
   }
 
   async assign(address: string): Promise<void> {
@@ -171,6 +197,15 @@ export class LinuxNic implements Nic {
     }
     if (!(await this.holds(address))) {
       throw new NicError(this.name, 'announce', 'address not held', address);
+    }
+    const helper = await this.arpHelper();
+    if (helper !== null) {
+      try {
+        await helper.announce(ip, count, Math.round(intervalMs));
+      } catch (error) {
+        throw new NicError(this.name, 'announce', `gratuitous ARP not sent: ${describe(error)}`, address, { cause: error });
+      }
+      return;
     }
     if (this.arpTool !== null) {
       const child = this.spawn('announce', address, this.arpTool, ['announce', this.name, ip, String(count), String(Math.round(intervalMs))]);
@@ -258,6 +293,8 @@ export class LinuxNic implements Nic {
       }
       this.monitorTimers.clear();
       this.monitor = null;
+      // The helper is one of the children: SIGTERM below, by PID; what it had in flight fails.
+      this.helper = null;
       this.batch.close();
       const exits = [...this.children].map((child) => {
         if (child !== this.batch.child) {
@@ -355,10 +392,87 @@ export class LinuxNic implements Nic {
     throw new NicError(this.name, 'announce', `gratuitous ARP not sent: ${last}`, address);
   }
 
-  /** One `hotspare-arp probe` over the window; returns `arp-reply MAC` / `arp-probe MAC`. */
+  /**
+   * The running helper, started when there is none; null when calls spawn a process each: no
+   * helper wanted, the NIC closed, or it could not start lately (retried after HELPER_RETRY_MS).
+   */
+  private arpHelper(): Promise<ArpHelper | null> {
+    if (this.arpTool === null || !this.useHelper || this.closed) {
+      return Promise.resolve(null);
+    }
+    if (this.helper?.alive === true) {
+      return Promise.resolve(this.helper);
+    }
+    if (this.helperStarting !== null) {
+      return this.helperStarting;
+    }
+    if (this.clock.nowUs() < this.helperRetryAtUs) {
+      return Promise.resolve(null);
+    }
+    const startedUs = this.clock.nowUs();
+    const starting = ArpHelper.start({
+      tool: this.arpTool,
+      interface: this.name,
+      readyTimeoutMs: HELPER_READY_TIMEOUT_MS,
+      marginMs: HELPER_MARGIN_MS,
+      track: (child) => this.track(child),
+    }).then(
+      (helper) => {
+        this.helperStarting = null;
+        if (this.closed) {
+          helper.stop();
+          return null;
+        }
+        this.helper = helper;
+        helper.onExit(() => this.helperExited(helper, startedUs));
+        return helper;
+      },
+      () => {
+        // Cannot start (no tool, no CAP_NET_RAW, no interface): a process per call for now.
+        this.helperStarting = null;
+        this.helperRetryAtUs = this.clock.nowUs() + HELPER_RETRY_MS * 1000;
+        return null;
+      },
+    );
+    this.helperStarting = starting;
+    return starting;
+  }
+
+  /** The helper died: start the next one now, unless it died young (then calls spawn a while). */
+  private helperExited(helper: ArpHelper, startedUs: number): void {
+    if (this.helper !== helper || this.closed) {
+      return;
+    }
+    this.helper = null;
+    if (this.clock.nowUs() - startedUs < HELPER_MIN_LIFE_MS * 1000) {
+      this.helperRetryAtUs = this.clock.nowUs() + HELPER_RETRY_MS * 1000;
+      return;
+    }
+    void this.arpHelper();
+  }
+
+  /** One probe over the window by the helper, or by a `hotspare-arp probe` process. */
   private async toolProbe(ip: string, address: string, windowMs: number): Promise<string[]> {
+    const windowArg = Math.max(1, Math.round(windowMs));
+    const helper = await this.arpHelper();
+    if (helper !== null) {
+      let seen: string[];
+      try {
+        seen = await helper.probe(ip, windowArg);
+      } catch (error) {
+        // Closed while probing: we know nothing, and "nothing seen" must not read as free.
+        if (this.closed) return ['nic closed'];
+        throw new NicError(this.name, 'detect-conflict', describe(error), address, { cause: error });
+      }
+      return seen.filter((observation) => !observation.endsWith(` ${this.mac}`));
+    }
+    return this.processProbe(ip, address, windowArg);
+  }
+
+  /** One `hotspare-arp probe` process over the window; returns `arp-reply MAC` / `arp-probe MAC`. */
+  private async processProbe(ip: string, address: string, windowMs: number): Promise<string[]> {
     const tool = this.arpTool ?? 'hotspare-arp';
-    const child = this.spawn('detect-conflict', address, tool, ['probe', this.name, ip, String(Math.max(1, Math.round(windowMs)))]);
+    const child = this.spawn('detect-conflict', address, tool, ['probe', this.name, ip, String(windowMs)]);
     const exit = await waitExit(child, windowMs + CHILD_KILL_GRACE_MS);
     // Closed while probing: we know nothing, and "nothing seen" must not read as free.
     if (this.closed) return ['nic closed'];

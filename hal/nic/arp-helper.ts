@@ -1,0 +1,204 @@
+/**
+ * One long-lived `hotspare-arp serve IFACE` child (hal/nic/hotspare-arp.c): ARP probes and
+ * gratuitous ARP without starting a process per call, several requests in flight at once.
+ *
+ * Protocol (one line each way per request): we write `ID probe IPV4 WINDOW_MS` or
+ * `ID announce IPV4 COUNT INTERVAL_MS`; it answers `ID silent`, `ID arp-reply MAC ...`,
+ * `ID done` or `ID error MESSAGE`. It prints `ready` once its packet socket is open and bound,
+ * so a probe sent after `start` resolves hears every packet of its window.
+ *
+ * Contract:
+ * - `start` resolves once the child printed `ready`; rejects (and kills it) when it exits
+ *   first, cannot be run, or says nothing within `readyTimeoutMs`.
+ * - Every request settles: with its answer; with an Error carrying the helper's message; with
+ *   an Error after its window plus `marginMs` (the helper is then stuck and is killed); or with
+ *   an Error when the child exits, naming how it ended.
+ * - `onExit` listeners run once, when the child has exited, after pending requests failed.
+ * - `stop` kills the child (by its PID: it is our child) and fails what is pending.
+ */
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+
+export interface ArpHelperOptions {
+  /** Path of the hotspare-arp binary. */
+  tool: string;
+  interface: string;
+  readyTimeoutMs: number;
+  /** How long past its window (or last announcement) a request may take before it fails. */
+  marginMs: number;
+  /** Called with the child as soon as it is spawned (the NIC keeps and reaps its children). */
+  track: (child: ChildProcessWithoutNullStreams) => void;
+}
+
+/** One observation of a probe: `arp-reply MAC` (someone uses it), `arp-probe MAC` (someone probes for it). */
+export type ArpObservation = `arp-reply ${string}` | `arp-probe ${string}`;
+
+interface Pending {
+  resolve: (answer: string) => void;
+  reject: (error: Error) => void;
+  timer: NodeJS.Timeout;
+}
+
+const MAC = /^[0-9a-f]{2}(?::[0-9a-f]{2}){5}$/;
+const STDERR_KEPT = 2000;
+
+export class ArpHelper {
+  private readonly pending = new Map<string, Pending>();
+  private readonly exitListeners: Array<(error: Error) => void> = [];
+  private nextId = 1;
+  private stdoutPending = '';
+  private stderr = '';
+  private exit: Error | null = null;
+  private ready: (() => void) | null = null;
+
+  private constructor(
+    readonly child: ChildProcessWithoutNullStreams,
+    private readonly marginMs: number,
+  ) {
+    child.stdin.on('error', () => undefined);
+    child.stdout.on('data', (chunk: Buffer) => {
+      this.stdoutPending += chunk.toString('utf8');
+      const lines = this.stdoutPending.split('\n');
+      this.stdoutPending = lines.pop() ?? '';
+      lines.forEach((line) => this.receive(line));
+    });
+    child.stderr.on('data', (chunk: Buffer) => {
+      this.stderr = (this.stderr + chunk.toString('utf8')).slice(-STDERR_KEPT);
+    });
+    child.on('error', (error) => this.exited(new Error(`cannot run hotspare-arp: ${error.message}`)));
+    child.on('close', (code, signal) => {
+      const how = signal !== null ? `killed by ${signal}` : `exit status ${code ?? 'unknown'}`;
+      const detail = this.stderr.trim().split('\n').pop() ?? '';
+      this.exited(new Error(`hotspare-arp helper exited (${how})${detail === '' ? '' : `: ${detail}`}`));
+    });
+  }
+
+  /** Starts `hotspare-arp serve IFACE` and waits for its `ready`. */
+  static start(options: ArpHelperOptions): Promise<ArpHelper> {
+    const child = spawn(options.tool, ['serve', options.interface], { stdio: ['pipe', 'pipe', 'pipe'] });
+    options.track(child);
+    const helper = new ArpHelper(child, options.marginMs);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        helper.stop();
+        reject(new Error(`hotspare-arp helper not ready within ${options.readyTimeoutMs} ms`));
+      }, options.readyTimeoutMs);
+      helper.ready = () => {
+        clearTimeout(timer);
+        resolve(helper);
+      };
+      helper.onExit((error) => {
+        clearTimeout(timer);
+        reject(error);
+      });
+    });
+  }
+
+  get alive(): boolean {
+    return this.exit === null && this.ready === null;
+  }
+
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
+  onExit(listener: (error: Error) => void): void {
+    this.exitListeners.push(listener);
+  }
+
+  /** RFC 5227 probe for `ip` over `windowMs` (whole ms, 1-600000); what was seen, or nothing. */
+  async probe(ip: string, windowMs: number): Promise<ArpObservation[]> {
+    const answer = await this.request(`probe ${ip} ${windowMs}`, windowMs);
+    if (answer === 'silent') {
+      return [];
+    }
+    const words = answer.split(' ');
+    const seen: ArpObservation[] = [];
+    for (let i = 0; i + 1 < words.length; i += 2) {
+      const kind = words[i];
+      const mac = words[i + 1] ?? '';
+      if ((kind !== 'arp-reply' && kind !== 'arp-probe') || !MAC.test(mac)) {
+        break;
+      }
+      seen.push(`${kind} ${mac}`);
+    }
+    // Never read an answer we do not understand as "nothing seen".
+    if (seen.length * 2 !== words.length) {
+      throw new Error(`unexpected answer from hotspare-arp helper: ${JSON.stringify(answer)}`);
+    }
+    return seen;
+  }
+
+  /** `count` gratuitous ARPs for `ip`, the first at once, then `intervalMs` (whole ms) apart. */
+  async announce(ip: string, count: number, intervalMs: number): Promise<void> {
+    const answer = await this.request(`announce ${ip} ${count} ${intervalMs}`, count * intervalMs);
+    if (answer !== 'done') {
+      throw new Error(`unexpected answer from hotspare-arp helper: ${JSON.stringify(answer)}`);
+    }
+  }
+
+  /** Kills the child; pending requests fail when it has exited. Idempotent. */
+  stop(signal: NodeJS.Signals = 'SIGTERM'): void {
+    if (this.child.exitCode === null && this.child.signalCode === null) {
+      this.child.kill(signal);
+    }
+  }
+
+  private request(command: string, busyMs: number): Promise<string> {
+    if (this.exit !== null) {
+      return Promise.reject(this.exit);
+    }
+    const id = String(this.nextId);
+    this.nextId += 1;
+    return new Promise((resolve, reject) => {
+      const limitMs = busyMs + this.marginMs;
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(new Error(`hotspare-arp helper gave no answer within ${limitMs} ms (stopped)`));
+        // It answers within microseconds of a deadline when well: it is stuck, start afresh.
+        this.stop('SIGKILL');
+      }, limitMs);
+      this.pending.set(id, { resolve, reject, timer });
+      this.child.stdin.write(`${id} ${command}\n`);
+    });
+  }
+
+  private receive(line: string): void {
+    if (this.ready !== null) {
+      if (line === 'ready') {
+        const ready = this.ready;
+        this.ready = null;
+        ready();
+      }
+      return;
+    }
+    const space = line.indexOf(' ');
+    const id = line.slice(0, space);
+    const answer = line.slice(space + 1);
+    const request = this.pending.get(id);
+    if (space < 0 || request === undefined) {
+      return;
+    }
+    this.pending.delete(id);
+    clearTimeout(request.timer);
+    if (answer.startsWith('error ')) {
+      request.reject(new Error(`hotspare-arp: ${answer.slice('error '.length)}`));
+    } else {
+      request.resolve(answer);
+    }
+  }
+
+  private exited(error: Error): void {
+    if (this.exit !== null) {
+      return;
+    }
+    this.exit = error;
+    for (const request of this.pending.values()) {
+      clearTimeout(request.timer);
+      request.reject(error);
+    }
+    this.pending.clear();
+    for (const listener of this.exitListeners) {
+      listener(error);
+    }
+  }
+}
