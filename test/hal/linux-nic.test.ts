@@ -1,4 +1,9 @@
 import { expect } from 'chai';
+import { execFile } from 'node:child_process';
+import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DEFAULT_ARP_TOOL } from '../../hal/nic/linux.js';
 import { createVethLan, destroyVethLan, ipIn, netnsUnavailable, type VethLan } from './fixtures/netns.js';
 import { NsSession, type Answer } from './fixtures/ns-client.js';
 import { run, waitFor } from './fixtures/processes.js';
@@ -28,6 +33,34 @@ function linkEvents(session: NsSession): boolean[] {
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** PIDs of the session's `hotspare-arp serve` children (read from /proc just now). */
+async function helperPids(session: NsSession): Promise<number[]> {
+  const children = (await session.ok('children')).value;
+  const pids: number[] = [];
+  for (const pid of Array.isArray(children) ? children : []) {
+    const cmdline = await readFile(`/proc/${Number(pid)}/cmdline`, 'utf8').catch(() => '');
+    if (cmdline.split('\0').slice(0, 2).join(' ').endsWith('hotspare-arp serve')) {
+      pids.push(Number(pid));
+    }
+  }
+  return pids;
+}
+
+/** Runs an ES module inside namespace `ns` (a LinuxNic with options the session cannot set). */
+function nodeIn(ns: string, source: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile('ip', ['netns', 'exec', ns, process.execPath, '--input-type=module', '-e', source], { timeout: 20_000 }, (error, stdout, stderr) => {
+      if (error !== null) {
+        reject(new Error(`${error.message}: ${stderr}`));
+      } else {
+        resolve(stdout);
+      }
+    });
+  });
+}
+
+const DIST = (path: string): string => JSON.stringify(new URL(path, import.meta.url).href);
 
 describe('hal/nic/linux parsing', () => {
   it('parses addresses strictly (they end up on ip’s batch input)', () => {
@@ -265,6 +298,85 @@ describe('hal/nic/linux parsing', () => {
       expect((await session.call('nic.holds', FLOATING)).error?.name).to.equal('NicError');
     } finally {
       await session.stop();
+    }
+  });
+
+  it('the first check right after open hears the holder (the helper is ready first)', async () => {
+    const { lan } = setup();
+    const session = await NsSession.start(lan.a);
+    try {
+      await session.ok('icmp.open');
+      await session.ok('nic.open', lan.ifA);
+      const result = report((await session.ok('nic.detectConflict', `${lan.ipB}/24`, 20)).value);
+      expect(result.evidence).to.include(`arp-reply ${lan.macB}`);
+      expect(await helperPids(session)).to.have.length(1);
+    } finally {
+      await session.stop();
+    }
+  });
+
+  it('survives a killed helper: the probe in flight fails with NicError, a new helper serves the next', async () => {
+    const { lan } = setup();
+    const session = await NsSession.start(lan.a);
+    try {
+      await session.ok('icmp.open');
+      await session.ok('nic.open', lan.ifA);
+      await session.ok('nic.holds', FLOATING);
+      // A helper that dies after a second of service is replaced at once (younger: later).
+      await sleep(1100);
+      const [pid] = await helperPids(session);
+      expect(pid).to.be.a('number');
+      const detect = session.call('nic.detectConflict', '198.18.202.53/24', 3000);
+      await sleep(100);
+      process.kill(pid!, 'SIGKILL');
+      const failed = await detect;
+      expect(failed.error?.name).to.equal('NicError');
+      expect(failed.error?.message).to.include('helper exited (killed by SIGKILL)').and.include('198.18.202.53');
+      let pids: number[] = [];
+      for (let i = 0; i < 250 && !(pids.length === 1 && pids[0] !== pid); i += 1) {
+        await sleep(20);
+        pids = await helperPids(session);
+      }
+      expect(pids, 'a new helper within 5 s').to.have.length(1).and.not.include(pid);
+      const result = report((await session.ok('nic.detectConflict', `${lan.ipB}/24`, 20)).value);
+      expect(result.evidence).to.include(`arp-reply ${lan.macB}`);
+      expect(await helperPids(session)).to.deep.equal(pids);
+    } finally {
+      await session.stop();
+    }
+  });
+
+  it('falls back to a process per call when the helper cannot start', async () => {
+    const { lan } = setup();
+    const dir = await mkdtemp(join(tmpdir(), 'hotspare-arp-'));
+    try {
+      // The real tool, except that `serve` fails; every call is logged.
+      const wrapper = join(dir, 'hotspare-arp');
+      await writeFile(wrapper, `#!/bin/sh\necho "$1" >> "${dir}/calls"\n[ "$1" = serve ] && exit 3\nexec "${DEFAULT_ARP_TOOL}" "$@"\n`);
+      await chmod(wrapper, 0o755);
+      const out = await nodeIn(
+        lan.a,
+        `import { MonotonicClock } from ${DIST('../../hal/clock/linux.js')};
+        import { RawIcmpEcho } from ${DIST('../../hal/icmp/linux.js')};
+        import { LinuxNic } from ${DIST('../../hal/nic/linux.js')};
+        const clock = new MonotonicClock();
+        const icmp = RawIcmpEcho.open(clock, {});
+        const nic = await LinuxNic.open({ interface: ${JSON.stringify(lan.ifA)}, icmp, clock, arpTool: ${JSON.stringify(wrapper)} });
+        try {
+          const taken = await nic.detectConflict(${JSON.stringify(`${lan.ipB}/24`)}, 30);
+          const free = await nic.detectConflict('198.18.202.54/24', 30);
+          console.log(JSON.stringify({ taken, free }));
+        } finally {
+          await nic.close();
+          icmp.close();
+        }`,
+      );
+      const answers: unknown = JSON.parse(out);
+      expect(report(Reflect.get(Object(answers), 'taken')).evidence).to.include(`arp-reply ${lan.macB}`);
+      expect(report(Reflect.get(Object(answers), 'free'))).to.deep.equal({ taken: false, evidence: [] });
+      expect((await readFile(join(dir, 'calls'), 'utf8')).split('\n')).to.deep.equal(['serve', 'probe', 'probe', '']);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
     }
   });
 });
