@@ -1,0 +1,123 @@
+/**
+ * BMC driver that speaks IPMI v2.0 RMCP+ itself (UDP, node:crypto) and keeps one authenticated
+ * session per BMC open between operations: a fence costs a couple of round trips instead of a
+ * process start and a session setup per ipmitool run.
+ *
+ * - Same contract as every `Bmc` (index.ts); errors are `BmcError` and never hold the password.
+ * - `off`/`on`/`cycle` send Chassis Control and resolve when the BMC acknowledged it (completion
+ *   code 0); they do not poll the power state (the caller confirms with `status`).
+ * - `warm()` opens the session ahead of need and keeps it alive; `close()` ends it.
+ * - Session handling, timeouts, retries and re-establishment: see rmcp/session.ts.
+ */
+import type { Bmc, BmcFactory, PowerState } from './index.js';
+import { BmcError } from '../../src/errors/bmc-error.js';
+import { ChassisControl, Command, powerFromChassisStatus } from './rmcp/ipmi-message.js';
+import { RmcpSession } from './rmcp/session.js';
+import type { RmcpSessionDriver, RmcpSessionOptions, SessionStats } from './rmcp/session.js';
+import { isRmcpCodecError } from './rmcp/codec-error.js';
+
+export type { RmcpSessionDriver, SessionStats } from './rmcp/session.js';
+export { SUPPORTED_CIPHER_SUITES } from './rmcp/cipher-suite.js';
+
+/**
+ * Options of one BMC. The fields shared with `IpmitoolBmcOptions` mean the same; `interface`
+ * is not needed (always RMCP+, i.e. lanplus).
+ */
+export type RmcpBmcOptions = RmcpSessionOptions;
+
+export class RmcpBmc implements Bmc {
+  readonly member: string;
+  private readonly session: RmcpSession;
+
+  constructor(options: RmcpBmcOptions, driver: RmcpSessionDriver = {}) {
+    this.member = options.member;
+    this.session = new RmcpSession(options, driver);
+  }
+
+  /** Counters of the session (opens, dropped datagrams, keepalives, last open time). */
+  get stats(): Readonly<SessionStats> {
+    return this.session.stats;
+  }
+
+  /** True while a session is believed open. */
+  get warmNow(): boolean {
+    return this.session.established;
+  }
+
+  async status(): Promise<PowerState> {
+    const data = await this.session.command('status', Command.getChassisStatus.netFn, Command.getChassisStatus.cmd);
+    try {
+      return powerFromChassisStatus(data);
+    } catch (error) {
+      throw new BmcError(this.member, 'status', 'garbage', isRmcpCodecError(error) ? error.message : 'no power state in the answer');
+    }
+  }
+
+  async on(): Promise<void> {
+    await this.session.command('on', Command.chassisControl.netFn, Command.chassisControl.cmd, Buffer.from([ChassisControl.on]));
+  }
+
+  async off(): Promise<void> {
+    await this.session.command('off', Command.chassisControl.netFn, Command.chassisControl.cmd, Buffer.from([ChassisControl.off]));
+  }
+
+  async cycle(): Promise<void> {
+    await this.session.command('cycle', Command.chassisControl.netFn, Command.chassisControl.cmd, Buffer.from([ChassisControl.cycle]));
+  }
+
+  /** Opens the session now and keeps it alive, so that the next operation is one round trip. */
+  warm(): Promise<void> {
+    return this.session.open();
+  }
+
+  /** Close Session, keepalive stopped, socket released; a later operation opens a new session. */
+  close(): Promise<void> {
+    return this.session.close();
+  }
+}
+
+/** Keeps one `RmcpBmc` (one session) per member. */
+export class RmcpBmcFactory implements BmcFactory {
+  private readonly members: ReadonlyMap<string, RmcpBmcOptions>;
+  private readonly driver: Omit<RmcpSessionDriver, 'transport'>;
+  private readonly open_ = new Map<string, RmcpBmc>();
+
+  constructor(members: readonly RmcpBmcOptions[], driver: Omit<RmcpSessionDriver, 'transport'> = {}) {
+    this.members = new Map(members.map((options) => [options.member, options]));
+    this.driver = driver;
+  }
+
+  open(member: string): RmcpBmc {
+    const existing = this.open_.get(member);
+    if (existing !== undefined) {
+      return existing;
+    }
+    const options = this.members.get(member);
+    if (options === undefined) {
+      throw new BmcError(member, 'open', 'unreachable', 'no BMC configured for this member');
+    }
+    const bmc = new RmcpBmc(options, this.driver);
+    this.open_.set(member, bmc);
+    return bmc;
+  }
+
+  /** Opens every configured member's session; resolves when all tried, with the failures by member. */
+  async warmAll(): Promise<Map<string, BmcError>> {
+    const failures = new Map<string, BmcError>();
+    await Promise.all(
+      [...this.members.keys()].map(async (member) => {
+        try {
+          await this.open(member).warm();
+        } catch (error) {
+          failures.set(member, error instanceof BmcError ? error : new BmcError(member, 'open', 'garbage', String(error)));
+        }
+      }),
+    );
+    return failures;
+  }
+
+  /** Closes every session opened so far. */
+  async closeAll(): Promise<void> {
+    await Promise.all([...this.open_.values()].map((bmc) => bmc.close()));
+  }
+}
