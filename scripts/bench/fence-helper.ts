@@ -18,14 +18,18 @@
  *                   no process start, no session setup: about the BMC's own response time
  *   session-off     power off and status reads off, in that kept session (what a fence over a
  *                   persistent session would cost); powered on again untimed
+ *   rmcp-status     one status through RmcpBmc (hal/bmc/rmcp.ts: RMCP+ in-process, session kept
+ *                   open; the session is opened untimed before the runs)
+ *   rmcp-off        RmcpBmc off, then status reads off, in that session; powered on again untimed
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { IpmitoolBmc } from '../../hal/bmc/linux.js';
 import type { IpmitoolBmcOptions } from '../../hal/bmc/linux.js';
+import { RmcpBmc } from '../../hal/bmc/rmcp.js';
 
 interface HelperRequest {
-  method: 'ours-off' | 'ours-cycle' | 'ours-status' | 'fence_ipmilan' | 'session-status' | 'session-off';
+  method: 'ours-off' | 'ours-cycle' | 'ours-status' | 'fence_ipmilan' | 'session-status' | 'session-off' | 'rmcp-status' | 'rmcp-off';
   runs: number;
   bmc: IpmitoolBmcOptions;
   fenceArgs?: string[];
@@ -93,9 +97,12 @@ async function main(): Promise<void> {
   };
   if ((await bmc.status()) !== 'on') await bmc.on();
   const session = request.method.startsWith('session-') ? new IpmitoolSession(request.bmc) : null;
+  const { interface: _lanplusOnly, ...rmcpOptions } = request.bmc;
+  const rmcp = request.method.startsWith('rmcp-') ? new RmcpBmc(rmcpOptions) : null;
   try {
     // The session's setup is not timed: the first command opens it.
     if (session !== null) await session.command('chassis power status', 10_000);
+    await rmcp?.warm();
     for (let run = 1; run <= request.runs; run += 1) {
       const started = nowMs();
       try {
@@ -136,6 +143,20 @@ async function main(): Promise<void> {
             await live.command('chassis power on');
             break;
           }
+          case 'rmcp-status': {
+            const power = await (rmcp as RmcpBmc).status();
+            print({ run, ms: nowMs() - started, ok: true, detail: `power ${power}` });
+            break;
+          }
+          case 'rmcp-off': {
+            const live = rmcp as RmcpBmc;
+            await live.off();
+            const off = await live.status();
+            const ms = nowMs() - started;
+            print({ run, ms, ok: off === 'off', detail: `power ${off} after power off` });
+            await live.on();
+            break;
+          }
           case 'fence_ipmilan': {
             const result = await runProgram(['fence_ipmilan', ...(request.fenceArgs ?? [])]);
             const ms = nowMs() - started;
@@ -152,6 +173,7 @@ async function main(): Promise<void> {
     }
   } finally {
     await session?.close();
+    await rmcp?.close();
   }
   print({ done: true });
 }
