@@ -199,6 +199,7 @@ function labTests(): void {
       const answer = await c().ask('status', 'nobody');
       expect(!answer.ok && answer.kind, JSON.stringify(answer)).to.be.oneOf(['unreachable', 'timeout']);
       expect(answer.ms).to.be.lessThan(1000);
+      console.log(`      nobody listening: ${!answer.ok ? (answer.kind ?? '') : ''} after ${answer.ms.toFixed(1)} ms`);
     });
 
     it('a BMC that stopped answering is timeout within timeoutMs; the session is back once it answers', async () => {
