@@ -31,7 +31,7 @@ export interface BoardFile {
   name: string;
   nic: string;
   serial: { device: string; baud: number };
-  bmc: { interface: 'lanplus' | 'lan'; cipher_suite: number; power_cycle: string; timeout_ms: number };
+  bmc: { client: 'rmcp' | 'ipmitool'; interface: 'lanplus' | 'lan'; cipher_suite: number; power_cycle: string; timeout_ms: number; retries: number };
   reboot: string;
   [extra: string]: unknown;
 }
@@ -91,7 +91,7 @@ export function boardFile(plan: LabPlan, server: ServerPlan): BoardFile {
     name: 'lab-netns',
     nic: 'eth0',
     serial: { device: agentPaths(plan, server).serialAgent, baud: 115200 },
-    bmc: { interface: 'lanplus', cipher_suite: 3, power_cycle: 'off-on', timeout_ms: 2000 },
+    bmc: { client: 'rmcp', interface: 'lanplus', cipher_suite: 3, power_cycle: 'off-on', timeout_ms: 2000, retries: 3 },
     reboot: 'restart',
   };
 }

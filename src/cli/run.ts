@@ -1,5 +1,9 @@
 import { spawn } from 'node:child_process';
 import { IpmitoolBmcFactory } from '../../hal/bmc/linux.js';
+import type { IpmitoolBmcOptions } from '../../hal/bmc/linux.js';
+import { RmcpBmcFactory } from '../../hal/bmc/rmcp.js';
+import type { BmcFactory } from '../../hal/bmc/index.js';
+import type { Config } from '../config/index.js';
 import { MonotonicClock } from '../../hal/clock/linux.js';
 import { RawIcmpEcho } from '../../hal/icmp/linux.js';
 import { LinuxNic } from '../../hal/nic/linux.js';
@@ -22,13 +26,7 @@ export async function runAgent(configPath: string): Promise<void> {
   const clock = new MonotonicClock();
   const icmp = RawIcmpEcho.open(clock);
   const nic = await LinuxNic.open({ interface: config.board.nic, icmp, clock });
-  const bmcs = new IpmitoolBmcFactory(
-    config.cluster.members.flatMap((m) =>
-      m.bmc === null
-        ? []
-        : [{ member: m.name, host: m.bmc.host, port: m.bmc.port, username: m.bmc.username, passwordFile: m.bmc.passwordFile, interface: config.board.bmc.interface, cipherSuite: config.board.bmc.cipherSuite, timeoutMs: config.board.bmc.timeoutMs, retries: config.board.bmc.retries }],
-    ),
-  );
+  const bmcs = openBmcs(config);
   let serial: SerialPort | null = null;
   if (config.board.serial.device !== null) {
     try {
@@ -61,6 +59,18 @@ export async function runAgent(configPath: string): Promise<void> {
     seed,
     console: (line) => consoleShell?.notice(line),
   });
+  if (bmcs instanceof RmcpBmcFactory) {
+    // Open the RMCP+ sessions to the other members' BMCs now, so a fence is a couple of round
+    // trips, not a session setup; they are kept alive by the driver. A failure here is only
+    // reported: the fence opens the session again when it needs it.
+    for (const member of config.cluster.members) {
+      if (member.name === config.node || member.bmc === null) continue;
+      bmcs.open(member.name).warm().then(
+        () => log.emit({ atMs: clock.wallMs(), atUs: clock.nowUs(), level: 'info', node: config.node, event: 'bmc-session', message: `RMCP+ session to ${member.name}'s BMC open`, fields: { member: member.name } }),
+        (error: unknown) => log.emit({ atMs: clock.wallMs(), atUs: clock.nowUs(), level: 'warn', node: config.node, event: 'bmc-unreachable', message: `cannot open a session to ${member.name}'s BMC yet: ${error instanceof Error ? error.message : String(error)}`, fields: { member: member.name } }),
+      );
+    }
+  }
   const shellDeps: ShellDeps = {
     operator: agent,
     node: config.node,
@@ -86,6 +96,7 @@ export async function runAgent(configPath: string): Promise<void> {
       }
     }
     await control.close();
+    if (bmcs instanceof RmcpBmcFactory) await bmcs.closeAll().catch(() => undefined);
     nic.close();
     icmp.close();
     await serial?.close();
@@ -94,4 +105,16 @@ export async function runAgent(configPath: string): Promise<void> {
   process.on('SIGTERM', () => void shutdown(0));
   process.on('SIGINT', () => void shutdown(0));
   await agent.start();
+}
+
+/** The BMC driver the board asks for: the in-process RMCP+ client, or ipmitool per command. */
+function openBmcs(config: Config): BmcFactory {
+  const board = config.board.bmc;
+  const members: IpmitoolBmcOptions[] = config.cluster.members.flatMap((m) =>
+    m.bmc === null
+      ? []
+      : [{ member: m.name, host: m.bmc.host, port: m.bmc.port, username: m.bmc.username, passwordFile: m.bmc.passwordFile, interface: board.interface, cipherSuite: board.cipherSuite, timeoutMs: board.timeoutMs, retries: board.retries }],
+  );
+  if (board.client === 'ipmitool') return new IpmitoolBmcFactory(members);
+  return new RmcpBmcFactory(members.map(({ interface: _lanplus, ...options }) => options));
 }

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import { ConfigError } from '../errors/index.js';
 import { Fields } from './fields.js';
+import { SUPPORTED_CIPHER_SUITES } from '../../hal/bmc/rmcp/cipher-suite.js';
 import type { Board } from './types.js';
 
 /** Reads and validates a board file. Every field, its type and default: README "Boards". */
@@ -20,6 +21,7 @@ export function parseBoard(file: string, doc: unknown): Board {
     nic: f.string('nic'),
     serial: { device: serial.optionalString('device'), baud: serial.number('baud', 115200, { min: 1200, max: 4_000_000, integer: true }) },
     bmc: {
+      client: bmc.oneOf('client', ['rmcp', 'ipmitool'] as const, 'ipmitool'),
       interface: bmc.oneOf('interface', ['lanplus', 'lan'] as const, 'lanplus'),
       cipherSuite: bmc.number('cipher_suite', 3, { min: 0, max: 17, integer: true }),
       powerCycle: bmc.oneOf('power_cycle', ['cycle', 'off-on'] as const, 'off-on'),
@@ -28,6 +30,8 @@ export function parseBoard(file: string, doc: unknown): Board {
     },
     reboot: f.oneOf('reboot', ['restart', 'exit', 'system'] as const, 'restart'),
   };
+  if (board.bmc.client === 'rmcp' && board.bmc.interface !== 'lanplus') bmc.fail('client', 'rmcp speaks IPMI v2.0 RMCP+ only: use interface lanplus, or client ipmitool for IPMI 1.5 (lan)');
+  if (board.bmc.client === 'rmcp' && !SUPPORTED_CIPHER_SUITES.includes(board.bmc.cipherSuite)) bmc.fail('cipher_suite', `${board.bmc.cipherSuite} is not supported by client rmcp (supported: ${SUPPORTED_CIPHER_SUITES.join(', ')}); use client ipmitool`);
   if (!/^[A-Za-z0-9_.:-]{1,15}$/.test(board.nic)) f.fail('nic', `is not a valid interface name: ${JSON.stringify(board.nic)}`);
   f.has('quirks'); // free-form notes for people
   serial.rejectUnknown();

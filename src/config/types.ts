@@ -51,6 +51,8 @@ export interface Board {
   nic: string;
   serial: { device: string | null; baud: number };
   bmc: {
+    /** `rmcp`: the in-process RMCP+ client with a kept-open session; `ipmitool`: one run per command. */
+    client: 'rmcp' | 'ipmitool';
     interface: 'lanplus' | 'lan';
     cipherSuite: number;
     powerCycle: 'cycle' | 'off-on';

@@ -103,6 +103,22 @@ describe('config and `hotspare check`', () => {
     expect(config.board.bmc.cipherSuite).to.equal(3);
   });
 
+  it('refuses bmc.client rmcp with IPMI 1.5 or a cipher suite it does not speak, naming the field', () => {
+    const lan = join(dir, 'board-lan.yaml');
+    writeFileSync(lan, 'name: x\nnic: eth0\nbmc: { client: rmcp, interface: lan }\n');
+    const r1 = check(write(undefined, lan));
+    expect(r1.code).to.equal(1);
+    expect(r1.out).to.contain(`${lan}: bmc.client: rmcp speaks IPMI v2.0 RMCP+ only`);
+    const suite = join(dir, 'board-suite.yaml');
+    writeFileSync(suite, 'name: x\nnic: eth0\nbmc: { client: rmcp, cipher_suite: 1 }\n');
+    const r2 = check(write(undefined, suite));
+    expect(r2.code).to.equal(1);
+    expect(r2.out).to.contain(`${suite}: bmc.cipher_suite: 1 is not supported by client rmcp (supported: 3, 17)`);
+    const ok = join(dir, 'board-ok.yaml');
+    writeFileSync(ok, 'name: x\nnic: eth0\nbmc: { client: ipmitool, cipher_suite: 1 }\n');
+    expect(check(write(undefined, ok)).code).to.equal(0);
+  });
+
   it('every shipped board validates', () => {
     for (const board of ['lab-netns', 'dell-poweredge-idrac9', 'hpe-proliant-ilo5', 'supermicro-x11']) {
       const file = write(undefined, join(ROOT, `boards/${board}.yaml`));
