@@ -46,7 +46,7 @@ export interface FencingSection {
 interface MethodSpec {
   name: string;
   description: string;
-  method: 'ours-off' | 'ours-cycle' | 'ours-status' | 'fence_ipmilan' | 'session-status' | 'session-off';
+  method: 'ours-off' | 'ours-cycle' | 'ours-status' | 'fence_ipmilan' | 'session-status' | 'session-off' | 'rmcp-status' | 'rmcp-off';
   fenceArgs?: string[];
   restoreOn?: boolean;
 }
@@ -74,8 +74,10 @@ exec ipmitool -f '${passwordFile}' "$@"
 function methods(bmcHost: string, wrapper: string): MethodSpec[] {
   const base = [`--ip=${bmcHost}`, '--username=admin', '--lanplus', '--cipher=3', `--ipmitool-path=${wrapper}`];
   return [
-    { name: 'ours-status', description: 'one `chassis power status` through IpmitoolBmc (one ipmitool run)', method: 'ours-status' },
-    { name: 'ours-off', description: 'our fence: IpmitoolBmc off, then status reads off (the agent\'s off-on fence before takeover)', method: 'ours-off' },
+    { name: 'rmcp-status', description: 'one Get Chassis Status through RmcpBmc (bmc.client rmcp, the lab board\'s default: in-process RMCP+, session kept open)', method: 'rmcp-status' },
+    { name: 'rmcp-off', description: 'our fence with bmc.client rmcp: off, then status reads off, in the kept session (the agent\'s off-on fence before takeover)', method: 'rmcp-off' },
+    { name: 'ours-status', description: 'one `chassis power status` through IpmitoolBmc (bmc.client ipmitool: one ipmitool run)', method: 'ours-status' },
+    { name: 'ours-off', description: 'our fence with bmc.client ipmitool: IpmitoolBmc off, then status reads off', method: 'ours-off' },
     { name: 'ours-cycle', description: 'power cycle confirmed: off, status off, on, status on', method: 'ours-cycle' },
     { name: 'fence_ipmilan-off', description: 'fence_ipmilan --action=off (defaults: power_wait 2 s)', method: 'fence_ipmilan', fenceArgs: [...base, '--action=off'], restoreOn: true },
     { name: 'fence_ipmilan-off-wait0', description: 'fence_ipmilan --action=off --power-wait=0', method: 'fence_ipmilan', fenceArgs: [...base, '--action=off', '--power-wait=0'], restoreOn: true },
@@ -157,6 +159,8 @@ export async function fencingSection(runs: number, log: (line: string) => void):
       target,
       methods: results,
       ratios: {
+        'rmcp-off / fence_ipmilan-off-wait0': ratio(median('rmcp-off'), median('fence_ipmilan-off-wait0')),
+        'rmcp-off / ours-off': ratio(median('rmcp-off'), median('ours-off')),
         'ours-off / fence_ipmilan-off': ratio(median('ours-off'), median('fence_ipmilan-off')),
         'ours-off / fence_ipmilan-off-wait0': ratio(median('ours-off'), median('fence_ipmilan-off-wait0')),
         'ours-cycle / fence_ipmilan-reboot': ratio(median('ours-cycle'), median('fence_ipmilan-reboot')),
