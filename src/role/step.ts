@@ -438,8 +438,9 @@ function onFenceRetry(c: MachineConfig, s: RoleState, nowUs: number, out: Action
 function takeOver(c: MachineConfig, s: RoleState, nowUs: number, out: Action[]): RoleState {
   const target = s.fence.target;
   const fenced = s.fence.fenced;
-  out.push({ type: 'release', address: 'monitor' });
-  const after: Action[] = [];
+  // The monitor address is released after the primary address is claimed and announced:
+  // holding both for a moment harms nobody, and the takeover does not wait for the release.
+  const after: Action[] = [{ type: 'release', address: 'monitor' }];
   // With off-on fencing the old primary stays off until we hold the address; then it is
   // powered on so it comes back, finds the primary address taken and becomes monitor.
   if (target !== null && fenced && c.fencing.powerCycle === 'off-on') after.push({ type: 'power-on', target });

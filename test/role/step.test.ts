@@ -257,7 +257,8 @@ describe('role machine: fencing and takeover', () => {
     const powerOn = indexOf(acts, 'power-on');
     expect(persist).to.be.above(-1);
     expect(persist).to.be.below(assign);
-    expect(releaseMonitor).to.be.below(assign);
+    // The monitor address goes after the primary address is claimed and announced.
+    expect(releaseMonitor).to.be.above(indexOf(acts, 'announce'));
     expect(powerOn).to.be.above(assign);
     expect(acts[powerOn]).to.deep.equal({ type: 'power-on', target: 'a' });
   });
