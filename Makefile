@@ -28,13 +28,25 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund
 	@touch $@
 
-build: deps-npm dist/bin/hotspare-arp
+build: deps-npm dist/bin/hotspare-arp dist/bin/hotspare-timer.node
 	$(TSC) -p tsconfig.json
 
 # RFC 5227 probing and gratuitous ARP through a packet socket (hal/nic/hotspare-arp.c).
 dist/bin/hotspare-arp: hal/nic/hotspare-arp.c
 	@mkdir -p dist/bin
 	gcc -O2 -Wall -Wextra -Werror -o $@ $<
+
+# Microsecond timer for the probe clock (hal/clock/native/timer.c), an N-API addon built
+# without node-gyp against the running node's headers. Optional: without node_api.h the
+# build goes on and the agent falls back to Node timers (hal/clock/native/open.ts).
+NODE_INCLUDE := $(shell n=$$(command -v node) && echo $$(dirname $$(dirname $$(readlink -f $$n)))/include/node)
+dist/bin/hotspare-timer.node: hal/clock/native/timer.c
+	@mkdir -p dist/bin
+	@if [ -f "$(NODE_INCLUDE)/node_api.h" ] && [ -f "$(NODE_INCLUDE)/uv.h" ]; then \
+	  echo "gcc -O2 -Wall -Wextra -Werror -shared -fPIC -I$(NODE_INCLUDE) -o $@ $<"; gcc -O2 -Wall -Wextra -Werror -shared -fPIC -I"$(NODE_INCLUDE)" -o $@ $<; \
+	else \
+	  echo "warning: no Node headers in '$(NODE_INCLUDE)': $@ not built, the agent will use Node timers (~1 ms late)"; \
+	fi
 
 # The one test command (README, .ci/run): everything, the lab included.
 test: setup build
