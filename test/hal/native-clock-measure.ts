@@ -96,10 +96,10 @@ async function main(argv: string[]): Promise<void> {
     throw new Error('usage: native-clock-measure.js native|node|raw INTERVAL_US SECONDS [BUSY [REALTIME]]');
   }
   const binding = kind === 'node' && realtime === 0 ? null : loadTimerBinding();
-  if (realtime > 0) binding?.setRealtime(realtime);
   const children: ChildProcess[] = [];
   try {
     for (let i = 0; i < busy; i += 1) children.push(spawn(process.execPath, ['-e', 'for(;;){}'], { stdio: 'ignore' }));
+    if (realtime > 0) binding?.setRealtime(realtime);
     // Let the busy loops get going before measuring.
     await new Promise((resolve) => setTimeout(resolve, 200));
     const cpuBefore = process.cpuUsage();

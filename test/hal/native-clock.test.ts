@@ -282,18 +282,22 @@ describeNative('hal/clock/native NativeClock and addon', () => {
     expect(result.stdout.trim().split('\n')).to.deep.equal(['a', 'uncaught boom', 'c', 'd']);
   });
 
-  it('setRealtime puts the JS thread in SCHED_FIFO and back', async () => {
+  it('setRealtime puts the JS thread in SCHED_FIFO and back; children it spawns stay SCHED_OTHER', async () => {
     const result = await runNode(`import { readFileSync } from 'node:fs';
       const { loadTimerBinding } = await import('${moduleUrl('../../hal/clock/native/binding.js')}');
       const b = loadTimerBinding();
       const sched = () => { const f = readFileSync('/proc/thread-self/stat', 'utf8').split(') ')[1].split(' '); return f[37] + '/' + f[38]; };
-      b.setRealtime(7); const rt = sched(); b.setRealtime(0); const other = sched();
-      console.log(JSON.stringify({ rt, other }));`);
+      const { execFileSync } = await import('node:child_process');
+      b.setRealtime(7); const rt = sched();
+      const child = execFileSync('sh', ['-c', 'cut -d" " -f40,41 /proc/self/stat'], { encoding: 'utf8' }).trim().replace(' ', '/');
+      b.setRealtime(0); const other = sched();
+      console.log(JSON.stringify({ rt, other, child }));`);
     expect(result.stderr).to.equal('');
-    const out = JSON.parse(result.stdout) as { rt: string; other: string };
+    const out = JSON.parse(result.stdout) as { rt: string; other: string; child: string };
     // /proc stat fields 40 and 41: rt_priority / policy (1 = SCHED_FIFO, 0 = SCHED_OTHER).
     expect(out.rt).to.equal('7/1');
     expect(out.other).to.equal('0/0');
+    expect(out.child).to.equal('0/0');
   });
 
   it('setRealtime without CAP_SYS_NICE says what is missing', async () => {

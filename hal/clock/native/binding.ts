@@ -22,7 +22,10 @@ export interface TimerBinding {
   Timer: new (onExpiry: (ioPending: boolean) => void) => NativeTimer;
   /** CLOCK_MONOTONIC in nanoseconds, read by the addon (process.hrtime reads the same). */
   monotonicNs(): bigint;
-  /** SCHED_FIFO at `priority` (1..99) for the calling (JS) thread; 0 returns to SCHED_OTHER. */
+  /**
+   * SCHED_FIFO at `priority` (1..99) for the calling (JS) thread, with SCHED_RESET_ON_FORK:
+   * threads and child processes made later start as SCHED_OTHER. 0 returns to SCHED_OTHER.
+   */
   setRealtime(priority: number): void;
 }
 

@@ -6,7 +6,8 @@
  * - native 'on': the addon must load, else ClockError. 'off': MonotonicClock.
  *   'auto': the addon if it loads, else MonotonicClock and one warning in `warning`.
  * - realtime N (1..99): SCHED_FIFO N for the calling thread (the JS thread: it sends the
- *   probes and runs the role machine; libuv and V8 worker threads stay SCHED_OTHER). Needs
+ *   probes and runs the role machine; libuv and V8 worker threads, and child processes
+ *   such as ipmitool, stay SCHED_OTHER: SCHED_RESET_ON_FORK). Needs
  *   the addon and CAP_SYS_NICE; any failure is a ClockError, since the operator asked for
  *   it explicitly. The kernel's RT throttling (sched_rt_runtime_us, 95 % by default) keeps
  *   a runaway agent from locking the machine.

@@ -19,7 +19,8 @@
  *   timer.disarm()             no expiry until armed again; stops keeping the loop alive
  *   timer.close()              releases the fd; idempotent; other calls then throw
  *   monotonicNs()              clock_gettime(CLOCK_MONOTONIC) as a bigint (for tests)
- *   setRealtime(priority)      SCHED_FIFO at 1..99 for the calling thread, 0: SCHED_OTHER
+ *   setRealtime(priority)      SCHED_FIFO (with SCHED_RESET_ON_FORK) at 1..99 for the
+ *                              calling thread; 0: back to SCHED_OTHER
  * No mlockall: tried, and V8 (Node 20) aborts ("Check failed: 0 == ret" in
  * OS::SetPermissions) when it discards pages of a locked heap.
  * Errors thrown carry `code` (the errno name, or ERR_HOTSPARE_TIMER for misuse).
@@ -274,8 +275,10 @@ static napi_value set_realtime(napi_env env, napi_callback_info info) {
     return throw_error(env, "ERR_HOTSPARE_TIMER", message);
   }
   struct sched_param param = {.sched_priority = priority};
-  /* pid 0 is the calling thread (the JS thread), not the libuv and V8 worker threads. */
-  if (sched_setscheduler(0, priority == 0 ? SCHED_OTHER : SCHED_FIFO, &param) != 0) {
+  /* pid 0 is the calling thread (the JS thread), not the libuv and V8 worker threads.
+   * RESET_ON_FORK: threads and processes it creates later (the libuv pool, ipmitool, ip)
+   * start as SCHED_OTHER instead of inheriting real-time priority. */
+  if (sched_setscheduler(0, priority == 0 ? SCHED_OTHER : SCHED_FIFO | SCHED_RESET_ON_FORK, &param) != 0) {
     int err = errno;
     return throw_errno(env, priority == 0 ? "sched_setscheduler(SCHED_OTHER)" : "sched_setscheduler(SCHED_FIFO)", err,
                        err == EPERM ? " (needs CAP_SYS_NICE, or RLIMIT_RTPRIO at least the priority)" : "");
