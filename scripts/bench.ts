@@ -30,7 +30,7 @@ import { judgeTargets } from './bench/targets.js';
 import { repoRoot } from './lab/paths.js';
 
 /** The agent's default probe settings (README): interval 10 ms, timeout 10 ms, 3 misses. */
-const DEFAULT_PROBE: ProbeSetting = { intervalMs: 10, timeoutMs: 10, misses: 3 };
+const DEFAULT_PROBE: ProbeSetting = { intervalMs: 5, timeoutMs: 10, misses: 5 };
 const PROBE_INTERVALS = [1, 10, 100];
 
 function log(line: string): void {

@@ -11,7 +11,8 @@
  *   BENCH_CONFIRM_S     re-run the smallest passing window this long (default: BENCH_STRESS_S; 0: no)
  *   BENCH_LADDER        probe settings tried from large to small windows, as
  *                       interval/timeout/misses; tried largest window first until one fails
- *                       (default "50/100/4,20/50/5,10/30/5,10/20/4,10/10/3,5/10/4,2/6/5,1/5/6,1/3/4")
+ *                       (default "3/8/6,2/6/7,1/4/9,1/3/8": windows of 26, 20, 13
+ *                       and 11 ms, all below the default 5/10/5 of 35 ms)
  *   BENCH_LOSS          packet loss per LAN egress port (default 0.01)
  *   BENCH_DELAY_MS / BENCH_JITTER_MS   netem-style delay and jitter per port (default 0 and 2)
  *   BENCH_IMPAIR        auto | netem | hub (default auto: netem when the kernel has it)
@@ -46,7 +47,7 @@ export interface BenchParams {
 }
 
 export const ALL_SECTIONS = ['fencing', 'probe', 'false-alarms', 'failover'] as const;
-export const DEFAULT_LADDER = '50/100/4,20/50/5,10/30/5,10/20/4,10/10/3,5/10/4,2/6/5,1/5/6,1/3/4';
+export const DEFAULT_LADDER = '3/8/6,2/6/7,1/4/9,1/3/8';
 
 /** The README's detection bound: interval × misses + timeout. */
 export function windowMs(setting: ProbeSetting): number {

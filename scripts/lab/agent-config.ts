@@ -19,6 +19,7 @@ export interface AgentConfigFile {
     }>;
   };
   probe: { interval_ms: number; timeout_ms: number; misses: number };
+  clock: { native: 'auto' | 'on' | 'off'; realtime: number };
   fencing: { required: boolean };
   sync: { every_probes: number };
   announce: { count: number; interval_ms: number; refresh_s: number };
@@ -77,7 +78,9 @@ export function agentConfig(plan: LabPlan, server: ServerPlan): AgentConfigFile 
         bmc: { host: member.bmcHost, port: BMC_PORT, username: BMC_USER, password_file: bmcFiles(plan, member).passwordFile },
       })),
     },
-    probe: { interval_ms: 10, timeout_ms: 10, misses: 3 },
+    probe: { interval_ms: 5, timeout_ms: 10, misses: 5 },
+    // The probe core on the native clock at SCHED_FIFO 10 (children and threads start normal).
+    clock: { native: 'auto', realtime: 10 },
     fencing: { required: true },
     sync: { every_probes: 100 },
     announce: { count: 3, interval_ms: 10, refresh_s: 0 },

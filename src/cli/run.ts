@@ -4,7 +4,7 @@ import type { IpmitoolBmcOptions } from '../../hal/bmc/linux.js';
 import { RmcpBmcFactory } from '../../hal/bmc/rmcp.js';
 import type { BmcFactory } from '../../hal/bmc/index.js';
 import type { Config } from '../config/index.js';
-import { MonotonicClock } from '../../hal/clock/linux.js';
+import { openClock } from '../../hal/clock/native/open.js';
 import { RawIcmpEcho } from '../../hal/icmp/linux.js';
 import { LinuxNic } from '../../hal/nic/linux.js';
 import { LinuxSerialPort } from '../../hal/serial/linux.js';
@@ -23,7 +23,12 @@ import type { ShellDeps, ShellSession } from '../shell/index.js';
 export async function runAgent(configPath: string): Promise<void> {
   const config = loadConfig(configPath);
   const log = new TslogLog(config.log.level, config.log.format);
-  const clock = new MonotonicClock();
+  // The probe core's clock: the timerfd addon when built (microsecond wake-ups), and the
+  // real-time scheduler when the config asks for it; an explicit request that fails stops here.
+  const opened = openClock({ native: config.clock.native, realtime: config.clock.realtime });
+  const clock = opened.clock;
+  log.emit({ atMs: clock.wallMs(), atUs: clock.nowUs(), level: 'info', node: config.node, event: 'clock', message: `probe clock: ${opened.description}`, fields: { kind: opened.kind, realtime: config.clock.realtime } });
+  if (opened.warning !== null) log.emit({ atMs: clock.wallMs(), atUs: clock.nowUs(), level: 'warn', node: config.node, event: 'clock-fallback', message: opened.warning, fields: {} });
   const icmp = RawIcmpEcho.open(clock);
   const nic = await LinuxNic.open({ interface: config.board.nic, icmp, clock });
   const bmcs = openBmcs(config);
@@ -99,6 +104,7 @@ export async function runAgent(configPath: string): Promise<void> {
     if (bmcs instanceof RmcpBmcFactory) await bmcs.closeAll().catch(() => undefined);
     nic.close();
     icmp.close();
+    opened.close();
     await serial?.close();
     process.exit(code);
   }

@@ -28,6 +28,11 @@ export interface Config {
   };
   announce: { count: number; intervalMs: number; refreshS: number };
   boot: { jitterMs: number; checkMs: number; defendMs: number };
+  /**
+   * The probe core's clock. `native`: the timerfd addon (auto: when built), else Node timers.
+   * `realtime`: SCHED_FIFO priority of the agent's main thread (0: the normal scheduler).
+   */
+  clock: { native: 'auto' | 'on' | 'off'; realtime: number };
   spare: { checkMs: number; jitterMs: number };
   hooks: { onPrimary: string | null; onMonitor: string | null; onSpare: string | null };
   health: { command: string; intervalMs: number; fails: number } | null;

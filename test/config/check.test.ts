@@ -42,7 +42,7 @@ describe('config and `hotspare check`', () => {
     const r = check(write());
     expect(r.code, r.out).to.equal(0);
     expect(r.out).to.contain('valid');
-    expect(r.out).to.contain('probe 198.18.0.10/24 every 10 ms');
+    expect(r.out).to.contain('probe 198.18.0.10/24 every 5 ms');
     expect(r.out).to.not.contain('Sup3rSecret');
   });
 
@@ -97,7 +97,7 @@ describe('config and `hotspare check`', () => {
       d['state_dir'] = 'state';
     });
     const config = loadConfig(file);
-    expect(config.probe).to.deep.equal({ intervalMs: 10, timeoutMs: 10, misses: 3 });
+    expect(config.probe).to.deep.equal({ intervalMs: 5, timeoutMs: 10, misses: 5 });
     expect(config.fencing.required).to.equal(true);
     expect(config.stateDir).to.equal(join(dir, 'state'));
     expect(config.board.bmc.cipherSuite).to.equal(3);
