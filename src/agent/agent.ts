@@ -417,10 +417,13 @@ export class Agent implements Operator {
   private async powerFence(target: string): Promise<string> {
     const bmc = this.ports.bmcs.open(target);
     if (this.mc.fencing.powerCycle === 'off-on') {
+      const startUs = this.now();
       await bmc.off();
+      const offUs = this.now();
       const power = await bmc.status();
       if (power !== 'off') throw new Error(`power still ${power} after power off`);
-      return 'power off confirmed';
+      // The split shows where a slow fence spends its time (the BMC's off, or the read-back).
+      return `power off confirmed (off ${((offUs - startUs) / 1000).toFixed(1)} ms, status ${((this.now() - offUs) / 1000).toFixed(1)} ms)`;
     }
     await bmc.cycle();
     const power = await bmc.status();
