@@ -26,7 +26,7 @@
 import type { Cancel, Clock } from './index.js';
 import type { NativeTimer, TimerBinding } from './native/binding.js';
 import { ClockError } from './native/clock-error.js';
-import { compact, pop, push, type TimerEntry } from './native/heap.js';
+import { compact, pop, push, type TimerEntry } from './heap.js';
 
 /** Compact the heap when cancelled entries exceed this and half of it. */
 const COMPACT_MIN = 64;

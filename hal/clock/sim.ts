@@ -1,4 +1,5 @@
 import type { Cancel, Clock } from './index.js';
+import { pop, push } from './heap.js';
 
 interface Entry {
   atUs: number;
@@ -68,46 +69,4 @@ export class VirtualClock implements Clock {
 /** Lets every promise chain that is ready run to its next real wait. */
 function settle(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
-}
-
-function before(a: Entry, b: Entry): boolean {
-  return a.atUs < b.atUs || (a.atUs === b.atUs && a.order < b.order);
-}
-
-function push(heap: Entry[], entry: Entry): void {
-  heap.push(entry);
-  let i = heap.length - 1;
-  while (i > 0) {
-    const parent = (i - 1) >> 1;
-    const p = heap[parent] as Entry;
-    if (!before(entry, p)) break;
-    heap[i] = p;
-    i = parent;
-  }
-  heap[i] = entry;
-}
-
-function pop(heap: Entry[]): Entry | undefined {
-  const top = heap[0];
-  const last = heap.pop();
-  if (top === undefined || last === undefined || heap.length === 0) return top;
-  let i = 0;
-  for (;;) {
-    const l = 2 * i + 1;
-    const r = l + 1;
-    let m = i;
-    let best = last;
-    const left = heap[l];
-    const right = heap[r];
-    if (left !== undefined && before(left, best)) {
-      m = l;
-      best = left;
-    }
-    if (right !== undefined && before(right, best)) m = r;
-    if (m === i) break;
-    heap[i] = heap[m] as Entry;
-    i = m;
-  }
-  heap[i] = last;
-  return top;
 }

@@ -1,8 +1,13 @@
 /**
- * A binary min-heap of timer entries: earliest deadline first, ties in the order the
- * entries were made. Cancelled entries (fn === null) stay until they reach the top or the
- * heap is compacted.
+ * A binary min-heap of timer entries, shared by the simulated and the native clock:
+ * earliest deadline first, ties in the order the entries were made.
  */
+export interface Ordered {
+  atUs: number;
+  order: number;
+}
+
+/** The native clock's entry: cancelled entries (fn === null) stay until they reach the top or the heap is compacted. */
 export interface TimerEntry {
   atUs: number;
   order: number;
@@ -10,16 +15,16 @@ export interface TimerEntry {
   fn: (() => void) | null;
 }
 
-export function before(a: TimerEntry, b: TimerEntry): boolean {
+export function before(a: Ordered, b: Ordered): boolean {
   return a.atUs < b.atUs || (a.atUs === b.atUs && a.order < b.order);
 }
 
-export function push(heap: TimerEntry[], entry: TimerEntry): void {
+export function push<T extends Ordered>(heap: T[], entry: T): void {
   heap.push(entry);
   let i = heap.length - 1;
   while (i > 0) {
     const parent = (i - 1) >> 1;
-    const p = heap[parent] as TimerEntry;
+    const p = heap[parent] as T;
     if (!before(entry, p)) break;
     heap[i] = p;
     i = parent;
@@ -27,7 +32,7 @@ export function push(heap: TimerEntry[], entry: TimerEntry): void {
   heap[i] = entry;
 }
 
-export function pop(heap: TimerEntry[]): TimerEntry | undefined {
+export function pop<T extends Ordered>(heap: T[]): T | undefined {
   const top = heap[0];
   const last = heap.pop();
   if (top === undefined || last === undefined || heap.length === 0) return top;
@@ -45,7 +50,7 @@ export function pop(heap: TimerEntry[]): TimerEntry | undefined {
     }
     if (right !== undefined && before(right, best)) m = r;
     if (m === i) break;
-    heap[i] = heap[m] as TimerEntry;
+    heap[i] = heap[m] as T;
     i = m;
   }
   heap[i] = last;
