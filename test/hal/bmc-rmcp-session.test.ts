@@ -268,7 +268,8 @@ describe('hal/bmc/rmcp RmcpBmc (fake BMC, no sockets)', () => {
     const error = await rejection(bmc.status());
     expect(error.kind).to.equal('garbage');
     expect(error.message).to.match(/AuthCode/);
-    expect(Date.now() - started).to.be.lessThan(450);
+    // The budget is 300 ms for all attempts together; the bound leaves room for a loaded machine.
+    expect(Date.now() - started).to.be.lessThan(1500);
   });
 
   it('a silent BMC is timeout within timeoutMs', async () => {
@@ -277,7 +278,8 @@ describe('hal/bmc/rmcp RmcpBmc (fake BMC, no sockets)', () => {
     const started = Date.now();
     const error = await rejection(new RmcpBmc(options, { transport: fake }).off());
     expect(error.kind).to.equal('timeout');
-    expect(Date.now() - started).to.be.within(250, 450);
+    // 300 ms budget for all attempts together; the upper bound leaves room for a loaded machine.
+    expect(Date.now() - started).to.be.within(250, 1500);
   });
 
   it('a socket error is unreachable', async () => {

