@@ -214,7 +214,7 @@ function labTests(): void {
         // timed-out off when it wakes up (a timeout does not mean the command was not done).
         const answer = await c().ask('status', 'down');
         expect(!answer.ok && answer.kind, JSON.stringify(answer)).to.equal('timeout');
-        expect(answer.ms).to.be.within(700, 1000);
+        expect(answer.ms).to.be.within(700, 2500); // its 800 ms budget, with room for a loaded machine
       } finally {
         await l().restore('a');
       }

@@ -19,7 +19,7 @@ describe('shell command pacer', () => {
     now = 5000; // long after: at once again
     const t = Date.now();
     await pacer.slot();
-    expect(Date.now() - t).to.be.below(20);
+    expect(Date.now() - t).to.be.below(45); // well under one 50 ms slot, with room for a loaded machine
   });
 
   it('two sessions sharing a pacer together run no faster than its rate', async () => {
