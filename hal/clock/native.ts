@@ -43,6 +43,12 @@ export class NativeClock implements Clock {
   private watching = false;
   /** A setImmediate to run the due timers is pending; the heap is re-armed after it. */
   private draining = false;
+  /**
+   * A re-arm is queued for the check phase: after a wake, the callbacks' own timers (set from
+   * their promise continuations) are in the heap before the timerfd is armed once for the
+   * earliest of them, instead of once per change (one timerfd_settime a probe, not three).
+   */
+  private rearmQueued = false;
   private closed = false;
   /** Wakes that found other I/O waiting and let it go first (for tests and diagnostics). */
   deferred = 0;
@@ -70,7 +76,7 @@ export class NativeClock implements Clock {
     const entry: TimerEntry = { atUs: deadlineUs, order: this.order++, fn };
     push(this.heap, entry);
     this.live += 1;
-    if (!this.draining && this.heap[0] === entry) this.rearm();
+    if (!this.draining && !this.rearmQueued && this.heap[0] === entry) this.rearm();
     return () => this.cancel(entry);
   }
 
@@ -101,7 +107,7 @@ export class NativeClock implements Clock {
     }
     // Cancelling the earliest timer moves the wake-up (or removes it, so an idle clock does
     // not keep the process alive).
-    if (!this.draining && !this.closed) this.rearm();
+    if (!this.draining && !this.rearmQueued && !this.closed) this.rearm();
   }
 
   /**
@@ -148,8 +154,17 @@ export class NativeClock implements Clock {
         if (entry.fn !== null) push(this.heap, entry);
       }
       this.draining = false;
-      if (!this.closed) this.rearm();
+      if (!this.closed) this.queueRearm();
     }
+  }
+
+  private queueRearm(): void {
+    if (this.rearmQueued) return;
+    this.rearmQueued = true;
+    setImmediate(() => {
+      this.rearmQueued = false;
+      if (!this.closed && !this.draining) this.rearm();
+    });
   }
 
   /** Arms the timerfd for the earliest live deadline, or disarms it when there is none. */

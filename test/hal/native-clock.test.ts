@@ -243,6 +243,58 @@ describeNative('hal/clock/native NativeClock and addon', () => {
     expect(() => clock.at(0, () => undefined)).to.throw(/closed/);
   });
 
+  it('arms the timerfd once a wake when callbacks set their next timers from promise continuations', async () => {
+    // The agent's probe loop: a timer's callback dispatches to the role machine, whose
+    // set-timer actions run a few microtasks later (the next probe and this probe's timeout).
+    let arms = 0;
+    const counting: TimerBinding = {
+      ...binding,
+      Timer: class {
+        private readonly inner: InstanceType<TimerBinding['Timer']>;
+        constructor(onExpiry: (ioPending: boolean) => void) {
+          this.inner = new binding.Timer(onExpiry);
+        }
+        arm(deadlineUs: number): void {
+          arms += 1;
+          this.inner.arm(deadlineUs);
+        }
+        disarm(): void {
+          this.inner.disarm();
+        }
+        close(): void {
+          this.inner.close();
+        }
+      } as unknown as TimerBinding['Timer'],
+    };
+    const clock = new NativeClock(counting);
+    const wakes = 20;
+    let fired = 0;
+    let timeout: (() => void) | null = null;
+    await new Promise<void>((resolve) => {
+      const probe = (dueUs: number): void => {
+        fired += 1;
+        if (fired === wakes) {
+          timeout?.();
+          resolve();
+          return;
+        }
+        void (async () => {
+          await Promise.resolve();
+          await Promise.resolve();
+          timeout?.();
+          timeout = clock.at(dueUs + 4000, () => undefined);
+          await Promise.resolve();
+          clock.at(dueUs + 2000, () => probe(dueUs + 2000));
+        })();
+      };
+      clock.at(clock.nowUs() + 2000, () => probe(clock.nowUs()));
+    });
+    clock.close();
+    expect(fired).to.equal(wakes);
+    // One arm per wake (the first timer's own arm included); before, two or three.
+    expect(arms).to.be.at.most(wakes + 1);
+  });
+
   it('close() drops pending timers', async () => {
     const clock = new NativeClock(binding);
     let fired = 0;
