@@ -73,6 +73,7 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
   it('gets an echo reply from the peer, timestamped on our clock (RTT in µs)', async () => {
     const { lan, ours } = setup();
     const rtts: number[] = [];
+    const directBefore = Number((await ours.ok('icmp.direct')).value);
     for (let sequence = 1; sequence <= 20; sequence += 1) {
       const sent = await ours.ok('icmp.send', lan.ipB, 0x4801, sequence);
       const event = await ours.waitEvent((e) => replyOf(e)?.identifier === 0x4801 && replyOf(e)?.sequence === sequence, 2000, `reply ${sequence}`);
@@ -82,6 +83,8 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
       expect(rtt).to.be.within(0, 100_000);
       rtts.push(rtt);
     }
+    // Every request left at once with sendto(2), none through raw-socket's poll queue.
+    expect(Number((await ours.ok('icmp.direct')).value) - directBefore).to.equal(20);
     rtts.sort((x, y) => x - y);
     console.log(`      ICMP RTT on veth: median ${rtts[10]} µs, min ${rtts[0]} µs, max ${rtts[19]} µs (send call to receive timestamp)`);
   });
