@@ -11,7 +11,11 @@
  * poll's window (4096 probes = 410 s) also reaches back before the measurement, to the moment
  * the agent became monitor (a few seconds, the same condition).
  */
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { request } from '../../src/control/client.js';
+import { repoRoot } from '../lab/paths.js';
+import { PRIMARY_ADDRESS, bare } from '../lab/topology.js';
 import { converged } from '../lab/cluster.js';
 import { sleep } from '../lab/exec.js';
 import type { Lab } from '../lab/lab.js';
@@ -54,7 +58,58 @@ export interface ProbeCoreMeasurement {
   busyClient: BusyClientResult | null;
   /** perf profile of the monitor after the window (10 ms, idle only). */
   profile: CpuProfile | null;
+  /**
+   * The same probe loop in C (dist/bin/bench-timer ... ping), run beside the agent in the
+   * monitor's namespace over the same window, against the same primary address: what a probe
+   * loop in native code costs and achieves on this machine and lab. Null when not run.
+   */
+  nativeLoop: NativeLoopResult | null;
   error: string | null;
+}
+
+export interface NativeLoopResult {
+  description: string;
+  latenessUs: { p50: number; p99: number; max: number } | null;
+  cpuPercent: number | null;
+  sent: number;
+  replies: number;
+  rttUs: { p50: number | null; p99: number | null };
+  error: string | null;
+}
+
+interface NativeLoopRun {
+  done: Promise<NativeLoopResult>;
+}
+
+/** Starts the C probe loop in the monitor's namespace at the agent's priority (lab: FIFO 10). */
+function startNativeLoop(lab: Lab, monitor: string, intervalMs: number, seconds: number): NativeLoopRun {
+  const binary = resolve(repoRoot(), 'dist/bin/bench-timer');
+  const description = `C: clock_nanosleep to each deadline, one echo request over a raw socket, ppoll for the reply; SCHED_FIFO 10, beside the agent in ${monitor}'s namespace`;
+  const failed = (error: string): NativeLoopResult => ({ description, latenessUs: null, cpuPercent: null, sent: 0, replies: 0, rttUs: { p50: null, p99: null }, error });
+  if (!existsSync(binary)) return { done: Promise.resolve(failed(`${binary} not built (make bench builds it)`)) };
+  const child = lab.group.spawn({ name: 'native-loop', netns: lab.get(monitor).plan.netns, argv: [binary, String(intervalMs * 1000), String(seconds), 'fifo', '10', 'ping', bare(PRIMARY_ADDRESS)] });
+  let out = '';
+  let err = '';
+  child.child.stdout?.on('data', (chunk: Buffer) => (out += chunk.toString('utf8')));
+  child.child.stderr?.on('data', (chunk: Buffer) => (err += chunk.toString('utf8')));
+  const done = child.exited.then(() => {
+    const line = out.trim().split('\n').at(-1) ?? '';
+    try {
+      const r = JSON.parse(line) as { p50: number; p99: number; max: number; cpuPercent: number; sent: number; replies: number; rttP50: number; rttP99: number };
+      return {
+        description,
+        latenessUs: { p50: r.p50, p99: r.p99, max: r.max },
+        cpuPercent: round(r.cpuPercent, 2),
+        sent: r.sent,
+        replies: r.replies,
+        rttUs: { p50: r.rttP50 < 0 ? null : r.rttP50, p99: r.rttP99 < 0 ? null : r.rttP99 },
+        error: null,
+      };
+    } catch {
+      return failed(`no result: ${err.trim().slice(0, 200) || out.trim().slice(0, 200)}`);
+    }
+  });
+  return { done };
 }
 
 interface StatusShape {
@@ -67,7 +122,7 @@ async function status(lab: Lab, server: string): Promise<StatusShape> {
   return (await request(lab.get(server).paths.controlSocket, 'status')) as StatusShape;
 }
 
-async function measure(lab: Lab, intervalMs: number, condition: 'idle' | 'stressed', seconds: number, ticks: number, shellPauseMs: number, profileSeconds: number): Promise<ProbeCoreMeasurement> {
+async function measure(lab: Lab, intervalMs: number, condition: 'idle' | 'stressed', seconds: number, ticks: number, shellPauseMs: number, profileSeconds: number, nativeLoop: boolean): Promise<ProbeCoreMeasurement> {
   const roles = await converged(lab, 60_000, 2000);
   const monitor = roles.monitor;
   const pid = lab.agentPid(monitor);
@@ -83,6 +138,7 @@ async function measure(lab: Lab, intervalMs: number, condition: 'idle' | 'stress
     const first = await status(lab, monitor);
     const polls: JitterPoll[] = [];
     const pollEveryMs = Math.max(1000, Math.min(seconds * 1000, 4000 * intervalMs));
+    const native = nativeLoop ? startNativeLoop(lab, monitor, intervalMs, seconds) : null;
     const startedMs = Date.now();
     const endMs = startedMs + seconds * 1000;
     let peakKiB = before?.hwmKiB ?? NaN;
@@ -99,6 +155,7 @@ async function measure(lab: Lab, intervalMs: number, condition: 'idle' | 'stress
     }
     const after = readUsage(pid);
     const last = await status(lab, monitor);
+    const nativeResult = native === null ? null : await native.done;
     if (before === null || after === null) throw new Error(`monitor ${monitor} (pid ${pid}) went away during the measurement`);
     const numbers = (values: Array<number | null>): number[] => values.filter((v): v is number => v !== null);
     const p99s = numbers(polls.map((p) => p.p99));
@@ -126,6 +183,7 @@ async function measure(lab: Lab, intervalMs: number, condition: 'idle' | 'stress
       stress: stress === null ? null : stress.argv.join(' '),
       busyClient: null,
       profile: null,
+      nativeLoop: nativeResult,
       error: null,
     };
   } finally {
@@ -151,16 +209,18 @@ export async function probeCoreSection(
       log(`probe core: interval ${intervalMs} ms, ${condition}, ${seconds} s`);
       try {
         const result = await withLab({ observer: false, config: { probe: { interval_ms: intervalMs } } }, (lab) =>
-          measure(lab, intervalMs, condition, seconds, ticks, shellPauseMs, intervalMs === 10 && condition === 'idle' ? profileSeconds : 0),
+          measure(lab, intervalMs, condition, seconds, ticks, shellPauseMs, intervalMs === 10 && condition === 'idle' ? profileSeconds : 0, intervalMs === 10),
         );
         results.push(result);
         if (result.profile !== null) log(`  perf: ${result.profile.cpuPercent} % of a core in ${result.profile.seconds} s; ${result.profile.byObject.slice(0, 4).map((o) => `${o.name} ${o.percent} %`).join(', ')}`);
         log(`  jitter p50 ${String(result.jitterUs.p50)} µs, p99 ${String(result.jitterUs.p99)} µs, max ${String(result.jitterUs.max)} µs; cpu ${result.cpuPercent} % (+${result.childCpuPercent} % children); rss ${result.rssMiB} MiB`);
+        const n = result.nativeLoop;
+        if (n !== null) log(n.error !== null ? `  native loop: ${n.error}` : `  native loop beside it: lateness p50 ${String(n.latenessUs?.p50)} µs, p99 ${String(n.latenessUs?.p99)} µs; cpu ${String(n.cpuPercent)} %; ${n.replies}/${n.sent} replies, rtt p50 ${String(n.rttUs.p50)} µs`);
       } catch (error) {
         log(`  failed: ${String(error)}`);
         results.push({
           intervalMs, condition, seconds, monitor: '', jitterUs: { p50: null, p99: null, max: null, samples: 0 }, polls: [], cpuPercent: NaN, childCpuPercent: NaN,
-          rssMiB: NaN, peakRssMiB: NaN, probesSent: 0, misses: 0, rttUs: { median: null, p99: null }, load: { start: loadSample(), end: loadSample() }, stress: null, busyClient: null, profile: null,
+          rssMiB: NaN, peakRssMiB: NaN, probesSent: 0, misses: 0, rttUs: { median: null, p99: null }, load: { start: loadSample(), end: loadSample() }, stress: null, busyClient: null, profile: null, nativeLoop: null,
           error: error instanceof Error ? error.message : String(error),
         });
       }

@@ -35,6 +35,17 @@ export function markdownSummary(r: BenchResults): string {
     out.push('|---|---|---|---|---|');
     for (const p of r.probeCore.measurements) out.push(`| ${p.intervalMs} ms | ${p.condition} | ${v(p.jitterUs.p50, 0)} / ${v(p.jitterUs.p99, 0)} / ${v(p.jitterUs.max, 0)} | ${v(p.cpuPercent, 2)} | ${v(p.rssMiB)} |`);
     out.push('');
+    const loops = r.probeCore.measurements.filter((p) => (p.nativeLoop ?? null) !== null);
+    if (loops.length > 0) {
+      out.push('| the same probe loop in C, beside the agent | condition | send lateness p50 / p99 / max, µs | CPU, % | replies | RTT p50 / p99, µs (agent: p50 / p99) |');
+      out.push('|---|---|---|---|---|---|');
+      for (const p of loops) {
+        const n = p.nativeLoop;
+        if (n === null || n === undefined) continue;
+        out.push(`| ${p.intervalMs} ms | ${p.condition} | ${v(n.latenessUs?.p50, 0)} / ${v(n.latenessUs?.p99, 0)} / ${v(n.latenessUs?.max, 0)} | ${v(n.cpuPercent, 2)} | ${n.replies} / ${n.sent} | ${v(n.rttUs.p50, 0)} / ${v(n.rttUs.p99, 0)} (${v(p.rttUs.median, 0)} / ${v(p.rttUs.p99, 0)}) |`);
+      }
+      out.push('');
+    }
     if (r.probeCore.floor.length > 0) {
       out.push('| timer floor at 10 ms, no agent | condition | lateness p50 / p99 / max, µs | CPU, % |');
       out.push('|---|---|---|---|');

@@ -45,7 +45,12 @@ export function judgeTargets(results: Omit<BenchResults, 'targets'>): TargetVerd
     verdicts.push({
       target: `probe jitter p99 under 100 µs at a 10 ms interval with the agent under 2 % of one core (${condition})`,
       met: probe === undefined || probe.jitterUs.p99 === null ? null : probe.jitterUs.p99 < 100 && probe.cpuPercent < 2,
-      measured: probe === undefined ? 'not measured' : `p99 ${fmt(probe.jitterUs.p99, 'µs')}, CPU ${fmt(probe.cpuPercent, '%')} of one core`,
+      measured:
+        probe === undefined
+          ? 'not measured'
+          : `p99 ${fmt(probe.jitterUs.p99, 'µs')}, CPU ${fmt(probe.cpuPercent, '%')} of one core${
+              probe.nativeLoop?.latenessUs == null ? '' : `; the same loop in C beside it: p99 ${fmt(probe.nativeLoop.latenessUs.p99, 'µs')}, CPU ${fmt(probe.nativeLoop.cpuPercent, '%')}`
+            }`,
     });
   }
   const stress = results.falseAlarms?.defaults;
