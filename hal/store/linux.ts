@@ -2,8 +2,16 @@
  * The role record in `<dir>/role.json`, written atomically and durably: a temporary file in
  * the same directory is written and fsynced, renamed over the record, then the directory is
  * fsynced so the rename itself survives power loss.
+ *
+ * `save` makes its system calls synchronously. It lies on the takeover's critical path (the
+ * address is assigned only once the role is on disk), and each of its eight steps through
+ * fs/promises waited for a libuv pool thread (SCHED_OTHER, while the agent's own thread may run
+ * at SCHED_FIFO): 4.5 ms inside a lab failover, against ~1 ms for the same calls made
+ * directly. Nothing else of the agent may go on while the role changes anyway; a disk that
+ * stalls stalls the takeover either way.
  */
-import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
+import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import type { PersistedRole, RoleRecord, Store } from './index.js';
 import { StoreError } from '../../src/errors/store-error.js';
@@ -38,49 +46,63 @@ export class FileStore implements Store {
     return parseRecord(this.file, value);
   }
 
-  async save(record: RoleRecord): Promise<void> {
+  save(record: RoleRecord): Promise<void> {
+    try {
+      this.write(record);
+      return Promise.resolve();
+    } catch (error) {
+      return Promise.reject(error instanceof Error ? error : new Error(String(error)));
+    }
+  }
+
+  private write(record: RoleRecord): void {
     // Refuse to persist what load would reject.
     const checked = parseRecord(this.file, record);
     const text = `${JSON.stringify(checked, null, 2)}\n`;
     this.sequence += 1;
     const temporary = join(this.dir, `.${FILE_NAME}.${process.pid}.${this.sequence}.tmp`);
     try {
-      const created = await mkdir(this.dir, { recursive: true, mode: 0o700 });
+      const created = mkdirSync(this.dir, { recursive: true, mode: 0o700 });
       if (created !== undefined) {
-        await syncCreatedDirectories(resolve(created), resolve(this.dir));
+        syncCreatedDirectories(resolve(created), resolve(this.dir));
       }
-      const handle = await open(temporary, 'w', 0o600);
+      const fd = openSync(temporary, 'w', 0o600);
       try {
-        await handle.writeFile(text, 'utf8');
-        await handle.sync();
+        const bytes = Buffer.from(text, 'utf8');
+        for (let done = 0; done < bytes.length; ) done += writeSync(fd, bytes, done, bytes.length - done);
+        fsyncSync(fd);
       } finally {
-        await handle.close();
+        closeSync(fd);
       }
-      await rename(temporary, this.file);
-      await syncDirectory(this.dir);
+      renameSync(temporary, this.file);
+      syncDirectory(this.dir);
     } catch (error) {
-      await unlink(temporary).catch(() => undefined);
+      try {
+        unlinkSync(temporary);
+      } catch {
+        // Not created, or already renamed.
+      }
       throw new StoreError(this.file, `cannot save: ${describe(error)}`, { cause: error });
     }
   }
 }
 
 /** fsyncs the parent of every directory from `first` (outermost created) down to `last`. */
-async function syncCreatedDirectories(first: string, last: string): Promise<void> {
+function syncCreatedDirectories(first: string, last: string): void {
   for (let dir = last; ; dir = dirname(dir)) {
-    await syncDirectory(dirname(dir));
+    syncDirectory(dirname(dir));
     if (dir === first || dirname(dir) === dir) {
       return;
     }
   }
 }
 
-async function syncDirectory(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
+function syncDirectory(dir: string): void {
+  const fd = openSync(dir, 'r');
   try {
-    await handle.sync();
+    fsyncSync(fd);
   } finally {
-    await handle.close();
+    closeSync(fd);
   }
 }
 

@@ -275,10 +275,13 @@ export class Agent implements Operator {
         return this.cancelTimer(action.timer);
       case 'probe':
         return this.sendProbe(action.sequence);
-      case 'persist':
+      case 'persist': {
+        const startedUs = this.now();
         await this.ports.store.save({ role: action.role, epoch: action.epoch, reason: action.reason, atMs: this.ports.clock.wallMs() });
-        this.log('info', 'persisted', `role ${action.role} persisted at epoch ${action.epoch}`, { role: action.role, epoch: action.epoch });
+        const tookMs = Math.round((this.now() - startedUs) / 10) / 100;
+        this.log('info', 'persisted', `role ${action.role} persisted at epoch ${action.epoch} (${tookMs} ms)`, { role: action.role, epoch: action.epoch, ms: tookMs });
         return;
+      }
       case 'assign':
         await this.ports.nic.assign(this.address(action.address));
         this.log('info', 'address-assigned', `holding the ${action.address} address ${this.address(action.address)}`, { address: this.address(action.address) });
