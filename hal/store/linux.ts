@@ -6,9 +6,10 @@
  * `save` makes its system calls synchronously. It lies on the takeover's critical path (the
  * address is assigned only once the role is on disk), and each of its eight steps through
  * fs/promises waited for a libuv pool thread (SCHED_OTHER, while the agent's own thread may run
- * at SCHED_FIFO): 4.5 ms inside a lab failover, against ~1 ms for the same calls made
- * directly. Nothing else of the agent may go on while the role changes anyway; a disk that
- * stalls stalls the takeover either way.
+ * at SCHED_FIFO). Measured: inside a lab failover 4.5 ms through fs/promises, 3.0 ms with
+ * these direct calls; alone in a process on the same disk, median 1.7 ms against 1.0 ms.
+ * Nothing else of the agent may go on while the role changes anyway; a disk that stalls
+ * stalls the takeover either way.
  */
 import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
