@@ -134,6 +134,17 @@ export interface FalseAlarmSection {
 }
 
 /** The longest run of misses that was answered in the end (0 when none). */
+/**
+ * When a run had spurious failovers and the lab's user-space switch (impair-hub) itself fell
+ * behind by more than the probe window, says so: the LAN of the lab stalled, not only lost and
+ * delayed packets as asked. The failovers still count; this only tells the reader why.
+ */
+export function switchStallNote(run: FalseAlarmRun): string {
+  const late = run.impairment?.counters?.['late_max_us'];
+  if (run.spuriousFailovers === 0 || typeof late !== 'number' || late / 1000 <= run.windowMs) return '';
+  return `, while the lab's user-space switch was up to ${Math.round(late / 100) / 10} ms late (more than the ${run.windowMs} ms window)`;
+}
+
 export function longestNearMiss(run: FalseAlarmRun): number {
   return Math.max(0, ...Object.keys(run.nearMisses).map(Number).filter(Number.isFinite));
 }

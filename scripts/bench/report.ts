@@ -1,5 +1,5 @@
 /** A short Markdown summary of a result (bench-results/latest.md, and the README table). Pure. */
-import { longestNearMiss } from './false-alarms.js';
+import { longestNearMiss, switchStallNote } from './false-alarms.js';
 import { describeSetting } from './params.js';
 import type { BenchResults } from './results.js';
 
@@ -55,7 +55,7 @@ export function markdownSummary(r: BenchResults): string {
   }
   if (r.falseAlarms !== null) {
     const fa = r.falseAlarms;
-    out.push(`False alarms (stress-ng --cpu 2, LAN loss ${r.params.loss * 100} % and ${r.params.jitterMs} ms jitter per port${fa.defaults.impairment === null ? '' : `, ${fa.defaults.impairment.method}`}): ${v(fa.defaults.spuriousFailovers, 0)} spurious failovers in ${fa.defaults.seconds} s at the defaults (${describeSetting(fa.defaults.probe)}). Smallest window passing the ${r.params.searchSeconds} s search runs (${fa.searchRule ?? 'zero spurious failovers'}): ${fa.smallest === null ? 'none of the ladder' : describeSetting(fa.smallest)}${fa.confirmation === null ? '' : `; over ${fa.confirmation.seconds} s it gave ${v(fa.confirmation.spuriousFailovers, 0)}`}. Longest answered run of misses at the defaults: ${longestNearMiss(fa.defaults)}.`);
+    out.push(`False alarms (stress-ng --cpu 2, LAN loss ${r.params.loss * 100} % and ${r.params.jitterMs} ms jitter per port${fa.defaults.impairment === null ? '' : `, ${fa.defaults.impairment.method}`}): ${v(fa.defaults.spuriousFailovers, 0)} spurious failovers in ${fa.defaults.seconds} s at the defaults (${describeSetting(fa.defaults.probe)}). Smallest window passing the ${r.params.searchSeconds} s search runs (${fa.searchRule ?? 'zero spurious failovers'}): ${fa.smallest === null ? 'none of the ladder' : describeSetting(fa.smallest)}${fa.confirmation === null ? '' : `; over ${fa.confirmation.seconds} s it gave ${v(fa.confirmation.spuriousFailovers, 0)}${switchStallNote(fa.confirmation)}`}. Longest answered run of misses at the defaults: ${longestNearMiss(fa.defaults)}.`);
     out.push('');
   }
   out.push('Targets:');

@@ -1,4 +1,5 @@
 /** The issue's targets (aimed for, not asserted), judged against the measurements. Pure. */
+import { switchStallNote } from './false-alarms.js';
 import type { BenchResults, TargetVerdict } from './results.js';
 
 const fmt = (value: number | null | undefined, unit: string): string => (typeof value === 'number' && Number.isFinite(value) ? `${value} ${unit}` : 'not measured');
@@ -29,7 +30,7 @@ export function judgeTargets(results: Omit<BenchResults, 'targets'>): TargetVerd
       ? '; that window passed only the short search runs'
       : confirmation.spuriousFailovers === 0
         ? `; that window held over ${confirmation.seconds} s too`
-        : `; but that window did not hold over the full ${confirmation.seconds} s run (${confirmation.spuriousFailovers} spurious failovers), so no window was shown to pass`;
+        : `; but that window did not hold over the full ${confirmation.seconds} s run (${confirmation.spuriousFailovers} spurious failovers${switchStallNote(confirmation)}), so no window was shown to pass`;
   verdicts.push({
     target: 'our part of the outage (detection, confirm, takeover, announcement; the fence excluded) under 5 ms at the smallest probe window that passes the false-alarm run',
     met: small === undefined ? null : own === null ? null : own < 5,
