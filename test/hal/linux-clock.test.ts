@@ -57,69 +57,8 @@ describe('hal/clock/linux MonotonicClock', () => {
     expect(worst).to.be.below(30_000);
   });
 
-  it('runs a past deadline soon, but never synchronously inside at()', async () => {
-    const clock = new MonotonicClock();
-    let ran = false;
-    await new Promise<void>((resolve) => {
-      clock.at(clock.nowUs() - 1_000_000, () => {
-        ran = true;
-        resolve();
-      });
-      expect(ran).to.equal(false);
-    });
-    expect(ran).to.equal(true);
-  });
-
-  it('never runs callbacks re-entrantly', async () => {
-    const clock = new MonotonicClock();
-    let depth = 0;
-    let maxDepth = 0;
-    let count = 0;
-    await new Promise<void>((resolve) => {
-      const tick = (): void => {
-        depth += 1;
-        maxDepth = Math.max(maxDepth, depth);
-        count += 1;
-        if (count < 20) {
-          clock.at(0, tick);
-          clock.at(clock.nowUs(), () => undefined);
-        } else {
-          resolve();
-        }
-        depth -= 1;
-      };
-      clock.at(0, tick);
-    });
-    expect(maxDepth).to.equal(1);
-  });
-
-  it('cancel prevents the callback and is idempotent', async () => {
-    const clock = new MonotonicClock();
-    let fired = 0;
-    const cancel = clock.at(clock.nowUs() + 2000, () => {
-      fired += 1;
-    });
-    cancel();
-    cancel();
-    const past = clock.at(0, () => {
-      fired += 1;
-    });
-    past();
-    await sleepUs(clock, 10_000);
-    expect(fired).to.equal(0);
-  });
-
-  it('cancel after firing is harmless', async () => {
-    const clock = new MonotonicClock();
-    let fired = 0;
-    const cancel = clock.at(0, () => {
-      fired += 1;
-    });
-    await sleepUs(clock, 5000);
-    cancel();
-    cancel();
-    expect(fired).to.equal(1);
-  });
+  // Past deadlines, re-entrancy and cancel are checked for MonotonicClock by the shared clock
+  // contract in native-clock.test.ts, which runs on both clocks.
 
   it('sleepUs resolves after the delay', async () => {
     const clock = new MonotonicClock();
