@@ -77,22 +77,18 @@ export interface NativeLoopResult {
   error: string | null;
 }
 
-interface NativeLoopRun {
-  done: Promise<NativeLoopResult>;
-}
-
 /** Starts the C probe loop in the monitor's namespace at the agent's priority (lab: FIFO 10). */
-function startNativeLoop(lab: Lab, monitor: string, intervalMs: number, seconds: number): NativeLoopRun {
+function startNativeLoop(lab: Lab, monitor: string, intervalMs: number, seconds: number): Promise<NativeLoopResult> {
   const binary = resolve(repoRoot(), 'dist/bin/bench-timer');
   const description = `C: clock_nanosleep to each deadline, one echo request over a raw socket, ppoll for the reply; SCHED_FIFO 10, beside the agent in ${monitor}'s namespace`;
   const failed = (error: string): NativeLoopResult => ({ description, latenessUs: null, cpuPercent: null, sent: 0, replies: 0, rttUs: { p50: null, p99: null }, error });
-  if (!existsSync(binary)) return { done: Promise.resolve(failed(`${binary} not built (make bench builds it)`)) };
+  if (!existsSync(binary)) return Promise.resolve(failed(`${binary} not built (make bench builds it)`));
   const child = lab.group.spawn({ name: 'native-loop', netns: lab.get(monitor).plan.netns, argv: [binary, String(intervalMs * 1000), String(seconds), 'fifo', '10', 'ping', bare(PRIMARY_ADDRESS)] });
   let out = '';
   let err = '';
   child.child.stdout?.on('data', (chunk: Buffer) => (out += chunk.toString('utf8')));
   child.child.stderr?.on('data', (chunk: Buffer) => (err += chunk.toString('utf8')));
-  const done = child.exited.then(() => {
+  return child.exited.then(() => {
     const line = out.trim().split('\n').at(-1) ?? '';
     try {
       const r = JSON.parse(line) as { p50: number; p99: number; max: number; cpuPercent: number; sent: number; replies: number; rttP50: number; rttP99: number };
@@ -109,7 +105,6 @@ function startNativeLoop(lab: Lab, monitor: string, intervalMs: number, seconds:
       return failed(`no result: ${err.trim().slice(0, 200) || out.trim().slice(0, 200)}`);
     }
   });
-  return { done };
 }
 
 interface StatusShape {
@@ -155,7 +150,7 @@ async function measure(lab: Lab, intervalMs: number, condition: 'idle' | 'stress
     }
     const after = readUsage(pid);
     const last = await status(lab, monitor);
-    const nativeResult = native === null ? null : await native.done;
+    const nativeResult = native === null ? null : await native;
     if (before === null || after === null) throw new Error(`monitor ${monitor} (pid ${pid}) went away during the measurement`);
     const numbers = (values: Array<number | null>): number[] => values.filter((v): v is number => v !== null);
     const p99s = numbers(polls.map((p) => p.p99));
