@@ -64,6 +64,8 @@ export class RawIcmpEcho implements IcmpEcho {
   private readonly listeners: Array<(reply: EchoReply) => void> = [];
   private closed = false;
   private failure: Error | null = null;
+  /** Datagrams sent at once by `sendNow` (the rest went through raw-socket's queue). */
+  directSends = 0;
 
   private constructor(
     private readonly socket: RawSocket,
@@ -151,9 +153,6 @@ export class RawIcmpEcho implements IcmpEcho {
       return false;
     }
   }
-
-  /** Datagrams sent at once by `sendNow` (the rest went through raw-socket's queue). */
-  directSends = 0;
 
   onReply(listener: (reply: EchoReply) => void): void {
     this.listeners.push(listener);
