@@ -26,7 +26,9 @@ export async function roles(lab: Lab): Promise<Roles | null> {
 export async function converged(lab: Lab, timeoutMs = 20_000, stableMs = 1500): Promise<Roles> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const first = await lab.waitFor(() => roles(lab), Math.max(1, deadline - Date.now()), 'one primary and one monitor', 50);
+    const first = await lab.waitFor(() => roles(lab), Math.max(1, deadline - Date.now()), 'one primary and one monitor', 50).catch(async (error: unknown) => {
+      throw new Error(`${error instanceof Error ? error.message : String(error)}\n${await clusterPicture(lab)}`, { cause: error });
+    });
     const stableUntil = Date.now() + stableMs;
     let steady = true;
     while (Date.now() < stableUntil) {
@@ -38,8 +40,36 @@ export async function converged(lab: Lab, timeoutMs = 20_000, stableMs = 1500): 
       await new Promise((r) => setTimeout(r, 50));
     }
     if (steady) return first;
-    if (Date.now() > deadline) throw new Error(`lab ${lab.id}: roles did not settle within ${timeoutMs} ms`);
+    if (Date.now() > deadline) throw new Error(`lab ${lab.id}: roles did not settle within ${timeoutMs} ms\n${await clusterPicture(lab)}`);
   }
+}
+
+/**
+ * What the cluster looked like when it did not converge, for the failure message (a CI log
+ * may keep only the error): who holds which address with which links, and each agent's last
+ * transitions, warnings and errors in its own words.
+ */
+export async function clusterPicture(lab: Lab, lines = 6): Promise<string> {
+  const out: string[] = [];
+  try {
+    const h = await lab.holders();
+    out.push(`  holders: primary [${h.primary.join(', ')}] (up [${h.primaryUp.join(', ')}]), monitor [${h.monitor.join(', ')}] (up [${h.monitorUp.join(', ')}])`);
+  } catch (error) {
+    out.push(`  holders: unreadable (${String(error)})`);
+  }
+  const tails = lab.serverNames().map((name) => ({
+    name,
+    tail: agentLog(lab, name)
+      .filter((l) => l.event === 'transition' || l.event === 'reboot' || l.level === 'error' || l.level === 'warn')
+      .slice(-lines),
+  }));
+  // Times are the shared monotonic clock, in ms before now, so the servers' lines compare.
+  const nowUs = monoUs();
+  for (const { name, tail } of tails) {
+    out.push(`  ${name}:${tail.length === 0 ? ' (no log lines)' : ''}`);
+    for (const l of tail) out.push(`    -${((nowUs - l.atUs) / 1000).toFixed(0)} ms ${l.event}: ${l.message}`);
+  }
+  return out.join('\n');
 }
 
 export interface AgentLine {
