@@ -28,13 +28,23 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund
 	@touch $@
 
-build: deps-npm dist/bin/hotspare-arp dist/bin/hotspare-timer.node
+build: deps-npm dist/bin/hotspare-arp dist/bin/hotspare-timer.node dist/bin/hotspare-prober.node
 	$(TSC) -p tsconfig.json
 
 # RFC 5227 probing and gratuitous ARP through a packet socket (hal/nic/hotspare-arp.c).
 dist/bin/hotspare-arp: hal/nic/hotspare-arp.c
 	@mkdir -p dist/bin
 	gcc -O2 -Wall -Wextra -Werror -o $@ $<
+
+# The monitor's probe cadence in a native thread (hal/prober/prober.c), an N-API addon like
+# the timer below. Optional the same way: without it `probe.engine: auto` uses the event loop.
+dist/bin/hotspare-prober.node: hal/prober/prober.c
+	@mkdir -p dist/bin
+	@if [ -f "$(NODE_INCLUDE)/node_api.h" ]; then \
+	  echo "gcc -O2 -Wall -Wextra -Werror -shared -fPIC -pthread -I$(NODE_INCLUDE) -o $@ $<"; gcc -O2 -Wall -Wextra -Werror -shared -fPIC -pthread -I"$(NODE_INCLUDE)" -o $@ $<; \
+	else \
+	  echo "warning: no Node headers in '$(NODE_INCLUDE)': $@ not built, the monitor will probe from the event loop"; \
+	fi
 
 # Microsecond timer for the probe clock (hal/clock/native/timer.c), an N-API addon built
 # without node-gyp against the running node's headers. Optional: without node_api.h the

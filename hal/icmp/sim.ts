@@ -5,7 +5,7 @@ import type { EchoReply, EchoRequest, IcmpEcho } from './index.js';
 /** ICMP echo on the simulated LAN, bound to one life of a simulated host. */
 export class SimIcmpEcho implements IcmpEcho {
   private readonly life: number;
-  private listener: ((reply: EchoReply) => void) | null = null;
+  private readonly listeners: Array<(reply: EchoReply) => void> = [];
   private closed = false;
   /** Test control: every request sent, in order. */
   readonly sentRequests: EchoRequest[] = [];
@@ -15,7 +15,7 @@ export class SimIcmpEcho implements IcmpEcho {
     private readonly host: SimHost,
   ) {
     this.life = host.life;
-    host.icmpListener = (reply) => this.listener?.(reply);
+    host.icmpListener = (reply) => this.hand(reply);
   }
 
   send(request: EchoRequest): void {
@@ -26,16 +26,20 @@ export class SimIcmpEcho implements IcmpEcho {
   }
 
   onReply(listener: (reply: EchoReply) => void): void {
-    this.listener = listener;
+    this.listeners.push(listener);
   }
 
   /** Test control: hand the agent a packet as if it had arrived (strangers, duplicates). */
   inject(reply: EchoReply): void {
-    this.host.deliver(this.life, () => this.listener?.(reply));
+    this.host.deliver(this.life, () => this.hand(reply));
   }
 
   close(): void {
     this.closed = true;
-    this.listener = null;
+    this.listeners.length = 0;
+  }
+
+  private hand(reply: EchoReply): void {
+    for (const listener of [...this.listeners]) listener(reply);
   }
 }
