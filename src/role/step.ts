@@ -67,9 +67,9 @@ function dispatch(c: MachineConfig, s: RoleState, e: Event, out: Action[]): Role
     case 'boot':
       return onBoot(c, s, e, out);
     case 'link':
-      return onLink(s, e, out);
+      return onLink(c, s, e, out);
     case 'persist-failed':
-      return onPersistFailed(s, e.detail, out);
+      return onPersistFailed(c, s, e.detail, out);
     case 'command':
       return onCommand(c, s, e.command, e.nowUs, out);
     case 'timer':
@@ -78,6 +78,10 @@ function dispatch(c: MachineConfig, s: RoleState, e: Event, out: Action[]): Role
       return onCheckResult(c, s, e, out);
     case 'probe-reply':
       return onProbeReply(c, s, e, out);
+    case 'probe-batch':
+      return onProbeBatch(c, s, e, out);
+    case 'probe-failed':
+      return onProbeFailed(c, s, e.detail, out);
     case 'holder':
       return onHolder(c, s, e.mac, out);
     case 'fence-result':
@@ -210,7 +214,7 @@ function onDefendResult(c: MachineConfig, s: RoleState, e: Extract<Event, { type
   }
   const address = e.address;
   out.push(log('error', 'address-conflict', `${lower.join(', ')} also holds the ${address} address and has the lower MAC: yielding`));
-  for (const timer of Object.values(TIMER)) out.push({ type: 'cancel-timer', timer });
+  cancelAll(c, out);
   out.push({ type: 'release', address });
   // A yielding primary becomes the monitor candidate (FIG. 1 steps 12-14); a yielding
   // monitor re-enters boot as monitor, finds the address taken and waits as a spare.
@@ -239,7 +243,7 @@ function becomeMonitor(c: MachineConfig, s: RoleState, nowUs: number, reason: st
   out.push({ type: 'announce', address: 'monitor' });
   out.push({ type: 'hook', hook: 'on_monitor' });
   // The first probe goes out at once; the rest follow on absolute deadlines.
-  out.push({ type: 'set-timer', timer: TIMER.probe, atUs: nowUs });
+  startProbing(c, 1, nowUs, out);
   if (c.defendUs > 0) out.push({ type: 'set-timer', timer: TIMER.defend, atUs: nowUs + c.defendUs });
   return go({ ...s, role: 'monitor', epoch, fence: idleFence(), probe: freshProbe(nowUs) }, 'monitor', reason, out);
 }
@@ -335,19 +339,38 @@ function onProbeReply(c: MachineConfig, s: RoleState, e: Extract<Event, { type: 
   // replies prove nothing about the present.
   if (!s.probe.outstanding.includes(e.sequence)) return s;
   out.push({ type: 'cancel-timer', timer: timeoutTimer(e.sequence) });
+  const outstanding = s.probe.outstanding.filter((q) => q !== e.sequence);
+  return onAnswered(c, { ...s, probe: { ...s.probe, outstanding } }, 1, e.nowUs, out);
+}
+
+function onProbeTimeout(c: MachineConfig, s: RoleState, sequence: number, nowUs: number, out: Action[]): RoleState {
+  if (!s.probe.outstanding.includes(sequence)) return s;
+  const outstanding = s.probe.outstanding.filter((q) => q !== sequence);
+  return onMissed(c, { ...s, probe: { ...s.probe, outstanding } }, sequence, nowUs, out);
+}
+
+function onProbeBatch(c: MachineConfig, s: RoleState, e: Extract<Event, { type: 'probe-batch' }>, out: Action[]): RoleState {
+  // Rule: like probe timers, batches count only while probing and not in maintenance (the
+  // Prober was asked to stop; a batch it queued before that is stale).
+  if (!c.probe.batched || !isProbing(s.phase) || s.maintenance) return s;
+  let next = s;
+  // The Prober counted these answers before the miss, if any: apply them first.
+  if (e.answered > 0) next = onAnswered(c, next, e.answered, e.lastReplyUs ?? e.nowUs, out);
+  if (e.missed !== null) next = onMissed(c, next, e.missed, e.nowUs, out);
+  return next;
+}
+
+/** `count` probes answered, the last at `atUs`: the primary is alive. */
+function onAnswered(c: MachineConfig, s: RoleState, count: number, atUs: number, out: Action[]): RoleState {
   const recovered = s.probe.misses > 0;
-  const okProbes = s.probe.okProbes + 1;
-  const probe: ProbeState = {
-    ...s.probe,
-    outstanding: s.probe.outstanding.filter((q) => q !== e.sequence),
-    misses: 0,
-    okProbes,
-    lastReplyUs: e.nowUs,
-  };
+  const okProbes = s.probe.okProbes + count;
+  // Every N answered probes (a batch may cross a multiple of N: once per crossing).
+  const syncDue = Math.floor(okProbes / c.syncEveryProbes) > Math.floor(s.probe.okProbes / c.syncEveryProbes);
+  const probe: ProbeState = { ...s.probe, misses: 0, okProbes, lastReplyUs: atUs };
   // Learn (and refresh) who holds the primary address, so a fence hits that member.
-  if (probe.holder === null || recovered || okProbes % c.syncEveryProbes === 0) out.push({ type: 'lookup-holder' });
+  if (probe.holder === null || recovered || syncDue) out.push({ type: 'lookup-holder' });
   // Patent [0010]: every N answered probes, copy the primary's key files.
-  if (okProbes % c.syncEveryProbes === 0) out.push({ type: 'sync', okProbes });
+  if (syncDue) out.push({ type: 'sync', okProbes });
   let next: RoleState = { ...s, probe };
   if (recovered) out.push(log('info', 'probe-recovered', `primary answered again after ${s.probe.misses} miss(es)`, { misses: s.probe.misses }));
   if (s.phase === 'monitor' && s.fence.status === 'backoff') {
@@ -359,13 +382,25 @@ function onProbeReply(c: MachineConfig, s: RoleState, e: Extract<Event, { type: 
   return next;
 }
 
-function onProbeTimeout(c: MachineConfig, s: RoleState, sequence: number, nowUs: number, out: Action[]): RoleState {
-  if (!s.probe.outstanding.includes(sequence)) return s;
-  const probe: ProbeState = { ...s.probe, outstanding: s.probe.outstanding.filter((q) => q !== sequence), misses: s.probe.misses + 1 };
+/** Probe `sequence` got no reply within the timeout. */
+function onMissed(c: MachineConfig, s: RoleState, sequence: number, nowUs: number, out: Action[]): RoleState {
+  const probe: ProbeState = { ...s.probe, misses: s.probe.misses + 1 };
   const next: RoleState = { ...s, probe };
   out.push(log('debug', 'probe-miss', `no reply to probe ${sequence}`, { sequence, misses: probe.misses }));
   if (s.phase !== 'monitor' || probe.misses < c.probe.misses || s.fence.status !== 'idle') return next;
   return startFence(c, next, nowUs, out);
+}
+
+function onProbeFailed(c: MachineConfig, s: RoleState, detail: string, out: Action[]): RoleState {
+  if (!isProbing(s.phase)) return s;
+  // Rule: a monitor that cannot probe cannot see the primary fail, and must not fence on
+  // the silence of a broken socket. Give the monitor address up (a spare can take the
+  // role) and take no part until restarted.
+  out.push({ type: 'release', address: 'monitor' });
+  cancelAll(c, out);
+  out.push(log('error', 'probe-failed', `probing stopped: ${detail}; released the monitor address, halted`));
+  const next = go(s, 'halted', `probing failed: ${detail}`, out);
+  return { ...next, probe: freshProbe(0), fence: idleFence() };
 }
 
 function onHolder(c: MachineConfig, s: RoleState, mac: string | null, out: Action[]): RoleState {
@@ -445,7 +480,7 @@ function takeOver(c: MachineConfig, s: RoleState, nowUs: number, out: Action[]):
   // powered on so it comes back, finds the primary address taken and becomes monitor.
   if (target !== null && fenced && c.fencing.powerCycle === 'off-on') after.push({ type: 'power-on', target });
   const reason = fenced ? `took over from ${target ?? 'nobody'} after fencing it` : `took over from ${target ?? 'nobody'} without a fence (fencing.required is false)`;
-  out.push({ type: 'cancel-timer', timer: TIMER.probe });
+  stopProbing(c, out);
   return becomePrimary(c, s, nowUs, reason, out, after);
 }
 
@@ -471,7 +506,7 @@ function onHealthResult(c: MachineConfig, s: RoleState, e: Extract<Event, { type
 
 // ---------------------------------------------------------------- link and failures
 
-function onLink(s: RoleState, e: Extract<Event, { type: 'link' }>, out: Action[]): RoleState {
+function onLink(c: MachineConfig, s: RoleState, e: Extract<Event, { type: 'link' }>, out: Action[]): RoleState {
   if (e.up === s.linkUp) return s;
   if (!e.up) {
     if (s.phase === 'booting' || s.phase === 'halted') return { ...s, linkUp: false };
@@ -479,7 +514,7 @@ function onLink(s: RoleState, e: Extract<Event, { type: 'link' }>, out: Action[]
     // that, when the link returns, we cannot answer beside a server that took over.
     out.push({ type: 'release', address: 'primary' });
     out.push({ type: 'release', address: 'monitor' });
-    for (const timer of Object.values(TIMER)) out.push({ type: 'cancel-timer', timer });
+    cancelAll(c, out);
     const next = go({ ...s, linkUp: false }, 'link-down', `link went down in phase ${s.phase}; released all addresses`, out);
     return { ...next, probe: freshProbe(e.nowUs), fence: idleFence() };
   }
@@ -490,11 +525,11 @@ function onLink(s: RoleState, e: Extract<Event, { type: 'link' }>, out: Action[]
   return go(up, 'booting', 'link came back up; rebooting into the boot checks', out);
 }
 
-function onPersistFailed(s: RoleState, detail: string, out: Action[]): RoleState {
+function onPersistFailed(c: MachineConfig, s: RoleState, detail: string, out: Action[]): RoleState {
   // Rule: never act on a role change that is not on disk. Hold nothing, take no part.
   out.push({ type: 'release', address: 'primary' });
   out.push({ type: 'release', address: 'monitor' });
-  for (const timer of Object.values(TIMER)) out.push({ type: 'cancel-timer', timer });
+  cancelAll(c, out);
   out.push(log('error', 'persist-failed', `could not persist the role record: ${detail}; halted, holding no address`));
   return go(s, 'halted', `persisting failed: ${detail}`, out);
 }
@@ -507,6 +542,7 @@ function onCommand(c: MachineConfig, s: RoleState, command: Extract<Event, { typ
       if (s.maintenance) return s;
       // Rule: in maintenance nothing is decided; what is held stays held.
       for (const timer of [TIMER.probe, TIMER.fenceRetry, TIMER.spareCheck, TIMER.health, TIMER.defend, TIMER.confirmRetry]) out.push({ type: 'cancel-timer', timer });
+      if (c.probe.batched) out.push({ type: 'probe-stop' });
       out.push(log('warn', 'maintenance', `maintenance on in phase ${s.phase}: no probing, fencing, claiming or health checks until it is turned off`));
       return { ...s, maintenance: true, probe: { ...s.probe, outstanding: [], misses: 0 }, fence: idleFence(), phase: s.phase === 'confirming' ? 'monitor' : s.phase };
     }
@@ -514,7 +550,7 @@ function onCommand(c: MachineConfig, s: RoleState, command: Extract<Event, { typ
       if (!s.maintenance) return s;
       out.push(log('warn', 'maintenance', `maintenance off in phase ${s.phase}; resuming`));
       const next = { ...s, maintenance: false };
-      if (s.phase === 'monitor') out.push({ type: 'set-timer', timer: TIMER.probe, atUs: nowUs });
+      if (s.phase === 'monitor') startProbing(c, 1, nowUs, out);
       if (s.phase === 'spare' || s.phase === 'spare-checking') return enterSpare(c, { ...next, phase: 'spare' }, nowUs, 'maintenance off', out, false, true);
       if (s.phase === 'primary' && c.health !== null) out.push({ type: 'set-timer', timer: TIMER.health, atUs: nowUs + c.health.intervalUs });
       if ((s.phase === 'primary' || s.phase === 'monitor') && c.defendUs > 0) out.push({ type: 'set-timer', timer: TIMER.defend, atUs: nowUs + c.defendUs });
@@ -527,7 +563,7 @@ function onCommand(c: MachineConfig, s: RoleState, command: Extract<Event, { typ
       }
       // Like a failed health check: give the address up cleanly; the monitor takes over
       // through its normal path (fence, confirm, claim).
-      for (const timer of Object.values(TIMER)) out.push({ type: 'cancel-timer', timer });
+      cancelAll(c, out);
       const spare = { ...s, role: 'spare' as const, epoch: s.epoch + 1, maintenance: false };
       out.push({ type: 'persist', role: 'spare', epoch: spare.epoch, reason: 'demoted by the operator' });
       out.push({ type: 'release', address: 'primary' });
@@ -555,6 +591,21 @@ function onCommand(c: MachineConfig, s: RoleState, command: Extract<Event, { typ
 }
 
 // ---------------------------------------------------------------- helpers
+
+/** The probe cadence begins at `atUs`: a probe timer, or the Prober (batched). */
+function startProbing(c: MachineConfig, sequence: number, atUs: number, out: Action[]): void {
+  out.push(c.probe.batched ? { type: 'probe-start', sequence, atUs } : { type: 'set-timer', timer: TIMER.probe, atUs });
+}
+
+function stopProbing(c: MachineConfig, out: Action[]): void {
+  out.push(c.probe.batched ? { type: 'probe-stop' } : { type: 'cancel-timer', timer: TIMER.probe });
+}
+
+/** Every timer, and the Prober when batched. */
+function cancelAll(c: MachineConfig, out: Action[]): void {
+  for (const timer of Object.values(TIMER)) out.push({ type: 'cancel-timer', timer });
+  if (c.probe.batched) out.push({ type: 'probe-stop' });
+}
 
 function go(s: RoleState, to: Phase, reason: string, out: Action[]): RoleState {
   out.push({ type: 'transition', from: s.phase, to, role: s.role, epoch: s.epoch, reason });

@@ -38,7 +38,12 @@ export interface MachineConfig {
   selfMac: string;
   /** Every member's name and LAN MAC, self included. */
   members: ReadonlyArray<{ name: string; mac: string }>;
-  probe: { intervalUs: number; timeoutUs: number; misses: number };
+  /**
+   * `batched`: a Prober device runs the cadence (send, time out, read replies) and reports
+   * `probe-batch` events; the machine asks for `probe-start` / `probe-stop` instead of
+   * setting a timer per probe and a timeout per probe.
+   */
+  probe: { intervalUs: number; timeoutUs: number; misses: number; batched: boolean };
   fencing: {
     required: boolean;
     /** [0013] second window: how long the primary address must stay silent after fencing. */
@@ -119,6 +124,10 @@ export type Event =
       evidence: readonly string[];
     }
   | { type: 'probe-reply'; nowUs: number; sequence: number; rttUs: number }
+  /** From the Prober (batched probing): answers counted in order, then at most one miss. */
+  | { type: 'probe-batch'; nowUs: number; answered: number; lastReplyUs: number | null; missed: number | null }
+  /** The Prober stopped and cannot go on (its socket failed). */
+  | { type: 'probe-failed'; nowUs: number; detail: string }
   | { type: 'holder'; nowUs: number; mac: string | null }
   | { type: 'fence-result'; nowUs: number; target: string; ok: boolean; detail: string }
   | { type: 'health-result'; nowUs: number; ok: boolean; detail: string }
@@ -141,6 +150,8 @@ export type Action =
   | { type: 'set-timer'; timer: string; atUs: number }
   | { type: 'cancel-timer'; timer: string }
   | { type: 'probe'; sequence: number }
+  | { type: 'probe-start'; sequence: number; atUs: number }
+  | { type: 'probe-stop' }
   | { type: 'lookup-holder' }
   | { type: 'fence'; target: string }
   | { type: 'power-on'; target: string }

@@ -13,7 +13,7 @@ export function machine(overrides: Partial<MachineConfig> = {}): MachineConfig {
       { name: 'b', mac: '02:00:00:00:00:0b' },
       { name: 'c', mac: '02:00:00:00:00:0c' },
     ],
-    probe: { intervalUs: 10 * MS, timeoutUs: 10 * MS, misses: 3 },
+    probe: { intervalUs: 10 * MS, timeoutUs: 10 * MS, misses: 3, batched: false },
     fencing: { required: true, confirmUs: 10 * MS, retryUs: 500 * MS, retryMaxUs: 4000 * MS, powerCycle: 'off-on' },
     syncEveryProbes: 5,
     boot: { jitterUs: 200 * MS, checkUs: 50 * MS },
