@@ -23,6 +23,8 @@ interface RawSocket {
     afterCallback: (error: Error | null, bytes: number) => void,
   ): void;
   setOption(level: number, option: number, value: number): void;
+  pauseRecv?(): void;
+  resumeRecv?(): void;
   close(): void;
   /**
    * The addon's own socket object: `send` calls sendto(2) at once and throws on failure.
@@ -51,6 +53,15 @@ function loadRawSocket(): RawSocketModule {
   }
 }
 
+/**
+ * How long after its last send the socket keeps reading. Every ICMP datagram reaching the
+ * namespace is copied to every raw ICMP socket: while the native prober probes, its replies
+ * would wake the event loop once per probe for nothing. So reading pauses when nothing was
+ * sent for this long (the next send resumes it; what queued meanwhile is read then and
+ * dropped as not ours).
+ */
+const IDLE_LISTEN_US = 2_000_000;
+
 /** ASCII "hotspare": a small, recognisable payload. */
 const PAYLOAD = Buffer.from('hotspare', 'ascii');
 const RECEIVE_BUFFER_BYTES = 4096;
@@ -66,6 +77,10 @@ export class RawIcmpEcho implements IcmpEcho {
   private failure: Error | null = null;
   /** Datagrams sent at once by `sendNow` (the rest went through raw-socket's queue). */
   directSends = 0;
+  /** Times reading paused for lack of sends (see IDLE_LISTEN_US). */
+  idlePauses = 0;
+  private listenUntilUs = 0;
+  private receivePaused = false;
 
   private constructor(
     private readonly socket: RawSocket,
@@ -76,6 +91,7 @@ export class RawIcmpEcho implements IcmpEcho {
       // Timestamp first: everything else is slower than reading the clock.
       const receivedUs = clock.nowUs();
       this.receive(buffer, receivedUs);
+      if (receivedUs > this.listenUntilUs) this.pauseReceiving();
     });
     socket.on('error', (error) => {
       // raw-socket closes the socket after emitting an error: it is now unusable.
@@ -128,6 +144,11 @@ export class RawIcmpEcho implements IcmpEcho {
     } catch (error) {
       throw new IcmpError(`invalid echo request: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
     }
+    this.listenUntilUs = this.clock.nowUs() + IDLE_LISTEN_US;
+    if (this.receivePaused) {
+      this.receivePaused = false;
+      this.socket.resumeRecv?.();
+    }
     if (this.sendNow(packet, request.target)) return;
     // Unreachable targets (ENETUNREACH, EHOSTUNREACH, ...) are not errors here: the echo
     // simply gets no reply. The send callback's error is therefore ignored.
@@ -156,6 +177,13 @@ export class RawIcmpEcho implements IcmpEcho {
 
   onReply(listener: (reply: EchoReply) => void): void {
     this.listeners.push(listener);
+  }
+
+  private pauseReceiving(): void {
+    if (this.receivePaused || this.closed || typeof this.socket.pauseRecv !== 'function') return;
+    this.receivePaused = true;
+    this.idlePauses += 1;
+    this.socket.pauseRecv();
   }
 
   close(): void {

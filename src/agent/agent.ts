@@ -1,5 +1,7 @@
 import type { Cancel } from '../../hal/clock/index.js';
 import type { EchoReply } from '../../hal/icmp/index.js';
+import { batchFor } from '../../hal/prober/index.js';
+import type { ProbeBatch, ProbeRun } from '../../hal/prober/index.js';
 import { ip } from '../config/index.js';
 import type { LogFields } from '../log/index.js';
 import { initialState, step, TIMER } from '../role/index.js';
@@ -43,14 +45,20 @@ export class Agent implements Operator {
   private readonly manualIdentifier: number;
   private manualSequence = 0;
   private readonly manual = new Map<string, (receivedUs: number) => void>();
+  /** The Prober's run while the machine probes in batches (ports.prober set). */
+  private probeRun: ProbeRun | null = null;
+  /** The Prober's identifier: not the event-loop probes' one, so neither counts the other's replies. */
+  private readonly batchIdentifier: number;
 
   constructor(private readonly ports: AgentPorts) {
     // The defence of our addresses compares MACs on the wire: use the NIC's real one.
-    this.mc = { ...machineConfig(ports.config), selfMac: ports.nic.mac.toLowerCase() };
+    const base = machineConfig(ports.config);
+    this.mc = { ...base, selfMac: ports.nic.mac.toLowerCase(), probe: { ...base.probe, batched: (ports.prober ?? null) !== null } };
     this.seed = ports.seed >>> 0;
     this.state = initialState(this.seed);
     this.identifier = (ports.seed % 0xfffe) + 1;
     this.manualIdentifier = this.identifier ^ 0x8000;
+    this.batchIdentifier = this.identifier ^ 0x4000;
     this.primaryIp = ip(ports.config.cluster.primaryAddress);
     this.startedUs = ports.clock.nowUs();
   }
@@ -74,6 +82,7 @@ export class Agent implements Operator {
     this.queue.length = 0;
     for (const timer of this.timers.values()) timer.cancel();
     this.timers.clear();
+    this.stopProbeRun();
   }
 
   get phase(): RoleState['phase'] {
@@ -227,6 +236,8 @@ export class Agent implements Operator {
       this.manual.get(`${reply.from}/${reply.sequence}`)?.(reply.receivedUs);
       return;
     }
+    // The Prober's own replies, seen here too (every raw ICMP socket gets a copy): it counts them.
+    if (this.probeRun !== null && reply.identifier === this.batchIdentifier) return;
     // Rule: a reply counts only if it answers one of our probes: our identifier, from the
     // primary address, a sequence we sent. Everything else is someone else's traffic.
     const sentUs = reply.identifier === this.identifier && reply.from === this.primaryIp ? this.sent.get(reply.sequence) : undefined;
@@ -275,6 +286,10 @@ export class Agent implements Operator {
         return this.cancelTimer(action.timer);
       case 'probe':
         return this.sendProbe(action.sequence);
+      case 'probe-start':
+        return this.startProbeRun(action.sequence, action.atUs);
+      case 'probe-stop':
+        return this.stopProbeRun();
       case 'persist': {
         const startedUs = this.now();
         await this.ports.store.save({ role: action.role, epoch: action.epoch, reason: action.reason, atMs: this.ports.clock.wallMs() });
@@ -515,6 +530,7 @@ export class Agent implements Operator {
   private async reboot(reason: string): Promise<void> {
     for (const timer of this.timers.values()) timer.cancel();
     this.timers.clear();
+    this.stopProbeRun();
     this.sent.clear();
     await this.release('primary');
     await this.release('monitor');
@@ -528,6 +544,42 @@ export class Agent implements Operator {
     // that are still in flight cannot pass for answers to the new ones.
     this.state = { ...initialState(seed), checkSeq: this.state.checkSeq };
     await this.boot();
+  }
+
+  /** Batched probing: the Prober runs the cadence; its batches become `probe-batch` events. */
+  private startProbeRun(sequence: number, atUs: number): void {
+    const prober = this.ports.prober;
+    if (prober === null || prober === undefined) return;
+    this.stopProbeRun();
+    const { intervalUs, timeoutUs } = this.mc.probe;
+    try {
+      this.probeRun = prober.start(
+        { target: this.primaryIp, source: null, identifier: this.batchIdentifier, firstSequence: sequence, intervalUs, timeoutUs, startUs: atUs, batch: batchFor(intervalUs) },
+        (batch) => this.onProbeBatch(batch),
+        (error) => {
+          this.probeRun = null;
+          this.dispatch({ type: 'probe-failed', nowUs: this.now(), detail: message(error) });
+        },
+      );
+    } catch (error) {
+      this.dispatch({ type: 'probe-failed', nowUs: this.now(), detail: message(error) });
+    }
+  }
+
+  private stopProbeRun(): void {
+    this.probeRun?.stop();
+    this.probeRun = null;
+  }
+
+  private onProbeBatch(batch: ProbeBatch): void {
+    this.counters.probesSent += batch.lateUs.length;
+    for (const late of batch.lateUs) this.jitter.add(late);
+    this.counters.replies += batch.answered;
+    // batch.dropped is not added to foreignReplies: the event-loop socket sees the same
+    // strangers (and the operator's probes) and counts them already.
+    if (batch.lastRttUs !== null) this.rtt.add(batch.lastRttUs);
+    if (batch.answered === 0 && batch.missed === null) return;
+    this.dispatch({ type: 'probe-batch', nowUs: this.now(), answered: batch.answered, lastReplyUs: batch.lastReplyUs, missed: batch.missed });
   }
 
   private transition(action: Extract<Action, { type: 'transition' }>): void {

@@ -2,6 +2,7 @@ import type { BmcFactory } from '../../hal/bmc/index.js';
 import type { Clock } from '../../hal/clock/index.js';
 import type { IcmpEcho } from '../../hal/icmp/index.js';
 import type { Nic } from '../../hal/nic/index.js';
+import type { Prober } from '../../hal/prober/index.js';
 import type { Store } from '../../hal/store/index.js';
 import type { Config } from '../config/index.js';
 import type { EventLog } from '../log/index.js';
@@ -51,6 +52,11 @@ export interface AgentPorts {
   config: Config;
   clock: Clock;
   icmp: IcmpEcho;
+  /**
+   * Runs the monitor's probe cadence off the event loop, reporting in batches. Absent or
+   * null: the role machine times every probe itself and sends it through `icmp`.
+   */
+  prober?: Prober | null;
   nic: Nic;
   bmcs: BmcFactory;
   store: Store;

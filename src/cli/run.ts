@@ -7,6 +7,8 @@ import type { Config } from '../config/index.js';
 import { openClock } from '../../hal/clock/native/open.js';
 import { RawIcmpEcho } from '../../hal/icmp/linux.js';
 import { LinuxNic } from '../../hal/nic/linux.js';
+import { NativeProber } from '../../hal/prober/linux.js';
+import type { Prober } from '../../hal/prober/index.js';
 import { LinuxSerialPort } from '../../hal/serial/linux.js';
 import type { SerialPort } from '../../hal/serial/index.js';
 import { FileStore } from '../../hal/store/linux.js';
@@ -30,6 +32,7 @@ export async function runAgent(configPath: string): Promise<void> {
   log.emit({ atMs: clock.wallMs(), atUs: clock.nowUs(), level: 'info', node: config.node, event: 'clock', message: `probe clock: ${opened.description}`, fields: { kind: opened.kind, realtime: config.clock.realtime } });
   if (opened.warning !== null) log.emit({ atMs: clock.wallMs(), atUs: clock.nowUs(), level: 'warn', node: config.node, event: 'clock-fallback', message: opened.warning, fields: {} });
   const icmp = RawIcmpEcho.open(clock);
+  const prober = openProber(config, (level, event, text) => log.emit({ atMs: clock.wallMs(), atUs: clock.nowUs(), level, node: config.node, event, message: text, fields: {} }));
   const nic = await LinuxNic.open({ interface: config.board.nic, icmp, clock });
   const bmcs = openBmcs(config);
   let serial: SerialPort | null = null;
@@ -49,6 +52,7 @@ export async function runAgent(configPath: string): Promise<void> {
     config,
     clock,
     icmp,
+    prober,
     nic,
     bmcs,
     store: new FileStore(config.stateDir),
@@ -123,4 +127,25 @@ function openBmcs(config: Config): BmcFactory {
   );
   if (board.client === 'ipmitool') return new IpmitoolBmcFactory(members);
   return new RmcpBmcFactory(members.map(({ interface: _lanplus, ...options }) => options));
+}
+
+/**
+ * The probe cadence's engine, as `probe.engine` says: the native thread ('native': it must
+ * load; 'auto': when it loads, else the event loop with one warning), or none ('event-loop':
+ * the role machine times each probe). Logged once either way.
+ */
+function openProber(config: Config, log: (level: 'info' | 'warn', event: string, text: string) => void): Prober | null {
+  if (config.probe.engine === 'event-loop') {
+    log('info', 'probe-engine', 'probe engine: the event loop (probe.engine is event-loop)');
+    return null;
+  }
+  try {
+    const prober = NativeProber.load();
+    log('info', 'probe-engine', `probe engine: ${prober.description}`);
+    return prober;
+  } catch (error) {
+    if (config.probe.engine === 'native') throw error;
+    log('warn', 'probe-engine', `probe engine: the event loop; the native prober is unavailable (${error instanceof Error ? error.message : String(error)})`);
+    return null;
+  }
 }

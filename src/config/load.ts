@@ -39,8 +39,10 @@ export function parseConfig(file: string, doc: unknown, readBoard: (path: string
     intervalMs: probeF.number('interval_ms', 5, { min: 1, max: 60_000 }),
     timeoutMs: probeF.number('timeout_ms', 10, { min: 1, max: 60_000 }),
     misses: probeF.number('misses', 5, { min: 1, max: 1000, integer: true }),
+    engine: probeF.oneOf('engine', ['auto', 'native', 'event-loop'] as const, 'auto'),
   };
   probeF.rejectUnknown();
+  if (probe.timeoutMs > 62 * probe.intervalMs) probeF.fail('timeout_ms', `${probe.timeoutMs} ms is more than 62 probe intervals (${62 * probe.intervalMs} ms): at most 62 probes may be outstanding`);
 
   const fencingF = f.object('fencing');
   const fencing = {

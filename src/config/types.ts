@@ -9,7 +9,12 @@ export interface Config {
     monitorAddress: string;
     members: Member[];
   };
-  probe: { intervalMs: number; timeoutMs: number; misses: number };
+  /**
+   * `engine`: who runs the probe cadence. `native`: a thread in the prober addon
+   * (hal/prober/prober.c), reporting to the role machine in batches; `event-loop`: the role
+   * machine times each probe on the agent's clock; `auto`: native when the addon loads.
+   */
+  probe: { intervalMs: number; timeoutMs: number; misses: number; engine: 'auto' | 'native' | 'event-loop' };
   fencing: { required: boolean; confirmMs: number; retryMs: number; retryMaxMs: number };
   sync: {
     everyProbes: number;

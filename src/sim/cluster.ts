@@ -2,6 +2,7 @@ import { SimBmcController, SimBmcFactory } from '../../hal/bmc/sim.js';
 import { VirtualClock } from '../../hal/clock/sim.js';
 import { SimIcmpEcho } from '../../hal/icmp/sim.js';
 import { SimNic } from '../../hal/nic/sim.js';
+import { EchoLoopProber } from '../../hal/prober/sim.js';
 import { HostClock } from '../../hal/sim/host-clock.js';
 import { SimLan, ipOf } from '../../hal/sim/lan.js';
 import type { SimHost } from '../../hal/sim/lan.js';
@@ -105,10 +106,13 @@ export class SimCluster {
     node.starts += 1;
     const icmp = new SimIcmpEcho(this.lan, host);
     node.icmp = icmp;
+    const clock = new HostClock(this.clock, host);
     const agent = new Agent({
       config: node.config,
-      clock: new HostClock(this.clock, host),
+      clock,
       icmp,
+      // probe.engine: the simulated Prober stands for the native thread (auto, native).
+      prober: node.config.probe.engine === 'event-loop' ? null : new EchoLoopProber(clock, icmp),
       nic: new SimNic(this.lan, host),
       bmcs: new SimBmcFactory(this.controllers, (fn) => host.deliver(life, fn)),
       store: node.store,

@@ -97,7 +97,7 @@ describe('config and `hotspare check`', () => {
       d['state_dir'] = 'state';
     });
     const config = loadConfig(file);
-    expect(config.probe).to.deep.equal({ intervalMs: 5, timeoutMs: 10, misses: 5 });
+    expect(config.probe).to.deep.equal({ intervalMs: 5, timeoutMs: 10, misses: 5, engine: 'auto' });
     expect(config.fencing.required).to.equal(true);
     expect(config.stateDir).to.equal(join(dir, 'state'));
     expect(config.board.bmc.cipherSuite).to.equal(3);

@@ -10,7 +10,8 @@ import { SimCluster } from '../../src/sim/cluster.js';
  * 3. once faults stop, the cluster converges within CONVERGE_BOUND_US.
  *
  * Faults: crash (power loss), hang (agent frozen, kernel answering), link cut, BMC down,
- * packet loss on the LAN, and a simultaneous power cycle of every server. Per server,
+ * packet loss on the LAN, and a simultaneous power cycle of every server; probing by the
+ * simulated Prober (batches) or by the role machine's probe timers. Per server,
  * crash / hang / cut do not overlap (see README "Known limits": a server frozen while cut
  * off and reconnected before it thaws is the case fencing exists for).
  *
@@ -38,6 +39,8 @@ interface Schedule {
   bmcDown: Array<{ node: number; atMs: number; durationMs: number }>;
   loss: Array<{ atMs: number; durationMs: number; rate: number }>;
   cycleAllAtMs: number | null;
+  /** probe.engine: the simulated Prober (batched events) or the machine's own probe timers. */
+  engine: 'auto' | 'event-loop';
 }
 
 const nodeFault = fc.record({
@@ -54,6 +57,7 @@ const schedule: fc.Arbitrary<Schedule> = fc.integer({ min: 3, max: 5 }).chain((n
     bmcDown: fc.array(fc.record({ node: fc.integer({ min: 0, max: nodes - 1 }), atMs: fc.integer({ min: 0, max: 18_000 }), durationMs: fc.integer({ min: 100, max: 8000 }) }), { maxLength: 2 }),
     loss: fc.array(fc.record({ atMs: fc.integer({ min: 0, max: 18_000 }), durationMs: fc.integer({ min: 100, max: 5000 }), rate: fc.constantFrom(0.01, 0.05, 0.2, 0.5) }), { maxLength: 2 }),
     cycleAllAtMs: fc.option(fc.integer({ min: 1000, max: 15_000 }), { freq: 5 }),
+    engine: fc.constantFrom<Schedule['engine']>('auto', 'event-loop'),
   }),
 );
 
@@ -114,7 +118,7 @@ function healAll(c: SimCluster): void {
 }
 
 async function check(s: Schedule, fencingRequired: boolean): Promise<{ convergedAfterUs: number }> {
-  const cluster = new SimCluster({ nodes: s.nodes, seed: s.seed, config: { fencing: { required: fencingRequired, retry_ms: 200, retry_max_ms: 2000 } } });
+  const cluster = new SimCluster({ nodes: s.nodes, seed: s.seed, config: { fencing: { required: fencingRequired, retry_ms: 200, retry_max_ms: 2000 }, probe: { engine: s.engine } } });
   const names = [...cluster.nodes.keys()];
   const violations: string[] = [];
   const seen = new Set<string>();
