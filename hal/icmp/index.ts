@@ -22,6 +22,11 @@ export interface EchoRequest {
   target: string;
   identifier: number;
   sequence: number;
+  /**
+   * How long after sending a reply is still awaited (µs; default 2 s). A driver may stop
+   * reading once every request's wait is over: a reply that comes later is delivered late.
+   */
+  replyWithinUs?: number;
 }
 
 export interface EchoReply {

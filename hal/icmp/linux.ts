@@ -37,8 +37,8 @@ interface RawSocketModule {
   createSocket(options: { protocol: number; addressFamily?: number; bufferSize?: number }): RawSocket;
   Protocol: { ICMP: number };
   AddressFamily: { IPv4: number };
-  SocketLevel: { IPPROTO_IP: number };
-  SocketOption: { IP_HDRINCL: number };
+  SocketLevel: { IPPROTO_IP: number; SOL_SOCKET: number };
+  SocketOption: { IP_HDRINCL: number; SO_RCVBUF: number };
 }
 
 const require = createRequire(import.meta.url);
@@ -54,13 +54,18 @@ function loadRawSocket(): RawSocketModule {
 }
 
 /**
- * How long after its last send the socket keeps reading. Every ICMP datagram reaching the
- * namespace is copied to every raw ICMP socket: while the native prober probes, its replies
- * would wake the event loop once per probe for nothing. So reading pauses when nothing was
- * sent for this long (the next send resumes it; what queued meanwhile is read then and
- * dropped as not ours).
+ * Reading pauses once no request awaits a reply any more (each request says how long:
+ * `replyWithinUs`, default 2 s). Every ICMP datagram reaching the namespace is copied to every
+ * raw ICMP socket, so while the native prober probes, its replies would otherwise wake the
+ * event loop once per probe for nothing. While paused the kernel's receive buffer is cut to
+ * its minimum (a few datagrams): what queues meanwhile is read at the next send and dropped
+ * as not ours, without a backlog. Reading resumes, with the full buffer, at the next send.
  */
-const IDLE_LISTEN_US = 2_000_000;
+const DEFAULT_REPLY_WITHIN_US = 2_000_000;
+/** SO_RCVBUF while reading (the kernel doubles it): ~100 small datagrams. */
+const READING_RCVBUF = 128 * 1024;
+/** SO_RCVBUF while paused: the kernel raises it to its minimum (~2 datagrams). */
+const PAUSED_RCVBUF = 1;
 
 /** ASCII "hotspare": a small, recognisable payload. */
 const PAYLOAD = Buffer.from('hotspare', 'ascii');
@@ -86,6 +91,7 @@ export class RawIcmpEcho implements IcmpEcho {
     private readonly socket: RawSocket,
     private readonly clock: Clock,
     private readonly sourceAddress: string | null,
+    private readonly raw: RawSocketModule,
   ) {
     socket.on('message', (buffer) => {
       // Timestamp first: everything else is slower than reading the clock.
@@ -124,7 +130,7 @@ export class RawIcmpEcho implements IcmpEcho {
         throw new IcmpError(`cannot set IP_HDRINCL for source address ${source}`, { cause: error });
       }
     }
-    return new RawIcmpEcho(socket, clock, source ?? null);
+    return new RawIcmpEcho(socket, clock, source ?? null, raw);
   }
 
   send(request: EchoRequest): void {
@@ -144,11 +150,8 @@ export class RawIcmpEcho implements IcmpEcho {
     } catch (error) {
       throw new IcmpError(`invalid echo request: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
     }
-    this.listenUntilUs = this.clock.nowUs() + IDLE_LISTEN_US;
-    if (this.receivePaused) {
-      this.receivePaused = false;
-      this.socket.resumeRecv?.();
-    }
+    this.listenUntilUs = Math.max(this.listenUntilUs, this.clock.nowUs() + (request.replyWithinUs ?? DEFAULT_REPLY_WITHIN_US));
+    if (this.receivePaused) this.resumeReceiving();
     if (this.sendNow(packet, request.target)) return;
     // Unreachable targets (ENETUNREACH, EHOSTUNREACH, ...) are not errors here: the echo
     // simply gets no reply. The send callback's error is therefore ignored.
@@ -180,10 +183,25 @@ export class RawIcmpEcho implements IcmpEcho {
   }
 
   private pauseReceiving(): void {
-    if (this.receivePaused || this.closed || typeof this.socket.pauseRecv !== 'function') return;
+    if (this.receivePaused || this.closed || typeof this.socket.pauseRecv !== 'function' || typeof this.socket.resumeRecv !== 'function') return;
     this.receivePaused = true;
     this.idlePauses += 1;
     this.socket.pauseRecv();
+    this.setReceiveBuffer(PAUSED_RCVBUF);
+  }
+
+  private resumeReceiving(): void {
+    this.receivePaused = false;
+    this.setReceiveBuffer(READING_RCVBUF);
+    this.socket.resumeRecv?.();
+  }
+
+  private setReceiveBuffer(bytes: number): void {
+    try {
+      this.socket.setOption(this.raw.SocketLevel.SOL_SOCKET, this.raw.SocketOption.SO_RCVBUF, bytes);
+    } catch {
+      // Only a bound on what queues while paused; reading works without it.
+    }
   }
 
   close(): void {

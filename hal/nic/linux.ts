@@ -555,7 +555,7 @@ export class LinuxNic implements Nic {
         this.sequence = (this.sequence + 1) & 0xffff;
         sent.add(this.sequence);
         try {
-          this.icmp.send({ target: ip, identifier: this.identifier, sequence: this.sequence });
+          this.icmp.send({ target: ip, identifier: this.identifier, sequence: this.sequence, replyWithinUs: deadlineUs - this.clock.nowUs() });
         } catch (error) {
           finish(false, error);
         }

@@ -34,7 +34,24 @@ interface AddonProber {
 }
 
 interface ProberBinding {
-  Prober: new (options: ProbeRunOptions, onBatch: (batch: NativeBatch) => void) => AddonProber;
+  Prober: new (options: ProbeRunOptions & { priority: number }, onBatch: (batch: NativeBatch) => void) => AddonProber;
+}
+
+export interface NativeProberOptions {
+  /** dist/bin/hotspare-prober.node by default. */
+  path?: string;
+  /**
+   * The agent's real-time priority (clock.realtime, 1..99; 0: the normal scheduler). The probe
+   * thread runs one above it, so that the main thread, busy with the shell, a sync or a GC
+   * pause at the same priority, cannot hold a probe back (SCHED_FIFO does not preempt
+   * within one priority).
+   */
+  realtime?: number;
+}
+
+/** The probe thread's SCHED_FIFO priority for the agent's `realtime` (0: none). */
+export function threadPriority(realtime: number): number {
+  return realtime === 0 ? 0 : Math.min(99, realtime + 1);
 }
 
 const require = createRequire(import.meta.url);
@@ -45,12 +62,15 @@ export class NativeProber implements Prober {
   private constructor(
     private readonly binding: ProberBinding,
     path: string,
+    private readonly realtime: number,
   ) {
-    this.description = `native probe thread (${path})`;
+    this.description = `native probe thread (${path})${realtime > 0 ? `, SCHED_FIFO ${threadPriority(realtime)}` : ''}`;
   }
 
   /** Loads the addon; throws IcmpError naming the path when it is missing or not ours. */
-  static load(path: string = DEFAULT_PROBER_ADDON): NativeProber {
+  static load(options: NativeProberOptions = {}): NativeProber {
+    const { path = DEFAULT_PROBER_ADDON, realtime = 0 } = options;
+    if (!Number.isInteger(realtime) || realtime < 0 || realtime > 99) throw new IcmpError(`prober realtime must be an integer 0..99, got ${String(realtime)}`);
     let loaded: unknown;
     try {
       loaded = require(path);
@@ -62,7 +82,7 @@ export class NativeProber implements Prober {
     if (typeof loaded !== 'object' || loaded === null || typeof (loaded as Record<string, unknown>)['Prober'] !== 'function') {
       throw new IcmpError(`prober addon ${path}: not the hotspare prober addon`);
     }
-    return new NativeProber(loaded as ProberBinding, path);
+    return new NativeProber(loaded as ProberBinding, path, realtime);
   }
 
   start(options: ProbeRunOptions, onBatch: (batch: ProbeBatch) => void, onError: (error: Error) => void): ProbeRun {
@@ -88,7 +108,7 @@ export class NativeProber implements Prober {
       }
     };
     try {
-      native = new this.binding.Prober(options, deliver);
+      native = new this.binding.Prober({ ...options, priority: threadPriority(this.realtime) }, deliver);
     } catch (error) {
       throw new IcmpError(`cannot start probing ${options.target}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
     }

@@ -22,7 +22,8 @@
  *   new Prober(options, callback)
  *     options: { target, source (string or null), identifier 0..65535, firstSequence 1..65535,
  *                intervalUs, timeoutUs, startUs (CLOCK_MONOTONIC µs of the first probe),
- *                batch (answers per hand-over) }
+ *                batch (answers per hand-over), priority (0: the normal scheduler; 1..99:
+ *                the thread runs SCHED_FIFO at it, and creating it fails without CAP_SYS_NICE) }
  *     callback(batch): batch = { answered, lastSequence, lastReplyUs, lastRttUs,
  *                                missed (sequence or -1), missedSentUs, lateUs (array of
  *                                send lateness in µs, one per probe sent since the last batch),
@@ -43,6 +44,7 @@
 #include <node_api.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -413,11 +415,12 @@ static napi_value prober_new(napi_env env, napi_callback_info info) {
     return throw_error(env, "ERR_HOTSPARE_PROBER", "Prober(options, callback): options must be an object, callback a function");
   struct in_addr target, source;
   bool has_target = false, has_source = false;
-  double identifier, first, interval, timeout, start, batch;
+  double identifier, first, interval, timeout, start, batch, priority;
   if (!address_option(env, argv[0], "target", false, &target, &has_target) || !address_option(env, argv[0], "source", true, &source, &has_source) ||
       !number_option(env, argv[0], "identifier", 0, 65535, &identifier) || !number_option(env, argv[0], "firstSequence", 1, 65535, &first) ||
       !number_option(env, argv[0], "intervalUs", 100, 3600e6, &interval) || !number_option(env, argv[0], "timeoutUs", 100, 3600e6, &timeout) ||
-      !number_option(env, argv[0], "startUs", 0, 9007199254740992.0, &start) || !number_option(env, argv[0], "batch", 1, 100000, &batch))
+      !number_option(env, argv[0], "startUs", 0, 9007199254740992.0, &start) || !number_option(env, argv[0], "batch", 1, 100000, &batch) ||
+      !number_option(env, argv[0], "priority", 0, 99, &priority))
     return NULL;
   if (timeout / interval > MAX_OUTSTANDING - 2)
     return throw_error(env, "ERR_HOTSPARE_PROBER", "Prober: timeoutUs may be at most 62 intervals");
@@ -486,10 +489,21 @@ static napi_value prober_new(napi_env env, napi_callback_info info) {
     free(p);
     return NULL;
   }
-  int rc = pthread_create(&p->thread, NULL, run, p);
+  /* The agent's main thread may run SCHED_FIFO with SCHED_RESET_ON_FORK, which new threads
+   * do not inherit: the priority is asked for explicitly. */
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  if (priority >= 1) {
+    struct sched_param param = {.sched_priority = (int)priority};
+    pthread_attr_setinheritsched(&attr, PTHREAD_EXPLICIT_SCHED);
+    pthread_attr_setschedpolicy(&attr, SCHED_FIFO);
+    pthread_attr_setschedparam(&attr, &param);
+  }
+  int rc = pthread_create(&p->thread, &attr, run, p);
+  pthread_attr_destroy(&attr);
   if (rc != 0) {
     stop_prober(p);
-    return throw_errno(env, "pthread_create", rc);
+    return throw_errno(env, rc == EPERM ? "pthread_create at SCHED_FIFO (needs CAP_SYS_NICE)" : "pthread_create", rc);
   }
   p->started = true;
   return self;

@@ -177,7 +177,7 @@ export class Agent implements Operator {
           this.manual.delete(key);
           resolve(receivedUs - sentUs);
         });
-        this.ports.icmp.send({ target: address, identifier: this.manualIdentifier, sequence });
+        this.ports.icmp.send({ target: address, identifier: this.manualIdentifier, sequence, replyWithinUs: timeoutMs * 1000 });
       });
       results.push({ sequence, rttUs });
     }
@@ -357,7 +357,7 @@ export class Agent implements Operator {
     }
     this.counters.probesSent += 1;
     try {
-      this.ports.icmp.send({ target: this.primaryIp, identifier: this.identifier, sequence });
+      this.ports.icmp.send({ target: this.primaryIp, identifier: this.identifier, sequence, replyWithinUs: this.mc.probe.timeoutUs });
     } catch (error) {
       this.log('error', 'probe-send-failed', `cannot send probe ${sequence}: ${message(error)}`);
     }

@@ -140,7 +140,8 @@ function openProber(config: Config, log: (level: 'info' | 'warn', event: string,
     return null;
   }
   try {
-    const prober = NativeProber.load();
+    // The probe thread gets the main thread's real-time priority (clock.realtime), if any.
+    const prober = NativeProber.load({ realtime: config.clock.realtime });
     log('info', 'probe-engine', `probe engine: ${prober.description}`);
     return prober;
   } catch (error) {

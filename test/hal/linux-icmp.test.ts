@@ -145,6 +145,30 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
     }
   });
 
+  it('stops reading once no request awaits a reply, and the next send resumes it', async () => {
+    const { lan, peer } = setup();
+    const session = await NsSession.start(lan.a);
+    try {
+      await session.ok('icmp.open');
+      await session.ok('icmp.send', lan.ipB, 0x4806, 1, 200_000);
+      await session.waitEvent((e) => replyOf(e)?.identifier === 0x4806, 2000, 'the reply');
+      await sleep(300);
+      // The first stranger after the quiet spell is still read, and reading pauses.
+      await peer.ok('stray.send', lan.ipA, strayReply(0x4807, 1).toString('hex'));
+      await session.waitEvent((e) => replyOf(e)?.identifier === 0x4807, 2000, 'the first stranger');
+      expect((await session.ok('icmp.pauses')).value).to.equal(1);
+      await peer.ok('stray.send', lan.ipA, strayReply(0x4807, 2).toString('hex'));
+      await sleep(200);
+      expect(replies(session).filter((r) => r.identifier === 0x4807).map((r) => r.sequence)).to.deep.equal([1]);
+      // A send resumes reading: its reply comes, and what queued meanwhile is read too.
+      await session.ok('icmp.send', lan.ipB, 0x4806, 2, 200_000);
+      await session.waitEvent((e) => replyOf(e)?.identifier === 0x4806 && replyOf(e)?.sequence === 2, 2000, 'the reply after resuming');
+      await session.waitEvent((e) => replyOf(e)?.identifier === 0x4807 && replyOf(e)?.sequence === 2, 2000, 'the queued stranger');
+    } finally {
+      await session.stop();
+    }
+  });
+
   it('throws IcmpError after close', async () => {
     const { lan } = setup();
     const session = await NsSession.start(lan.a);

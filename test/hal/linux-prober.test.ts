@@ -146,12 +146,22 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
     expect((await ours.ok('prober.stats')).value).to.not.equal(undefined);
   });
 
+  it('runs its thread SCHED_FIFO one above the agent’s real-time priority (clock.realtime)', async () => {
+    const { lan, ours } = setup();
+    expect((await ours.ok('threads.fifo')).value).to.deep.equal([]);
+    await ours.ok('prober.start', lan.ipB, 0x5106, 10_000, 10_000, 10, 12);
+    expect((await ours.ok('threads.fifo')).value).to.deep.equal([13]);
+    await ours.ok('prober.stop');
+    expect((await ours.ok('threads.fifo')).value).to.deep.equal([]);
+  });
+
   it('refuses bad options with an IcmpError naming the option', async () => {
     const { ours } = setup();
     const cases: Array<[Record<string, unknown>, RegExp]> = [
       [{ target: 'not-an-address' }, /options\.target/],
       [{ identifier: 70_000 }, /options\.identifier/],
       [{ batch: 0 }, /options\.batch/],
+      [{ realtime: 100 }, /realtime must be an integer 0\.\.99/],
       [{ intervalUs: 1000, timeoutUs: 100_000 }, /at most 62 intervals/],
     ];
     for (const [overrides, pattern] of cases) {
