@@ -16,7 +16,7 @@ import { resolve } from 'node:path';
 import { request } from '../../src/control/client.js';
 import { repoRoot } from '../lab/paths.js';
 import { PRIMARY_ADDRESS, bare } from '../lab/topology.js';
-import { converged } from '../lab/cluster.js';
+import { agentLog, converged } from '../lab/cluster.js';
 import { sleep } from '../lab/exec.js';
 import type { Lab } from '../lab/lab.js';
 import { startBusyClient } from './busy-shell.js';
@@ -39,9 +39,17 @@ export interface JitterPoll {
   max: number | null;
 }
 
+export type ProbeEngineSetting = 'native' | 'event-loop';
+
 export interface ProbeCoreMeasurement {
   intervalMs: number;
   condition: 'idle' | 'stressed';
+  /**
+   * `probe.engine` given to the agents, and what the monitor said it ran on (its
+   * `probe-engine` log line). Absent in results from before the native prober.
+   */
+  engine?: ProbeEngineSetting;
+  engineUsed?: string | null;
   seconds: number;
   monitor: string;
   jitterUs: { p50: number | null; p99: number | null; max: number | null; samples: number };
@@ -117,7 +125,7 @@ async function status(lab: Lab, server: string): Promise<StatusShape> {
   return (await request(lab.get(server).paths.controlSocket, 'status')) as StatusShape;
 }
 
-async function measure(lab: Lab, intervalMs: number, condition: 'idle' | 'stressed', seconds: number, ticks: number, shellPauseMs: number, profileSeconds: number, nativeLoop: boolean): Promise<ProbeCoreMeasurement> {
+async function measure(lab: Lab, intervalMs: number, condition: 'idle' | 'stressed', engine: ProbeEngineSetting, seconds: number, ticks: number, shellPauseMs: number, profileSeconds: number, nativeLoop: boolean): Promise<ProbeCoreMeasurement> {
   const roles = await converged(lab, 60_000, 2000);
   const monitor = roles.monitor;
   const pid = lab.agentPid(monitor);
@@ -158,6 +166,8 @@ async function measure(lab: Lab, intervalMs: number, condition: 'idle' | 'stress
     result = {
       intervalMs,
       condition,
+      engine,
+      engineUsed: agentLog(lab, monitor).filter((l) => l.event === 'probe-engine').at(-1)?.message ?? null,
       seconds,
       monitor,
       jitterUs: {
@@ -200,24 +210,31 @@ export async function probeCoreSection(
 ): Promise<ProbeCoreMeasurement[]> {
   const results: ProbeCoreMeasurement[] = [];
   for (const intervalMs of intervals) {
-    for (const condition of ['idle', 'stressed'] as const) {
-      log(`probe core: interval ${intervalMs} ms, ${condition}, ${seconds} s`);
-      try {
-        const result = await withLab({ observer: false, config: { probe: { interval_ms: intervalMs } } }, (lab) =>
-          measure(lab, intervalMs, condition, seconds, ticks, shellPauseMs, intervalMs === 10 && condition === 'idle' ? profileSeconds : 0, intervalMs === 10),
-        );
-        results.push(result);
-        if (result.profile !== null) log(`  perf: ${result.profile.cpuPercent} % of a core in ${result.profile.seconds} s; ${result.profile.byObject.slice(0, 4).map((o) => `${o.name} ${o.percent} %`).join(', ')}`);
-        log(`  jitter p50 ${String(result.jitterUs.p50)} µs, p99 ${String(result.jitterUs.p99)} µs, max ${String(result.jitterUs.max)} µs; cpu ${result.cpuPercent} % (+${result.childCpuPercent} % children); rss ${result.rssMiB} MiB`);
-        const n = result.nativeLoop;
-        if (n !== null) log(n.error !== null ? `  native loop: ${n.error}` : `  native loop beside it: lateness p50 ${String(n.latenessUs?.p50)} µs, p99 ${String(n.latenessUs?.p99)} µs; cpu ${String(n.cpuPercent)} %; ${n.replies}/${n.sent} replies, rtt p50 ${String(n.rttUs.p50)} µs`);
-      } catch (error) {
-        log(`  failed: ${String(error)}`);
-        results.push({
-          intervalMs, condition, seconds, monitor: '', jitterUs: { p50: null, p99: null, max: null, samples: 0 }, polls: [], cpuPercent: NaN, childCpuPercent: NaN,
-          rssMiB: NaN, peakRssMiB: NaN, probesSent: 0, misses: 0, rttUs: { median: null, p99: null }, load: { start: loadSample(), end: loadSample() }, stress: null, busyClient: null, profile: null, nativeLoop: null,
-          error: error instanceof Error ? error.message : String(error),
-        });
+    // Every interval with the native prober (the default); at 10 ms also with the event-loop
+    // prober, side by side, since that is where the targets are set.
+    const engines: ProbeEngineSetting[] = intervalMs === 10 ? ['native', 'event-loop'] : ['native'];
+    for (const engine of engines) {
+      for (const condition of ['idle', 'stressed'] as const) {
+        log(`probe core: interval ${intervalMs} ms, ${engine} prober, ${condition}, ${seconds} s`);
+        try {
+          const profileNow = intervalMs === 10 && condition === 'idle' ? profileSeconds : 0;
+          const result = await withLab({ observer: false, config: { probe: { interval_ms: intervalMs, engine } } }, (lab) =>
+            measure(lab, intervalMs, condition, engine, seconds, ticks, shellPauseMs, profileNow, intervalMs === 10 && engine === 'native'),
+          );
+          results.push(result);
+          if (result.engineUsed !== undefined) log(`  ${result.engineUsed ?? 'no probe-engine line in the monitor\'s log'}`);
+          if (result.profile !== null) log(`  perf: ${result.profile.cpuPercent} % of a core in ${result.profile.seconds} s; ${result.profile.byObject.slice(0, 4).map((o) => `${o.name} ${o.percent} %`).join(', ')}`);
+          log(`  jitter p50 ${String(result.jitterUs.p50)} µs, p99 ${String(result.jitterUs.p99)} µs, max ${String(result.jitterUs.max)} µs; cpu ${result.cpuPercent} % (+${result.childCpuPercent} % children); rss ${result.rssMiB} MiB`);
+          const n = result.nativeLoop;
+          if (n !== null) log(n.error !== null ? `  native loop: ${n.error}` : `  native loop beside it: lateness p50 ${String(n.latenessUs?.p50)} µs, p99 ${String(n.latenessUs?.p99)} µs; cpu ${String(n.cpuPercent)} %; ${n.replies}/${n.sent} replies, rtt p50 ${String(n.rttUs.p50)} µs`);
+        } catch (error) {
+          log(`  failed: ${String(error)}`);
+          results.push({
+            intervalMs, condition, engine, engineUsed: null, seconds, monitor: '', jitterUs: { p50: null, p99: null, max: null, samples: 0 }, polls: [], cpuPercent: NaN, childCpuPercent: NaN,
+            rssMiB: NaN, peakRssMiB: NaN, probesSent: 0, misses: 0, rttUs: { median: null, p99: null }, load: { start: loadSample(), end: loadSample() }, stress: null, busyClient: null, profile: null, nativeLoop: null,
+            error: error instanceof Error ? error.message : String(error),
+          });
+        }
       }
     }
   }

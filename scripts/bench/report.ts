@@ -31,9 +31,9 @@ export function markdownSummary(r: BenchResults): string {
     out.push('');
   }
   if (r.probeCore !== null) {
-    out.push('| probe interval | condition | jitter p50 / p99 / max, µs | agent CPU, % of a core | RSS, MiB |');
-    out.push('|---|---|---|---|---|');
-    for (const p of r.probeCore.measurements) out.push(`| ${p.intervalMs} ms | ${p.condition} | ${v(p.jitterUs.p50, 0)} / ${v(p.jitterUs.p99, 0)} / ${v(p.jitterUs.max, 0)} | ${v(p.cpuPercent, 2)} | ${v(p.rssMiB)} |`);
+    out.push('| probe interval | prober | condition | jitter p50 / p99 / max, µs | agent CPU, % of a core | RSS, MiB |');
+    out.push('|---|---|---|---|---|---|');
+    for (const p of r.probeCore.measurements) out.push(`| ${p.intervalMs} ms | ${p.engine ?? 'event-loop'} | ${p.condition} | ${v(p.jitterUs.p50, 0)} / ${v(p.jitterUs.p99, 0)} / ${v(p.jitterUs.max, 0)} | ${v(p.cpuPercent, 2)} | ${v(p.rssMiB)} |`);
     out.push('');
     const loops = r.probeCore.measurements.filter((p) => (p.nativeLoop ?? null) !== null);
     if (loops.length > 0) {
