@@ -22,8 +22,13 @@ export async function roles(lab: Lab): Promise<Roles | null> {
   return { primary, monitor, spares: lab.serverNames().filter((n) => n !== primary && n !== monitor) };
 }
 
-/** Waits for one primary and one monitor, then for them to stay so for `stableMs`. */
-export async function converged(lab: Lab, timeoutMs = 20_000, stableMs = 1500): Promise<Roles> {
+/**
+ * Waits for one primary and one monitor, then for them to stay so for `stableMs`. The
+ * default limit is generous: boot checks that answer late on a loaded machine are repeated
+ * (stale results back off and check again), and one CI run did not converge within 20 s;
+ * on failure the message carries the cluster's picture (clusterPicture) to say why.
+ */
+export async function converged(lab: Lab, timeoutMs = 40_000, stableMs = 1500): Promise<Roles> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const first = await lab.waitFor(() => roles(lab), Math.max(1, deadline - Date.now()), 'one primary and one monitor', 50).catch(async (error: unknown) => {

@@ -7,7 +7,7 @@
 import { expect } from 'chai';
 import { startLab } from '../../scripts/lab/lab.js';
 import type { Lab, LabOptions } from '../../scripts/lab/lab.js';
-import { agentLog, converged, monoUs, roles, sleep } from './fixtures.js';
+import { agentLog, clusterPicture, converged, monoUs, roles, sleep } from './fixtures.js';
 
 const FAST = { probe: { interval_ms: 10, timeout_ms: 10, misses: 3 }, boot: { jitter_ms: 200, check_ms: 50 }, fencing: { retry_ms: 300, retry_max_ms: 2000 } };
 
@@ -48,6 +48,11 @@ describe('lab: end-to-end failover (real agents, ipmi_sim, namespaces)', functio
     // The observer reaches the primary address, and the answers come from the primary.
     const reply = await l.observer!.waitForReply(() => true, 5000, monoUs() - 1_000_000);
     expect(l.serverByTtl(reply.ttl)).to.equal(r.primary);
+    // What a convergence failure would print: the holders and each agent's last transitions.
+    const picture = await clusterPicture(l);
+    expect(picture).to.contain(`holders: primary [${r.primary}]`);
+    expect(picture).to.contain(' transition: ');
+    for (const name of l.serverNames()) expect(picture).to.match(new RegExp(`  ${name}:\\n    -\\d+ ms [a-z-]+: `));
     expectNoSplitBrain(l);
   });
 
