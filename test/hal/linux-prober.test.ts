@@ -62,7 +62,8 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
   it('counts the answers of a live peer and hands them over in batches, one late value per probe', async () => {
     const { lan, ours } = setup();
     const from = ours.events.length;
-    await ours.ok('prober.start', lan.ipB, 0x5101, 10_000, 10_000, 20);
+    // A 100 ms timeout: a loaded machine must not turn a late answer into a miss here.
+    await ours.ok('prober.start', lan.ipB, 0x5101, 10_000, 100_000, 20);
     await ours.waitEvent((e) => ours.events.indexOf(e) >= from && (batchOf(e)?.answered ?? 0) > 0, 5000, 'a batch');
     await sleep(1000);
     const stats = (await ours.ok('prober.stop')).value as { sent: number; answered: number; missed: number };
@@ -74,9 +75,11 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
     // full: 20 answers each (the rest were counted, not yet handed over).
     expect(got[0]?.answered).to.equal(1);
     expect(got.slice(1).every((b) => b.answered === 20)).to.equal(true);
-    expect(answered).to.be.at.most(stats.answered).and.above(stats.answered - 20);
+    // Not yet handed over at stop: the answers counted since the last batch (< 20), and at
+    // most one batch posted by the thread but not yet run on the event loop (20).
+    expect(answered).to.be.at.most(stats.answered).and.above(stats.answered - 40);
     expect(stats.sent).to.be.above(60);
-    expect(got.reduce((n, b) => n + b.lateUs.length, 0)).to.be.at.most(stats.sent).and.above(stats.sent - 21);
+    expect(got.reduce((n, b) => n + b.lateUs.length, 0)).to.be.at.most(stats.sent).and.above(stats.sent - 41);
     expect(got.every((b) => b.lastReplyUs !== null && b.lateUs.every((l) => l >= 0))).to.equal(true);
   });
 
@@ -112,7 +115,7 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
   it('drops strangers’ replies and malformed packets, and keeps counting', async () => {
     const { lan, ours, peer } = setup();
     const from = ours.events.length;
-    await ours.ok('prober.start', lan.ipB, 0x5104, 10_000, 10_000, 10);
+    await ours.ok('prober.start', lan.ipB, 0x5104, 10_000, 100_000, 10);
     // Well-formed echo replies with our identifier but no outstanding sequence, and garbage.
     const reply = (sequence: number, checksumOk = true): Buffer => {
       const packet = buildEchoRequest(0x5104, sequence, Buffer.from('stranger'));
