@@ -52,7 +52,7 @@ export function checkConfig(path: string): { config: Config; report: string[]; w
     `at boot: read the role from ${config.stateDir}/role.json (primary if none), wait up to ${config.boot.jitterMs} ms, check the role's address for ${config.boot.checkMs} ms, claim it if silent`,
     `as monitor: probe ${config.cluster.primaryAddress} every ${p.intervalMs} ms; ${p.misses} misses of ${p.timeoutMs} ms declare it down after about ${detectMs} ms`,
     `then: fence the holder through its BMC (${config.board.bmc.client === 'rmcp' ? 'in-process RMCP+ session' : `ipmitool ${config.board.bmc.interface}`}, cipher suite ${config.board.bmc.cipherSuite}, ${config.board.bmc.powerCycle}), ${config.fencing.required ? 'and take over only if the fence succeeds' : 'and take over even if the fence fails (fencing.required: false)'}; confirm silence for ${config.fencing.confirmMs} ms; claim and announce (${config.announce.count} gratuitous ARP)`,
-    `probe clock: native ${config.clock.native}, ${config.clock.realtime === 0 ? 'normal scheduler' : `SCHED_FIFO ${config.clock.realtime}`}`,
+    `probe clock: native ${config.clock.native}, ${config.clock.realtime === 0 ? 'normal scheduler' : `SCHED_FIFO ${config.clock.realtime}`}; probe engine ${config.probe.engine}${config.probe.engine === 'event-loop' ? '' : ' (a native thread when the prober addon is built)'}`,
     `sync every ${config.sync.everyProbes} answered probes; health check ${config.health === null ? 'none' : `\`${config.health.command}\` every ${config.health.intervalMs} ms, ${config.health.fails} failures give up the primary address`}`,
     `control socket ${config.controlSocket}${config.board.serial.device === null ? '' : `; console ${config.board.serial.device} at ${config.board.serial.baud} baud`}`,
   ];
