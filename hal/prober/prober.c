@@ -286,6 +286,12 @@ static void *run(void *arg) {
   return NULL;
 }
 
+static void set_number(napi_env env, napi_value obj, const char *name, double number) {
+  napi_value value;
+  napi_create_double(env, number, &value);
+  napi_set_named_property(env, obj, name, value);
+}
+
 /* Runs on the JS thread: one batch becomes one callback(batch). */
 static void call_js(napi_env env, napi_value callback, void *context, void *data) {
   (void)context;
@@ -296,20 +302,13 @@ static void call_js(napi_env env, napi_value callback, void *context, void *data
   }
   napi_value obj, value, late, undefined;
   napi_create_object(env, &obj);
-  napi_create_uint32(env, b->answered, &value);
-  napi_set_named_property(env, obj, "answered", value);
-  napi_create_int32(env, b->last_sequence, &value);
-  napi_set_named_property(env, obj, "lastSequence", value);
-  napi_create_double(env, b->last_reply_us, &value);
-  napi_set_named_property(env, obj, "lastReplyUs", value);
-  napi_create_double(env, b->last_rtt_us, &value);
-  napi_set_named_property(env, obj, "lastRttUs", value);
-  napi_create_int32(env, b->missed, &value);
-  napi_set_named_property(env, obj, "missed", value);
-  napi_create_double(env, b->missed_sent_us, &value);
-  napi_set_named_property(env, obj, "missedSentUs", value);
-  napi_create_uint32(env, b->dropped, &value);
-  napi_set_named_property(env, obj, "dropped", value);
+  set_number(env, obj, "answered", b->answered);
+  set_number(env, obj, "lastSequence", b->last_sequence);
+  set_number(env, obj, "lastReplyUs", b->last_reply_us);
+  set_number(env, obj, "lastRttUs", b->last_rtt_us);
+  set_number(env, obj, "missed", b->missed);
+  set_number(env, obj, "missedSentUs", b->missed_sent_us);
+  set_number(env, obj, "dropped", b->dropped);
   napi_create_array_with_length(env, b->late_count, &late);
   for (uint32_t i = 0; i < b->late_count; i++) {
     napi_create_double(env, b->late_us[i], &value);
@@ -409,6 +408,14 @@ static bool address_option(napi_env env, napi_value options, const char *name, b
   return true;
 }
 
+/* Releases what prober_new made before the prober was handed to JS (fds are -1 when unopened). */
+static void discard(prober *p) {
+  if (p->sock >= 0) close(p->sock);
+  if (p->stop_fd >= 0) close(p->stop_fd);
+  free(p->pending);
+  free(p);
+}
+
 static napi_value prober_new(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2], self, new_target;
@@ -445,7 +452,7 @@ static napi_value prober_new(napi_env env, napi_callback_info info) {
   p->sock = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, IPPROTO_ICMP);
   if (p->sock < 0) {
     int err = errno;
-    free(p);
+    discard(p);
     return throw_errno(env, "socket(AF_INET, SOCK_RAW, IPPROTO_ICMP)", err);
   }
   struct icmp_filter filter = {.data = ~(1U << ICMP_ECHOREPLY)};
@@ -453,8 +460,7 @@ static napi_value prober_new(napi_env env, napi_callback_info info) {
   if (setsockopt(p->sock, SOL_RAW, ICMP_FILTER, &filter, sizeof filter) != 0 ||
       (has_source && setsockopt(p->sock, IPPROTO_IP, IP_FREEBIND, &one, sizeof one) != 0)) {
     int err = errno;
-    close(p->sock);
-    free(p);
+    discard(p);
     return throw_errno(env, "setsockopt", err);
   }
   /* In the kernel: IP source == target, ICMP type == echo reply, identifier == ours. Loads
@@ -473,16 +479,14 @@ static napi_value prober_new(napi_env env, napi_callback_info info) {
   struct sock_fprog program = {.len = sizeof code / sizeof code[0], .filter = code};
   if (setsockopt(p->sock, SOL_SOCKET, SO_ATTACH_FILTER, &program, sizeof program) != 0) {
     int err = errno;
-    close(p->sock);
-    free(p);
+    discard(p);
     return throw_errno(env, "setsockopt(SO_ATTACH_FILTER)", err);
   }
   if (has_source) {
     struct sockaddr_in local = {.sin_family = AF_INET, .sin_addr = source};
     if (bind(p->sock, (struct sockaddr *)&local, sizeof local) != 0) {
       int err = errno;
-      close(p->sock);
-      free(p);
+      discard(p);
       return throw_errno(env, "bind to the source address", err);
     }
   }
@@ -490,28 +494,19 @@ static napi_value prober_new(napi_env env, napi_callback_info info) {
   p->pending = fresh_batch();
   if (p->stop_fd < 0 || p->pending == NULL) {
     int err = p->stop_fd < 0 ? errno : ENOMEM;
-    close(p->sock);
-    if (p->stop_fd >= 0) close(p->stop_fd);
-    free(p->pending);
-    free(p);
+    discard(p);
     return throw_errno(env, "eventfd", err);
   }
   napi_value name;
   napi_create_string_utf8(env, "hotspare:prober", NAPI_AUTO_LENGTH, &name);
   if (napi_create_threadsafe_function(env, argv[1], NULL, name, 0, 1, NULL, NULL, NULL, call_js, &p->tsfn) != napi_ok) {
-    close(p->sock);
-    close(p->stop_fd);
-    free(p->pending);
-    free(p);
+    discard(p);
     return NULL;
   }
   if (napi_wrap(env, self, p, finalize_prober, NULL, NULL) != napi_ok) {
     p->stopped = true;
     napi_release_threadsafe_function(p->tsfn, napi_tsfn_release);
-    close(p->sock);
-    close(p->stop_fd);
-    free(p->pending);
-    free(p);
+    discard(p);
     return NULL;
   }
   /* The agent's main thread may run SCHED_FIFO with SCHED_RESET_ON_FORK, which new threads
