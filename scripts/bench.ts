@@ -38,7 +38,8 @@ function log(line: string): void {
 }
 
 function requireTools(): void {
-  if (process.getuid?.() !== 0) throw new Error('the benchmark needs root (network namespaces, raw sockets); run `make bench` as root');
+  if (process.getuid?.() !== 0)
+    throw new Error('the benchmark needs root (network namespaces, raw sockets); run `make bench` as root');
   const missing = ['keepalived', 'fence_ipmilan', 'stress-ng', 'ipmi_sim', 'ipmitool', 'tc'].filter((tool) => {
     try {
       execFileSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' });
@@ -70,7 +71,14 @@ async function writeOutputs(results: BenchResults, outDir: string): Promise<void
   const m = results.machine;
   const subtitle = `${m.nproc} × ${m.cpuModel}, Linux ${m.kernel}, Node ${m.node}; load ${results.load.start.loadavg.join(' ')} → ${results.load.end.loadavg.join(' ')}; ${results.startedAt.slice(0, 16)} UTC`;
   await writeFile(join(outDir, 'latest.json'), `${JSON.stringify(results, null, 1)}\n`);
-  await writeFile(join(outDir, 'latest.svg'), renderSvg('hotspare failover benchmark: our failover (with fencing) and keepalived, same lab, same observer', subtitle, results.failover?.configurations ?? []));
+  await writeFile(
+    join(outDir, 'latest.svg'),
+    renderSvg(
+      'hotspare failover benchmark: our failover (with fencing) and keepalived, same lab, same observer',
+      subtitle,
+      results.failover?.configurations ?? [],
+    ),
+  );
   const summary = markdownSummary(results);
   await writeFile(join(outDir, 'latest.md'), summary);
   process.stdout.write(`\n${summary}\nwritten: ${join(outDir, 'latest.json')}, latest.svg, latest.md\n`);
@@ -106,33 +114,55 @@ async function main(): Promise<void> {
   log(`bench: ${machine.nproc} CPUs, load ${loadStart.loadavg.join(' ')}, sections ${[...params.sections].join(', ')}`);
   const errors: BenchResults['errors'] = [];
   const notes: string[] = [
-    'Crash = the lab\'s power loss: the holder\'s agent (or keepalived) is SIGKILLed with everything it started and its links go down; the same for ours and keepalived. Outage = the observer\'s (1 ms ICMP echo) last reply before the crash to the first reply from the new holder.',
-    'Our breakdown comes from the new primary\'s own log (monotonic µs, the observer\'s clock): detection = last reply -> primary-down; fence = fence-start -> fence-done (off + status against ipmi_sim over the kept RMCP+ session, bmc.client rmcp); confirm = fence-done -> silence confirmed; takeover = -> address assigned; announce = address assigned -> first observer reply. ownMs = outage minus fence.',
-    'keepalived runs in the same namespaces with the same address, all BACKUP with nopreempt (a server that comes back stays backup, as ours comes back as monitor); its breakdown is from ground truth: ip monitor time of the address on the new master (that timestamp is taken when ip monitor reads the event, about a millisecond late, so keepalived\'s announce can read slightly negative).',
+    "Crash = the lab's power loss: the holder's agent (or keepalived) is SIGKILLed with everything it started and its links go down; the same for ours and keepalived. Outage = the observer's (1 ms ICMP echo) last reply before the crash to the first reply from the new holder.",
+    "Our breakdown comes from the new primary's own log (monotonic µs, the observer's clock): detection = last reply -> primary-down; fence = fence-start -> fence-done (off + status against ipmi_sim over the kept RMCP+ session, bmc.client rmcp); confirm = fence-done -> silence confirmed; takeover = -> address assigned; announce = address assigned -> first observer reply. ownMs = outage minus fence.",
+    "keepalived runs in the same namespaces with the same address, all BACKUP with nopreempt (a server that comes back stays backup, as ours comes back as monitor); its breakdown is from ground truth: ip monitor time of the address on the new master (that timestamp is taken when ip monitor reads the event, about a millisecond late, so keepalived's announce can read slightly negative).",
     'A failover attempt is skipped (and listed) when the holder did not answer the observer steadily before the crash, or when a false alarm (fence of the live primary) was already under way; false alarms found between runs are listed as unexpectedTakeovers.',
-    'Probe jitter is the monitor\'s own status().probeJitterUs (actual minus scheduled send time). It keeps the last 4096 samples, so it is polled every min(window, 4000 intervals); p50 = median of the polls\' medians, p99 = largest poll p99 (an upper bound), max = largest poll max. CPU = utime+stime of the agent process (all threads) from /proc over the window; children (the hotspare-arp helper, ip) separately, running ones included (from /proc).',
+    "Probe jitter is the monitor's own status().probeJitterUs (actual minus scheduled send time). It keeps the last 4096 samples, so it is polled every min(window, 4000 intervals); p50 = median of the polls' medians, p99 = largest poll p99 (an upper bound), max = largest poll max. CPU = utime+stime of the agent process (all threads) from /proc over the window; children (the hotspare-arp helper, ip) separately, running ones included (from /proc).",
   ];
   let fencing: FencingSection | null = null;
   let probeCore: BenchResults['probeCore'] = null;
   let falseAlarms: FalseAlarmSection | null = null;
   let failover: FailoverSection | null = null;
   try {
-    if (params.sections.has('fencing')) fencing = await section('fencing', errors, () => fencingSection(params.fenceRuns, log));
+    if (params.sections.has('fencing'))
+      fencing = await section('fencing', errors, () => fencingSection(params.fenceRuns, log));
     if (params.sections.has('probe')) {
       probeCore = await section('probe', errors, async () => ({
-        measurements: await probeCoreSection(PROBE_INTERVALS, params.probeSeconds, machine.clockTicksPerSecond, params.shellPauseMs, params.profileSeconds, log),
+        measurements: await probeCoreSection(
+          PROBE_INTERVALS,
+          params.probeSeconds,
+          machine.clockTicksPerSecond,
+          params.shellPauseMs,
+          params.profileSeconds,
+          log,
+        ),
         floor: params.floorSeconds > 0 ? await probeFloor(params.floorSeconds, log) : [],
       }));
     }
     if (params.sections.has('false-alarms')) {
       const impair = { loss: params.loss, delayMs: params.delayMs, jitterMs: params.jitterMs, mode: params.impair };
-      falseAlarms = await section('false-alarms', errors, () => falseAlarmSection(DEFAULT_PROBE, params.stressSeconds, params.ladder, params.searchSeconds, params.confirmSeconds, impair, log));
+      falseAlarms = await section('false-alarms', errors, () =>
+        falseAlarmSection(
+          DEFAULT_PROBE,
+          params.stressSeconds,
+          params.ladder,
+          params.searchSeconds,
+          params.confirmSeconds,
+          impair,
+          log,
+        ),
+      );
     }
     if (params.sections.has('failover')) {
       const smallest = falseAlarms?.smallest ?? null;
       const small = smallest !== null && describeSetting(smallest) !== describeSetting(DEFAULT_PROBE) ? smallest : null;
-      if (smallest === null && falseAlarms !== null) notes.push('No probe setting of the ladder passed the false-alarm search, so the failover was not measured at a "smallest passing window".');
-      if (smallest !== null && small === null) notes.push('The smallest passing window is the default setting: hotspare-default is measured at it.');
+      if (smallest === null && falseAlarms !== null)
+        notes.push(
+          'No probe setting of the ladder passed the false-alarm search, so the failover was not measured at a "smallest passing window".',
+        );
+      if (smallest !== null && small === null)
+        notes.push('The smallest passing window is the default setting: hotspare-default is measured at it.');
       failover = await section('failover', errors, () => failoverSection(DEFAULT_PROBE, small, params.runs, log));
     }
   } finally {

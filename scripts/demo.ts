@@ -26,8 +26,12 @@ async function showRoles(lab: Lab, title: string): Promise<void> {
     } catch {
       // powered off or booting
     }
-    const addrs = (h.servers[name]?.addresses ?? []).filter((a) => a.startsWith('198.18.0.10/') || a.startsWith('198.18.0.9/'));
-    say(`  ${name}: ${lab.isPowered(name) ? 'powered' : 'OFF'}; holds ${addrs.length === 0 ? 'no cluster address' : addrs.join(', ')}; ${agent}`);
+    const addrs = (h.servers[name]?.addresses ?? []).filter(
+      (a) => a.startsWith('198.18.0.10/') || a.startsWith('198.18.0.9/'),
+    );
+    say(
+      `  ${name}: ${lab.isPowered(name) ? 'powered' : 'OFF'}; holds ${addrs.length === 0 ? 'no cluster address' : addrs.join(', ')}; ${agent}`,
+    );
   }
 }
 
@@ -46,34 +50,58 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => void stop().then(() => process.exit(130)));
   try {
     const before = await converged(lab, 30_000);
-    await showRoles(lab, `booted together; converged: ${before.primary} primary, ${before.monitor} monitor, ${before.spares.join(', ')} spare`);
+    await showRoles(
+      lab,
+      `booted together; converged: ${before.primary} primary, ${before.monitor} monitor, ${before.spares.join(', ')} spare`,
+    );
 
     await lab.observer?.waitForReply(() => true, 5000, monoUs());
     say(`\n*** cutting the power of the primary, ${before.primary} ***`);
     const crashUs = monoUs();
     await lab.crash(before.primary);
-    await lab.waitFor(async () => {
-      const h = await lab.holders();
-      return h.primaryUp.length === 1 && h.primaryUp[0] === before.monitor;
-    }, 15_000, 'takeover');
+    await lab.waitFor(
+      async () => {
+        const h = await lab.holders();
+        return h.primaryUp.length === 1 && h.primaryUp[0] === before.monitor;
+      },
+      15_000,
+      'takeover',
+    );
     const reply = await lab.observer?.waitForReply((r) => lab.serverByTtl(r.ttl) === before.monitor, 5000, crashUs);
     const gap = lab.observer?.outage(crashUs - 100_000, (reply?.t ?? monoUs()) + 1);
-    say(`the observer's pings went unanswered for ${((gap?.gapUs ?? 0) / 1000).toFixed(1)} ms; now ${before.monitor} answers.`);
+    say(
+      `the observer's pings went unanswered for ${((gap?.gapUs ?? 0) / 1000).toFixed(1)} ms; now ${before.monitor} answers.`,
+    );
     say(`what ${before.monitor} logged:`);
-    for (const l of agentLog(lab, before.monitor).filter((x) => x.atUs >= crashUs && ['primary-down', 'fence-start', 'fence-done', 'checked', 'address-assigned', 'announced', 'power-on'].includes(x.event))) {
+    for (const l of agentLog(lab, before.monitor).filter(
+      (x) =>
+        x.atUs >= crashUs &&
+        ['primary-down', 'fence-start', 'fence-done', 'checked', 'address-assigned', 'announced', 'power-on'].includes(
+          x.event,
+        ),
+    )) {
       say(`  +${((l.atUs - crashUs) / 1000).toFixed(1).padStart(7)} ms  ${l.event}: ${l.message}`);
     }
     await showRoles(lab, 'after the takeover:');
 
     say(`\nwaiting for ${before.primary} to boot again (the new primary powered it on through its BMC)...`);
-    await lab.waitFor(async () => {
-      const r = await roles(lab);
-      return r !== null && lab.isPowered(before.primary) && lab.get(before.primary).agent !== null ? r : null;
-    }, 30_000, 'old primary back');
+    await lab.waitFor(
+      async () => {
+        const r = await roles(lab);
+        return r !== null && lab.isPowered(before.primary) && lab.get(before.primary).agent !== null ? r : null;
+      },
+      30_000,
+      'old primary back',
+    );
     const after = await converged(lab, 30_000);
-    await showRoles(lab, `settled again: ${after.primary} primary, ${after.monitor} monitor, ${after.spares.join(', ')} spare`);
+    await showRoles(
+      lab,
+      `settled again: ${after.primary} primary, ${after.monitor} monitor, ${after.spares.join(', ')} spare`,
+    );
     const violations = lab.splitBrainViolations();
-    say(`\nsplit-brain check over the whole run (address and link events): ${violations.length === 0 ? 'never two primaries' : JSON.stringify(violations)}`);
+    say(
+      `\nsplit-brain check over the whole run (address and link events): ${violations.length === 0 ? 'never two primaries' : JSON.stringify(violations)}`,
+    );
     if (violations.length > 0) process.exitCode = 1;
   } catch (error) {
     process.exitCode = 1;

@@ -186,7 +186,9 @@ async function down(parsed: Parsed): Promise<void> {
     process.stdout.write(`lab ${record.id}: down\n`);
   } else {
     const removed = await cleanupDeadLab(record);
-    process.stdout.write(`lab ${record.id}: harness was gone; removed ${removed.length} namespaces and ${record.runDir}\n`);
+    process.stdout.write(
+      `lab ${record.id}: harness was gone; removed ${removed.length} namespaces and ${record.runDir}\n`,
+    );
   }
   if ((await readFile(CURRENT, 'utf8').catch(() => '')).trim() === record.id) {
     await rm(CURRENT, { force: true });
@@ -237,7 +239,9 @@ async function main(): Promise<void> {
     }
     case 'list': {
       for (const record of await listLabRecords()) {
-        process.stdout.write(`${record.id}\t${harnessAlive(record) ? 'running' : 'dead'}\tpid ${record.harnessPid}\t${record.servers.join(',')}\t${record.runDir}\n`);
+        process.stdout.write(
+          `${record.id}\t${harnessAlive(record) ? 'running' : 'dead'}\tpid ${record.harnessPid}\t${record.servers.join(',')}\t${record.runDir}\n`,
+        );
       }
       return;
     }
@@ -255,13 +259,19 @@ async function main(): Promise<void> {
     case 'failover': {
       const rounds = Number(flag(parsed, 'rounds') ?? '10');
       const config = flag(parsed, 'config');
-      const lab = await startLab({ config: typeof config === 'string' ? (JSON.parse(config) as Record<string, unknown>) : {} });
+      const lab = await startLab({
+        config: typeof config === 'string' ? (JSON.parse(config) as Record<string, unknown>) : {},
+      });
       try {
-        const { rounds: results, falseAlarms } = await measureFailover(lab, rounds, (line) => process.stdout.write(`${line}\n`));
+        const { rounds: results, falseAlarms } = await measureFailover(lab, rounds, (line) =>
+          process.stdout.write(`${line}\n`),
+        );
         const keys = ['outageMs', 'detectionMs', 'fenceMs', 'confirmMs', 'takeoverMs', 'announceMs'] as const;
         const summary = Object.fromEntries(keys.map((k) => [k, summarize(results.map((r) => r[k]))]));
         const splitBrain = lab.splitBrainViolations();
-        process.stdout.write(`${JSON.stringify({ rounds: results.length, summary, splitBrain, falseAlarmsBetweenRounds: falseAlarms }, null, 2)}\n`);
+        process.stdout.write(
+          `${JSON.stringify({ rounds: results.length, summary, splitBrain, falseAlarmsBetweenRounds: falseAlarms }, null, 2)}\n`,
+        );
       } finally {
         await lab.stop();
       }

@@ -26,8 +26,7 @@ export interface IpmitoolRun {
 }
 
 export type IpmitoolOutcome =
-  | { ok: true; power: PowerState | null }
-  | { ok: false; kind: BmcErrorKind; detail: string };
+  { ok: true; power: PowerState | null } | { ok: false; kind: BmcErrorKind; detail: string };
 
 /** The line ipmitool prints when a control command was accepted, per operation. */
 const CONTROL_ACK: Readonly<Record<Exclude<IpmitoolOperation, 'status'>, string>> = {
@@ -156,13 +155,24 @@ function lines(text: string): string[] {
 
 /** Printable, single-line, bounded. */
 function clean(text: string): string {
-  const printable = text.replace(/[^\x20-\x7e]+/g, ' ').replace(/\s+/g, ' ').trim();
+  const printable = text
+    .replace(/[^\x20-\x7e]+/g, ' ')
+    .replace(/\s+/g, ' ')
+    .trim();
   return printable.length > MAX_DETAIL ? `${printable.slice(0, MAX_DETAIL)}...` : printable;
 }
 
-const NOISE = [/^Loading IANA PEN Registry/, /^Running Get VSO Capabilities/, /^Invalid completion code received/, /^Discovered IPMB address/, /^Get HPM\.x Capabilities/];
+const NOISE = [
+  /^Loading IANA PEN Registry/,
+  /^Running Get VSO Capabilities/,
+  /^Invalid completion code received/,
+  /^Discovered IPMB address/,
+  /^Get HPM\.x Capabilities/,
+];
 
 function summary(run: IpmitoolRun): string {
-  const interesting = lines(`${run.stdout}\n${run.stderr}`).filter((line) => line !== '' && !NOISE.some((noise) => noise.test(line)));
+  const interesting = lines(`${run.stdout}\n${run.stderr}`).filter(
+    (line) => line !== '' && !NOISE.some((noise) => noise.test(line)),
+  );
   return interesting.length === 0 ? '(no output)' : clean(interesting.join(' | '));
 }

@@ -54,13 +54,21 @@ export function ipmitoolArgs(options: IpmitoolBmcOptions, operation: IpmitoolOpe
     args.push('-C', String(options.cipherSuite));
   }
   args.push(
-    '-H', options.host,
-    '-p', String(options.port),
-    '-U', options.username,
-    '-f', options.passwordFile,
-    '-N', String(perTrySeconds),
-    '-R', String(retries),
-    'chassis', 'power', operation,
+    '-H',
+    options.host,
+    '-p',
+    String(options.port),
+    '-U',
+    options.username,
+    '-f',
+    options.passwordFile,
+    '-N',
+    String(perTrySeconds),
+    '-R',
+    String(retries),
+    'chassis',
+    'power',
+    operation,
   );
   return args;
 }
@@ -104,7 +112,12 @@ export class IpmitoolBmc implements Bmc {
       await access(this.options.passwordFile, constants.R_OK);
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code ?? 'error';
-      throw new BmcError(this.member, operation, 'auth', `password file ${this.options.passwordFile} is not readable (${code})`);
+      throw new BmcError(
+        this.member,
+        operation,
+        'auth',
+        `password file ${this.options.passwordFile} is not readable (${code})`,
+      );
     }
     const run = await runIpmitool(this.command, ipmitoolArgs(this.options, operation), this.options.timeoutMs);
     const outcome = interpretIpmitool(operation, run);

@@ -49,20 +49,40 @@ export class RmcpBmc implements Bmc {
     try {
       return powerFromChassisStatus(data);
     } catch (error) {
-      throw new BmcError(this.member, 'status', 'garbage', isRmcpCodecError(error) ? error.message : 'no power state in the answer');
+      throw new BmcError(
+        this.member,
+        'status',
+        'garbage',
+        isRmcpCodecError(error) ? error.message : 'no power state in the answer',
+      );
     }
   }
 
   async on(): Promise<void> {
-    await this.session.command('on', Command.chassisControl.netFn, Command.chassisControl.cmd, Buffer.from([ChassisControl.on]));
+    await this.session.command(
+      'on',
+      Command.chassisControl.netFn,
+      Command.chassisControl.cmd,
+      Buffer.from([ChassisControl.on]),
+    );
   }
 
   async off(): Promise<void> {
-    await this.session.command('off', Command.chassisControl.netFn, Command.chassisControl.cmd, Buffer.from([ChassisControl.off]));
+    await this.session.command(
+      'off',
+      Command.chassisControl.netFn,
+      Command.chassisControl.cmd,
+      Buffer.from([ChassisControl.off]),
+    );
   }
 
   async cycle(): Promise<void> {
-    await this.session.command('cycle', Command.chassisControl.netFn, Command.chassisControl.cmd, Buffer.from([ChassisControl.cycle]));
+    await this.session.command(
+      'cycle',
+      Command.chassisControl.netFn,
+      Command.chassisControl.cmd,
+      Buffer.from([ChassisControl.cycle]),
+    );
   }
 
   /** Opens the session now and keeps it alive, so that the next operation is one round trip. */
@@ -109,7 +129,10 @@ export class RmcpBmcFactory implements BmcFactory {
         try {
           await this.open(member).warm();
         } catch (error) {
-          failures.set(member, error instanceof BmcError ? error : new BmcError(member, 'open', 'garbage', String(error)));
+          failures.set(
+            member,
+            error instanceof BmcError ? error : new BmcError(member, 'open', 'garbage', String(error)),
+          );
         }
       }),
     );

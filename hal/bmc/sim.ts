@@ -28,7 +28,11 @@ export class SimBmcController {
   ) {}
 
   /** Carries out `command` after the BMC's response time; `deliver` hands the result back. */
-  request<T>(command: 'status' | 'on' | 'off' | 'cycle', deliver: (fn: () => void) => void, result: () => T): Promise<T> {
+  request<T>(
+    command: 'status' | 'on' | 'off' | 'cycle',
+    deliver: (fn: () => void) => void,
+    result: () => T,
+  ): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       const down = this.down;
       this.clock.at(this.clock.nowUs() + (down ? this.timeoutUs : this.latencyUs), () => {
@@ -90,7 +94,8 @@ export class SimBmcFactory implements BmcFactory {
 
   open(member: string): Bmc {
     const controller = this.controllers.get(member);
-    if (controller === undefined) throw new BmcError(member, 'open', 'unreachable', 'no BMC configured for this member');
+    if (controller === undefined)
+      throw new BmcError(member, 'open', 'unreachable', 'no BMC configured for this member');
     return new SimBmc(controller, this.deliver);
   }
 }

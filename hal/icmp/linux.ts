@@ -30,7 +30,9 @@ interface RawSocket {
    * The addon's own socket object: `send` calls sendto(2) at once and throws on failure.
    * Not in raw-socket's documented API, so checked before use (see `sendNow`).
    */
-  wrap?: { send?: (buffer: Buffer, offset: number, length: number, address: string, done: (bytes: number) => void) => void };
+  wrap?: {
+    send?: (buffer: Buffer, offset: number, length: number, address: string, done: (bytes: number) => void) => void;
+  };
 }
 
 interface RawSocketModule {
@@ -146,11 +148,17 @@ export class RawIcmpEcho implements IcmpEcho {
     let packet: Buffer;
     try {
       const icmp = buildEchoRequest(request.identifier, request.sequence, PAYLOAD);
-      packet = this.sourceAddress === null ? icmp : Buffer.concat([buildIpv4Header(this.sourceAddress, request.target), icmp]);
+      packet =
+        this.sourceAddress === null ? icmp : Buffer.concat([buildIpv4Header(this.sourceAddress, request.target), icmp]);
     } catch (error) {
-      throw new IcmpError(`invalid echo request: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+      throw new IcmpError(`invalid echo request: ${error instanceof Error ? error.message : String(error)}`, {
+        cause: error,
+      });
     }
-    this.listenUntilUs = Math.max(this.listenUntilUs, this.clock.nowUs() + (request.replyWithinUs ?? DEFAULT_REPLY_WITHIN_US));
+    this.listenUntilUs = Math.max(
+      this.listenUntilUs,
+      this.clock.nowUs() + (request.replyWithinUs ?? DEFAULT_REPLY_WITHIN_US),
+    );
     if (this.receivePaused) this.resumeReceiving();
     if (this.sendNow(packet, request.target)) return;
     // Unreachable targets (ENETUNREACH, EHOSTUNREACH, ...) are not errors here: the echo
@@ -183,7 +191,13 @@ export class RawIcmpEcho implements IcmpEcho {
   }
 
   private pauseReceiving(): void {
-    if (this.receivePaused || this.closed || typeof this.socket.pauseRecv !== 'function' || typeof this.socket.resumeRecv !== 'function') return;
+    if (
+      this.receivePaused ||
+      this.closed ||
+      typeof this.socket.pauseRecv !== 'function' ||
+      typeof this.socket.resumeRecv !== 'function'
+    )
+      return;
     this.receivePaused = true;
     this.idlePauses += 1;
     this.socket.pauseRecv();

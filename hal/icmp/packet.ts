@@ -42,7 +42,11 @@ function checkUint16(name: string, value: number): void {
 }
 
 /** An ICMP echo request (type 8, code 0) with a valid checksum, without IP header. */
-export function buildEchoRequest(identifier: number, sequence: number, payload: Uint8Array = new Uint8Array(0)): Buffer {
+export function buildEchoRequest(
+  identifier: number,
+  sequence: number,
+  payload: Uint8Array = new Uint8Array(0),
+): Buffer {
   checkUint16('identifier', identifier);
   checkUint16('sequence', sequence);
   const packet = Buffer.alloc(ICMP_HEADER_BYTES + payload.length);

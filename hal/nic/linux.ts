@@ -155,8 +155,18 @@ export class LinuxNic implements Nic {
     } catch (error) {
       throw new NicError(name, 'open', `no such interface (${describe(error)})`, '', { cause: error });
     }
-    const arpTool = options.arpTool === undefined ? (existsSync(DEFAULT_ARP_TOOL) ? DEFAULT_ARP_TOOL : null) : options.arpTool;
-    const nic = new LinuxNic(name, mac, options.icmp, options.clock, identifier, onPath('stdbuf'), arpTool, options.arpHelper ?? true);
+    const arpTool =
+      options.arpTool === undefined ? (existsSync(DEFAULT_ARP_TOOL) ? DEFAULT_ARP_TOOL : null) : options.arpTool;
+    const nic = new LinuxNic(
+      name,
+      mac,
+      options.icmp,
+      options.clock,
+      identifier,
+      onPath('stdbuf'),
+      arpTool,
+      options.arpHelper ?? true,
+    );
     // Started now, not at the first check: the failover's first probe must not wait for it.
     void nic.arpHelper();
     return nic;
@@ -166,7 +176,12 @@ export class LinuxNic implements Nic {
     const { ip, prefix } = this.parse('assign', address, true);
     const held = await this.addresses('assign', address, [`address add ${ip}/${prefix} dev ${this.name}`]);
     if (!held.state.some((a) => a.ip === ip && a.prefix === prefix)) {
-      throw new NicError(this.name, 'assign', `not held after assigning: ${held.stderr || 'no error reported'}`, address);
+      throw new NicError(
+        this.name,
+        'assign',
+        `not held after assigning: ${held.stderr || 'no error reported'}`,
+        address,
+      );
     }
   }
 
@@ -174,13 +189,20 @@ export class LinuxNic implements Nic {
     const { ip } = this.parse('release', address, true);
     // Remove the address whatever prefix length it is held with, so `holds` is false after.
     const current = await this.addresses('release', address, []);
-    const deletions = current.state.filter((a) => a.ip === ip).map((a) => `address del ${a.ip}/${a.prefix} dev ${this.name}`);
+    const deletions = current.state
+      .filter((a) => a.ip === ip)
+      .map((a) => `address del ${a.ip}/${a.prefix} dev ${this.name}`);
     if (deletions.length === 0) {
       return;
     }
     const after = await this.addresses('release', address, deletions);
     if (after.state.some((a) => a.ip === ip)) {
-      throw new NicError(this.name, 'release', `still held after releasing: ${after.stderr || 'no error reported'}`, address);
+      throw new NicError(
+        this.name,
+        'release',
+        `still held after releasing: ${after.stderr || 'no error reported'}`,
+        address,
+      );
     }
   }
 
@@ -207,12 +229,20 @@ export class LinuxNic implements Nic {
       try {
         await helper.announce(ip, count, Math.round(intervalMs));
       } catch (error) {
-        throw new NicError(this.name, 'announce', `gratuitous ARP not sent: ${describe(error)}`, address, { cause: error });
+        throw new NicError(this.name, 'announce', `gratuitous ARP not sent: ${describe(error)}`, address, {
+          cause: error,
+        });
       }
       return;
     }
     if (this.arpTool !== null) {
-      const child = this.spawn('announce', address, this.arpTool, ['announce', this.name, ip, String(count), String(Math.round(intervalMs))]);
+      const child = this.spawn('announce', address, this.arpTool, [
+        'announce',
+        this.name,
+        ip,
+        String(count),
+        String(Math.round(intervalMs)),
+      ]);
       const exit = await waitExit(child, count * intervalMs + ANNOUNCE_TIMEOUT_MS);
       if (exit.code !== 0 || !exit.stdout.includes(`sent ${count}`)) {
         throw new NicError(this.name, 'announce', `gratuitous ARP not sent: ${failureOf(exit)}`, address);
@@ -238,12 +268,16 @@ export class LinuxNic implements Nic {
     }
     const deadlineUs = this.clock.nowUs() + windowMs * 1000;
     // ARP probing starts at once; it does not depend on the address check below.
-    const arp = this.arpTool !== null ? this.toolProbe(ip, address, windowMs) : this.arpProbe(ip, address, deadlineUs, windowMs);
+    const arp =
+      this.arpTool !== null ? this.toolProbe(ip, address, windowMs) : this.arpProbe(ip, address, deadlineUs, windowMs);
     // Awaited below; this only keeps a failure meanwhile from counting as unhandled.
     arp.catch(() => undefined);
     // An address held anywhere on this host answers our own echo through loopback.
     const local = await this.heldOnHost('detect-conflict', address, ip);
-    const [icmpReply, arpEvidence] = await Promise.all([local ? Promise.resolve(false) : this.echoProbe(ip, address, deadlineUs, windowMs), arp]);
+    const [icmpReply, arpEvidence] = await Promise.all([
+      local ? Promise.resolve(false) : this.echoProbe(ip, address, deadlineUs, windowMs),
+      arp,
+    ]);
     if (!(await this.linkUp())) {
       return { taken: true, evidence: ['own link down'] };
     }
@@ -259,7 +293,9 @@ export class LinuxNic implements Nic {
     try {
       table = await readFile('/proc/net/arp', 'utf8');
     } catch (error) {
-      throw new NicError(this.name, 'neighbor-mac', `cannot read /proc/net/arp: ${describe(error)}`, address, { cause: error });
+      throw new NicError(this.name, 'neighbor-mac', `cannot read /proc/net/arp: ${describe(error)}`, address, {
+        cause: error,
+      });
     }
     for (const line of table.split('\n').slice(1)) {
       const [entryIp, , flags, mac, , device] = line.trim().split(/\s+/);
@@ -320,17 +356,31 @@ export class LinuxNic implements Nic {
     }
     const parsed = parseIpv4(address);
     if (parsed === null || (needPrefix && parsed.prefix === null)) {
-      throw new NicError(this.name, operation, `invalid address (want a.b.c.d${needPrefix ? '/len' : '[/len]'})`, address);
+      throw new NicError(
+        this.name,
+        operation,
+        `invalid address (want a.b.c.d${needPrefix ? '/len' : '[/len]'})`,
+        address,
+      );
     }
     return parsed;
   }
 
   /** Runs `commands` in the batch child, then returns the IPv4 addresses the interface holds. */
-  private async addresses(operation: string, address: string, commands: string[]): Promise<{ state: HeldAddress[]; stderr: string }> {
+  private async addresses(
+    operation: string,
+    address: string,
+    commands: string[],
+  ): Promise<{ state: HeldAddress[]; stderr: string }> {
     const answer = await this.show(operation, address, [...commands, `address show dev ${this.name}`]);
     const link = answer.interfaces.find((entry) => entry.name === this.name);
     if (link === undefined) {
-      throw new NicError(this.name, operation, `interface not found${answer.stderr === '' ? '' : `: ${answer.stderr}`}`, address);
+      throw new NicError(
+        this.name,
+        operation,
+        `interface not found${answer.stderr === '' ? '' : `: ${answer.stderr}`}`,
+        address,
+      );
     }
     return { state: link.addresses, stderr: answer.stderr };
   }
@@ -341,7 +391,11 @@ export class LinuxNic implements Nic {
   }
 
   /** Runs commands ending with an `address show`; an answer that does not parse is an error. */
-  private async show(operation: string, address: string, commands: string[]): Promise<{ interfaces: InterfaceState[]; stderr: string }> {
+  private async show(
+    operation: string,
+    address: string,
+    commands: string[],
+  ): Promise<{ interfaces: InterfaceState[]; stderr: string }> {
     let answer: { output: unknown; stderr: string };
     try {
       answer = await this.batch.run(commands);
@@ -370,7 +424,12 @@ export class LinuxNic implements Nic {
     const args = ['-U', '-c', '1', '-I', this.name, '-s', ip, ip];
     let last = '';
     for (const waitMs of this.stdbuf ? ANNOUNCE_TERM_DELAYS_MS : [null]) {
-      const child = this.spawn('announce', address, this.stdbuf ? 'stdbuf' : 'arping', this.stdbuf ? ['-o0', 'arping', ...args] : args);
+      const child = this.spawn(
+        'announce',
+        address,
+        this.stdbuf ? 'stdbuf' : 'arping',
+        this.stdbuf ? ['-o0', 'arping', ...args] : args,
+      );
       const exited = waitExit(child, ANNOUNCE_TIMEOUT_MS);
       let timer: NodeJS.Timeout | null = null;
       if (waitMs !== null) {
@@ -517,7 +576,9 @@ export class LinuxNic implements Nic {
       if (exit.code !== null && exit.code > 1) {
         throw new NicError(this.name, 'detect-conflict', `arping failed: ${failureOf(exit)}`, address);
       }
-      for (const match of exit.stdout.matchAll(/(?:Unicast|Broadcast) (reply|request) from (\S+) \[([0-9A-Fa-f:]+)\]/g)) {
+      for (const match of exit.stdout.matchAll(
+        /(?:Unicast|Broadcast) (reply|request) from (\S+) \[([0-9A-Fa-f:]+)\]/g,
+      )) {
         const mac = (match[3] ?? '').toLowerCase();
         if (match[2] === ip && mac !== this.mac) {
           evidence.add(`arp-${match[1] ?? 'reply'} ${mac}`);
@@ -540,7 +601,11 @@ export class LinuxNic implements Nic {
         if (error === undefined) {
           resolve(answered);
         } else {
-          reject(new NicError(this.name, 'detect-conflict', `ICMP echo failed: ${describe(error)}`, address, { cause: error }));
+          reject(
+            new NicError(this.name, 'detect-conflict', `ICMP echo failed: ${describe(error)}`, address, {
+              cause: error,
+            }),
+          );
         }
       };
       const waiter = (reply: EchoReply): void => {
@@ -555,7 +620,12 @@ export class LinuxNic implements Nic {
         this.sequence = (this.sequence + 1) & 0xffff;
         sent.add(this.sequence);
         try {
-          this.icmp.send({ target: ip, identifier: this.identifier, sequence: this.sequence, replyWithinUs: deadlineUs - this.clock.nowUs() });
+          this.icmp.send({
+            target: ip,
+            identifier: this.identifier,
+            sequence: this.sequence,
+            replyWithinUs: deadlineUs - this.clock.nowUs(),
+          });
         } catch (error) {
           finish(false, error);
         }
@@ -717,7 +787,10 @@ class IpBatch {
     this.linesWritten += commands.length;
     const last = this.linesWritten;
     child.stdin.write(`${commands.join('\n')}\n`);
-    const timer = setTimeout(() => this.fail(child, new Error(`ip -batch gave no answer within ${BATCH_TIMEOUT_MS} ms`)), BATCH_TIMEOUT_MS);
+    const timer = setTimeout(
+      () => this.fail(child, new Error(`ip -batch gave no answer within ${BATCH_TIMEOUT_MS} ms`)),
+      BATCH_TIMEOUT_MS,
+    );
     try {
       const line = await this.next(last);
       // Error lines of earlier commands go to stderr before the answer, but another pipe.
@@ -761,7 +834,12 @@ class IpBatch {
       this.notify();
     });
     child.on('error', (error) => this.fail(child, new Error(`cannot run ip: ${error.message}`)));
-    child.on('close', (code, signal) => this.fail(child, new Error(`ip -batch exited (${signal ?? `status ${code}`}) ${cleanStderr(this.stderr)}`.trim())));
+    child.on('close', (code, signal) =>
+      this.fail(
+        child,
+        new Error(`ip -batch exited (${signal ?? `status ${code}`}) ${cleanStderr(this.stderr)}`.trim()),
+      ),
+    );
     return child;
   }
 
@@ -892,7 +970,12 @@ export function parseMonitorLine(line: string, name: string): boolean | null {
   }
   const flags = (match[3] ?? '').split(',');
   const state = match[4] ?? 'UNKNOWN';
-  return flags.includes('UP') && flags.includes('LOWER_UP') && !flags.includes('NO-CARRIER') && (state === 'UP' || state === 'UNKNOWN');
+  return (
+    flags.includes('UP') &&
+    flags.includes('LOWER_UP') &&
+    !flags.includes('NO-CARRIER') &&
+    (state === 'UP' || state === 'UNKNOWN')
+  );
 }
 
 function sysPath(name: string, file: string): string {

@@ -21,7 +21,8 @@ export class SimNic implements Nic {
   }
 
   private alive(operation: string, address = ''): void {
-    if (this.closed || this.host.life !== this.life || !this.host.powered) throw new NicError(this.name, operation, 'host is not running', address);
+    if (this.closed || this.host.life !== this.life || !this.host.powered)
+      throw new NicError(this.name, operation, 'host is not running', address);
   }
 
   async assign(address: string): Promise<void> {

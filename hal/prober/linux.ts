@@ -72,16 +72,26 @@ export class NativeProber implements Prober {
   /** Loads the addon; throws IcmpError naming the path when it is missing or not ours. */
   static load(options: NativeProberOptions = {}): NativeProber {
     const { path = DEFAULT_PROBER_ADDON, realtime = 0 } = options;
-    if (!Number.isInteger(realtime) || realtime < 0 || realtime > 99) throw new IcmpError(`prober realtime must be an integer 0..99, got ${String(realtime)}`);
+    if (!Number.isInteger(realtime) || realtime < 0 || realtime > 99)
+      throw new IcmpError(`prober realtime must be an integer 0..99, got ${String(realtime)}`);
     let loaded: unknown;
     try {
       loaded = require(path);
     } catch (error) {
       const code = typeof error === 'object' && error !== null && 'code' in error ? String(error.code) : '';
-      const detail = code === 'MODULE_NOT_FOUND' ? 'not built (Node headers missing at build time?)' : error instanceof Error ? error.message : String(error);
+      const detail =
+        code === 'MODULE_NOT_FOUND'
+          ? 'not built (Node headers missing at build time?)'
+          : error instanceof Error
+            ? error.message
+            : String(error);
       throw new IcmpError(`prober addon ${path}: ${detail}`, { cause: error });
     }
-    if (typeof loaded !== 'object' || loaded === null || typeof (loaded as Record<string, unknown>)['Prober'] !== 'function') {
+    if (
+      typeof loaded !== 'object' ||
+      loaded === null ||
+      typeof (loaded as Record<string, unknown>)['Prober'] !== 'function'
+    ) {
       throw new IcmpError(`prober addon ${path}: not the hotspare prober addon`);
     }
     return new NativeProber(loaded as ProberBinding, path, realtime);
@@ -112,7 +122,10 @@ export class NativeProber implements Prober {
     try {
       native = new this.binding.Prober({ ...options, priority: threadPriority(this.realtime) }, deliver);
     } catch (error) {
-      throw new IcmpError(`cannot start probing ${options.target}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+      throw new IcmpError(
+        `cannot start probing ${options.target}: ${error instanceof Error ? error.message : String(error)}`,
+        { cause: error },
+      );
     }
     const run = native;
     return {

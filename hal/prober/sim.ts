@@ -63,7 +63,10 @@ export class EchoLoopProber implements Prober {
       cancelTick = clock.at(due, tick);
     };
     const onReply = (reply: EchoReply): void => {
-      const probe = reply.from === options.target && reply.identifier === options.identifier ? outstanding.get(reply.sequence) : undefined;
+      const probe =
+        reply.from === options.target && reply.identifier === options.identifier
+          ? outstanding.get(reply.sequence)
+          : undefined;
       if (probe === undefined) {
         stats.dropped += 1;
         pending.dropped += 1;
@@ -95,6 +98,12 @@ export class EchoLoopProber implements Prober {
   }
 }
 
-function empty(): { answered: number; lastReplyUs: number | null; lastRttUs: number | null; lateUs: number[]; dropped: number } {
+function empty(): {
+  answered: number;
+  lastReplyUs: number | null;
+  lastRttUs: number | null;
+  lateUs: number[];
+  dropped: number;
+} {
   return { answered: 0, lastReplyUs: null, lastRttUs: null, lateUs: [], dropped: 0 };
 }

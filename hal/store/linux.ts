@@ -71,7 +71,7 @@ export class FileStore implements Store {
       const fd = openSync(temporary, 'w', 0o600);
       try {
         const bytes = Buffer.from(text, 'utf8');
-        for (let done = 0; done < bytes.length; ) done += writeSync(fd, bytes, done, bytes.length - done);
+        for (let done = 0; done < bytes.length;) done += writeSync(fd, bytes, done, bytes.length - done);
         fsyncSync(fd);
       } finally {
         closeSync(fd);

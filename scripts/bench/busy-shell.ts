@@ -29,7 +29,8 @@ const PROMPT = /hotspare \S+ [^\n>]*> $/;
 function summary(latencies: number[]): BusyClientResult['latencyMs'] {
   if (latencies.length === 0) return null;
   const sorted = [...latencies].sort((a, b) => a - b);
-  const at = (q: number): number => Math.round((sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] ?? NaN) * 100) / 100;
+  const at = (q: number): number =>
+    Math.round((sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] ?? NaN) * 100) / 100;
   return { p50: at(0.5), p99: at(0.99), max: at(1) };
 }
 
@@ -115,7 +116,13 @@ export async function startBusyClient(controlSocket: string, pauseMs: number): P
         await loop;
         socket.end('exit\n');
         socket.destroy();
-        return { kind: 'shell', commands, errors, latencyMs: summary(latencies), note: `hotspare shell session over the control socket typing ${COMMANDS.join(', ')} in turn, each as soon as the prompt was back plus ${pauseMs} ms` };
+        return {
+          kind: 'shell',
+          commands,
+          errors,
+          latencyMs: summary(latencies),
+          note: `hotspare shell session over the control socket typing ${COMMANDS.join(', ')} in turn, each as soon as the prompt was back plus ${pauseMs} ms`,
+        };
       },
     };
   }
@@ -137,7 +144,13 @@ export async function startBusyClient(controlSocket: string, pauseMs: number): P
     stop: async () => {
       running = false;
       await loop;
-      return { kind: 'control-requests', commands, errors, latencyMs: summary(latencies), note: `the agent refused a shell; a busy control-socket client instead: status and log 20 requests in turn, ${pauseMs} ms apart` };
+      return {
+        kind: 'control-requests',
+        commands,
+        errors,
+        latencyMs: summary(latencies),
+        note: `the agent refused a shell; a busy control-socket client instead: status and log 20 requests in turn, ${pauseMs} ms apart`,
+      };
     },
   };
 }

@@ -31,7 +31,10 @@ export interface FailoverConfigResult {
   description: string;
   probe: ProbeSetting | null;
   outageMs: Distribution | null;
-  breakdown: Record<'detectionMs' | 'fenceMs' | 'confirmMs' | 'takeoverMs' | 'announceMs' | 'ownMs', Distribution | null>;
+  breakdown: Record<
+    'detectionMs' | 'fenceMs' | 'confirmMs' | 'takeoverMs' | 'announceMs' | 'ownMs',
+    Distribution | null
+  >;
   runs: Array<Omit<FailoverRun, 'observed' | 'events' | 'crashUs'> & { addressAddedMs: number | null }>;
   representative: Representative | null;
   /** Intervals in which two servers held the primary address on usable links (ground truth). */
@@ -77,7 +80,9 @@ function summarize(
   unexpected: FailoverConfigResult['unexpectedTakeovers'],
   skipped: FailoverConfigResult['skipped'],
 ): FailoverConfigResult {
-  const breakdown = Object.fromEntries(KEYS.map((key) => [key, distribution(runs.map((r) => r[key]))])) as FailoverConfigResult['breakdown'];
+  const breakdown = Object.fromEntries(
+    KEYS.map((key) => [key, distribution(runs.map((r) => r[key]))]),
+  ) as FailoverConfigResult['breakdown'];
   return {
     name,
     description,
@@ -86,7 +91,8 @@ function summarize(
     breakdown,
     runs: runs.map(({ observed, events: _events, crashUs, ...rest }) => ({
       ...rest,
-      addressAddedMs: observed.addressAddedUs === null ? null : Math.round((observed.addressAddedUs - crashUs) / 10) / 100,
+      addressAddedMs:
+        observed.addressAddedUs === null ? null : Math.round((observed.addressAddedUs - crashUs) / 10) / 100,
     })),
     representative: representative(lab, runs),
     splitBrain: lab.splitBrainViolations().length,
@@ -96,22 +102,33 @@ function summarize(
   };
 }
 
-
-export async function measureOurs(name: string, probe: ProbeSetting, runs: number, log: (line: string) => void): Promise<FailoverConfigResult> {
+export async function measureOurs(
+  name: string,
+  probe: ProbeSetting,
+  runs: number,
+  log: (line: string) => void,
+): Promise<FailoverConfigResult> {
   const description = `hotspare, ${describeSetting(probe)}, fencing required (off-on)`;
   log(`failover: ${name}: ${description}, ${runs} runs`);
   try {
-    return await withLab({ config: { probe: { interval_ms: probe.intervalMs, timeout_ms: probe.timeoutMs, misses: probe.misses } } }, async (lab) => {
-      const outcome = await runOurs(lab, runs, log);
-      return summarize(name, description, probe, lab, outcome.runs, outcome.unexpected, outcome.skipped);
-    });
+    return await withLab(
+      { config: { probe: { interval_ms: probe.intervalMs, timeout_ms: probe.timeoutMs, misses: probe.misses } } },
+      async (lab) => {
+        const outcome = await runOurs(lab, runs, log);
+        return summarize(name, description, probe, lab, outcome.runs, outcome.unexpected, outcome.skipped);
+      },
+    );
   } catch (error) {
     log(`failover: ${name} failed: ${String(error)}`);
     return failed(name, description, probe, error);
   }
 }
 
-export async function measureKeepalived(variant: KeepalivedVariant, runs: number, log: (line: string) => void): Promise<FailoverConfigResult> {
+export async function measureKeepalived(
+  variant: KeepalivedVariant,
+  runs: number,
+  log: (line: string) => void,
+): Promise<FailoverConfigResult> {
   const description = `keepalived ${variant.vrrpVersion === 3 ? 'VRRPv3' : 'VRRPv2'}, advert_int ${variant.advertInt} s, nopreempt`;
   log(`failover: ${variant.name}: ${description}, ${runs} runs`);
   const names = ['a', 'b', 'c'];
@@ -144,13 +161,19 @@ function failed(name: string, description: string, probe: ProbeSetting | null, e
 }
 
 /** Ours at the default probe settings (and at `small`, when given), then keepalived's default and fastest setting. */
-export async function failoverSection(defaults: ProbeSetting, small: ProbeSetting | null, runs: number, log: (line: string) => void): Promise<FailoverSection> {
+export async function failoverSection(
+  defaults: ProbeSetting,
+  small: ProbeSetting | null,
+  runs: number,
+  log: (line: string) => void,
+): Promise<FailoverSection> {
   const configurations: FailoverConfigResult[] = [];
   configurations.push(await measureOurs('hotspare-default', defaults, runs, log));
   if (small !== null) configurations.push(await measureOurs('hotspare-smallest-window', small, runs, log));
   configurations.push(await measureKeepalived(KEEPALIVED_FAST, runs, log));
   configurations.push(await measureKeepalived(KEEPALIVED_DEFAULT, runs, log));
-  const medianOf = (name: string): number | null => configurations.find((c) => c.name === name)?.outageMs?.median ?? null;
+  const medianOf = (name: string): number | null =>
+    configurations.find((c) => c.name === name)?.outageMs?.median ?? null;
   const ratios: Record<string, number | null> = {};
   for (const ours of configurations.filter((c) => c.name.startsWith('hotspare'))) {
     for (const theirs of configurations.filter((c) => c.name.startsWith('keepalived'))) {

@@ -38,7 +38,11 @@ export interface FalseAlarmRun {
   error: string | null;
 }
 
-function count(lab: Lab, fromUs: number, toUs: number): Pick<FalseAlarmRun, 'spuriousFailovers' | 'fences' | 'takeovers' | 'addressMoves' | 'bmcPowerOffs' | 'nearMisses'> {
+function count(
+  lab: Lab,
+  fromUs: number,
+  toUs: number,
+): Pick<FalseAlarmRun, 'spuriousFailovers' | 'fences' | 'takeovers' | 'addressMoves' | 'bmcPowerOffs' | 'nearMisses'> {
   let declared = 0;
   let fences = 0;
   let takeovers = 0;
@@ -56,13 +60,30 @@ function count(lab: Lab, fromUs: number, toUs: number): Pick<FalseAlarmRun, 'spu
     }
   }
   const wanted = bare(PRIMARY_ADDRESS);
-  const addressMoves = lab.events.filter((e) => e.kind === 'addr' && !e.deleted && e.ifname === 'eth0' && bare(e.address) === wanted && e.atUs >= fromUs && e.atUs <= toUs).length;
-  const bmcPowerOffs = lab.powerLog.filter((p) => !p.on && p.source === 'bmc' && p.requestedUs >= fromUs && p.requestedUs <= toUs).length;
+  const addressMoves = lab.events.filter(
+    (e) =>
+      e.kind === 'addr' &&
+      !e.deleted &&
+      e.ifname === 'eth0' &&
+      bare(e.address) === wanted &&
+      e.atUs >= fromUs &&
+      e.atUs <= toUs,
+  ).length;
+  const bmcPowerOffs = lab.powerLog.filter(
+    (p) => !p.on && p.source === 'bmc' && p.requestedUs >= fromUs && p.requestedUs <= toUs,
+  ).length;
   return { spuriousFailovers: declared, fences, takeovers, addressMoves, bmcPowerOffs, nearMisses };
 }
 
-export async function falseAlarmRun(probe: ProbeSetting, seconds: number, impair: ImpairSpec, log: (line: string) => void): Promise<FalseAlarmRun> {
-  log(`false alarms: ${describeSetting(probe)}, ${seconds} s under stress-ng --cpu 2 and LAN loss ${impair.loss * 100}% / jitter ${impair.jitterMs} ms`);
+export async function falseAlarmRun(
+  probe: ProbeSetting,
+  seconds: number,
+  impair: ImpairSpec,
+  log: (line: string) => void,
+): Promise<FalseAlarmRun> {
+  log(
+    `false alarms: ${describeSetting(probe)}, ${seconds} s under stress-ng --cpu 2 and LAN loss ${impair.loss * 100}% / jitter ${impair.jitterMs} ms`,
+  );
   const config = { probe: { interval_ms: probe.intervalMs, timeout_ms: probe.timeoutMs, misses: probe.misses } };
   try {
     return await withLab({ observer: false, config }, async (lab) => {
@@ -83,7 +104,9 @@ export async function falseAlarmRun(probe: ProbeSetting, seconds: number, impair
           if (Date.now() >= nextReport) {
             nextReport += 60_000;
             const sofar = count(lab, fromUs, monoUs());
-            log(`  ${Math.round((Date.now() - (endMs - seconds * 1000)) / 1000)} s: ${sofar.spuriousFailovers} spurious so far, near misses ${JSON.stringify(sofar.nearMisses)}`);
+            log(
+              `  ${Math.round((Date.now() - (endMs - seconds * 1000)) / 1000)} s: ${sofar.spuriousFailovers} spurious so far, near misses ${JSON.stringify(sofar.nearMisses)}`,
+            );
           }
         }
         toUs = monoUs();
@@ -96,7 +119,9 @@ export async function falseAlarmRun(probe: ProbeSetting, seconds: number, impair
       await sleep(200);
       const counts = count(lab, fromUs, toUs);
       const hubLate = impairReport?.counters?.['late_max_us'];
-      log(`  ${counts.spuriousFailovers} spurious failovers (fences ${counts.fences}, takeovers ${counts.takeovers}, address moves ${counts.addressMoves}); near misses ${JSON.stringify(counts.nearMisses)}${hubLate === undefined ? '' : `; the SCHED_FIFO hub was up to ${String(hubLate)} µs late`}`);
+      log(
+        `  ${counts.spuriousFailovers} spurious failovers (fences ${counts.fences}, takeovers ${counts.takeovers}, address moves ${counts.addressMoves}); near misses ${JSON.stringify(counts.nearMisses)}${hubLate === undefined ? '' : `; the SCHED_FIFO hub was up to ${String(hubLate)} µs late`}`,
+      );
       return {
         probe,
         windowMs: windowMs(probe),
@@ -112,8 +137,20 @@ export async function falseAlarmRun(probe: ProbeSetting, seconds: number, impair
   } catch (error) {
     log(`  failed: ${String(error)}`);
     return {
-      probe, windowMs: windowMs(probe), seconds, spuriousFailovers: NaN, fences: NaN, takeovers: NaN, addressMoves: NaN, bmcPowerOffs: NaN, nearMisses: {},
-      impairment: null, stress: '', load: { start: loadSample(), end: loadSample() }, machineBusyPercent: NaN, error: error instanceof Error ? error.message : String(error),
+      probe,
+      windowMs: windowMs(probe),
+      seconds,
+      spuriousFailovers: NaN,
+      fences: NaN,
+      takeovers: NaN,
+      addressMoves: NaN,
+      bmcPowerOffs: NaN,
+      nearMisses: {},
+      impairment: null,
+      stress: '',
+      load: { start: loadSample(), end: loadSample() },
+      machineBusyPercent: NaN,
+      error: error instanceof Error ? error.message : String(error),
     };
   }
 }
@@ -154,7 +191,8 @@ export function longestNearMiss(run: FalseAlarmRun): number {
  * within one probe of the threshold. Zero alone says little in 90 s (a full run of 2026-11-26:
  * every rung down to a 7 ms window had zero in 90 s, and that window then gave 5 in 600 s).
  */
-export const passed = (run: FalseAlarmRun): boolean => run.error === null && run.spuriousFailovers === 0 && longestNearMiss(run) <= run.probe.misses - 2;
+export const passed = (run: FalseAlarmRun): boolean =>
+  run.error === null && run.spuriousFailovers === 0 && longestNearMiss(run) <= run.probe.misses - 2;
 
 export async function falseAlarmSection(
   defaults: ProbeSetting,
@@ -175,13 +213,15 @@ export async function falseAlarmSection(
     if (!passed(run)) break;
     smallest = setting;
   }
-  const confirmation = smallest !== null && confirmSeconds > 0 ? await falseAlarmRun(smallest, confirmSeconds, impair, log) : null;
+  const confirmation =
+    smallest !== null && confirmSeconds > 0 ? await falseAlarmRun(smallest, confirmSeconds, impair, log) : null;
   return {
     defaults: defaultsRun,
     search,
     smallest,
     confirmation,
-    smallestConfirmed: confirmation === null ? null : confirmation.error === null && confirmation.spuriousFailovers === 0,
+    smallestConfirmed:
+      confirmation === null ? null : confirmation.error === null && confirmation.spuriousFailovers === 0,
     searchRule: 'zero spurious failovers and no answered run of misses longer than misses - 2',
   };
 }

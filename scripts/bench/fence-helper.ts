@@ -29,7 +29,15 @@ import type { IpmitoolBmcOptions } from '../../hal/bmc/linux.js';
 import { RmcpBmc } from '../../hal/bmc/rmcp.js';
 
 interface HelperRequest {
-  method: 'ours-off' | 'ours-cycle' | 'ours-status' | 'fence_ipmilan' | 'session-status' | 'session-off' | 'rmcp-status' | 'rmcp-off';
+  method:
+    | 'ours-off'
+    | 'ours-cycle'
+    | 'ours-status'
+    | 'fence_ipmilan'
+    | 'session-status'
+    | 'session-off'
+    | 'rmcp-status'
+    | 'rmcp-off';
   runs: number;
   bmc: IpmitoolBmcOptions;
   fenceArgs?: string[];
@@ -57,7 +65,20 @@ class IpmitoolSession {
   private output = '';
 
   constructor(options: IpmitoolBmcOptions) {
-    const args = ['-I', options.interface, ...(options.interface === 'lanplus' ? ['-C', String(options.cipherSuite)] : []), '-H', options.host, '-p', String(options.port), '-U', options.username, '-f', options.passwordFile, 'shell'];
+    const args = [
+      '-I',
+      options.interface,
+      ...(options.interface === 'lanplus' ? ['-C', String(options.cipherSuite)] : []),
+      '-H',
+      options.host,
+      '-p',
+      String(options.port),
+      '-U',
+      options.username,
+      '-f',
+      options.passwordFile,
+      'shell',
+    ];
     this.child = spawn('ipmitool', args, { stdio: ['pipe', 'pipe', 'pipe'] });
     this.child.stdout.on('data', (chunk: Buffer) => (this.output += chunk.toString('utf8')));
     this.child.stderr.on('data', (chunk: Buffer) => (this.output += chunk.toString('utf8')));
@@ -71,7 +92,8 @@ class IpmitoolSession {
     for (;;) {
       const match = /(Chassis Power [^\n]*)\n/.exec(this.output) ?? /((?:Error|Unable)[^\n]*)\n/.exec(this.output);
       if (match !== null) return match[1] ?? '';
-      if (Date.now() > deadline) throw new Error(`no answer to "${line}" in ${timeoutMs} ms: ${this.output.trim().slice(0, 200)}`);
+      if (Date.now() > deadline)
+        throw new Error(`no answer to "${line}" in ${timeoutMs} ms: ${this.output.trim().slice(0, 200)}`);
       await new Promise((resolve) => setImmediate(resolve));
     }
   }
@@ -160,14 +182,22 @@ async function main(): Promise<void> {
           case 'fence_ipmilan': {
             const result = await runProgram(['fence_ipmilan', ...(request.fenceArgs ?? [])]);
             const ms = nowMs() - started;
-            const detail = result.output.split('\n').filter((line) => line.trim() !== '' && !/DeprecationWarning|from pipes import/.test(line)).join(' | ');
+            const detail = result.output
+              .split('\n')
+              .filter((line) => line.trim() !== '' && !/DeprecationWarning|from pipes import/.test(line))
+              .join(' | ');
             print({ run, ms, ok: result.code === 0, detail });
             if (request.restoreOn === true && (await bmc.status()) !== 'on') await bmc.on();
             break;
           }
         }
       } catch (error) {
-        print({ run, ms: nowMs() - started, ok: false, detail: error instanceof Error ? error.message : String(error) });
+        print({
+          run,
+          ms: nowMs() - started,
+          ok: false,
+          detail: error instanceof Error ? error.message : String(error),
+        });
         if ((await bmc.status().catch(() => 'unknown')) !== 'on') await bmc.on().catch(() => undefined);
       }
     }

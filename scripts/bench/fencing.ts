@@ -46,7 +46,15 @@ export interface FencingSection {
 interface MethodSpec {
   name: string;
   description: string;
-  method: 'ours-off' | 'ours-cycle' | 'ours-status' | 'fence_ipmilan' | 'session-status' | 'session-off' | 'rmcp-status' | 'rmcp-off';
+  method:
+    | 'ours-off'
+    | 'ours-cycle'
+    | 'ours-status'
+    | 'fence_ipmilan'
+    | 'session-status'
+    | 'session-off'
+    | 'rmcp-status'
+    | 'rmcp-off';
   fenceArgs?: string[];
   restoreOn?: boolean;
 }
@@ -74,17 +82,67 @@ exec ipmitool -f '${passwordFile}' "$@"
 function methods(bmcHost: string, wrapper: string): MethodSpec[] {
   const base = [`--ip=${bmcHost}`, '--username=admin', '--lanplus', '--cipher=3', `--ipmitool-path=${wrapper}`];
   return [
-    { name: 'rmcp-status', description: 'one Get Chassis Status through RmcpBmc (bmc.client rmcp, the lab board\'s default: in-process RMCP+, session kept open)', method: 'rmcp-status' },
-    { name: 'rmcp-off', description: 'our fence with bmc.client rmcp: off, then status reads off, in the kept session (the agent\'s off-on fence before takeover)', method: 'rmcp-off' },
-    { name: 'ours-status', description: 'one `chassis power status` through IpmitoolBmc (bmc.client ipmitool: one ipmitool run)', method: 'ours-status' },
-    { name: 'ours-off', description: 'our fence with bmc.client ipmitool: IpmitoolBmc off, then status reads off', method: 'ours-off' },
+    {
+      name: 'rmcp-status',
+      description:
+        "one Get Chassis Status through RmcpBmc (bmc.client rmcp, the lab board's default: in-process RMCP+, session kept open)",
+      method: 'rmcp-status',
+    },
+    {
+      name: 'rmcp-off',
+      description:
+        "our fence with bmc.client rmcp: off, then status reads off, in the kept session (the agent's off-on fence before takeover)",
+      method: 'rmcp-off',
+    },
+    {
+      name: 'ours-status',
+      description: 'one `chassis power status` through IpmitoolBmc (bmc.client ipmitool: one ipmitool run)',
+      method: 'ours-status',
+    },
+    {
+      name: 'ours-off',
+      description: 'our fence with bmc.client ipmitool: IpmitoolBmc off, then status reads off',
+      method: 'ours-off',
+    },
     { name: 'ours-cycle', description: 'power cycle confirmed: off, status off, on, status on', method: 'ours-cycle' },
-    { name: 'fence_ipmilan-off', description: 'fence_ipmilan --action=off (defaults: power_wait 2 s)', method: 'fence_ipmilan', fenceArgs: [...base, '--action=off'], restoreOn: true },
-    { name: 'fence_ipmilan-off-wait0', description: 'fence_ipmilan --action=off --power-wait=0', method: 'fence_ipmilan', fenceArgs: [...base, '--action=off', '--power-wait=0'], restoreOn: true },
-    { name: 'fence_ipmilan-reboot', description: 'fence_ipmilan --action=reboot (off, confirm, on, confirm; defaults: power_wait 2 s)', method: 'fence_ipmilan', fenceArgs: [...base, '--action=reboot'] },
-    { name: 'fence_ipmilan-reboot-wait0', description: 'fence_ipmilan --action=reboot --power-wait=0', method: 'fence_ipmilan', fenceArgs: [...base, '--action=reboot', '--power-wait=0'] },
-    { name: 'session-status', description: 'diagnostic: one status in an RMCP+ session kept open (ipmitool shell): the BMC\'s own response, no process start or session setup', method: 'session-status' },
-    { name: 'session-off', description: 'diagnostic: off, then status reads off, in a session kept open: what our fence would cost without a process and a session per command', method: 'session-off' },
+    {
+      name: 'fence_ipmilan-off',
+      description: 'fence_ipmilan --action=off (defaults: power_wait 2 s)',
+      method: 'fence_ipmilan',
+      fenceArgs: [...base, '--action=off'],
+      restoreOn: true,
+    },
+    {
+      name: 'fence_ipmilan-off-wait0',
+      description: 'fence_ipmilan --action=off --power-wait=0',
+      method: 'fence_ipmilan',
+      fenceArgs: [...base, '--action=off', '--power-wait=0'],
+      restoreOn: true,
+    },
+    {
+      name: 'fence_ipmilan-reboot',
+      description: 'fence_ipmilan --action=reboot (off, confirm, on, confirm; defaults: power_wait 2 s)',
+      method: 'fence_ipmilan',
+      fenceArgs: [...base, '--action=reboot'],
+    },
+    {
+      name: 'fence_ipmilan-reboot-wait0',
+      description: 'fence_ipmilan --action=reboot --power-wait=0',
+      method: 'fence_ipmilan',
+      fenceArgs: [...base, '--action=reboot', '--power-wait=0'],
+    },
+    {
+      name: 'session-status',
+      description:
+        "diagnostic: one status in an RMCP+ session kept open (ipmitool shell): the BMC's own response, no process start or session setup",
+      method: 'session-status',
+    },
+    {
+      name: 'session-off',
+      description:
+        'diagnostic: off, then status reads off, in a session kept open: what our fence would cost without a process and a session per command',
+      method: 'session-off',
+    },
   ];
 }
 
@@ -98,9 +156,25 @@ interface RunLine {
 }
 
 /** Runs the helper for `runs` runs of one method; resolves with its result lines (and stderr). */
-async function runHelper(lab: Lab, from: string, target: string, spec: MethodSpec, runs: number): Promise<{ lines: RunLine[]; stderr: string }> {
-  const request = { method: spec.method, runs, bmc: lab.bmcOptions(target, 5000), fenceArgs: spec.fenceArgs, restoreOn: spec.restoreOn };
-  const helper = lab.group.spawn({ name: `fence-helper-${spec.name}`, netns: lab.netnsOf(from), argv: [process.execPath, helperPath(), JSON.stringify(request)] });
+async function runHelper(
+  lab: Lab,
+  from: string,
+  target: string,
+  spec: MethodSpec,
+  runs: number,
+): Promise<{ lines: RunLine[]; stderr: string }> {
+  const request = {
+    method: spec.method,
+    runs,
+    bmc: lab.bmcOptions(target, 5000),
+    fenceArgs: spec.fenceArgs,
+    restoreOn: spec.restoreOn,
+  };
+  const helper = lab.group.spawn({
+    name: `fence-helper-${spec.name}`,
+    netns: lab.netnsOf(from),
+    argv: [process.execPath, helperPath(), JSON.stringify(request)],
+  });
   const lines: RunLine[] = [];
   let stderr = '';
   helper.child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
@@ -123,7 +197,9 @@ function summarizeMethod(spec: MethodSpec, done: readonly RunLine[], runs: numbe
     failures: failed.length + Math.max(0, runs - done.length),
     ms: distribution(ok.map((l) => l.ms ?? null)),
     ...(spec.method === 'ours-cycle' ? { offMs: distribution(ok.map((l) => l.offMs ?? null)) } : {}),
-    firstError: failed[0]?.detail ?? (done.length < runs ? `helper ended after ${done.length} runs: ${stderr.trim().slice(0, 300)}` : null),
+    firstError:
+      failed[0]?.detail ??
+      (done.length < runs ? `helper ended after ${done.length} runs: ${stderr.trim().slice(0, 300)}` : null),
   };
 }
 
@@ -136,7 +212,9 @@ export async function fencingSection(runs: number, log: (line: string) => void):
     // Round robin, one run of each method in turn (a fresh helper each time, not timed), so a
     // change in the machine's load during the section falls on every method alike.
     const specs = methods(lab.get(target).plan.bmcHost, wrapper);
-    const collected = new Map<string, { lines: RunLine[]; stderr: string }>(specs.map((spec) => [spec.name, { lines: [], stderr: '' }]));
+    const collected = new Map<string, { lines: RunLine[]; stderr: string }>(
+      specs.map((spec) => [spec.name, { lines: [], stderr: '' }]),
+    );
     log(`fencing: ${specs.map((spec) => spec.name).join(', ')}: ${runs} rounds, one run of each method per round`);
     for (let round = 1; round <= runs; round += 1) {
       for (const spec of specs) {
@@ -146,8 +224,13 @@ export async function fencingSection(runs: number, log: (line: string) => void):
         if (entry !== undefined && stderr.trim() !== '') entry.stderr = stderr;
       }
     }
-    const results = specs.map((spec) => summarizeMethod(spec, collected.get(spec.name)?.lines ?? [], runs, collected.get(spec.name)?.stderr ?? ''));
-    for (const result of results) log(`  ${result.name}: median ${String(result.ms?.median)} ms, failures ${result.failures}${result.firstError === null ? '' : ` (${result.firstError})`}`);
+    const results = specs.map((spec) =>
+      summarizeMethod(spec, collected.get(spec.name)?.lines ?? [], runs, collected.get(spec.name)?.stderr ?? ''),
+    );
+    for (const result of results)
+      log(
+        `  ${result.name}: median ${String(result.ms?.median)} ms, failures ${result.failures}${result.firstError === null ? '' : ` (${result.firstError})`}`,
+      );
     log('fencing: BMC side (chassis program, harness)');
     const bmcSide = await measureBmc(lab, from, target, 5).catch((error: unknown) => {
       log(`  failed: ${String(error)}`);
@@ -170,7 +253,7 @@ export async function fencingSection(runs: number, log: (line: string) => void):
       notes: [
         'Methods run round robin (one run of each per round), so load changes during the section fall on all of them.',
         `Both run inside server ${from}'s namespace against ${target}'s ipmi_sim (lanplus, cipher suite 3), timed in the same helper process from start to confirmed result.`,
-        'fence_ipmilan gets its password through an ipmitool wrapper that reads it from a file (it would otherwise put it on ipmitool\'s command line); the wrapper adds one sh exec per ipmitool run.',
+        "fence_ipmilan gets its password through an ipmitool wrapper that reads it from a file (it would otherwise put it on ipmitool's command line); the wrapper adds one sh exec per ipmitool run.",
         `Per ipmitool run (ours-status median): the process start, an RMCP+ session setup and one command; our off fence is two such runs (${String(round(median('ours-status') ?? NaN))} ms each at the median).`,
       ],
     };

@@ -47,7 +47,9 @@ export async function ensureHub(): Promise<string> {
   await mkdir(dirname(binary), { recursive: true });
   const source = resolve(repoRoot(), 'scripts/bench/impair-hub.c');
   await new Promise<void>((done, fail) =>
-    execFile('gcc', ['-O2', '-Wall', '-Wextra', '-Werror', '-o', binary, source], (error, _stdout, stderr) => (error === null ? done() : fail(new Error(`gcc: ${stderr}`)))),
+    execFile('gcc', ['-O2', '-Wall', '-Wextra', '-Werror', '-o', binary, source], (error, _stdout, stderr) =>
+      error === null ? done() : fail(new Error(`gcc: ${stderr}`)),
+    ),
   );
   return binary;
 }
@@ -74,16 +76,24 @@ export async function netemAvailable(lab: Lab): Promise<boolean> {
 async function startNetem(lab: Lab, spec: ImpairSpec): Promise<Impairment> {
   const list = ports(lab);
   const undo = async (): Promise<void> => {
-    for (const port of list) await exec('tc', ['-n', lab.plan.lanNetns, 'qdisc', 'del', 'dev', port, 'root']).catch(() => undefined);
+    for (const port of list)
+      await exec('tc', ['-n', lab.plan.lanNetns, 'qdisc', 'del', 'dev', port, 'root']).catch(() => undefined);
   };
   const remove = onCleanup(undo);
-  for (const port of list) await exec('tc', ['-n', lab.plan.lanNetns, 'qdisc', 'replace', 'dev', port, 'root', 'netem', ...netemArgs(spec)]);
+  for (const port of list)
+    await exec('tc', ['-n', lab.plan.lanNetns, 'qdisc', 'replace', 'dev', port, 'root', 'netem', ...netemArgs(spec)]);
   return {
     method: 'tc-netem',
     stop: async () => {
       remove();
       await undo();
-      return { method: 'tc-netem', ports: list, spec: `netem ${netemArgs(spec).join(' ')} on each port`, counters: null, note: 'tc netem on the egress of every switch port in the LAN namespace' };
+      return {
+        method: 'tc-netem',
+        ports: list,
+        spec: `netem ${netemArgs(spec).join(' ')} on each port`,
+        counters: null,
+        note: 'tc netem on the egress of every switch port in the LAN namespace',
+      };
     },
   };
 }
@@ -91,7 +101,20 @@ async function startNetem(lab: Lab, spec: ImpairSpec): Promise<Impairment> {
 async function startHub(lab: Lab, spec: ImpairSpec): Promise<Impairment> {
   const binary = await ensureHub();
   const list = ports(lab);
-  const argv = [binary, '--loss', String(spec.loss), '--delay-us', String(Math.round(spec.delayMs * 1000)), '--jitter-us', String(Math.round(spec.jitterMs * 1000)), '--seed', String(Date.now()), '--fifo', '20', ...list];
+  const argv = [
+    binary,
+    '--loss',
+    String(spec.loss),
+    '--delay-us',
+    String(Math.round(spec.delayMs * 1000)),
+    '--jitter-us',
+    String(Math.round(spec.jitterMs * 1000)),
+    '--seed',
+    String(Date.now()),
+    '--fifo',
+    '20',
+    ...list,
+  ];
   const hub = lab.group.spawn({ name: 'impair-hub', netns: lab.plan.lanNetns, argv, stdin: true });
   let last: Record<string, number | boolean> | null = null;
   let readyResolve: () => void = () => undefined;
@@ -109,11 +132,18 @@ async function startHub(lab: Lab, spec: ImpairSpec): Promise<Impairment> {
       }
     });
   }
-  await Promise.race([ready, hub.exited.then(() => Promise.reject(new Error(`impair hub exited: ${stderr.trim()}`))), new Promise((_, fail) => setTimeout(() => fail(new Error('impair hub not ready in 5 s')), 5000))]);
+  await Promise.race([
+    ready,
+    hub.exited.then(() => Promise.reject(new Error(`impair hub exited: ${stderr.trim()}`))),
+    new Promise((_, fail) => setTimeout(() => fail(new Error('impair hub not ready in 5 s')), 5000)),
+  ]);
   let attached = true;
   const undo = async (): Promise<void> => {
     if (!attached) {
-      await ipBatchOnce(lab.plan.lanNetns, list.map((port) => `link set ${port} master br0`)).catch(() => undefined);
+      await ipBatchOnce(
+        lab.plan.lanNetns,
+        list.map((port) => `link set ${port} master br0`),
+      ).catch(() => undefined);
       attached = true;
     }
     hub.child.stdin?.end();
@@ -124,7 +154,10 @@ async function startHub(lab: Lab, spec: ImpairSpec): Promise<Impairment> {
   };
   const remove = onCleanup(undo);
   // Out of the bridge, into the hub: one batch, then the hub starts forwarding.
-  await ipBatchOnce(lab.plan.lanNetns, list.map((port) => `link set ${port} nomaster`));
+  await ipBatchOnce(
+    lab.plan.lanNetns,
+    list.map((port) => `link set ${port} nomaster`),
+  );
   attached = false;
   hub.child.stdin?.write('go\n');
   return {
@@ -137,7 +170,7 @@ async function startHub(lab: Lab, spec: ImpairSpec): Promise<Impairment> {
         ports: list,
         spec: `loss ${spec.loss * 100}% delay ${spec.delayMs}ms jitter ${spec.jitterMs}ms (uniform in [delay - jitter, delay + jitter], negative = 0, as netem) per egress port`,
         counters: last,
-        note: 'this kernel has no sch_netem; the switch ports were taken out of the bridge and a user-space switch (scripts/bench/impair-hub.c, SCHED_FIFO) forwarded between them with netem\'s semantics',
+        note: "this kernel has no sch_netem; the switch ports were taken out of the bridge and a user-space switch (scripts/bench/impair-hub.c, SCHED_FIFO) forwarded between them with netem's semantics",
       };
     },
   };

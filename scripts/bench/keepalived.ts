@@ -72,7 +72,9 @@ export function keepalivedAgent(variant: KeepalivedVariant, serverNames: readonl
   return ({ server, runDir }) => {
     const index = serverNames.indexOf(server);
     const files = keepalivedFiles(runDir, server);
-    writeFileSync(files.config, keepalivedConfig(variant, server, index < 0 ? serverNames.length : index), { mode: 0o600 });
+    writeFileSync(files.config, keepalivedConfig(variant, server, index < 0 ? serverNames.length : index), {
+      mode: 0o600,
+    });
     // A power loss leaves the pid files behind; the new keepalived (PID 1 of a fresh PID
     // namespace, like the old one) would read them as "daemon is already running".
     rmSync(files.pid, { force: true });

@@ -41,7 +41,12 @@ function osName(): string {
 /** Version of a Debian package, or "missing". */
 export function debVersion(name: string): string {
   try {
-    return execFileSync('dpkg-query', ['-W', '-f', '${Version}', name], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim() || 'missing';
+    return (
+      execFileSync('dpkg-query', ['-W', '-f', '${Version}', name], {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'ignore'],
+      }).trim() || 'missing'
+    );
   } catch {
     return 'missing';
   }
@@ -66,7 +71,12 @@ export function machineFacts(): MachineFacts {
     kernel: release(),
     node: process.version,
     os: osName(),
-    packages: Object.fromEntries(['keepalived', 'fence-agents', 'stress-ng', 'ipmitool', 'openipmi', 'iproute2'].map((name) => [name, debVersion(name)])),
+    packages: Object.fromEntries(
+      ['keepalived', 'fence-agents', 'stress-ng', 'ipmitool', 'openipmi', 'iproute2'].map((name) => [
+        name,
+        debVersion(name),
+      ]),
+    ),
     clockTicksPerSecond: clockTicks(),
   };
 }
@@ -95,5 +105,8 @@ export function cpuSnapshot(): CpuSnapshot {
 export function machineBusy(before: CpuSnapshot, after: CpuSnapshot): { busyPercent: number; stealPercent: number } {
   const total = after.total - before.total;
   if (total <= 0) return { busyPercent: NaN, stealPercent: NaN };
-  return { busyPercent: round2(((after.busy - before.busy) / total) * 100), stealPercent: round2(((after.steal - before.steal) / total) * 100) };
+  return {
+    busyPercent: round2(((after.busy - before.busy) / total) * 100),
+    stealPercent: round2(((after.steal - before.steal) / total) * 100),
+  };
 }

@@ -21,7 +21,12 @@ export function ms(fromUs: number | null, toUs: number | null): number | null {
 }
 
 /** Waits for the first reply from `newHolder` after `crashUs` and measures the outage around it. */
-export async function observeTakeover(lab: Lab, crashUs: number, newHolder: string, timeoutMs = 15_000): Promise<ObservedTakeover> {
+export async function observeTakeover(
+  lab: Lab,
+  crashUs: number,
+  newHolder: string,
+  timeoutMs = 15_000,
+): Promise<ObservedTakeover> {
   const observer = lab.observer;
   if (observer === null) throw new Error('the failover measurement needs the observer');
   const reply = await observer.waitForReply((r) => lab.serverByTtl(r.ttl) === newHolder, timeoutMs, crashUs);
@@ -31,7 +36,16 @@ export async function observeTakeover(lab: Lab, crashUs: number, newHolder: stri
   // ip monitor lines reach the harness a little later than they happen: give them a moment.
   const added = await lab
     .waitFor(
-      () => lab.events.find((e) => e.server === newHolder && e.kind === 'addr' && !e.deleted && e.ifname === 'eth0' && bare(e.address) === wanted && e.atUs >= crashUs - 1000),
+      () =>
+        lab.events.find(
+          (e) =>
+            e.server === newHolder &&
+            e.kind === 'addr' &&
+            !e.deleted &&
+            e.ifname === 'eth0' &&
+            bare(e.address) === wanted &&
+            e.atUs >= crashUs - 1000,
+        ),
       2000,
       'primary address added event',
     )
@@ -40,7 +54,9 @@ export async function observeTakeover(lab: Lab, crashUs: number, newHolder: stri
   // The timeline shows a little of what follows the first reply: wait until that has arrived.
   const waitMs = (reply.t + marginUs - monoUs()) / 1000;
   if (waitMs > 0) await sleep(waitMs + 5);
-  const replies = observer.replies.filter((r: Reply) => r.t >= gap.fromUs - marginUs && r.t <= reply.t + marginUs).map((r) => ({ t: r.t, ttl: r.ttl }));
+  const replies = observer.replies
+    .filter((r: Reply) => r.t >= gap.fromUs - marginUs && r.t <= reply.t + marginUs)
+    .map((r) => ({ t: r.t, ttl: r.ttl }));
   return {
     lastReplyUs: gap.fromUs,
     firstReplyUs: reply.t,
@@ -55,13 +71,24 @@ export async function observeTakeover(lab: Lab, crashUs: number, newHolder: stri
  * only and no gap longer than `maxGapMs`. A crash is only measured from such a state, so an
  * outage that had begun before it (a stale ARP entry after a dispute) is not counted in.
  */
-export async function waitSteady(lab: Lab, holder: string, timeoutMs = 15_000, spanMs = 100, maxGapMs = 20): Promise<void> {
+export async function waitSteady(
+  lab: Lab,
+  holder: string,
+  timeoutMs = 15_000,
+  spanMs = 100,
+  maxGapMs = 20,
+): Promise<void> {
   const observer = lab.observer;
   if (observer === null) throw new Error('no observer');
-  await lab.waitFor(() => {
-    const nowUs = monoUs();
-    const recent = observer.repliesSince(nowUs - spanMs * 1000);
-    if (recent.length === 0 || recent.some((r) => lab.serverByTtl(r.ttl) !== holder)) return false;
-    return observer.outage(nowUs - spanMs * 1000, nowUs).gapUs <= maxGapMs * 1000;
-  }, timeoutMs, `${holder} answering the observer steadily`, 5);
+  await lab.waitFor(
+    () => {
+      const nowUs = monoUs();
+      const recent = observer.repliesSince(nowUs - spanMs * 1000);
+      if (recent.length === 0 || recent.some((r) => lab.serverByTtl(r.ttl) !== holder)) return false;
+      return observer.outage(nowUs - spanMs * 1000, nowUs).gapUs <= maxGapMs * 1000;
+    },
+    timeoutMs,
+    `${holder} answering the observer steadily`,
+    5,
+  );
 }

@@ -62,14 +62,20 @@ function number(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 0)
   const text = env[name];
   if (text === undefined || text === '') return fallback;
   const value = Number(text);
-  if (!Number.isFinite(value) || value < min) throw new Error(`${name}: must be a number >= ${min}, got ${JSON.stringify(text)}`);
+  if (!Number.isFinite(value) || value < min)
+    throw new Error(`${name}: must be a number >= ${min}, got ${JSON.stringify(text)}`);
   return value;
 }
 
 export function parseLadder(text: string): ProbeSetting[] {
   return text.split(',').map((part) => {
     const [interval, timeout, misses] = part.trim().split('/').map(Number);
-    if (interval === undefined || timeout === undefined || misses === undefined || ![interval, timeout, misses].every((v) => Number.isInteger(v) && v >= 1)) {
+    if (
+      interval === undefined ||
+      timeout === undefined ||
+      misses === undefined ||
+      ![interval, timeout, misses].every((v) => Number.isInteger(v) && v >= 1)
+    ) {
       throw new Error(`BENCH_LADDER: "${part}" is not interval/timeout/misses (whole numbers >= 1)`);
     }
     return { intervalMs: interval, timeoutMs: timeout, misses };
@@ -80,10 +86,12 @@ export function readParams(env: NodeJS.ProcessEnv = process.env): BenchParams {
   const sectionsText = env['BENCH_SECTIONS'] ?? '';
   const sections = new Set(sectionsText === '' ? ALL_SECTIONS : sectionsText.split(',').map((s) => s.trim()));
   for (const section of sections) {
-    if (!(ALL_SECTIONS as readonly string[]).includes(section)) throw new Error(`BENCH_SECTIONS: unknown section ${JSON.stringify(section)} (known: ${ALL_SECTIONS.join(', ')})`);
+    if (!(ALL_SECTIONS as readonly string[]).includes(section))
+      throw new Error(`BENCH_SECTIONS: unknown section ${JSON.stringify(section)} (known: ${ALL_SECTIONS.join(', ')})`);
   }
   const impair = env['BENCH_IMPAIR'] ?? 'auto';
-  if (impair !== 'auto' && impair !== 'netem' && impair !== 'hub') throw new Error(`BENCH_IMPAIR: auto, netem or hub, got ${JSON.stringify(impair)}`);
+  if (impair !== 'auto' && impair !== 'netem' && impair !== 'hub')
+    throw new Error(`BENCH_IMPAIR: auto, netem or hub, got ${JSON.stringify(impair)}`);
   const stressSeconds = number(env, 'BENCH_STRESS_S', 600, 1);
   return {
     sections,

@@ -89,9 +89,21 @@ export interface NativeLoopResult {
 function startNativeLoop(lab: Lab, monitor: string, intervalMs: number, seconds: number): Promise<NativeLoopResult> {
   const binary = resolve(repoRoot(), 'dist/bin/bench-timer');
   const description = `C: clock_nanosleep to each deadline, one echo request over a raw socket, ppoll for the reply; SCHED_FIFO 10, beside the agent in ${monitor}'s namespace`;
-  const failed = (error: string): NativeLoopResult => ({ description, latenessUs: null, cpuPercent: null, sent: 0, replies: 0, rttUs: { p50: null, p99: null }, error });
+  const failed = (error: string): NativeLoopResult => ({
+    description,
+    latenessUs: null,
+    cpuPercent: null,
+    sent: 0,
+    replies: 0,
+    rttUs: { p50: null, p99: null },
+    error,
+  });
   if (!existsSync(binary)) return Promise.resolve(failed(`${binary} not built (make bench builds it)`));
-  const child = lab.group.spawn({ name: 'native-loop', netns: lab.get(monitor).plan.netns, argv: [binary, String(intervalMs * 1000), String(seconds), 'fifo', '10', 'ping', bare(PRIMARY_ADDRESS)] });
+  const child = lab.group.spawn({
+    name: 'native-loop',
+    netns: lab.get(monitor).plan.netns,
+    argv: [binary, String(intervalMs * 1000), String(seconds), 'fifo', '10', 'ping', bare(PRIMARY_ADDRESS)],
+  });
   let out = '';
   let err = '';
   child.child.stdout?.on('data', (chunk: Buffer) => (out += chunk.toString('utf8')));
@@ -99,7 +111,16 @@ function startNativeLoop(lab: Lab, monitor: string, intervalMs: number, seconds:
   return child.exited.then(() => {
     const line = out.trim().split('\n').at(-1) ?? '';
     try {
-      const r = JSON.parse(line) as { p50: number; p99: number; max: number; cpuPercent: number; sent: number; replies: number; rttP50: number; rttP99: number };
+      const r = JSON.parse(line) as {
+        p50: number;
+        p99: number;
+        max: number;
+        cpuPercent: number;
+        sent: number;
+        replies: number;
+        rttP50: number;
+        rttP99: number;
+      };
       return {
         description,
         latenessUs: { p50: r.p50, p99: r.p99, max: r.max },
@@ -125,13 +146,24 @@ async function status(lab: Lab, server: string): Promise<StatusShape> {
   return (await request(lab.get(server).paths.controlSocket, 'status')) as StatusShape;
 }
 
-async function measure(lab: Lab, intervalMs: number, condition: 'idle' | 'stressed', engine: ProbeEngineSetting, seconds: number, ticks: number, shellPauseMs: number, profileSeconds: number, nativeLoop: boolean): Promise<ProbeCoreMeasurement> {
+async function measure(
+  lab: Lab,
+  intervalMs: number,
+  condition: 'idle' | 'stressed',
+  engine: ProbeEngineSetting,
+  seconds: number,
+  ticks: number,
+  shellPauseMs: number,
+  profileSeconds: number,
+  nativeLoop: boolean,
+): Promise<ProbeCoreMeasurement> {
   const roles = await converged(lab, 60_000, 2000);
   const monitor = roles.monitor;
   const pid = lab.agentPid(monitor);
   if (pid === null) throw new Error(`no pid for the monitor ${monitor}`);
   const stress = condition === 'stressed' ? await startStress(1, seconds + 10, '1') : null;
-  const busy = condition === 'stressed' ? await startBusyClient(lab.get(monitor).paths.controlSocket, shellPauseMs) : null;
+  const busy =
+    condition === 'stressed' ? await startBusyClient(lab.get(monitor).paths.controlSocket, shellPauseMs) : null;
   let result: ProbeCoreMeasurement;
   let busyResult: BusyClientResult | null = null;
   try {
@@ -153,13 +185,21 @@ async function measure(lab: Lab, intervalMs: number, condition: 'idle' | 'stress
         if (sample !== null) peakKiB = Math.max(peakKiB, sample.hwmKiB);
       }
       const s = await status(lab, monitor);
-      polls.push({ atS: round((Date.now() - startedMs) / 1000, 1), count: s.probeJitterUs.count, window: s.probeJitterUs.window, median: s.probeJitterUs.median, p99: s.probeJitterUs.p99, max: s.probeJitterUs.max });
+      polls.push({
+        atS: round((Date.now() - startedMs) / 1000, 1),
+        count: s.probeJitterUs.count,
+        window: s.probeJitterUs.window,
+        median: s.probeJitterUs.median,
+        p99: s.probeJitterUs.p99,
+        max: s.probeJitterUs.max,
+      });
       if (Date.now() >= endMs) break;
     }
     const after = readUsage(pid);
     const last = await status(lab, monitor);
     const nativeResult = native === null ? null : await native;
-    if (before === null || after === null) throw new Error(`monitor ${monitor} (pid ${pid}) went away during the measurement`);
+    if (before === null || after === null)
+      throw new Error(`monitor ${monitor} (pid ${pid}) went away during the measurement`);
     const numbers = (values: Array<number | null>): number[] => values.filter((v): v is number => v !== null);
     const p99s = numbers(polls.map((p) => p.p99));
     const maxes = numbers(polls.map((p) => p.max));
@@ -167,7 +207,10 @@ async function measure(lab: Lab, intervalMs: number, condition: 'idle' | 'stress
       intervalMs,
       condition,
       engine,
-      engineUsed: agentLog(lab, monitor).filter((l) => l.event === 'probe-engine').at(-1)?.message ?? null,
+      engineUsed:
+        agentLog(lab, monitor)
+          .filter((l) => l.event === 'probe-engine')
+          .at(-1)?.message ?? null,
       seconds,
       monitor,
       jitterUs: {
@@ -218,20 +261,64 @@ export async function probeCoreSection(
         log(`probe core: interval ${intervalMs} ms, ${engine} prober, ${condition}, ${seconds} s`);
         try {
           const profileNow = intervalMs === 10 && condition === 'idle' ? profileSeconds : 0;
-          const result = await withLab({ observer: false, config: { probe: { interval_ms: intervalMs, engine } } }, (lab) =>
-            measure(lab, intervalMs, condition, engine, seconds, ticks, shellPauseMs, profileNow, intervalMs === 10 && engine === 'native'),
+          const result = await withLab(
+            { observer: false, config: { probe: { interval_ms: intervalMs, engine } } },
+            (lab) =>
+              measure(
+                lab,
+                intervalMs,
+                condition,
+                engine,
+                seconds,
+                ticks,
+                shellPauseMs,
+                profileNow,
+                intervalMs === 10 && engine === 'native',
+              ),
           );
           results.push(result);
-          if (result.engineUsed !== undefined) log(`  ${result.engineUsed ?? 'no probe-engine line in the monitor\'s log'}`);
-          if (result.profile !== null) log(`  perf: ${result.profile.cpuPercent} % of a core in ${result.profile.seconds} s; ${result.profile.byObject.slice(0, 4).map((o) => `${o.name} ${o.percent} %`).join(', ')}`);
-          log(`  jitter p50 ${String(result.jitterUs.p50)} µs, p99 ${String(result.jitterUs.p99)} µs, max ${String(result.jitterUs.max)} µs; cpu ${result.cpuPercent} % (+${result.childCpuPercent} % children); rss ${result.rssMiB} MiB`);
+          if (result.engineUsed !== undefined)
+            log(`  ${result.engineUsed ?? "no probe-engine line in the monitor's log"}`);
+          if (result.profile !== null)
+            log(
+              `  perf: ${result.profile.cpuPercent} % of a core in ${result.profile.seconds} s; ${result.profile.byObject
+                .slice(0, 4)
+                .map((o) => `${o.name} ${o.percent} %`)
+                .join(', ')}`,
+            );
+          log(
+            `  jitter p50 ${String(result.jitterUs.p50)} µs, p99 ${String(result.jitterUs.p99)} µs, max ${String(result.jitterUs.max)} µs; cpu ${result.cpuPercent} % (+${result.childCpuPercent} % children); rss ${result.rssMiB} MiB`,
+          );
           const n = result.nativeLoop;
-          if (n !== null) log(n.error !== null ? `  native loop: ${n.error}` : `  native loop beside it: lateness p50 ${String(n.latenessUs?.p50)} µs, p99 ${String(n.latenessUs?.p99)} µs; cpu ${String(n.cpuPercent)} %; ${n.replies}/${n.sent} replies, rtt p50 ${String(n.rttUs.p50)} µs`);
+          if (n !== null)
+            log(
+              n.error !== null
+                ? `  native loop: ${n.error}`
+                : `  native loop beside it: lateness p50 ${String(n.latenessUs?.p50)} µs, p99 ${String(n.latenessUs?.p99)} µs; cpu ${String(n.cpuPercent)} %; ${n.replies}/${n.sent} replies, rtt p50 ${String(n.rttUs.p50)} µs`,
+            );
         } catch (error) {
           log(`  failed: ${String(error)}`);
           results.push({
-            intervalMs, condition, engine, engineUsed: null, seconds, monitor: '', jitterUs: { p50: null, p99: null, max: null, samples: 0 }, polls: [], cpuPercent: NaN, childCpuPercent: NaN,
-            rssMiB: NaN, peakRssMiB: NaN, probesSent: 0, misses: 0, rttUs: { median: null, p99: null }, load: { start: loadSample(), end: loadSample() }, stress: null, busyClient: null, profile: null, nativeLoop: null,
+            intervalMs,
+            condition,
+            engine,
+            engineUsed: null,
+            seconds,
+            monitor: '',
+            jitterUs: { p50: null, p99: null, max: null, samples: 0 },
+            polls: [],
+            cpuPercent: NaN,
+            childCpuPercent: NaN,
+            rssMiB: NaN,
+            peakRssMiB: NaN,
+            probesSent: 0,
+            misses: 0,
+            rttUs: { median: null, p99: null },
+            load: { start: loadSample(), end: loadSample() },
+            stress: null,
+            busyClient: null,
+            profile: null,
+            nativeLoop: null,
             error: error instanceof Error ? error.message : String(error),
           });
         }

@@ -34,19 +34,32 @@ async function nativeBinary(): Promise<string> {
   await mkdir(dirname(binary), { recursive: true });
   const source = resolve(repoRoot(), 'scripts/bench/timer-native.c');
   await new Promise<void>((done, fail) =>
-    execFile('gcc', ['-O2', '-Wall', '-Wextra', '-Werror', '-o', binary, source], (error, _o, stderr) => (error === null ? done() : fail(new Error(`gcc: ${stderr}`)))),
+    execFile('gcc', ['-O2', '-Wall', '-Wextra', '-Werror', '-o', binary, source], (error, _o, stderr) =>
+      error === null ? done() : fail(new Error(`gcc: ${stderr}`)),
+    ),
   );
   return binary;
 }
 
 const METHODS: Array<{ method: FloorMeasurement['method']; description: string }> = [
-  { method: 'node-agent-clock', description: "the agent's MonotonicClock.at (whole-ms setTimeout, re-armed, then setImmediate) in an empty Node process" },
-  { method: 'node-spin', description: 'Node: setTimeout to 1.5 ms before the deadline, then setImmediate turns until due' },
+  {
+    method: 'node-agent-clock',
+    description:
+      "the agent's MonotonicClock.at (whole-ms setTimeout, re-armed, then setImmediate) in an empty Node process",
+  },
+  {
+    method: 'node-spin',
+    description: 'Node: setTimeout to 1.5 ms before the deadline, then setImmediate turns until due',
+  },
   { method: 'native', description: 'C: clock_nanosleep(TIMER_ABSTIME), 1 ns timer slack, normal priority' },
   { method: 'native-fifo', description: 'C: the same at SCHED_FIFO priority 10' },
 ];
 
-async function runOne(group: ProcessGroup, argv: string[], timeoutMs: number): Promise<{ samples: number; p50: number; p99: number; max: number; cpuPercent: number }> {
+async function runOne(
+  group: ProcessGroup,
+  argv: string[],
+  timeoutMs: number,
+): Promise<{ samples: number; p50: number; p99: number; max: number; cpuPercent: number }> {
   const child = group.spawn({ name: 'probe-floor', argv });
   let out = '';
   let err = '';
@@ -63,32 +76,72 @@ async function runOne(group: ProcessGroup, argv: string[], timeoutMs: number): P
   }
 }
 
-export async function probeFloor(seconds: number, log: (line: string) => void, intervalMs = 10): Promise<FloorMeasurement[]> {
+export async function probeFloor(
+  seconds: number,
+  log: (line: string) => void,
+  intervalMs = 10,
+): Promise<FloorMeasurement[]> {
   const native = await nativeBinary();
   const nodeScript = fileURLToPath(new URL('./timer-node.js', import.meta.url));
   const group = new ProcessGroup();
   const results: FloorMeasurement[] = [];
-  await withCleanup(() => group.stopAll(500), async () => {
-    for (const condition of ['idle', 'stressed'] as const) {
-      const stress = condition === 'stressed' ? await startStress(1, METHODS.length * (seconds + 5) + 10, '1') : null;
-      try {
-        for (const { method, description } of METHODS) {
-          const argv =
-            method === 'node-agent-clock' || method === 'node-spin'
-              ? [process.execPath, nodeScript, method === 'node-spin' ? 'spin' : 'agent-clock', String(intervalMs), String(seconds)]
-              : [native, String(intervalMs * 1000), String(seconds), ...(method === 'native-fifo' ? ['fifo', '10'] : [])];
-          try {
-            const r = await runOne(group, argv, (seconds + 20) * 1000);
-            results.push({ method, description, condition, intervalMs, seconds, samples: r.samples, latenessUs: { p50: round(r.p50, 0), p99: round(r.p99, 0), max: round(r.max, 0) }, cpuPercent: round(r.cpuPercent, 2), error: null });
-            log(`probe floor: ${method}, ${condition}: lateness p50 ${round(r.p50, 0)} µs, p99 ${round(r.p99, 0)} µs, max ${round(r.max, 0)} µs, CPU ${round(r.cpuPercent, 2)} %`);
-          } catch (error) {
-            results.push({ method, description, condition, intervalMs, seconds, samples: 0, latenessUs: null, cpuPercent: null, error: error instanceof Error ? error.message : String(error) });
+  await withCleanup(
+    () => group.stopAll(500),
+    async () => {
+      for (const condition of ['idle', 'stressed'] as const) {
+        const stress = condition === 'stressed' ? await startStress(1, METHODS.length * (seconds + 5) + 10, '1') : null;
+        try {
+          for (const { method, description } of METHODS) {
+            const argv =
+              method === 'node-agent-clock' || method === 'node-spin'
+                ? [
+                    process.execPath,
+                    nodeScript,
+                    method === 'node-spin' ? 'spin' : 'agent-clock',
+                    String(intervalMs),
+                    String(seconds),
+                  ]
+                : [
+                    native,
+                    String(intervalMs * 1000),
+                    String(seconds),
+                    ...(method === 'native-fifo' ? ['fifo', '10'] : []),
+                  ];
+            try {
+              const r = await runOne(group, argv, (seconds + 20) * 1000);
+              results.push({
+                method,
+                description,
+                condition,
+                intervalMs,
+                seconds,
+                samples: r.samples,
+                latenessUs: { p50: round(r.p50, 0), p99: round(r.p99, 0), max: round(r.max, 0) },
+                cpuPercent: round(r.cpuPercent, 2),
+                error: null,
+              });
+              log(
+                `probe floor: ${method}, ${condition}: lateness p50 ${round(r.p50, 0)} µs, p99 ${round(r.p99, 0)} µs, max ${round(r.max, 0)} µs, CPU ${round(r.cpuPercent, 2)} %`,
+              );
+            } catch (error) {
+              results.push({
+                method,
+                description,
+                condition,
+                intervalMs,
+                seconds,
+                samples: 0,
+                latenessUs: null,
+                cpuPercent: null,
+                error: error instanceof Error ? error.message : String(error),
+              });
+            }
           }
+        } finally {
+          await stress?.stop();
         }
-      } finally {
-        await stress?.stop();
       }
-    }
-  });
+    },
+  );
   return results;
 }

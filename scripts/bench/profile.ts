@@ -22,7 +22,15 @@ export interface CpuProfile {
 
 function run(file: string, args: string[], timeoutMs: number): Promise<string> {
   return new Promise((resolve, reject) =>
-    execFile(file, args, { encoding: 'utf8', timeout: timeoutMs, maxBuffer: 32 * 1024 * 1024 }, (error, stdout, stderr) => (error === null ? resolve(stdout) : reject(new Error(`${file}: ${stderr.trim().slice(0, 300) || error.message}`)))),
+    execFile(
+      file,
+      args,
+      { encoding: 'utf8', timeout: timeoutMs, maxBuffer: 32 * 1024 * 1024 },
+      (error, stdout, stderr) =>
+        error === null
+          ? resolve(stdout)
+          : reject(new Error(`${file}: ${stderr.trim().slice(0, 300) || error.message}`)),
+    ),
   );
 }
 
@@ -52,22 +60,69 @@ export async function profileProcess(pid: number, seconds: number, frequency = 1
   const dir = await mkdtemp(join(tmpdir(), 'hotspare-bench-perf-'));
   const data = join(dir, 'perf.data');
   try {
-    const recorded = await run('perf', ['record', '-q', '-e', 'cpu-clock', '-F', String(frequency), '-p', String(pid), '-o', data, '--', 'sleep', String(seconds)], (seconds + 30) * 1000);
+    const recorded = await run(
+      'perf',
+      [
+        'record',
+        '-q',
+        '-e',
+        'cpu-clock',
+        '-F',
+        String(frequency),
+        '-p',
+        String(pid),
+        '-o',
+        data,
+        '--',
+        'sleep',
+        String(seconds),
+      ],
+      (seconds + 30) * 1000,
+    );
     void recorded;
     const header = await run('perf', ['report', '-i', data, '--stdio', '--header-only'], 30_000).catch(() => '');
-    const byObject = parseReport(await run('perf', ['report', '-i', data, '--stdio', '--no-children', '--sort', 'dso', '-g', 'none'], 60_000), 12);
-    const symbols = parseReport(await run('perf', ['report', '-i', data, '--stdio', '--no-children', '--sort', 'dso,sym', '-g', 'none'], 60_000), Infinity);
+    const byObject = parseReport(
+      await run('perf', ['report', '-i', data, '--stdio', '--no-children', '--sort', 'dso', '-g', 'none'], 60_000),
+      12,
+    );
+    const symbols = parseReport(
+      await run('perf', ['report', '-i', data, '--stdio', '--no-children', '--sort', 'dso,sym', '-g', 'none'], 60_000),
+      Infinity,
+    );
     const topSymbols = symbols.slice(0, 25);
     const byKind: Record<string, number> = {};
-    for (const row of symbols) byKind[category(row.name)] = Math.round(((byKind[category(row.name)] ?? 0) + row.percent) * 100) / 100;
+    for (const row of symbols)
+      byKind[category(row.name)] = Math.round(((byKind[category(row.name)] ?? 0) + row.percent) * 100) / 100;
     const samples = Number(/sample[s]?\D+(\d+)/i.exec(header)?.[1] ?? NaN);
-    const count = await run('perf', ['report', '-i', data, '--stdio', '--no-children', '--sort', 'dso', '-g', 'none', '--show-nr-samples'], 60_000)
-      .then((text) => text.split('\n').reduce((sum, line) => sum + Number(/^\s+[\d.]+%\s+(\d+)\s/.exec(line)?.[1] ?? 0), 0))
+    const count = await run(
+      'perf',
+      ['report', '-i', data, '--stdio', '--no-children', '--sort', 'dso', '-g', 'none', '--show-nr-samples'],
+      60_000,
+    )
+      .then((text) =>
+        text.split('\n').reduce((sum, line) => sum + Number(/^\s+[\d.]+%\s+(\d+)\s/.exec(line)?.[1] ?? 0), 0),
+      )
       .catch(() => NaN);
     const total = Number.isFinite(count) && count > 0 ? count : samples;
-    return { seconds, samples: total, cpuPercent: Math.round((total / frequency / seconds) * 10000) / 100, byObject, byKind, topSymbols, error: null };
+    return {
+      seconds,
+      samples: total,
+      cpuPercent: Math.round((total / frequency / seconds) * 10000) / 100,
+      byObject,
+      byKind,
+      topSymbols,
+      error: null,
+    };
   } catch (error) {
-    return { seconds, samples: 0, cpuPercent: NaN, byObject: [], byKind: {}, topSymbols: [], error: error instanceof Error ? error.message : String(error) };
+    return {
+      seconds,
+      samples: 0,
+      cpuPercent: NaN,
+      byObject: [],
+      byKind: {},
+      topSymbols: [],
+      error: error instanceof Error ? error.message : String(error),
+    };
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -3,15 +3,20 @@ import { longestNearMiss, switchStallNote } from './false-alarms.js';
 import { describeSetting } from './params.js';
 import type { BenchResults } from './results.js';
 
-const v = (value: number | null | undefined, digits = 1): string => (typeof value === 'number' && Number.isFinite(value) ? String(Math.round(value * 10 ** digits) / 10 ** digits) : '–');
+const v = (value: number | null | undefined, digits = 1): string =>
+  typeof value === 'number' && Number.isFinite(value) ? String(Math.round(value * 10 ** digits) / 10 ** digits) : '–';
 
 export function markdownSummary(r: BenchResults): string {
   const out: string[] = [];
   const m = r.machine;
-  out.push(`Measured ${r.startedAt.slice(0, 16).replace('T', ' ')} UTC with \`${r.command}\` (${Math.round(r.durationS / 60)} min) on ${m.hostname}: ${m.nproc} × ${m.cpuModel}, ${m.memoryGiB} GiB, Linux ${m.kernel}, Node ${m.node}, ${m.os}; load average ${r.load.start.loadavg.join(' ')} at the start, ${r.load.end.loadavg.join(' ')} at the end (whole machine ${v(r.machineBusyPercent, 0)} % busy on average: other work was running).`);
+  out.push(
+    `Measured ${r.startedAt.slice(0, 16).replace('T', ' ')} UTC with \`${r.command}\` (${Math.round(r.durationS / 60)} min) on ${m.hostname}: ${m.nproc} × ${m.cpuModel}, ${m.memoryGiB} GiB, Linux ${m.kernel}, Node ${m.node}, ${m.os}; load average ${r.load.start.loadavg.join(' ')} at the start, ${r.load.end.loadavg.join(' ')} at the end (whole machine ${v(r.machineBusyPercent, 0)} % busy on average: other work was running).`,
+  );
   out.push('');
   if (r.failover !== null) {
-    out.push('| failover outage, ms | runs | min | median | p95 | max | detection | fence | confirm | takeover | announce | ours without the fence |');
+    out.push(
+      '| failover outage, ms | runs | min | median | p95 | max | detection | fence | confirm | takeover | announce | ours without the fence |',
+    );
     out.push('|---|---|---|---|---|---|---|---|---|---|---|---|');
     for (const c of r.failover.configurations) {
       const d = c.outageMs;
@@ -21,44 +26,66 @@ export function markdownSummary(r: BenchResults): string {
       );
     }
     out.push('');
-    out.push(`Ratio of medians, ours over theirs: ${Object.entries(r.failover.ratios).map(([k, x]) => `${k} = ${v(x, 2)}`).join('; ')}. Breakdown columns are medians; keepalived's "detection" runs to the address appearing on the new master.`);
+    out.push(
+      `Ratio of medians, ours over theirs: ${Object.entries(r.failover.ratios)
+        .map(([k, x]) => `${k} = ${v(x, 2)}`)
+        .join(
+          '; ',
+        )}. Breakdown columns are medians; keepalived's "detection" runs to the address appearing on the new master.`,
+    );
     out.push('');
   }
   if (r.fencing !== null) {
     out.push('| fence (same ipmi_sim), ms | median | p95 | max |');
     out.push('|---|---|---|---|');
-    for (const f of r.fencing.methods) out.push(`| ${f.name} | ${v(f.ms?.median)} | ${v(f.ms?.p95)} | ${v(f.ms?.max)} |`);
+    for (const f of r.fencing.methods)
+      out.push(`| ${f.name} | ${v(f.ms?.median)} | ${v(f.ms?.p95)} | ${v(f.ms?.max)} |`);
     out.push('');
   }
   if (r.probeCore !== null) {
-    out.push('| probe interval | prober | condition | jitter p50 / p99 / max, µs | agent CPU, % of a core | RSS, MiB |');
+    out.push(
+      '| probe interval | prober | condition | jitter p50 / p99 / max, µs | agent CPU, % of a core | RSS, MiB |',
+    );
     out.push('|---|---|---|---|---|---|');
-    for (const p of r.probeCore.measurements) out.push(`| ${p.intervalMs} ms | ${p.engine ?? 'event-loop'} | ${p.condition} | ${v(p.jitterUs.p50, 0)} / ${v(p.jitterUs.p99, 0)} / ${v(p.jitterUs.max, 0)} | ${v(p.cpuPercent, 2)} | ${v(p.rssMiB)} |`);
+    for (const p of r.probeCore.measurements)
+      out.push(
+        `| ${p.intervalMs} ms | ${p.engine ?? 'event-loop'} | ${p.condition} | ${v(p.jitterUs.p50, 0)} / ${v(p.jitterUs.p99, 0)} / ${v(p.jitterUs.max, 0)} | ${v(p.cpuPercent, 2)} | ${v(p.rssMiB)} |`,
+      );
     out.push('');
     const loops = r.probeCore.measurements.filter((p) => (p.nativeLoop ?? null) !== null);
     if (loops.length > 0) {
-      out.push('| the same probe loop in C, beside the agent | condition | send lateness p50 / p99 / max, µs | CPU, % | replies | RTT p50 / p99, µs (agent: p50 / p99) |');
+      out.push(
+        '| the same probe loop in C, beside the agent | condition | send lateness p50 / p99 / max, µs | CPU, % | replies | RTT p50 / p99, µs (agent: p50 / p99) |',
+      );
       out.push('|---|---|---|---|---|---|');
       for (const p of loops) {
         const n = p.nativeLoop;
         if (n === null || n === undefined) continue;
-        out.push(`| ${p.intervalMs} ms | ${p.condition} | ${v(n.latenessUs?.p50, 0)} / ${v(n.latenessUs?.p99, 0)} / ${v(n.latenessUs?.max, 0)} | ${v(n.cpuPercent, 2)} | ${n.replies} / ${n.sent} | ${v(n.rttUs.p50, 0)} / ${v(n.rttUs.p99, 0)} (${v(p.rttUs.median, 0)} / ${v(p.rttUs.p99, 0)}) |`);
+        out.push(
+          `| ${p.intervalMs} ms | ${p.condition} | ${v(n.latenessUs?.p50, 0)} / ${v(n.latenessUs?.p99, 0)} / ${v(n.latenessUs?.max, 0)} | ${v(n.cpuPercent, 2)} | ${n.replies} / ${n.sent} | ${v(n.rttUs.p50, 0)} / ${v(n.rttUs.p99, 0)} (${v(p.rttUs.median, 0)} / ${v(p.rttUs.p99, 0)}) |`,
+        );
       }
       out.push('');
     }
     if (r.probeCore.floor.length > 0) {
       out.push('| timer floor at 10 ms, no agent | condition | lateness p50 / p99 / max, µs | CPU, % |');
       out.push('|---|---|---|---|');
-      for (const f of r.probeCore.floor) out.push(`| ${f.method} | ${f.condition} | ${v(f.latenessUs?.p50, 0)} / ${v(f.latenessUs?.p99, 0)} / ${v(f.latenessUs?.max, 0)} | ${v(f.cpuPercent, 2)} |`);
+      for (const f of r.probeCore.floor)
+        out.push(
+          `| ${f.method} | ${f.condition} | ${v(f.latenessUs?.p50, 0)} / ${v(f.latenessUs?.p99, 0)} / ${v(f.latenessUs?.max, 0)} | ${v(f.cpuPercent, 2)} |`,
+        );
       out.push('');
     }
   }
   if (r.falseAlarms !== null) {
     const fa = r.falseAlarms;
-    out.push(`False alarms (stress-ng --cpu 2, LAN loss ${r.params.loss * 100} % and ${r.params.jitterMs} ms jitter per port${fa.defaults.impairment === null ? '' : `, ${fa.defaults.impairment.method}`}): ${v(fa.defaults.spuriousFailovers, 0)} spurious failovers in ${fa.defaults.seconds} s at the defaults (${describeSetting(fa.defaults.probe)}). Smallest window passing the ${r.params.searchSeconds} s search runs (${fa.searchRule ?? 'zero spurious failovers'}): ${fa.smallest === null ? 'none of the ladder' : describeSetting(fa.smallest)}${fa.confirmation === null ? '' : `; over ${fa.confirmation.seconds} s it gave ${v(fa.confirmation.spuriousFailovers, 0)}${switchStallNote(fa.confirmation)}`}. Longest answered run of misses at the defaults: ${longestNearMiss(fa.defaults)}.`);
+    out.push(
+      `False alarms (stress-ng --cpu 2, LAN loss ${r.params.loss * 100} % and ${r.params.jitterMs} ms jitter per port${fa.defaults.impairment === null ? '' : `, ${fa.defaults.impairment.method}`}): ${v(fa.defaults.spuriousFailovers, 0)} spurious failovers in ${fa.defaults.seconds} s at the defaults (${describeSetting(fa.defaults.probe)}). Smallest window passing the ${r.params.searchSeconds} s search runs (${fa.searchRule ?? 'zero spurious failovers'}): ${fa.smallest === null ? 'none of the ladder' : describeSetting(fa.smallest)}${fa.confirmation === null ? '' : `; over ${fa.confirmation.seconds} s it gave ${v(fa.confirmation.spuriousFailovers, 0)}${switchStallNote(fa.confirmation)}`}. Longest answered run of misses at the defaults: ${longestNearMiss(fa.defaults)}.`,
+    );
     out.push('');
   }
   out.push('Targets:');
-  for (const t of r.targets) out.push(`- ${t.met === null ? 'not measured' : t.met ? 'met' : 'NOT met'}: ${t.target}: ${t.measured}`);
+  for (const t of r.targets)
+    out.push(`- ${t.met === null ? 'not measured' : t.met ? 'met' : 'NOT met'}: ${t.target}: ${t.measured}`);
   return `${out.join('\n')}\n`;
 }

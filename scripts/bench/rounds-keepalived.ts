@@ -26,10 +26,18 @@ async function settled(lab: Lab, timeoutMs: number, stableMs: number): Promise<s
   let since = 0;
   for (;;) {
     const holders = await lab.holders();
-    const master = holders.primaryUp.length === 1 && holders.primary.length === 1 ? (holders.primaryUp[0] ?? null) : null;
+    const master =
+      holders.primaryUp.length === 1 && holders.primary.length === 1 ? (holders.primaryUp[0] ?? null) : null;
     const ok =
       master !== null &&
-      lab.serverNames().every((name) => lab.isPowered(name) && lab.get(name).agent !== null && (name === master || lastVrrpState(readLog(lab, name)) === 'BACKUP'));
+      lab
+        .serverNames()
+        .every(
+          (name) =>
+            lab.isPowered(name) &&
+            lab.get(name).agent !== null &&
+            (name === master || lastVrrpState(readLog(lab, name)) === 'BACKUP'),
+        );
     if (ok && master === candidate) {
       if (Date.now() - since >= stableMs) return master;
     } else {
@@ -46,7 +54,12 @@ export interface KeepalivedOutcome {
   skipped: Array<{ atRun: number; why: string }>;
 }
 
-export async function runKeepalived(lab: Lab, count: number, stableMs: number, log: (line: string) => void): Promise<KeepalivedOutcome> {
+export async function runKeepalived(
+  lab: Lab,
+  count: number,
+  stableMs: number,
+  log: (line: string) => void,
+): Promise<KeepalivedOutcome> {
   const runs: FailoverRun[] = [];
   const skipped: KeepalivedOutcome['skipped'] = [];
   const maxAttempts = count * 2 + 5;
@@ -62,10 +75,15 @@ export async function runKeepalived(lab: Lab, count: number, stableMs: number, l
     }
     const crashUs = monoUs();
     await lab.crash(master);
-    const next = await lab.waitFor(async () => {
-      const holders = await lab.holders();
-      return holders.primaryUp.length === 1 && holders.primaryUp[0] !== master ? holders.primaryUp[0] : null;
-    }, 30_000, `run ${run}: a backup taking over from ${master}`, 5);
+    const next = await lab.waitFor(
+      async () => {
+        const holders = await lab.holders();
+        return holders.primaryUp.length === 1 && holders.primaryUp[0] !== master ? holders.primaryUp[0] : null;
+      },
+      30_000,
+      `run ${run}: a backup taking over from ${master}`,
+      5,
+    );
     const observed = await observeTakeover(lab, crashUs, next);
     const events: TimelineEvent[] = [
       { name: 'crash', atUs: crashUs },
@@ -90,7 +108,9 @@ export async function runKeepalived(lab: Lab, count: number, stableMs: number, l
       observed,
     };
     runs.push(result);
-    log(`  run ${run}: outage ${result.outageMs} ms (until address added ${String(result.detectionMs)}, announce ${String(result.announceMs)})`);
+    log(
+      `  run ${run}: outage ${result.outageMs} ms (until address added ${String(result.detectionMs)}, announce ${String(result.announceMs)})`,
+    );
     await lab.restore(master, 'crash');
   }
   return { runs, skipped };

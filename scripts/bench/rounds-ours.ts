@@ -63,7 +63,12 @@ export async function runOurs(lab: Lab, count: number, log: (line: string) => vo
     const run = runs.length + 1;
     const before = await converged(lab, 60_000, 1500);
     if (expected !== null && before.primary !== expected) {
-      unexpected.push({ atRun: run, expected, found: before.primary, why: 'primary changed between runs without a crash' });
+      unexpected.push({
+        atRun: run,
+        expected,
+        found: before.primary,
+        why: 'primary changed between runs without a crash',
+      });
       log(`  false alarm between runs: expected primary ${expected}, found ${before.primary}`);
     }
     expected = before.primary;
@@ -74,7 +79,9 @@ export async function runOurs(lab: Lab, count: number, log: (line: string) => vo
       continue;
     }
     const crashUs = monoUs();
-    const earlier = agentLog(lab, before.monitor).find((l) => (l.event === 'primary-down' || l.event === 'fence-start') && l.atUs >= crashUs - 3_000_000);
+    const earlier = agentLog(lab, before.monitor).find(
+      (l) => (l.event === 'primary-down' || l.event === 'fence-start') && l.atUs >= crashUs - 3_000_000,
+    );
     if (earlier !== undefined) {
       // A false alarm has begun (the monitor is fencing a live primary): not the moment to measure a crash.
       const why = `monitor ${before.monitor} logged ${earlier.event} without a crash`;
@@ -85,7 +92,11 @@ export async function runOurs(lab: Lab, count: number, log: (line: string) => vo
       continue;
     }
     await lab.crash(before.primary);
-    if (!lab.powerLog.some((p) => p.server === before.primary && !p.on && p.source === 'harness' && p.requestedUs >= crashUs)) {
+    if (
+      !lab.powerLog.some(
+        (p) => p.server === before.primary && !p.on && p.source === 'harness' && p.requestedUs >= crashUs,
+      )
+    ) {
       // Its BMC had powered it off just before: a fence by a false alarm won the race.
       const why = `${before.primary} was already powered off by a fence when the crash came`;
       unexpected.push({ atRun: run, expected: before.primary, found: before.monitor, why });
@@ -97,14 +108,24 @@ export async function runOurs(lab: Lab, count: number, log: (line: string) => vo
     const observed = await observeTakeover(lab, crashUs, before.monitor, 30_000);
     // The monitor's log lines are written when they happen; give the file a moment.
     let lines: AgentLine[] = [];
-    await lab.waitFor(() => {
-      lines = agentLog(lab, before.monitor);
-      return lines.some((l) => l.event === 'announced' && l.atUs >= crashUs && isPrimaryAddress(l));
-    }, 3000, 'announced in the log').catch(() => undefined);
+    await lab
+      .waitFor(
+        () => {
+          lines = agentLog(lab, before.monitor);
+          return lines.some((l) => l.event === 'announced' && l.atUs >= crashUs && isPrimaryAddress(l));
+        },
+        3000,
+        'announced in the log',
+      )
+      .catch(() => undefined);
     const down = firstAfter(lines, crashUs, (l) => l.event === 'primary-down');
     const fenceStart = firstAfter(lines, crashUs, (l) => l.event === 'fence-start');
     const fenceDone = firstAfter(lines, crashUs, (l) => l.event === 'fence-done');
-    const confirmed = firstAfter(lines, fenceDone ?? crashUs, (l) => l.event === 'checked' && isPrimaryAddress(l) && l['taken'] === false);
+    const confirmed = firstAfter(
+      lines,
+      fenceDone ?? crashUs,
+      (l) => l.event === 'checked' && isPrimaryAddress(l) && l['taken'] === false,
+    );
     const assigned = firstAfter(lines, crashUs, (l) => l.event === 'address-assigned' && isPrimaryAddress(l));
     const announced = firstAfter(lines, crashUs, (l) => l.event === 'announced' && isPrimaryAddress(l));
     const fenceMs = ms(fenceStart, fenceDone);
@@ -135,12 +156,18 @@ export async function runOurs(lab: Lab, count: number, log: (line: string) => vo
       observed,
     };
     runs.push(result);
-    log(`  run ${run}: outage ${result.outageMs} ms (detection ${String(result.detectionMs)}, fence ${String(result.fenceMs)}, confirm ${String(result.confirmMs)}, takeover ${String(result.takeoverMs)}, announce ${String(result.announceMs)})`);
+    log(
+      `  run ${run}: outage ${result.outageMs} ms (detection ${String(result.detectionMs)}, fence ${String(result.fenceMs)}, confirm ${String(result.confirmMs)}, takeover ${String(result.takeoverMs)}, announce ${String(result.announceMs)})`,
+    );
     // The new primary powers the old one on again through its BMC; wait for it to be back.
-    await lab.waitFor(async () => {
-      const now = await roles(lab);
-      return now !== null && lab.isPowered(before.primary) && lab.get(before.primary).agent !== null;
-    }, 30_000, `run ${run}: ${before.primary} back`);
+    await lab.waitFor(
+      async () => {
+        const now = await roles(lab);
+        return now !== null && lab.isPowered(before.primary) && lab.get(before.primary).agent !== null;
+      },
+      30_000,
+      `run ${run}: ${before.primary} back`,
+    );
     expected = before.monitor;
   }
   return { runs, unexpected, skipped };

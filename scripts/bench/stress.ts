@@ -12,7 +12,11 @@ export interface StressHandle {
   stop(): Promise<void>;
 }
 
-export async function startStress(workers: number, seconds: number, cpuList: string | null = null): Promise<StressHandle> {
+export async function startStress(
+  workers: number,
+  seconds: number,
+  cpuList: string | null = null,
+): Promise<StressHandle> {
   const group = new ProcessGroup();
   const argv = ['stress-ng', '--cpu', String(workers), '--timeout', `${Math.ceil(seconds) + 30}s`, '--quiet'];
   if (cpuList !== null) argv.push('--taskset', cpuList);

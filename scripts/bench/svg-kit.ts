@@ -32,14 +32,16 @@ export function linearTicks(min: number, max: number, count = 8): number[] {
   const magnitude = 10 ** Math.floor(Math.log10(raw));
   const step = [1, 2, 5, 10].map((m) => m * magnitude).find((s) => s >= raw) ?? raw;
   const ticks: number[] = [];
-  for (let value = Math.ceil(min / step) * step; value <= max + 1e-9; value += step) ticks.push(Math.round(value * 1e6) / 1e6);
+  for (let value = Math.ceil(min / step) * step; value <= max + 1e-9; value += step)
+    ticks.push(Math.round(value * 1e6) / 1e6);
   return ticks;
 }
 
 /** Decade ticks (1, 10, 100, ...) covering [min, max] on a log axis. */
 export function logTicks(min: number, max: number): number[] {
   const ticks: number[] = [];
-  for (let exponent = Math.floor(Math.log10(min)); exponent <= Math.ceil(Math.log10(max)); exponent += 1) ticks.push(10 ** exponent);
+  for (let exponent = Math.floor(Math.log10(min)); exponent <= Math.ceil(Math.log10(max)); exponent += 1)
+    ticks.push(10 ** exponent);
   return ticks;
 }
 

@@ -44,13 +44,27 @@ function timeline(title: string, rep: Representative, top: number): { svg: strin
   const first = rep.events.find((e) => e.name === 'first reply');
   if (last !== undefined && first !== undefined) {
     parts.push(rect(x(last.tMs), plotTop, x(first.tMs) - x(last.tMs), 170, 'fill="#fde0dc" stroke="none"'));
-    parts.push(text((x(last.tMs) + x(first.tMs)) / 2, plotTop + 165, `outage ${formatMs(rep.outageMs)}`, `${FONT} font-size="11" text-anchor="middle" fill="#b22222"`));
+    parts.push(
+      text(
+        (x(last.tMs) + x(first.tMs)) / 2,
+        plotTop + 165,
+        `outage ${formatMs(rep.outageMs)}`,
+        `${FONT} font-size="11" text-anchor="middle" fill="#b22222"`,
+      ),
+    );
   }
   for (const tick of linearTicks(lo, hi, 10)) {
     parts.push(line(x(tick), plotTop + 170, x(tick), plotTop + 175, 'stroke="#666"'));
     parts.push(text(x(tick), plotTop + 188, `${tick}`, `${FONT} font-size="10" text-anchor="middle" fill="#444"`));
   }
-  parts.push(text(LEFT + PLOT, plotTop + 202, 'ms since the crash (power loss of the holder)', `${FONT} font-size="10" text-anchor="end" fill="#444"`));
+  parts.push(
+    text(
+      LEFT + PLOT,
+      plotTop + 202,
+      'ms since the crash (power loss of the holder)',
+      `${FONT} font-size="10" text-anchor="end" fill="#444"`,
+    ),
+  );
   parts.push(text(LEFT - 8, rowY + 4, 'observer replies', `${FONT} font-size="11" text-anchor="end"`));
   for (const reply of rep.replies) {
     const color = SERVER_COLORS[reply.server ?? ''] ?? '#777';
@@ -62,7 +76,14 @@ function timeline(title: string, rep: Representative, top: number): { svg: strin
     const labelY = plotTop + 14 + (i % 5) * 22;
     parts.push(line(ex, labelY + 3, ex, rowY + 12, 'stroke="#333" stroke-dasharray="3,2" stroke-width="1"'));
     const anchor = ex > LEFT + PLOT * 0.8 ? 'end' : 'start';
-    parts.push(text(ex + (anchor === 'start' ? 3 : -3), labelY, `${event.name} ${event.tMs >= 0 ? '+' : ''}${formatMs(event.tMs)}`, `${FONT} font-size="10.5" text-anchor="${anchor}"`));
+    parts.push(
+      text(
+        ex + (anchor === 'start' ? 3 : -3),
+        labelY,
+        `${event.name} ${event.tMs >= 0 ? '+' : ''}${formatMs(event.tMs)}`,
+        `${FONT} font-size="10.5" text-anchor="${anchor}"`,
+      ),
+    );
   });
   // Where the time goes: one band per phase, between the events that bound it.
   const at = (name: string): number | undefined => rep.events.find((e) => e.name === name)?.tMs;
@@ -74,7 +95,15 @@ function timeline(title: string, rep: Representative, top: number): { svg: strin
     if (from === undefined || to === undefined || to < from) return;
     const bandY = rowY - 40;
     parts.push(rect(x(from), bandY, x(to) - x(from), 14, `fill="${phase.color}" opacity="0.85"`));
-    if (x(to) - x(from) > 34) parts.push(text((x(from) + x(to)) / 2, bandY + 10.5, phase.label, `${FONT} font-size="9.5" text-anchor="middle" fill="white"`));
+    if (x(to) - x(from) > 34)
+      parts.push(
+        text(
+          (x(from) + x(to)) / 2,
+          bandY + 10.5,
+          phase.label,
+          `${FONT} font-size="9.5" text-anchor="middle" fill="white"`,
+        ),
+      );
   });
   const legend = [rep.oldHolder, rep.newHolder].map((server, i) => {
     const lx = LEFT + i * 190;
@@ -92,17 +121,33 @@ function distributions(configs: readonly FailoverConfigResult[], top: number): {
   const all = withRuns.flatMap((c) => c.runs.map((r) => r.outageMs)).filter((v) => v > 0);
   const lo = 10 ** Math.floor(Math.log10(Math.max(0.1, Math.min(...all, 10))));
   const hi = 10 ** Math.ceil(Math.log10(Math.max(...all, 100)));
-  const x = (v: number): number => LEFT + ((Math.log10(Math.max(v, lo)) - Math.log10(lo)) / (Math.log10(hi) - Math.log10(lo))) * PLOT;
+  const x = (v: number): number =>
+    LEFT + ((Math.log10(Math.max(v, lo)) - Math.log10(lo)) / (Math.log10(hi) - Math.log10(lo))) * PLOT;
   const parts: string[] = [];
-  parts.push(text(20, top + 18, 'Outage per run (observer: last reply before the crash to first reply after), log scale', `${FONT} font-size="15" font-weight="bold"`));
+  parts.push(
+    text(
+      20,
+      top + 18,
+      'Outage per run (observer: last reply before the crash to first reply after), log scale',
+      `${FONT} font-size="15" font-weight="bold"`,
+    ),
+  );
   const plotHeight = withRuns.length * rowHeight;
   parts.push(rect(LEFT, plotTop, PLOT, plotHeight, 'fill="#fafafa" stroke="#ccc"'));
   for (const tick of logTicks(lo, hi)) {
     for (const minor of [2, 3, 5]) {
-      if (tick * minor < hi) parts.push(line(x(tick * minor), plotTop, x(tick * minor), plotTop + plotHeight, 'stroke="#eee"'));
+      if (tick * minor < hi)
+        parts.push(line(x(tick * minor), plotTop, x(tick * minor), plotTop + plotHeight, 'stroke="#eee"'));
     }
     parts.push(line(x(tick), plotTop, x(tick), plotTop + plotHeight + 5, 'stroke="#bbb"'));
-    parts.push(text(x(tick), plotTop + plotHeight + 18, formatMs(tick), `${FONT} font-size="10" text-anchor="middle" fill="#444"`));
+    parts.push(
+      text(
+        x(tick),
+        plotTop + plotHeight + 18,
+        formatMs(tick),
+        `${FONT} font-size="10" text-anchor="middle" fill="#444"`,
+      ),
+    );
   }
   withRuns.forEach((config, i) => {
     const y = plotTop + i * rowHeight + rowHeight / 2;
@@ -110,7 +155,14 @@ function distributions(configs: readonly FailoverConfigResult[], top: number): {
     parts.push(text(LEFT - 8, y - 2, config.name, `${FONT} font-size="11.5" text-anchor="end" font-weight="bold"`));
     const d = config.outageMs;
     if (d !== null) {
-      parts.push(text(LEFT - 8, y + 12, `median ${formatMs(d.median)}, p95 ${formatMs(d.p95)}`, `${FONT} font-size="10" text-anchor="end" fill="#444"`));
+      parts.push(
+        text(
+          LEFT - 8,
+          y + 12,
+          `median ${formatMs(d.median)}, p95 ${formatMs(d.p95)}`,
+          `${FONT} font-size="10" text-anchor="end" fill="#444"`,
+        ),
+      );
       parts.push(line(x(d.min), y, x(d.max), y, `stroke="${color}" stroke-width="1.5" opacity="0.6"`));
       parts.push(line(x(d.median), y - 14, x(d.median), y + 14, `stroke="${color}" stroke-width="3"`));
       parts.push(line(x(d.p95), y - 9, x(d.p95), y + 9, `stroke="${color}" stroke-width="1.5" stroke-dasharray="2,2"`));
@@ -120,14 +172,23 @@ function distributions(configs: readonly FailoverConfigResult[], top: number): {
       parts.push(circle(x(run.outageMs), y + jitter * 1.4, 3, `fill="${color}" fill-opacity="0.55" stroke="${color}"`));
     });
   });
-  parts.push(text(LEFT + PLOT, plotTop + plotHeight + 34, 'dots: runs; thick tick: median; dashed tick: p95; line: min to max', `${FONT} font-size="10" text-anchor="end" fill="#444"`));
+  parts.push(
+    text(
+      LEFT + PLOT,
+      plotTop + plotHeight + 34,
+      'dots: runs; thick tick: median; dashed tick: p95; line: min to max',
+      `${FONT} font-size="10" text-anchor="end" fill="#444"`,
+    ),
+  );
   return { svg: parts.join('\n'), height };
 }
 
 export function renderSvg(title: string, subtitle: string, configs: readonly FailoverConfigResult[]): string {
   const blocks: string[] = [];
   let y = 58;
-  const ours = configs.find((c) => c.name === 'hotspare-default' && c.representative !== null) ?? configs.find((c) => c.name.startsWith('hotspare') && c.representative !== null);
+  const ours =
+    configs.find((c) => c.name === 'hotspare-default' && c.representative !== null) ??
+    configs.find((c) => c.name.startsWith('hotspare') && c.representative !== null);
   const theirs = configs.find((c) => c.name === 'keepalived-fast' && c.representative !== null);
   for (const [label, config] of [
     ['ours', ours],
@@ -135,7 +196,11 @@ export function renderSvg(title: string, subtitle: string, configs: readonly Fai
   ] as const) {
     if (config === undefined || config.representative === null) continue;
     const rep = config.representative;
-    const block = timeline(`${config.name} (${label}): run ${rep.run}, the one closest to the median; ${rep.oldHolder} loses power, ${rep.newHolder} takes over`, rep, y);
+    const block = timeline(
+      `${config.name} (${label}): run ${rep.run}, the one closest to the median; ${rep.oldHolder} loses power, ${rep.newHolder} takes over`,
+      rep,
+      y,
+    );
     blocks.push(block.svg);
     y += block.height;
   }

@@ -2,7 +2,8 @@
 import { switchStallNote } from './false-alarms.js';
 import type { BenchResults, TargetVerdict } from './results.js';
 
-const fmt = (value: number | null | undefined, unit: string): string => (typeof value === 'number' && Number.isFinite(value) ? `${value} ${unit}` : 'not measured');
+const fmt = (value: number | null | undefined, unit: string): string =>
+  typeof value === 'number' && Number.isFinite(value) ? `${value} ${unit}` : 'not measured';
 
 export function judgeTargets(results: Omit<BenchResults, 'targets'>): TargetVerdict[] {
   const verdicts: TargetVerdict[] = [];
@@ -21,7 +22,11 @@ export function judgeTargets(results: Omit<BenchResults, 'targets'>): TargetVerd
   // The smallest passing window may be the default setting itself: then hotspare-default is measured at it.
   const smallest = results.falseAlarms?.smallest ?? null;
   const same = (a: { intervalMs: number; timeoutMs: number; misses: number } | null): boolean =>
-    a !== null && smallest !== null && a.intervalMs === smallest.intervalMs && a.timeoutMs === smallest.timeoutMs && a.misses === smallest.misses;
+    a !== null &&
+    smallest !== null &&
+    a.intervalMs === smallest.intervalMs &&
+    a.timeoutMs === smallest.timeoutMs &&
+    a.misses === smallest.misses;
   const small = configs.find((c) => c.name.startsWith('hotspare') && same(c.probe));
   const own = small?.breakdown.ownMs?.median ?? null;
   const confirmation = results.falseAlarms?.confirmation ?? null;
@@ -32,7 +37,8 @@ export function judgeTargets(results: Omit<BenchResults, 'targets'>): TargetVerd
         ? `; that window held over ${confirmation.seconds} s too`
         : `; but that window did not hold over the full ${confirmation.seconds} s run (${confirmation.spuriousFailovers} spurious failovers${switchStallNote(confirmation)}), so no window was shown to pass`;
   verdicts.push({
-    target: 'our part of the outage (detection, confirm, takeover, announcement; the fence excluded) under 5 ms at the smallest probe window that passes the false-alarm run',
+    target:
+      'our part of the outage (detection, confirm, takeover, announcement; the fence excluded) under 5 ms at the smallest probe window that passes the false-alarm run',
     met: small === undefined ? null : own === null ? null : own < 5,
     measured:
       small === undefined
@@ -43,7 +49,10 @@ export function judgeTargets(results: Omit<BenchResults, 'targets'>): TargetVerd
   });
   for (const condition of ['idle', 'stressed'] as const) {
     // The agent as shipped: the native prober (results from before it have no engine: the event loop).
-    const at10 = results.probeCore?.measurements.filter((m) => m.intervalMs === 10 && m.condition === condition && m.error === null) ?? [];
+    const at10 =
+      results.probeCore?.measurements.filter(
+        (m) => m.intervalMs === 10 && m.condition === condition && m.error === null,
+      ) ?? [];
     const probe = at10.find((m) => m.engine === 'native') ?? at10.find((m) => m.engine === undefined);
     verdicts.push({
       target: `probe jitter p99 under 100 µs at a 10 ms interval with the agent under 2 % of one core (${condition}${probe?.engine === undefined ? '' : `, ${probe.engine} prober`})`,
@@ -52,7 +61,9 @@ export function judgeTargets(results: Omit<BenchResults, 'targets'>): TargetVerd
         probe === undefined
           ? 'not measured'
           : `p99 ${fmt(probe.jitterUs.p99, 'µs')}, CPU ${fmt(probe.cpuPercent, '%')} of one core${
-              probe.nativeLoop?.latenessUs == null ? '' : `; the same loop in C beside it: p99 ${fmt(probe.nativeLoop.latenessUs.p99, 'µs')}, CPU ${fmt(probe.nativeLoop.cpuPercent, '%')}`
+              probe.nativeLoop?.latenessUs == null
+                ? ''
+                : `; the same loop in C beside it: p99 ${fmt(probe.nativeLoop.latenessUs.p99, 'µs')}, CPU ${fmt(probe.nativeLoop.cpuPercent, '%')}`
             }`,
     });
   }
@@ -60,7 +71,10 @@ export function judgeTargets(results: Omit<BenchResults, 'targets'>): TargetVerd
   verdicts.push({
     target: 'zero spurious failovers in the stress run (default probe settings)',
     met: stress === undefined || stress.error !== null ? null : stress.spuriousFailovers === 0,
-    measured: stress === undefined ? 'not measured' : `${stress.spuriousFailovers} in ${stress.seconds} s (${stress.takeovers} takeovers, ${stress.addressMoves} address moves)`,
+    measured:
+      stress === undefined
+        ? 'not measured'
+        : `${stress.spuriousFailovers} in ${stress.seconds} s (${stress.takeovers} takeovers, ${stress.addressMoves} address moves)`,
   });
   return verdicts;
 }

@@ -32,8 +32,11 @@ function spinAt(deadlineUs: number, fn: () => void): void {
 function finish(): void {
   const cpu = process.cpuUsage(cpuStart);
   const sorted = [...late].sort((a, b) => a - b);
-  const at = (q: number): number => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] ?? NaN;
-  process.stdout.write(`${JSON.stringify({ samples: sorted.length, p50: at(0.5), p99: at(0.99), max: sorted.at(-1) ?? NaN, cpuPercent: ((cpu.user + cpu.system) / 1e6 / seconds) * 100 })}\n`);
+  const at = (q: number): number =>
+    sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] ?? NaN;
+  process.stdout.write(
+    `${JSON.stringify({ samples: sorted.length, p50: at(0.5), p99: at(0.99), max: sorted.at(-1) ?? NaN, cpuPercent: ((cpu.user + cpu.system) / 1e6 / seconds) * 100 })}\n`,
+  );
 }
 
 function schedule(deadlineUs: number): void {

@@ -32,7 +32,14 @@ export interface BoardFile {
   name: string;
   nic: string;
   serial: { device: string; baud: number };
-  bmc: { client: 'rmcp' | 'ipmitool'; interface: 'lanplus' | 'lan'; cipher_suite: number; power_cycle: string; timeout_ms: number; retries: number };
+  bmc: {
+    client: 'rmcp' | 'ipmitool';
+    interface: 'lanplus' | 'lan';
+    cipher_suite: number;
+    power_cycle: string;
+    timeout_ms: number;
+    retries: number;
+  };
   reboot: string;
   [extra: string]: unknown;
 }
@@ -75,7 +82,12 @@ export function agentConfig(plan: LabPlan, server: ServerPlan): AgentConfigFile 
       members: plan.servers.map((member) => ({
         name: member.name,
         mac: member.mac,
-        bmc: { host: member.bmcHost, port: BMC_PORT, username: BMC_USER, password_file: bmcFiles(plan, member).passwordFile },
+        bmc: {
+          host: member.bmcHost,
+          port: BMC_PORT,
+          username: BMC_USER,
+          password_file: bmcFiles(plan, member).passwordFile,
+        },
       })),
     },
     probe: { interval_ms: 5, timeout_ms: 10, misses: 5 },

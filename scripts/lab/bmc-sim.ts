@@ -105,7 +105,12 @@ export async function writeSharedBmcFiles(plan: LabPlan): Promise<void> {
 }
 
 /** Writes the password file (0600), the config and the power state file of one BMC. */
-export async function writeBmcFiles(plan: LabPlan, server: ServerPlan, solDevice: string, poweredOn: boolean): Promise<BmcFiles> {
+export async function writeBmcFiles(
+  plan: LabPlan,
+  server: ServerPlan,
+  solDevice: string,
+  poweredOn: boolean,
+): Promise<BmcFiles> {
   const files = bmcFiles(plan, server);
   // 16 characters: the most IPMI 1.5 (interface lan) accepts.
   const password = randomBytes(8).toString('hex');
@@ -142,7 +147,13 @@ export function procNetUdpAddress(address: string, port: number): string {
   return `${hex}:${port.toString(16).toUpperCase().padStart(4, '0')}`;
 }
 
-async function waitUdpListening(pid: number, address: string, port: number, timeoutMs: number, sim: ManagedProcess): Promise<void> {
+async function waitUdpListening(
+  pid: number,
+  address: string,
+  port: number,
+  timeoutMs: number,
+  sim: ManagedProcess,
+): Promise<void> {
   const wanted = procNetUdpAddress(address, port);
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {

@@ -27,7 +27,11 @@ export class ChassisFifo {
   private readonly socket: Socket;
   private closed = false;
 
-  private constructor(fd: number, private readonly runDir: string, handler: (line: string) => Promise<string>) {
+  private constructor(
+    fd: number,
+    private readonly runDir: string,
+    handler: (line: string) => Promise<string>,
+  ) {
     this.socket = new Socket({ fd, readable: true, writable: false });
     this.socket.on('error', () => undefined);
     createInterface({ input: this.socket }).on('line', (line) => {
@@ -38,7 +42,11 @@ export class ChassisFifo {
     });
   }
 
-  static async open(runDir: string, servers: readonly string[], handler: (line: string) => Promise<string>): Promise<ChassisFifo> {
+  static async open(
+    runDir: string,
+    servers: readonly string[],
+    handler: (line: string) => Promise<string>,
+  ): Promise<ChassisFifo> {
     const fifos = [requestFifo(runDir), ...servers.map((server) => ackFifo(runDir, server))];
     await Promise.all(fifos.map((fifo) => rm(fifo, { force: true })));
     await exec('mkfifo', ['-m', '0600', ...fifos]);

@@ -112,7 +112,9 @@ export class ManagedProcess {
       }
       await sleep(2);
     }
-    throw new Error(`${this.name}: its program did not start (pid ${this.pid}, ${this.running ? 'running' : 'exited'})`);
+    throw new Error(
+      `${this.name}: its program did not start (pid ${this.pid}, ${this.running ? 'running' : 'exited'})`,
+    );
   }
 
   /** The PID of the program itself: the namespace init, or the direct child. */
@@ -140,7 +142,9 @@ export class ManagedProcess {
       return false;
     }
     if (this.pidNamespace) {
-      return this.innerPid !== null && this.innerStartTime !== null && isSameLiveProcess(this.innerPid, this.innerStartTime);
+      return (
+        this.innerPid !== null && this.innerStartTime !== null && isSameLiveProcess(this.innerPid, this.innerStartTime)
+      );
     }
     return true;
   }
@@ -176,7 +180,13 @@ export class ManagedProcess {
   }
 
   describe(): { name: string; pid: number; startTime: number; innerPid: number | null; innerStartTime: number | null } {
-    return { name: this.name, pid: this.pid, startTime: this.startTime, innerPid: this.innerPid, innerStartTime: this.innerStartTime };
+    return {
+      name: this.name,
+      pid: this.pid,
+      startTime: this.startTime,
+      innerPid: this.innerPid,
+      innerStartTime: this.innerStartTime,
+    };
   }
 }
 

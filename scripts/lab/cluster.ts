@@ -15,7 +15,8 @@ export interface Roles {
  */
 export async function roles(lab: Lab): Promise<Roles | null> {
   const h = await lab.holders();
-  if (h.primaryUp.length !== 1 || h.monitorUp.length !== 1 || h.primary.length !== 1 || h.monitor.length !== 1) return null;
+  if (h.primaryUp.length !== 1 || h.monitorUp.length !== 1 || h.primary.length !== 1 || h.monitor.length !== 1)
+    return null;
   const [primary] = h.primaryUp;
   const [monitor] = h.monitorUp;
   if (primary === undefined || monitor === undefined || primary === monitor) return null;
@@ -31,9 +32,13 @@ export async function roles(lab: Lab): Promise<Roles | null> {
 export async function converged(lab: Lab, timeoutMs = 40_000, stableMs = 1500): Promise<Roles> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const first = await lab.waitFor(() => roles(lab), Math.max(1, deadline - Date.now()), 'one primary and one monitor', 50).catch(async (error: unknown) => {
-      throw new Error(`${error instanceof Error ? error.message : String(error)}\n${await clusterPicture(lab)}`, { cause: error });
-    });
+    const first = await lab
+      .waitFor(() => roles(lab), Math.max(1, deadline - Date.now()), 'one primary and one monitor', 50)
+      .catch(async (error: unknown) => {
+        throw new Error(`${error instanceof Error ? error.message : String(error)}\n${await clusterPicture(lab)}`, {
+          cause: error,
+        });
+      });
     const stableUntil = Date.now() + stableMs;
     let steady = true;
     while (Date.now() < stableUntil) {
@@ -45,7 +50,8 @@ export async function converged(lab: Lab, timeoutMs = 40_000, stableMs = 1500): 
       await new Promise((r) => setTimeout(r, 50));
     }
     if (steady) return first;
-    if (Date.now() > deadline) throw new Error(`lab ${lab.id}: roles did not settle within ${timeoutMs} ms\n${await clusterPicture(lab)}`);
+    if (Date.now() > deadline)
+      throw new Error(`lab ${lab.id}: roles did not settle within ${timeoutMs} ms\n${await clusterPicture(lab)}`);
   }
 }
 
@@ -58,7 +64,9 @@ export async function clusterPicture(lab: Lab, lines = 6): Promise<string> {
   const out: string[] = [];
   try {
     const h = await lab.holders();
-    out.push(`  holders: primary [${h.primary.join(', ')}] (up [${h.primaryUp.join(', ')}]), monitor [${h.monitor.join(', ')}] (up [${h.monitorUp.join(', ')}])`);
+    out.push(
+      `  holders: primary [${h.primary.join(', ')}] (up [${h.primaryUp.join(', ')}]), monitor [${h.monitor.join(', ')}] (up [${h.monitorUp.join(', ')}])`,
+    );
   } catch (error) {
     out.push(`  holders: unreadable (${String(error)})`);
   }
@@ -99,7 +107,13 @@ export function agentLog(lab: Lab, server: string): AgentLine[] {
     try {
       const v = JSON.parse(raw) as Record<string, unknown>;
       if (typeof v['event'] === 'string' && typeof v['atUs'] === 'number') {
-        lines.push({ ...v, event: v['event'], message: String(v['message'] ?? v['msg'] ?? ''), level: String(v['level'] ?? '').toLowerCase(), atUs: v['atUs'] });
+        lines.push({
+          ...v,
+          event: v['event'],
+          message: String(v['message'] ?? v['msg'] ?? ''),
+          level: String(v['level'] ?? '').toLowerCase(),
+          atUs: v['atUs'],
+        });
       }
     } catch {
       // a line cut by a kill: skip it
@@ -107,4 +121,3 @@ export function agentLog(lab: Lab, server: string): AgentLine[] {
   }
   return lines;
 }
-

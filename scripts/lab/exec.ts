@@ -8,13 +8,18 @@ export interface ExecResult {
 /** Runs a short command to completion; rejects with its stderr when it fails. */
 export function exec(file: string, args: readonly string[], timeoutMs = 10_000): Promise<ExecResult> {
   return new Promise((resolve, reject) => {
-    execFile(file, [...args], { encoding: 'utf8', timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
-      if (error !== null) {
-        reject(new Error(`${file} ${args.join(' ')}: ${stderr.trim() || error.message}`, { cause: error }));
-        return;
-      }
-      resolve({ stdout, stderr });
-    });
+    execFile(
+      file,
+      [...args],
+      { encoding: 'utf8', timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024 },
+      (error, stdout, stderr) => {
+        if (error !== null) {
+          reject(new Error(`${file} ${args.join(' ')}: ${stderr.trim() || error.message}`, { cause: error }));
+          return;
+        }
+        resolve({ stdout, stderr });
+      },
+    );
   });
 }
 

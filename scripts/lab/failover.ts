@@ -26,7 +26,8 @@ function firstAfter(lines: AgentLine[], fromUs: number, match: (l: AgentLine) =>
   return lines.find((l) => l.atUs >= fromUs && match(l))?.atUs ?? null;
 }
 
-const ms = (a: number | null, b: number | null): number | null => (a === null || b === null ? null : Math.round((b - a) / 10) / 100);
+const ms = (a: number | null, b: number | null): number | null =>
+  a === null || b === null ? null : Math.round((b - a) / 10) / 100;
 
 export interface FailoverRun {
   rounds: FailoverRound[];
@@ -35,7 +36,11 @@ export interface FailoverRun {
 }
 
 /** Crashes the primary `rounds` times, waiting for the cluster to settle between rounds. */
-export async function measureFailover(lab: Lab, rounds: number, log: (line: string) => void = () => {}): Promise<FailoverRun> {
+export async function measureFailover(
+  lab: Lab,
+  rounds: number,
+  log: (line: string) => void = () => {},
+): Promise<FailoverRun> {
   const results: FailoverRound[] = [];
   const unexpected: FailoverRun['falseAlarms'] = [];
   let expectedPrimary: string | null = null;
@@ -52,18 +57,30 @@ export async function measureFailover(lab: Lab, rounds: number, log: (line: stri
     await observer.waitForReply(() => true, 5000, monoUs());
     const crashUs = monoUs();
     await lab.crash(before.primary);
-    await lab.waitFor(async () => {
-      const h = await lab.holders();
-      return h.primaryUp.length === 1 && h.primaryUp[0] === before.monitor;
-    }, 15_000, `round ${round}: ${before.monitor} taking over`);
+    await lab.waitFor(
+      async () => {
+        const h = await lab.holders();
+        return h.primaryUp.length === 1 && h.primaryUp[0] === before.monitor;
+      },
+      15_000,
+      `round ${round}: ${before.monitor} taking over`,
+    );
     const reply = await observer.waitForReply((r) => lab.serverByTtl(r.ttl) === before.monitor, 5000, crashUs);
     const gap = observer.outage(crashUs - 100_000, reply.t + 1);
     const lines = agentLog(lab, before.monitor);
     const down = firstAfter(lines, crashUs, (l) => l.event === 'primary-down');
     const fenceStart = firstAfter(lines, crashUs, (l) => l.event === 'fence-start');
     const fenceDone = firstAfter(lines, crashUs, (l) => l.event === 'fence-done');
-    const confirmed = firstAfter(lines, fenceDone ?? crashUs, (l) => l.event === 'checked' && String(l['address']).startsWith('198.18.0.10/') && l['taken'] === false);
-    const assigned = firstAfter(lines, crashUs, (l) => l.event === 'address-assigned' && String(l['address']).startsWith('198.18.0.10/'));
+    const confirmed = firstAfter(
+      lines,
+      fenceDone ?? crashUs,
+      (l) => l.event === 'checked' && String(l['address']).startsWith('198.18.0.10/') && l['taken'] === false,
+    );
+    const assigned = firstAfter(
+      lines,
+      crashUs,
+      (l) => l.event === 'address-assigned' && String(l['address']).startsWith('198.18.0.10/'),
+    );
     const result: FailoverRound = {
       round,
       oldPrimary: before.primary,
@@ -78,15 +95,21 @@ export async function measureFailover(lab: Lab, rounds: number, log: (line: stri
     results.push(result);
     log(JSON.stringify(result));
     // Let the old primary come back (the new primary powers it on) before the next round.
-    await lab.waitFor(async () => {
-      const r = await roles(lab);
-      return r !== null && lab.isPowered(before.primary) && lab.get(before.primary).agent !== null;
-    }, 30_000, `round ${round}: ${before.primary} back`);
+    await lab.waitFor(
+      async () => {
+        const r = await roles(lab);
+        return r !== null && lab.isPowered(before.primary) && lab.get(before.primary).agent !== null;
+      },
+      30_000,
+      `round ${round}: ${before.primary} back`,
+    );
   }
   return { rounds: results, falseAlarms: unexpected };
 }
 
-export function summarize(values: ReadonlyArray<number | null>): { n: number; min: number; median: number; max: number } | null {
+export function summarize(
+  values: ReadonlyArray<number | null>,
+): { n: number; min: number; median: number; max: number } | null {
   const v = values.filter((x): x is number => x !== null).sort((a, b) => a - b);
   if (v.length === 0) return null;
   return { n: v.length, min: v[0] ?? 0, median: v[Math.floor((v.length - 1) / 2)] ?? 0, max: v[v.length - 1] ?? 0 };

@@ -37,7 +37,9 @@ export async function readServerNet(netns: string, portUp = true): Promise<Serve
   return {
     linkUp: linkUsable(link.flags ?? []),
     portUp,
-    addresses: (link.addr_info ?? []).filter((info) => info.family === 'inet').map((info) => `${info.local ?? ''}/${info.prefixlen ?? 32}`),
+    addresses: (link.addr_info ?? [])
+      .filter((info) => info.family === 'inet')
+      .map((info) => `${info.local ?? ''}/${info.prefixlen ?? 32}`),
   };
 }
 
@@ -52,11 +54,15 @@ export async function readPorts(plan: LabPlan): Promise<Map<string, boolean>> {
 export async function readHolders(plan: LabPlan): Promise<Holders> {
   const ports = await readPorts(plan);
   const states = await Promise.all(
-    plan.servers.map(async (server) => [server.name, await readServerNet(server.netns, ports.get(server.lanPort) ?? false)] as const),
+    plan.servers.map(
+      async (server) => [server.name, await readServerNet(server.netns, ports.get(server.lanPort) ?? false)] as const,
+    ),
   );
   const servers = Object.fromEntries(states);
   const holding = (address: string, up: boolean): string[] =>
-    states.filter(([, s]) => s.addresses.some((held) => bare(held) === bare(address)) && (!up || (s.linkUp && s.portUp))).map(([name]) => name);
+    states
+      .filter(([, s]) => s.addresses.some((held) => bare(held) === bare(address)) && (!up || (s.linkUp && s.portUp)))
+      .map(([name]) => name);
   return {
     primary: holding(PRIMARY_ADDRESS, false),
     monitor: holding(MONITOR_ADDRESS, false),

@@ -20,7 +20,11 @@ export class IpBatch {
 
   constructor(group: ProcessGroup, netns: string) {
     this.netns = netns;
-    this.process = group.spawn({ name: `ip-batch-${netns}`, argv: ['ip', '-force', '-o', '-n', netns, '-batch', '-'], stdin: true });
+    this.process = group.spawn({
+      name: `ip-batch-${netns}`,
+      argv: ['ip', '-force', '-o', '-n', netns, '-batch', '-'],
+      stdin: true,
+    });
     const stdout = this.process.child.stdout;
     const stderr = this.process.child.stderr;
     if (stdout !== null) {

@@ -40,7 +40,9 @@ export async function readLabRecord(id: string): Promise<LabRecord | null> {
 export async function listLabRecords(): Promise<LabRecord[]> {
   const entries = await readdir(LAB_ROOT).catch(() => [] as string[]);
   const records = await Promise.all(entries.filter(isRunId).map(readLabRecord));
-  return records.filter((record): record is LabRecord => record !== null).sort((a, b) => b.createdAt.localeCompare(a.createdAt));
+  return records
+    .filter((record): record is LabRecord => record !== null)
+    .sort((a, b) => b.createdAt.localeCompare(a.createdAt));
 }
 
 export function harnessAlive(record: LabRecord): boolean {

@@ -12,7 +12,14 @@ import { basename, join } from 'node:path';
 import type { IpmitoolBmcOptions } from '../../hal/bmc/linux.js';
 import { agentConfig, agentPaths, boardFile, deepMerge, writeAgentFiles } from './agent-config.js';
 import type { AgentConfigFile, AgentPaths, BoardFile, Patch } from './agent-config.js';
-import { bmcFiles, labSocketPath, powerStateFile, startIpmiSim, writeBmcFiles, writeSharedBmcFiles } from './bmc-sim.js';
+import {
+  bmcFiles,
+  labSocketPath,
+  powerStateFile,
+  startIpmiSim,
+  writeBmcFiles,
+  writeSharedBmcFiles,
+} from './bmc-sim.js';
 import type { BmcFiles } from './bmc-sim.js';
 import { ProcessGroup } from './children.js';
 import type { ManagedProcess } from './children.js';
@@ -54,7 +61,13 @@ export interface AgentContext {
 export type AgentCommand = (context: AgentContext) => string[];
 
 /** The real agent: `node <repo>/dist/src/cli/main.js run --config CONFIG`. */
-export const realAgent: AgentCommand = ({ configPath }) => [process.execPath, agentMain(), 'run', '--config', configPath];
+export const realAgent: AgentCommand = ({ configPath }) => [
+  process.execPath,
+  agentMain(),
+  'run',
+  '--config',
+  configPath,
+];
 
 /** A stand-in agent that does nothing but live, for testing the harness itself. */
 export const placeholderAgent: AgentCommand = () => ['sleep', 'infinity'];
@@ -193,7 +206,9 @@ export class Lab {
   get(name: string): LabServer {
     const server = this.servers.get(name);
     if (server === undefined) {
-      throw new Error(`no server ${JSON.stringify(name)} in lab ${this.id} (servers: ${this.serverNames().join(', ')})`);
+      throw new Error(
+        `no server ${JSON.stringify(name)} in lab ${this.id} (servers: ${this.serverNames().join(', ')})`,
+      );
     }
     return server;
   }
@@ -230,25 +245,42 @@ export class Lab {
 
     for (const server of this.servers.values()) {
       this.recorders.push(
-        new NetRecorder(this.group, server.plan.name, server.plan.netns, join(this.runDir, `monitor-${server.plan.name}.log`), this.wallOffsetUs, (event) => {
-          this.events.push(event);
-        }),
+        new NetRecorder(
+          this.group,
+          server.plan.name,
+          server.plan.netns,
+          join(this.runDir, `monitor-${server.plan.name}.log`),
+          this.wallOffsetUs,
+          (event) => {
+            this.events.push(event);
+          },
+        ),
       );
     }
     this.recorders.push(
-      new NetRecorder(this.group, 'lan', this.plan.lanNetns, join(this.runDir, 'monitor-lan.log'), this.wallOffsetUs, (event) => {
-        const owner = this.plan.servers.find((server) => server.lanPort === event.ifname);
-        if (owner !== undefined && event.kind === 'link') {
-          this.events.push({ ...event, server: owner.name });
-        }
-      }, ['link']),
+      new NetRecorder(
+        this.group,
+        'lan',
+        this.plan.lanNetns,
+        join(this.runDir, 'monitor-lan.log'),
+        this.wallOffsetUs,
+        (event) => {
+          const owner = this.plan.servers.find((server) => server.lanPort === event.ifname);
+          if (owner !== undefined && event.kind === 'link') {
+            this.events.push({ ...event, server: owner.name });
+          }
+        },
+        ['link'],
+      ),
     );
     // `ip monitor` prints nothing when it is ready; give it a moment before the snapshot.
     await sleep(50);
     this.initialUs = monoUs();
     const ports = await readPorts(this.plan);
     const initial = await Promise.all(
-      this.plan.servers.map(async (server) => [server.name, await readServerNet(server.netns, ports.get(server.lanPort) ?? false)] as const),
+      this.plan.servers.map(
+        async (server) => [server.name, await readServerNet(server.netns, ports.get(server.lanPort) ?? false)] as const,
+      ),
     );
     this.initial = Object.fromEntries(initial);
 
@@ -261,14 +293,26 @@ export class Lab {
     await Promise.all(
       [...this.servers.values()].map(async (server) => {
         const name = server.plan.name;
-        server.serial = await startSerialPair(this.group, name, server.paths.serialAgent, server.paths.serialBmc, join(this.runDir, `serial-${name}.log`));
+        server.serial = await startSerialPair(
+          this.group,
+          name,
+          server.paths.serialAgent,
+          server.paths.serialBmc,
+          join(this.runDir, `serial-${name}.log`),
+        );
         await writeBmcFiles(this.plan, server.plan, server.paths.serialBmc, true);
         server.bmc = await startIpmiSim(this.group, this.plan, server.plan);
       }),
     );
 
     if (this.options.observer !== false) {
-      this.observer = new Observer(this.group, this.plan.observerNetns, bare(PRIMARY_ADDRESS), join(this.runDir, 'observer.jsonl'), this.options.observerIntervalMs ?? 1);
+      this.observer = new Observer(
+        this.group,
+        this.plan.observerNetns,
+        bare(PRIMARY_ADDRESS),
+        join(this.runDir, 'observer.jsonl'),
+        this.options.observerIntervalMs ?? 1,
+      );
       await Promise.race([
         this.observer.ready,
         sleep(5000).then(() => {
@@ -327,8 +371,17 @@ export class Lab {
       runDir: this.runDir,
     });
     server.agentStarts += 1;
-    appendFileSync(server.paths.log, `\n=== lab: agent start #${server.agentStarts} at ${new Date().toISOString()}: ${command.join(' ')}\n`);
-    const agent = this.group.spawn({ name: `agent-${server.plan.name}`, netns: server.plan.netns, pidNamespace: true, argv: command, logFile: server.paths.log });
+    appendFileSync(
+      server.paths.log,
+      `\n=== lab: agent start #${server.agentStarts} at ${new Date().toISOString()}: ${command.join(' ')}\n`,
+    );
+    const agent = this.group.spawn({
+      name: `agent-${server.plan.name}`,
+      netns: server.plan.netns,
+      pidNamespace: true,
+      argv: command,
+      logFile: server.paths.log,
+    });
     server.agent = agent;
     void agent.exited.then((exit) => this.onAgentExit(server, agent, exit.code, exit.signal));
     await agent.waitInner(3000).catch((error: unknown) => this.log(`agent-${server.plan.name}: ${String(error)}`));
@@ -409,7 +462,12 @@ export class Lab {
     }
     server.powered = false;
     this.writePowerState(server);
-    const links = server.batch?.run(['link set dev eth0 down', 'link set dev eth1 down', 'address flush dev eth0', 'address flush dev eth1']);
+    const links = server.batch?.run([
+      'link set dev eth0 down',
+      'link set dev eth1 down',
+      'address flush dev eth0',
+      'address flush dev eth1',
+    ]);
     this.killAgent(server);
     server.faults.delete('hang');
     await links;
@@ -535,7 +593,12 @@ export class Lab {
   }
 
   /** Polls `predicate` every `intervalMs` until it is true; rejects after `timeoutMs`. */
-  async waitFor<T>(predicate: () => T | Promise<T>, timeoutMs: number, what = 'condition', intervalMs = 10): Promise<NonNullable<T>> {
+  async waitFor<T>(
+    predicate: () => T | Promise<T>,
+    timeoutMs: number,
+    what = 'condition',
+    intervalMs = 10,
+  ): Promise<NonNullable<T>> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const value = await predicate();
@@ -556,7 +619,12 @@ export class Lab {
       const port = this.servers.get(event.server)?.plan.lanPort;
       if (event.ifname === port && event.kind === 'link') {
         // Admin state of the switch port (carrier of a veth peer is irrelevant here).
-        events.push({ server: event.server, atUs: event.atUs, kind: 'port', up: event.flags.includes('UP') && !event.deleted });
+        events.push({
+          server: event.server,
+          atUs: event.atUs,
+          kind: 'port',
+          up: event.flags.includes('UP') && !event.deleted,
+        });
       } else if (event.ifname === 'eth0') {
         events.push(
           event.kind === 'link'
@@ -600,7 +668,13 @@ export class Lab {
   // ---- status --------------------------------------------------------------------------
 
   /** Holders, power, faults and observer statistics, for the CLI `status`. */
-  async status(): Promise<{ id: string; runDir: string; holders: Holders; servers: Record<string, unknown>; observer: unknown }> {
+  async status(): Promise<{
+    id: string;
+    runDir: string;
+    holders: Holders;
+    servers: Record<string, unknown>;
+    observer: unknown;
+  }> {
     const holders = await this.holders();
     const servers: Record<string, unknown> = {};
     for (const [name, server] of this.servers) {
@@ -633,7 +707,6 @@ export class Lab {
             },
     };
   }
-
 
   // ---- teardown ------------------------------------------------------------------------
 
@@ -704,7 +777,12 @@ async function freshId(requested: string | undefined): Promise<string> {
   const existing = await listNetns();
   for (let attempt = 0; attempt < 20; attempt += 1) {
     const id = requested ?? newRunId();
-    const taken = existing.some((netns) => netns.startsWith(`hs${id}-`)) || (await stat(join(LAB_ROOT, id)).then(() => true, () => false));
+    const taken =
+      existing.some((netns) => netns.startsWith(`hs${id}-`)) ||
+      (await stat(join(LAB_ROOT, id)).then(
+        () => true,
+        () => false,
+      ));
     if (!taken) {
       return id;
     }
@@ -717,7 +795,9 @@ async function freshId(requested: string | undefined): Promise<string> {
 
 /** Builds and starts a lab. On any failure, everything created so far is removed again. */
 export async function startLab(options: LabOptions = {}): Promise<Lab> {
-  const names = Array.isArray(options.servers) ? [...options.servers] : defaultServerNames(typeof options.servers === 'number' ? options.servers : 3);
+  const names = Array.isArray(options.servers)
+    ? [...options.servers]
+    : defaultServerNames(typeof options.servers === 'number' ? options.servers : 3);
   await mkdir(LAB_ROOT, { recursive: true, mode: 0o755 });
   const id = await freshId(options.id);
   const runDir = join(LAB_ROOT, id);

@@ -12,7 +12,12 @@ export interface Stats {
 export function stats(samplesMs: readonly number[]): Stats {
   const sorted = [...samplesMs].sort((a, b) => a - b);
   const at = (q: number): number => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
-  return { n: sorted.length, minMs: round(sorted[0] ?? NaN), medianMs: round(at(0.5)), maxMs: round(sorted.at(-1) ?? NaN) };
+  return {
+    n: sorted.length,
+    minMs: round(sorted[0] ?? NaN),
+    medianMs: round(at(0.5)),
+    maxMs: round(sorted.at(-1) ?? NaN),
+  };
 }
 
 function round(value: number): number {
@@ -56,7 +61,15 @@ export async function measureBmc(lab: Lab, from: string, target: string, rounds:
       harnessOff.push((timing.doneUs - timing.requestedUs) / 1000);
       const event = await lab
         .waitFor(
-          () => lab.events.find((e) => e.server === target && e.ifname === 'eth0' && e.kind === 'link' && !e.up && e.atUs >= timing.requestedUs),
+          () =>
+            lab.events.find(
+              (e) =>
+                e.server === target &&
+                e.ifname === 'eth0' &&
+                e.kind === 'link' &&
+                !e.up &&
+                e.atUs >= timing.requestedUs,
+            ),
           2000,
           'eth0 down event',
         )

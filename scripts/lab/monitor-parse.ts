@@ -24,7 +24,14 @@ export function parseMonitorLine(line: string): MonitorEvent | null {
     return null;
   }
   const [, year, month, day, hour, minute, second, fraction, restRaw] = stamp;
-  const wallMs = new Date(Number(year), Number(month) - 1, Number(day), Number(hour), Number(minute), Number(second)).getTime();
+  const wallMs = new Date(
+    Number(year),
+    Number(month) - 1,
+    Number(day),
+    Number(hour),
+    Number(minute),
+    Number(second),
+  ).getTime();
   const wallUs = wallMs * 1000 + Number((fraction ?? '0').padEnd(6, '0'));
   let rest = (restRaw ?? '').replace(/^\[(?:LINK|ADDR)\]\s*/, '');
   let deleted = false;

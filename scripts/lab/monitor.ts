@@ -44,7 +44,10 @@ export class NetRecorder {
   ) {
     this.server = server;
     this.file = createWriteStream(logFile, { flags: 'a', mode: 0o600 });
-    this.process = group.spawn({ name: `monitor-${server}`, argv: ['ip', '-n', netns, '-ts', '-o', 'monitor', ...objects] });
+    this.process = group.spawn({
+      name: `monitor-${server}`,
+      argv: ['ip', '-n', netns, '-ts', '-o', 'monitor', ...objects],
+    });
     const stdout = this.process.child.stdout;
     if (stdout !== null) {
       createInterface({ input: stdout }).on('line', (line) => {

@@ -17,7 +17,11 @@ export function ipBatchOnce(netns: string | null, commands: readonly string[]): 
       if (code === 0) {
         resolve();
       } else {
-        reject(new Error(`ip ${args.join(' ')} failed (${String(code)}): ${stderr.trim()}\n  commands: ${commands.join('; ')}`));
+        reject(
+          new Error(
+            `ip ${args.join(' ')} failed (${String(code)}): ${stderr.trim()}\n  commands: ${commands.join('; ')}`,
+          ),
+        );
       }
     });
     child.stdin.end(`${commands.join('\n')}\n`);
@@ -67,7 +71,11 @@ export async function buildNetwork(plan: LabPlan, created: string[]): Promise<vo
   await Promise.all(namespaces.map((netns) => sysctls(netns, noIpv6)));
   await Promise.all(plan.servers.map((server) => sysctls(server.netns, { 'net.ipv4.ip_default_ttl': server.ttl })));
 
-  await ipBatchOnce(plan.lanNetns, ['link set lo up', 'link add br0 type bridge stp_state 0 forward_delay 0', 'link set br0 up']);
+  await ipBatchOnce(plan.lanNetns, [
+    'link set lo up',
+    'link add br0 type bridge stp_state 0 forward_delay 0',
+    'link set br0 up',
+  ]);
   await ipBatchOnce(plan.mgmtNetns, [
     'link set lo up',
     'link add br1 type bridge stp_state 0 forward_delay 0',
@@ -93,6 +101,12 @@ export async function buildNetwork(plan: LabPlan, created: string[]): Promise<vo
     `address add ${OBSERVER_ADDRESS} dev eth0`,
     'link set eth0 up',
   ]);
-  await ipBatchOnce(plan.lanNetns, [...plan.servers.map((server) => `link set ${server.lanPort} master br0 up`), 'link set l-obs master br0 up']);
-  await ipBatchOnce(plan.mgmtNetns, plan.servers.map((server) => `link set ${server.mgmtPort} master br1 up`));
+  await ipBatchOnce(plan.lanNetns, [
+    ...plan.servers.map((server) => `link set ${server.lanPort} master br0 up`),
+    'link set l-obs master br0 up',
+  ]);
+  await ipBatchOnce(
+    plan.mgmtNetns,
+    plan.servers.map((server) => `link set ${server.mgmtPort} master br1 up`),
+  );
 }

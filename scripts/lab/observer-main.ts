@@ -11,7 +11,13 @@ import { createRequire } from 'node:module';
 interface RawSocket {
   on(event: 'message', listener: (buffer: Buffer, source: string) => void): void;
   on(event: 'error', listener: (error: Error) => void): void;
-  send(buffer: Buffer, offset: number, length: number, address: string, afterSend: (error: Error | null, bytes: number) => void): void;
+  send(
+    buffer: Buffer,
+    offset: number,
+    length: number,
+    address: string,
+    afterSend: (error: Error | null, bytes: number) => void,
+  ): void;
   close(): void;
 }
 
@@ -36,7 +42,11 @@ const intervalMs = Number(option('interval-ms', '1'));
 const identifier = process.pid & 0xffff;
 const nowUs = (): number => Number(process.hrtime.bigint() / 1000n);
 
-const socket = raw.createSocket({ protocol: raw.Protocol.ICMP, addressFamily: raw.AddressFamily.IPv4, bufferSize: 1 << 20 });
+const socket = raw.createSocket({
+  protocol: raw.Protocol.ICMP,
+  addressFamily: raw.AddressFamily.IPv4,
+  bufferSize: 1 << 20,
+});
 /** Send time and running count per 16-bit sequence number. */
 const sentAt = new Float64Array(65536);
 const sentCount = new Float64Array(65536);
@@ -68,7 +78,9 @@ socket.on('message', (buffer, source) => {
   }
   const sequence = buffer.readUInt16BE(ihl + 6);
   const ttl = buffer[8] ?? 0;
-  process.stdout.write(`{"t":${t},"n":${sentCount[sequence] ?? 0},"ttl":${ttl},"rtt":${t - (sentAt[sequence] ?? t)}}\n`);
+  process.stdout.write(
+    `{"t":${t},"n":${sentCount[sequence] ?? 0},"ttl":${ttl},"rtt":${t - (sentAt[sequence] ?? t)}}\n`,
+  );
 });
 
 socket.on('error', (error) => {

@@ -49,7 +49,14 @@ export function largestGap(replies: readonly Reply[], fromUs: number, toUs: numb
   const before = start > 0 ? replies[start - 1] : undefined;
   let previousT = before?.t ?? fromUs;
   let previousTtl: number | null = before?.ttl ?? null;
-  let best: Gap = { gapUs: -1, fromUs: previousT, toUs: previousT, ttlBefore: previousTtl, ttlAfter: previousTtl, open: false };
+  let best: Gap = {
+    gapUs: -1,
+    fromUs: previousT,
+    toUs: previousT,
+    ttlBefore: previousTtl,
+    ttlAfter: previousTtl,
+    open: false,
+  };
   for (let i = start; i < end; i += 1) {
     const reply = replies[i];
     if (reply === undefined) {

@@ -26,7 +26,10 @@ export function parseProcStat(text: string): ProcStat | null {
   if (open < 0 || close < open) {
     return null;
   }
-  const rest = text.slice(close + 2).trim().split(/\s+/);
+  const rest = text
+    .slice(close + 2)
+    .trim()
+    .split(/\s+/);
   // rest[0] is field 3 (state); field N is rest[N - 3].
   const state = rest[0];
   const ppid = Number(rest[1]);

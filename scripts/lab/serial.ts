@@ -6,7 +6,13 @@ import { sleep } from './exec.js';
  * A serial console: a `socat` pty pair. The agent opens one end (its serial device), ipmi_sim
  * the other (its `sol` device). Resolves when both links exist.
  */
-export async function startSerialPair(group: ProcessGroup, name: string, agentEnd: string, bmcEnd: string, logFile: string): Promise<ManagedProcess> {
+export async function startSerialPair(
+  group: ProcessGroup,
+  name: string,
+  agentEnd: string,
+  bmcEnd: string,
+  logFile: string,
+): Promise<ManagedProcess> {
   const socat = group.spawn({
     name: `serial-${name}`,
     argv: ['socat', '-d', `pty,raw,echo=0,link=${agentEnd}`, `pty,raw,echo=0,link=${bmcEnd}`],

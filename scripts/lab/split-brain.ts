@@ -38,13 +38,20 @@ export function findViolations(
   const wanted = bare(address);
   const state = new Map<string, { up: boolean; port: boolean; holds: boolean }>();
   for (const [server, holder] of Object.entries(initial)) {
-    state.set(server, { up: holder.linkUp, port: holder.portUp ?? true, holds: holder.addresses.some((held) => bare(held) === wanted) });
+    state.set(server, {
+      up: holder.linkUp,
+      port: holder.portUp ?? true,
+      holds: holder.addresses.some((held) => bare(held) === wanted),
+    });
   }
   const ordered = [...events].sort((a, b) => a.atUs - b.atUs);
   const violations: Violation[] = [];
   let open: Violation | null = null;
   const check = (atUs: number): void => {
-    const holders = [...state.entries()].filter(([, s]) => s.up && s.port && s.holds).map(([server]) => server).sort();
+    const holders = [...state.entries()]
+      .filter(([, s]) => s.up && s.port && s.holds)
+      .map(([server]) => server)
+      .sort();
     const same = open !== null && open.servers.join() === holders.join();
     if (open !== null && !same) {
       open.endUs = atUs;

@@ -5,7 +5,16 @@ import type { ProbeBatch, ProbeRun } from '../../hal/prober/index.js';
 import { ip } from '../config/index.js';
 import type { LogFields } from '../log/index.js';
 import { initialState, step, TIMER } from '../role/index.js';
-import type { Action, AddressName, Event, HookName, LogLevel, MachineConfig, OperatorCommand, RoleState } from '../role/index.js';
+import type {
+  Action,
+  AddressName,
+  Event,
+  HookName,
+  LogLevel,
+  MachineConfig,
+  OperatorCommand,
+  RoleState,
+} from '../role/index.js';
 import type { PowerState } from '../../hal/bmc/index.js';
 import type { LogLine } from '../log/index.js';
 import type { CommandOutcome, EchoResult, Operator } from './operator.js';
@@ -37,8 +46,26 @@ export class Agent implements Operator {
   private readonly rtt = new Samples();
   private readonly jitter = new Samples();
   private readonly history: Transition[] = [];
-  private readonly counters = { probesSent: 0, replies: 0, foreignReplies: 0, misses: 0, syncs: 0, syncErrors: 0, fences: 0, fenceFailures: 0 };
-  private readonly syncState = { completed: 0, failed: 0, lastOkAtMs: null as number | null, lastFiles: 0, lastBytes: 0, totalBytes: 0, lastError: null as string | null, serving: false };
+  private readonly counters = {
+    probesSent: 0,
+    replies: 0,
+    foreignReplies: 0,
+    misses: 0,
+    syncs: 0,
+    syncErrors: 0,
+    fences: 0,
+    fenceFailures: 0,
+  };
+  private readonly syncState = {
+    completed: 0,
+    failed: 0,
+    lastOkAtMs: null as number | null,
+    lastFiles: 0,
+    lastBytes: 0,
+    totalBytes: 0,
+    lastError: null as string | null,
+    serving: false,
+  };
   private readonly startedUs: number;
   private probeDeadlineUs: number | null = null;
   /** Operator probes (`probe ADDR`): their own identifier, so they never count as monitoring. */
@@ -53,7 +80,11 @@ export class Agent implements Operator {
   constructor(private readonly ports: AgentPorts) {
     // The defence of our addresses compares MACs on the wire: use the NIC's real one.
     const base = machineConfig(ports.config);
-    this.mc = { ...base, selfMac: ports.nic.mac.toLowerCase(), probe: { ...base.probe, batched: (ports.prober ?? null) !== null } };
+    this.mc = {
+      ...base,
+      selfMac: ports.nic.mac.toLowerCase(),
+      probe: { ...base.probe, batched: (ports.prober ?? null) !== null },
+    };
     this.seed = ports.seed >>> 0;
     this.state = initialState(this.seed);
     this.identifier = (ports.seed % 0xfffe) + 1;
@@ -68,7 +99,11 @@ export class Agent implements Operator {
     const configured = this.ports.config.cluster.members.find((m) => m.name === this.ports.config.node)?.mac;
     if (configured !== undefined && configured !== this.mc.selfMac) {
       // Monitors identify the primary's holder by this MAC: a wrong one means no fence.
-      this.log('error', 'mac-mismatch', `cluster.members says ${this.ports.config.node} has MAC ${configured}, but ${this.ports.nic.name} has ${this.mc.selfMac}; other monitors cannot fence this server`);
+      this.log(
+        'error',
+        'mac-mismatch',
+        `cluster.members says ${this.ports.config.node} has MAC ${configured}, but ${this.ports.nic.name} has ${this.mc.selfMac}; other monitors cannot fence this server`,
+      );
     }
     this.ports.icmp.onReply((reply) => this.onEchoReply(reply));
     this.ports.nic.onLink((up) => this.dispatch({ type: 'link', nowUs: this.now(), up }));
@@ -156,8 +191,15 @@ export class Agent implements Operator {
     const before = this.state.phase;
     this.log('warn', 'operator-command', `operator command: ${command}`, { command });
     const actions = this.dispatch({ type: 'command', nowUs: this.now(), command });
-    const refused = actions.find((a): a is Extract<Action, { type: 'log' }> => a.type === 'log' && a.event === 'command-refused');
-    return { accepted: refused === undefined, from: before, to: this.state.phase, message: refused?.message ?? `${command} accepted` };
+    const refused = actions.find(
+      (a): a is Extract<Action, { type: 'log' }> => a.type === 'log' && a.event === 'command-refused',
+    );
+    return {
+      accepted: refused === undefined,
+      from: before,
+      to: this.state.phase,
+      message: refused?.message ?? `${command} accepted`,
+    };
   }
 
   async probe(address: string, count: number, timeoutMs = 1000): Promise<EchoResult[]> {
@@ -177,7 +219,12 @@ export class Agent implements Operator {
           this.manual.delete(key);
           resolve(receivedUs - sentUs);
         });
-        this.ports.icmp.send({ target: address, identifier: this.manualIdentifier, sequence, replyWithinUs: timeoutMs * 1000 });
+        this.ports.icmp.send({
+          target: address,
+          identifier: this.manualIdentifier,
+          sequence,
+          replyWithinUs: timeoutMs * 1000,
+        });
       });
       results.push({ sequence, rttUs });
     }
@@ -191,7 +238,8 @@ export class Agent implements Operator {
   /** Operator fence of a member (never this server), as the board's power_cycle says. */
   async fenceMember(member: string): Promise<string> {
     if (member === this.ports.config.node) throw new Error('refusing to fence this server itself');
-    if (!this.ports.config.cluster.members.some((m) => m.name === member)) throw new Error(`no member named ${JSON.stringify(member)}`);
+    if (!this.ports.config.cluster.members.some((m) => m.name === member))
+      throw new Error(`no member named ${JSON.stringify(member)}`);
     this.log('warn', 'operator-fence', `operator fences ${member}`, { target: member });
     return this.powerFence(member);
   }
@@ -240,7 +288,8 @@ export class Agent implements Operator {
     if (this.probeRun !== null && reply.identifier === this.batchIdentifier) return;
     // Rule: a reply counts only if it answers one of our probes: our identifier, from the
     // primary address, a sequence we sent. Everything else is someone else's traffic.
-    const sentUs = reply.identifier === this.identifier && reply.from === this.primaryIp ? this.sent.get(reply.sequence) : undefined;
+    const sentUs =
+      reply.identifier === this.identifier && reply.from === this.primaryIp ? this.sent.get(reply.sequence) : undefined;
     if (sentUs === undefined) {
       this.counters.foreignReplies += 1;
       return;
@@ -292,14 +341,25 @@ export class Agent implements Operator {
         return this.stopProbeRun();
       case 'persist': {
         const startedUs = this.now();
-        await this.ports.store.save({ role: action.role, epoch: action.epoch, reason: action.reason, atMs: this.ports.clock.wallMs() });
+        await this.ports.store.save({
+          role: action.role,
+          epoch: action.epoch,
+          reason: action.reason,
+          atMs: this.ports.clock.wallMs(),
+        });
         const tookMs = Math.round((this.now() - startedUs) / 10) / 100;
-        this.log('info', 'persisted', `role ${action.role} persisted at epoch ${action.epoch} (${tookMs} ms)`, { role: action.role, epoch: action.epoch, ms: tookMs });
+        this.log('info', 'persisted', `role ${action.role} persisted at epoch ${action.epoch} (${tookMs} ms)`, {
+          role: action.role,
+          epoch: action.epoch,
+          ms: tookMs,
+        });
         return;
       }
       case 'assign':
         await this.ports.nic.assign(this.address(action.address));
-        this.log('info', 'address-assigned', `holding the ${action.address} address ${this.address(action.address)}`, { address: this.address(action.address) });
+        this.log('info', 'address-assigned', `holding the ${action.address} address ${this.address(action.address)}`, {
+          address: this.address(action.address),
+        });
         return;
       case 'release':
         return this.release(action.address);
@@ -357,7 +417,12 @@ export class Agent implements Operator {
     }
     this.counters.probesSent += 1;
     try {
-      this.ports.icmp.send({ target: this.primaryIp, identifier: this.identifier, sequence, replyWithinUs: this.mc.probe.timeoutUs });
+      this.ports.icmp.send({
+        target: this.primaryIp,
+        identifier: this.identifier,
+        sequence,
+        replyWithinUs: this.mc.probe.timeoutUs,
+      });
     } catch (error) {
       this.log('error', 'probe-send-failed', `cannot send probe ${sequence}: ${message(error)}`);
     }
@@ -379,7 +444,11 @@ export class Agent implements Operator {
     if (count === 0) return;
     const startUs = this.now();
     await this.ports.nic.announce(this.address(name), count, intervalMs);
-    this.log('info', 'announced', `sent ${count} gratuitous ARP for ${this.address(name)}`, { address: this.address(name), count, tookUs: this.now() - startUs });
+    this.log('info', 'announced', `sent ${count} gratuitous ARP for ${this.address(name)}`, {
+      address: this.address(name),
+      count,
+      tookUs: this.now() - startUs,
+    });
   }
 
   /** Runs a conflict check without holding up the queue; the result comes back as an event. */
@@ -393,12 +462,33 @@ export class Agent implements Operator {
           evidence: report.evidence.join(', '),
           tookUs: this.now() - startUs,
         });
-        this.dispatch({ type: 'check-result', nowUs: this.now(), id, startedUs: startUs, address: name, taken: report.taken, contended: report.contended === true, evidence: report.evidence });
+        this.dispatch({
+          type: 'check-result',
+          nowUs: this.now(),
+          id,
+          startedUs: startUs,
+          address: name,
+          taken: report.taken,
+          contended: report.contended === true,
+          evidence: report.evidence,
+        });
       },
       (error: unknown) => {
         // Rule: a check that could not be made proves nothing is free: treat it as taken.
-        this.log('error', 'check-failed', `conflict check of ${this.address(name)} failed: ${message(error)}; treating it as taken`);
-        this.dispatch({ type: 'check-result', nowUs: this.now(), id, startedUs: startUs, address: name, taken: true, evidence: ['check-failed'] });
+        this.log(
+          'error',
+          'check-failed',
+          `conflict check of ${this.address(name)} failed: ${message(error)}; treating it as taken`,
+        );
+        this.dispatch({
+          type: 'check-result',
+          nowUs: this.now(),
+          id,
+          startedUs: startUs,
+          address: name,
+          taken: true,
+          evidence: ['check-failed'],
+        });
       },
     );
   }
@@ -406,7 +496,8 @@ export class Agent implements Operator {
   private lookupHolder(): void {
     this.ports.nic.neighborMac(this.primaryIp).then(
       (mac) => this.dispatch({ type: 'holder', nowUs: this.now(), mac }),
-      (error: unknown) => this.log('warn', 'holder-lookup-failed', `cannot read the ARP entry of ${this.primaryIp}: ${message(error)}`),
+      (error: unknown) =>
+        this.log('warn', 'holder-lookup-failed', `cannot read the ARP entry of ${this.primaryIp}: ${message(error)}`),
     );
   }
 
@@ -425,7 +516,10 @@ export class Agent implements Operator {
       },
       (error: unknown) => {
         this.counters.fenceFailures += 1;
-        this.log('error', 'fence-error', `fencing ${target} failed: ${message(error)}`, { target, tookUs: this.now() - startUs });
+        this.log('error', 'fence-error', `fencing ${target} failed: ${message(error)}`, {
+          target,
+          tookUs: this.now() - startUs,
+        });
         this.dispatch({ type: 'fence-result', nowUs: this.now(), target, ok: false, detail: message(error) });
       },
     );
@@ -457,9 +551,17 @@ export class Agent implements Operator {
     run().then(
       (power) =>
         power === 'on'
-          ? this.log('info', 'power-on', `powered ${target} on again (confirmed); it will boot and find the primary address taken`, { target })
-          : this.log('error', 'power-on-failed', `powered ${target} on, but its BMC reports power ${power}`, { target }),
-      (error: unknown) => this.log('error', 'power-on-failed', `could not power ${target} on: ${message(error)}`, { target }),
+          ? this.log(
+              'info',
+              'power-on',
+              `powered ${target} on again (confirmed); it will boot and find the primary address taken`,
+              { target },
+            )
+          : this.log('error', 'power-on-failed', `powered ${target} on, but its BMC reports power ${power}`, {
+              target,
+            }),
+      (error: unknown) =>
+        this.log('error', 'power-on-failed', `could not power ${target} on: ${message(error)}`, { target }),
     );
   }
 
@@ -474,9 +576,21 @@ export class Agent implements Operator {
     return replicator.sync(this.primaryIp).then(
       (moved) => {
         if (moved.skipped) return moved;
-        Object.assign(this.syncState, { completed: this.syncState.completed + 1, lastOkAtMs: this.ports.clock.wallMs(), lastFiles: moved.files, lastBytes: moved.bytes, totalBytes: this.syncState.totalBytes + moved.bytes, lastError: null });
+        Object.assign(this.syncState, {
+          completed: this.syncState.completed + 1,
+          lastOkAtMs: this.ports.clock.wallMs(),
+          lastFiles: moved.files,
+          lastBytes: moved.bytes,
+          totalBytes: this.syncState.totalBytes + moved.bytes,
+          lastError: null,
+        });
         if (moved.files > 0 || moved.deleted > 0) {
-          this.log('info', 'synced', `synced ${moved.files} file(s), ${moved.bytes} bytes, ${moved.deleted} deletion(s) from the primary`, { files: moved.files, bytes: moved.bytes, deleted: moved.deleted, tookUs: this.now() - startUs });
+          this.log(
+            'info',
+            'synced',
+            `synced ${moved.files} file(s), ${moved.bytes} bytes, ${moved.deleted} deletion(s) from the primary`,
+            { files: moved.files, bytes: moved.bytes, deleted: moved.deleted, tookUs: this.now() - startUs },
+          );
         }
         return moved;
       },
@@ -492,7 +606,8 @@ export class Agent implements Operator {
   /** Operator `sync now` (the shell): the monitor's sync at once, outside the probe cadence. */
   syncNow(): Promise<SyncResult | null> {
     if (this.ports.replicator === null) return Promise.reject(new Error('no replicator is configured on this server'));
-    if (this.state.phase !== 'monitor') return Promise.reject(new Error(`only the monitor syncs from the primary; this server is ${this.state.phase}`));
+    if (this.state.phase !== 'monitor')
+      return Promise.reject(new Error(`only the monitor syncs from the primary; this server is ${this.state.phase}`));
     this.log('info', 'operator-sync', 'sync now, asked by the operator');
     return this.sync();
   }
@@ -501,8 +616,15 @@ export class Agent implements Operator {
     const health = this.ports.config.health;
     if (health === null) return;
     this.ports.commands.run(health.command, this.hookEnv(), health.intervalMs).then(
-      (result) => this.dispatch({ type: 'health-result', nowUs: this.now(), ok: result.ok, detail: `exit ${result.status}${result.output === '' ? '' : `: ${result.output}`}` }),
-      (error: unknown) => this.dispatch({ type: 'health-result', nowUs: this.now(), ok: false, detail: message(error) }),
+      (result) =>
+        this.dispatch({
+          type: 'health-result',
+          nowUs: this.now(),
+          ok: result.ok,
+          detail: `exit ${result.status}${result.output === '' ? '' : `: ${result.output}`}`,
+        }),
+      (error: unknown) =>
+        this.dispatch({ type: 'health-result', nowUs: this.now(), ok: false, detail: message(error) }),
     );
   }
 
@@ -511,7 +633,12 @@ export class Agent implements Operator {
     const command = name === 'on_primary' ? hooks.onPrimary : name === 'on_monitor' ? hooks.onMonitor : hooks.onSpare;
     if (command === null) return;
     this.ports.commands.run(command, this.hookEnv(), 60_000).then(
-      (result) => this.log(result.ok ? 'info' : 'error', 'hook', `${name} exited ${result.status}`, { hook: name, ok: result.ok, output: result.output }),
+      (result) =>
+        this.log(result.ok ? 'info' : 'error', 'hook', `${name} exited ${result.status}`, {
+          hook: name,
+          ok: result.ok,
+          output: result.output,
+        }),
       (error: unknown) => this.log('error', 'hook', `${name} could not run: ${message(error)}`, { hook: name }),
     );
   }
@@ -554,7 +681,16 @@ export class Agent implements Operator {
     const { intervalUs, timeoutUs } = this.mc.probe;
     try {
       this.probeRun = prober.start(
-        { target: this.primaryIp, source: null, identifier: this.batchIdentifier, firstSequence: sequence, intervalUs, timeoutUs, startUs: atUs, batch: batchFor(intervalUs) },
+        {
+          target: this.primaryIp,
+          source: null,
+          identifier: this.batchIdentifier,
+          firstSequence: sequence,
+          intervalUs,
+          timeoutUs,
+          startUs: atUs,
+          batch: batchFor(intervalUs),
+        },
         (batch) => this.onProbeBatch(batch),
         (error) => {
           this.probeRun = null;
@@ -579,15 +715,35 @@ export class Agent implements Operator {
     // strangers (and the operator's probes) and counts them already.
     if (batch.lastRttUs !== null) this.rtt.add(batch.lastRttUs);
     if (batch.answered === 0 && batch.missed === null) return;
-    this.dispatch({ type: 'probe-batch', nowUs: this.now(), answered: batch.answered, lastReplyUs: batch.lastReplyUs, missed: batch.missed });
+    this.dispatch({
+      type: 'probe-batch',
+      nowUs: this.now(),
+      answered: batch.answered,
+      lastReplyUs: batch.lastReplyUs,
+      missed: batch.missed,
+    });
   }
 
   private transition(action: Extract<Action, { type: 'transition' }>): void {
-    const entry: Transition = { atMs: this.ports.clock.wallMs(), atUs: this.now(), from: action.from, to: action.to, role: this.state.role, epoch: action.epoch, reason: action.reason };
+    const entry: Transition = {
+      atMs: this.ports.clock.wallMs(),
+      atUs: this.now(),
+      from: action.from,
+      to: action.to,
+      role: this.state.role,
+      epoch: action.epoch,
+      reason: action.reason,
+    };
     this.history.push(entry);
     if (this.history.length > HISTORY) this.history.shift();
-    this.log('info', 'transition', `${action.from} -> ${action.to}: ${action.reason}`, { from: action.from, to: action.to, epoch: action.epoch });
-    this.ports.console?.(`hotspare: ${this.ports.config.node}: ${action.from} -> ${action.to} (epoch ${action.epoch}): ${action.reason}`);
+    this.log('info', 'transition', `${action.from} -> ${action.to}: ${action.reason}`, {
+      from: action.from,
+      to: action.to,
+      epoch: action.epoch,
+    });
+    this.ports.console?.(
+      `hotspare: ${this.ports.config.node}: ${action.from} -> ${action.to} (epoch ${action.epoch}): ${action.reason}`,
+    );
     // The primary serves its key files to the monitor while, and only while, it is primary.
     if (action.to === 'primary' && action.from !== 'primary') this.startServing();
     if (action.from === 'primary' && action.to !== 'primary') this.stopServing();
@@ -610,15 +766,24 @@ export class Agent implements Operator {
     const replicator = this.ports.replicator;
     if (replicator === null || !this.syncState.serving) return;
     this.syncState.serving = false;
-    replicator.stopServing().catch((error: unknown) => this.log('error', 'sync-stop-failed', `cannot stop serving: ${message(error)}`));
+    replicator
+      .stopServing()
+      .catch((error: unknown) => this.log('error', 'sync-stop-failed', `cannot stop serving: ${message(error)}`));
   }
 
   private log(level: LogLevel, event: string, text: string, fields: LogFields = {}): void {
-    this.ports.log.emit({ atMs: this.ports.clock.wallMs(), atUs: this.now(), level, node: this.ports.config.node, event, message: text, fields });
+    this.ports.log.emit({
+      atMs: this.ports.clock.wallMs(),
+      atUs: this.now(),
+      level,
+      node: this.ports.config.node,
+      event,
+      message: text,
+      fields,
+    });
   }
 }
 
 function message(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
-

@@ -9,7 +9,12 @@ export function machineConfig(config: Config): MachineConfig {
     self: config.node,
     selfMac: config.cluster.members.find((m) => m.name === config.node)?.mac ?? '',
     members: config.cluster.members.map((m) => ({ name: m.name, mac: m.mac })),
-    probe: { intervalUs: config.probe.intervalMs * US, timeoutUs: config.probe.timeoutMs * US, misses: config.probe.misses, batched: false },
+    probe: {
+      intervalUs: config.probe.intervalMs * US,
+      timeoutUs: config.probe.timeoutMs * US,
+      misses: config.probe.misses,
+      batched: false,
+    },
     fencing: {
       required: config.fencing.required,
       confirmUs: config.fencing.confirmMs * US,

@@ -14,10 +14,18 @@ export class Samples {
   }
 
   summary(): SampleSummary {
-    if (this.values.length === 0) return { count: this.total, window: 0, min: null, median: null, p99: null, max: null };
+    if (this.values.length === 0)
+      return { count: this.total, window: 0, min: null, median: null, p99: null, max: null };
     const sorted = [...this.values].sort((a, b) => a - b);
     const at = (q: number): number => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0;
-    return { count: this.total, window: sorted.length, min: sorted[0] ?? 0, median: at(0.5), p99: at(0.99), max: sorted[sorted.length - 1] ?? 0 };
+    return {
+      count: this.total,
+      window: sorted.length,
+      min: sorted[0] ?? 0,
+      median: at(0.5),
+      p99: at(0.99),
+      max: sorted[sorted.length - 1] ?? 0,
+    };
   }
 }
 

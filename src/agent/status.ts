@@ -27,7 +27,16 @@ export interface AgentStatus {
   holder: string | null;
   misses: number;
   fence: { status: string; target: string | null; attempt: number };
-  probes: { probesSent: number; replies: number; foreignReplies: number; misses: number; syncs: number; syncErrors: number; fences: number; fenceFailures: number };
+  probes: {
+    probesSent: number;
+    replies: number;
+    foreignReplies: number;
+    misses: number;
+    syncs: number;
+    syncErrors: number;
+    fences: number;
+    fenceFailures: number;
+  };
   rttUs: SampleSummary;
   probeJitterUs: SampleSummary;
   sync: SyncStatus;

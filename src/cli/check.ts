@@ -10,16 +10,22 @@ export function checkConfig(path: string): { config: Config; report: string[]; w
   const problems: string[] = [];
   for (const member of config.cluster.members) {
     if (member.bmc === null) {
-      if (config.fencing.required && member.name !== config.node) warnings.push(`cluster.members: ${member.name} has no bmc; with fencing.required this server can never be fenced, so never taken over from`);
+      if (config.fencing.required && member.name !== config.node)
+        warnings.push(
+          `cluster.members: ${member.name} has no bmc; with fencing.required this server can never be fenced, so never taken over from`,
+        );
       continue;
     }
     const file = member.bmc.passwordFile;
     try {
       accessSync(file, constants.R_OK);
       const mode = statSync(file).mode & 0o777;
-      if ((mode & 0o077) !== 0) warnings.push(`${file}: password file is readable by group or others (mode ${mode.toString(8)}); make it 0600`);
+      if ((mode & 0o077) !== 0)
+        warnings.push(`${file}: password file is readable by group or others (mode ${mode.toString(8)}); make it 0600`);
     } catch (error) {
-      problems.push(`${config.file}: cluster.members[${config.cluster.members.indexOf(member)}].bmc.password_file: cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+      problems.push(
+        `${config.file}: cluster.members[${config.cluster.members.indexOf(member)}].bmc.password_file: cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? 'error'})`,
+      );
     }
   }
   if (config.sync.keyFile !== null) {
@@ -35,9 +41,12 @@ export function checkConfig(path: string): { config: Config; report: string[]; w
     try {
       accessSync(file, constants.R_OK);
       const mode = statSync(file).mode & 0o777;
-      if ((mode & 0o077) !== 0) warnings.push(`${file}: ${field} is readable by group or others (mode ${mode.toString(8)}); make it 0600`);
+      if ((mode & 0o077) !== 0)
+        warnings.push(`${file}: ${field} is readable by group or others (mode ${mode.toString(8)}); make it 0600`);
     } catch (error) {
-      problems.push(`${config.file}: ${field}: cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+      problems.push(
+        `${config.file}: ${field}: cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? 'error'})`,
+      );
     }
   }
   if (problems.length > 0) throw new Error(problems.join('\n'));

@@ -89,7 +89,8 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'shell': {
       const args = parseArgs(rest, { socket: 'value', config: 'value' });
-      if (args.positional.length > 0) throw new UsageError(`shell takes no arguments, got ${JSON.stringify(args.positional.join(' '))}`);
+      if (args.positional.length > 0)
+        throw new UsageError(`shell takes no arguments, got ${JSON.stringify(args.positional.join(' '))}`);
       let socket = stringOption(args, 'socket');
       const config = stringOption(args, 'config');
       if (socket === null && config !== null) socket = checkConfig(config).config.controlSocket;
@@ -99,10 +100,19 @@ async function main(argv: string[]): Promise<number> {
     case 'simulate': {
       const args = parseArgs(rest, { nodes: 'value', seed: 'value', seconds: 'value', 'kill-primary-at': 'value' });
       const nodes = numberOption(args, 'nodes', 3);
-      if (!Number.isInteger(nodes) || nodes < 2 || nodes > 26) throw new UsageError('--nodes must be a whole number from 2 to 26');
+      if (!Number.isInteger(nodes) || nodes < 2 || nodes > 26)
+        throw new UsageError('--nodes must be a whole number from 2 to 26');
       const kill = stringOption(args, 'kill-primary-at');
       const { simulate } = await import('./simulate.js');
-      const converged = await simulate({ nodes, seed: numberOption(args, 'seed', 1), seconds: numberOption(args, 'seconds', 5), killPrimaryAtS: kill === null ? null : numberOption(args, 'kill-primary-at', 0) }, (line) => console.log(line));
+      const converged = await simulate(
+        {
+          nodes,
+          seed: numberOption(args, 'seed', 1),
+          seconds: numberOption(args, 'seconds', 5),
+          killPrimaryAtS: kill === null ? null : numberOption(args, 'kill-primary-at', 0),
+        },
+        (line) => console.log(line),
+      );
       return converged ? 0 : 1;
     }
     default:

@@ -29,10 +29,29 @@ export async function runAgent(configPath: string): Promise<void> {
   // real-time scheduler when the config asks for it; an explicit request that fails stops here.
   const opened = openClock({ native: config.clock.native, realtime: config.clock.realtime });
   const clock = opened.clock;
-  log.emit({ atMs: clock.wallMs(), atUs: clock.nowUs(), level: 'info', node: config.node, event: 'clock', message: `probe clock: ${opened.description}`, fields: { kind: opened.kind, realtime: config.clock.realtime } });
-  if (opened.warning !== null) log.emit({ atMs: clock.wallMs(), atUs: clock.nowUs(), level: 'warn', node: config.node, event: 'clock-fallback', message: opened.warning, fields: {} });
+  log.emit({
+    atMs: clock.wallMs(),
+    atUs: clock.nowUs(),
+    level: 'info',
+    node: config.node,
+    event: 'clock',
+    message: `probe clock: ${opened.description}`,
+    fields: { kind: opened.kind, realtime: config.clock.realtime },
+  });
+  if (opened.warning !== null)
+    log.emit({
+      atMs: clock.wallMs(),
+      atUs: clock.nowUs(),
+      level: 'warn',
+      node: config.node,
+      event: 'clock-fallback',
+      message: opened.warning,
+      fields: {},
+    });
   const icmp = RawIcmpEcho.open(clock);
-  const prober = openProber(config, (level, event, text) => log.emit({ atMs: clock.wallMs(), atUs: clock.nowUs(), level, node: config.node, event, message: text, fields: {} }));
+  const prober = openProber(config, (level, event, text) =>
+    log.emit({ atMs: clock.wallMs(), atUs: clock.nowUs(), level, node: config.node, event, message: text, fields: {} }),
+  );
   const nic = await LinuxNic.open({ interface: config.board.nic, icmp, clock });
   const bmcs = openBmcs(config);
   let serial: SerialPort | null = null;
@@ -40,7 +59,15 @@ export async function runAgent(configPath: string): Promise<void> {
     try {
       serial = await LinuxSerialPort.open(config.board.serial.device, config.board.serial.baud);
     } catch (error) {
-      log.emit({ atMs: clock.wallMs(), atUs: clock.nowUs(), level: 'error', node: config.node, event: 'serial-unavailable', message: `cannot open ${config.board.serial.device}: ${error instanceof Error ? error.message : String(error)}`, fields: {} });
+      log.emit({
+        atMs: clock.wallMs(),
+        atUs: clock.nowUs(),
+        level: 'error',
+        node: config.node,
+        event: 'serial-unavailable',
+        message: `cannot open ${config.board.serial.device}: ${error instanceof Error ? error.message : String(error)}`,
+        fields: {},
+      });
     }
   }
   // The console's maintenance shell, started once the agent exists; role transitions are
@@ -74,21 +101,45 @@ export async function runAgent(configPath: string): Promise<void> {
     // reported: the fence opens the session again when it needs it.
     for (const member of config.cluster.members) {
       if (member.name === config.node || member.bmc === null) continue;
-      bmcs.open(member.name).warm().then(
-        () => log.emit({ atMs: clock.wallMs(), atUs: clock.nowUs(), level: 'info', node: config.node, event: 'bmc-session', message: `RMCP+ session to ${member.name}'s BMC open`, fields: { member: member.name } }),
-        (error: unknown) => log.emit({ atMs: clock.wallMs(), atUs: clock.nowUs(), level: 'warn', node: config.node, event: 'bmc-unreachable', message: `cannot open a session to ${member.name}'s BMC yet: ${error instanceof Error ? error.message : String(error)}`, fields: { member: member.name } }),
-      );
+      bmcs
+        .open(member.name)
+        .warm()
+        .then(
+          () =>
+            log.emit({
+              atMs: clock.wallMs(),
+              atUs: clock.nowUs(),
+              level: 'info',
+              node: config.node,
+              event: 'bmc-session',
+              message: `RMCP+ session to ${member.name}'s BMC open`,
+              fields: { member: member.name },
+            }),
+          (error: unknown) =>
+            log.emit({
+              atMs: clock.wallMs(),
+              atUs: clock.nowUs(),
+              level: 'warn',
+              node: config.node,
+              event: 'bmc-unreachable',
+              message: `cannot open a session to ${member.name}'s BMC yet: ${error instanceof Error ? error.message : String(error)}`,
+              fields: { member: member.name },
+            }),
+        );
     }
   }
   const shellDeps: ShellDeps = {
     operator: agent,
     node: config.node,
     passwordFile: config.shell.passwordFile,
-    log: (level, event, message, fields = {}) => log.emit({ atMs: clock.wallMs(), atUs: clock.nowUs(), level, node: config.node, event, message, fields }),
+    log: (level, event, message, fields = {}) =>
+      log.emit({ atMs: clock.wallMs(), atUs: clock.nowUs(), level, node: config.node, event, message, fields }),
     pacer: new CommandPacer(),
   };
   if (serial !== null) consoleShell = serveConsole(serial, config.board.serial.baud, shellDeps);
-  const control = new ControlServer(config.controlSocket, operatorHandler(agent), (socket, initial) => serveSocket(socket, initial, shellDeps));
+  const control = new ControlServer(config.controlSocket, operatorHandler(agent), (socket, initial) =>
+    serveSocket(socket, initial, shellDeps),
+  );
   await control.listen();
 
   async function shutdown(code: number): Promise<void> {
@@ -123,7 +174,19 @@ function openBmcs(config: Config): BmcFactory {
   const members: IpmitoolBmcOptions[] = config.cluster.members.flatMap((m) =>
     m.bmc === null
       ? []
-      : [{ member: m.name, host: m.bmc.host, port: m.bmc.port, username: m.bmc.username, passwordFile: m.bmc.passwordFile, interface: board.interface, cipherSuite: board.cipherSuite, timeoutMs: board.timeoutMs, retries: board.retries }],
+      : [
+          {
+            member: m.name,
+            host: m.bmc.host,
+            port: m.bmc.port,
+            username: m.bmc.username,
+            passwordFile: m.bmc.passwordFile,
+            interface: board.interface,
+            cipherSuite: board.cipherSuite,
+            timeoutMs: board.timeoutMs,
+            retries: board.retries,
+          },
+        ],
   );
   if (board.client === 'ipmitool') return new IpmitoolBmcFactory(members);
   return new RmcpBmcFactory(members.map(({ interface: _lanplus, ...options }) => options));
@@ -146,7 +209,11 @@ function openProber(config: Config, log: (level: 'info' | 'warn', event: string,
     return prober;
   } catch (error) {
     if (config.probe.engine === 'native') throw error;
-    log('warn', 'probe-engine', `probe engine: the event loop; the native prober is unavailable (${error instanceof Error ? error.message : String(error)})`);
+    log(
+      'warn',
+      'probe-engine',
+      `probe engine: the event loop; the native prober is unavailable (${error instanceof Error ? error.message : String(error)})`,
+    );
     return null;
   }
 }

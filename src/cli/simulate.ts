@@ -15,7 +15,18 @@ export async function simulate(options: SimulateOptions, print: (line: string) =
   const cluster = new SimCluster({ nodes: options.nodes, seed: options.seed });
   const printed = new Set<string>();
   const flush = (): void => {
-    const lines = [...cluster.nodes.values()].flatMap((n) => n.log.all().filter((l) => l.event === 'transition' || l.event === 'fence-done' || l.event === 'power-on' || l.event === 'primary-down').map((l) => ({ at: l.atUs, text: `${(l.atUs / 1000).toFixed(1).padStart(9)} ms  ${n.name}  ${l.message}` })));
+    const lines = [...cluster.nodes.values()].flatMap((n) =>
+      n.log
+        .all()
+        .filter(
+          (l) =>
+            l.event === 'transition' ||
+            l.event === 'fence-done' ||
+            l.event === 'power-on' ||
+            l.event === 'primary-down',
+        )
+        .map((l) => ({ at: l.atUs, text: `${(l.atUs / 1000).toFixed(1).padStart(9)} ms  ${n.name}  ${l.message}` })),
+    );
     for (const line of lines.sort((a, b) => a.at - b.at)) {
       if (printed.has(line.text)) continue;
       printed.add(line.text);
@@ -33,7 +44,11 @@ export async function simulate(options: SimulateOptions, print: (line: string) =
   }
   await cluster.clock.runUntil(end);
   flush();
-  print(`after ${options.seconds} s: ${Object.entries(cluster.phases()).map(([n, p]) => `${n}=${p}`).join(' ')}; primary address held by ${cluster.primaryHolders().join(',') || 'nobody'}`);
+  print(
+    `after ${options.seconds} s: ${Object.entries(cluster.phases())
+      .map(([n, p]) => `${n}=${p}`)
+      .join(' ')}; primary address held by ${cluster.primaryHolders().join(',') || 'nobody'}`,
+  );
   await cluster.stop();
   return cluster.converged();
 }

@@ -13,7 +13,9 @@ export function formatStatus(s: AgentStatus): string {
     `probe send jitter µs: median ${us(s.probeJitterUs.median)} p99 ${us(s.probeJitterUs.p99)} max ${us(s.probeJitterUs.max)}`,
     `sync: ${s.sync.requested} requested, ${s.sync.completed} done, ${s.sync.failed} failed${s.sync.lastOkAtMs === null ? '' : `; last ok ${new Date(s.sync.lastOkAtMs).toISOString()} (lag ${s.sync.lagMs} ms, ${s.sync.lastFiles} files, ${s.sync.lastBytes} bytes)`}${s.sync.lastError === null ? '' : `; last error: ${s.sync.lastError}`}${s.sync.serving ? '; serving' : ''}`,
     'last transitions:',
-    ...s.transitions.map((t) => `  ${new Date(t.atMs).toISOString()} ${t.from} -> ${t.to} (epoch ${t.epoch}): ${t.reason}`),
+    ...s.transitions.map(
+      (t) => `  ${new Date(t.atMs).toISOString()} ${t.from} -> ${t.to} (epoch ${t.epoch}): ${t.reason}`,
+    ),
   ];
   return lines.join('\n');
 }

@@ -19,7 +19,10 @@ export function parseBoard(file: string, doc: unknown): Board {
     name: f.string('name'),
     description: f.string('description', ''),
     nic: f.string('nic'),
-    serial: { device: serial.optionalString('device'), baud: serial.number('baud', 115200, { min: 1200, max: 4_000_000, integer: true }) },
+    serial: {
+      device: serial.optionalString('device'),
+      baud: serial.number('baud', 115200, { min: 1200, max: 4_000_000, integer: true }),
+    },
     bmc: {
       client: bmc.oneOf('client', ['rmcp', 'ipmitool'] as const, 'ipmitool'),
       interface: bmc.oneOf('interface', ['lanplus', 'lan'] as const, 'lanplus'),
@@ -30,9 +33,18 @@ export function parseBoard(file: string, doc: unknown): Board {
     },
     reboot: f.oneOf('reboot', ['restart', 'exit', 'system'] as const, 'restart'),
   };
-  if (board.bmc.client === 'rmcp' && board.bmc.interface !== 'lanplus') bmc.fail('client', 'rmcp speaks IPMI v2.0 RMCP+ only: use interface lanplus, or client ipmitool for IPMI 1.5 (lan)');
-  if (board.bmc.client === 'rmcp' && !SUPPORTED_CIPHER_SUITES.includes(board.bmc.cipherSuite)) bmc.fail('cipher_suite', `${board.bmc.cipherSuite} is not supported by client rmcp (supported: ${SUPPORTED_CIPHER_SUITES.join(', ')}); use client ipmitool`);
-  if (!/^[A-Za-z0-9_.:-]{1,15}$/.test(board.nic)) f.fail('nic', `is not a valid interface name: ${JSON.stringify(board.nic)}`);
+  if (board.bmc.client === 'rmcp' && board.bmc.interface !== 'lanplus')
+    bmc.fail(
+      'client',
+      'rmcp speaks IPMI v2.0 RMCP+ only: use interface lanplus, or client ipmitool for IPMI 1.5 (lan)',
+    );
+  if (board.bmc.client === 'rmcp' && !SUPPORTED_CIPHER_SUITES.includes(board.bmc.cipherSuite))
+    bmc.fail(
+      'cipher_suite',
+      `${board.bmc.cipherSuite} is not supported by client rmcp (supported: ${SUPPORTED_CIPHER_SUITES.join(', ')}); use client ipmitool`,
+    );
+  if (!/^[A-Za-z0-9_.:-]{1,15}$/.test(board.nic))
+    f.fail('nic', `is not a valid interface name: ${JSON.stringify(board.nic)}`);
   f.has('quirks'); // free-form notes for people
   serial.rejectUnknown();
   bmc.rejectUnknown();
@@ -45,11 +57,18 @@ export function readYaml(file: string): unknown {
   try {
     text = readFileSync(file, 'utf8');
   } catch (error) {
-    throw new ConfigError(file, '', `cannot read: ${(error as NodeJS.ErrnoException).code ?? String(error)}`, { cause: error });
+    throw new ConfigError(file, '', `cannot read: ${(error as NodeJS.ErrnoException).code ?? String(error)}`, {
+      cause: error,
+    });
   }
   try {
     return parse(text);
   } catch (error) {
-    throw new ConfigError(file, '', `not valid YAML: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}`, { cause: error });
+    throw new ConfigError(
+      file,
+      '',
+      `not valid YAML: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}`,
+      { cause: error },
+    );
   }
 }

@@ -14,7 +14,8 @@ export class Fields {
 
   static root(file: string, value: unknown): Fields {
     if (value === null || value === undefined) throw new ConfigError(file, '', 'the file is empty');
-    if (typeof value !== 'object' || Array.isArray(value)) throw new ConfigError(file, '', 'expected a mapping at the top level');
+    if (typeof value !== 'object' || Array.isArray(value))
+      throw new ConfigError(file, '', 'expected a mapping at the top level');
     return new Fields(file, '', value as Record<string, unknown>);
   }
 
@@ -42,7 +43,8 @@ export class Fields {
       if (fallback !== undefined) return fallback;
       return this.fail(key, 'is required');
     }
-    if (typeof v !== 'string' || v.trim() === '') return this.fail(key, `must be a non-empty string, got ${describe(v)}`);
+    if (typeof v !== 'string' || v.trim() === '')
+      return this.fail(key, `must be a non-empty string, got ${describe(v)}`);
     return v;
   }
 
@@ -50,7 +52,11 @@ export class Fields {
     return this.has(key) ? this.string(key) : null;
   }
 
-  number(key: string, fallback: number | undefined, limits: { min?: number; max?: number; integer?: boolean } = {}): number {
+  number(
+    key: string,
+    fallback: number | undefined,
+    limits: { min?: number; max?: number; integer?: boolean } = {},
+  ): number {
     const v = this.raw(key);
     if (v === undefined || v === null) {
       if (fallback !== undefined) return fallback;
@@ -84,7 +90,12 @@ export class Fields {
     if (v === undefined || v === null) return [];
     if (!Array.isArray(v)) return this.fail(key, `must be a list of strings, got ${describe(v)}`);
     return v.map((item: unknown, i) => {
-      if (typeof item !== 'string' || item === '') throw new ConfigError(this.file, `${this.field(key)}[${i}]`, `must be a non-empty string, got ${describe(item)}`);
+      if (typeof item !== 'string' || item === '')
+        throw new ConfigError(
+          this.file,
+          `${this.field(key)}[${i}]`,
+          `must be a non-empty string, got ${describe(item)}`,
+        );
       return item;
     });
   }
@@ -102,10 +113,12 @@ export class Fields {
 
   list(key: string): Fields[] {
     const v = this.raw(key);
-    if (!Array.isArray(v)) return this.fail(key, v === undefined ? 'is required' : `must be a list, got ${describe(v)}`);
+    if (!Array.isArray(v))
+      return this.fail(key, v === undefined ? 'is required' : `must be a list, got ${describe(v)}`);
     return v.map((item: unknown, i) => {
       const path = `${this.field(key)}[${i}]`;
-      if (item === null || typeof item !== 'object' || Array.isArray(item)) throw new ConfigError(this.file, path, `must be a mapping, got ${describe(item)}`);
+      if (item === null || typeof item !== 'object' || Array.isArray(item))
+        throw new ConfigError(this.file, path, `must be a mapping, got ${describe(item)}`);
       return new Fields(this.file, path, item as Record<string, unknown>);
     });
   }

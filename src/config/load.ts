@@ -24,11 +24,14 @@ export function parseConfig(file: string, doc: unknown, readBoard: (path: string
   if (members.length < 2) cluster.fail('members', `needs at least two members, got ${members.length}`);
   members.forEach((m, i) => {
     const other = members.findIndex((o) => o.name === m.name);
-    if (other !== i) throw new ConfigError(file, `cluster.members[${i}].name`, `duplicate member name ${JSON.stringify(m.name)}`);
+    if (other !== i)
+      throw new ConfigError(file, `cluster.members[${i}].name`, `duplicate member name ${JSON.stringify(m.name)}`);
     const sameMac = members.findIndex((o) => o.mac === m.mac);
-    if (sameMac !== i) throw new ConfigError(file, `cluster.members[${i}].mac`, `same MAC as cluster.members[${sameMac}]`);
+    if (sameMac !== i)
+      throw new ConfigError(file, `cluster.members[${i}].mac`, `same MAC as cluster.members[${sameMac}]`);
   });
-  if (!members.some((m) => m.name === node)) f.fail('node', `${JSON.stringify(node)} is not in cluster.members (${members.map((m) => m.name).join(', ')})`);
+  if (!members.some((m) => m.name === node))
+    f.fail('node', `${JSON.stringify(node)} is not in cluster.members (${members.map((m) => m.name).join(', ')})`);
   cluster.rejectUnknown();
 
   const probeF = f.object('probe');
@@ -42,7 +45,11 @@ export function parseConfig(file: string, doc: unknown, readBoard: (path: string
     engine: probeF.oneOf('engine', ['auto', 'native', 'event-loop'] as const, 'auto'),
   };
   probeF.rejectUnknown();
-  if (probe.timeoutMs > 62 * probe.intervalMs) probeF.fail('timeout_ms', `${probe.timeoutMs} ms is more than 62 probe intervals (${62 * probe.intervalMs} ms): at most 62 probes may be outstanding`);
+  if (probe.timeoutMs > 62 * probe.intervalMs)
+    probeF.fail(
+      'timeout_ms',
+      `${probe.timeoutMs} ms is more than 62 probe intervals (${62 * probe.intervalMs} ms): at most 62 probes may be outstanding`,
+    );
 
   const fencingF = f.object('fencing');
   const fencing = {
@@ -65,14 +72,19 @@ export function parseConfig(file: string, doc: unknown, readBoard: (path: string
     timeoutMs: syncF.number('timeout_ms', 30_000, { min: 100, max: 3_600_000, integer: true }),
   };
   sync.paths.forEach((p, i) => {
-    if (!isAbsolute(p)) throw new ConfigError(file, `sync.paths[${i}]`, `must be an absolute path, got ${JSON.stringify(p)}`);
+    if (!isAbsolute(p))
+      throw new ConfigError(file, `sync.paths[${i}]`, `must be an absolute path, got ${JSON.stringify(p)}`);
   });
-  if (sync.paths.length > 0 && sync.keyFile === null) syncF.fail('key_file', 'is required when sync.paths is set (replication is always authenticated)');
+  if (sync.paths.length > 0 && sync.keyFile === null)
+    syncF.fail('key_file', 'is required when sync.paths is set (replication is always authenticated)');
   syncF.rejectUnknown();
 
   const shellF = f.object('shell');
   const shellPassword = shellF.optionalString('password_file');
-  const shell = { passwordFile: shellPassword === null ? null : isAbsolute(shellPassword) ? shellPassword : resolve(dirname(file), shellPassword) };
+  const shell = {
+    passwordFile:
+      shellPassword === null ? null : isAbsolute(shellPassword) ? shellPassword : resolve(dirname(file), shellPassword),
+  };
   shellF.rejectUnknown();
 
   const announceF = f.object('announce');
@@ -106,7 +118,11 @@ export function parseConfig(file: string, doc: unknown, readBoard: (path: string
   spareF.rejectUnknown();
 
   const hooksF = f.object('hooks');
-  const hooks = { onPrimary: hooksF.optionalString('on_primary'), onMonitor: hooksF.optionalString('on_monitor'), onSpare: hooksF.optionalString('on_spare') };
+  const hooks = {
+    onPrimary: hooksF.optionalString('on_primary'),
+    onMonitor: hooksF.optionalString('on_monitor'),
+    onSpare: hooksF.optionalString('on_spare'),
+  };
   hooksF.rejectUnknown();
 
   let health: Config['health'] = null;
@@ -131,14 +147,34 @@ export function parseConfig(file: string, doc: unknown, readBoard: (path: string
   const controlSocket = absolute(f, file, 'control_socket', '/run/hotspare/control.sock');
   f.rejectUnknown();
 
-  return { file, node, board, cluster: { primaryAddress, monitorAddress, members }, probe, fencing, sync, shell, announce, boot, clock, spare, hooks, health, stateDir, controlSocket, log };
+  return {
+    file,
+    node,
+    board,
+    cluster: { primaryAddress, monitorAddress, members },
+    probe,
+    fencing,
+    sync,
+    shell,
+    announce,
+    boot,
+    clock,
+    spare,
+    hooks,
+    health,
+    stateDir,
+    controlSocket,
+    log,
+  };
 }
 
 function member(m: Fields): Member {
   const name = m.string('name');
-  if (!/^[A-Za-z0-9_-]{1,32}$/.test(name)) m.fail('name', `must be 1-32 letters, digits, - or _, got ${JSON.stringify(name)}`);
+  if (!/^[A-Za-z0-9_-]{1,32}$/.test(name))
+    m.fail('name', `must be 1-32 letters, digits, - or _, got ${JSON.stringify(name)}`);
   const mac = m.string('mac').toLowerCase();
-  if (!/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/.test(mac)) m.fail('mac', `must look like 02:00:00:00:00:0a, got ${JSON.stringify(mac)}`);
+  if (!/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/.test(mac))
+    m.fail('mac', `must look like 02:00:00:00:00:0a, got ${JSON.stringify(mac)}`);
   let bmc: Member['bmc'] = null;
   if (m.has('bmc')) {
     const b = m.object('bmc');
@@ -148,7 +184,11 @@ function member(m: Fields): Member {
       username: b.string('username'),
       passwordFile: b.string('password_file'),
     };
-    if (b.has('password')) b.fail('password', 'passwords are not written in the config; put it in a file (mode 0600) and name it in password_file');
+    if (b.has('password'))
+      b.fail(
+        'password',
+        'passwords are not written in the config; put it in a file (mode 0600) and name it in password_file',
+      );
     b.rejectUnknown();
   }
   m.rejectUnknown();

@@ -15,7 +15,8 @@ export function request(path: string, command: string, args: string[] = [], time
     socket.once('connect', () => socket.write(`${JSON.stringify({ command, args })}\n`));
     socket.on('error', (error: NodeJS.ErrnoException) => {
       clearTimeout(timer);
-      const why = error.code === 'ENOENT' || error.code === 'ECONNREFUSED' ? 'no agent is listening there' : error.message;
+      const why =
+        error.code === 'ENOENT' || error.code === 'ECONNREFUSED' ? 'no agent is listening there' : error.message;
       reject(new Error(`cannot reach the agent at ${path}: ${why}`));
     });
     socket.on('data', (chunk: string) => {

@@ -1,7 +1,8 @@
 import type { Operator } from '../agent/index.js';
 import type { ControlHandler } from './server.js';
 
-const USAGE = 'status | history | log [N] | config | probe ADDR [COUNT] | bmc-status NODE | fence NODE | promote | demote | maintenance on|off';
+const USAGE =
+  'status | history | log [N] | config | probe ADDR [COUNT] | bmc-status NODE | fence NODE | promote | demote | maintenance on|off';
 
 /**
  * The control socket's commands, mapped onto the agent's operator interface. The socket
@@ -20,11 +21,15 @@ export function operatorHandler(operator: Operator): ControlHandler {
         return operator.effectiveConfig();
       case 'probe': {
         const address = args[0];
-        if (address === undefined || !/^\d{1,3}(\.\d{1,3}){3}$/.test(address)) throw new Error('probe needs an IPv4 address: probe ADDR [COUNT]');
+        if (address === undefined || !/^\d{1,3}(\.\d{1,3}){3}$/.test(address))
+          throw new Error('probe needs an IPv4 address: probe ADDR [COUNT]');
         return operator.probe(address, count(args[1], 3, 100));
       }
       case 'bmc-status':
-        return { member: need(args[0], 'bmc-status NODE'), power: await operator.bmcStatus(need(args[0], 'bmc-status NODE')) };
+        return {
+          member: need(args[0], 'bmc-status NODE'),
+          power: await operator.bmcStatus(need(args[0], 'bmc-status NODE')),
+        };
       case 'fence':
         return { member: need(args[0], 'fence NODE'), result: await operator.fenceMember(need(args[0], 'fence NODE')) };
       case 'promote':
@@ -44,7 +49,8 @@ export function operatorHandler(operator: Operator): ControlHandler {
 function count(text: string | undefined, fallback: number, max: number): number {
   if (text === undefined) return fallback;
   const n = Number(text);
-  if (!Number.isInteger(n) || n < 1 || n > max) throw new Error(`count must be a whole number from 1 to ${max}, got ${JSON.stringify(text)}`);
+  if (!Number.isInteger(n) || n < 1 || n > max)
+    throw new Error(`count must be a whole number from 1 to ${max}, got ${JSON.stringify(text)}`);
   return n;
 }
 

@@ -22,6 +22,7 @@ export function parseRequest(line: string): ControlRequest | string {
   const command = (value as Record<string, unknown>)['command'];
   if (typeof command !== 'string' || command === '') return 'request needs a "command" string';
   const args = (value as Record<string, unknown>)['args'];
-  if (args !== undefined && (!Array.isArray(args) || args.some((a) => typeof a !== 'string'))) return '"args" must be a list of strings';
+  if (args !== undefined && (!Array.isArray(args) || args.some((a) => typeof a !== 'string')))
+    return '"args" must be a list of strings';
   return args === undefined ? { command } : { command, args: args as string[] };
 }

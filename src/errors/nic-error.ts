@@ -5,7 +5,11 @@ export class NicError extends HotspareError {
   override name = 'NicError';
 
   constructor(nic: string, operation: string, detail: string, address = '', options?: { cause?: unknown }) {
-    super(`nic ${nic}: ${operation}${address === '' ? '' : ` ${address}`}: ${detail}`, { nic, operation, address }, options);
+    super(
+      `nic ${nic}: ${operation}${address === '' ? '' : ` ${address}`}: ${detail}`,
+      { nic, operation, address },
+      options,
+    );
   }
 }
 

@@ -14,14 +14,20 @@ import { HotspareError } from './hotspare-error.js';
  * - `io`: reading or writing the replicated files failed.
  * - `serve`: the primary cannot serve (bind failed).
  */
-export type SyncErrorKind = 'key' | 'connect' | 'auth' | 'timeout' | 'protocol' | 'manifest' | 'confine' | 'roots' | 'limit' | 'io' | 'serve';
+export type SyncErrorKind =
+  'key' | 'connect' | 'auth' | 'timeout' | 'protocol' | 'manifest' | 'confine' | 'roots' | 'limit' | 'io' | 'serve';
 
 /** Replication failed. The message names the peer or path involved, never the key. */
 export class SyncError extends HotspareError {
   override name = 'SyncError';
   readonly kind: SyncErrorKind;
 
-  constructor(kind: SyncErrorKind, detail: string, context: Record<string, string | number | boolean> = {}, options?: { cause?: unknown }) {
+  constructor(
+    kind: SyncErrorKind,
+    detail: string,
+    context: Record<string, string | number | boolean> = {},
+    options?: { cause?: unknown },
+  ) {
     super(`sync: ${kind}: ${detail}`, { kind, ...context }, options);
     this.kind = kind;
   }

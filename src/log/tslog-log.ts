@@ -18,7 +18,11 @@ export class TslogLog implements EventLog {
     format: 'json' | 'pretty' | 'auto',
   ) {
     const pretty = format === 'pretty' || (format === 'auto' && process.stdout.isTTY === true);
-    this.logger = new Logger({ type: pretty ? 'pretty' : 'json', minLevel: TSLOG_LEVEL[threshold], stack: { capture: 'off' } });
+    this.logger = new Logger({
+      type: pretty ? 'pretty' : 'json',
+      minLevel: TSLOG_LEVEL[threshold],
+      stack: { capture: 'off' },
+    });
   }
 
   emit(line: LogLine): void {
@@ -45,4 +49,3 @@ export class TslogLog implements EventLog {
     return this.memory.recent(count);
   }
 }
-

@@ -7,7 +7,10 @@ const TAIL = 400;
 export class ShellCommands implements CommandRunner {
   run(command: string, env: Record<string, string>, timeoutMs: number): Promise<CommandResult> {
     return new Promise((resolve) => {
-      const child = spawn('/bin/sh', ['-c', command], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn('/bin/sh', ['-c', command], {
+        env: { ...process.env, ...env },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
       let output = '';
       const collect = (chunk: Buffer): void => {
         output = (output + chunk.toString('utf8')).slice(-TAIL);

@@ -1,2 +1,14 @@
 export { step, initialState, TIMER } from './step.js';
-export type { Action, AddressName, Event, HookName, LogLevel, MachineConfig, OperatorCommand, Phase, ProbeState, RoleState, StepResult } from './types.js';
+export type {
+  Action,
+  AddressName,
+  Event,
+  HookName,
+  LogLevel,
+  MachineConfig,
+  OperatorCommand,
+  Phase,
+  ProbeState,
+  RoleState,
+  StepResult,
+} from './types.js';

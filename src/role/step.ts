@@ -125,18 +125,31 @@ function onBootDelay(c: MachineConfig, s: RoleState, nowUs: number, out: Action[
   }
 }
 
-function onCheckResult(c: MachineConfig, s: RoleState, e: Extract<Event, { type: 'check-result' }>, out: Action[]): RoleState {
+function onCheckResult(
+  c: MachineConfig,
+  s: RoleState,
+  e: Extract<Event, { type: 'check-result' }>,
+  out: Action[],
+): RoleState {
   // Rule: only the answer to the latest check counts; an older one (a defence check still
   // in flight across a reboot, say) describes a question nobody is asking any more.
   if (e.id !== s.checkSeq) return s;
   const seen = e.evidence.join(', ');
-  if ((s.phase === 'primary' && e.address === 'primary') || (s.phase === 'monitor' && e.address === 'monitor')) return onDefendResult(c, s, e, out);
+  if ((s.phase === 'primary' && e.address === 'primary') || (s.phase === 'monitor' && e.address === 'monitor'))
+    return onDefendResult(c, s, e, out);
   if (e.taken && e.contended === true) return onContended(c, s, e.nowUs, e.address, seen, out);
   // Rule: a "silent" answer that reaches us long after its window (we were frozen, the
   // host was overloaded) says nothing about now; treat it like a contended check.
   const windowUs = s.phase === 'confirming' ? c.fencing.confirmUs : c.boot.checkUs;
   if (!e.taken && e.nowUs - e.startedUs > 2 * windowUs + STALE_SLACK_US) {
-    return onContended(c, s, e.nowUs, e.address, `stale result, ${Math.round((e.nowUs - e.startedUs) / 1000)} ms old`, out);
+    return onContended(
+      c,
+      s,
+      e.nowUs,
+      e.address,
+      `stale result, ${Math.round((e.nowUs - e.startedUs) / 1000)} ms old`,
+      out,
+    );
   }
   if (s.phase === 'checking-primary' && e.address === 'primary') {
     if (!e.taken) return becomePrimary(c, s, e.nowUs, 'primary address silent at boot', out, []);
@@ -176,7 +189,14 @@ function onCheckResult(c: MachineConfig, s: RoleState, e: Extract<Event, { type:
  * (RFC 5227 simultaneous probe). Neither may claim; both wait a random time and check
  * again, so one of them goes first.
  */
-function onContended(c: MachineConfig, s: RoleState, nowUs: number, address: AddressName, seen: string, out: Action[]): RoleState {
+function onContended(
+  c: MachineConfig,
+  s: RoleState,
+  nowUs: number,
+  address: AddressName,
+  seen: string,
+  out: Action[],
+): RoleState {
   const { value, seed } = nextRandom(s.rng);
   const delay = c.boot.checkUs + Math.floor(value * Math.max(c.boot.jitterUs, 2 * c.boot.checkUs));
   const next = { ...s, rng: seed };
@@ -190,7 +210,9 @@ function onContended(c: MachineConfig, s: RoleState, nowUs: number, address: Add
       return enterSpare(c, next, nowUs, 'monitor address contended', out, false, true);
     case 'confirming':
       out.push({ type: 'set-timer', timer: TIMER.confirmRetry, atUs: nowUs + delay });
-      out.push(log('warn', 'confirm-contended', `primary address contended during confirmation (${seen}); checking again`));
+      out.push(
+        log('warn', 'confirm-contended', `primary address contended during confirmation (${seen}); checking again`),
+      );
       return next;
     default:
       return s;
@@ -199,7 +221,12 @@ function onContended(c: MachineConfig, s: RoleState, nowUs: number, address: Add
 
 const MAC = /([0-9a-f]{2}:){5}[0-9a-f]{2}/i;
 
-function onDefendResult(c: MachineConfig, s: RoleState, e: Extract<Event, { type: 'check-result' }>, out: Action[]): RoleState {
+function onDefendResult(
+  c: MachineConfig,
+  s: RoleState,
+  e: Extract<Event, { type: 'check-result' }>,
+  out: Action[],
+): RoleState {
   if (!e.taken || e.contended === true) return s;
   const own = c.selfMac.toLowerCase();
   const others = e.evidence
@@ -209,21 +236,45 @@ function onDefendResult(c: MachineConfig, s: RoleState, e: Extract<Event, { type
   if (others.length === 0) return s;
   const lower = others.filter((m) => m < own);
   if (lower.length === 0) {
-    out.push(log('warn', 'address-conflict', `${others.join(', ')} also holds the ${e.address} address; it has the higher MAC and must yield`));
+    out.push(
+      log(
+        'warn',
+        'address-conflict',
+        `${others.join(', ')} also holds the ${e.address} address; it has the higher MAC and must yield`,
+      ),
+    );
     return s;
   }
   const address = e.address;
-  out.push(log('error', 'address-conflict', `${lower.join(', ')} also holds the ${address} address and has the lower MAC: yielding`));
+  out.push(
+    log(
+      'error',
+      'address-conflict',
+      `${lower.join(', ')} also holds the ${address} address and has the lower MAC: yielding`,
+    ),
+  );
   cancelAll(c, out);
   out.push({ type: 'release', address });
   // A yielding primary becomes the monitor candidate (FIG. 1 steps 12-14); a yielding
   // monitor re-enters boot as monitor, finds the address taken and waits as a spare.
-  return persistAndReboot(s, 'monitor', `${address} address also held by ${lower.join(', ')} (lower MAC keeps it)`, out);
+  return persistAndReboot(
+    s,
+    'monitor',
+    `${address} address also held by ${lower.join(', ')} (lower MAC keeps it)`,
+    out,
+  );
 }
 
 // ---------------------------------------------------------------- operating roles
 
-function becomePrimary(c: MachineConfig, s: RoleState, nowUs: number, reason: string, out: Action[], after: Action[]): RoleState {
+function becomePrimary(
+  c: MachineConfig,
+  s: RoleState,
+  nowUs: number,
+  reason: string,
+  out: Action[],
+  after: Action[],
+): RoleState {
   const epoch = s.epoch + 1;
   out.push({ type: 'persist', role: 'primary', epoch, reason });
   out.push({ type: 'assign', address: 'primary' });
@@ -231,9 +282,15 @@ function becomePrimary(c: MachineConfig, s: RoleState, nowUs: number, reason: st
   out.push(...after);
   out.push({ type: 'hook', hook: 'on_primary' });
   if (c.health !== null) out.push({ type: 'set-timer', timer: TIMER.health, atUs: nowUs + c.health.intervalUs });
-  if (c.announceRefreshUs > 0) out.push({ type: 'set-timer', timer: TIMER.announce, atUs: nowUs + c.announceRefreshUs });
+  if (c.announceRefreshUs > 0)
+    out.push({ type: 'set-timer', timer: TIMER.announce, atUs: nowUs + c.announceRefreshUs });
   if (c.defendUs > 0) out.push({ type: 'set-timer', timer: TIMER.defend, atUs: nowUs + c.defendUs });
-  return go({ ...s, role: 'primary', epoch, healthFails: 0, fence: idleFence(), probe: freshProbe(nowUs) }, 'primary', reason, out);
+  return go(
+    { ...s, role: 'primary', epoch, healthFails: 0, fence: idleFence(), probe: freshProbe(nowUs) },
+    'primary',
+    reason,
+    out,
+  );
 }
 
 function becomeMonitor(c: MachineConfig, s: RoleState, nowUs: number, reason: string, out: Action[]): RoleState {
@@ -248,7 +305,15 @@ function becomeMonitor(c: MachineConfig, s: RoleState, nowUs: number, reason: st
   return go({ ...s, role: 'monitor', epoch, fence: idleFence(), probe: freshProbe(nowUs) }, 'monitor', reason, out);
 }
 
-function enterSpare(c: MachineConfig, s: RoleState, nowUs: number, reason: string, out: Action[], persist: boolean, quiet = false): RoleState {
+function enterSpare(
+  c: MachineConfig,
+  s: RoleState,
+  nowUs: number,
+  reason: string,
+  out: Action[],
+  persist: boolean,
+  quiet = false,
+): RoleState {
   let next = s;
   if (persist && s.role !== 'spare') {
     next = { ...s, role: 'spare', epoch: s.epoch + 1 };
@@ -258,7 +323,11 @@ function enterSpare(c: MachineConfig, s: RoleState, nowUs: number, reason: strin
   // Rule: re-check on a period with jitter, so spares racing for a freed monitor
   // address rarely check at the same instant (and the conflict check settles the rest).
   const { value, seed } = nextRandom(next.rng);
-  out.push({ type: 'set-timer', timer: TIMER.spareCheck, atUs: nowUs + c.spare.checkUs + Math.floor(value * c.spare.jitterUs) });
+  out.push({
+    type: 'set-timer',
+    timer: TIMER.spareCheck,
+    atUs: nowUs + c.spare.checkUs + Math.floor(value * c.spare.jitterUs),
+  });
   next = { ...next, rng: seed };
   return quiet ? { ...next, phase: 'spare' } : go(next, 'spare', reason, out);
 }
@@ -276,8 +345,10 @@ function onTimer(c: MachineConfig, s: RoleState, timer: string, nowUs: number, o
   if (timer === TIMER.bootDelay) return s.phase === 'boot-wait' ? onBootDelay(c, s, nowUs, out) : s;
   if (s.maintenance && timer !== TIMER.announce) return s;
   if (timer === TIMER.probe) return isProbing(s.phase) ? onProbeDue(c, s, nowUs, out) : s;
-  if (timer.startsWith('timeout:')) return isProbing(s.phase) ? onProbeTimeout(c, s, Number(timer.slice(8)), nowUs, out) : s;
-  if (timer === TIMER.fenceRetry) return s.phase === 'monitor' && s.fence.status === 'backoff' ? onFenceRetry(c, s, nowUs, out) : s;
+  if (timer.startsWith('timeout:'))
+    return isProbing(s.phase) ? onProbeTimeout(c, s, Number(timer.slice(8)), nowUs, out) : s;
+  if (timer === TIMER.fenceRetry)
+    return s.phase === 'monitor' && s.fence.status === 'backoff' ? onFenceRetry(c, s, nowUs, out) : s;
   if (timer === TIMER.defend) {
     if (s.phase !== 'primary' && s.phase !== 'monitor') return s;
     // Rule: keep checking that nobody else holds our address (a race on a real LAN, a
@@ -329,11 +400,21 @@ function onProbeDue(c: MachineConfig, s: RoleState, nowUs: number, out: Action[]
   out.push({ type: 'set-timer', timer: TIMER.probe, atUs: due });
   return {
     ...s,
-    probe: { ...s.probe, nextSeq: (sequence % 0xffff) + 1, nextDueUs: due, outstanding: [...s.probe.outstanding, sequence] },
+    probe: {
+      ...s.probe,
+      nextSeq: (sequence % 0xffff) + 1,
+      nextDueUs: due,
+      outstanding: [...s.probe.outstanding, sequence],
+    },
   };
 }
 
-function onProbeReply(c: MachineConfig, s: RoleState, e: Extract<Event, { type: 'probe-reply' }>, out: Action[]): RoleState {
+function onProbeReply(
+  c: MachineConfig,
+  s: RoleState,
+  e: Extract<Event, { type: 'probe-reply' }>,
+  out: Action[],
+): RoleState {
   if (!isProbing(s.phase)) return s;
   // Rule: only an answer to a probe still outstanding counts; late, duplicate and foreign
   // replies prove nothing about the present.
@@ -349,7 +430,12 @@ function onProbeTimeout(c: MachineConfig, s: RoleState, sequence: number, nowUs:
   return onMissed(c, { ...s, probe: { ...s.probe, outstanding } }, sequence, nowUs, out);
 }
 
-function onProbeBatch(c: MachineConfig, s: RoleState, e: Extract<Event, { type: 'probe-batch' }>, out: Action[]): RoleState {
+function onProbeBatch(
+  c: MachineConfig,
+  s: RoleState,
+  e: Extract<Event, { type: 'probe-batch' }>,
+  out: Action[],
+): RoleState {
   // Rule: like probe timers, batches count only while probing and not in maintenance (the
   // Prober was asked to stop; a batch it queued before that is stale).
   if (!c.probe.batched || !isProbing(s.phase) || s.maintenance) return s;
@@ -372,7 +458,12 @@ function onAnswered(c: MachineConfig, s: RoleState, count: number, atUs: number,
   // Patent [0010]: every N answered probes, copy the primary's key files.
   if (syncDue) out.push({ type: 'sync', okProbes });
   let next: RoleState = { ...s, probe };
-  if (recovered) out.push(log('info', 'probe-recovered', `primary answered again after ${s.probe.misses} miss(es)`, { misses: s.probe.misses }));
+  if (recovered)
+    out.push(
+      log('info', 'probe-recovered', `primary answered again after ${s.probe.misses} miss(es)`, {
+        misses: s.probe.misses,
+      }),
+    );
   if (s.phase === 'monitor' && s.fence.status === 'backoff') {
     // The primary answers again: whatever failed, it is alive; stop trying to fence it.
     out.push({ type: 'cancel-timer', timer: TIMER.fenceRetry });
@@ -409,12 +500,24 @@ function onHolder(c: MachineConfig, s: RoleState, mac: string | null, out: Actio
   const member = c.members.find((m) => m.mac.toLowerCase() === normalized && m.name !== c.self);
   if (member === undefined) {
     if (s.probe.strangerMac !== normalized) {
-      out.push(log('warn', 'holder-unknown', `primary address is held by ${normalized}, which is no member; it cannot be fenced`, { mac: normalized }));
+      out.push(
+        log(
+          'warn',
+          'holder-unknown',
+          `primary address is held by ${normalized}, which is no member; it cannot be fenced`,
+          { mac: normalized },
+        ),
+      );
     }
     return { ...s, probe: { ...s.probe, holder: null, strangerMac: normalized } };
   }
   if (s.probe.holder !== member.name) {
-    out.push(log('info', 'holder', `primary address is held by ${member.name} (${normalized})`, { holder: member.name, mac: normalized }));
+    out.push(
+      log('info', 'holder', `primary address is held by ${member.name} (${normalized})`, {
+        holder: member.name,
+        mac: normalized,
+      }),
+    );
   }
   return { ...s, probe: { ...s.probe, holder: member.name, strangerMac: null } };
 }
@@ -424,14 +527,27 @@ function onHolder(c: MachineConfig, s: RoleState, mac: string | null, out: Actio
 function startFence(c: MachineConfig, s: RoleState, nowUs: number, out: Action[]): RoleState {
   const window = `${s.probe.misses} probes unanswered`;
   if (s.probe.strangerMac !== null) {
-    out.push(log('error', 'no-fence-target', `${window}; the primary address was held by ${s.probe.strangerMac}, no member: not taking over`));
-    return backoff(c, { ...s, fence: { status: 'running', target: null, attempt: s.fence.attempt + 1, fenced: false } }, nowUs, out);
+    out.push(
+      log(
+        'error',
+        'no-fence-target',
+        `${window}; the primary address was held by ${s.probe.strangerMac}, no member: not taking over`,
+      ),
+    );
+    return backoff(
+      c,
+      { ...s, fence: { status: 'running', target: null, attempt: s.fence.attempt + 1, fenced: false } },
+      nowUs,
+      out,
+    );
   }
   if (s.probe.holder === null) {
     // Rule: no member was ever seen holding the primary address since we became monitor,
     // so there is nobody to fence and no takeover. Go back through boot as primary: the
     // boot check claims the address only if it is silent (patent FIG. 2, step 24).
-    out.push(log('warn', 'no-holder', `${window} and no member was seen holding the primary address; rebooting as primary`));
+    out.push(
+      log('warn', 'no-holder', `${window} and no member was seen holding the primary address; rebooting as primary`),
+    );
     out.push({ type: 'release', address: 'monitor' });
     return persistAndReboot(s, 'primary', 'primary address silent and never held since this monitor started', out);
   }
@@ -441,19 +557,48 @@ function startFence(c: MachineConfig, s: RoleState, nowUs: number, out: Action[]
   return { ...s, fence: { status: 'running', target, attempt: s.fence.attempt + 1, fenced: false } };
 }
 
-function onFenceResult(c: MachineConfig, s: RoleState, e: Extract<Event, { type: 'fence-result' }>, out: Action[]): RoleState {
+function onFenceResult(
+  c: MachineConfig,
+  s: RoleState,
+  e: Extract<Event, { type: 'fence-result' }>,
+  out: Action[],
+): RoleState {
   if (s.phase !== 'monitor' || s.fence.status !== 'running' || s.fence.target !== e.target) return s;
   if (e.ok) {
     // [0013]: the target is fenced; confirm the primary address stays silent before claiming.
     out.push({ type: 'check', id: 0, address: 'primary', windowUs: c.fencing.confirmUs });
-    return go({ ...s, fence: { ...s.fence, fenced: true } }, 'confirming', `fenced ${e.target} (${e.detail}); confirming the primary address is silent`, out);
+    return go(
+      { ...s, fence: { ...s.fence, fenced: true } },
+      'confirming',
+      `fenced ${e.target} (${e.detail}); confirming the primary address is silent`,
+      out,
+    );
   }
   if (!c.fencing.required) {
-    out.push(log('error', 'fence-failed', `fencing ${e.target} failed: ${e.detail}; taking over anyway because fencing.required is false`, { target: e.target }));
+    out.push(
+      log(
+        'error',
+        'fence-failed',
+        `fencing ${e.target} failed: ${e.detail}; taking over anyway because fencing.required is false`,
+        { target: e.target },
+      ),
+    );
     out.push({ type: 'check', id: 0, address: 'primary', windowUs: c.fencing.confirmUs });
-    return go({ ...s, fence: { ...s.fence, fenced: false } }, 'confirming', `fence of ${e.target} failed, fencing not required`, out);
+    return go(
+      { ...s, fence: { ...s.fence, fenced: false } },
+      'confirming',
+      `fence of ${e.target} failed, fencing not required`,
+      out,
+    );
   }
-  out.push(log('error', 'fence-failed', `fencing ${e.target} failed: ${e.detail}; NOT taking over (fencing.required is true), will retry`, { target: e.target, attempt: s.fence.attempt }));
+  out.push(
+    log(
+      'error',
+      'fence-failed',
+      `fencing ${e.target} failed: ${e.detail}; NOT taking over (fencing.required is true), will retry`,
+      { target: e.target, attempt: s.fence.attempt },
+    ),
+  );
   return backoff(c, s, e.nowUs, out);
 }
 
@@ -479,19 +624,28 @@ function takeOver(c: MachineConfig, s: RoleState, nowUs: number, out: Action[]):
   // With off-on fencing the old primary stays off until we hold the address; then it is
   // powered on so it comes back, finds the primary address taken and becomes monitor.
   if (target !== null && fenced && c.fencing.powerCycle === 'off-on') after.push({ type: 'power-on', target });
-  const reason = fenced ? `took over from ${target ?? 'nobody'} after fencing it` : `took over from ${target ?? 'nobody'} without a fence (fencing.required is false)`;
+  const reason = fenced
+    ? `took over from ${target ?? 'nobody'} after fencing it`
+    : `took over from ${target ?? 'nobody'} without a fence (fencing.required is false)`;
   stopProbing(c, out);
   return becomePrimary(c, s, nowUs, reason, out, after);
 }
 
 // ---------------------------------------------------------------- primary: health
 
-function onHealthResult(c: MachineConfig, s: RoleState, e: Extract<Event, { type: 'health-result' }>, out: Action[]): RoleState {
+function onHealthResult(
+  c: MachineConfig,
+  s: RoleState,
+  e: Extract<Event, { type: 'health-result' }>,
+  out: Action[],
+): RoleState {
   if (s.phase !== 'primary' || c.health === null) return s;
   out.push({ type: 'set-timer', timer: TIMER.health, atUs: e.nowUs + c.health.intervalUs });
   if (e.ok) return s.healthFails === 0 ? s : { ...s, healthFails: 0 };
   const fails = s.healthFails + 1;
-  out.push(log('warn', 'health-failed', `service health check failed (${fails}/${c.health.fails}): ${e.detail}`, { fails }));
+  out.push(
+    log('warn', 'health-failed', `service health check failed (${fails}/${c.health.fails}): ${e.detail}`, { fails }),
+  );
   if (fails < c.health.fails) return { ...s, healthFails: fails };
   // Rule: a primary whose service is broken gives the address up cleanly; the monitor
   // sees the silence and takes over through the normal path (fence, confirm, claim).
@@ -515,7 +669,12 @@ function onLink(c: MachineConfig, s: RoleState, e: Extract<Event, { type: 'link'
     out.push({ type: 'release', address: 'primary' });
     out.push({ type: 'release', address: 'monitor' });
     cancelAll(c, out);
-    const next = go({ ...s, linkUp: false }, 'link-down', `link went down in phase ${s.phase}; released all addresses`, out);
+    const next = go(
+      { ...s, linkUp: false },
+      'link-down',
+      `link went down in phase ${s.phase}; released all addresses`,
+      out,
+    );
     return { ...next, probe: freshProbe(e.nowUs), fence: idleFence() };
   }
   const up = { ...s, linkUp: true };
@@ -536,24 +695,53 @@ function onPersistFailed(c: MachineConfig, s: RoleState, detail: string, out: Ac
 
 // ---------------------------------------------------------------- operator commands
 
-function onCommand(c: MachineConfig, s: RoleState, command: Extract<Event, { type: 'command' }>['command'], nowUs: number, out: Action[]): RoleState {
+function onCommand(
+  c: MachineConfig,
+  s: RoleState,
+  command: Extract<Event, { type: 'command' }>['command'],
+  nowUs: number,
+  out: Action[],
+): RoleState {
   switch (command) {
     case 'maintenance-on': {
       if (s.maintenance) return s;
       // Rule: in maintenance nothing is decided; what is held stays held.
-      for (const timer of [TIMER.probe, TIMER.fenceRetry, TIMER.spareCheck, TIMER.health, TIMER.defend, TIMER.confirmRetry]) out.push({ type: 'cancel-timer', timer });
+      for (const timer of [
+        TIMER.probe,
+        TIMER.fenceRetry,
+        TIMER.spareCheck,
+        TIMER.health,
+        TIMER.defend,
+        TIMER.confirmRetry,
+      ])
+        out.push({ type: 'cancel-timer', timer });
       if (c.probe.batched) out.push({ type: 'probe-stop' });
-      out.push(log('warn', 'maintenance', `maintenance on in phase ${s.phase}: no probing, fencing, claiming or health checks until it is turned off`));
-      return { ...s, maintenance: true, probe: { ...s.probe, outstanding: [], misses: 0 }, fence: idleFence(), phase: s.phase === 'confirming' ? 'monitor' : s.phase };
+      out.push(
+        log(
+          'warn',
+          'maintenance',
+          `maintenance on in phase ${s.phase}: no probing, fencing, claiming or health checks until it is turned off`,
+        ),
+      );
+      return {
+        ...s,
+        maintenance: true,
+        probe: { ...s.probe, outstanding: [], misses: 0 },
+        fence: idleFence(),
+        phase: s.phase === 'confirming' ? 'monitor' : s.phase,
+      };
     }
     case 'maintenance-off': {
       if (!s.maintenance) return s;
       out.push(log('warn', 'maintenance', `maintenance off in phase ${s.phase}; resuming`));
       const next = { ...s, maintenance: false };
       if (s.phase === 'monitor') startProbing(c, 1, nowUs, out);
-      if (s.phase === 'spare' || s.phase === 'spare-checking') return enterSpare(c, { ...next, phase: 'spare' }, nowUs, 'maintenance off', out, false, true);
-      if (s.phase === 'primary' && c.health !== null) out.push({ type: 'set-timer', timer: TIMER.health, atUs: nowUs + c.health.intervalUs });
-      if ((s.phase === 'primary' || s.phase === 'monitor') && c.defendUs > 0) out.push({ type: 'set-timer', timer: TIMER.defend, atUs: nowUs + c.defendUs });
+      if (s.phase === 'spare' || s.phase === 'spare-checking')
+        return enterSpare(c, { ...next, phase: 'spare' }, nowUs, 'maintenance off', out, false, true);
+      if (s.phase === 'primary' && c.health !== null)
+        out.push({ type: 'set-timer', timer: TIMER.health, atUs: nowUs + c.health.intervalUs });
+      if ((s.phase === 'primary' || s.phase === 'monitor') && c.defendUs > 0)
+        out.push({ type: 'set-timer', timer: TIMER.defend, atUs: nowUs + c.defendUs });
       return s.phase === 'monitor' ? { ...next, probe: { ...freshProbe(nowUs), holder: s.probe.holder } } : next;
     }
     case 'demote': {
@@ -584,7 +772,9 @@ function onCommand(c: MachineConfig, s: RoleState, command: Extract<Event, { typ
         out.push({ type: 'cancel-timer', timer: TIMER.spareCheck });
         return persistAndReboot({ ...s, maintenance: false }, 'monitor', 'promoted by the operator from spare', out);
       }
-      out.push(log('warn', 'command-refused', `promote: only a monitor or a spare can be promoted; this server is ${s.phase}`));
+      out.push(
+        log('warn', 'command-refused', `promote: only a monitor or a spare can be promoted; this server is ${s.phase}`),
+      );
       return s;
     }
   }
@@ -616,6 +806,11 @@ function idleFence(): RoleState['fence'] {
   return { status: 'idle', target: null, attempt: 0, fenced: false };
 }
 
-function log(level: 'debug' | 'info' | 'warn' | 'error', event: string, message: string, fields?: Record<string, string | number | boolean | null>): Action {
+function log(
+  level: 'debug' | 'info' | 'warn' | 'error',
+  event: string,
+  message: string,
+  fields?: Record<string, string | number | boolean | null>,
+): Action {
   return fields === undefined ? { type: 'log', level, event, message } : { type: 'log', level, event, message, fields };
 }

@@ -159,7 +159,13 @@ export type Action =
   | { type: 'health-check' }
   | { type: 'reboot'; reason: string }
   | { type: 'transition'; from: Phase; to: Phase; role: PersistedRole; epoch: number; reason: string }
-  | { type: 'log'; level: LogLevel; event: string; message: string; fields?: Record<string, string | number | boolean | null> };
+  | {
+      type: 'log';
+      level: LogLevel;
+      event: string;
+      message: string;
+      fields?: Record<string, string | number | boolean | null>;
+    };
 
 export interface StepResult {
   state: RoleState;

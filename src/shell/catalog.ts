@@ -11,56 +11,115 @@ export interface CommandSpec {
 }
 
 export const CATALOG: readonly CommandSpec[] = [
-  { name: 'help', usage: 'help [COMMAND]', summary: 'list the commands, or explain one', detail: 'Without an argument: every command and the keys. With one: that command in detail.', mutating: false },
+  {
+    name: 'help',
+    usage: 'help [COMMAND]',
+    summary: 'list the commands, or explain one',
+    detail: 'Without an argument: every command and the keys. With one: that command in detail.',
+    mutating: false,
+  },
   {
     name: 'status',
     usage: 'status',
     summary: 'role, epoch, held addresses, peer RTT (us), misses, last sync',
-    detail: 'Role and phase, epoch, the addresses this server holds, who holds the primary address, peer RTT min/median/p99 in microseconds over the recent replies, probe misses, probe send jitter, fence state and the last sync.',
+    detail:
+      'Role and phase, epoch, the addresses this server holds, who holds the primary address, peer RTT min/median/p99 in microseconds over the recent replies, probe misses, probe send jitter, fence state and the last sync.',
     mutating: false,
   },
-  { name: 'history', usage: 'history', summary: 'role transitions with timestamps and reasons', detail: 'The recent role transitions of this server (oldest first): UTC time, from -> to, epoch and the observation that justified it.', mutating: false },
+  {
+    name: 'history',
+    usage: 'history',
+    summary: 'role transitions with timestamps and reasons',
+    detail:
+      'The recent role transitions of this server (oldest first): UTC time, from -> to, epoch and the observation that justified it.',
+    mutating: false,
+  },
   {
     name: 'probe',
     usage: 'probe ADDR [COUNT]',
     summary: 'ICMP echo to ADDR now, RTTs in microseconds',
-    detail: 'Sends COUNT (1-100, default 3) echo requests to the IPv4 address ADDR, one after the other, each waiting up to 1 s, and prints each RTT in microseconds. These probes never count as monitoring.',
+    detail:
+      'Sends COUNT (1-100, default 3) echo requests to the IPv4 address ADDR, one after the other, each waiting up to 1 s, and prints each RTT in microseconds. These probes never count as monitoring.',
     mutating: false,
   },
-  { name: 'bmc', usage: 'bmc NODE status', summary: "power state of NODE, read through its BMC", detail: "Asks NODE's BMC (IPMI) for the chassis power state. Read only.", mutating: false },
-  { name: 'log', usage: 'log [N]', summary: 'the last N structured log lines (default 20)', detail: 'The last N (1-1000, default 20) structured log lines of the agent, oldest first: UTC time, level, event, message and fields.', mutating: false },
-  { name: 'config', usage: 'config', summary: 'the effective config, secrets redacted', detail: 'The config the agent runs with, one key a line. Values of secret-looking keys are shown as [redacted]; paths of secret files are shown.', mutating: false },
+  {
+    name: 'bmc',
+    usage: 'bmc NODE status',
+    summary: 'power state of NODE, read through its BMC',
+    detail: "Asks NODE's BMC (IPMI) for the chassis power state. Read only.",
+    mutating: false,
+  },
+  {
+    name: 'log',
+    usage: 'log [N]',
+    summary: 'the last N structured log lines (default 20)',
+    detail:
+      'The last N (1-1000, default 20) structured log lines of the agent, oldest first: UTC time, level, event, message and fields.',
+    mutating: false,
+  },
+  {
+    name: 'config',
+    usage: 'config',
+    summary: 'the effective config, secrets redacted',
+    detail:
+      'The config the agent runs with, one key a line. Values of secret-looking keys are shown as [redacted]; paths of secret files are shown.',
+    mutating: false,
+  },
   {
     name: 'sync',
     usage: 'sync status|now',
     summary: 'replication state, or sync from the primary now',
-    detail: 'sync status: syncs requested, done and failed, the last good one and its lag, the last error. sync now (monitor only): pull what changed from the primary at once and print what moved.',
+    detail:
+      'sync status: syncs requested, done and failed, the last good one and its lag, the last error. sync now (monitor only): pull what changed from the primary at once and print what moved.',
     mutating: false,
   },
   {
     name: 'promote',
     usage: 'promote',
     summary: 'take the primary role now (monitor: fence and take over)',
-    detail: 'On the monitor: fence the server holding the primary address and take over, as after a failure. On a spare: reboot as monitor. Refused elsewhere. Asks for confirmation.',
+    detail:
+      'On the monitor: fence the server holding the primary address and take over, as after a failure. On a spare: reboot as monitor. Refused elsewhere. Asks for confirmation.',
     mutating: true,
   },
   {
     name: 'demote',
     usage: 'demote',
     summary: 'give up the primary address cleanly and become a spare',
-    detail: 'On the primary only: persist spare, release the primary address; the monitor then takes over through the normal path (fence, confirm, claim). Asks for confirmation.',
+    detail:
+      'On the primary only: persist spare, release the primary address; the monitor then takes over through the normal path (fence, confirm, claim). Asks for confirmation.',
     mutating: true,
   },
   {
     name: 'maintenance',
     usage: 'maintenance on|off',
     summary: 'stop/resume taking part, keeping what is held',
-    detail: 'maintenance on: no probing, fencing, claiming or health checks; the addresses this server holds stay held. maintenance off: take part again. Asks for confirmation.',
+    detail:
+      'maintenance on: no probing, fencing, claiming or health checks; the addresses this server holds stay held. maintenance off: take part again. Asks for confirmation.',
     mutating: true,
   },
-  { name: 'fence', usage: 'fence NODE', summary: "power NODE off (or cycle it) through its BMC", detail: "Fences NODE as the board's power_cycle says (off-on: power off and read back off). Never this server. Asks for confirmation.", mutating: true },
-  { name: 'color', usage: 'color on|off', summary: 'ANSI colour in this session (off by default)', detail: 'Colours the prompt and errors with ANSI sequences. Off by default: the shell works on a dumb terminal.', mutating: false },
-  { name: 'exit', usage: 'exit', summary: 'end this session (socket; on the console use ~. of SOL)', detail: 'Ends a session on the control socket (as does Ctrl-D on an empty line). The serial console has no logout: leave an ipmitool SOL session with ~. at the start of a line.', mutating: false },
+  {
+    name: 'fence',
+    usage: 'fence NODE',
+    summary: 'power NODE off (or cycle it) through its BMC',
+    detail:
+      "Fences NODE as the board's power_cycle says (off-on: power off and read back off). Never this server. Asks for confirmation.",
+    mutating: true,
+  },
+  {
+    name: 'color',
+    usage: 'color on|off',
+    summary: 'ANSI colour in this session (off by default)',
+    detail: 'Colours the prompt and errors with ANSI sequences. Off by default: the shell works on a dumb terminal.',
+    mutating: false,
+  },
+  {
+    name: 'exit',
+    usage: 'exit',
+    summary: 'end this session (socket; on the console use ~. of SOL)',
+    detail:
+      'Ends a session on the control socket (as does Ctrl-D on an empty line). The serial console has no logout: leave an ipmitool SOL session with ~. at the start of a line.',
+    mutating: false,
+  },
 ];
 
 export const KEYS_HELP = [

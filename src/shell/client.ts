@@ -15,7 +15,10 @@ export interface ShellClientIo {
 const END_OF_INPUT = Buffer.from([0x15, 0x04]);
 
 /** Resolves with the exit code when the agent ends the session; rejects if there is none. */
-export function runShellClient(path: string, io: ShellClientIo = { stdin: process.stdin, stdout: process.stdout }): Promise<number> {
+export function runShellClient(
+  path: string,
+  io: ShellClientIo = { stdin: process.stdin, stdout: process.stdout },
+): Promise<number> {
   return new Promise((resolve, reject) => {
     const socket = createConnection(path);
     let acknowledged = false;
@@ -35,7 +38,8 @@ export function runShellClient(path: string, io: ShellClientIo = { stdin: proces
     socket.once('connect', () => socket.write(`${JSON.stringify({ command: 'shell' })}\n`));
     socket.on('error', (error: NodeJS.ErrnoException) => {
       cleanUp();
-      const why = error.code === 'ENOENT' || error.code === 'ECONNREFUSED' ? 'no agent is listening there' : error.message;
+      const why =
+        error.code === 'ENOENT' || error.code === 'ECONNREFUSED' ? 'no agent is listening there' : error.message;
       reject(new Error(`cannot reach the agent at ${path}: ${why}`));
     });
     socket.on('close', () => {

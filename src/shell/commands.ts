@@ -4,7 +4,17 @@
  * asks the agent and formats. Errors come back as rejections with a message for the operator.
  */
 import type { Operator } from '../agent/index.js';
-import { formatConfig, formatHistory, formatLog, formatOutcome, formatProbe, formatStatus, formatSyncResult, formatSyncStatus, printable } from './format.js';
+import {
+  formatConfig,
+  formatHistory,
+  formatLog,
+  formatOutcome,
+  formatProbe,
+  formatStatus,
+  formatSyncResult,
+  formatSyncStatus,
+  printable,
+} from './format.js';
 import type { ShellCommand } from './parser.js';
 
 /** Commands that need the agent (not help, color or exit, which the session answers itself). */

@@ -19,9 +19,15 @@ export function formatStatus(s: AgentStatus): string {
     row('held', s.held.length === 0 ? 'nothing' : s.held.join(', ')),
     row('primary', `${s.primaryAddress} held by ${primaryHolder}`),
     row('peer rtt', `${summary(s.rttUs)} (us, last ${s.rttUs.window} replies)`),
-    row('misses', `${s.misses} in a row; ${s.probes.misses} in all (${s.probes.probesSent} probes, ${s.probes.replies} replies, ${s.probes.foreignReplies} foreign ignored)`),
+    row(
+      'misses',
+      `${s.misses} in a row; ${s.probes.misses} in all (${s.probes.probesSent} probes, ${s.probes.replies} replies, ${s.probes.foreignReplies} foreign ignored)`,
+    ),
     row('jitter', `${summary(s.probeJitterUs)} (us, probe send lateness)`),
-    row('fence', s.fence.target === null ? s.fence.status : `${s.fence.status} ${s.fence.target} (attempt ${s.fence.attempt})`),
+    row(
+      'fence',
+      s.fence.target === null ? s.fence.status : `${s.fence.status} ${s.fence.target} (attempt ${s.fence.attempt})`,
+    ),
     row('last sync', lastSync(s.sync)),
     row('uptime', `${s.uptimeS} s`),
   ]);
@@ -29,14 +35,21 @@ export function formatStatus(s: AgentStatus): string {
 
 export function formatHistory(transitions: readonly Transition[]): string {
   if (transitions.length === 0) return lines(['no role transitions yet']);
-  return lines(transitions.map((t) => `${iso(t.atMs)}  ${t.from} -> ${t.to}  epoch ${t.epoch}  ${printable(t.reason)}`));
+  return lines(
+    transitions.map((t) => `${iso(t.atMs)}  ${t.from} -> ${t.to}  epoch ${t.epoch}  ${printable(t.reason)}`),
+  );
 }
 
 export function formatProbe(address: string, results: readonly EchoResult[]): string {
   const answered = results.flatMap((r) => (r.rttUs === null ? [] : [r.rttUs]));
-  const each = results.map((r) => `seq ${r.sequence}: ${r.rttUs === null ? 'no reply within 1 s' : `rtt ${Math.round(r.rttUs)} us`}`);
+  const each = results.map(
+    (r) => `seq ${r.sequence}: ${r.rttUs === null ? 'no reply within 1 s' : `rtt ${Math.round(r.rttUs)} us`}`,
+  );
   const sorted = [...answered].sort((a, b) => a - b);
-  const tail = sorted.length === 0 ? '' : `; rtt min ${Math.round(sorted[0] ?? 0)} median ${Math.round(sorted[Math.floor(sorted.length / 2)] ?? 0)} max ${Math.round(sorted[sorted.length - 1] ?? 0)} us`;
+  const tail =
+    sorted.length === 0
+      ? ''
+      : `; rtt min ${Math.round(sorted[0] ?? 0)} median ${Math.round(sorted[Math.floor(sorted.length / 2)] ?? 0)} max ${Math.round(sorted[sorted.length - 1] ?? 0)} us`;
   return lines([...each, `${address}: ${results.length} sent, ${answered.length} answered${tail}`]);
 }
 
@@ -76,7 +89,10 @@ export function formatConfig(config: Record<string, unknown>): string {
 
 export function formatSyncStatus(sync: SyncStatus): string {
   return lines([
-    row('syncs', `${sync.requested} requested, ${sync.completed} done, ${sync.failed} failed${sync.serving ? '; serving key files (primary)' : ''}`),
+    row(
+      'syncs',
+      `${sync.requested} requested, ${sync.completed} done, ${sync.failed} failed${sync.serving ? '; serving key files (primary)' : ''}`,
+    ),
     row('last sync', lastSync(sync)),
     row('moved', `${sync.lastFiles} files, ${sync.lastBytes} bytes last time; ${sync.totalBytes} bytes in all`),
     row('last error', sync.lastError === null ? 'none' : printable(sync.lastError)),
@@ -98,7 +114,13 @@ export function formatHelp(topic: string | null): string {
   if (topic !== null) {
     const spec = specOf(topic);
     if (spec === undefined) return lines([`no command ${topic}`]);
-    return lines([`usage: ${spec.usage}`, ...wrap(spec.detail, 76).map((l) => `  ${l}`), ...(spec.mutating ? ['  (changes the cluster: asks for confirmation, and the shell password when one is set)'] : [])]);
+    return lines([
+      `usage: ${spec.usage}`,
+      ...wrap(spec.detail, 76).map((l) => `  ${l}`),
+      ...(spec.mutating
+        ? ['  (changes the cluster: asks for confirmation, and the shell password when one is set)']
+        : []),
+    ]);
   }
   const width = Math.max(...CATALOG.map((spec) => spec.usage.length));
   return lines([

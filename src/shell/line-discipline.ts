@@ -34,10 +34,7 @@ export interface DisciplineState {
 }
 
 export type DisciplineEvent =
-  | { type: 'line'; text: string }
-  | { type: 'too-long'; max: number }
-  | { type: 'interrupt' }
-  | { type: 'eof' };
+  { type: 'line'; text: string } | { type: 'too-long'; max: number } | { type: 'interrupt' } | { type: 'eof' };
 
 export interface DisciplineOptions {
   /** Echo typed characters (false for a password: line ends and ^C are still echoed). */
@@ -55,7 +52,13 @@ export interface FeedResult {
   consumed: number;
 }
 
-export const EMPTY_DISCIPLINE: DisciplineState = { line: '', dropped: 0, afterCr: false, escape: 'none', escapeLength: 0 };
+export const EMPTY_DISCIPLINE: DisciplineState = {
+  line: '',
+  dropped: 0,
+  afterCr: false,
+  escape: 'none',
+  escapeLength: 0,
+};
 
 const BS = 0x08;
 const TAB = 0x09;
@@ -76,7 +79,12 @@ export function feed(state: DisciplineState, bytes: Uint8Array, options: Discipl
   const max = options.maxLine ?? MAX_LINE;
   let { line, dropped, afterCr, escape, escapeLength } = state;
   let echo = '';
-  const done = (event: DisciplineEvent | null, consumed: number): FeedResult => ({ state: { line, dropped, afterCr, escape, escapeLength }, echo, event, consumed });
+  const done = (event: DisciplineEvent | null, consumed: number): FeedResult => ({
+    state: { line, dropped, afterCr, escape, escapeLength },
+    echo,
+    event,
+    consumed,
+  });
 
   for (let i = 0; i < bytes.length; i++) {
     const byte = bytes[i] ?? 0;
@@ -125,7 +133,8 @@ export function feed(state: DisciplineState, bytes: Uint8Array, options: Discipl
         continue;
       case BS:
       case DEL:
-        if (dropped > 0) dropped -= 1; // those were never shown: nothing to erase on screen
+        if (dropped > 0)
+          dropped -= 1; // those were never shown: nothing to erase on screen
         else if (line !== '') {
           line = line.slice(0, -1);
           if (options.echo) echo += ERASE;
@@ -171,7 +180,11 @@ export function feed(state: DisciplineState, bytes: Uint8Array, options: Discipl
 }
 
 /** Everything `feed` makes of `bytes`, events and all (tests, and callers with no modes). */
-export function feedAll(state: DisciplineState, bytes: Uint8Array, options: DisciplineOptions): { state: DisciplineState; echo: string; events: DisciplineEvent[] } {
+export function feedAll(
+  state: DisciplineState,
+  bytes: Uint8Array,
+  options: DisciplineOptions,
+): { state: DisciplineState; echo: string; events: DisciplineEvent[] } {
   let current = state;
   let echo = '';
   const events: DisciplineEvent[] = [];

@@ -22,6 +22,8 @@ export class CommandPacer {
     // After the timer, one more turn (setImmediate): a probe deadline that expired in the
     // same timers phase has queued its work there already (see hal/clock/linux.ts), so the
     // probe goes out before the command runs instead of after it.
-    return wait <= 0 ? Promise.resolve() : new Promise((resolve) => setTimeout(() => setImmediate(resolve), Math.ceil(wait)));
+    return wait <= 0
+      ? Promise.resolve()
+      : new Promise((resolve) => setTimeout(() => setImmediate(resolve), Math.ceil(wait)));
   }
 }

@@ -22,7 +22,8 @@ export type ShellCommand =
 
 export type MutatingCommand = Extract<ShellCommand, { name: 'promote' | 'demote' | 'maintenance' | 'fence' }>;
 
-export type ParseResult = { kind: 'empty' } | { kind: 'command'; command: ShellCommand } | { kind: 'error'; message: string };
+export type ParseResult =
+  { kind: 'empty' } | { kind: 'command'; command: ShellCommand } | { kind: 'error'; message: string };
 
 export const PROBE_MAX = 100;
 export const LOG_MAX = 1000;
@@ -32,21 +33,26 @@ const NODE_NAME = /^[A-Za-z0-9_-]{1,32}$/;
 const SHOWN = 32;
 
 export function parseLine(line: string): ParseResult {
-  const words = line.trim().split(/\s+/).filter((word) => word !== '');
+  const words = line
+    .trim()
+    .split(/\s+/)
+    .filter((word) => word !== '');
   const [first, ...args] = words;
   if (first === undefined) return { kind: 'empty' };
   const verb = first.toLowerCase();
   const fail = (message: string): ParseResult => ({ kind: 'error', message });
   const usage = (why: string): ParseResult => fail(`${verb}: ${why}; usage: ${specOf(verb)?.usage ?? verb}`);
   const ok = (command: ShellCommand): ParseResult => ({ kind: 'command', command });
-  const noArgs = (command: ShellCommand): ParseResult => (args.length === 0 ? ok(command) : usage(`takes no arguments, got ${shown(args.join(' '))}`));
+  const noArgs = (command: ShellCommand): ParseResult =>
+    args.length === 0 ? ok(command) : usage(`takes no arguments, got ${shown(args.join(' '))}`);
 
   switch (verb) {
     case 'help':
     case '?': {
       if (args.length > 1) return fail(`help: one command at most; usage: help [COMMAND]`);
       const topic = args[0]?.toLowerCase() ?? null;
-      if (topic !== null && specOf(topic) === undefined) return fail(`help: no command ${shown(topic)}; known: ${names()}`);
+      if (topic !== null && specOf(topic) === undefined)
+        return fail(`help: no command ${shown(topic)}; known: ${names()}`);
       return ok({ name: 'help', topic });
     }
     case 'status':
@@ -65,7 +71,9 @@ export function parseLine(line: string): ParseResult {
       if (extra.length > 0) return usage('too many arguments');
       const n = whole(count, 3, PROBE_MAX);
       // Leading zeros go: some resolvers read 010 as octal.
-      return typeof n === 'string' ? usage(n) : ok({ name: 'probe', address: address.split('.').map(Number).join('.'), count: n });
+      return typeof n === 'string'
+        ? usage(n)
+        : ok({ name: 'probe', address: address.split('.').map(Number).join('.'), count: n });
     }
     case 'bmc': {
       const [node, action, ...extra] = args;
@@ -137,7 +145,8 @@ export function isIpv4(text: string): boolean {
 /** A whole number in 1..max, the fallback when absent, or why not. */
 function whole(text: string | undefined, fallback: number, max: number): number | string {
   if (text === undefined) return fallback;
-  if (!/^\d{1,7}$/.test(text) || Number(text) < 1 || Number(text) > max) return `count must be a whole number from 1 to ${max}, got ${shown(text)}`;
+  if (!/^\d{1,7}$/.test(text) || Number(text) < 1 || Number(text) > max)
+    return `count must be a whole number from 1 to ${max}, got ${shown(text)}`;
   return Number(text);
 }
 

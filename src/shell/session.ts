@@ -54,7 +54,8 @@ export interface ShellSessionOptions {
   pacer?: CommandPacer;
 }
 
-type Mode = { kind: 'command' } | { kind: 'confirm'; command: MutatingCommand } | { kind: 'password'; command: MutatingCommand };
+type Mode =
+  { kind: 'command' } | { kind: 'confirm'; command: MutatingCommand } | { kind: 'password'; command: MutatingCommand };
 
 interface Busy {
   readonly id: number;
@@ -103,7 +104,12 @@ export class ShellSession {
   close(): void {
     if (this.closed) return;
     if (this.mode.kind !== 'command') {
-      this.options.log('info', 'shell-abandoned', `shell session on the ${this.options.transport} ended during the confirmation of ${commandText(this.mode.command)}; nothing done`, { transport: this.options.transport });
+      this.options.log(
+        'info',
+        'shell-abandoned',
+        `shell session on the ${this.options.transport} ended during the confirmation of ${commandText(this.mode.command)}; nothing done`,
+        { transport: this.options.transport },
+      );
     }
     this.closed = true;
     this.busy = null;
@@ -156,7 +162,10 @@ export class ShellSession {
   /** Interprets pending bytes up to the next command that has to wait for the agent. */
   private pump(): void {
     while (!this.closed && this.busy === null && this.pending.length > 0) {
-      const result = feed(this.discipline, this.pending, { echo: this.mode.kind !== 'password', maxLine: this.maxLine });
+      const result = feed(this.discipline, this.pending, {
+        echo: this.mode.kind !== 'password',
+        maxLine: this.maxLine,
+      });
       this.discipline = result.state;
       this.pending = this.pending.subarray(result.consumed);
       if (result.echo !== '') this.out(result.echo);
@@ -172,7 +181,12 @@ export class ShellSession {
         this.mode = { kind: 'command' };
         return this.prompt();
       case 'too-long':
-        this.say(this.paint(`error: line too long (more than ${event.max} characters): discarded${this.mode.kind === 'command' ? '' : '; nothing done'}`, '31'));
+        this.say(
+          this.paint(
+            `error: line too long (more than ${event.max} characters): discarded${this.mode.kind === 'command' ? '' : '; nothing done'}`,
+            '31',
+          ),
+        );
         this.mode = { kind: 'command' };
         return this.prompt();
       case 'eof':
@@ -208,7 +222,9 @@ export class ShellSession {
         return this.prompt();
       case 'exit':
         if (this.options.stream.end !== null) return this.hangUp();
-        this.say('this is the console: it has no logout. Leave an ipmitool SOL session with ~. at the start of a line.');
+        this.say(
+          'this is the console: it has no logout. Leave an ipmitool SOL session with ~. at the start of a line.',
+        );
         return this.prompt();
       default:
         break;
@@ -223,7 +239,12 @@ export class ShellSession {
 
   private confirmed(command: MutatingCommand, answer: string): void {
     if (!isConfirmation(answer)) {
-      this.options.log('info', 'shell-declined', `${commandText(command)} not confirmed on the ${this.options.transport} shell; nothing done`, { transport: this.options.transport, command: commandText(command) });
+      this.options.log(
+        'info',
+        'shell-declined',
+        `${commandText(command)} not confirmed on the ${this.options.transport} shell; nothing done`,
+        { transport: this.options.transport, command: commandText(command) },
+      );
       this.say('not confirmed; nothing done');
       return this.prompt();
     }
@@ -245,25 +266,41 @@ export class ShellSession {
         return this.mutate(command);
       }
       if (check !== 'wrong') {
-        this.options.log('error', 'shell-password-unavailable', `${check.unavailable}; ${commandText(command)} refused`, { transport: this.options.transport, command: commandText(command) });
+        this.options.log(
+          'error',
+          'shell-password-unavailable',
+          `${check.unavailable}; ${commandText(command)} refused`,
+          { transport: this.options.transport, command: commandText(command) },
+        );
         return `${check.unavailable}; nothing done\n`;
       }
       this.failures += 1;
       const delayMs = delayAfterFailures(this.failures);
-      this.options.log('warn', 'shell-auth-failed', `wrong shell password for ${commandText(command)} on the ${this.options.transport} (${this.failures} in a row); next attempt in ${delayMs} ms`, {
-        transport: this.options.transport,
-        command: commandText(command),
-        failures: this.failures,
-        delayMs,
-      });
-      if (this.busy === busy) this.say(this.paint(`wrong password; nothing done. Wait ${Math.ceil(delayMs / 1000)} s.`, '31'));
+      this.options.log(
+        'warn',
+        'shell-auth-failed',
+        `wrong shell password for ${commandText(command)} on the ${this.options.transport} (${this.failures} in a row); next attempt in ${delayMs} ms`,
+        {
+          transport: this.options.transport,
+          command: commandText(command),
+          failures: this.failures,
+          delayMs,
+        },
+      );
+      if (this.busy === busy)
+        this.say(this.paint(`wrong password; nothing done. Wait ${Math.ceil(delayMs / 1000)} s.`, '31'));
       await (this.options.sleep ?? sleep)(delayMs);
       return '';
     }, false);
   }
 
   private mutate(command: MutatingCommand): Promise<string> {
-    this.options.log('warn', 'shell-command', `${commandText(command)} confirmed on the ${this.options.transport} shell`, { transport: this.options.transport, command: commandText(command) });
+    this.options.log(
+      'warn',
+      'shell-command',
+      `${commandText(command)} confirmed on the ${this.options.transport} shell`,
+      { transport: this.options.transport, command: commandText(command) },
+    );
     return runCommand(command, this.options.operator);
   }
 
@@ -275,12 +312,17 @@ export class ShellSession {
     this.busy = busy;
     Promise.resolve(this.options.pacer?.slot())
       .then(() => (this.busy === busy && !this.closed ? task(busy) : ''))
-      .catch((error: unknown) => this.paint(`error: ${printable(error instanceof Error ? error.message : String(error))}`, '31') + '\n')
+      .catch(
+        (error: unknown) =>
+          this.paint(`error: ${printable(error instanceof Error ? error.message : String(error))}`, '31') + '\n',
+      )
       .then(async (text) => {
         if (this.busy !== busy || this.closed) return; // cancelled with Ctrl-C, or hung up
         if (text !== '') this.out(crlf(text));
         if (this.droppedAhead > 0) {
-          this.say(`(${this.droppedAhead} bytes typed ahead were dropped: at most ${this.maxPending} wait while a command runs)`);
+          this.say(
+            `(${this.droppedAhead} bytes typed ahead were dropped: at most ${this.maxPending} wait while a command runs)`,
+          );
           this.droppedAhead = 0;
         }
         await this.options.stream.drained();
@@ -308,7 +350,12 @@ export class ShellSession {
   }
 
   private fault(error: unknown): void {
-    this.options.log('error', 'shell-error', `shell session on the ${this.options.transport} failed: ${error instanceof Error ? error.message : String(error)}; session reset`, { transport: this.options.transport });
+    this.options.log(
+      'error',
+      'shell-error',
+      `shell session on the ${this.options.transport} failed: ${error instanceof Error ? error.message : String(error)}; session reset`,
+      { transport: this.options.transport },
+    );
     this.busy = null;
     this.pending = new Uint8Array(0);
     this.discipline = EMPTY_DISCIPLINE;

@@ -20,7 +20,11 @@ export interface ShellStream {
  * A serial port, paced at its line rate: 10 bits a byte (8N1). The port's own queue is
  * not observable through the SerialPort contract, so the pace is computed.
  */
-export function serialStream(port: SerialPort, baud: number, nowMs: () => number = () => performance.now()): ShellStream {
+export function serialStream(
+  port: SerialPort,
+  baud: number,
+  nowMs: () => number = () => performance.now(),
+): ShellStream {
   const bytesPerMs = baud / 10 / 1000;
   let freeAtMs = 0;
   return {

@@ -56,8 +56,17 @@ export class SimCluster {
     this.lan = new SimLan(this.clock, options.latencyUs ?? 50, options.seed ^ 0x5eed);
     this.bootDelayUs = options.bootDelayUs ?? 500_000;
     const names = Array.from({ length: options.nodes }, (_, i) => String.fromCharCode(97 + i));
-    const members = names.map((name, i) => ({ name, mac: macOf(i), bmc: { host: `198.18.1.${11 + i}`, port: 623, username: 'admin', password_file: `/sim/${name}.pass` } }));
-    const board = parseBoard('sim:board.yaml', { name: 'sim', nic: 'sim0', bmc: { power_cycle: 'off-on', timeout_ms: 2000 }, reboot: 'restart' });
+    const members = names.map((name, i) => ({
+      name,
+      mac: macOf(i),
+      bmc: { host: `198.18.1.${11 + i}`, port: 623, username: 'admin', password_file: `/sim/${name}.pass` },
+    }));
+    const board = parseBoard('sim:board.yaml', {
+      name: 'sim',
+      nic: 'sim0',
+      bmc: { power_cycle: 'off-on', timeout_ms: 2000 },
+      reboot: 'restart',
+    });
     names.forEach((name, i) => {
       const doc = mergeDeep(
         {
@@ -79,7 +88,18 @@ export class SimCluster {
         setPower: (on) => (on ? this.powerOn(name) : this.powerOff(name)),
       });
       this.controllers.set(name, bmc);
-      this.nodes.set(name, { name, host, store: new SimStore(`sim:${name}/role.json`), bmc, log: new MemoryLog(20_000), config, agent: null, icmp: null, healthy: true, starts: 0 });
+      this.nodes.set(name, {
+        name,
+        host,
+        store: new SimStore(`sim:${name}/role.json`),
+        bmc,
+        log: new MemoryLog(20_000),
+        config,
+        agent: null,
+        icmp: null,
+        healthy: true,
+        starts: 0,
+      });
     });
   }
 
@@ -101,7 +121,10 @@ export class SimCluster {
     if (!host.powered || node.agent !== null) return;
     const life = host.life;
     const commands: CommandRunner = {
-      run: async () => (node.healthy ? { ok: true, status: '0', output: '' } : { ok: false, status: '1', output: 'service down (simulated)' }),
+      run: async () =>
+        node.healthy
+          ? { ok: true, status: '0', output: '' }
+          : { ok: false, status: '1', output: 'service down (simulated)' },
     };
     node.starts += 1;
     const icmp = new SimIcmpEcho(this.lan, host);
@@ -154,7 +177,10 @@ export class SimCluster {
 
   /** Servers whose link is up and whose kernel holds the address. */
   holders(address: string): string[] {
-    return this.lan.holders(ipOf(address)).map((h) => h.name).sort();
+    return this.lan
+      .holders(ipOf(address))
+      .map((h) => h.name)
+      .sort();
   }
 
   primaryHolders(): string[] {
@@ -168,7 +194,8 @@ export class SimCluster {
   /** name -> phase of each running agent ('off' when powered off, 'starting' between). */
   phases(): Record<string, string> {
     const out: Record<string, string> = {};
-    for (const [name, node] of this.nodes) out[name] = !node.host.powered ? 'off' : node.agent === null ? 'starting' : node.agent.phase;
+    for (const [name, node] of this.nodes)
+      out[name] = !node.host.powered ? 'off' : node.agent === null ? 'starting' : node.agent.phase;
     return out;
   }
 
@@ -179,7 +206,12 @@ export class SimCluster {
     const primaries = phases.filter((p) => p === 'primary').length;
     const monitors = phases.filter((p) => p === 'monitor').length;
     const spares = phases.filter((p) => p === 'spare').length;
-    return primaries === 1 && monitors === Math.min(1, up - 1) && spares === up - 1 - monitors && this.primaryHolders().length === 1;
+    return (
+      primaries === 1 &&
+      monitors === Math.min(1, up - 1) &&
+      spares === up - 1 - monitors &&
+      this.primaryHolders().length === 1
+    );
   }
 
   async stop(): Promise<void> {

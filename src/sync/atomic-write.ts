@@ -42,7 +42,11 @@ export class AtomicFile {
   /** Creates the temporary file beside `finalPath` (never through a symlink). */
   static async create(finalPath: string, hooks: AtomicHooks = {}): Promise<AtomicFile> {
     const tempPath = join(dirname(finalPath), tempNameFor(basename(finalPath)));
-    const handle = await open(tempPath, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+    const handle = await open(
+      tempPath,
+      constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
+      0o600,
+    );
     return new AtomicFile(finalPath, tempPath, handle, hooks);
   }
 
@@ -94,7 +98,13 @@ export class AtomicFile {
 }
 
 /** Writes a whole file atomically from chunks (a Buffer, or a stream of them). */
-export async function writeFileAtomic(finalPath: string, content: Buffer | AsyncIterable<Buffer>, meta: FinalMeta, hooks: AtomicHooks = {}, syncDir = true): Promise<number> {
+export async function writeFileAtomic(
+  finalPath: string,
+  content: Buffer | AsyncIterable<Buffer>,
+  meta: FinalMeta,
+  hooks: AtomicHooks = {},
+  syncDir = true,
+): Promise<number> {
   const file = await AtomicFile.create(finalPath, hooks);
   try {
     if (Buffer.isBuffer(content)) await file.write(content);

@@ -81,14 +81,19 @@ interface Received {
 export async function pull(options: PullOptions): Promise<PullResult> {
   const peer = `primary ${options.host}:${options.port}`;
   const aborted = (): boolean => options.signal?.aborted === true;
-  if (aborted()) throw new SyncError('connect', `${peer}: sync abandoned before it started (${String(options.signal?.reason)})`, { peer });
+  if (aborted())
+    throw new SyncError('connect', `${peer}: sync abandoned before it started (${String(options.signal?.reason)})`, {
+      peer,
+    });
   const socket = await connectToPrimary(options.key, options.host, options.port, options.timeoutMs);
   let socketError: unknown = null;
   socket.on('error', (error) => {
     socketError = error;
   });
   const onAbort = (): void => {
-    socket.destroy(new SyncError('connect', `${peer}: sync abandoned (${String(options.signal?.reason ?? 'aborted')})`, { peer }));
+    socket.destroy(
+      new SyncError('connect', `${peer}: sync abandoned (${String(options.signal?.reason ?? 'aborted')})`, { peer }),
+    );
   };
   options.signal?.addEventListener('abort', onAbort, { once: true });
   // Aborted while connecting: drop the new connection at once.
@@ -97,7 +102,8 @@ export async function pull(options: PullOptions): Promise<PullResult> {
     return await new Session(socket, peer, options).run();
   } catch (error) {
     if (isSyncError(error)) throw error;
-    if (error === socketError) throw new SyncError('connect', `${peer}: connection lost: ${describe(error)}`, { peer }, { cause: error });
+    if (error === socketError)
+      throw new SyncError('connect', `${peer}: connection lost: ${describe(error)}`, { peer }, { cause: error });
     // Everything else is a local file operation; Node's message names the path.
     throw new SyncError('io', describe(error), {}, { cause: error });
   } finally {
@@ -109,7 +115,15 @@ export async function pull(options: PullOptions): Promise<PullResult> {
 class Session {
   private readonly reader: FrameReader;
   private readonly writer: FrameWriter;
-  private readonly result: PullResult = { files: 0, bytes: 0, deleted: 0, touched: 0, tempsRemoved: 0, problems: [], timings: { manifestMs: 0, localMs: 0, copyMs: 0, finishMs: 0 } };
+  private readonly result: PullResult = {
+    files: 0,
+    bytes: 0,
+    deleted: 0,
+    touched: 0,
+    tempsRemoved: 0,
+    problems: [],
+    timings: { manifestMs: 0, localMs: 0, copyMs: 0, finishMs: 0 },
+  };
   private readonly startMs = performance.now();
   /** Directories whose entries changed: fsynced at the end. */
   private readonly dirty = new Set<string>();
@@ -121,7 +135,11 @@ class Session {
     private readonly peer: string,
     private readonly options: PullOptions,
   ) {
-    socket.setTimeout(options.timeoutMs, () => socket.destroy(new SyncError('timeout', `${peer}: nothing moved for ${options.timeoutMs} ms (sync.timeout_ms)`, { peer })));
+    socket.setTimeout(options.timeoutMs, () =>
+      socket.destroy(
+        new SyncError('timeout', `${peer}: nothing moved for ${options.timeoutMs} ms (sync.timeout_ms)`, { peer }),
+      ),
+    );
     this.reader = new FrameReader(socket[Symbol.asyncIterator](), peer);
     this.writer = new FrameWriter(socket, peer);
   }
@@ -130,9 +148,13 @@ class Session {
     await this.writer.header({ t: 'hello', v: PROTOCOL_VERSION, roots: this.options.roots.length });
     const hello = await this.message();
     if (hello.t !== 'hello') throw this.unexpected(hello, 'hello');
-    if (hello.v !== PROTOCOL_VERSION) throw new SyncError('protocol', `${this.peer} speaks protocol ${hello.v}, this server ${PROTOCOL_VERSION}`);
+    if (hello.v !== PROTOCOL_VERSION)
+      throw new SyncError('protocol', `${this.peer} speaks protocol ${hello.v}, this server ${PROTOCOL_VERSION}`);
     if (hello.roots !== this.options.roots.length) {
-      throw new SyncError('roots', `${this.peer} replicates ${hello.roots} root(s), this server ${this.options.roots.length}; sync.paths must list the same roots in the same order on every server`);
+      throw new SyncError(
+        'roots',
+        `${this.peer} replicates ${hello.roots} root(s), this server ${this.options.roots.length}; sync.paths must list the same roots in the same order on every server`,
+      );
     }
     const remote = await this.manifest();
     // Rule: a malformed or escaping manifest is refused whole, before anything is written.
@@ -151,15 +173,20 @@ class Session {
     const inScope = remote.entries.filter((e) => scope.has(e.root));
     // Rule: a set over max_total_bytes is refused before the first write (roots included).
     const limits = checkLimits(inScope, this.options.limits);
-    for (const entry of limits.oversized) this.result.problems.push({ kind: 'limit', text: oversizedProblem(entry, this.options.limits.maxFileBytes) });
+    for (const entry of limits.oversized)
+      this.result.problems.push({ kind: 'limit', text: oversizedProblem(entry, this.options.limits.maxFileBytes) });
     for (const [index, root] of this.roots.entries()) {
-      if (root.missing) this.roots[index] = await createLocalRoot(index, root.resolved.configured, remote.roots[index] ?? 'absent');
+      if (root.missing)
+        this.roots[index] = await createLocalRoot(index, root.resolved.configured, remote.roots[index] ?? 'absent');
     }
 
     const local = await buildManifest(this.options.roots, { cache: this.options.cache, removeTemps: true });
     this.result.tempsRemoved = local.tempsRemoved;
     this.guards = this.roots.map((root) => new ParentGuard(root.resolved.real ?? '/nonexistent'));
-    const plan = planSync(remote.entries, local.entries, { roots: scope, keep: new Set(limits.oversized.map(entryKey)) });
+    const plan = planSync(remote.entries, local.entries, {
+      roots: scope,
+      keep: new Set(limits.oversized.map(entryKey)),
+    });
     this.result.timings.manifestMs = lap;
     this.result.timings.localMs = this.lap() - lap;
 
@@ -203,12 +230,15 @@ class Session {
 
   private async message(): Promise<ServerMessage> {
     const message = parseServerMessage(await this.reader.header());
-    if (message.t === 'error') throw new SyncError('protocol', `${this.peer} reports: ${message.message}`, { peer: this.peer });
+    if (message.t === 'error')
+      throw new SyncError('protocol', `${this.peer} reports: ${message.message}`, { peer: this.peer });
     return message;
   }
 
   private unexpected(got: ServerMessage, wanted: string): SyncError {
-    return new SyncError('protocol', `${this.peer} sent ${got.t} where ${wanted} was expected; connection dropped`, { peer: this.peer });
+    return new SyncError('protocol', `${this.peer} sent ${got.t} where ${wanted} was expected; connection dropped`, {
+      peer: this.peer,
+    });
   }
 
   private async manifest(): Promise<Manifest> {
@@ -219,11 +249,16 @@ class Session {
     for (;;) {
       const next = await this.message();
       if (next.t === 'manifest-end') {
-        if (next.count !== entries.length) throw new SyncError('protocol', `${this.peer}: manifest announced ${next.count} entries, sent ${entries.length}`);
+        if (next.count !== entries.length)
+          throw new SyncError(
+            'protocol',
+            `${this.peer}: manifest announced ${next.count} entries, sent ${entries.length}`,
+          );
         return { roots: head.roots, entries };
       }
       if (next.t !== 'entries') throw this.unexpected(next, 'entries or manifest-end');
-      if (entries.length + next.entries.length > MAX_ENTRIES) throw new SyncError('limit', `${this.peer}: manifest has more than ${MAX_ENTRIES} entries; refused`);
+      if (entries.length + next.entries.length > MAX_ENTRIES)
+        throw new SyncError('limit', `${this.peer}: manifest has more than ${MAX_ENTRIES} entries; refused`);
       entries.push(...next.entries);
     }
   }
@@ -266,9 +301,13 @@ class Session {
   /** Copies files; those that keep changing while read are tried again, up to COPY_ATTEMPTS. */
   private async fetchAll(files: readonly FileEntry[]): Promise<void> {
     let pending: readonly FileEntry[] = files;
-    for (let attempt = 1; attempt <= COPY_ATTEMPTS && pending.length > 0; attempt++) pending = await this.fetchRound(pending);
+    for (let attempt = 1; attempt <= COPY_ATTEMPTS && pending.length > 0; attempt++)
+      pending = await this.fetchRound(pending);
     for (const entry of pending) {
-      this.result.problems.push({ kind: 'io', text: `${describeEntry(entry)} kept changing while being copied (${COPY_ATTEMPTS} attempts); the previous version is kept` });
+      this.result.problems.push({
+        kind: 'io',
+        text: `${describeEntry(entry)} kept changing while being copied (${COPY_ATTEMPTS} attempts); the previous version is kept`,
+      });
     }
   }
 
@@ -291,7 +330,11 @@ class Session {
         const absolute = await this.target(entry);
         const outcome = await this.receive(entry, absolute);
         if (outcome === 'changed') changed.push(entry);
-        else if (outcome === 'too-big') this.result.problems.push({ kind: 'limit', text: `${describeEntry(entry)} grew over max_file_bytes (${this.options.limits.maxFileBytes}) while being copied; not copied` });
+        else if (outcome === 'too-big')
+          this.result.problems.push({
+            kind: 'limit',
+            text: `${describeEntry(entry)} grew over max_file_bytes (${this.options.limits.maxFileBytes}) while being copied; not copied`,
+          });
         else if (outcome !== 'gone') {
           const { bytes } = outcome;
           const commit: Promise<void> = outcome.commit().then(
@@ -327,11 +370,13 @@ class Session {
   private async receive(entry: FileEntry, absolute: string): Promise<'gone' | 'changed' | 'too-big' | Received> {
     const head = await this.message();
     if (head.t === 'missing') {
-      if (head.root !== entry.root || head.path !== entry.path) throw this.unexpected(head, `file ${describeEntry(entry)}`);
+      if (head.root !== entry.root || head.path !== entry.path)
+        throw this.unexpected(head, `file ${describeEntry(entry)}`);
       this.options.log('debug', 'sync-file-gone', `${describeEntry(entry)}: ${head.reason}; left for the next sync`);
       return 'gone';
     }
-    if (head.t !== 'file' || head.root !== entry.root || head.path !== entry.path) throw this.unexpected(head, `file ${describeEntry(entry)}`);
+    if (head.t !== 'file' || head.root !== entry.root || head.path !== entry.path)
+      throw this.unexpected(head, `file ${describeEntry(entry)}`);
     const hooks = this.options.hooks ?? {};
     let file: AtomicFile | null = null;
     let buffered: Buffer[] = [];
@@ -341,14 +386,18 @@ class Session {
       let tooBig = false;
       for (;;) {
         const frame = await this.reader.next();
-        if (frame === null) throw new SyncError('connect', `${this.peer}: the connection ended inside ${describeEntry(entry)}`);
+        if (frame === null)
+          throw new SyncError('connect', `${this.peer}: the connection ended inside ${describeEntry(entry)}`);
         if (frame.kind === 'header') {
           const end = parseServerMessage(frame.value);
           if (end.t === 'error') throw new SyncError('protocol', `${this.peer} reports: ${end.message}`);
           if (end.t !== 'end') throw this.unexpected(end, 'end');
           const sha256 = hash.digest('hex');
           if (!tooBig && (end.size !== received || end.sha256 !== sha256)) {
-            throw new SyncError('protocol', `${this.peer}: ${describeEntry(entry)} arrived with ${received} bytes and hash ${sha256.slice(0, 12)}…, but the primary announced ${end.size} bytes and ${end.sha256.slice(0, 12)}…; connection dropped`);
+            throw new SyncError(
+              'protocol',
+              `${this.peer}: ${describeEntry(entry)} arrived with ${received} bytes and hash ${sha256.slice(0, 12)}…, but the primary announced ${end.size} bytes and ${end.sha256.slice(0, 12)}…; connection dropped`,
+            );
           }
           // Rule: a file that changed while the primary read it may be torn; keep the old copy.
           if (tooBig || !end.stable) {
@@ -361,7 +410,10 @@ class Session {
             return { bytes: received, commit: () => streamed.commit(meta, false) };
           }
           const data = Buffer.concat(buffered);
-          return { bytes: received, commit: async () => void (await writeFileAtomic(absolute, data, meta, hooks, false)) };
+          return {
+            bytes: received,
+            commit: async () => void (await writeFileAtomic(absolute, data, meta, hooks, false)),
+          };
         }
         received += frame.bytes.length;
         if (received > this.options.limits.maxFileBytes) tooBig = true;

@@ -17,7 +17,15 @@ export function connectToPrimary(key: SyncKey, host: string, port: number, timeo
       socket.destroy();
       reject(error);
     };
-    const timer = setTimeout(() => fail(new SyncError('timeout', `no TLS session with the primary at ${where} within ${timeoutMs} ms`, { peer: where })), timeoutMs);
+    const timer = setTimeout(
+      () =>
+        fail(
+          new SyncError('timeout', `no TLS session with the primary at ${where} within ${timeoutMs} ms`, {
+            peer: where,
+          }),
+        ),
+      timeoutMs,
+    );
     socket.once('secureConnect', () => {
       if (settled) return;
       settled = true;
@@ -34,9 +42,24 @@ export function connectToPrimary(key: SyncKey, host: string, port: number, timeo
         fail(new SyncError('auth', `${where}: ${handshake}`, { peer: where }, { cause: error }));
         return;
       }
-      fail(new SyncError('connect', `cannot reach the primary's sync service at ${where}: ${code(error) ?? describe(error)}`, { peer: where }, { cause: error }));
+      fail(
+        new SyncError(
+          'connect',
+          `cannot reach the primary's sync service at ${where}: ${code(error) ?? describe(error)}`,
+          { peer: where },
+          { cause: error },
+        ),
+      );
     };
     socket.on('error', onError);
-    socket.once('close', () => fail(new SyncError('auth', `${where}: the primary closed the connection during the TLS handshake (not the same cluster key?)`, { peer: where })));
+    socket.once('close', () =>
+      fail(
+        new SyncError(
+          'auth',
+          `${where}: the primary closed the connection during the TLS handshake (not the same cluster key?)`,
+          { peer: where },
+        ),
+      ),
+    );
   });
 }

@@ -30,7 +30,11 @@ export interface PlanOptions {
 /** mtimes closer than this are equal (they cross the wire as decimal milliseconds). */
 export const MTIME_TOLERANCE_MS = 1;
 
-export function planSync(remote: readonly ManifestEntry[], local: readonly ManifestEntry[], options: PlanOptions): SyncPlan {
+export function planSync(
+  remote: readonly ManifestEntry[],
+  local: readonly ManifestEntry[],
+  options: PlanOptions,
+): SyncPlan {
   const keep = options.keep ?? new Set<string>();
   const inScope = (e: ManifestEntry): boolean => options.roots.has(e.root) && !keep.has(entryKey(e));
   const localByKey = new Map(local.filter(inScope).map((e) => [entryKey(e), e]));

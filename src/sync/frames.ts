@@ -36,9 +36,11 @@ export class FrameReader {
     const type = prefix[0];
     const length = prefix.readUInt32BE(1);
     if (type === HEADER) {
-      if (length > MAX_HEADER_BYTES) throw this.problem(`a header of ${length} bytes exceeds the limit of ${MAX_HEADER_BYTES}`);
+      if (length > MAX_HEADER_BYTES)
+        throw this.problem(`a header of ${length} bytes exceeds the limit of ${MAX_HEADER_BYTES}`);
     } else if (type === DATA) {
-      if (length === 0 || length > MAX_DATA_BYTES) throw this.problem(`a data frame of ${length} bytes is outside 1..${MAX_DATA_BYTES}`);
+      if (length === 0 || length > MAX_DATA_BYTES)
+        throw this.problem(`a data frame of ${length} bytes is outside 1..${MAX_DATA_BYTES}`);
     } else {
       throw this.problem(`unknown frame type 0x${(type ?? 0).toString(16)}`);
     }
@@ -102,7 +104,8 @@ export class FrameWriter {
 
   async header(value: object): Promise<void> {
     const json = Buffer.from(JSON.stringify(value), 'utf8');
-    if (json.length > MAX_HEADER_BYTES) throw new SyncError('protocol', `a header of ${json.length} bytes exceeds the limit of ${MAX_HEADER_BYTES}`);
+    if (json.length > MAX_HEADER_BYTES)
+      throw new SyncError('protocol', `a header of ${json.length} bytes exceeds the limit of ${MAX_HEADER_BYTES}`);
     await this.frame(HEADER, json);
   }
 
@@ -118,7 +121,8 @@ export class FrameWriter {
     for (const part of parts) {
       if ('header' in part) {
         const json = Buffer.from(JSON.stringify(part.header), 'utf8');
-        if (json.length > MAX_HEADER_BYTES) throw new SyncError('protocol', `a header of ${json.length} bytes exceeds the limit of ${MAX_HEADER_BYTES}`);
+        if (json.length > MAX_HEADER_BYTES)
+          throw new SyncError('protocol', `a header of ${json.length} bytes exceeds the limit of ${MAX_HEADER_BYTES}`);
         buffers.push(prefixOf(HEADER, json.length), json);
       } else {
         for (let offset = 0; offset < part.data.length; offset += MAX_DATA_BYTES) {
@@ -135,7 +139,8 @@ export class FrameWriter {
   }
 
   private async write(buffers: readonly Buffer[]): Promise<void> {
-    if (this.sink.destroyed || this.sink.writableEnded) throw new SyncError('connect', `${this.peer}: the connection is closed`);
+    if (this.sink.destroyed || this.sink.writableEnded)
+      throw new SyncError('connect', `${this.peer}: the connection is closed`);
     this.sink.cork();
     let more = true;
     for (const buffer of buffers) more = this.sink.write(buffer);

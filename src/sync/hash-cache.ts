@@ -26,7 +26,8 @@ export class HashCache {
   lookup(path: string, st: BigIntStats): string | undefined {
     const hit = this.byPath.get(path);
     if (hit === undefined) return undefined;
-    if (hit.size !== st.size || hit.mtimeNs !== st.mtimeNs || hit.ctimeNs !== st.ctimeNs || hit.ino !== st.ino) return undefined;
+    if (hit.size !== st.size || hit.mtimeNs !== st.mtimeNs || hit.ctimeNs !== st.ctimeNs || hit.ino !== st.ino)
+      return undefined;
     return hit.sha256;
   }
 

@@ -30,7 +30,11 @@ export async function hashFile(path: string): Promise<HashResult> {
       bytes += bytesRead;
     }
     const after = await handle.stat({ bigint: true });
-    const stable = before.size === after.size && before.mtimeNs === after.mtimeNs && before.ctimeNs === after.ctimeNs && BigInt(bytes) === after.size;
+    const stable =
+      before.size === after.size &&
+      before.mtimeNs === after.mtimeNs &&
+      before.ctimeNs === after.ctimeNs &&
+      BigInt(bytes) === after.size;
     return { sha256: hash.digest('hex'), bytes, stable };
   } finally {
     await handle.close();

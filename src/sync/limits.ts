@@ -31,7 +31,11 @@ export function checkLimits(entries: readonly ManifestEntry[], limits: Limits): 
     }
     totalBytes += entry.size;
     if (totalBytes > limits.maxTotalBytes) {
-      throw new SyncError('limit', `the replicated files total more than max_total_bytes (${limits.maxTotalBytes}) at ${describeEntry(entry)}; nothing copied`, { root: entry.root, path: entry.path });
+      throw new SyncError(
+        'limit',
+        `the replicated files total more than max_total_bytes (${limits.maxTotalBytes}) at ${describeEntry(entry)}; nothing copied`,
+        { root: entry.root, path: entry.path },
+      );
     }
   }
   return { oversized, totalBytes };

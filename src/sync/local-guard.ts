@@ -25,10 +25,21 @@ export class ParentGuard {
       try {
         st = await lstat(absolute);
       } catch (error) {
-        throw new SyncError('io', `cannot check ${absolute}: ${error instanceof Error ? error.message : String(error)}`, { path: absolute }, { cause: error });
+        throw new SyncError(
+          'io',
+          `cannot check ${absolute}: ${error instanceof Error ? error.message : String(error)}`,
+          { path: absolute },
+          { cause: error },
+        );
       }
-      if (st.isSymbolicLink()) throw new SyncError('confine', `${absolute} is a symlink here; refusing to write ${path} through it`, { path: absolute });
-      if (!st.isDirectory()) throw new SyncError('confine', `${absolute} is not a directory here; refusing to write ${path} under it`, { path: absolute });
+      if (st.isSymbolicLink())
+        throw new SyncError('confine', `${absolute} is a symlink here; refusing to write ${path} through it`, {
+          path: absolute,
+        });
+      if (!st.isDirectory())
+        throw new SyncError('confine', `${absolute} is not a directory here; refusing to write ${path} under it`, {
+          path: absolute,
+        });
       this.checked.add(sofar);
     }
   }

@@ -21,9 +21,19 @@ export interface PreparedRoot {
 /** Looks only; writes nothing. */
 export async function inspectLocalRoot(index: number, configured: string, remote: RootKind): Promise<PreparedRoot> {
   const local = await resolveRoot(configured);
-  if (remote === 'absent') return { resolved: local, problem: `root ${index} is absent on the primary; the copy at ${configured} is kept as it is`, missing: false };
+  if (remote === 'absent')
+    return {
+      resolved: local,
+      problem: `root ${index} is absent on the primary; the copy at ${configured} is kept as it is`,
+      missing: false,
+    };
   if (local.kind === 'absent') return { resolved: local, problem: null, missing: true };
-  if (local.kind !== remote) return { resolved: local, problem: `root ${index} is a ${remote} on the primary but ${configured} is a ${local.kind} here; not synced`, missing: false };
+  if (local.kind !== remote)
+    return {
+      resolved: local,
+      problem: `root ${index} is a ${remote} on the primary but ${configured} is a ${local.kind} here; not synced`,
+      missing: false,
+    };
   return { resolved: local, problem: null, missing: false };
 }
 
@@ -35,8 +45,17 @@ export async function createLocalRoot(index: number, configured: string, remote:
       return { resolved: await resolveRoot(configured), problem: null, missing: false };
     }
     await mkdir(dirname(configured), { recursive: true, mode: 0o755 });
-    return { resolved: { configured, kind: 'file', real: `${await realpath(dirname(configured))}/${basename(configured)}` }, problem: null, missing: false };
+    return {
+      resolved: { configured, kind: 'file', real: `${await realpath(dirname(configured))}/${basename(configured)}` },
+      problem: null,
+      missing: false,
+    };
   } catch (error) {
-    throw new SyncError('io', `cannot create root ${index} at ${configured}: ${describe(error)}`, { path: configured }, { cause: error });
+    throw new SyncError(
+      'io',
+      `cannot create root ${index} at ${configured}: ${describe(error)}`,
+      { path: configured },
+      { cause: error },
+    );
   }
 }

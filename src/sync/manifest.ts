@@ -56,7 +56,12 @@ export async function resolveRoot(configured: string): Promise<ResolvedRoot> {
     st = await stat(configured);
   } catch (error) {
     if (code(error) === 'ENOENT' || code(error) === 'ENOTDIR') return { configured, kind: 'absent', real: null };
-    throw new SyncError('io', `cannot read root ${configured}: ${describe(error)}`, { path: configured }, { cause: error });
+    throw new SyncError(
+      'io',
+      `cannot read root ${configured}: ${describe(error)}`,
+      { path: configured },
+      { cause: error },
+    );
   }
   const kind: RootKind = st.isDirectory() ? 'dir' : st.isFile() ? 'file' : 'absent';
   return { configured, kind, real: kind === 'absent' ? null : await realpath(configured) };
@@ -82,10 +87,24 @@ export async function buildManifest(roots: readonly string[], options: WalkOptio
       size = BigInt(result.bytes);
       if (result.stable) options.cache.store(absolute, st, sha256, startNs);
     }
-    return { type: 'file', root, path, size: Number(size), mode: Number(st.mode) & 0o777, mtimeMs: mtimeMs(st), sha256 };
+    return {
+      type: 'file',
+      root,
+      path,
+      size: Number(size),
+      mode: Number(st.mode) & 0o777,
+      mtimeMs: mtimeMs(st),
+      sha256,
+    };
   };
 
-  const describeName = async (root: number, dir: string, dirAbsolute: string, raw: Buffer, name: string): Promise<ManifestEntry | null> => {
+  const describeName = async (
+    root: number,
+    dir: string,
+    dirAbsolute: string,
+    raw: Buffer,
+    name: string,
+  ): Promise<ManifestEntry | null> => {
     const path = dir === '' ? name : `${dir}/${name}`;
     if (!Buffer.from(name, 'utf8').equals(raw)) {
       skip(root, path, 'its name is not valid UTF-8');
@@ -131,7 +150,12 @@ export async function buildManifest(roots: readonly string[], options: WalkOptio
         target = await readlink(absolute);
       } catch (error) {
         if (code(error) === 'ENOENT') return null;
-        throw new SyncError('io', `cannot read the symlink ${absolute}: ${describe(error)}`, { path: absolute }, { cause: error });
+        throw new SyncError(
+          'io',
+          `cannot read the symlink ${absolute}: ${describe(error)}`,
+          { path: absolute },
+          { cause: error },
+        );
       }
       const linkProblem = options.removeTemps ? null : symlinkTargetProblem(path, target);
       if (linkProblem === null) return { type: 'symlink', root, path, target };
@@ -148,7 +172,12 @@ export async function buildManifest(roots: readonly string[], options: WalkOptio
       try {
         entries.push(await fileEntry(root, '', r.real, await lstat(r.real, { bigint: true })));
       } catch (error) {
-        throw new SyncError('io', `cannot read root ${r.configured}: ${describe(error)}`, { path: r.configured }, { cause: error });
+        throw new SyncError(
+          'io',
+          `cannot read root ${r.configured}: ${describe(error)}`,
+          { path: r.configured },
+          { cause: error },
+        );
       }
       continue;
     }
@@ -161,16 +190,30 @@ export async function buildManifest(roots: readonly string[], options: WalkOptio
         names = await readdir(dirAbsolute, { encoding: 'buffer' });
       } catch (error) {
         if (code(error) === 'ENOENT' && dir !== '') continue; // removed while walking
-        throw new SyncError('io', `cannot list ${dirAbsolute}: ${describe(error)}`, { path: dirAbsolute }, { cause: error });
+        throw new SyncError(
+          'io',
+          `cannot list ${dirAbsolute}: ${describe(error)}`,
+          { path: dirAbsolute },
+          { cause: error },
+        );
       }
-      const sorted = names.map((raw) => ({ raw, name: raw.toString('utf8') })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+      const sorted = names
+        .map((raw) => ({ raw, name: raw.toString('utf8') }))
+        .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
       // Stat and hash a directory's names in parallel (the disk and the thread pool overlap),
       // then list them in name order.
-      const described = await mapLimit(sorted, PARALLEL, async ({ raw, name }) => describeName(root, dir, dirAbsolute, raw, name));
+      const described = await mapLimit(sorted, PARALLEL, async ({ raw, name }) =>
+        describeName(root, dir, dirAbsolute, raw, name),
+      );
       const subdirs: string[] = [];
       for (const entry of described) {
         if (entry === null) continue;
-        if (entries.length >= MAX_ENTRIES) throw new SyncError('limit', `more than ${MAX_ENTRIES} entries under the replicated roots (at root ${root}: ${entry.path})`, { root, path: entry.path });
+        if (entries.length >= MAX_ENTRIES)
+          throw new SyncError(
+            'limit',
+            `more than ${MAX_ENTRIES} entries under the replicated roots (at root ${root}: ${entry.path})`,
+            { root, path: entry.path },
+          );
         entries.push(entry);
         if (entry.type === 'dir') subdirs.push(entry.path);
       }

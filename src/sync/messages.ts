@@ -62,7 +62,8 @@ export function parseServerMessage(value: unknown): ServerMessage {
       return { t, v: int(o, 'v', 0, 1_000_000), roots: int(o, 'roots', 0, MAX_ROOTS) };
     case 'manifest': {
       const roots = o['roots'];
-      if (!Array.isArray(roots) || roots.length > MAX_ROOTS) throw bad('manifest.roots must be a list of at most 1000 root kinds');
+      if (!Array.isArray(roots) || roots.length > MAX_ROOTS)
+        throw bad('manifest.roots must be a list of at most 1000 root kinds');
       return { t, roots: roots.map(rootKind) };
     }
     case 'entries': {
@@ -75,9 +76,21 @@ export function parseServerMessage(value: unknown): ServerMessage {
     case 'file':
       return { t, root: int(o, 'root', 0, MAX_ROOTS), path: text(o, 'path', MAX_PATH_BYTES) };
     case 'end':
-      return { t, size: int(o, 'size', 0, Number.MAX_SAFE_INTEGER), sha256: sha256(o), mode: int(o, 'mode', 0, 0o777), mtimeMs: finite(o, 'mtimeMs'), stable: bool(o, 'stable') };
+      return {
+        t,
+        size: int(o, 'size', 0, Number.MAX_SAFE_INTEGER),
+        sha256: sha256(o),
+        mode: int(o, 'mode', 0, 0o777),
+        mtimeMs: finite(o, 'mtimeMs'),
+        stable: bool(o, 'stable'),
+      };
     case 'missing':
-      return { t, root: int(o, 'root', 0, MAX_ROOTS), path: text(o, 'path', MAX_PATH_BYTES), reason: text(o, 'reason', 1000) };
+      return {
+        t,
+        root: int(o, 'root', 0, MAX_ROOTS),
+        path: text(o, 'path', MAX_PATH_BYTES),
+        reason: text(o, 'reason', 1000),
+      };
     case 'error':
       return { t, message: text(o, 'message', 2000) };
     default:
@@ -92,7 +105,15 @@ export function parseEntry(value: unknown): ManifestEntry {
   const path = text(o, 'path', MAX_PATH_BYTES);
   switch (o['type']) {
     case 'file':
-      return { type: 'file', root, path, size: int(o, 'size', 0, Number.MAX_SAFE_INTEGER), mode: int(o, 'mode', 0, 0o777), mtimeMs: finite(o, 'mtimeMs'), sha256: sha256(o) };
+      return {
+        type: 'file',
+        root,
+        path,
+        size: int(o, 'size', 0, Number.MAX_SAFE_INTEGER),
+        mode: int(o, 'mode', 0, 0o777),
+        mtimeMs: finite(o, 'mtimeMs'),
+        sha256: sha256(o),
+      };
     case 'dir':
       return { type: 'dir', root, path, mode: int(o, 'mode', 0, 0o777) };
     case 'symlink':
@@ -118,7 +139,8 @@ function object(value: unknown, what: string): Record<string, unknown> {
 
 function int(o: Record<string, unknown>, key: string, min: number, max: number): number {
   const v = o[key];
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min || v > max) throw bad(`${key} must be an integer in ${min}..${max}, got ${short(v)}`);
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min || v > max)
+    throw bad(`${key} must be an integer in ${min}..${max}, got ${short(v)}`);
   return v;
 }
 
@@ -136,17 +158,26 @@ function bool(o: Record<string, unknown>, key: string): boolean {
 
 function text(o: Record<string, unknown>, key: string, maxBytes: number): string {
   const v = o[key];
-  if (typeof v !== 'string' || Buffer.byteLength(v) > maxBytes) throw bad(`${key} must be a string of at most ${maxBytes} bytes, got ${short(v)}`);
+  if (typeof v !== 'string' || Buffer.byteLength(v) > maxBytes)
+    throw bad(`${key} must be a string of at most ${maxBytes} bytes, got ${short(v)}`);
   return v;
 }
 
 function sha256(o: Record<string, unknown>): string {
   const v = o['sha256'];
-  if (typeof v !== 'string' || !/^[0-9a-f]{64}$/.test(v)) throw bad(`sha256 must be 64 lower-case hex digits, got ${short(v)}`);
+  if (typeof v !== 'string' || !/^[0-9a-f]{64}$/.test(v))
+    throw bad(`sha256 must be 64 lower-case hex digits, got ${short(v)}`);
   return v;
 }
 
 function short(v: unknown): string {
-  const s = typeof v === 'string' ? JSON.stringify(v) : typeof v === 'object' && v !== null ? (Array.isArray(v) ? 'a list' : 'an object') : String(v);
+  const s =
+    typeof v === 'string'
+      ? JSON.stringify(v)
+      : typeof v === 'object' && v !== null
+        ? Array.isArray(v)
+          ? 'a list'
+          : 'an object'
+        : String(v);
   return s.length > 80 ? `${s.slice(0, 77)}...` : s;
 }

@@ -27,11 +27,21 @@ export class SyncKey {
     try {
       const st = statSync(path);
       if (!st.isFile()) throw new SyncError('key', `${path} is not a regular file`, { file: path });
-      if ((st.mode & 0o077) !== 0) throw new SyncError('key', `${path} is readable by group or others (mode ${(st.mode & 0o777).toString(8)}); chmod 600 it`, { file: path });
+      if ((st.mode & 0o077) !== 0)
+        throw new SyncError(
+          'key',
+          `${path} is readable by group or others (mode ${(st.mode & 0o777).toString(8)}); chmod 600 it`,
+          { file: path },
+        );
       content = readFileSync(path);
     } catch (error) {
       if (error instanceof SyncError) throw error;
-      throw new SyncError('key', `cannot read ${path}: ${error instanceof Error ? error.message : String(error)}`, { file: path }, { cause: error });
+      throw new SyncError(
+        'key',
+        `cannot read ${path}: ${error instanceof Error ? error.message : String(error)}`,
+        { file: path },
+        { cause: error },
+      );
     }
     return SyncKey.fromSecret(content, path);
   }
@@ -41,7 +51,11 @@ export class SyncKey {
     let end = secret.length;
     if (end > 0 && secret[end - 1] === 0x0a) end -= 1;
     if (end > 0 && secret[end - 1] === 0x0d) end -= 1;
-    if (end < MIN_KEY_BYTES) throw new SyncError('key', `${source} holds ${end} bytes; at least ${MIN_KEY_BYTES} are needed (e.g. head -c 32 /dev/urandom | base64)`);
+    if (end < MIN_KEY_BYTES)
+      throw new SyncError(
+        'key',
+        `${source} holds ${end} bytes; at least ${MIN_KEY_BYTES} are needed (e.g. head -c 32 /dev/urandom | base64)`,
+      );
     const psk = createHmac('sha256', secret.subarray(0, end)).update('hotspare sync psk v1').digest();
     return new SyncKey(psk);
   }

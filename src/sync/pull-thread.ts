@@ -44,7 +44,8 @@ export class PullThread {
     const worker = this.start();
     const id = this.nextId++;
     return new Promise<PullResult>((resolve, reject) => {
-      const onAbort = (): void => worker.postMessage({ type: 'abort', reason: String(signal.reason ?? 'aborted') } satisfies ToWorker);
+      const onAbort = (): void =>
+        worker.postMessage({ type: 'abort', reason: String(signal.reason ?? 'aborted') } satisfies ToWorker);
       signal.addEventListener('abort', onAbort, { once: true });
       this.pending = {
         id,

@@ -36,10 +36,18 @@ port.on('message', (message: ToWorker) => {
     cache,
     signal: abort.signal,
     log: (level, event, text, fields = {}) => post({ type: 'log', level, event, message: text, fields }),
-  }).then(
-    (result) => post({ type: 'done', id: message.id, result }),
-    (error: unknown) => post({ type: 'failed', id: message.id, kind: isSyncError(error) ? error.kind : 'io', message: describe(error) }),
-  ).finally(() => {
-    if (current === abort) current = null;
-  });
+  })
+    .then(
+      (result) => post({ type: 'done', id: message.id, result }),
+      (error: unknown) =>
+        post({
+          type: 'failed',
+          id: message.id,
+          kind: isSyncError(error) ? error.kind : 'io',
+          message: describe(error),
+        }),
+    )
+    .finally(() => {
+      if (current === abort) current = null;
+    });
 });

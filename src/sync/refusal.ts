@@ -14,18 +14,28 @@ const WRONG_KEY = new Set([
 export function refusalReason(code: string | undefined, message: string, unknownIdentity: string | null): string {
   if (unknownIdentity !== null) return `unknown PSK identity ${JSON.stringify(unknownIdentity.slice(0, 64))}`;
   if (code !== undefined && WRONG_KEY.has(code)) return 'authentication failed: the peer does not hold the cluster key';
-  if (code === 'ERR_SSL_NO_SHARED_CIPHER' || code === 'ERR_SSL_UNSUPPORTED_PROTOCOL' || code === 'ERR_SSL_WRONG_VERSION_NUMBER' || code === 'ERR_SSL_HTTP_REQUEST') {
+  if (
+    code === 'ERR_SSL_NO_SHARED_CIPHER' ||
+    code === 'ERR_SSL_UNSUPPORTED_PROTOCOL' ||
+    code === 'ERR_SSL_WRONG_VERSION_NUMBER' ||
+    code === 'ERR_SSL_HTTP_REQUEST'
+  ) {
     return `not a hotspare sync client (${code})`;
   }
   if (code === 'ECONNRESET') return 'the peer reset the connection during the handshake';
-  if (/handshake timeout/i.test(message) || code === 'ERR_TLS_HANDSHAKE_TIMEOUT') return 'no TLS handshake within sync.timeout_ms';
+  if (/handshake timeout/i.test(message) || code === 'ERR_TLS_HANDSHAKE_TIMEOUT')
+    return 'no TLS handshake within sync.timeout_ms';
   return `TLS handshake failed (${code ?? 'no code'})`;
 }
 
 /** Maps the client side's view of a failed handshake to a SyncError detail. */
 export function clientHandshakeProblem(code: string | undefined): string | null {
   if (code === undefined) return null;
-  if (WRONG_KEY.has(code) || code === 'ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE' || code === 'ERR_SSL_TLSV1_ALERT_UNKNOWN_PSK_IDENTITY') {
+  if (
+    WRONG_KEY.has(code) ||
+    code === 'ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE' ||
+    code === 'ERR_SSL_TLSV1_ALERT_UNKNOWN_PSK_IDENTITY'
+  ) {
     return `the primary refused the handshake (${code}): the two servers do not share the cluster key (sync.key_file)`;
   }
   if (code.startsWith('ERR_SSL_')) return `TLS handshake failed (${code})`;

@@ -50,7 +50,16 @@ export class TlsReplicator implements Replicator {
   constructor(private readonly options: TlsReplicatorOptions) {
     this.log = options.log ?? silentLog;
     const inWorker = (options.thread ?? 'worker') === 'worker' && options.hooks === undefined;
-    this.thread = inWorker ? new PullThread({ roots: options.paths, key: options.key, port: options.port, timeoutMs: options.timeoutMs, limits: options.limits, log: this.log }) : null;
+    this.thread = inWorker
+      ? new PullThread({
+          roots: options.paths,
+          key: options.key,
+          port: options.port,
+          timeoutMs: options.timeoutMs,
+          limits: options.limits,
+          log: this.log,
+        })
+      : null;
   }
 
   /** From the `sync` config section; reads and checks the key file now (throws SyncError `key`). */
@@ -78,11 +87,21 @@ export class TlsReplicator implements Replicator {
     if (pulling !== null) {
       pulling.abort.abort('this server became primary');
       let timer: NodeJS.Timeout | undefined;
-      await Promise.race([pulling.done.catch(() => undefined), new Promise((resolve) => (timer = setTimeout(resolve, ABANDON_WAIT_MS)))]);
+      await Promise.race([
+        pulling.done.catch(() => undefined),
+        new Promise((resolve) => (timer = setTimeout(resolve, ABANDON_WAIT_MS))),
+      ]);
       clearTimeout(timer);
     }
     await this.stopServing();
-    const server = new SyncServer({ roots: this.options.paths, key: this.options.key, port: this.options.port, timeoutMs: this.options.timeoutMs, cache: this.cache, log: this.log });
+    const server = new SyncServer({
+      roots: this.options.paths,
+      key: this.options.key,
+      port: this.options.port,
+      timeoutMs: this.options.timeoutMs,
+      cache: this.cache,
+      log: this.log,
+    });
     this.server = server;
     try {
       await server.listen(primaryIp);
@@ -120,27 +139,49 @@ export class TlsReplicator implements Replicator {
   }
 
   private async pullOnce(primaryIp: string, signal: AbortSignal): Promise<SyncResult> {
-    const result = this.thread !== null ? await this.thread.run(primaryIp, signal) : await pull({
-      signal,
-      roots: this.options.paths,
-      key: this.options.key,
-      host: primaryIp,
-      port: this.options.port,
-      timeoutMs: this.options.timeoutMs,
-      limits: this.options.limits,
-      cache: this.cache,
-      log: this.log,
-      ...(this.options.hooks === undefined ? {} : { hooks: this.options.hooks }),
-    });
+    const result =
+      this.thread !== null
+        ? await this.thread.run(primaryIp, signal)
+        : await pull({
+            signal,
+            roots: this.options.paths,
+            key: this.options.key,
+            host: primaryIp,
+            port: this.options.port,
+            timeoutMs: this.options.timeoutMs,
+            limits: this.options.limits,
+            cache: this.cache,
+            log: this.log,
+            ...(this.options.hooks === undefined ? {} : { hooks: this.options.hooks }),
+          });
     const t = result.timings;
-    this.log('debug', 'sync-pulled', `pulled ${result.files} file(s), ${result.bytes} bytes, ${result.deleted} deletion(s), ${result.touched} metadata change(s): manifest ${t.manifestMs} ms, local walk ${t.localMs} ms, copies ${t.copyMs} ms, deletions and fsync ${t.finishMs} ms`, { ...t, files: result.files, bytes: result.bytes });
-    if (result.tempsRemoved > 0) this.log('info', 'sync-temps-removed', `removed ${result.tempsRemoved} temporary file(s) left by an interrupted copy`, { count: result.tempsRemoved });
+    this.log(
+      'debug',
+      'sync-pulled',
+      `pulled ${result.files} file(s), ${result.bytes} bytes, ${result.deleted} deletion(s), ${result.touched} metadata change(s): manifest ${t.manifestMs} ms, local walk ${t.localMs} ms, copies ${t.copyMs} ms, deletions and fsync ${t.finishMs} ms`,
+      { ...t, files: result.files, bytes: result.bytes },
+    );
+    if (result.tempsRemoved > 0)
+      this.log(
+        'info',
+        'sync-temps-removed',
+        `removed ${result.tempsRemoved} temporary file(s) left by an interrupted copy`,
+        { count: result.tempsRemoved },
+      );
     const first = result.problems[0];
     if (first !== undefined) {
       // A partial sync is not a completed one: the status keeps the last complete sync.
-      const listed = result.problems.slice(0, LISTED_PROBLEMS).map((p) => p.text).join('; ');
-      const more = result.problems.length > LISTED_PROBLEMS ? `; and ${result.problems.length - LISTED_PROBLEMS} more` : '';
-      throw new SyncError(first.kind, `partial sync (${result.files} file(s), ${result.bytes} bytes, ${result.deleted} deletion(s) done): ${listed}${more}`, { files: result.files, bytes: result.bytes });
+      const listed = result.problems
+        .slice(0, LISTED_PROBLEMS)
+        .map((p) => p.text)
+        .join('; ');
+      const more =
+        result.problems.length > LISTED_PROBLEMS ? `; and ${result.problems.length - LISTED_PROBLEMS} more` : '';
+      throw new SyncError(
+        first.kind,
+        `partial sync (${result.files} file(s), ${result.bytes} bytes, ${result.deleted} deletion(s) done): ${listed}${more}`,
+        { files: result.files, bytes: result.bytes },
+      );
     }
     return { skipped: false, files: result.files, bytes: result.bytes, deleted: result.deleted };
   }

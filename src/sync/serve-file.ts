@@ -29,12 +29,21 @@ export type Prepared =
 export async function prepareFile(root: ResolvedRoot, path: string): Promise<Prepared> {
   const absolute = localPath(root, path);
   // Rule: never serve through a directory that became a symlink since the walk.
-  if (path !== '' && (await realpath(dirname(absolute)).catch(() => null)) !== dirname(absolute)) return { kind: 'missing', reason: 'a parent directory changed' };
+  if (path !== '' && (await realpath(dirname(absolute)).catch(() => null)) !== dirname(absolute))
+    return { kind: 'missing', reason: 'a parent directory changed' };
   let handle: FileHandle;
   try {
     handle = await open(absolute, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   } catch (error) {
-    return { kind: 'missing', reason: code(error) === 'ELOOP' ? 'it became a symlink' : code(error) === 'ENOENT' ? 'it was deleted' : `cannot open: ${code(error) ?? describe(error)}` };
+    return {
+      kind: 'missing',
+      reason:
+        code(error) === 'ELOOP'
+          ? 'it became a symlink'
+          : code(error) === 'ENOENT'
+            ? 'it was deleted'
+            : `cannot open: ${code(error) ?? describe(error)}`,
+    };
   }
   try {
     const before = await handle.stat({ bigint: true });
@@ -53,7 +62,11 @@ export async function prepareFile(root: ResolvedRoot, path: string): Promise<Pre
     const after = await handle.stat({ bigint: true });
     await handle.close();
     const content = data.subarray(0, got);
-    return { kind: 'whole', data: content, end: endOf(before, after, got, createHash('sha256').update(content).digest('hex')) };
+    return {
+      kind: 'whole',
+      data: content,
+      end: endOf(before, after, got, createHash('sha256').update(content).digest('hex')),
+    };
   } catch (error) {
     await handle.close().catch(() => undefined);
     throw error;
@@ -61,14 +74,23 @@ export async function prepareFile(root: ResolvedRoot, path: string): Promise<Pre
 }
 
 /** Sends a prepared file; returns the bytes sent, or null when it was missing. Closes what it opened. */
-export async function sendPrepared(writer: FrameWriter, prepared: Prepared, root: number, path: string): Promise<number | null> {
+export async function sendPrepared(
+  writer: FrameWriter,
+  prepared: Prepared,
+  root: number,
+  path: string,
+): Promise<number | null> {
   if (prepared.kind === 'missing') {
     await writer.header({ t: 'missing', root, path, reason: prepared.reason });
     return null;
   }
   if (prepared.kind === 'whole') {
     // One write for the three frames of a small file.
-    await writer.frames([{ header: { t: 'file', root, path } }, ...(prepared.data.length > 0 ? [{ data: prepared.data }] : []), { header: prepared.end }]);
+    await writer.frames([
+      { header: { t: 'file', root, path } },
+      ...(prepared.data.length > 0 ? [{ data: prepared.data }] : []),
+      { header: prepared.end },
+    ]);
     return prepared.data.length;
   }
   const { handle, before } = prepared;
@@ -101,6 +123,17 @@ export async function releasePrepared(prepared: Prepared): Promise<void> {
 
 /** Rule: a file that changed while it was read may be torn; `stable: false` makes the monitor keep its old copy. */
 function endOf(before: BigIntStats, after: BigIntStats, bytes: number, sha256: string): End {
-  const stable = before.size === after.size && before.mtimeNs === after.mtimeNs && before.ctimeNs === after.ctimeNs && BigInt(bytes) === after.size;
-  return { t: 'end', size: bytes, sha256, mode: Number(before.mode) & 0o777, mtimeMs: Number(before.mtimeNs / 1000n) / 1000, stable };
+  const stable =
+    before.size === after.size &&
+    before.mtimeNs === after.mtimeNs &&
+    before.ctimeNs === after.ctimeNs &&
+    BigInt(bytes) === after.size;
+  return {
+    t: 'end',
+    size: bytes,
+    sha256,
+    mode: Number(before.mode) & 0o777,
+    mtimeMs: Number(before.mtimeNs / 1000n) / 1000,
+    stable,
+  };
 }

@@ -97,14 +97,21 @@ export class SyncServer {
           await new Promise((resolve) => setTimeout(resolve, BIND_RETRY_MS));
           continue;
         }
-        throw new SyncError('serve', `cannot listen on ${host}:${this.options.port}: ${describe(error)}`, { host, port: this.options.port }, { cause: error });
+        throw new SyncError(
+          'serve',
+          `cannot listen on ${host}:${this.options.port}: ${describe(error)}`,
+          { host, port: this.options.port },
+          { cause: error },
+        );
       }
     }
     if (this.closed) {
       server.close();
       return;
     }
-    server.on('error', (error) => this.options.log('error', 'sync-server-error', `sync server on ${host}:${this.port}: ${describe(error)}`));
+    server.on('error', (error) =>
+      this.options.log('error', 'sync-server-error', `sync server on ${host}:${this.port}: ${describe(error)}`),
+    );
     this.server = server;
   }
 
@@ -131,9 +138,15 @@ export class SyncServer {
       seen.suppressed += 1;
       return;
     }
-    const more = seen !== undefined && seen.suppressed > 0 ? ` (${seen.suppressed} more refused from it since the last report)` : '';
+    const more =
+      seen !== undefined && seen.suppressed > 0
+        ? ` (${seen.suppressed} more refused from it since the last report)`
+        : '';
     this.refusals.set(peer, { lastMs: now, suppressed: 0 });
-    this.options.log('warn', 'sync-refused', `refused a sync connection from ${peer}: ${reason}${more}`, { peer, reason });
+    this.options.log('warn', 'sync-refused', `refused a sync connection from ${peer}: ${reason}${more}`, {
+      peer,
+      reason,
+    });
   }
 
   private async session(socket: TLSSocket): Promise<void> {
@@ -148,7 +161,9 @@ export class SyncServer {
     this.sessions += 1;
     // Request/response in small frames: Nagle plus delayed ACKs would cost ~40 ms a file.
     socket.setNoDelay(true);
-    socket.setTimeout(this.options.timeoutMs, () => socket.destroy(new SyncError('timeout', `${peer}: nothing for ${this.options.timeoutMs} ms`)));
+    socket.setTimeout(this.options.timeoutMs, () =>
+      socket.destroy(new SyncError('timeout', `${peer}: nothing for ${this.options.timeoutMs} ms`)),
+    );
     socket.on('error', () => undefined); // reported through the reader
     const reader = new FrameReader(socket[Symbol.asyncIterator](), peer);
     let files = 0;
@@ -156,7 +171,8 @@ export class SyncServer {
     try {
       const hello = parseClientMessage(await reader.header());
       if (hello.t !== 'hello') throw new SyncError('protocol', `${peer}: expected hello, got ${hello.t}`);
-      if (hello.v !== PROTOCOL_VERSION) throw new SyncError('protocol', `${peer}: speaks protocol ${hello.v}, this server ${PROTOCOL_VERSION}`);
+      if (hello.v !== PROTOCOL_VERSION)
+        throw new SyncError('protocol', `${peer}: speaks protocol ${hello.v}, this server ${PROTOCOL_VERSION}`);
       await writer.header({ t: 'hello', v: PROTOCOL_VERSION, roots: this.options.roots.length });
       const session: { served: { resolved: ResolvedRoot[]; files: Set<string> } | null } = { served: null };
       // Responses go out in request order through one chain; files are prepared (opened,
@@ -166,9 +182,10 @@ export class SyncServer {
       const queued: Array<Promise<void>> = [];
       const respond = (send: () => Promise<void>): void => {
         const done = chain.then(async () => {
-          if (failure === null) await send().catch((error: unknown) => {
-            failure ??= error;
-          });
+          if (failure === null)
+            await send().catch((error: unknown) => {
+              failure ??= error;
+            });
         });
         chain = done;
         queued.push(done);
@@ -195,11 +212,17 @@ export class SyncServer {
         // Rule: only files of the manifest sent on this connection are served.
         const served = session.served;
         if (served === null || !served.files.has(entryKey(request))) {
-          throw new SyncError('protocol', `${peer}: asked for ${describeEntry(request)}, which the manifest it got does not list as a file`);
+          throw new SyncError(
+            'protocol',
+            `${peer}: asked for ${describeEntry(request)}, which the manifest it got does not list as a file`,
+          );
         }
         const resolved = served.resolved[request.root];
         if (resolved === undefined) throw new SyncError('protocol', `${peer}: no root ${request.root}`);
-        const prepared = prepareFile(resolved, request.path).catch((error: unknown): Prepared => ({ kind: 'missing', reason: `cannot read: ${describe(error)}` }));
+        const prepared = prepareFile(resolved, request.path).catch((error: unknown): Prepared => ({
+          kind: 'missing',
+          reason: `cannot read: ${describe(error)}`,
+        }));
         respond(async () => {
           const item = await prepared;
           if (failure !== null) return releasePrepared(item);
@@ -215,7 +238,9 @@ export class SyncServer {
       this.options.log('debug', 'sync-served', `${peer}: served ${files} file(s), ${bytes} bytes`, { files, bytes });
     } catch (error) {
       const text = describe(error);
-      this.options.log('warn', 'sync-session-failed', `${peer}: ${text}`, { kind: isSyncError(error) ? error.kind : 'io' });
+      this.options.log('warn', 'sync-session-failed', `${peer}: ${text}`, {
+        kind: isSyncError(error) ? error.kind : 'io',
+      });
       await writer.header({ t: 'error', message: text.slice(0, 1000) }).catch(() => undefined);
       socket.destroy();
     } finally {
@@ -232,7 +257,12 @@ export class SyncServer {
         const key = `${entryKey(skipped)}\u0000${skipped.reason}`;
         if (this.warnedSkips.has(key) || this.warnedSkips.size > 10_000) return;
         this.warnedSkips.add(key);
-        this.options.log('warn', 'sync-skipped', `not replicated: ${describeEntry(skipped)} (${this.options.roots[skipped.root] ?? '?'}): ${skipped.reason}`, { root: skipped.root, path: skipped.path });
+        this.options.log(
+          'warn',
+          'sync-skipped',
+          `not replicated: ${describeEntry(skipped)} (${this.options.roots[skipped.root] ?? '?'}): ${skipped.reason}`,
+          { root: skipped.root, path: skipped.path },
+        );
       },
     });
     await writer.header({ t: 'manifest', roots: walk.roots });

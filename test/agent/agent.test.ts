@@ -42,8 +42,18 @@ describe('agent executor with simulated drivers', () => {
     const before = (await monitor.agent!.status()).probes.foreignReplies;
     for (let i = 0; i < 50; i++) {
       icmp.inject({ from: '198.18.0.77', identifier: 1, sequence: i, receivedUs: cluster.clock.nowUs() });
-      icmp.inject({ from: SIM_PRIMARY.split('/')[0] ?? '', identifier: 0xbeef, sequence: i, receivedUs: cluster.clock.nowUs() });
-      icmp.inject({ from: SIM_PRIMARY.split('/')[0] ?? '', identifier: 0, sequence: 60000 + i, receivedUs: cluster.clock.nowUs() });
+      icmp.inject({
+        from: SIM_PRIMARY.split('/')[0] ?? '',
+        identifier: 0xbeef,
+        sequence: i,
+        receivedUs: cluster.clock.nowUs(),
+      });
+      icmp.inject({
+        from: SIM_PRIMARY.split('/')[0] ?? '',
+        identifier: 0,
+        sequence: 60000 + i,
+        receivedUs: cluster.clock.nowUs(),
+      });
     }
     await cluster.clock.runFor(1_000_000);
     const status = await monitor.agent!.status();
@@ -67,14 +77,22 @@ describe('agent executor with simulated drivers', () => {
   });
 
   it('a primary whose health check fails gives up; the monitor takes over through the fence', async () => {
-    const cluster = new SimCluster({ nodes: 3, seed: 21, config: { health: { command: 'check-service', interval_ms: 100, fails: 3 } } });
+    const cluster = new SimCluster({
+      nodes: 3,
+      seed: 21,
+      config: { health: { command: 'check-service', interval_ms: 100, fails: 3 } },
+    });
     await converge(cluster);
     const primary = cluster.node(nodeIn(cluster, 'primary'));
     const monitor = nodeIn(cluster, 'monitor');
     primary.healthy = false;
     await cluster.clock.runFor(2_000_000);
     expect(cluster.primaryHolders()).to.deep.equal([monitor]);
-    expect(primary.log.all().some((l) => l.event === 'transition' && l.message.includes('service health check failed 3 times'))).to.equal(true);
+    expect(
+      primary.log
+        .all()
+        .some((l) => l.event === 'transition' && l.message.includes('service health check failed 3 times')),
+    ).to.equal(true);
     expect(primary.bmc.commands.map((c) => c.command)).to.include('off');
   });
 
@@ -115,7 +133,12 @@ describe('agent operator interface (simulated drivers)', () => {
     expect(monitor.command('promote')).to.include({ accepted: true });
     await cluster.clock.runFor(1_000_000);
     expect(cluster.primaryHolders()).to.deep.equal([monitorName]);
-    expect(cluster.node(primaryName).bmc.commands.map((c) => c.command).slice(0, 2)).to.deep.equal(['off', 'status']);
+    expect(
+      cluster
+        .node(primaryName)
+        .bmc.commands.map((c) => c.command)
+        .slice(0, 2),
+    ).to.deep.equal(['off', 'status']);
   });
 
   it('maintenance on the monitor: a dead primary is not fenced until maintenance ends', async () => {

@@ -17,7 +17,13 @@ function run(spuriousFailovers: number, lateMaxUs: number | null, windowMs = 20)
     impairment:
       lateMaxUs === null
         ? null
-        : { method: 'user-space-hub', ports: ['l-a'], spec: 'loss 1%', counters: { final: true, late_max_us: lateMaxUs }, note: '' },
+        : {
+            method: 'user-space-hub',
+            ports: ['l-a'],
+            spec: 'loss 1%',
+            counters: { final: true, late_max_us: lateMaxUs },
+            note: '',
+          },
     stress: 'stress-ng --cpu 2',
     load: { start: sample, end: sample },
     machineBusyPercent: 99,
@@ -27,7 +33,9 @@ function run(spuriousFailovers: number, lateMaxUs: number | null, windowMs = 20)
 
 describe('bench false alarms: the lab switch stall note', () => {
   it('names a switch that fell behind by more than the window when a run had spurious failovers', () => {
-    expect(switchStallNote(run(1, 99_805.4))).to.equal(", while the lab's user-space switch was up to 99.8 ms late (more than the 20 ms window)");
+    expect(switchStallNote(run(1, 99_805.4))).to.equal(
+      ", while the lab's user-space switch was up to 99.8 ms late (more than the 20 ms window)",
+    );
   });
 
   it('says nothing without spurious failovers, with a switch within the window, or without hub counters (netem)', () => {

@@ -51,12 +51,32 @@ describe('config and `hotspare check`', () => {
     ['a wrong type', (d) => (d['probe']['interval_ms'] = 'fast'), 'probe.interval_ms: must be a number'],
     ['an out-of-range number', (d) => (d['probe']['misses'] = 0), 'probe.misses: must be at least 1'],
     ['an unknown key (typo)', (d) => (d['probe']['intervall_ms'] = 10), 'probe.intervall_ms: unknown key'],
-    ['a bad MAC', (d) => (d['cluster']['members'][1]['mac'] = '02:00:00:00:0b'), 'cluster.members[1].mac: must look like'],
-    ['a bad address', (d) => (d['cluster']['primary_address'] = '198.18.0.10'), 'cluster.primary_address: must be an IPv4 address with prefix length'],
-    ['the same address twice', (d) => (d['cluster']['monitor_address'] = '198.18.0.10/24'), 'cluster.monitor_address: must differ'],
+    [
+      'a bad MAC',
+      (d) => (d['cluster']['members'][1]['mac'] = '02:00:00:00:0b'),
+      'cluster.members[1].mac: must look like',
+    ],
+    [
+      'a bad address',
+      (d) => (d['cluster']['primary_address'] = '198.18.0.10'),
+      'cluster.primary_address: must be an IPv4 address with prefix length',
+    ],
+    [
+      'the same address twice',
+      (d) => (d['cluster']['monitor_address'] = '198.18.0.10/24'),
+      'cluster.monitor_address: must differ',
+    ],
     ['a node not in members', (d) => (d['node'] = 'z'), 'node: "z" is not in cluster.members'],
-    ['duplicate members', (d) => (d['cluster']['members'][2]['name'] = 'a'), 'cluster.members[2].name: duplicate member name'],
-    ['an unreadable password file', (d) => (d['cluster']['members'][1]['bmc']['password_file'] = '/nonexistent/pass'), 'cluster.members[1].bmc.password_file: cannot read /nonexistent/pass'],
+    [
+      'duplicate members',
+      (d) => (d['cluster']['members'][2]['name'] = 'a'),
+      'cluster.members[2].name: duplicate member name',
+    ],
+    [
+      'an unreadable password file',
+      (d) => (d['cluster']['members'][1]['bmc']['password_file'] = '/nonexistent/pass'),
+      'cluster.members[1].bmc.password_file: cannot read /nonexistent/pass',
+    ],
   ];
   for (const [what, edit, expected] of broken) {
     it(`refuses ${what}, naming the file and the field`, () => {

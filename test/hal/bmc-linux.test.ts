@@ -54,8 +54,26 @@ describe('hal/bmc/linux IpmitoolBmc (fake ipmitool)', () => {
   it('builds the lanplus command line with -f, -C, -N and -R and no password', () => {
     const args = ipmitoolArgs(options, 'off');
     expect(args).to.deep.equal([
-      '-v', '-I', 'lanplus', '-C', '3', '-H', '198.18.1.12', '-p', '623', '-U', 'admin',
-      '-f', options.passwordFile, '-N', '1', '-R', '1', 'chassis', 'power', 'off',
+      '-v',
+      '-I',
+      'lanplus',
+      '-C',
+      '3',
+      '-H',
+      '198.18.1.12',
+      '-p',
+      '623',
+      '-U',
+      'admin',
+      '-f',
+      options.passwordFile,
+      '-N',
+      '1',
+      '-R',
+      '1',
+      'chassis',
+      'power',
+      'off',
     ]);
     expect(args.join(' ')).not.to.contain(SECRET);
     expect(args).not.to.include('-P');
@@ -76,7 +94,8 @@ describe('hal/bmc/linux IpmitoolBmc (fake ipmitool)', () => {
   });
 
   it('off, on and cycle resolve on the acknowledgement', async () => {
-    const script = 'for last; do :; done; case "$last" in off) echo "Chassis Power Control: Down/Off";; on) echo "Chassis Power Control: Up/On";; cycle) echo "Chassis Power Control: Cycle";; esac';
+    const script =
+      'for last; do :; done; case "$last" in off) echo "Chassis Power Control: Down/Off";; on) echo "Chassis Power Control: Up/On";; cycle) echo "Chassis Power Control: Cycle";; esac';
     const bmc = new IpmitoolBmc(options, { command: fake(argsFile, script) });
     await bmc.off();
     await bmc.on();
@@ -96,7 +115,10 @@ describe('hal/bmc/linux IpmitoolBmc (fake ipmitool)', () => {
 
   it('maps failure output to error kinds', async () => {
     const cases: Array<[string, string]> = [
-      ['echo "> RAKP 2 HMAC is invalid" >&2; echo "Error: Unable to establish IPMI v2 / RMCP+ session" >&2; exit 1', 'auth'],
+      [
+        'echo "> RAKP 2 HMAC is invalid" >&2; echo "Error: Unable to establish IPMI v2 / RMCP+ session" >&2; exit 1',
+        'auth',
+      ],
       ['echo "Error: Unable to establish IPMI v2 / RMCP+ session" >&2; exit 1', 'unreachable'],
       ['echo "Set Chassis Power Control to Down/Off failed: Insufficient privilege level" >&2; exit 1', 'refused'],
       ['echo "Chassis Power Control: Up/On"', 'garbage'],
@@ -110,7 +132,10 @@ describe('hal/bmc/linux IpmitoolBmc (fake ipmitool)', () => {
   });
 
   it('reports an unreadable password file as auth without running ipmitool', async () => {
-    const bmc = new IpmitoolBmc({ ...options, passwordFile: join(dir, 'missing.pass') }, { command: fake(argsFile, 'echo "Chassis Power is on"') });
+    const bmc = new IpmitoolBmc(
+      { ...options, passwordFile: join(dir, 'missing.pass') },
+      { command: fake(argsFile, 'echo "Chassis Power is on"') },
+    );
     const error = await rejection(bmc.status());
     expect(error.kind).to.equal('auth');
     expect(error.message).to.contain('missing.pass');

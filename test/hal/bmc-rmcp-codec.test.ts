@@ -19,7 +19,14 @@ import {
   rakp4Code,
 } from '../../hal/bmc/rmcp/handshake.js';
 import type { Exchange } from '../../hal/bmc/rmcp/handshake.js';
-import { checksum, decodeIpmiRequest, decodeIpmiResponse, encodeIpmiRequest, encodeIpmiResponse, powerFromChassisStatus } from '../../hal/bmc/rmcp/ipmi-message.js';
+import {
+  checksum,
+  decodeIpmiRequest,
+  decodeIpmiResponse,
+  encodeIpmiRequest,
+  encodeIpmiResponse,
+  powerFromChassisStatus,
+} from '../../hal/bmc/rmcp/ipmi-message.js';
 import { PayloadType, decodeSessionHeader, encodeSessionPacket, openSessionPacket } from '../../hal/bmc/rmcp/packet.js';
 import type { SessionSecurity } from '../../hal/bmc/rmcp/packet.js';
 
@@ -78,7 +85,9 @@ describe('hal/bmc/rmcp codec', () => {
     it('AES-CBC-128 with pad 1,2,3..: matches openssl, and round-trips every length', () => {
       const k2 = hex('267ddef2b112d50b1cf053ef4708c5131bb269b6');
       const iv = range(0, 16);
-      expect(encryptPayload(k2, Buffer.from('hello'), iv).toString('hex')).to.equal(`${iv.toString('hex')}186f38fac791c4554d7d97f35456dab4`);
+      expect(encryptPayload(k2, Buffer.from('hello'), iv).toString('hex')).to.equal(
+        `${iv.toString('hex')}186f38fac791c4554d7d97f35456dab4`,
+      );
       for (let length = 0; length <= 40; length += 1) {
         const data = range(0x40, length);
         expect(decryptPayload(k2, encryptPayload(k2, data))).to.deep.equal(data);
@@ -106,7 +115,12 @@ describe('hal/bmc/rmcp codec', () => {
     const security: SessionSecurity = { suite: cipherSuite(3), k1: Buffer.alloc(20, 1), k2: Buffer.alloc(20, 2) };
 
     it('unauthenticated packets: fixed header layout and round trip', () => {
-      const datagram = encodeSessionPacket({ payloadType: PayloadType.openSessionRequest, sessionId: 0, sequence: 0, payload: Buffer.from([1, 2, 3]) });
+      const datagram = encodeSessionPacket({
+        payloadType: PayloadType.openSessionRequest,
+        sessionId: 0,
+        sequence: 0,
+        payload: Buffer.from([1, 2, 3]),
+      });
       expect(datagram.toString('hex')).to.equal('0600ff07' + '06' + '10' + '00000000' + '00000000' + '0300' + '010203');
       const raw = decodeSessionHeader(datagram);
       expect(raw).to.include({ payloadType: 0x10, encrypted: false, authenticated: false, sessionId: 0, sequence: 0 });
@@ -125,15 +139,23 @@ describe('hal/bmc/rmcp codec', () => {
     });
 
     it('any flipped bit, a wrong key or a downgrade to an unprotected packet is refused', () => {
-      const datagram = encodeSessionPacket({ payloadType: 0, sessionId: 1, sequence: 1, payload: Buffer.from('chassis') }, security);
+      const datagram = encodeSessionPacket(
+        { payloadType: 0, sessionId: 1, sequence: 1, payload: Buffer.from('chassis') },
+        security,
+      );
       for (let at = 4; at < datagram.length; at += 1) {
         const bad = Buffer.from(datagram);
         bad[at] = (bad[at] ?? 0) ^ 0x01;
         expect(() => openSessionPacket(decodeSessionHeader(bad), security), `byte ${at}`).to.throw(RmcpCodecError);
       }
-      expect(codecError(() => openSessionPacket(decodeSessionHeader(datagram), { ...security, k1: Buffer.alloc(20, 9) })).message).to.match(/AuthCode/);
+      expect(
+        codecError(() => openSessionPacket(decodeSessionHeader(datagram), { ...security, k1: Buffer.alloc(20, 9) }))
+          .message,
+      ).to.match(/AuthCode/);
       const plain = encodeSessionPacket({ payloadType: 0, sessionId: 1, sequence: 1, payload: Buffer.from('chassis') });
-      expect(codecError(() => openSessionPacket(decodeSessionHeader(plain), security)).message).to.match(/unauthenticated unencrypted/);
+      expect(codecError(() => openSessionPacket(decodeSessionHeader(plain), security)).message).to.match(
+        /unauthenticated unencrypted/,
+      );
     });
 
     it('truncated, foreign and IPMI 1.5 datagrams are codec errors', () => {
@@ -141,8 +163,12 @@ describe('hal/bmc/rmcp codec', () => {
       for (let length = 0; length < datagram.length; length += 1) {
         expect(() => decodeSessionHeader(datagram.subarray(0, length)), `length ${length}`).to.throw(RmcpCodecError);
       }
-      expect(codecError(() => decodeSessionHeader(Buffer.concat([hex('0600ff06'), Buffer.alloc(16)]))).message).to.match(/not an IPMI RMCP/);
-      expect(codecError(() => decodeSessionHeader(Buffer.concat([hex('0600ff0700'), Buffer.alloc(16)]))).message).to.match(/not RMCP\+/);
+      expect(
+        codecError(() => decodeSessionHeader(Buffer.concat([hex('0600ff06'), Buffer.alloc(16)]))).message,
+      ).to.match(/not an IPMI RMCP/);
+      expect(
+        codecError(() => decodeSessionHeader(Buffer.concat([hex('0600ff0700'), Buffer.alloc(16)]))).message,
+      ).to.match(/not RMCP\+/);
     });
 
     it('random bytes never raise anything but RmcpCodecError (property)', () => {
@@ -162,16 +188,34 @@ describe('hal/bmc/rmcp codec', () => {
   });
 
   describe('handshake payloads', () => {
-    it('Open Session Request proposes the suite\'s three algorithms', () => {
-      const request = encodeOpenSessionRequest({ tag: 5, privilege: 4, consoleSessionId: 0x01020304, suite: cipherSuite(3) });
-      expect(request.toString('hex')).to.equal('05040000' + '04030201' + '0000000801000000' + '0100000801000000' + '0200000801000000');
+    it("Open Session Request proposes the suite's three algorithms", () => {
+      const request = encodeOpenSessionRequest({
+        tag: 5,
+        privilege: 4,
+        consoleSessionId: 0x01020304,
+        suite: cipherSuite(3),
+      });
+      expect(request.toString('hex')).to.equal(
+        '05040000' + '04030201' + '0000000801000000' + '0100000801000000' + '0200000801000000',
+      );
       const suite17 = encodeOpenSessionRequest({ tag: 5, privilege: 4, consoleSessionId: 1, suite: cipherSuite(17) });
       expect([suite17[12], suite17[20], suite17[28]]).to.deep.equal([0x03, 0x04, 0x01]);
     });
 
     it('Open Session Response and RAKP 2 decode; short error answers carry the status', () => {
-      const response = Buffer.concat([hex('0500040044332211' + '88776655'), hex('0000000801000000' + '0100000801000000' + '0200000801000000')]);
-      expect(decodeOpenSessionResponse(response)).to.include({ tag: 5, status: 0, consoleSessionId: 0x11223344, bmcSessionId: 0x55667788, authAlgorithm: 1, integrityAlgorithm: 1, confidentialityAlgorithm: 1 });
+      const response = Buffer.concat([
+        hex('0500040044332211' + '88776655'),
+        hex('0000000801000000' + '0100000801000000' + '0200000801000000'),
+      ]);
+      expect(decodeOpenSessionResponse(response)).to.include({
+        tag: 5,
+        status: 0,
+        consoleSessionId: 0x11223344,
+        bmcSessionId: 0x55667788,
+        authAlgorithm: 1,
+        integrityAlgorithm: 1,
+        confidentialityAlgorithm: 1,
+      });
       expect(decodeOpenSessionResponse(hex('0511000044332211'))).to.include({ status: 0x11 });
       expect(() => decodeOpenSessionResponse(response.subarray(0, 20))).to.throw(RmcpCodecError);
       expect(decodeRakp2(hex('070d000044332211'))).to.include({ status: 0x0d });
@@ -179,16 +223,32 @@ describe('hal/bmc/rmcp codec', () => {
     });
 
     it('RAKP 1 carries role and user name; over-long names are refused', () => {
-      const rakp1 = encodeRakp1({ tag: 1, bmcSessionId: 0x55667788, consoleRandom: range(0, 16), role: 0x14, username: Buffer.from('admin') });
+      const rakp1 = encodeRakp1({
+        tag: 1,
+        bmcSessionId: 0x55667788,
+        consoleRandom: range(0, 16),
+        role: 0x14,
+        username: Buffer.from('admin'),
+      });
       expect(rakp1.length).to.equal(33);
       expect(rakp1.subarray(24).toString('hex')).to.equal('14000005' + Buffer.from('admin').toString('hex'));
-      expect(() => encodeRakp1({ tag: 1, bmcSessionId: 1, consoleRandom: range(0, 16), role: 0x14, username: Buffer.alloc(17, 0x61) })).to.throw(RmcpCodecError);
+      expect(() =>
+        encodeRakp1({
+          tag: 1,
+          bmcSessionId: 1,
+          consoleRandom: range(0, 16),
+          role: 0x14,
+          username: Buffer.alloc(17, 0x61),
+        }),
+      ).to.throw(RmcpCodecError);
     });
   });
 
   describe('IPMI messages', () => {
     it('Get Chassis Status request bytes and checksums', () => {
-      expect(encodeIpmiRequest({ netFn: 0x00, cmd: 0x01, rqSeq: 1, data: Buffer.alloc(0) }).toString('hex')).to.equal('2000e08104017a');
+      expect(encodeIpmiRequest({ netFn: 0x00, cmd: 0x01, rqSeq: 1, data: Buffer.alloc(0) }).toString('hex')).to.equal(
+        '2000e08104017a',
+      );
       expect(checksum(hex('2000'))).to.equal(0xe0);
     });
 

@@ -82,14 +82,25 @@ class FakeBmc implements DatagramTransport {
     }
     if (this.silent) return;
     const raw = decodeSessionHeader(datagram);
-    const pre = (payloadType: number, payload: Buffer): void => this.reply(encodeSessionPacket({ payloadType, sessionId: 0, sequence: 0, payload }));
+    const pre = (payloadType: number, payload: Buffer): void =>
+      this.reply(encodeSessionPacket({ payloadType, sessionId: 0, sequence: 0, payload }));
     switch (raw.payloadType) {
       case PayloadType.openSessionRequest: {
         const p = raw.payload;
         const suite = [3, 17].map((id) => cipherSuite(id)).find((s) => s.authAlgorithm === p[12]) as CipherSuite;
         const bmcSessionId = (randomBytes(4).readUInt32LE(0) | 1) >>> 0;
         const consoleSessionId = p.readUInt32LE(4);
-        this.pending.set(bmcSessionId, { suite, kuid: kuidOf(Buffer.from(this.password)), consoleSessionId, bmcSessionId, consoleRandom: Buffer.alloc(0), bmcRandom: randomBytes(16), bmcGuid: GUID, role: 0, username: Buffer.alloc(0) });
+        this.pending.set(bmcSessionId, {
+          suite,
+          kuid: kuidOf(Buffer.from(this.password)),
+          consoleSessionId,
+          bmcSessionId,
+          consoleRandom: Buffer.alloc(0),
+          bmcRandom: randomBytes(16),
+          bmcGuid: GUID,
+          role: 0,
+          username: Buffer.alloc(0),
+        });
         const out = Buffer.alloc(36);
         out[0] = p[0] ?? 0;
         out[2] = 4;
@@ -131,7 +142,11 @@ class FakeBmc implements DatagramTransport {
           return;
         }
         const keys = deriveKeys(x.suite, x.kuid, x.consoleRandom, x.bmcRandom, x.role, x.username);
-        this.sessions.set(x.bmcSessionId, { consoleSessionId: x.consoleSessionId, security: { suite: x.suite, k1: keys.k1, k2: keys.k2 }, outbound: 0 });
+        this.sessions.set(x.bmcSessionId, {
+          consoleSessionId: x.consoleSessionId,
+          security: { suite: x.suite, k1: keys.k1, k2: keys.k2 },
+          outbound: 0,
+        });
         this.sessionsOpened += 1;
         pre(PayloadType.rakp4, Buffer.concat([head, rakp4Code(x, keys.sik)]));
         return;
@@ -157,9 +172,17 @@ class FakeBmc implements DatagramTransport {
         } else if (!(request.netFn === 6 && request.cmd === 1)) {
           completionCode = 0xc1;
         }
-        const answer = encodeIpmiResponse({ netFn: request.netFn, cmd: request.cmd, rqSeq: request.rqSeq, completionCode, data });
-        const packet = (sessionId: number, sequence: number): Buffer => encodeSessionPacket({ payloadType: 0, sessionId, sequence, payload: answer }, session.security);
-        for (let i = 0; i < this.garbageFirst; i += 1) this.reply(Buffer.concat([packet(session.consoleSessionId, 999).subarray(0, 30), Buffer.from('junk')]));
+        const answer = encodeIpmiResponse({
+          netFn: request.netFn,
+          cmd: request.cmd,
+          rqSeq: request.rqSeq,
+          completionCode,
+          data,
+        });
+        const packet = (sessionId: number, sequence: number): Buffer =>
+          encodeSessionPacket({ payloadType: 0, sessionId, sequence, payload: answer }, session.security);
+        for (let i = 0; i < this.garbageFirst; i += 1)
+          this.reply(Buffer.concat([packet(session.consoleSessionId, 999).subarray(0, 30), Buffer.from('junk')]));
         if (this.onlyGarbage) {
           const bad = packet(session.consoleSessionId, 999);
           bad[bad.length - 1] = (bad[bad.length - 1] ?? 0) ^ 0xff;
@@ -186,7 +209,17 @@ describe('hal/bmc/rmcp RmcpBmc (fake BMC, no sockets)', () => {
     dir = await mkdtemp(join(tmpdir(), 'hs-rmcp-test-'));
     const passwordFile = join(dir, 'bmc.pass');
     await writeFile(passwordFile, `${SECRET}\n`, { mode: 0o600 });
-    options = { member: 'b', host: '198.18.1.12', port: 623, username: 'admin', passwordFile, cipherSuite: 3, timeoutMs: 300, retries: 1, keepaliveMs: 0 };
+    options = {
+      member: 'b',
+      host: '198.18.1.12',
+      port: 623,
+      username: 'admin',
+      passwordFile,
+      cipherSuite: 3,
+      timeoutMs: 300,
+      retries: 1,
+      keepaliveMs: 0,
+    };
   });
 
   afterEach(async () => {
@@ -221,7 +254,10 @@ describe('hal/bmc/rmcp RmcpBmc (fake BMC, no sockets)', () => {
   }
 
   it('an unsupported cipher suite is refused, naming it', () => {
-    expect(() => new RmcpBmc({ ...options, cipherSuite: 1 }, { transport: new FakeBmc() })).to.throw(BmcError, /suite 1 is not supported/);
+    expect(() => new RmcpBmc({ ...options, cipherSuite: 1 }, { transport: new FakeBmc() })).to.throw(
+      BmcError,
+      /suite 1 is not supported/,
+    );
   });
 
   it('a wrong password is auth at once, and neither password appears in the error', async () => {
@@ -235,8 +271,12 @@ describe('hal/bmc/rmcp RmcpBmc (fake BMC, no sockets)', () => {
   });
 
   it('an unknown user is auth; a missing password file is auth naming only the path', async () => {
-    expect((await rejection(new RmcpBmc({ ...options, username: 'mallory' }, { transport: new FakeBmc() }).status())).kind).to.equal('auth');
-    const error = await rejection(new RmcpBmc({ ...options, passwordFile: join(dir, 'missing') }, { transport: new FakeBmc() }).status());
+    expect(
+      (await rejection(new RmcpBmc({ ...options, username: 'mallory' }, { transport: new FakeBmc() }).status())).kind,
+    ).to.equal('auth');
+    const error = await rejection(
+      new RmcpBmc({ ...options, passwordFile: join(dir, 'missing') }, { transport: new FakeBmc() }).status(),
+    );
     expect(error.kind).to.equal('auth');
     expect(error.message).to.contain('missing').and.to.contain('ENOENT');
   });

@@ -7,7 +7,10 @@ import { FileStore } from '../../hal/store/linux.js';
 import { SimStore } from '../../hal/store/sim.js';
 
 /** One contract, every implementation: the simulated store and the file store. */
-const implementations: Array<{ name: string; make: () => { store: Store; cleanup: () => void; corrupt?: () => void } }> = [
+const implementations: Array<{
+  name: string;
+  make: () => { store: Store; cleanup: () => void; corrupt?: () => void };
+}> = [
   { name: 'SimStore', make: () => ({ store: new SimStore(), cleanup: () => {} }) },
   {
     name: 'FileStore',
@@ -39,15 +42,18 @@ for (const impl of implementations) {
     });
 
     const onDisk = impl.name === 'FileStore';
-    (onDisk ? it : it.skip)(`a corrupt record is an error naming the file, not a silent default${onDisk ? '' : ' (skipped: the simulated store has no file to corrupt)'}`, async () => {
-      await made.store.save({ role: 'monitor', epoch: 1, reason: 'x', atMs: 1 });
-      made.corrupt?.();
-      try {
-        await made.store.load();
-        expect.fail('loaded a corrupt record');
-      } catch (error) {
-        expect(String(error)).to.contain('role.json');
-      }
-    });
+    (onDisk ? it : it.skip)(
+      `a corrupt record is an error naming the file, not a silent default${onDisk ? '' : ' (skipped: the simulated store has no file to corrupt)'}`,
+      async () => {
+        await made.store.save({ role: 'monitor', epoch: 1, reason: 'x', atMs: 1 });
+        made.corrupt?.();
+        try {
+          await made.store.load();
+          expect.fail('loaded a corrupt record');
+        } catch (error) {
+          expect(String(error)).to.contain('role.json');
+        }
+      },
+    );
   });
 }

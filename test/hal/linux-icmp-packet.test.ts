@@ -1,9 +1,20 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
-import { buildEchoRequest, buildIpv4Header, internetChecksum, parseEchoReply, parseIpv4 } from '../../hal/icmp/packet.js';
+import {
+  buildEchoRequest,
+  buildIpv4Header,
+  internetChecksum,
+  parseEchoReply,
+  parseIpv4,
+} from '../../hal/icmp/packet.js';
 
 /** An echo reply as a raw IPv4 socket delivers it: IP header (valid checksum) + ICMP. */
-function replyDatagram(identifier: number, sequence: number, payload = Buffer.from('hotspare'), options: { ihl?: number } = {}): Buffer {
+function replyDatagram(
+  identifier: number,
+  sequence: number,
+  payload = Buffer.from('hotspare'),
+  options: { ihl?: number } = {},
+): Buffer {
   const icmp = buildEchoRequest(identifier, sequence, payload);
   icmp.writeUInt8(0, 0);
   icmp.writeUInt16BE(0, 2);

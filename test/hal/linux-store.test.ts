@@ -26,7 +26,12 @@ describe('hal/store/linux FileStore', () => {
     await rm(base, { recursive: true, force: true });
   });
 
-  const record: RoleRecord = { role: 'primary', epoch: 7, reason: 'took over from 198.18.0.2', atMs: 1_700_000_000_000 };
+  const record: RoleRecord = {
+    role: 'primary',
+    epoch: 7,
+    reason: 'took over from 198.18.0.2',
+    atMs: 1_700_000_000_000,
+  };
 
   it('loads null when nothing was saved, even if the directory is missing', async () => {
     expect(await new FileStore(join(base, 'missing')).load()).to.equal(null);

@@ -28,8 +28,15 @@ export interface Lateness {
 
 export function summarize(late: number[]): Lateness {
   const sorted = [...late].sort((a, b) => a - b);
-  const at = (q: number): number => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] ?? NaN;
-  return { samples: sorted.length, p50: at(0.5), p99: at(0.99), max: sorted[sorted.length - 1] ?? NaN, early: sorted.filter((x) => x < 0).length };
+  const at = (q: number): number =>
+    sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] ?? NaN;
+  return {
+    samples: sorted.length,
+    p50: at(0.5),
+    p99: at(0.99),
+    max: sorted[sorted.length - 1] ?? NaN,
+    early: sorted.filter((x) => x < 0).length,
+  };
 }
 
 function hrUs(): number {
@@ -58,7 +65,11 @@ export function periodic(clock: Clock, intervalUs: number, count: number, phaseU
 }
 
 /** The addon without NativeClock: lateness seen in the poll callback and after setImmediate. */
-export function periodicRaw(binding: TimerBinding, intervalUs: number, count: number): Promise<{ poll: number[]; immediate: number[] }> {
+export function periodicRaw(
+  binding: TimerBinding,
+  intervalUs: number,
+  count: number,
+): Promise<{ poll: number[]; immediate: number[] }> {
   return new Promise((resolve) => {
     const poll: number[] = [];
     const immediate: number[] = [];
@@ -92,7 +103,13 @@ async function main(argv: string[]): Promise<void> {
   const count = Math.floor((Number(secondsArg) * 1e6) / intervalUs);
   const busy = Number(busyArg);
   const realtime = Number(realtimeArg);
-  if (!['native', 'node', 'raw'].includes(kind) || !(intervalUs > 0) || !(count > 0) || !Number.isInteger(busy) || !Number.isInteger(realtime)) {
+  if (
+    !['native', 'node', 'raw'].includes(kind) ||
+    !(intervalUs > 0) ||
+    !(count > 0) ||
+    !Number.isInteger(busy) ||
+    !Number.isInteger(realtime)
+  ) {
     throw new Error('usage: native-clock-measure.js native|node|raw INTERVAL_US SECONDS [BUSY [REALTIME]]');
   }
   const binding = kind === 'node' && realtime === 0 ? null : loadTimerBinding();
@@ -114,12 +131,28 @@ async function main(argv: string[]): Promise<void> {
       result = { lateness: summarize(await periodic(clock, intervalUs, count)) };
       if (clock instanceof NativeClock) clock.close();
     }
-    console.log(JSON.stringify({ clock: kind, intervalUs, seconds: Number(secondsArg), busy, realtime, ...result, cpuPercent: cpuPercent(cpuBefore, hrUs() - wallStart) }));
+    console.log(
+      JSON.stringify({
+        clock: kind,
+        intervalUs,
+        seconds: Number(secondsArg),
+        busy,
+        realtime,
+        ...result,
+        cpuPercent: cpuPercent(cpuBefore, hrUs() - wallStart),
+      }),
+    );
   } finally {
     for (const child of children) {
       if (child.pid !== undefined) process.kill(child.pid, 'SIGKILL');
     }
-    await Promise.all(children.map((child) => (child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise((resolve) => child.once('exit', resolve)))));
+    await Promise.all(
+      children.map((child) =>
+        child.exitCode !== null || child.signalCode !== null
+          ? Promise.resolve()
+          : new Promise((resolve) => child.once('exit', resolve)),
+      ),
+    );
   }
 }
 

@@ -184,10 +184,12 @@ for (const subject of subjects) {
         peer.on('data', () => events.push('reply'));
         for (let round = 0; round < 6; round += 1) {
           const deadline = clock.nowUs() + 1000;
-          const done = new Promise<void>((resolve) => clock.at(deadline, () => {
-            events.push('timeout');
-            resolve();
-          }));
+          const done = new Promise<void>((resolve) =>
+            clock.at(deadline, () => {
+              events.push('timeout');
+              resolve();
+            }),
+          );
           // The event loop is stuck (a GC, a slow callback) past the deadline, and the reply
           // arrives meanwhile: before the deadline in even rounds, after it in odd rounds. (Which
           // fd the kernel reports first varies; NativeClock.deferred counts the timer-first case.)
@@ -376,11 +378,17 @@ describe('hal/clock/native openClock', () => {
     const opened = openClock({ native: 'auto', addonPath: missing });
     expect(opened.kind).to.equal('node');
     expect(opened.description).to.match(/Node timer clock/);
-    expect(opened.warning).to.include(missing).and.to.match(/not built.*falling back to Node timers/);
+    expect(opened.warning)
+      .to.include(missing)
+      .and.to.match(/not built.*falling back to Node timers/);
   });
 
   it("'on' and an explicit realtime priority refuse to start without the addon", () => {
-    for (const options of [{ native: 'on' as const }, { native: 'auto' as const, realtime: 10 }, { native: 'off' as const, realtime: 1 }]) {
+    for (const options of [
+      { native: 'on' as const },
+      { native: 'auto' as const, realtime: 10 },
+      { native: 'off' as const, realtime: 1 },
+    ]) {
       let caught: unknown = null;
       try {
         openClock({ ...options, addonPath: missing });
@@ -421,11 +429,16 @@ describeNative('hal/clock/native lateness (prints; asserts only never-early)', (
     const node = new MonotonicClock();
     const cpuBefore = process.cpuUsage();
     try {
-      const [nativeLate, nodeLate] = await Promise.all([periodic(native, 10_000, 2000), periodic(node, 10_000, 2000, 5000)]);
+      const [nativeLate, nodeLate] = await Promise.all([
+        periodic(native, 10_000, 2000),
+        periodic(node, 10_000, 2000, 5000),
+      ]);
       const cpu = process.cpuUsage(cpuBefore);
       const a = summarize(nativeLate);
       const b = summarize(nodeLate);
-      console.log(`      lateness µs  native p50 ${a.p50} p99 ${a.p99} max ${a.max} | node p50 ${b.p50} p99 ${b.p99} max ${b.max} | process CPU ${((cpu.user + cpu.system) / 200_000).toFixed(2)} % (both clocks)`);
+      console.log(
+        `      lateness µs  native p50 ${a.p50} p99 ${a.p99} max ${a.max} | node p50 ${b.p50} p99 ${b.p99} max ${b.max} | process CPU ${((cpu.user + cpu.system) / 200_000).toFixed(2)} % (both clocks)`,
+      );
       expect(a.samples).to.equal(2000);
       expect(b.samples).to.equal(2000);
       expect(a.early).to.equal(0);

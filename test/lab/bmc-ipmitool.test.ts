@@ -72,7 +72,11 @@ describe('IpmitoolBmc against ipmi_sim in the lab', function () {
     // ipmi_sim's own, later. No time bound: ipmitool's start-up time depends on the load.
     const off = l.powerLog.slice(before).find((p) => p.server === 'c' && !p.on && p.source === 'bmc');
     expect(off, 'power off recorded before cycle() resolved').to.not.equal(undefined);
-    await l.waitFor(() => l.powerLog.slice(before).some((p) => p.server === 'c' && p.on) && l.isPowered('c'), 5000, 'c back on');
+    await l.waitFor(
+      () => l.powerLog.slice(before).some((p) => p.server === 'c' && p.on) && l.isPowered('c'),
+      5000,
+      'c back on',
+    );
     const [first, second] = l.powerLog.slice(before).filter((p) => p.server === 'c');
     expect([first?.on, second?.on]).to.deep.equal([false, true]);
     expect(await c.status()).to.equal('on');
@@ -86,10 +90,12 @@ describe('IpmitoolBmc against ipmi_sim in the lab', function () {
     const l = current();
     const wrong = join(l.runDir, 'wrong.pass');
     await writeFile(wrong, 'not-the-password-123', { mode: 0o600 });
-    const error = await bmc('a', { passwordFile: wrong }).status().then(
-      () => null,
-      (e: unknown) => e,
-    );
+    const error = await bmc('a', { passwordFile: wrong })
+      .status()
+      .then(
+        () => null,
+        (e: unknown) => e,
+      );
     expect(isBmcError(error) && error.kind).to.equal('auth');
     expect(String((error as Error).message)).to.not.contain('not-the-password-123');
     expect(await kindOf(bmc('a', { passwordFile: wrong, interface: 'lan' }).status())).to.equal('auth');

@@ -29,7 +29,9 @@ interface ChildRequest {
   name: string;
   options?: RmcpBmcOptions;
 }
-type ChildAnswer = { id: number; ok: true; value: unknown; ms: number } | { id: number; ok: false; kind: string | null; message: string; ms: number };
+type ChildAnswer =
+  | { id: number; ok: true; value: unknown; ms: number }
+  | { id: number; ok: false; kind: string | null; message: string; ms: number };
 
 // ---- child side ----------------------------------------------------------------------------
 
@@ -55,7 +57,13 @@ async function serveChild(): Promise<void> {
       }
       answer({ id: request.id, ok: true, value: value ?? null, ms: ms() });
     } catch (error) {
-      answer({ id: request.id, ok: false, kind: isBmcError(error) ? error.kind : null, message: error instanceof Error ? error.message : String(error), ms: ms() });
+      answer({
+        id: request.id,
+        ok: false,
+        kind: isBmcError(error) ? error.kind : null,
+        message: error instanceof Error ? error.message : String(error),
+        ms: ms(),
+      });
     }
   }
   await Promise.all([...bmcs.values()].map((bmc) => bmc.close()));
@@ -88,7 +96,9 @@ class Child {
     const id = this.nextId++;
     return new Promise((resolve) => {
       this.pending.set(id, resolve);
-      this.process.child.stdin?.write(`${JSON.stringify({ id, op, name, ...(options === undefined ? {} : { options }) })}\n`);
+      this.process.child.stdin?.write(
+        `${JSON.stringify({ id, op, name, ...(options === undefined ? {} : { options }) })}\n`,
+      );
     });
   }
 
@@ -105,7 +115,8 @@ class Child {
 
 function summary(samples: readonly number[]): { n: number; medianMs: number; p95Ms: number; maxMs: number } {
   const sorted = [...samples].sort((a, b) => a - b);
-  const at = (q: number): number => Math.round((sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] ?? NaN) * 100) / 100;
+  const at = (q: number): number =>
+    Math.round((sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] ?? NaN) * 100) / 100;
   return { n: sorted.length, medianMs: at(0.5), p95Ms: at(0.95), maxMs: at(1) };
 }
 
@@ -117,8 +128,15 @@ function labTests(): void {
 
     before(async () => {
       lab = await startLab({ servers: 3, agentCommand: placeholderAgent, observer: false });
-      const process_ = lab.group.spawn({ name: 'rmcp-child', netns: lab.netnsOf('b'), argv: [process.execPath, THIS_FILE, '--rmcp-child'], stdin: true });
-      process_.child.stderr?.on('data', (chunk: Buffer) => console.log(`      child: ${chunk.toString('utf8').trim()}`));
+      const process_ = lab.group.spawn({
+        name: 'rmcp-child',
+        netns: lab.netnsOf('b'),
+        argv: [process.execPath, THIS_FILE, '--rmcp-child'],
+        stdin: true,
+      });
+      process_.child.stderr?.on('data', (chunk: Buffer) =>
+        console.log(`      child: ${chunk.toString('utf8').trim()}`),
+      );
       child = new Child(process_);
     });
 
@@ -159,10 +177,21 @@ function labTests(): void {
       const before = l().powerLog.length;
       const answer = await c().ask('cycle', 'c');
       expect(answer.ok, JSON.stringify(answer)).to.equal(true);
-      const off = l().powerLog.slice(before).find((p) => p.server === 'c' && !p.on && p.source === 'bmc');
+      const off = l()
+        .powerLog.slice(before)
+        .find((p) => p.server === 'c' && !p.on && p.source === 'bmc');
       expect(off, 'power off recorded before cycle answered').to.not.equal(undefined);
-      await l().waitFor(() => l().powerLog.slice(before).some((p) => p.server === 'c' && p.on) && l().isPowered('c'), 5000, 'c back on');
-      const [first, second] = l().powerLog.slice(before).filter((p) => p.server === 'c');
+      await l().waitFor(
+        () =>
+          l()
+            .powerLog.slice(before)
+            .some((p) => p.server === 'c' && p.on) && l().isPowered('c'),
+        5000,
+        'c back on',
+      );
+      const [first, second] = l()
+        .powerLog.slice(before)
+        .filter((p) => p.server === 'c');
       expect([first?.on, second?.on]).to.deep.equal([false, true]);
       expect(await c().value('status', 'c')).to.equal('on');
     });
@@ -231,7 +260,9 @@ function labTests(): void {
       expect(answer.ok && answer.value, JSON.stringify(answer)).to.equal('on');
       const stats = await c().stats('restart');
       expect(stats.opens).to.equal(2);
-      console.log(`      status across a BMC restart: ${answer.ms.toFixed(1)} ms (first attempt times out, then a new session)`);
+      console.log(
+        `      status across a BMC restart: ${answer.ms.toFixed(1)} ms (first attempt times out, then a new session)`,
+      );
     });
 
     it('latency: session open, status, off+status (printed; 20 each)', async () => {

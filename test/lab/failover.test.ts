@@ -9,7 +9,11 @@ import { startLab } from '../../scripts/lab/lab.js';
 import type { Lab, LabOptions } from '../../scripts/lab/lab.js';
 import { agentLog, clusterPicture, converged, monoUs, roles, sleep } from './fixtures.js';
 
-const FAST = { probe: { interval_ms: 10, timeout_ms: 10, misses: 3 }, boot: { jitter_ms: 200, check_ms: 50 }, fencing: { retry_ms: 300, retry_max_ms: 2000 } };
+const FAST = {
+  probe: { interval_ms: 10, timeout_ms: 10, misses: 3 },
+  boot: { jitter_ms: 200, check_ms: 50 },
+  fencing: { retry_ms: 300, retry_max_ms: 2000 },
+};
 
 describe('lab: end-to-end failover (real agents, ipmi_sim, namespaces)', function () {
   this.timeout(180_000);
@@ -29,7 +33,9 @@ describe('lab: end-to-end failover (real agents, ipmi_sim, namespaces)', functio
   afterEach(async function () {
     if (lab !== null && this.currentTest?.state === 'failed') {
       for (const name of lab.serverNames()) {
-        const tail = agentLog(lab, name).filter((l) => l.event === 'transition' || l.level === 'error' || l.level === 'warn').slice(-8);
+        const tail = agentLog(lab, name)
+          .filter((l) => l.event === 'transition' || l.level === 'error' || l.level === 'warn')
+          .slice(-8);
         console.log(`    ${name}: ${tail.map((l) => `\n      ${l.event}: ${l.message}`).join('')}`);
       }
     }
@@ -62,15 +68,24 @@ describe('lab: end-to-end failover (real agents, ipmi_sim, namespaces)', functio
     await l.observer!.waitForReply(() => true, 5000, monoUs());
     const crashUs = monoUs();
     await l.crash(before.primary);
-    const after = await l.waitFor(async () => {
-      const h = await l.holders();
-      return h.primaryUp.length === 1 && h.primaryUp[0] === before.monitor ? h : null;
-    }, 10_000, 'the monitor holding the primary address');
+    const after = await l.waitFor(
+      async () => {
+        const h = await l.holders();
+        return h.primaryUp.length === 1 && h.primaryUp[0] === before.monitor ? h : null;
+      },
+      10_000,
+      'the monitor holding the primary address',
+    );
     expect(after.primaryUp).to.deep.equal([before.monitor]);
     // The fence went through the old primary's BMC (ipmitool -> ipmi_sim -> chassis program):
     // its power was already off (ipmi_sim does not switch an off chassis off again), and
     // after the takeover the new primary powered it on through the BMC.
-    const onByBmc = await l.waitFor(() => l.powerLog.find((p) => p.server === before.primary && p.source === 'bmc' && p.on && p.requestedUs > crashUs), 5000, 'power on through the BMC');
+    const onByBmc = await l.waitFor(
+      () =>
+        l.powerLog.find((p) => p.server === before.primary && p.source === 'bmc' && p.on && p.requestedUs > crashUs),
+      5000,
+      'power on through the BMC',
+    );
     expect(onByBmc.requestedUs).to.be.above(crashUs);
     // The observer saw the outage and then replies from the new primary.
     const reply = await l.observer!.waitForReply((r) => l.serverByTtl(r.ttl) === before.monitor, 5000, crashUs);
@@ -79,10 +94,19 @@ describe('lab: end-to-end failover (real agents, ipmi_sim, namespaces)', functio
     expect(gap.gapUs).to.be.above(0).and.below(3_000_000);
     // Off-on fencing powers the old primary on again once the address is taken; it boots,
     // finds the primary address taken and becomes the monitor or a spare.
-    const rejoined = await l.waitFor(async () => {
-      const r = await roles(l);
-      return r !== null && r.primary === before.monitor && l.isPowered(before.primary) && l.get(before.primary).agent !== null ? r : null;
-    }, 20_000, 'the old primary back');
+    const rejoined = await l.waitFor(
+      async () => {
+        const r = await roles(l);
+        return r !== null &&
+          r.primary === before.monitor &&
+          l.isPowered(before.primary) &&
+          l.get(before.primary).agent !== null
+          ? r
+          : null;
+      },
+      20_000,
+      'the old primary back',
+    );
     expect([rejoined.monitor, ...rejoined.spares]).to.include(before.primary);
     await converged(l);
     expectNoSplitBrain(l);
@@ -105,10 +129,14 @@ describe('lab: end-to-end failover (real agents, ipmi_sim, namespaces)', functio
     // Now the link: cut while the agent runs. The primary drops its addresses on link down;
     // the monitor sees the silence, fences it (power off through the BMC) and takes over.
     await l.cut(before.primary);
-    await l.waitFor(async () => {
-      const h = await l.holders();
-      return h.primaryUp.length === 1 && h.primaryUp[0] === before.monitor;
-    }, 10_000, 'the monitor taking over from the cut primary');
+    await l.waitFor(
+      async () => {
+        const h = await l.holders();
+        return h.primaryUp.length === 1 && h.primaryUp[0] === before.monitor;
+      },
+      10_000,
+      'the monitor taking over from the cut primary',
+    );
     await l.restore(before.primary, 'cut');
     await converged(l, 25_000);
     const r = await roles(l);
@@ -136,12 +164,21 @@ describe('lab: end-to-end failover (real agents, ipmi_sim, namespaces)', functio
     const before = await converged(l);
     l.bmcDown(before.primary);
     await l.crash(before.primary);
-    await l.waitFor(async () => {
-      const h = await l.holders();
-      return h.primaryUp.length === 1 && h.primaryUp[0] === before.monitor;
-    }, 15_000, 'takeover without a fence');
+    await l.waitFor(
+      async () => {
+        const h = await l.holders();
+        return h.primaryUp.length === 1 && h.primaryUp[0] === before.monitor;
+      },
+      15_000,
+      'takeover without a fence',
+    );
     // The agent logs the transition after it announced the address: wait for the line.
-    await l.waitFor(() => agentLog(l, before.monitor).some((x) => x.event === 'transition' && x.message.includes('without a fence')), 3000, 'the takeover logged as without a fence', 50);
+    await l.waitFor(
+      () => agentLog(l, before.monitor).some((x) => x.event === 'transition' && x.message.includes('without a fence')),
+      3000,
+      'the takeover logged as without a fence',
+      50,
+    );
     expectNoSplitBrain(l);
   });
 
@@ -151,10 +188,14 @@ describe('lab: end-to-end failover (real agents, ipmi_sim, namespaces)', functio
     const spare = before.spares[0] ?? '';
     const crashUs = monoUs();
     await l.crash(before.monitor);
-    await l.waitFor(async () => {
-      const h = await l.holders();
-      return h.monitorUp.length === 1 && h.monitorUp[0] === spare;
-    }, 15_000, 'the spare claiming the monitor address');
+    await l.waitFor(
+      async () => {
+        const h = await l.holders();
+        return h.monitorUp.length === 1 && h.monitorUp[0] === spare;
+      },
+      15_000,
+      'the spare claiming the monitor address',
+    );
     const h = await l.holders();
     expect(h.primaryUp).to.deep.equal([before.primary]);
     // No outage: the observer's largest gap stays at scheduling noise (1 ms pings).

@@ -46,7 +46,31 @@ async function ipmitool(lab: Lab, from: string, target: string, operation: strin
   const options = lab.bmcOptions(target);
   const { stdout } = await run(
     'ip',
-    ['netns', 'exec', lab.netnsOf(from), 'ipmitool', '-I', 'lanplus', '-C', '3', '-H', options.host, '-p', String(options.port), '-U', options.username, '-f', options.passwordFile, '-N', '1', '-R', '1', 'chassis', 'power', operation],
+    [
+      'netns',
+      'exec',
+      lab.netnsOf(from),
+      'ipmitool',
+      '-I',
+      'lanplus',
+      '-C',
+      '3',
+      '-H',
+      options.host,
+      '-p',
+      String(options.port),
+      '-U',
+      options.username,
+      '-f',
+      options.passwordFile,
+      '-N',
+      '1',
+      '-R',
+      '1',
+      'chassis',
+      'power',
+      operation,
+    ],
     { timeout: 10_000 },
   );
   return stdout.trim();
@@ -93,7 +117,9 @@ describe('lab harness (network namespaces, ipmi_sim, observer)', function () {
     const holders = await l.holders();
     for (const [name, mac, lan, mgmt, ttl] of expected) {
       const netns = l.netnsOf(name);
-      const eth0 = JSON.parse((await ip('-n', netns, '-j', 'addr', 'show', 'dev', 'eth0')).stdout) as Array<{ address: string }>;
+      const eth0 = JSON.parse((await ip('-n', netns, '-j', 'addr', 'show', 'dev', 'eth0')).stdout) as Array<{
+        address: string;
+      }>;
       expect(eth0[0]?.address).to.equal(mac);
       expect(holders.servers[name]).to.deep.equal({ linkUp: true, portUp: true, addresses: [lan] });
       expect((await ip('-n', netns, '-o', '-4', 'addr', 'show', 'dev', 'eth1')).stdout).to.contain(mgmt);
@@ -183,7 +209,11 @@ describe('lab harness (network namespaces, ipmi_sim, observer)', function () {
     await ip('-n', l.netnsOf('a'), 'addr', 'add', '198.18.0.10/24', 'dev', 'eth0');
     await new Promise((resolve) => setTimeout(resolve, 100));
     await ip('-n', l.netnsOf('a'), 'addr', 'del', '198.18.0.10/24', 'dev', 'eth0');
-    await l.waitFor(() => l.events.some((e) => e.server === 'a' && e.kind === 'addr' && e.deleted && e.address === '198.18.0.10/24'), 3000, 'delete recorded');
+    await l.waitFor(
+      () => l.events.some((e) => e.server === 'a' && e.kind === 'addr' && e.deleted && e.address === '198.18.0.10/24'),
+      3000,
+      'delete recorded',
+    );
     const violations = l.splitBrainViolations();
     expect(violations).to.have.length(1);
     expect(violations[0]?.servers).to.deep.equal(['a', 'c']);
@@ -252,7 +282,11 @@ describe('lab harness (network namespaces, ipmi_sim, observer)', function () {
     expect(holders.servers['a']?.linkUp).to.equal(false);
     expect(await ipmitool(l, 'b', 'a', 'status')).to.equal('Chassis Power is off');
     await l.restore('a');
-    expect((await l.holders()).servers['a']).to.deep.equal({ linkUp: true, portUp: true, addresses: ['198.18.0.11/24'] });
+    expect((await l.holders()).servers['a']).to.deep.equal({
+      linkUp: true,
+      portUp: true,
+      addresses: ['198.18.0.11/24'],
+    });
     await l.waitFor(() => l.agentPid('a'), 5000, 'agent a back');
   });
 

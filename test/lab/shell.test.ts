@@ -53,7 +53,9 @@ class Terminal {
 
   constructor(argv: string[], options: { pty: boolean }) {
     const [program = '', ...args] = argv;
-    this.child = options.pty ? spawn('script', ['-qfec', argv.join(' '), '/dev/null'], { stdio: 'pipe' }) : spawn(program, args, { stdio: 'pipe' });
+    this.child = options.pty
+      ? spawn('script', ['-qfec', argv.join(' '), '/dev/null'], { stdio: 'pipe' })
+      : spawn(program, args, { stdio: 'pipe' });
     this.child.stdout.on('data', (d: Buffer) => (this.screen += d.toString('latin1')));
     this.child.stderr.on('data', (d: Buffer) => (this.screen += d.toString('latin1')));
     this.child.stdin.on('error', () => undefined);
@@ -82,7 +84,10 @@ class Terminal {
     for (;;) {
       const part = this.screen.slice(from);
       if (pattern.test(part)) return part;
-      if (Date.now() > deadline) throw new Error(`${what}: ${pattern} not seen within ${timeoutMs} ms; screen: ${JSON.stringify(part.slice(-1500))}`);
+      if (Date.now() > deadline)
+        throw new Error(
+          `${what}: ${pattern} not seen within ${timeoutMs} ms; screen: ${JSON.stringify(part.slice(-1500))}`,
+        );
       await sleep(20);
     }
   }
@@ -112,7 +117,11 @@ describe('lab: maintenance shell over IPMI SOL and the control socket', function
     dir = mkdtempSync(join(tmpdir(), 'hotspare-shell-lab-'));
     const passwordFile = join(dir, 'shell.pass');
     writeFileSync(passwordFile, `${PASSWORD}\n`, { mode: 0o600 });
-    lab = await startLab({ servers: names, observer: false, config: { probe: PROBE, shell: { password_file: passwordFile } } });
+    lab = await startLab({
+      servers: names,
+      observer: false,
+      config: { probe: PROBE, shell: { password_file: passwordFile } },
+    });
     await converged(lab, 30_000);
   });
 
@@ -149,7 +158,21 @@ describe('lab: maintenance shell over IPMI SOL and the control socket', function
   function ipmitool(target: string, from: string): string[] {
     const l = current();
     const o = l.bmcOptions(target);
-    return [...l.ipmitoolCommand(from), '-I', 'lanplus', '-C', '3', '-H', o.host, '-p', String(o.port), '-U', o.username, '-f', o.passwordFile];
+    return [
+      ...l.ipmitoolCommand(from),
+      '-I',
+      'lanplus',
+      '-C',
+      '3',
+      '-H',
+      o.host,
+      '-p',
+      String(o.port),
+      '-U',
+      o.username,
+      '-f',
+      o.passwordFile,
+    ];
   }
 
   /**
@@ -212,7 +235,11 @@ describe('lab: maintenance shell over IPMI SOL and the control socket', function
       // A line of garbage and an unknown command over SOL: answered, the shell goes on.
       const more = terminal.mark();
       terminal.type('\x01\x02\x1b[Afrobx\x7fnicate\r');
-      await terminal.expect(/error: unknown command "frobnicate"; type help for the list\r\nhotspare/, more, 'unknown command over SOL');
+      await terminal.expect(
+        /error: unknown command "frobnicate"; type help for the list\r\nhotspare/,
+        more,
+        'unknown command over SOL',
+      );
       await endSol(terminal);
     }
   });
@@ -259,16 +286,26 @@ describe('lab: maintenance shell over IPMI SOL and the control socket', function
     // ends) and takes over.
     // (The phase changes when the role machine decides; the address follows when the
     // executor has persisted and claimed: wait for both.)
-    await l.waitFor(async () => {
-      const s = await status(monitor).catch(() => null);
-      return s?.phase === 'primary' && s.held.includes('198.18.0.10/24') ? s : null;
-    }, 20_000, `${monitor} primary, holding the primary address`);
+    await l.waitFor(
+      async () => {
+        const s = await status(monitor).catch(() => null);
+        return s?.phase === 'primary' && s.held.includes('198.18.0.10/24') ? s : null;
+      },
+      20_000,
+      `${monitor} primary, holding the primary address`,
+    );
     await Promise.race([term.exited, sleep(10_000)]);
     term.endInput();
 
     // On the new primary's console: each transition on its own line, then the prompt with
     // the half-typed "sta" again; finishing the line works.
-    const screen = await console_.expect(new RegExp(`hotspare: ${monitor}: [a-z-]+ -> primary \\(epoch \\d+\\): [^\\r]*\\r\\nhotspare ${monitor} primary> sta$`), consoleFrom, 'transition line on the console');
+    const screen = await console_.expect(
+      new RegExp(
+        `hotspare: ${monitor}: [a-z-]+ -> primary \\(epoch \\d+\\): [^\\r]*\\r\\nhotspare ${monitor} primary> sta$`,
+      ),
+      consoleFrom,
+      'transition line on the console',
+    );
     expect(screen).to.match(new RegExp(`hotspare: ${monitor}: monitor -> confirming`));
     const typed = console_.mark();
     console_.type('tus\r');
@@ -285,15 +322,28 @@ describe('lab: maintenance shell over IPMI SOL and the control socket', function
     from = promote.mark();
     promote.type(`promote\ryes\r${PASSWORD}\r`);
     await promote.expect(/accepted: promote accepted/, from, 'promote accepted');
-    await l.waitFor(async () => {
-      const s = await status(next).catch(() => null);
-      return s?.phase === 'primary' && s.held.includes('198.18.0.10/24') ? true : null;
-    }, 20_000, `${next} primary after promote`);
+    await l.waitFor(
+      async () => {
+        const s = await status(next).catch(() => null);
+        return s?.phase === 'primary' && s.held.includes('198.18.0.10/24') ? true : null;
+      },
+      20_000,
+      `${next} primary after promote`,
+    );
     // The history entry is written when the executor reaches the transition action (after
     // persisting, claiming and announcing): wait for it on the control socket first.
-    await l.waitFor(async () => ((await request(socketOf(next), 'history').catch(() => [])) as Array<{ to: string }>).at(-1)?.to === 'primary', 10_000, `${next}: transition to primary in its history`);
+    await l.waitFor(
+      async () =>
+        ((await request(socketOf(next), 'history').catch(() => [])) as Array<{ to: string }>).at(-1)?.to === 'primary',
+      10_000,
+      `${next}: transition to primary in its history`,
+    );
     promote.type('history\r');
-    await promote.expect(/monitor -> confirming[^\r]*\r\n[^\r]*confirming -> primary/, from, 'history shows the takeover');
+    await promote.expect(
+      /monitor -> confirming[^\r]*\r\n[^\r]*confirming -> primary/,
+      from,
+      'history shows the takeover',
+    );
     promote.endInput();
     expect(await promote.exited).to.equal(0);
     await converged(l, 40_000);
@@ -345,8 +395,11 @@ describe('lab: maintenance shell over IPMI SOL and the control socket', function
         const agentCpu = pid === null ? NaN : ((processTicks(pid) - cpuBefore.agent) / TICKS_PER_S / seconds) * 100;
         const machineCpu = ((machineTicks() - cpuBefore.machine) / TICKS_PER_S / seconds) * 100;
         if (console_ !== null) await endSol(console_);
-        if (before?.phase === 'monitor' && after?.phase === 'monitor' && after.epoch === before.epoch) return { node: monitor, before, after, socketCommands, solCommands, agentCpu, machineCpu };
-        console.log(`      ${busy ? 'busy' : 'idle'} window ${attempt}: ${monitor} went ${before?.phase ?? 'unreachable'} -> ${after?.phase ?? 'unreachable'} (epoch ${before?.epoch ?? '?'} -> ${after?.epoch ?? '?'}); measuring again`);
+        if (before?.phase === 'monitor' && after?.phase === 'monitor' && after.epoch === before.epoch)
+          return { node: monitor, before, after, socketCommands, solCommands, agentCpu, machineCpu };
+        console.log(
+          `      ${busy ? 'busy' : 'idle'} window ${attempt}: ${monitor} went ${before?.phase ?? 'unreachable'} -> ${after?.phase ?? 'unreachable'} (epoch ${before?.epoch ?? '?'} -> ${after?.epoch ?? '?'}); measuring again`,
+        );
         if (attempt === 3) throw new Error('the monitor changed role in three windows in a row');
       }
     }
@@ -359,10 +412,13 @@ describe('lab: maintenance shell over IPMI SOL and the control socket', function
     };
     console.log(`      ${row('idle', idle)}`);
     console.log(`      ${row('busy', busy)}`);
-    console.log(`      busy sessions: ${busy.socketCommands} commands on the control socket (status / log 200 in turn), ${busy.solCommands} status over SOL`);
+    console.log(
+      `      busy sessions: ${busy.socketCommands} commands on the control socket (status / log 200 in turn), ${busy.solCommands} status over SOL`,
+    );
 
     // The statistics cover a window alone only if the window saw at least their 4096 probes.
-    for (const w of [idle, busy]) expect(w.after.probeJitterUs.count - w.before.probeJitterUs.count).to.be.at.least(w.after.probeJitterUs.window);
+    for (const w of [idle, busy])
+      expect(w.after.probeJitterUs.count - w.before.probeJitterUs.count).to.be.at.least(w.after.probeJitterUs.window);
     expect(busy.socketCommands).to.be.above(100);
     expect(busy.solCommands).to.be.above(5);
     // The jitter figures above are measurements for the closing note, not assertions: timing

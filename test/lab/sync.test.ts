@@ -26,7 +26,11 @@ import { agentLog, converged, roles, sleep } from './fixtures.js';
 /** HOTSPARE_SYNC_EVERY_PROBES measures another cadence (the lag test's bound follows it). */
 const EVERY_PROBES = Number(process.env['HOTSPARE_SYNC_EVERY_PROBES'] ?? 10);
 const INTERVAL_MS = 10;
-const FAST = { probe: { interval_ms: INTERVAL_MS, timeout_ms: 10, misses: 3 }, boot: { jitter_ms: 200, check_ms: 50 }, fencing: { retry_ms: 300, retry_max_ms: 2000 } };
+const FAST = {
+  probe: { interval_ms: INTERVAL_MS, timeout_ms: 10, misses: 3 },
+  boot: { jitter_ms: 200, check_ms: 50 },
+  fencing: { retry_ms: 300, retry_max_ms: 2000 },
+};
 const SECRET = 'lab cluster secret, 32 bytes or so';
 const hostilePrimary = fileURLToPath(new URL('../sync/fixtures/hostile-primary.js', import.meta.url));
 
@@ -49,7 +53,9 @@ describe('lab: replication of key files (real agents, TLS-PSK between namespaces
   afterEach(async function () {
     if (lab !== null && this.currentTest?.state === 'failed') {
       for (const name of lab.serverNames()) {
-        const tail = agentLog(lab, name).filter((l) => l.event.startsWith('sync') || l.event === 'transition' || l.level === 'error').slice(-8);
+        const tail = agentLog(lab, name)
+          .filter((l) => l.event.startsWith('sync') || l.event === 'transition' || l.level === 'error')
+          .slice(-8);
         console.log(`    ${name}: ${tail.map((l) => `\n      ${l.event}: ${l.message}`).join('')}`);
       }
     }
@@ -62,13 +68,26 @@ describe('lab: replication of key files (real agents, TLS-PSK between namespaces
     return [join(work, `data-${server}`, 'keys'), join(work, `data-${server}`, 'db')];
   }
 
-  async function start(options: LabOptions & { keyFor?: (server: string) => string; sync?: Record<string, unknown> } = {}): Promise<Lab> {
+  async function start(
+    options: LabOptions & { keyFor?: (server: string) => string; sync?: Record<string, unknown> } = {},
+  ): Promise<Lab> {
     const { keyFor, sync, ...rest } = options;
     lab = await startLab({
       ...rest,
-      config: { ...FAST, ...(process.env['HOTSPARE_SYNC_DEBUG'] === '1' ? { log: { level: 'debug' } } : {}), sync: { every_probes: EVERY_PROBES, key_file: keyFile, timeout_ms: 5000, ...(sync ?? {}) } },
+      config: {
+        ...FAST,
+        ...(process.env['HOTSPARE_SYNC_DEBUG'] === '1' ? { log: { level: 'debug' } } : {}),
+        sync: { every_probes: EVERY_PROBES, key_file: keyFile, timeout_ms: 5000, ...(sync ?? {}) },
+      },
       configure: (server, config) => {
-        const own = { ...config, sync: { ...config.sync, paths: roots(server), ...(keyFor === undefined ? {} : { key_file: keyFor(server) }) } as AgentConfigFile['sync'] };
+        const own = {
+          ...config,
+          sync: {
+            ...config.sync,
+            paths: roots(server),
+            ...(keyFor === undefined ? {} : { key_file: keyFor(server) }),
+          } as AgentConfigFile['sync'],
+        };
         return rest.configure?.(server, own) ?? own;
       },
     });
@@ -121,13 +140,23 @@ describe('lab: replication of key files (real agents, TLS-PSK between namespaces
       await put(r.primary, 0, `app/key-${i}.pem`, content);
       const t0 = performance.now();
       const target = join(roots(r.monitor)[0] ?? '', `app/key-${i}.pem`);
-      await l.waitFor(async () => (await readFile(target, 'utf8').catch(() => '')) === content, bound, `key-${i} on the monitor`, 2);
+      await l.waitFor(
+        async () => (await readFile(target, 'utf8').catch(() => '')) === content,
+        bound,
+        `key-${i} on the monitor`,
+        2,
+      );
       lags.push(performance.now() - t0);
       await sleep(Math.random() * EVERY_PROBES * INTERVAL_MS);
     }
     expect(Math.max(...lags)).to.be.below(bound);
     await rm(join(roots(r.primary)[0] ?? '', 'app/key-0.pem'));
-    await l.waitFor(() => !existsSync(join(roots(r.monitor)[0] ?? '', 'app/key-0.pem')), bound, 'the deletion on the monitor', 2);
+    await l.waitFor(
+      () => !existsSync(join(roots(r.monitor)[0] ?? '', 'app/key-0.pem')),
+      bound,
+      'the deletion on the monitor',
+      2,
+    );
     expect(await hashes(r.monitor)).to.deep.equal(await hashes(r.primary));
     // Only the monitor pulls: a spare's roots stay as they were (empty).
     for (const spare of r.spares) expect(await hashes(spare)).to.deep.equal({});
@@ -137,7 +166,9 @@ describe('lab: replication of key files (real agents, TLS-PSK between namespaces
     expect(monitorStatus.sync.lagMs).to.be.a('number').below(2000);
     expect((await status(l, r.primary)).sync.serving).to.equal(true);
     const sorted = [...lags].sort((a, b) => a - b);
-    console.log(`      lag at every_probes ${EVERY_PROBES} × ${INTERVAL_MS} ms: min ${sorted[0]?.toFixed(0)} median ${sorted[10]?.toFixed(0)} max ${sorted.at(-1)?.toFixed(0)} ms over ${lags.length} files`);
+    console.log(
+      `      lag at every_probes ${EVERY_PROBES} × ${INTERVAL_MS} ms: min ${sorted[0]?.toFixed(0)} median ${sorted[10]?.toFixed(0)} max ${sorted.at(-1)?.toFixed(0)} ms over ${lags.length} files`,
+    );
   });
 
   it('the primary crashes (mid-copy if it can be caught): the new primary holds every synced file, none torn; the old primary rejoins and is overwritten', async () => {
@@ -145,21 +176,32 @@ describe('lab: replication of key files (real agents, TLS-PSK between namespaces
     const before = await converged(l);
     for (let i = 0; i < 300; i++) await put(before.primary, 0, `set/file-${i}`, randomBytes(512));
     await put(before.primary, 1, 'big.db', randomBytes(20 * 1024 * 1024));
-    const synced = await l.waitFor(async () => {
-      const [p, m] = await Promise.all([hashes(before.primary), hashes(before.monitor)]);
-      return JSON.stringify(p) === JSON.stringify(m) ? m : null;
-    }, 20_000, 'the first full sync', 50);
+    const synced = await l.waitFor(
+      async () => {
+        const [p, m] = await Promise.all([hashes(before.primary), hashes(before.monitor)]);
+        return JSON.stringify(p) === JSON.stringify(m) ? m : null;
+      },
+      20_000,
+      'the first full sync',
+      50,
+    );
     // A new version of the big file, and the primary's power cut while the monitor copies it.
     const newBig = randomBytes(20 * 1024 * 1024);
     const newBigHash = createHash('sha256').update(newBig).digest('hex');
     await put(before.primary, 1, 'big.db', newBig);
     const dbDir = roots(before.monitor)[1] ?? '';
-    const midCopy = await l.waitFor(async () => (await readdir(dbDir)).some(isTempName), 3000, 'a copy in progress', 1).catch(() => false);
+    const midCopy = await l
+      .waitFor(async () => (await readdir(dbDir)).some(isTempName), 3000, 'a copy in progress', 1)
+      .catch(() => false);
     await l.crash(before.primary);
-    await l.waitFor(async () => {
-      const h = await l.holders();
-      return h.primaryUp.length === 1 && h.primaryUp[0] === before.monitor;
-    }, 15_000, 'the monitor taking over');
+    await l.waitFor(
+      async () => {
+        const h = await l.holders();
+        return h.primaryUp.length === 1 && h.primaryUp[0] === before.monitor;
+      },
+      15_000,
+      'the monitor taking over',
+    );
     await l.waitFor(async () => (await status(l, before.monitor)).sync.serving, 5000, 'the new primary serving');
     const held = await hashes(before.monitor);
     for (const [path, hash] of Object.entries(synced)) {
@@ -173,11 +215,23 @@ describe('lab: replication of key files (real agents, TLS-PSK between namespaces
     await put(before.primary, 0, 'set/file-1', 'stale version');
     // The fence powers it on again; it finds the primary address taken, becomes the monitor
     // and pulls: its copy becomes the new primary's, not a merge.
-    await l.waitFor(async () => (await roles(l))?.monitor === before.primary, 30_000, 'the old primary back as monitor', 100);
+    await l.waitFor(
+      async () => (await roles(l))?.monitor === before.primary,
+      30_000,
+      'the old primary back as monitor',
+      100,
+    );
     const newPrimary = await hashes(before.monitor);
-    await l.waitFor(async () => JSON.stringify(await hashes(before.primary)) === JSON.stringify(newPrimary), 20_000, 'the old primary overwritten by the new one', 50);
+    await l.waitFor(
+      async () => JSON.stringify(await hashes(before.primary)) === JSON.stringify(newPrimary),
+      20_000,
+      'the old primary overwritten by the new one',
+      50,
+    );
     expect(existsSync(join(roots(before.primary)[0] ?? '', 'set/only-on-the-old-primary'))).to.equal(false);
-    console.log(`      power cut ${midCopy === true ? 'during' : 'outside'} the copy of the new big.db; the new primary has big.db at the ${held['1:big.db'] === newBigHash ? 'new' : 'old'} version`);
+    console.log(
+      `      power cut ${midCopy === true ? 'during' : 'outside'} the copy of the new big.db; the new primary has big.db at the ${held['1:big.db'] === newBigHash ? 'new' : 'old'} version`,
+    );
   });
 
   it('the monitor agent killed in the middle of a file: the old version stays whole; after its restart the leftover goes and the new version arrives', async () => {
@@ -187,11 +241,18 @@ describe('lab: replication of key files (real agents, TLS-PSK between namespaces
     await put(r.primary, 1, 'big.db', oldBig);
     const target = join(roots(r.monitor)[1] ?? '', 'big.db');
     const oldHash = createHash('sha256').update(oldBig).digest('hex');
-    await l.waitFor(async () => (await sha256(target).catch(() => '')) === oldHash, 20_000, 'the first version on the monitor', 50);
+    await l.waitFor(
+      async () => (await sha256(target).catch(() => '')) === oldHash,
+      20_000,
+      'the first version on the monitor',
+      50,
+    );
     const newBig = randomBytes(30 * 1024 * 1024);
     await put(r.primary, 1, 'big.db', newBig);
     const dbDir = roots(r.monitor)[1] ?? '';
-    const midCopy = await l.waitFor(async () => (await readdir(dbDir)).some(isTempName), 5000, 'a copy in progress', 1).catch(() => false);
+    const midCopy = await l
+      .waitFor(async () => (await readdir(dbDir)).some(isTempName), 5000, 'a copy in progress', 1)
+      .catch(() => false);
     expect(l.get(r.monitor).agent?.signal('SIGKILL')).to.equal(true);
     await sleep(50);
     // Dead in the middle: the final name still holds the old, complete version.
@@ -199,9 +260,16 @@ describe('lab: replication of key files (real agents, TLS-PSK between namespaces
     const leftover = (await readdir(dbDir)).some(isTempName);
     // The lab restarts the agent; it boots as monitor again and pulls.
     const newHash = createHash('sha256').update(newBig).digest('hex');
-    await l.waitFor(async () => (await sha256(target).catch(() => '')) === newHash, 30_000, 'the new version after the restart', 100);
+    await l.waitFor(
+      async () => (await sha256(target).catch(() => '')) === newHash,
+      30_000,
+      'the new version after the restart',
+      100,
+    );
     expect((await readdir(dbDir)).filter(isTempName)).to.deep.equal([]);
-    console.log(`      killed ${midCopy === true ? 'during' : 'outside'} the copy; ${leftover ? 'a leftover temporary file was' : 'no leftover was'} there and is gone after the restart`);
+    console.log(
+      `      killed ${midCopy === true ? 'during' : 'outside'} the copy; ${leftover ? 'a leftover temporary file was' : 'no leftover was'} there and is gone after the restart`,
+    );
   });
 
   it('a monitor with the wrong key gets nothing; the primary logs the attempt; the key appears nowhere', async () => {
@@ -213,7 +281,12 @@ describe('lab: replication of key files (real agents, TLS-PSK between namespaces
     const l = await start({ servers: 2, keyFor: (server) => keys[server] ?? '' });
     const r = await converged(l);
     await put(r.primary, 0, 'secret.pem', 'only for the cluster');
-    await l.waitFor(async () => (await status(l, r.monitor)).sync.failed >= 3, 10_000, 'failed syncs on the monitor', 100);
+    await l.waitFor(
+      async () => (await status(l, r.monitor)).sync.failed >= 3,
+      10_000,
+      'failed syncs on the monitor',
+      100,
+    );
     const monitorStatus = await status(l, r.monitor);
     expect(monitorStatus.sync.completed).to.equal(0);
     expect(monitorStatus.sync.lastError).to.match(/sync: auth: .*cluster key/);
@@ -234,21 +307,35 @@ describe('lab: replication of key files (real agents, TLS-PSK between namespaces
     const outside = join(work, 'outside');
     await mkdir(outside, { recursive: true });
     await writeFile(join(outside, 'victim'), 'untouched');
-    const snapshot = async (): Promise<Hashes> => ({ ...(await hashes('b')), outside: await sha256(join(outside, 'victim')), listing: (await readdir(work)).join(',') });
+    const snapshot = async (): Promise<Hashes> => ({
+      ...(await hashes('b')),
+      outside: await sha256(join(outside, 'victim')),
+      listing: (await readdir(work)).join(','),
+    });
     const beforeAttacks = await snapshot();
     const l = await start({
       servers: ['a', 'b'],
       sync: { timeout_ms: 1000 },
-      agentCommand: (context) => (context.server === 'a' ? [process.execPath, hostilePrimary, keyFile, PRIMARY_ADDRESS, String(port), '2'] : realAgent(context)),
+      agentCommand: (context) =>
+        context.server === 'a'
+          ? [process.execPath, hostilePrimary, keyFile, PRIMARY_ADDRESS, String(port), '2']
+          : realAgent(context),
       // b boots after the hostile "primary" holds the address, so b becomes the monitor.
       configure: (server, config) => (server === 'b' ? { ...config, boot: { jitter_ms: 1500, check_ms: 50 } } : config),
     });
     await l.waitFor(async () => (await l.holders()).monitorUp[0] === 'b', 15_000, 'b as monitor');
-    const refusals = await l.waitFor(() => {
-      const failures = agentLog(l, 'b').filter((line) => line.event === 'sync-failed').map((line) => line.message);
-      const missing = ATTACKS.filter((attack) => !failures.some((text) => attack.message.test(text)));
-      return missing.length === 0 ? failures : null;
-    }, 60_000, 'every attack refused by the monitor', 200);
+    const refusals = await l.waitFor(
+      () => {
+        const failures = agentLog(l, 'b')
+          .filter((line) => line.event === 'sync-failed')
+          .map((line) => line.message);
+        const missing = ATTACKS.filter((attack) => !failures.some((text) => attack.message.test(text)));
+        return missing.length === 0 ? failures : null;
+      },
+      60_000,
+      'every attack refused by the monitor',
+      200,
+    );
     expect(refusals.length).to.be.at.least(ATTACKS.length);
     expect(await snapshot()).to.deep.equal(beforeAttacks);
     const h = await l.holders();
@@ -258,7 +345,7 @@ describe('lab: replication of key files (real agents, TLS-PSK between namespaces
     expect((await status(l, 'b')).sync.failed).to.be.at.least(ATTACKS.length);
   });
 
-  it('measures: 1,000 small files, one 100 MB file, and the monitor agent\'s memory meanwhile', async () => {
+  it("measures: 1,000 small files, one 100 MB file, and the monitor agent's memory meanwhile", async () => {
     const l = await start({ servers: 2 });
     const r = await converged(l);
     await sleep(500);
@@ -277,11 +364,18 @@ describe('lab: replication of key files (real agents, TLS-PSK between namespaces
     let t0 = performance.now();
     // Polling must stay cheap (it shares the CPUs with both agents): count names, then check.
     const bulk = join(roots(r.monitor)[0] ?? '', 'bulk');
-    await l.waitFor(async () => (await readdir(bulk).catch(() => [] as string[])).filter((name) => !isTempName(name)).length === 1000, 60_000, '1,000 files on the monitor', 5);
+    await l.waitFor(
+      async () => (await readdir(bulk).catch(() => [] as string[])).filter((name) => !isTempName(name)).length === 1000,
+      60_000,
+      '1,000 files on the monitor',
+      5,
+    );
     const smallLagMs = performance.now() - t0;
     const got = await hashes(r.monitor);
     for (const [path, hash] of Object.entries(small)) expect(got[path], path).to.equal(hash);
-    const smallSyncs = agentLog(l, r.monitor).slice(logBefore).filter((line) => line.event === 'synced');
+    const smallSyncs = agentLog(l, r.monitor)
+      .slice(logBefore)
+      .filter((line) => line.event === 'synced');
     const smallTookMs = smallSyncs.reduce((sum, line) => sum + Number(line['tookUs'] ?? 0), 0) / 1000;
 
     // 100 MB, written outside the root, then renamed in.
@@ -305,19 +399,34 @@ describe('lab: replication of key files (real agents, TLS-PSK between namespaces
     t0 = performance.now();
     let peakSampled = baseline.rssKb;
     const target = join(roots(r.monitor)[1] ?? '', 'big.bin');
-    await l.waitFor(async () => {
-      peakSampled = Math.max(peakSampled, memory(pid).rssKb);
-      return (await stat(target).catch(() => null))?.size === 100 * 1024 * 1024;
-    }, 120_000, 'the 100 MB file on the monitor', 10);
+    await l.waitFor(
+      async () => {
+        peakSampled = Math.max(peakSampled, memory(pid).rssKb);
+        return (await stat(target).catch(() => null))?.size === 100 * 1024 * 1024;
+      },
+      120_000,
+      'the 100 MB file on the monitor',
+      10,
+    );
     const bigLagMs = performance.now() - t0;
     const after = memory(pid);
     expect(await sha256(target)).to.equal(bigHash);
-    const bigSync = agentLog(l, r.monitor).slice(logBeforeBig).find((line) => line.event === 'synced' && Number(line['bytes'] ?? 0) >= 100 * 1024 * 1024);
+    const bigSync = agentLog(l, r.monitor)
+      .slice(logBeforeBig)
+      .find((line) => line.event === 'synced' && Number(line['bytes'] ?? 0) >= 100 * 1024 * 1024);
     const bigTookMs = Number(bigSync?.['tookUs'] ?? NaN) / 1000;
-    console.log(`      every_probes ${EVERY_PROBES} × interval ${INTERVAL_MS} ms (a sync asked for every ~${EVERY_PROBES * INTERVAL_MS} ms)`);
-    console.log(`      1,000 × 1 KiB: on the monitor ${smallLagMs.toFixed(0)} ms after the rename; sync(s) took ${smallTookMs.toFixed(0)} ms in ${smallSyncs.length} sync(s) (${(1000 / (smallTookMs / 1000)).toFixed(0)} files/s)`);
-    console.log(`      100 MB: on the monitor ${bigLagMs.toFixed(0)} ms after the rename; the sync took ${bigTookMs.toFixed(0)} ms (${(100 / (bigTookMs / 1000)).toFixed(1)} MB/s)`);
-    console.log(`      monitor agent memory: RSS ${(baseline.rssKb / 1024).toFixed(1)} MB before, peak ${(after.hwmKb / 1024).toFixed(1)} MB (VmHWM; sampled ${(peakSampled / 1024).toFixed(1)} MB), ${(after.rssKb / 1024).toFixed(1)} MB after`);
+    console.log(
+      `      every_probes ${EVERY_PROBES} × interval ${INTERVAL_MS} ms (a sync asked for every ~${EVERY_PROBES * INTERVAL_MS} ms)`,
+    );
+    console.log(
+      `      1,000 × 1 KiB: on the monitor ${smallLagMs.toFixed(0)} ms after the rename; sync(s) took ${smallTookMs.toFixed(0)} ms in ${smallSyncs.length} sync(s) (${(1000 / (smallTookMs / 1000)).toFixed(0)} files/s)`,
+    );
+    console.log(
+      `      100 MB: on the monitor ${bigLagMs.toFixed(0)} ms after the rename; the sync took ${bigTookMs.toFixed(0)} ms (${(100 / (bigTookMs / 1000)).toFixed(1)} MB/s)`,
+    );
+    console.log(
+      `      monitor agent memory: RSS ${(baseline.rssKb / 1024).toFixed(1)} MB before, peak ${(after.hwmKb / 1024).toFixed(1)} MB (VmHWM; sampled ${(peakSampled / 1024).toFixed(1)} MB), ${(after.rssKb / 1024).toFixed(1)} MB after`,
+    );
     // Bounded memory: the 100 MB file never sits in memory (one chunk and the socket's buffers do).
     expect(after.hwmKb - baseline.rssKb).to.be.below(64 * 1024);
   });

@@ -50,24 +50,40 @@ describe('lab: topology', () => {
 
 describe('lab: ip monitor lines', () => {
   it('parses link changes with carrier state', () => {
-    const event = parseMonitorLine('[2026-11-26T15:49:13.675651] 2: eth0@if2: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc noqueue state UP group default \\    link/ether 02:00:00:00:00:0a');
+    const event = parseMonitorLine(
+      '[2026-11-26T15:49:13.675651] 2: eth0@if2: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc noqueue state UP group default \\    link/ether 02:00:00:00:00:0a',
+    );
     expect(event).to.deep.include({ kind: 'link', ifname: 'eth0', up: true, deleted: false });
     expect(event?.wallUs).to.equal(new Date(2026, 10, 26, 15, 49, 13).getTime() * 1000 + 675651);
-    const noCarrier = parseMonitorLine('[2026-11-26T15:49:13.660607] 2: eth0@if2: <NO-CARRIER,BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 state DOWN');
+    const noCarrier = parseMonitorLine(
+      '[2026-11-26T15:49:13.660607] 2: eth0@if2: <NO-CARRIER,BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 state DOWN',
+    );
     expect(noCarrier).to.deep.include({ kind: 'link', up: false });
-    const down = parseMonitorLine('[2026-11-26T15:49:14.084898] 2: eth0@if2: <BROADCAST,MULTICAST> mtu 1500 qdisc noqueue state DOWN');
+    const down = parseMonitorLine(
+      '[2026-11-26T15:49:14.084898] 2: eth0@if2: <BROADCAST,MULTICAST> mtu 1500 qdisc noqueue state DOWN',
+    );
     expect(down).to.deep.include({ kind: 'link', up: false });
   });
 
   it('parses address additions and deletions, IPv4 only', () => {
-    expect(parseMonitorLine('[2026-11-26T15:49:13.803308] 2: eth0    inet 198.18.0.10/24 scope global secondary eth0\\       valid_lft forever')).to.deep.include({
+    expect(
+      parseMonitorLine(
+        '[2026-11-26T15:49:13.803308] 2: eth0    inet 198.18.0.10/24 scope global secondary eth0\\       valid_lft forever',
+      ),
+    ).to.deep.include({
       kind: 'addr',
       ifname: 'eth0',
       address: '198.18.0.10/24',
       deleted: false,
     });
-    expect(parseMonitorLine('[2026-11-26T15:49:14.072005] Deleted 2: eth0    inet 198.18.0.10/24 scope global secondary eth0\\ ')).to.deep.include({ kind: 'addr', deleted: true });
-    expect(parseMonitorLine('[2026-11-26T15:49:14.072029] Deleted 2: eth0    inet6 fe80::ff:fe00:a/64 scope link')).to.equal(null);
+    expect(
+      parseMonitorLine(
+        '[2026-11-26T15:49:14.072005] Deleted 2: eth0    inet 198.18.0.10/24 scope global secondary eth0\\ ',
+      ),
+    ).to.deep.include({ kind: 'addr', deleted: true });
+    expect(
+      parseMonitorLine('[2026-11-26T15:49:14.072029] Deleted 2: eth0    inet6 fe80::ff:fe00:a/64 scope link'),
+    ).to.equal(null);
     expect(parseMonitorLine('garbage')).to.equal(null);
   });
 
@@ -97,7 +113,9 @@ describe('lab: split-brain checker', () => {
       { server: 'b', atUs: 200, kind: 'addr', address: '198.18.0.10/24', deleted: false },
       { server: 'a', atUs: 900, kind: 'addr', address: '198.18.0.10/24', deleted: true },
     ];
-    expect(findViolations(initial, events, '198.18.0.10')).to.deep.equal([{ address: '198.18.0.10', startUs: 200, endUs: 900, servers: ['a', 'b'] }]);
+    expect(findViolations(initial, events, '198.18.0.10')).to.deep.equal([
+      { address: '198.18.0.10', startUs: 200, endUs: 900, servers: ['a', 'b'] },
+    ]);
   });
 
   it('does not count a holder without link', () => {
@@ -107,7 +125,9 @@ describe('lab: split-brain checker', () => {
       { server: 'a', atUs: 500, kind: 'link', up: true },
       { server: 'a', atUs: 700, kind: 'addr', address: '198.18.0.10/24', deleted: true },
     ];
-    expect(findViolations(initial, events, '198.18.0.10/24')).to.deep.equal([{ address: '198.18.0.10', startUs: 500, endUs: 700, servers: ['a', 'b'] }]);
+    expect(findViolations(initial, events, '198.18.0.10/24')).to.deep.equal([
+      { address: '198.18.0.10', startUs: 500, endUs: 700, servers: ['a', 'b'] },
+    ]);
   });
 
   it('does not count a holder whose switch port is down (cut), even before eth0 reports it', () => {
@@ -118,7 +138,9 @@ describe('lab: split-brain checker', () => {
       { server: 'a', atUs: 2000, kind: 'port', up: true },
     ];
     expect(findViolations(initial, events, '198.18.0.10/24')).to.deep.equal([]);
-    expect(findViolations({ ...initial, a: { ...initial.a, portUp: false } }, [events[1] as HolderEvent], '198.18.0.10/24')).to.deep.equal([]);
+    expect(
+      findViolations({ ...initial, a: { ...initial.a, portUp: false } }, [events[1] as HolderEvent], '198.18.0.10/24'),
+    ).to.deep.equal([]);
   });
 
   it('applies simultaneous events together, keeps open violations open, filters short ones', () => {
@@ -128,7 +150,9 @@ describe('lab: split-brain checker', () => {
     ];
     expect(findViolations(initial, handover, '198.18.0.10/24')).to.deep.equal([]);
     const open: HolderEvent[] = [{ server: 'b', atUs: 300, kind: 'addr', address: '198.18.0.10/24', deleted: false }];
-    expect(findViolations(initial, open, '198.18.0.10/24')).to.deep.equal([{ address: '198.18.0.10', startUs: 300, endUs: null, servers: ['a', 'b'] }]);
+    expect(findViolations(initial, open, '198.18.0.10/24')).to.deep.equal([
+      { address: '198.18.0.10', startUs: 300, endUs: null, servers: ['a', 'b'] },
+    ]);
     const blip: HolderEvent[] = [
       { server: 'b', atUs: 300, kind: 'addr', address: '198.18.0.10/24', deleted: false },
       { server: 'b', atUs: 310, kind: 'addr', address: '198.18.0.10/24', deleted: true },
@@ -144,7 +168,14 @@ describe('lab: observer statistics', () => {
   it('finds the largest gap, starting at the last reply before the window', () => {
     const replies = [reply(1000), reply(2000), reply(3000), reply(40_000, 66), reply(41_000, 66)];
     const gap = largestGap(replies, 2500, 50_000);
-    expect(gap).to.deep.include({ gapUs: 37_000, fromUs: 3000, toUs: 40_000, ttlBefore: 65, ttlAfter: 66, open: false });
+    expect(gap).to.deep.include({
+      gapUs: 37_000,
+      fromUs: 3000,
+      toUs: 40_000,
+      ttlBefore: 65,
+      ttlAfter: 66,
+      open: false,
+    });
   });
 
   it('counts a gap that has not ended as open', () => {
@@ -174,7 +205,12 @@ describe('lab: small helpers', () => {
 
   it('toYaml keeps MACs and addresses strings', () => {
     const text = toYaml({ mac: '02:00:00:00:00:0a', address: '198.18.0.10/24', port: 623, required: true });
-    expect(parse(text)).to.deep.equal({ mac: '02:00:00:00:00:0a', address: '198.18.0.10/24', port: 623, required: true });
+    expect(parse(text)).to.deep.equal({
+      mac: '02:00:00:00:00:0a',
+      address: '198.18.0.10/24',
+      port: 623,
+      required: true,
+    });
     expect(text).to.contain('mac: "02:00:00:00:00:0a"');
   });
 
@@ -183,7 +219,13 @@ describe('lab: small helpers', () => {
     fields[0] = 'S';
     fields[1] = '77';
     fields[19] = '123456';
-    expect(parseProcStat(`4242 (a (weird) name) ${fields.join(' ')}`)).to.deep.equal({ pid: 4242, comm: 'a (weird) name', state: 'S', ppid: 77, startTime: 123456 });
+    expect(parseProcStat(`4242 (a (weird) name) ${fields.join(' ')}`)).to.deep.equal({
+      pid: 4242,
+      comm: 'a (weird) name',
+      state: 'S',
+      ppid: 77,
+      startTime: 123456,
+    });
     expect(parseProcStat('nonsense')).to.equal(null);
   });
 

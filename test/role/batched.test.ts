@@ -15,7 +15,14 @@ function batch(nowUs: number, answered: number, missed: number | null = null): E
 /** A batched monitor that has seen `a` hold the primary address. */
 function monitoringBatched(): Run {
   const run = bootTo('monitor', BATCHED);
-  run.feed({ type: 'check-result', nowUs: 150 * MS, startedUs: 140 * MS, address: 'monitor', taken: false, evidence: [] });
+  run.feed({
+    type: 'check-result',
+    nowUs: 150 * MS,
+    startedUs: 140 * MS,
+    address: 'monitor',
+    taken: false,
+    evidence: [],
+  });
   return run;
 }
 
@@ -64,7 +71,14 @@ describe('role machine: batched probing (a Prober runs the cadence)', () => {
     run.feed(batch(200 * MS, 0, 5));
     expect(run.find('fence')).to.deep.equal({ type: 'fence', target: 'a' });
     run.feed({ type: 'fence-result', nowUs: 230 * MS, target: 'a', ok: true, detail: 'off' });
-    run.feed({ type: 'check-result', nowUs: 245 * MS, startedUs: 232 * MS, address: 'primary', taken: false, evidence: [] });
+    run.feed({
+      type: 'check-result',
+      nowUs: 245 * MS,
+      startedUs: 232 * MS,
+      address: 'primary',
+      taken: false,
+      evidence: [],
+    });
     expect(run.state.phase).to.equal('primary');
     const types = run.last.map((a) => a.type);
     expect(types.indexOf('probe-stop')).to.be.above(-1).and.below(types.indexOf('persist'));
@@ -105,7 +119,14 @@ describe('role machine: batched probing (a Prober runs the cadence)', () => {
 
   it('timer mode ignores probe-batch events (no Prober was asked for)', () => {
     const run = bootTo('monitor', machine());
-    run.feed({ type: 'check-result', nowUs: 150 * MS, startedUs: 140 * MS, address: 'monitor', taken: false, evidence: [] });
+    run.feed({
+      type: 'check-result',
+      nowUs: 150 * MS,
+      startedUs: 140 * MS,
+      address: 'monitor',
+      taken: false,
+      evidence: [],
+    });
     const before = run.state;
     run.feed(batch(160 * MS, 0, 1));
     expect(run.state).to.equal(before);

@@ -57,7 +57,9 @@ export class Run {
   }
 
   timer(name: string): number | undefined {
-    const set = this.last.filter((a): a is Extract<Action, { type: 'set-timer' }> => a.type === 'set-timer' && a.timer === name);
+    const set = this.last.filter(
+      (a): a is Extract<Action, { type: 'set-timer' }> => a.type === 'set-timer' && a.timer === name,
+    );
     return set[set.length - 1]?.atUs;
   }
 }
@@ -77,7 +79,14 @@ export function bootTo(role: RoleRecord['role'] | null, config = machine()): Run
 /** A machine operating as monitor with `a` known as the holder of the primary address. */
 export function monitoring(config = machine()): Run {
   const run = bootTo('monitor', config);
-  run.feed({ type: 'check-result', nowUs: 150 * MS, startedUs: 150 * MS - 10 * MS, address: 'monitor', taken: false, evidence: [] });
+  run.feed({
+    type: 'check-result',
+    nowUs: 150 * MS,
+    startedUs: 150 * MS - 10 * MS,
+    address: 'monitor',
+    taken: false,
+    evidence: [],
+  });
   run.feed({ type: 'timer', nowUs: 150 * MS, timer: 'probe' });
   run.feed({ type: 'probe-reply', nowUs: 150 * MS + 100, sequence: 1, rttUs: 100 });
   run.feed({ type: 'holder', nowUs: 150 * MS + 200, mac: '02:00:00:00:00:0A' });

@@ -13,13 +13,17 @@ describe('role machine: boot (FIG. 1 and FIG. 2)', () => {
     expect(run.state.phase).to.equal('boot-wait');
     expect(run.state.role).to.equal('primary');
     const at = run.timer('boot-delay');
-    expect(at).to.be.a('number').within(0, 200 * MS);
+    expect(at)
+      .to.be.a('number')
+      .within(0, 200 * MS);
   });
 
   it('different seeds give different boot delays', () => {
     const delays = new Set<number | undefined>();
     for (let seed = 1; seed <= 8; seed++) {
-      delays.add(new Run(machine(), seed).feed({ type: 'boot', nowUs: 0, record: null, linkUp: true }).timer('boot-delay'));
+      delays.add(
+        new Run(machine(), seed).feed({ type: 'boot', nowUs: 0, record: null, linkUp: true }).timer('boot-delay'),
+      );
     }
     expect(delays.size).to.be.greaterThan(4);
   });
@@ -33,7 +37,14 @@ describe('role machine: boot (FIG. 1 and FIG. 2)', () => {
 
   it('claims a silent primary address: persist, then assign, announce, on_primary hook', () => {
     const run = bootTo(null);
-    run.feed({ type: 'check-result', nowUs: 150 * MS, startedUs: 150 * MS - 10 * MS, address: 'primary', taken: false, evidence: [] });
+    run.feed({
+      type: 'check-result',
+      nowUs: 150 * MS,
+      startedUs: 150 * MS - 10 * MS,
+      address: 'primary',
+      taken: false,
+      evidence: [],
+    });
     expect(run.state.phase).to.equal('primary');
     expect(run.types()).to.deep.equal(['persist', 'assign', 'announce', 'hook']);
     expect(run.find('persist')).to.include({ role: 'primary', epoch: 1 });
@@ -42,7 +53,14 @@ describe('role machine: boot (FIG. 1 and FIG. 2)', () => {
 
   it('primary address answered: persists role monitor and reboots (FIG. 1 steps 12-14)', () => {
     const run = bootTo('primary');
-    run.feed({ type: 'check-result', nowUs: 150 * MS, startedUs: 150 * MS - 10 * MS, address: 'primary', taken: true, evidence: ['arp-reply 02:00:00:00:00:0a'] });
+    run.feed({
+      type: 'check-result',
+      nowUs: 150 * MS,
+      startedUs: 150 * MS - 10 * MS,
+      address: 'primary',
+      taken: true,
+      evidence: ['arp-reply 02:00:00:00:00:0a'],
+    });
     expect(run.types()).to.deep.equal(['persist', 'reboot']);
     expect(run.find('persist')).to.include({ role: 'monitor', epoch: 4 });
     expect(run.state.phase).to.equal('booting');
@@ -51,7 +69,14 @@ describe('role machine: boot (FIG. 1 and FIG. 2)', () => {
   it('persisted monitor: checks the monitor address and claims it when silent', () => {
     const run = bootTo('monitor');
     expect(run.find('check')).to.include({ address: 'monitor' });
-    run.feed({ type: 'check-result', nowUs: 150 * MS, startedUs: 150 * MS - 10 * MS, address: 'monitor', taken: false, evidence: [] });
+    run.feed({
+      type: 'check-result',
+      nowUs: 150 * MS,
+      startedUs: 150 * MS - 10 * MS,
+      address: 'monitor',
+      taken: false,
+      evidence: [],
+    });
     expect(run.state.phase).to.equal('monitor');
     expect(run.types()).to.deep.equal(['persist', 'assign', 'announce', 'hook', 'set-timer']);
     expect(run.find('assign')).to.deep.equal({ type: 'assign', address: 'monitor' });
@@ -60,18 +85,46 @@ describe('role machine: boot (FIG. 1 and FIG. 2)', () => {
 
   it('monitor address taken and primary silent: persists primary and reboots (FIG. 2 steps 24-26)', () => {
     const run = bootTo('monitor');
-    run.feed({ type: 'check-result', nowUs: 150 * MS, startedUs: 150 * MS - 10 * MS, address: 'monitor', taken: true, evidence: ['arp-reply x'] });
+    run.feed({
+      type: 'check-result',
+      nowUs: 150 * MS,
+      startedUs: 150 * MS - 10 * MS,
+      address: 'monitor',
+      taken: true,
+      evidence: ['arp-reply x'],
+    });
     expect(run.state.phase).to.equal('rechecking-primary');
     expect(run.find('check')).to.include({ address: 'primary' });
-    run.feed({ type: 'check-result', nowUs: 200 * MS, startedUs: 200 * MS - 10 * MS, address: 'primary', taken: false, evidence: [] });
+    run.feed({
+      type: 'check-result',
+      nowUs: 200 * MS,
+      startedUs: 200 * MS - 10 * MS,
+      address: 'primary',
+      taken: false,
+      evidence: [],
+    });
     expect(run.types()).to.deep.equal(['persist', 'reboot']);
     expect(run.find('persist')).to.include({ role: 'primary' });
   });
 
   it('both addresses taken: waits as a spare instead of rebooting forever', () => {
     const run = bootTo('monitor');
-    run.feed({ type: 'check-result', nowUs: 150 * MS, startedUs: 150 * MS - 10 * MS, address: 'monitor', taken: true, evidence: ['arp-reply x'] });
-    run.feed({ type: 'check-result', nowUs: 200 * MS, startedUs: 200 * MS - 10 * MS, address: 'primary', taken: true, evidence: ['arp-reply y'] });
+    run.feed({
+      type: 'check-result',
+      nowUs: 150 * MS,
+      startedUs: 150 * MS - 10 * MS,
+      address: 'monitor',
+      taken: true,
+      evidence: ['arp-reply x'],
+    });
+    run.feed({
+      type: 'check-result',
+      nowUs: 200 * MS,
+      startedUs: 200 * MS - 10 * MS,
+      address: 'primary',
+      taken: true,
+      evidence: ['arp-reply y'],
+    });
     expect(run.state.phase).to.equal('spare');
     expect(run.types()).to.deep.equal(['persist', 'hook', 'set-timer']);
     expect(run.find('persist')).to.include({ role: 'spare' });
@@ -90,7 +143,15 @@ describe('role machine: boot (FIG. 1 and FIG. 2)', () => {
     fresh.feed({ type: 'boot', nowUs: 130 * MS, record: record('primary'), linkUp: true });
     fresh.feed({ type: 'timer', nowUs: 200 * MS, timer: 'boot-delay' });
     expect(fresh.find('check')?.id).to.be.above(first);
-    fresh.feed({ type: 'check-result', id: first, nowUs: 210 * MS, startedUs: 205 * MS, address: 'primary', taken: false, evidence: [] });
+    fresh.feed({
+      type: 'check-result',
+      id: first,
+      nowUs: 210 * MS,
+      startedUs: 205 * MS,
+      address: 'primary',
+      taken: false,
+      evidence: [],
+    });
     expect(fresh.state.phase).to.equal('checking-primary');
     expect(fresh.types()).to.deep.equal([]);
   });
@@ -98,14 +159,29 @@ describe('role machine: boot (FIG. 1 and FIG. 2)', () => {
   it('a result for a phase already left is ignored', () => {
     const run = bootTo('primary');
     const before = run.state;
-    run.feed({ type: 'check-result', nowUs: 150 * MS, startedUs: 150 * MS - 10 * MS, address: 'monitor', taken: false, evidence: [] });
+    run.feed({
+      type: 'check-result',
+      nowUs: 150 * MS,
+      startedUs: 150 * MS - 10 * MS,
+      address: 'monitor',
+      taken: false,
+      evidence: [],
+    });
     expect(run.state).to.equal(before);
     expect(run.last).to.deep.equal([]);
   });
 
   it('a contended check (simultaneous probe, nobody holds it) backs off and checks again', () => {
     const run = bootTo('primary');
-    run.feed({ type: 'check-result', nowUs: 150 * MS, startedUs: 150 * MS - 10 * MS, address: 'primary', taken: true, contended: true, evidence: ['arp-probe x'] });
+    run.feed({
+      type: 'check-result',
+      nowUs: 150 * MS,
+      startedUs: 150 * MS - 10 * MS,
+      address: 'primary',
+      taken: true,
+      contended: true,
+      evidence: ['arp-probe x'],
+    });
     expect(run.state.phase).to.equal('boot-wait');
     expect(run.types()).to.deep.equal(['set-timer']);
     expect(run.timer('boot-delay')).to.be.above(150 * MS);
@@ -144,7 +220,14 @@ describe('role machine: spares', () => {
     let now = run.timer('spare-check') ?? 0;
     for (let i = 0; i < 6; i++) {
       run.feed({ type: 'timer', nowUs: now, timer: 'spare-check' });
-      run.feed({ type: 'check-result', nowUs: now + 50 * MS, startedUs: now + 50 * MS - 10 * MS, address: 'monitor', taken: true, evidence: ['arp-reply m'] });
+      run.feed({
+        type: 'check-result',
+        nowUs: now + 50 * MS,
+        startedUs: now + 50 * MS - 10 * MS,
+        address: 'monitor',
+        taken: true,
+        evidence: ['arp-reply m'],
+      });
       expect(run.state.phase).to.equal('spare');
       expect(run.types()).to.not.include('persist');
       const next = run.timer('spare-check') ?? 0;
@@ -158,7 +241,14 @@ describe('role machine: spares', () => {
   it('claims the monitor role when the monitor address frees up: persists monitor and reboots', () => {
     const run = spare();
     run.feed({ type: 'timer', nowUs: 2000 * MS, timer: 'spare-check' });
-    run.feed({ type: 'check-result', nowUs: 2050 * MS, startedUs: 2050 * MS - 10 * MS, address: 'monitor', taken: false, evidence: [] });
+    run.feed({
+      type: 'check-result',
+      nowUs: 2050 * MS,
+      startedUs: 2050 * MS - 10 * MS,
+      address: 'monitor',
+      taken: false,
+      evidence: [],
+    });
     expect(run.types()).to.deep.equal(['persist', 'reboot']);
     expect(run.find('persist')).to.include({ role: 'monitor' });
   });
@@ -248,7 +338,14 @@ describe('role machine: fencing and takeover', () => {
     expect(run.state.phase).to.equal('confirming');
     expect(run.find('check')).to.deep.include({ type: 'check', address: 'primary', windowUs: 10 * MS });
     expect(run.types()).to.not.include('assign');
-    run.feed({ type: 'check-result', nowUs: 310 * MS, startedUs: 310 * MS - 10 * MS, address: 'primary', taken: false, evidence: [] });
+    run.feed({
+      type: 'check-result',
+      nowUs: 310 * MS,
+      startedUs: 310 * MS - 10 * MS,
+      address: 'primary',
+      taken: false,
+      evidence: [],
+    });
     expect(run.state.phase).to.equal('primary');
     const acts = run.last;
     const persist = indexOf(acts, 'persist');
@@ -267,7 +364,14 @@ describe('role machine: fencing and takeover', () => {
     const run = monitoring();
     miss(run, 3, 160 * MS);
     run.feed({ type: 'fence-result', nowUs: 300 * MS, target: 'a', ok: true, detail: 'ok' });
-    run.feed({ type: 'check-result', nowUs: 310 * MS, startedUs: 310 * MS - 10 * MS, address: 'primary', taken: true, evidence: ['arp-reply 02:00:00:00:00:0c'] });
+    run.feed({
+      type: 'check-result',
+      nowUs: 310 * MS,
+      startedUs: 310 * MS - 10 * MS,
+      address: 'primary',
+      taken: true,
+      evidence: ['arp-reply 02:00:00:00:00:0c'],
+    });
     expect(run.state.phase).to.equal('monitor');
     expect(run.types()).to.not.include('assign');
     expect(run.state.probe.misses).to.equal(0);
@@ -308,7 +412,14 @@ describe('role machine: fencing and takeover', () => {
     miss(run, 3, 160 * MS);
     run.feed({ type: 'fence-result', nowUs: 300 * MS, target: 'a', ok: false, detail: 'timeout' });
     expect(run.state.phase).to.equal('confirming');
-    run.feed({ type: 'check-result', nowUs: 310 * MS, startedUs: 310 * MS - 10 * MS, address: 'primary', taken: false, evidence: [] });
+    run.feed({
+      type: 'check-result',
+      nowUs: 310 * MS,
+      startedUs: 310 * MS - 10 * MS,
+      address: 'primary',
+      taken: false,
+      evidence: [],
+    });
     expect(run.state.phase).to.equal('primary');
     expect(run.types()).to.not.include('power-on');
   });
@@ -317,14 +428,28 @@ describe('role machine: fencing and takeover', () => {
     const run = monitoring(machine({ fencing: { ...machine().fencing, powerCycle: 'cycle' } }));
     miss(run, 3, 160 * MS);
     run.feed({ type: 'fence-result', nowUs: 300 * MS, target: 'a', ok: true, detail: 'cycled' });
-    run.feed({ type: 'check-result', nowUs: 310 * MS, startedUs: 310 * MS - 10 * MS, address: 'primary', taken: false, evidence: [] });
+    run.feed({
+      type: 'check-result',
+      nowUs: 310 * MS,
+      startedUs: 310 * MS - 10 * MS,
+      address: 'primary',
+      taken: false,
+      evidence: [],
+    });
     expect(run.state.phase).to.equal('primary');
     expect(run.types()).to.not.include('power-on');
   });
 
   it('holder never seen: no fence and no takeover; re-enters boot as primary, whose check decides', () => {
     const run = bootTo('monitor');
-    run.feed({ type: 'check-result', nowUs: 150 * MS, startedUs: 150 * MS - 10 * MS, address: 'monitor', taken: false, evidence: [] });
+    run.feed({
+      type: 'check-result',
+      nowUs: 150 * MS,
+      startedUs: 150 * MS - 10 * MS,
+      address: 'monitor',
+      taken: false,
+      evidence: [],
+    });
     miss(run, 3, 150 * MS);
     expect(run.actions.some((a) => a.type === 'fence')).to.equal(false);
     expect(run.types()).to.deep.equal(['release', 'persist', 'reboot']);
@@ -335,7 +460,9 @@ describe('role machine: fencing and takeover', () => {
     const run = monitoring();
     run.feed({ type: 'holder', nowUs: 155 * MS, mac: '02:99:99:99:99:99' });
     miss(run, 3, 160 * MS);
-    expect(run.actions.some((a) => a.type === 'fence' || (a.type === 'assign' && a.address === 'primary'))).to.equal(false);
+    expect(run.actions.some((a) => a.type === 'fence' || (a.type === 'assign' && a.address === 'primary'))).to.equal(
+      false,
+    );
     expect(run.state.phase).to.equal('monitor');
   });
 });
@@ -343,7 +470,14 @@ describe('role machine: fencing and takeover', () => {
 describe('role machine: primary duties', () => {
   function primary(overrides = {}): Run {
     const run = bootTo('primary', machine(overrides));
-    run.feed({ type: 'check-result', nowUs: 150 * MS, startedUs: 150 * MS - 10 * MS, address: 'primary', taken: false, evidence: [] });
+    run.feed({
+      type: 'check-result',
+      nowUs: 150 * MS,
+      startedUs: 150 * MS - 10 * MS,
+      address: 'primary',
+      taken: false,
+      evidence: [],
+    });
     expect(run.state.phase).to.equal('primary');
     return run;
   }
@@ -399,7 +533,14 @@ describe('role machine: invariants over every transition list', () => {
     const run = monitoring();
     miss(run, 3, 160 * MS);
     run.feed({ type: 'fence-result', nowUs: 300 * MS, target: 'a', ok: true, detail: 'ok' });
-    run.feed({ type: 'check-result', nowUs: 310 * MS, startedUs: 310 * MS - 10 * MS, address: 'primary', taken: false, evidence: [] });
+    run.feed({
+      type: 'check-result',
+      nowUs: 310 * MS,
+      startedUs: 310 * MS - 10 * MS,
+      address: 'primary',
+      taken: false,
+      evidence: [],
+    });
     run.feed({ type: 'link', nowUs: 400 * MS, up: false });
     run.feed({ type: 'link', nowUs: 500 * MS, up: true });
     let lastEpoch = -1;
@@ -434,7 +575,14 @@ describe('role machine: operator commands', () => {
 
   it('demote: a primary persists spare, then releases the primary address', () => {
     const run = bootTo('primary');
-    run.feed({ type: 'check-result', nowUs: 150 * MS, startedUs: 100 * MS, address: 'primary', taken: false, evidence: [] });
+    run.feed({
+      type: 'check-result',
+      nowUs: 150 * MS,
+      startedUs: 100 * MS,
+      address: 'primary',
+      taken: false,
+      evidence: [],
+    });
     run.feed({ type: 'command', nowUs: 200 * MS, command: 'demote' });
     expect(run.state.phase).to.equal('spare');
     const acts = run.last;

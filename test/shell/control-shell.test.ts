@@ -42,8 +42,16 @@ describe('shell on the control socket', () => {
     path = join(dir, 'control.sock');
     operator = new FakeOperator();
     logged = [];
-    const deps = { operator, node: 'a', passwordFile: null, log: (level: Logged['level'], event: string, message: string, fields = {}) => logged.push({ level, event, message, fields }) };
-    server = new ControlServer(path, operatorHandler(operator), (socket, initial) => serveSocket(socket, initial, deps));
+    const deps = {
+      operator,
+      node: 'a',
+      passwordFile: null,
+      log: (level: Logged['level'], event: string, message: string, fields = {}) =>
+        logged.push({ level, event, message, fields }),
+    };
+    server = new ControlServer(path, operatorHandler(operator), (socket, initial) =>
+      serveSocket(socket, initial, deps),
+    );
     await server.listen();
   });
 
@@ -65,8 +73,15 @@ describe('shell on the control socket', () => {
   it('a first request {"command":"shell"} turns the connection into a raw shell; bytes sent with it count', async () => {
     const { socket, output } = connect();
     socket.write('{"command":"shell"}\nstatus\r');
-    await until(() => output().endsWith('hotspare a monitor> ') && output().includes('role '), 'status through the socket');
-    expect(output().startsWith('{"ok":true,"result":"shell"}\nhotspare maintenance shell on a (control socket); type help\r\nhotspare a monitor> status\r\n')).to.equal(true);
+    await until(
+      () => output().endsWith('hotspare a monitor> ') && output().includes('role '),
+      'status through the socket',
+    );
+    expect(
+      output().startsWith(
+        '{"ok":true,"result":"shell"}\nhotspare maintenance shell on a (control socket); type help\r\nhotspare a monitor> status\r\n',
+      ),
+    ).to.equal(true);
     // Binary garbage and a half line, then a hang-up: the server goes on serving.
     socket.write(Buffer.from([0xff, 0x00, 0x1b, 0x9b, 0x03, 0x66, 0x65, 0x6e]));
     socket.destroy();
@@ -82,14 +97,20 @@ describe('shell on the control socket', () => {
     await until(() => output().split('\n').length >= 3, 'two answers');
     const [first, second] = output().split('\n');
     expect(JSON.parse(first ?? '')).to.deep.include({ ok: true });
-    expect(JSON.parse(second ?? '')).to.deep.equal({ ok: false, error: 'unknown command "shell" (known: status | history | log [N] | config | probe ADDR [COUNT] | bmc-status NODE | fence NODE | promote | demote | maintenance on|off)' });
+    expect(JSON.parse(second ?? '')).to.deep.equal({
+      ok: false,
+      error:
+        'unknown command "shell" (known: status | history | log [N] | config | probe ADDR [COUNT] | bmc-status NODE | fence NODE | promote | demote | maintenance on|off)',
+    });
   });
 
   it('hotspare shell from a pipe: runs the lines in order, confirms a demote, ends at end of input', async () => {
     const result = await cli(['shell', '--socket', path], 'status\r\ndemote\r\nyes\r\nhistory\r\n');
     expect(result.code, result.stderr).to.equal(0);
     expect(result.stdout).to.contain('role      monitor');
-    expect(result.stdout).to.contain('type yes to go on, anything else cancels: yes\r\naccepted: demote accepted (primary -> spare)');
+    expect(result.stdout).to.contain(
+      'type yes to go on, anything else cancels: yes\r\naccepted: demote accepted (primary -> spare)',
+    );
     expect(result.stdout).to.contain('booting -> monitor');
     expect(result.stdout.endsWith('bye\r\n')).to.equal(true);
     expect(operator.mutations()).to.deep.equal(['demote']);

@@ -52,7 +52,15 @@ function spam(agent: Agent, node: string, pacer: CommandPacer | undefined): { st
   let sent = 0;
   let stopped = false;
   const commands = ['status\r', 'log 200\r'];
-  const session = new ShellSession({ operator: agent, node, stream, transport: 'socket', passwordFile: null, log: () => undefined, ...(pacer === undefined ? {} : { pacer }) });
+  const session = new ShellSession({
+    operator: agent,
+    node,
+    stream,
+    transport: 'socket',
+    passwordFile: null,
+    log: () => undefined,
+    ...(pacer === undefined ? {} : { pacer }),
+  });
   const original = stream.write.bind(stream);
   stream.write = (text: string) => {
     original(text);

@@ -1,5 +1,12 @@
 import type { PowerState } from '../../hal/bmc/index.js';
-import type { AgentStatus, CommandOutcome, EchoResult, Operator, SyncResult, Transition } from '../../src/agent/index.js';
+import type {
+  AgentStatus,
+  CommandOutcome,
+  EchoResult,
+  Operator,
+  SyncResult,
+  Transition,
+} from '../../src/agent/index.js';
 import type { LogFields, LogLine } from '../../src/log/index.js';
 import type { LogLevel, OperatorCommand, Phase } from '../../src/role/index.js';
 import type { ShellStream } from '../../src/shell/index.js';
@@ -7,7 +14,17 @@ import type { ShellStream } from '../../src/shell/index.js';
 /** An operator in memory: records every call; each answer can be held back with `gate`. */
 export class FakeOperator implements Operator {
   readonly calls: string[] = [];
-  readonly history: Transition[] = [{ atMs: Date.UTC(2026, 0, 2, 3, 4, 5), atUs: 1, from: 'booting', to: 'monitor', role: 'monitor', epoch: 3, reason: 'monitor address was silent' }];
+  readonly history: Transition[] = [
+    {
+      atMs: Date.UTC(2026, 0, 2, 3, 4, 5),
+      atUs: 1,
+      from: 'booting',
+      to: 'monitor',
+      role: 'monitor',
+      epoch: 3,
+      reason: 'monitor address was silent',
+    },
+  ];
   readonly logLines: LogLine[] = [];
   /** While set, status/probe/fence/sync wait for it. */
   gate: Promise<void> | null = null;
@@ -28,7 +45,15 @@ export class FakeOperator implements Operator {
   }
 
   effectiveConfig(): Record<string, unknown> {
-    return { node: 'a', cluster: { members: [{ name: 'a', bmc: { host: '198.18.1.11', passwordFile: '/etc/hotspare/bmc-a.pass', password: 'hunter2' } }] }, sync: { keyFile: '/etc/k', psk: { token: 'tok-123' } } };
+    return {
+      node: 'a',
+      cluster: {
+        members: [
+          { name: 'a', bmc: { host: '198.18.1.11', passwordFile: '/etc/hotspare/bmc-a.pass', password: 'hunter2' } },
+        ],
+      },
+      sync: { keyFile: '/etc/k', psk: { token: 'tok-123' } },
+    };
   }
 
   command(command: OperatorCommand): CommandOutcome {
@@ -61,12 +86,21 @@ export class FakeOperator implements Operator {
 
   /** Calls that change the cluster. */
   mutations(): string[] {
-    return this.calls.filter((c) => ['promote', 'demote', 'maintenance-on', 'maintenance-off'].includes(c) || c.startsWith('fence '));
+    return this.calls.filter(
+      (c) => ['promote', 'demote', 'maintenance-on', 'maintenance-off'].includes(c) || c.startsWith('fence '),
+    );
   }
 }
 
 export function fakeStatus(phase: Phase): AgentStatus {
-  const summary = (min: number, median: number, p99: number) => ({ count: 100, window: 100, min, median, p99, max: p99 + 1 });
+  const summary = (min: number, median: number, p99: number) => ({
+    count: 100,
+    window: 100,
+    min,
+    median,
+    p99,
+    max: p99 + 1,
+  });
   return {
     node: 'a',
     role: phase === 'primary' ? 'primary' : 'monitor',
@@ -80,10 +114,30 @@ export function fakeStatus(phase: Phase): AgentStatus {
     holder: 'b',
     misses: 0,
     fence: { status: 'idle', target: null, attempt: 0 },
-    probes: { probesSent: 1000, replies: 998, foreignReplies: 0, misses: 2, syncs: 10, syncErrors: 0, fences: 0, fenceFailures: 0 },
+    probes: {
+      probesSent: 1000,
+      replies: 998,
+      foreignReplies: 0,
+      misses: 2,
+      syncs: 10,
+      syncErrors: 0,
+      fences: 0,
+      fenceFailures: 0,
+    },
     rttUs: summary(21, 35, 120),
     probeJitterUs: summary(3, 50, 300),
-    sync: { requested: 10, completed: 9, failed: 1, lastOkAtMs: Date.UTC(2026, 0, 2, 3, 4, 5), lagMs: 1200, lastFiles: 3, lastBytes: 1200, totalBytes: 9000, lastError: null, serving: false },
+    sync: {
+      requested: 10,
+      completed: 9,
+      failed: 1,
+      lastOkAtMs: Date.UTC(2026, 0, 2, 3, 4, 5),
+      lagMs: 1200,
+      lastFiles: 3,
+      lastBytes: 1200,
+      totalBytes: 9000,
+      lastError: null,
+      serving: false,
+    },
     transitions: [],
     uptimeS: 120,
   };

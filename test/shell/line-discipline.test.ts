@@ -7,7 +7,11 @@ import { bytes } from './fixtures.js';
 const ECHO = { echo: true };
 const HIDDEN = { echo: false };
 
-function run(text: string | Uint8Array, options: DisciplineOptions = ECHO, state: DisciplineState = EMPTY_DISCIPLINE): { echo: string; events: DisciplineEvent[]; state: DisciplineState } {
+function run(
+  text: string | Uint8Array,
+  options: DisciplineOptions = ECHO,
+  state: DisciplineState = EMPTY_DISCIPLINE,
+): { echo: string; events: DisciplineEvent[]; state: DisciplineState } {
   return feedAll(state, typeof text === 'string' ? bytes(text) : text, options);
 }
 
@@ -83,7 +87,10 @@ describe('shell line discipline', () => {
   it('refuses a line over the limit with too-long, never a truncated command, and recovers', () => {
     const long = `fence ${'b'.repeat(MAX_LINE)}`;
     const r = run(`${long}\rstatus\r`);
-    expect(r.events).to.deep.equal([{ type: 'too-long', max: MAX_LINE }, { type: 'line', text: 'status' }]);
+    expect(r.events).to.deep.equal([
+      { type: 'too-long', max: MAX_LINE },
+      { type: 'line', text: 'status' },
+    ]);
     // Characters past the limit are not echoed.
     expect(r.echo).to.equal(`${long.slice(0, MAX_LINE)}\r\nstatus\r\n`);
     // Erasing back under the limit makes it a line again.
@@ -102,7 +109,16 @@ describe('shell line discipline', () => {
 
   describe('fuzz (fast-check)', () => {
     const anyBytes = fc.uint8Array({ maxLength: 3000 });
-    const interesting = fc.array(fc.oneof(fc.constantFrom(0x03, 0x04, 0x08, 0x09, 0x0a, 0x0d, 0x15, 0x17, 0x1b, 0x5b, 0x4f, 0x7f, 0xff), fc.integer({ min: 0x20, max: 0x7e }), fc.integer({ min: 0, max: 255 })), { maxLength: 3000 }).map((a) => Uint8Array.from(a));
+    const interesting = fc
+      .array(
+        fc.oneof(
+          fc.constantFrom(0x03, 0x04, 0x08, 0x09, 0x0a, 0x0d, 0x15, 0x17, 0x1b, 0x5b, 0x4f, 0x7f, 0xff),
+          fc.integer({ min: 0x20, max: 0x7e }),
+          fc.integer({ min: 0, max: 255 }),
+        ),
+        { maxLength: 3000 },
+      )
+      .map((a) => Uint8Array.from(a));
 
     it('random bytes: never throws, lines are bounded printable ASCII, echo is printable or \\r \\n \\b', () => {
       fc.assert(
@@ -150,7 +166,10 @@ describe('shell line discipline', () => {
     });
 
     it('printable lines joined by any mix of CR, LF and CRLF come back as exactly those lines', () => {
-      const line = fc.string({ unit: fc.integer({ min: 0x20, max: 0x7e }).map((c) => String.fromCharCode(c)), maxLength: 80 });
+      const line = fc.string({
+        unit: fc.integer({ min: 0x20, max: 0x7e }).map((c) => String.fromCharCode(c)),
+        maxLength: 80,
+      });
       fc.assert(
         fc.property(fc.array(fc.tuple(line, fc.constantFrom('\r', '\n', '\r\n')), { maxLength: 30 }), (parts) => {
           // A CR ending one line and an empty line ending in LF right after it are CRLF:

@@ -27,7 +27,15 @@ describe('shell command pacer', () => {
     const operator = new FakeOperator();
     const streams = [new FakeStream(true), new FakeStream(true)];
     for (const stream of streams) {
-      new ShellSession({ operator, node: 'a', stream, transport: 'socket', passwordFile: null, log: () => undefined, pacer }).start();
+      new ShellSession({
+        operator,
+        node: 'a',
+        stream,
+        transport: 'socket',
+        passwordFile: null,
+        log: () => undefined,
+        pacer,
+      }).start();
       stream.take();
     }
     const started = Date.now();

@@ -70,14 +70,45 @@ describe('shell command parser', () => {
   });
 
   it('commandText round-trips through the parser', () => {
-    for (const line of ['status', 'probe 10.0.0.1 4', 'bmc c status', 'log 7', 'sync now', 'maintenance off', 'fence b', 'help log', 'color on']) {
+    for (const line of [
+      'status',
+      'probe 10.0.0.1 4',
+      'bmc c status',
+      'log 7',
+      'sync now',
+      'maintenance off',
+      'fence b',
+      'help log',
+      'color on',
+    ]) {
       expect(commandText(command(line))).to.equal(line);
     }
   });
 
   describe('fuzz (fast-check)', () => {
     it('any string: never throws, always one of empty/command/error, messages bounded', () => {
-      const anyText = fc.oneof(fc.string({ maxLength: 600 }), fc.string({ unit: 'binary', maxLength: 200 }), fc.array(fc.constantFrom(...CATALOG.map((s) => s.name), 'on', 'off', 'now', 'status', '1', '100000', '198.18.0.1', ' ', '\t', 'b'), { maxLength: 6 }).map((w) => w.join(' ')));
+      const anyText = fc.oneof(
+        fc.string({ maxLength: 600 }),
+        fc.string({ unit: 'binary', maxLength: 200 }),
+        fc
+          .array(
+            fc.constantFrom(
+              ...CATALOG.map((s) => s.name),
+              'on',
+              'off',
+              'now',
+              'status',
+              '1',
+              '100000',
+              '198.18.0.1',
+              ' ',
+              '\t',
+              'b',
+            ),
+            { maxLength: 6 },
+          )
+          .map((w) => w.join(' ')),
+      );
       fc.assert(
         fc.property(anyText, (line) => {
           const r: ParseResult = parseLine(line);

@@ -31,7 +31,9 @@ describe('shell session', () => {
     delays: number[];
   }
 
-  function setup(options: { closable?: boolean; password?: boolean; extra?: Partial<ShellSessionOptions> } = {}): Setup {
+  function setup(
+    options: { closable?: boolean; password?: boolean; extra?: Partial<ShellSessionOptions> } = {},
+  ): Setup {
     const stream = new FakeStream(options.closable ?? true);
     const operator = new FakeOperator();
     const logged: Logged[] = [];
@@ -55,7 +57,14 @@ describe('shell session', () => {
 
   it('greets, echoes what is typed, runs status and prompts with node and phase', async () => {
     const stream = new FakeStream(false);
-    const session = new ShellSession({ operator: new FakeOperator(), node: 'a', stream, transport: 'serial', passwordFile: null, log: () => undefined });
+    const session = new ShellSession({
+      operator: new FakeOperator(),
+      node: 'a',
+      stream,
+      transport: 'serial',
+      passwordFile: null,
+      log: () => undefined,
+    });
     session.start();
     expect(stream.take()).to.equal(`hotspare maintenance shell on a (serial console); type help\r\n${PROMPT}`);
     stream.type('status\r');
@@ -70,7 +79,17 @@ describe('shell session', () => {
 
   it('answers every read-only command of the issue', async () => {
     const { stream, operator } = setup();
-    for (const line of ['history', 'probe 198.18.0.10 3', 'bmc b status', 'log 5', 'config', 'sync status', 'sync now', 'help', 'help probe']) {
+    for (const line of [
+      'history',
+      'probe 198.18.0.10 3',
+      'bmc b status',
+      'log 5',
+      'config',
+      'sync status',
+      'sync now',
+      'help',
+      'help probe',
+    ]) {
       stream.type(`${line}\r\n`);
       await until(() => stream.output.endsWith(PROMPT), line);
       const out = stream.take();
@@ -87,13 +106,19 @@ describe('shell session', () => {
     expect(stream.take()).to.equal(`\r\n${PROMPT}`);
     stream.type('frobnicate now\r');
     await settle();
-    expect(stream.take()).to.equal(`frobnicate now\r\nerror: unknown command "frobnicate"; type help for the list\r\n${PROMPT}`);
+    expect(stream.take()).to.equal(
+      `frobnicate now\r\nerror: unknown command "frobnicate"; type help for the list\r\n${PROMPT}`,
+    );
     stream.type(`${'A'.repeat(100_000)}\r`);
     await settle();
-    expect(stream.take()).to.equal(`${'A'.repeat(512)}\r\nerror: line too long (more than 512 characters): discarded\r\n${PROMPT}`);
+    expect(stream.take()).to.equal(
+      `${'A'.repeat(512)}\r\nerror: line too long (more than 512 characters): discarded\r\n${PROMPT}`,
+    );
     stream.type('probe 198.18.0.10 500\r');
     await settle();
-    expect(stream.take()).to.contain('error: probe: count must be a whole number from 1 to 100, got "500"; usage: probe ADDR [COUNT]');
+    expect(stream.take()).to.contain(
+      'error: probe: count must be a whole number from 1 to 100, got "500"; usage: probe ADDR [COUNT]',
+    );
     stream.type('status\r');
     await until(() => stream.output.endsWith(PROMPT), 'status after garbage');
     expect(operator.calls).to.deep.equal(['status']);
@@ -103,7 +128,9 @@ describe('shell session', () => {
     const { stream, operator, logged } = setup();
     stream.type('demote\r');
     await settle();
-    expect(stream.take()).to.equal('demote\r\ndemote a: this server gives up the primary address and becomes a spare; the monitor fences it and takes over.\r\ntype yes to go on, anything else cancels: ');
+    expect(stream.take()).to.equal(
+      'demote\r\ndemote a: this server gives up the primary address and becomes a spare; the monitor fences it and takes over.\r\ntype yes to go on, anything else cancels: ',
+    );
     stream.type('y\r');
     await settle();
     expect(stream.take()).to.equal(`y\r\nnot confirmed; nothing done\r\n${PROMPT}`);
@@ -162,7 +189,10 @@ describe('shell session', () => {
   it('an unreadable password file refuses the command and says so in the log', async () => {
     const { stream, operator, logged } = setup({ extra: { passwordFile: join(dir, 'missing') } });
     stream.type(`fence b\ryes\r${PASSWORD}\r`);
-    await until(() => stream.output.endsWith(PROMPT) && logged.some((l) => l.event === 'shell-password-unavailable'), 'refusal');
+    await until(
+      () => stream.output.endsWith(PROMPT) && logged.some((l) => l.event === 'shell-password-unavailable'),
+      'refusal',
+    );
     expect(stream.output).to.contain('cannot read the shell password file');
     expect(operator.mutations()).to.deep.equal([]);
   });
@@ -175,7 +205,9 @@ describe('shell session', () => {
     await settle();
     stream.type('status\r'); // typed ahead, then dropped by the ^C
     stream.type('\x03');
-    expect(stream.take()).to.equal(`probe 198.18.0.10 5\r\n^C (no longer waiting; the agent may still finish the command)\r\n${PROMPT}`);
+    expect(stream.take()).to.equal(
+      `probe 198.18.0.10 5\r\n^C (no longer waiting; the agent may still finish the command)\r\n${PROMPT}`,
+    );
     release();
     await settle();
     expect(stream.take()).to.equal('');
@@ -266,7 +298,9 @@ describe('shell session', () => {
     const serial = setup({ closable: false });
     serial.stream.type('\x04exit\r');
     await settle();
-    expect(serial.stream.take()).to.equal('exit\r\nthis is the console: it has no logout. Leave an ipmitool SOL session with ~. at the start of a line.\r\nhotspare a monitor> ');
+    expect(serial.stream.take()).to.equal(
+      'exit\r\nthis is the console: it has no logout. Leave an ipmitool SOL session with ~. at the start of a line.\r\nhotspare a monitor> ',
+    );
     expect(serial.session.isClosed).to.equal(false);
   });
 
@@ -298,11 +332,21 @@ describe('shell session', () => {
     const agent = cluster.node(name ?? '').agent;
     if (agent === null || agent === undefined) throw new Error('no monitor agent');
     const stream = new FakeStream(true);
-    const session = new ShellSession({ operator: agent, node: name ?? '', stream, transport: 'socket', passwordFile: null, log: () => undefined });
+    const session = new ShellSession({
+      operator: agent,
+      node: name ?? '',
+      stream,
+      transport: 'socket',
+      passwordFile: null,
+      log: () => undefined,
+    });
     session.start();
     expect(stream.output).to.contain(`hotspare ${name} ${phase}> `);
     stream.type('status\rhistory\r');
-    await until(() => stream.output.includes('history\r\n') && stream.output.endsWith(`${phase}> `), 'status and history');
+    await until(
+      () => stream.output.includes('history\r\n') && stream.output.endsWith(`${phase}> `),
+      'status and history',
+    );
     expect(stream.output).to.contain(`role      monitor\r\n`);
     expect(stream.output).to.contain('-> monitor');
     stream.type('sync now\r');
@@ -312,8 +356,25 @@ describe('shell session', () => {
 
   describe('fuzz (fast-check)', () => {
     it('random bytes and command fragments: never throws, never mutates without the password, never prints it', async () => {
-      const token = fc.constantFrom('promote\r', 'demote\r', 'fence b\r', 'maintenance on\r', 'yes\r', 'yes\n', '\r\n', '\x03', '\x04', '\x7f', '\x15', 'status\r', 'log 200\r');
-      const chunk = fc.oneof(token.map((t) => Buffer.from(t, 'latin1')), fc.uint8Array({ maxLength: 600 }));
+      const token = fc.constantFrom(
+        'promote\r',
+        'demote\r',
+        'fence b\r',
+        'maintenance on\r',
+        'yes\r',
+        'yes\n',
+        '\r\n',
+        '\x03',
+        '\x04',
+        '\x7f',
+        '\x15',
+        'status\r',
+        'log 200\r',
+      );
+      const chunk = fc.oneof(
+        token.map((t) => Buffer.from(t, 'latin1')),
+        fc.uint8Array({ maxLength: 600 }),
+      );
       await fc.assert(
         fc.asyncProperty(fc.array(chunk, { maxLength: 30 }), async (chunks) => {
           const { stream, operator, logged } = setup({ password: true });

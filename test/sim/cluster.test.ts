@@ -4,7 +4,12 @@ import { SimCluster } from '../../src/sim/cluster.js';
 const SECOND = 1_000_000;
 
 /** Runs the clock in small steps until `done()` or the deadline; returns when it became true. */
-async function runUntil(cluster: SimCluster, done: () => boolean, limitUs: number, stepUs = 1000): Promise<number | null> {
+async function runUntil(
+  cluster: SimCluster,
+  done: () => boolean,
+  limitUs: number,
+  stepUs = 1000,
+): Promise<number | null> {
   const end = cluster.clock.nowUs() + limitUs;
   while (cluster.clock.nowUs() < end) {
     if (done()) return cluster.clock.nowUs();
@@ -14,7 +19,9 @@ async function runUntil(cluster: SimCluster, done: () => boolean, limitUs: numbe
 }
 
 function roleOf(cluster: SimCluster, phase: string): string[] {
-  return Object.entries(cluster.phases()).filter(([, p]) => p === phase).map(([n]) => n);
+  return Object.entries(cluster.phases())
+    .filter(([, p]) => p === phase)
+    .map(([n]) => n);
 }
 
 describe('simulated cluster (virtual time)', function () {
@@ -53,7 +60,12 @@ describe('simulated cluster (virtual time)', function () {
 
       const crashUs = cluster.clock.nowUs();
       cluster.powerOff(oldPrimary); // power loss: the BMC still answers
-      const takenUs = await runUntil(cluster, () => cluster.primaryHolders().length === 1 && cluster.primaryHolders()[0] === monitor, 5 * SECOND, 100);
+      const takenUs = await runUntil(
+        cluster,
+        () => cluster.primaryHolders().length === 1 && cluster.primaryHolders()[0] === monitor,
+        5 * SECOND,
+        100,
+      );
       expect(takenUs, 'the monitor never took over').to.not.equal(null);
       const outageUs = (takenUs ?? 0) - crashUs;
       // Fence time: `off` then `status`, two BMC round trips.
@@ -61,7 +73,13 @@ describe('simulated cluster (virtual time)', function () {
       const intervalUs = cfg.probe.intervalMs * 1000;
       // interval x misses + probe timeout + fence + [0013] confirmation + one interval for the
       // phase of the crash within a probe interval, + 1 ms of simulated latencies.
-      const boundUs = intervalUs * cfg.probe.misses + cfg.probe.timeoutMs * 1000 + fenceUs + cfg.fencing.confirmMs * 1000 + intervalUs + 1000;
+      const boundUs =
+        intervalUs * cfg.probe.misses +
+        cfg.probe.timeoutMs * 1000 +
+        fenceUs +
+        cfg.fencing.confirmMs * 1000 +
+        intervalUs +
+        1000;
       expect(outageUs).to.be.at.most(boundUs);
       // The fence happened (power off, then status) before the takeover.
       expect(bmc.commands.map((c) => c.command)).to.deep.equal(['off', 'status']);
@@ -70,7 +88,12 @@ describe('simulated cluster (virtual time)', function () {
 
       // The old primary was powered on by the new primary; it boots, finds the primary
       // address taken and becomes the monitor (or a spare, if the spare was faster).
-      const back = await runUntil(cluster, () => cluster.converged() && cluster.phases()[oldPrimary] !== 'off' && cluster.phases()[oldPrimary] !== 'starting', 10 * SECOND);
+      const back = await runUntil(
+        cluster,
+        () =>
+          cluster.converged() && cluster.phases()[oldPrimary] !== 'off' && cluster.phases()[oldPrimary] !== 'starting',
+        10 * SECOND,
+      );
       expect(back, JSON.stringify(cluster.phases())).to.not.equal(null);
       expect(['monitor', 'spare']).to.include(cluster.phases()[oldPrimary]);
       expect(bmc.commands.map((c) => c.command)).to.deep.equal(['off', 'status', 'on', 'status']);

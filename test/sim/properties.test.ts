@@ -24,7 +24,8 @@ const FAULT_WINDOW_US = 20 * SECOND;
 /** Stated bound for convergence after the last fault heals. */
 const CONVERGE_BOUND_US = 12 * SECOND;
 const RUNS = Number(process.env['HOTSPARE_PROPERTY_RUNS'] ?? 200);
-const SEED = process.env['HOTSPARE_PROPERTY_SEED'] === undefined ? 20261126 : Number(process.env['HOTSPARE_PROPERTY_SEED']);
+const SEED =
+  process.env['HOTSPARE_PROPERTY_SEED'] === undefined ? 20261126 : Number(process.env['HOTSPARE_PROPERTY_SEED']);
 
 type NodeFaultKind = 'crash' | 'hang' | 'cut';
 interface NodeFault {
@@ -54,8 +55,22 @@ const schedule: fc.Arbitrary<Schedule> = fc.integer({ min: 3, max: 5 }).chain((n
     nodes: fc.constant(nodes),
     seed: fc.integer({ min: 1, max: 0x7fffffff }),
     perNode: fc.array(fc.array(nodeFault, { maxLength: 3 }), { minLength: nodes, maxLength: nodes }),
-    bmcDown: fc.array(fc.record({ node: fc.integer({ min: 0, max: nodes - 1 }), atMs: fc.integer({ min: 0, max: 18_000 }), durationMs: fc.integer({ min: 100, max: 8000 }) }), { maxLength: 2 }),
-    loss: fc.array(fc.record({ atMs: fc.integer({ min: 0, max: 18_000 }), durationMs: fc.integer({ min: 100, max: 5000 }), rate: fc.constantFrom(0.01, 0.05, 0.2, 0.5) }), { maxLength: 2 }),
+    bmcDown: fc.array(
+      fc.record({
+        node: fc.integer({ min: 0, max: nodes - 1 }),
+        atMs: fc.integer({ min: 0, max: 18_000 }),
+        durationMs: fc.integer({ min: 100, max: 8000 }),
+      }),
+      { maxLength: 2 },
+    ),
+    loss: fc.array(
+      fc.record({
+        atMs: fc.integer({ min: 0, max: 18_000 }),
+        durationMs: fc.integer({ min: 100, max: 5000 }),
+        rate: fc.constantFrom(0.01, 0.05, 0.2, 0.5),
+      }),
+      { maxLength: 2 },
+    ),
     cycleAllAtMs: fc.option(fc.integer({ min: 1000, max: 15_000 }), { freq: 5 }),
     engine: fc.constantFrom<Schedule['engine']>('auto', 'event-loop'),
   }),
@@ -92,7 +107,10 @@ function faultEvents(s: Schedule, names: string[]): Timed[] {
   for (const b of s.bmcDown) {
     const name = names[b.node] ?? 'a';
     events.push({ atUs: b.atMs * MS, run: (c) => (c.node(name).bmc.down = true) });
-    events.push({ atUs: Math.min(FAULT_WINDOW_US, (b.atMs + b.durationMs) * MS), run: (c) => (c.node(name).bmc.down = false) });
+    events.push({
+      atUs: Math.min(FAULT_WINDOW_US, (b.atMs + b.durationMs) * MS),
+      run: (c) => (c.node(name).bmc.down = false),
+    });
   }
   for (const l of s.loss) {
     events.push({ atUs: l.atMs * MS, run: (c) => (c.lan.lossRate = l.rate) });
@@ -118,13 +136,20 @@ function healAll(c: SimCluster): void {
 }
 
 async function check(s: Schedule, fencingRequired: boolean): Promise<{ convergedAfterUs: number }> {
-  const cluster = new SimCluster({ nodes: s.nodes, seed: s.seed, config: { fencing: { required: fencingRequired, retry_ms: 200, retry_max_ms: 2000 }, probe: { engine: s.engine } } });
+  const cluster = new SimCluster({
+    nodes: s.nodes,
+    seed: s.seed,
+    config: { fencing: { required: fencingRequired, retry_ms: 200, retry_max_ms: 2000 }, probe: { engine: s.engine } },
+  });
   const names = [...cluster.nodes.keys()];
   const violations: string[] = [];
   const seen = new Set<string>();
   cluster.clock.onSettled = () => {
     const holders = cluster.primaryHolders();
-    if (holders.length > 1) violations.push(`at ${cluster.clock.nowUs()} µs two connected servers hold the primary address: ${holders.join(', ')}`);
+    if (holders.length > 1)
+      violations.push(
+        `at ${cluster.clock.nowUs()} µs two connected servers hold the primary address: ${holders.join(', ')}`,
+      );
     for (const node of cluster.nodes.values()) {
       const agent = node.agent;
       if (agent === null) continue;
@@ -137,7 +162,11 @@ async function check(s: Schedule, fencingRequired: boolean): Promise<{ converged
       if (fencingRequired) {
         // Ground truth from the fenced server's BMC: it carried out a power off since this
         // server last became monitor.
-        const since = agent.transitions().filter((x) => x.to === 'monitor').at(-1)?.atUs ?? 0;
+        const since =
+          agent
+            .transitions()
+            .filter((x) => x.to === 'monitor')
+            .at(-1)?.atUs ?? 0;
         const target = fenced === null ? null : cluster.node(fenced[1] ?? '');
         if (target === null) violations.push(`${key}: takeover without a fence: ${t.reason}`);
         else if (!target.bmc.commands.some((cmd) => cmd.command === 'off' && cmd.atUs >= since && cmd.atUs <= t.atUs)) {
@@ -165,11 +194,23 @@ async function check(s: Schedule, fencingRequired: boolean): Promise<{ converged
   await cluster.stop();
   const story = (): string =>
     [...cluster.nodes.values()]
-      .map((n) => `${n.name}: ` + n.log.all().filter((l) => l.event === 'transition' || l.level === 'error').slice(-12).map((l) => `\n    ${(l.atUs / 1000).toFixed(1)} ms ${l.message}`).join(''))
+      .map(
+        (n) =>
+          `${n.name}: ` +
+          n.log
+            .all()
+            .filter((l) => l.event === 'transition' || l.level === 'error')
+            .slice(-12)
+            .map((l) => `\n    ${(l.atUs / 1000).toFixed(1)} ms ${l.message}`)
+            .join(''),
+      )
       .join('\n  ');
   if (violations.length > 0 || convergedAt === null) console.log(`  ${story()}`);
   expect(violations, violations.slice(0, 5).join('\n')).to.deep.equal([]);
-  expect(convergedAt, `not converged ${CONVERGE_BOUND_US / SECOND} s after the faults stopped: ${JSON.stringify(cluster.phases())}, primary held by ${cluster.primaryHolders().join(',') || 'nobody'}`).to.not.equal(null);
+  expect(
+    convergedAt,
+    `not converged ${CONVERGE_BOUND_US / SECOND} s after the faults stopped: ${JSON.stringify(cluster.phases())}, primary held by ${cluster.primaryHolders().join(',') || 'nobody'}`,
+  ).to.not.equal(null);
   return { convergedAfterUs: (convergedAt ?? 0) - healedUs };
 }
 

@@ -46,11 +46,16 @@ describe('sync/atomic-write: temporary file, fsync, rename, fsync of the directo
 
   for (const step of ['after-write', 'after-fsync'] as const) {
     it(`a failure ${step} (before the rename) leaves the old file whole and no temporary file`, async () => {
-      const failing = writeFileAtomic(file, Buffer.from('torn?'), { mode: 0o600, mtimeMs: Date.now() }, {
-        step: (s) => {
-          if (s === step) throw new Error(`simulated crash ${s}`);
+      const failing = writeFileAtomic(
+        file,
+        Buffer.from('torn?'),
+        { mode: 0o600, mtimeMs: Date.now() },
+        {
+          step: (s) => {
+            if (s === step) throw new Error(`simulated crash ${s}`);
+          },
         },
-      });
+      );
       let error: unknown = null;
       await failing.catch((e: unknown) => {
         error = e;
@@ -63,7 +68,9 @@ describe('sync/atomic-write: temporary file, fsync, rename, fsync of the directo
 
   for (const step of STEPS) {
     it(`a real crash (SIGKILL) ${step}: the file is the old or the new complete version; the next walk removes the leftover`, async () => {
-      const child = spawnSync(process.execPath, [crashWriter, file, step, 'new complete version\n'], { encoding: 'utf8' });
+      const child = spawnSync(process.execPath, [crashWriter, file, step, 'new complete version\n'], {
+        encoding: 'utf8',
+      });
       expect(child.signal).to.equal('SIGKILL');
       const content = await readFile(file, 'utf8');
       expect(content).to.equal(step === 'after-rename' ? 'new complete version\n' : 'old complete version\n');

@@ -32,7 +32,16 @@ async function manifest(peer: Peer, roots: number, entries: unknown[], count = e
   await peer.writer.header({ t: 'manifest-end', count });
 }
 
-const file = (path: string, content: string, extra: Record<string, unknown> = {}): Record<string, unknown> => ({ type: 'file', root: 0, path, size: content.length, mode: 0o644, mtimeMs: NOW, sha256: H(content), ...extra });
+const file = (path: string, content: string, extra: Record<string, unknown> = {}): Record<string, unknown> => ({
+  type: 'file',
+  root: 0,
+  path,
+  size: content.length,
+  mode: 0o644,
+  mtimeMs: NOW,
+  sha256: H(content),
+  ...extra,
+});
 
 export interface Attack {
   name: string;
@@ -44,18 +53,121 @@ export interface Attack {
 }
 
 export const ATTACKS: Attack[] = [
-  { name: 'a path climbing out with ..', kind: 'confine', message: /"\.\.\/escaped" of root 0 has a \.\. component/, script: async (p, n) => { await hello(p, n); await manifest(p, n, [file('../escaped', 'pwned')]); } },
-  { name: 'an absolute path', kind: 'confine', message: /"\/tmp\/escaped" of root 0 is absolute/, script: async (p, n) => { await hello(p, n); await manifest(p, n, [file('/tmp/escaped', 'pwned')]); } },
-  { name: 'a symlink pointing out', kind: 'confine', message: /symlink root 0: evil points to the absolute path "\/etc"/, script: async (p, n) => { await hello(p, n); await manifest(p, n, [{ type: 'symlink', root: 0, path: 'evil', target: '/etc' }]); } },
-  { name: 'a symlink climbing out', kind: 'confine', message: /points to "\.\.\/\.\.\/x", outside its root/, script: async (p, n) => { await hello(p, n); await manifest(p, n, [{ type: 'dir', root: 0, path: 'd', mode: 0o755 }, { type: 'symlink', root: 0, path: 'd/evil', target: '../../x' }]); } },
-  { name: 'a NUL in a path', kind: 'confine', message: /NUL/, script: async (p, n) => { await hello(p, n); await manifest(p, n, [file('a\u0000b', 'x')]); } },
-  { name: 'a file under a symlink (write through it)', kind: 'manifest', message: /parent "l" is a symlink/, script: async (p, n) => { await hello(p, n); await manifest(p, n, [{ type: 'symlink', root: 0, path: 'l', target: 'd' }, { type: 'dir', root: 0, path: 'd', mode: 0o755 }, file('l/x', 'x')]); } },
-  { name: 'duplicate entries', kind: 'manifest', message: /listed twice/, script: async (p, n) => { await hello(p, n); await manifest(p, n, [file('keep.txt', 'a'), file('keep.txt', 'b')]); } },
-  { name: 'a temporary-file name', kind: 'confine', message: /temporary file/, script: async (p, n) => { await hello(p, n); await manifest(p, n, [file('.keep.txt.hotspare-tmp-00000000', 'x')]); } },
-  { name: 'a different number of roots', kind: 'roots', message: /replicates \d+ root\(s\), this server \d+/, script: async (p, n) => { await hello(p, n + 2); } },
-  { name: 'a wrong entry count', kind: 'protocol', message: /announced 5 entries, sent 1/, script: async (p, n) => { await hello(p, n); await manifest(p, n, [file('new.txt', 'x')], 5); } },
-  { name: 'a negative size', kind: 'protocol', message: /size must be an integer/, script: async (p, n) => { await hello(p, n); await manifest(p, n, [file('new.txt', 'x', { size: -5 })]); } },
-  { name: 'an unknown message', kind: 'protocol', message: /unknown message "format-disk"/, script: async (p, n) => { await hello(p, n); await p.reader.header(); await p.writer.header({ t: 'format-disk' }); } },
+  {
+    name: 'a path climbing out with ..',
+    kind: 'confine',
+    message: /"\.\.\/escaped" of root 0 has a \.\. component/,
+    script: async (p, n) => {
+      await hello(p, n);
+      await manifest(p, n, [file('../escaped', 'pwned')]);
+    },
+  },
+  {
+    name: 'an absolute path',
+    kind: 'confine',
+    message: /"\/tmp\/escaped" of root 0 is absolute/,
+    script: async (p, n) => {
+      await hello(p, n);
+      await manifest(p, n, [file('/tmp/escaped', 'pwned')]);
+    },
+  },
+  {
+    name: 'a symlink pointing out',
+    kind: 'confine',
+    message: /symlink root 0: evil points to the absolute path "\/etc"/,
+    script: async (p, n) => {
+      await hello(p, n);
+      await manifest(p, n, [{ type: 'symlink', root: 0, path: 'evil', target: '/etc' }]);
+    },
+  },
+  {
+    name: 'a symlink climbing out',
+    kind: 'confine',
+    message: /points to "\.\.\/\.\.\/x", outside its root/,
+    script: async (p, n) => {
+      await hello(p, n);
+      await manifest(p, n, [
+        { type: 'dir', root: 0, path: 'd', mode: 0o755 },
+        { type: 'symlink', root: 0, path: 'd/evil', target: '../../x' },
+      ]);
+    },
+  },
+  {
+    name: 'a NUL in a path',
+    kind: 'confine',
+    message: /NUL/,
+    script: async (p, n) => {
+      await hello(p, n);
+      await manifest(p, n, [file('a\u0000b', 'x')]);
+    },
+  },
+  {
+    name: 'a file under a symlink (write through it)',
+    kind: 'manifest',
+    message: /parent "l" is a symlink/,
+    script: async (p, n) => {
+      await hello(p, n);
+      await manifest(p, n, [
+        { type: 'symlink', root: 0, path: 'l', target: 'd' },
+        { type: 'dir', root: 0, path: 'd', mode: 0o755 },
+        file('l/x', 'x'),
+      ]);
+    },
+  },
+  {
+    name: 'duplicate entries',
+    kind: 'manifest',
+    message: /listed twice/,
+    script: async (p, n) => {
+      await hello(p, n);
+      await manifest(p, n, [file('keep.txt', 'a'), file('keep.txt', 'b')]);
+    },
+  },
+  {
+    name: 'a temporary-file name',
+    kind: 'confine',
+    message: /temporary file/,
+    script: async (p, n) => {
+      await hello(p, n);
+      await manifest(p, n, [file('.keep.txt.hotspare-tmp-00000000', 'x')]);
+    },
+  },
+  {
+    name: 'a different number of roots',
+    kind: 'roots',
+    message: /replicates \d+ root\(s\), this server \d+/,
+    script: async (p, n) => {
+      await hello(p, n + 2);
+    },
+  },
+  {
+    name: 'a wrong entry count',
+    kind: 'protocol',
+    message: /announced 5 entries, sent 1/,
+    script: async (p, n) => {
+      await hello(p, n);
+      await manifest(p, n, [file('new.txt', 'x')], 5);
+    },
+  },
+  {
+    name: 'a negative size',
+    kind: 'protocol',
+    message: /size must be an integer/,
+    script: async (p, n) => {
+      await hello(p, n);
+      await manifest(p, n, [file('new.txt', 'x', { size: -5 })]);
+    },
+  },
+  {
+    name: 'an unknown message',
+    kind: 'protocol',
+    message: /unknown message "format-disk"/,
+    script: async (p, n) => {
+      await hello(p, n);
+      await p.reader.header();
+      await p.writer.header({ t: 'format-disk' });
+    },
+  },
   {
     name: 'a 4 GiB header',
     kind: 'protocol',
@@ -77,8 +189,24 @@ export const ATTACKS: Attack[] = [
       p.socket.write(Buffer.concat([prefix, junk]));
     },
   },
-  { name: 'an unknown frame type', kind: 'protocol', message: /unknown frame type 0x5a/, script: async (p, n) => { await hello(p, n); p.socket.write(Buffer.from([0x5a, 0, 0, 0, 1, 0])); } },
-  { name: 'file data where a header belongs', kind: 'protocol', message: /file data arrived where a header was expected/, script: async (p, n) => { await hello(p, n); await p.writer.data(Buffer.from('surprise')); } },
+  {
+    name: 'an unknown frame type',
+    kind: 'protocol',
+    message: /unknown frame type 0x5a/,
+    script: async (p, n) => {
+      await hello(p, n);
+      p.socket.write(Buffer.from([0x5a, 0, 0, 0, 1, 0]));
+    },
+  },
+  {
+    name: 'file data where a header belongs',
+    kind: 'protocol',
+    message: /file data arrived where a header was expected/,
+    script: async (p, n) => {
+      await hello(p, n);
+      await p.writer.data(Buffer.from('surprise'));
+    },
+  },
   {
     name: 'a file whose bytes do not match its hash',
     kind: 'protocol',
@@ -116,7 +244,23 @@ export const ATTACKS: Attack[] = [
       p.socket.end();
     },
   },
-  { name: 'a primary that stops answering', kind: 'timeout', message: /nothing moved for \d+ ms/, timeoutMs: 300, script: async (p, n) => { await hello(p, n); } },
-  { name: 'an error message from the primary', kind: 'protocol', message: /reports: disk on fire/, script: async (p, n) => { await hello(p, n); await p.reader.header(); await p.writer.header({ t: 'error', message: 'disk on fire' }); } },
+  {
+    name: 'a primary that stops answering',
+    kind: 'timeout',
+    message: /nothing moved for \d+ ms/,
+    timeoutMs: 300,
+    script: async (p, n) => {
+      await hello(p, n);
+    },
+  },
+  {
+    name: 'an error message from the primary',
+    kind: 'protocol',
+    message: /reports: disk on fire/,
+    script: async (p, n) => {
+      await hello(p, n);
+      await p.reader.header();
+      await p.writer.header({ t: 'error', message: 'disk on fire' });
+    },
+  },
 ];
-

@@ -32,7 +32,12 @@ describe('sync/diff: the primary manifest against the local one', () => {
 
   it('changes metadata only when just the mode or mtime differs', () => {
     const local = [file('mode'), file('time'), file('sub-ms'), dir('d', 0o700)];
-    const remote = [file('mode', H1, { mode: 0o600 }), file('time', H1, { mtimeMs: 5000 }), file('sub-ms', H1, { mtimeMs: 1000.0004 }), dir('d', 0o750)];
+    const remote = [
+      file('mode', H1, { mode: 0o600 }),
+      file('time', H1, { mtimeMs: 5000 }),
+      file('sub-ms', H1, { mtimeMs: 1000.0004 }),
+      dir('d', 0o750),
+    ];
     const plan = planSync(remote, local, ALL);
     expect(plan.fetch).to.deep.equal([]);
     expect(paths(plan.meta)).to.deep.equal(['0:mode', '0:time', '0:d']);

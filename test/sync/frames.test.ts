@@ -22,7 +22,11 @@ describe('sync/frames: length-prefixed headers and data', () => {
     const bytes = await written(async (w) => {
       await w.header({ t: 'hello', v: 1, roots: 2 });
       await w.data(Buffer.alloc(3000, 7));
-      await w.frames([{ header: { t: 'file', root: 0, path: 'a' } }, { data: Buffer.from('xyz') }, { header: { t: 'end' } }]);
+      await w.frames([
+        { header: { t: 'file', root: 0, path: 'a' } },
+        { data: Buffer.from('xyz') },
+        { header: { t: 'end' } },
+      ]);
     });
     for (const size of [1, 7, 4096]) {
       const reader = new FrameReader(pieces(bytes, size), 'peer');
@@ -41,18 +45,27 @@ describe('sync/frames: length-prefixed headers and data', () => {
     const bytes = await written((w) => w.data(Buffer.alloc(MAX_DATA_BYTES + 10)));
     const reader = new FrameReader(pieces(bytes, 65536), 'peer');
     const sizes: number[] = [];
-    for (let f = await reader.next(); f !== null; f = await reader.next()) if (f.kind === 'data') sizes.push(f.bytes.length);
+    for (let f = await reader.next(); f !== null; f = await reader.next())
+      if (f.kind === 'data') sizes.push(f.bytes.length);
     expect(sizes).to.deep.equal([MAX_DATA_BYTES, 10]);
   });
 
   const refused: Array<[string, Buffer, RegExp]> = [
-    ['an oversized header', Buffer.from([0x48, 0x00, 0x10, 0x00, 0x01]), new RegExp(`exceeds the limit of ${MAX_HEADER_BYTES}`)],
+    [
+      'an oversized header',
+      Buffer.from([0x48, 0x00, 0x10, 0x00, 0x01]),
+      new RegExp(`exceeds the limit of ${MAX_HEADER_BYTES}`),
+    ],
     ['an oversized data frame', Buffer.from([0x44, 0x00, 0x10, 0x00, 0x01]), /outside 1\.\./],
     ['an empty data frame', Buffer.from([0x44, 0, 0, 0, 0]), /outside 1\.\./],
     ['an unknown type', Buffer.from([0x00, 0, 0, 0, 1, 0]), /unknown frame type 0x0/],
     ['a connection cut inside a prefix', Buffer.from([0x48, 0, 0]), /ended inside a frame/],
     ['a connection cut inside a payload', Buffer.from([0x48, 0, 0, 0, 9, 0x7b]), /ended inside a frame/],
-    ['a header that is not JSON', Buffer.concat([Buffer.from([0x48, 0, 0, 0, 3]), Buffer.from('{x}')]), /not valid JSON/],
+    [
+      'a header that is not JSON',
+      Buffer.concat([Buffer.from([0x48, 0, 0, 0, 3]), Buffer.from('{x}')]),
+      /not valid JSON/,
+    ],
   ];
   for (const [what, bytes, why] of refused) {
     it(`refuses ${what}`, async () => {
@@ -62,7 +75,9 @@ describe('sync/frames: length-prefixed headers and data', () => {
         error = e;
       });
       expect(error).to.be.instanceOf(SyncError);
-      expect(String(error)).to.match(why).and.match(/connection dropped/);
+      expect(String(error))
+        .to.match(why)
+        .and.match(/connection dropped/);
     });
   }
 });

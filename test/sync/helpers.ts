@@ -67,7 +67,11 @@ export interface PairOptions {
 export const LIMITS = { maxFileBytes: 1024 ** 3, maxTotalBytes: 10 * 1024 ** 3 };
 
 /** A serving replicator on 127.0.0.1 (free port). */
-export async function servingReplicator(paths: string[], log: SyncLog, key = KEY): Promise<{ replicator: TlsReplicator; port: number }> {
+export async function servingReplicator(
+  paths: string[],
+  log: SyncLog,
+  key = KEY,
+): Promise<{ replicator: TlsReplicator; port: number }> {
   const replicator = new TlsReplicator({ paths, port: 0, timeoutMs: 5000, limits: LIMITS, key, log });
   await replicator.serve('127.0.0.1');
   const port = replicator.servingPort;
@@ -75,12 +79,20 @@ export async function servingReplicator(paths: string[], log: SyncLog, key = KEY
   return { replicator, port };
 }
 
-export function pullingReplicator(paths: string[], port: number, log: SyncLog, options: PairOptions = {}): TlsReplicator {
+export function pullingReplicator(
+  paths: string[],
+  port: number,
+  log: SyncLog,
+  options: PairOptions = {},
+): TlsReplicator {
   return new TlsReplicator({
     paths,
     port,
     timeoutMs: options.timeoutMs ?? 5000,
-    limits: { maxFileBytes: options.maxFileBytes ?? LIMITS.maxFileBytes, maxTotalBytes: options.maxTotalBytes ?? LIMITS.maxTotalBytes },
+    limits: {
+      maxFileBytes: options.maxFileBytes ?? LIMITS.maxFileBytes,
+      maxTotalBytes: options.maxTotalBytes ?? LIMITS.maxTotalBytes,
+    },
     key: options.monitorKey ?? KEY,
     log,
     thread: options.thread ?? 'main',

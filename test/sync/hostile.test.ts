@@ -18,10 +18,16 @@ import { KEY, makeTree, memoryLog, pullingReplicator, readTree, rejection } from
 function hostileServer(script: Script): Promise<{ server: Server; port: number }> {
   const server = createServer(KEY.serverOptions(5000), (socket) => {
     socket.on('error', () => undefined);
-    const peer = { socket, reader: new FrameReader(socket[Symbol.asyncIterator](), 'monitor'), writer: new FrameWriter(socket, 'monitor') };
+    const peer = {
+      socket,
+      reader: new FrameReader(socket[Symbol.asyncIterator](), 'monitor'),
+      writer: new FrameWriter(socket, 'monitor'),
+    };
     script(peer, 1).catch(() => socket.destroy());
   });
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({ server, port: (server.address() as { port: number }).port })));
+  return new Promise((resolve) =>
+    server.listen(0, '127.0.0.1', () => resolve({ server, port: (server.address() as { port: number }).port })),
+  );
 }
 
 describe('sync/hostile primary: malformed or hostile manifests and frames are refused without harm', function () {
@@ -33,7 +39,7 @@ describe('sync/hostile primary: malformed or hostile manifests and frames are re
     base = await mkdtemp(join(tmpdir(), 'hs-hostile-'));
     root = join(base, 'copy');
     await makeTree(root, { 'keep.txt': 'old complete version', 'd/': '', 'd/inner': 'inner' });
-    await makeTree(join(base, 'outside'), { 'victim': 'untouched' });
+    await makeTree(join(base, 'outside'), { victim: 'untouched' });
   });
 
   afterEach(async () => {
@@ -51,7 +57,20 @@ describe('sync/hostile primary: malformed or hostile manifests and frames are re
       await p.reader.header();
       const content = 'y'.repeat(100_000);
       await p.writer.header({ t: 'manifest', roots: ['dir'] });
-      await p.writer.header({ t: 'entries', entries: [{ type: 'file', root: 0, path: 'keep.txt', size: content.length, mode: 0o644, mtimeMs: Date.now(), sha256: 'b'.repeat(64) }] });
+      await p.writer.header({
+        t: 'entries',
+        entries: [
+          {
+            type: 'file',
+            root: 0,
+            path: 'keep.txt',
+            size: content.length,
+            mode: 0o644,
+            mtimeMs: Date.now(),
+            sha256: 'b'.repeat(64),
+          },
+        ],
+      });
       await p.writer.header({ t: 'manifest-end', count: 1 });
       await p.reader.header();
       await p.writer.header({ t: 'file', root: 0, path: 'keep.txt' });

@@ -23,23 +23,49 @@ describe('sync/manifest: walking the replicated roots', () => {
     await writeFile(join(a, 'sub', 'f'), 'hello', { mode: 0o640 });
     await symlink('sub/f', join(a, 'link'));
     await writeFile(join(base, 'single'), 'x');
-    const walk = await buildManifest([a, join(base, 'single'), join(base, 'missing')], { cache: new HashCache(), removeTemps: false });
+    const walk = await buildManifest([a, join(base, 'single'), join(base, 'missing')], {
+      cache: new HashCache(),
+      removeTemps: false,
+    });
     expect(walk.roots).to.deep.equal(['dir', 'file', 'absent']);
     const st = await stat(join(a, 'sub', 'f'));
     expect(walk.entries).to.deep.equal([
       { type: 'symlink', root: 0, path: 'link', target: 'sub/f' },
       { type: 'dir', root: 0, path: 'sub', mode: 0o755 & ~process.umask() },
-      { type: 'file', root: 0, path: 'sub/f', size: 5, mode: 0o640 & ~process.umask(), mtimeMs: Math.floor(st.mtimeMs * 1000) / 1000, sha256: '2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824' },
-      { type: 'file', root: 1, path: '', size: 1, mode: walk.entries[3]?.type === 'file' ? walk.entries[3].mode : 0, mtimeMs: walk.entries[3]?.type === 'file' ? walk.entries[3].mtimeMs : 0, sha256: '2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881' },
+      {
+        type: 'file',
+        root: 0,
+        path: 'sub/f',
+        size: 5,
+        mode: 0o640 & ~process.umask(),
+        mtimeMs: Math.floor(st.mtimeMs * 1000) / 1000,
+        sha256: '2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824',
+      },
+      {
+        type: 'file',
+        root: 1,
+        path: '',
+        size: 1,
+        mode: walk.entries[3]?.type === 'file' ? walk.entries[3].mode : 0,
+        mtimeMs: walk.entries[3]?.type === 'file' ? walk.entries[3].mtimeMs : 0,
+        sha256: '2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881',
+      },
     ]);
   });
 
   it('skips and reports symlinks that point out, and special names', async () => {
     await symlink('/etc/passwd', join(base, 'abs'));
     await symlink('../..', join(base, 'up'));
-    await writeFile(join(base, Buffer.from([0x66, 0xff]).toString('latin1')), 'latin1 name is valid UTF-8 once written');
+    await writeFile(
+      join(base, Buffer.from([0x66, 0xff]).toString('latin1')),
+      'latin1 name is valid UTF-8 once written',
+    );
     const skipped: SkippedPath[] = [];
-    const walk = await buildManifest([base], { cache: new HashCache(), removeTemps: false, onSkip: (s) => skipped.push(s) });
+    const walk = await buildManifest([base], {
+      cache: new HashCache(),
+      removeTemps: false,
+      onSkip: (s) => skipped.push(s),
+    });
     expect(skipped.map((s) => s.path).sort()).to.deep.equal(['abs', 'up']);
     expect(walk.entries.map((e) => e.path)).to.deep.equal(['fÿ']);
   });
@@ -62,7 +88,9 @@ describe('sync/manifest: walking the replicated roots', () => {
     await utimes(path, old, old);
     const third = await buildManifest([base], { cache, removeTemps: false });
     expect(third.hashed).to.equal(1);
-    expect(third.entries[0]?.type === 'file' && third.entries[0].sha256).to.equal('3fc4ccfe745870e2c0d99f71f30ff0656c8dedd41cc1d7d3d376b0dbe685e2f3');
+    expect(third.entries[0]?.type === 'file' && third.entries[0].sha256).to.equal(
+      '3fc4ccfe745870e2c0d99f71f30ff0656c8dedd41cc1d7d3d376b0dbe685e2f3',
+    );
   });
 
   it('does not cache the hash of a file modified this very second (racily clean)', async () => {

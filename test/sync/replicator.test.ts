@@ -1,12 +1,33 @@
 import { expect } from 'chai';
-import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, unlink, utimes, writeFile } from 'node:fs/promises';
+import {
+  chmod,
+  mkdir,
+  mkdtemp,
+  readdir,
+  readFile,
+  rm,
+  stat,
+  symlink,
+  unlink,
+  utimes,
+  writeFile,
+} from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { SyncError } from '../../src/errors/index.js';
 import { SyncKey, TlsReplicator } from '../../src/sync/index.js';
 import { isTempName } from '../../src/sync/temp-name.js';
-import { KEY, SECRET, makeTree, memoryLog, pullingReplicator, readTree, rejection, servingReplicator } from './helpers.js';
+import {
+  KEY,
+  SECRET,
+  makeTree,
+  memoryLog,
+  pullingReplicator,
+  readTree,
+  rejection,
+  servingReplicator,
+} from './helpers.js';
 import type { LoggedLine } from './helpers.js';
 
 describe('sync/replicator: TLS-PSK pull over loopback', function () {
@@ -22,7 +43,14 @@ describe('sync/replicator: TLS-PSK pull over loopback', function () {
     base = await mkdtemp(join(tmpdir(), 'hs-repl-'));
     a = join(base, 'a');
     b = join(base, 'b');
-    await makeTree(a, { 'etc/': '', 'etc/app.conf': 'listen 80\n', 'etc/secret.key': 'k3y', 'etc/current': '-> app.conf', 'var/': '', 'var/db': 'rows' });
+    await makeTree(a, {
+      'etc/': '',
+      'etc/app.conf': 'listen 80\n',
+      'etc/secret.key': 'k3y',
+      'etc/current': '-> app.conf',
+      'var/': '',
+      'var/db': 'rows',
+    });
     await chmod(join(a, 'etc/secret.key'), 0o600);
     const logged = memoryLog();
     serverLog = logged;
@@ -148,7 +176,7 @@ describe('sync/replicator: TLS-PSK pull over loopback', function () {
   it('keeps the copy of a root that is absent on the primary (an unmounted disk must not wipe it)', async () => {
     const missing = join(base, 'not-there');
     const local = join(base, 'mine');
-    await makeTree(local, { 'precious': 'keep me' });
+    await makeTree(local, { precious: 'keep me' });
     const logged = memoryLog();
     const served = await servingReplicator([a, missing], logged.log);
     try {
@@ -183,7 +211,8 @@ describe('sync/replicator: TLS-PSK pull over loopback', function () {
     const crashing = pullingReplicator([b], port, memoryLog().log, {
       hooks: {
         step: (step, tempPath) => {
-          if (step === 'after-fsync' && basename(tempPath).startsWith('.db.hotspare-tmp-')) throw new Error('simulated crash between fsync and rename');
+          if (step === 'after-fsync' && basename(tempPath).startsWith('.db.hotspare-tmp-'))
+            throw new Error('simulated crash between fsync and rename');
         },
       },
     });
@@ -198,7 +227,7 @@ describe('sync/replicator: TLS-PSK pull over loopback', function () {
 
   it('never writes through a local symlink planted where the primary has a directory', async () => {
     const outside = join(base, 'outside');
-    await makeTree(outside, { 'db': 'outside, must not change' });
+    await makeTree(outside, { db: 'outside, must not change' });
     await mkdir(b);
     await symlink(outside, join(b, 'var'));
     const monitor = pullingReplicator([b], port, memoryLog().log);
@@ -210,7 +239,15 @@ describe('sync/replicator: TLS-PSK pull over loopback', function () {
   it('reads the key file once, refusing one readable by others or too short', async () => {
     const keyFile = join(base, 'sync.key');
     await writeFile(keyFile, `${SECRET}\n`, { mode: 0o644 });
-    const config = { everyProbes: 100, paths: [b], port: 7623, keyFile, maxFileBytes: 1, maxTotalBytes: 1, timeoutMs: 1000 };
+    const config = {
+      everyProbes: 100,
+      paths: [b],
+      port: 7623,
+      keyFile,
+      maxFileBytes: 1,
+      maxTotalBytes: 1,
+      timeoutMs: 1000,
+    };
     expect(() => TlsReplicator.fromConfig(config)).to.throw(SyncError, /readable by group or others.*chmod 600/);
     await chmod(keyFile, 0o600);
     expect(TlsReplicator.fromConfig(config)).to.be.instanceOf(TlsReplicator);
@@ -223,6 +260,9 @@ describe('sync/replicator: TLS-PSK pull over loopback', function () {
     }
     expect(message).to.match(/holds 5 bytes; at least 16/);
     expect(message).not.to.include('short');
-    expect(() => TlsReplicator.fromConfig({ ...config, keyFile: join(base, 'nope') })).to.throw(SyncError, /cannot read/);
+    expect(() => TlsReplicator.fromConfig({ ...config, keyFile: join(base, 'nope') })).to.throw(
+      SyncError,
+      /cannot read/,
+    );
   });
 });

@@ -6,7 +6,15 @@ import type { Manifest, ManifestEntry } from '../../src/sync/types.js';
 import { validateManifest } from '../../src/sync/validate.js';
 
 const H = 'a'.repeat(64);
-const f = (path: string, root = 0, size = 1): ManifestEntry => ({ type: 'file', root, path, size, mode: 0o644, mtimeMs: 1, sha256: H });
+const f = (path: string, root = 0, size = 1): ManifestEntry => ({
+  type: 'file',
+  root,
+  path,
+  size,
+  mode: 0o644,
+  mtimeMs: 1,
+  sha256: H,
+});
 const d = (path: string, root = 0): ManifestEntry => ({ type: 'dir', root, path, mode: 0o755 });
 
 function refusal(manifest: Manifest, roots = manifest.roots.length): SyncError {
@@ -21,7 +29,15 @@ function refusal(manifest: Manifest, roots = manifest.roots.length): SyncError {
 
 describe('sync/validate: a hostile or malformed manifest is refused whole', () => {
   it('accepts a well-formed manifest', () => {
-    expect(() => validateManifest({ roots: ['dir', 'file', 'absent'], entries: [d('a'), f('a/b'), f('', 1), { type: 'symlink', root: 0, path: 'l', target: 'a/b' }] }, 3)).not.to.throw();
+    expect(() =>
+      validateManifest(
+        {
+          roots: ['dir', 'file', 'absent'],
+          entries: [d('a'), f('a/b'), f('', 1), { type: 'symlink', root: 0, path: 'l', target: 'a/b' }],
+        },
+        3,
+      ),
+    ).not.to.throw();
   });
 
   it('refuses paths that escape, naming the entry', () => {
@@ -36,7 +52,9 @@ describe('sync/validate: a hostile or malformed manifest is refused whole', () =
     const error = refusal({ roots: ['dir'], entries: [{ type: 'symlink', root: 0, path: 'l', target: '/etc' }] });
     expect(error.kind).to.equal('confine');
     expect(error.message).to.match(/symlink root 0: l points to the absolute path/);
-    expect(refusal({ roots: ['dir'], entries: [d('a'), { type: 'symlink', root: 0, path: 'a/l', target: '../../x' }] }).kind).to.equal('confine');
+    expect(
+      refusal({ roots: ['dir'], entries: [d('a'), { type: 'symlink', root: 0, path: 'a/l', target: '../../x' }] }).kind,
+    ).to.equal('confine');
   });
 
   it('refuses a root count that differs from this server (roots match by position)', () => {
@@ -56,7 +74,10 @@ describe('sync/validate: a hostile or malformed manifest is refused whole', () =
     expect(refusal({ roots: ['dir'], entries: [f('x'), d('x')] }).message).to.match(/listed twice/);
     expect(refusal({ roots: ['dir'], entries: [f('a/b')] }).message).to.match(/parent "a" is not listed/);
     expect(refusal({ roots: ['dir'], entries: [f('a'), f('a/b')] }).message).to.match(/parent "a" is a file/);
-    expect(refusal({ roots: ['dir'], entries: [{ type: 'symlink', root: 0, path: 'a', target: 'b' }, d('b'), f('a/x')] }).message).to.match(/parent "a" is a symlink/);
+    expect(
+      refusal({ roots: ['dir'], entries: [{ type: 'symlink', root: 0, path: 'a', target: 'b' }, d('b'), f('a/x')] })
+        .message,
+    ).to.match(/parent "a" is a symlink/);
   });
 });
 
@@ -84,8 +105,14 @@ describe('sync/messages: malformed entries and messages', () => {
 
   it('refuses unknown messages and wrong field types', () => {
     expect(() => parseServerMessage({ t: 'rm -rf' })).to.throw(SyncError, /unknown message/);
-    expect(() => parseServerMessage({ t: 'manifest', roots: ['dir', 'elsewhere'] })).to.throw(SyncError, /unknown root kind/);
-    expect(() => parseServerMessage({ t: 'end', size: 1, sha256: H, mode: 0o644, mtimeMs: 1, stable: 'yes' })).to.throw(SyncError, /stable/);
+    expect(() => parseServerMessage({ t: 'manifest', roots: ['dir', 'elsewhere'] })).to.throw(
+      SyncError,
+      /unknown root kind/,
+    );
+    expect(() => parseServerMessage({ t: 'end', size: 1, sha256: H, mode: 0o644, mtimeMs: 1, stable: 'yes' })).to.throw(
+      SyncError,
+      /stable/,
+    );
     expect(() => parseServerMessage({ t: 'entries', entries: {} })).to.throw(SyncError, /must be a list/);
   });
 });
@@ -100,6 +127,9 @@ describe('sync/limits', () => {
   });
 
   it('refuses a set over max_total_bytes, naming the file where it crossed', () => {
-    expect(() => checkLimits([f('a', 0, 100), f('b', 0, 100), f('c', 0, 100)], limits)).to.throw(SyncError, /max_total_bytes \(250\) at root 0: c/);
+    expect(() => checkLimits([f('a', 0, 100), f('b', 0, 100), f('c', 0, 100)], limits)).to.throw(
+      SyncError,
+      /max_total_bytes \(250\) at root 0: c/,
+    );
   });
 });

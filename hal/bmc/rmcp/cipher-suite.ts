@@ -25,8 +25,30 @@ export interface CipherSuite {
 }
 
 const SUITES: ReadonlyMap<number, CipherSuite> = new Map([
-  [3, { id: 3, authAlgorithm: 0x01, hash: 'sha1', integrityAlgorithm: 0x01, integrityLength: 12, rakp4Length: 12, confidentialityAlgorithm: 0x01 }],
-  [17, { id: 17, authAlgorithm: 0x03, hash: 'sha256', integrityAlgorithm: 0x04, integrityLength: 16, rakp4Length: 16, confidentialityAlgorithm: 0x01 }],
+  [
+    3,
+    {
+      id: 3,
+      authAlgorithm: 0x01,
+      hash: 'sha1',
+      integrityAlgorithm: 0x01,
+      integrityLength: 12,
+      rakp4Length: 12,
+      confidentialityAlgorithm: 0x01,
+    },
+  ],
+  [
+    17,
+    {
+      id: 17,
+      authAlgorithm: 0x03,
+      hash: 'sha256',
+      integrityAlgorithm: 0x04,
+      integrityLength: 16,
+      rakp4Length: 16,
+      confidentialityAlgorithm: 0x01,
+    },
+  ],
 ]);
 
 export const SUPPORTED_CIPHER_SUITES: readonly number[] = [...SUITES.keys()];
@@ -35,7 +57,10 @@ export const SUPPORTED_CIPHER_SUITES: readonly number[] = [...SUITES.keys()];
 export function cipherSuite(id: number): CipherSuite {
   const suite = SUITES.get(id);
   if (suite === undefined) {
-    throw new RmcpCodecError('cipher suite', `suite ${id} is not supported (supported: ${SUPPORTED_CIPHER_SUITES.join(', ')})`);
+    throw new RmcpCodecError(
+      'cipher suite',
+      `suite ${id} is not supported (supported: ${SUPPORTED_CIPHER_SUITES.join(', ')})`,
+    );
   }
   return suite;
 }

@@ -61,7 +61,11 @@ export function encodeOpenSessionRequest(request: OpenSessionRequest): Buffer {
   out[0] = request.tag;
   out[1] = request.privilege;
   out.writeUInt32LE(request.consoleSessionId >>> 0, 4);
-  const algorithms = [request.suite.authAlgorithm, request.suite.integrityAlgorithm, request.suite.confidentialityAlgorithm];
+  const algorithms = [
+    request.suite.authAlgorithm,
+    request.suite.integrityAlgorithm,
+    request.suite.confidentialityAlgorithm,
+  ];
   algorithms.forEach((algorithm, type) => {
     const at = 8 + type * 8;
     out[at] = type;
@@ -150,7 +154,12 @@ export function decodeRakp2(payload: Buffer): Rakp2 {
     return { ...head, bmcRandom: Buffer.alloc(0), bmcGuid: Buffer.alloc(0), keyExchangeCode: Buffer.alloc(0) };
   }
   need(payload, 40, 'RAKP 2');
-  return { ...head, bmcRandom: payload.subarray(8, 24), bmcGuid: payload.subarray(24, 40), keyExchangeCode: payload.subarray(40) };
+  return {
+    ...head,
+    bmcRandom: payload.subarray(8, 24),
+    bmcGuid: payload.subarray(24, 40),
+    keyExchangeCode: payload.subarray(40),
+  };
 }
 
 /** Everything both sides know after RAKP 2; the input of the three codes. */
@@ -174,12 +183,29 @@ function le32(value: number): Buffer {
 
 /** RAKP 2 code: HMAC_Kuid(SIDm | SIDc | Rm | Rc | GUIDc | RoleM | ULengthM | UNameM). */
 export function rakp2Code(x: Exchange): Buffer {
-  return hmac(x.suite.hash, x.kuid, le32(x.consoleSessionId), le32(x.bmcSessionId), x.consoleRandom, x.bmcRandom, x.bmcGuid, Buffer.from([x.role, x.username.length]), x.username);
+  return hmac(
+    x.suite.hash,
+    x.kuid,
+    le32(x.consoleSessionId),
+    le32(x.bmcSessionId),
+    x.consoleRandom,
+    x.bmcRandom,
+    x.bmcGuid,
+    Buffer.from([x.role, x.username.length]),
+    x.username,
+  );
 }
 
 /** RAKP 3 code: HMAC_Kuid(Rc | SIDm | RoleM | ULengthM | UNameM). */
 export function rakp3Code(x: Exchange): Buffer {
-  return hmac(x.suite.hash, x.kuid, x.bmcRandom, le32(x.consoleSessionId), Buffer.from([x.role, x.username.length]), x.username);
+  return hmac(
+    x.suite.hash,
+    x.kuid,
+    x.bmcRandom,
+    le32(x.consoleSessionId),
+    Buffer.from([x.role, x.username.length]),
+    x.username,
+  );
 }
 
 /** RAKP 4 integrity check value: HMAC_SIK(Rm | SIDc | GUIDc), truncated. */
@@ -212,7 +238,12 @@ export interface Rakp4 {
 
 export function decodeRakp4(payload: Buffer): Rakp4 {
   need(payload, 8, 'RAKP 4');
-  return { tag: payload[0] ?? 0, status: payload[1] ?? 0, consoleSessionId: payload.readUInt32LE(4), integrityCheck: payload.subarray(8) };
+  return {
+    tag: payload[0] ?? 0,
+    status: payload[1] ?? 0,
+    consoleSessionId: payload.readUInt32LE(4),
+    integrityCheck: payload.subarray(8),
+  };
 }
 
 /** Kuid: the password, at most 20 bytes, zero-padded to 20. */

@@ -51,7 +51,10 @@ export function checksum(bytes: Buffer): number {
 
 export function encodeIpmiRequest(request: IpmiRequest): Buffer {
   const head = Buffer.from([BMC_ADDRESS, (request.netFn & 0x3f) << 2]);
-  const body = Buffer.concat([Buffer.from([CONSOLE_ADDRESS, (request.rqSeq & 0x3f) << 2, request.cmd & 0xff]), request.data]);
+  const body = Buffer.concat([
+    Buffer.from([CONSOLE_ADDRESS, (request.rqSeq & 0x3f) << 2, request.cmd & 0xff]),
+    request.data,
+  ]);
   return Buffer.concat([head, Buffer.from([checksum(head)]), body, Buffer.from([checksum(body)])]);
 }
 
@@ -66,7 +69,10 @@ export function decodeIpmiResponse(message: Buffer): IpmiResponse {
   }
   const netFnByte = message[1] ?? 0;
   if (message[0] !== CONSOLE_ADDRESS || message[3] !== BMC_ADDRESS) {
-    throw new RmcpCodecError('IPMI response', `addressed 0x${hex(message[0])} from 0x${hex(message[3])}, not a BMC's answer to us`);
+    throw new RmcpCodecError(
+      'IPMI response',
+      `addressed 0x${hex(message[0])} from 0x${hex(message[3])}, not a BMC's answer to us`,
+    );
   }
   if (((netFnByte >> 2) & 1) !== 1) {
     throw new RmcpCodecError('IPMI response', `netFn 0x${hex(netFnByte >> 2)} is a request, not a response`);
@@ -83,17 +89,28 @@ export function decodeIpmiResponse(message: Buffer): IpmiResponse {
 /** The response encoded as a BMC would (for tests and fakes). */
 export function encodeIpmiResponse(response: IpmiResponse): Buffer {
   const head = Buffer.from([CONSOLE_ADDRESS, ((response.netFn | 1) & 0x3f) << 2]);
-  const body = Buffer.concat([Buffer.from([BMC_ADDRESS, (response.rqSeq & 0x3f) << 2, response.cmd, response.completionCode]), response.data]);
+  const body = Buffer.concat([
+    Buffer.from([BMC_ADDRESS, (response.rqSeq & 0x3f) << 2, response.cmd, response.completionCode]),
+    response.data,
+  ]);
   return Buffer.concat([head, Buffer.from([checksum(head)]), body, Buffer.from([checksum(body)])]);
 }
 
 /** Parses a request as a BMC would (for tests and fakes). */
 export function decodeIpmiRequest(message: Buffer): IpmiRequest {
   need(message, 7, 'IPMI request');
-  if (checksum(message.subarray(0, 2)) !== message[2] || checksum(message.subarray(3, message.length - 1)) !== message[message.length - 1]) {
+  if (
+    checksum(message.subarray(0, 2)) !== message[2] ||
+    checksum(message.subarray(3, message.length - 1)) !== message[message.length - 1]
+  ) {
     throw new RmcpCodecError('IPMI request', 'checksum does not match');
   }
-  return { netFn: ((message[1] ?? 0) >> 2) & 0x3f, cmd: message[5] ?? 0, rqSeq: ((message[4] ?? 0) >> 2) & 0x3f, data: message.subarray(6, message.length - 1) };
+  return {
+    netFn: ((message[1] ?? 0) >> 2) & 0x3f,
+    cmd: message[5] ?? 0,
+    rqSeq: ((message[4] ?? 0) >> 2) & 0x3f,
+    data: message.subarray(6, message.length - 1),
+  };
 }
 
 const COMPLETION_TEXT: ReadonlyMap<number, string> = new Map([

@@ -59,7 +59,12 @@ export function encodeSessionPacket(packet: SessionPacket, security?: SessionSec
     return Buffer.concat([RMCP_HEADER, header, payload]);
   }
   const padLength = (4 - ((header.length + payload.length + 2) % 4)) % 4;
-  const covered = Buffer.concat([header, payload, Buffer.alloc(padLength, 0xff), Buffer.from([padLength, NEXT_HEADER])]);
+  const covered = Buffer.concat([
+    header,
+    payload,
+    Buffer.alloc(padLength, 0xff),
+    Buffer.from([padLength, NEXT_HEADER]),
+  ]);
   return Buffer.concat([RMCP_HEADER, covered, integrityCode(security.suite, security.k1, covered)]);
 }
 
@@ -83,7 +88,10 @@ export interface RawSessionPacket {
 export function decodeSessionHeader(datagram: Buffer): RawSessionPacket {
   need(datagram, SESSION_HEADER_END, 'RMCP+ datagram');
   if (datagram[0] !== 0x06 || datagram[3] !== 0x07) {
-    throw new RmcpCodecError('RMCP header', `not an IPMI RMCP message (version 0x${hex(datagram[0])}, class 0x${hex(datagram[3])})`);
+    throw new RmcpCodecError(
+      'RMCP header',
+      `not an IPMI RMCP message (version 0x${hex(datagram[0])}, class 0x${hex(datagram[3])})`,
+    );
   }
   if (datagram[4] !== AUTH_TYPE_RMCP_PLUS) {
     throw new RmcpCodecError('session header', `auth type 0x${hex(datagram[4])} is not RMCP+ (0x06)`);
@@ -96,7 +104,10 @@ export function decodeSessionHeader(datagram: Buffer): RawSessionPacket {
   need(datagram, SESSION_HEADER_END + length, 'RMCP+ payload');
   const authenticated = (typeByte & 0x40) !== 0;
   if (!authenticated && datagram.length !== SESSION_HEADER_END + length) {
-    throw new RmcpCodecError('session packet', `${datagram.length - SESSION_HEADER_END - length} bytes after an unauthenticated payload`);
+    throw new RmcpCodecError(
+      'session packet',
+      `${datagram.length - SESSION_HEADER_END - length} bytes after an unauthenticated payload`,
+    );
   }
   return {
     payloadType: typeByte & 0x3f,
@@ -115,7 +126,10 @@ export function decodeSessionHeader(datagram: Buffer): RawSessionPacket {
  */
 export function openSessionPacket(raw: RawSessionPacket, security: SessionSecurity): SessionPacket {
   if (!raw.authenticated || !raw.encrypted) {
-    throw new RmcpCodecError('session packet', `${raw.authenticated ? '' : 'unauthenticated '}${raw.encrypted ? '' : 'unencrypted '}packet in an encrypted session`.trim());
+    throw new RmcpCodecError(
+      'session packet',
+      `${raw.authenticated ? '' : 'unauthenticated '}${raw.encrypted ? '' : 'unencrypted '}packet in an encrypted session`.trim(),
+    );
   }
   const { datagram } = raw;
   const codeLength = security.suite.integrityLength;

@@ -193,7 +193,12 @@ export class RmcpSession {
       const session = this.session;
       if (session !== null) {
         const deadline = Date.now() + Math.min(this.options.timeoutMs, 1000);
-        await this.request(Command.closeSession.netFn, Command.closeSession.cmd, le32(session.bmcSessionId), deadline).catch(() => undefined);
+        await this.request(
+          Command.closeSession.netFn,
+          Command.closeSession.cmd,
+          le32(session.bmcSessionId),
+          deadline,
+        ).catch(() => undefined);
       }
       this.session = null;
       this.transport.close();
@@ -223,7 +228,11 @@ export class RmcpSession {
    * Runs `attempt` up to retries+1 times, each with its share of the time left. Auth and refusal
    * errors end at once; a timed-out attempt drops the session.
    */
-  private async withAttempts<T>(operation: string, deadline: number, attempt: (attemptDeadline: number) => Promise<T>): Promise<T> {
+  private async withAttempts<T>(
+    operation: string,
+    deadline: number,
+    attempt: (attemptDeadline: number) => Promise<T>,
+  ): Promise<T> {
     const attempts = (this.options.retries ?? DEFAULT_RETRIES) + 1;
     this.garbage = null;
     let last: AttemptFailed | null = null;
@@ -243,11 +252,14 @@ export class RmcpSession {
         this.drop(`${operation}: ${error.message}`);
       }
     }
-    const kind: BmcErrorKind = last?.kind === 'unreachable' ? 'unreachable' : this.garbage !== null ? 'garbage' : 'timeout';
+    const kind: BmcErrorKind =
+      last?.kind === 'unreachable' ? 'unreachable' : this.garbage !== null ? 'garbage' : 'timeout';
     const detail =
-      kind === 'garbage' ? `no valid answer within ${this.options.timeoutMs} ms; last datagram: ${this.garbage ?? ''}`
-      : kind === 'unreachable' ? (last?.message ?? 'unreachable')
-      : `no answer within ${this.options.timeoutMs} ms`;
+      kind === 'garbage'
+        ? `no valid answer within ${this.options.timeoutMs} ms; last datagram: ${this.garbage ?? ''}`
+        : kind === 'unreachable'
+          ? (last?.message ?? 'unreachable')
+          : `no answer within ${this.options.timeoutMs} ms`;
     throw new BmcError(this.member, operation, kind, `${detail} (${attempts} attempts)`);
   }
 
@@ -259,7 +271,11 @@ export class RmcpSession {
     }
     this.session = null;
     this.log(`bmc of ${this.member}: session 0x${session.bmcSessionId.toString(16)} dropped (${reason})`);
-    const message = encodeIpmiRequest({ ...Command.closeSession, rqSeq: this.nextRqSeq(), data: le32(session.bmcSessionId) });
+    const message = encodeIpmiRequest({
+      ...Command.closeSession,
+      rqSeq: this.nextRqSeq(),
+      data: le32(session.bmcSessionId),
+    });
     this.sendInSession(session, message);
   }
 
@@ -287,7 +303,9 @@ export class RmcpSession {
     }
     this.stats.opens += 1;
     this.stats.lastOpenMs = Date.now() - started;
-    this.log(`bmc of ${this.member}: session 0x${this.session.bmcSessionId.toString(16)} open (suite ${this.suite.id}) in ${this.stats.lastOpenMs} ms`);
+    this.log(
+      `bmc of ${this.member}: session 0x${this.session.bmcSessionId.toString(16)} open (suite ${this.suite.id}) in ${this.stats.lastOpenMs} ms`,
+    );
   }
 
   private async openTransport(operation: string): Promise<void> {
@@ -295,9 +313,18 @@ export class RmcpSession {
       return;
     }
     try {
-      await this.transport.open({ message: (datagram) => this.onDatagram(datagram), error: (error) => this.onSocketError(error) });
+      await this.transport.open({
+        message: (datagram) => this.onDatagram(datagram),
+        error: (error) => this.onSocketError(error),
+      });
     } catch (error) {
-      throw new BmcError(this.member, operation, 'unreachable', `cannot open a UDP socket to ${this.options.host}:${this.options.port}: ${errorCode(error)}`, { cause: error });
+      throw new BmcError(
+        this.member,
+        operation,
+        'unreachable',
+        `cannot open a UDP socket to ${this.options.host}:${this.options.port}: ${errorCode(error)}`,
+        { cause: error },
+      );
     }
     this.transportOpen = true;
   }
@@ -307,7 +334,12 @@ export class RmcpSession {
     try {
       content = await readFile(this.options.passwordFile);
     } catch (error) {
-      throw new BmcError(this.member, operation, 'auth', `password file ${this.options.passwordFile} is not readable (${errorCode(error)})`);
+      throw new BmcError(
+        this.member,
+        operation,
+        'auth',
+        `password file ${this.options.passwordFile} is not readable (${errorCode(error)})`,
+      );
     }
     let end = content.length;
     if (content[end - 1] === 0x0a) {
@@ -326,19 +358,36 @@ export class RmcpSession {
 
     const openTag = this.nextTag();
     const opened = await this.exchange(
-      encodeSessionPacket({ payloadType: PayloadType.openSessionRequest, sessionId: 0, sequence: 0, payload: encodeOpenSessionRequest({ tag: openTag, privilege, consoleSessionId, suite }) }),
+      encodeSessionPacket({
+        payloadType: PayloadType.openSessionRequest,
+        sessionId: 0,
+        sequence: 0,
+        payload: encodeOpenSessionRequest({ tag: openTag, privilege, consoleSessionId, suite }),
+      }),
       (raw) => {
         if (!isPreSession(raw, PayloadType.openSessionResponse)) return null;
         const response = decodeOpenSessionResponse(raw.payload);
-        return response.tag === openTag && (response.consoleSessionId === consoleSessionId || response.status !== 0) ? response : null;
+        return response.tag === openTag && (response.consoleSessionId === consoleSessionId || response.status !== 0)
+          ? response
+          : null;
       },
       deadline,
     );
     if (opened.status !== 0) {
-      throw fail(isAuthStatus(opened.status) ? 'auth' : 'refused', `Open Session refused: ${statusText(opened.status)} (cipher suite ${suite.id})`);
+      throw fail(
+        isAuthStatus(opened.status) ? 'auth' : 'refused',
+        `Open Session refused: ${statusText(opened.status)} (cipher suite ${suite.id})`,
+      );
     }
-    if (opened.authAlgorithm !== suite.authAlgorithm || opened.integrityAlgorithm !== suite.integrityAlgorithm || opened.confidentialityAlgorithm !== suite.confidentialityAlgorithm) {
-      throw fail('refused', `BMC chose algorithms ${opened.authAlgorithm}/${opened.integrityAlgorithm}/${opened.confidentialityAlgorithm}, not those of cipher suite ${suite.id}`);
+    if (
+      opened.authAlgorithm !== suite.authAlgorithm ||
+      opened.integrityAlgorithm !== suite.integrityAlgorithm ||
+      opened.confidentialityAlgorithm !== suite.confidentialityAlgorithm
+    ) {
+      throw fail(
+        'refused',
+        `BMC chose algorithms ${opened.authAlgorithm}/${opened.integrityAlgorithm}/${opened.confidentialityAlgorithm}, not those of cipher suite ${suite.id}`,
+      );
     }
 
     const username = Buffer.from(this.options.username, 'utf8');
@@ -358,11 +407,24 @@ export class RmcpSession {
     };
     const rakp1Tag = this.nextTag();
     const rakp2 = await this.exchange(
-      encodeSessionPacket({ payloadType: PayloadType.rakp1, sessionId: 0, sequence: 0, payload: encodeRakp1({ tag: rakp1Tag, bmcSessionId: opened.bmcSessionId, consoleRandom: exchange.consoleRandom, role: exchange.role, username }) }),
+      encodeSessionPacket({
+        payloadType: PayloadType.rakp1,
+        sessionId: 0,
+        sequence: 0,
+        payload: encodeRakp1({
+          tag: rakp1Tag,
+          bmcSessionId: opened.bmcSessionId,
+          consoleRandom: exchange.consoleRandom,
+          role: exchange.role,
+          username,
+        }),
+      }),
       (raw) => {
         if (!isPreSession(raw, PayloadType.rakp2)) return null;
         const message = decodeRakp2(raw.payload);
-        return message.tag === rakp1Tag && (message.consoleSessionId === consoleSessionId || message.status !== 0) ? message : null;
+        return message.tag === rakp1Tag && (message.consoleSessionId === consoleSessionId || message.status !== 0)
+          ? message
+          : null;
       },
       deadline,
     );
@@ -374,16 +436,40 @@ export class RmcpSession {
     const rakp3Tag = this.nextTag();
     if (!sameCode(rakp2Code(exchange), rakp2.keyExchangeCode)) {
       // Tell the BMC, so that it frees the half-open session at once.
-      this.transport.send(encodeSessionPacket({ payloadType: PayloadType.rakp3, sessionId: 0, sequence: 0, payload: encodeRakp3({ tag: rakp3Tag, status: 0x0f, bmcSessionId: opened.bmcSessionId, keyExchangeCode: Buffer.alloc(0) }) }));
+      this.transport.send(
+        encodeSessionPacket({
+          payloadType: PayloadType.rakp3,
+          sessionId: 0,
+          sequence: 0,
+          payload: encodeRakp3({
+            tag: rakp3Tag,
+            status: 0x0f,
+            bmcSessionId: opened.bmcSessionId,
+            keyExchangeCode: Buffer.alloc(0),
+          }),
+        }),
+      );
       throw fail('auth', 'RAKP 2 HMAC is invalid: wrong password (or a BMC that is not the one configured)');
     }
     const keys = deriveKeys(suite, kuid, exchange.consoleRandom, exchange.bmcRandom, exchange.role, username);
     const rakp4 = await this.exchange(
-      encodeSessionPacket({ payloadType: PayloadType.rakp3, sessionId: 0, sequence: 0, payload: encodeRakp3({ tag: rakp3Tag, status: 0, bmcSessionId: opened.bmcSessionId, keyExchangeCode: rakp3Code(exchange) }) }),
+      encodeSessionPacket({
+        payloadType: PayloadType.rakp3,
+        sessionId: 0,
+        sequence: 0,
+        payload: encodeRakp3({
+          tag: rakp3Tag,
+          status: 0,
+          bmcSessionId: opened.bmcSessionId,
+          keyExchangeCode: rakp3Code(exchange),
+        }),
+      }),
       (raw) => {
         if (!isPreSession(raw, PayloadType.rakp4)) return null;
         const message = decodeRakp4(raw.payload);
-        return message.tag === rakp3Tag && (message.consoleSessionId === consoleSessionId || message.status !== 0) ? message : null;
+        return message.tag === rakp3Tag && (message.consoleSessionId === consoleSessionId || message.status !== 0)
+          ? message
+          : null;
       },
       deadline,
     );
@@ -404,7 +490,13 @@ export class RmcpSession {
       recentInbound: [],
     };
     // Sessions start at user privilege; raise it (one more round trip, at open only).
-    const raised = await this.requestIn(session, Command.setSessionPrivilege.netFn, Command.setSessionPrivilege.cmd, Buffer.from([privilege]), deadline);
+    const raised = await this.requestIn(
+      session,
+      Command.setSessionPrivilege.netFn,
+      Command.setSessionPrivilege.cmd,
+      Buffer.from([privilege]),
+      deadline,
+    );
     if (raised.completionCode !== 0) {
       throw fail('auth', `Set Session Privilege Level ${privilege} refused: ${completionText(raised.completionCode)}`);
     }
@@ -421,7 +513,13 @@ export class RmcpSession {
     return this.requestIn(session, netFn, cmd, data, deadline);
   }
 
-  private requestIn(session: Established, netFn: number, cmd: number, data: Buffer, deadline: number): Promise<IpmiResponse> {
+  private requestIn(
+    session: Established,
+    netFn: number,
+    cmd: number,
+    data: Buffer,
+    deadline: number,
+  ): Promise<IpmiResponse> {
     const rqSeq = this.nextRqSeq();
     const message = encodeIpmiRequest({ netFn, cmd, rqSeq, data });
     return this.exchange(
@@ -443,13 +541,31 @@ export class RmcpSession {
 
   private sendInSession(session: Established, message: Buffer): void {
     session.outbound = (session.outbound + 1) >>> 0 || 1;
-    this.transport.send(encodeSessionPacket({ payloadType: PayloadType.ipmi, sessionId: session.bmcSessionId, sequence: session.outbound, payload: message }, session.security));
+    this.transport.send(
+      encodeSessionPacket(
+        {
+          payloadType: PayloadType.ipmi,
+          sessionId: session.bmcSessionId,
+          sequence: session.outbound,
+          payload: message,
+        },
+        session.security,
+      ),
+    );
   }
 
   /** Sends (`datagram` or `send()`) and waits for the first datagram `match` accepts, until `deadline`. */
-  private exchange<T>(datagram: Buffer | null, match: (raw: RawSessionPacket) => T | null, deadline: number, send?: () => void): Promise<T> {
+  private exchange<T>(
+    datagram: Buffer | null,
+    match: (raw: RawSessionPacket) => T | null,
+    deadline: number,
+    send?: () => void,
+  ): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => finish(() => reject(new AttemptFailed('timeout', 'no answer'))), Math.max(0, deadline - Date.now()));
+      const timer = setTimeout(
+        () => finish(() => reject(new AttemptFailed('timeout', 'no answer'))),
+        Math.max(0, deadline - Date.now()),
+      );
       const finish = (end: () => void): void => {
         clearTimeout(timer);
         if (this.waiter === waiter) {
@@ -523,8 +639,11 @@ export class RmcpSession {
       return;
     }
     this.stats.keepalives += 1;
-    const work = this.session === null ? this.open() : this.call('keepalive', Command.getDeviceId.netFn, Command.getDeviceId.cmd);
-    work.catch((error: unknown) => this.log(`bmc of ${this.member}: keepalive: ${error instanceof Error ? error.message : String(error)}`));
+    const work =
+      this.session === null ? this.open() : this.call('keepalive', Command.getDeviceId.netFn, Command.getDeviceId.cmd);
+    work.catch((error: unknown) =>
+      this.log(`bmc of ${this.member}: keepalive: ${error instanceof Error ? error.message : String(error)}`),
+    );
   }
 
   private nextTag(): number {
@@ -545,7 +664,11 @@ function isPreSession(raw: RawSessionPacket, payloadType: number): boolean {
 
 /** Inbound session sequence numbers: non-zero, not seen recently, not far behind. Throws otherwise. */
 function acceptSequence(session: Established, sequence: number): void {
-  if (sequence === 0 || session.recentInbound.includes(sequence) || sequence + SEQUENCE_WINDOW <= session.highestInbound) {
+  if (
+    sequence === 0 ||
+    session.recentInbound.includes(sequence) ||
+    sequence + SEQUENCE_WINDOW <= session.highestInbound
+  ) {
     throw new Error(`session sequence number ${sequence} is replayed or out of window`);
   }
   session.highestInbound = Math.max(session.highestInbound, sequence);

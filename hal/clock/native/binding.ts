@@ -41,7 +41,12 @@ export function loadTimerBinding(path: string = DEFAULT_TIMER_ADDON): TimerBindi
     loaded = require(path);
   } catch (error) {
     const code = typeof error === 'object' && error !== null && 'code' in error ? String(error.code) : '';
-    const detail = code === 'MODULE_NOT_FOUND' ? 'not built (Node headers missing at build time?)' : error instanceof Error ? error.message : String(error);
+    const detail =
+      code === 'MODULE_NOT_FOUND'
+        ? 'not built (Node headers missing at build time?)'
+        : error instanceof Error
+          ? error.message
+          : String(error);
     throw new ClockError('load-addon', `${path}: ${detail}`, { cause: error });
   }
   if (!isTimerBinding(loaded)) {
@@ -53,5 +58,7 @@ export function loadTimerBinding(path: string = DEFAULT_TIMER_ADDON): TimerBindi
 function isTimerBinding(value: unknown): value is TimerBinding {
   if (typeof value !== 'object' || value === null) return false;
   const v = value as Record<string, unknown>;
-  return typeof v['Timer'] === 'function' && typeof v['monotonicNs'] === 'function' && typeof v['setRealtime'] === 'function';
+  return (
+    typeof v['Timer'] === 'function' && typeof v['monotonicNs'] === 'function' && typeof v['setRealtime'] === 'function'
+  );
 }

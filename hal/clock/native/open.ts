@@ -47,7 +47,10 @@ export function openClock(options: OpenClockOptions): OpenedClock {
     throw new ClockError('open', `native must be 'auto', 'on' or 'off', got ${JSON.stringify(native)}`);
   }
   if (!Number.isInteger(realtime) || realtime < 0 || realtime > 99) {
-    throw new ClockError('open', `realtime must be an integer priority 1..99 (0 or absent: off), got ${String(realtime)}`);
+    throw new ClockError(
+      'open',
+      `realtime must be an integer priority 1..99 (0 or absent: off), got ${String(realtime)}`,
+    );
   }
   const needAddon = native === 'on' || realtime > 0;
   let binding: TimerBinding | null = null;
@@ -65,15 +68,31 @@ export function openClock(options: OpenClockOptions): OpenedClock {
     try {
       binding.setRealtime(realtime);
     } catch (error) {
-      throw new ClockError('set-realtime', `SCHED_FIFO ${realtime}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+      throw new ClockError(
+        'set-realtime',
+        `SCHED_FIFO ${realtime}: ${error instanceof Error ? error.message : String(error)}`,
+        { cause: error },
+      );
     }
     features.push(`SCHED_FIFO ${realtime}`);
   }
   const suffix = features.length === 0 ? '' : `, ${features.join(', ')}`;
   if (binding !== null && native !== 'off') {
     const clock = new NativeClock(binding);
-    return { clock, kind: 'native', description: `native timerfd clock (${addonPath})${suffix}`, warning: null, close: () => clock.close() };
+    return {
+      clock,
+      kind: 'native',
+      description: `native timerfd clock (${addonPath})${suffix}`,
+      warning: null,
+      close: () => clock.close(),
+    };
   }
   const why = native === 'off' ? 'native clock off' : 'native clock unavailable';
-  return { clock: new MonotonicClock(), kind: 'node', description: `Node timer clock (${why})${suffix}`, warning, close: () => undefined };
+  return {
+    clock: new MonotonicClock(),
+    kind: 'node',
+    description: `Node timer clock (${why})${suffix}`,
+    warning,
+    close: () => undefined,
+  };
 }
