@@ -8,7 +8,7 @@ DEBS := ipmitool openipmi iputils-ping iputils-arping socat iproute2 procps gcc 
 MOCHA := node_modules/.bin/mocha
 TSC := node_modules/.bin/tsc
 
-.PHONY: all build setup deps-debian deps-npm test test-unit test-lab demo simulate clean
+.PHONY: all build setup deps-debian deps-npm test test-unit test-lab check lint format demo simulate clean
 
 all: build
 
@@ -58,13 +58,31 @@ dist/bin/hotspare-timer.node: hal/clock/native/timer.c
 	  echo "warning: no Node headers in '$(NODE_INCLUDE)': $@ not built, the agent will use Node timers (~1 ms late)"; \
 	fi
 
-# The one test command (README, .ci/run): everything, the lab included.
-test: setup build
-	$(MOCHA) --config .mocharc.json 'dist/test/**/*.test.js'
+# Tests that need neither root nor a network namespace: role machine, simulation, config,
+# parsers, replication and shell against loopback. `make check` runs them.
+UNIT_TESTS := dist/test/role/*.test.js dist/test/sim/*.test.js dist/test/config/*.test.js \
+  dist/test/control/*.test.js dist/test/hal/*-packet.test.js dist/test/hal/*-output.test.js \
+  dist/test/sync/*.test.js dist/test/shell/*.test.js
 
-# Fast tests only: role machine, simulation, config, parsers (no root needed).
+# The one test command (README, .ci/run): check first (types, lint, fast tests), then the rest,
+# the lab included.
+test: setup build check
+	$(MOCHA) --config .mocharc.json $(foreach t,$(UNIT_TESTS),--ignore '$(t)') 'dist/test/**/*.test.js'
+
+# Type check, lint and the fast tests: what every change must pass before anything slower.
+check: deps-npm build lint test-unit
+
 test-unit: build
-	$(MOCHA) --config .mocharc.json 'dist/test/role/*.test.js' 'dist/test/sim/*.test.js' 'dist/test/config/*.test.js' 'dist/test/control/*.test.js' 'dist/test/hal/*-packet.test.js' 'dist/test/hal/*-output.test.js' 'dist/test/sync/*.test.js' 'dist/test/shell/*.test.js'
+	$(MOCHA) --config .mocharc.json $(foreach t,$(UNIT_TESTS),'$(t)')
+
+# eslint (rules and the layer boundaries in eslint.config.js) and prettier's formatting check.
+lint: deps-npm
+	node_modules/.bin/eslint .
+	node_modules/.bin/prettier --check --log-level warn $$(git ls-files '*.ts' 2>/dev/null || find src hal scripts test -name '*.ts')
+
+# Rewrite the TypeScript sources in the project's format.
+format: deps-npm
+	node_modules/.bin/prettier --write --log-level warn $$(git ls-files '*.ts')
 
 test-lab: setup build
 	$(MOCHA) --config .mocharc.json 'dist/test/lab/**/*.test.js'

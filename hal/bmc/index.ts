@@ -22,3 +22,6 @@ export type PowerState = 'on' | 'off';
 export interface BmcFactory {
   open(member: string): Bmc;
 }
+
+/** Cipher suites the in-process RMCP+ client speaks; config checks a board's choice against it. */
+export { SUPPORTED_CIPHER_SUITES } from './rmcp/cipher-suite.js';

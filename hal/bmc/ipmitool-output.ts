@@ -6,7 +6,7 @@
  * ("Loading IANA PEN Registry...", "Invalid completion code received" for the VSO probe),
  * which is ignored here.
  */
-import type { BmcErrorKind } from '../../src/errors/bmc-error.js';
+import type { BmcErrorKind } from '../errors/bmc-error.js';
 import type { PowerState } from './index.js';
 
 export type IpmitoolOperation = 'status' | 'on' | 'off' | 'cycle';

@@ -9,7 +9,7 @@
  */
 import { execFile } from 'node:child_process';
 import { access, constants } from 'node:fs/promises';
-import { BmcError } from '../../src/errors/bmc-error.js';
+import { BmcError } from '../errors/bmc-error.js';
 import type { Bmc, BmcFactory, PowerState } from './index.js';
 import { interpretIpmitool } from './ipmitool-output.js';
 import type { IpmitoolOperation, IpmitoolOutcome, IpmitoolRun } from './ipmitool-output.js';

@@ -10,7 +10,7 @@
  * - Session handling, timeouts, retries and re-establishment: see rmcp/session.ts.
  */
 import type { Bmc, BmcFactory, PowerState } from './index.js';
-import { BmcError } from '../../src/errors/bmc-error.js';
+import { BmcError } from '../errors/bmc-error.js';
 import { ChassisControl, Command, powerFromChassisStatus } from './rmcp/ipmi-message.js';
 import { RmcpSession } from './rmcp/session.js';
 import type { RmcpSessionDriver, RmcpSessionOptions, SessionStats } from './rmcp/session.js';

@@ -1,4 +1,4 @@
-import { BmcError } from '../../src/errors/index.js';
+import { BmcError } from '../errors/index.js';
 import type { Clock } from '../clock/index.js';
 import type { Bmc, BmcFactory, PowerState } from './index.js';
 

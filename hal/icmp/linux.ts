@@ -7,7 +7,7 @@ import { createRequire } from 'node:module';
 import type { Clock } from '../clock/index.js';
 import type { EchoReply, EchoRequest, IcmpEcho } from './index.js';
 import { buildEchoRequest, buildIpv4Header, parseEchoReply, parseIpv4 } from './packet.js';
-import { IcmpError } from '../../src/errors/icmp-error.js';
+import { IcmpError } from '../errors/icmp-error.js';
 
 /** The part of raw-socket's API this driver uses (the addon ships no type declarations). */
 interface RawSocket {

@@ -1,4 +1,4 @@
-import { IcmpError } from '../../src/errors/index.js';
+import { IcmpError } from '../errors/index.js';
 import type { SimHost, SimLan } from '../sim/lan.js';
 import type { EchoReply, EchoRequest, IcmpEcho } from './index.js';
 

@@ -42,7 +42,7 @@ import type { Clock } from '../clock/index.js';
 import type { EchoReply, IcmpEcho } from '../icmp/index.js';
 import type { ConflictReport, Nic } from './index.js';
 import { ArpHelper } from './arp-helper.js';
-import { NicError } from '../../src/errors/nic-error.js';
+import { NicError } from '../errors/nic-error.js';
 
 export interface LinuxNicOptions {
   /** Interface name, e.g. `eth0`. */

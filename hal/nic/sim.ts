@@ -1,4 +1,4 @@
-import { NicError } from '../../src/errors/index.js';
+import { NicError } from '../errors/index.js';
 import type { SimHost, SimLan } from '../sim/lan.js';
 import { ipOf } from '../sim/lan.js';
 import type { ConflictReport, Nic } from './index.js';

@@ -12,7 +12,7 @@
  */
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import { IcmpError } from '../../src/errors/index.js';
+import { IcmpError } from '../errors/index.js';
 import type { ProbeBatch, ProbeRun, ProbeRunOptions, ProbeStats, Prober } from './index.js';
 
 /** dist/bin/hotspare-prober.node, found from this compiled module (dist/hal/prober/). */

@@ -3,7 +3,7 @@
  */
 import { SerialPort as NodeSerialPort } from 'serialport';
 import type { SerialPort } from './index.js';
-import { HotspareError } from '../../src/errors/hotspare-error.js';
+import { HotspareError } from '../errors/hotspare-error.js';
 
 export class LinuxSerialPort implements SerialPort {
   private readonly listeners: Array<(chunk: Uint8Array) => void> = [];

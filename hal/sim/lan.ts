@@ -1,7 +1,7 @@
 import type { VirtualClock } from '../clock/sim.js';
 import type { ConflictReport } from '../nic/index.js';
 import type { EchoReply } from '../icmp/index.js';
-import { nextRandom } from '../../src/role/random.js';
+import { nextRandom } from '../base/random.js';
 
 /** The address part of `198.18.0.10/24`. */
 export function ipOf(address: string): string {

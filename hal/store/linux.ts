@@ -16,7 +16,7 @@ import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, unlinkSync, writ
 import { readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import type { PersistedRole, RoleRecord, Store } from './index.js';
-import { StoreError } from '../../src/errors/store-error.js';
+import { StoreError } from '../errors/store-error.js';
 
 const FILE_NAME = 'role.json';
 const ROLES: readonly PersistedRole[] = ['primary', 'monitor', 'spare'];

@@ -1,4 +1,4 @@
-import { StoreError } from '../../src/errors/index.js';
+import { StoreError } from '../errors/index.js';
 import type { RoleRecord, Store } from './index.js';
 
 /** The persisted record in memory; it belongs to the simulated disk, so it survives power loss. */

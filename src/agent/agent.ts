@@ -18,7 +18,7 @@ import type {
 import type { PowerState } from '../../hal/bmc/index.js';
 import type { LogLine } from '../log/index.js';
 import type { CommandOutcome, EchoResult, Operator } from './operator.js';
-import { nextRandom } from '../role/random.js';
+import { nextRandom } from '../../hal/base/random.js';
 import { machineConfig } from './machine-config.js';
 import type { AgentPorts, SyncResult } from './ports.js';
 import { Samples } from './samples.js';

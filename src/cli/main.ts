@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { request } from '../control/index.js';
-import { isConfigError } from '../errors/index.js';
+import { isConfigError } from '../../hal/errors/index.js';
 import type { AgentStatus } from '../agent/index.js';
 import { numberOption, parseArgs, stringOption, UsageError } from './args.js';
 import { checkConfig } from './check.js';

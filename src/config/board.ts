@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
-import { ConfigError } from '../errors/index.js';
+import { ConfigError } from '../../hal/errors/index.js';
 import { Fields } from './fields.js';
-import { SUPPORTED_CIPHER_SUITES } from '../../hal/bmc/rmcp/cipher-suite.js';
+import { SUPPORTED_CIPHER_SUITES } from '../../hal/bmc/index.js';
 import type { Board } from './types.js';
 
 /** Reads and validates a board file. Every field, its type and default: README "Boards". */

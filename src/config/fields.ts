@@ -1,4 +1,4 @@
-import { ConfigError } from '../errors/index.js';
+import { ConfigError } from '../../hal/errors/index.js';
 
 /**
  * Reads typed fields out of parsed YAML, throwing `ConfigError` that names the file and

@@ -1,5 +1,5 @@
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { ConfigError } from '../errors/index.js';
+import { ConfigError } from '../../hal/errors/index.js';
 import { loadBoard, readYaml } from './board.js';
 import { Fields } from './fields.js';
 import type { Board, Config, Member } from './types.js';

@@ -1,5 +1,5 @@
 import type { PersistedRole } from '../../hal/store/index.js';
-import { nextRandom } from './random.js';
+import { nextRandom } from '../../hal/base/random.js';
 import type { Action, AddressName, Event, MachineConfig, Phase, ProbeState, RoleState, StepResult } from './types.js';
 
 /** Timer names. Probe timeouts are `timeout:<sequence>`. */

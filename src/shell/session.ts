@@ -407,6 +407,8 @@ function crlf(text: string): string {
 }
 
 function visibleLength(text: string): number {
+  // The escape byte is the point: colour codes take no columns on the terminal.
+  // eslint-disable-next-line no-control-regex
   return text.replace(/\x1b\[[0-9;]*m/g, '').length;
 }
 

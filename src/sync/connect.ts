@@ -1,7 +1,7 @@
 /** Opens the TLS-PSK connection to the primary's sync service; failures become SyncErrors. */
 import { connect } from 'node:tls';
 import type { TLSSocket } from 'node:tls';
-import { SyncError } from '../errors/index.js';
+import { SyncError } from '../../hal/errors/index.js';
 import { code, describe } from './manifest.js';
 import type { SyncKey } from './psk.js';
 import { clientHandshakeProblem } from './refusal.js';

@@ -4,7 +4,7 @@
  * The final component is replaced by rename, which replaces a symlink, never its target.
  */
 import { lstat } from 'node:fs/promises';
-import { SyncError } from '../errors/index.js';
+import { SyncError } from '../../hal/errors/index.js';
 import { parentOf } from './confine.js';
 
 export class ParentGuard {

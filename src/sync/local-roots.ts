@@ -5,7 +5,7 @@
  */
 import { mkdir, realpath } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
-import { SyncError } from '../errors/index.js';
+import { SyncError } from '../../hal/errors/index.js';
 import { describe, resolveRoot } from './manifest.js';
 import type { ResolvedRoot } from './manifest.js';
 import type { RootKind } from './types.js';

@@ -5,7 +5,7 @@
  */
 import type { BigIntStats } from 'node:fs';
 import { lstat, readdir, readlink, realpath, stat, unlink } from 'node:fs/promises';
-import { SyncError } from '../errors/index.js';
+import { SyncError } from '../../hal/errors/index.js';
 import { pathProblem, symlinkTargetProblem } from './confine.js';
 import type { HashCache } from './hash-cache.js';
 import { hashFile } from './hash-file.js';

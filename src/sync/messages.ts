@@ -14,7 +14,7 @@
  *   ... more gets ...
  *   bye                          ->
  */
-import { SyncError } from '../errors/index.js';
+import { SyncError } from '../../hal/errors/index.js';
 import { MAX_PATH_BYTES } from './confine.js';
 import type { ManifestEntry, RootKind } from './types.js';
 

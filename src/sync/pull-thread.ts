@@ -1,7 +1,7 @@
 /** Runs pulls in the worker thread of pull-worker.ts, one at a time, started on first use. */
 import { Worker } from 'node:worker_threads';
-import { SyncError } from '../errors/index.js';
-import type { SyncErrorKind } from '../errors/sync-error.js';
+import { SyncError } from '../../hal/errors/index.js';
+import type { SyncErrorKind } from '../../hal/errors/sync-error.js';
 import type { LogFields } from '../log/index.js';
 import type { PullResult } from './client.js';
 import type { Limits } from './limits.js';

@@ -4,7 +4,7 @@
  * decide failovers within milliseconds. One pull at a time; messages in pull-thread.ts.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { isSyncError } from '../errors/index.js';
+import { isSyncError } from '../../hal/errors/index.js';
 import { pull } from './client.js';
 import { HashCache } from './hash-cache.js';
 import { describe } from './manifest.js';

@@ -6,7 +6,7 @@
  */
 import type { Replicator, SyncResult } from '../agent/ports.js';
 import type { Config } from '../config/index.js';
-import { SyncError } from '../errors/index.js';
+import { SyncError } from '../../hal/errors/index.js';
 import type { AtomicHooks } from './atomic-write.js';
 import { pull } from './client.js';
 import { HashCache } from './hash-cache.js';

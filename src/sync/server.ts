@@ -7,7 +7,7 @@
 import type { Socket } from 'node:net';
 import { createServer } from 'node:tls';
 import type { Server, TLSSocket } from 'node:tls';
-import { SyncError, isSyncError } from '../errors/index.js';
+import { SyncError, isSyncError } from '../../hal/errors/index.js';
 import { FrameReader, FrameWriter } from './frames.js';
 import type { HashCache } from './hash-cache.js';
 import { buildManifest, code, describe } from './manifest.js';

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { loadConfig } from '../../src/config/index.js';
-import { isConfigError } from '../../src/errors/index.js';
+import { isConfigError } from '../../hal/errors/index.js';
 
 const ROOT = resolve(import.meta.dirname, '../../..');
 const CLI = join(ROOT, 'dist/src/cli/main.js');

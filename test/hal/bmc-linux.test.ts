@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { IpmitoolBmc, IpmitoolBmcFactory, ipmitoolArgs } from '../../hal/bmc/linux.js';
 import type { IpmitoolBmcOptions } from '../../hal/bmc/linux.js';
-import { BmcError, isBmcError } from '../../src/errors/bmc-error.js';
+import { BmcError, isBmcError } from '../../hal/errors/bmc-error.js';
 
 const SECRET = 'Sup3r-Secret-Passw0rd';
 

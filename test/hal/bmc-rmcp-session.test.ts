@@ -18,7 +18,7 @@ import { decodeIpmiRequest, encodeIpmiResponse } from '../../hal/bmc/rmcp/ipmi-m
 import { PayloadType, decodeSessionHeader, encodeSessionPacket, openSessionPacket } from '../../hal/bmc/rmcp/packet.js';
 import type { SessionSecurity } from '../../hal/bmc/rmcp/packet.js';
 import type { DatagramHandlers, DatagramTransport } from '../../hal/bmc/rmcp/transport.js';
-import { BmcError, isBmcError } from '../../src/errors/bmc-error.js';
+import { BmcError, isBmcError } from '../../hal/errors/bmc-error.js';
 
 const SECRET = 'Sup3r-Secret-Pw';
 const GUID = Buffer.alloc(16, 0x5a);

@@ -5,7 +5,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LinuxSerialPort } from '../../hal/serial/linux.js';
-import { isHotspareError } from '../../src/errors/index.js';
+import { isHotspareError } from '../../hal/errors/index.js';
 import { onPath, stopChild, waitFor } from './fixtures/processes.js';
 
 const hasSocat = onPath('socat');

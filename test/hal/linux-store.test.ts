@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FileStore } from '../../hal/store/linux.js';
 import type { RoleRecord } from '../../hal/store/index.js';
-import { StoreError } from '../../src/errors/index.js';
+import { StoreError } from '../../hal/errors/index.js';
 
 async function rejection(promise: Promise<unknown>): Promise<unknown> {
   try {

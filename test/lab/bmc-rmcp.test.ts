@@ -14,7 +14,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { RmcpBmc } from '../../hal/bmc/rmcp.js';
 import type { RmcpBmcOptions, SessionStats } from '../../hal/bmc/rmcp.js';
-import { isBmcError } from '../../src/errors/bmc-error.js';
+import { isBmcError } from '../../hal/errors/bmc-error.js';
 import type { ManagedProcess } from '../../scripts/lab/children.js';
 import { startIpmiSim } from '../../scripts/lab/bmc-sim.js';
 import { placeholderAgent, startLab } from '../../scripts/lab/lab.js';

@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
-import type { SyncErrorKind } from '../../src/errors/sync-error.js';
+import type { SyncErrorKind } from '../../hal/errors/sync-error.js';
 import type { FrameReader, FrameWriter } from '../../src/sync/frames.js';
 
 const H = (text: string): string => createHash('sha256').update(text).digest('hex');

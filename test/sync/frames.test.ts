@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { PassThrough } from 'node:stream';
-import { SyncError } from '../../src/errors/index.js';
+import { SyncError } from '../../hal/errors/index.js';
 import { FrameReader, FrameWriter, MAX_DATA_BYTES, MAX_HEADER_BYTES } from '../../src/sync/frames.js';
 
 /** An iterator that hands the bytes over in pieces of `size` (frames cut anywhere). */

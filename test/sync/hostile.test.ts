@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer } from 'node:tls';
 import type { Server } from 'node:tls';
-import { SyncError } from '../../src/errors/index.js';
+import { SyncError } from '../../hal/errors/index.js';
 import { FrameReader, FrameWriter } from '../../src/sync/frames.js';
 import { ATTACKS } from './attacks.js';
 import type { Script } from './attacks.js';

@@ -15,7 +15,7 @@ import {
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { SyncError } from '../../src/errors/index.js';
+import { SyncError } from '../../hal/errors/index.js';
 import { SyncKey, TlsReplicator } from '../../src/sync/index.js';
 import { isTempName } from '../../src/sync/temp-name.js';
 import {

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { SyncError } from '../../src/errors/index.js';
+import { SyncError } from '../../hal/errors/index.js';
 import { checkLimits } from '../../src/sync/limits.js';
 import { parseEntry, parseServerMessage } from '../../src/sync/messages.js';
 import type { Manifest, ManifestEntry } from '../../src/sync/types.js';

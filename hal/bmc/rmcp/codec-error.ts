@@ -1,4 +1,4 @@
-import { HotspareError } from '../../../src/errors/hotspare-error.js';
+import { HotspareError } from '../../errors/hotspare-error.js';
 
 /**
  * A datagram or message that does not decode: too short, bad checksum, bad integrity code,

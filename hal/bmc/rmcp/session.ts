@@ -22,8 +22,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { BmcError } from '../../../src/errors/bmc-error.js';
-import type { BmcErrorKind } from '../../../src/errors/bmc-error.js';
+import { BmcError } from '../../errors/bmc-error.js';
+import type { BmcErrorKind } from '../../errors/bmc-error.js';
 import { cipherSuite, deriveKeys, sameCode } from './cipher-suite.js';
 import type { CipherSuite } from './cipher-suite.js';
 import { isRmcpCodecError } from './codec-error.js';

@@ -1,9 +1,9 @@
-import { HotspareError } from '../../../src/errors/hotspare-error.js';
+import { HotspareError } from '../../errors/hotspare-error.js';
 
 /**
  * The native clock cannot be used as asked: the addon is missing or fails to load, or the
  * operator asked for real-time scheduling or locked memory and the kernel refused.
- * (Lives beside the clock rather than in src/errors so this change stays inside hal/clock;
+ * (Lives beside the clock rather than in hal/errors so this change stays inside hal/clock;
  * move it there when wiring the clock into the agent.)
  */
 export class ClockError extends HotspareError {
