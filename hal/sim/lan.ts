@@ -17,6 +17,11 @@ export class SimHost {
   /** The cable / switch port. A cut link is down even while the host is powered. */
   cable = true;
   hung = false;
+  /**
+   * The switch port drops everything both ways while the link stays up: the host's agent
+   * sees no link change, and nobody hears it (a frozen switch port, a VLAN mistake).
+   */
+  silent = false;
   /** Bumped at every power-on; drivers of an older life are deaf and mute. */
   life = 0;
   readonly addresses = new Map<string, number>(); // ip -> virtual time assigned
@@ -32,6 +37,11 @@ export class SimHost {
 
   get linkUp(): boolean {
     return this.powered && this.cable;
+  }
+
+  /** Connected: the link is up and the switch port passes traffic. */
+  get onWire(): boolean {
+    return this.linkUp && !this.silent;
   }
 
   /** Runs `fn` in the agent of `life`: dropped if that life ended, queued while hung. */
@@ -92,6 +102,11 @@ export class SimLan {
   private readonly probings: Probing[] = [];
   private rng: number;
   lossRate = 0;
+  /**
+   * The LAN's gateway (the uplink host agents may be told to hear before claiming or
+   * fencing): it answers ARP for its address to every host on the wire. null: none.
+   */
+  uplink: { ip: string; mac: string } | null = null;
 
   constructor(
     readonly clock: VirtualClock,
@@ -110,7 +125,7 @@ export class SimLan {
   /** Connected hosts whose kernel holds `ip`, most recently assigned first. */
   holders(ip: string, except?: SimHost): SimHost[] {
     return [...this.hosts.values()]
-      .filter((h) => h !== except && h.linkUp && h.addresses.has(ip))
+      .filter((h) => h !== except && h.onWire && h.addresses.has(ip))
       .sort((a, b) => (b.addresses.get(ip) ?? 0) - (a.addresses.get(ip) ?? 0));
   }
 
@@ -123,13 +138,13 @@ export class SimLan {
 
   /** An echo request from `from`; the kernel of the host that ARP resolves to answers. */
   echo(from: SimHost, target: string, identifier: number, sequence: number): void {
-    if (!from.linkUp) return;
+    if (!from.onWire) return;
     const holder = this.holders(target, from)[0];
     if (holder === undefined || this.lost() || this.lost()) return;
     const life = from.life;
     this.clock.at(this.clock.nowUs() + 2 * this.latencyUs, () => {
       // The reply arrives only if both ends are still on the wire.
-      if (!from.linkUp || !holder.linkUp || !holder.addresses.has(target)) return;
+      if (!from.onWire || !holder.onWire || !holder.addresses.has(target)) return;
       from.arp.set(target, holder.mac);
       const reply: EchoReply = { from: target, identifier, sequence, receivedUs: this.clock.nowUs() };
       from.deliver(life, () => from.icmpListener?.(reply));
@@ -148,10 +163,12 @@ export class SimLan {
       const life = from.life;
       this.clock.at(mine.endUs, () => {
         const evidence: string[] = [];
-        for (const h of this.holders(ip, from)) evidence.push(`arp-reply ${h.mac}`);
+        // A host behind a silent port hears nobody, and nobody hears it.
+        if (from.onWire) for (const h of this.holders(ip, from)) evidence.push(`arp-reply ${h.mac}`);
+        if (from.onWire && this.uplink?.ip === ip) evidence.push(`arp-reply ${this.uplink.mac}`);
         const held = evidence.length > 0;
         for (const p of this.probings) {
-          if (p === mine || p.host === from || p.ip !== ip || !p.host.linkUp) continue;
+          if (p === mine || p.host === from || p.ip !== ip || !p.host.onWire || !from.onWire) continue;
           if (p.startUs <= mine.endUs && mine.startUs <= p.endUs) evidence.push(`arp-probe ${p.host.mac}`);
         }
         this.forgetProbings(startUs - 10 * windowUs);
@@ -165,8 +182,8 @@ export class SimLan {
 
   /** Gratuitous ARP: every connected host's cache now points `ip` at `from`. */
   announce(from: SimHost, ip: string): void {
-    if (!from.linkUp) return;
-    for (const h of this.hosts.values()) if (h !== from && h.linkUp) h.arp.set(ip, from.mac);
+    if (!from.onWire) return;
+    for (const h of this.hosts.values()) if (h !== from && h.onWire) h.arp.set(ip, from.mac);
   }
 
   private forgetProbings(beforeUs: number): void {

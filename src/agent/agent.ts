@@ -8,6 +8,7 @@ import { initialState, step, TIMER } from '../role/index.js';
 import type {
   Action,
   AddressName,
+  CheckTarget,
   Event,
   HookName,
   LogLevel,
@@ -162,7 +163,12 @@ export class Agent implements Operator {
       monitorAddress: config.cluster.monitorAddress,
       holder: this.state.probe.holder,
       misses: this.state.probe.misses,
-      fence: { status: this.state.fence.status, target: this.state.fence.target, attempt: this.state.fence.attempt },
+      fence: {
+        status: this.state.fence.status,
+        // The members this takeover fences, as one name or a list.
+        target: this.state.fence.targets.length === 0 ? null : this.state.fence.targets.join(', '),
+        attempt: this.state.fence.attempt,
+      },
       probes: { ...this.counters },
       rttUs: this.rtt.summary(),
       probeJitterUs: this.jitter.summary(),
@@ -452,16 +458,25 @@ export class Agent implements Operator {
   }
 
   /** Runs a conflict check without holding up the queue; the result comes back as an event. */
-  private check(id: number, name: AddressName, windowUs: number): void {
+  private check(id: number, name: CheckTarget, windowUs: number): void {
     const startUs = this.now();
-    this.ports.nic.detectConflict(this.address(name), windowUs / 1000).then(
+    const address = name === 'uplink' ? this.ports.config.cluster.uplinkAddress : this.address(name);
+    if (address === null) throw new Error('uplink check asked for, but cluster.uplink_address is not set');
+    this.ports.nic.detectConflict(address, windowUs / 1000).then(
       (report) => {
-        this.log('info', 'checked', `${name} address ${this.address(name)} is ${report.taken ? 'taken' : 'silent'}`, {
-          address: this.address(name),
-          taken: report.taken,
-          evidence: report.evidence.join(', '),
-          tookUs: this.now() - startUs,
-        });
+        this.log(
+          'info',
+          'checked',
+          name === 'uplink'
+            ? `uplink host ${address} ${report.taken ? 'answers' : 'is silent'}`
+            : `${name} address ${address} is ${report.taken ? 'taken' : 'silent'}`,
+          {
+            address: address,
+            taken: report.taken,
+            evidence: report.evidence.join(', '),
+            tookUs: this.now() - startUs,
+          },
+        );
         this.dispatch({
           type: 'check-result',
           nowUs: this.now(),
@@ -478,7 +493,7 @@ export class Agent implements Operator {
         this.log(
           'error',
           'check-failed',
-          `conflict check of ${this.address(name)} failed: ${message(error)}; treating it as taken`,
+          `conflict check of ${address} failed: ${message(error)}; treating it as taken`,
         );
         this.dispatch({
           type: 'check-result',

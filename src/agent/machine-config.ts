@@ -9,6 +9,7 @@ export function machineConfig(config: Config): MachineConfig {
     self: config.node,
     selfMac: config.cluster.members.find((m) => m.name === config.node)?.mac ?? '',
     members: config.cluster.members.map((m) => ({ name: m.name, mac: m.mac })),
+    uplink: config.cluster.uplinkAddress !== null,
     probe: {
       intervalUs: config.probe.intervalMs * US,
       timeoutUs: config.probe.timeoutMs * US,

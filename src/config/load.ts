@@ -20,6 +20,9 @@ export function parseConfig(file: string, doc: unknown, readBoard: (path: string
   const primaryAddress = cidr(cluster, 'primary_address');
   const monitorAddress = cidr(cluster, 'monitor_address');
   if (ip(primaryAddress) === ip(monitorAddress)) cluster.fail('monitor_address', 'must differ from primary_address');
+  // A host on the LAN that is always there (the gateway, the switch): a server that cannot
+  // hear it is cut off and must neither claim an address nor fence anybody.
+  const uplinkAddress = cluster.optionalString('uplink_address') === null ? null : cidr(cluster, 'uplink_address');
   const members = cluster.list('members').map(member);
   if (members.length < 2) cluster.fail('members', `needs at least two members, got ${members.length}`);
   members.forEach((m, i) => {
@@ -151,7 +154,7 @@ export function parseConfig(file: string, doc: unknown, readBoard: (path: string
     file,
     node,
     board,
-    cluster: { primaryAddress, monitorAddress, members },
+    cluster: { primaryAddress, monitorAddress, uplinkAddress, members },
     probe,
     fencing,
     sync,

@@ -7,6 +7,8 @@ export interface Config {
   cluster: {
     primaryAddress: string;
     monitorAddress: string;
+    /** Always-present LAN host (gateway, switch) heard before any claim or fence; null: no check. */
+    uplinkAddress: string | null;
     members: Member[];
   };
   /**

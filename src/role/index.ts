@@ -2,6 +2,7 @@ export { step, initialState, TIMER } from './step.js';
 export type {
   Action,
   AddressName,
+  CheckTarget,
   Event,
   HookName,
   LogLevel,

@@ -1,6 +1,6 @@
 import type { PersistedRole } from '../../hal/store/index.js';
 import { nextRandom } from '../../hal/base/random.js';
-import type { Action, AddressName, Event, MachineConfig, Phase, ProbeState, RoleState, StepResult } from './types.js';
+import type { Action, CheckTarget, Event, MachineConfig, Phase, ProbeState, RoleState, StepResult } from './types.js';
 
 /** Timer names. Probe timeouts are `timeout:<sequence>`. */
 export const TIMER = {
@@ -27,7 +27,7 @@ export function initialState(seed: number): RoleState {
     linkUp: true,
     rng: seed >>> 0,
     probe: freshProbe(0),
-    fence: { status: 'idle', target: null, attempt: 0, fenced: false },
+    fence: idleFence(),
     healthFails: 0,
     maintenance: false,
     checkSeq: 0,
@@ -44,7 +44,18 @@ function freshProbe(nowUs: number): ProbeState {
     holder: null,
     strangerMac: null,
     lastReplyUs: null,
+    uplink: 'unknown',
+    sinceUs: nowUs,
   };
+}
+
+/**
+ * How long a fresh monitor that has never seen a member hold the primary address waits
+ * before fencing every other member (corosync's wait_for_all, in spirit): long enough for a
+ * primary booting beside it to check and claim, and for a spare's check cycle.
+ */
+export function unknownHolderGraceUs(c: MachineConfig): number {
+  return c.boot.jitterUs + 4 * c.boot.checkUs + c.spare.checkUs + c.spare.jitterUs;
 }
 
 /**
@@ -111,6 +122,17 @@ function onBoot(c: MachineConfig, s: RoleState, e: Extract<Event, { type: 'boot'
 }
 
 function onBootDelay(c: MachineConfig, s: RoleState, nowUs: number, out: Action[]): RoleState {
+  if (c.uplink && s.role !== 'spare') {
+    // Rule: a server behind a silent switch port hears nobody, so its own checks would find
+    // every address free. Claim nothing before the uplink host has been heard.
+    out.push({ type: 'check', id: 0, address: 'uplink', windowUs: c.boot.checkUs });
+    return go(s, 'checking-uplink', 'checking that the uplink host answers before any claim', out);
+  }
+  return checkOwnAddress(c, s, nowUs, out);
+}
+
+/** FIG. 1 step 6 / FIG. 2 step 20: the conflict check of the persisted role's address. */
+function checkOwnAddress(c: MachineConfig, s: RoleState, nowUs: number, out: Action[]): RoleState {
   switch (s.role) {
     case 'primary':
       // FIG. 1 step 6: before claiming, make sure nobody answers on the primary address.
@@ -134,7 +156,11 @@ function onCheckResult(
   // Rule: only the answer to the latest check counts; an older one (a defence check still
   // in flight across a reboot, say) describes a question nobody is asking any more.
   if (e.id !== s.checkSeq) return s;
+  // The uplink host is no member by design; only the cluster addresses are members' business.
+  const filtered = e.address === 'uplink' ? e : withoutStrangers(c, e, out);
+  if (filtered !== e) return onCheckResult(c, s, filtered, out);
   const seen = e.evidence.join(', ');
+  if (e.address === 'uplink') return onUplinkResult(c, s, e, seen, out);
   if ((s.phase === 'primary' && e.address === 'primary') || (s.phase === 'monitor' && e.address === 'monitor'))
     return onDefendResult(c, s, e, out);
   if (e.taken && e.contended === true) return onContended(c, s, e.nowUs, e.address, seen, out);
@@ -165,6 +191,19 @@ function onCheckResult(
   }
   if (s.phase === 'rechecking-primary' && e.address === 'primary') {
     // FIG. 2 steps 24-26: the monitor exists and the primary address is free: boot as primary.
+    if (!e.taken && c.fencing.required) {
+      // Rule: silence proves nothing about a server whose switch port went quiet with its
+      // link up. With fencing required, only the monitor takes the primary address over,
+      // after fencing whoever could hold it; this server waits as a spare.
+      out.push(
+        log(
+          'warn',
+          'no-unfenced-claim',
+          'monitor address taken, primary address silent: leaving it to the monitor, which fences before it claims',
+        ),
+      );
+      return enterSpare(c, s, e.nowUs, 'monitor address taken, primary address silent (fencing required)', out, true);
+    }
     if (!e.taken) return persistAndReboot(s, 'primary', 'monitor address taken, primary address silent', out);
     return enterSpare(c, s, e.nowUs, `both addresses answered (${seen})`, out, true);
   }
@@ -184,6 +223,27 @@ function onCheckResult(
   return s;
 }
 
+/** The uplink host answered (`taken`) or not: at boot before a claim, on a monitor before a fence. */
+function onUplinkResult(
+  c: MachineConfig,
+  s: RoleState,
+  e: Extract<Event, { type: 'check-result' }>,
+  seen: string,
+  out: Action[],
+): RoleState {
+  const heard = e.taken && e.contended !== true;
+  if (s.phase === 'checking-uplink') {
+    if (heard) return checkOwnAddress(c, s, e.nowUs, out);
+    out.push(log('error', 'uplink-silent', 'the uplink host does not answer: claiming nothing, checking again later'));
+    return onContended(c, s, e.nowUs, 'uplink', seen === '' ? 'uplink silent' : seen, out);
+  }
+  if (s.phase !== 'monitor') return s;
+  const probe: ProbeState = { ...s.probe, uplink: heard ? 'heard' : 'silent' };
+  // The primary answered again meanwhile: the answer is for a run of misses that ended.
+  if (s.probe.uplink !== 'pending' && s.fence.status !== 'uplink') return s;
+  return s.fence.status === 'uplink' ? fenceIfUplinkHeard(c, { ...s, probe }, e.nowUs, out) : { ...s, probe };
+}
+
 /**
  * Another server probed for the same address at the same time and nobody holds it
  * (RFC 5227 simultaneous probe). Neither may claim; both wait a random time and check
@@ -193,7 +253,7 @@ function onContended(
   c: MachineConfig,
   s: RoleState,
   nowUs: number,
-  address: AddressName,
+  address: CheckTarget,
   seen: string,
   out: Action[],
 ): RoleState {
@@ -201,6 +261,7 @@ function onContended(
   const delay = c.boot.checkUs + Math.floor(value * Math.max(c.boot.jitterUs, 2 * c.boot.checkUs));
   const next = { ...s, rng: seed };
   switch (s.phase) {
+    case 'checking-uplink':
     case 'checking-primary':
     case 'checking-monitor':
     case 'rechecking-primary':
@@ -221,13 +282,45 @@ function onContended(
 
 const MAC = /([0-9a-f]{2}:){5}[0-9a-f]{2}/i;
 
+/**
+ * Only members count: ARP evidence from a MAC that is no member's (a misconfigured host, a
+ * forger) is logged as an alarm and dropped, so it never makes a server yield, back off or
+ * take another role. Evidence without a MAC (an ICMP reply) cannot be attributed and stays.
+ * Returns `e` itself when nothing was dropped.
+ */
+function withoutStrangers(
+  c: MachineConfig,
+  e: Extract<Event, { type: 'check-result' }>,
+  out: Action[],
+): Extract<Event, { type: 'check-result' }> {
+  const members = new Set(c.members.map((m) => m.mac.toLowerCase()));
+  const strangers: string[] = [];
+  const evidence = e.evidence.filter((x) => {
+    const mac = x.startsWith('arp-') ? MAC.exec(x)?.[0]?.toLowerCase() : undefined;
+    if (mac === undefined || members.has(mac)) return true;
+    strangers.push(x);
+    return false;
+  });
+  if (strangers.length === 0) return e;
+  out.push(
+    log('error', 'stranger-arp', `ARP for the ${e.address} address from no member (${strangers.join(', ')}): ignored`, {
+      address: e.address,
+      evidence: strangers.join(', '),
+    }),
+  );
+  const taken = e.taken && evidence.length > 0;
+  const contended = taken && evidence.every((x) => x.startsWith('arp-probe'));
+  const { contended: _dropped, ...rest } = e;
+  return contended ? { ...rest, evidence, taken, contended } : { ...rest, evidence, taken };
+}
+
 function onDefendResult(
   c: MachineConfig,
   s: RoleState,
   e: Extract<Event, { type: 'check-result' }>,
   out: Action[],
 ): RoleState {
-  if (!e.taken || e.contended === true) return s;
+  if (!e.taken || e.contended === true || e.address === 'uplink') return s;
   const own = c.selfMac.toLowerCase();
   const others = e.evidence
     .filter((x) => x.startsWith('arp-reply'))
@@ -355,7 +448,8 @@ function onTimer(c: MachineConfig, s: RoleState, timer: string, nowUs: number, o
     // server that was frozen): the holder with the lower MAC keeps it.
     out.push({ type: 'check', id: 0, address: s.phase, windowUs: c.boot.checkUs });
     out.push({ type: 'set-timer', timer: TIMER.defend, atUs: nowUs + c.defendUs });
-    return s;
+    // Only the latest check's answer counts: an uplink check in flight is superseded.
+    return s.probe.uplink === 'pending' ? { ...s, probe: { ...s.probe, uplink: 'unknown' } } : s;
   }
   if (timer === TIMER.confirmRetry) {
     if (s.phase !== 'confirming') return s;
@@ -464,6 +558,8 @@ function onAnswered(c: MachineConfig, s: RoleState, count: number, atUs: number,
         misses: s.probe.misses,
       }),
     );
+  if (s.phase === 'monitor' && s.fence.status === 'uplink') next = { ...next, fence: idleFence() };
+  if (next.probe.uplink !== 'unknown') next = { ...next, probe: { ...next.probe, uplink: 'unknown' } };
   if (s.phase === 'monitor' && s.fence.status === 'backoff') {
     // The primary answers again: whatever failed, it is alive; stop trying to fence it.
     out.push({ type: 'cancel-timer', timer: TIMER.fenceRetry });
@@ -478,8 +574,32 @@ function onMissed(c: MachineConfig, s: RoleState, sequence: number, nowUs: numbe
   const probe: ProbeState = { ...s.probe, misses: s.probe.misses + 1 };
   const next: RoleState = { ...s, probe };
   out.push(log('debug', 'probe-miss', `no reply to probe ${sequence}`, { sequence, misses: probe.misses }));
-  if (s.phase !== 'monitor' || probe.misses < c.probe.misses || s.fence.status !== 'idle') return next;
-  return startFence(c, next, nowUs, out);
+  if (s.phase !== 'monitor' || s.fence.status !== 'idle') return next;
+  if (c.uplink && probe.misses === 1 && c.probe.misses > 1) {
+    // The uplink check runs beside the rest of the window, so it costs no time when the
+    // primary really is down.
+    out.push({ type: 'check', id: 0, address: 'uplink', windowUs: c.boot.checkUs });
+    return { ...next, probe: { ...probe, uplink: 'pending' } };
+  }
+  if (probe.misses < c.probe.misses) return next;
+  if (probe.holder === null && c.fencing.required && nowUs - probe.sinceUs < unknownHolderGraceUs(c)) {
+    // Rule: a monitor that started moments ago and never heard the primary may simply be
+    // early; fencing every other member now would power off a cluster that is booting.
+    if (probe.misses === c.probe.misses)
+      out.push(
+        log(
+          'info',
+          'no-holder-yet',
+          'primary address silent since this monitor started; waiting before fencing anyone',
+          {
+            graceMs: Math.round(unknownHolderGraceUs(c) / 1000),
+          },
+        ),
+      );
+    return next;
+  }
+  if (!c.uplink) return startFence(c, next, nowUs, out);
+  return fenceIfUplinkHeard(c, { ...next, fence: { ...next.fence, status: 'uplink' } }, nowUs, out);
 }
 
 function onProbeFailed(c: MachineConfig, s: RoleState, detail: string, out: Action[]): RoleState {
@@ -499,17 +619,19 @@ function onHolder(c: MachineConfig, s: RoleState, mac: string | null, out: Actio
   const normalized = mac.toLowerCase();
   const member = c.members.find((m) => m.mac.toLowerCase() === normalized && m.name !== c.self);
   if (member === undefined) {
+    // Rule: only members count. A stranger's MAC in our ARP entry (a misconfigured host, a
+    // forged reply) is an alarm, never a reason to forget the member last seen holding it.
     if (s.probe.strangerMac !== normalized) {
       out.push(
         log(
-          'warn',
+          'error',
           'holder-unknown',
-          `primary address is held by ${normalized}, which is no member; it cannot be fenced`,
+          `ARP says the primary address is at ${normalized}, which is no member: alarm; still counting ${s.probe.holder ?? 'no member'} as its holder`,
           { mac: normalized },
         ),
       );
     }
-    return { ...s, probe: { ...s.probe, holder: null, strangerMac: normalized } };
+    return { ...s, probe: { ...s.probe, strangerMac: normalized } };
   }
   if (s.probe.holder !== member.name) {
     out.push(
@@ -524,37 +646,88 @@ function onHolder(c: MachineConfig, s: RoleState, mac: string | null, out: Actio
 
 // ---------------------------------------------------------------- monitor: fencing
 
+/**
+ * Rule: fence only after hearing our own uplink; a monitor behind a silent port would
+ * otherwise power off a healthy primary. Waits for a check still in flight, asks again if
+ * none is (a defence check superseded it), fences nobody if the uplink was silent.
+ */
+function fenceIfUplinkHeard(c: MachineConfig, s: RoleState, nowUs: number, out: Action[]): RoleState {
+  switch (s.probe.uplink) {
+    case 'heard':
+      return startFence(c, { ...s, fence: { ...s.fence, status: 'idle' } }, nowUs, out);
+    case 'pending':
+      return s;
+    case 'unknown':
+      out.push({ type: 'check', id: 0, address: 'uplink', windowUs: c.boot.checkUs });
+      return { ...s, probe: { ...s.probe, uplink: 'pending' } };
+    case 'silent':
+      out.push(
+        log(
+          'error',
+          'uplink-silent',
+          `${s.probe.misses} probes unanswered, but this monitor's uplink host is silent too: fencing nobody`,
+          { misses: s.probe.misses },
+        ),
+      );
+      return { ...s, probe: { ...s.probe, misses: 0, uplink: 'unknown' }, fence: idleFence() };
+  }
+}
+
+/**
+ * The primary address stayed silent for the whole window: fence whoever could hold it.
+ * - A member was seen holding it: fence that member.
+ * - No member was seen holding it (this monitor is new, or the holder looked like a
+ *   stranger) and fencing is required: fence every other member, since any of them could
+ *   hold it where we cannot hear (a silent switch port keeps its link up).
+ * - Not required: a stranger's address is not ours to take; with nobody seen at all, go back
+ *   through boot as primary, whose check claims the address only if it is silent (FIG. 2).
+ */
 function startFence(c: MachineConfig, s: RoleState, nowUs: number, out: Action[]): RoleState {
   const window = `${s.probe.misses} probes unanswered`;
-  if (s.probe.strangerMac !== null) {
+  const attempt = s.fence.attempt + 1;
+  if (s.probe.holder !== null) {
+    const target = s.probe.holder;
+    out.push(log('warn', 'primary-down', `${window}; fencing ${target}`, { target, misses: s.probe.misses }));
+    return issueFences(s, [target], [target], [], attempt, out);
+  }
+  const seen =
+    s.probe.strangerMac === null ? 'no member was seen holding it' : `held by ${s.probe.strangerMac}, no member`;
+  if (c.fencing.required) {
+    const others = c.members.map((m) => m.name).filter((name) => name !== c.self);
     out.push(
       log(
-        'error',
-        'no-fence-target',
-        `${window}; the primary address was held by ${s.probe.strangerMac}, no member: not taking over`,
+        'warn',
+        'primary-down-unknown-holder',
+        `${window}; the primary address was ${seen}: fencing every other member (${others.join(', ')})`,
+        {
+          targets: others.join(','),
+          misses: s.probe.misses,
+        },
       ),
     );
-    return backoff(
-      c,
-      { ...s, fence: { status: 'running', target: null, attempt: s.fence.attempt + 1, fenced: false } },
-      nowUs,
-      out,
-    );
+    return issueFences(s, others, others, [], attempt, out);
   }
-  if (s.probe.holder === null) {
-    // Rule: no member was ever seen holding the primary address since we became monitor,
-    // so there is nobody to fence and no takeover. Go back through boot as primary: the
-    // boot check claims the address only if it is silent (patent FIG. 2, step 24).
-    out.push(
-      log('warn', 'no-holder', `${window} and no member was seen holding the primary address; rebooting as primary`),
-    );
-    out.push({ type: 'release', address: 'monitor' });
-    return persistAndReboot(s, 'primary', 'primary address silent and never held since this monitor started', out);
+  if (s.probe.strangerMac !== null) {
+    out.push(log('error', 'no-fence-target', `${window}; the primary address was ${seen}: not taking over`));
+    const failed = { ...s, fence: { status: 'running' as const, targets: [], pending: [], fenced: [], attempt } };
+    return backoff(c, failed, nowUs, out);
   }
-  const target = s.probe.holder;
-  out.push(log('warn', 'primary-down', `${window}; fencing ${target}`, { target, misses: s.probe.misses }));
-  out.push({ type: 'fence', target });
-  return { ...s, fence: { status: 'running', target, attempt: s.fence.attempt + 1, fenced: false } };
+  out.push(log('warn', 'no-holder', `${window} and ${seen}; rebooting as primary (fencing.required is false)`));
+  out.push({ type: 'release', address: 'monitor' });
+  return persistAndReboot(s, 'primary', 'primary address silent and never held since this monitor started', out);
+}
+
+/** Asks for the fence of each of `now` (the rest of `targets` are already fenced). */
+function issueFences(
+  s: RoleState,
+  targets: readonly string[],
+  now: readonly string[],
+  fenced: readonly string[],
+  attempt: number,
+  out: Action[],
+): RoleState {
+  for (const target of now) out.push({ type: 'fence', target });
+  return { ...s, fence: { status: 'running', targets, pending: now, fenced, attempt } };
 }
 
 function onFenceResult(
@@ -563,43 +736,39 @@ function onFenceResult(
   e: Extract<Event, { type: 'fence-result' }>,
   out: Action[],
 ): RoleState {
-  if (s.phase !== 'monitor' || s.fence.status !== 'running' || s.fence.target !== e.target) return s;
-  if (e.ok) {
-    // [0013]: the target is fenced; confirm the primary address stays silent before claiming.
+  if (s.phase !== 'monitor' || s.fence.status !== 'running' || !s.fence.pending.includes(e.target)) return s;
+  const pending = s.fence.pending.filter((t) => t !== e.target);
+  const fenced = e.ok ? [...s.fence.fenced, e.target] : s.fence.fenced;
+  const next: RoleState = { ...s, fence: { ...s.fence, pending, fenced } };
+  if (!e.ok) {
+    const more = c.fencing.required
+      ? 'NOT taking over (fencing.required is true), will retry'
+      : 'taking over anyway because fencing.required is false';
+    out.push(
+      log('error', 'fence-failed', `fencing ${e.target} failed: ${e.detail}; ${more}`, {
+        target: e.target,
+        attempt: s.fence.attempt,
+      }),
+    );
+  }
+  // Rule: decide once every fence of this round has answered.
+  if (pending.length > 0) return next;
+  const unfenced = next.fence.targets.filter((t) => !fenced.includes(t));
+  if (unfenced.length === 0) {
+    // [0013]: every target is fenced; confirm the primary address stays silent before claiming.
     out.push({ type: 'check', id: 0, address: 'primary', windowUs: c.fencing.confirmUs });
     return go(
-      { ...s, fence: { ...s.fence, fenced: true } },
+      next,
       'confirming',
-      `fenced ${e.target} (${e.detail}); confirming the primary address is silent`,
+      `fenced ${fenced.join(', ')} (${e.detail}); confirming the primary address is silent`,
       out,
     );
   }
   if (!c.fencing.required) {
-    out.push(
-      log(
-        'error',
-        'fence-failed',
-        `fencing ${e.target} failed: ${e.detail}; taking over anyway because fencing.required is false`,
-        { target: e.target },
-      ),
-    );
     out.push({ type: 'check', id: 0, address: 'primary', windowUs: c.fencing.confirmUs });
-    return go(
-      { ...s, fence: { ...s.fence, fenced: false } },
-      'confirming',
-      `fence of ${e.target} failed, fencing not required`,
-      out,
-    );
+    return go(next, 'confirming', `fence of ${unfenced.join(', ')} failed, fencing not required`, out);
   }
-  out.push(
-    log(
-      'error',
-      'fence-failed',
-      `fencing ${e.target} failed: ${e.detail}; NOT taking over (fencing.required is true), will retry`,
-      { target: e.target, attempt: s.fence.attempt },
-    ),
-  );
-  return backoff(c, s, e.nowUs, out);
+  return backoff(c, next, e.nowUs, out);
 }
 
 function backoff(c: MachineConfig, s: RoleState, nowUs: number, out: Action[]): RoleState {
@@ -612,21 +781,34 @@ function backoff(c: MachineConfig, s: RoleState, nowUs: number, out: Action[]): 
 function onFenceRetry(c: MachineConfig, s: RoleState, nowUs: number, out: Action[]): RoleState {
   // Rule: retry only while the primary address is still silent.
   if (s.probe.misses < c.probe.misses) return { ...s, fence: idleFence() };
-  return startFence(c, { ...s, fence: { ...s.fence, status: 'idle' } }, nowUs, out);
+  const { targets, fenced, attempt } = s.fence;
+  // Rule: a takeover that has fenced some targets retries only the rest; one with no
+  // target yet (a stranger held the address) looks again.
+  if (targets.length === 0) return startFence(c, { ...s, fence: { ...s.fence, status: 'idle' } }, nowUs, out);
+  const rest = targets.filter((t) => !fenced.includes(t));
+  out.push(
+    log('warn', 'fence-retry', `fencing ${rest.join(', ')} again (attempt ${attempt + 1})`, {
+      targets: rest.join(','),
+    }),
+  );
+  return issueFences(s, targets, rest, fenced, attempt + 1, out);
 }
 
 function takeOver(c: MachineConfig, s: RoleState, nowUs: number, out: Action[]): RoleState {
-  const target = s.fence.target;
-  const fenced = s.fence.fenced;
+  const { targets, fenced } = s.fence;
   // The monitor address is released after the primary address is claimed and announced:
   // holding both for a moment harms nobody, and the takeover does not wait for the release.
   const after: Action[] = [{ type: 'release', address: 'monitor' }];
-  // With off-on fencing the old primary stays off until we hold the address; then it is
-  // powered on so it comes back, finds the primary address taken and becomes monitor.
-  if (target !== null && fenced && c.fencing.powerCycle === 'off-on') after.push({ type: 'power-on', target });
-  const reason = fenced
-    ? `took over from ${target ?? 'nobody'} after fencing it`
-    : `took over from ${target ?? 'nobody'} without a fence (fencing.required is false)`;
+  // With off-on fencing the fenced servers stay off until we hold the address; then they are
+  // powered on, boot, find the primary address taken and become monitor or spare.
+  if (c.fencing.powerCycle === 'off-on') for (const target of fenced) after.push({ type: 'power-on', target });
+  const all = targets.length > 0 && fenced.length === targets.length;
+  const reason =
+    targets.length === 1 && all
+      ? `took over from ${targets[0] ?? 'nobody'} after fencing it`
+      : all
+        ? `took over after fencing every other member (${fenced.join(', ')}): no member was seen holding the primary address`
+        : `took over from ${targets.join(', ') || 'nobody'} without a fence (fencing.required is false)`;
   stopProbing(c, out);
   return becomePrimary(c, s, nowUs, reason, out, after);
 }
@@ -803,7 +985,7 @@ function go(s: RoleState, to: Phase, reason: string, out: Action[]): RoleState {
 }
 
 function idleFence(): RoleState['fence'] {
-  return { status: 'idle', target: null, attempt: 0, fenced: false };
+  return { status: 'idle', targets: [], pending: [], fenced: [], attempt: 0 };
 }
 
 function log(

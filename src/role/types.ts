@@ -3,6 +3,9 @@ import type { PersistedRole, RoleRecord } from '../../hal/store/index.js';
 /** Which of the two cluster addresses an action or result is about. */
 export type AddressName = 'primary' | 'monitor';
 
+/** What a check listens for: a cluster address, or the uplink host (heard = reachable). */
+export type CheckTarget = AddressName | 'uplink';
+
 export type HookName = 'on_primary' | 'on_monitor' | 'on_spare';
 
 /**
@@ -10,6 +13,7 @@ export type HookName = 'on_primary' | 'on_monitor' | 'on_spare';
  * - `booting`: waiting for the persisted record.
  * - `boot-wait`: a random delay before the first conflict check, so servers booted
  *   together do not probe in lockstep.
+ * - `checking-uplink`: before any claim, can this server hear its uplink host at all?
  * - `checking-primary` / `checking-monitor`: conflict check before claiming.
  * - `rechecking-primary`: the monitor address was taken; is the primary taken too?
  * - `primary`, `monitor`, `spare`: operating.
@@ -21,6 +25,7 @@ export type HookName = 'on_primary' | 'on_monitor' | 'on_spare';
 export type Phase =
   | 'booting'
   | 'boot-wait'
+  | 'checking-uplink'
   | 'checking-primary'
   | 'checking-monitor'
   | 'rechecking-primary'
@@ -38,6 +43,12 @@ export interface MachineConfig {
   selfMac: string;
   /** Every member's name and LAN MAC, self included. */
   members: ReadonlyArray<{ name: string; mac: string }>;
+  /**
+   * An uplink host is configured: boot claims wait until it is heard, and a monitor hears
+   * it before it fences (a server behind a silent switch port hears nobody, and its silence
+   * proves nothing about the others).
+   */
+  uplink: boolean;
   /**
    * `batched`: a Prober device runs the cadence (send, time out, read replies) and reports
    * `probe-batch` events; the machine asks for `probe-start` / `probe-stop` instead of
@@ -76,15 +87,33 @@ export interface ProbeState {
   /** MAC seen holding the primary address that is no member's. */
   strangerMac: string | null;
   lastReplyUs: number | null;
+  /**
+   * This monitor's own uplink during the current run of misses: asked at the first miss so
+   * the answer is in before the window closes; `unknown` when not asked (or superseded).
+   */
+  uplink: 'unknown' | 'pending' | 'heard' | 'silent';
+  /** When this monitor began probing: a fresh monitor first gives a booting primary time. */
+  sinceUs: number;
 }
 
 export interface FenceState {
-  /** idle: nothing to do; running: a fence is in flight; backoff: waiting to retry. */
-  status: 'idle' | 'running' | 'backoff';
-  target: string | null;
+  /**
+   * idle: nothing to do; uplink: checking this monitor's own uplink before fencing; running:
+   * fences are in flight (`pending`); backoff: a fence failed and fencing is required,
+   * waiting to retry the targets not yet fenced.
+   */
+  status: 'idle' | 'uplink' | 'running' | 'backoff';
+  /**
+   * Whom this takeover must fence: the member seen holding the primary address, or, when no
+   * member was seen holding it and fencing is required, every other member (any of them
+   * could hold it unseen).
+   */
+  targets: readonly string[];
+  /** Targets whose fence is in flight. */
+  pending: readonly string[];
+  /** Targets whose power was confirmed off (or cycled) since this takeover began. */
+  fenced: readonly string[];
   attempt: number;
-  /** Whether the target's power was confirmed off (or cycled) by the last fence. */
-  fenced: boolean;
 }
 
 export interface RoleState {
@@ -118,7 +147,7 @@ export type Event =
       id: number;
       /** When the check began: a result that arrives long after its window is stale. */
       startedUs: number;
-      address: AddressName;
+      address: CheckTarget;
       taken: boolean;
       contended?: boolean;
       evidence: readonly string[];
@@ -142,7 +171,7 @@ export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
 export type Action =
   | { type: 'persist'; role: PersistedRole; epoch: number; reason: string }
-  | { type: 'check'; id: number; address: AddressName; windowUs: number }
+  | { type: 'check'; id: number; address: CheckTarget; windowUs: number }
   | { type: 'assign'; address: AddressName }
   | { type: 'release'; address: AddressName }
   | { type: 'announce'; address: AddressName }

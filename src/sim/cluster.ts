@@ -21,6 +21,8 @@ export interface SimOptions {
   /** How long a powered-on server takes to start its agent. */
   bootDelayUs?: number;
   latencyUs?: number;
+  /** A gateway on the LAN that agents hear before claiming or fencing (default true). */
+  uplink?: boolean;
 }
 
 export interface SimNode {
@@ -40,6 +42,7 @@ export interface SimNode {
 
 const PRIMARY = '198.18.0.10/24';
 const MONITOR = '198.18.0.9/24';
+const UPLINK = { ip: '198.18.0.1', mac: '02:00:00:00:00:01' };
 
 /**
  * N agents with simulated drivers on one simulated LAN, in virtual time: the deterministic
@@ -55,6 +58,8 @@ export class SimCluster {
   constructor(readonly options: SimOptions) {
     this.lan = new SimLan(this.clock, options.latencyUs ?? 50, options.seed ^ 0x5eed);
     this.bootDelayUs = options.bootDelayUs ?? 500_000;
+    const uplink = options.uplink ?? true;
+    if (uplink) this.lan.uplink = UPLINK;
     const names = Array.from({ length: options.nodes }, (_, i) => String.fromCharCode(97 + i));
     const members = names.map((name, i) => ({
       name,
@@ -72,7 +77,12 @@ export class SimCluster {
         {
           node: name,
           board: 'sim:board.yaml',
-          cluster: { primary_address: PRIMARY, monitor_address: MONITOR, members },
+          cluster: {
+            primary_address: PRIMARY,
+            monitor_address: MONITOR,
+            members,
+            ...(uplink ? { uplink_address: `${UPLINK.ip}/24` } : {}),
+          },
           probe: { interval_ms: 10, timeout_ms: 10, misses: 3 },
           boot: { jitter_ms: 50, check_ms: 20 },
           spare: { check_ms: 500, jitter_ms: 300 },

@@ -13,6 +13,7 @@ export function machine(overrides: Partial<MachineConfig> = {}): MachineConfig {
       { name: 'b', mac: '02:00:00:00:00:0b' },
       { name: 'c', mac: '02:00:00:00:00:0c' },
     ],
+    uplink: false,
     probe: { intervalUs: 10 * MS, timeoutUs: 10 * MS, misses: 3, batched: false },
     fencing: { required: true, confirmUs: 10 * MS, retryUs: 500 * MS, retryMaxUs: 4000 * MS, powerCycle: 'off-on' },
     syncEveryProbes: 5,
@@ -73,6 +74,16 @@ export function bootTo(role: RoleRecord['role'] | null, config = machine()): Run
   const run = new Run(config);
   run.feed({ type: 'boot', nowUs: 0, record: role === null ? null : record(role), linkUp: true });
   run.feed({ type: 'timer', nowUs: 100 * MS, timer: 'boot-delay' });
+  // With an uplink configured, the uplink host answers first (the usual case).
+  if (config.uplink && run.state.phase === 'checking-uplink')
+    run.feed({
+      type: 'check-result',
+      nowUs: 120 * MS,
+      startedUs: 100 * MS,
+      address: 'uplink',
+      taken: true,
+      evidence: ['arp-reply 02:00:00:00:00:01'],
+    });
   return run;
 }
 

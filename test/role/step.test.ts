@@ -83,8 +83,8 @@ describe('role machine: boot (FIG. 1 and FIG. 2)', () => {
     expect(run.timer('probe')).to.equal(150 * MS);
   });
 
-  it('monitor address taken and primary silent: persists primary and reboots (FIG. 2 steps 24-26)', () => {
-    const run = bootTo('monitor');
+  it('fencing.required: false — monitor address taken and primary silent: persists primary and reboots (FIG. 2 steps 24-26)', () => {
+    const run = bootTo('monitor', machine({ fencing: { ...machine().fencing, required: false } }));
     run.feed({
       type: 'check-result',
       nowUs: 150 * MS,
@@ -105,6 +105,106 @@ describe('role machine: boot (FIG. 1 and FIG. 2)', () => {
     });
     expect(run.types()).to.deep.equal(['persist', 'reboot']);
     expect(run.find('persist')).to.include({ role: 'primary' });
+  });
+
+  it('fencing.required: true — monitor address taken and primary silent: claims nothing, waits as a spare', () => {
+    const run = bootTo('monitor');
+    run.feed({
+      type: 'check-result',
+      nowUs: 150 * MS,
+      startedUs: 140 * MS,
+      address: 'monitor',
+      taken: true,
+      evidence: ['arp-reply 02:00:00:00:00:0c'],
+    });
+    run.feed({
+      type: 'check-result',
+      nowUs: 200 * MS,
+      startedUs: 190 * MS,
+      address: 'primary',
+      taken: false,
+      evidence: [],
+    });
+    expect(run.state.phase).to.equal('spare');
+    expect(run.find('persist')).to.include({ role: 'spare' });
+    expect(run.actions.some((a) => a.type === 'assign' || a.type === 'reboot')).to.equal(false);
+  });
+
+  it('strangers are never obeyed: a boot check answered only by a non-member MAC claims, and raises an alarm', () => {
+    const run = bootTo('primary');
+    run.feed({
+      type: 'check-result',
+      nowUs: 150 * MS,
+      startedUs: 140 * MS,
+      address: 'primary',
+      taken: true,
+      evidence: ['arp-reply 00:00:5e:00:00:01'],
+    });
+    expect(run.state.phase).to.equal('primary');
+    expect(run.last.some((a) => a.type === 'log' && a.event === 'stranger-arp' && a.level === 'error')).to.equal(true);
+  });
+
+  it('strangers are never obeyed: a defence check that hears a lower non-member MAC keeps the address', () => {
+    const run = bootTo('primary', machine({ defendUs: 1000 * MS }));
+    run.feed({
+      type: 'check-result',
+      nowUs: 150 * MS,
+      startedUs: 140 * MS,
+      address: 'primary',
+      taken: false,
+      evidence: [],
+    });
+    run.feed({ type: 'timer', nowUs: 1150 * MS, timer: 'defend' });
+    run.feed({
+      type: 'check-result',
+      nowUs: 1200 * MS,
+      startedUs: 1150 * MS,
+      address: 'primary',
+      taken: true,
+      evidence: ['arp-reply 00:00:5e:00:00:01'],
+    });
+    expect(run.state.phase).to.equal('primary');
+    expect(run.types()).to.not.include('release');
+    // A member with the lower MAC is still obeyed.
+    run.feed({ type: 'timer', nowUs: 2150 * MS, timer: 'defend' });
+    run.feed({
+      type: 'check-result',
+      nowUs: 2200 * MS,
+      startedUs: 2150 * MS,
+      address: 'primary',
+      taken: true,
+      evidence: ['arp-reply 02:00:00:00:00:0a', 'arp-reply 00:00:5e:00:00:01'],
+    });
+    expect(run.types()).to.include('release');
+    expect(run.state.phase).to.equal('booting');
+  });
+
+  it('uplink configured: no claim before the uplink host is heard; a silent uplink backs off', () => {
+    const run = new Run(machine({ uplink: true }));
+    run.feed({ type: 'boot', nowUs: 0, record: record('primary'), linkUp: true });
+    run.feed({ type: 'timer', nowUs: 100 * MS, timer: 'boot-delay' });
+    expect(run.state.phase).to.equal('checking-uplink');
+    expect(run.find('check')).to.include({ address: 'uplink' });
+    run.feed({
+      type: 'check-result',
+      nowUs: 150 * MS,
+      startedUs: 100 * MS,
+      address: 'uplink',
+      taken: false,
+      evidence: [],
+    });
+    expect(run.state.phase).to.equal('boot-wait');
+    expect(run.actions.some((a) => a.type === 'check' && a.address === 'primary')).to.equal(false);
+    run.feed({ type: 'timer', nowUs: run.timer('boot-delay') ?? 0, timer: 'boot-delay' });
+    run.feed({
+      type: 'check-result',
+      nowUs: 500 * MS,
+      startedUs: 450 * MS,
+      address: 'uplink',
+      taken: true,
+      evidence: ['arp-reply 02:00:00:00:00:01'],
+    });
+    expect(run.state.phase).to.equal('checking-primary');
   });
 
   it('both addresses taken: waits as a spare instead of rebooting forever', () => {
@@ -440,8 +540,8 @@ describe('role machine: fencing and takeover', () => {
     expect(run.types()).to.not.include('power-on');
   });
 
-  it('holder never seen: no fence and no takeover; re-enters boot as primary, whose check decides', () => {
-    const run = bootTo('monitor');
+  it('fencing.required: false — holder never seen: no fence; re-enters boot as primary, whose check decides', () => {
+    const run = bootTo('monitor', machine({ fencing: { ...machine().fencing, required: false } }));
     run.feed({
       type: 'check-result',
       nowUs: 150 * MS,
@@ -456,14 +556,89 @@ describe('role machine: fencing and takeover', () => {
     expect(run.find('persist')).to.include({ role: 'primary' });
   });
 
-  it('holder is a stranger (no member MAC): refuses to take over', () => {
+  it('fencing.required: true — holder never seen: waits out the grace, then fences every other member before claiming', () => {
+    const run = bootTo('monitor');
+    run.feed({
+      type: 'check-result',
+      nowUs: 150 * MS,
+      startedUs: 140 * MS,
+      address: 'monitor',
+      taken: false,
+      evidence: [],
+    });
+    // Within the grace (a primary may still be booting): misses, but nobody is fenced.
+    miss(run, 6, 150 * MS);
+    expect(run.actions.some((a) => a.type === 'fence' || a.type === 'reboot')).to.equal(false);
+    expect(run.actions.some((a) => a.type === 'log' && a.event === 'no-holder-yet')).to.equal(true);
+    // After it: every other member is fenced, and only when all are off is the address claimed.
+    miss(run, 1, 150 * MS + 2000 * MS);
+    const fences = run.last.filter((a) => a.type === 'fence').map((a) => (a.type === 'fence' ? a.target : ''));
+    expect(fences).to.deep.equal(['a', 'c']);
+    run.feed({ type: 'fence-result', nowUs: 2300 * MS, target: 'a', ok: true, detail: 'off' });
+    expect(run.state.phase).to.equal('monitor');
+    run.feed({ type: 'fence-result', nowUs: 2301 * MS, target: 'c', ok: false, detail: 'bmc of c: timeout' });
+    expect(run.state.fence.status).to.equal('backoff');
+    run.feed({ type: 'timer', nowUs: run.timer('fence-retry') ?? 0, timer: 'fence-retry' });
+    // Only the member not yet fenced is fenced again.
+    expect(run.last.filter((a) => a.type === 'fence')).to.deep.equal([{ type: 'fence', target: 'c' }]);
+    run.feed({ type: 'fence-result', nowUs: 3000 * MS, target: 'c', ok: true, detail: 'off' });
+    expect(run.state.phase).to.equal('confirming');
+    run.feed({
+      type: 'check-result',
+      nowUs: 3010 * MS,
+      startedUs: 3000 * MS,
+      address: 'primary',
+      taken: false,
+      evidence: [],
+    });
+    expect(run.state.phase).to.equal('primary');
+    expect(
+      run.last.filter((a) => a.type === 'power-on').map((a) => (a.type === 'power-on' ? a.target : '')),
+    ).to.deep.equal(['a', 'c']);
+    expect(indexOf(run.last, 'persist')).to.be.lessThan(indexOf(run.last, 'assign'));
+  });
+
+  it('a stranger in the ARP entry is an alarm, never the fence target: the member last seen is fenced', () => {
     const run = monitoring();
     run.feed({ type: 'holder', nowUs: 155 * MS, mac: '02:99:99:99:99:99' });
-    miss(run, 3, 160 * MS);
-    expect(run.actions.some((a) => a.type === 'fence' || (a.type === 'assign' && a.address === 'primary'))).to.equal(
-      false,
+    expect(run.last.some((a) => a.type === 'log' && a.event === 'holder-unknown' && a.level === 'error')).to.equal(
+      true,
     );
-    expect(run.state.phase).to.equal('monitor');
+    miss(run, 3, 160 * MS);
+    expect(run.last.filter((a) => a.type === 'fence')).to.deep.equal([{ type: 'fence', target: 'a' }]);
+  });
+
+  it('uplink configured: the uplink check runs at the first miss; a silent uplink means no fence', () => {
+    const run = monitoring(machine({ uplink: true }));
+    miss(run, 1, 160 * MS);
+    expect(run.find('check')).to.include({ address: 'uplink' });
+    run.feed({
+      type: 'check-result',
+      nowUs: 175 * MS,
+      startedUs: 170 * MS,
+      address: 'uplink',
+      taken: false,
+      evidence: [],
+    });
+    miss(run, 2, 170 * MS);
+    expect(run.actions.some((a) => a.type === 'fence')).to.equal(false);
+    expect(run.actions.some((a) => a.type === 'log' && a.event === 'uplink-silent')).to.equal(true);
+    expect(run.state.probe.misses).to.equal(0);
+  });
+
+  it('uplink configured and heard: the fence follows the last miss at once', () => {
+    const run = monitoring(machine({ uplink: true }));
+    miss(run, 1, 160 * MS);
+    run.feed({
+      type: 'check-result',
+      nowUs: 175 * MS,
+      startedUs: 170 * MS,
+      address: 'uplink',
+      taken: true,
+      evidence: ['arp-reply 02:00:00:00:00:01'],
+    });
+    miss(run, 2, 170 * MS);
+    expect(run.last.filter((a) => a.type === 'fence')).to.deep.equal([{ type: 'fence', target: 'a' }]);
   });
 });
 

@@ -5,11 +5,15 @@ import { SimCluster } from '../../src/sim/cluster.js';
 /**
  * Property: over random fault schedules, in virtual time,
  * 1. at no instant do two connected servers hold the primary address;
- * 2. with fencing.required: true, no monitor takes over without a confirmed fence
- *    (the fenced server is powered off at the instant of the takeover);
+ * 2. with fencing.required: true, every path that assigns the primary address is one of two:
+ *    the boot claim of a server whose persisted role is primary (FIG. 1, after a silent
+ *    check), or a monitor's takeover after a confirmed fence of every target it names (each
+ *    target's BMC carried out a power off since that server became monitor);
  * 3. once faults stop, the cluster converges within CONVERGE_BOUND_US.
  *
- * Faults: crash (power loss), hang (agent frozen, kernel answering), link cut, BMC down,
+ * Faults: crash (power loss), hang (agent frozen, kernel answering), link cut, a silent switch
+ * port (link up, nothing passes; with fencing.required: false this is the exposure that
+ * setting accepts, so those schedules cut the link instead), BMC down,
  * packet loss on the LAN, and a simultaneous power cycle of every server; probing by the
  * simulated Prober (batches) or by the role machine's probe timers. Per server,
  * crash / hang / cut do not overlap (see README "Known limits": a server frozen while cut
@@ -27,7 +31,7 @@ const RUNS = Number(process.env['HOTSPARE_PROPERTY_RUNS'] ?? 200);
 const SEED =
   process.env['HOTSPARE_PROPERTY_SEED'] === undefined ? 20261126 : Number(process.env['HOTSPARE_PROPERTY_SEED']);
 
-type NodeFaultKind = 'crash' | 'hang' | 'cut';
+type NodeFaultKind = 'crash' | 'hang' | 'cut' | 'silence';
 interface NodeFault {
   kind: NodeFaultKind;
   gapMs: number;
@@ -45,7 +49,7 @@ interface Schedule {
 }
 
 const nodeFault = fc.record({
-  kind: fc.constantFrom<NodeFaultKind>('crash', 'hang', 'cut'),
+  kind: fc.constantFrom<NodeFaultKind>('crash', 'hang', 'cut', 'silence'),
   gapMs: fc.integer({ min: 200, max: 8000 }),
   durationMs: fc.integer({ min: 50, max: 5000 }),
 });
@@ -81,7 +85,7 @@ interface Timed {
   run: (c: SimCluster) => void;
 }
 
-function faultEvents(s: Schedule, names: string[]): Timed[] {
+function faultEvents(s: Schedule, names: string[], fencingRequired: boolean): Timed[] {
   const events: Timed[] = [];
   s.perNode.forEach((faults, i) => {
     const name = names[i] ?? 'a';
@@ -98,6 +102,9 @@ function faultEvents(s: Schedule, names: string[]): Timed[] {
       } else if (f.kind === 'hang') {
         events.push({ atUs: start, run: (c) => c.node(name).host.freeze() });
         events.push({ atUs: end, run: (c) => c.node(name).host.thaw() });
+      } else if (f.kind === 'silence' && fencingRequired) {
+        events.push({ atUs: start, run: (c) => (c.node(name).host.silent = true) });
+        events.push({ atUs: end, run: (c) => (c.node(name).host.silent = false) });
       } else {
         events.push({ atUs: start, run: (c) => c.node(name).host.setCable(false) });
         events.push({ atUs: end, run: (c) => c.node(name).host.setCable(true) });
@@ -130,10 +137,23 @@ function healAll(c: SimCluster): void {
   for (const node of c.nodes.values()) {
     node.bmc.down = false;
     node.host.setCable(true);
+    node.host.silent = false;
     node.host.thaw();
     c.powerOn(node.name);
   }
 }
+
+/** The members a takeover's reason says were fenced (none: no fence). */
+function fenceTargets(reason: string): string[] {
+  const one = /took over from (\w+) after fencing it/.exec(reason);
+  if (one !== null) return [one[1] ?? ''];
+  const every = /took over after fencing every other member \(([\w, ]+)\)/.exec(reason);
+  return every === null ? [] : (every[1] ?? '').split(', ');
+}
+
+const PRIMARY_IP = '198.18.0.10';
+/** Two-holder time admitted as the known silent-holder limit, summed over a test's schedules. */
+const exposure = { silentHolderUs: 0, silentHolderCases: 0 };
 
 async function check(s: Schedule, fencingRequired: boolean): Promise<{ convergedAfterUs: number }> {
   const cluster = new SimCluster({
@@ -144,39 +164,86 @@ async function check(s: Schedule, fencingRequired: boolean): Promise<{ converged
   const names = [...cluster.nodes.keys()];
   const violations: string[] = [];
   const seen = new Set<string>();
+  // Where a server's switch port went silent while it held the primary address: the known
+  // limit (README "Known limits"): a server booting with a stale persisted primary role
+  // cannot hear a holder behind a silent port, claims, and the two meet when the port
+  // returns, until the address defence settles it. Measured, not hidden.
+  const silentHolderSince = new Map<string, number>();
+  let exposureStartUs: number | null = null;
   cluster.clock.onSettled = () => {
+    const nowUs = cluster.clock.nowUs();
+    for (const node of cluster.nodes.values()) {
+      const holding = node.host.powered && node.host.addresses.has(PRIMARY_IP);
+      if (node.host.silent && holding) {
+        if (!silentHolderSince.has(node.name)) silentHolderSince.set(node.name, nowUs);
+      } else if (!holding) silentHolderSince.delete(node.name);
+    }
     const holders = cluster.primaryHolders();
-    if (holders.length > 1)
-      violations.push(
-        `at ${cluster.clock.nowUs()} µs two connected servers hold the primary address: ${holders.join(', ')}`,
+    if (holders.length > 1) {
+      // Known limit: one holder claimed while the other held the address behind a silent port.
+      const beside = holders.some((x) =>
+        holders.some((y) => {
+          const since = silentHolderSince.get(x);
+          const claim = cluster
+            .node(y)
+            .agent?.transitions()
+            .filter((t) => t.to === 'primary')
+            .at(-1)?.atUs;
+          return x !== y && since !== undefined && claim !== undefined && claim >= since;
+        }),
       );
+      if (!beside)
+        violations.push(`at ${nowUs} µs two connected servers hold the primary address: ${holders.join(', ')}`);
+      else exposureStartUs ??= nowUs;
+    } else if (exposureStartUs !== null) {
+      exposure.silentHolderUs += nowUs - exposureStartUs;
+      exposure.silentHolderCases += 1;
+      exposureStartUs = null;
+    }
     for (const node of cluster.nodes.values()) {
       const agent = node.agent;
       if (agent === null) continue;
       const t = agent.transitions().at(-1);
-      if (t === undefined || t.from !== 'confirming' || t.to !== 'primary') continue;
+      if (t === undefined || t.to !== 'primary') continue;
       const key = `${node.name}@${t.atUs}`;
       if (seen.has(key)) continue;
       seen.add(key);
-      const fenced = /took over from (\w+) after fencing it/.exec(t.reason);
-      if (fencingRequired) {
-        // Ground truth from the fenced server's BMC: it carried out a power off since this
-        // server last became monitor.
-        const since =
-          agent
-            .transitions()
-            .filter((x) => x.to === 'monitor')
-            .at(-1)?.atUs ?? 0;
-        const target = fenced === null ? null : cluster.node(fenced[1] ?? '');
-        if (target === null) violations.push(`${key}: takeover without a fence: ${t.reason}`);
-        else if (!target.bmc.commands.some((cmd) => cmd.command === 'off' && cmd.atUs >= since && cmd.atUs <= t.atUs)) {
-          violations.push(`${key}: took over from ${target.name} but its BMC carried out no power off since ${since}`);
-        }
+      if (!fencingRequired) continue;
+      if (t.from === 'checking-primary') {
+        // FIG. 1: a persisted primary claims after a silent check. With fencing required, that
+        // role must not have been persisted by this server promoting itself on silence alone.
+        const lastBoot = agent
+          .transitions()
+          .filter((x) => x.to === 'booting' && x.atUs <= t.atUs)
+          .at(-1);
+        if (lastBoot !== undefined && /persisted role primary, rebooting/.test(lastBoot.reason))
+          violations.push(`${key}: promoted itself to primary on silence, without a fence: ${lastBoot.reason}`);
+        continue;
+      }
+      if (t.from !== 'confirming') {
+        violations.push(`${key}: claimed the primary address from ${t.from} without a fence: ${t.reason}`);
+        continue;
+      }
+      const targets = fenceTargets(t.reason);
+      if (targets.length === 0) violations.push(`${key}: takeover without a fence: ${t.reason}`);
+      // Ground truth from each fenced server's BMC: it carried out a power off (or a cycle)
+      // since this server last became monitor.
+      const since =
+        agent
+          .transitions()
+          .filter((x) => x.to === 'monitor')
+          .at(-1)?.atUs ?? 0;
+      for (const name of targets) {
+        const target = cluster.node(name);
+        const off = target.bmc.commands.some(
+          (cmd) => (cmd.command === 'off' || cmd.command === 'cycle') && cmd.atUs >= since && cmd.atUs <= t.atUs,
+        );
+        if (!off) violations.push(`${key}: took over from ${name} but its BMC carried out no power off since ${since}`);
       }
     }
   };
   await cluster.bootAll();
-  for (const e of faultEvents(s, names)) {
+  for (const e of faultEvents(s, names, fencingRequired)) {
     await cluster.clock.runUntil(e.atUs);
     e.run(cluster);
   }
@@ -220,6 +287,8 @@ describe('properties over random fault schedules (virtual time)', function () {
   for (const required of [true, false]) {
     it(`fencing.required: ${required} — never two primaries${required ? ', no takeover without a fence' : ''}, convergence within ${CONVERGE_BOUND_US / SECOND} s of the last fault (${RUNS} schedules, seed ${SEED})`, async () => {
       let worst = 0;
+      exposure.silentHolderUs = 0;
+      exposure.silentHolderCases = 0;
       await fc.assert(
         fc.asyncProperty(schedule, async (s) => {
           const { convergedAfterUs } = await check(s, required);
@@ -228,6 +297,9 @@ describe('properties over random fault schedules (virtual time)', function () {
         { numRuns: RUNS, seed: SEED + (required ? 0 : 1), endOnFailure: true },
       );
       console.log(`      worst convergence after healing: ${(worst / SECOND).toFixed(2)} s`);
+      console.log(
+        `      known limit, a claim beside a holder behind a silent port: ${exposure.silentHolderCases} case(s), ${(exposure.silentHolderUs / MS).toFixed(1)} ms of two holders in all`,
+      );
     });
   }
 });
