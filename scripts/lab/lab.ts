@@ -26,7 +26,7 @@ import type { ManagedProcess } from './children.js';
 import { ChassisFifo } from './chassis-fifo.js';
 import type { FaultKind } from './fault-kinds.js';
 import { closeServer, startLineServer } from './control-server.js';
-import { monoUs, sleep } from './exec.js';
+import { exec, monoUs, sleep } from './exec.js';
 import { readHolders, readPorts, readServerNet } from './holders.js';
 import type { Holders, ServerNetState } from './holders.js';
 import { IpBatch } from './ip-batch.js';
@@ -34,7 +34,7 @@ import { writeLabRecord } from './lab-record.js';
 import type { LabRecord } from './lab-record.js';
 import { NetRecorder, wallMinusMonoUs } from './monitor.js';
 import type { RecordedEvent } from './monitor.js';
-import { buildNetwork, deleteNetns, listNetns } from './netns.js';
+import { addNetns, buildNetwork, deleteNetns, ipBatchOnce, listNetns } from './netns.js';
 import { Observer } from './observer.js';
 import { LAB_ROOT, agentMain } from './paths.js';
 import { readProcStat } from './proc-stat.js';
@@ -152,6 +152,9 @@ export class Lab {
 
   private readonly options: LabOptions;
   private readonly createdNetns: string[] = [];
+  /** Silent switch ports, as port events for the split-brain check. */
+  private readonly silences: HolderEvent[] = [];
+  private strangers = 0;
   private readonly recorders: NetRecorder[] = [];
   private lanBatch: IpBatch | null = null;
   private server: Server | null = null;
@@ -539,6 +542,56 @@ export class Lab {
     this.log(`cut ${name}`);
   }
 
+  /**
+   * The server's switch port goes silent with its link up (see FaultKind `silence`). A power
+   * off of the server ends it: the port goes down, and forwards again when it comes back up.
+   */
+  async silence(name: string): Promise<void> {
+    const server = this.get(name);
+    await this.setPortState(server.plan.lanPort, 'disabled');
+    // Recorded once the port is disabled: the split-brain check counts the server as
+    // connected until then (the stricter side).
+    this.silences.push({ server: name, atUs: monoUs(), kind: 'port', up: false });
+    server.faults.add('silence');
+    this.log(`silence ${name}`);
+  }
+
+  /** Bridge port state through `bridge(8)`: `ip link ... bridge_slave state 0` is ignored here. */
+  private async setPortState(port: string, state: 'disabled' | 'forwarding'): Promise<void> {
+    await exec('ip', [
+      'netns',
+      'exec',
+      this.plan.lanNetns,
+      'bridge',
+      'link',
+      'set',
+      'dev',
+      port,
+      'state',
+      state === 'disabled' ? '0' : '3',
+    ]);
+  }
+
+  /**
+   * A host that is no member appears on the LAN with `mac` and holds `address` (a
+   * misconfigured host, or a forger answering ARP for it). Returns its removal.
+   */
+  async stranger(address: string, mac: string): Promise<() => Promise<void>> {
+    const netns = `hs${this.id}-x${this.strangers++}`;
+    await addNetns(netns);
+    this.createdNetns.push(netns);
+    const port = `l-${netns.slice(-3)}`;
+    await ipBatchOnce(netns, [
+      'link set lo up',
+      `link add eth0 address ${mac} type veth peer name ${port} netns ${this.plan.lanNetns}`,
+      `address add ${bare(address)}/32 dev eth0`,
+      'link set eth0 up',
+    ]);
+    await ipBatchOnce(this.plan.lanNetns, [`link set ${port} master br0 up`]);
+    this.log(`stranger ${mac} holds ${address} (${netns})`);
+    return () => deleteNetns(netns);
+  }
+
   /** The server's BMC stops answering (ipmi_sim stopped). */
   bmcDown(name: string): void {
     const server = this.get(name);
@@ -557,6 +610,8 @@ export class Lab {
         return this.hang(name);
       case 'cut':
         return this.cut(name);
+      case 'silence':
+        return this.silence(name);
       case 'bmc-down':
         return this.bmcDown(name);
     }
@@ -576,6 +631,13 @@ export class Lab {
           break;
         case 'cut':
           await this.lanBatch?.run([`link set dev ${server.plan.lanPort} up`]);
+          break;
+        case 'silence':
+          // Recorded before the port forwards again (the stricter side, as above).
+          this.silences.push({ server: name, atUs: monoUs(), kind: 'port', up: true });
+          // A server powered off meanwhile took its port down, and a port coming up forwards
+          // again by itself (no STP): then there is nothing to restore.
+          if (server.powered) await this.setPortState(server.plan.lanPort, 'forwarding');
           break;
         case 'bmc-down':
           server.bmc?.signal('SIGCONT');
@@ -633,7 +695,8 @@ export class Lab {
         );
       }
     }
-    return events;
+    // A silent port counts as a port that is down; the order of events is by time.
+    return [...events, ...this.silences].sort((a, b) => a.atUs - b.atUs);
   }
 
   /** Every interval in which two or more servers held `address` (default primary) on a usable link. */

@@ -1,0 +1,114 @@
+/**
+ * Takeover safety in the lab, from the outside (issue 11): the scenarios that gave two
+ * primaries or a needless failover when the agent was tried by someone else. Real agents,
+ * ipmi_sim BMCs and namespaces; verdicts from ground truth (recorded address events, the
+ * BMCs' power log, `ip -n NS addr`), the agents' log only for the alarm they must raise.
+ */
+import { expect } from 'chai';
+import { startLab } from '../../scripts/lab/lab.js';
+import type { Lab, LabOptions } from '../../scripts/lab/lab.js';
+import { agentLog, converged, monoUs } from './fixtures.js';
+
+const PRIMARY = '198.18.0.10/24';
+const FAST = {
+  probe: { interval_ms: 10, timeout_ms: 10, misses: 3 },
+  boot: { jitter_ms: 200, check_ms: 50 },
+  fencing: { retry_ms: 300, retry_max_ms: 2000 },
+};
+
+describe('lab: takeover safety (silent switch port, stranger ARP)', function () {
+  this.timeout(180_000);
+  let lab: Lab | null = null;
+  const cleanups: Array<() => Promise<void>> = [];
+
+  async function start(options: LabOptions = {}): Promise<Lab> {
+    lab = await startLab({ ...options, config: { ...FAST, ...(options.config ?? {}) } });
+    return lab;
+  }
+
+  afterEach(async function () {
+    if (lab !== null && this.currentTest?.state === 'failed') {
+      for (const name of lab.serverNames()) {
+        const tail = agentLog(lab, name)
+          .filter((l) => l.event === 'transition' || l.level === 'error' || l.level === 'warn')
+          .slice(-10);
+        console.log(`    ${name}: ${tail.map((l) => `\n      ${l.event}: ${l.message}`).join('')}`);
+      }
+    }
+    for (const cleanup of cleanups.splice(0)) await cleanup().catch(() => undefined);
+    await lab?.stop();
+    lab = null;
+  });
+
+  /** Monotonic µs of every recorded assignment of the primary address to `server`'s eth0 after `sinceUs`. */
+  function claims(l: Lab, server: string, sinceUs: number): number[] {
+    return l.events
+      .filter(
+        (e) =>
+          e.kind === 'addr' &&
+          e.server === server &&
+          e.ifname === 'eth0' &&
+          !e.deleted &&
+          e.address === PRIMARY &&
+          e.atUs >= sinceUs,
+      )
+      .map((e) => e.atUs);
+  }
+
+  it("the primary's switch port goes silent while the monitor is power-cycled: the fresh monitor fences before it claims", async () => {
+    const l = await start();
+    const before = await converged(l);
+    const spare = before.spares[0] ?? '';
+    const faultUs = monoUs();
+    await l.silence(before.primary);
+    await l.crash(before.monitor);
+    await l.restore(before.monitor, 'crash');
+    // Whoever ends up with the primary address (the spare, now a fresh monitor that never saw
+    // the primary answer, or the power-cycled monitor), it must have fenced the silent holder.
+    const claimUs = await l.waitFor(
+      () => {
+        for (const name of [spare, before.monitor]) {
+          const at = claims(l, name, faultUs)[0];
+          if (at !== undefined) return { name, at };
+        }
+        return null;
+      },
+      60_000,
+      'a new holder of the primary address',
+      50,
+    );
+    // Ground truth from the silent primary's BMC: its power went off before the claim.
+    const off = l.powerLog.find(
+      (p) => p.server === before.primary && !p.on && p.source === 'bmc' && p.requestedUs >= faultUs,
+    );
+    expect(off, `no power off of ${before.primary} through its BMC before ${claimUs.name} claimed`).to.not.equal(
+      undefined,
+    );
+    expect(off!.doneUs).to.be.below(claimUs.at);
+    await l.restore(before.primary, 'silence');
+    await converged(l, 60_000);
+    expect(l.splitBrainViolations()).to.deep.equal([]);
+  });
+
+  it('a stranger answering ARP for the primary address from a lower MAC: alarm, no yield, no fence', async () => {
+    const l = await start({ config: { boot: { ...FAST.boot, defend_ms: 200 } } });
+    const before = await converged(l);
+    const startUs = monoUs();
+    cleanups.push(await l.stranger(PRIMARY, '00:00:5e:00:00:01'));
+    // The primary's address defence hears the stranger at least twice and raises the alarm.
+    await l.waitFor(
+      () => agentLog(l, before.primary).filter((x) => x.event === 'stranger-arp' && x.atUs >= startUs).length >= 2,
+      20_000,
+      'two stranger-arp alarms on the primary',
+      50,
+    );
+    const h = await l.holders();
+    expect(h.servers[before.primary]?.addresses).to.include(PRIMARY);
+    // Nobody yielded or was fenced because of the stranger.
+    expect(
+      agentLog(l, before.primary).filter((x) => x.event === 'address-conflict' && x.atUs >= startUs),
+    ).to.deep.equal([]);
+    expect(l.powerLog.filter((p) => p.requestedUs >= startUs && !p.on)).to.deep.equal([]);
+    expect(claims(l, before.monitor, startUs)).to.deep.equal([]);
+  });
+});
