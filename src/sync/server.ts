@@ -5,6 +5,7 @@
  * the key gets nothing; its attempt is logged (at most once a second per address).
  */
 import type { Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import { createServer } from 'node:tls';
 import type { Server, TLSSocket } from 'node:tls';
 import { SyncError, isSyncError } from '../../hal/errors/index.js';
@@ -81,7 +82,7 @@ export class SyncServer {
       this.sockets.add(socket);
       socket.once('close', () => this.sockets.delete(socket));
     });
-    const deadline = Date.now() + BIND_PATIENCE_MS;
+    const deadline = performance.now() + BIND_PATIENCE_MS;
     for (;;) {
       try {
         await new Promise<void>((resolve, reject) => {
@@ -93,7 +94,7 @@ export class SyncServer {
         });
         break;
       } catch (error) {
-        if (code(error) === 'EADDRNOTAVAIL' && Date.now() < deadline) {
+        if (code(error) === 'EADDRNOTAVAIL' && performance.now() < deadline) {
           await new Promise((resolve) => setTimeout(resolve, BIND_RETRY_MS));
           continue;
         }
@@ -131,7 +132,7 @@ export class SyncServer {
     const peer = socket.remoteAddress ?? 'unknown';
     const reason = refusalReason(code(error), error.message, this.unknownIdentity.get(socket) ?? null);
     socket.destroy();
-    const now = Date.now();
+    const now = performance.now();
     if (this.refusals.size > 1000) this.refusals.clear();
     const seen = this.refusals.get(peer);
     if (seen !== undefined && now - seen.lastMs < REFUSAL_LOG_INTERVAL_MS) {
