@@ -627,20 +627,38 @@ export class Agent implements Operator {
     return this.sync();
   }
 
+  /**
+   * How long past its own time limit a health command may take to answer before the check
+   * counts as failed: the command runner enforces the limit; this only backs it up, so a
+   * runner that never settles cannot stop health checking.
+   */
+  private static readonly HEALTH_GRACE_MS = 1000;
+
+  /**
+   * Runs the health command and always answers with exactly one `health-result`, which is
+   * what re-arms the health timer: a failed or thrown run is a failed check, and so is a
+   * runner that has not answered HEALTH_GRACE_MS after the command's own limit.
+   */
   private healthCheck(): void {
     const health = this.ports.config.health;
     if (health === null) return;
-    this.ports.commands.run(health.command, this.hookEnv(), health.intervalMs).then(
-      (result) =>
-        this.dispatch({
-          type: 'health-result',
-          nowUs: this.now(),
-          ok: result.ok,
-          detail: `exit ${result.status}${result.output === '' ? '' : `: ${result.output}`}`,
-        }),
-      (error: unknown) =>
-        this.dispatch({ type: 'health-result', nowUs: this.now(), ok: false, detail: message(error) }),
+    let answered = false;
+    const answer = (ok: boolean, detail: string): void => {
+      if (answered) return;
+      answered = true;
+      cancelGuard();
+      this.dispatch({ type: 'health-result', nowUs: this.now(), ok, detail });
+    };
+    const cancelGuard = this.ports.clock.at(this.now() + (health.intervalMs + Agent.HEALTH_GRACE_MS) * 1000, () =>
+      answer(false, `no answer within ${health.intervalMs + Agent.HEALTH_GRACE_MS} ms`),
     );
+    // Started inside a promise so that a runner throwing synchronously is a failed check too.
+    Promise.resolve()
+      .then(() => this.ports.commands.run(health.command, this.hookEnv(), health.intervalMs))
+      .then(
+        (result) => answer(result.ok, `exit ${result.status}${result.output === '' ? '' : `: ${result.output}`}`),
+        (error: unknown) => answer(false, message(error)),
+      );
   }
 
   private hook(name: HookName): void {

@@ -21,7 +21,9 @@ commands:
 hotspare <command> --help shows a command's options.`,
   run: `usage: hotspare run --config FILE
 
-Runs the agent in the foreground until SIGTERM or SIGINT. Needs root (raw ICMP sockets,
+Runs the agent in the foreground until SIGTERM, SIGINT (exit 0) or SIGHUP (exit 129; there
+is no reload: a supervisor restarting on failure reads the config anew); an uncaught error
+exits 70. Each releases the addresses first. Needs root (raw ICMP sockets,
 addresses on the board's interface). Logs JSON lines to stdout (pretty on a terminal).`,
   check: `usage: hotspare check --config FILE
 

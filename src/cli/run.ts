@@ -16,12 +16,26 @@ import { Agent } from '../agent/index.js';
 import { loadConfig } from '../config/index.js';
 import { ControlServer, operatorHandler } from '../control/index.js';
 import { TslogLog } from '../log/index.js';
+import type { LogFields } from '../log/index.js';
 import { ShellCommands } from '../platform/shell-commands.js';
 import { replicatorFor } from '../sync/index.js';
 import { CommandPacer, serveConsole, serveSocket } from '../shell/index.js';
 import type { ShellDeps, ShellSession } from '../shell/index.js';
 
-/** `hotspare run`: the agent on real hardware, in the foreground, until SIGTERM or SIGINT. */
+/**
+ * How the agent's process ends, by cause. There is no reload path (the config is read once),
+ * so SIGHUP shuts down cleanly like SIGTERM but exits non-zero: a supervisor that restarts on
+ * failure starts it again with the config read anew.
+ */
+export const EXIT_CODES = { SIGTERM: 0, SIGINT: 0, SIGHUP: 129, fatal: 70 } as const;
+/** A shutdown that has not finished by then exits anyway (a release or close that hangs). */
+const SHUTDOWN_LIMIT_MS = 5000;
+
+/**
+ * `hotspare run`: the agent on real hardware, in the foreground, until SIGTERM, SIGINT or
+ * SIGHUP, or an error nothing caught; each of them releases the addresses and closes the
+ * BMC sessions before the process exits (EXIT_CODES).
+ */
 export async function runAgent(configPath: string): Promise<void> {
   const config = loadConfig(configPath);
   const log = new TslogLog(config.log.level, config.log.format);
@@ -87,7 +101,7 @@ export async function runAgent(configPath: string): Promise<void> {
     commands: new ShellCommands(),
     replicator: replicatorFor(config, log, clock),
     rebooter: {
-      exit: (code) => void shutdown(code),
+      exit: (code) => void shutdown(code, `reboot mode exit`),
       system: () => {
         spawn('systemctl', ['reboot'], { stdio: 'ignore', detached: true }).unref();
       },
@@ -142,30 +156,69 @@ export async function runAgent(configPath: string): Promise<void> {
   );
   await control.listen();
 
-  async function shutdown(code: number): Promise<void> {
+  function note(level: 'info' | 'error', event: string, text: string, fields: LogFields = {}): void {
+    log.emit({ atMs: clock.wallMs(), atUs: clock.nowUs(), level, node: config.node, event, message: text, fields });
+  }
+
+  /** Stops the agent, gives up its addresses and closes everything, then exits with `code`. */
+  async function shutdown(code: number, why: string): Promise<void> {
     if (shuttingDown) return;
     shuttingDown = true;
+    note('info', 'shutdown', `shutting down (${why}); exit code ${code}`, { why, code });
+    setTimeout(() => process.exit(code), SHUTDOWN_LIMIT_MS).unref();
     agent.stop();
     // A stopped agent gives up its addresses, so a restart under a supervisor boots cleanly
     // and the monitor sees the primary address go silent rather than a zombie holder.
     for (const address of [config.cluster.primaryAddress, config.cluster.monitorAddress]) {
-      try {
+      await bestEffort(async () => {
         if (await nic.holds(address)) await nic.release(address);
-      } catch {
-        // best effort on the way out
-      }
+      });
     }
-    await control.close();
-    if (bmcs instanceof RmcpBmcFactory) await bmcs.closeAll().catch(() => undefined);
-    nic.close();
-    icmp.close();
-    opened.close();
-    await serial?.close();
+    await bestEffort(() => control.close());
+    if (bmcs instanceof RmcpBmcFactory) await bestEffort(() => bmcs.closeAll());
+    await bestEffort(async () => {
+      nic.close();
+      icmp.close();
+      opened.close();
+      await serial?.close();
+    });
     process.exit(code);
   }
-  process.on('SIGTERM', () => void shutdown(0));
-  process.on('SIGINT', () => void shutdown(0));
+
+  for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const)
+    process.on(signal, () => void shutdown(EXIT_CODES[signal], signal));
+  // An error nothing caught leaves the agent in an unknown state: log it, let go of the
+  // addresses through the same shutdown, exit non-zero.
+  const fatal = (origin: string, error: unknown): void => {
+    note('error', 'fatal', `${origin}: ${describeFatal(error)}`, { origin });
+    void shutdown(EXIT_CODES.fatal, origin);
+  };
+  process.on('uncaughtException', (error) => fatal('uncaught exception', error));
+  process.on('unhandledRejection', (reason) => fatal('unhandled rejection', reason));
   await agent.start();
+}
+
+/** Runs one shutdown step; a failure there must not keep the others from running. */
+async function bestEffort(step: () => Promise<void> | void): Promise<void> {
+  try {
+    await step();
+  } catch {
+    // best effort on the way out
+  }
+}
+
+/**
+ * An uncaught error for the log: its name, message and stack frames. A value that is not an
+ * Error is named by its type only, since nothing says what it holds.
+ */
+function describeFatal(error: unknown): string {
+  if (!(error instanceof Error)) return `a thrown ${typeof error} (not an Error)`;
+  const frames = (error.stack ?? '')
+    .split('\n')
+    .filter((line) => line.trimStart().startsWith('at '))
+    .slice(0, 8)
+    .map((line) => line.trim());
+  return [`${error.name}: ${error.message}`, ...frames].join(' | ');
 }
 
 /** The BMC driver the board asks for: the in-process RMCP+ client, or ipmitool per command. */

@@ -37,6 +37,8 @@ export interface SimNode {
   icmp: SimIcmpEcho | null;
   /** What the simulated service health check answers. */
   healthy: boolean;
+  /** Test control: when set, runs this node's hooks and health checks instead of `healthy`. */
+  commands: CommandRunner | null;
   starts: number;
 }
 
@@ -108,6 +110,7 @@ export class SimCluster {
         agent: null,
         icmp: null,
         healthy: true,
+        commands: null,
         starts: 0,
       });
     });
@@ -131,10 +134,12 @@ export class SimCluster {
     if (!host.powered || node.agent !== null) return;
     const life = host.life;
     const commands: CommandRunner = {
-      run: async () =>
-        node.healthy
+      run: async (command, env, timeoutMs) => {
+        if (node.commands !== null) return node.commands.run(command, env, timeoutMs);
+        return node.healthy
           ? { ok: true, status: '0', output: '' }
-          : { ok: false, status: '1', output: 'service down (simulated)' },
+          : { ok: false, status: '1', output: 'service down (simulated)' };
+      },
     };
     node.starts += 1;
     const icmp = new SimIcmpEcho(this.lan, host);

@@ -24,7 +24,7 @@ export function refusalReason(code: string | undefined, message: string, unknown
   }
   if (code === 'ECONNRESET') return 'the peer reset the connection during the handshake';
   if (/handshake timeout/i.test(message) || code === 'ERR_TLS_HANDSHAKE_TIMEOUT')
-    return 'no TLS handshake within sync.timeout_ms';
+    return 'no TLS handshake in time (an idle or stalled connection)';
   return `TLS handshake failed (${code ?? 'no code'})`;
 }
 

@@ -4,9 +4,11 @@
  * listed, read without following symlinks and hashed while they stream. A peer without
  * the key gets nothing; its attempt is logged (at most once a second per address).
  */
-import type { Socket } from 'node:net';
+import { createServer as createNetServer } from 'node:net';
+import type { Server as NetServer, Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import { createServer } from 'node:tls';
-import type { Server, TLSSocket } from 'node:tls';
+import type { TLSSocket } from 'node:tls';
 import { SyncError, isSyncError } from '../../hal/errors/index.js';
 import { FrameReader, FrameWriter } from './frames.js';
 import type { HashCache } from './hash-cache.js';
@@ -15,6 +17,7 @@ import type { ResolvedRoot } from './manifest.js';
 import { PROTOCOL_VERSION, parseClientMessage } from './messages.js';
 import type { SyncKey } from './psk.js';
 import { refusalReason } from './refusal.js';
+import { RefusalLog } from './refusal-log.js';
 import { prepareFile, releasePrepared, sendPrepared } from './serve-file.js';
 import type { Prepared } from './serve-file.js';
 import type { SyncLog } from './sync-log.js';
@@ -27,6 +30,22 @@ const MAX_SESSIONS = 4;
 /** Files asked for that may be prepared ahead of the one being sent. */
 const PREPARE_AHEAD = 32;
 const REFUSAL_LOG_INTERVAL_MS = 1000;
+/** Refusal lines at most per REFUSAL_LOG_INTERVAL_MS over all addresses (a flood from many). */
+const REFUSAL_LINES_PER_INTERVAL = 10;
+/** Connections open at once, all addresses together. */
+const MAX_CONNECTIONS = 16;
+/**
+ * Connections open at once from one address. The monitor pulls one at a time over one
+ * connection; the margin covers a pull abandoned while its successor connects. One host
+ * that opens more cannot take the slots the monitor needs.
+ */
+const MAX_PER_ADDRESS = 4;
+/**
+ * Time a connection has to complete its TLS handshake. The monitor sends its hello as soon as
+ * TCP connects and the PSK handshake is a few round trips on the LAN; a connection still
+ * without a session after this holds a slot for nothing. Shorter when sync.timeout_ms is.
+ */
+const HANDSHAKE_MS = 5000;
 const BIND_RETRY_MS = 100;
 const BIND_PATIENCE_MS = 3000;
 
@@ -35,16 +54,23 @@ export interface SyncServerOptions {
   key: SyncKey;
   port: number;
   timeoutMs: number;
+  /** Time to complete the TLS handshake; default the shorter of HANDSHAKE_MS and `timeoutMs`. */
+  handshakeMs?: number;
   cache: HashCache;
   log: SyncLog;
 }
 
 export class SyncServer {
-  private server: Server | null = null;
+  private server: NetServer | null = null;
   private readonly sockets = new Set<Socket>();
+  /** Open connections per remote address. */
+  private readonly perAddress = new Map<string, number>();
   private sessions = 0;
   private readonly unknownIdentity = new WeakMap<object, string>();
-  private readonly refusals = new Map<string, { lastMs: number; suppressed: number }>();
+  private readonly refusals = new RefusalLog(
+    { perPeerMs: REFUSAL_LOG_INTERVAL_MS, perWindow: REFUSAL_LINES_PER_INTERVAL },
+    () => performance.now(),
+  );
   private readonly warnedSkips = new Set<string>();
   /** close() was called: a bind still in progress must not start serving. */
   private closed = false;
@@ -64,9 +90,13 @@ export class SyncServer {
   /** Listens on host:port. An address being assigned right now is waited for, briefly. */
   async listen(host: string): Promise<void> {
     if (this.server !== null) throw new Error('this sync server is already listening');
-    const base = this.options.key.serverOptions(this.options.timeoutMs);
+    const base = this.options.key.serverOptions(
+      this.options.handshakeMs ?? Math.min(HANDSHAKE_MS, this.options.timeoutMs),
+    );
     const baseCallback = base.pskCallback;
-    const server = createServer({
+    // TCP is accepted by a plain server that applies the connection limits; the connections
+    // it admits are handed to a TLS server that never listens itself.
+    const tls = createServer({
       ...base,
       pskCallback: (socket, identity) => {
         const psk = baseCallback?.(socket, identity) ?? null;
@@ -74,14 +104,16 @@ export class SyncServer {
         return psk;
       },
     });
-    server.maxConnections = 16;
-    server.on('tlsClientError', (error: Error, socket: TLSSocket) => this.refused(error, socket));
-    server.on('secureConnection', (socket: TLSSocket) => void this.session(socket));
-    server.on('connection', (socket: Socket) => {
-      this.sockets.add(socket);
-      socket.once('close', () => this.sockets.delete(socket));
+    tls.on('tlsClientError', (error: Error, socket: TLSSocket) => this.refused(error, socket));
+    tls.on('secureConnection', (socket: TLSSocket) => void this.session(socket));
+    const server = createNetServer((socket) => {
+      if (this.admit(socket)) tls.emit('connection', socket);
     });
-    const deadline = Date.now() + BIND_PATIENCE_MS;
+    server.maxConnections = MAX_CONNECTIONS;
+    server.on('drop', (peer?: { remoteAddress?: string }) =>
+      this.logRefusal(peer?.remoteAddress ?? 'unknown', `all ${MAX_CONNECTIONS} connection slots are taken`),
+    );
+    const deadline = performance.now() + BIND_PATIENCE_MS;
     for (;;) {
       try {
         await new Promise<void>((resolve, reject) => {
@@ -93,7 +125,7 @@ export class SyncServer {
         });
         break;
       } catch (error) {
-        if (code(error) === 'EADDRNOTAVAIL' && Date.now() < deadline) {
+        if (code(error) === 'EADDRNOTAVAIL' && performance.now() < deadline) {
           await new Promise((resolve) => setTimeout(resolve, BIND_RETRY_MS));
           continue;
         }
@@ -127,25 +159,49 @@ export class SyncServer {
     await closed;
   }
 
+  /**
+   * Counts a new TCP connection against its address; one over MAX_PER_ADDRESS is closed at
+   * once, and logged, before any TLS.
+   */
+  private admit(socket: Socket): boolean {
+    const peer = socket.remoteAddress ?? 'unknown';
+    const open = this.perAddress.get(peer) ?? 0;
+    if (open >= MAX_PER_ADDRESS) {
+      socket.destroy();
+      this.logRefusal(peer, `too many connections from this address (${open} open, at most ${MAX_PER_ADDRESS})`);
+      return false;
+    }
+    this.perAddress.set(peer, open + 1);
+    this.sockets.add(socket);
+    socket.once('close', () => {
+      this.sockets.delete(socket);
+      const left = (this.perAddress.get(peer) ?? 1) - 1;
+      if (left > 0) this.perAddress.set(peer, left);
+      else this.perAddress.delete(peer);
+    });
+    return true;
+  }
+
   private refused(error: Error, socket: TLSSocket): void {
     const peer = socket.remoteAddress ?? 'unknown';
     const reason = refusalReason(code(error), error.message, this.unknownIdentity.get(socket) ?? null);
     socket.destroy();
-    const now = Date.now();
-    if (this.refusals.size > 1000) this.refusals.clear();
-    const seen = this.refusals.get(peer);
-    if (seen !== undefined && now - seen.lastMs < REFUSAL_LOG_INTERVAL_MS) {
-      seen.suppressed += 1;
-      return;
-    }
-    const more =
-      seen !== undefined && seen.suppressed > 0
-        ? ` (${seen.suppressed} more refused from it since the last report)`
-        : '';
-    this.refusals.set(peer, { lastMs: now, suppressed: 0 });
-    this.options.log('warn', 'sync-refused', `refused a sync connection from ${peer}: ${reason}${more}`, {
+    this.logRefusal(peer, reason);
+  }
+
+  /** One `sync-refused` line, rate-limited per address and overall (RefusalLog). */
+  private logRefusal(peer: string, reason: string): void {
+    const admitted = this.refusals.admit(peer);
+    if (admitted === null) return;
+    const more = [
+      admitted.peerSuppressed > 0 ? `${admitted.peerSuppressed} more refused from it` : '',
+      admitted.otherSuppressed > 0 ? `${admitted.otherSuppressed} more from other addresses not logged` : '',
+    ].filter((part) => part !== '');
+    const since = more.length === 0 ? '' : ` (${more.join('; ')} since the last report)`;
+    this.options.log('warn', 'sync-refused', `refused a sync connection from ${peer}: ${reason}${since}`, {
       peer,
       reason,
+      suppressed: admitted.peerSuppressed + admitted.otherSuppressed,
     });
   }
 

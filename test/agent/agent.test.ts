@@ -96,6 +96,26 @@ describe('agent executor with simulated drivers', () => {
     expect(primary.bmc.commands.map((c) => c.command)).to.include('off');
   });
 
+  it('a health command that never answers is a failed check, and the next check still runs', async () => {
+    const cluster = new SimCluster({
+      nodes: 3,
+      seed: 21,
+      config: { health: { command: 'check-service', interval_ms: 100, fails: 3 } },
+    });
+    await converge(cluster);
+    const primary = cluster.node(nodeIn(cluster, 'primary'));
+    const monitor = nodeIn(cluster, 'monitor');
+    let runs = 0;
+    // A runner that hangs: its promise never settles (a command whose limit failed to end it).
+    primary.commands = { run: () => (runs++, new Promise(() => undefined)) };
+    await cluster.clock.runFor(10_000_000);
+    const failures = primary.log.all().filter((l) => l.event === 'health-failed');
+    expect(runs).to.be.at.least(3);
+    expect(failures.map((l) => l.message)).to.have.length.at.least(3);
+    expect(failures[0]?.message).to.include('no answer within');
+    expect(cluster.primaryHolders()).to.deep.equal([monitor]);
+  });
+
   it('transitions go to the console, one line each', async () => {
     const cluster = new SimCluster({ nodes: 2, seed: 1 });
     await converge(cluster);

@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { RmcpBmc, RmcpBmcFactory } from '../../hal/bmc/rmcp.js';
 import type { RmcpBmcOptions } from '../../hal/bmc/rmcp.js';
 import { cipherSuite, deriveKeys } from '../../hal/bmc/rmcp/cipher-suite.js';
@@ -320,6 +321,34 @@ describe('hal/bmc/rmcp RmcpBmc (fake BMC, no sockets)', () => {
     expect(error.kind).to.equal('timeout');
     // 300 ms budget for all attempts together; the upper bound leaves room for a loaded machine.
     expect(Date.now() - started).to.be.within(250, 1500);
+  });
+
+  it('a wall clock stepped back while a call waits does not stretch its timeout', async () => {
+    const fake = new FakeBmc();
+    fake.silent = true;
+    // The wall clock (Date.now) jumps 5 s back the moment the session opens its socket, after
+    // the call took its deadline; monotonic time (performance.now, Node timers) runs on.
+    const realNow = Date.now.bind(Date);
+    let stepMs = 0;
+    const stepping: DatagramTransport = {
+      open: (handlers) => {
+        stepMs = -5000;
+        return fake.open(handlers);
+      },
+      send: (datagram) => fake.send(datagram),
+      close: () => fake.close(),
+    };
+    Date.now = () => realNow() + stepMs;
+    const started = performance.now();
+    try {
+      const error = await rejection(new RmcpBmc({ ...options, retries: 0 }, { transport: stepping }).off());
+      expect(error.kind).to.equal('timeout');
+    } finally {
+      Date.now = realNow;
+    }
+    expect(stepMs).to.equal(-5000);
+    // 300 ms budget; a deadline on the wall clock would wait 5 s more.
+    expect(performance.now() - started).to.be.within(250, 1500);
   });
 
   it('a socket error is unreachable', async () => {

@@ -14,6 +14,7 @@
  * - A datagram that does not decode, fails the integrity check, names another session, repeats
  *   a sequence number or answers another request is dropped in the socket handler; it never throws.
  * - The password is read from `passwordFile` at every session open and appears in no error or log.
+ * - Deadlines and idle times are on a monotonic clock (`driver.now`), never the wall clock.
  * - `keepaliveMs` > 0: while a session is wanted (after `open()` or any call), a Get Device ID is
  *   sent when it has been idle that long, and a lost session is opened again in the background.
  *   ipmi_sim forgets a session after 30 s without traffic (IPMI v2.0 suggests 60 s).
@@ -22,6 +23,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import { performance } from 'node:perf_hooks';
 import { BmcError } from '../../errors/bmc-error.js';
 import type { BmcErrorKind } from '../../errors/bmc-error.js';
 import { cipherSuite, deriveKeys, sameCode } from './cipher-suite.js';
@@ -75,6 +77,11 @@ export interface RmcpSessionDriver {
   transport?: DatagramTransport;
   /** Progress lines (session opened, dropped, keepalive failures); never the password. */
   log?: (line: string) => void;
+  /**
+   * Milliseconds on a monotonic clock, for deadlines and idle times; default
+   * `performance.now()`. Never the wall clock: a step of it would stretch or cut timeouts.
+   */
+  now?: () => number;
 }
 
 export interface SessionStats {
@@ -124,6 +131,7 @@ export class RmcpSession {
   private readonly suite: CipherSuite;
   private readonly transport: DatagramTransport;
   private readonly log: (line: string) => void;
+  private readonly now: () => number;
   private transportOpen = false;
   private session: Established | null = null;
   private waiter: Waiter | null = null;
@@ -146,6 +154,7 @@ export class RmcpSession {
     }
     this.transport = driver.transport ?? new UdpTransport(options.host, options.port);
     this.log = driver.log ?? (() => undefined);
+    this.now = driver.now ?? (() => performance.now());
   }
 
   get member(): string {
@@ -159,7 +168,7 @@ export class RmcpSession {
 
   /** Opens the session now (if there is none) and keeps it warm. */
   open(): Promise<void> {
-    const deadline = Date.now() + this.options.timeoutMs;
+    const deadline = this.now() + this.options.timeoutMs;
     return this.serialize('open', async () => {
       await this.withAttempts('open', deadline, (attemptDeadline) => this.ensure('open', attemptDeadline));
     });
@@ -167,7 +176,7 @@ export class RmcpSession {
 
   /** One IPMI request in the session (opened first if needed). */
   call(operation: string, netFn: number, cmd: number, data: Buffer = Buffer.alloc(0)): Promise<IpmiResponse> {
-    const deadline = Date.now() + this.options.timeoutMs;
+    const deadline = this.now() + this.options.timeoutMs;
     return this.serialize(operation, () =>
       this.withAttempts(operation, deadline, async (attemptDeadline) => {
         await this.ensure(operation, attemptDeadline);
@@ -192,7 +201,7 @@ export class RmcpSession {
     return this.serialize('close', async () => {
       const session = this.session;
       if (session !== null) {
-        const deadline = Date.now() + Math.min(this.options.timeoutMs, 1000);
+        const deadline = this.now() + Math.min(this.options.timeoutMs, 1000);
         await this.request(
           Command.closeSession.netFn,
           Command.closeSession.cmd,
@@ -237,7 +246,7 @@ export class RmcpSession {
     this.garbage = null;
     let last: AttemptFailed | null = null;
     for (let i = 0; i < attempts; i += 1) {
-      const now = Date.now();
+      const now = this.now();
       if (now >= deadline) {
         break;
       }
@@ -285,7 +294,7 @@ export class RmcpSession {
     if (this.session !== null) {
       return;
     }
-    const started = Date.now();
+    const started = this.now();
     await this.openTransport(operation);
     const password = await this.readPassword(operation);
     let kuid: Buffer;
@@ -302,7 +311,7 @@ export class RmcpSession {
       kuid.fill(0);
     }
     this.stats.opens += 1;
-    this.stats.lastOpenMs = Date.now() - started;
+    this.stats.lastOpenMs = Math.round(this.now() - started);
     this.log(
       `bmc of ${this.member}: session 0x${this.session.bmcSessionId.toString(16)} open (suite ${this.suite.id}) in ${this.stats.lastOpenMs} ms`,
     );
@@ -564,7 +573,7 @@ export class RmcpSession {
     return new Promise<T>((resolve, reject) => {
       const timer = setTimeout(
         () => finish(() => reject(new AttemptFailed('timeout', 'no answer'))),
-        Math.max(0, deadline - Date.now()),
+        Math.max(0, deadline - this.now()),
       );
       const finish = (end: () => void): void => {
         clearTimeout(timer);
@@ -588,7 +597,7 @@ export class RmcpSession {
 
   /** Socket handler: never throws. */
   private onDatagram(datagram: Buffer): void {
-    this.lastTraffic = Date.now();
+    this.lastTraffic = this.now();
     const waiter = this.waiter;
     try {
       const raw = decodeSessionHeader(datagram);
@@ -635,7 +644,7 @@ export class RmcpSession {
     if (!this.wanted || this.busy > 0) {
       return;
     }
-    if (this.session !== null && Date.now() - this.lastTraffic < every) {
+    if (this.session !== null && this.now() - this.lastTraffic < every) {
       return;
     }
     this.stats.keepalives += 1;
