@@ -21,6 +21,8 @@ export interface SimOptions {
   /** How long a powered-on server takes to start its agent. */
   bootDelayUs?: number;
   latencyUs?: number;
+  /** Every BMC's delay from an acknowledged power off to the power going off (0: at once). */
+  bmcOffDelayUs?: number;
 }
 
 export interface SimNode {
@@ -36,6 +38,8 @@ export interface SimNode {
   /** What the simulated service health check answers. */
   healthy: boolean;
   starts: number;
+  /** Ground truth: every change of the server's power, whoever made it (BMC, fault, test). */
+  powerLog: Array<{ atUs: number; on: boolean }>;
 }
 
 const PRIMARY = '198.18.0.10/24';
@@ -87,6 +91,7 @@ export class SimCluster {
         power: () => (host.powered ? 'on' : 'off'),
         setPower: (on) => (on ? this.powerOn(name) : this.powerOff(name)),
       });
+      bmc.offDelayUs = options.bmcOffDelayUs ?? 0;
       this.controllers.set(name, bmc);
       this.nodes.set(name, {
         name,
@@ -99,6 +104,7 @@ export class SimCluster {
         icmp: null,
         healthy: true,
         starts: 0,
+        powerLog: [],
       });
     });
   }
@@ -157,6 +163,7 @@ export class SimCluster {
     node.agent = null;
     node.icmp = null;
     node.host.powerOff();
+    node.powerLog.push({ atUs: this.clock.nowUs(), on: false });
   }
 
   /** Power on: the server boots its OS, then starts the agent. */
@@ -164,6 +171,7 @@ export class SimCluster {
     const node = this.node(name);
     if (node.host.powered) return;
     node.host.powerOn();
+    node.powerLog.push({ atUs: this.clock.nowUs(), on: true });
     const life = node.host.life;
     this.clock.at(this.clock.nowUs() + this.bootDelayUs, () => {
       if (node.host.life === life && node.host.powered) this.startAgent(name);
@@ -173,6 +181,14 @@ export class SimCluster {
   powerCycle(name: string): void {
     this.powerOff(name);
     this.powerOn(name);
+  }
+
+  /** Ground truth: was `name` powered off at some instant in [fromUs, toUs]? */
+  wasOffDuring(name: string, fromUs: number, toUs: number): boolean {
+    const log = this.node(name).powerLog;
+    const before = log.filter((p) => p.atUs <= fromUs).at(-1);
+    if (before !== undefined && !before.on) return true;
+    return log.some((p) => !p.on && p.atUs > fromUs && p.atUs <= toUs);
   }
 
   /** Servers whose link is up and whose kernel holds the address. */
