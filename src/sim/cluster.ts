@@ -18,6 +18,8 @@ export interface SimOptions {
   seed: number;
   /** Config keys as in the YAML file (snake_case), merged over the simulation's defaults. */
   config?: Record<string, unknown>;
+  /** Board keys as in a board file, merged over the simulation's board (e.g. `bmc.power_cycle`). */
+  board?: Record<string, unknown>;
   /** How long a powered-on server takes to start its agent. */
   bootDelayUs?: number;
   latencyUs?: number;
@@ -65,12 +67,13 @@ export class SimCluster {
       mac: macOf(i),
       bmc: { host: `198.18.1.${11 + i}`, port: 623, username: 'admin', password_file: `/sim/${name}.pass` },
     }));
-    const board = parseBoard('sim:board.yaml', {
-      name: 'sim',
-      nic: 'sim0',
-      bmc: { power_cycle: 'off-on', timeout_ms: 2000 },
-      reboot: 'restart',
-    });
+    const board = parseBoard(
+      'sim:board.yaml',
+      mergeDeep(
+        { name: 'sim', nic: 'sim0', bmc: { power_cycle: 'off-on', timeout_ms: 2000 }, reboot: 'restart' },
+        options.board ?? {},
+      ),
+    );
     names.forEach((name, i) => {
       const doc = mergeDeep(
         {

@@ -5,12 +5,14 @@ import { SimCluster } from '../../src/sim/cluster.js';
 /**
  * Property: over random fault schedules, in virtual time,
  * 1. at no instant do two connected servers hold the primary address;
- * 2. with fencing.required: true, no monitor takes over without a confirmed fence
- *    (the fenced server is powered off at the instant of the takeover);
+ * 2. with fencing.required: true, no monitor takes over without a confirmed fence: the
+ *    fenced server's BMC acknowledged a power off, and (ground truth) the server was
+ *    really powered off at some instant before the takeover, also with a slow BMC;
  * 3. once faults stop, the cluster converges within CONVERGE_BOUND_US.
  *
  * Faults: crash (power loss), hang (agent frozen, kernel answering), link cut, BMC down,
- * packet loss on the LAN, and a simultaneous power cycle of every server; probing by the
+ * packet loss on the LAN, and a simultaneous power cycle of every server; BMCs that cut the
+ * power at once or, like real ones, seconds after acknowledging the off; probing by the
  * simulated Prober (batches) or by the role machine's probe timers. Per server,
  * crash / hang / cut do not overlap (see README "Known limits": a server frozen while cut
  * off and reconnected before it thaws is the case fencing exists for).
@@ -42,6 +44,8 @@ interface Schedule {
   cycleAllAtMs: number | null;
   /** probe.engine: the simulated Prober (batched events) or the machine's own probe timers. */
   engine: 'auto' | 'event-loop';
+  /** Every BMC cuts the power this long after acknowledging an off (0: at once). */
+  bmcOffDelayMs: number;
 }
 
 const nodeFault = fc.record({
@@ -73,6 +77,10 @@ const schedule: fc.Arbitrary<Schedule> = fc.integer({ min: 3, max: 5 }).chain((n
     ),
     cycleAllAtMs: fc.option(fc.integer({ min: 1000, max: 15_000 }), { freq: 5 }),
     engine: fc.constantFrom<Schedule['engine']>('auto', 'event-loop'),
+    bmcOffDelayMs: fc.oneof(
+      { arbitrary: fc.constant(0), weight: 2 },
+      { arbitrary: fc.integer({ min: 1000, max: 6000 }), weight: 1 },
+    ),
   }),
 );
 
@@ -139,6 +147,7 @@ async function check(s: Schedule, fencingRequired: boolean): Promise<{ converged
   const cluster = new SimCluster({
     nodes: s.nodes,
     seed: s.seed,
+    bmcOffDelayUs: s.bmcOffDelayMs * MS,
     config: { fencing: { required: fencingRequired, retry_ms: 200, retry_max_ms: 2000 }, probe: { engine: s.engine } },
   });
   const names = [...cluster.nodes.keys()];
@@ -171,6 +180,8 @@ async function check(s: Schedule, fencingRequired: boolean): Promise<{ converged
         if (target === null) violations.push(`${key}: takeover without a fence: ${t.reason}`);
         else if (!target.bmc.commands.some((cmd) => cmd.command === 'off' && cmd.atUs >= since && cmd.atUs <= t.atUs)) {
           violations.push(`${key}: took over from ${target.name} but its BMC carried out no power off since ${since}`);
+        } else if (!cluster.wasOffDuring(target.name, since, t.atUs)) {
+          violations.push(`${key}: took over from ${target.name}, whose power was never off since ${since}`);
         }
       }
     }
