@@ -543,7 +543,7 @@ export class Agent implements Operator {
     const startUs = this.now();
     await (command === 'off' ? bmc.off() : bmc.cycle());
     const ackUs = this.now();
-    const polls = await this.pollUntilOff(bmc, command, ackUs);
+    const polls = await this.pollUntil(bmc, 'off', command, ackUs);
     const offUs = this.now() - startUs;
     // The split shows where a slow fence spends its time: the command, or the BMC's off.
     const detail = `power off confirmed ${msText(offUs)} ms after power ${command} (acknowledged in ${msText(ackUs - startUs)} ms, ${polls} status ${polls === 1 ? 'poll' : 'polls'})`;
@@ -551,19 +551,19 @@ export class Agent implements Operator {
   }
 
   /**
-   * Reads the power every `fencing.power_poll_ms` (start to start) until it reads off;
+   * Reads the power every `fencing.power_poll_ms` (start to start) until it reads `want`;
    * gives up at `ackUs + fencing.power_timeout_ms`, after one last read at that deadline.
    * Returns the number of reads.
    */
-  private async pollUntilOff(bmc: Bmc, command: string, ackUs: number): Promise<number> {
+  private async pollUntil(bmc: Bmc, want: PowerState, command: string, ackUs: number): Promise<number> {
     const pollUs = this.ports.config.fencing.powerPollMs * 1000;
     const timeoutMs = this.ports.config.fencing.powerTimeoutMs;
     const deadlineUs = ackUs + timeoutMs * 1000;
     for (let polls = 1; ; polls += 1) {
       const pollStartUs = this.now();
       const power = await bmc.status();
-      if (power === 'off') return polls;
-      if (this.stopped) throw new Error('agent stopped while waiting for the power to go off');
+      if (power === want) return polls;
+      if (this.stopped) throw new Error(`agent stopped while waiting for the power to read ${want}`);
       if (this.now() >= deadlineUs)
         throw new Error(
           `power still ${power} ${msText(this.now() - ackUs)} ms after power ${command} was acknowledged (${polls} status polls; fencing.power_timeout_ms is ${timeoutMs})`,
@@ -573,24 +573,21 @@ export class Agent implements Operator {
     }
   }
 
+  /** Powers the fenced member on again, confirmed like the fence: polls until the power reads on. */
   private powerOn(target: string): void {
     const bmc = this.ports.bmcs.open(target);
-    const run = async (): Promise<string> => {
+    const run = async (): Promise<number> => {
       await bmc.on();
-      return bmc.status();
+      return this.pollUntil(bmc, 'on', 'on', this.now());
     };
     run().then(
-      (power) =>
-        power === 'on'
-          ? this.log(
-              'info',
-              'power-on',
-              `powered ${target} on again (confirmed); it will boot and find the primary address taken`,
-              { target },
-            )
-          : this.log('error', 'power-on-failed', `powered ${target} on, but its BMC reports power ${power}`, {
-              target,
-            }),
+      (polls) =>
+        this.log(
+          'info',
+          'power-on',
+          `powered ${target} on again (confirmed, ${polls} status ${polls === 1 ? 'poll' : 'polls'}); it will boot and find the primary address taken`,
+          { target, polls },
+        ),
       (error: unknown) =>
         this.log('error', 'power-on-failed', `could not power ${target} on: ${message(error)}`, { target }),
     );
