@@ -19,6 +19,7 @@ import { fencingSection } from './bench/fencing.js';
 import type { FencingSection } from './bench/fencing.js';
 import { cpuSnapshot, loadSample, machineBusy, machineFacts } from './bench/machine.js';
 import type { LoadSample } from './bench/machine.js';
+import { setLabBmcBehaviour } from './bench/labs.js';
 import { describeSetting, readParams } from './bench/params.js';
 import type { ProbeSetting } from './bench/params.js';
 import { probeCoreSection } from './bench/probe-core.js';
@@ -104,6 +105,7 @@ async function main(): Promise<void> {
     return;
   }
   const params = readParams();
+  setLabBmcBehaviour(params.bmcOffDelayMs, params.bmcAckDelayMs);
   requireTools();
   const startedAt = new Date();
   const loadStart = loadSample();

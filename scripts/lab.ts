@@ -3,6 +3,7 @@
  *
  *   node dist/scripts/lab.js up [--servers 3|a,b,c] [--placeholder | --agent-command "CMD ARGS"]
  *                               [--no-agents] [--config JSON] [--keep] [--id ID]
+ *                               [--bmc-off-delay-ms MS] [--bmc-ack-delay-ms MS]
  *       Builds a lab and stays in the foreground: this process is the harness and owns every
  *       child. Run it in the background of your shell (`... up &`); `down` ends it.
  *   node dist/scripts/lab.js down [--id ID]         ends the harness (or cleans up after a dead one)
@@ -12,9 +13,13 @@
  *   node dist/scripts/lab.js power NODE on|off [--id ID]
  *   node dist/scripts/lab.js list
  *   node dist/scripts/lab.js measure [--rounds N]   BMC latencies through ipmitool (own lab, placeholder agents)
- *   node dist/scripts/lab.js failover [--rounds N] [--config JSON]
+ *   node dist/scripts/lab.js failover [--rounds N] [--config JSON] [--bmc-off-delay-ms MS] [--bmc-ack-delay-ms MS]
  *       Own lab with real agents: crashes the primary N times (default 10) and prints the
  *       observer's outage per round with its breakdown, then min/median/max.
+ *
+ * --bmc-off-delay-ms: the BMCs acknowledge power off at once and cut the power this much
+ * later, reading power:1 until then, like real hardware (default 0: at once).
+ * --bmc-ack-delay-ms: added to the BMCs' response time for power commands (default 0).
  *
  * Without --id, commands use the lab named in /tmp/hotspare-lab/current (the last `up`).
  */
@@ -63,7 +68,7 @@ function parseArgs(argv: readonly string[]): Parsed {
 }
 
 function takesValue(flag: string): boolean {
-  return ['servers', 'agent-command', 'config', 'id', 'rounds'].includes(flag);
+  return ['servers', 'agent-command', 'config', 'id', 'rounds', 'bmc-off-delay-ms', 'bmc-ack-delay-ms'].includes(flag);
 }
 
 function flag(parsed: Parsed, name: string): string | undefined {
@@ -115,6 +120,17 @@ function agentOption(parsed: Parsed): AgentCommand {
   return ({ configPath }) => [process.execPath, agentMain(), 'run', '--config', configPath];
 }
 
+/** `--bmc-off-delay-ms`, `--bmc-ack-delay-ms`: how the lab's BMCs behave. */
+function bmcOptions(parsed: Parsed): Pick<LabOptions, 'bmcOffDelayMs' | 'bmcAckDelayMs'> {
+  const read = (name: string): number => {
+    const text = flag(parsed, name) ?? '0';
+    const value = Number(text);
+    if (!Number.isFinite(value) || value < 0) fail(`--${name}: must be a number of milliseconds >= 0, got ${text}`);
+    return value;
+  };
+  return { bmcOffDelayMs: read('bmc-off-delay-ms'), bmcAckDelayMs: read('bmc-ack-delay-ms') };
+}
+
 function serversOption(parsed: Parsed): number | string[] {
   const servers = flag(parsed, 'servers');
   if (servers === undefined) {
@@ -130,6 +146,7 @@ async function up(parsed: Parsed): Promise<void> {
     startAgents: !parsed.flags.has('no-agents'),
     keepRunDir: parsed.flags.has('keep'),
     log: (line) => process.stdout.write(`${line}\n`),
+    ...bmcOptions(parsed),
   };
   const config = flag(parsed, 'config');
   if (config !== undefined) {
@@ -261,6 +278,7 @@ async function main(): Promise<void> {
       const config = flag(parsed, 'config');
       const lab = await startLab({
         config: typeof config === 'string' ? (JSON.parse(config) as Record<string, unknown>) : {},
+        ...bmcOptions(parsed),
       });
       try {
         const { rounds: results, falseAlarms } = await measureFailover(lab, rounds, (line) =>

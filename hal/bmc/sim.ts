@@ -10,7 +10,12 @@ export interface SimChassis {
 
 /**
  * One simulated BMC with test controls: take it down, make it answer garbage, set its
- * response time. `cycle` is off now and on after `cycleDelayUs`, like ipmi_sim.
+ * response time (`latencyUs`, the acknowledgement of every command) and how long after an
+ * acknowledged off the power really goes off (`offDelayUs`, 0: at once), like a real BMC
+ * holding the power button. `cycle` is off (after `offDelayUs`) and on `cycleDelayUs` after
+ * the power went off, like ipmi_sim. An `on` that arrives while an off is pending does not
+ * cancel it: the off is carried out, and the on `cycleDelayUs` later (a BMC cannot let go
+ * of a power button it is holding; a fence it acknowledged is never undone).
  */
 export class SimBmcController {
   down = false;
@@ -18,14 +23,24 @@ export class SimBmcController {
   latencyUs = 50_000;
   timeoutUs = 2_000_000;
   cycleDelayUs = 1_000_000;
-  /** Test control: every command it carried out, with the virtual time. */
+  offDelayUs = 0;
+  /** Test control: every command it carried out (acknowledged), with the virtual time. */
   readonly commands: Array<{ atUs: number; command: string }> = [];
+  /** Test control: every power change the BMC made to the chassis, with the virtual time. */
+  readonly powerChanges: Array<{ atUs: number; on: boolean }> = [];
+  /** An acknowledged off not yet carried out; `thenOn`: power on again afterwards. */
+  private pendingOff: { thenOn: boolean } | null = null;
 
   constructor(
     readonly member: string,
     private readonly clock: Clock,
     readonly chassis: SimChassis,
   ) {}
+
+  /** Test control: an acknowledged off is still waiting for its `offDelayUs`. */
+  get offPending(): boolean {
+    return this.pendingOff !== null;
+  }
 
   /** Carries out `command` after the BMC's response time; `deliver` hands the result back. */
   request<T>(
@@ -45,16 +60,46 @@ export class SimBmcController {
           return;
         }
         this.commands.push({ atUs: this.clock.nowUs(), command });
-        if (command === 'off') this.chassis.setPower(false);
-        if (command === 'on') this.chassis.setPower(true);
-        if (command === 'cycle') {
-          this.chassis.setPower(false);
-          this.clock.at(this.clock.nowUs() + this.cycleDelayUs, () => this.chassis.setPower(true));
-        }
+        if (command === 'off') this.powerOff(false);
+        if (command === 'on') this.powerOn();
+        if (command === 'cycle') this.powerOff(true);
         const value = result();
         deliver(() => resolve(value));
       });
     });
+  }
+
+  /** Off now, or `offDelayUs` from now; a second off while one is pending changes nothing. */
+  private powerOff(thenOn: boolean): void {
+    if (this.pendingOff !== null) {
+      this.pendingOff.thenOn ||= thenOn;
+      return;
+    }
+    if (this.offDelayUs <= 0) {
+      this.cutPower(thenOn);
+      return;
+    }
+    const pending = { thenOn };
+    this.pendingOff = pending;
+    this.clock.at(this.clock.nowUs() + this.offDelayUs, () => {
+      this.pendingOff = null;
+      this.cutPower(pending.thenOn);
+    });
+  }
+
+  private powerOn(): void {
+    if (this.pendingOff !== null) this.pendingOff.thenOn = true;
+    else this.setPower(true);
+  }
+
+  private cutPower(thenOn: boolean): void {
+    this.setPower(false);
+    if (thenOn) this.clock.at(this.clock.nowUs() + this.cycleDelayUs, () => this.setPower(true));
+  }
+
+  private setPower(on: boolean): void {
+    this.powerChanges.push({ atUs: this.clock.nowUs(), on });
+    this.chassis.setPower(on);
   }
 }
 

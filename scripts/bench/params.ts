@@ -19,6 +19,9 @@
  *   BENCH_SHELL_PAUSE_MS  pause between two commands of the busy shell session (default 10)
  *   BENCH_PROFILE_S     perf profile of the monitor at 10 ms, idle (default 10; 0: none)
  *   BENCH_FLOOR_S       seconds per timer-floor measurement (Node and native timers, default 20; 0: none)
+ *   BENCH_BMC_OFF_DELAY_MS  every lab BMC cuts the power this long after acknowledging an
+ *                       off, like real hardware (default 0: at once; real x86 BMCs take ~4000)
+ *   BENCH_BMC_ACK_DELAY_MS  added to every lab BMC's response time for power commands (default 0)
  *   BENCH_OUT           output directory (default bench-results)
  */
 export interface ProbeSetting {
@@ -43,6 +46,8 @@ export interface BenchParams {
   shellPauseMs: number;
   profileSeconds: number;
   floorSeconds: number;
+  bmcOffDelayMs: number;
+  bmcAckDelayMs: number;
   outDir: string;
 }
 
@@ -109,6 +114,8 @@ export function readParams(env: NodeJS.ProcessEnv = process.env): BenchParams {
     shellPauseMs: number(env, 'BENCH_SHELL_PAUSE_MS', 10),
     profileSeconds: number(env, 'BENCH_PROFILE_S', 10),
     floorSeconds: number(env, 'BENCH_FLOOR_S', 20),
+    bmcOffDelayMs: number(env, 'BENCH_BMC_OFF_DELAY_MS', 0),
+    bmcAckDelayMs: number(env, 'BENCH_BMC_ACK_DELAY_MS', 0),
     outDir: env['BENCH_OUT'] ?? 'bench-results',
   };
 }

@@ -24,6 +24,7 @@ import type { BmcFiles } from './bmc-sim.js';
 import { ProcessGroup } from './children.js';
 import type { ManagedProcess } from './children.js';
 import { ChassisFifo } from './chassis-fifo.js';
+import { SlowBmcPower } from './slow-bmc.js';
 import type { FaultKind } from './fault-kinds.js';
 import { closeServer, startLineServer } from './control-server.js';
 import { exec, monoUs, sleep } from './exec.js';
@@ -101,6 +102,13 @@ export interface LabOptions {
   log?: (line: string) => void;
   /** Run id; default a fresh random one. */
   id?: string;
+  /**
+   * The BMCs act like real hardware: power off is acknowledged at once and the power goes
+   * off this much later (status reads `power:1` until then). Default 0: at once.
+   */
+  bmcOffDelayMs?: number;
+  /** Added to the BMCs' response time for power commands (status reads are not delayed). Default 0. */
+  bmcAckDelayMs?: number;
 }
 
 export interface PowerTiming {
@@ -110,6 +118,8 @@ export interface PowerTiming {
   source: 'bmc' | 'harness';
   /** Monotonic µs when the harness got the request. */
   requestedUs: number;
+  /** Monotonic µs when the BMC acknowledged the command: before `requestedUs` for a delayed off. */
+  commandUs: number;
   /** Monotonic µs when the link changes were executed (ip batch past them). */
   doneUs: number;
 }
@@ -143,6 +153,8 @@ export class Lab {
   /** Every address/link change in every server namespace, in arrival order. */
   readonly events: RecordedEvent[] = [];
   readonly powerLog: PowerTiming[] = [];
+  /** The BMCs' power side: delayed off, acknowledgement latency (scripts/lab/slow-bmc.ts). */
+  readonly bmcPower: SlowBmcPower;
   observer: Observer | null = null;
   /** Wall-clock minus monotonic µs at start: converts `ip monitor` times to the monotonic clock. */
   readonly wallOffsetUs: number;
@@ -168,6 +180,15 @@ export class Lab {
     this.plan = plan;
     this.options = options;
     this.wallOffsetUs = wallMinusMonoUs();
+    this.bmcPower = new SlowBmcPower(
+      {
+        powered: (name) => this.get(name).powered,
+        powerOff: (name, commandUs) => this.powerOff(name, 'bmc', commandUs),
+        powerOn: (name) => this.powerOn(name, 'bmc'),
+        log: (line) => this.log(line),
+      },
+      { offDelayMs: options.bmcOffDelayMs ?? 0, ackDelayMs: options.bmcAckDelayMs ?? 0, cycleIntervalMs: 1000 },
+    );
     for (const server of plan.servers) {
       this.servers.set(server.name, {
         plan: server,
@@ -457,9 +478,16 @@ export class Lab {
    * Power loss: the agent (and all it started) is killed, eth0 and eth1 go down and lose every
    * address. Resolves once the links are down.
    */
-  async powerOff(name: string, source: 'bmc' | 'harness' = 'harness'): Promise<PowerTiming | null> {
+  async powerOff(
+    name: string,
+    source: 'bmc' | 'harness' = 'harness',
+    commandUs = monoUs(),
+  ): Promise<PowerTiming | null> {
     const server = this.get(name);
     const requestedUs = monoUs();
+    if (source === 'harness') {
+      this.bmcPower.cancel(name);
+    }
     if (!server.powered) {
       return null;
     }
@@ -474,7 +502,7 @@ export class Lab {
     this.killAgent(server);
     server.faults.delete('hang');
     await links;
-    const timing: PowerTiming = { server: name, on: false, source, requestedUs, doneUs: monoUs() };
+    const timing: PowerTiming = { server: name, on: false, source, requestedUs, commandUs, doneUs: monoUs() };
     this.powerLog.push(timing);
     this.log(`power off ${name} (${source}): links down after ${((timing.doneUs - requestedUs) / 1000).toFixed(2)} ms`);
     return timing;
@@ -496,7 +524,14 @@ export class Lab {
       `address replace ${server.plan.lanAddress} dev eth0`,
       `address replace ${server.plan.mgmtAddress} dev eth1`,
     ]);
-    const timing: PowerTiming = { server: name, on: true, source, requestedUs, doneUs: monoUs() };
+    const timing: PowerTiming = {
+      server: name,
+      on: true,
+      source,
+      requestedUs,
+      commandUs: requestedUs,
+      doneUs: monoUs(),
+    };
     this.powerLog.push(timing);
     this.log(`power on ${name} (${source}): links up after ${((timing.doneUs - requestedUs) / 1000).toFixed(2)} ms`);
     if (this.options.startAgents !== false) {
@@ -744,6 +779,7 @@ export class Lab {
       servers[name] = {
         netns: server.plan.netns,
         powered: server.powered,
+        powerOffPending: this.bmcPower.offPending(name),
         agentPid: this.agentPid(name),
         agentStarts: server.agentStarts,
         bmc: `${server.plan.bmcHost}:${BMC_PORT}`,
@@ -781,6 +817,7 @@ export class Lab {
 
   private async teardown(): Promise<void> {
     this.closed = true;
+    this.bmcPower.stop();
     this.log(`lab ${this.id}: stopping`);
     if (this.server !== null) {
       await closeServer(this.server).catch(() => undefined);

@@ -52,14 +52,16 @@ async function handleChassis(lab: Lab, name: string, pairs: readonly string[]): 
   if (!lab.servers.has(name)) {
     return `error: no server ${name}`;
   }
+  await lab.bmcPower.acknowledge();
   for (let i = 0; i + 1 < pairs.length; i += 2) {
     const parm = pairs[i];
     const value = (pairs[i + 1] ?? '').replace(/"/g, '');
     if (parm === 'power') {
+      // Through the BMC's power side: a delayed off is acknowledged now and carried out later.
       if (value === '0') {
-        await lab.powerOff(name, 'bmc');
+        await lab.bmcPower.off(name);
       } else if (value === '1') {
-        await lab.powerOn(name, 'bmc');
+        await lab.bmcPower.on(name);
       } else {
         return `error: bad power value ${value}`;
       }

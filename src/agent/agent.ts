@@ -16,7 +16,7 @@ import type {
   OperatorCommand,
   RoleState,
 } from '../role/index.js';
-import type { PowerState } from '../../hal/bmc/index.js';
+import type { Bmc, PowerState } from '../../hal/bmc/index.js';
 import type { LogLine } from '../log/index.js';
 import type { CommandOutcome, EchoResult, Operator } from './operator.js';
 import { nextRandom } from '../../hal/base/random.js';
@@ -247,7 +247,7 @@ export class Agent implements Operator {
     if (!this.ports.config.cluster.members.some((m) => m.name === member))
       throw new Error(`no member named ${JSON.stringify(member)}`);
     this.log('warn', 'operator-fence', `operator fences ${member}`, { target: member });
-    return this.powerFence(member);
+    return (await this.powerFence(member)).detail;
   }
 
   // ------------------------------------------------------------ event intake
@@ -517,17 +517,23 @@ export class Agent implements Operator {
   }
 
   /**
-   * Fences a member through its BMC. `off-on`: power off, then read back that it is off.
-   * `cycle`: one cycle command, acknowledged, then a status read to prove the BMC answers.
+   * Fences a member through its BMC: the power command (`off`, or `cycle`), then status
+   * reads until the power reads off (see `powerFence`). Only a power that never reads off
+   * within `fencing.power_timeout_ms`, or a BMC error, is a failed fence.
    */
   private fence(target: string): void {
     const startUs = this.now();
     this.counters.fences += 1;
     this.log('warn', 'fence-start', `fencing ${target} (${this.mc.fencing.powerCycle})`, { target });
     this.powerFence(target).then(
-      (detail) => {
-        this.log('warn', 'fence-done', `fenced ${target}: ${detail}`, { target, tookUs: this.now() - startUs });
-        this.dispatch({ type: 'fence-result', nowUs: this.now(), target, ok: true, detail });
+      (done) => {
+        this.log('warn', 'fence-done', `fenced ${target}: ${done.detail}`, {
+          target,
+          tookUs: this.now() - startUs,
+          offUs: done.offUs,
+          polls: done.polls,
+        });
+        this.dispatch({ type: 'fence-result', nowUs: this.now(), target, ok: true, detail: done.detail });
       },
       (error: unknown) => {
         this.counters.fenceFailures += 1;
@@ -540,41 +546,63 @@ export class Agent implements Operator {
     );
   }
 
-  /** `off-on`: power off, then read back that it is off. `cycle`: cycle, then a status read. */
-  private async powerFence(target: string): Promise<string> {
+  /**
+   * One power command, then status polls until the power reads off. Real BMCs acknowledge
+   * at once and cut the power seconds later, so a single read-back would call a working
+   * fence failed. `off-on` sends `off`; `cycle` sends `cycle` and needs the off half seen
+   * by a poll (the BMC's own later on does not undo it).
+   */
+  private async powerFence(target: string): Promise<{ detail: string; offUs: number; polls: number }> {
     const bmc = this.ports.bmcs.open(target);
-    if (this.mc.fencing.powerCycle === 'off-on') {
-      const startUs = this.now();
-      await bmc.off();
-      const offUs = this.now();
-      const power = await bmc.status();
-      if (power !== 'off') throw new Error(`power still ${power} after power off`);
-      // The split shows where a slow fence spends its time (the BMC's off, or the read-back).
-      return `power off confirmed (off ${((offUs - startUs) / 1000).toFixed(1)} ms, status ${((this.now() - offUs) / 1000).toFixed(1)} ms)`;
-    }
-    await bmc.cycle();
-    const power = await bmc.status();
-    return `power cycle acknowledged, power now ${power}`;
+    const command = this.mc.fencing.powerCycle === 'off-on' ? 'off' : 'cycle';
+    const startUs = this.now();
+    await (command === 'off' ? bmc.off() : bmc.cycle());
+    const ackUs = this.now();
+    const polls = await this.pollUntil(bmc, 'off', command, ackUs);
+    const offUs = this.now() - startUs;
+    // The split shows where a slow fence spends its time: the command, or the BMC's off.
+    const detail = `power off confirmed ${msText(offUs)} ms after power ${command} (acknowledged in ${msText(ackUs - startUs)} ms, ${polls} status ${polls === 1 ? 'poll' : 'polls'})`;
+    return { detail, offUs, polls };
   }
 
+  /**
+   * Reads the power every `fencing.power_poll_ms` (start to start) until it reads `want`;
+   * gives up at `ackUs + fencing.power_timeout_ms`, after one last read at that deadline.
+   * Returns the number of reads.
+   */
+  private async pollUntil(bmc: Bmc, want: PowerState, command: string, ackUs: number): Promise<number> {
+    const pollUs = this.ports.config.fencing.powerPollMs * 1000;
+    const timeoutMs = this.ports.config.fencing.powerTimeoutMs;
+    const deadlineUs = ackUs + timeoutMs * 1000;
+    for (let polls = 1; ; polls += 1) {
+      const pollStartUs = this.now();
+      const power = await bmc.status();
+      if (power === want) return polls;
+      if (this.stopped) throw new Error(`agent stopped while waiting for the power to read ${want}`);
+      if (this.now() >= deadlineUs)
+        throw new Error(
+          `power still ${power} ${msText(this.now() - ackUs)} ms after power ${command} was acknowledged (${polls} status polls; fencing.power_timeout_ms is ${timeoutMs})`,
+        );
+      const nextUs = Math.min(pollStartUs + pollUs, deadlineUs);
+      await new Promise<void>((resolve) => this.ports.clock.at(nextUs, resolve));
+    }
+  }
+
+  /** Powers the fenced member on again, confirmed like the fence: polls until the power reads on. */
   private powerOn(target: string): void {
     const bmc = this.ports.bmcs.open(target);
-    const run = async (): Promise<string> => {
+    const run = async (): Promise<number> => {
       await bmc.on();
-      return bmc.status();
+      return this.pollUntil(bmc, 'on', 'on', this.now());
     };
     run().then(
-      (power) =>
-        power === 'on'
-          ? this.log(
-              'info',
-              'power-on',
-              `powered ${target} on again (confirmed); it will boot and find the primary address taken`,
-              { target },
-            )
-          : this.log('error', 'power-on-failed', `powered ${target} on, but its BMC reports power ${power}`, {
-              target,
-            }),
+      (polls) =>
+        this.log(
+          'info',
+          'power-on',
+          `powered ${target} on again (confirmed, ${polls} status ${polls === 1 ? 'poll' : 'polls'}); it will boot and find the primary address taken`,
+          { target, polls },
+        ),
       (error: unknown) =>
         this.log('error', 'power-on-failed', `could not power ${target} on: ${message(error)}`, { target }),
     );
@@ -819,4 +847,9 @@ export class Agent implements Operator {
 
 function message(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+/** Microseconds as milliseconds with one decimal, for fence log messages. */
+function msText(us: number): string {
+  return (us / 1000).toFixed(1);
 }

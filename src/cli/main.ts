@@ -44,9 +44,13 @@ ends it); from a pipe, lines are run in order and the session ends after the las
 Mutating commands (promote, demote, maintenance, fence) ask for confirmation and, when
 shell.password_file is set, for the password.`,
   simulate: `usage: hotspare simulate [--nodes N] [--seed S] [--seconds T] [--kill-primary-at S]
+                         [--cut-primary-at S] [--bmc-off-delay-ms MS]
 
 Runs N simulated servers (default 3) in virtual time for T seconds (default 5) and prints
-each role transition. --kill-primary-at cuts the primary's power at that second.
+each role transition. --kill-primary-at cuts the primary's power at that second;
+--cut-primary-at unplugs its LAN cable instead (it stays powered until fenced).
+--bmc-off-delay-ms: the BMCs acknowledge power off at once and cut the power this much
+later, like real ones (default 0).
 Exits 0 if the cluster ends converged (one primary, one monitor, the rest spares).`,
 };
 
@@ -100,11 +104,23 @@ async function main(argv: string[]): Promise<number> {
       return runShellClient(socket ?? '/run/hotspare/control.sock');
     }
     case 'simulate': {
-      const args = parseArgs(rest, { nodes: 'value', seed: 'value', seconds: 'value', 'kill-primary-at': 'value' });
+      const args = parseArgs(rest, {
+        nodes: 'value',
+        seed: 'value',
+        seconds: 'value',
+        'kill-primary-at': 'value',
+        'cut-primary-at': 'value',
+        'bmc-off-delay-ms': 'value',
+      });
       const nodes = numberOption(args, 'nodes', 3);
       if (!Number.isInteger(nodes) || nodes < 2 || nodes > 26)
         throw new UsageError('--nodes must be a whole number from 2 to 26');
       const kill = stringOption(args, 'kill-primary-at');
+      const cut = stringOption(args, 'cut-primary-at');
+      if (kill !== null && cut !== null)
+        throw new UsageError('--kill-primary-at and --cut-primary-at exclude each other');
+      const offDelayMs = numberOption(args, 'bmc-off-delay-ms', 0);
+      if (offDelayMs < 0) throw new UsageError('--bmc-off-delay-ms must be at least 0');
       const { simulate } = await import('./simulate.js');
       const converged = await simulate(
         {
@@ -112,6 +128,8 @@ async function main(argv: string[]): Promise<number> {
           seed: numberOption(args, 'seed', 1),
           seconds: numberOption(args, 'seconds', 5),
           killPrimaryAtS: kill === null ? null : numberOption(args, 'kill-primary-at', 0),
+          cutPrimaryAtS: cut === null ? null : numberOption(args, 'cut-primary-at', 0),
+          bmcOffDelayMs: offDelayMs,
         },
         (line) => console.log(line),
       );

@@ -5,14 +5,22 @@ export interface SimulateOptions {
   seed: number;
   seconds: number;
   killPrimaryAtS: number | null;
+  /** Unplug the primary's LAN cable at this second (it stays powered until fenced). */
+  cutPrimaryAtS?: number | null;
+  /** The BMCs' delay from an acknowledged power off to the power going off. */
+  bmcOffDelayMs?: number;
 }
 
 /**
  * `hotspare simulate`: a cluster of simulated servers in virtual time, printing every role
- * transition. Optionally cuts the primary's power to show a takeover.
+ * transition. Optionally cuts the primary's power (or its LAN cable) to show a takeover.
  */
 export async function simulate(options: SimulateOptions, print: (line: string) => void): Promise<boolean> {
-  const cluster = new SimCluster({ nodes: options.nodes, seed: options.seed });
+  const cluster = new SimCluster({
+    nodes: options.nodes,
+    seed: options.seed,
+    bmcOffDelayUs: (options.bmcOffDelayMs ?? 0) * 1000,
+  });
   const printed = new Set<string>();
   const flush = (): void => {
     const lines = [...cluster.nodes.values()].flatMap((n) =>
@@ -22,6 +30,7 @@ export async function simulate(options: SimulateOptions, print: (line: string) =
           (l) =>
             l.event === 'transition' ||
             l.event === 'fence-done' ||
+            l.event === 'fence-error' ||
             l.event === 'power-on' ||
             l.event === 'primary-down',
         )
@@ -35,12 +44,15 @@ export async function simulate(options: SimulateOptions, print: (line: string) =
   };
   await cluster.bootAll();
   const end = options.seconds * 1_000_000;
-  if (options.killPrimaryAtS !== null) {
-    await cluster.clock.runUntil(options.killPrimaryAtS * 1_000_000);
+  const faultAtS = options.killPrimaryAtS ?? options.cutPrimaryAtS ?? null;
+  if (faultAtS !== null) {
+    await cluster.clock.runUntil(faultAtS * 1_000_000);
     flush();
     const [primary] = cluster.primaryHolders();
-    print(`${(cluster.clock.nowUs() / 1000).toFixed(1).padStart(9)} ms  --- power loss on ${primary ?? 'nobody'} ---`);
-    if (primary !== undefined) cluster.powerOff(primary);
+    const what = options.killPrimaryAtS !== null ? 'power loss' : 'LAN cable cut';
+    print(`${(cluster.clock.nowUs() / 1000).toFixed(1).padStart(9)} ms  --- ${what} on ${primary ?? 'nobody'} ---`);
+    if (primary !== undefined && options.killPrimaryAtS !== null) cluster.powerOff(primary);
+    else if (primary !== undefined) cluster.node(primary).host.setCable(false);
   }
   await cluster.clock.runUntil(end);
   flush();

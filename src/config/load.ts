@@ -60,8 +60,11 @@ export function parseConfig(file: string, doc: unknown, readBoard: (path: string
     confirmMs: fencingF.number('confirm_ms', probe.timeoutMs, { min: 1, max: 60_000 }),
     retryMs: fencingF.number('retry_ms', 500, { min: 10, max: 600_000 }),
     retryMaxMs: fencingF.number('retry_max_ms', 10_000, { min: 10, max: 3_600_000 }),
+    powerPollMs: fencingF.number('power_poll_ms', 20, { min: 1, max: 10_000 }),
+    powerTimeoutMs: fencingF.number('power_timeout_ms', 20_000, { min: 1, max: 600_000 }),
   };
   if (fencing.retryMaxMs < fencing.retryMs) fencingF.fail('retry_max_ms', 'must be at least retry_ms');
+  if (fencing.powerTimeoutMs < fencing.powerPollMs) fencingF.fail('power_timeout_ms', 'must be at least power_poll_ms');
   fencingF.rejectUnknown();
 
   const syncF = f.object('sync');

@@ -17,7 +17,18 @@ export interface Config {
    * machine times each probe on the agent's clock; `auto`: native when the addon loads.
    */
   probe: { intervalMs: number; timeoutMs: number; misses: number; engine: 'auto' | 'native' | 'event-loop' };
-  fencing: { required: boolean; confirmMs: number; retryMs: number; retryMaxMs: number };
+  /**
+   * `powerPollMs` / `powerTimeoutMs`: after the BMC acknowledged power off (or cycle), the
+   * fence reads the power state this often until it reads off, for at most this long.
+   */
+  fencing: {
+    required: boolean;
+    confirmMs: number;
+    retryMs: number;
+    retryMaxMs: number;
+    powerPollMs: number;
+    powerTimeoutMs: number;
+  };
   sync: {
     everyProbes: number;
     /** Absolute files or directories on the primary to replicate to the monitor (same paths). */

@@ -18,11 +18,15 @@ export interface SimOptions {
   seed: number;
   /** Config keys as in the YAML file (snake_case), merged over the simulation's defaults. */
   config?: Record<string, unknown>;
+  /** Board keys as in a board file, merged over the simulation's board (e.g. `bmc.power_cycle`). */
+  board?: Record<string, unknown>;
   /** How long a powered-on server takes to start its agent. */
   bootDelayUs?: number;
   latencyUs?: number;
   /** A gateway on the LAN that agents hear before claiming or fencing (default true). */
   uplink?: boolean;
+  /** Every BMC's delay from an acknowledged power off to the power going off (0: at once). */
+  bmcOffDelayUs?: number;
 }
 
 export interface SimNode {
@@ -40,6 +44,8 @@ export interface SimNode {
   /** Test control: when set, runs this node's hooks and health checks instead of `healthy`. */
   commands: CommandRunner | null;
   starts: number;
+  /** Ground truth: every change of the server's power, whoever made it (BMC, fault, test). */
+  powerLog: Array<{ atUs: number; on: boolean }>;
 }
 
 const PRIMARY = '198.18.0.10/24';
@@ -68,12 +74,13 @@ export class SimCluster {
       mac: macOf(i),
       bmc: { host: `198.18.1.${11 + i}`, port: 623, username: 'admin', password_file: `/sim/${name}.pass` },
     }));
-    const board = parseBoard('sim:board.yaml', {
-      name: 'sim',
-      nic: 'sim0',
-      bmc: { power_cycle: 'off-on', timeout_ms: 2000 },
-      reboot: 'restart',
-    });
+    const board = parseBoard(
+      'sim:board.yaml',
+      mergeDeep(
+        { name: 'sim', nic: 'sim0', bmc: { power_cycle: 'off-on', timeout_ms: 2000 }, reboot: 'restart' },
+        options.board ?? {},
+      ),
+    );
     names.forEach((name, i) => {
       const doc = mergeDeep(
         {
@@ -99,6 +106,7 @@ export class SimCluster {
         power: () => (host.powered ? 'on' : 'off'),
         setPower: (on) => (on ? this.powerOn(name) : this.powerOff(name)),
       });
+      bmc.offDelayUs = options.bmcOffDelayUs ?? 0;
       this.controllers.set(name, bmc);
       this.nodes.set(name, {
         name,
@@ -112,6 +120,7 @@ export class SimCluster {
         healthy: true,
         commands: null,
         starts: 0,
+        powerLog: [],
       });
     });
   }
@@ -172,6 +181,7 @@ export class SimCluster {
     node.agent = null;
     node.icmp = null;
     node.host.powerOff();
+    node.powerLog.push({ atUs: this.clock.nowUs(), on: false });
   }
 
   /** Power on: the server boots its OS, then starts the agent. */
@@ -179,6 +189,7 @@ export class SimCluster {
     const node = this.node(name);
     if (node.host.powered) return;
     node.host.powerOn();
+    node.powerLog.push({ atUs: this.clock.nowUs(), on: true });
     const life = node.host.life;
     this.clock.at(this.clock.nowUs() + this.bootDelayUs, () => {
       if (node.host.life === life && node.host.powered) this.startAgent(name);
@@ -188,6 +199,14 @@ export class SimCluster {
   powerCycle(name: string): void {
     this.powerOff(name);
     this.powerOn(name);
+  }
+
+  /** Ground truth: was `name` powered off at some instant in [fromUs, toUs]? */
+  wasOffDuring(name: string, fromUs: number, toUs: number): boolean {
+    const log = this.node(name).powerLog;
+    const before = log.filter((p) => p.atUs <= fromUs).at(-1);
+    if (before !== undefined && !before.on) return true;
+    return log.some((p) => !p.on && p.atUs > fromUs && p.atUs <= toUs);
   }
 
   /** Servers whose link is up and whose kernel holds the address. */

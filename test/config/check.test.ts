@@ -43,6 +43,7 @@ describe('config and `hotspare check`', () => {
     expect(r.code, r.out).to.equal(0);
     expect(r.out).to.contain('valid');
     expect(r.out).to.contain('probe 198.18.0.10/24 every 5 ms');
+    expect(r.out).to.contain('read its power every 20 ms until off, for at most 20000 ms');
     expect(r.out).to.not.contain('Sup3rSecret');
   });
 
@@ -72,6 +73,12 @@ describe('config and `hotspare check`', () => {
       (d) => (d['cluster']['members'][2]['name'] = 'a'),
       'cluster.members[2].name: duplicate member name',
     ],
+    [
+      'a power timeout shorter than the poll interval',
+      (d) => (d['fencing'] = { power_poll_ms: 50, power_timeout_ms: 20 }),
+      'fencing.power_timeout_ms: must be at least power_poll_ms',
+    ],
+    ['a zero poll interval', (d) => (d['fencing'] = { power_poll_ms: 0 }), 'fencing.power_poll_ms: must be at least 1'],
     [
       'an unreadable password file',
       (d) => (d['cluster']['members'][1]['bmc']['password_file'] = '/nonexistent/pass'),
@@ -119,6 +126,8 @@ describe('config and `hotspare check`', () => {
     const config = loadConfig(file);
     expect(config.probe).to.deep.equal({ intervalMs: 5, timeoutMs: 10, misses: 5, engine: 'auto' });
     expect(config.fencing.required).to.equal(true);
+    expect(config.fencing.powerPollMs).to.equal(20);
+    expect(config.fencing.powerTimeoutMs).to.equal(20_000);
     expect(config.stateDir).to.equal(join(dir, 'state'));
     expect(config.board.bmc.cipherSuite).to.equal(3);
   });

@@ -8,13 +8,16 @@ import { SimCluster } from '../../src/sim/cluster.js';
  * 2. with fencing.required: true, every path that assigns the primary address is one of two:
  *    the boot claim of a server whose persisted role is primary (FIG. 1, after a silent
  *    check), or a monitor's takeover after a confirmed fence of every target it names (each
- *    target's BMC carried out a power off since that server became monitor);
+ *    target's BMC acknowledged a power off since that server became monitor, and, ground
+ *    truth, the target was really powered off at some instant before the takeover, also
+ *    with a slow BMC);
  * 3. once faults stop, the cluster converges within CONVERGE_BOUND_US.
  *
  * Faults: crash (power loss), hang (agent frozen, kernel answering), link cut, a silent switch
  * port (link up, nothing passes; with fencing.required: false this is the exposure that
  * setting accepts, so those schedules cut the link instead), BMC down,
- * packet loss on the LAN, and a simultaneous power cycle of every server; probing by the
+ * packet loss on the LAN, and a simultaneous power cycle of every server; BMCs that cut the
+ * power at once or, like real ones, seconds after acknowledging the off; probing by the
  * simulated Prober (batches) or by the role machine's probe timers. Per server,
  * crash / hang / cut do not overlap (see README "Known limits": a server frozen while cut
  * off and reconnected before it thaws is the case fencing exists for).
@@ -46,6 +49,8 @@ interface Schedule {
   cycleAllAtMs: number | null;
   /** probe.engine: the simulated Prober (batched events) or the machine's own probe timers. */
   engine: 'auto' | 'event-loop';
+  /** Every BMC cuts the power this long after acknowledging an off (0: at once). */
+  bmcOffDelayMs: number;
 }
 
 const nodeFault = fc.record({
@@ -77,6 +82,10 @@ const schedule: fc.Arbitrary<Schedule> = fc.integer({ min: 3, max: 5 }).chain((n
     ),
     cycleAllAtMs: fc.option(fc.integer({ min: 1000, max: 15_000 }), { freq: 5 }),
     engine: fc.constantFrom<Schedule['engine']>('auto', 'event-loop'),
+    bmcOffDelayMs: fc.oneof(
+      { arbitrary: fc.constant(0), weight: 2 },
+      { arbitrary: fc.integer({ min: 1000, max: 6000 }), weight: 1 },
+    ),
   }),
 );
 
@@ -159,6 +168,7 @@ async function check(s: Schedule, fencingRequired: boolean): Promise<{ converged
   const cluster = new SimCluster({
     nodes: s.nodes,
     seed: s.seed,
+    bmcOffDelayUs: s.bmcOffDelayMs * MS,
     config: { fencing: { required: fencingRequired, retry_ms: 200, retry_max_ms: 2000 }, probe: { engine: s.engine } },
   });
   const names = [...cluster.nodes.keys()];
@@ -239,6 +249,8 @@ async function check(s: Schedule, fencingRequired: boolean): Promise<{ converged
           (cmd) => (cmd.command === 'off' || cmd.command === 'cycle') && cmd.atUs >= since && cmd.atUs <= t.atUs,
         );
         if (!off) violations.push(`${key}: took over from ${name} but its BMC carried out no power off since ${since}`);
+        else if (!cluster.wasOffDuring(name, since, t.atUs))
+          violations.push(`${key}: took over from ${name}, whose power was never off since ${since}`);
       }
     }
   };
