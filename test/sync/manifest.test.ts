@@ -28,7 +28,9 @@ describe('sync/manifest: walking the replicated roots', () => {
       removeTemps: false,
     });
     expect(walk.roots).to.deep.equal(['dir', 'file', 'absent']);
-    const st = await stat(join(a, 'sub', 'f'));
+    // The manifest keeps mtime in whole microseconds from the nanosecond stat (a float
+    // mtimeMs can round the last digit the other way).
+    const st = await stat(join(a, 'sub', 'f'), { bigint: true });
     expect(walk.entries).to.deep.equal([
       { type: 'symlink', root: 0, path: 'link', target: 'sub/f' },
       { type: 'dir', root: 0, path: 'sub', mode: 0o755 & ~process.umask() },
@@ -38,7 +40,7 @@ describe('sync/manifest: walking the replicated roots', () => {
         path: 'sub/f',
         size: 5,
         mode: 0o640 & ~process.umask(),
-        mtimeMs: Math.floor(st.mtimeMs * 1000) / 1000,
+        mtimeMs: Number(st.mtimeNs / 1000n) / 1000,
         sha256: '2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824',
       },
       {
