@@ -7,6 +7,7 @@
  * The uncaught error comes from a preloaded module (node --import) that throws on SIGUSR2:
  * the agent's own code has no way to be made to throw from outside.
  */
+import { IN_CI } from '../fixtures/prerequisites.js';
 import { expect } from 'chai';
 import { execFile, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -55,7 +56,10 @@ describe('hotspare run: exit paths release the addresses (network namespace, roo
   let output = '';
 
   before(async function () {
-    if (process.getuid?.() !== 0) this.skip();
+    if (process.getuid?.() !== 0) {
+      if (IN_CI) throw new Error('CI=true and a prerequisite is missing: root (network namespaces)');
+      this.skip();
+    }
     dir = mkdtempSync(join(tmpdir(), 'hotspare-exit-'));
     await ip('netns', 'add', netns);
     await ip('netns', 'add', peer);

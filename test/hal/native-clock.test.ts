@@ -1,3 +1,4 @@
+import { describeIfAvailable, itIfAvailable } from '../fixtures/prerequisites.js';
 import { expect } from 'chai';
 import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
@@ -31,7 +32,7 @@ function runNode(code: string, wrapper: string[] = []): Promise<{ code: number; 
 }
 
 const addonBuilt = existsSync(DEFAULT_TIMER_ADDON);
-const describeNative = addonBuilt ? describe : describe.skip;
+const addonMissing = addonBuilt ? null : `${DEFAULT_TIMER_ADDON} is not built (make builds it)`;
 
 interface Subject {
   name: string;
@@ -217,7 +218,7 @@ for (const subject of subjects) {
   });
 }
 
-describeNative('hal/clock/native NativeClock and addon', () => {
+describeIfAvailable('hal/clock/native NativeClock and addon', addonMissing, () => {
   let binding: TimerBinding;
   before(() => {
     binding = loadTimerBinding();
@@ -406,7 +407,7 @@ describe('hal/clock/native openClock', () => {
     expect(() => openClock({ native: 'auto', realtime: -1 })).to.throw(/realtime/);
   });
 
-  (addonBuilt ? it : it.skip)("'auto' and 'on' give the native clock when the addon is built", () => {
+  itIfAvailable("'auto' and 'on' give the native clock when the addon is built", addonMissing, () => {
     for (const native of ['auto', 'on'] as const) {
       const opened = openClock({ native });
       try {
@@ -422,7 +423,7 @@ describe('hal/clock/native openClock', () => {
   });
 });
 
-describeNative('hal/clock/native lateness (prints; asserts only never-early)', () => {
+describeIfAvailable('hal/clock/native lateness (prints; asserts only never-early)', addonMissing, () => {
   it('2,000 deadlines 10 ms apart: NativeClock next to MonotonicClock, interleaved 5 ms apart', async function () {
     this.timeout(90_000);
     const native = new NativeClock(loadTimerBinding());

@@ -1,3 +1,4 @@
+import { describeIfAvailable } from '../fixtures/prerequisites.js';
 import { expect } from 'chai';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -44,8 +45,9 @@ describe('shell on the serial console', () => {
     expect(Date.now() - again).to.be.below(300); // at once, not the 600 ms of a wait
   });
 
-  (onPath('socat') ? describe : describe.skip)(
-    `through a real pty (LinuxSerialPort, socat)${onPath('socat') ? '' : ' (skipped: socat not installed)'}`,
+  describeIfAvailable(
+    'through a real pty (LinuxSerialPort, socat)',
+    onPath('socat') ? null : 'socat not installed',
     () => {
       let dir: string;
       let socat: ChildProcess | null = null;
