@@ -27,12 +27,15 @@ export class SimNic implements Nic {
 
   async assign(address: string): Promise<void> {
     this.alive('assign', address);
+    if (this.host.failAssign) throw new NicError(this.name, 'assign', 'RTNETLINK answers: simulated failure', address);
     const ip = ipOf(address);
     if (!this.host.addresses.has(ip)) this.host.addresses.set(ip, this.lan.clock.nowUs());
   }
 
   async release(address: string): Promise<void> {
     this.alive('release', address);
+    if (this.host.failRelease)
+      throw new NicError(this.name, 'release', 'RTNETLINK answers: simulated failure', address);
     this.host.addresses.delete(ipOf(address));
   }
 

@@ -22,6 +22,9 @@ export class SimHost {
    * sees no link change, and nobody hears it (a frozen switch port, a VLAN mistake).
    */
   silent = false;
+  /** Test controls: the NIC driver's assign or release fails, as a broken netlink would. */
+  failAssign = false;
+  failRelease = false;
   /** Bumped at every power-on; drivers of an older life are deaf and mute. */
   life = 0;
   readonly addresses = new Map<string, number>(); // ip -> virtual time assigned

@@ -10,6 +10,11 @@
 export interface Store {
   load(): Promise<RoleRecord | null>;
   save(record: RoleRecord): Promise<void>;
+  /**
+   * Proves a save would succeed now (a full or read-only disk rejects with `StoreError`),
+   * leaving the record as it is: asked before acting on a decision that must be persisted.
+   */
+  checkWritable(): Promise<void>;
 }
 
 export type PersistedRole = 'primary' | 'monitor' | 'spare';
@@ -21,4 +26,9 @@ export interface RoleRecord {
   reason: string;
   /** Wall-clock milliseconds, for people. */
   atMs: number;
+  /**
+   * Members this server powered off for a takeover and has not yet powered on again: a
+   * restarted agent powers them on, so no fenced server stays off because its fencer restarted.
+   */
+  poweredOff?: readonly string[];
 }

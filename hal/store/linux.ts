@@ -57,6 +57,31 @@ export class FileStore implements Store {
     }
   }
 
+  /** Writes, fsyncs and removes a probe file of a record's size beside the record. */
+  checkWritable(): Promise<void> {
+    const probe = join(this.dir, `.${FILE_NAME}.${process.pid}.probe`);
+    try {
+      mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+      const fd = openSync(probe, 'w', 0o600);
+      try {
+        const bytes = Buffer.alloc(512, 0x20);
+        for (let done = 0; done < bytes.length;) done += writeSync(fd, bytes, done, bytes.length - done);
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+      unlinkSync(probe);
+      return Promise.resolve();
+    } catch (error) {
+      try {
+        unlinkSync(probe);
+      } catch {
+        // Never created.
+      }
+      return Promise.reject(new StoreError(this.file, `not writable: ${describe(error)}`, { cause: error }));
+    }
+  }
+
   private write(record: RoleRecord): void {
     // Refuse to persist what load would reject.
     const checked = parseRecord(this.file, record);
@@ -129,7 +154,16 @@ function parseRecord(file: string, value: unknown): RoleRecord {
   if (typeof atMs !== 'number' || !Number.isFinite(atMs)) {
     throw new StoreError(file, 'corrupt: atMs must be a number');
   }
-  return { role: knownRole, epoch, reason, atMs };
+  const poweredOff: unknown = Reflect.get(value, 'poweredOff');
+  if (poweredOff === undefined) return { role: knownRole, epoch, reason, atMs };
+  if (
+    !Array.isArray(poweredOff) ||
+    poweredOff.length > 64 ||
+    !poweredOff.every((name) => typeof name === 'string' && /^[A-Za-z0-9_.-]{1,64}$/.test(name))
+  ) {
+    throw new StoreError(file, 'corrupt: poweredOff must be a list of member names');
+  }
+  return { role: knownRole, epoch, reason, atMs, poweredOff: poweredOff as string[] };
 }
 
 function errorCode(error: unknown): string | undefined {

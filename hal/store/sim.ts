@@ -15,6 +15,10 @@ export class SimStore implements Store {
     return this.record === null ? null : { ...this.record };
   }
 
+  async checkWritable(): Promise<void> {
+    if (this.failSaves) throw new StoreError(this.file, 'no space left on device (simulated)');
+  }
+
   async save(record: RoleRecord): Promise<void> {
     if (this.failSaves) throw new StoreError(this.file, 'no space left on device (simulated)');
     this.record = { ...record };

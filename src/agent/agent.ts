@@ -26,6 +26,10 @@ import { Samples } from './samples.js';
 import type { AgentStatus, Transition } from './status.js';
 
 const HISTORY = 50;
+/** Power-on of a fenced server: attempts, first retry delay and the cap of its doubling backoff. */
+const POWER_ON_ATTEMPTS = 8;
+const POWER_ON_RETRY_US = 1_000_000;
+const POWER_ON_RETRY_MAX_US = 60_000_000;
 
 /**
  * The executor: feeds events to the role machine and carries out its actions, in order.
@@ -323,6 +327,15 @@ export class Agent implements Operator {
             // Rule: never act on a role change that is not on disk.
             this.queue.length = 0;
             this.dispatch({ type: 'persist-failed', nowUs: this.now(), detail: message(error) });
+          } else if (action.type === 'assign') {
+            // Rule: what follows an assignment (announce, hooks) assumes the address is held.
+            this.queue.length = 0;
+            this.dispatch({
+              type: 'assign-failed',
+              nowUs: this.now(),
+              address: action.address,
+              detail: message(error),
+            });
           } else {
             this.log('error', 'action-failed', `${action.type} failed: ${message(error)}`, { action: action.type });
           }
@@ -352,6 +365,7 @@ export class Agent implements Operator {
           epoch: action.epoch,
           reason: action.reason,
           atMs: this.ports.clock.wallMs(),
+          ...(action.poweredOff === undefined ? {} : { poweredOff: action.poweredOff }),
         });
         const tookMs = Math.round((this.now() - startedUs) / 10) / 100;
         this.log('info', 'persisted', `role ${action.role} persisted at epoch ${action.epoch} (${tookMs} ms)`, {
@@ -521,7 +535,19 @@ export class Agent implements Operator {
    * reads until the power reads off (see `powerFence`). Only a power that never reads off
    * within `fencing.power_timeout_ms`, or a BMC error, is a failed fence.
    */
-  private fence(target: string): void {
+  private async fence(target: string): Promise<void> {
+    // Rule: fence only what this server could take over from: a takeover it cannot persist
+    // would leave the fenced server off and nobody holding the address.
+    try {
+      await this.ports.store.checkWritable();
+    } catch (error) {
+      this.log('error', 'fence-refused', `not fencing ${target}: the state dir is not writable: ${message(error)}`, {
+        target,
+      });
+      if (this.state.phase !== 'halted')
+        this.dispatch({ type: 'persist-failed', nowUs: this.now(), detail: message(error) });
+      return;
+    }
     const startUs = this.now();
     this.counters.fences += 1;
     this.log('warn', 'fence-start', `fencing ${target} (${this.mc.fencing.powerCycle})`, { target });
@@ -589,7 +615,12 @@ export class Agent implements Operator {
   }
 
   /** Powers the fenced member on again, confirmed like the fence: polls until the power reads on. */
-  private powerOn(target: string): void {
+  /**
+   * Powers a fenced server on again and polls until it reads on. A failure is retried with a
+   * doubling backoff (up to POWER_ON_ATTEMPTS), each one an error in the log, and the last an
+   * alarm: a server left off is a server the cluster lost.
+   */
+  private powerOn(target: string, attempt = 1): void {
     const bmc = this.ports.bmcs.open(target);
     const run = async (): Promise<number> => {
       await bmc.on();
@@ -601,10 +632,30 @@ export class Agent implements Operator {
           'info',
           'power-on',
           `powered ${target} on again (confirmed, ${polls} status ${polls === 1 ? 'poll' : 'polls'}); it will boot and find the primary address taken`,
-          { target, polls },
+          { target, polls, attempt },
         ),
-      (error: unknown) =>
-        this.log('error', 'power-on-failed', `could not power ${target} on: ${message(error)}`, { target }),
+      (error: unknown) => {
+        if (this.stopped) return;
+        if (attempt >= POWER_ON_ATTEMPTS) {
+          this.log(
+            'error',
+            'power-on-abandoned',
+            `gave up powering ${target} on after ${attempt} attempts: ${message(error)}; it stays off until someone powers it on`,
+            { target, attempt },
+          );
+          return;
+        }
+        const delayUs = Math.min(POWER_ON_RETRY_US * 2 ** (attempt - 1), POWER_ON_RETRY_MAX_US);
+        this.log(
+          'error',
+          'power-on-failed',
+          `could not power ${target} on (attempt ${attempt}): ${message(error)}; retrying in ${delayUs / 1_000_000} s`,
+          { target, attempt },
+        );
+        this.ports.clock.at(this.now() + delayUs, () => {
+          if (!this.stopped) this.powerOn(target, attempt + 1);
+        });
+      },
     );
   }
 
@@ -720,12 +771,21 @@ export class Agent implements Operator {
     this.timers.clear();
     this.stopProbeRun();
     this.sent.clear();
-    await this.release('primary');
-    await this.release('monitor');
+    // Rule: a reboot always ends in boot. Whatever fails on the way (a release, the exit or
+    // system reboot) is logged, and the agent re-enters boot here, whose checks decide again.
+    for (const name of ['primary', 'monitor'] as const) {
+      await this.release(name).catch((error: unknown) =>
+        this.log('error', 'release-failed', `reboot: could not release the ${name} address: ${message(error)}`),
+      );
+    }
     const mode = this.ports.config.board.reboot;
     this.log('warn', 'reboot', `reboot (${mode}): ${reason}`, { mode });
-    if (mode === 'exit') return this.ports.rebooter.exit(75);
-    if (mode === 'system') return this.ports.rebooter.system();
+    try {
+      if (mode === 'exit') return await this.ports.rebooter.exit(75);
+      if (mode === 'system') return await this.ports.rebooter.system();
+    } catch (error) {
+      this.log('error', 'reboot-failed', `reboot (${mode}) failed: ${message(error)}; re-entering boot in process`);
+    }
     const { seed } = nextRandom(this.seed);
     this.seed = seed;
     // Check ids keep counting across the reboot, so answers to checks of the previous life

@@ -31,6 +31,7 @@ export function initialState(seed: number): RoleState {
     healthFails: 0,
     maintenance: false,
     checkSeq: 0,
+    poweredOff: [],
   };
 }
 
@@ -81,6 +82,8 @@ function dispatch(c: MachineConfig, s: RoleState, e: Event, out: Action[]): Role
       return onLink(c, s, e, out);
     case 'persist-failed':
       return onPersistFailed(c, s, e.detail, out);
+    case 'assign-failed':
+      return onAssignFailed(c, s, e, out);
     case 'command':
       return onCommand(c, s, e.command, e.nowUs, out);
     case 'timer':
@@ -109,6 +112,8 @@ function onBoot(c: MachineConfig, s: RoleState, e: Extract<Event, { type: 'boot'
   if (s.phase !== 'booting') return s;
   const role: PersistedRole = e.record?.role ?? 'primary';
   const epoch = e.record?.epoch ?? 0;
+  // Rule: a fenced server is powered on again even if its fencer restarted in between.
+  powerOn(e.record?.poweredOff ?? [], 'powered off by this server before it restarted', out);
   const base: RoleState = { ...s, role, epoch, linkUp: e.linkUp };
   if (!e.linkUp) {
     // Rule: a server whose own link is down can observe nothing; wait for the link.
@@ -216,6 +221,8 @@ function onCheckResult(
     if (!e.taken) return takeOver(c, s, e.nowUs, out);
     // [0013]: something answers on the primary address after fencing: do not claim it.
     out.push(log('warn', 'takeover-aborted', `primary address answered after fencing (${seen}); staying monitor`));
+    // The fenced servers are not the ones answering: give them their power back.
+    if (c.fencing.powerCycle === 'off-on') powerOn(s.fence.fenced, 'the takeover was aborted', out);
     const back = go(s, 'monitor', 'primary address answered during confirmation', out);
     return { ...back, probe: { ...back.probe, misses: 0 }, fence: idleFence() };
   }
@@ -348,6 +355,7 @@ function onDefendResult(
   );
   cancelAll(c, out);
   out.push({ type: 'release', address });
+  onLost(s, out);
   // A yielding primary becomes the monitor candidate (FIG. 1 steps 12-14); a yielding
   // monitor re-enters boot as monitor, finds the address taken and waits as a spare.
   return persistAndReboot(
@@ -369,7 +377,11 @@ function becomePrimary(
   after: Action[],
 ): RoleState {
   const epoch = s.epoch + 1;
-  out.push({ type: 'persist', role: 'primary', epoch, reason });
+  out.push(
+    s.poweredOff.length > 0
+      ? { type: 'persist', role: 'primary', epoch, reason, poweredOff: s.poweredOff }
+      : { type: 'persist', role: 'primary', epoch, reason },
+  );
   out.push({ type: 'assign', address: 'primary' });
   out.push({ type: 'announce', address: 'primary' });
   out.push(...after);
@@ -608,6 +620,7 @@ function onProbeFailed(c: MachineConfig, s: RoleState, detail: string, out: Acti
   // the silence of a broken socket. Give the monitor address up (a spare can take the
   // role) and take no part until restarted.
   out.push({ type: 'release', address: 'monitor' });
+  onLost(s, out);
   cancelAll(c, out);
   out.push(log('error', 'probe-failed', `probing stopped: ${detail}; released the monitor address, halted`));
   const next = go(s, 'halted', `probing failed: ${detail}`, out);
@@ -810,7 +823,8 @@ function takeOver(c: MachineConfig, s: RoleState, nowUs: number, out: Action[]):
         ? `took over after fencing every other member (${fenced.join(', ')}): no member was seen holding the primary address`
         : `took over from ${targets.join(', ') || 'nobody'} without a fence (fencing.required is false)`;
   stopProbing(c, out);
-  return becomePrimary(c, s, nowUs, reason, out, after);
+  const poweredOff = c.fencing.powerCycle === 'off-on' ? fenced : [];
+  return becomePrimary(c, { ...s, poweredOff }, nowUs, reason, out, after);
 }
 
 // ---------------------------------------------------------------- primary: health
@@ -850,6 +864,7 @@ function onLink(c: MachineConfig, s: RoleState, e: Extract<Event, { type: 'link'
     // that, when the link returns, we cannot answer beside a server that took over.
     out.push({ type: 'release', address: 'primary' });
     out.push({ type: 'release', address: 'monitor' });
+    onLost(s, out);
     cancelAll(c, out);
     const next = go(
       { ...s, linkUp: false },
@@ -866,13 +881,41 @@ function onLink(c: MachineConfig, s: RoleState, e: Extract<Event, { type: 'link'
   return go(up, 'booting', 'link came back up; rebooting into the boot checks', out);
 }
 
+/**
+ * Rule: a role whose address could not be assigned was not taken. Release what may be half
+ * there, give fenced servers their power back, and re-enter boot, whose checks decide again.
+ */
+function onAssignFailed(
+  c: MachineConfig,
+  s: RoleState,
+  e: Extract<Event, { type: 'assign-failed' }>,
+  out: Action[],
+): RoleState {
+  out.push(
+    log('error', 'assign-failed', `could not assign the ${e.address} address: ${e.detail}; the role change failed`),
+  );
+  out.push({ type: 'release', address: e.address });
+  onLost(s, out);
+  cancelAll(c, out);
+  if (c.fencing.powerCycle === 'off-on') powerOn(s.poweredOff, 'the takeover could not assign the address', out);
+  out.push({ type: 'reboot', reason: `assigning the ${e.address} address failed` });
+  const next = go(s, 'booting', `assigning the ${e.address} address failed: ${e.detail}; rebooting`, out);
+  return { ...next, poweredOff: [], fence: idleFence(), probe: freshProbe(e.nowUs) };
+}
+
 function onPersistFailed(c: MachineConfig, s: RoleState, detail: string, out: Action[]): RoleState {
   // Rule: never act on a role change that is not on disk. Hold nothing, take no part.
   out.push({ type: 'release', address: 'primary' });
   out.push({ type: 'release', address: 'monitor' });
+  onLost(s, out);
   cancelAll(c, out);
   out.push(log('error', 'persist-failed', `could not persist the role record: ${detail}; halted, holding no address`));
-  return go(s, 'halted', `persisting failed: ${detail}`, out);
+  // Rule: servers fenced for a takeover that cannot happen are powered on again, so the
+  // cluster is not left with nobody (they boot and decide again).
+  if (c.fencing.powerCycle === 'off-on')
+    powerOn([...new Set([...s.poweredOff, ...s.fence.fenced])], 'this server cannot persist its role', out);
+  const next = go(s, 'halted', `persisting failed: ${detail}`, out);
+  return { ...next, poweredOff: [], fence: idleFence() };
 }
 
 // ---------------------------------------------------------------- operator commands
@@ -982,6 +1025,28 @@ function cancelAll(c: MachineConfig, out: Action[]): void {
 function go(s: RoleState, to: Phase, reason: string, out: Action[]): RoleState {
   out.push({ type: 'transition', from: s.phase, to, role: s.role, epoch: s.epoch, reason });
   return { ...s, phase: to };
+}
+
+/** Asks for each of `targets` to be powered on again (off-on fencing leaves them off). */
+function powerOn(targets: readonly string[], why: string, out: Action[]): void {
+  if (targets.length === 0) return;
+  out.push(
+    log('warn', 'power-on-fenced', `powering ${targets.join(', ')} on again: ${why}`, { targets: targets.join(',') }),
+  );
+  for (const target of targets) out.push({ type: 'power-on', target });
+}
+
+/** Whether this phase holds a cluster address (the primary's, or the monitor's). */
+function holdsAddress(phase: Phase): boolean {
+  return phase === 'primary' || phase === 'monitor' || phase === 'confirming';
+}
+
+/**
+ * Rule: whenever a held address is given up for a reason other than a new role (link down,
+ * halt, failed probing, a yield), run on_spare, so the service stops serving without it.
+ */
+function onLost(s: RoleState, out: Action[]): void {
+  if (holdsAddress(s.phase)) out.push({ type: 'hook', hook: 'on_spare' });
 }
 
 function idleFence(): RoleState['fence'] {

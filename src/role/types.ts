@@ -135,6 +135,11 @@ export interface RoleState {
   maintenance: boolean;
   /** Id of the latest check asked for; results of older checks are stale and ignored. */
   checkSeq: number;
+  /**
+   * Members this server powered off for its last takeover (off-on fencing), persisted with
+   * the takeover: powered on again if that persist fails, and by a restarted agent.
+   */
+  poweredOff: readonly string[];
 }
 
 export type Event =
@@ -162,6 +167,8 @@ export type Event =
   | { type: 'health-result'; nowUs: number; ok: boolean; detail: string }
   | { type: 'link'; nowUs: number; up: boolean }
   | { type: 'persist-failed'; nowUs: number; detail: string }
+  /** The executor could not assign an address the machine asked for; what followed was dropped. */
+  | { type: 'assign-failed'; nowUs: number; address: AddressName; detail: string }
   | { type: 'command'; nowUs: number; command: OperatorCommand };
 
 /** What an operator can ask of the role machine (the shell, the control socket). */
@@ -170,7 +177,7 @@ export type OperatorCommand = 'promote' | 'demote' | 'maintenance-on' | 'mainten
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
 export type Action =
-  | { type: 'persist'; role: PersistedRole; epoch: number; reason: string }
+  | { type: 'persist'; role: PersistedRole; epoch: number; reason: string; poweredOff?: readonly string[] }
   | { type: 'check'; id: number; address: CheckTarget; windowUs: number }
   | { type: 'assign'; address: AddressName }
   | { type: 'release'; address: AddressName }

@@ -75,6 +75,8 @@ describe('hal/store/linux FileStore', () => {
     ['fractional epoch', JSON.stringify({ ...record, epoch: 1.5 })],
     ['missing reason', JSON.stringify({ role: 'spare', epoch: 1, atMs: 0 })],
     ['missing atMs', JSON.stringify({ role: 'spare', epoch: 1, reason: '' })],
+    ['poweredOff not a list', JSON.stringify({ ...record, poweredOff: 'a' })],
+    ['poweredOff with a bad name', JSON.stringify({ ...record, poweredOff: ['a', '../x'] })],
   ];
   for (const [what, text] of corrupt) {
     it(`rejects a corrupt record (${what}) with StoreError naming the file`, async () => {
@@ -100,6 +102,22 @@ describe('hal/store/linux FileStore', () => {
     const error = await rejection(new FileStore(join(blocker, 'state')).save(record));
     expect(error).to.be.instanceOf(StoreError);
     expect((error as StoreError).message).to.include(join(blocker, 'state', 'role.json'));
+  });
+
+  it('keeps the list of servers powered off by a takeover', async () => {
+    const store = new FileStore(base);
+    await store.save({ ...record, poweredOff: ['a', 'c'] });
+    expect(await store.load()).to.deep.equal({ ...record, poweredOff: ['a', 'c'] });
+  });
+
+  it('checkWritable leaves nothing behind where it can write, and names the file where it cannot', async () => {
+    await new FileStore(base).checkWritable();
+    expect(await readdir(base)).to.deep.equal([]);
+    const blocker = join(base, 'file');
+    await writeFile(blocker, 'not a directory');
+    const error = await rejection(new FileStore(join(blocker, 'state')).checkWritable());
+    expect(error).to.be.instanceOf(StoreError);
+    expect((error as StoreError).message).to.include('not writable');
   });
 
   it('rejects with StoreError when role.json is unreadable (a directory)', async () => {

@@ -788,3 +788,98 @@ describe('role machine: operator commands', () => {
     expect(run.find('persist')).to.include({ role: 'monitor' });
   });
 });
+
+describe('role machine: giving addresses up and powering fenced servers back (issue 11, 12)', () => {
+  function primary(): Run {
+    const run = bootTo('primary');
+    run.feed({
+      type: 'check-result',
+      nowUs: 150 * MS,
+      startedUs: 140 * MS,
+      address: 'primary',
+      taken: false,
+      evidence: [],
+    });
+    return run;
+  }
+
+  /** A monitor that fenced `a` and is confirming. */
+  function confirming(): Run {
+    const run = monitoring();
+    miss(run, 3, 160 * MS);
+    run.feed({ type: 'fence-result', nowUs: 300 * MS, target: 'a', ok: true, detail: 'off' });
+    expect(run.state.phase).to.equal('confirming');
+    return run;
+  }
+
+  it('a primary whose link goes down runs on_spare after releasing', () => {
+    const run = primary();
+    run.feed({ type: 'link', nowUs: 500 * MS, up: false });
+    expect(run.last).to.deep.include({ type: 'hook', hook: 'on_spare' });
+    expect(indexOf(run.last, 'release')).to.be.lessThan(indexOf(run.last, 'hook'));
+  });
+
+  it('a halted primary (persist failed) runs on_spare', () => {
+    const run = primary();
+    run.feed({ type: 'persist-failed', nowUs: 500 * MS, detail: 'ENOSPC' });
+    expect(run.last).to.deep.include({ type: 'hook', hook: 'on_spare' });
+    expect(run.state.phase).to.equal('halted');
+  });
+
+  it('an aborted confirmation powers the fenced server on again', () => {
+    const run = confirming();
+    run.feed({
+      type: 'check-result',
+      nowUs: 320 * MS,
+      startedUs: 310 * MS,
+      address: 'primary',
+      taken: true,
+      evidence: ['arp-reply 02:00:00:00:00:0c'],
+    });
+    expect(run.state.phase).to.equal('monitor');
+    expect(run.last).to.deep.include({ type: 'power-on', target: 'a' });
+  });
+
+  it('the takeover persists whom it powered off; a failed persist powers them on again', () => {
+    const run = confirming();
+    run.feed({
+      type: 'check-result',
+      nowUs: 320 * MS,
+      startedUs: 310 * MS,
+      address: 'primary',
+      taken: false,
+      evidence: [],
+    });
+    expect(run.find('persist')).to.deep.include({ role: 'primary', poweredOff: ['a'] });
+    run.feed({ type: 'persist-failed', nowUs: 325 * MS, detail: 'ENOSPC' });
+    expect(run.last).to.deep.include({ type: 'power-on', target: 'a' });
+    expect(run.state.phase).to.equal('halted');
+  });
+
+  it('a failed assign re-enters boot, gives the address up and powers the fenced server on', () => {
+    const run = confirming();
+    run.feed({
+      type: 'check-result',
+      nowUs: 320 * MS,
+      startedUs: 310 * MS,
+      address: 'primary',
+      taken: false,
+      evidence: [],
+    });
+    run.feed({ type: 'assign-failed', nowUs: 321 * MS, address: 'primary', detail: 'RTNETLINK answers: File exists' });
+    expect(run.state.phase).to.equal('booting');
+    expect(run.last).to.deep.include({ type: 'release', address: 'primary' });
+    expect(run.last).to.deep.include({ type: 'power-on', target: 'a' });
+    expect(run.last).to.deep.include({ type: 'hook', hook: 'on_spare' });
+    expect(run.types().at(-1)).to.equal('reboot');
+  });
+
+  it('an agent restarted after a takeover powers on whom its record says it left off', () => {
+    const run = new Run(machine());
+    run.feed({ type: 'boot', nowUs: 0, record: { ...record('primary'), poweredOff: ['a', 'c'] }, linkUp: true });
+    expect(run.last.filter((a) => a.type === 'power-on')).to.deep.equal([
+      { type: 'power-on', target: 'a' },
+      { type: 'power-on', target: 'c' },
+    ]);
+  });
+});
