@@ -142,6 +142,7 @@ export class SimLan {
   /** An echo request from `from`; the kernel of the host that ARP resolves to answers. */
   echo(from: SimHost, target: string, identifier: number, sequence: number): void {
     if (!from.onWire) return;
+    if (this.uplink?.ip === target) return this.echoFromUplink(from, target, identifier, sequence);
     const holder = this.holders(target, from)[0];
     if (holder === undefined || this.lost() || this.lost()) return;
     const life = from.life;
@@ -149,6 +150,17 @@ export class SimLan {
       // The reply arrives only if both ends are still on the wire.
       if (!from.onWire || !holder.onWire || !holder.addresses.has(target)) return;
       from.arp.set(target, holder.mac);
+      const reply: EchoReply = { from: target, identifier, sequence, receivedUs: this.clock.nowUs() };
+      from.deliver(life, () => from.icmpListener?.(reply));
+    });
+  }
+
+  /** The gateway answers echo requests from every host on the wire. */
+  private echoFromUplink(from: SimHost, target: string, identifier: number, sequence: number): void {
+    if (this.lost() || this.lost()) return;
+    const life = from.life;
+    this.clock.at(this.clock.nowUs() + 2 * this.latencyUs, () => {
+      if (!from.onWire) return;
       const reply: EchoReply = { from: target, identifier, sequence, receivedUs: this.clock.nowUs() };
       from.deliver(life, () => from.icmpListener?.(reply));
     });
@@ -168,7 +180,6 @@ export class SimLan {
         const evidence: string[] = [];
         // A host behind a silent port hears nobody, and nobody hears it.
         if (from.onWire) for (const h of this.holders(ip, from)) evidence.push(`arp-reply ${h.mac}`);
-        if (from.onWire && this.uplink?.ip === ip) evidence.push(`arp-reply ${this.uplink.mac}`);
         const held = evidence.length > 0;
         for (const p of this.probings) {
           if (p === mine || p.host === from || p.ip !== ip || !p.host.onWire || !from.onWire) continue;

@@ -2,7 +2,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { bmcFiles } from './bmc-sim.js';
-import { BMC_PORT, BMC_USER, MONITOR_ADDRESS, PRIMARY_ADDRESS } from './topology.js';
+import { BMC_PORT, BMC_USER, MONITOR_ADDRESS, PRIMARY_ADDRESS, UPLINK_ADDRESS } from './topology.js';
 import type { LabPlan, ServerPlan } from './topology.js';
 
 /** The agent's config file, as the harness writes it (snake_case keys, absolute paths). */
@@ -12,6 +12,7 @@ export interface AgentConfigFile {
   cluster: {
     primary_address: string;
     monitor_address: string;
+    uplink_address: string;
     members: Array<{
       name: string;
       mac: string;
@@ -79,6 +80,7 @@ export function agentConfig(plan: LabPlan, server: ServerPlan): AgentConfigFile 
     cluster: {
       primary_address: PRIMARY_ADDRESS,
       monitor_address: MONITOR_ADDRESS,
+      uplink_address: UPLINK_ADDRESS,
       members: plan.servers.map((member) => ({
         name: member.name,
         mac: member.mac,

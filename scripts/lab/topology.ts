@@ -2,13 +2,15 @@
  * The lab's address plan. Pure: names and addresses only.
  *
  * LAN 198.18.0.0/24 (bridge in `hs<id>-lan`): server N has 198.18.0.(10+N), the primary floating
- * address is .10, the monitor .9, the observer .100.
+ * address is .10, the monitor .9, the observer .100, the switch itself (the agents' uplink
+ * host, on the bridge) .1.
  * Management 198.18.1.0/24 (bridge in `hs<id>-mgmt`): BMC of server N at 198.18.1.(10+N),
  * the server's own eth1 at 198.18.1.(20+N).
  */
 export const PRIMARY_ADDRESS = '198.18.0.10/24';
 export const MONITOR_ADDRESS = '198.18.0.9/24';
 export const OBSERVER_ADDRESS = '198.18.0.100/24';
+export const UPLINK_ADDRESS = '198.18.0.1/24';
 export const OBSERVER_MAC = '02:00:00:00:00:64';
 export const BMC_PORT = 623;
 export const BMC_USER = 'admin';

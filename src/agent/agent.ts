@@ -472,25 +472,52 @@ export class Agent implements Operator {
   }
 
   /** Runs a conflict check without holding up the queue; the result comes back as an event. */
-  private check(id: number, name: CheckTarget, windowUs: number): void {
+  /**
+   * The uplink host is heard when it answers one echo within the window: unlike an address
+   * check, the answer counts at once (the monitor's check runs beside its detection window,
+   * and a fence must not wait for the rest of a window that has already answered).
+   */
+  private checkUplink(id: number, windowUs: number): void {
     const startUs = this.now();
-    const address = name === 'uplink' ? this.ports.config.cluster.uplinkAddress : this.address(name);
-    if (address === null) throw new Error('uplink check asked for, but cluster.uplink_address is not set');
+    const uplink = this.ports.config.cluster.uplinkAddress;
+    const ip = uplink === null ? null : (uplink.split('/')[0] ?? null);
+    const answer = (heard: boolean, evidence: string[]): void => {
+      this.log(heard ? 'debug' : 'warn', 'uplink', `uplink host ${ip ?? 'unset'} ${heard ? 'answers' : 'is silent'}`, {
+        heard,
+        tookUs: this.now() - startUs,
+      });
+      this.dispatch({
+        type: 'check-result',
+        nowUs: this.now(),
+        id,
+        startedUs: startUs,
+        address: 'uplink',
+        taken: heard,
+        evidence,
+      });
+    };
+    if (ip === null) return answer(false, ['cluster.uplink_address is not set']);
+    this.probe(ip, 1, Math.max(1, Math.round(windowUs / 1000))).then(
+      ([result]) =>
+        result?.rttUs === null || result === undefined
+          ? answer(false, [])
+          : answer(true, [`icmp-reply ${result.rttUs} us`]),
+      (error: unknown) => answer(false, [`echo failed: ${message(error)}`]),
+    );
+  }
+
+  private check(id: number, name: CheckTarget, windowUs: number): void {
+    if (name === 'uplink') return this.checkUplink(id, windowUs);
+    const startUs = this.now();
+    const address = this.address(name);
     this.ports.nic.detectConflict(address, windowUs / 1000).then(
       (report) => {
-        this.log(
-          'info',
-          'checked',
-          name === 'uplink'
-            ? `uplink host ${address} ${report.taken ? 'answers' : 'is silent'}`
-            : `${name} address ${address} is ${report.taken ? 'taken' : 'silent'}`,
-          {
-            address: address,
-            taken: report.taken,
-            evidence: report.evidence.join(', '),
-            tookUs: this.now() - startUs,
-          },
-        );
+        this.log('info', 'checked', `${name} address ${address} is ${report.taken ? 'taken' : 'silent'}`, {
+          address: address,
+          taken: report.taken,
+          evidence: report.evidence.join(', '),
+          tookUs: this.now() - startUs,
+        });
         this.dispatch({
           type: 'check-result',
           nowUs: this.now(),

@@ -16,7 +16,7 @@ const FAST = {
   fencing: { retry_ms: 300, retry_max_ms: 2000 },
 };
 
-describe('lab: takeover safety (silent switch port, stranger ARP)', function () {
+describe('lab: takeover safety (silent switch ports, stranger ARP)', function () {
   this.timeout(180_000);
   let lab: Lab | null = null;
   const cleanups: Array<() => Promise<void>> = [];
@@ -87,6 +87,26 @@ describe('lab: takeover safety (silent switch port, stranger ARP)', function () 
     expect(off!.doneUs).to.be.below(claimUs.at);
     await l.restore(before.primary, 'silence');
     await converged(l, 60_000);
+    expect(l.splitBrainViolations()).to.deep.equal([]);
+  });
+
+  it("the monitor's own switch port goes silent: it hears no uplink either, and fences nobody", async () => {
+    const l = await start();
+    const before = await converged(l);
+    const faultUs = monoUs();
+    await l.silence(before.monitor);
+    await l.waitFor(
+      () => agentLog(l, before.monitor).some((x) => x.event === 'uplink-silent' && x.atUs >= faultUs),
+      20_000,
+      'the monitor noticing its uplink is silent',
+      50,
+    );
+    // Ground truth: no power command reached the healthy primary, and it still holds the address.
+    expect(l.powerLog.filter((p) => p.server === before.primary && p.requestedUs >= faultUs)).to.deep.equal([]);
+    expect((await l.holders()).servers[before.primary]?.addresses).to.include(PRIMARY);
+    await l.restore(before.monitor, 'silence');
+    const after = await converged(l);
+    expect(after.primary).to.equal(before.primary);
     expect(l.splitBrainViolations()).to.deep.equal([]);
   });
 
