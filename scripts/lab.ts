@@ -14,6 +14,7 @@
  *   node dist/scripts/lab.js list
  *   node dist/scripts/lab.js measure [--rounds N]   BMC latencies through ipmitool (own lab, placeholder agents)
  *   node dist/scripts/lab.js failover [--rounds N] [--config JSON] [--bmc-off-delay-ms MS] [--bmc-ack-delay-ms MS]
+ *       [--fault crash|cut|silence]
  *       Own lab with real agents: crashes the primary N times (default 10) and prints the
  *       observer's outage per round with its breakdown, then min/median/max.
  *
@@ -281,10 +282,24 @@ async function main(): Promise<void> {
         ...bmcOptions(parsed),
       });
       try {
-        const { rounds: results, falseAlarms } = await measureFailover(lab, rounds, (line) =>
-          process.stdout.write(`${line}\n`),
+        const fault = flag(parsed, 'fault') ?? 'crash';
+        if (fault !== 'crash' && fault !== 'cut' && fault !== 'silence') fail('--fault: crash, cut or silence');
+        const { rounds: results, falseAlarms } = await measureFailover(
+          lab,
+          rounds,
+          (line) => process.stdout.write(`${line}\n`),
+          fault,
         );
-        const keys = ['outageMs', 'detectionMs', 'fenceMs', 'confirmMs', 'takeoverMs', 'announceMs'] as const;
+        const keys = [
+          'outageMs',
+          'detectionMs',
+          'fenceMs',
+          'confirmMs',
+          'takeoverMs',
+          'announceMs',
+          'bmcOffMs',
+          'oursMs',
+        ] as const;
         const summary = Object.fromEntries(keys.map((k) => [k, summarize(results.map((r) => r[k]))]));
         const splitBrain = lab.splitBrainViolations();
         process.stdout.write(

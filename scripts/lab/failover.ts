@@ -20,7 +20,19 @@ export interface FailoverRound {
   takeoverMs: number | null;
   /** Address assigned -> first observer reply from the new primary (gratuitous ARP and the observer's next ping). */
   announceMs: number | null;
+  /** The BMC's own part: it acknowledged the off -> the power was really off (lab power log). */
+  bmcOffMs: number | null;
+  /** The outage less detection and the BMC's own off time: what the agent adds. */
+  oursMs: number | null;
 }
+
+/**
+ * How the primary fails in a round: `crash` (power cut by the harness: the BMC then finds
+ * it off), `cut` (its switch port goes down; the agent lives and releases its addresses),
+ * `silence` (its switch port stops forwarding; the agent lives, holding the address). With
+ * `cut` and `silence` the fence really has to power the server off, so a slow BMC shows.
+ */
+export type FailoverFault = 'crash' | 'cut' | 'silence';
 
 function firstAfter(lines: AgentLine[], fromUs: number, match: (l: AgentLine) => boolean): number | null {
   return lines.find((l) => l.atUs >= fromUs && match(l))?.atUs ?? null;
@@ -40,6 +52,7 @@ export async function measureFailover(
   lab: Lab,
   rounds: number,
   log: (line: string) => void = () => {},
+  fault: FailoverFault = 'crash',
 ): Promise<FailoverRun> {
   const results: FailoverRound[] = [];
   const unexpected: FailoverRun['falseAlarms'] = [];
@@ -56,7 +69,7 @@ export async function measureFailover(
     expectedPrimary = before.monitor;
     await observer.waitForReply(() => true, 5000, monoUs());
     const crashUs = monoUs();
-    await lab.crash(before.primary);
+    await lab.fail(before.primary, fault);
     await lab.waitFor(
       async () => {
         const h = await lab.holders();
@@ -81,20 +94,30 @@ export async function measureFailover(
       crashUs,
       (l) => l.event === 'address-assigned' && String(l['address']).startsWith('198.18.0.10/'),
     );
+    const off = lab.powerLog.find(
+      (p) => p.server === before.primary && !p.on && p.source === 'bmc' && p.requestedUs >= crashUs,
+    );
+    const bmcOffMs = off === undefined ? null : ms(off.commandUs, off.doneUs);
+    const detectionMs = ms(gap.fromUs, down);
+    const outageMs = Math.round(gap.gapUs / 10) / 100;
     const result: FailoverRound = {
       round,
       oldPrimary: before.primary,
       newPrimary: before.monitor,
-      outageMs: Math.round(gap.gapUs / 10) / 100,
-      detectionMs: ms(gap.fromUs, down),
+      outageMs,
+      detectionMs,
       fenceMs: ms(fenceStart, fenceDone),
       confirmMs: ms(fenceDone, confirmed),
       takeoverMs: ms(confirmed, assigned),
       announceMs: ms(assigned, reply.t),
+      bmcOffMs,
+      oursMs: detectionMs === null ? null : Math.round((outageMs - detectionMs - (bmcOffMs ?? 0)) * 100) / 100,
     };
     results.push(result);
     log(JSON.stringify(result));
-    // Let the old primary come back (the new primary powers it on) before the next round.
+    // Undo what the fault left (a port cut stays cut across the power cycle), then let the
+    // old primary come back (the new primary powers it on) before the next round.
+    if (fault === 'cut') await lab.restore(before.primary, 'cut');
     await lab.waitFor(
       async () => {
         const r = await roles(lab);

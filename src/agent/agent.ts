@@ -16,20 +16,17 @@ import type {
   OperatorCommand,
   RoleState,
 } from '../role/index.js';
-import type { Bmc, PowerState } from '../../hal/bmc/index.js';
+import type { PowerState } from '../../hal/bmc/index.js';
 import type { LogLine } from '../log/index.js';
 import type { CommandOutcome, EchoResult, Operator } from './operator.js';
 import { nextRandom } from '../../hal/base/random.js';
 import { machineConfig } from './machine-config.js';
 import type { AgentPorts, SyncResult } from './ports.js';
+import { PowerControl } from './power.js';
 import { Samples } from './samples.js';
 import type { AgentStatus, Transition } from './status.js';
 
 const HISTORY = 50;
-/** Power-on of a fenced server: attempts, first retry delay and the cap of its doubling backoff. */
-const POWER_ON_ATTEMPTS = 8;
-const POWER_ON_RETRY_US = 1_000_000;
-const POWER_ON_RETRY_MAX_US = 60_000_000;
 
 /**
  * The executor: feeds events to the role machine and carries out its actions, in order.
@@ -81,6 +78,8 @@ export class Agent implements Operator {
   private probeRun: ProbeRun | null = null;
   /** The Prober's identifier: not the event-loop probes' one, so neither counts the other's replies. */
   private readonly batchIdentifier: number;
+  /** BMC power commands for fences and power-on, as the role machine asks. */
+  private readonly power: PowerControl;
 
   constructor(private readonly ports: AgentPorts) {
     // The defence of our addresses compares MACs on the wire: use the NIC's real one.
@@ -97,6 +96,15 @@ export class Agent implements Operator {
     this.batchIdentifier = this.identifier ^ 0x4000;
     this.primaryIp = ip(ports.config.cluster.primaryAddress);
     this.startedUs = ports.clock.nowUs();
+    this.power = new PowerControl({
+      bmcs: ports.bmcs,
+      clock: ports.clock,
+      powerCycle: this.mc.fencing.powerCycle,
+      pollMs: ports.config.fencing.powerPollMs,
+      timeoutMs: ports.config.fencing.powerTimeoutMs,
+      log: (level, event, text, fields) => this.log(level, event, text, fields),
+      stopped: () => this.stopped,
+    });
   }
 
   /** Reads the persisted role and boots (FIG. 1). */
@@ -251,7 +259,7 @@ export class Agent implements Operator {
     if (!this.ports.config.cluster.members.some((m) => m.name === member))
       throw new Error(`no member named ${JSON.stringify(member)}`);
     this.log('warn', 'operator-fence', `operator fences ${member}`, { target: member });
-    return (await this.powerFence(member)).detail;
+    return (await this.power.fence(member)).detail;
   }
 
   // ------------------------------------------------------------ event intake
@@ -392,7 +400,7 @@ export class Agent implements Operator {
       case 'fence':
         return this.fence(action.target);
       case 'power-on':
-        return this.powerOn(action.target);
+        return this.power.powerOn(action.target);
       case 'sync':
         // Not awaited: a sync runs beside the probe loop, never in front of it.
         void this.sync();
@@ -578,7 +586,7 @@ export class Agent implements Operator {
     const startUs = this.now();
     this.counters.fences += 1;
     this.log('warn', 'fence-start', `fencing ${target} (${this.mc.fencing.powerCycle})`, { target });
-    this.powerFence(target).then(
+    this.power.fence(target).then(
       (done) => {
         this.log('warn', 'fence-done', `fenced ${target}: ${done.detail}`, {
           target,
@@ -595,93 +603,6 @@ export class Agent implements Operator {
           tookUs: this.now() - startUs,
         });
         this.dispatch({ type: 'fence-result', nowUs: this.now(), target, ok: false, detail: message(error) });
-      },
-    );
-  }
-
-  /**
-   * One power command, then status polls until the power reads off. Real BMCs acknowledge
-   * at once and cut the power seconds later, so a single read-back would call a working
-   * fence failed. `off-on` sends `off`; `cycle` sends `cycle` and needs the off half seen
-   * by a poll (the BMC's own later on does not undo it).
-   */
-  private async powerFence(target: string): Promise<{ detail: string; offUs: number; polls: number }> {
-    const bmc = this.ports.bmcs.open(target);
-    const command = this.mc.fencing.powerCycle === 'off-on' ? 'off' : 'cycle';
-    const startUs = this.now();
-    await (command === 'off' ? bmc.off() : bmc.cycle());
-    const ackUs = this.now();
-    const polls = await this.pollUntil(bmc, 'off', command, ackUs);
-    const offUs = this.now() - startUs;
-    // The split shows where a slow fence spends its time: the command, or the BMC's off.
-    const detail = `power off confirmed ${msText(offUs)} ms after power ${command} (acknowledged in ${msText(ackUs - startUs)} ms, ${polls} status ${polls === 1 ? 'poll' : 'polls'})`;
-    return { detail, offUs, polls };
-  }
-
-  /**
-   * Reads the power every `fencing.power_poll_ms` (start to start) until it reads `want`;
-   * gives up at `ackUs + fencing.power_timeout_ms`, after one last read at that deadline.
-   * Returns the number of reads.
-   */
-  private async pollUntil(bmc: Bmc, want: PowerState, command: string, ackUs: number): Promise<number> {
-    const pollUs = this.ports.config.fencing.powerPollMs * 1000;
-    const timeoutMs = this.ports.config.fencing.powerTimeoutMs;
-    const deadlineUs = ackUs + timeoutMs * 1000;
-    for (let polls = 1; ; polls += 1) {
-      const pollStartUs = this.now();
-      const power = await bmc.status();
-      if (power === want) return polls;
-      if (this.stopped) throw new Error(`agent stopped while waiting for the power to read ${want}`);
-      if (this.now() >= deadlineUs)
-        throw new Error(
-          `power still ${power} ${msText(this.now() - ackUs)} ms after power ${command} was acknowledged (${polls} status polls; fencing.power_timeout_ms is ${timeoutMs})`,
-        );
-      const nextUs = Math.min(pollStartUs + pollUs, deadlineUs);
-      await new Promise<void>((resolve) => this.ports.clock.at(nextUs, resolve));
-    }
-  }
-
-  /** Powers the fenced member on again, confirmed like the fence: polls until the power reads on. */
-  /**
-   * Powers a fenced server on again and polls until it reads on. A failure is retried with a
-   * doubling backoff (up to POWER_ON_ATTEMPTS), each one an error in the log, and the last an
-   * alarm: a server left off is a server the cluster lost.
-   */
-  private powerOn(target: string, attempt = 1): void {
-    const bmc = this.ports.bmcs.open(target);
-    const run = async (): Promise<number> => {
-      await bmc.on();
-      return this.pollUntil(bmc, 'on', 'on', this.now());
-    };
-    run().then(
-      (polls) =>
-        this.log(
-          'info',
-          'power-on',
-          `powered ${target} on again (confirmed, ${polls} status ${polls === 1 ? 'poll' : 'polls'}); it will boot and find the primary address taken`,
-          { target, polls, attempt },
-        ),
-      (error: unknown) => {
-        if (this.stopped) return;
-        if (attempt >= POWER_ON_ATTEMPTS) {
-          this.log(
-            'error',
-            'power-on-abandoned',
-            `gave up powering ${target} on after ${attempt} attempts: ${message(error)}; it stays off until someone powers it on`,
-            { target, attempt },
-          );
-          return;
-        }
-        const delayUs = Math.min(POWER_ON_RETRY_US * 2 ** (attempt - 1), POWER_ON_RETRY_MAX_US);
-        this.log(
-          'error',
-          'power-on-failed',
-          `could not power ${target} on (attempt ${attempt}): ${message(error)}; retrying in ${delayUs / 1_000_000} s`,
-          { target, attempt },
-        );
-        this.ports.clock.at(this.now() + delayUs, () => {
-          if (!this.stopped) this.powerOn(target, attempt + 1);
-        });
       },
     );
   }
@@ -934,9 +855,4 @@ export class Agent implements Operator {
 
 function message(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
-}
-
-/** Microseconds as milliseconds with one decimal, for fence log messages. */
-function msText(us: number): string {
-  return (us / 1000).toFixed(1);
 }
