@@ -6,3 +6,5 @@ export { NicError, isNicError } from './nic-error.js';
 export { IcmpError, isIcmpError } from './icmp-error.js';
 export { StoreError, isStoreError } from './store-error.js';
 export { SyncError, isSyncError } from './sync-error.js';
+export { PeerError, isPeerError } from './peer-error.js';
+export type { PeerErrorKind } from './peer-error.js';

@@ -25,6 +25,11 @@ export class SimHost {
   /** Test controls: the NIC driver's assign or release fails, as a broken netlink would. */
   failAssign = false;
   failRelease = false;
+  /**
+   * The management LAN port (a second network: BMCs, the servers' second interface). Cut
+   * separately from `cable`; only peer heartbeats on the `mgmt` path use it.
+   */
+  mgmtUp = true;
   /** Bumped at every power-on; drivers of an older life are deaf and mute. */
   life = 0;
   readonly addresses = new Map<string, number>(); // ip -> virtual time assigned
@@ -45,6 +50,11 @@ export class SimHost {
   /** Connected: the link is up and the switch port passes traffic. */
   get onWire(): boolean {
     return this.linkUp && !this.silent;
+  }
+
+  /** Connected to the management LAN: powered and its management port passes traffic. */
+  get onMgmt(): boolean {
+    return this.powered && this.mgmtUp;
   }
 
   /** Runs `fn` in the agent of `life`: dropped if that life ended, queued while hung. */

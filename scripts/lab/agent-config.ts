@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
@@ -16,9 +17,13 @@ export interface AgentConfigFile {
     members: Array<{
       name: string;
       mac: string;
+      address?: string;
+      mgmt_address?: string;
       bmc: { host: string; port: number; username: string; password_file: string };
     }>;
   };
+  /** The peer heartbeat; `key_file: null` turns it off. */
+  peer?: { key_file: string | null; [extra: string]: unknown };
   probe: { interval_ms: number; timeout_ms: number; misses: number };
   clock: { native: 'auto' | 'on' | 'off'; realtime: number };
   fencing: { required: boolean };
@@ -56,6 +61,8 @@ export interface AgentPaths {
   log: string;
   serialAgent: string;
   serialBmc: string;
+  /** The cluster's peer heartbeat key, one per lab run (the same file for every server). */
+  peerKey: string;
 }
 
 export function agentPaths(plan: LabPlan, server: ServerPlan): AgentPaths {
@@ -69,6 +76,7 @@ export function agentPaths(plan: LabPlan, server: ServerPlan): AgentPaths {
     // Unique per lab: ipmi_sim locks the SOL device as /var/lock/LCK..<name> with the PID it
     // sees in its own PID namespace (1), so a lock left by an earlier lab looks alive forever.
     serialBmc: join(plan.runDir, `tty-${plan.id}-${server.name}-bmc`),
+    peerKey: join(plan.runDir, 'peer.key'),
   };
 }
 
@@ -84,6 +92,9 @@ export function agentConfig(plan: LabPlan, server: ServerPlan): AgentConfigFile 
       members: plan.servers.map((member) => ({
         name: member.name,
         mac: member.mac,
+        // The servers' fixed addresses: where peer heartbeats go, on the LAN and on mgmt.
+        address: member.lanAddress,
+        mgmt_address: member.mgmtAddress,
         bmc: {
           host: member.bmcHost,
           port: BMC_PORT,
@@ -98,6 +109,7 @@ export function agentConfig(plan: LabPlan, server: ServerPlan): AgentConfigFile 
     fencing: { required: true },
     sync: { every_probes: 100 },
     announce: { count: 3, interval_ms: 10, refresh_s: 0 },
+    peer: { key_file: paths.peerKey },
     state_dir: paths.stateDir,
     control_socket: paths.controlSocket,
   };
@@ -140,6 +152,15 @@ export function toYaml(value: unknown): string {
 }
 
 export async function writeAgentFiles(paths: AgentPaths, config: AgentConfigFile, board: BoardFile): Promise<void> {
+  const peerKey = config.peer?.key_file;
+  if (typeof peerKey === 'string') {
+    // One random key per lab run, written by whichever server's files come first (0600).
+    await writeFile(peerKey, `${randomBytes(32).toString('base64')}\n`, { mode: 0o600, flag: 'wx' }).catch(
+      (error: NodeJS.ErrnoException) => {
+        if (error.code !== 'EEXIST') throw error;
+      },
+    );
+  }
   await writeFile(paths.config, toYaml(config), { mode: 0o600 });
   await writeFile(paths.board, toYaml(board), { mode: 0o600 });
 }

@@ -18,6 +18,8 @@ import type {
 } from '../role/index.js';
 import type { PowerState } from '../../hal/bmc/index.js';
 import type { LogLine } from '../log/index.js';
+import { PeerHeartbeat, peerMembers } from '../peer/index.js';
+import type { PeerObservation } from '../peer/index.js';
 import type { CommandOutcome, EchoResult, Operator } from './operator.js';
 import { nextRandom } from '../../hal/base/random.js';
 import { machineConfig } from './machine-config.js';
@@ -80,6 +82,10 @@ export class Agent implements Operator {
   private readonly batchIdentifier: number;
   /** BMC power commands for fences and power-on, as the role machine asks. */
   private readonly power: PowerControl;
+  /** The peer heartbeat, when `peer.key_file` is set and the builder gave a transport. */
+  private readonly heartbeat: PeerHeartbeat | null = null;
+  /** The cluster addresses this agent assigned and has not released, for its heartbeats. */
+  private readonly holding = new Set<AddressName>();
 
   constructor(private readonly ports: AgentPorts) {
     // The defence of our addresses compares MACs on the wire: use the NIC's real one.
@@ -105,6 +111,31 @@ export class Agent implements Operator {
       log: (level, event, text, fields) => this.log(level, event, text, fields),
       stopped: () => this.stopped,
     });
+    const peer = ports.peer ?? null;
+    if (peer !== null && ports.config.peer.keyFile !== null) {
+      const config = ports.config;
+      this.heartbeat = new PeerHeartbeat({
+        self: config.node,
+        members: peerMembers(config),
+        port: config.peer.port,
+        intervalMs: config.peer.intervalMs,
+        deadAfterMs: config.peer.deadAfterMs,
+        key: peer.key,
+        transport: peer.transport,
+        clock: ports.clock,
+        nonce: peer.nonce,
+        local: () => ({
+          phase: this.state.phase,
+          role: this.state.role,
+          epoch: this.state.epoch,
+          holdsPrimary: this.holding.has('primary'),
+          holdsMonitor: this.holding.has('monitor'),
+        }),
+        onObservation: (o) => this.onPeer(o),
+        onSilent: (s) => this.dispatch({ type: 'peer-silent', nowUs: s.nowUs, node: s.node, path: s.path }),
+        log: (level, event, text, fields) => this.log(level, event, text, fields),
+      });
+    }
   }
 
   /** Reads the persisted role and boots (FIG. 1). */
@@ -120,11 +151,13 @@ export class Agent implements Operator {
     }
     this.ports.icmp.onReply((reply) => this.onEchoReply(reply));
     this.ports.nic.onLink((up) => this.dispatch({ type: 'link', nowUs: this.now(), up }));
+    this.heartbeat?.start();
     await this.boot();
   }
 
   /** Stops taking part: cancels timers and drops queued actions. Holds what it holds. */
   stop(): void {
+    this.heartbeat?.stop();
     this.stopServing();
     this.stopped = true;
     this.queue.length = 0;
@@ -189,6 +222,7 @@ export class Agent implements Operator {
         requested: this.counters.syncs,
         lagMs: this.syncState.lastOkAtMs === null ? null : this.ports.clock.wallMs() - this.syncState.lastOkAtMs,
       },
+      peers: this.heartbeat?.status() ?? null,
       transitions: this.history.slice(-10),
       uptimeS: Math.round((this.now() - this.startedUs) / 1e6),
     };
@@ -319,6 +353,21 @@ export class Agent implements Operator {
     this.dispatch({ type: 'probe-reply', nowUs: reply.receivedUs, sequence: reply.sequence, rttUs });
   }
 
+  /** An authenticated heartbeat the service passed on (changed, or due again). */
+  private onPeer(o: PeerObservation): void {
+    this.dispatch({
+      type: 'peer',
+      nowUs: o.atUs,
+      node: o.node,
+      path: o.path,
+      phase: o.phase,
+      role: o.role,
+      epoch: o.epoch,
+      holdsPrimary: o.holdsPrimary,
+      holdsMonitor: o.holdsMonitor,
+    });
+  }
+
   // ------------------------------------------------------------ action execution
 
   private async drain(): Promise<void> {
@@ -385,6 +434,7 @@ export class Agent implements Operator {
       }
       case 'assign':
         await this.ports.nic.assign(this.address(action.address));
+        this.holding.add(action.address);
         this.log('info', 'address-assigned', `holding the ${action.address} address ${this.address(action.address)}`, {
           address: this.address(action.address),
         });
@@ -462,8 +512,12 @@ export class Agent implements Operator {
 
   private async release(name: AddressName): Promise<void> {
     const address = this.address(name);
-    if (!(await this.ports.nic.holds(address))) return;
+    if (!(await this.ports.nic.holds(address))) {
+      this.holding.delete(name);
+      return;
+    }
     await this.ports.nic.release(address);
+    this.holding.delete(name);
     this.log('info', 'address-released', `released the ${name} address ${address}`, { address });
   }
 

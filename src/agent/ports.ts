@@ -2,10 +2,12 @@ import type { BmcFactory } from '../../hal/bmc/index.js';
 import type { Clock } from '../../hal/clock/index.js';
 import type { IcmpEcho } from '../../hal/icmp/index.js';
 import type { Nic } from '../../hal/nic/index.js';
+import type { PeerTransport } from '../../hal/peer/index.js';
 import type { Prober } from '../../hal/prober/index.js';
 import type { Store } from '../../hal/store/index.js';
 import type { Config } from '../config/index.js';
 import type { EventLog } from '../log/index.js';
+import type { PeerKey } from '../peer/index.js';
 
 /** Runs a shell command (hooks, health checks). */
 export interface CommandRunner {
@@ -41,6 +43,16 @@ export interface SyncResult {
   deleted: number;
 }
 
+/**
+ * The peer heartbeat's device and secrets, when `peer.key_file` is set: the transport bound
+ * to this member's addresses, the key read from the file, and this process's boot nonce.
+ */
+export interface PeerPorts {
+  transport: PeerTransport;
+  key: PeerKey;
+  nonce: Uint8Array;
+}
+
 /** What `reboot` does when the board says `exit` or `system`. */
 export interface Rebooter {
   exit(code: number): void;
@@ -63,6 +75,8 @@ export interface AgentPorts {
   log: EventLog;
   commands: CommandRunner;
   replicator: Replicator | null;
+  /** Absent or null: no peer heartbeat (also when the config does not turn it on). */
+  peer?: PeerPorts | null;
   rebooter: Rebooter;
   /** Seeds the role machine's jitter; differs per server. */
   seed: number;

@@ -1,4 +1,5 @@
 import type { PersistedRole } from '../../hal/store/index.js';
+import type { PeerStatus } from '../peer/index.js';
 import type { Phase } from '../role/index.js';
 import type { SampleSummary } from './samples.js';
 
@@ -40,6 +41,8 @@ export interface AgentStatus {
   rttUs: SampleSummary;
   probeJitterUs: SampleSummary;
   sync: SyncStatus;
+  /** The peer heartbeat: each member heard per path, what it says, the highest epoch; null: off. */
+  peers: PeerStatus | null;
   transitions: Transition[];
   uptimeS: number;
 }

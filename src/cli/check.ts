@@ -1,5 +1,6 @@
 import { constants, accessSync, statSync } from 'node:fs';
 import { loadConfig } from '../config/index.js';
+import { PeerKey } from '../peer/index.js';
 import { SyncKey } from '../sync/psk.js';
 import type { Config } from '../config/index.js';
 
@@ -36,6 +37,14 @@ export function checkConfig(path: string): { config: Config; report: string[]; w
       problems.push(`${config.file}: sync.key_file: ${error instanceof Error ? error.message : String(error)}`);
     }
   }
+  if (config.peer.keyFile !== null) {
+    // The same check `run` makes: a regular file, 0600 or stricter, at least 16 bytes.
+    try {
+      PeerKey.fromFile(config.peer.keyFile);
+    } catch (error) {
+      problems.push(`${config.file}: peer.key_file: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
   for (const [field, file] of [['shell.password_file', config.shell.passwordFile]] as const) {
     if (file === null) continue;
     try {
@@ -62,6 +71,14 @@ export function checkConfig(path: string): { config: Config; report: string[]; w
     `as monitor: probe ${config.cluster.primaryAddress} every ${p.intervalMs} ms; ${p.misses} misses of ${p.timeoutMs} ms declare it down after about ${detectMs} ms`,
     `then: fence the holder through its BMC (${config.board.bmc.client === 'rmcp' ? 'in-process RMCP+ session' : `ipmitool ${config.board.bmc.interface}`}, cipher suite ${config.board.bmc.cipherSuite}, ${config.board.bmc.powerCycle}; after the BMC acknowledges, read its power every ${config.fencing.powerPollMs} ms until off, for at most ${config.fencing.powerTimeoutMs} ms), ${config.fencing.required ? 'and take over only if the fence succeeds' : 'and take over even if the fence fails (fencing.required: false)'}; confirm silence for ${config.fencing.confirmMs} ms; claim and announce (${config.announce.count} gratuitous ARP)`,
     `probe clock: native ${config.clock.native}, ${config.clock.realtime === 0 ? 'normal scheduler' : `SCHED_FIFO ${config.clock.realtime}`}; probe engine ${config.probe.engine}${config.probe.engine === 'event-loop' ? '' : ' (a native thread when the prober addon is built)'}`,
+    config.peer.keyFile === null
+      ? 'peer heartbeat: off (peer.key_file not set)'
+      : `peer heartbeat: every ${config.peer.intervalMs} ms to every member on UDP port ${config.peer.port} (${config.cluster.members
+          .filter((m) => m.name !== config.node)
+          .map((m) => `${m.name} at ${m.address ?? '-'}${m.mgmtAddress === null ? '' : ` and ${m.mgmtAddress}`}`)
+          .join(
+            '; ',
+          )}), authenticated with HMAC-SHA256; a path without a heartbeat for ${config.peer.deadAfterMs} ms counts as silent (observed only)`,
     `sync every ${config.sync.everyProbes} answered probes; health check ${config.health === null ? 'none' : `\`${config.health.command}\` every ${config.health.intervalMs} ms, ${config.health.fails} failures give up the primary address`}`,
     `control socket ${config.controlSocket}${config.board.serial.device === null ? '' : `; console ${config.board.serial.device} at ${config.board.serial.baud} baud`}`,
   ];

@@ -5,8 +5,11 @@ import { RmcpBmcFactory } from '../../hal/bmc/rmcp.js';
 import type { BmcFactory } from '../../hal/bmc/index.js';
 import type { Config } from '../config/index.js';
 import { openClock } from '../../hal/clock/native/open.js';
+import type { Clock } from '../../hal/clock/index.js';
 import { RawIcmpEcho } from '../../hal/icmp/linux.js';
 import { LinuxNic } from '../../hal/nic/linux.js';
+import { LinuxPeerTransport } from '../../hal/peer/linux.js';
+import type { PeerBinding } from '../../hal/peer/index.js';
 import { NativeProber } from '../../hal/prober/linux.js';
 import type { Prober } from '../../hal/prober/index.js';
 import { LinuxSerialPort } from '../../hal/serial/linux.js';
@@ -15,6 +18,9 @@ import { FileStore } from '../../hal/store/linux.js';
 import { Agent } from '../agent/index.js';
 import { loadConfig } from '../config/index.js';
 import { ControlServer, operatorHandler } from '../control/index.js';
+import { randomBytes } from 'node:crypto';
+import type { PeerPorts } from '../agent/index.js';
+import { NONCE_BYTES, PeerKey, peerMembers } from '../peer/index.js';
 import { TslogLog } from '../log/index.js';
 import type { LogFields } from '../log/index.js';
 import { ShellCommands } from '../platform/shell-commands.js';
@@ -68,6 +74,9 @@ export async function runAgent(configPath: string): Promise<void> {
   );
   const nic = await LinuxNic.open({ interface: config.board.nic, icmp, clock });
   const bmcs = openBmcs(config);
+  const peer = openPeer(config, clock, (level, event, text, fields) =>
+    log.emit({ atMs: clock.wallMs(), atUs: clock.nowUs(), level, node: config.node, event, message: text, fields }),
+  );
   let serial: SerialPort | null = null;
   if (config.board.serial.device !== null) {
     try {
@@ -100,6 +109,7 @@ export async function runAgent(configPath: string): Promise<void> {
     log,
     commands: new ShellCommands(),
     replicator: replicatorFor(config, log, clock),
+    peer,
     rebooter: {
       exit: (code) => void shutdown(code, `reboot mode exit`),
       system: () => {
@@ -179,6 +189,7 @@ export async function runAgent(configPath: string): Promise<void> {
     await bestEffort(async () => {
       nic.close();
       icmp.close();
+      peer?.transport.close();
       opened.close();
       await serial?.close();
     });
@@ -219,6 +230,34 @@ function describeFatal(error: unknown): string {
     .slice(0, 8)
     .map((line) => line.trim());
   return [`${error.name}: ${error.message}`, ...frames].join(' | ');
+}
+
+/**
+ * The peer heartbeat's ports when `peer.key_file` is set: the key (read and checked now; a
+ * bad key file stops the start, naming the file), a UDP socket per path bound to this
+ * member's fixed addresses (bound later if an address is not there yet), a fresh boot nonce.
+ */
+function openPeer(
+  config: Config,
+  clock: Clock,
+  log: (level: 'info' | 'warn', event: string, text: string, fields: LogFields) => void,
+): PeerPorts | null {
+  if (config.peer.keyFile === null) return null;
+  const key = PeerKey.fromFile(config.peer.keyFile);
+  const self = peerMembers(config).find((m) => m.name === config.node);
+  const bindings: PeerBinding[] = [];
+  if (self?.lan != null) bindings.push({ path: 'lan', address: self.lan });
+  if (self?.mgmt != null) bindings.push({ path: 'mgmt', address: self.mgmt });
+  const transport = new LinuxPeerTransport({
+    clock,
+    port: config.peer.port,
+    bindings,
+    onBound: (path, address) =>
+      log('info', 'peer-bound', `peer heartbeat on ${path} bound to ${address}:${config.peer.port}`, { path, address }),
+    onBindProblem: (path, address, detail) =>
+      log('warn', 'peer-bind', `peer heartbeat on ${path}: ${detail}`, { path, address }),
+  });
+  return { transport, key, nonce: randomBytes(NONCE_BYTES) };
 }
 
 /** The BMC driver the board asks for: the in-process RMCP+ client, or ipmitool per command. */

@@ -12,10 +12,31 @@ export function formatStatus(s: AgentStatus): string {
     `rtt µs over the last ${rtt.window}: min ${us(rtt.min)} median ${us(rtt.median)} p99 ${us(rtt.p99)} max ${us(rtt.max)}`,
     `probe send jitter µs: median ${us(s.probeJitterUs.median)} p99 ${us(s.probeJitterUs.p99)} max ${us(s.probeJitterUs.max)}`,
     `sync: ${s.sync.requested} requested, ${s.sync.completed} done, ${s.sync.failed} failed${s.sync.lastOkAtMs === null ? '' : `; last ok ${new Date(s.sync.lastOkAtMs).toISOString()} (lag ${s.sync.lagMs} ms, ${s.sync.lastFiles} files, ${s.sync.lastBytes} bytes)`}${s.sync.lastError === null ? '' : `; last error: ${s.sync.lastError}`}${s.sync.serving ? '; serving' : ''}`,
+    ...peerLines(s),
     'last transitions:',
     ...s.transitions.map(
       (t) => `  ${new Date(t.atMs).toISOString()} ${t.from} -> ${t.to} (epoch ${t.epoch}): ${t.reason}`,
     ),
   ];
   return lines.join('\n');
+}
+
+/** The peer heartbeat: per member, how long ago each path heard it and what it said. */
+function peerLines(s: AgentStatus): string[] {
+  const p = s.peers;
+  if (p === null) return ['peers: heartbeat off (peer.key_file not set)'];
+  const dropped = Object.entries(p.dropped)
+    .filter(([, n]) => n > 0)
+    .map(([reason, n]) => `${reason} ${n}`);
+  const path = (name: string, v: { heardMsAgo: number | null; silent: boolean } | null): string =>
+    v === null
+      ? `${name} -`
+      : `${name} ${v.heardMsAgo === null ? 'never heard' : `${v.heardMsAgo} ms ago`}${v.silent ? ' SILENT' : ''}`;
+  return [
+    `peers: every ${p.intervalMs} ms on port ${p.port}, silent after ${p.deadAfterMs} ms; ${p.sent} sent, ${p.accepted} accepted of ${p.received}${dropped.length === 0 ? '' : `, dropped: ${dropped.join(', ')}`}; highest epoch ${p.highest === null ? '-' : `${p.highest.epoch} (${p.highest.node})`}`,
+    ...p.members.map(
+      (m) =>
+        `  ${m.node}: ${path('lan', m.lan)}, ${path('mgmt', m.mgmt)}; says ${m.phase ?? '-'} (role ${m.role ?? '-'}, epoch ${m.epoch ?? '-'})${m.holdsPrimary ? ' holds primary' : ''}${m.holdsMonitor ? ' holds monitor' : ''}`,
+    ),
+  ];
 }

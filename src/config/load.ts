@@ -85,6 +85,43 @@ export function parseConfig(file: string, doc: unknown, readBoard: (path: string
     syncF.fail('key_file', 'is required when sync.paths is set (replication is always authenticated)');
   syncF.rejectUnknown();
 
+  const peerF = f.object('peer');
+  const peerKey = peerF.optionalString('key_file');
+  const peer = {
+    keyFile: peerKey === null ? null : isAbsolute(peerKey) ? peerKey : resolve(dirname(file), peerKey),
+    port: peerF.number('port', 7405, { min: 1, max: 65535, integer: true }),
+    intervalMs: peerF.number('interval_ms', 100, { min: 10, max: 60_000, integer: true }),
+    deadAfterMs: peerF.number('dead_after_ms', 1000, { min: 20, max: 3_600_000, integer: true }),
+  };
+  if (peer.deadAfterMs <= peer.intervalMs)
+    peerF.fail('dead_after_ms', `must be more than interval_ms (${peer.intervalMs}), got ${peer.deadAfterMs}`);
+  peerF.rejectUnknown();
+  if (peer.keyFile !== null) {
+    // Heartbeats go to each member's fixed address: with the protocol on, every member needs one.
+    members.forEach((m, i) => {
+      if (m.address === null)
+        throw new ConfigError(file, `cluster.members[${i}].address`, 'is required when peer.key_file is set');
+    });
+  }
+  members.forEach((m, i) => {
+    for (const [field, value] of [
+      ['address', m.address],
+      ['mgmt_address', m.mgmtAddress],
+    ] as const) {
+      if (value === null) continue;
+      const clash = members.findIndex((o) => [o.address, o.mgmtAddress].some((a) => a !== null && ip(a) === ip(value)));
+      const self = [m.address, m.mgmtAddress].filter((a) => a !== null && ip(a) === ip(value)).length;
+      if (clash !== i || self > 1)
+        throw new ConfigError(file, `cluster.members[${i}].${field}`, `${ip(value)} is used by another member address`);
+      if ([primaryAddress, monitorAddress].some((a) => ip(a) === ip(value)))
+        throw new ConfigError(
+          file,
+          `cluster.members[${i}].${field}`,
+          'must be the member’s fixed address, not the primary or monitor address',
+        );
+    }
+  });
+
   const shellF = f.object('shell');
   const shellPassword = shellF.optionalString('password_file');
   const shell = {
@@ -161,6 +198,7 @@ export function parseConfig(file: string, doc: unknown, readBoard: (path: string
     probe,
     fencing,
     sync,
+    peer,
     shell,
     announce,
     boot,
@@ -197,8 +235,10 @@ function member(m: Fields): Member {
       );
     b.rejectUnknown();
   }
+  const address = m.optionalString('address') === null ? null : cidr(m, 'address');
+  const mgmtAddress = m.optionalString('mgmt_address') === null ? null : cidr(m, 'mgmt_address');
   m.rejectUnknown();
-  return { name, mac, bmc };
+  return { name, mac, address, mgmtAddress, bmc };
 }
 
 function cidr(f: Fields, key: string): string {

@@ -40,6 +40,11 @@ export interface Config {
     maxTotalBytes: number;
     timeoutMs: number;
   };
+  /**
+   * The authenticated peer heartbeat (README "Peer protocol"). `keyFile` null: off. A member
+   * counts as silent on a path after `deadAfterMs` without an authenticated heartbeat there.
+   */
+  peer: { keyFile: string | null; port: number; intervalMs: number; deadAfterMs: number };
   shell: {
     /** When set, mutating shell commands ask for this password. */
     passwordFile: string | null;
@@ -62,6 +67,10 @@ export interface Config {
 export interface Member {
   name: string;
   mac: string;
+  /** Its fixed service-LAN address (CIDR), where peer heartbeats reach it; null: not given. */
+  address: string | null;
+  /** Its address on the management LAN (CIDR): the second heartbeat path; null: none. */
+  mgmtAddress: string | null;
   bmc: { host: string; port: number; username: string; passwordFile: string } | null;
 }
 

@@ -102,6 +102,10 @@ function dispatch(c: MachineConfig, s: RoleState, e: Event, out: Action[]): Role
       return onFenceResult(c, s, e, out);
     case 'health-result':
       return onHealthResult(c, s, e, out);
+    case 'peer':
+    case 'peer-silent':
+      // Rule: peer heartbeats are observed, not yet acted on (issue 11: policy to come).
+      return s;
   }
 }
 

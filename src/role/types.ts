@@ -6,6 +6,9 @@ export type AddressName = 'primary' | 'monitor';
 /** What a check listens for: a cluster address, or the uplink host (heard = reachable). */
 export type CheckTarget = AddressName | 'uplink';
 
+/** A peer heartbeat path: the service LAN, or the management LAN. */
+export type PeerPath = 'lan' | 'mgmt';
+
 export type HookName = 'on_primary' | 'on_monitor' | 'on_spare';
 
 /**
@@ -169,7 +172,21 @@ export type Event =
   | { type: 'persist-failed'; nowUs: number; detail: string }
   /** The executor could not assign an address the machine asked for; what followed was dropped. */
   | { type: 'assign-failed'; nowUs: number; address: AddressName; detail: string }
-  | { type: 'command'; nowUs: number; command: OperatorCommand };
+  | { type: 'command'; nowUs: number; command: OperatorCommand }
+  /** An authenticated peer heartbeat (throttled): what `node` says of itself, heard on `path`. */
+  | {
+      type: 'peer';
+      nowUs: number;
+      node: string;
+      path: PeerPath;
+      phase: Phase;
+      role: PersistedRole;
+      epoch: number;
+      holdsPrimary: boolean;
+      holdsMonitor: boolean;
+    }
+  /** `node` has sent no authenticated heartbeat on `path` for `peer.dead_after_ms` (once per silence). */
+  | { type: 'peer-silent'; nowUs: number; node: string; path: PeerPath };
 
 /** What an operator can ask of the role machine (the shell, the control socket). */
 export type OperatorCommand = 'promote' | 'demote' | 'maintenance-on' | 'maintenance-off';

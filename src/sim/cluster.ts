@@ -2,6 +2,8 @@ import { SimBmcController, SimBmcFactory } from '../../hal/bmc/sim.js';
 import { VirtualClock } from '../../hal/clock/sim.js';
 import { SimIcmpEcho } from '../../hal/icmp/sim.js';
 import { SimNic } from '../../hal/nic/sim.js';
+import { SimPeerNet, SimPeerTransport } from '../../hal/peer/sim.js';
+import type { PeerBinding } from '../../hal/peer/index.js';
 import { EchoLoopProber } from '../../hal/prober/sim.js';
 import { HostClock } from '../../hal/sim/host-clock.js';
 import { SimLan, ipOf } from '../../hal/sim/lan.js';
@@ -12,6 +14,8 @@ import type { CommandRunner } from '../agent/index.js';
 import { parseBoard, parseConfig } from '../config/index.js';
 import type { Config } from '../config/index.js';
 import { MemoryLog } from '../log/index.js';
+import { NONCE_BYTES, PeerKey } from '../peer/index.js';
+import { nextRandom } from '../../hal/base/random.js';
 
 export interface SimOptions {
   nodes: number;
@@ -27,6 +31,11 @@ export interface SimOptions {
   uplink?: boolean;
   /** Every BMC's delay from an acknowledged power off to the power going off (0: at once). */
   bmcOffDelayUs?: number;
+  /**
+   * The authenticated peer heartbeat on both paths (members' fixed LAN addresses
+   * 198.18.0.(11+i), management 198.18.1.(21+i), one cluster key); default true.
+   */
+  peers?: boolean;
 }
 
 export interface SimNode {
@@ -39,6 +48,8 @@ export interface SimNode {
   agent: Agent | null;
   /** The running agent's ICMP driver (test control: inject packets). */
   icmp: SimIcmpEcho | null;
+  /** The running agent's peer transport (test control: inject datagrams); null: peers off. */
+  peer: SimPeerTransport | null;
   /** What the simulated service health check answers. */
   healthy: boolean;
   /** Test control: when set, runs this node's hooks and health checks instead of `healthy`. */
@@ -59,6 +70,10 @@ const UPLINK = { ip: '198.18.0.1', mac: '02:00:00:00:00:01' };
 export class SimCluster {
   readonly clock = new VirtualClock();
   readonly lan: SimLan;
+  /** The peer heartbeat's two paths (LAN and management). */
+  readonly peerNet: SimPeerNet;
+  /** The simulated cluster's peer key (the secret itself: there is no file). */
+  readonly peerKey = PeerKey.fromSecret(Buffer.from('hotspare simulated cluster peer key'));
   readonly nodes = new Map<string, SimNode>();
   private readonly controllers = new Map<string, SimBmcController>();
   private readonly bootDelayUs: number;
@@ -66,12 +81,15 @@ export class SimCluster {
   constructor(readonly options: SimOptions) {
     this.lan = new SimLan(this.clock, options.latencyUs ?? 50, options.seed ^ 0x5eed);
     this.bootDelayUs = options.bootDelayUs ?? 500_000;
+    this.peerNet = new SimPeerNet(this.lan, options.seed ^ 0x9ee7);
+    const peers = options.peers ?? true;
     const uplink = options.uplink ?? true;
     if (uplink) this.lan.uplink = UPLINK;
     const names = Array.from({ length: options.nodes }, (_, i) => String.fromCharCode(97 + i));
     const members = names.map((name, i) => ({
       name,
       mac: macOf(i),
+      ...(peers ? { address: `198.18.0.${11 + i}/24`, mgmt_address: `198.18.1.${21 + i}/24` } : {}),
       bmc: { host: `198.18.1.${11 + i}`, port: 623, username: 'admin', password_file: `/sim/${name}.pass` },
     }));
     const board = parseBoard(
@@ -95,6 +113,7 @@ export class SimCluster {
           probe: { interval_ms: 10, timeout_ms: 10, misses: 3 },
           boot: { jitter_ms: 50, check_ms: 20 },
           spare: { check_ms: 500, jitter_ms: 300 },
+          ...(peers ? { peer: { key_file: '/sim/peer.key' } } : {}),
           state_dir: `/sim/${name}`,
           control_socket: `/sim/${name}.sock`,
         },
@@ -117,6 +136,7 @@ export class SimCluster {
         config,
         agent: null,
         icmp: null,
+        peer: null,
         healthy: true,
         commands: null,
         starts: 0,
@@ -154,6 +174,9 @@ export class SimCluster {
     const icmp = new SimIcmpEcho(this.lan, host);
     node.icmp = icmp;
     const clock = new HostClock(this.clock, host);
+    const peer = this.peerTransport(node);
+    node.peer = peer;
+    const seed = (this.options.seed * 7919 + name.charCodeAt(0) * 104729 + node.starts * 15485863) >>> 0;
     const agent = new Agent({
       config: node.config,
       clock,
@@ -166,11 +189,23 @@ export class SimCluster {
       log: node.log,
       commands,
       replicator: null,
+      peer: peer === null ? null : { transport: peer, key: this.peerKey, nonce: seededNonce(seed) },
       rebooter: { exit: () => this.powerOff(name), system: () => this.powerCycle(name) },
-      seed: (this.options.seed * 7919 + name.charCodeAt(0) * 104729 + node.starts * 15485863) >>> 0,
+      seed,
     });
     node.agent = agent;
     void agent.start();
+  }
+
+  /** A peer transport bound to the node's own addresses, when its config turns peers on. */
+  private peerTransport(node: SimNode): SimPeerTransport | null {
+    const { config } = node;
+    if (config.peer.keyFile === null) return null;
+    const self = config.cluster.members.find((m) => m.name === config.node);
+    const bindings: PeerBinding[] = [];
+    if (self?.address != null) bindings.push({ path: 'lan', address: ipOf(self.address) });
+    if (self?.mgmtAddress != null) bindings.push({ path: 'mgmt', address: ipOf(self.mgmtAddress) });
+    return new SimPeerTransport(this.peerNet, node.host, bindings, config.peer.port);
   }
 
   /** Power loss: the agent dies with everything the kernel held; the disk stays. */
@@ -180,6 +215,8 @@ export class SimCluster {
     node.agent?.stop();
     node.agent = null;
     node.icmp = null;
+    node.peer?.close();
+    node.peer = null;
     node.host.powerOff();
     node.powerLog.push({ atUs: this.clock.nowUs(), on: false });
   }
@@ -255,6 +292,18 @@ export class SimCluster {
 
 export const SIM_PRIMARY = PRIMARY;
 export const SIM_MONITOR = MONITOR;
+
+/** A boot nonce from the seed, so that simulations stay reproducible. */
+function seededNonce(seed: number): Uint8Array {
+  const nonce = new Uint8Array(NONCE_BYTES);
+  let s = seed ^ 0x6e6f6e63;
+  for (let i = 0; i < NONCE_BYTES; i++) {
+    const r = nextRandom(s);
+    s = r.seed;
+    nonce[i] = Math.floor(r.value * 256);
+  }
+  return nonce;
+}
 
 function macOf(i: number): string {
   return `02:00:00:00:00:${(10 + i).toString(16).padStart(2, '0')}`;

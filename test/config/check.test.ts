@@ -19,6 +19,7 @@ describe('config and `hotspare check`', () => {
       writeFileSync(join(dir, `bmc-${m}.pass`), 'Sup3rSecret\n');
       chmodSync(join(dir, `bmc-${m}.pass`), 0o600);
     }
+    writeFileSync(join(dir, 'peer.key'), 'PeerKeyContent-0123456789\n', { mode: 0o600 });
   });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -27,6 +28,7 @@ describe('config and `hotspare check`', () => {
     const doc = parse(readFileSync(EXAMPLE, 'utf8')) as Record<string, any>;
     doc['board'] = board ?? join(ROOT, 'boards/lab-netns.yaml');
     for (const m of doc['cluster']['members']) m.bmc.password_file = join(dir, `bmc-${m.name}.pass`);
+    doc['peer']['key_file'] = join(dir, 'peer.key');
     edit(doc);
     const file = join(dir, 'hotspare.yaml');
     writeFileSync(file, stringify(doc));
@@ -84,6 +86,37 @@ describe('config and `hotspare check`', () => {
       (d) => (d['cluster']['members'][1]['bmc']['password_file'] = '/nonexistent/pass'),
       'cluster.members[1].bmc.password_file: cannot read /nonexistent/pass',
     ],
+    [
+      'a member without address while peer.key_file is set',
+      (d) => delete d['cluster']['members'][2]['address'],
+      'cluster.members[2].address: is required when peer.key_file is set',
+    ],
+    [
+      'a bad mgmt_address',
+      (d) => (d['cluster']['members'][1]['mgmt_address'] = '198.18.1.22'),
+      'cluster.members[1].mgmt_address: must be an IPv4 address with prefix length',
+    ],
+    [
+      'a member address that is the primary address',
+      (d) => (d['cluster']['members'][0]['address'] = '198.18.0.10/24'),
+      'cluster.members[0].address: must be the member’s fixed address',
+    ],
+    [
+      'two members with the same address',
+      (d) => (d['cluster']['members'][1]['address'] = '198.18.0.11/24'),
+      'cluster.members[1].address: 198.18.0.11 is used by another member address',
+    ],
+    [
+      'dead_after_ms not above interval_ms',
+      (d) => (d['peer']['dead_after_ms'] = 100),
+      'peer.dead_after_ms: must be more than interval_ms (100)',
+    ],
+    ['an unknown peer key', (d) => (d['peer']['keyfile'] = 'x'), 'peer.keyfile: unknown key'],
+    [
+      'a missing peer key file',
+      (d) => (d['peer']['key_file'] = '/nonexistent/peer.key'),
+      'peer.key_file: peer: key: cannot read /nonexistent/peer.key',
+    ],
   ];
   for (const [what, edit, expected] of broken) {
     it(`refuses ${what}, naming the file and the field`, () => {
@@ -94,6 +127,39 @@ describe('config and `hotspare check`', () => {
       expect(r.out).to.contain(expected);
     });
   }
+
+  it('checks the peer key like the sync key (mode 0600, 16 bytes) and never prints it', () => {
+    const key = join(dir, 'peer.key');
+    chmodSync(key, 0o644);
+    const open = check(write());
+    expect(open.code).to.equal(1);
+    expect(open.out).to.contain('peer.key_file').and.contain('readable by group or others');
+    chmodSync(key, 0o600);
+    writeFileSync(key, 'short\n');
+    expect(check(write()).out).to.contain('at least 16 are needed');
+    writeFileSync(key, 'PeerKeyContent-0123456789\n');
+    const ok = check(write());
+    expect(ok.code, ok.out).to.equal(0);
+    expect(ok.out).to.contain('peer heartbeat: every 100 ms').and.contain('b at 198.18.0.12/24 and 198.18.1.22/24');
+    expect(ok.out).to.not.contain('PeerKeyContent');
+  });
+
+  it('peer defaults, and peer off without key_file needs no member addresses', () => {
+    const config = loadConfig(
+      write((d) => {
+        d['peer'] = {};
+        for (const m of d['cluster']['members']) {
+          delete m.address;
+          delete m.mgmt_address;
+        }
+      }),
+    );
+    expect(config.peer).to.deep.equal({ keyFile: null, port: 7405, intervalMs: 100, deadAfterMs: 1000 });
+    expect(config.cluster.members[0]).to.deep.include({ address: null, mgmtAddress: null });
+    const on = loadConfig(write());
+    expect(on.cluster.members[1]).to.deep.include({ address: '198.18.0.12/24', mgmtAddress: '198.18.1.22/24' });
+    expect(on.peer.keyFile).to.equal(join(dir, 'peer.key'));
+  });
 
   it('refuses a password written in the config, without echoing it', () => {
     const r = check(write((d) => (d['cluster']['members'][0]['bmc']['password'] = 'Plaintext99')));

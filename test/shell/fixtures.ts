@@ -138,6 +138,7 @@ export function fakeStatus(phase: Phase): AgentStatus {
       lastError: null,
       serving: false,
     },
+    peers: null,
     transitions: [],
     uptimeS: 120,
   };

@@ -1,0 +1,111 @@
+/**
+ * The peer heartbeat in the lab: real agents in namespaces exchange authenticated UDP
+ * heartbeats on the LAN (their fixed 198.18.0.1N addresses) and on the management network
+ * (198.18.1.2N). What the agents say is read with `hotspare status --json`; whether the killed
+ * agent's kernel still holds its address comes from ground truth (`ip addr`). Needs root.
+ */
+import { expect } from 'chai';
+import { execFile } from 'node:child_process';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { startLab } from '../../scripts/lab/lab.js';
+import type { Lab } from '../../scripts/lab/lab.js';
+import type { AgentStatus } from '../../src/agent/index.js';
+import { agentLog, converged, monoUs } from './fixtures.js';
+
+const CLI = join(resolve(import.meta.dirname, '../../..'), 'dist/src/cli/main.js');
+const DEAD_AFTER_MS = 1000;
+/** Scheduling and the status poll on a loaded machine. */
+const MARGIN_MS = 1500;
+
+async function statusJson(lab: Lab, name: string): Promise<AgentStatus | null> {
+  try {
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      [CLI, 'status', '--json', '--socket', lab.get(name).paths.controlSocket],
+      { timeout: 3000 },
+    );
+    return JSON.parse(stdout) as AgentStatus;
+  } catch {
+    return null;
+  }
+}
+
+describe('lab: peer heartbeat (real agents, UDP on two paths)', function () {
+  this.timeout(120_000);
+  let lab: Lab | null = null;
+
+  afterEach(async function () {
+    if (lab !== null && this.currentTest?.state === 'failed') {
+      for (const name of lab.serverNames()) {
+        const tail = agentLog(lab, name)
+          .filter((l) => l.event.startsWith('peer') || l.level === 'error')
+          .slice(-8);
+        console.log(`    ${name}: ${tail.map((l) => `\n      ${l.event}: ${l.message}`).join('')}`);
+      }
+    }
+    await lab?.stop();
+    lab = null;
+  });
+
+  it('three agents hear each other on both paths; a SIGKILLed agent is reported silent within dead_after_ms', async () => {
+    lab = await startLab({
+      agentExit: 'stay',
+      config: {
+        probe: { interval_ms: 10, timeout_ms: 10, misses: 3 },
+        peer: { interval_ms: 100, dead_after_ms: DEAD_AFTER_MS },
+      },
+    });
+    const l = lab;
+    const before = await converged(l);
+    const names = l.serverNames();
+    // Every agent lists the two others as heard (within a few intervals) on lan and mgmt.
+    await l.waitFor(
+      async () => {
+        for (const name of names) {
+          const s = await statusJson(l, name);
+          const members = s?.peers?.members ?? [];
+          if (members.length !== names.length - 1) return null;
+          for (const m of members)
+            for (const path of [m.lan, m.mgmt])
+              if (path === null || path.heardMsAgo === null || path.heardMsAgo > 500 || path.silent) return null;
+        }
+        return true;
+      },
+      10_000,
+      'every agent hearing the others on both paths',
+      100,
+    );
+    const sample = await statusJson(l, before.primary);
+    expect(sample?.peers?.dropped.unauthenticated).to.equal(0);
+    expect(sample?.peers?.members.find((m) => m.node === before.monitor)).to.deep.include({
+      phase: 'monitor',
+      holdsMonitor: true,
+    });
+
+    // Kill the monitor's agent: its kernel keeps answering ping and holding the address.
+    const victim = before.monitor;
+    const agent = l.get(victim).agent;
+    if (agent === null) throw new Error(`${victim} has no agent`);
+    const killedUs = monoUs();
+    expect(agent.signal('SIGKILL')).to.equal(true);
+    const others = names.filter((n) => n !== victim);
+    const silentAtUs = await l.waitFor(
+      async () => {
+        for (const name of others) {
+          const m = (await statusJson(l, name))?.peers?.members.find((x) => x.node === victim);
+          if (m?.lan?.silent !== true || m.mgmt?.silent !== true) return null;
+        }
+        return monoUs();
+      },
+      DEAD_AFTER_MS + MARGIN_MS + 2000,
+      `the others reporting ${victim} silent`,
+      50,
+    );
+    expect((silentAtUs - killedUs) / 1000).to.be.below(DEAD_AFTER_MS + MARGIN_MS);
+    const h = await l.holders();
+    expect(h.monitorUp, 'the killed agent’s kernel still holds the monitor address').to.deep.equal([victim]);
+    for (const name of others)
+      expect(agentLog(l, name).some((x) => x.event === 'peer-silent' && x.message.includes(victim))).to.equal(true);
+  });
+});
