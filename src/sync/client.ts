@@ -6,12 +6,11 @@
  * the manifest has been fully received and validated.
  */
 import { createHash } from 'node:crypto';
-import { chmod, lstat, mkdir, rm, utimes } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { basename, dirname } from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import { SyncError, isSyncError } from '../../hal/errors/index.js';
 import type { SyncErrorKind } from '../../hal/errors/sync-error.js';
-import { AtomicFile, fsyncDir, replaceWithSymlink, writeFileAtomic } from './atomic-write.js';
+import { AtomicFile, replaceWithSymlinkConfined, writeConfinedAtomic } from './atomic-write.js';
 import type { AtomicHooks } from './atomic-write.js';
 import { connectToPrimary } from './connect.js';
 import { planSync } from './diff.js';
@@ -19,16 +18,17 @@ import { FrameReader, FrameWriter } from './frames.js';
 import type { HashCache } from './hash-cache.js';
 import { checkLimits, oversizedProblem } from './limits.js';
 import type { Limits } from './limits.js';
-import { ParentGuard } from './local-guard.js';
+import { parentOf } from './confine.js';
+import { ConfinedTree } from './local-guard.js';
 import { createLocalRoot, inspectLocalRoot } from './local-roots.js';
 import type { PreparedRoot } from './local-roots.js';
-import { MAX_ENTRIES, buildManifest, code, describe, localPath } from './manifest.js';
+import { MAX_ENTRIES, buildManifest, describe } from './manifest.js';
 import { PROTOCOL_VERSION, parseServerMessage } from './messages.js';
 import type { ServerMessage } from './messages.js';
 import type { SyncKey } from './psk.js';
 import type { SyncLog } from './sync-log.js';
 import { describeEntry, entryKey } from './types.js';
-import type { DirEntry, FileEntry, Manifest, ManifestEntry } from './types.js';
+import type { FileEntry, Manifest, ManifestEntry } from './types.js';
 import { validateManifest } from './validate.js';
 
 export interface PullOptions {
@@ -125,10 +125,11 @@ class Session {
     timings: { manifestMs: 0, localMs: 0, copyMs: 0, finishMs: 0 },
   };
   private readonly startMs = performance.now();
-  /** Directories whose entries changed: fsynced at the end. */
-  private readonly dirty = new Set<string>();
+  /** Directories whose entries changed (by root and relative path): fsynced at the end. */
+  private readonly dirty = new Map<string, { tree: ConfinedTree; dir: string }>();
   private roots: PreparedRoot[] = [];
-  private guards: ParentGuard[] = [];
+  /** Per root, the tree every write goes through (local-guard.ts); null for a root not synced. */
+  private trees: Array<ConfinedTree | null> = [];
 
   constructor(
     private readonly socket: TLSSocket,
@@ -182,7 +183,7 @@ class Session {
 
     const local = await buildManifest(this.options.roots, { cache: this.options.cache, removeTemps: true });
     this.result.tempsRemoved = local.tempsRemoved;
-    this.guards = this.roots.map((root) => new ParentGuard(root.resolved.real ?? '/nonexistent'));
+    this.trees = this.roots.map((root) => treeOf(root));
     const plan = planSync(remote.entries, local.entries, {
       roots: scope,
       keep: new Set(limits.oversized.map(entryKey)),
@@ -191,28 +192,26 @@ class Session {
     this.result.timings.localMs = this.lap() - lap;
 
     for (const entry of plan.clear) await this.remove(entry);
-    for (const dir of plan.mkdirs) await this.makeDir(dir);
+    for (const dir of plan.mkdirs) {
+      const { tree, path } = this.place(dir);
+      await tree.makeDir(path, dir);
+      this.markDirty(tree, path);
+    }
     await this.fetchAll(plan.fetch);
     this.result.timings.copyMs = this.lap() - this.result.timings.localMs - lap;
     for (const link of plan.links) {
-      const absolute = await this.target(link);
-      await replaceWithSymlink(absolute, link.target, false);
-      this.dirty.add(dirname(absolute));
+      const { tree, path } = this.place(link);
+      await replaceWithSymlinkConfined(tree, path, link.target);
+      this.markDirty(tree, path);
       this.result.files += 1;
     }
     for (const entry of plan.meta) {
-      const absolute = await this.target(entry);
-      await chmod(absolute, entry.mode);
-      if (entry.type === 'file') await utimes(absolute, entry.mtimeMs / 1000, entry.mtimeMs / 1000);
+      const { tree, path } = this.place(entry);
+      await tree.setMeta(path, entry, entry.type);
       this.result.touched += 1;
     }
     for (const entry of plan.remove) await this.remove(entry);
-    for (const dir of this.dirty) {
-      await fsyncDir(dir).catch((error: unknown) => {
-        // A directory removed later in this sync has nothing left to make durable.
-        if (code(error) !== 'ENOENT') throw error;
-      });
-    }
+    for (const { tree, dir } of this.dirty.values()) await tree.fsyncDir(dir);
     // A clean goodbye: the primary ends the connection once it has read `bye`.
     await this.writer.header({ t: 'bye' });
     this.socket.end();
@@ -263,38 +262,26 @@ class Session {
     }
   }
 
-  /** Local path of an entry, after checking no parent directory here is a symlink. */
-  private async target(entry: { root: number; path: string }): Promise<string> {
+  /** The confined tree an entry lives in, and its path there. */
+  private place(entry: { root: number; path: string }): { tree: ConfinedTree; path: string } {
     const root = this.roots[entry.root];
-    const guard = this.guards[entry.root];
-    if (root === undefined || guard === undefined) throw new SyncError('manifest', `no root ${entry.root}`);
-    await guard.assertPlainParents(entry.path);
-    return localPath(root.resolved, entry.path);
+    const tree = this.trees[entry.root];
+    if (root === undefined || tree === undefined || tree === null || root.resolved.real === null)
+      throw new SyncError('manifest', `no root ${entry.root} here`);
+    // A single-file root is the name `basename(real)` in its parent directory.
+    return { tree, path: entry.path === '' ? basename(root.resolved.real) : entry.path };
   }
 
-  /** Creates a directory; whatever else stands there (a special file) is removed first. */
-  private async makeDir(dir: DirEntry): Promise<void> {
-    const absolute = await this.target(dir);
-    try {
-      await mkdir(absolute, { mode: dir.mode });
-    } catch (error) {
-      if (code(error) !== 'EEXIST') throw error;
-      const st = await lstat(absolute);
-      if (!st.isDirectory()) {
-        await rm(absolute, { force: true });
-        await mkdir(absolute, { mode: dir.mode });
-      }
-    }
-    await chmod(absolute, dir.mode);
-    this.guards[dir.root]?.forget(dir.path);
-    this.dirty.add(dirname(absolute));
+  /** Records that the directory holding `path` changed: fsynced before the pull counts as done. */
+  private markDirty(tree: ConfinedTree, path: string): void {
+    const dir = parentOf(path);
+    this.dirty.set(`${tree.base}\u0000${dir}`, { tree, dir });
   }
 
   private async remove(entry: ManifestEntry): Promise<void> {
-    const absolute = await this.target(entry);
-    await rm(absolute, { recursive: entry.type === 'dir', force: true });
-    if (entry.type === 'dir') this.guards[entry.root]?.forget(entry.path);
-    this.dirty.add(dirname(absolute));
+    const { tree, path } = this.place(entry);
+    await tree.remove(path);
+    this.markDirty(tree, path);
     this.result.deleted += 1;
   }
 
@@ -327,8 +314,8 @@ class Session {
           const next = files[asked];
           if (next !== undefined) await this.writer.header({ t: 'get', root: next.root, path: next.path });
         }
-        const absolute = await this.target(entry);
-        const outcome = await this.receive(entry, absolute);
+        const { tree, path } = this.place(entry);
+        const outcome = await this.receive(entry, tree, path);
         if (outcome === 'changed') changed.push(entry);
         else if (outcome === 'too-big')
           this.result.problems.push({
@@ -339,7 +326,7 @@ class Session {
           const { bytes } = outcome;
           const commit: Promise<void> = outcome.commit().then(
             () => {
-              this.dirty.add(dirname(absolute));
+              this.markDirty(tree, path);
               this.result.files += 1;
               this.result.bytes += bytes;
               commits.delete(commit);
@@ -367,7 +354,11 @@ class Session {
    * whole when committed; a larger one streams into an atomic write as it arrives. Only a
    * complete copy whose size and hash match is returned for commit.
    */
-  private async receive(entry: FileEntry, absolute: string): Promise<'gone' | 'changed' | 'too-big' | Received> {
+  private async receive(
+    entry: FileEntry,
+    tree: ConfinedTree,
+    path: string,
+  ): Promise<'gone' | 'changed' | 'too-big' | Received> {
     const head = await this.message();
     if (head.t === 'missing') {
       if (head.root !== entry.root || head.path !== entry.path)
@@ -412,7 +403,7 @@ class Session {
           const data = Buffer.concat(buffered);
           return {
             bytes: received,
-            commit: async () => void (await writeFileAtomic(absolute, data, meta, hooks, false)),
+            commit: async () => void (await writeConfinedAtomic(tree, path, data, meta, hooks)),
           };
         }
         received += frame.bytes.length;
@@ -425,7 +416,7 @@ class Session {
           continue;
         }
         if (file === null) {
-          file = await AtomicFile.create(absolute, hooks);
+          file = await AtomicFile.createConfined(tree, path, hooks);
           for (const piece of buffered) await file.write(piece);
           buffered = [];
         }
@@ -436,4 +427,11 @@ class Session {
       throw error;
     }
   }
+}
+
+/** The tree a root's writes go through: the root directory, or a single-file root's parent. */
+function treeOf(root: PreparedRoot): ConfinedTree | null {
+  const { kind, real } = root.resolved;
+  if (real === null || root.problem !== null) return null;
+  return new ConfinedTree(kind === 'file' ? dirname(real) : real);
 }

@@ -4,11 +4,13 @@
  * special files and names that are not UTF-8 are skipped and reported, never listed.
  */
 import type { BigIntStats } from 'node:fs';
-import { lstat, readdir, readlink, realpath, stat, unlink } from 'node:fs/promises';
+import { lstat, readdir, readlink, realpath, stat } from 'node:fs/promises';
 import { SyncError } from '../../hal/errors/index.js';
 import { pathProblem, symlinkTargetProblem } from './confine.js';
 import type { HashCache } from './hash-cache.js';
+import { code, describe } from './fs-errors.js';
 import { hashFile } from './hash-file.js';
+import { ConfinedTree } from './local-guard.js';
 import { isTempName } from './temp-name.js';
 import { mapLimit } from './map-limit.js';
 import type { FileEntry, Manifest, ManifestEntry, RootKind, SkippedPath } from './types.js';
@@ -120,9 +122,14 @@ export async function buildManifest(roots: readonly string[], options: WalkOptio
     }
     if (isTempName(name)) {
       // Leftover of a write interrupted between write and rename: the final file is intact.
+      // Removed through the confined tree: `dirAbsolute` may have been swapped for a symlink.
       if (options.removeTemps && (st.isFile() || st.isSymbolicLink())) {
-        await unlink(absolute).catch(() => undefined);
-        tempsRemoved += 1;
+        const base = resolved[root]?.real;
+        if (base !== null && base !== undefined)
+          await new ConfinedTree(base)
+            .remove(path)
+            .then(() => (tempsRemoved += 1))
+            .catch(() => undefined);
       }
       return null;
     }
@@ -230,12 +237,4 @@ export function mtimeMs(st: BigIntStats): number {
   return Number(st.mtimeNs / 1000n) / 1000;
 }
 
-export function code(error: unknown): string | undefined {
-  if (typeof error !== 'object' || error === null) return undefined;
-  const value: unknown = Reflect.get(error, 'code');
-  return typeof value === 'string' ? value : undefined;
-}
-
-export function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
+export { code, describe } from './fs-errors.js';
