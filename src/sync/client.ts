@@ -184,6 +184,8 @@ class Session {
     const local = await buildManifest(this.options.roots, { cache: this.options.cache, removeTemps: true });
     this.result.tempsRemoved = local.tempsRemoved;
     this.trees = this.roots.map((root) => treeOf(root));
+    // Before anything is written under it: a 0700 root must not be 0755 here while files arrive.
+    await this.applyRootMeta(remote, scope);
     const plan = planSync(remote.entries, local.entries, {
       roots: scope,
       keep: new Set(limits.oversized.map(entryKey)),
@@ -253,7 +255,12 @@ class Session {
             'protocol',
             `${this.peer}: manifest announced ${next.count} entries, sent ${entries.length}`,
           );
-        return { roots: head.roots, entries };
+        return {
+          roots: head.roots,
+          entries,
+          ...(head.rootMeta === undefined ? {} : { rootMeta: head.rootMeta }),
+          ...(head.copy === undefined ? {} : { copy: head.copy }),
+        };
       }
       if (next.t !== 'entries') throw this.unexpected(next, 'entries or manifest-end');
       if (entries.length + next.entries.length > MAX_ENTRIES)
@@ -270,6 +277,16 @@ class Session {
       throw new SyncError('manifest', `no root ${entry.root} here`);
     // A single-file root is the name `basename(real)` in its parent directory.
     return { tree, path: entry.path === '' ? basename(root.resolved.real) : entry.path };
+  }
+
+  /** Gives each directory root in scope the mode and owner the primary's has (when it says). */
+  private async applyRootMeta(remote: Manifest, scope: ReadonlySet<number>): Promise<void> {
+    for (const [index, meta] of (remote.rootMeta ?? []).entries()) {
+      const tree = this.trees[index];
+      if (meta === null || tree === null || tree === undefined || !scope.has(index)) continue;
+      if (this.roots[index]?.resolved.kind !== 'dir') continue;
+      await tree.setMeta('', meta, 'dir');
+    }
   }
 
   /** Records that the directory holding `path` changed: fsynced before the pull counts as done. */
@@ -395,7 +412,7 @@ class Session {
             await file?.abort();
             return tooBig ? 'too-big' : 'changed';
           }
-          const meta = { mode: end.mode, mtimeMs: end.mtimeMs };
+          const meta = { mode: end.mode, mtimeMs: end.mtimeMs, ...ownerOf(entry) };
           if (file !== null) {
             const streamed = file;
             return { bytes: received, commit: () => streamed.commit(meta, false) };
@@ -434,4 +451,9 @@ function treeOf(root: PreparedRoot): ConfinedTree | null {
   const { kind, real } = root.resolved;
   if (real === null || root.problem !== null) return null;
   return new ConfinedTree(kind === 'file' ? dirname(real) : real);
+}
+
+/** The owner a manifest entry carries, if any (an older primary sends none). */
+function ownerOf(entry: FileEntry): { uid?: number; gid?: number } {
+  return entry.uid === undefined || entry.gid === undefined ? {} : { uid: entry.uid, gid: entry.gid };
 }
