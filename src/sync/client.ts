@@ -6,10 +6,12 @@
  * the manifest has been fully received and validated.
  */
 import { createHash } from 'node:crypto';
-import { basename, dirname } from 'node:path';
+import { mkdir, rename } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import { SyncError, isSyncError } from '../../hal/errors/index.js';
 import type { SyncErrorKind } from '../../hal/errors/sync-error.js';
+import { rootsToSetAside, topmost } from './aside.js';
 import { AtomicFile, replaceWithSymlinkConfined, writeConfinedAtomic } from './atomic-write.js';
 import type { AtomicHooks } from './atomic-write.js';
 import { connectToPrimary } from './connect.js';
@@ -19,7 +21,8 @@ import type { HashCache } from './hash-cache.js';
 import { checkLimits, oversizedProblem } from './limits.js';
 import type { Limits } from './limits.js';
 import { parentOf } from './confine.js';
-import { ConfinedTree } from './local-guard.js';
+import { code } from './fs-errors.js';
+import { ConfinedTree, at } from './local-guard.js';
 import { createLocalRoot, inspectLocalRoot } from './local-roots.js';
 import type { PreparedRoot } from './local-roots.js';
 import { MAX_ENTRIES, buildManifest, describe } from './manifest.js';
@@ -46,6 +49,11 @@ export interface PullOptions {
   hooks?: AtomicHooks;
   /** Aborting drops the connection; the write in progress is abandoned, its temporary file removed. */
   signal?: AbortSignal;
+  /**
+   * `<state_dir>/sync-aside`: where deletions this pull does not trust are moved (aside.ts).
+   * Absent: they are held back (not deleted) and reported.
+   */
+  asideDir?: string;
 }
 
 export interface PullResult {
@@ -54,7 +62,10 @@ export interface PullResult {
   /** File bytes received. */
   bytes: number;
   deleted: number;
-  /** Metadata-only changes (mode, mtime). */
+  /** Entries moved aside instead of deleted (with what was under them), and where to. */
+  movedAside: number;
+  asideDir: string | null;
+  /** Metadata-only changes (mode, owner, mtime). */
   touched: number;
   tempsRemoved: number;
   /** Parts not synced this time (oversized, absent roots, files changing while copied). */
@@ -119,6 +130,8 @@ class Session {
     files: 0,
     bytes: 0,
     deleted: 0,
+    movedAside: 0,
+    asideDir: null,
     touched: 0,
     tempsRemoved: 0,
     problems: [],
@@ -130,6 +143,8 @@ class Session {
   private roots: PreparedRoot[] = [];
   /** Per root, the tree every write goes through (local-guard.ts); null for a root not synced. */
   private trees: Array<ConfinedTree | null> = [];
+  /** Roots whose deletions are moved aside this pull, and why. */
+  private aside = new Map<number, string>();
 
   constructor(
     private readonly socket: TLSSocket,
@@ -193,7 +208,9 @@ class Session {
     this.result.timings.manifestMs = lap;
     this.result.timings.localMs = this.lap() - lap;
 
-    for (const entry of plan.clear) await this.remove(entry);
+    // Rule: deletions from a primary whose copy is incomplete, empty or much smaller are moved aside.
+    this.aside = rootsToSetAside(remote.copy, plan, local.entries, scope);
+    await this.removeAll(plan.clear);
     for (const dir of plan.mkdirs) {
       const { tree, path } = this.place(dir);
       await tree.makeDir(path, dir);
@@ -212,7 +229,8 @@ class Session {
       await tree.setMeta(path, entry, entry.type);
       this.result.touched += 1;
     }
-    for (const entry of plan.remove) await this.remove(entry);
+    await this.removeAll(plan.remove);
+    this.reportAside();
     for (const { tree, dir } of this.dirty.values()) await tree.fsyncDir(dir);
     // A clean goodbye: the primary ends the connection once it has read `bye`.
     await this.writer.header({ t: 'bye' });
@@ -293,6 +311,60 @@ class Session {
   private markDirty(tree: ConfinedTree, path: string): void {
     const dir = parentOf(path);
     this.dirty.set(`${tree.base}\u0000${dir}`, { tree, dir });
+  }
+
+  /** Deletes entries (deepest first), or moves them aside for the roots in `this.aside`. */
+  private async removeAll(entries: readonly ManifestEntry[]): Promise<void> {
+    const asideRoots = new Set(this.aside.keys());
+    for (const entry of entries) if (!asideRoots.has(entry.root)) await this.remove(entry);
+    for (const entry of topmost(entries, asideRoots)) await this.moveAside(entry);
+  }
+
+  /**
+   * Moves an entry (a directory with everything under it) into this pull's directory under
+   * `asideDir`, by one rename from its confined parent. A state_dir on another filesystem
+   * (EXDEV) or none configured: the entry stays where it is, reported as a problem.
+   */
+  private async moveAside(entry: ManifestEntry): Promise<void> {
+    const { tree, path } = this.place(entry);
+    const reason = this.aside.get(entry.root) ?? '';
+    if (this.options.asideDir === undefined) {
+      this.result.problems.push({
+        kind: 'io',
+        text: `${describeEntry(entry)} not deleted: ${reason} (no state_dir to move it aside to)`,
+      });
+      return;
+    }
+    this.result.asideDir ??= join(this.options.asideDir, new Date().toISOString().replace(/[:.]/g, '-'));
+    const destination = join(this.result.asideDir, `root-${entry.root}`, path);
+    // The aside directory holds copies of anything, secrets included: root only.
+    await mkdir(dirname(destination), { recursive: true, mode: 0o700 });
+    try {
+      await tree.inParent(path, (dir, name) => rename(at(dir, name), destination));
+    } catch (error) {
+      const cause = error instanceof Error && 'cause' in error ? error.cause : error;
+      if (code(cause) === 'ENOENT') return;
+      if (code(cause) !== 'EXDEV') throw error;
+      this.result.problems.push({
+        kind: 'io',
+        text: `${describeEntry(entry)} not deleted: ${reason}, and ${this.options.asideDir} is on another filesystem, so it cannot be moved aside`,
+      });
+      return;
+    }
+    this.markDirty(tree, path);
+    this.result.movedAside += 1;
+  }
+
+  /** One warning per pull that moved anything aside: where to, how much, why. */
+  private reportAside(): void {
+    if (this.result.movedAside === 0 || this.result.asideDir === null) return;
+    const why = [...this.aside].map(([root, reason]) => `root ${root}: ${reason}`).join('; ');
+    this.options.log(
+      'warn',
+      'sync-aside',
+      `moved ${this.result.movedAside} entr${this.result.movedAside === 1 ? 'y' : 'ies'} the primary no longer has to ${this.result.asideDir} instead of deleting them (${why}); check the primary's copy, then restore or delete them`,
+      { count: this.result.movedAside, dir: this.result.asideDir, roots: [...this.aside.keys()].join(',') },
+    );
   }
 
   private async remove(entry: ManifestEntry): Promise<void> {
