@@ -197,13 +197,15 @@ export const ATTACKS: Attack[] = [
     message: /mode must be an integer in 0\.\.511, got 2559/,
     script: async (p, n) => {
       await hello(p, n);
-      await manifest(p, n, [file('new.txt', 'x')], 1, { rootMeta: [{ mode: 0o4777, uid: 0, gid: 0 }] });
+      await manifest(p, n, [file('new.txt', 'x')], 1, {
+        rootMeta: Array.from({ length: n }, () => ({ mode: 0o4777, uid: 0, gid: 0 })),
+      });
     },
   },
   {
     name: 'root metadata for the wrong number of roots',
     kind: 'protocol',
-    message: /manifest\.rootMeta must be a list of 1 item\(s\)/,
+    message: /manifest\.rootMeta must be a list of \d+ item\(s\), one per root/,
     script: async (p, n) => {
       await hello(p, n);
       await manifest(p, n, [file('new.txt', 'x')], 1, { rootMeta: [] });
