@@ -69,7 +69,16 @@ function parseArgs(argv: readonly string[]): Parsed {
 }
 
 function takesValue(flag: string): boolean {
-  return ['servers', 'agent-command', 'config', 'id', 'rounds', 'bmc-off-delay-ms', 'bmc-ack-delay-ms'].includes(flag);
+  return [
+    'servers',
+    'agent-command',
+    'config',
+    'id',
+    'rounds',
+    'bmc-off-delay-ms',
+    'bmc-ack-delay-ms',
+    'fault',
+  ].includes(flag);
 }
 
 function flag(parsed: Parsed, name: string): string | undefined {

@@ -6,12 +6,13 @@
  * the manifest has been fully received and validated.
  */
 import { createHash } from 'node:crypto';
-import { chmod, lstat, mkdir, rm, utimes } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { mkdir, rename } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import { SyncError, isSyncError } from '../../hal/errors/index.js';
 import type { SyncErrorKind } from '../../hal/errors/sync-error.js';
-import { AtomicFile, fsyncDir, replaceWithSymlink, writeFileAtomic } from './atomic-write.js';
+import { rootsToSetAside, topmost } from './aside.js';
+import { AtomicFile, replaceWithSymlinkConfined, writeConfinedAtomic } from './atomic-write.js';
 import type { AtomicHooks } from './atomic-write.js';
 import { connectToPrimary } from './connect.js';
 import { planSync } from './diff.js';
@@ -19,16 +20,18 @@ import { FrameReader, FrameWriter } from './frames.js';
 import type { HashCache } from './hash-cache.js';
 import { checkLimits, oversizedProblem } from './limits.js';
 import type { Limits } from './limits.js';
-import { ParentGuard } from './local-guard.js';
+import { parentOf } from './confine.js';
+import { code } from './fs-errors.js';
+import { ConfinedTree, at } from './local-guard.js';
 import { createLocalRoot, inspectLocalRoot } from './local-roots.js';
 import type { PreparedRoot } from './local-roots.js';
-import { MAX_ENTRIES, buildManifest, code, describe, localPath } from './manifest.js';
+import { MAX_ENTRIES, buildManifest, describe } from './manifest.js';
 import { PROTOCOL_VERSION, parseServerMessage } from './messages.js';
 import type { ServerMessage } from './messages.js';
 import type { SyncKey } from './psk.js';
 import type { SyncLog } from './sync-log.js';
 import { describeEntry, entryKey } from './types.js';
-import type { DirEntry, FileEntry, Manifest, ManifestEntry } from './types.js';
+import type { FileEntry, Manifest, ManifestEntry } from './types.js';
 import { validateManifest } from './validate.js';
 
 export interface PullOptions {
@@ -46,6 +49,11 @@ export interface PullOptions {
   hooks?: AtomicHooks;
   /** Aborting drops the connection; the write in progress is abandoned, its temporary file removed. */
   signal?: AbortSignal;
+  /**
+   * `<state_dir>/sync-aside`: where deletions this pull does not trust are moved (aside.ts).
+   * Absent: they are held back (not deleted) and reported.
+   */
+  asideDir?: string;
 }
 
 export interface PullResult {
@@ -54,7 +62,10 @@ export interface PullResult {
   /** File bytes received. */
   bytes: number;
   deleted: number;
-  /** Metadata-only changes (mode, mtime). */
+  /** Entries moved aside instead of deleted (with what was under them), and where to. */
+  movedAside: number;
+  asideDir: string | null;
+  /** Metadata-only changes (mode, owner, mtime). */
   touched: number;
   tempsRemoved: number;
   /** Parts not synced this time (oversized, absent roots, files changing while copied). */
@@ -119,16 +130,21 @@ class Session {
     files: 0,
     bytes: 0,
     deleted: 0,
+    movedAside: 0,
+    asideDir: null,
     touched: 0,
     tempsRemoved: 0,
     problems: [],
     timings: { manifestMs: 0, localMs: 0, copyMs: 0, finishMs: 0 },
   };
   private readonly startMs = performance.now();
-  /** Directories whose entries changed: fsynced at the end. */
-  private readonly dirty = new Set<string>();
+  /** Directories whose entries changed (by root and relative path): fsynced at the end. */
+  private readonly dirty = new Map<string, { tree: ConfinedTree; dir: string }>();
   private roots: PreparedRoot[] = [];
-  private guards: ParentGuard[] = [];
+  /** Per root, the tree every write goes through (local-guard.ts); null for a root not synced. */
+  private trees: Array<ConfinedTree | null> = [];
+  /** Roots whose deletions are moved aside this pull, and why. */
+  private aside = new Map<number, string>();
 
   constructor(
     private readonly socket: TLSSocket,
@@ -182,7 +198,9 @@ class Session {
 
     const local = await buildManifest(this.options.roots, { cache: this.options.cache, removeTemps: true });
     this.result.tempsRemoved = local.tempsRemoved;
-    this.guards = this.roots.map((root) => new ParentGuard(root.resolved.real ?? '/nonexistent'));
+    this.trees = this.roots.map((root) => treeOf(root));
+    // Before anything is written under it: a 0700 root must not be 0755 here while files arrive.
+    await this.applyRootMeta(remote, scope);
     const plan = planSync(remote.entries, local.entries, {
       roots: scope,
       keep: new Set(limits.oversized.map(entryKey)),
@@ -190,29 +208,30 @@ class Session {
     this.result.timings.manifestMs = lap;
     this.result.timings.localMs = this.lap() - lap;
 
-    for (const entry of plan.clear) await this.remove(entry);
-    for (const dir of plan.mkdirs) await this.makeDir(dir);
+    // Rule: deletions from a primary whose copy is incomplete, empty or much smaller are moved aside.
+    this.aside = rootsToSetAside(remote.copy, plan, local.entries, scope);
+    await this.removeAll(plan.clear);
+    for (const dir of plan.mkdirs) {
+      const { tree, path } = this.place(dir);
+      await tree.makeDir(path, dir);
+      this.markDirty(tree, path);
+    }
     await this.fetchAll(plan.fetch);
     this.result.timings.copyMs = this.lap() - this.result.timings.localMs - lap;
     for (const link of plan.links) {
-      const absolute = await this.target(link);
-      await replaceWithSymlink(absolute, link.target, false);
-      this.dirty.add(dirname(absolute));
+      const { tree, path } = this.place(link);
+      await replaceWithSymlinkConfined(tree, path, link.target);
+      this.markDirty(tree, path);
       this.result.files += 1;
     }
     for (const entry of plan.meta) {
-      const absolute = await this.target(entry);
-      await chmod(absolute, entry.mode);
-      if (entry.type === 'file') await utimes(absolute, entry.mtimeMs / 1000, entry.mtimeMs / 1000);
+      const { tree, path } = this.place(entry);
+      await tree.setMeta(path, entry, entry.type);
       this.result.touched += 1;
     }
-    for (const entry of plan.remove) await this.remove(entry);
-    for (const dir of this.dirty) {
-      await fsyncDir(dir).catch((error: unknown) => {
-        // A directory removed later in this sync has nothing left to make durable.
-        if (code(error) !== 'ENOENT') throw error;
-      });
-    }
+    await this.removeAll(plan.remove);
+    this.reportAside();
+    for (const { tree, dir } of this.dirty.values()) await tree.fsyncDir(dir);
     // A clean goodbye: the primary ends the connection once it has read `bye`.
     await this.writer.header({ t: 'bye' });
     this.socket.end();
@@ -254,7 +273,12 @@ class Session {
             'protocol',
             `${this.peer}: manifest announced ${next.count} entries, sent ${entries.length}`,
           );
-        return { roots: head.roots, entries };
+        return {
+          roots: head.roots,
+          entries,
+          ...(head.rootMeta === undefined ? {} : { rootMeta: head.rootMeta }),
+          ...(head.copy === undefined ? {} : { copy: head.copy }),
+        };
       }
       if (next.t !== 'entries') throw this.unexpected(next, 'entries or manifest-end');
       if (entries.length + next.entries.length > MAX_ENTRIES)
@@ -263,38 +287,90 @@ class Session {
     }
   }
 
-  /** Local path of an entry, after checking no parent directory here is a symlink. */
-  private async target(entry: { root: number; path: string }): Promise<string> {
+  /** The confined tree an entry lives in, and its path there. */
+  private place(entry: { root: number; path: string }): { tree: ConfinedTree; path: string } {
     const root = this.roots[entry.root];
-    const guard = this.guards[entry.root];
-    if (root === undefined || guard === undefined) throw new SyncError('manifest', `no root ${entry.root}`);
-    await guard.assertPlainParents(entry.path);
-    return localPath(root.resolved, entry.path);
+    const tree = this.trees[entry.root];
+    if (root === undefined || tree === undefined || tree === null || root.resolved.real === null)
+      throw new SyncError('manifest', `no root ${entry.root} here`);
+    // A single-file root is the name `basename(real)` in its parent directory.
+    return { tree, path: entry.path === '' ? basename(root.resolved.real) : entry.path };
   }
 
-  /** Creates a directory; whatever else stands there (a special file) is removed first. */
-  private async makeDir(dir: DirEntry): Promise<void> {
-    const absolute = await this.target(dir);
-    try {
-      await mkdir(absolute, { mode: dir.mode });
-    } catch (error) {
-      if (code(error) !== 'EEXIST') throw error;
-      const st = await lstat(absolute);
-      if (!st.isDirectory()) {
-        await rm(absolute, { force: true });
-        await mkdir(absolute, { mode: dir.mode });
-      }
+  /** Gives each directory root in scope the mode and owner the primary's has (when it says). */
+  private async applyRootMeta(remote: Manifest, scope: ReadonlySet<number>): Promise<void> {
+    for (const [index, meta] of (remote.rootMeta ?? []).entries()) {
+      const tree = this.trees[index];
+      if (meta === null || tree === null || tree === undefined || !scope.has(index)) continue;
+      if (this.roots[index]?.resolved.kind !== 'dir') continue;
+      await tree.setMeta('', meta, 'dir');
     }
-    await chmod(absolute, dir.mode);
-    this.guards[dir.root]?.forget(dir.path);
-    this.dirty.add(dirname(absolute));
+  }
+
+  /** Records that the directory holding `path` changed: fsynced before the pull counts as done. */
+  private markDirty(tree: ConfinedTree, path: string): void {
+    const dir = parentOf(path);
+    this.dirty.set(`${tree.base}\u0000${dir}`, { tree, dir });
+  }
+
+  /** Deletes entries (deepest first), or moves them aside for the roots in `this.aside`. */
+  private async removeAll(entries: readonly ManifestEntry[]): Promise<void> {
+    const asideRoots = new Set(this.aside.keys());
+    for (const entry of entries) if (!asideRoots.has(entry.root)) await this.remove(entry);
+    for (const entry of topmost(entries, asideRoots)) await this.moveAside(entry);
+  }
+
+  /**
+   * Moves an entry (a directory with everything under it) into this pull's directory under
+   * `asideDir`, by one rename from its confined parent. A state_dir on another filesystem
+   * (EXDEV) or none configured: the entry stays where it is, reported as a problem.
+   */
+  private async moveAside(entry: ManifestEntry): Promise<void> {
+    const { tree, path } = this.place(entry);
+    const reason = this.aside.get(entry.root) ?? '';
+    if (this.options.asideDir === undefined) {
+      this.result.problems.push({
+        kind: 'io',
+        text: `${describeEntry(entry)} not deleted: ${reason} (no state_dir to move it aside to)`,
+      });
+      return;
+    }
+    this.result.asideDir ??= join(this.options.asideDir, new Date().toISOString().replace(/[:.]/g, '-'));
+    const destination = join(this.result.asideDir, `root-${entry.root}`, path);
+    // The aside directory holds copies of anything, secrets included: root only.
+    await mkdir(dirname(destination), { recursive: true, mode: 0o700 });
+    try {
+      await tree.inParent(path, (dir, name) => rename(at(dir, name), destination));
+    } catch (error) {
+      const cause = error instanceof Error && 'cause' in error ? error.cause : error;
+      if (code(cause) === 'ENOENT') return;
+      if (code(cause) !== 'EXDEV') throw error;
+      this.result.problems.push({
+        kind: 'io',
+        text: `${describeEntry(entry)} not deleted: ${reason}, and ${this.options.asideDir} is on another filesystem, so it cannot be moved aside`,
+      });
+      return;
+    }
+    this.markDirty(tree, path);
+    this.result.movedAside += 1;
+  }
+
+  /** One warning per pull that moved anything aside: where to, how much, why. */
+  private reportAside(): void {
+    if (this.result.movedAside === 0 || this.result.asideDir === null) return;
+    const why = [...this.aside].map(([root, reason]) => `root ${root}: ${reason}`).join('; ');
+    this.options.log(
+      'warn',
+      'sync-aside',
+      `moved ${this.result.movedAside} entr${this.result.movedAside === 1 ? 'y' : 'ies'} the primary no longer has to ${this.result.asideDir} instead of deleting them (${why}); check the primary's copy, then restore or delete them`,
+      { count: this.result.movedAside, dir: this.result.asideDir, roots: [...this.aside.keys()].join(',') },
+    );
   }
 
   private async remove(entry: ManifestEntry): Promise<void> {
-    const absolute = await this.target(entry);
-    await rm(absolute, { recursive: entry.type === 'dir', force: true });
-    if (entry.type === 'dir') this.guards[entry.root]?.forget(entry.path);
-    this.dirty.add(dirname(absolute));
+    const { tree, path } = this.place(entry);
+    await tree.remove(path);
+    this.markDirty(tree, path);
     this.result.deleted += 1;
   }
 
@@ -327,8 +403,8 @@ class Session {
           const next = files[asked];
           if (next !== undefined) await this.writer.header({ t: 'get', root: next.root, path: next.path });
         }
-        const absolute = await this.target(entry);
-        const outcome = await this.receive(entry, absolute);
+        const { tree, path } = this.place(entry);
+        const outcome = await this.receive(entry, tree, path);
         if (outcome === 'changed') changed.push(entry);
         else if (outcome === 'too-big')
           this.result.problems.push({
@@ -339,7 +415,7 @@ class Session {
           const { bytes } = outcome;
           const commit: Promise<void> = outcome.commit().then(
             () => {
-              this.dirty.add(dirname(absolute));
+              this.markDirty(tree, path);
               this.result.files += 1;
               this.result.bytes += bytes;
               commits.delete(commit);
@@ -367,7 +443,11 @@ class Session {
    * whole when committed; a larger one streams into an atomic write as it arrives. Only a
    * complete copy whose size and hash match is returned for commit.
    */
-  private async receive(entry: FileEntry, absolute: string): Promise<'gone' | 'changed' | 'too-big' | Received> {
+  private async receive(
+    entry: FileEntry,
+    tree: ConfinedTree,
+    path: string,
+  ): Promise<'gone' | 'changed' | 'too-big' | Received> {
     const head = await this.message();
     if (head.t === 'missing') {
       if (head.root !== entry.root || head.path !== entry.path)
@@ -404,7 +484,7 @@ class Session {
             await file?.abort();
             return tooBig ? 'too-big' : 'changed';
           }
-          const meta = { mode: end.mode, mtimeMs: end.mtimeMs };
+          const meta = { mode: end.mode, mtimeMs: end.mtimeMs, ...ownerOf(entry) };
           if (file !== null) {
             const streamed = file;
             return { bytes: received, commit: () => streamed.commit(meta, false) };
@@ -412,7 +492,7 @@ class Session {
           const data = Buffer.concat(buffered);
           return {
             bytes: received,
-            commit: async () => void (await writeFileAtomic(absolute, data, meta, hooks, false)),
+            commit: async () => void (await writeConfinedAtomic(tree, path, data, meta, hooks)),
           };
         }
         received += frame.bytes.length;
@@ -425,7 +505,7 @@ class Session {
           continue;
         }
         if (file === null) {
-          file = await AtomicFile.create(absolute, hooks);
+          file = await AtomicFile.createConfined(tree, path, hooks);
           for (const piece of buffered) await file.write(piece);
           buffered = [];
         }
@@ -436,4 +516,16 @@ class Session {
       throw error;
     }
   }
+}
+
+/** The tree a root's writes go through: the root directory, or a single-file root's parent. */
+function treeOf(root: PreparedRoot): ConfinedTree | null {
+  const { kind, real } = root.resolved;
+  if (real === null || root.problem !== null) return null;
+  return new ConfinedTree(kind === 'file' ? dirname(real) : real);
+}
+
+/** The owner a manifest entry carries, if any (an older primary sends none). */
+function ownerOf(entry: FileEntry): { uid?: number; gid?: number } {
+  return entry.uid === undefined || entry.gid === undefined ? {} : { uid: entry.uid, gid: entry.gid };
 }

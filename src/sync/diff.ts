@@ -14,7 +14,7 @@ export interface SyncPlan {
   fetch: FileEntry[];
   /** Symlinks to create or re-point. */
   links: SymlinkEntry[];
-  /** Same content, other mode or mtime: metadata only, nothing travels. */
+  /** Same content, other mode, owner or mtime: metadata only, nothing travels. */
   meta: Array<FileEntry | DirEntry>;
   /** Local entries the primary no longer has, deepest first (deletions propagate). */
   remove: ManifestEntry[];
@@ -53,11 +53,12 @@ export function planSync(
     switch (r.type) {
       case 'dir':
         if (l === undefined) plan.mkdirs.push(r);
-        else if (l.type === 'dir' && l.mode !== r.mode) plan.meta.push(r);
+        else if (l.type === 'dir' && (l.mode !== r.mode || !sameOwner(l, r))) plan.meta.push(r);
         break;
       case 'file':
         if (l === undefined || l.type !== 'file' || l.size !== r.size || l.sha256 !== r.sha256) plan.fetch.push(r);
-        else if (l.mode !== r.mode || Math.abs(l.mtimeMs - r.mtimeMs) >= MTIME_TOLERANCE_MS) plan.meta.push(r);
+        else if (l.mode !== r.mode || !sameOwner(l, r) || Math.abs(l.mtimeMs - r.mtimeMs) >= MTIME_TOLERANCE_MS)
+          plan.meta.push(r);
         break;
       case 'symlink':
         if (l === undefined || l.type !== 'symlink' || l.target !== r.target) plan.links.push(r);
@@ -74,6 +75,12 @@ export function planSync(
   plan.remove.sort(deepestFirst);
   plan.mkdirs.sort((a, b) => -deepestFirst(a, b));
   return plan;
+}
+
+/** Owners match, or the primary sent none (an older primary: owners are left alone). */
+function sameOwner(local: FileEntry | DirEntry, remote: FileEntry | DirEntry): boolean {
+  if (remote.uid === undefined || remote.gid === undefined) return true;
+  return local.uid === remote.uid && local.gid === remote.gid;
 }
 
 function depth(entry: ManifestEntry): number {

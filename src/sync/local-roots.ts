@@ -6,7 +6,7 @@
 import { mkdir, realpath } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import { SyncError } from '../../hal/errors/index.js';
-import { describe, resolveRoot } from './manifest.js';
+import { code, describe, resolveRoot } from './manifest.js';
 import type { ResolvedRoot } from './manifest.js';
 import type { RootKind } from './types.js';
 
@@ -41,7 +41,11 @@ export async function inspectLocalRoot(index: number, configured: string, remote
 export async function createLocalRoot(index: number, configured: string, remote: RootKind): Promise<PreparedRoot> {
   try {
     if (remote === 'dir') {
-      await mkdir(configured, { recursive: true, mode: 0o755 });
+      await mkdir(dirname(configured), { recursive: true, mode: 0o755 });
+      // The root itself 0700 until the primary's mode is applied (for good, from a primary that sends none).
+      await mkdir(configured, { mode: 0o700 }).catch((error: unknown) => {
+        if (code(error) !== 'EEXIST') throw error;
+      });
       return { resolved: await resolveRoot(configured), problem: null, missing: false };
     }
     await mkdir(dirname(configured), { recursive: true, mode: 0o755 });

@@ -4,14 +4,16 @@
  * special files and names that are not UTF-8 are skipped and reported, never listed.
  */
 import type { BigIntStats } from 'node:fs';
-import { lstat, readdir, readlink, realpath, stat, unlink } from 'node:fs/promises';
+import { lstat, readdir, readlink, realpath, stat } from 'node:fs/promises';
 import { SyncError } from '../../hal/errors/index.js';
 import { pathProblem, symlinkTargetProblem } from './confine.js';
 import type { HashCache } from './hash-cache.js';
+import { code, describe } from './fs-errors.js';
 import { hashFile } from './hash-file.js';
+import { ConfinedTree } from './local-guard.js';
 import { isTempName } from './temp-name.js';
 import { mapLimit } from './map-limit.js';
-import type { FileEntry, Manifest, ManifestEntry, RootKind, SkippedPath } from './types.js';
+import type { FileEntry, Manifest, ManifestEntry, RootKind, RootMeta, SkippedPath } from './types.js';
 
 /** More entries than this is refused on both sides (memory is proportional to it). */
 export const MAX_ENTRIES = 1_000_000;
@@ -37,6 +39,7 @@ export interface WalkOptions {
 }
 
 export interface WalkResult extends Manifest {
+  rootMeta: Array<RootMeta | null>;
   resolved: ResolvedRoot[];
   /** Leftover temporary files removed. */
   tempsRemoved: number;
@@ -95,6 +98,7 @@ export async function buildManifest(roots: readonly string[], options: WalkOptio
       mode: Number(st.mode) & 0o777,
       mtimeMs: mtimeMs(st),
       sha256,
+      ...owner(st),
     };
   };
 
@@ -120,9 +124,14 @@ export async function buildManifest(roots: readonly string[], options: WalkOptio
     }
     if (isTempName(name)) {
       // Leftover of a write interrupted between write and rename: the final file is intact.
+      // Removed through the confined tree: `dirAbsolute` may have been swapped for a symlink.
       if (options.removeTemps && (st.isFile() || st.isSymbolicLink())) {
-        await unlink(absolute).catch(() => undefined);
-        tempsRemoved += 1;
+        const base = resolved[root]?.real;
+        if (base !== null && base !== undefined)
+          await new ConfinedTree(base)
+            .remove(path)
+            .then(() => (tempsRemoved += 1))
+            .catch(() => undefined);
       }
       return null;
     }
@@ -131,7 +140,7 @@ export async function buildManifest(roots: readonly string[], options: WalkOptio
       skip(root, path, `its path ${problem}`);
       return null;
     }
-    if (st.isDirectory()) return { type: 'dir', root, path, mode: Number(st.mode) & 0o777 };
+    if (st.isDirectory()) return { type: 'dir', root, path, mode: Number(st.mode) & 0o777, ...owner(st) };
     if (st.isFile()) {
       try {
         return await fileEntry(root, path, absolute, st);
@@ -222,7 +231,29 @@ export async function buildManifest(roots: readonly string[], options: WalkOptio
     }
   }
   options.cache.retain(seen);
-  return { roots: resolved.map((r) => r.kind), entries, resolved, tempsRemoved, hashed };
+  const rootMeta = await Promise.all(resolved.map(rootMetaOf));
+  return { roots: resolved.map((r) => r.kind), rootMeta, entries, resolved, tempsRemoved, hashed };
+}
+
+/** Numeric owner of an entry, as the manifest carries it. */
+function owner(st: BigIntStats): { uid: number; gid: number } {
+  return { uid: Number(st.uid), gid: Number(st.gid) };
+}
+
+/** A directory root's own mode and owner; null for a file or absent root. */
+async function rootMetaOf(root: ResolvedRoot): Promise<RootMeta | null> {
+  if (root.kind !== 'dir' || root.real === null) return null;
+  try {
+    const st = await lstat(root.real, { bigint: true });
+    return { mode: Number(st.mode) & 0o777, ...owner(st) };
+  } catch (error) {
+    throw new SyncError(
+      'io',
+      `cannot read root ${root.configured}: ${describe(error)}`,
+      { path: root.configured },
+      { cause: error },
+    );
+  }
 }
 
 /** Microsecond-precision milliseconds (exact in a double for any realistic date). */
@@ -230,12 +261,4 @@ export function mtimeMs(st: BigIntStats): number {
   return Number(st.mtimeNs / 1000n) / 1000;
 }
 
-export function code(error: unknown): string | undefined {
-  if (typeof error !== 'object' || error === null) return undefined;
-  const value: unknown = Reflect.get(error, 'code');
-  return typeof value === 'string' ? value : undefined;
-}
-
-export function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
+export { code, describe } from './fs-errors.js';

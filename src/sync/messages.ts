@@ -7,20 +7,29 @@
  *   hello {v, roots}             ->
  *                                <-      hello {v, roots}
  *   manifest                     ->
- *                                <-      manifest {roots}, entries {entries[]}..., manifest-end {count}
+ *                                <-      manifest {roots, rootMeta?, copy?}, entries {entries[]}..., manifest-end {count}
  *   get {root, path}             ->
  *                                <-      file {root, path}, D frames..., end {size, sha256, mode, mtimeMs, stable}
  *                                        or missing {root, path, reason}
  *   ... more gets ...
  *   bye                          ->
+ *
+ * Optional fields, added without a version change (an older peer omits them, and ignores
+ * them when it receives them): `rootMeta` (each directory root's mode and numeric owner;
+ * absent: the monitor leaves its roots' mode and owner alone, a root it creates is 0700),
+ * `copy` (the serving server's own copy state, types.ts; absent: unknown), and `uid`/`gid` of
+ * file and directory entries (both or neither; absent: the monitor leaves owners as they
+ * are, new files are root's).
  */
 import { SyncError } from '../../hal/errors/index.js';
 import { MAX_PATH_BYTES } from './confine.js';
-import type { ManifestEntry, RootKind } from './types.js';
+import type { CopyState, ManifestEntry, RootKind, RootMeta } from './types.js';
 
 export const PROTOCOL_VERSION = 1;
 /** More roots than this is not a sensible config, and refused on the wire. */
 export const MAX_ROOTS = 1000;
+/** Highest uid or gid accepted: 2^32 - 1 is chown's "leave unchanged", never an owner. */
+export const MAX_ID = 0xfffffffe;
 
 export type ClientMessage =
   | { t: 'hello'; v: number; roots: number }
@@ -30,7 +39,7 @@ export type ClientMessage =
 
 export type ServerMessage =
   | { t: 'hello'; v: number; roots: number }
-  | { t: 'manifest'; roots: RootKind[] }
+  | { t: 'manifest'; roots: RootKind[]; rootMeta?: Array<RootMeta | null>; copy?: CopyState }
   | { t: 'entries'; entries: ManifestEntry[] }
   | { t: 'manifest-end'; count: number }
   | { t: 'file'; root: number; path: string }
@@ -64,7 +73,8 @@ export function parseServerMessage(value: unknown): ServerMessage {
       const roots = o['roots'];
       if (!Array.isArray(roots) || roots.length > MAX_ROOTS)
         throw bad('manifest.roots must be a list of at most 1000 root kinds');
-      return { t, roots: roots.map(rootKind) };
+      const kinds = roots.map(rootKind);
+      return { t, roots: kinds, ...rootMetaField(o, kinds), ...copyField(o) };
     }
     case 'entries': {
       const entries = o['entries'];
@@ -113,14 +123,51 @@ export function parseEntry(value: unknown): ManifestEntry {
         mode: int(o, 'mode', 0, 0o777),
         mtimeMs: finite(o, 'mtimeMs'),
         sha256: sha256(o),
+        ...ownerFields(o, path),
       };
     case 'dir':
-      return { type: 'dir', root, path, mode: int(o, 'mode', 0, 0o777) };
+      return { type: 'dir', root, path, mode: int(o, 'mode', 0, 0o777), ...ownerFields(o, path) };
     case 'symlink':
       return { type: 'symlink', root, path, target: text(o, 'target', MAX_PATH_BYTES) };
     default:
       throw bad(`manifest entry ${JSON.stringify(path)} has unknown type ${JSON.stringify(o['type'])}`);
   }
+}
+
+/** `uid` and `gid`: both absent (an older primary), or both integers in 0..MAX_ID. */
+function ownerFields(o: Record<string, unknown>, path: string): { uid?: number; gid?: number } {
+  const hasUid = o['uid'] !== undefined;
+  const hasGid = o['gid'] !== undefined;
+  if (!hasUid && !hasGid) return {};
+  if (hasUid !== hasGid)
+    throw bad(`manifest entry ${JSON.stringify(path)} has ${hasUid ? 'uid' : 'gid'} without ${hasUid ? 'gid' : 'uid'}`);
+  return { uid: int(o, 'uid', 0, MAX_ID), gid: int(o, 'gid', 0, MAX_ID) };
+}
+
+/** `rootMeta`: absent, or one item per root: {mode, uid, gid} for a directory root, null otherwise. */
+function rootMetaField(o: Record<string, unknown>, kinds: readonly RootKind[]): { rootMeta?: Array<RootMeta | null> } {
+  const value = o['rootMeta'];
+  if (value === undefined) return {};
+  if (!Array.isArray(value) || value.length !== kinds.length)
+    throw bad(`manifest.rootMeta must be a list of ${kinds.length} item(s), one per root, got ${short(value)}`);
+  return {
+    rootMeta: value.map((item: unknown, index) => {
+      if (kinds[index] !== 'dir') {
+        if (item !== null) throw bad(`manifest.rootMeta[${index}] must be null: root ${index} is not a directory`);
+        return null;
+      }
+      const m = object(item, `manifest.rootMeta[${index}]`);
+      return { mode: int(m, 'mode', 0, 0o777), uid: int(m, 'uid', 0, MAX_ID), gid: int(m, 'gid', 0, MAX_ID) };
+    }),
+  };
+}
+
+/** `copy`: absent, `complete` or `incomplete`. */
+function copyField(o: Record<string, unknown>): { copy?: CopyState } {
+  const value = o['copy'];
+  if (value === undefined) return {};
+  if (value === 'complete' || value === 'incomplete') return { copy: value };
+  throw bad(`manifest.copy must be "complete" or "incomplete", got ${short(value)}`);
 }
 
 function rootKind(value: unknown): RootKind {

@@ -14,6 +14,8 @@ export interface PullWorkerData {
   port: number;
   timeoutMs: number;
   limits: Limits;
+  /** `<state_dir>/sync-aside`, or null (client.ts PullOptions.asideDir). */
+  asideDir: string | null;
 }
 
 export type ToWorker = { type: 'pull'; id: number; host: string } | { type: 'abort'; reason: string };
@@ -30,6 +32,7 @@ export interface PullThreadOptions {
   timeoutMs: number;
   limits: Limits;
   log: SyncLog;
+  asideDir: string | null;
 }
 
 export class PullThread {
@@ -77,6 +80,7 @@ export class PullThread {
       port: this.options.port,
       timeoutMs: this.options.timeoutMs,
       limits: this.options.limits,
+      asideDir: this.options.asideDir,
     };
     const worker = new Worker(new URL('./pull-worker.js', import.meta.url), { workerData: data });
     worker.on('message', (message: FromWorker) => this.onMessage(message));

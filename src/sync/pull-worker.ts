@@ -35,6 +35,7 @@ port.on('message', (message: ToWorker) => {
     limits: data.limits,
     cache,
     signal: abort.signal,
+    ...(data.asideDir === null ? {} : { asideDir: data.asideDir }),
     log: (level, event, text, fields = {}) => post({ type: 'log', level, event, message: text, fields }),
   })
     .then(

@@ -9,12 +9,16 @@ import type { Config } from '../config/index.js';
 import { SyncError } from '../../hal/errors/index.js';
 import type { AtomicHooks } from './atomic-write.js';
 import { pull } from './client.js';
+import { CopyStateFile } from './copy-state.js';
 import { HashCache } from './hash-cache.js';
 import { PullThread } from './pull-thread.js';
 import type { Limits } from './limits.js';
 import { SyncKey } from './psk.js';
 import { SyncServer } from './server.js';
+import { join } from 'node:path';
 import type { SyncLog } from './sync-log.js';
+import { describe } from './fs-errors.js';
+import type { CopyState } from './types.js';
 import { silentLog } from './sync-log.js';
 
 export interface TlsReplicatorOptions {
@@ -25,6 +29,12 @@ export interface TlsReplicatorOptions {
   limits: Limits;
   key: SyncKey;
   log?: SyncLog;
+  /**
+   * state_dir: this server's copy state (copy-state.ts) and `sync-aside/`, where deletions
+   * from a primary with an incomplete, empty or much smaller copy go (aside.ts). Absent: no
+   * state is recorded or sent, and such deletions are held back and reported.
+   */
+  stateDir?: string;
   /** Tests: crash points inside atomic writes (implies `thread: 'main'`). */
   hooks?: AtomicHooks;
   /**
@@ -46,9 +56,13 @@ export class TlsReplicator implements Replicator {
   private readonly cache = new HashCache();
   private readonly log: SyncLog;
   private readonly thread: PullThread | null;
+  private readonly copyState: CopyStateFile | null;
+  private readonly asideDir: string | null;
 
   constructor(private readonly options: TlsReplicatorOptions) {
     this.log = options.log ?? silentLog;
+    this.copyState = options.stateDir === undefined ? null : new CopyStateFile(options.stateDir);
+    this.asideDir = options.stateDir === undefined ? null : join(options.stateDir, 'sync-aside');
     const inWorker = (options.thread ?? 'worker') === 'worker' && options.hooks === undefined;
     this.thread = inWorker
       ? new PullThread({
@@ -58,12 +72,13 @@ export class TlsReplicator implements Replicator {
           timeoutMs: options.timeoutMs,
           limits: options.limits,
           log: this.log,
+          asideDir: this.asideDir,
         })
       : null;
   }
 
   /** From the `sync` config section; reads and checks the key file now (throws SyncError `key`). */
-  static fromConfig(sync: Config['sync'], log?: SyncLog): TlsReplicator {
+  static fromConfig(sync: Config['sync'], log?: SyncLog, stateDir?: string): TlsReplicator {
     if (sync.keyFile === null) throw new SyncError('key', 'sync.key_file is required when sync.paths is set');
     return new TlsReplicator({
       paths: sync.paths,
@@ -72,6 +87,7 @@ export class TlsReplicator implements Replicator {
       limits: { maxFileBytes: sync.maxFileBytes, maxTotalBytes: sync.maxTotalBytes },
       key: SyncKey.fromFile(sync.keyFile),
       ...(log === undefined ? {} : { log }),
+      ...(stateDir === undefined ? {} : { stateDir }),
     });
   }
 
@@ -94,6 +110,7 @@ export class TlsReplicator implements Replicator {
       clearTimeout(timer);
     }
     await this.stopServing();
+    const copy = await this.readCopyState();
     const server = new SyncServer({
       roots: this.options.paths,
       key: this.options.key,
@@ -101,6 +118,7 @@ export class TlsReplicator implements Replicator {
       timeoutMs: this.options.timeoutMs,
       cache: this.cache,
       log: this.log,
+      ...(copy === undefined ? {} : { copy }),
     });
     this.server = server;
     try {
@@ -138,7 +156,32 @@ export class TlsReplicator implements Replicator {
     await this.thread?.close();
   }
 
+  /** This server's recorded copy state; unreadable is unknown (logged), never fatal to serving. */
+  private async readCopyState(): Promise<CopyState | undefined> {
+    try {
+      return (await this.copyState?.read()) ?? undefined;
+    } catch (error) {
+      this.log('warn', 'sync-state-unreadable', `cannot read ${this.copyState?.path ?? ''}: ${describe(error)}`);
+      return undefined;
+    }
+  }
+
+  /** Records a pull's start or completion; a state_dir that cannot be written is logged, not fatal. */
+  private async recordCopyState(step: 'attempting' | 'completed'): Promise<void> {
+    try {
+      await this.copyState?.[step]();
+    } catch (error) {
+      this.log(
+        'warn',
+        'sync-state-unwritable',
+        `cannot record the copy state in ${this.copyState?.path ?? ''}: ${describe(error)}`,
+      );
+    }
+  }
+
   private async pullOnce(primaryIp: string, signal: AbortSignal): Promise<SyncResult> {
+    // From the first attempt until one completes, this server's copy is incomplete.
+    await this.recordCopyState('attempting');
     const result =
       this.thread !== null
         ? await this.thread.run(primaryIp, signal)
@@ -152,6 +195,7 @@ export class TlsReplicator implements Replicator {
             limits: this.options.limits,
             cache: this.cache,
             log: this.log,
+            ...(this.asideDir === null ? {} : { asideDir: this.asideDir }),
             ...(this.options.hooks === undefined ? {} : { hooks: this.options.hooks }),
           });
     const t = result.timings;
@@ -183,6 +227,7 @@ export class TlsReplicator implements Replicator {
         { files: result.files, bytes: result.bytes },
       );
     }
+    await this.recordCopyState('completed');
     return { skipped: false, files: result.files, bytes: result.bytes, deleted: result.deleted };
   }
 }

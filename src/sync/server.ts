@@ -22,7 +22,7 @@ import { prepareFile, releasePrepared, sendPrepared } from './serve-file.js';
 import type { Prepared } from './serve-file.js';
 import type { SyncLog } from './sync-log.js';
 import { describeEntry, entryKey } from './types.js';
-import type { ManifestEntry } from './types.js';
+import type { CopyState, ManifestEntry } from './types.js';
 
 /** Entries per `entries` message: well under the header limit even with long paths. */
 const ENTRIES_PER_MESSAGE = 32;
@@ -58,6 +58,8 @@ export interface SyncServerOptions {
   handshakeMs?: number;
   cache: HashCache;
   log: SyncLog;
+  /** This server's own copy state, sent with each manifest (absent: not sent, unknown). */
+  copy?: CopyState;
 }
 
 export class SyncServer {
@@ -321,7 +323,13 @@ export class SyncServer {
         );
       },
     });
-    await writer.header({ t: 'manifest', roots: walk.roots });
+    const copy = this.options.copy;
+    await writer.header({
+      t: 'manifest',
+      roots: walk.roots,
+      rootMeta: walk.rootMeta,
+      ...(copy === undefined ? {} : { copy }),
+    });
     const files = new Set<string>();
     for (let i = 0; i < walk.entries.length; i += ENTRIES_PER_MESSAGE) {
       const batch: ManifestEntry[] = walk.entries.slice(i, i + ENTRIES_PER_MESSAGE);

@@ -19,6 +19,9 @@ export interface FileEntry {
   mtimeMs: number;
   /** Lower-case hex SHA-256 of the content. */
   sha256: string;
+  /** Numeric owner; both or neither (a primary before owners were replicated sends neither). */
+  uid?: number;
+  gid?: number;
 }
 
 export interface DirEntry {
@@ -26,6 +29,8 @@ export interface DirEntry {
   root: number;
   path: string;
   mode: number;
+  uid?: number;
+  gid?: number;
 }
 
 export interface SymlinkEntry {
@@ -38,8 +43,25 @@ export interface SymlinkEntry {
 
 export type ManifestEntry = FileEntry | DirEntry | SymlinkEntry;
 
+/** Mode and numeric owner of a directory root itself (a file root's are in its entry). */
+export interface RootMeta {
+  mode: number;
+  uid: number;
+  gid: number;
+}
+
+/**
+ * How complete the serving server's copy is, as it records it (copy-state.ts): `complete`
+ * once it completed a pull, `incomplete` while it has tried to pull and never completed one.
+ * Absent: unknown (a server that never pulled, an older primary, no state recorded).
+ */
+export type CopyState = 'complete' | 'incomplete';
+
 export interface Manifest {
   roots: RootKind[];
+  /** Per root: its own mode and owner, null for a file or absent root. Absent: not sent (older primary). */
+  rootMeta?: Array<RootMeta | null>;
+  copy?: CopyState;
   entries: ManifestEntry[];
 }
 

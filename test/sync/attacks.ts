@@ -25,9 +25,15 @@ async function hello(peer: Peer, roots: number): Promise<void> {
   await peer.writer.header({ t: 'hello', v: 1, roots });
 }
 
-async function manifest(peer: Peer, roots: number, entries: unknown[], count = entries.length): Promise<void> {
+async function manifest(
+  peer: Peer,
+  roots: number,
+  entries: unknown[],
+  count = entries.length,
+  head: Record<string, unknown> = {},
+): Promise<void> {
   await peer.reader.header();
-  await peer.writer.header({ t: 'manifest', roots: Array.from({ length: roots }, () => 'dir') });
+  await peer.writer.header({ t: 'manifest', roots: Array.from({ length: roots }, () => 'dir'), ...head });
   await peer.writer.header({ t: 'entries', entries });
   await peer.writer.header({ t: 'manifest-end', count });
 }
@@ -156,6 +162,53 @@ export const ATTACKS: Attack[] = [
     script: async (p, n) => {
       await hello(p, n);
       await manifest(p, n, [file('new.txt', 'x', { size: -5 })]);
+    },
+  },
+  {
+    name: 'an owner with a uid but no gid',
+    kind: 'protocol',
+    message: /manifest entry "new\.txt" has uid without gid/,
+    script: async (p, n) => {
+      await hello(p, n);
+      await manifest(p, n, [file('new.txt', 'x', { uid: 4242 })]);
+    },
+  },
+  {
+    name: 'an owner of 2^32-1 (chown\'s "leave unchanged")',
+    kind: 'protocol',
+    message: /uid must be an integer in 0\.\.4294967294, got 4294967295/,
+    script: async (p, n) => {
+      await hello(p, n);
+      await manifest(p, n, [file('new.txt', 'x', { uid: 4294967295, gid: 0 })]);
+    },
+  },
+  {
+    name: 'a negative gid',
+    kind: 'protocol',
+    message: /gid must be an integer in 0\.\.4294967294, got -1/,
+    script: async (p, n) => {
+      await hello(p, n);
+      await manifest(p, n, [file('new.txt', 'x', { uid: 0, gid: -1 })]);
+    },
+  },
+  {
+    name: 'a root mode with the setuid bit',
+    kind: 'protocol',
+    message: /mode must be an integer in 0\.\.511, got 2559/,
+    script: async (p, n) => {
+      await hello(p, n);
+      await manifest(p, n, [file('new.txt', 'x')], 1, {
+        rootMeta: Array.from({ length: n }, () => ({ mode: 0o4777, uid: 0, gid: 0 })),
+      });
+    },
+  },
+  {
+    name: 'root metadata for the wrong number of roots',
+    kind: 'protocol',
+    message: /manifest\.rootMeta must be a list of \d+ item\(s\), one per root/,
+    script: async (p, n) => {
+      await hello(p, n);
+      await manifest(p, n, [file('new.txt', 'x')], 1, { rootMeta: [] });
     },
   },
   {

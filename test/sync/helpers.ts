@@ -62,6 +62,8 @@ export interface PairOptions {
   hooks?: AtomicHooks;
   /** Default `main` here (fast); the tests that name `worker` cover the pull thread. */
   thread?: 'worker' | 'main';
+  /** state_dir (copy state, sync-aside); default none. */
+  stateDir?: string;
 }
 
 export const LIMITS = { maxFileBytes: 1024 ** 3, maxTotalBytes: 10 * 1024 ** 3 };
@@ -96,6 +98,7 @@ export function pullingReplicator(
     key: options.monitorKey ?? KEY,
     log,
     thread: options.thread ?? 'main',
+    ...(options.stateDir === undefined ? {} : { stateDir: options.stateDir }),
     ...(options.hooks === undefined ? {} : { hooks: options.hooks }),
   });
 }
