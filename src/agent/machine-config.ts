@@ -1,5 +1,6 @@
 import type { Config } from '../config/index.js';
 import type { MachineConfig } from '../role/index.js';
+import type { PeerPath } from '../role/types.js';
 
 const US = 1000;
 
@@ -22,7 +23,9 @@ export function machineConfig(config: Config): MachineConfig {
       retryUs: config.fencing.retryMs * US,
       retryMaxUs: config.fencing.retryMaxMs * US,
       powerCycle: config.board.bmc.powerCycle,
+      powerTimeoutUs: config.fencing.powerTimeoutMs * US,
     },
+    peer: config.peer.keyFile === null ? null : { paths: peerPaths(config) },
     syncEveryProbes: config.sync.everyProbes,
     boot: { jitterUs: config.boot.jitterMs * US, checkUs: config.boot.checkMs * US },
     spare: { checkUs: config.spare.checkMs * US, jitterUs: config.spare.jitterMs * US },
@@ -30,4 +33,18 @@ export function machineConfig(config: Config): MachineConfig {
     health: config.health === null ? null : { intervalUs: config.health.intervalMs * US, fails: config.health.fails },
     announceRefreshUs: config.announce.refreshS * 1_000_000,
   };
+}
+
+/** For each other member, the heartbeat paths between it and this server. */
+function peerPaths(config: Config): Record<string, PeerPath[]> {
+  const self = config.cluster.members.find((m) => m.name === config.node);
+  const paths: Record<string, PeerPath[]> = {};
+  for (const m of config.cluster.members) {
+    if (m.name === config.node) continue;
+    paths[m.name] = [
+      ...(m.address !== null && self !== undefined && self.address !== null ? (['lan'] as const) : []),
+      ...(m.mgmtAddress !== null && self !== undefined && self.mgmtAddress !== null ? (['mgmt'] as const) : []),
+    ];
+  }
+  return paths;
 }

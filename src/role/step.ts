@@ -1,5 +1,15 @@
 import type { PersistedRole } from '../../hal/store/index.js';
 import { nextRandom } from '../../hal/base/random.js';
+import { log, powerOn } from './actions.js';
+import {
+  DEAD_MONITOR_TIMER,
+  freshPeers,
+  onDeadMonitorCheck,
+  onDeadMonitorFenced,
+  onDeadMonitorTimer,
+  onPeer,
+  onPeerSilent,
+} from './dead-monitor.js';
 import type { Action, CheckTarget, Event, MachineConfig, Phase, ProbeState, RoleState, StepResult } from './types.js';
 
 /** Timer names. Probe timeouts are `timeout:<sequence>`. */
@@ -12,6 +22,7 @@ export const TIMER = {
   announce: 'announce-refresh',
   confirmRetry: 'confirm-retry',
   defend: 'defend',
+  deadMonitor: DEAD_MONITOR_TIMER,
 } as const;
 
 /** A check result older than this (beyond its window) describes the past: check again. */
@@ -32,6 +43,7 @@ export function initialState(seed: number): RoleState {
     maintenance: false,
     checkSeq: 0,
     poweredOff: [],
+    peers: freshPeers(),
   };
 }
 
@@ -103,9 +115,9 @@ function dispatch(c: MachineConfig, s: RoleState, e: Event, out: Action[]): Role
     case 'health-result':
       return onHealthResult(c, s, e, out);
     case 'peer':
+      return onPeer(c, s, e, out);
     case 'peer-silent':
-      // Rule: peer heartbeats are observed, not yet acted on (issue 11: policy to come).
-      return s;
+      return onPeerSilent(c, s, e, out);
   }
 }
 
@@ -170,6 +182,7 @@ function onCheckResult(
   if (filtered !== e) return onCheckResult(c, s, filtered, out);
   const seen = e.evidence.join(', ');
   if (e.address === 'uplink') return onUplinkResult(c, s, e, seen, out);
+  if (s.phase === 'primary' && e.address === 'monitor') return onDeadMonitorCheck(c, s, e, out);
   if ((s.phase === 'primary' && e.address === 'primary') || (s.phase === 'monitor' && e.address === 'monitor'))
     return onDefendResult(c, s, e, out);
   if (e.taken && e.contended === true) return onContended(c, s, e.nowUs, e.address, seen, out);
@@ -458,6 +471,7 @@ function onTimer(c: MachineConfig, s: RoleState, timer: string, nowUs: number, o
     return isProbing(s.phase) ? onProbeTimeout(c, s, Number(timer.slice(8)), nowUs, out) : s;
   if (timer === TIMER.fenceRetry)
     return s.phase === 'monitor' && s.fence.status === 'backoff' ? onFenceRetry(c, s, nowUs, out) : s;
+  if (timer === TIMER.deadMonitor) return onDeadMonitorTimer(c, s, nowUs, out);
   if (timer === TIMER.defend) {
     if (s.phase !== 'primary' && s.phase !== 'monitor') return s;
     // Rule: keep checking that nobody else holds our address (a race on a real LAN, a
@@ -753,6 +767,7 @@ function onFenceResult(
   e: Extract<Event, { type: 'fence-result' }>,
   out: Action[],
 ): RoleState {
+  if (s.phase === 'primary') return onDeadMonitorFenced(c, s, e, out);
   if (s.phase !== 'monitor' || s.fence.status !== 'running' || !s.fence.pending.includes(e.target)) return s;
   const pending = s.fence.pending.filter((t) => t !== e.target);
   const fenced = e.ok ? [...s.fence.fenced, e.target] : s.fence.fenced;
@@ -1031,15 +1046,6 @@ function go(s: RoleState, to: Phase, reason: string, out: Action[]): RoleState {
   return { ...s, phase: to };
 }
 
-/** Asks for each of `targets` to be powered on again (off-on fencing leaves them off). */
-function powerOn(targets: readonly string[], why: string, out: Action[]): void {
-  if (targets.length === 0) return;
-  out.push(
-    log('warn', 'power-on-fenced', `powering ${targets.join(', ')} on again: ${why}`, { targets: targets.join(',') }),
-  );
-  for (const target of targets) out.push({ type: 'power-on', target });
-}
-
 /** Whether this phase holds a cluster address (the primary's, or the monitor's). */
 function holdsAddress(phase: Phase): boolean {
   return phase === 'primary' || phase === 'monitor' || phase === 'confirming';
@@ -1055,13 +1061,4 @@ function onLost(s: RoleState, out: Action[]): void {
 
 function idleFence(): RoleState['fence'] {
   return { status: 'idle', targets: [], pending: [], fenced: [], attempt: 0 };
-}
-
-function log(
-  level: 'debug' | 'info' | 'warn' | 'error',
-  event: string,
-  message: string,
-  fields?: Record<string, string | number | boolean | null>,
-): Action {
-  return fields === undefined ? { type: 'log', level, event, message } : { type: 'log', level, event, message, fields };
 }

@@ -66,7 +66,15 @@ export interface MachineConfig {
     retryMaxUs: number;
     /** `off-on`: power off, confirm off, claim, power on. `cycle`: one cycle command. */
     powerCycle: 'cycle' | 'off-on';
+    /** fencing.power_timeout_ms: the longest a fence may wait for a BMC's power off. */
+    powerTimeoutUs: number;
   };
+  /**
+   * The peer heartbeat, when configured: for each other member, the paths it is heard on.
+   * A primary that hears the monitor on none of them while its address still answers treats
+   * the monitor's agent as dead (issue 11: a killed monitor agent is otherwise never noticed).
+   */
+  peer: { paths: Readonly<Record<string, readonly PeerPath[]>> } | null;
   syncEveryProbes: number;
   boot: { jitterUs: number; checkUs: number };
   spare: { checkUs: number; jitterUs: number };
@@ -143,6 +151,19 @@ export interface RoleState {
    * the takeover: powered on again if that persist fails, and by a restarted agent.
    */
   poweredOff: readonly string[];
+  /** What the peer heartbeats say (authenticated), for the dead-monitor rule. */
+  peers: PeerView;
+}
+
+export interface PeerView {
+  /** The member last heard saying it holds the monitor address. */
+  monitor: string | null;
+  /** Per member, its heartbeat paths that are silent now. */
+  silent: Readonly<Record<string, readonly PeerPath[]>>;
+  /** Since when the monitor has been silent on every path while this server is primary. */
+  deadSinceUs: number | null;
+  /** A fence of the monitor's server is in flight. */
+  fencing: boolean;
 }
 
 export type Event =

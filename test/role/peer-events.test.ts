@@ -1,32 +1,126 @@
 import { expect } from 'chai';
 import { initialState, step } from '../../src/role/index.js';
-import type { Event } from '../../src/role/index.js';
-import { machine } from './fixtures.js';
+import type { Action, Event, MachineConfig } from '../../src/role/index.js';
+import { bootTo, machine, MS, Run } from './fixtures.js';
 
-describe('role machine: peer events (observed, not acted on yet)', () => {
-  const events: Event[] = [
-    {
-      type: 'peer',
-      nowUs: 5,
-      node: 'a',
-      path: 'lan',
-      phase: 'primary',
-      role: 'primary',
-      epoch: 9,
-      holdsPrimary: true,
-      holdsMonitor: false,
-    },
-    { type: 'peer-silent', nowUs: 6, node: 'a', path: 'mgmt' },
-  ];
-  for (const event of events) {
-    it(`${event.type} leaves the state unchanged and asks for nothing`, () => {
-      const state = initialState(1);
-      const monitor = { ...state, phase: 'monitor' as const, role: 'monitor' as const, epoch: 3 };
-      for (const s of [state, monitor]) {
-        const result = step(machine(), s, event);
-        expect(result.state).to.equal(s);
-        expect(result.actions).to.deep.equal([]);
-      }
+/** The dead-monitor rule: a primary fences the server of a monitor whose agent went silent. */
+
+function peerConfig(): MachineConfig {
+  return machine({ self: 'a', selfMac: '02:00:00:00:00:0a', peer: { paths: { b: ['lan', 'mgmt'], c: ['lan'] } } });
+}
+
+function primary(): Run {
+  const run = bootTo('primary', peerConfig());
+  run.feed({
+    type: 'check-result',
+    nowUs: 150 * MS,
+    startedUs: 140 * MS,
+    address: 'primary',
+    taken: false,
+    evidence: [],
+  });
+  expect(run.state.phase).to.equal('primary');
+  return run;
+}
+
+function heard(node: string, path: 'lan' | 'mgmt', nowUs: number, holdsMonitor = true): Event {
+  return {
+    type: 'peer',
+    nowUs,
+    node,
+    path,
+    phase: holdsMonitor ? 'monitor' : 'spare',
+    role: holdsMonitor ? 'monitor' : 'spare',
+    epoch: 4,
+    holdsPrimary: false,
+    holdsMonitor,
+  };
+}
+
+const fences = (actions: Action[]): string[] =>
+  actions.filter((a) => a.type === 'fence').map((a) => (a.type === 'fence' ? a.target : ''));
+
+describe('role machine: a dead monitor agent (peer heartbeats)', () => {
+  it('silent on every path while its address still answers from its MAC: the primary fences its server, then powers it on', () => {
+    const run = primary();
+    run.feed(heard('b', 'lan', 200 * MS)).feed(heard('b', 'mgmt', 201 * MS));
+    run.feed({ type: 'peer-silent', nowUs: 2000 * MS, node: 'b', path: 'lan' });
+    expect(run.timer('dead-monitor')).to.equal(undefined); // still heard on mgmt
+    run.feed({ type: 'peer-silent', nowUs: 2100 * MS, node: 'b', path: 'mgmt' });
+    const at = run.timer('dead-monitor') ?? 0;
+    // Longer than the monitor's own detection + fence timeout + confirmation.
+    expect(at - 2100 * MS).to.be.above(20_000 * MS + 10 * MS);
+    run.feed({ type: 'timer', nowUs: at, timer: 'dead-monitor' });
+    expect(run.find('check')).to.include({ address: 'monitor' });
+    run.feed({
+      type: 'check-result',
+      nowUs: at + 50 * MS,
+      startedUs: at,
+      address: 'monitor',
+      taken: true,
+      evidence: ['icmp-reply', 'arp-reply 02:00:00:00:00:0b'],
     });
-  }
+    expect(fences(run.last)).to.deep.equal(['b']);
+    expect(run.state.phase).to.equal('primary');
+    run.feed({ type: 'fence-result', nowUs: at + 100 * MS, target: 'b', ok: true, detail: 'off' });
+    expect(run.last).to.deep.include({ type: 'power-on', target: 'b' });
+    // Never a claim of anything: the primary stays primary and holds what it held.
+    expect(run.actions.some((a) => a.type === 'assign' && a.address === 'monitor')).to.equal(false);
+  });
+
+  it('heard again before the wait ends: no fence', () => {
+    const run = primary();
+    run.feed(heard('b', 'lan', 200 * MS)).feed(heard('b', 'mgmt', 201 * MS));
+    run.feed({ type: 'peer-silent', nowUs: 2000 * MS, node: 'b', path: 'lan' });
+    run.feed({ type: 'peer-silent', nowUs: 2000 * MS, node: 'b', path: 'mgmt' });
+    run.feed(heard('b', 'mgmt', 5000 * MS));
+    expect(run.last).to.deep.include({ type: 'cancel-timer', timer: 'dead-monitor' });
+    run.feed({ type: 'timer', nowUs: 30_000 * MS, timer: 'dead-monitor' });
+    expect(run.actions.some((a) => a.type === 'fence' || (a.type === 'check' && a.address === 'monitor'))).to.equal(
+      false,
+    );
+  });
+
+  it('the monitor address silent or held by another member: nobody is fenced (a spare takes care of it)', () => {
+    for (const evidence of [[], ['arp-reply 02:00:00:00:00:0c']]) {
+      const run = primary();
+      run.feed(heard('b', 'lan', 200 * MS)).feed(heard('b', 'mgmt', 201 * MS));
+      run.feed({ type: 'peer-silent', nowUs: 2000 * MS, node: 'b', path: 'lan' });
+      run.feed({ type: 'peer-silent', nowUs: 2000 * MS, node: 'b', path: 'mgmt' });
+      const at = run.timer('dead-monitor') ?? 0;
+      run.feed({ type: 'timer', nowUs: at, timer: 'dead-monitor' });
+      run.feed({
+        type: 'check-result',
+        nowUs: at + 50 * MS,
+        startedUs: at,
+        address: 'monitor',
+        taken: evidence.length > 0,
+        evidence,
+      });
+      expect(fences(run.actions)).to.deep.equal([]);
+    }
+  });
+
+  it('only a primary acts on it, and not in maintenance; a member that is not the monitor is ignored', () => {
+    const monitorRun = bootTo('monitor', peerConfig());
+    monitorRun.feed(heard('b', 'lan', 200 * MS));
+    monitorRun.feed({ type: 'peer-silent', nowUs: 2000 * MS, node: 'b', path: 'lan' });
+    expect(monitorRun.timer('dead-monitor')).to.equal(undefined);
+    const run = primary();
+    run.feed(heard('c', 'lan', 200 * MS, false));
+    run.feed({ type: 'peer-silent', nowUs: 2000 * MS, node: 'c', path: 'lan' });
+    expect(run.timer('dead-monitor')).to.equal(undefined);
+    const resting = primary();
+    resting.feed({ type: 'command', nowUs: 190 * MS, command: 'maintenance-on' });
+    resting.feed(heard('b', 'lan', 200 * MS)).feed(heard('b', 'mgmt', 201 * MS));
+    resting.feed({ type: 'peer-silent', nowUs: 2000 * MS, node: 'b', path: 'lan' });
+    resting.feed({ type: 'peer-silent', nowUs: 2000 * MS, node: 'b', path: 'mgmt' });
+    expect(resting.timer('dead-monitor')).to.equal(undefined);
+  });
+
+  it('without the peer protocol, peer events change nothing', () => {
+    const state = { ...initialState(1), phase: 'primary' as const };
+    const result = step(machine(), state, { type: 'peer-silent', nowUs: 6, node: 'b', path: 'lan' });
+    expect(result.actions).to.deep.equal([]);
+  });
 });

@@ -68,3 +68,37 @@ describe('simulated cluster: peer heartbeat', function () {
     await cluster.stop();
   });
 });
+
+describe('simulated cluster: a dead monitor agent whose kernel keeps the address', function () {
+  this.timeout(60_000);
+
+  it('the primary notices the silence, fences the monitor’s server, and a monitor is back', async () => {
+    const cluster = new SimCluster({ nodes: 3, seed: 23 });
+    await cluster.bootAll();
+    for (let i = 0; i < 200 && !cluster.converged(); i++) await cluster.clock.runFor(50_000);
+    const phases = cluster.phases();
+    const primary = Object.keys(phases).find((n) => phases[n] === 'primary') ?? '';
+    const monitor = Object.keys(phases).find((n) => phases[n] === 'monitor') ?? '';
+    await cluster.clock.runFor(2 * SECOND);
+    // The agent stops for good (frozen); its kernel still answers for the monitor address.
+    cluster.node(monitor).host.freeze();
+    await cluster.clock.runFor(10 * SECOND);
+    expect(cluster.monitorHolders()).to.deep.equal([monitor]);
+    expect(cluster.node(monitor).bmc.commands.map((c) => c.command)).to.not.include('off');
+    await cluster.clock.runFor(25 * SECOND);
+    expect(cluster.node(monitor).bmc.commands.map((c) => c.command)).to.include('off');
+    expect(
+      cluster
+        .node(primary)
+        .log.all()
+        .some((l) => l.event === 'monitor-agent-dead'),
+    ).to.equal(true);
+    // The fenced server came back with a fresh agent; some member is monitor again and the
+    // primary never changed.
+    for (let i = 0; i < 200 && !cluster.converged(); i++) await cluster.clock.runFor(50_000);
+    expect(cluster.converged()).to.equal(true);
+    expect(cluster.phases()[primary]).to.equal('primary');
+    expect(cluster.monitorHolders()).to.have.length(1);
+    await cluster.stop();
+  });
+});

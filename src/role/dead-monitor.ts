@@ -1,0 +1,135 @@
+/**
+ * The dead-monitor rule (issue 11): a monitor whose agent was killed keeps the monitor
+ * address in its kernel, so it answers ping, no spare steps in, and failover is off for good.
+ * The primary hears authenticated heartbeats from every member; when the member that said it
+ * holds the monitor address goes silent on every path, the primary waits longer than that
+ * monitor would need to detect a dead primary, fence it and confirm (so a monitor that is
+ * alive but cut off from us wins any race), then checks the monitor address: if that member's
+ * MAC still answers there, its kernel lives without its agent, and the primary fences its
+ * server (off, then on again: it reboots with a fresh agent). A spare can then take the
+ * monitor address.
+ */
+import { log, powerOn } from './actions.js';
+import type { Action, Event, MachineConfig, PeerView, RoleState } from './types.js';
+
+export const DEAD_MONITOR_TIMER = 'dead-monitor';
+
+/** How long the primary waits after the monitor fell silent on every path. */
+export function deadMonitorWaitUs(c: MachineConfig): number {
+  const detection = c.probe.intervalUs * c.probe.misses + c.probe.timeoutUs;
+  return detection + c.fencing.powerTimeoutUs + c.fencing.confirmUs + 1_000_000;
+}
+
+export function freshPeers(): PeerView {
+  return { monitor: null, silent: {}, deadSinceUs: null, fencing: false };
+}
+
+function silentEverywhere(c: MachineConfig, view: PeerView, node: string): boolean {
+  const paths = c.peer?.paths[node] ?? [];
+  const silent = view.silent[node] ?? [];
+  return paths.length > 0 && paths.every((p) => silent.includes(p));
+}
+
+export function onPeer(c: MachineConfig, s: RoleState, e: Extract<Event, { type: 'peer' }>, out: Action[]): RoleState {
+  const silent = { ...s.peers.silent, [e.node]: (s.peers.silent[e.node] ?? []).filter((p) => p !== e.path) };
+  const monitor = e.holdsMonitor ? e.node : s.peers.monitor === e.node ? null : s.peers.monitor;
+  let view: PeerView = { ...s.peers, silent, monitor };
+  if (s.peers.deadSinceUs !== null && !silentEverywhere(c, view, s.peers.monitor ?? '')) {
+    // Rule: a monitor heard again is alive; whatever silenced it, nothing to do.
+    out.push(log('info', 'monitor-agent-back', `${e.node} is heard again on ${e.path}; not fencing it`));
+    out.push({ type: 'cancel-timer', timer: DEAD_MONITOR_TIMER });
+    view = { ...view, deadSinceUs: null };
+  }
+  return { ...s, peers: view };
+}
+
+export function onPeerSilent(
+  c: MachineConfig,
+  s: RoleState,
+  e: Extract<Event, { type: 'peer-silent' }>,
+  out: Action[],
+): RoleState {
+  const before = s.peers.silent[e.node] ?? [];
+  const silent = { ...s.peers.silent, [e.node]: before.includes(e.path) ? before : [...before, e.path] };
+  const view: PeerView = { ...s.peers, silent };
+  const next = { ...s, peers: view };
+  if (s.phase !== 'primary' || s.maintenance || view.monitor !== e.node || view.deadSinceUs !== null) return next;
+  if (!silentEverywhere(c, view, e.node)) return next;
+  const waitUs = deadMonitorWaitUs(c);
+  out.push(
+    log(
+      'warn',
+      'monitor-agent-silent',
+      `the monitor ${e.node} sends no heartbeat on any path; if its address still answers in ${Math.round(waitUs / 1000)} ms, its agent is dead and its server will be fenced`,
+      { monitor: e.node, waitMs: Math.round(waitUs / 1000) },
+    ),
+  );
+  out.push({ type: 'set-timer', timer: DEAD_MONITOR_TIMER, atUs: e.nowUs + waitUs });
+  return { ...next, peers: { ...view, deadSinceUs: e.nowUs } };
+}
+
+/** The wait is over (or a check went unanswered): look at the monitor address again. */
+export function onDeadMonitorTimer(c: MachineConfig, s: RoleState, nowUs: number, out: Action[]): RoleState {
+  const monitor = s.peers.monitor;
+  if (s.phase !== 'primary' || s.peers.deadSinceUs === null || s.peers.fencing || monitor === null) return s;
+  if (!silentEverywhere(c, s.peers, monitor)) return { ...s, peers: { ...s.peers, deadSinceUs: null } };
+  out.push({ type: 'check', id: 0, address: 'monitor', windowUs: c.boot.checkUs });
+  // A watchdog: if this check's answer is superseded by another check, ask again.
+  out.push({ type: 'set-timer', timer: DEAD_MONITOR_TIMER, atUs: nowUs + Math.max(c.fencing.retryUs, 1_000_000) });
+  return s;
+}
+
+/** The answer about the monitor address while the monitor's agent is taken for dead. */
+export function onDeadMonitorCheck(
+  c: MachineConfig,
+  s: RoleState,
+  e: Extract<Event, { type: 'check-result' }>,
+  out: Action[],
+): RoleState {
+  const monitor = s.peers.monitor;
+  if (s.peers.deadSinceUs === null || s.peers.fencing || monitor === null) return s;
+  const mac = c.members.find((m) => m.name === monitor)?.mac.toLowerCase() ?? '';
+  const answered = e.evidence.some((x) => x.startsWith('arp-') && x.toLowerCase().includes(mac));
+  out.push({ type: 'cancel-timer', timer: DEAD_MONITOR_TIMER });
+  if (!answered) {
+    // Its server is off, or another member holds the address now: spares take care of it.
+    out.push(
+      log(
+        'info',
+        'monitor-gone',
+        `the monitor address no longer answers from ${monitor} (${e.evidence.join(', ') || 'silent'}); not fencing it`,
+      ),
+    );
+    return { ...s, peers: { ...s.peers, deadSinceUs: null, monitor: null } };
+  }
+  out.push(
+    log(
+      'error',
+      'monitor-agent-dead',
+      `${monitor} holds the monitor address but its agent sent no heartbeat for ${Math.round((e.nowUs - s.peers.deadSinceUs) / 1000)} ms: fencing its server so it reboots and a spare can step in`,
+      { monitor },
+    ),
+  );
+  out.push({ type: 'fence', target: monitor });
+  return { ...s, peers: { ...s.peers, fencing: true } };
+}
+
+/** The fence of a dead monitor's server answered. */
+export function onDeadMonitorFenced(
+  c: MachineConfig,
+  s: RoleState,
+  e: Extract<Event, { type: 'fence-result' }>,
+  out: Action[],
+): RoleState {
+  if (!s.peers.fencing || e.target !== s.peers.monitor) return s;
+  if (!e.ok) {
+    out.push(
+      log('error', 'monitor-fence-failed', `fencing the dead monitor ${e.target} failed: ${e.detail}; retrying`),
+    );
+    out.push({ type: 'set-timer', timer: DEAD_MONITOR_TIMER, atUs: e.nowUs + c.fencing.retryUs });
+    return { ...s, peers: { ...s.peers, fencing: false } };
+  }
+  out.push(log('warn', 'monitor-fenced', `fenced the dead monitor ${e.target} (${e.detail})`));
+  if (c.fencing.powerCycle === 'off-on') powerOn([e.target], 'its agent was dead; it reboots with a fresh one', out);
+  return { ...s, peers: { ...s.peers, fencing: false, deadSinceUs: null, monitor: null } };
+}
