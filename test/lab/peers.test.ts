@@ -48,12 +48,14 @@ describe('lab: peer heartbeat (real agents, UDP on two paths)', function () {
     lab = null;
   });
 
-  it('three agents hear each other on both paths; a SIGKILLed agent is reported silent within dead_after_ms', async () => {
+  it('three agents hear each other on both paths; a SIGKILLed monitor agent is reported silent, and the primary fences its server', async () => {
     lab = await startLab({
       agentExit: 'stay',
       config: {
         probe: { interval_ms: 10, timeout_ms: 10, misses: 3 },
         peer: { interval_ms: 100, dead_after_ms: DEAD_AFTER_MS },
+        // The primary waits longer than the monitor's own fence could take: keep that short.
+        fencing: { power_timeout_ms: 2000 },
       },
     });
     const l = lab;
@@ -107,5 +109,19 @@ describe('lab: peer heartbeat (real agents, UDP on two paths)', function () {
     expect(h.monitorUp, 'the killed agent’s kernel still holds the monitor address').to.deep.equal([victim]);
     for (const name of others)
       expect(agentLog(l, name).some((x) => x.event === 'peer-silent' && x.message.includes(victim))).to.equal(true);
+
+    // The dead-monitor rule: the primary fences the victim's server through its BMC (ground
+    // truth: the lab's power log), it comes back with a fresh agent, and a monitor is back.
+    const off = await l.waitFor(
+      () => l.powerLog.find((p) => p.server === victim && !p.on && p.source === 'bmc' && p.requestedUs > killedUs),
+      30_000,
+      `the primary fencing ${victim}`,
+      50,
+    );
+    expect(agentLog(l, before.primary).some((x) => x.event === 'monitor-agent-dead')).to.equal(true);
+    const after = await converged(l, 60_000);
+    expect(after.primary).to.equal(before.primary);
+    expect(off.requestedUs).to.be.above(killedUs);
+    expect(l.splitBrainViolations()).to.deep.equal([]);
   });
 });
