@@ -792,7 +792,10 @@ export class Agent implements Operator {
     this.seed = seed;
     // Check ids keep counting across the reboot, so answers to checks of the previous life
     // that are still in flight cannot pass for answers to the new ones.
-    this.state = { ...initialState(seed), checkSeq: this.state.checkSeq };
+    // What the peers said is about them, not about this server's role: it survives the reboot
+    // (a fenced or dead-monitor decision in progress does not).
+    const peers = { ...this.state.peers, deadSinceUs: null, fencing: false };
+    this.state = { ...initialState(seed), checkSeq: this.state.checkSeq, peers };
     await this.boot();
   }
 

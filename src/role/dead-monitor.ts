@@ -21,7 +21,17 @@ export function deadMonitorWaitUs(c: MachineConfig): number {
 }
 
 export function freshPeers(): PeerView {
-  return { monitor: null, silent: {}, deadSinceUs: null, fencing: false };
+  return { monitor: null, primary: null, silent: {}, deadSinceUs: null, fencing: false, highestEpoch: 0 };
+}
+
+/**
+ * The member heard (authenticated, on some path, not silent on all) saying it holds the
+ * primary address, or null. A silent check cannot outvote it: its switch port may be silent.
+ */
+export function heardPrimaryHolder(c: MachineConfig, view: PeerView): string | null {
+  const holder = view.primary;
+  if (holder === null || holder === c.self) return null;
+  return silentEverywhere(c, view, holder) ? null : holder;
 }
 
 function silentEverywhere(c: MachineConfig, view: PeerView, node: string): boolean {
@@ -33,7 +43,9 @@ function silentEverywhere(c: MachineConfig, view: PeerView, node: string): boole
 export function onPeer(c: MachineConfig, s: RoleState, e: Extract<Event, { type: 'peer' }>, out: Action[]): RoleState {
   const silent = { ...s.peers.silent, [e.node]: (s.peers.silent[e.node] ?? []).filter((p) => p !== e.path) };
   const monitor = e.holdsMonitor ? e.node : s.peers.monitor === e.node ? null : s.peers.monitor;
-  let view: PeerView = { ...s.peers, silent, monitor };
+  const primary = e.holdsPrimary ? e.node : s.peers.primary === e.node ? null : s.peers.primary;
+  const highestEpoch = Math.max(s.peers.highestEpoch, e.epoch);
+  let view: PeerView = { ...s.peers, silent, monitor, primary, highestEpoch };
   if (s.peers.deadSinceUs !== null && !silentEverywhere(c, view, s.peers.monitor ?? '')) {
     // Rule: a monitor heard again is alive; whatever silenced it, nothing to do.
     out.push(log('info', 'monitor-agent-back', `${e.node} is heard again on ${e.path}; not fencing it`));

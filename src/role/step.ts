@@ -4,13 +4,24 @@ import { log, powerOn } from './actions.js';
 import {
   DEAD_MONITOR_TIMER,
   freshPeers,
+  heardPrimaryHolder,
   onDeadMonitorCheck,
   onDeadMonitorFenced,
   onDeadMonitorTimer,
   onPeer,
   onPeerSilent,
 } from './dead-monitor.js';
-import type { Action, CheckTarget, Event, MachineConfig, Phase, ProbeState, RoleState, StepResult } from './types.js';
+import type {
+  Action,
+  AddressName,
+  CheckTarget,
+  Event,
+  MachineConfig,
+  Phase,
+  ProbeState,
+  RoleState,
+  StepResult,
+} from './types.js';
 
 /** Timer names. Probe timeouts are `timeout:<sequence>`. */
 export const TIMER = {
@@ -115,7 +126,7 @@ function dispatch(c: MachineConfig, s: RoleState, e: Event, out: Action[]): Role
     case 'health-result':
       return onHealthResult(c, s, e, out);
     case 'peer':
-      return onPeer(c, s, e, out);
+      return onPeerHolds(c, onPeer(c, s, e, out), e, out);
     case 'peer-silent':
       return onPeerSilent(c, s, e, out);
   }
@@ -180,6 +191,14 @@ function onCheckResult(
   // The uplink host is no member by design; only the cluster addresses are members' business.
   const filtered = e.address === 'uplink' ? e : withoutStrangers(c, e, out);
   if (filtered !== e) return onCheckResult(c, s, filtered, out);
+  const bootCheck = s.phase === 'checking-primary' || s.phase === 'rechecking-primary';
+  const heard = bootCheck && e.address === 'primary' && !e.taken ? heardPrimaryHolder(c, s.peers) : null;
+  if (heard !== null) {
+    // Rule: at boot, a member that says (authenticated, on some path) it holds the primary
+    // address holds it, whatever a check on the LAN heard: its switch port may be silent.
+    // (Not in [0013]: there the holder was just fenced, and its last heartbeats are stale.)
+    return onCheckResult(c, s, { ...e, taken: true, evidence: [...e.evidence, `peer ${heard} holds it`] }, out);
+  }
   const seen = e.evidence.join(', ');
   if (e.address === 'uplink') return onUplinkResult(c, s, e, seen, out);
   if (s.phase === 'primary' && e.address === 'monitor') return onDeadMonitorCheck(c, s, e, out);
@@ -383,6 +402,49 @@ function onDefendResult(
   );
 }
 
+/**
+ * Rule: two members holding the same cluster address learn it from each other's
+ * authenticated heartbeats (a silent switch port came back, say). The higher (epoch, node)
+ * keeps it and re-announces; the other yields at once. Unlike the ARP defence this needs no
+ * guess from MACs and cannot be forged by a stranger.
+ */
+function onPeerHolds(c: MachineConfig, s: RoleState, e: Extract<Event, { type: 'peer' }>, out: Action[]): RoleState {
+  const address: AddressName | null =
+    s.phase === 'primary' && e.holdsPrimary ? 'primary' : s.phase === 'monitor' && e.holdsMonitor ? 'monitor' : null;
+  if (address === null || s.maintenance || e.node === c.self) return s;
+  const theyWin = e.epoch > s.epoch || (e.epoch === s.epoch && e.node > c.self);
+  const fields = { peer: e.node, peerEpoch: e.epoch, epoch: s.epoch, address };
+  if (!theyWin) {
+    out.push(
+      log(
+        'warn',
+        'address-conflict',
+        `${e.node} also holds the ${address} address at epoch ${e.epoch}; ours (${s.epoch}) is higher: keeping it`,
+        fields,
+      ),
+    );
+    out.push({ type: 'announce', address });
+    return s;
+  }
+  out.push(
+    log(
+      'error',
+      'address-conflict',
+      `${e.node} also holds the ${address} address at a higher epoch (${e.epoch} over our ${s.epoch}): yielding`,
+      fields,
+    ),
+  );
+  cancelAll(c, out);
+  out.push({ type: 'release', address });
+  onLost(s, out);
+  return persistAndReboot(
+    s,
+    'monitor',
+    `${address} address also held by ${e.node} at epoch ${e.epoch} (the higher epoch keeps it)`,
+    out,
+  );
+}
+
 // ---------------------------------------------------------------- operating roles
 
 function becomePrimary(
@@ -393,7 +455,7 @@ function becomePrimary(
   out: Action[],
   after: Action[],
 ): RoleState {
-  const epoch = s.epoch + 1;
+  const epoch = nextEpoch(s);
   out.push(
     s.poweredOff.length > 0
       ? { type: 'persist', role: 'primary', epoch, reason, poweredOff: s.poweredOff }
@@ -416,7 +478,7 @@ function becomePrimary(
 }
 
 function becomeMonitor(c: MachineConfig, s: RoleState, nowUs: number, reason: string, out: Action[]): RoleState {
-  const epoch = s.epoch + 1;
+  const epoch = nextEpoch(s);
   out.push({ type: 'persist', role: 'monitor', epoch, reason });
   out.push({ type: 'assign', address: 'monitor' });
   out.push({ type: 'announce', address: 'monitor' });
@@ -438,7 +500,7 @@ function enterSpare(
 ): RoleState {
   let next = s;
   if (persist && s.role !== 'spare') {
-    next = { ...s, role: 'spare', epoch: s.epoch + 1 };
+    next = { ...s, role: 'spare', epoch: nextEpoch(s) };
     out.push({ type: 'persist', role: 'spare', epoch: next.epoch, reason });
   }
   if (!quiet) out.push({ type: 'hook', hook: 'on_spare' });
@@ -455,7 +517,7 @@ function enterSpare(
 }
 
 function persistAndReboot(s: RoleState, role: PersistedRole, reason: string, out: Action[]): RoleState {
-  const epoch = s.epoch + 1;
+  const epoch = nextEpoch(s);
   out.push({ type: 'persist', role, epoch, reason });
   out.push({ type: 'reboot', reason });
   return go({ ...s, role, epoch }, 'booting', `${reason}: persisted role ${role}, rebooting`, out);
@@ -866,7 +928,7 @@ function onHealthResult(
   // sees the silence and takes over through the normal path (fence, confirm, claim).
   out.push({ type: 'cancel-timer', timer: TIMER.health });
   out.push({ type: 'cancel-timer', timer: TIMER.announce });
-  const spare = { ...s, role: 'spare' as const, epoch: s.epoch + 1, healthFails: 0 };
+  const spare = { ...s, role: 'spare' as const, epoch: nextEpoch(s), healthFails: 0 };
   const reason = `service health check failed ${fails} times in a row: ${e.detail}`;
   out.push({ type: 'persist', role: 'spare', epoch: spare.epoch, reason });
   out.push({ type: 'release', address: 'primary' });
@@ -996,7 +1058,7 @@ function onCommand(
       // Like a failed health check: give the address up cleanly; the monitor takes over
       // through its normal path (fence, confirm, claim).
       cancelAll(c, out);
-      const spare = { ...s, role: 'spare' as const, epoch: s.epoch + 1, maintenance: false };
+      const spare = { ...s, role: 'spare' as const, epoch: nextEpoch(s), maintenance: false };
       out.push({ type: 'persist', role: 'spare', epoch: spare.epoch, reason: 'demoted by the operator' });
       out.push({ type: 'release', address: 'primary' });
       return enterSpare(c, spare, nowUs, 'demoted by the operator: gave up the primary address', out, false);
@@ -1039,6 +1101,15 @@ function stopProbing(c: MachineConfig, out: Action[]): void {
 function cancelAll(c: MachineConfig, out: Action[]): void {
   for (const timer of Object.values(TIMER)) out.push({ type: 'cancel-timer', timer });
   if (c.probe.batched) out.push({ type: 'probe-stop' });
+}
+
+/**
+ * The epoch of the next persisted role change: above this server's own and above every
+ * epoch a member was heard with, so epochs order role changes across the cluster, and the
+ * highest seen is on disk before any claim it orders.
+ */
+function nextEpoch(s: RoleState): number {
+  return Math.max(s.epoch, s.peers.highestEpoch) + 1;
 }
 
 function go(s: RoleState, to: Phase, reason: string, out: Action[]): RoleState {

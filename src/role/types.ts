@@ -158,12 +158,16 @@ export interface RoleState {
 export interface PeerView {
   /** The member last heard saying it holds the monitor address. */
   monitor: string | null;
+  /** The member last heard saying it holds the primary address. */
+  primary: string | null;
   /** Per member, its heartbeat paths that are silent now. */
   silent: Readonly<Record<string, readonly PeerPath[]>>;
   /** Since when the monitor has been silent on every path while this server is primary. */
   deadSinceUs: number | null;
   /** A fence of the monitor's server is in flight. */
   fencing: boolean;
+  /** The highest epoch any member was heard with (authenticated). */
+  highestEpoch: number;
 }
 
 export type Event =

@@ -33,7 +33,7 @@ describe('sync/manifest: walking the replicated roots', () => {
     const st = await stat(join(a, 'sub', 'f'), { bigint: true });
     expect(walk.entries).to.deep.equal([
       { type: 'symlink', root: 0, path: 'link', target: 'sub/f' },
-      { type: 'dir', root: 0, path: 'sub', mode: 0o755 & ~process.umask(), uid: st.uid, gid: st.gid },
+      { type: 'dir', root: 0, path: 'sub', mode: 0o755 & ~process.umask(), uid: Number(st.uid), gid: Number(st.gid) },
       {
         type: 'file',
         root: 0,
@@ -42,8 +42,8 @@ describe('sync/manifest: walking the replicated roots', () => {
         mode: 0o640 & ~process.umask(),
         mtimeMs: Number(st.mtimeNs / 1000n) / 1000,
         sha256: '2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824',
-        uid: st.uid,
-        gid: st.gid,
+        uid: Number(st.uid),
+        gid: Number(st.gid),
       },
       {
         type: 'file',
@@ -53,11 +53,15 @@ describe('sync/manifest: walking the replicated roots', () => {
         mode: walk.entries[3]?.type === 'file' ? walk.entries[3].mode : 0,
         mtimeMs: walk.entries[3]?.type === 'file' ? walk.entries[3].mtimeMs : 0,
         sha256: '2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881',
-        uid: st.uid,
-        gid: st.gid,
+        uid: Number(st.uid),
+        gid: Number(st.gid),
       },
     ]);
-    expect(walk.rootMeta).to.deep.equal([{ mode: (await stat(a)).mode & 0o777, uid: st.uid, gid: st.gid }, null, null]);
+    expect(walk.rootMeta).to.deep.equal([
+      { mode: (await stat(a)).mode & 0o777, uid: Number(st.uid), gid: Number(st.gid) },
+      null,
+      null,
+    ]);
   });
 
   it('skips and reports symlinks that point out, and special names', async () => {
