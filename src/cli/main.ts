@@ -54,6 +54,9 @@ later, like real ones (default 0).
 Exits 0 if the cluster ends converged (one primary, one monitor, the rest spares).`,
 };
 
+/** How long a failed command may take to finish closing before the process exits anyway. */
+const EXIT_GRACE_MS = 2000;
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
@@ -149,5 +152,11 @@ main(process.argv.slice(2)).then(
     else if (isConfigError(error)) console.error(`hotspare: config error: ${error.message}`);
     else console.error(`hotspare: ${error instanceof Error ? error.message : String(error)}`);
     process.exitCode = error instanceof UsageError ? 2 : 1;
+    // A failed start has closed what it opened; should anything still hold the event loop
+    // (a bug), the process must end anyway rather than sit there half started.
+    setTimeout(() => {
+      console.error(`hotspare: something was left open after the failure; exiting anyway`);
+      process.exit();
+    }, EXIT_GRACE_MS).unref();
   },
 );

@@ -39,9 +39,39 @@ const SHUTDOWN_LIMIT_MS = 5000;
 export async function runAgent(configPath: string): Promise<void> {
   const config = loadConfig(configPath);
   const log = new TslogLog(config.log.level, config.log.format);
+  // Everything opened so far, closed in reverse order when startup fails, so a failed start
+  // leaves no helper process, socket or session behind and the process can exit.
+  const opened = new OpenedResources();
+  try {
+    await startAgent(config, log, opened);
+  } catch (error) {
+    await opened.closeAll();
+    throw error;
+  }
+}
+
+/** Things opened during startup, each with how to close it. */
+class OpenedResources {
+  private readonly closers: Array<() => Promise<void> | void> = [];
+
+  add(close: () => Promise<void> | void): void {
+    this.closers.push(close);
+  }
+
+  /** Closes everything in reverse order of opening; one failure does not stop the rest. */
+  async closeAll(): Promise<void> {
+    while (this.closers.length > 0) {
+      const close = this.closers.pop();
+      if (close !== undefined) await bestEffort(close);
+    }
+  }
+}
+
+async function startAgent(config: Config, log: TslogLog, resources: OpenedResources): Promise<void> {
   // The probe core's clock: the timerfd addon when built (microsecond wake-ups), and the
   // real-time scheduler when the config asks for it; an explicit request that fails stops here.
   const opened = openClock({ native: config.clock.native, realtime: config.clock.realtime });
+  resources.add(() => opened.close());
   const clock = opened.clock;
   log.emit({
     atMs: clock.wallMs(),
@@ -63,15 +93,20 @@ export async function runAgent(configPath: string): Promise<void> {
       fields: {},
     });
   const icmp = RawIcmpEcho.open(clock);
+  resources.add(() => icmp.close());
   const prober = openProber(config, (level, event, text) =>
     log.emit({ atMs: clock.wallMs(), atUs: clock.nowUs(), level, node: config.node, event, message: text, fields: {} }),
   );
   const nic = await LinuxNic.open({ interface: config.board.nic, icmp, clock });
+  resources.add(() => nic.close());
   const bmcs = openBmcs(config);
+  if (bmcs instanceof RmcpBmcFactory) resources.add(() => bmcs.closeAll());
   let serial: SerialPort | null = null;
   if (config.board.serial.device !== null) {
     try {
-      serial = await LinuxSerialPort.open(config.board.serial.device, config.board.serial.baud);
+      const port = await LinuxSerialPort.open(config.board.serial.device, config.board.serial.baud);
+      resources.add(() => port.close());
+      serial = port;
     } catch (error) {
       log.emit({
         atMs: clock.wallMs(),
@@ -155,6 +190,7 @@ export async function runAgent(configPath: string): Promise<void> {
     serveSocket(socket, initial, shellDeps),
   );
   await control.listen();
+  resources.add(() => control.close());
 
   function note(level: 'info' | 'error', event: string, text: string, fields: LogFields = {}): void {
     log.emit({ atMs: clock.wallMs(), atUs: clock.nowUs(), level, node: config.node, event, message: text, fields });
@@ -166,22 +202,9 @@ export async function runAgent(configPath: string): Promise<void> {
     shuttingDown = true;
     note('info', 'shutdown', `shutting down (${why}); exit code ${code}`, { why, code });
     setTimeout(() => process.exit(code), SHUTDOWN_LIMIT_MS).unref();
-    agent.stop();
-    // A stopped agent gives up its addresses, so a restart under a supervisor boots cleanly
-    // and the monitor sees the primary address go silent rather than a zombie holder.
-    for (const address of [config.cluster.primaryAddress, config.cluster.monitorAddress]) {
-      await bestEffort(async () => {
-        if (await nic.holds(address)) await nic.release(address);
-      });
-    }
-    await bestEffort(() => control.close());
-    if (bmcs instanceof RmcpBmcFactory) await bestEffort(() => bmcs.closeAll());
-    await bestEffort(async () => {
-      nic.close();
-      icmp.close();
-      opened.close();
-      await serial?.close();
-    });
+    // In reverse order of opening: the agent stops and its addresses are released, then the
+    // control socket, console, BMC sessions, NIC, ICMP socket and clock close.
+    await resources.closeAll();
     process.exit(code);
   }
 
@@ -195,7 +218,23 @@ export async function runAgent(configPath: string): Promise<void> {
   };
   process.on('uncaughtException', (error) => fatal('uncaught exception', error));
   process.on('unhandledRejection', (reason) => fatal('unhandled rejection', reason));
+  // Registered only now: before the agent starts it holds nothing, and an address on the
+  // interface then is another agent's (a second agent started by mistake must not take it).
+  resources.add(() => stopAndRelease(agent, nic, config));
   await agent.start();
+}
+
+/**
+ * Stops the agent, then gives up its addresses, so a restart under a supervisor boots cleanly
+ * and the monitor sees the primary address go silent rather than a zombie holder.
+ */
+async function stopAndRelease(agent: Agent, nic: LinuxNic, config: Config): Promise<void> {
+  agent.stop();
+  for (const address of [config.cluster.primaryAddress, config.cluster.monitorAddress]) {
+    await bestEffort(async () => {
+      if (await nic.holds(address)) await nic.release(address);
+    });
+  }
 }
 
 /** Runs one shutdown step; a failure there must not keep the others from running. */
