@@ -67,6 +67,44 @@ describe('config and `hotspare check`', () => {
       (d) => (d['cluster']['monitor_address'] = '198.18.0.10/24'),
       'cluster.monitor_address: must differ',
     ],
+    [
+      'a leading zero in an address',
+      (d) => (d['cluster']['primary_address'] = '198.018.0.10/24'),
+      'cluster.primary_address: "198.018.0.10/24" has a leading zero in "018"',
+    ],
+    [
+      'the same monitor address spelled with a leading zero',
+      (d) => {
+        d['cluster']['primary_address'] = '198.18.0.8/24';
+        d['cluster']['monitor_address'] = '198.18.0.010/24';
+      },
+      'cluster.monitor_address: "198.18.0.010/24" has a leading zero',
+    ],
+    [
+      'the same address with another prefix',
+      (d) => (d['cluster']['monitor_address'] = '198.18.0.10/16'),
+      'cluster.monitor_address: must differ from primary_address (both are 198.18.0.10)',
+    ],
+    [
+      'prefix /0',
+      (d) => (d['cluster']['primary_address'] = '0.0.0.0/0'),
+      'cluster.primary_address: "0.0.0.0/0": prefix /0',
+    ],
+    [
+      'a loopback address',
+      (d) => (d['cluster']['monitor_address'] = '127.0.0.9/8'),
+      'cluster.monitor_address: "127.0.0.9/8" is in 127.0.0.0/8, loopback',
+    ],
+    [
+      'a multicast address',
+      (d) => (d['cluster']['primary_address'] = '224.0.0.10/24'),
+      'cluster.primary_address: "224.0.0.10/24" is in 224.0.0.0/4, multicast',
+    ],
+    [
+      'the limited broadcast address',
+      (d) => (d['cluster']['primary_address'] = '255.255.255.255/32'),
+      'cluster.primary_address: "255.255.255.255/32" is the limited broadcast address',
+    ],
     ['a node not in members', (d) => (d['node'] = 'z'), 'node: "z" is not in cluster.members'],
     [
       'duplicate members',
