@@ -21,6 +21,7 @@ import { ShellCommands } from '../platform/shell-commands.js';
 import { replicatorFor } from '../sync/index.js';
 import { CommandPacer, serveConsole, serveSocket } from '../shell/index.js';
 import type { ShellDeps, ShellSession } from '../shell/index.js';
+import { redactSecretPaths } from './secret-files.js';
 
 /**
  * How the agent's process ends, by cause. There is no reload path (the config is read once),
@@ -46,8 +47,18 @@ export async function runAgent(configPath: string): Promise<void> {
     await startAgent(config, log, opened);
   } catch (error) {
     await opened.closeAll();
-    throw error;
+    throw withoutSecretPaths(error, config);
   }
+}
+
+/**
+ * A startup error whose message names no secret file: a driver that cannot read a password
+ * file names its path, which may be a password typed where the path belongs.
+ */
+function withoutSecretPaths(error: unknown, config: Config): unknown {
+  if (!(error instanceof Error)) return error;
+  const message = redactSecretPaths(error.message, config);
+  return message === error.message ? error : new Error(message);
 }
 
 /** Things opened during startup, each with how to close it. */

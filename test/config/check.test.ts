@@ -120,7 +120,7 @@ describe('config and `hotspare check`', () => {
     [
       'an unreadable password file',
       (d) => (d['cluster']['members'][1]['bmc']['password_file'] = '/nonexistent/pass'),
-      'cluster.members[1].bmc.password_file: cannot read /nonexistent/pass',
+      'cluster.members[1].bmc.password_file: cannot read the file named there (ENOENT)',
     ],
   ];
   for (const [what, edit, expected] of broken) {
@@ -139,6 +139,38 @@ describe('config and `hotspare check`', () => {
     expect(r.out).to.contain('cluster.members[0].bmc.password: passwords are not written in the config');
     expect(r.out).to.not.contain('Plaintext99');
   });
+
+  const typedIn: Array<[string, (doc: Record<string, any>) => void, string]> = [
+    [
+      'bmc.password_file',
+      (d) => (d['cluster']['members'][1]['bmc']['password_file'] = 'Typed-In-99'),
+      'cluster.members[1].bmc.password_file: cannot read the file named there (ENOENT)',
+    ],
+    [
+      'bmc.password_file (a number)',
+      (d) => (d['cluster']['members'][1]['bmc']['password_file'] = 31415926),
+      'cluster.members[1].bmc.password_file: must be a non-empty string, got a number (value not shown',
+    ],
+    [
+      'shell.password_file',
+      (d) => (d['shell'] = { password_file: 'Typed-In-99' }),
+      'shell.password_file: cannot read the file named there (ENOENT)',
+    ],
+    [
+      'sync.key_file',
+      (d) => (d['sync'] = { paths: ['/srv/data'], key_file: 'Typed-In-99' }),
+      'sync.key_file: cannot read the file named there (ENOENT)',
+    ],
+  ];
+  for (const [field, edit, expected] of typedIn) {
+    it(`never echoes a password typed into ${field}`, () => {
+      const file = write(edit);
+      const r = check(file);
+      expect(r.code, r.out).to.equal(1);
+      expect(r.out).to.contain(`${file}: ${expected}`);
+      expect(r.out).to.not.contain('Typed-In-99').and.not.contain('31415926');
+    });
+  }
 
   it('names the board file and field when the board is wrong', () => {
     const board = join(dir, 'board.yaml');
