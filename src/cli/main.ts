@@ -51,7 +51,8 @@ each role transition. --kill-primary-at cuts the primary's power at that second;
 --cut-primary-at unplugs its LAN cable instead (it stays powered until fenced).
 --bmc-off-delay-ms: the BMCs acknowledge power off at once and cut the power this much
 later, like real ones (default 0).
-Exits 0 if the cluster ends converged (one primary, one monitor, the rest spares).`,
+Exits 0 if the cluster ends converged (one primary, one monitor, the rest spares, a spare
+in its periodic check of the monitor address included), else 1.`,
 };
 
 /** How long a failed command may take to finish closing before the process exits anyway. */

@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { simulate } from '../../src/cli/simulate.js';
 import { SimCluster } from '../../src/sim/cluster.js';
 
 const SECOND = 1_000_000;
@@ -39,11 +40,37 @@ describe('simulated cluster (virtual time)', function () {
         expect(cluster.converged(), JSON.stringify(cluster.phases())).to.equal(true);
         expect(roleOf(cluster, 'primary')).to.have.length(1);
         expect(roleOf(cluster, 'monitor')).to.have.length(1);
-        expect(roleOf(cluster, 'spare')).to.have.length(nodes - 2);
+        expect([...roleOf(cluster, 'spare'), ...roleOf(cluster, 'spare-checking')]).to.have.length(nodes - 2);
         expect(cluster.primaryHolders()).to.deep.equal(roleOf(cluster, 'primary'));
         expect(cluster.monitorHolders()).to.deep.equal(roleOf(cluster, 'monitor'));
       });
     }
+  }
+
+  it('a spare in the middle of its periodic check still counts as converged', async () => {
+    const cluster = new SimCluster({ nodes: 5, seed: 1 });
+    await cluster.bootAll();
+    expect(await runUntil(cluster, () => cluster.converged(), 10 * SECOND)).to.not.equal(null);
+    // Spares check the monitor address about once a second: wait for one to be in it.
+    const checking = await runUntil(cluster, () => roleOf(cluster, 'spare-checking').length === 1, 5 * SECOND, 100);
+    expect(checking, JSON.stringify(cluster.phases())).to.not.equal(null);
+    expect(roleOf(cluster, 'primary')).to.have.length(1);
+    expect(roleOf(cluster, 'monitor')).to.have.length(1);
+    expect(cluster.converged(), JSON.stringify(cluster.phases())).to.equal(true);
+    await cluster.stop();
+  });
+
+  for (const [seed, seconds] of [
+    [1, 10],
+    [7, 7],
+  ] as const) {
+    it(`hotspare simulate --nodes 5 --seed ${seed} --seconds ${seconds} reports convergence though a spare ends mid-check`, async () => {
+      const lines: string[] = [];
+      const converged = await simulate({ nodes: 5, seed, seconds, killPrimaryAtS: null }, (line) => lines.push(line));
+      // The run ends with a spare in its check (the case of the defect), one primary, one monitor.
+      expect(lines.at(-1)).to.match(/=spare-checking /);
+      expect(converged, lines.at(-1)).to.equal(true);
+    });
   }
 
   for (const seed of [11, 12, 13, 14, 15]) {
