@@ -13,10 +13,9 @@ export function checkConfig(path: string): { config: Config; report: string[]; w
         `cluster.members: ${member.name} has no bmc; with fencing.required this server can never be fenced, so never taken over from`,
       );
   }
-  // Secret files must be readable regular files, and should be 0600 or stricter. Messages
-  // name the field, never the path (it may be a password typed there).
-  const problems = secretFileProblems(config);
-  warnings.push(...secretFileModeProblems(config));
+  // The checks `run` makes before it starts: secret files are readable regular files, 0600
+  // or stricter. Messages name the field, never the path (it may be a password typed there).
+  const problems = [...secretFileProblems(config), ...secretFileModeProblems(config)];
   if (config.sync.keyFile !== null && problems.every((p) => !p.includes(': sync.key_file: '))) {
     try {
       SyncKey.fromFile(config.sync.keyFile);

@@ -21,7 +21,8 @@ import { ShellCommands } from '../platform/shell-commands.js';
 import { replicatorFor } from '../sync/index.js';
 import { CommandPacer, serveConsole, serveSocket } from '../shell/index.js';
 import type { ShellDeps, ShellSession } from '../shell/index.js';
-import { redactSecretPaths } from './secret-files.js';
+import { keepMemoryOutOfCoreDumps } from './core-dumps.js';
+import { redactSecretPaths, secretFileModeProblems, secretFileProblems } from './secret-files.js';
 
 /**
  * How the agent's process ends, by cause. There is no reload path (the config is read once),
@@ -38,8 +39,24 @@ const SHUTDOWN_LIMIT_MS = 5000;
  * BMC sessions before the process exits (EXIT_CODES).
  */
 export async function runAgent(configPath: string): Promise<void> {
+  // First, before any secret is read: no process memory in core dumps (core-dumps.ts).
+  const coreDumps = keepMemoryOutOfCoreDumps();
   const config = loadConfig(configPath);
+  // Secret files the agent would read later (a fence, a shell confirmation, a sync) are
+  // vetted now: unreadable, or open to group or others, and the agent does not start.
+  const secretProblems = [...secretFileProblems(config), ...secretFileModeProblems(config)];
+  if (secretProblems.length > 0) throw new Error(secretProblems.join('\n'));
   const log = new TslogLog(config.log.level, config.log.format);
+  if (coreDumps !== null)
+    log.emit({
+      atMs: Date.now(),
+      atUs: Math.round(performance.now() * 1000),
+      level: 'warn',
+      node: config.node,
+      event: 'core-dumps',
+      message: `core dumps may contain memory (${coreDumps}); set LimitCORE=0 in the unit or ulimit -c 0`,
+      fields: {},
+    });
   // Everything opened so far, closed in reverse order when startup fails, so a failed start
   // leaves no helper process, socket or session behind and the process can exit.
   const opened = new OpenedResources();

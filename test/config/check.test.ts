@@ -172,6 +172,22 @@ describe('config and `hotspare check`', () => {
     });
   }
 
+  it('hotspare run refuses a BMC password file open to group or others, naming file and field, before opening anything', () => {
+    chmodSync(join(dir, 'bmc-b.pass'), 0o644);
+    const file = write();
+    const r = spawnSync(process.execPath, [CLI, 'run', '--config', file], { encoding: 'utf8', timeout: 10_000 });
+    const out = `${r.stdout}${r.stderr}`;
+    expect(r.status, out).to.equal(1);
+    expect(out).to.contain(
+      `${file}: cluster.members[1].bmc.password_file: the file named there is open to group or others (mode 0644); chmod 600 it`,
+    );
+    expect(out).to.not.contain('Sup3rSecret');
+    // Refused before the clock, sockets or NIC were opened: nothing was logged.
+    expect(out).to.not.contain('"event"').and.not.contain('probe clock');
+    // check says the same, as an error now.
+    expect(check(file).code).to.equal(1);
+  });
+
   it('names the board file and field when the board is wrong', () => {
     const board = join(dir, 'board.yaml');
     writeFileSync(board, 'name: x\nnic: eth0\nbmc: { power_cycle: reset }\n');
