@@ -1,4 +1,6 @@
 import { expect } from 'chai';
+import { spawnSync } from 'node:child_process';
+import { resolve } from 'node:path';
 import { simulate } from '../../src/cli/simulate.js';
 import { SimCluster } from '../../src/sim/cluster.js';
 
@@ -72,6 +74,24 @@ describe('simulated cluster (virtual time)', function () {
       expect(converged, lines.at(-1)).to.equal(true);
     });
   }
+
+  it('hotspare simulate refuses durations and fault times out of bounds at once', () => {
+    const cli = resolve(import.meta.dirname, '../../src/cli/main.js');
+    const cases: Array<[string[], string]> = [
+      [['--seconds', '1e9'], '--seconds must be a number from 0.001 to 3600, got 1e9'],
+      [['--seconds', '-5'], '--seconds must be a number from 0.001 to 3600, got -5'],
+      [['--seconds', '0'], '--seconds must be a number from 0.001 to 3600'],
+      [['--seconds', '2', '--kill-primary-at', '3'], '--kill-primary-at must be a number from 0 to 2, got 3'],
+      [['--cut-primary-at', '-1'], '--cut-primary-at must be a number from 0 to 5'],
+      [['--seed', '1.5'], '--seed must be a whole number'],
+    ];
+    for (const [args, expected] of cases) {
+      const r = spawnSync(process.execPath, [cli, 'simulate', ...args], { encoding: 'utf8', timeout: 10_000 });
+      expect(r.error, args.join(' ')).to.equal(undefined); // not killed by the timeout
+      expect(r.status, args.join(' ')).to.equal(2);
+      expect(r.stderr).to.contain(expected);
+    }
+  });
 
   for (const seed of [11, 12, 13, 14, 15]) {
     it(`killing the primary yields a new primary within the bound, and the old one rejoins as monitor (seed ${seed})`, async () => {
