@@ -44,3 +44,19 @@ export function numberOption(parsed: Parsed, name: string, fallback: number): nu
   if (!Number.isFinite(n)) throw new UsageError(`--${name} must be a number, got ${JSON.stringify(v)}`);
   return n;
 }
+
+/** A number option within [min, max] (and whole, if asked); a usage error names the bounds. */
+export function rangeOption(
+  parsed: Parsed,
+  name: string,
+  fallback: number,
+  limits: { min: number; max: number; integer?: boolean },
+): number {
+  const n = numberOption(parsed, name, fallback);
+  const whole = limits.integer === true;
+  if (n < limits.min || n > limits.max || (whole && !Number.isInteger(n)))
+    throw new UsageError(
+      `--${name} must be ${whole ? 'a whole number' : 'a number'} from ${limits.min} to ${limits.max}, got ${stringOption(parsed, name) ?? n}`,
+    );
+  return n;
+}

@@ -1,61 +1,37 @@
-import { constants, accessSync, statSync } from 'node:fs';
 import { loadConfig } from '../config/index.js';
 import { PeerKey } from '../peer/index.js';
 import { SyncKey } from '../sync/psk.js';
 import type { Config } from '../config/index.js';
+import { redactSecretPaths, secretFileModeProblems, secretFileProblems } from './secret-files.js';
 
 /** Validates a config and its board and describes what the agent would do. Throws on errors. */
 export function checkConfig(path: string): { config: Config; report: string[]; warnings: string[] } {
   const config = loadConfig(path);
   const warnings: string[] = [];
-  const problems: string[] = [];
   for (const member of config.cluster.members) {
-    if (member.bmc === null) {
-      if (config.fencing.required && member.name !== config.node)
-        warnings.push(
-          `cluster.members: ${member.name} has no bmc; with fencing.required this server can never be fenced, so never taken over from`,
-        );
-      continue;
-    }
-    const file = member.bmc.passwordFile;
-    try {
-      accessSync(file, constants.R_OK);
-      const mode = statSync(file).mode & 0o777;
-      if ((mode & 0o077) !== 0)
-        warnings.push(`${file}: password file is readable by group or others (mode ${mode.toString(8)}); make it 0600`);
-    } catch (error) {
-      problems.push(
-        `${config.file}: cluster.members[${config.cluster.members.indexOf(member)}].bmc.password_file: cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? 'error'})`,
+    if (member.bmc === null && config.fencing.required && member.name !== config.node)
+      warnings.push(
+        `cluster.members: ${member.name} has no bmc; with fencing.required this server can never be fenced, so never taken over from`,
       );
-    }
   }
-  if (config.sync.keyFile !== null) {
-    // The same check `run` makes: a regular file, 0600 or stricter, at least 16 bytes.
+  // The checks `run` makes before it starts: secret files are readable regular files, 0600
+  // or stricter. Messages name the field, never the path (it may be a password typed there).
+  const problems = [...secretFileProblems(config), ...secretFileModeProblems(config)];
+  if (config.sync.keyFile !== null && problems.every((p) => !p.includes(': sync.key_file: '))) {
     try {
       SyncKey.fromFile(config.sync.keyFile);
     } catch (error) {
-      problems.push(`${config.file}: sync.key_file: ${error instanceof Error ? error.message : String(error)}`);
+      const message = error instanceof Error ? error.message : String(error);
+      problems.push(`${config.file}: sync.key_file: ${redactSecretPaths(message, config)}`);
     }
   }
-  if (config.peer.keyFile !== null) {
+  if (config.peer.keyFile !== null && problems.every((p) => !p.includes(': peer.key_file: '))) {
     // The same check `run` makes: a regular file, 0600 or stricter, at least 16 bytes.
     try {
       PeerKey.fromFile(config.peer.keyFile);
     } catch (error) {
-      problems.push(`${config.file}: peer.key_file: ${error instanceof Error ? error.message : String(error)}`);
-    }
-  }
-  for (const [field, file] of [['shell.password_file', config.shell.passwordFile]] as const) {
-    if (file === null) continue;
-    try {
-      accessSync(file, constants.R_OK);
-      const mode = statSync(file).mode & 0o777;
-      if ((mode & 0o077) !== 0)
-        warnings.push(`${file}: ${field} is readable by group or others (mode ${mode.toString(8)}); make it 0600`);
-    } catch (error) {
-      problems.push(
-        `${config.file}: ${field}: cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? 'error'})`,
-      );
+      const message = error instanceof Error ? error.message : String(error);
+      problems.push(`${config.file}: peer.key_file: ${redactSecretPaths(message, config)}`);
     }
   }
   if (problems.length > 0) throw new Error(problems.join('\n'));
@@ -78,7 +54,7 @@ export function checkConfig(path: string): { config: Config; report: string[]; w
           .map((m) => `${m.name} at ${m.address ?? '-'}${m.mgmtAddress === null ? '' : ` and ${m.mgmtAddress}`}`)
           .join(
             '; ',
-          )}), authenticated with HMAC-SHA256; a path without a heartbeat for ${config.peer.deadAfterMs} ms counts as silent (observed only)`,
+          )}), authenticated with HMAC-SHA256; a path without a heartbeat for ${config.peer.deadAfterMs} ms counts as silent; a primary fences the server of a monitor silent on every path whose address still answers`,
     `sync every ${config.sync.everyProbes} answered probes; health check ${config.health === null ? 'none' : `\`${config.health.command}\` every ${config.health.intervalMs} ms, ${config.health.fails} failures give up the primary address`}`,
     `control socket ${config.controlSocket}${config.board.serial.device === null ? '' : `; console ${config.board.serial.device} at ${config.board.serial.baud} baud`}`,
   ];

@@ -2,7 +2,7 @@
 import { request } from '../control/index.js';
 import { isConfigError } from '../../hal/errors/index.js';
 import type { AgentStatus } from '../agent/index.js';
-import { numberOption, parseArgs, stringOption, UsageError } from './args.js';
+import { numberOption, parseArgs, rangeOption, stringOption, UsageError } from './args.js';
 import { checkConfig } from './check.js';
 import { formatStatus } from './status-format.js';
 
@@ -46,13 +46,21 @@ shell.password_file is set, for the password.`,
   simulate: `usage: hotspare simulate [--nodes N] [--seed S] [--seconds T] [--kill-primary-at S]
                          [--cut-primary-at S] [--bmc-off-delay-ms MS]
 
-Runs N simulated servers (default 3) in virtual time for T seconds (default 5) and prints
+Runs N simulated servers (default 3) in virtual time for T seconds (default 5, more than 0,
+at most 3600; fault times between 0 and T) and prints
 each role transition. --kill-primary-at cuts the primary's power at that second;
 --cut-primary-at unplugs its LAN cable instead (it stays powered until fenced).
 --bmc-off-delay-ms: the BMCs acknowledge power off at once and cut the power this much
 later, like real ones (default 0).
-Exits 0 if the cluster ends converged (one primary, one monitor, the rest spares).`,
+Exits 0 if the cluster ends converged (one primary, one monitor, the rest spares, a spare
+in its periodic check of the monitor address included), else 1.`,
 };
+
+/** The longest `hotspare simulate` run, in simulated seconds. */
+const MAX_SIMULATED_S = 3600;
+
+/** How long a failed command may take to finish closing before the process exits anyway. */
+const EXIT_GRACE_MS = 2000;
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -119,17 +127,19 @@ async function main(argv: string[]): Promise<number> {
       const cut = stringOption(args, 'cut-primary-at');
       if (kill !== null && cut !== null)
         throw new UsageError('--kill-primary-at and --cut-primary-at exclude each other');
-      const offDelayMs = numberOption(args, 'bmc-off-delay-ms', 0);
-      if (offDelayMs < 0) throw new UsageError('--bmc-off-delay-ms must be at least 0');
+      // Bounded: virtual time still costs real time (a simulated hour takes a while), and a
+      // negative or unbounded duration is a typo, not a request.
+      const seconds = rangeOption(args, 'seconds', 5, { min: 0.001, max: MAX_SIMULATED_S });
+      const faultAt = { min: 0, max: seconds };
       const { simulate } = await import('./simulate.js');
       const converged = await simulate(
         {
           nodes,
-          seed: numberOption(args, 'seed', 1),
-          seconds: numberOption(args, 'seconds', 5),
-          killPrimaryAtS: kill === null ? null : numberOption(args, 'kill-primary-at', 0),
-          cutPrimaryAtS: cut === null ? null : numberOption(args, 'cut-primary-at', 0),
-          bmcOffDelayMs: offDelayMs,
+          seed: rangeOption(args, 'seed', 1, { min: 0, max: 2 ** 32 - 1, integer: true }),
+          seconds,
+          killPrimaryAtS: kill === null ? null : rangeOption(args, 'kill-primary-at', 0, faultAt),
+          cutPrimaryAtS: cut === null ? null : rangeOption(args, 'cut-primary-at', 0, faultAt),
+          bmcOffDelayMs: rangeOption(args, 'bmc-off-delay-ms', 0, { min: 0, max: 60_000 }),
         },
         (line) => console.log(line),
       );
@@ -149,5 +159,11 @@ main(process.argv.slice(2)).then(
     else if (isConfigError(error)) console.error(`hotspare: config error: ${error.message}`);
     else console.error(`hotspare: ${error instanceof Error ? error.message : String(error)}`);
     process.exitCode = error instanceof UsageError ? 2 : 1;
+    // A failed start has closed what it opened; should anything still hold the event loop
+    // (a bug), the process must end anyway rather than sit there half started.
+    setTimeout(() => {
+      console.error(`hotspare: something was left open after the failure; exiting anyway`);
+      process.exit();
+    }, EXIT_GRACE_MS).unref();
   },
 );

@@ -27,6 +27,8 @@ import { ShellCommands } from '../platform/shell-commands.js';
 import { replicatorFor } from '../sync/index.js';
 import { CommandPacer, serveConsole, serveSocket } from '../shell/index.js';
 import type { ShellDeps, ShellSession } from '../shell/index.js';
+import { keepMemoryOutOfCoreDumps } from './core-dumps.js';
+import { redactSecretPaths, secretFileModeProblems, secretFileProblems } from './secret-files.js';
 
 /**
  * How the agent's process ends, by cause. There is no reload path (the config is read once),
@@ -43,11 +45,67 @@ const SHUTDOWN_LIMIT_MS = 5000;
  * BMC sessions before the process exits (EXIT_CODES).
  */
 export async function runAgent(configPath: string): Promise<void> {
+  // First, before any secret is read: no process memory in core dumps (core-dumps.ts).
+  const coreDumps = keepMemoryOutOfCoreDumps();
   const config = loadConfig(configPath);
+  // Secret files the agent would read later (a fence, a shell confirmation, a sync) are
+  // vetted now: unreadable, or open to group or others, and the agent does not start.
+  const secretProblems = [...secretFileProblems(config), ...secretFileModeProblems(config)];
+  if (secretProblems.length > 0) throw new Error(secretProblems.join('\n'));
   const log = new TslogLog(config.log.level, config.log.format);
+  if (coreDumps !== null)
+    log.emit({
+      atMs: Date.now(),
+      atUs: Math.round(performance.now() * 1000),
+      level: 'warn',
+      node: config.node,
+      event: 'core-dumps',
+      message: `core dumps may contain memory (${coreDumps}); set LimitCORE=0 in the unit or ulimit -c 0`,
+      fields: {},
+    });
+  // Everything opened so far, closed in reverse order when startup fails, so a failed start
+  // leaves no helper process, socket or session behind and the process can exit.
+  const opened = new OpenedResources();
+  try {
+    await startAgent(config, log, opened);
+  } catch (error) {
+    await opened.closeAll();
+    throw withoutSecretPaths(error, config);
+  }
+}
+
+/**
+ * A startup error whose message names no secret file: a driver that cannot read a password
+ * file names its path, which may be a password typed where the path belongs.
+ */
+function withoutSecretPaths(error: unknown, config: Config): unknown {
+  if (!(error instanceof Error)) return error;
+  const message = redactSecretPaths(error.message, config);
+  return message === error.message ? error : new Error(message);
+}
+
+/** Things opened during startup, each with how to close it. */
+class OpenedResources {
+  private readonly closers: Array<() => Promise<void> | void> = [];
+
+  add(close: () => Promise<void> | void): void {
+    this.closers.push(close);
+  }
+
+  /** Closes everything in reverse order of opening; one failure does not stop the rest. */
+  async closeAll(): Promise<void> {
+    while (this.closers.length > 0) {
+      const close = this.closers.pop();
+      if (close !== undefined) await bestEffort(close);
+    }
+  }
+}
+
+async function startAgent(config: Config, log: TslogLog, resources: OpenedResources): Promise<void> {
   // The probe core's clock: the timerfd addon when built (microsecond wake-ups), and the
   // real-time scheduler when the config asks for it; an explicit request that fails stops here.
   const opened = openClock({ native: config.clock.native, realtime: config.clock.realtime });
+  resources.add(() => opened.close());
   const clock = opened.clock;
   log.emit({
     atMs: clock.wallMs(),
@@ -69,18 +127,24 @@ export async function runAgent(configPath: string): Promise<void> {
       fields: {},
     });
   const icmp = RawIcmpEcho.open(clock);
+  resources.add(() => icmp.close());
   const prober = openProber(config, (level, event, text) =>
     log.emit({ atMs: clock.wallMs(), atUs: clock.nowUs(), level, node: config.node, event, message: text, fields: {} }),
   );
   const nic = await LinuxNic.open({ interface: config.board.nic, icmp, clock });
+  resources.add(() => nic.close());
   const bmcs = openBmcs(config);
+  if (bmcs instanceof RmcpBmcFactory) resources.add(() => bmcs.closeAll());
   const peer = openPeer(config, clock, (level, event, text, fields) =>
     log.emit({ atMs: clock.wallMs(), atUs: clock.nowUs(), level, node: config.node, event, message: text, fields }),
   );
+  if (peer !== null) resources.add(() => peer.transport.close());
   let serial: SerialPort | null = null;
   if (config.board.serial.device !== null) {
     try {
-      serial = await LinuxSerialPort.open(config.board.serial.device, config.board.serial.baud);
+      const port = await LinuxSerialPort.open(config.board.serial.device, config.board.serial.baud);
+      resources.add(() => port.close());
+      serial = port;
     } catch (error) {
       log.emit({
         atMs: clock.wallMs(),
@@ -165,6 +229,7 @@ export async function runAgent(configPath: string): Promise<void> {
     serveSocket(socket, initial, shellDeps),
   );
   await control.listen();
+  resources.add(() => control.close());
 
   function note(level: 'info' | 'error', event: string, text: string, fields: LogFields = {}): void {
     log.emit({ atMs: clock.wallMs(), atUs: clock.nowUs(), level, node: config.node, event, message: text, fields });
@@ -176,23 +241,9 @@ export async function runAgent(configPath: string): Promise<void> {
     shuttingDown = true;
     note('info', 'shutdown', `shutting down (${why}); exit code ${code}`, { why, code });
     setTimeout(() => process.exit(code), SHUTDOWN_LIMIT_MS).unref();
-    agent.stop();
-    // A stopped agent gives up its addresses, so a restart under a supervisor boots cleanly
-    // and the monitor sees the primary address go silent rather than a zombie holder.
-    for (const address of [config.cluster.primaryAddress, config.cluster.monitorAddress]) {
-      await bestEffort(async () => {
-        if (await nic.holds(address)) await nic.release(address);
-      });
-    }
-    await bestEffort(() => control.close());
-    if (bmcs instanceof RmcpBmcFactory) await bestEffort(() => bmcs.closeAll());
-    await bestEffort(async () => {
-      nic.close();
-      icmp.close();
-      peer?.transport.close();
-      opened.close();
-      await serial?.close();
-    });
+    // In reverse order of opening: the agent stops and its addresses are released, then the
+    // control socket, console, BMC sessions, NIC, ICMP socket and clock close.
+    await resources.closeAll();
     process.exit(code);
   }
 
@@ -206,7 +257,23 @@ export async function runAgent(configPath: string): Promise<void> {
   };
   process.on('uncaughtException', (error) => fatal('uncaught exception', error));
   process.on('unhandledRejection', (reason) => fatal('unhandled rejection', reason));
+  // Registered only now: before the agent starts it holds nothing, and an address on the
+  // interface then is another agent's (a second agent started by mistake must not take it).
+  resources.add(() => stopAndRelease(agent, nic, config));
   await agent.start();
+}
+
+/**
+ * Stops the agent, then gives up its addresses, so a restart under a supervisor boots cleanly
+ * and the monitor sees the primary address go silent rather than a zombie holder.
+ */
+async function stopAndRelease(agent: Agent, nic: LinuxNic, config: Config): Promise<void> {
+  agent.stop();
+  for (const address of [config.cluster.primaryAddress, config.cluster.monitorAddress]) {
+    await bestEffort(async () => {
+      if (await nic.holds(address)) await nic.release(address);
+    });
+  }
 }
 
 /** Runs one shutdown step; a failure there must not keep the others from running. */

@@ -44,7 +44,7 @@ export class Fields {
       return this.fail(key, 'is required');
     }
     if (typeof v !== 'string' || v.trim() === '')
-      return this.fail(key, `must be a non-empty string, got ${describe(v)}`);
+      return this.fail(key, `must be a non-empty string, got ${this.describe(key, v)}`);
     return v;
   }
 
@@ -62,7 +62,8 @@ export class Fields {
       if (fallback !== undefined) return fallback;
       return this.fail(key, 'is required');
     }
-    if (typeof v !== 'number' || !Number.isFinite(v)) return this.fail(key, `must be a number, got ${describe(v)}`);
+    if (typeof v !== 'number' || !Number.isFinite(v))
+      return this.fail(key, `must be a number, got ${this.describe(key, v)}`);
     if (limits.integer === true && !Number.isInteger(v)) return this.fail(key, `must be a whole number, got ${v}`);
     if (limits.min !== undefined && v < limits.min) return this.fail(key, `must be at least ${limits.min}, got ${v}`);
     if (limits.max !== undefined && v > limits.max) return this.fail(key, `must be at most ${limits.max}, got ${v}`);
@@ -72,7 +73,7 @@ export class Fields {
   boolean(key: string, fallback: boolean): boolean {
     const v = this.raw(key);
     if (v === undefined || v === null) return fallback;
-    if (typeof v !== 'boolean') return this.fail(key, `must be true or false, got ${describe(v)}`);
+    if (typeof v !== 'boolean') return this.fail(key, `must be true or false, got ${this.describe(key, v)}`);
     return v;
   }
 
@@ -80,7 +81,7 @@ export class Fields {
     const v = this.raw(key);
     if ((v === undefined || v === null) && fallback !== undefined) return fallback;
     if (typeof v !== 'string' || !(choices as readonly string[]).includes(v)) {
-      return this.fail(key, `must be one of ${choices.join(', ')}, got ${describe(v)}`);
+      return this.fail(key, `must be one of ${choices.join(', ')}, got ${this.describe(key, v)}`);
     }
     return v as T;
   }
@@ -88,13 +89,13 @@ export class Fields {
   stringList(key: string): string[] {
     const v = this.raw(key);
     if (v === undefined || v === null) return [];
-    if (!Array.isArray(v)) return this.fail(key, `must be a list of strings, got ${describe(v)}`);
+    if (!Array.isArray(v)) return this.fail(key, `must be a list of strings, got ${this.describe(key, v)}`);
     return v.map((item: unknown, i) => {
       if (typeof item !== 'string' || item === '')
         throw new ConfigError(
           this.file,
           `${this.field(key)}[${i}]`,
-          `must be a non-empty string, got ${describe(item)}`,
+          `must be a non-empty string, got ${this.describe(key, item)}`,
         );
       return item;
     });
@@ -107,14 +108,15 @@ export class Fields {
       if (required) return this.fail(key, 'is required');
       return new Fields(this.file, this.field(key), {});
     }
-    if (typeof v !== 'object' || Array.isArray(v)) return this.fail(key, `must be a mapping, got ${describe(v)}`);
+    if (typeof v !== 'object' || Array.isArray(v))
+      return this.fail(key, `must be a mapping, got ${this.describe(key, v)}`);
     return new Fields(this.file, this.field(key), v as Record<string, unknown>);
   }
 
   list(key: string): Fields[] {
     const v = this.raw(key);
     if (!Array.isArray(v))
-      return this.fail(key, v === undefined ? 'is required' : `must be a list, got ${describe(v)}`);
+      return this.fail(key, v === undefined ? 'is required' : `must be a list, got ${this.describe(key, v)}`);
     return v.map((item: unknown, i) => {
       const path = `${this.field(key)}[${i}]`;
       if (item === null || typeof item !== 'object' || Array.isArray(item))
@@ -123,12 +125,32 @@ export class Fields {
     });
   }
 
+  /** A value for an error message; for a secret key only its kind, never the value. */
+  private describe(key: string, v: unknown): string {
+    return isSecretKey(key) ? `${kind(v)} (value not shown: ${key} may hold a secret)` : describe(v);
+  }
+
   /** Call after reading: a key nobody asked for is most likely a typo. */
   rejectUnknown(): void {
     for (const key of Object.keys(this.value)) {
       if (!this.known.has(key)) this.fail(key, `unknown key (known here: ${[...this.known].sort().join(', ')})`);
     }
   }
+}
+
+/**
+ * Keys whose values are, or name, secrets: a password typed into `password_file` must not be
+ * printed back by an error about it.
+ */
+export function isSecretKey(key: string): boolean {
+  return /(password|password_file|key_file)$/i.test(key);
+}
+
+function kind(v: unknown): string {
+  if (v === null || v === undefined) return 'nothing';
+  if (Array.isArray(v)) return 'a list';
+  if (typeof v === 'object') return 'a mapping';
+  return `a ${typeof v}`;
 }
 
 function describe(v: unknown): string {

@@ -1,6 +1,8 @@
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { ConfigError } from '../../hal/errors/index.js';
 import { loadBoard, readYaml } from './board.js';
+import { parseIpv4Cidr } from './address.js';
+import type { Ipv4Cidr } from './address.js';
 import { Fields } from './fields.js';
 import type { Board, Config, Member } from './types.js';
 
@@ -17,12 +19,19 @@ export function parseConfig(file: string, doc: unknown, readBoard: (path: string
   const board = readBoard(isAbsolute(boardPath) ? boardPath : resolve(dirname(file), boardPath));
 
   const cluster = f.object('cluster', true);
-  const primaryAddress = cidr(cluster, 'primary_address');
-  const monitorAddress = cidr(cluster, 'monitor_address');
-  if (ip(primaryAddress) === ip(monitorAddress)) cluster.fail('monitor_address', 'must differ from primary_address');
+  const primary = cidr(cluster, 'primary_address');
+  const monitor = cidr(cluster, 'monitor_address');
+  // Compared as numbers, so no spelling of the same address gets through.
+  if (primary.value === monitor.value)
+    cluster.fail('monitor_address', `must differ from primary_address (both are ${primary.address})`);
   // A host on the LAN that is always there (the gateway, the switch): a server that cannot
   // hear it is cut off and must neither claim an address nor fence anybody.
-  const uplinkAddress = cluster.optionalString('uplink_address') === null ? null : cidr(cluster, 'uplink_address');
+  const uplink = cluster.optionalString('uplink_address') === null ? null : cidr(cluster, 'uplink_address');
+  if (uplink !== null && (uplink.value === primary.value || uplink.value === monitor.value))
+    cluster.fail('uplink_address', `must differ from primary_address and monitor_address (it is ${uplink.address})`);
+  const primaryAddress = text(primary);
+  const monitorAddress = text(monitor);
+  const uplinkAddress = uplink === null ? null : text(uplink);
   const members = cluster.list('members').map(member);
   if (members.length < 2) cluster.fail('members', `needs at least two members, got ${members.length}`);
   members.forEach((m, i) => {
@@ -235,19 +244,21 @@ function member(m: Fields): Member {
       );
     b.rejectUnknown();
   }
-  const address = m.optionalString('address') === null ? null : cidr(m, 'address');
-  const mgmtAddress = m.optionalString('mgmt_address') === null ? null : cidr(m, 'mgmt_address');
+  const address = m.optionalString('address') === null ? null : text(cidr(m, 'address'));
+  const mgmtAddress = m.optionalString('mgmt_address') === null ? null : text(cidr(m, 'mgmt_address'));
   m.rejectUnknown();
   return { name, mac, address, mgmtAddress, bmc };
 }
 
-function cidr(f: Fields, key: string): string {
-  const v = f.string(key);
-  const match = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(v);
-  if (match === null || match.slice(1, 5).some((o) => Number(o) > 255) || Number(match[5]) > 32) {
-    return f.fail(key, `must be an IPv4 address with prefix length, like 198.18.0.10/24; got ${JSON.stringify(v)}`);
-  }
-  return v;
+/** An address with prefix a server can hold (see address.ts), or a ConfigError naming the field. */
+function cidr(f: Fields, key: string): Ipv4Cidr {
+  const parsed = parseIpv4Cidr(f.string(key));
+  return typeof parsed === 'string' ? f.fail(key, parsed) : parsed;
+}
+
+/** The canonical `a.b.c.d/len` the rest of the agent works with. */
+function text(address: Ipv4Cidr): string {
+  return `${address.address}/${address.prefix}`;
 }
 
 function absolute(f: Fields, file: string, key: string, fallback: string): string {

@@ -1,4 +1,5 @@
-import { chmodSync, existsSync, mkdirSync, unlinkSync } from 'node:fs';
+import { chmodSync, lstatSync, mkdirSync, unlinkSync } from 'node:fs';
+import type { Stats } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import type { Server, Socket } from 'node:net';
 import { dirname } from 'node:path';
@@ -27,10 +28,7 @@ export class ControlServer {
 
   async listen(): Promise<void> {
     mkdirSync(dirname(this.path), { recursive: true, mode: 0o755 });
-    if (existsSync(this.path)) {
-      if (await answers(this.path)) throw new Error(`control socket ${this.path} is in use by another running agent`);
-      unlinkSync(this.path);
-    }
+    await removeStaleSocket(this.path);
     const server = createServer((socket) => this.serve(socket));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -107,6 +105,34 @@ export class ControlServer {
 
 function reply(socket: Socket, response: ControlResponse): void {
   if (!socket.destroyed) socket.write(`${JSON.stringify(response)}\n`);
+}
+
+/**
+ * Makes room for the socket: nothing there is fine; a socket nobody answers on (left by an
+ * agent that was killed) is removed; a live socket or anything that is not a socket (a
+ * file, a directory, a symlink) is refused and left as it is.
+ */
+async function removeStaleSocket(path: string): Promise<void> {
+  let stats: Stats;
+  try {
+    stats = lstatSync(path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw error;
+  }
+  if (!stats.isSocket())
+    throw new Error(
+      `control socket path ${path} exists and is ${kindOf(stats)}, not a socket: refusing to remove it; move it away or set another control_socket`,
+    );
+  if (await answers(path)) throw new Error(`control socket ${path} is in use by another running agent`);
+  unlinkSync(path);
+}
+
+function kindOf(stats: Stats): string {
+  if (stats.isFile()) return 'a regular file';
+  if (stats.isDirectory()) return 'a directory';
+  if (stats.isSymbolicLink()) return 'a symbolic link';
+  return 'a special file';
 }
 
 /** Whether a live process answers on a unix socket path. */

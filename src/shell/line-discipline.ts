@@ -3,15 +3,16 @@
  * dumb terminal at 115200 baud (IPMI SOL, a serial console, a socket). It does what a tty
  * in canonical mode does, and nothing that needs ANSI:
  *
- * - printable ASCII (0x20-0x7e) goes into the line and is echoed; a tab counts as a space;
+ * - printable ASCII (0x20-0x7e) and complete UTF-8 characters (a password may be `pässwörd`)
+ *   go into the line and are echoed; a tab counts as a space;
  * - CR, LF and CRLF each end one line (an LF right after a CR ends nothing: no empty line);
- * - backspace (0x08) and DEL (0x7f) erase one character, echoed as "\b \b";
+ * - backspace (0x08) and DEL (0x7f) erase one character (not one byte), echoed as "\b \b";
  * - Ctrl-U (0x15) clears the line, Ctrl-W (0x17) erases the last word (the whole line
  *   when it is already too long);
  * - Ctrl-C (0x03) echoes "^C", drops the line and reports an interrupt;
  * - Ctrl-D (0x04) on an empty line reports end of input; elsewhere it is ignored;
  * - escape sequences (arrow keys: ESC [ A, ESC O P, ...) are swallowed whole;
- * - every other byte (controls, bytes >= 0x80, binary garbage) is dropped;
+ * - every other byte (controls, invalid or incomplete UTF-8, binary garbage) is dropped;
  * - a line longer than `maxLine` is refused when it ends (`too-long`), never truncated
  *   into a different command; characters past the limit are neither kept nor echoed.
  *
@@ -31,6 +32,8 @@ export interface DisciplineState {
   /** Inside an escape sequence: after ESC, or in the parameters of ESC [ or ESC O. */
   readonly escape: 'none' | 'esc' | 'csi';
   readonly escapeLength: number;
+  /** The bytes so far of a UTF-8 character that is not complete yet. */
+  readonly utf8: readonly number[];
 }
 
 export type DisciplineEvent =
@@ -58,6 +61,7 @@ export const EMPTY_DISCIPLINE: DisciplineState = {
   afterCr: false,
   escape: 'none',
   escapeLength: 0,
+  utf8: [],
 };
 
 const BS = 0x08;
@@ -78,9 +82,10 @@ const ERASE = '\b \b';
 export function feed(state: DisciplineState, bytes: Uint8Array, options: DisciplineOptions): FeedResult {
   const max = options.maxLine ?? MAX_LINE;
   let { line, dropped, afterCr, escape, escapeLength } = state;
+  let utf8 = state.utf8;
   let echo = '';
   const done = (event: DisciplineEvent | null, consumed: number): FeedResult => ({
-    state: { line, dropped, afterCr, escape, escapeLength },
+    state: { line, dropped, afterCr, escape, escapeLength, utf8 },
     echo,
     event,
     consumed,
@@ -90,6 +95,9 @@ export function feed(state: DisciplineState, bytes: Uint8Array, options: Discipl
     const byte = bytes[i] ?? 0;
     const wasAfterCr = afterCr;
     afterCr = false;
+    // A byte that does not continue a pending UTF-8 character drops what was pending.
+    const pending = utf8;
+    if (utf8.length > 0) utf8 = [];
 
     if (escape !== 'none') {
       // Rule: ESC [ or ESC O starts a sequence that ends with a byte in 0x40-0x7e; any other
@@ -136,7 +144,7 @@ export function feed(state: DisciplineState, bytes: Uint8Array, options: Discipl
         if (dropped > 0)
           dropped -= 1; // those were never shown: nothing to erase on screen
         else if (line !== '') {
-          line = line.slice(0, -1);
+          line = Array.from(line).slice(0, -1).join('');
           if (options.echo) echo += ERASE;
         }
         continue;
@@ -167,7 +175,15 @@ export function feed(state: DisciplineState, bytes: Uint8Array, options: Discipl
         break;
     }
 
-    const char = byte === TAB ? ' ' : byte >= 0x20 && byte < DEL ? String.fromCharCode(byte) : null;
+    let char: string | null;
+    if (byte >= 0x80) {
+      const decoded = utf8Step(pending, byte);
+      if (typeof decoded !== 'string') {
+        utf8 = decoded;
+        continue;
+      }
+      char = decoded;
+    } else char = byte === TAB ? ' ' : byte >= 0x20 && byte < DEL ? String.fromCharCode(byte) : null;
     if (char === null) continue; // not printable: dropped
     if (line.length >= max || dropped > 0) {
       dropped += 1;
@@ -177,6 +193,31 @@ export function feed(state: DisciplineState, bytes: Uint8Array, options: Discipl
     if (options.echo) echo += char;
   }
   return done(null, bytes.length);
+}
+
+const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * One byte >= 0x80 of UTF-8 after the `pending` bytes of a character: the character once it
+ * is complete and valid and printable, else the bytes still pending (empty: dropped).
+ */
+function utf8Step(pending: readonly number[], byte: number): string | number[] {
+  const isLead = byte >= 0xc2 && byte <= 0xf4;
+  if (isLead) return [byte];
+  if (pending.length === 0 || byte > 0xbf) return []; // a stray continuation or invalid byte
+  const bytes = [...pending, byte];
+  const lead = bytes[0] ?? 0;
+  const length = lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : 2;
+  if (bytes.length < length) return bytes;
+  let char: string;
+  try {
+    char = STRICT_UTF8.decode(Uint8Array.from(bytes));
+  } catch {
+    return []; // overlong, surrogate or out of range
+  }
+  // Only visible characters: C1 controls (U+0080-U+009F), other spaces (no-break, em) and
+  // invisible format characters stay out of the line, as ASCII controls do.
+  return /^[\p{L}\p{M}\p{N}\p{P}\p{S}]$/u.test(char) ? char : [];
 }
 
 /** Everything `feed` makes of `bytes`, events and all (tests, and callers with no modes). */

@@ -21,8 +21,19 @@ export async function checkPassword(file: string, given: string): Promise<Passwo
   return samePassword(given, expected) ? 'ok' : 'wrong';
 }
 
-/** Constant time in the content: both sides are hashed to the same length first. */
+/**
+ * Constant time in the content: both sides are hashed to the same length first. Both are
+ * put in Unicode normal form C first, so `ä` typed as one character matches `a` + combining
+ * diaeresis in the file (and the other way round). The digests are zeroed after use.
+ */
 export function samePassword(given: string, expected: string): boolean {
-  const digest = (text: string): Buffer => createHash('sha256').update(text, 'utf8').digest();
-  return timingSafeEqual(digest(given), digest(expected));
+  const digest = (text: string): Buffer => createHash('sha256').update(text.normalize('NFC'), 'utf8').digest();
+  const a = digest(given);
+  const b = digest(expected);
+  try {
+    return timingSafeEqual(a, b);
+  } finally {
+    a.fill(0);
+    b.fill(0);
+  }
 }

@@ -270,13 +270,17 @@ export class SimCluster {
     return out;
   }
 
-  /** Steady state: one primary, one monitor (if there are two healthy servers), the rest spares. */
+  /**
+   * Steady state: one primary, one monitor (if there are two healthy servers), the rest spares.
+   * A spare in its periodic check of the monitor address (`spare-checking`) is a spare: the
+   * check is part of a spare's steady state, and it holds nothing.
+   */
   converged(): boolean {
     const phases = Object.values(this.phases());
     const up = [...this.nodes.values()].filter((n) => n.host.powered && n.host.cable).length;
     const primaries = phases.filter((p) => p === 'primary').length;
     const monitors = phases.filter((p) => p === 'monitor').length;
-    const spares = phases.filter((p) => p === 'spare').length;
+    const spares = phases.filter((p) => p === 'spare' || p === 'spare-checking').length;
     return (
       primaries === 1 &&
       monitors === Math.min(1, up - 1) &&

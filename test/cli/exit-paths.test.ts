@@ -17,6 +17,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { EXIT_CODES } from '../../src/cli/run.js';
+import { request } from '../../src/control/index.js';
 
 const run = promisify(execFile);
 const MAIN = resolve('dist/src/cli/main.js');
@@ -94,7 +95,7 @@ describe('hotspare run: exit paths release the addresses (network namespace, roo
   });
 
   /** Starts the agent in the namespace (a fresh state dir: it boots as primary) and waits for the address. */
-  async function startAgent(name: string, nodeArgs: string[] = []): Promise<{ exited: Promise<Exit> }> {
+  function writeConfig(name: string, socket: string): string {
     const config = join(dir, `${name}.yaml`);
     writeFileSync(
       config,
@@ -110,11 +111,16 @@ describe('hotspare run: exit paths release the addresses (network namespace, roo
         'fencing: { required: false }',
         'boot: { jitter_ms: 10, check_ms: 50 }',
         `state_dir: ${join(dir, `${name}-state`)}`,
-        `control_socket: ${join(dir, `${name}.sock`)}`,
+        `control_socket: ${socket}`,
         'log: { format: json }',
         '',
       ].join('\n'),
     );
+    return config;
+  }
+
+  async function startAgent(name: string, nodeArgs: string[] = []): Promise<{ exited: Promise<Exit> }> {
+    const config = writeConfig(name, join(dir, `${name}.sock`));
     // An address left by an earlier failed test would look like this agent's.
     await ip('-n', netns, 'addr', 'flush', 'dev', 'eth0');
     output = '';
@@ -162,5 +168,39 @@ describe('hotspare run: exit paths release the addresses (network namespace, roo
     expect(output)
       .to.match(/"event":"fatal"/)
       .and.to.match(/uncaught exception: Error: injected by the test/);
+  });
+
+  it('a second agent on the same control socket: exits 1 promptly with a clear error, the first keeps running', async () => {
+    const { exited: firstExited } = await startAgent('first');
+    const first = child;
+    const config = writeConfig('second', join(dir, 'first.sock'));
+    const started = performance.now();
+    const second = spawn('ip', ['netns', 'exec', netns, process.execPath, MAIN, 'run', '--config', config], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let secondOutput = '';
+    second.stdout.on('data', (d: Buffer) => (secondOutput += d.toString()));
+    second.stderr.on('data', (d: Buffer) => (secondOutput += d.toString()));
+    const exit = await new Promise<Exit | 'still running'>((done) => {
+      const timer = setTimeout(() => done('still running'), 5000);
+      second.on('exit', (code, signal) => {
+        clearTimeout(timer);
+        done({ code, signal });
+      });
+    });
+    // Only the second agent, by its PID, if it did not end by itself.
+    if (exit === 'still running') second.kill('SIGKILL');
+    expect(exit, secondOutput).to.deep.equal({ code: 1, signal: null });
+    expect(performance.now() - started).to.be.below(5000);
+    expect(secondOutput).to.contain(`control socket ${join(dir, 'first.sock')} is in use by another running agent`);
+    // It closed what it had opened (ARP helper, sockets) by itself: the CLI's backstop exit
+    // for a process still held open after a failure did not have to fire.
+    expect(secondOutput).to.not.contain('left open after the failure');
+    // The first agent still runs, answers on its socket and holds its address.
+    expect(first?.exitCode).to.equal(null);
+    expect(await request(join(dir, 'first.sock'), 'status')).to.include({ role: 'primary' });
+    expect(await addresses(netns, 'eth0')).to.include(PRIMARY);
+    first?.kill('SIGTERM');
+    expect(await firstExited).to.deep.equal({ code: 0, signal: null });
   });
 });

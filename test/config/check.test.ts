@@ -69,6 +69,44 @@ describe('config and `hotspare check`', () => {
       (d) => (d['cluster']['monitor_address'] = '198.18.0.10/24'),
       'cluster.monitor_address: must differ',
     ],
+    [
+      'a leading zero in an address',
+      (d) => (d['cluster']['primary_address'] = '198.018.0.10/24'),
+      'cluster.primary_address: "198.018.0.10/24" has a leading zero in "018"',
+    ],
+    [
+      'the same monitor address spelled with a leading zero',
+      (d) => {
+        d['cluster']['primary_address'] = '198.18.0.8/24';
+        d['cluster']['monitor_address'] = '198.18.0.010/24';
+      },
+      'cluster.monitor_address: "198.18.0.010/24" has a leading zero',
+    ],
+    [
+      'the same address with another prefix',
+      (d) => (d['cluster']['monitor_address'] = '198.18.0.10/16'),
+      'cluster.monitor_address: must differ from primary_address (both are 198.18.0.10)',
+    ],
+    [
+      'prefix /0',
+      (d) => (d['cluster']['primary_address'] = '0.0.0.0/0'),
+      'cluster.primary_address: "0.0.0.0/0": prefix /0',
+    ],
+    [
+      'a loopback address',
+      (d) => (d['cluster']['monitor_address'] = '127.0.0.9/8'),
+      'cluster.monitor_address: "127.0.0.9/8" is in 127.0.0.0/8, loopback',
+    ],
+    [
+      'a multicast address',
+      (d) => (d['cluster']['primary_address'] = '224.0.0.10/24'),
+      'cluster.primary_address: "224.0.0.10/24" is in 224.0.0.0/4, multicast',
+    ],
+    [
+      'the limited broadcast address',
+      (d) => (d['cluster']['primary_address'] = '255.255.255.255/32'),
+      'cluster.primary_address: "255.255.255.255/32" is the limited broadcast address',
+    ],
     ['a node not in members', (d) => (d['node'] = 'z'), 'node: "z" is not in cluster.members'],
     [
       'duplicate members',
@@ -84,7 +122,7 @@ describe('config and `hotspare check`', () => {
     [
       'an unreadable password file',
       (d) => (d['cluster']['members'][1]['bmc']['password_file'] = '/nonexistent/pass'),
-      'cluster.members[1].bmc.password_file: cannot read /nonexistent/pass',
+      'cluster.members[1].bmc.password_file: cannot read the file named there (ENOENT)',
     ],
     [
       'a member without address while peer.key_file is set',
@@ -115,7 +153,7 @@ describe('config and `hotspare check`', () => {
     [
       'a missing peer key file',
       (d) => (d['peer']['key_file'] = '/nonexistent/peer.key'),
-      'peer.key_file: peer: key: cannot read /nonexistent/peer.key',
+      'peer.key_file: cannot read the file named there (ENOENT)',
     ],
   ];
   for (const [what, edit, expected] of broken) {
@@ -133,7 +171,7 @@ describe('config and `hotspare check`', () => {
     chmodSync(key, 0o644);
     const open = check(write());
     expect(open.code).to.equal(1);
-    expect(open.out).to.contain('peer.key_file').and.contain('readable by group or others');
+    expect(open.out).to.contain('peer.key_file').and.contain('open to group or others');
     chmodSync(key, 0o600);
     writeFileSync(key, 'short\n');
     expect(check(write()).out).to.contain('at least 16 are needed');
@@ -166,6 +204,54 @@ describe('config and `hotspare check`', () => {
     expect(r.code).to.equal(1);
     expect(r.out).to.contain('cluster.members[0].bmc.password: passwords are not written in the config');
     expect(r.out).to.not.contain('Plaintext99');
+  });
+
+  const typedIn: Array<[string, (doc: Record<string, any>) => void, string]> = [
+    [
+      'bmc.password_file',
+      (d) => (d['cluster']['members'][1]['bmc']['password_file'] = 'Typed-In-99'),
+      'cluster.members[1].bmc.password_file: cannot read the file named there (ENOENT)',
+    ],
+    [
+      'bmc.password_file (a number)',
+      (d) => (d['cluster']['members'][1]['bmc']['password_file'] = 31415926),
+      'cluster.members[1].bmc.password_file: must be a non-empty string, got a number (value not shown',
+    ],
+    [
+      'shell.password_file',
+      (d) => (d['shell'] = { password_file: 'Typed-In-99' }),
+      'shell.password_file: cannot read the file named there (ENOENT)',
+    ],
+    [
+      'sync.key_file',
+      (d) => (d['sync'] = { paths: ['/srv/data'], key_file: 'Typed-In-99' }),
+      'sync.key_file: cannot read the file named there (ENOENT)',
+    ],
+  ];
+  for (const [field, edit, expected] of typedIn) {
+    it(`never echoes a password typed into ${field}`, () => {
+      const file = write(edit);
+      const r = check(file);
+      expect(r.code, r.out).to.equal(1);
+      expect(r.out).to.contain(`${file}: ${expected}`);
+      expect(r.out).to.not.contain('Typed-In-99').and.not.contain('31415926');
+    });
+  }
+
+  it('hotspare run refuses a BMC password file open to group or others, naming file and field, before opening anything', () => {
+    chmodSync(join(dir, 'bmc-b.pass'), 0o644);
+    const file = write();
+    const r = spawnSync(process.execPath, [CLI, 'run', '--config', file], { encoding: 'utf8', timeout: 10_000 });
+    const out = `${r.stdout}${r.stderr}`;
+    expect(r.status, out).to.equal(1);
+    expect(out).to.contain(
+      `${file}: cluster.members[1].bmc.password_file: the file named there is open to group or others (mode 0644); chmod 600 it`,
+    );
+    expect(out).to.not.contain('Sup3rSecret');
+    // Refused before the clock, sockets or NIC were opened: nothing was logged.
+    expect(out).to.not.contain('"event"').and.not.contain('probe clock');
+    // check says the same, as an error now.
+    expect(check(file).code).to.equal(1);
   });
 
   it('names the board file and field when the board is wrong', () => {

@@ -1,5 +1,6 @@
 import { expect } from 'chai';
-import { mkdtempSync, rmSync, writeFileSync, statSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { lstatSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,6 +21,12 @@ function rawExchange(path: string, data: string | Buffer): Promise<string> {
     });
     socket.on('error', reject);
   });
+}
+
+/** A socket file nobody listens on: a process that bound it was killed before it could clean up. */
+function leaveStaleSocket(path: string): void {
+  const script = `require('node:net').createServer().listen(${JSON.stringify(path)}, () => process.kill(process.pid, 'SIGKILL'))`;
+  spawnSync(process.execPath, ['-e', script]);
 }
 
 describe('control socket', () => {
@@ -72,7 +79,7 @@ describe('control socket', () => {
     expect(await request(path, 'status')).to.deep.include({ role: 'monitor' });
   });
 
-  it('refuses to start when another agent answers on the same socket, and replaces a stale file', async () => {
+  it('refuses to start when another agent answers on the same socket, and replaces a stale socket', async () => {
     const second = new ControlServer(path, async () => null);
     try {
       await second.listen();
@@ -81,10 +88,36 @@ describe('control socket', () => {
       expect(String(error)).to.contain('in use by another running agent');
     }
     await server.close();
-    writeFileSync(path, ''); // a stale leftover, nobody listening
+    leaveStaleSocket(path);
+    expect(lstatSync(path).isSocket()).to.equal(true);
     server = new ControlServer(path, async () => 'fresh');
     await server.listen();
     expect(await request(path, 'anything')).to.equal('fresh');
+  });
+
+  it('refuses a path that is not a socket (a regular file, a symlink) and leaves it alone', async () => {
+    await server.close();
+    writeFileSync(path, 'operator notes, not a socket\n');
+    const onFile = new ControlServer(path, async () => null);
+    let refusal = '';
+    await onFile.listen().catch((error: unknown) => (refusal = String(error)));
+    await onFile.close(); // only does something if it wrongly started
+    expect(refusal).to.contain(`control socket path ${path} exists and is a regular file, not a socket`);
+    expect(readFileSync(path, 'utf8')).to.equal('operator notes, not a socket\n');
+    rmSync(path);
+    const target = join(dir, 'target');
+    writeFileSync(target, 'keep me');
+    symlinkSync(target, path);
+    refusal = '';
+    const onLink = new ControlServer(path, async () => null);
+    await onLink.listen().catch((error: unknown) => (refusal = String(error)));
+    await onLink.close();
+    expect(refusal).to.contain('is a symbolic link, not a socket');
+    expect(lstatSync(path).isSymbolicLink()).to.equal(true);
+    expect(readFileSync(target, 'utf8')).to.equal('keep me');
+    rmSync(path);
+    server = new ControlServer(path, async () => 'fresh');
+    await server.listen();
   });
 
   it('the client says clearly when no agent is listening', async () => {

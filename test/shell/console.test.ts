@@ -79,7 +79,8 @@ describe('shell on the serial console', () => {
         terminal.onData((chunk) => (screen += Buffer.from(chunk).toString('latin1')));
         serveConsole(agentEnd, 115200, deps(new FakeOperator()));
         await until(() => screen.endsWith('hotspare a monitor> '), 'greeting', 5000);
-        terminal.write(Buffer.from('statz\x7fus\x00\xff\r'));
+        // Raw bytes: 0xff alone is not UTF-8 (as a string it would be encoded as the letter ÿ).
+        terminal.write(Buffer.from('statz\x7fus\x00\xff\r', 'latin1'));
         await until(
           () => screen.includes('role      monitor') && screen.endsWith('hotspare a monitor> '),
           'status',

@@ -4,6 +4,10 @@ import { EMPTY_DISCIPLINE, MAX_LINE, feed, feedAll } from '../../src/shell/index
 import type { DisciplineEvent, DisciplineOptions, DisciplineState } from '../../src/shell/index.js';
 import { bytes } from './fixtures.js';
 
+/** Printable ASCII or a visible non-ASCII character (complete UTF-8 is typed whole). */
+const PRINTABLE_ECHO = /^[\x20-\x7e\r\n\b\p{L}\p{M}\p{N}\p{P}\p{S}]*$/u;
+const PRINTABLE_LINE = /^[\x20-\x7e\p{L}\p{M}\p{N}\p{P}\p{S}]{0,512}$/u;
+
 const ECHO = { echo: true };
 const HIDDEN = { echo: false };
 
@@ -46,6 +50,21 @@ describe('shell line discipline', () => {
     const second = feed(first.state, input.subarray(first.consumed), HIDDEN);
     expect(second.event).to.deep.equal({ type: 'line', text: 'secret' });
     expect(second.echo).to.equal('\r\n');
+  });
+
+  it('UTF-8 characters are typed whole, even split across chunks; backspace erases a character, not a byte', () => {
+    const utf8 = (text: string): Uint8Array => Buffer.from(text, 'utf8');
+    const typed = utf8('pässwörd\r');
+    const first = feedAll(EMPTY_DISCIPLINE, typed.subarray(0, 2), { echo: true });
+    const second = feedAll(first.state, typed.subarray(2), { echo: false });
+    expect(second.events).to.deep.equal([{ type: 'line', text: 'pässwörd' }]);
+    expect(first.echo).to.equal('p'); // the half of ä is not shown yet
+    const erased = feedAll(EMPTY_DISCIPLINE, Buffer.concat([utf8('wö'), Buffer.from([0x7f, 0x0d])]), { echo: true });
+    expect(erased.events).to.deep.equal([{ type: 'line', text: 'w' }]);
+    expect(erased.echo).to.equal('wö\b \b\r\n');
+    // Invalid, overlong and incomplete sequences and C1 controls are dropped.
+    const junk = Buffer.from([0x61, 0xff, 0xc0, 0xaf, 0xc3, 0x62, 0xc2, 0x85, 0xe2, 0x82, 0x0d]);
+    expect(feedAll(EMPTY_DISCIPLINE, junk, { echo: true }).events).to.deep.equal([{ type: 'line', text: 'ab' }]);
   });
 
   it('backspace and DEL erase one character with "\\b \\b"; nothing to erase echoes nothing', () => {
@@ -120,7 +139,7 @@ describe('shell line discipline', () => {
       )
       .map((a) => Uint8Array.from(a));
 
-    it('random bytes: never throws, lines are bounded printable ASCII, echo is printable or \\r \\n \\b', () => {
+    it('random bytes: never throws, lines are bounded and printable, echo is printable or \\r \\n \\b', () => {
       fc.assert(
         fc.property(fc.oneof(anyBytes, interesting), fc.boolean(), (input, echo) => {
           let state = EMPTY_DISCIPLINE;
@@ -129,9 +148,9 @@ describe('shell line discipline', () => {
             const r = feed(state, rest, { echo });
             expect(r.consumed).to.be.within(1, rest.length);
             if (r.event === null) expect(r.consumed).to.equal(rest.length);
-            expect(r.echo).to.match(/^[\x20-\x7e\r\n\b]*$/);
+            expect(r.echo).to.match(PRINTABLE_ECHO);
             if (!echo) expect(r.echo.replace(/\^C\r\n|\r\n/g, '')).to.equal('');
-            if (r.event?.type === 'line') expect(r.event.text).to.match(/^[\x20-\x7e]{0,512}$/);
+            if (r.event?.type === 'line') expect(r.event.text).to.match(PRINTABLE_LINE);
             expect(r.state.line.length).to.be.at.most(MAX_LINE);
             state = r.state;
             rest = rest.subarray(r.consumed);

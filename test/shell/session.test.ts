@@ -186,6 +186,23 @@ describe('shell session', () => {
     expect(delays[2]).to.equal(1000);
   });
 
+  for (const [form, stored] of [
+    ['as typed (NFC)', 'pässwörd'],
+    ['decomposed (NFD)', 'pässwörd'.normalize('NFD')],
+  ] as const) {
+    it(`a non-ASCII password matches, the file's text ${form}`, async () => {
+      const file = join(dir, `utf8-${form.length}.pass`);
+      writeFileSync(file, `${stored}\n`, { mode: 0o600 });
+      const { stream, operator, delays } = setup({ extra: { passwordFile: file } });
+      stream.type('maintenance on\ryes\r');
+      stream.type(Buffer.from('pässwörd\r', 'utf8'));
+      await until(() => stream.output.endsWith(PROMPT), 'after the password');
+      expect(delays, stream.output).to.deep.equal([]);
+      expect(operator.mutations()).to.deep.equal(['maintenance-on']);
+      expect(stream.output).to.not.contain('pässwörd');
+    });
+  }
+
   it('an unreadable password file refuses the command and says so in the log', async () => {
     const { stream, operator, logged } = setup({ extra: { passwordFile: join(dir, 'missing') } });
     stream.type(`fence b\ryes\r${PASSWORD}\r`);
