@@ -17,6 +17,7 @@ import type {
   RoleState,
 } from '../role/index.js';
 import type { PowerState } from '../../hal/bmc/index.js';
+import type { ConflictReport } from '../../hal/nic/index.js';
 import type { LogLine } from '../log/index.js';
 import { PeerHeartbeat, peerMembers } from '../peer/index.js';
 import type { PeerObservation } from '../peer/index.js';
@@ -548,15 +549,7 @@ export class Agent implements Operator {
         heard,
         tookUs: this.now() - startUs,
       });
-      this.dispatch({
-        type: 'check-result',
-        nowUs: this.now(),
-        id,
-        startedUs: startUs,
-        address: 'uplink',
-        taken: heard,
-        evidence,
-      });
+      this.answerCheck(id, startUs, 'uplink', { taken: heard, evidence });
     };
     if (ip === null) return answer(false, ['cluster.uplink_address is not set']);
     this.probe(ip, 1, Math.max(1, Math.round(windowUs / 1000))).then(
@@ -566,6 +559,20 @@ export class Agent implements Operator {
           : answer(true, [`icmp-reply ${result.rttUs} us`]),
       (error: unknown) => answer(false, [`echo failed: ${message(error)}`]),
     );
+  }
+
+  /** A check's answer, as the role machine's event (only the latest check's id counts). */
+  private answerCheck(id: number, startedUs: number, address: CheckTarget, report: ConflictReport): void {
+    this.dispatch({
+      type: 'check-result',
+      nowUs: this.now(),
+      id,
+      startedUs,
+      address,
+      taken: report.taken,
+      contended: report.contended === true,
+      evidence: report.evidence,
+    });
   }
 
   private check(id: number, name: CheckTarget, windowUs: number): void {
@@ -580,16 +587,7 @@ export class Agent implements Operator {
           evidence: report.evidence.join(', '),
           tookUs: this.now() - startUs,
         });
-        this.dispatch({
-          type: 'check-result',
-          nowUs: this.now(),
-          id,
-          startedUs: startUs,
-          address: name,
-          taken: report.taken,
-          contended: report.contended === true,
-          evidence: report.evidence,
-        });
+        this.answerCheck(id, startUs, name, report);
       },
       (error: unknown) => {
         // Rule: a check that could not be made proves nothing is free: treat it as taken.
@@ -598,15 +596,7 @@ export class Agent implements Operator {
           'check-failed',
           `conflict check of ${address} failed: ${message(error)}; treating it as taken`,
         );
-        this.dispatch({
-          type: 'check-result',
-          nowUs: this.now(),
-          id,
-          startedUs: startUs,
-          address: name,
-          taken: true,
-          evidence: ['check-failed'],
-        });
+        this.answerCheck(id, startUs, name, { taken: true, evidence: ['check-failed'] });
       },
     );
   }

@@ -16,21 +16,9 @@ import type { DropReason } from './frame.js';
 import type { PeerKey } from './key.js';
 import { ReplayGuard } from './replay.js';
 import { ObservationThrottle } from './throttle.js';
+import type { LocalView, PeerObservation } from './observation.js';
 
-export interface LocalView {
-  phase: Phase;
-  role: PersistedRole;
-  epoch: number;
-  holdsPrimary: boolean;
-  holdsMonitor: boolean;
-}
-
-export interface PeerObservation extends LocalView {
-  node: string;
-  path: PeerPath;
-  /** Receive time on the agent's monotonic clock. */
-  atUs: number;
-}
+export type { LocalView, PeerObservation } from './observation.js';
 
 export interface PeerSilence {
   node: string;

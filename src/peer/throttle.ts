@@ -1,5 +1,5 @@
 import type { PeerPath } from '../role/types.js';
-import type { PeerObservation } from './heartbeat.js';
+import type { PeerObservation } from './observation.js';
 
 /**
  * Which observations go on to the role machine: one whose content changed since the last

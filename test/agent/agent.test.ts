@@ -1,17 +1,6 @@
 import { expect } from 'chai';
+import { converge, nodeIn } from './fixtures.js';
 import { SimCluster, SIM_PRIMARY } from '../../src/sim/cluster.js';
-
-async function converge(cluster: SimCluster): Promise<void> {
-  await cluster.bootAll();
-  for (let i = 0; i < 200 && !cluster.converged(); i++) await cluster.clock.runFor(50_000);
-  expect(cluster.converged()).to.equal(true);
-}
-
-function nodeIn(cluster: SimCluster, phase: string): string {
-  const entry = Object.entries(cluster.phases()).find(([, p]) => p === phase);
-  if (entry === undefined) throw new Error(`nobody is ${phase}`);
-  return entry[0];
-}
 
 describe('agent executor with simulated drivers', () => {
   it('status reports role, epoch, held address, RTT in µs and transitions', async () => {

@@ -1,19 +1,8 @@
 import { expect } from 'chai';
+import { converge, nodeIn } from './fixtures.js';
 import { SimCluster } from '../../src/sim/cluster.js';
 
 /** Issue 12's defects in the executor, each on a simulated cluster (virtual time). */
-
-async function converge(cluster: SimCluster): Promise<void> {
-  await cluster.bootAll();
-  for (let i = 0; i < 200 && !cluster.converged(); i++) await cluster.clock.runFor(50_000);
-  expect(cluster.converged()).to.equal(true);
-}
-
-function nodeIn(cluster: SimCluster, phase: string): string {
-  const entry = Object.entries(cluster.phases()).find(([, p]) => p === phase);
-  if (entry === undefined) throw new Error(`nobody is ${phase}`);
-  return entry[0];
-}
 
 function logged(cluster: SimCluster, name: string, event: string): number {
   return cluster
