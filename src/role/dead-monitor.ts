@@ -34,6 +34,15 @@ export function heardPrimaryHolder(c: MachineConfig, view: PeerView): string | n
   return silentEverywhere(c, view, holder) ? null : holder;
 }
 
+/**
+ * Whether `node` told us, authenticated and recently (heard on some path, not silent on
+ * all), that it no longer holds the primary address: a handover without a power cut.
+ */
+export function releasedPrimary(c: MachineConfig, view: PeerView, node: string): boolean {
+  if (c.peer === null || !(node in view.silent) || view.primary === node) return false;
+  return !silentEverywhere(c, view, node);
+}
+
 function silentEverywhere(c: MachineConfig, view: PeerView, node: string): boolean {
   const paths = c.peer?.paths[node] ?? [];
   const silent = view.silent[node] ?? [];

@@ -5,6 +5,7 @@ import {
   DEAD_MONITOR_TIMER,
   freshPeers,
   heardPrimaryHolder,
+  releasedPrimary,
   onDeadMonitorCheck,
   onDeadMonitorFenced,
   onDeadMonitorTimer,
@@ -778,6 +779,25 @@ function fenceIfUplinkHeard(c: MachineConfig, s: RoleState, nowUs: number, out: 
 function startFence(c: MachineConfig, s: RoleState, nowUs: number, out: Action[]): RoleState {
   const window = `${s.probe.misses} probes unanswered`;
   const attempt = s.fence.attempt + 1;
+  if (s.probe.holder !== null && releasedPrimary(c, s.peers, s.probe.holder)) {
+    // Rule: the holder said, in an authenticated heartbeat it is still sending, that it gave
+    // the address up (demote, failed health check, clean shutdown): nothing to fence.
+    // [0013] still confirms the silence before the claim.
+    const holder = s.probe.holder;
+    out.push(
+      log(
+        'warn',
+        'primary-released',
+        `${window}; ${holder} released the primary address: taking over without a fence`,
+        {
+          holder,
+        },
+      ),
+    );
+    out.push({ type: 'check', id: 0, address: 'primary', windowUs: c.fencing.confirmUs });
+    const fence = { status: 'running' as const, targets: [holder], pending: [], fenced: [], attempt, released: true };
+    return go({ ...s, fence }, 'confirming', `${holder} released the primary address; confirming it is silent`, out);
+  }
   if (s.probe.holder !== null) {
     const target = s.probe.holder;
     out.push(log('warn', 'primary-down', `${window}; fencing ${target}`, { target, misses: s.probe.misses }));
@@ -897,8 +917,9 @@ function takeOver(c: MachineConfig, s: RoleState, nowUs: number, out: Action[]):
   // powered on, boot, find the primary address taken and become monitor or spare.
   if (c.fencing.powerCycle === 'off-on') for (const target of fenced) after.push({ type: 'power-on', target });
   const all = targets.length > 0 && fenced.length === targets.length;
-  const reason =
-    targets.length === 1 && all
+  const reason = s.fence.released
+    ? `took over from ${targets[0] ?? 'nobody'} after its authenticated release`
+    : targets.length === 1 && all
       ? `took over from ${targets[0] ?? 'nobody'} after fencing it`
       : all
         ? `took over after fencing every other member (${fenced.join(', ')}): no member was seen holding the primary address`

@@ -125,6 +125,8 @@ export interface FenceState {
   /** Targets whose power was confirmed off (or cycled) since this takeover began. */
   fenced: readonly string[];
   attempt: number;
+  /** The holder released the address itself (authenticated heartbeat): no fence needed. */
+  released?: boolean;
 }
 
 export interface RoleState {

@@ -65,25 +65,34 @@ describe('agent executor with simulated drivers', () => {
     expect(monitor.log.all().some((l) => l.event === 'persist-failed')).to.equal(true);
   });
 
-  it('a primary whose health check fails gives up; the monitor takes over through the fence', async () => {
-    const cluster = new SimCluster({
-      nodes: 3,
-      seed: 21,
-      config: { health: { command: 'check-service', interval_ms: 100, fails: 3 } },
+  for (const peers of [false, true]) {
+    it(`a primary whose health check fails gives up; the monitor takes over ${peers ? 'without a power cut (the release is heard)' : 'through the fence (no peer protocol)'}`, async () => {
+      const cluster = new SimCluster({
+        nodes: 3,
+        seed: 21,
+        peers,
+        config: { health: { command: 'check-service', interval_ms: 100, fails: 3 } },
+      });
+      await converge(cluster);
+      const primary = cluster.node(nodeIn(cluster, 'primary'));
+      const monitor = nodeIn(cluster, 'monitor');
+      primary.healthy = false;
+      await cluster.clock.runFor(2_000_000);
+      expect(cluster.primaryHolders()).to.deep.equal([monitor]);
+      expect(
+        primary.log
+          .all()
+          .some((l) => l.event === 'transition' && l.message.includes('service health check failed 3 times')),
+      ).to.equal(true);
+      const took = cluster.node(monitor).agent!.transitions().at(-1);
+      if (peers) {
+        expect(primary.bmc.commands).to.deep.equal([]);
+        expect(took?.reason).to.contain('after its authenticated release');
+      } else {
+        expect(primary.bmc.commands.map((c) => c.command)).to.include('off');
+      }
     });
-    await converge(cluster);
-    const primary = cluster.node(nodeIn(cluster, 'primary'));
-    const monitor = nodeIn(cluster, 'monitor');
-    primary.healthy = false;
-    await cluster.clock.runFor(2_000_000);
-    expect(cluster.primaryHolders()).to.deep.equal([monitor]);
-    expect(
-      primary.log
-        .all()
-        .some((l) => l.event === 'transition' && l.message.includes('service health check failed 3 times')),
-    ).to.equal(true);
-    expect(primary.bmc.commands.map((c) => c.command)).to.include('off');
-  });
+  }
 
   it('a health command that never answers is a failed check, and the next check still runs', async () => {
     const cluster = new SimCluster({

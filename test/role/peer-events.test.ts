@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { initialState, step } from '../../src/role/index.js';
 import type { Action, Event, MachineConfig } from '../../src/role/index.js';
-import { bootTo, machine, MS, Run } from './fixtures.js';
+import { bootTo, machine, miss, monitoring, MS, Run } from './fixtures.js';
 
 /** The dead-monitor rule: a primary fences the server of a monitor whose agent went silent. */
 
@@ -23,7 +23,12 @@ function primary(): Run {
   return run;
 }
 
-function heard(node: string, path: 'lan' | 'mgmt', nowUs: number, holdsMonitor = true): Event {
+function heard(
+  node: string,
+  path: 'lan' | 'mgmt',
+  nowUs: number,
+  holdsMonitor = true,
+): Extract<Event, { type: 'peer' }> {
   return {
     type: 'peer',
     nowUs,
@@ -122,5 +127,51 @@ describe('role machine: a dead monitor agent (peer heartbeats)', () => {
     const state = { ...initialState(1), phase: 'primary' as const };
     const result = step(machine(), state, { type: 'peer-silent', nowUs: 6, node: 'b', path: 'lan' });
     expect(result.actions).to.deep.equal([]);
+  });
+});
+
+describe('role machine: a handover without a power cut (authenticated release)', () => {
+  const config = (): MachineConfig => machine({ peer: { paths: { a: ['lan', 'mgmt'], c: ['lan'] } } });
+
+  function released(): Run {
+    const run = monitoring(config());
+    // a, the holder, says (authenticated) it holds the primary address, then that it let go.
+    run.feed({ ...heard('a', 'lan', 152 * MS, false), phase: 'primary', role: 'primary', holdsPrimary: true });
+    run.feed({ ...heard('a', 'lan', 158 * MS, false), phase: 'spare', role: 'spare', holdsPrimary: false });
+    return run;
+  }
+
+  it('the holder released the address: the monitor confirms silence and claims without fencing anyone', () => {
+    const run = released();
+    miss(run, 3, 160 * MS);
+    expect(fences(run.actions)).to.deep.equal([]);
+    expect(run.state.phase).to.equal('confirming');
+    expect(run.find('check')).to.include({ address: 'primary' });
+    run.feed({
+      type: 'check-result',
+      nowUs: 200 * MS,
+      startedUs: 190 * MS,
+      address: 'primary',
+      taken: false,
+      evidence: [],
+    });
+    expect(run.state.phase).to.equal('primary');
+    expect(run.actions.some((a) => a.type === 'power-on')).to.equal(false);
+    expect(run.state.role).to.equal('primary');
+  });
+
+  it('a release that is no longer heard (the holder went silent on every path) is not trusted: fence', () => {
+    const run = released();
+    run.feed({ type: 'peer-silent', nowUs: 159 * MS, node: 'a', path: 'lan' });
+    run.feed({ type: 'peer-silent', nowUs: 159 * MS, node: 'a', path: 'mgmt' });
+    miss(run, 3, 160 * MS);
+    expect(fences(run.last)).to.deep.equal(['a']);
+  });
+
+  it('a holder that says it still holds the address is fenced as before', () => {
+    const run = monitoring(config());
+    run.feed({ ...heard('a', 'lan', 152 * MS, false), phase: 'primary', role: 'primary', holdsPrimary: true });
+    miss(run, 3, 160 * MS);
+    expect(fences(run.last)).to.deep.equal(['a']);
   });
 });

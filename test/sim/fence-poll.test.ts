@@ -42,11 +42,17 @@ function phaseHolder(cluster: SimCluster, phase: string): string {
   return name;
 }
 
-/** A converged 3-server cluster whose primary's cable is then cut (it stays powered). */
+/**
+ * A converged 3-server cluster whose primary's cable is then cut (it stays powered). Peer
+ * heartbeats are off: with them, the cut-off primary says (on the management path) that it
+ * released the address, and the monitor takes over without a fence; these tests are about
+ * the fence.
+ */
 async function cutPrimary(offDelayUs: number, options: Partial<SimOptions> = {}): Promise<Scene> {
   const cluster = new SimCluster({
     nodes: 3,
     seed: 21,
+    peers: false,
     ...options,
     config: { fencing: { power_poll_ms: POLL_MS }, ...(options.config ?? {}) },
   });
