@@ -2,6 +2,8 @@ import { spawn } from 'node:child_process';
 import { IpmitoolBmcFactory } from '../../hal/bmc/linux.js';
 import type { IpmitoolBmcOptions } from '../../hal/bmc/linux.js';
 import { RmcpBmcFactory } from '../../hal/bmc/rmcp.js';
+import { FenceAgentBmcFactory } from '../../hal/bmc/fence-agent.js';
+import type { FenceAgentBmcOptions } from '../../hal/bmc/fence-agent.js';
 import type { BmcFactory } from '../../hal/bmc/index.js';
 import type { Config } from '../config/index.js';
 import { openClock } from '../../hal/clock/native/open.js';
@@ -36,6 +38,8 @@ import type { ShellDeps, ShellSession } from '../shell/index.js';
 export const EXIT_CODES = { SIGTERM: 0, SIGINT: 0, SIGHUP: 129, fatal: 70 } as const;
 /** A shutdown that has not finished by then exits anyway (a release or close that hangs). */
 const SHUTDOWN_LIMIT_MS = 5000;
+/** The IPMI-over-LAN port, where a member's bmc.port is not written. */
+const IPMI_PORT = 623;
 
 /**
  * `hotspare run`: the agent on real hardware, in the foreground, until SIGTERM, SIGINT or
@@ -260,9 +264,14 @@ function openPeer(
   return { transport, key, nonce: randomBytes(NONCE_BYTES) };
 }
 
-/** The BMC driver the board asks for: the in-process RMCP+ client, or ipmitool per command. */
+/**
+ * The BMC driver the board asks for: the in-process RMCP+ client, ipmitool per command, a
+ * fence agent per command, or the in-process Redfish client.
+ */
 function openBmcs(config: Config): BmcFactory {
   const board = config.board.bmc;
+  if (board.client === 'fence-agent') return new FenceAgentBmcFactory(fenceAgentMembers(config));
+  if (board.client === 'redfish') throw new Error(`${config.board.file}: bmc.client redfish is not available yet`);
   const members: IpmitoolBmcOptions[] = config.cluster.members.flatMap((m) =>
     m.bmc === null
       ? []
@@ -270,7 +279,7 @@ function openBmcs(config: Config): BmcFactory {
           {
             member: m.name,
             host: m.bmc.host,
-            port: m.bmc.port,
+            port: m.bmc.port ?? IPMI_PORT,
             username: m.bmc.username,
             passwordFile: m.bmc.passwordFile,
             interface: board.interface,
@@ -282,6 +291,29 @@ function openBmcs(config: Config): BmcFactory {
   );
   if (board.client === 'ipmitool') return new IpmitoolBmcFactory(members);
   return new RmcpBmcFactory(members.map(({ interface: _lanplus, ...options }) => options));
+}
+
+/** The fence agent's options per member: the agent's own default port where none is written. */
+function fenceAgentMembers(config: Config): FenceAgentBmcOptions[] {
+  const agent = config.board.bmc.fenceAgent;
+  if (agent === null) throw new Error(`${config.board.file}: bmc.fence_agent is missing`);
+  return config.cluster.members.flatMap((m) =>
+    m.bmc === null
+      ? []
+      : [
+          {
+            member: m.name,
+            agent: agent.name,
+            host: m.bmc.host,
+            port: m.bmc.port,
+            username: m.bmc.username,
+            passwordFile: m.bmc.passwordFile,
+            plug: m.bmc.plug,
+            options: agent.options,
+            timeoutMs: config.board.bmc.timeoutMs,
+          },
+        ],
+  );
 }
 
 /**
