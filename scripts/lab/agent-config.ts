@@ -39,12 +39,14 @@ export interface BoardFile {
   nic: string;
   serial: { device: string; baud: number };
   bmc: {
-    client: 'rmcp' | 'ipmitool';
+    client: 'rmcp' | 'ipmitool' | 'fence-agent' | 'redfish';
     interface: 'lanplus' | 'lan';
     cipher_suite: number;
     power_cycle: string;
     timeout_ms: number;
     retries: number;
+    fence_agent?: { name: string; options?: Record<string, string | number | boolean> };
+    redfish?: { system?: string; ca_file?: string; fingerprint?: string; insecure?: boolean };
   };
   reboot: string;
   [extra: string]: unknown;

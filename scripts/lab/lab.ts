@@ -37,7 +37,9 @@ import { NetRecorder, wallMinusMonoUs } from './monitor.js';
 import type { RecordedEvent } from './monitor.js';
 import { addNetns, buildNetwork, deleteNetns, ipBatchOnce, listNetns } from './netns.js';
 import { Observer } from './observer.js';
-import { LAB_ROOT, agentMain } from './paths.js';
+import { LAB_ROOT, agentMain, redfishBmcMain } from './paths.js';
+import { makeRedfishTls } from './redfish-ca.js';
+import type { RedfishTls } from './redfish-ca.js';
 import { readProcStat } from './proc-stat.js';
 import { handleLabRequest } from './requests.js';
 import { newRunId } from './run-id.js';
@@ -109,7 +111,16 @@ export interface LabOptions {
   bmcOffDelayMs?: number;
   /** Added to the BMCs' response time for power commands (status reads are not delayed). Default 0. */
   bmcAckDelayMs?: number;
+  /**
+   * Also a Redfish BMC per server (scripts/lab/redfish-bmc.ts) at its BMC address, port
+   * REDFISH_PORT, with a lab CA made for this run; `taskMs` > 0: resets answered 202 with a
+   * task that ends that much later. Same power side as ipmi_sim (bmcOffDelayMs applies).
+   */
+  redfish?: { taskMs?: number };
 }
+
+/** Where the lab's Redfish BMCs listen (HTTPS), on each BMC address. */
+export const REDFISH_PORT = 8443;
 
 export interface PowerTiming {
   server: string;
@@ -131,6 +142,8 @@ export interface LabServer {
   powered: boolean;
   agent: ManagedProcess | null;
   bmc: ManagedProcess | null;
+  /** The Redfish BMC process, with LabOptions.redfish. */
+  redfish: ManagedProcess | null;
   serial: ManagedProcess | null;
   batch: IpBatch | null;
   readonly faults: Set<FaultKind>;
@@ -156,6 +169,8 @@ export class Lab {
   /** The BMCs' power side: delayed off, acknowledgement latency (scripts/lab/slow-bmc.ts). */
   readonly bmcPower: SlowBmcPower;
   observer: Observer | null = null;
+  /** The Redfish BMCs' TLS material (CA, certificate, fingerprint), with LabOptions.redfish. */
+  redfishTls: RedfishTls | null = null;
   /** Wall-clock minus monotonic µs at start: converts `ip monitor` times to the monotonic clock. */
   readonly wallOffsetUs: number;
   /** Server net state when the recorders started (monotonic µs `initialUs`). */
@@ -197,6 +212,7 @@ export class Lab {
         powered: true,
         agent: null,
         bmc: null,
+        redfish: null,
         serial: null,
         batch: null,
         faults: new Set(),
@@ -329,6 +345,8 @@ export class Lab {
       }),
     );
 
+    if (this.options.redfish !== undefined) await this.startRedfish(this.options.redfish.taskMs ?? 0);
+
     if (this.options.observer !== false) {
       this.observer = new Observer(
         this.group,
@@ -355,6 +373,55 @@ export class Lab {
     }
     await this.writeRecord();
     this.log(`lab ${this.id}: up (${this.serverNames().join(', ')}) in ${this.runDir}`);
+  }
+
+  /** A Redfish BMC process per server in the management namespace; resolves when all listen. */
+  private async startRedfish(taskMs: number): Promise<void> {
+    this.redfishTls = await makeRedfishTls(
+      this.runDir,
+      this.plan.servers.map((server) => server.bmcHost),
+    );
+    await Promise.all(
+      [...this.servers.values()].map(async (server) => {
+        const child = this.group.spawn({
+          name: `redfish-${server.plan.name}`,
+          netns: this.plan.mgmtNetns,
+          argv: [
+            process.execPath,
+            redfishBmcMain(),
+            this.runDir,
+            server.plan.name,
+            server.plan.bmcHost,
+            String(REDFISH_PORT),
+            String(taskMs),
+          ],
+        });
+        server.redfish = child;
+        let output = '';
+        await new Promise<void>((resolve, reject) => {
+          const timer = setTimeout(
+            () => reject(new Error(`redfish-${server.plan.name} did not listen: ${output}`)),
+            10_000,
+          );
+          const seen = (chunk: Buffer): void => {
+            output += chunk.toString('utf8');
+            if (output.includes('listening')) {
+              clearTimeout(timer);
+              resolve();
+            }
+          };
+          child.child.stdout?.on('data', seen);
+          child.child.stderr?.on('data', seen);
+          void child.exited.then(() => {
+            clearTimeout(timer);
+            reject(new Error(`redfish-${server.plan.name} exited: ${output}`));
+          });
+        });
+        // Drained from here on, so a chatty BMC never blocks on a full pipe.
+        child.child.stdout?.resume();
+        child.child.stderr?.resume();
+      }),
+    );
   }
 
   configFor(server: ServerPlan): AgentConfigFile {
@@ -633,6 +700,7 @@ export class Lab {
     if (server.bmc === null || !server.bmc.signal('SIGSTOP')) {
       throw new Error(`bmc-down ${name}: ipmi_sim is not running`);
     }
+    server.redfish?.signal('SIGSTOP');
     server.faults.add('bmc-down');
     this.log(`bmc-down ${name}`);
   }
@@ -676,6 +744,7 @@ export class Lab {
           break;
         case 'bmc-down':
           server.bmc?.signal('SIGCONT');
+          server.redfish?.signal('SIGCONT');
           break;
       }
       server.faults.delete(fault);

@@ -20,3 +20,8 @@ export function agentMain(): string {
 export function observerMain(): string {
   return resolve(repoRoot(), 'dist/scripts/lab/observer-main.js');
 }
+
+/** The compiled lab Redfish BMC (one process per server). */
+export function redfishBmcMain(): string {
+  return resolve(repoRoot(), 'dist/scripts/lab/redfish-bmc-main.js');
+}

@@ -1,3 +1,5 @@
+import { constants, accessSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { loadConfig } from '../config/index.js';
 import { PeerKey } from '../peer/index.js';
 import { SyncKey } from '../sync/psk.js';
@@ -17,6 +19,7 @@ export function checkConfig(path: string): { config: Config; report: string[]; w
   // The checks `run` makes before it starts: secret files are readable regular files, 0600
   // or stricter. Messages name the field, never the path (it may be a password typed there).
   const problems = [...secretFileProblems(config), ...secretFileModeProblems(config)];
+  problems.push(...bmcClientProblems(config));
   if (config.sync.keyFile !== null && problems.every((p) => !p.includes(': sync.key_file: '))) {
     try {
       SyncKey.fromFile(config.sync.keyFile);
@@ -42,10 +45,10 @@ export function checkConfig(path: string): { config: Config; report: string[]; w
     `board ${config.board.file}: ${config.board.name} (${config.board.description || 'no description'})`,
     `this server: ${config.node} on interface ${config.board.nic}, reboot mode ${config.board.reboot}`,
     `primary address ${config.cluster.primaryAddress}, monitor address ${config.cluster.monitorAddress}`,
-    `members: ${config.cluster.members.map((m) => `${m.name} (${m.mac}${m.bmc === null ? ', no BMC' : `, BMC ${m.bmc.host}:${m.bmc.port}`})`).join('; ')}`,
+    `members: ${config.cluster.members.map((m) => `${m.name} (${m.mac}${m.bmc === null ? ', no BMC' : `, BMC ${m.bmc.host}${m.bmc.port === null ? '' : `:${m.bmc.port}`}${m.bmc.plug === null ? '' : ` plug ${m.bmc.plug}`}`})`).join('; ')}`,
     `at boot: read the role from ${config.stateDir}/role.json (primary if none), wait up to ${config.boot.jitterMs} ms, check the role's address for ${config.boot.checkMs} ms, claim it if silent`,
     `as monitor: probe ${config.cluster.primaryAddress} every ${p.intervalMs} ms; ${p.misses} misses of ${p.timeoutMs} ms declare it down after about ${detectMs} ms`,
-    `then: fence the holder through its BMC (${config.board.bmc.client === 'rmcp' ? 'in-process RMCP+ session' : `ipmitool ${config.board.bmc.interface}`}, cipher suite ${config.board.bmc.cipherSuite}, ${config.board.bmc.powerCycle}; after the BMC acknowledges, read its power every ${config.fencing.powerPollMs} ms until off, for at most ${config.fencing.powerTimeoutMs} ms), ${config.fencing.required ? 'and take over only if the fence succeeds' : 'and take over even if the fence fails (fencing.required: false)'}; confirm silence for ${config.fencing.confirmMs} ms; claim and announce (${config.announce.count} gratuitous ARP)`,
+    `then: fence the holder through its BMC (${describeClient(config)}, ${config.board.bmc.powerCycle}; after the BMC acknowledges, read its power every ${config.fencing.powerPollMs} ms until off, for at most ${config.fencing.powerTimeoutMs} ms), ${config.fencing.required ? 'and take over only if the fence succeeds' : 'and take over even if the fence fails (fencing.required: false)'}; confirm silence for ${config.fencing.confirmMs} ms; claim and announce (${config.announce.count} gratuitous ARP)`,
     `probe clock: native ${config.clock.native}, ${config.clock.realtime === 0 ? 'normal scheduler' : `SCHED_FIFO ${config.clock.realtime}`}; probe engine ${config.probe.engine}${config.probe.engine === 'event-loop' ? '' : ' (a native thread when the prober addon is built)'}`,
     config.peer.keyFile === null
       ? 'peer heartbeat: off (peer.key_file not set)'
@@ -59,4 +62,53 @@ export function checkConfig(path: string): { config: Config; report: string[]; w
     `control socket ${config.controlSocket}${config.board.serial.device === null ? '' : `; console ${config.board.serial.device} at ${config.board.serial.baud} baud`}`,
   ];
   return { config, report, warnings };
+}
+
+/** The BMC client in words, for the report. */
+function describeClient(config: Config): string {
+  const bmc = config.board.bmc;
+  switch (bmc.client) {
+    case 'rmcp':
+      return `in-process RMCP+ session, cipher suite ${bmc.cipherSuite}`;
+    case 'ipmitool':
+      return `ipmitool ${bmc.interface}, cipher suite ${bmc.cipherSuite}`;
+    case 'fence-agent':
+      return `fence agent ${bmc.fenceAgent?.name ?? '?'} per command${Object.keys(bmc.fenceAgent?.options ?? {}).length === 0 ? '' : ` with ${Object.keys(bmc.fenceAgent?.options ?? {}).join(', ')}`}`;
+    case 'redfish':
+      return `in-process Redfish session, certificate ${bmc.redfish?.caFile !== null && bmc.redfish?.caFile !== undefined ? `checked against ${bmc.redfish.caFile}` : bmc.redfish?.fingerprint != null ? 'pinned by SHA-256 fingerprint' : 'NOT checked (insecure: true)'}`;
+  }
+}
+
+/** What `run` would trip over for the board's client: a fence agent not installed, a CA file not readable. */
+function bmcClientProblems(config: Config): string[] {
+  const bmc = config.board.bmc;
+  const board = config.board.file;
+  if (bmc.client === 'fence-agent' && bmc.fenceAgent !== null) {
+    const name = bmc.fenceAgent.name;
+    const candidates = name.startsWith('/')
+      ? [name]
+      : (process.env['PATH'] ?? '').split(':').map((dir) => join(dir, name));
+    const found = candidates.some((file) => {
+      try {
+        accessSync(file, constants.X_OK);
+        return statSync(file).isFile();
+      } catch {
+        return false;
+      }
+    });
+    if (!found)
+      return [
+        `${board}: bmc.fence_agent.name: ${name} is not installed or not executable (Debian: apt-get install fence-agents)`,
+      ];
+  }
+  if (bmc.client === 'redfish' && bmc.redfish?.caFile != null) {
+    try {
+      accessSync(bmc.redfish.caFile, constants.R_OK);
+    } catch (error) {
+      return [
+        `${board}: bmc.redfish.ca_file: cannot read ${bmc.redfish.caFile} (${(error as NodeJS.ErrnoException).code ?? 'error'})`,
+      ];
+    }
+  }
+  return [];
 }

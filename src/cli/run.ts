@@ -2,6 +2,11 @@ import { spawn } from 'node:child_process';
 import { IpmitoolBmcFactory } from '../../hal/bmc/linux.js';
 import type { IpmitoolBmcOptions } from '../../hal/bmc/linux.js';
 import { RmcpBmcFactory } from '../../hal/bmc/rmcp.js';
+import { FenceAgentBmcFactory } from '../../hal/bmc/fence-agent.js';
+import type { FenceAgentBmcOptions } from '../../hal/bmc/fence-agent.js';
+import { RedfishBmcFactory } from '../../hal/bmc/redfish/index.js';
+import type { RedfishBmcOptions, TlsCheck } from '../../hal/bmc/redfish/index.js';
+import { readFileSync } from 'node:fs';
 import type { BmcFactory } from '../../hal/bmc/index.js';
 import type { Config } from '../config/index.js';
 import { openClock } from '../../hal/clock/native/open.js';
@@ -38,6 +43,10 @@ import { redactSecretPaths, secretFileModeProblems, secretFileProblems } from '.
 export const EXIT_CODES = { SIGTERM: 0, SIGINT: 0, SIGHUP: 129, fatal: 70 } as const;
 /** A shutdown that has not finished by then exits anyway (a release or close that hangs). */
 const SHUTDOWN_LIMIT_MS = 5000;
+/** The IPMI-over-LAN port, where a member's bmc.port is not written. */
+const IPMI_PORT = 623;
+/** HTTPS, where a member's bmc.port is not written and the client is redfish. */
+const REDFISH_PORT = 443;
 
 /**
  * `hotspare run`: the agent on real hardware, in the foreground, until SIGTERM, SIGINT or
@@ -134,7 +143,7 @@ async function startAgent(config: Config, log: TslogLog, resources: OpenedResour
   const nic = await LinuxNic.open({ interface: config.board.nic, icmp, clock });
   resources.add(() => nic.close());
   const bmcs = openBmcs(config);
-  if (bmcs instanceof RmcpBmcFactory) resources.add(() => bmcs.closeAll());
+  if (bmcs instanceof RmcpBmcFactory || bmcs instanceof RedfishBmcFactory) resources.add(() => bmcs.closeAll());
   const peer = openPeer(config, clock, (level, event, text, fields) =>
     log.emit({ atMs: clock.wallMs(), atUs: clock.nowUs(), level, node: config.node, event, message: text, fields }),
   );
@@ -183,6 +192,47 @@ async function startAgent(config: Config, log: TslogLog, resources: OpenedResour
     seed,
     console: (line) => consoleShell?.notice(line),
   });
+  if (config.board.bmc.redfish?.insecure === true)
+    log.emit({
+      atMs: clock.wallMs(),
+      atUs: clock.nowUs(),
+      level: 'warn',
+      node: config.node,
+      event: 'bmc-insecure',
+      message: `${config.board.file}: bmc.redfish.insecure is true: the BMCs' certificates are not checked, so anyone on the management network can pose as a BMC and take the password`,
+      fields: {},
+    });
+  if (bmcs instanceof RedfishBmcFactory) {
+    // The Redfish sessions, opened now like the RMCP+ ones below; a failure is only reported.
+    for (const member of config.cluster.members) {
+      if (member.name === config.node || member.bmc === null) continue;
+      bmcs
+        .open(member.name)
+        .warm()
+        .then(
+          () =>
+            log.emit({
+              atMs: clock.wallMs(),
+              atUs: clock.nowUs(),
+              level: 'info',
+              node: config.node,
+              event: 'bmc-session',
+              message: `Redfish session to ${member.name}'s BMC open`,
+              fields: { member: member.name },
+            }),
+          (error: unknown) =>
+            log.emit({
+              atMs: clock.wallMs(),
+              atUs: clock.nowUs(),
+              level: 'warn',
+              node: config.node,
+              event: 'bmc-unreachable',
+              message: `cannot open a Redfish session to ${member.name}'s BMC yet: ${error instanceof Error ? error.message : String(error)}`,
+              fields: { member: member.name },
+            }),
+        );
+    }
+  }
   if (bmcs instanceof RmcpBmcFactory) {
     // Open the RMCP+ sessions to the other members' BMCs now, so a fence is a couple of round
     // trips, not a session setup; they are kept alive by the driver. A failure here is only
@@ -327,9 +377,14 @@ function openPeer(
   return { transport, key, nonce: randomBytes(NONCE_BYTES) };
 }
 
-/** The BMC driver the board asks for: the in-process RMCP+ client, or ipmitool per command. */
+/**
+ * The BMC driver the board asks for: the in-process RMCP+ client, ipmitool per command, a
+ * fence agent per command, or the in-process Redfish client.
+ */
 function openBmcs(config: Config): BmcFactory {
   const board = config.board.bmc;
+  if (board.client === 'fence-agent') return new FenceAgentBmcFactory(fenceAgentMembers(config));
+  if (board.client === 'redfish') return new RedfishBmcFactory(redfishMembers(config));
   const members: IpmitoolBmcOptions[] = config.cluster.members.flatMap((m) =>
     m.bmc === null
       ? []
@@ -337,7 +392,7 @@ function openBmcs(config: Config): BmcFactory {
           {
             member: m.name,
             host: m.bmc.host,
-            port: m.bmc.port,
+            port: m.bmc.port ?? IPMI_PORT,
             username: m.bmc.username,
             passwordFile: m.bmc.passwordFile,
             interface: board.interface,
@@ -349,6 +404,63 @@ function openBmcs(config: Config): BmcFactory {
   );
   if (board.client === 'ipmitool') return new IpmitoolBmcFactory(members);
   return new RmcpBmcFactory(members.map(({ interface: _lanplus, ...options }) => options));
+}
+
+/** The Redfish client's options per member; the CA file is read now, so a bad one stops the start. */
+function redfishMembers(config: Config): RedfishBmcOptions[] {
+  const redfish = config.board.bmc.redfish;
+  if (redfish === null) throw new Error(`${config.board.file}: bmc.redfish is missing`);
+  let tls: TlsCheck;
+  if (redfish.caFile !== null) {
+    try {
+      tls = { kind: 'ca', ca: readFileSync(redfish.caFile, 'utf8') };
+    } catch (error) {
+      throw new Error(
+        `${config.board.file}: bmc.redfish.ca_file: cannot read ${redfish.caFile} (${(error as NodeJS.ErrnoException).code ?? 'error'})`,
+        { cause: error },
+      );
+    }
+  } else if (redfish.fingerprint !== null) tls = { kind: 'fingerprint', sha256: redfish.fingerprint };
+  else tls = { kind: 'insecure' };
+  return config.cluster.members.flatMap((m) =>
+    m.bmc === null
+      ? []
+      : [
+          {
+            member: m.name,
+            host: m.bmc.host,
+            port: m.bmc.port ?? REDFISH_PORT,
+            username: m.bmc.username,
+            passwordFile: m.bmc.passwordFile,
+            tls,
+            system: redfish.system,
+            timeoutMs: config.board.bmc.timeoutMs,
+          },
+        ],
+  );
+}
+
+/** The fence agent's options per member: the agent's own default port where none is written. */
+function fenceAgentMembers(config: Config): FenceAgentBmcOptions[] {
+  const agent = config.board.bmc.fenceAgent;
+  if (agent === null) throw new Error(`${config.board.file}: bmc.fence_agent is missing`);
+  return config.cluster.members.flatMap((m) =>
+    m.bmc === null
+      ? []
+      : [
+          {
+            member: m.name,
+            agent: agent.name,
+            host: m.bmc.host,
+            port: m.bmc.port,
+            username: m.bmc.username,
+            passwordFile: m.bmc.passwordFile,
+            plug: m.bmc.plug,
+            options: agent.options,
+            timeoutMs: config.board.bmc.timeoutMs,
+          },
+        ],
+  );
 }
 
 /**

@@ -101,6 +101,27 @@ export class Fields {
     });
   }
 
+  /**
+   * A mapping of names to scalars (string, number, true/false), each value as text: options
+   * passed on to another program. Absent: empty.
+   */
+  scalarMap(key: string): Record<string, string> {
+    const v = this.raw(key);
+    if (v === undefined || v === null) return {};
+    if (typeof v !== 'object' || Array.isArray(v)) return this.fail(key, `must be a mapping, got ${describe(v)}`);
+    const result: Record<string, string> = {};
+    for (const [name, item] of Object.entries(v as Record<string, unknown>)) {
+      if (typeof item !== 'string' && typeof item !== 'number' && typeof item !== 'boolean')
+        throw new ConfigError(
+          this.file,
+          `${this.field(key)}.${name}`,
+          `must be a string, number or true/false, got ${describe(item)}`,
+        );
+      result[name] = String(item);
+    }
+    return result;
+  }
+
   /** A nested mapping; an absent one reads as empty so its fields take their defaults. */
   object(key: string, required = false): Fields {
     const v = this.raw(key);

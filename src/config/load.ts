@@ -32,7 +32,7 @@ export function parseConfig(file: string, doc: unknown, readBoard: (path: string
   const primaryAddress = text(primary);
   const monitorAddress = text(monitor);
   const uplinkAddress = uplink === null ? null : text(uplink);
-  const members = cluster.list('members').map(member);
+  const members = cluster.list('members').map((m) => member(m, board.bmc.client === 'fence-agent'));
   if (members.length < 2) cluster.fail('members', `needs at least two members, got ${members.length}`);
   members.forEach((m, i) => {
     const other = members.findIndex((o) => o.name === m.name);
@@ -221,7 +221,7 @@ export function parseConfig(file: string, doc: unknown, readBoard: (path: string
   };
 }
 
-function member(m: Fields): Member {
+function member(m: Fields, fenceAgent: boolean): Member {
   const name = m.string('name');
   if (!/^[A-Za-z0-9_-]{1,32}$/.test(name))
     m.fail('name', `must be 1-32 letters, digits, - or _, got ${JSON.stringify(name)}`);
@@ -233,10 +233,13 @@ function member(m: Fields): Member {
     const b = m.object('bmc');
     bmc = {
       host: b.string('host'),
-      port: b.number('port', 623, { min: 1, max: 65535, integer: true }),
+      port: b.has('port') ? b.number('port', undefined, { min: 1, max: 65535, integer: true }) : null,
       username: b.string('username'),
       passwordFile: b.string('password_file'),
+      plug: b.optionalString('plug'),
     };
+    if (bmc.plug !== null && !fenceAgent) b.fail('plug', "is only read with the board's bmc.client fence-agent");
+    if (bmc.plug !== null && /[\r\n\0]/.test(bmc.plug)) b.fail('plug', 'must be one line');
     if (b.has('password'))
       b.fail(
         'password',

@@ -71,7 +71,12 @@ export interface Member {
   address: string | null;
   /** Its address on the management LAN (CIDR): the second heartbeat path; null: none. */
   mgmtAddress: string | null;
-  bmc: { host: string; port: number; username: string; passwordFile: string } | null;
+  /**
+   * `port` null: the client's default (623 for IPMI, 443 for Redfish, the agent's own for a
+   * fence agent). `plug`: the outlet, switch port or VM of a fence agent's device that powers
+   * this member (`plug=`); null: none.
+   */
+  bmc: { host: string; port: number | null; username: string; passwordFile: string; plug: string | null } | null;
 }
 
 /** A hardware profile: data only. */
@@ -83,13 +88,35 @@ export interface Board {
   nic: string;
   serial: { device: string | null; baud: number };
   bmc: {
-    /** `rmcp`: the in-process RMCP+ client with a kept-open session; `ipmitool`: one run per command. */
-    client: 'rmcp' | 'ipmitool';
+    /**
+     * `rmcp`: the in-process RMCP+ client with a kept-open session; `ipmitool`: one run per
+     * command; `fence-agent`: an installed fence agent per command (`fenceAgent`); `redfish`:
+     * the in-process Redfish client with a kept session (`redfish`).
+     */
+    client: BmcClient;
     interface: 'lanplus' | 'lan';
     cipherSuite: number;
     powerCycle: 'cycle' | 'off-on';
     timeoutMs: number;
     retries: number;
+    /** With `client: fence-agent`: which agent, and extra `key=value` options for it. */
+    fenceAgent: { name: string; options: Record<string, string> } | null;
+    /** With `client: redfish`: how the BMC's certificate is checked and which system is ours. */
+    redfish: RedfishBoard | null;
   };
   reboot: 'restart' | 'exit' | 'system';
+}
+
+export type BmcClient = 'rmcp' | 'ipmitool' | 'fence-agent' | 'redfish';
+
+/**
+ * `system`: the ComputerSystem's path (null: the only member of the service root's Systems).
+ * The certificate is checked against `caFile`, or its SHA-256 must be `fingerprint` (hex,
+ * colons allowed); `insecure` (written explicitly) checks nothing.
+ */
+export interface RedfishBoard {
+  system: string | null;
+  caFile: string | null;
+  fingerprint: string | null;
+  insecure: boolean;
 }
