@@ -94,6 +94,9 @@ describe('control socket: one command catalog with the shell (issue 12 #10)', ()
   it('refuses a dangerous command without "confirm": "yes", naming what is missing', async () => {
     await serve({ password: false });
     for (const command of ['fence b', 'promote', 'demote', 'maintenance on']) {
+      // as the old socket took them (command + args), and as one line
+      const [verb = '', ...args] = command.split(' ');
+      expect(errorOf(await ask(path, { command: verb, args }))).to.contain(`${command} changes the cluster`);
       const error = errorOf(await ask(path, { command }));
       expect(error).to.contain(`${command} changes the cluster`);
       expect(error).to.contain('needs "confirm": "yes"');
@@ -108,7 +111,7 @@ describe('control socket: one command catalog with the shell (issue 12 #10)', ()
 
   it('with a shell password set: refused without it and with a wrong one (never echoed or logged); runs with both', async () => {
     await serve({ password: true });
-    const none = errorOf(await ask(path, { command: 'maintenance on', confirm: 'yes' }));
+    const none = errorOf(await ask(path, { command: 'maintenance', args: ['on'], confirm: 'yes' }));
     expect(none).to.contain('needs "password" (shell.password_file is set)');
     const neither = errorOf(await ask(path, { command: 'promote' }));
     expect(neither).to.contain('needs "confirm": "yes" and "password"');
@@ -162,7 +165,7 @@ describe('control socket: one command catalog with the shell (issue 12 #10)', ()
     const started = performance.now();
     const answers = await exchange(
       path,
-      Array.from({ length: count }, () => ({ command: 'probe 198.18.0.10 100' })),
+      Array.from({ length: count }, () => ({ command: 'probe', args: ['198.18.0.10', '100'] })),
     );
     const tookMs = performance.now() - started;
     expect(answers.every((a) => a.ok)).to.equal(true);
