@@ -4,9 +4,10 @@ import { createConnection, createServer } from 'node:net';
 import type { Server, Socket } from 'node:net';
 import { dirname } from 'node:path';
 import { MAX_LINE, parseRequest } from './protocol.js';
-import type { ControlResponse } from './protocol.js';
+import type { ControlRequest, ControlResponse } from './protocol.js';
 
-export type ControlHandler = (command: string, args: string[]) => Promise<unknown>;
+/** Answers one request (its result goes back as `{ok: true, result}`, a rejection as `{ok: false, error}`). */
+export type ControlHandler = (request: ControlRequest) => Promise<unknown>;
 
 /**
  * Takes over a connection whose first request was `{"command":"shell"}` (answered with
@@ -43,6 +44,8 @@ export class ControlServer {
     // Bytes, not text: a connection may turn into a shell, whose input is raw terminal bytes.
     let buffer = Buffer.alloc(0);
     let first = true;
+    // Rule: answers go back in the order of the requests, whichever finishes first.
+    let answered: Promise<void> = Promise.resolve();
     socket.on('error', () => socket.destroy());
     socket.on('close', () => this.clients.delete(socket));
     const onData = (chunk: Buffer): void => {
@@ -71,7 +74,8 @@ export class ControlServer {
             return;
           }
           first = false;
-          void this.answer(socket, line);
+          const answer = this.answer(line);
+          answered = answered.then(async () => reply(socket, await answer));
         }
         newline = buffer.indexOf(0x0a);
       }
@@ -79,13 +83,14 @@ export class ControlServer {
     socket.on('data', onData);
   }
 
-  private async answer(socket: Socket, line: string): Promise<void> {
+  /** Never rejects. */
+  private async answer(line: string): Promise<ControlResponse> {
     const request = parseRequest(line);
-    if (typeof request === 'string') return reply(socket, { ok: false, error: request });
+    if (typeof request === 'string') return { ok: false, error: request };
     try {
-      reply(socket, { ok: true, result: await this.handler(request.command, request.args ?? []) });
+      return { ok: true, result: await this.handler(request) };
     } catch (error) {
-      reply(socket, { ok: false, error: error instanceof Error ? error.message : String(error) });
+      return { ok: false, error: error instanceof Error ? error.message : String(error) };
     }
   }
 

@@ -1,4 +1,9 @@
-/** The maintenance shell's commands: usage and help text, one entry each (data only). */
+/**
+ * The operator's commands, one entry each (data only): the one list behind the maintenance
+ * shell (serial console, `hotspare shell`) and the control socket's JSON requests. Both
+ * parse with parser.ts, both ask for confirmation and the password for `mutating` ones,
+ * both take a slot of the same pacer.
+ */
 
 export interface CommandSpec {
   name: string;
@@ -8,6 +13,10 @@ export interface CommandSpec {
   detail: string;
   /** Changes what the cluster does: asks for confirmation and, when configured, a password. */
   mutating: boolean;
+  /** A valid use, as typed (tests run every one through the shell and the control socket). */
+  example: string;
+  /** Only means something in a shell session (colour, hanging up): refused as a control request. */
+  sessionOnly?: true;
 }
 
 export const CATALOG: readonly CommandSpec[] = [
@@ -17,6 +26,7 @@ export const CATALOG: readonly CommandSpec[] = [
     summary: 'list the commands, or explain one',
     detail: 'Without an argument: every command and the keys. With one: that command in detail.',
     mutating: false,
+    example: 'help fence',
   },
   {
     name: 'status',
@@ -25,6 +35,7 @@ export const CATALOG: readonly CommandSpec[] = [
     detail:
       'Role and phase, epoch, the addresses this server holds, who holds the primary address, peer RTT min/median/p99 in microseconds over the recent replies, probe misses, probe send jitter, fence state and the last sync.',
     mutating: false,
+    example: 'status',
   },
   {
     name: 'history',
@@ -33,6 +44,7 @@ export const CATALOG: readonly CommandSpec[] = [
     detail:
       'The recent role transitions of this server (oldest first): UTC time, from -> to, epoch and the observation that justified it.',
     mutating: false,
+    example: 'history',
   },
   {
     name: 'probe',
@@ -41,6 +53,7 @@ export const CATALOG: readonly CommandSpec[] = [
     detail:
       'Sends COUNT (1-100, default 3) echo requests to the IPv4 address ADDR, one after the other, each waiting up to 1 s, and prints each RTT in microseconds. These probes never count as monitoring.',
     mutating: false,
+    example: 'probe 198.18.0.10 2',
   },
   {
     name: 'bmc',
@@ -48,6 +61,7 @@ export const CATALOG: readonly CommandSpec[] = [
     summary: 'power state of NODE, read through its BMC',
     detail: "Asks NODE's BMC (IPMI) for the chassis power state. Read only.",
     mutating: false,
+    example: 'bmc b status',
   },
   {
     name: 'log',
@@ -56,6 +70,7 @@ export const CATALOG: readonly CommandSpec[] = [
     detail:
       'The last N (1-1000, default 20) structured log lines of the agent, oldest first: UTC time, level, event, message and fields.',
     mutating: false,
+    example: 'log 5',
   },
   {
     name: 'config',
@@ -64,6 +79,7 @@ export const CATALOG: readonly CommandSpec[] = [
     detail:
       'The config the agent runs with, one key a line. Values of secret-looking keys are shown as [redacted]; paths of secret files are shown.',
     mutating: false,
+    example: 'config',
   },
   {
     name: 'sync',
@@ -72,6 +88,7 @@ export const CATALOG: readonly CommandSpec[] = [
     detail:
       'sync status: syncs requested, done and failed, the last good one and its lag, the last error. sync now (monitor only): pull what changed from the primary at once and print what moved.',
     mutating: false,
+    example: 'sync status',
   },
   {
     name: 'promote',
@@ -80,6 +97,7 @@ export const CATALOG: readonly CommandSpec[] = [
     detail:
       'On the monitor: fence the server holding the primary address and take over, as after a failure. On a spare: reboot as monitor. Refused elsewhere. Asks for confirmation.',
     mutating: true,
+    example: 'promote',
   },
   {
     name: 'demote',
@@ -88,6 +106,7 @@ export const CATALOG: readonly CommandSpec[] = [
     detail:
       'On the primary only: persist spare, release the primary address; the monitor then takes over through the normal path (fence, confirm, claim). Asks for confirmation.',
     mutating: true,
+    example: 'demote',
   },
   {
     name: 'maintenance',
@@ -96,6 +115,7 @@ export const CATALOG: readonly CommandSpec[] = [
     detail:
       'maintenance on: no probing, fencing, claiming or health checks; the addresses this server holds stay held. maintenance off: take part again. Asks for confirmation.',
     mutating: true,
+    example: 'maintenance on',
   },
   {
     name: 'fence',
@@ -104,6 +124,7 @@ export const CATALOG: readonly CommandSpec[] = [
     detail:
       "Fences NODE as the board's power_cycle says (off-on: power off and read back off). Never this server. Asks for confirmation.",
     mutating: true,
+    example: 'fence b',
   },
   {
     name: 'color',
@@ -111,6 +132,8 @@ export const CATALOG: readonly CommandSpec[] = [
     summary: 'ANSI colour in this session (off by default)',
     detail: 'Colours the prompt and errors with ANSI sequences. Off by default: the shell works on a dumb terminal.',
     mutating: false,
+    example: 'color on',
+    sessionOnly: true,
   },
   {
     name: 'exit',
@@ -119,6 +142,8 @@ export const CATALOG: readonly CommandSpec[] = [
     detail:
       'Ends a session on the control socket (as does Ctrl-D on an empty line). The serial console has no logout: leave an ipmitool SOL session with ~. at the start of a line.',
     mutating: false,
+    example: 'exit',
+    sessionOnly: true,
   },
 ];
 

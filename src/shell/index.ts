@@ -7,6 +7,6 @@ export { serialStream, socketStream } from './stream.js';
 export type { ShellStream } from './stream.js';
 export { EMPTY_DISCIPLINE, MAX_LINE, feed, feedAll } from './line-discipline.js';
 export type { DisciplineEvent, DisciplineOptions, DisciplineState, FeedResult } from './line-discipline.js';
-export { commandText, isMutating, parseLine } from './parser.js';
+export { commandText, isMutating, parseLine, parseWords, splitWords } from './parser.js';
 export type { MutatingCommand, ParseResult, ShellCommand } from './parser.js';
 export { runShellClient } from './client.js';

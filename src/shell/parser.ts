@@ -33,10 +33,22 @@ const NODE_NAME = /^[A-Za-z0-9_-]{1,32}$/;
 const SHOWN = 32;
 
 export function parseLine(line: string): ParseResult {
-  const words = line
+  return parseWords(splitWords(line));
+}
+
+/** A line's words, as the shell splits them (blanks separate, none are empty). */
+export function splitWords(line: string): string[] {
+  return line
     .trim()
     .split(/\s+/)
     .filter((word) => word !== '');
+}
+
+/**
+ * The same parse from words already split: the control socket's requests come this way
+ * (`{"command": "bmc b status"}` or `{"command": "bmc", "args": ["b", "status"]}`).
+ */
+export function parseWords(words: readonly string[]): ParseResult {
   const [first, ...args] = words;
   if (first === undefined) return { kind: 'empty' };
   const verb = first.toLowerCase();

@@ -37,7 +37,7 @@ describe('control socket', () => {
   beforeEach(async () => {
     dir = mkdtempSync(join(tmpdir(), 'hotspare-control-'));
     path = join(dir, 'run', 'control.sock');
-    server = new ControlServer(path, async (command, args) => {
+    server = new ControlServer(path, async ({ command, args = [] }) => {
       if (command === 'status') return { role: 'monitor', args };
       throw new Error(`unknown command ${JSON.stringify(command)}`);
     });

@@ -97,11 +97,10 @@ describe('shell on the control socket', () => {
     await until(() => output().split('\n').length >= 3, 'two answers');
     const [first, second] = output().split('\n');
     expect(JSON.parse(first ?? '')).to.deep.include({ ok: true });
-    expect(JSON.parse(second ?? '')).to.deep.equal({
-      ok: false,
-      error:
-        'unknown command "shell" (known: status | history | log [N] | config | probe ADDR [COUNT] | bmc-status NODE | fence NODE | promote | demote | maintenance on|off)',
-    });
+    expect(JSON.parse(second ?? '')).to.deep.include({ ok: false });
+    expect(JSON.parse(second ?? '').error).to.contain(
+      'unknown command "shell" here: a shell session is asked for by a connection',
+    );
   });
 
   it('hotspare shell from a pipe: runs the lines in order, confirms a demote, ends at end of input', async () => {
