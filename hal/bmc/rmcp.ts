@@ -18,6 +18,7 @@ import { RmcpSession } from './rmcp/session.js';
 import type { ReclaimOutcome, RmcpSessionDriver, RmcpSessionOptions, SessionStats } from './rmcp/session.js';
 import type { SessionRecord } from './rmcp/session-journal.js';
 import { isRmcpCodecError } from './rmcp/codec-error.js';
+import type { DatagramTransport } from './rmcp/transport.js';
 
 export type { ReclaimOutcome, RmcpSessionDriver, SessionStats } from './rmcp/session.js';
 export type { SessionJournal, SessionRecord } from './rmcp/session-journal.js';
@@ -116,13 +117,18 @@ export interface ReclaimReport {
   failures: Map<string, BmcError>;
 }
 
+/** What the factory's drivers share; `transportFor` gives each member its own (tests), default UDP. */
+export type RmcpFactoryDriver = Omit<RmcpSessionDriver, 'transport'> & {
+  transportFor?: (options: RmcpBmcOptions) => DatagramTransport;
+};
+
 /** Keeps one `RmcpBmc` (one session) per member. */
 export class RmcpBmcFactory implements BmcFactory {
   private readonly members: ReadonlyMap<string, RmcpBmcOptions>;
-  private readonly driver: Omit<RmcpSessionDriver, 'transport'>;
+  private readonly driver: RmcpFactoryDriver;
   private readonly open_ = new Map<string, RmcpBmc>();
 
-  constructor(members: readonly RmcpBmcOptions[], driver: Omit<RmcpSessionDriver, 'transport'> = {}) {
+  constructor(members: readonly RmcpBmcOptions[], driver: RmcpFactoryDriver = {}) {
     this.members = new Map(members.map((options) => [options.member, options]));
     this.driver = driver;
   }
@@ -136,7 +142,11 @@ export class RmcpBmcFactory implements BmcFactory {
     if (options === undefined) {
       throw new BmcError(member, 'open', 'unreachable', 'no BMC configured for this member');
     }
-    const bmc = new RmcpBmc(options, this.driver);
+    const { transportFor, ...shared } = this.driver;
+    const bmc = new RmcpBmc(
+      options,
+      transportFor === undefined ? shared : { ...shared, transport: transportFor(options) },
+    );
     this.open_.set(member, bmc);
     return bmc;
   }
