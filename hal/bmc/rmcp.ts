@@ -7,16 +7,22 @@
  * - `off`/`on`/`cycle` send Chassis Control and resolve when the BMC acknowledged it (completion
  *   code 0); they do not poll the power state (the caller confirms with `status`).
  * - `warm()` opens the session ahead of need and keeps it alive; `close()` ends it.
+ * - With a session journal (rmcp/session-journal.ts) the factory's `reclaim()` closes the
+ *   sessions a previous run of the agent left open, before the sessions are warmed.
  * - Session handling, timeouts, retries and re-establishment: see rmcp/session.ts.
  */
 import type { Bmc, BmcFactory, PowerState } from './index.js';
 import { BmcError } from '../errors/bmc-error.js';
 import { ChassisControl, Command, powerFromChassisStatus } from './rmcp/ipmi-message.js';
 import { RmcpSession } from './rmcp/session.js';
-import type { RmcpSessionDriver, RmcpSessionOptions, SessionStats } from './rmcp/session.js';
+import type { ReclaimOutcome, RmcpSessionDriver, RmcpSessionOptions, SessionStats } from './rmcp/session.js';
+import type { SessionRecord } from './rmcp/session-journal.js';
 import { isRmcpCodecError } from './rmcp/codec-error.js';
+import type { DatagramTransport } from './rmcp/transport.js';
 
-export type { RmcpSessionDriver, SessionStats } from './rmcp/session.js';
+export type { ReclaimOutcome, RmcpSessionDriver, SessionStats } from './rmcp/session.js';
+export type { SessionJournal, SessionRecord } from './rmcp/session-journal.js';
+export { MemorySessionJournal } from './rmcp/session-journal.js';
 export { SUPPORTED_CIPHER_SUITES } from './rmcp/cipher-suite.js';
 
 /**
@@ -94,15 +100,35 @@ export class RmcpBmc implements Bmc {
   close(): Promise<void> {
     return this.session.close();
   }
+
+  /** Opens (and keeps) this session and sends Close Session naming each leftover session. */
+  reclaim(records: readonly SessionRecord[]): Promise<ReclaimOutcome[]> {
+    return this.session.reclaim(records);
+  }
 }
+
+/** What `RmcpBmcFactory.reclaim()` did with the leftovers of a previous run. */
+export interface ReclaimReport {
+  /** Leftovers named in Close Session, by outcome. */
+  outcomes: ReclaimOutcome[];
+  /** Leftovers on a BMC no member is configured with any more: forgotten, not closed. */
+  forgotten: SessionRecord[];
+  /** Members whose leftovers could not be closed now (they stay for the next run). */
+  failures: Map<string, BmcError>;
+}
+
+/** What the factory's drivers share; `transportFor` gives each member its own (tests), default UDP. */
+export type RmcpFactoryDriver = Omit<RmcpSessionDriver, 'transport'> & {
+  transportFor?: (options: RmcpBmcOptions) => DatagramTransport;
+};
 
 /** Keeps one `RmcpBmc` (one session) per member. */
 export class RmcpBmcFactory implements BmcFactory {
   private readonly members: ReadonlyMap<string, RmcpBmcOptions>;
-  private readonly driver: Omit<RmcpSessionDriver, 'transport'>;
+  private readonly driver: RmcpFactoryDriver;
   private readonly open_ = new Map<string, RmcpBmc>();
 
-  constructor(members: readonly RmcpBmcOptions[], driver: Omit<RmcpSessionDriver, 'transport'> = {}) {
+  constructor(members: readonly RmcpBmcOptions[], driver: RmcpFactoryDriver = {}) {
     this.members = new Map(members.map((options) => [options.member, options]));
     this.driver = driver;
   }
@@ -116,7 +142,11 @@ export class RmcpBmcFactory implements BmcFactory {
     if (options === undefined) {
       throw new BmcError(member, 'open', 'unreachable', 'no BMC configured for this member');
     }
-    const bmc = new RmcpBmc(options, this.driver);
+    const { transportFor, ...shared } = this.driver;
+    const bmc = new RmcpBmc(
+      options,
+      transportFor === undefined ? shared : { ...shared, transport: transportFor(options) },
+    );
     this.open_.set(member, bmc);
     return bmc;
   }
@@ -137,6 +167,39 @@ export class RmcpBmcFactory implements BmcFactory {
       }),
     );
     return failures;
+  }
+
+  /**
+   * Closes the sessions a previous run left open (the journal's leftovers), each BMC through
+   * a fresh session of its member, which stays open and warm. Resolves when all were tried.
+   */
+  async reclaim(): Promise<ReclaimReport> {
+    const report: ReclaimReport = { outcomes: [], forgotten: [], failures: new Map() };
+    const journal = this.driver.journal;
+    if (journal === undefined) return report;
+    const byMember = new Map<string, SessionRecord[]>();
+    for (const record of journal.leftovers()) {
+      const member = [...this.members.values()].find((o) => o.host === record.host && o.port === record.port);
+      if (member === undefined) {
+        report.forgotten.push(record);
+        journal.closed(record);
+        continue;
+      }
+      byMember.set(member.member, [...(byMember.get(member.member) ?? []), record]);
+    }
+    await Promise.all(
+      [...byMember].map(async ([member, records]) => {
+        try {
+          report.outcomes.push(...(await this.open(member).reclaim(records)));
+        } catch (error) {
+          report.failures.set(
+            member,
+            error instanceof BmcError ? error : new BmcError(member, 'reclaim', 'garbage', String(error)),
+          );
+        }
+      }),
+    );
+    return report;
   }
 
   /** Closes every session opened so far. */

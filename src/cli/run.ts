@@ -29,6 +29,7 @@ import { NONCE_BYTES, PeerKey, peerMembers } from '../peer/index.js';
 import { TslogLog } from '../log/index.js';
 import type { LogFields } from '../log/index.js';
 import { ShellCommands } from '../platform/shell-commands.js';
+import { FileSessionJournal } from '../platform/bmc-session-journal.js';
 import { replicatorFor } from '../sync/index.js';
 import { CommandPacer, serveConsole, serveSocket } from '../shell/index.js';
 import type { ShellDeps, ShellSession } from '../shell/index.js';
@@ -142,7 +143,17 @@ async function startAgent(config: Config, log: TslogLog, resources: OpenedResour
   );
   const nic = await LinuxNic.open({ interface: config.board.nic, icmp, clock });
   resources.add(() => nic.close());
-  const bmcs = openBmcs(config);
+  const bmcs = openBmcs(config, (text) =>
+    log.emit({
+      atMs: clock.wallMs(),
+      atUs: clock.nowUs(),
+      level: 'warn',
+      node: config.node,
+      event: 'bmc-session-journal',
+      message: text,
+      fields: {},
+    }),
+  );
   if (bmcs instanceof RmcpBmcFactory || bmcs instanceof RedfishBmcFactory) resources.add(() => bmcs.closeAll());
   const peer = openPeer(config, clock, (level, event, text, fields) =>
     log.emit({ atMs: clock.wallMs(), atUs: clock.nowUs(), level, node: config.node, event, message: text, fields }),
@@ -234,35 +245,59 @@ async function startAgent(config: Config, log: TslogLog, resources: OpenedResour
     }
   }
   if (bmcs instanceof RmcpBmcFactory) {
-    // Open the RMCP+ sessions to the other members' BMCs now, so a fence is a couple of round
-    // trips, not a session setup; they are kept alive by the driver. A failure here is only
-    // reported: the fence opens the session again when it needs it.
+    // First close the sessions a previous run of this agent left open on the BMCs (killed or
+    // crashed: see the session journal), each through a fresh session that then stays open.
+    // Then open the RMCP+ sessions to the other members' BMCs now, so a fence is a couple of
+    // round trips, not a session setup; they are kept alive by the driver. A failure here is
+    // only reported: the fence opens the session again when it needs it.
+    const emit = (level: 'info' | 'warn', event: string, message: string, fields: LogFields): void =>
+      log.emit({ atMs: clock.wallMs(), atUs: clock.nowUs(), level, node: config.node, event, message, fields });
+    const reclaimed = bmcs.reclaim().then((report) => {
+      for (const { record, outcome, detail } of report.outcomes)
+        emit(
+          'info',
+          'bmc-session-reclaimed',
+          `${record.member}'s BMC: session 0x${record.bmcSessionId.toString(16)} left by a previous run: ${detail}`,
+          {
+            member: record.member,
+            session: record.bmcSessionId,
+            outcome,
+          },
+        );
+      for (const record of report.forgotten)
+        emit(
+          'info',
+          'bmc-session-reclaimed',
+          `session 0x${record.bmcSessionId.toString(16)} on ${record.host}:${record.port} left by a previous run: no member has that BMC any more; forgotten`,
+          {
+            member: record.member,
+            session: record.bmcSessionId,
+            outcome: 'forgotten',
+          },
+        );
+      for (const [member, error] of report.failures)
+        emit(
+          'warn',
+          'bmc-unreachable',
+          `cannot close the sessions a previous run left on ${member}'s BMC yet: ${error.message}`,
+          {
+            member,
+          },
+        );
+    });
     for (const member of config.cluster.members) {
       if (member.name === config.node || member.bmc === null) continue;
-      bmcs
-        .open(member.name)
-        .warm()
+      void reclaimed
+        .then(() => bmcs.open(member.name).warm())
         .then(
-          () =>
-            log.emit({
-              atMs: clock.wallMs(),
-              atUs: clock.nowUs(),
-              level: 'info',
-              node: config.node,
-              event: 'bmc-session',
-              message: `RMCP+ session to ${member.name}'s BMC open`,
-              fields: { member: member.name },
-            }),
+          () => emit('info', 'bmc-session', `RMCP+ session to ${member.name}'s BMC open`, { member: member.name }),
           (error: unknown) =>
-            log.emit({
-              atMs: clock.wallMs(),
-              atUs: clock.nowUs(),
-              level: 'warn',
-              node: config.node,
-              event: 'bmc-unreachable',
-              message: `cannot open a session to ${member.name}'s BMC yet: ${error instanceof Error ? error.message : String(error)}`,
-              fields: { member: member.name },
-            }),
+            emit(
+              'warn',
+              'bmc-unreachable',
+              `cannot open a session to ${member.name}'s BMC yet: ${error instanceof Error ? error.message : String(error)}`,
+              { member: member.name },
+            ),
         );
     }
   }
@@ -275,7 +310,8 @@ async function startAgent(config: Config, log: TslogLog, resources: OpenedResour
     pacer: new CommandPacer(),
   };
   if (serial !== null) consoleShell = serveConsole(serial, config.board.serial.baud, shellDeps);
-  const control = new ControlServer(config.controlSocket, operatorHandler(agent), (socket, initial) =>
+  // One catalog, password check and pacer for the console, `hotspare shell` and JSON requests.
+  const control = new ControlServer(config.controlSocket, operatorHandler(shellDeps), (socket, initial) =>
     serveSocket(socket, initial, shellDeps),
   );
   await control.listen();
@@ -381,7 +417,7 @@ function openPeer(
  * The BMC driver the board asks for: the in-process RMCP+ client, ipmitool per command, a
  * fence agent per command, or the in-process Redfish client.
  */
-function openBmcs(config: Config): BmcFactory {
+function openBmcs(config: Config, journalLog: (text: string) => void): BmcFactory {
   const board = config.board.bmc;
   if (board.client === 'fence-agent') return new FenceAgentBmcFactory(fenceAgentMembers(config));
   if (board.client === 'redfish') return new RedfishBmcFactory(redfishMembers(config));
@@ -403,7 +439,12 @@ function openBmcs(config: Config): BmcFactory {
         ],
   );
   if (board.client === 'ipmitool') return new IpmitoolBmcFactory(members);
-  return new RmcpBmcFactory(members.map(({ interface: _lanplus, ...options }) => options));
+  // The sessions it opens are noted in the state directory, so the next run closes them if
+  // this one is killed (BMCs allow only a few sessions).
+  return new RmcpBmcFactory(
+    members.map(({ interface: _lanplus, ...options }) => options),
+    { journal: new FileSessionJournal(config.stateDir, journalLog) },
+  );
 }
 
 /** The Redfish client's options per member; the CA file is read now, so a bad one stops the start. */

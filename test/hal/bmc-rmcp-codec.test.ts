@@ -217,6 +217,9 @@ describe('hal/bmc/rmcp codec', () => {
         confidentialityAlgorithm: 1,
       });
       expect(decodeOpenSessionResponse(hex('0511000044332211'))).to.include({ status: 0x11 });
+      // ipmi_sim with every session slot taken answers tag and status only.
+      expect(decodeOpenSessionResponse(hex('0701'))).to.include({ tag: 7, status: 0x01, consoleSessionId: 0 });
+      expect(() => decodeOpenSessionResponse(hex('07'))).to.throw(RmcpCodecError);
       expect(() => decodeOpenSessionResponse(response.subarray(0, 20))).to.throw(RmcpCodecError);
       expect(decodeRakp2(hex('070d000044332211'))).to.include({ status: 0x0d });
       expect(() => decodeRakp2(hex('0700000044332211'))).to.throw(RmcpCodecError);

@@ -9,7 +9,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { RmcpBmc, RmcpBmcFactory } from '../../hal/bmc/rmcp.js';
+import { MemorySessionJournal, RmcpBmc, RmcpBmcFactory } from '../../hal/bmc/rmcp.js';
 import type { RmcpBmcOptions } from '../../hal/bmc/rmcp.js';
 import { cipherSuite, deriveKeys } from '../../hal/bmc/rmcp/cipher-suite.js';
 import type { CipherSuite } from '../../hal/bmc/rmcp/cipher-suite.js';
@@ -61,6 +61,11 @@ class FakeBmc implements DatagramTransport {
 
   close(): void {
     this.handlers = null;
+  }
+
+  /** Session IDs the BMC holds open now. */
+  get openIds(): number[] {
+    return [...this.sessions.keys()];
   }
 
   /** The BMC restarted or timed the session out: it ignores the old session from now on. */
@@ -169,7 +174,8 @@ class FakeBmc implements DatagramTransport {
         } else if (request.netFn === 6 && request.cmd === 0x3b) {
           data = Buffer.from([request.data[0] ?? 0]);
         } else if (request.netFn === 6 && request.cmd === 0x3c) {
-          this.sessions.delete(request.data.readUInt32LE(0));
+          // Like ipmi_sim: 0x87 for a session it does not know (any administrator may close any).
+          if (!this.sessions.delete(request.data.readUInt32LE(0))) completionCode = 0x87;
         } else if (!(request.netFn === 6 && request.cmd === 1)) {
           completionCode = 0xc1;
         }
@@ -412,5 +418,59 @@ describe('hal/bmc/rmcp RmcpBmc (fake BMC, no sockets)', () => {
     expect(factory.open('b')).to.equal(factory.open('b'));
     expect(factory.open('a')).to.not.equal(factory.open('b'));
     expect(() => factory.open('z')).to.throw(BmcError, /no BMC configured/);
+  });
+  it('the journal notes each session opened and closed (dropped ones too)', async () => {
+    const fake = new FakeBmc();
+    const journal = new MemorySessionJournal();
+    const bmc = new RmcpBmc(options, { transport: fake, journal });
+    await bmc.warm();
+    expect(journal.open.map((r) => r.bmcSessionId)).to.deep.equal(fake.openIds);
+    expect(journal.open[0]).to.include({ member: 'b', host: '198.18.1.12', port: 623 });
+    fake.forget();
+    await bmc.status(); // first attempt times out, the session is dropped and a new one opened
+    expect(journal.open.map((r) => r.bmcSessionId)).to.deep.equal(fake.openIds);
+    await bmc.close();
+    expect(journal.open).to.deep.equal([]);
+  });
+
+  it('reclaim: a new run closes through a fresh session what a killed run left open', async () => {
+    const fake = new FakeBmc();
+    const other = new FakeBmc();
+    // Three runs "killed" (never closed): three sessions held on the BMC, noted in the journal.
+    const previous = new MemorySessionJournal();
+    for (let i = 0; i < 3; i += 1) await new RmcpBmc(options, { transport: fake, journal: previous }).warm();
+    expect(fake.openIds).to.have.length(3);
+    // One the BMC already timed out, one on a BMC no member has any more.
+    const leftovers = [
+      ...previous.open,
+      { member: 'b', host: '198.18.1.12', port: 623, bmcSessionId: 0x1234 },
+      { member: 'old', host: '198.18.9.9', port: 623, bmcSessionId: 0x99 },
+    ];
+    const journal = new MemorySessionJournal(leftovers);
+    const factory = new RmcpBmcFactory([options, { ...options, member: 'a', host: '198.18.1.11' }], {
+      journal,
+      transportFor: (o) => (o.member === 'b' ? fake : other),
+    });
+    const report = await factory.reclaim();
+    expect(report.outcomes.map((o) => o.outcome)).to.deep.equal(['closed', 'closed', 'closed', 'gone']);
+    expect(report.forgotten.map((r) => r.member)).to.deep.equal(['old']);
+    expect(report.failures.size).to.equal(0);
+    // Close Session named each leftover, in a session of its own that stays open (the warm one).
+    const closes = fake.commands.filter((c) => c.startsWith('6/60:'));
+    expect(closes).to.have.length(4);
+    expect(fake.openIds).to.have.length(1);
+    expect(journal.leftovers()).to.deep.equal([]);
+    expect(journal.open.map((r) => r.bmcSessionId)).to.deep.equal(fake.openIds);
+    expect(other.commands).to.deep.equal([]);
+  });
+
+  it('reclaim with the BMC silent: rejected for that member, the leftovers stay for the next run', async () => {
+    const fake = new FakeBmc();
+    fake.silent = true;
+    const leftover = { member: 'b', host: '198.18.1.12', port: 623, bmcSessionId: 0x4321 };
+    const journal = new MemorySessionJournal([leftover]);
+    const report = await new RmcpBmcFactory([options], { journal, transportFor: () => fake }).reclaim();
+    expect(report.failures.get('b')?.kind).to.equal('timeout');
+    expect(journal.leftovers()).to.deep.equal([leftover]);
   });
 });

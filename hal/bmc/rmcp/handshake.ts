@@ -86,15 +86,27 @@ export interface OpenSessionResponse {
   confidentialityAlgorithm: number;
 }
 
-/** A non-zero status may come with a short body (8 bytes); its algorithms then read as -1. */
+/**
+ * A non-zero status may come with a short body: 8 bytes, or only tag and status (ipmi_sim
+ * refusing a session when all its slots are taken); the missing fields then read as 0 or -1.
+ */
 export function decodeOpenSessionResponse(payload: Buffer): OpenSessionResponse {
-  need(payload, 8, 'Open Session Response');
+  need(payload, 2, 'Open Session Response');
   const status = payload[1] ?? 0;
-  const head = { tag: payload[0] ?? 0, status, privilege: payload[2] ?? 0, consoleSessionId: payload.readUInt32LE(4) };
   if (status !== 0) {
-    return { ...head, bmcSessionId: 0, authAlgorithm: -1, integrityAlgorithm: -1, confidentialityAlgorithm: -1 };
+    return {
+      tag: payload[0] ?? 0,
+      status,
+      privilege: payload[2] ?? 0,
+      consoleSessionId: payload.length >= 8 ? payload.readUInt32LE(4) : 0,
+      bmcSessionId: 0,
+      authAlgorithm: -1,
+      integrityAlgorithm: -1,
+      confidentialityAlgorithm: -1,
+    };
   }
   need(payload, 36, 'Open Session Response');
+  const head = { tag: payload[0] ?? 0, status, privilege: payload[2] ?? 0, consoleSessionId: payload.readUInt32LE(4) };
   const algorithm = (type: number): number => {
     const at = 12 + type * 8;
     if (payload[at] !== type) {

@@ -20,6 +20,10 @@
  *   ipmi_sim forgets a session after 30 s without traffic (IPMI v2.0 suggests 60 s).
  * - `close()` sends Close Session, stops the keepalive and releases the socket; a later call
  *   opens a new session.
+ * - `driver.journal`: every session established is noted there, and noted closed when it is
+ *   closed or dropped, so that a later run can close what a killed run left open:
+ *   `reclaim(records)` sends Close Session naming each of them from this (administrator)
+ *   session. A kill between the BMC's RAKP 4 and the note leaves one session unnoted.
  */
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
@@ -52,6 +56,7 @@ import { PayloadType, decodeSessionHeader, encodeSessionPacket, openSessionPacke
 import type { RawSessionPacket, SessionSecurity } from './packet.js';
 import { UdpTransport } from './transport.js';
 import type { DatagramTransport } from './transport.js';
+import type { SessionJournal, SessionRecord } from './session-journal.js';
 
 export interface RmcpSessionOptions {
   member: string;
@@ -82,7 +87,20 @@ export interface RmcpSessionDriver {
    * `performance.now()`. Never the wall clock: a step of it would stretch or cut timeouts.
    */
   now?: () => number;
+  /** Notes the sessions held open on the BMC (see session-journal.ts); default none. */
+  journal?: SessionJournal;
 }
+
+/** What became of one leftover session that `reclaim` named in Close Session. */
+export interface ReclaimOutcome {
+  record: SessionRecord;
+  /** closed: the BMC closed it; gone: the BMC no longer knew it (timed out); refused: another completion code. */
+  outcome: 'closed' | 'gone' | 'refused';
+  detail: string;
+}
+
+/** Close Session's completion code for a session ID the BMC does not know. */
+const SESSION_NOT_FOUND = 0x87;
 
 export interface SessionStats {
   /** Sessions established so far. */
@@ -132,6 +150,7 @@ export class RmcpSession {
   private readonly transport: DatagramTransport;
   private readonly log: (line: string) => void;
   private readonly now: () => number;
+  private readonly journal: SessionJournal | null;
   private transportOpen = false;
   private session: Established | null = null;
   private waiter: Waiter | null = null;
@@ -155,6 +174,7 @@ export class RmcpSession {
     this.transport = driver.transport ?? new UdpTransport(options.host, options.port);
     this.log = driver.log ?? (() => undefined);
     this.now = driver.now ?? (() => performance.now());
+    this.journal = driver.journal ?? null;
   }
 
   get member(): string {
@@ -194,6 +214,46 @@ export class RmcpSession {
     return response.data;
   }
 
+  /**
+   * Closes sessions a previous run left open on this BMC: opens this session (if there is
+   * none; it stays open and warm) and sends Close Session naming each one. Each answered one
+   * is noted closed in the journal; rejects (`BmcError`) when no session can be opened or the
+   * BMC stops answering, and what was not answered stays in the journal for the next run.
+   */
+  reclaim(records: readonly SessionRecord[]): Promise<ReclaimOutcome[]> {
+    const deadline = this.now() + this.options.timeoutMs;
+    return this.serialize('reclaim', async () => {
+      await this.withAttempts('reclaim', deadline, (attemptDeadline) => this.ensure('reclaim', attemptDeadline));
+      const outcomes: ReclaimOutcome[] = [];
+      for (const record of records) {
+        if (this.session !== null && record.bmcSessionId === this.session.bmcSessionId) {
+          // The BMC reused the ID for the session just opened: the leftover is long gone.
+          outcomes.push({ record, outcome: 'gone', detail: 'its ID names our new session' });
+          this.journal?.closed(record);
+          continue;
+        }
+        const callDeadline = this.now() + this.options.timeoutMs;
+        const response = await this.withAttempts('reclaim', callDeadline, async (attemptDeadline) => {
+          await this.ensure('reclaim', attemptDeadline);
+          return this.request(
+            Command.closeSession.netFn,
+            Command.closeSession.cmd,
+            le32(record.bmcSessionId),
+            attemptDeadline,
+          );
+        });
+        const code = response.completionCode;
+        outcomes.push({
+          record,
+          outcome: code === 0 ? 'closed' : code === SESSION_NOT_FOUND ? 'gone' : 'refused',
+          detail: code === 0 ? 'closed' : `BMC answered ${completionText(code)}`,
+        });
+        this.journal?.closed(record);
+      }
+      return outcomes;
+    });
+  }
+
   /** Close Session (waited for briefly), keepalive stopped, socket released. */
   close(): Promise<void> {
     this.wanted = false;
@@ -208,6 +268,7 @@ export class RmcpSession {
           le32(session.bmcSessionId),
           deadline,
         ).catch(() => undefined);
+        this.journal?.closed(this.record(session));
       }
       this.session = null;
       this.transport.close();
@@ -286,6 +347,16 @@ export class RmcpSession {
       data: le32(session.bmcSessionId),
     });
     this.sendInSession(session, message);
+    this.journal?.closed(this.record(session));
+  }
+
+  private record(session: Established): SessionRecord {
+    return {
+      member: this.member,
+      host: this.options.host,
+      port: this.options.port,
+      bmcSessionId: session.bmcSessionId,
+    };
   }
 
   // ---- establishment -------------------------------------------------------------------
@@ -310,6 +381,7 @@ export class RmcpSession {
     } finally {
       kuid.fill(0);
     }
+    this.journal?.opened(this.record(this.session));
     this.stats.opens += 1;
     this.stats.lastOpenMs = Math.round(this.now() - started);
     this.log(
