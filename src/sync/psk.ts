@@ -43,7 +43,13 @@ export class SyncKey {
         { cause: error },
       );
     }
-    return SyncKey.fromSecret(content, path);
+    try {
+      return SyncKey.fromSecret(content, path);
+    } finally {
+      // The file's secret is not kept: only the derived key lives on, and this buffer is
+      // zeroed so the secret does not linger in the heap until the collector gets to it.
+      content.fill(0);
+    }
   }
 
   /** From the secret itself (tests); one trailing newline is not part of it. */
@@ -68,9 +74,12 @@ export class SyncKey {
     return new Uint8Array(this.#psk);
   }
 
+  /** A key from the bytes `derivedForWorker` gave; those bytes are zeroed once copied. */
   static fromDerived(psk: Uint8Array): SyncKey {
     if (psk.length !== 32) throw new SyncError('key', 'a derived key must be 32 bytes');
-    return new SyncKey(Buffer.from(psk));
+    const key = new SyncKey(Buffer.from(psk));
+    psk.fill(0);
+    return key;
   }
 
   serverOptions(handshakeTimeoutMs: number): TlsOptions {

@@ -266,3 +266,15 @@ describe('sync/replicator: TLS-PSK pull over loopback', function () {
     );
   });
 });
+
+describe('sync/psk: the secret does not linger', () => {
+  it('fromDerived zeroes the bytes it was given once it holds its own copy', async () => {
+    const { SyncKey } = await import('../../src/sync/psk.js');
+    const key = SyncKey.fromSecret(Buffer.from('0123456789abcdef0123456789abcdef'));
+    const bytes = key.derivedForWorker();
+    expect(bytes.some((b) => b !== 0)).to.equal(true);
+    const copy = SyncKey.fromDerived(bytes);
+    expect(bytes.every((b) => b === 0)).to.equal(true);
+    expect(Buffer.from(copy.derivedForWorker()).equals(Buffer.from(key.derivedForWorker()))).to.equal(true);
+  });
+});
