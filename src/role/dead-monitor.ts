@@ -21,7 +21,7 @@ export function deadMonitorWaitUs(c: MachineConfig): number {
 }
 
 export function freshPeers(): PeerView {
-  return { monitor: null, primary: null, silent: {}, deadSinceUs: null, fencing: false, highestEpoch: 0 };
+  return { monitor: null, primary: null, phases: {}, silent: {}, deadSinceUs: null, fencing: false, highestEpoch: 0 };
 }
 
 /**
@@ -36,10 +36,12 @@ export function heardPrimaryHolder(c: MachineConfig, view: PeerView): string | n
 
 /**
  * Whether `node` told us, authenticated and recently (heard on some path, not silent on
- * all), that it no longer holds the primary address: a handover without a power cut.
+ * all), that it gave the primary address up on purpose (demoted, or its health check
+ * failed: it is a spare now): a handover without a power cut. A primary that lost its link
+ * or halted released the address too, but is fenced as before: it did not choose to.
  */
 export function releasedPrimary(c: MachineConfig, view: PeerView, node: string): boolean {
-  if (c.peer === null || !(node in view.silent) || view.primary === node) return false;
+  if (c.peer === null || view.primary === node || view.phases[node] !== 'spare') return false;
   return !silentEverywhere(c, view, node);
 }
 
@@ -54,7 +56,8 @@ export function onPeer(c: MachineConfig, s: RoleState, e: Extract<Event, { type:
   const monitor = e.holdsMonitor ? e.node : s.peers.monitor === e.node ? null : s.peers.monitor;
   const primary = e.holdsPrimary ? e.node : s.peers.primary === e.node ? null : s.peers.primary;
   const highestEpoch = Math.max(s.peers.highestEpoch, e.epoch);
-  let view: PeerView = { ...s.peers, silent, monitor, primary, highestEpoch };
+  const phases = { ...s.peers.phases, [e.node]: e.phase };
+  let view: PeerView = { ...s.peers, silent, monitor, primary, phases, highestEpoch };
   if (s.peers.deadSinceUs !== null && !silentEverywhere(c, view, s.peers.monitor ?? '')) {
     // Rule: a monitor heard again is alive; whatever silenced it, nothing to do.
     out.push(log('info', 'monitor-agent-back', `${e.node} is heard again on ${e.path}; not fencing it`));

@@ -162,6 +162,8 @@ export interface PeerView {
   monitor: string | null;
   /** The member last heard saying it holds the primary address. */
   primary: string | null;
+  /** Each member's phase, as its last heartbeat said. */
+  phases: Readonly<Record<string, Phase>>;
   /** Per member, its heartbeat paths that are silent now. */
   silent: Readonly<Record<string, readonly PeerPath[]>>;
   /** Since when the monitor has been silent on every path while this server is primary. */
