@@ -5,6 +5,7 @@
  * BMCs' power log, `ip -n NS addr`), the agents' log only for the alarm they must raise.
  */
 import { expect } from 'chai';
+import { createConnection } from 'node:net';
 import { startLab } from '../../scripts/lab/lab.js';
 import type { Lab, LabOptions } from '../../scripts/lab/lab.js';
 import { agentLog, converged, monoUs } from './fixtures.js';
@@ -39,6 +40,23 @@ describe('lab: takeover safety (silent switch ports, stranger ARP)', function ()
     await lab?.stop();
     lab = null;
   });
+
+  /** One JSON request on an agent's control socket, confirmed; resolves with its answer line. */
+  function confirmed(l: Lab, server: string, command: string): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const socket = createConnection(l.get(server).paths.controlSocket);
+      let buffer = '';
+      socket.setEncoding('utf8');
+      socket.once('connect', () => socket.write(`${JSON.stringify({ command, confirm: 'yes' })}\n`));
+      socket.on('error', reject);
+      socket.on('data', (chunk: string) => {
+        buffer += chunk;
+        if (!buffer.includes('\n')) return;
+        socket.end();
+        resolve(buffer.slice(0, buffer.indexOf('\n')));
+      });
+    });
+  }
 
   /** Monotonic µs of every recorded assignment of the primary address to `server`'s eth0 after `sinceUs`. */
   function claims(l: Lab, server: string, sinceUs: number): number[] {
@@ -107,6 +125,29 @@ describe('lab: takeover safety (silent switch ports, stranger ARP)', function ()
     await l.restore(before.monitor, 'silence');
     const after = await converged(l);
     expect(after.primary).to.equal(before.primary);
+    expect(l.splitBrainViolations()).to.deep.equal([]);
+  });
+
+  it('demote on the primary: the monitor takes over after the authenticated release, without a power cut', async () => {
+    const l = await start();
+    const before = await converged(l);
+    // Wait until the monitor has heard the primary's heartbeats (the release must be heard).
+    await l.waitFor(
+      () => agentLog(l, before.monitor).some((x) => x.event === 'peer-heard' || x.event === 'holder'),
+      10_000,
+      'the monitor hearing the primary',
+      50,
+    );
+    const demoteUs = monoUs();
+    const answer = await confirmed(l, before.primary, 'demote');
+    expect(answer).to.contain('"ok":true');
+    const claimUs = await l.waitFor(() => claims(l, before.monitor, demoteUs)[0], 15_000, 'the monitor claiming', 50);
+    expect(claimUs).to.be.above(demoteUs);
+    // Ground truth: no power command for anyone; the monitor's log says why.
+    expect(l.powerLog.filter((p) => p.requestedUs >= demoteUs)).to.deep.equal([]);
+    expect(
+      agentLog(l, before.monitor).some((x) => x.event === 'transition' && x.message.includes('authenticated release')),
+    ).to.equal(true);
     expect(l.splitBrainViolations()).to.deep.equal([]);
   });
 
