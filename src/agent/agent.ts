@@ -436,6 +436,7 @@ export class Agent implements Operator {
       case 'assign':
         await this.ports.nic.assign(this.address(action.address));
         this.holding.add(action.address);
+        this.heartbeat?.sendNow();
         this.log('info', 'address-assigned', `holding the ${action.address} address ${this.address(action.address)}`, {
           address: this.address(action.address),
         });
@@ -519,6 +520,7 @@ export class Agent implements Operator {
     }
     await this.ports.nic.release(address);
     this.holding.delete(name);
+    this.heartbeat?.sendNow();
     this.log('info', 'address-released', `released the ${name} address ${address}`, { address });
   }
 

@@ -149,6 +149,15 @@ export class PeerHeartbeat {
     this.tick();
   }
 
+  /**
+   * Sends a heartbeat now, between the periodic ones: what this server holds just changed
+   * (a release must reach the monitor before its probes miss), and the next tick is up to
+   * an interval away.
+   */
+  sendNow(): void {
+    if (!this.stopped) this.send();
+  }
+
   stop(): void {
     this.stopped = true;
     this.timer?.();
