@@ -8,3 +8,5 @@ export { StoreError, isStoreError } from './store-error.js';
 export { SyncError, isSyncError } from './sync-error.js';
 export { PeerError, isPeerError } from './peer-error.js';
 export type { PeerErrorKind } from './peer-error.js';
+export { IsolationError, isIsolationError } from './isolation-error.js';
+export type { IsolationErrorKind } from './isolation-error.js';

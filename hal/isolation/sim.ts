@@ -1,0 +1,81 @@
+import { IsolationError } from '../errors/index.js';
+import type { Clock } from '../clock/index.js';
+import type { IsolationState, Isolator, IsolatorFactory } from './index.js';
+
+/** What a simulated switch port controls: the member's cable on the simulated LAN. */
+export interface SimPort {
+  readonly cable: boolean;
+  setCable(up: boolean): void;
+}
+
+/**
+ * One simulated switch port with test controls: take the switch down (every request times
+ * out), set its response time. `isolate` shuts the port (the member sees its link go down,
+ * as with a real switch); reading back is immediate once the command is carried out.
+ */
+export class SimIsolationController {
+  down = false;
+  latencyUs = 2_000;
+  timeoutUs = 1_000_000;
+  /** Test control: every command carried out, with the virtual time. */
+  readonly commands: Array<{ atUs: number; command: 'isolate' | 'restore' | 'status' }> = [];
+
+  constructor(
+    readonly member: string,
+    private readonly clock: Clock,
+    readonly port: SimPort,
+  ) {}
+
+  request<T>(command: 'isolate' | 'restore' | 'status', result: () => T): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const down = this.down;
+      this.clock.at(this.clock.nowUs() + (down ? this.timeoutUs : this.latencyUs), () => {
+        if (down || this.down) {
+          reject(new IsolationError(this.member, command, 'timeout', 'no answer from the switch'));
+          return;
+        }
+        this.commands.push({ atUs: this.clock.nowUs(), command });
+        resolve(result());
+      });
+    });
+  }
+}
+
+class SimIsolator implements Isolator {
+  readonly device: string;
+
+  constructor(private readonly controller: SimIsolationController) {
+    this.device = `simulated switch port of ${controller.member}`;
+  }
+
+  get member(): string {
+    return this.controller.member;
+  }
+
+  isolate(): Promise<void> {
+    return this.controller.request('isolate', () => this.controller.port.setCable(false));
+  }
+
+  restore(): Promise<void> {
+    return this.controller.request('restore', () => this.controller.port.setCable(true));
+  }
+
+  status(): Promise<IsolationState> {
+    return this.controller.request('status', () => (this.controller.port.cable ? 'connected' : 'isolated'));
+  }
+}
+
+/** Simulated switch ports for the members that have one. */
+export class SimIsolatorFactory implements IsolatorFactory {
+  constructor(private readonly controllers: ReadonlyMap<string, SimIsolationController>) {}
+
+  has(member: string): boolean {
+    return this.controllers.has(member);
+  }
+
+  open(member: string): Isolator {
+    const controller = this.controllers.get(member);
+    if (!controller) throw new Error(`no simulated switch port for member '${member}'`);
+    return new SimIsolator(controller);
+  }
+}
