@@ -26,16 +26,22 @@ export class SimIsolationController {
     readonly port: SimPort,
   ) {}
 
-  request<T>(command: 'isolate' | 'restore' | 'status', result: () => T): Promise<T> {
+  /** Carries out `command` after the switch's response time; `deliver` hands the result back. */
+  request<T>(
+    command: 'isolate' | 'restore' | 'status',
+    deliver: (fn: () => void) => void,
+    result: () => T,
+  ): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       const down = this.down;
       this.clock.at(this.clock.nowUs() + (down ? this.timeoutUs : this.latencyUs), () => {
         if (down || this.down) {
-          reject(new IsolationError(this.member, command, 'timeout', 'no answer from the switch'));
+          deliver(() => reject(new IsolationError(this.member, command, 'timeout', 'no answer from the switch')));
           return;
         }
         this.commands.push({ atUs: this.clock.nowUs(), command });
-        resolve(result());
+        const value = result();
+        deliver(() => resolve(value));
       });
     });
   }
@@ -44,7 +50,10 @@ export class SimIsolationController {
 class SimIsolator implements Isolator {
   readonly device: string;
 
-  constructor(private readonly controller: SimIsolationController) {
+  constructor(
+    private readonly controller: SimIsolationController,
+    private readonly deliver: (fn: () => void) => void,
+  ) {
     this.device = `simulated switch port of ${controller.member}`;
   }
 
@@ -53,21 +62,27 @@ class SimIsolator implements Isolator {
   }
 
   isolate(): Promise<void> {
-    return this.controller.request('isolate', () => this.controller.port.setCable(false));
+    return this.controller.request('isolate', this.deliver, () => this.controller.port.setCable(false));
   }
 
   restore(): Promise<void> {
-    return this.controller.request('restore', () => this.controller.port.setCable(true));
+    return this.controller.request('restore', this.deliver, () => this.controller.port.setCable(true));
   }
 
   status(): Promise<IsolationState> {
-    return this.controller.request('status', () => (this.controller.port.cable ? 'connected' : 'isolated'));
+    return this.controller.request('status', this.deliver, () =>
+      this.controller.port.cable ? 'connected' : 'isolated',
+    );
   }
 }
 
 /** Simulated switch ports for the members that have one. */
 export class SimIsolatorFactory implements IsolatorFactory {
-  constructor(private readonly controllers: ReadonlyMap<string, SimIsolationController>) {}
+  /** `deliver` runs results in the asking agent's life (dropped if it died meanwhile). */
+  constructor(
+    private readonly controllers: ReadonlyMap<string, SimIsolationController>,
+    private readonly deliver: (fn: () => void) => void = (fn) => fn(),
+  ) {}
 
   has(member: string): boolean {
     return this.controllers.has(member);
@@ -76,6 +91,6 @@ export class SimIsolatorFactory implements IsolatorFactory {
   open(member: string): Isolator {
     const controller = this.controllers.get(member);
     if (!controller) throw new Error(`no simulated switch port for member '${member}'`);
-    return new SimIsolator(controller);
+    return new SimIsolator(controller, this.deliver);
   }
 }

@@ -26,6 +26,9 @@ import { nextRandom } from '../../hal/base/random.js';
 import { machineConfig } from './machine-config.js';
 import type { AgentPorts, SyncResult } from './ports.js';
 import { PowerControl } from './power.js';
+import { IsolatingFence } from './isolating-fence.js';
+import { LeaseService } from '../lease/service.js';
+import { NO_ISOLATORS } from '../../hal/isolation/index.js';
 import { Samples } from './samples.js';
 import type { AgentStatus, Transition } from './status.js';
 
@@ -83,8 +86,12 @@ export class Agent implements Operator {
   private readonly batchIdentifier: number;
   /** BMC power commands for fences and power-on, as the role machine asks. */
   private readonly power: PowerControl;
+  /** The takeover fence: the power alone, or with the `isolated` gate the switch port too. */
+  private readonly fencer: IsolatingFence;
   /** The peer heartbeat, when `peer.key_file` is set and the builder gave a transport. */
   private readonly heartbeat: PeerHeartbeat | null = null;
+  /** The lease service, with `fencing.gate: lease`. */
+  private readonly lease: LeaseService | null = null;
   /** The cluster addresses this agent assigned and has not released, for its heartbeats. */
   private readonly holding = new Set<AddressName>();
 
@@ -112,6 +119,13 @@ export class Agent implements Operator {
       log: (level, event, text, fields) => this.log(level, event, text, fields),
       stopped: () => this.stopped,
     });
+    this.fencer = new IsolatingFence({
+      power: this.power,
+      isolators: ports.isolators ?? NO_ISOLATORS,
+      clock: ports.clock,
+      gate: this.mc.fencing.gate,
+      log: (level, event, text, fields) => this.log(level, event, text, fields),
+    });
     const peer = ports.peer ?? null;
     if (peer !== null && ports.config.peer.keyFile !== null) {
       const config = ports.config;
@@ -136,7 +150,28 @@ export class Agent implements Operator {
         onSilent: (s) => this.dispatch({ type: 'peer-silent', nowUs: s.nowUs, node: s.node, path: s.path }),
         log: (level, event, text, fields) => this.log(level, event, text, fields),
       });
+      if (config.fencing.gate === 'lease') {
+        const l = config.lease;
+        this.lease = new LeaseService({
+          self: config.node,
+          members: peerMembers(config),
+          port: config.peer.port,
+          key: peer.key,
+          transport: peer.transport,
+          clock: ports.clock,
+          nonce: peer.nonce,
+          timing: { durationUs: l.durationMs * 1000, drift: l.drift, dropUs: l.dropMs * 1000 },
+          renewUs: l.renewMs * 1000,
+          enforcer: ports.leaseEnforcer ?? null,
+          holdsPrimary: () => this.holding.has('primary'),
+          onHeld: (epoch, detail) => this.dispatch({ type: 'lease', nowUs: this.now(), held: true, epoch, detail }),
+          onLost: (epoch, detail) => this.dispatch({ type: 'lease', nowUs: this.now(), held: false, epoch, detail }),
+          log: (level, event, text, fields) => this.log(level, event, text, fields),
+        });
+      }
     }
+    if (this.mc.lease !== null && this.lease === null)
+      throw new Error('fencing.gate is lease but the agent has no peer transport to ask for a lease on');
   }
 
   /** Reads the persisted role and boots (FIG. 1). */
@@ -159,6 +194,7 @@ export class Agent implements Operator {
   /** Stops taking part: cancels timers and drops queued actions. Holds what it holds. */
   stop(): void {
     this.heartbeat?.stop();
+    this.lease?.stop();
     this.stopServing();
     this.stopped = true;
     this.queue.length = 0;
@@ -224,6 +260,7 @@ export class Agent implements Operator {
         lagMs: this.syncState.lastOkAtMs === null ? null : this.ports.clock.wallMs() - this.syncState.lastOkAtMs,
       },
       peers: this.heartbeat?.status() ?? null,
+      lease: this.lease?.status() ?? null,
       transitions: this.history.slice(-10),
       uptimeS: Math.round((this.now() - this.startedUs) / 1e6),
     };
@@ -450,9 +487,15 @@ export class Agent implements Operator {
       case 'lookup-holder':
         return this.lookupHolder();
       case 'fence':
-        return this.fence(action.target);
+        return action.detached === true ? this.detachedFence(action.target) : this.fence(action.target);
+      case 'lease-acquire':
+        this.lease?.acquire(action.epoch);
+        return;
+      case 'lease-release':
+        this.lease?.release();
+        return;
       case 'power-on':
-        return this.power.powerOn(action.target);
+        return this.fencer.powerOn(action.target);
       case 'sync':
         // Not awaited: a sync runs beside the probe loop, never in front of it.
         void this.sync();
@@ -516,10 +559,13 @@ export class Agent implements Operator {
     const address = this.address(name);
     if (!(await this.ports.nic.holds(address))) {
       this.holding.delete(name);
+      if (name === 'primary') this.lease?.addressGone();
       return;
     }
     await this.ports.nic.release(address);
     this.holding.delete(name);
+    // The address is gone: a lease given up can be released, so a claimant need not wait it out.
+    if (name === 'primary') this.lease?.addressGone();
     this.heartbeat?.sendNow();
     this.log('info', 'address-released', `released the ${name} address ${address}`, { address });
   }
@@ -632,15 +678,16 @@ export class Agent implements Operator {
     const startUs = this.now();
     this.counters.fences += 1;
     this.log('warn', 'fence-start', `fencing ${target} (${this.mc.fencing.powerCycle})`, { target });
-    this.power.fence(target).then(
+    this.fencer.fence(target).then(
       (done) => {
         this.log('warn', 'fence-done', `fenced ${target}: ${done.detail}`, {
           target,
           tookUs: this.now() - startUs,
           offUs: done.offUs,
           polls: done.polls,
+          by: done.by,
         });
-        this.dispatch({ type: 'fence-result', nowUs: this.now(), target, ok: true, detail: done.detail });
+        this.dispatch({ type: 'fence-result', nowUs: this.now(), target, ok: true, detail: done.detail, by: done.by });
       },
       (error: unknown) => {
         this.counters.fenceFailures += 1;
@@ -649,6 +696,40 @@ export class Agent implements Operator {
           tookUs: this.now() - startUs,
         });
         this.dispatch({ type: 'fence-result', nowUs: this.now(), target, ok: false, detail: message(error) });
+      },
+    );
+  }
+
+  /**
+   * A fence the claim does not wait for (the `lease` gate): its outcome is logged, a failure
+   * as an alarm, and with off-on fencing the server is powered on again once it read off.
+   */
+  private detachedFence(target: string): void {
+    const startUs = this.now();
+    this.counters.fences += 1;
+    this.log(
+      'warn',
+      'fence-start',
+      `fencing ${target} (${this.mc.fencing.powerCycle}); the claim waits for the lease, not for this`,
+      {
+        target,
+      },
+    );
+    this.fencer.fence(target).then(
+      (done) => {
+        this.log('warn', 'fence-done', `fenced ${target}: ${done.detail}`, {
+          target,
+          tookUs: this.now() - startUs,
+          by: done.by,
+        });
+        if (this.mc.fencing.powerCycle === 'off-on' && !this.stopped) this.fencer.powerOn(target);
+      },
+      (error: unknown) => {
+        this.counters.fenceFailures += 1;
+        this.log('error', 'fence-error', `fencing ${target} failed: ${message(error)}`, {
+          target,
+          tookUs: this.now() - startUs,
+        });
       },
     );
   }

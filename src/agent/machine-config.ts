@@ -24,8 +24,10 @@ export function machineConfig(config: Config): MachineConfig {
       retryMaxUs: config.fencing.retryMaxMs * US,
       powerCycle: config.board.bmc.powerCycle,
       powerTimeoutUs: config.fencing.powerTimeoutMs * US,
+      gate: config.fencing.gate,
     },
     peer: config.peer.keyFile === null ? null : { paths: peerPaths(config) },
+    lease: config.fencing.gate === 'lease' ? { acquireUs: leaseAcquireUs(config) } : null,
     syncEveryProbes: config.sync.everyProbes,
     boot: { jitterUs: config.boot.jitterMs * US, checkUs: config.boot.checkMs * US },
     spare: { checkUs: config.spare.checkMs * US, jitterUs: config.spare.jitterMs * US },
@@ -47,4 +49,14 @@ function peerPaths(config: Config): Record<string, PeerPath[]> {
     ];
   }
   return paths;
+}
+
+/**
+ * How long a claim waits for a majority: the voters' promises to an old holder (and the
+ * quiet period of voters that just started) may take L·(1+ρ) + d_drop to run out; then
+ * allow a few renewal rounds for lost requests.
+ */
+export function leaseAcquireUs(config: Config): number {
+  const l = config.lease;
+  return Math.ceil((l.durationMs * (1 + l.drift) + l.dropMs + 5 * l.renewMs) * US) * 2;
 }

@@ -1,3 +1,5 @@
+import type { LeaseEnforcer } from '../../hal/lease/index.js';
+import type { IsolatorFactory } from '../../hal/isolation/index.js';
 import type { BmcFactory } from '../../hal/bmc/index.js';
 import type { Clock } from '../../hal/clock/index.js';
 import type { IcmpEcho } from '../../hal/icmp/index.js';
@@ -71,6 +73,10 @@ export interface AgentPorts {
   prober?: Prober | null;
   nic: Nic;
   bmcs: BmcFactory;
+  /** Drops the primary address when the lease runs out (`fencing.gate: lease`); absent: none. */
+  leaseEnforcer?: LeaseEnforcer | null;
+  /** Isolation devices (switch ports) of the members that have one; absent: none. */
+  isolators?: IsolatorFactory | null;
   store: Store;
   log: EventLog;
   commands: CommandRunner;

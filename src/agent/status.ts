@@ -1,3 +1,4 @@
+import type { LeaseStatus } from '../lease/service.js';
 import type { PersistedRole } from '../../hal/store/index.js';
 import type { PeerStatus } from '../peer/index.js';
 import type { Phase } from '../role/index.js';
@@ -43,6 +44,8 @@ export interface AgentStatus {
   sync: SyncStatus;
   /** The peer heartbeat: each member heard per path, what it says, the highest epoch; null: off. */
   peers: PeerStatus | null;
+  /** The lease service (`fencing.gate: lease`): this server as voter and as holder. */
+  lease: LeaseStatus | null;
   transitions: Transition[];
   uptimeS: number;
 }

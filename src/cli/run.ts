@@ -1,3 +1,4 @@
+import { LinuxLeaseEnforcer } from '../../hal/lease/linux.js';
 import { spawn } from 'node:child_process';
 import { IpmitoolBmcFactory } from '../../hal/bmc/linux.js';
 import type { IpmitoolBmcOptions } from '../../hal/bmc/linux.js';
@@ -194,6 +195,20 @@ async function startAgent(config: Config, log: TslogLog, resources: OpenedResour
     commands: new ShellCommands(),
     replicator: replicatorFor(config, log, clock),
     peer,
+    leaseEnforcer:
+      config.fencing.gate === 'lease'
+        ? new LinuxLeaseEnforcer(config.board.nic, config.cluster.primaryAddress, (message) =>
+            log.emit({
+              atMs: clock.wallMs(),
+              atUs: clock.nowUs(),
+              level: 'error',
+              node: config.node,
+              event: 'lease-enforcer',
+              message,
+              fields: {},
+            }),
+          )
+        : null,
     rebooter: {
       exit: (code) => void shutdown(code, `reboot mode exit`),
       system: () => {

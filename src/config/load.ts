@@ -71,6 +71,7 @@ export function parseConfig(file: string, doc: unknown, readBoard: (path: string
     retryMaxMs: fencingF.number('retry_max_ms', 10_000, { min: 10, max: 3_600_000 }),
     powerPollMs: fencingF.number('power_poll_ms', 20, { min: 1, max: 10_000 }),
     powerTimeoutMs: fencingF.number('power_timeout_ms', 20_000, { min: 1, max: 600_000 }),
+    gate: fencingF.oneOf('gate', ['confirmed', 'isolated', 'lease'] as const, 'confirmed'),
   };
   if (fencing.retryMaxMs < fencing.retryMs) fencingF.fail('retry_max_ms', 'must be at least retry_ms');
   if (fencing.powerTimeoutMs < fencing.powerPollMs) fencingF.fail('power_timeout_ms', 'must be at least power_poll_ms');
@@ -105,6 +106,27 @@ export function parseConfig(file: string, doc: unknown, readBoard: (path: string
   if (peer.deadAfterMs <= peer.intervalMs)
     peerF.fail('dead_after_ms', `must be more than interval_ms (${peer.intervalMs}), got ${peer.deadAfterMs}`);
   peerF.rejectUnknown();
+
+  const leaseF = f.object('lease');
+  const lease = {
+    durationMs: leaseF.number('duration_ms', 100, { min: 2, max: 60_000 }),
+    renewMs: leaseF.number('renew_ms', 10, { min: 1, max: 10_000 }),
+    drift: leaseF.number('drift', 0.001, { min: 0.001, max: 0.5 }),
+    dropMs: leaseF.number('drop_ms', 10, { min: 1, max: 10_000 }),
+  };
+  leaseF.rejectUnknown();
+  if (fencing.gate === 'lease') {
+    // The timing rule only holds with renewals well inside the lease, and a majority needs a
+    // third voter: with two members each would need the other, and a cut would stop both.
+    if (lease.renewMs * 3 > lease.durationMs)
+      leaseF.fail('renew_ms', `must be at most a third of duration_ms (${lease.durationMs}), got ${lease.renewMs}`);
+    if (members.length < 3)
+      fencingF.fail(
+        'gate',
+        `lease needs at least 3 voting members (spares vote), got ${members.length}; an exclusive witness is not implemented yet`,
+      );
+    if (peer.keyFile === null) fencingF.fail('gate', 'lease needs the authenticated peer protocol: set peer.key_file');
+  }
   if (peer.keyFile !== null) {
     // Heartbeats go to each member's fixed address: with the protocol on, every member needs one.
     members.forEach((m, i) => {
@@ -208,6 +230,7 @@ export function parseConfig(file: string, doc: unknown, readBoard: (path: string
     fencing,
     sync,
     peer,
+    lease,
     shell,
     announce,
     boot,

@@ -28,6 +28,13 @@ export interface Config {
     retryMaxMs: number;
     powerPollMs: number;
     powerTimeoutMs: number;
+    /**
+     * What a takeover waits for before it claims (README "Takeover gates"). `confirmed`: the
+     * old holder's power read back off; `isolated`: its isolation device (switch port) read
+     * back cut, or its power off, whichever comes first; `lease`: a majority of voters
+     * confirmed the old holder's lease expired, or its power off.
+     */
+    gate: TakeoverGate;
   };
   sync: {
     everyProbes: number;
@@ -45,6 +52,12 @@ export interface Config {
    * counts as silent on a path after `deadAfterMs` without an authenticated heartbeat there.
    */
   peer: { keyFile: string | null; port: number; intervalMs: number; deadAfterMs: number };
+  /**
+   * The `lease` gate's timing (README "Takeover gates"): L (`durationMs`), how often the
+   * holder asks for renewal, ρ (`drift`), d_drop (`dropMs`). A voter's promise, and the quiet
+   * period after a start, last L·(1+ρ) + d_drop.
+   */
+  lease: { durationMs: number; renewMs: number; drift: number; dropMs: number };
   shell: {
     /** When set, mutating shell commands ask for this password. */
     passwordFile: string | null;
@@ -106,6 +119,8 @@ export interface Board {
   };
   reboot: 'restart' | 'exit' | 'system';
 }
+
+export type TakeoverGate = 'confirmed' | 'isolated' | 'lease';
 
 export type BmcClient = 'rmcp' | 'ipmitool' | 'fence-agent' | 'redfish';
 

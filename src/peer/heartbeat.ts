@@ -12,6 +12,7 @@ import type { LogFields } from '../log/index.js';
 import type { LogLevel, PeerPath, Phase } from '../role/types.js';
 import { RefusalLog } from '../sync/refusal-log.js';
 import { decodeFrame, encodeFrame } from './frame.js';
+import { isLeaseDatagram } from '../lease/frame.js';
 import type { DropReason } from './frame.js';
 import type { PeerKey } from './key.js';
 import { ReplayGuard } from './replay.js';
@@ -259,7 +260,8 @@ export class PeerHeartbeat {
   }
 
   private receive(d: PeerDatagram): void {
-    if (this.stopped) return;
+    // Lease frames share the port; the lease service reads them.
+    if (this.stopped || isLeaseDatagram(d.data)) return;
     this.counts.received += 1;
     // Cheapest first: only a member's address on this path may speak on it.
     const claimed = this.byAddress.get(`${d.path}/${d.from}`);

@@ -27,7 +27,7 @@ export class ReplayGuard {
   private readonly senders = new Map<string, Sender>();
 
   /** Judges an authenticated frame and, when it is accepted, remembers it. */
-  admit(frame: PeerFrame): Verdict {
+  admit(frame: Pick<PeerFrame, 'from' | 'path' | 'nonce' | 'counter' | 'epoch'>): Verdict {
     const nonce = Buffer.from(frame.nonce).toString('hex');
     let sender = this.senders.get(frame.from);
     if (sender === undefined) {

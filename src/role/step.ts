@@ -35,6 +35,7 @@ export const TIMER = {
   confirmRetry: 'confirm-retry',
   defend: 'defend',
   deadMonitor: DEAD_MONITOR_TIMER,
+  leaseTimeout: 'lease-timeout',
 } as const;
 
 /** A check result older than this (beyond its window) describes the past: check again. */
@@ -56,7 +57,12 @@ export function initialState(seed: number): RoleState {
     checkSeq: 0,
     poweredOff: [],
     peers: freshPeers(),
+    lease: noLease(),
   };
+}
+
+function noLease(): RoleState['lease'] {
+  return { status: 'none', epoch: 0, claim: null };
 }
 
 function freshProbe(nowUs: number): ProbeState {
@@ -130,6 +136,8 @@ function dispatch(c: MachineConfig, s: RoleState, e: Event, out: Action[]): Role
       return onPeerHolds(c, onPeer(c, s, e, out), e, out);
     case 'peer-silent':
       return onPeerSilent(c, s, e, out);
+    case 'lease':
+      return onLease(c, s, e, out);
   }
 }
 
@@ -220,7 +228,7 @@ function onCheckResult(
     );
   }
   if (s.phase === 'checking-primary' && e.address === 'primary') {
-    if (!e.taken) return becomePrimary(c, s, e.nowUs, 'primary address silent at boot', out, []);
+    if (!e.taken) return claimPrimary(c, s, e.nowUs, 'primary address silent at boot', out, []);
     // FIG. 1 steps 12-14: someone holds the primary address: become the monitor and reboot.
     return persistAndReboot(s, 'monitor', `primary address answered at boot (${seen})`, out);
   }
@@ -413,14 +421,19 @@ function onPeerHolds(c: MachineConfig, s: RoleState, e: Extract<Event, { type: '
   const address: AddressName | null =
     s.phase === 'primary' && e.holdsPrimary ? 'primary' : s.phase === 'monitor' && e.holdsMonitor ? 'monitor' : null;
   if (address === null || s.maintenance || e.node === c.self) return s;
-  const theyWin = e.epoch > s.epoch || (e.epoch === s.epoch && e.node > c.self);
+  // Rule (lease gate): a primary holding a lease keeps the address whatever the other says:
+  // leases are exclusive, so the other's lease ran out and its enforcer is dropping it.
+  const leased = address === 'primary' && c.lease !== null && s.lease.status === 'held';
+  const theyWin = !leased && (e.epoch > s.epoch || (e.epoch === s.epoch && e.node > c.self));
   const fields = { peer: e.node, peerEpoch: e.epoch, epoch: s.epoch, address };
   if (!theyWin) {
     out.push(
       log(
         'warn',
         'address-conflict',
-        `${e.node} also holds the ${address} address at epoch ${e.epoch}; ours (${s.epoch}) is higher: keeping it`,
+        leased
+          ? `${e.node} says it holds the ${address} address at epoch ${e.epoch}; this server holds the lease: keeping it`
+          : `${e.node} also holds the ${address} address at epoch ${e.epoch}; ours (${s.epoch}) is higher: keeping it`,
         fields,
       ),
     );
@@ -454,9 +467,10 @@ function becomePrimary(
   nowUs: number,
   reason: string,
   out: Action[],
-  after: Action[],
+  after: readonly Action[],
 ): RoleState {
-  const epoch = nextEpoch(s);
+  // Under the lease gate the claim's epoch is the one the majority granted.
+  const epoch = s.lease.status === 'held' ? s.lease.epoch : nextEpoch(s);
   out.push(
     s.poweredOff.length > 0
       ? { type: 'persist', role: 'primary', epoch, reason, poweredOff: s.poweredOff }
@@ -535,6 +549,7 @@ function onTimer(c: MachineConfig, s: RoleState, timer: string, nowUs: number, o
   if (timer === TIMER.fenceRetry)
     return s.phase === 'monitor' && s.fence.status === 'backoff' ? onFenceRetry(c, s, nowUs, out) : s;
   if (timer === TIMER.deadMonitor) return onDeadMonitorTimer(c, s, nowUs, out);
+  if (timer === TIMER.leaseTimeout) return onLeaseTimeout(c, s, nowUs, out);
   if (timer === TIMER.defend) {
     if (s.phase !== 'primary' && s.phase !== 'monitor') return s;
     // Rule: keep checking that nobody else holds our address (a race on a real LAN, a
@@ -801,6 +816,7 @@ function startFence(c: MachineConfig, s: RoleState, nowUs: number, out: Action[]
   if (s.probe.holder !== null) {
     const target = s.probe.holder;
     out.push(log('warn', 'primary-down', `${window}; fencing ${target}`, { target, misses: s.probe.misses }));
+    if (c.lease !== null) return leaseTakeover(c, s, [target], attempt, window, nowUs, out);
     return issueFences(s, [target], [target], [], attempt, out);
   }
   const seen =
@@ -818,6 +834,7 @@ function startFence(c: MachineConfig, s: RoleState, nowUs: number, out: Action[]
         },
       ),
     );
+    if (c.lease !== null) return leaseTakeover(c, s, others, attempt, window, nowUs, out);
     return issueFences(s, others, others, [], attempt, out);
   }
   if (s.probe.strangerMac !== null) {
@@ -840,7 +857,12 @@ function issueFences(
   out: Action[],
 ): RoleState {
   for (const target of now) out.push({ type: 'fence', target });
-  return { ...s, fence: { status: 'running', targets, pending: now, fenced, attempt } };
+  // Targets already fenced in an earlier round keep how they were fenced.
+  const isolated = (s.fence.isolated ?? []).filter((t) => fenced.includes(t));
+  return {
+    ...s,
+    fence: { status: 'running', targets, pending: now, fenced, attempt, ...(isolated.length > 0 ? { isolated } : {}) },
+  };
 }
 
 function onFenceResult(
@@ -853,7 +875,8 @@ function onFenceResult(
   if (s.phase !== 'monitor' || s.fence.status !== 'running' || !s.fence.pending.includes(e.target)) return s;
   const pending = s.fence.pending.filter((t) => t !== e.target);
   const fenced = e.ok ? [...s.fence.fenced, e.target] : s.fence.fenced;
-  const next: RoleState = { ...s, fence: { ...s.fence, pending, fenced } };
+  const isolated = e.ok && e.by === 'isolation' ? [...(s.fence.isolated ?? []), e.target] : s.fence.isolated;
+  const next: RoleState = { ...s, fence: { ...s.fence, pending, fenced, ...(isolated ? { isolated } : {}) } };
   if (!e.ok) {
     const more = c.fencing.required
       ? 'NOT taking over (fencing.required is true), will retry'
@@ -895,6 +918,8 @@ function backoff(c: MachineConfig, s: RoleState, nowUs: number, out: Action[]): 
 function onFenceRetry(c: MachineConfig, s: RoleState, nowUs: number, out: Action[]): RoleState {
   // Rule: retry only while the primary address is still silent.
   if (s.probe.misses < c.probe.misses) return { ...s, fence: idleFence() };
+  // The lease gate retries the whole takeover: fences issued again, the lease asked again.
+  if (c.lease !== null) return startFence(c, { ...s, fence: { ...s.fence, status: 'idle' } }, nowUs, out);
   const { targets, fenced, attempt } = s.fence;
   // Rule: a takeover that has fenced some targets retries only the rest; one with no
   // target yet (a stranger held the address) looks again.
@@ -917,16 +942,131 @@ function takeOver(c: MachineConfig, s: RoleState, nowUs: number, out: Action[]):
   // powered on, boot, find the primary address taken and become monitor or spare.
   if (c.fencing.powerCycle === 'off-on') for (const target of fenced) after.push({ type: 'power-on', target });
   const all = targets.length > 0 && fenced.length === targets.length;
+  const isolated = s.fence.isolated ?? [];
   const reason = s.fence.released
     ? `took over from ${targets[0] ?? 'nobody'} after its authenticated release`
-    : targets.length === 1 && all
-      ? `took over from ${targets[0] ?? 'nobody'} after fencing it`
-      : all
-        ? `took over after fencing every other member (${fenced.join(', ')}): no member was seen holding the primary address`
-        : `took over from ${targets.join(', ') || 'nobody'} without a fence (fencing.required is false)`;
+    : targets.length === 1 && all && isolated.length === 1
+      ? `took over from ${targets[0] ?? 'nobody'} after its isolation was confirmed (its power-off continues)`
+      : targets.length === 1 && all
+        ? `took over from ${targets[0] ?? 'nobody'} after fencing it`
+        : all
+          ? `took over after fencing every other member (${fenced.join(', ')})${isolated.length > 0 ? `, ${isolated.join(', ')} by isolation (power-off continues)` : ''}: no member was seen holding the primary address`
+          : `took over from ${targets.join(', ') || 'nobody'} without a fence (fencing.required is false)`;
   stopProbing(c, out);
   const poweredOff = c.fencing.powerCycle === 'off-on' ? fenced : [];
-  return becomePrimary(c, { ...s, poweredOff }, nowUs, reason, out, after);
+  return claimPrimary(c, { ...s, poweredOff }, nowUs, reason, out, after);
+}
+
+// ---------------------------------------------------------------- the lease gate
+
+/**
+ * Claims the primary address, through the lease gate when it is on: ask a majority of
+ * voters for the lease at a new epoch and claim once it is held (`onLease`). A voter grants
+ * only when its promise to any other holder ran out, so a held lease proves the old
+ * holder's address is gone (README "Takeover gates").
+ */
+function claimPrimary(
+  c: MachineConfig,
+  s: RoleState,
+  nowUs: number,
+  reason: string,
+  out: Action[],
+  after: readonly Action[],
+): RoleState {
+  if (c.lease === null || s.lease.status === 'held') return becomePrimary(c, s, nowUs, reason, out, after);
+  const epoch = s.lease.status === 'acquiring' ? s.lease.epoch : nextEpoch(s);
+  out.push({ type: 'lease-acquire', epoch });
+  out.push({ type: 'set-timer', timer: TIMER.leaseTimeout, atUs: nowUs + c.lease.acquireUs });
+  out.push(
+    log('info', 'lease-acquire', `asking the voters for the lease at epoch ${epoch} before claiming`, { epoch }),
+  );
+  return { ...s, lease: { status: 'acquiring', epoch, claim: { reason, after } } };
+}
+
+/**
+ * The monitor's takeover under the lease gate: the fences go out at once and run on their
+ * own (outcome logged, an alarm when one fails); the claim waits for the lease alone.
+ */
+function leaseTakeover(
+  c: MachineConfig,
+  s: RoleState,
+  targets: readonly string[],
+  attempt: number,
+  why: string,
+  nowUs: number,
+  out: Action[],
+): RoleState {
+  for (const target of targets) out.push({ type: 'fence', target, detached: true });
+  const fence = { status: 'running' as const, targets, pending: [], fenced: [], attempt };
+  const next = go({ ...s, fence }, 'confirming', `${why}; fences issued, waiting for the lease`, out);
+  const reason =
+    targets.length === 1
+      ? `took over from ${targets[0] ?? 'nobody'}: a majority confirmed its lease ran out (fence issued)`
+      : `took over: a majority confirmed no other lease is live (fences of ${targets.join(', ')} issued)`;
+  stopProbing(c, out);
+  return claimPrimary(c, next, nowUs, reason, out, [{ type: 'release', address: 'monitor' }]);
+}
+
+function onLease(c: MachineConfig, s: RoleState, e: Extract<Event, { type: 'lease' }>, out: Action[]): RoleState {
+  if (c.lease === null) return s;
+  if (e.held) {
+    const claim = s.lease.claim;
+    const waiting =
+      s.lease.status === 'acquiring' &&
+      e.epoch === s.lease.epoch &&
+      claim !== null &&
+      (s.phase === 'checking-primary' || s.phase === 'confirming');
+    if (!waiting) {
+      // Rule: a lease nobody waits for (the claim was abandoned) is given back at once.
+      if (s.phase !== 'primary') out.push({ type: 'lease-release' });
+      return s;
+    }
+    out.push({ type: 'cancel-timer', timer: TIMER.leaseTimeout });
+    out.push(
+      log('info', 'lease-held', `a majority granted the lease at epoch ${e.epoch}: ${e.detail}`, { epoch: e.epoch }),
+    );
+    const held: RoleState = { ...s, lease: { status: 'held', epoch: e.epoch, claim: null } };
+    return becomePrimary(c, held, e.nowUs, claim.reason, out, claim.after);
+  }
+  if (s.phase !== 'primary') {
+    if (s.lease.status === 'acquiring') return s; // the service keeps asking until the timeout
+    return { ...s, lease: noLease() };
+  }
+  // Rule: a primary without a lease holds nothing: its enforcer is dropping the address
+  // now; say so, and go through boot again (the check there sees who holds it).
+  out.push(
+    log('error', 'lease-lost', `lost the lease at epoch ${e.epoch}: ${e.detail}; giving up the primary address`, {
+      epoch: e.epoch,
+    }),
+  );
+  out.push({ type: 'release', address: 'primary' });
+  onLost(s, out);
+  cancelAll(c, out);
+  return persistAndReboot({ ...s, lease: noLease() }, 'primary', `lease lost: ${e.detail}`, out);
+}
+
+function onLeaseTimeout(c: MachineConfig, s: RoleState, nowUs: number, out: Action[]): RoleState {
+  if (s.lease.status !== 'acquiring') return s;
+  out.push({ type: 'lease-release' });
+  out.push(
+    log('error', 'lease-refused', `no majority granted the lease at epoch ${s.lease.epoch}: not claiming`, {
+      epoch: s.lease.epoch,
+    }),
+  );
+  const next: RoleState = { ...s, lease: noLease() };
+  if (s.phase === 'confirming') {
+    // Back to probing; the next run of misses starts another takeover (after the backoff).
+    startProbing(c, 1, nowUs, out);
+    return backoff(
+      c,
+      go({ ...next, probe: freshProbe(nowUs) }, 'monitor', 'no lease granted: not taking over', out),
+      nowUs,
+      out,
+    );
+  }
+  if (s.phase === 'checking-primary')
+    return persistAndReboot(next, 'primary', 'no lease granted at boot: checking again', out);
+  return next;
 }
 
 // ---------------------------------------------------------------- primary: health
@@ -1135,6 +1275,12 @@ function nextEpoch(s: RoleState): number {
 
 function go(s: RoleState, to: Phase, reason: string, out: Action[]): RoleState {
   out.push({ type: 'transition', from: s.phase, to, role: s.role, epoch: s.epoch, reason });
+  // A lease (or a claim of one) ends with the phase that needed it: given back at once.
+  const keepsLease = to === 'primary' || (s.lease.status === 'acquiring' && (to === 'confirming' || to === s.phase));
+  if (s.lease.status !== 'none' && !keepsLease) {
+    out.push({ type: 'lease-release' });
+    return { ...s, phase: to, lease: noLease() };
+  }
   return { ...s, phase: to };
 }
 

@@ -68,6 +68,12 @@ export interface MachineConfig {
     powerCycle: 'cycle' | 'off-on';
     /** fencing.power_timeout_ms: the longest a fence may wait for a BMC's power off. */
     powerTimeoutUs: number;
+    /**
+     * What a fence result must show before a claim (README "Takeover gates"): `confirmed`
+     * the power read back off; `isolated` also an isolation device's cut read back (the
+     * power-off still runs, and its failure is an alarm); `lease` also a lease quorum.
+     */
+    gate: 'confirmed' | 'isolated' | 'lease';
   };
   /**
    * The peer heartbeat, when configured: for each other member, the paths it is heard on.
@@ -75,6 +81,11 @@ export interface MachineConfig {
    * the monitor's agent as dead (issue 11: a killed monitor agent is otherwise never noticed).
    */
   peer: { paths: Readonly<Record<string, readonly PeerPath[]>> } | null;
+  /**
+   * The `lease` gate (README "Takeover gates"): no claim of the primary address without a
+   * lease granted by a majority of voters; `acquireUs`: how long a claim waits for it.
+   */
+  lease: { acquireUs: number } | null;
   syncEveryProbes: number;
   boot: { jitterUs: number; checkUs: number };
   spare: { checkUs: number; jitterUs: number };
@@ -122,8 +133,10 @@ export interface FenceState {
   targets: readonly string[];
   /** Targets whose fence is in flight. */
   pending: readonly string[];
-  /** Targets whose power was confirmed off (or cycled) since this takeover began. */
+  /** Targets whose power was confirmed off (or cycled), or whose cut was, since this takeover began. */
   fenced: readonly string[];
+  /** Of `fenced`, those confirmed by an isolation device (their power-off still running). */
+  isolated?: readonly string[];
   attempt: number;
   /** The holder released the address itself (authenticated heartbeat): no fence needed. */
   released?: boolean;
@@ -155,6 +168,16 @@ export interface RoleState {
   poweredOff: readonly string[];
   /** What the peer heartbeats say (authenticated), for the dead-monitor rule. */
   peers: PeerView;
+  /** The `lease` gate: the lease this server asked for or holds, and the claim waiting for it. */
+  lease: LeaseClaim;
+}
+
+export interface LeaseClaim {
+  status: 'none' | 'acquiring' | 'held';
+  /** The epoch asked for (and claimed with once held). */
+  epoch: number;
+  /** What becomes primary once the lease is held. */
+  claim: { reason: string; after: readonly Action[] } | null;
 }
 
 export interface PeerView {
@@ -195,7 +218,11 @@ export type Event =
   /** The Prober stopped and cannot go on (its socket failed). */
   | { type: 'probe-failed'; nowUs: number; detail: string }
   | { type: 'holder'; nowUs: number; mac: string | null }
-  | { type: 'fence-result'; nowUs: number; target: string; ok: boolean; detail: string }
+  /**
+   * A fence ended. `by`: what was confirmed: the power read back off, or (gate `isolated`)
+   * the member's switch port read back cut while its power-off runs on.
+   */
+  | { type: 'fence-result'; nowUs: number; target: string; ok: boolean; detail: string; by?: 'power' | 'isolation' }
   | { type: 'health-result'; nowUs: number; ok: boolean; detail: string }
   | { type: 'link'; nowUs: number; up: boolean }
   | { type: 'persist-failed'; nowUs: number; detail: string }
@@ -214,6 +241,11 @@ export type Event =
       holdsPrimary: boolean;
       holdsMonitor: boolean;
     }
+  /**
+   * The lease service: a majority granted the lease asked for at `epoch` (`held`), or this
+   * server's lease ran out or could not be renewed (`!held`; its enforcer drops the address).
+   */
+  | { type: 'lease'; nowUs: number; held: boolean; epoch: number; detail: string }
   /** `node` has sent no authenticated heartbeat on `path` for `peer.dead_after_ms` (once per silence). */
   | { type: 'peer-silent'; nowUs: number; node: string; path: PeerPath };
 
@@ -235,7 +267,14 @@ export type Action =
   | { type: 'probe-start'; sequence: number; atUs: number }
   | { type: 'probe-stop' }
   | { type: 'lookup-holder' }
-  | { type: 'fence'; target: string }
+  /**
+   * `detached` (the `lease` gate): the claim does not wait for this fence; the executor logs
+   * its outcome (an alarm on failure) and, with off-on fencing, powers the target on after.
+   */
+  | { type: 'fence'; target: string; detached?: boolean }
+  /** Ask a majority of voters for the lease at `epoch`; renewed until `lease-release`. */
+  | { type: 'lease-acquire'; epoch: number }
+  | { type: 'lease-release' }
   | { type: 'power-on'; target: string }
   | { type: 'sync'; okProbes: number }
   | { type: 'health-check' }

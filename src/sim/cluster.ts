@@ -1,6 +1,8 @@
 import { SimBmcController, SimBmcFactory } from '../../hal/bmc/sim.js';
 import { VirtualClock } from '../../hal/clock/sim.js';
 import { SimIcmpEcho } from '../../hal/icmp/sim.js';
+import { SimLeaseEnforcer } from '../../hal/lease/sim.js';
+import { SimIsolationController, SimIsolatorFactory } from '../../hal/isolation/sim.js';
 import { SimNic } from '../../hal/nic/sim.js';
 import { SimPeerNet, SimPeerTransport } from '../../hal/peer/sim.js';
 import type { PeerBinding } from '../../hal/peer/index.js';
@@ -36,6 +38,8 @@ export interface SimOptions {
    * 198.18.0.(11+i), management 198.18.1.(21+i), one cluster key); default true.
    */
   peers?: boolean;
+  /** Every server's switch port can be shut by the others (an isolation device); default false. */
+  isolation?: boolean;
 }
 
 export interface SimNode {
@@ -76,6 +80,8 @@ export class SimCluster {
   readonly peerKey = PeerKey.fromSecret(Buffer.from('hotspare simulated cluster peer key'));
   readonly nodes = new Map<string, SimNode>();
   private readonly controllers = new Map<string, SimBmcController>();
+  /** The switch ports, when `isolation` is on (test control: take the switch down, read its commands). */
+  readonly switchPorts = new Map<string, SimIsolationController>();
   private readonly bootDelayUs: number;
 
   constructor(readonly options: SimOptions) {
@@ -127,6 +133,7 @@ export class SimCluster {
       });
       bmc.offDelayUs = options.bmcOffDelayUs ?? 0;
       this.controllers.set(name, bmc);
+      if (options.isolation === true) this.switchPorts.set(name, new SimIsolationController(name, this.clock, host));
       this.nodes.set(name, {
         name,
         host,
@@ -185,6 +192,12 @@ export class SimCluster {
       prober: node.config.probe.engine === 'event-loop' ? null : new EchoLoopProber(clock, icmp),
       nic: new SimNic(this.lan, host),
       bmcs: new SimBmcFactory(this.controllers, (fn) => host.deliver(life, fn)),
+      isolators: new SimIsolatorFactory(this.switchPorts, (fn) => host.deliver(life, fn)),
+      // A process of its own: it runs on the cluster's clock, hung agent or not.
+      leaseEnforcer:
+        node.config.fencing.gate === 'lease'
+          ? new SimLeaseEnforcer(this.clock, host, ipOf(PRIMARY), node.config.lease.dropMs * 500)
+          : null,
       store: node.store,
       log: node.log,
       commands,

@@ -139,6 +139,7 @@ export function fakeStatus(phase: Phase): AgentStatus {
       serving: false,
     },
     peers: null,
+    lease: null,
     transitions: [],
     uptimeS: 120,
   };

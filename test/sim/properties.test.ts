@@ -13,6 +13,12 @@ import { SimCluster } from '../../src/sim/cluster.js';
  *    with a slow BMC);
  * 3. once faults stop, the cluster converges within CONVERGE_BOUND_US.
  *
+ * Per takeover gate (README "Takeover gates"): `confirmed` as above; `isolated` (every server
+ * has a simulated switch port) also admits a takeover after the target's port was read back
+ * cut (ground truth: the switch carried out the cut, and the target was cut off at the claim);
+ * `lease` admits a takeover on a majority lease, with a fence of the target issued no later
+ * than the claim (ground truth for its safety is property 1, checked at every instant).
+ *
  * Faults: crash (power loss), hang (agent frozen, kernel answering), link cut, a silent switch
  * port (link up, nothing passes; with fencing.required: false this is the exposure that
  * setting accepts, so those schedules cut the link instead), BMC down,
@@ -164,12 +170,23 @@ const PRIMARY_IP = '198.18.0.10';
 /** Two-holder time admitted as the known silent-holder limit, summed over a test's schedules. */
 const exposure = { silentHolderUs: 0, silentHolderCases: 0 };
 
-async function check(s: Schedule, fencingRequired: boolean): Promise<{ convergedAfterUs: number }> {
+type Gate = 'confirmed' | 'isolated' | 'lease';
+
+async function check(
+  s: Schedule,
+  fencingRequired: boolean,
+  gate: Gate = 'confirmed',
+): Promise<{ convergedAfterUs: number }> {
   const cluster = new SimCluster({
     nodes: s.nodes,
     seed: s.seed,
     bmcOffDelayUs: s.bmcOffDelayMs * MS,
-    config: { fencing: { required: fencingRequired, retry_ms: 200, retry_max_ms: 2000 }, probe: { engine: s.engine } },
+    isolation: gate === 'isolated',
+    config: {
+      fencing: { required: fencingRequired, retry_ms: 200, retry_max_ms: 2000, gate },
+      probe: { engine: s.engine },
+      ...(gate === 'lease' ? { lease: { duration_ms: 40, renew_ms: 5, drift: 0.001, drop_ms: 4 } } : {}),
+    },
   });
   const names = [...cluster.nodes.keys()];
   const violations: string[] = [];
@@ -219,7 +236,13 @@ async function check(s: Schedule, fencingRequired: boolean): Promise<{ converged
       if (seen.has(key)) continue;
       seen.add(key);
       if (!fencingRequired) continue;
+      if (gate === 'lease') {
+        // The lease gate: every claim (boot or takeover) waited for a majority lease.
+        const leased = node.log.all().some((l) => l.event === 'lease-held' && l.atUs === t.atUs);
+        if (!leased) violations.push(`${key}: lease gate, claimed without a lease: ${t.reason}`);
+      }
       if (t.from === 'checking-primary') {
+        if (gate === 'lease') continue;
         // FIG. 1: a persisted primary claims after a silent check. With fencing required, that
         // role must not have been persisted by this server promoting itself on silence alone.
         const lastBoot = agent
@@ -237,16 +260,51 @@ async function check(s: Schedule, fencingRequired: boolean): Promise<{ converged
       // A handover: the holder released the address in an authenticated heartbeat (the
       // two-holder check above covers a holder that did not really let go).
       if (/after its authenticated release/.test(t.reason)) continue;
-      const targets = fenceTargets(t.reason);
-      if (targets.length === 0) violations.push(`${key}: takeover without a fence: ${t.reason}`);
-      // Ground truth from each fenced server's BMC: it carried out a power off (or a cycle)
-      // since this server last became monitor.
       const since =
         agent
           .transitions()
           .filter((x) => x.to === 'monitor')
           .at(-1)?.atUs ?? 0;
+      if (gate === 'lease') {
+        // The lease gate: the claim waited for a majority (checked above); the fences went
+        // out at once, or (a retried takeover) were confirmed.
+        if (!/a majority confirmed/.test(t.reason) && fenceTargets(t.reason).length === 0) {
+          violations.push(`${key}: lease gate, a takeover neither on a lease nor after a fence: ${t.reason}`);
+          continue;
+        }
+        const issued = node.log.all().some((l) => l.event === 'fence-start' && l.atUs >= since && l.atUs <= t.atUs);
+        if (!issued) violations.push(`${key}: took over on a lease without issuing a fence`);
+        continue;
+      }
+      const isolated = /took over from (\w+) after its isolation was confirmed/.exec(t.reason);
+      if (isolated !== null) {
+        const name = isolated[1] ?? '';
+        const cut = cluster.switchPorts
+          .get(name)
+          ?.commands.some((cmd) => cmd.command === 'isolate' && cmd.atUs >= since && cmd.atUs <= t.atUs);
+        if (gate !== 'isolated' || cut !== true)
+          violations.push(`${key}: took over from ${name} on an isolation the switch never carried out`);
+        // Checked as the transition settles: the target is cut off (or off) at the claim.
+        const target = cluster.node(name).host;
+        if (target.cable && target.powered)
+          violations.push(`${key}: took over from ${name}, whose switch port is connected at the claim`);
+        continue;
+      }
+      const targets = fenceTargets(t.reason);
+      if (targets.length === 0) violations.push(`${key}: takeover without a fence: ${t.reason}`);
+      // Ground truth from each fenced server's BMC: it carried out a power off (or a cycle)
+      // since this server last became monitor; or, with the isolated gate, its switch port
+      // was cut and is still cut (or the server off) at the claim.
+      const cutOff = (name: string): boolean => {
+        if (gate !== 'isolated') return false;
+        const cut = cluster.switchPorts
+          .get(name)
+          ?.commands.some((cmd) => cmd.command === 'isolate' && cmd.atUs >= since && cmd.atUs <= t.atUs);
+        const host = cluster.node(name).host;
+        return cut === true && (!host.cable || !host.powered);
+      };
       for (const name of targets) {
+        if (cutOff(name)) continue;
         const target = cluster.node(name);
         const off = target.bmc.commands.some(
           (cmd) => (cmd.command === 'off' || cmd.command === 'cycle') && cmd.atUs >= since && cmd.atUs <= t.atUs,
@@ -299,17 +357,24 @@ async function check(s: Schedule, fencingRequired: boolean): Promise<{ converged
 describe('properties over random fault schedules (virtual time)', function () {
   this.timeout(600_000);
 
-  for (const required of [true, false]) {
-    it(`fencing.required: ${required} — never two primaries${required ? ', no takeover without a fence' : ''}, convergence within ${CONVERGE_BOUND_US / SECOND} s of the last fault (${RUNS} schedules, seed ${SEED})`, async () => {
+  const cases: Array<{ required: boolean; gate: Gate }> = [
+    { required: true, gate: 'confirmed' },
+    { required: false, gate: 'confirmed' },
+    { required: true, gate: 'isolated' },
+    { required: true, gate: 'lease' },
+  ];
+  for (const { required, gate } of cases) {
+    it(`gate ${gate}, fencing.required: ${required} — never two primaries${required ? ', no takeover without what the gate requires' : ''}, convergence within ${CONVERGE_BOUND_US / SECOND} s of the last fault (${RUNS} schedules, seed ${SEED})`, async () => {
       let worst = 0;
       exposure.silentHolderUs = 0;
       exposure.silentHolderCases = 0;
+      const offset = gate === 'confirmed' ? (required ? 0 : 1) : gate === 'isolated' ? 2 : 3;
       await fc.assert(
         fc.asyncProperty(schedule, async (s) => {
-          const { convergedAfterUs } = await check(s, required);
+          const { convergedAfterUs } = await check(s, required, gate);
           worst = Math.max(worst, convergedAfterUs);
         }),
-        { numRuns: RUNS, seed: SEED + (required ? 0 : 1), endOnFailure: true },
+        { numRuns: RUNS, seed: SEED + offset, endOnFailure: true },
       );
       console.log(`      worst convergence after healing: ${(worst / SECOND).toFixed(2)} s`);
       console.log(

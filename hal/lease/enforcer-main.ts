@@ -1,0 +1,65 @@
+/**
+ * The lease enforcer process: `node enforcer-main.js IFACE CIDR`. Reads `hold US` (a
+ * deadline on CLOCK_MONOTONIC, in microseconds) and `disarm` lines on stdin; at the deadline
+ * it removes CIDR from IFACE with `ip -4 addr del` and prints `expired LATE_US`. It is a
+ * process of its own so that a hung agent (SIGSTOP, a stalled event loop) cannot keep the
+ * address past its lease; when its stdin closes (the agent died) the armed deadline still
+ * fires, then it exits.
+ */
+import { spawnSync } from 'node:child_process';
+
+const [iface, cidr] = process.argv.slice(2);
+if (iface === undefined || cidr === undefined) {
+  process.stderr.write('usage: enforcer-main IFACE CIDR\n');
+  process.exit(2);
+}
+
+let deadlineUs: number | null = null;
+let timer: NodeJS.Timeout | null = null;
+let closed = false;
+
+const nowUs = (): number => Number(process.hrtime.bigint() / 1000n);
+
+function arm(): void {
+  if (timer !== null) clearTimeout(timer);
+  timer = null;
+  if (deadlineUs === null) {
+    if (closed) process.exit(0);
+    return;
+  }
+  const waitMs = Math.max(0, Math.floor((deadlineUs - nowUs()) / 1000));
+  timer = setTimeout(fire, waitMs);
+}
+
+function fire(): void {
+  timer = null;
+  if (deadlineUs === null) return;
+  // setTimeout may wake a little early on a millisecond boundary: wait out the rest.
+  if (nowUs() < deadlineUs) return arm();
+  const late = nowUs() - deadlineUs;
+  deadlineUs = null;
+  const r = spawnSync('ip', ['-4', 'addr', 'del', cidr ?? '', 'dev', iface ?? ''], { encoding: 'utf8' });
+  // Exit status 2 with "Cannot assign requested address": it was not there; nothing to drop.
+  if (r.status === 0) process.stdout.write(`expired ${late}\n`);
+  if (closed) process.exit(0);
+}
+
+let buffered = '';
+process.stdin.setEncoding('utf8');
+process.stdin.on('data', (chunk: string) => {
+  buffered += chunk;
+  let nl: number;
+  while ((nl = buffered.indexOf('\n')) >= 0) {
+    const line = buffered.slice(0, nl).trim();
+    buffered = buffered.slice(nl + 1);
+    const hold = /^hold (\d+)$/.exec(line);
+    if (hold !== null) deadlineUs = Number(hold[1]);
+    else if (line === 'disarm') deadlineUs = null;
+    else process.stderr.write(`hotspare lease enforcer: ignoring ${JSON.stringify(line.slice(0, 40))}\n`);
+  }
+  arm();
+});
+process.stdin.on('end', () => {
+  closed = true;
+  arm();
+});

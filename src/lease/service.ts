@@ -1,0 +1,307 @@
+/**
+ * The lease service (README "Takeover gates", `lease`): answers other members' lease
+ * requests as a voter, and asks for (and renews) this server's own lease when the role
+ * machine claims the primary address. Decisions are the pure rules of ./rules.ts; this
+ * carries them over the peer transport, keeps the send times, and arms the enforcer.
+ */
+import type { Cancel, Clock } from '../../hal/clock/index.js';
+import type { LeaseEnforcer } from '../../hal/lease/index.js';
+import type { PeerDatagram, PeerTransport } from '../../hal/peer/index.js';
+import type { LogFields } from '../log/index.js';
+import type { PeerMemberAddresses } from '../peer/heartbeat.js';
+import type { PeerKey } from '../peer/key.js';
+import { ReplayGuard } from '../peer/replay.js';
+import type { LogLevel, PeerPath } from '../role/types.js';
+import { decodeLeaseFrame, encodeLeaseFrame, isLeaseDatagram } from './frame.js';
+import type { LeaseFrame, LeaseKind } from './frame.js';
+import { leaseAfterGrant, majority, promiseUs, released, vote } from './rules.js';
+import type { HolderRound, LeaseTiming, VoterState } from './rules.js';
+
+export interface LeaseServiceOptions {
+  self: string;
+  members: readonly PeerMemberAddresses[];
+  port: number;
+  key: PeerKey;
+  transport: PeerTransport;
+  clock: Clock;
+  /** Random per boot of the process (the heartbeat's nonce may be shared: counters differ by magic). */
+  nonce: Uint8Array;
+  timing: LeaseTiming;
+  renewUs: number;
+  /** Drops the primary address when this server's lease runs out; null: none (tests). */
+  enforcer: LeaseEnforcer | null;
+  /** This server holds the primary address now (a voter that holds it grants nobody). */
+  holdsPrimary: () => boolean;
+  onHeld: (epoch: number, detail: string) => void;
+  onLost: (epoch: number, detail: string) => void;
+  log: (level: LogLevel, event: string, message: string, fields?: LogFields) => void;
+}
+
+interface Holding {
+  epoch: number;
+  seq: number;
+  rounds: Map<number, HolderRound>;
+  untilUs: number | null;
+  held: boolean;
+  renew: Cancel | null;
+  expiry: Cancel | null;
+}
+
+/** Rounds kept for late grants: a grant older than a lease is worth nothing anyway. */
+const ROUNDS_KEPT = 64;
+
+export interface LeaseStatus {
+  voter: { highestEpoch: number; promisedTo: string | null; promiseMsLeft: number | null; quietMsLeft: number };
+  holder: { epoch: number; held: boolean; msLeft: number | null } | null;
+  grantsSent: number;
+  refusalsSent: number;
+  dropped: number;
+}
+
+export class LeaseService {
+  private voter: VoterState;
+  private holding: Holding | null = null;
+  /** The epoch of a lease given up while the address was still held: released once it is gone. */
+  private unreleased: number | null = null;
+  private readonly replay = new ReplayGuard();
+  private readonly byAddress = new Map<string, string>();
+  private readonly voters: number;
+  private counter = 0;
+  private stopped = false;
+  private readonly counts = { grantsSent: 0, refusalsSent: 0, dropped: 0 };
+
+  constructor(private readonly o: LeaseServiceOptions) {
+    this.voter = { startedUs: o.clock.nowUs(), highestEpoch: 0, promise: null };
+    this.voters = o.members.length;
+    for (const m of o.members) {
+      if (m.name === o.self) continue;
+      if (m.lan !== null) this.byAddress.set(`lan/${m.lan}`, m.name);
+    }
+    o.transport.onDatagram((d) => this.receive(d));
+    o.enforcer?.onExpired((lateUs) =>
+      o.log(
+        'error',
+        'lease-enforced',
+        `the enforcer removed the primary address ${(lateUs / 1000).toFixed(1)} ms after the lease ran out`,
+        {
+          lateUs,
+        },
+      ),
+    );
+  }
+
+  /** Asks for the lease at `epoch` now and every renewal period until `release`. */
+  acquire(epoch: number): void {
+    if (this.stopped) return;
+    if (this.holding !== null && this.holding.epoch === epoch) return;
+    this.cancelHolding();
+    this.unreleased = null;
+    this.holding = { epoch, seq: 0, rounds: new Map(), untilUs: null, held: false, renew: null, expiry: null };
+    this.round();
+  }
+
+  /**
+   * Gives the lease up: no more renewals. While the address is still in this server's
+   * kernel nothing else changes (the enforcer stays armed, the voters keep their promises);
+   * once it is gone (`addressGone`), the enforcer is disarmed and every voter hears a
+   * release, so a claimant need not wait for the promises to run out.
+   */
+  release(): void {
+    const h = this.holding;
+    if (h === null) return;
+    this.cancelHolding();
+    this.unreleased = h.epoch;
+    if (!this.o.holdsPrimary()) this.addressGone();
+  }
+
+  /** The primary address left this server's kernel: a lease given up is released now. */
+  addressGone(): void {
+    const epoch = this.unreleased;
+    if (epoch === null || this.holding !== null) return;
+    this.unreleased = null;
+    this.o.enforcer?.disarm();
+    this.voter = released(this.voter, this.o.self, epoch);
+    for (const m of this.o.members) if (m.name !== this.o.self) this.send(m, 'release', epoch, 0);
+  }
+
+  /** True while a claim or a lease of this server is running. */
+  claiming(): boolean {
+    return this.holding !== null;
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.cancelHolding();
+    this.o.enforcer?.close();
+  }
+
+  status(): LeaseStatus {
+    const now = this.o.clock.nowUs();
+    const p = this.voter.promise;
+    const h = this.holding;
+    return {
+      voter: {
+        highestEpoch: this.voter.highestEpoch,
+        promisedTo: p !== null && now < p.untilUs ? p.to : null,
+        promiseMsLeft: p !== null && now < p.untilUs ? Math.ceil((p.untilUs - now) / 1000) : null,
+        quietMsLeft: Math.max(0, Math.ceil((this.voter.startedUs + promiseUs(this.o.timing) - now) / 1000)),
+      },
+      holder:
+        h === null
+          ? null
+          : {
+              epoch: h.epoch,
+              held: h.held,
+              msLeft: h.untilUs === null ? null : Math.max(0, Math.ceil((h.untilUs - now) / 1000)),
+            },
+      ...this.counts,
+    };
+  }
+
+  private round(): void {
+    const h = this.holding;
+    if (h === null || this.stopped) return;
+    const nowUs = this.o.clock.nowUs();
+    h.seq += 1;
+    const round: HolderRound & { grants: Set<string> } = { seq: h.seq, sentUs: nowUs, grants: new Set() };
+    h.rounds.set(h.seq, round);
+    if (h.rounds.size > ROUNDS_KEPT) h.rounds.delete(h.seq - ROUNDS_KEPT);
+    // This server votes for itself by the same rule as for anyone: not while it promised
+    // another member (the monitor granted the old primary moments ago).
+    const own = vote(this.o.timing, this.knownVoter(), this.o.self, h.epoch, nowUs, false);
+    if (own.granted) {
+      this.voter = own.state;
+      this.granted(h, round, this.o.self);
+    }
+    for (const m of this.o.members) if (m.name !== this.o.self) this.send(m, 'request', h.epoch, h.seq);
+    h.renew = this.o.clock.at(nowUs + this.o.renewUs, () => this.round());
+  }
+
+  private granted(h: Holding, round: HolderRound & { grants: Set<string> }, voter: string): void {
+    if (round.grants.has(voter)) return;
+    round.grants.add(voter);
+    const until = leaseAfterGrant(this.o.timing, this.voters, round, h.untilUs);
+    if (until === null || until === h.untilUs) return;
+    const nowUs = this.o.clock.nowUs();
+    if (until <= nowUs) return; // a grant that came back after its lease would have ended
+    h.untilUs = until;
+    this.o.enforcer?.hold(until);
+    h.expiry?.();
+    h.expiry = this.o.clock.at(until, () => this.expired(h));
+    if (!h.held) {
+      h.held = true;
+      const by = [...round.grants].sort().join(', ');
+      this.o.onHeld(
+        h.epoch,
+        `granted by ${by} (${round.grants.size} of ${this.voters}, ${majority(this.voters)} needed) for ${(until - nowUs) / 1000} ms`,
+      );
+    }
+  }
+
+  private expired(h: Holding): void {
+    if (this.holding !== h || h.untilUs === null) return;
+    if (this.o.clock.nowUs() < h.untilUs) return;
+    const epoch = h.epoch;
+    const held = h.held;
+    this.cancelHolding();
+    if (held) this.o.onLost(epoch, `no majority renewed it within ${this.o.timing.durationUs / 1000} ms`);
+  }
+
+  private cancelHolding(): void {
+    const h = this.holding;
+    if (h === null) return;
+    h.renew?.();
+    h.expiry?.();
+    this.holding = null;
+  }
+
+  /**
+   * The voter state. Its highest epoch is the highest this voter granted: every member bumps
+   * its epoch at each role change it persists, so the cluster's highest epoch would outrun a
+   * holder's lease epoch and refuse its renewals. A restarted voter forgets it and is quiet
+   * for Q instead (README "Takeover gates").
+   */
+  private knownVoter(): VoterState {
+    return this.voter;
+  }
+
+  private receive(d: PeerDatagram): void {
+    if (this.stopped || !isLeaseDatagram(d.data)) return;
+    const member = this.byAddress.get(`${d.path}/${d.from}`);
+    if (member === undefined) return this.drop(d, `${d.from} is no member's ${d.path} address`);
+    const decoded = decodeLeaseFrame(d.data, this.o.key);
+    if (!decoded.ok) return this.drop(d, decoded.reason);
+    const f = decoded.frame;
+    if (f.from !== member || f.to !== this.o.self || f.path !== d.path)
+      return this.drop(d, `claims to be ${f.from} for ${f.to} on ${f.path}`);
+    const verdict = this.replay.admit(f);
+    if (!verdict.ok) return this.drop(d, verdict.detail);
+    switch (f.kind) {
+      case 'request':
+        return this.onRequest(f, member, d.receivedUs);
+      case 'grant':
+        return this.onGrant(f);
+      case 'refusal':
+        return;
+      case 'release':
+        this.voter = released(this.voter, f.from, f.epoch);
+        return;
+    }
+  }
+
+  private onRequest(f: LeaseFrame, from: string, nowUs: number): void {
+    const m = this.o.members.find((x) => x.name === from);
+    if (m === undefined) return;
+    // A voter that holds the address, or is claiming it, grants nobody.
+    const claims = this.o.holdsPrimary() || this.holding !== null;
+    const v = vote(this.o.timing, this.knownVoter(), from, f.epoch, nowUs, claims);
+    if (v.granted) {
+      this.voter = v.state;
+      this.counts.grantsSent += 1;
+    } else this.counts.refusalsSent += 1;
+    this.sendOn('lan', m, v.granted ? 'grant' : 'refusal', f.epoch, f.seq);
+  }
+
+  private onGrant(f: LeaseFrame): void {
+    const h = this.holding;
+    if (h === null || f.epoch !== h.epoch) return;
+    const round = h.rounds.get(f.seq) as (HolderRound & { grants: Set<string> }) | undefined;
+    if (round === undefined) return;
+    this.granted(h, round, f.from);
+  }
+
+  /**
+   * Lease frames go on the service LAN only: the lease says the holder is reachable where
+   * the address is served. A primary whose LAN port went silent while its management link
+   * works must lose its lease, not keep renewing it over the management LAN.
+   */
+  private send(m: PeerMemberAddresses, kind: LeaseKind, epoch: number, seq: number): void {
+    this.sendOn('lan', m, kind, epoch, seq);
+  }
+
+  private sendOn(path: PeerPath, m: PeerMemberAddresses, kind: LeaseKind, epoch: number, seq: number): void {
+    const self = this.o.members.find((x) => x.name === this.o.self);
+    const address = m[path];
+    if (address === null || self === undefined || self[path] === null) return;
+    this.counter += 1;
+    const frame: LeaseFrame = {
+      path,
+      kind,
+      from: this.o.self,
+      to: m.name,
+      nonce: this.o.nonce,
+      counter: this.counter,
+      epoch,
+      seq,
+    };
+    this.o.transport.send(path, address, this.o.port, encodeLeaseFrame(frame, this.o.key));
+  }
+
+  private drop(d: PeerDatagram, reason: string): void {
+    this.counts.dropped += 1;
+    this.o.log('debug', 'lease-drop', `dropped a lease frame from ${d.from} on ${d.path}: ${reason}`, {
+      from: d.from,
+      path: d.path,
+    });
+  }
+}
