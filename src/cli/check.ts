@@ -49,6 +49,7 @@ export function checkConfig(path: string): { config: Config; report: string[]; w
     `at boot: read the role from ${config.stateDir}/role.json (primary if none), wait up to ${config.boot.jitterMs} ms, check the role's address for ${config.boot.checkMs} ms, claim it if silent`,
     `as monitor: probe ${config.cluster.primaryAddress} every ${p.intervalMs} ms; ${p.misses} misses of ${p.timeoutMs} ms declare it down after about ${detectMs} ms`,
     `then: fence the holder through its BMC (${describeClient(config)}, ${config.board.bmc.powerCycle}; after the BMC acknowledges, read its power every ${config.fencing.powerPollMs} ms until off, for at most ${config.fencing.powerTimeoutMs} ms), ${config.fencing.required ? 'and take over only if the fence succeeds' : 'and take over even if the fence fails (fencing.required: false)'}; confirm silence for ${config.fencing.confirmMs} ms; claim and announce (${config.announce.count} gratuitous ARP)`,
+    takeoverGate(config),
     `probe clock: native ${config.clock.native}, ${config.clock.realtime === 0 ? 'normal scheduler' : `SCHED_FIFO ${config.clock.realtime}`}; probe engine ${config.probe.engine}${config.probe.engine === 'event-loop' ? '' : ' (a native thread when the prober addon is built)'}`,
     config.peer.keyFile === null
       ? 'peer heartbeat: off (peer.key_file not set)'
@@ -111,4 +112,15 @@ function bmcClientProblems(config: Config): string[] {
     }
   }
   return [];
+}
+
+/** The takeover gate, and under `lease` the timing rule's numbers (README "Takeover gates"). */
+function takeoverGate(config: Config): string {
+  const g = config.fencing.gate;
+  if (g === 'confirmed') return 'takeover gate: confirmed (claim after the power reads off, then the [0013] silence)';
+  if (g === 'isolated')
+    return 'takeover gate: isolated (claim once the holder\'s switch port reads cut, or its power off; members without an isolation device: the power)';
+  const l = config.lease;
+  const q = l.durationMs * (1 + l.drift) + l.dropMs;
+  return `takeover gate: lease (the primary holds the address only under a lease granted by ${Math.floor(config.cluster.members.length / 2) + 1} of ${config.cluster.members.length} voters, renewed every ${l.renewMs} ms, L ${l.durationMs} ms; a voter's promise and the quiet period after a start: L·(1+${l.drift}) + ${l.dropMs} ms = ${q.toFixed(1)} ms)`;
 }

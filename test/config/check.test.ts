@@ -318,4 +318,44 @@ describe('config and `hotspare check`', () => {
       expect(r.stdout).to.contain(`usage: hotspare ${command}`);
     }
   });
+
+  it('fencing.gate: lease is refused with two members, without peer.key_file, or with renew_ms above a third of duration_ms', () => {
+    const two = check(
+      write((d) => {
+        d['fencing'] = { ...(d['fencing'] ?? {}), gate: 'lease' };
+        d['cluster']['members'] = d['cluster']['members'].slice(0, 2);
+      }),
+    );
+    expect(two.code, two.out).to.not.equal(0);
+    expect(two.out).to.match(/fencing\.gate.*lease needs at least 3 voting members/);
+    const noKey = check(
+      write((d) => {
+        d['fencing'] = { ...(d['fencing'] ?? {}), gate: 'lease' };
+        delete d['peer']['key_file'];
+      }),
+    );
+    expect(noKey.code, noKey.out).to.not.equal(0);
+    expect(noKey.out).to.match(/fencing\.gate.*peer\.key_file/);
+    const renew = check(
+      write((d) => {
+        d['fencing'] = { ...(d['fencing'] ?? {}), gate: 'lease' };
+        d['lease'] = { duration_ms: 30, renew_ms: 11 };
+      }),
+    );
+    expect(renew.code, renew.out).to.not.equal(0);
+    expect(renew.out).to.match(/lease\.renew_ms.*at most a third of duration_ms/);
+    const drift = check(
+      write((d) => {
+        d['lease'] = { drift: 0.0001 };
+      }),
+    );
+    expect(drift.code, drift.out).to.not.equal(0);
+    expect(drift.out).to.match(/lease\.drift.*at least 0\.001/);
+    const ok = check(
+      write((d) => {
+        d['fencing'] = { ...(d['fencing'] ?? {}), gate: 'lease' };
+      }),
+    );
+    expect(ok.code, ok.out).to.equal(0);
+  });
 });

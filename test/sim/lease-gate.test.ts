@@ -159,4 +159,19 @@ describe('lease gate: claim on a majority lease, the address dropped when it run
     expect(maxHolders).to.equal(1);
     await cluster.stop();
   });
+
+  it('demote on the primary: the lease is released once the address is gone, and the monitor is granted at once', async () => {
+    const { cluster, monitor, faultUs, maxHolders } = await leaseRun((c, p) => {
+      c.node(p).agent?.command('demote');
+    });
+    const t = takeover(cluster, monitor, faultUs);
+    expect(t, JSON.stringify(cluster.phases())).to.not.equal(null);
+    const log = cluster.node(monitor).log.all();
+    const asked = log.find((l) => l.event === 'lease-acquire' && l.atUs >= faultUs);
+    const held = log.find((l) => l.event === 'lease-held' && l.atUs >= faultUs);
+    // Without the release the voters' promises would hold the claim for up to Q.
+    expect((held?.atUs ?? Infinity) - (asked?.atUs ?? 0)).to.be.below(5 * MS);
+    expect(maxHolders).to.equal(1);
+    await cluster.stop();
+  });
 });
