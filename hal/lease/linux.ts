@@ -16,8 +16,9 @@ export class LinuxLeaseEnforcer implements LeaseEnforcer {
 
   constructor(iface: string, cidr: string, onError: (message: string) => void) {
     const main = fileURLToPath(new URL('./enforcer-main.js', import.meta.url));
-    // Detached: a signal to the agent's process group (Ctrl-C, a stop) must not end it first.
-    this.child = spawn(process.execPath, [main, iface, cidr], { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
+    // In the agent's process group: a SIGKILL of the agent alone leaves it running (it fires
+    // the armed deadline), while the end of the whole server (its group, its cgroup) ends it.
+    this.child = spawn(process.execPath, [main, iface, cidr], { stdio: ['pipe', 'pipe', 'pipe'] });
     this.child.on('error', (error) => onError(`lease enforcer: ${error.message}`));
     this.child.on('exit', (code, signal) => {
       if (code !== 0) onError(`lease enforcer exited (${signal ?? `status ${code}`})`);

@@ -1,0 +1,112 @@
+/**
+ * The `lease` takeover gate in the lab (issue 11): real agents with `fencing.gate: lease`,
+ * the Linux enforcer process, ipmi_sim BMCs that take 4 s to cut the power. A hung primary
+ * agent (SIGSTOP: its kernel still answers pings) must lose the address when its lease runs
+ * out, removed by its enforcer, and the monitor must claim on a majority lease long before
+ * the BMC's power-off. Verdicts from ground truth: the recorded address events and the
+ * BMCs' power log.
+ */
+import { expect } from 'chai';
+import { startLab } from '../../scripts/lab/lab.js';
+import type { Lab } from '../../scripts/lab/lab.js';
+import { agentLog, converged, monoUs } from './fixtures.js';
+
+const PRIMARY = '198.18.0.10/24';
+const CONFIG = {
+  probe: { interval_ms: 10, timeout_ms: 10, misses: 3 },
+  boot: { jitter_ms: 200, check_ms: 50 },
+  fencing: { gate: 'lease', retry_ms: 300, retry_max_ms: 2000 },
+  lease: { duration_ms: 100, renew_ms: 10, drop_ms: 20 },
+};
+const BMC_OFF_DELAY_MS = 4000;
+
+describe('lab: the lease gate (real agents, enforcer process, 4 s BMCs)', function () {
+  this.timeout(180_000);
+  let lab: Lab | null = null;
+
+  afterEach(async function () {
+    if (lab !== null && this.currentTest?.state === 'failed') {
+      for (const name of lab.serverNames()) {
+        const tail = agentLog(lab, name)
+          .filter((l) => l.event === 'transition' || l.level === 'error' || l.event.startsWith('lease'))
+          .slice(-12);
+        console.log(`    ${name}: ${tail.map((l) => `\n      ${l.event}: ${l.message}`).join('')}`);
+      }
+    }
+    await lab?.stop();
+    lab = null;
+  });
+
+  /** Monotonic µs of the recorded changes of the primary address on `server`'s eth0 after `sinceUs`. */
+  function changes(l: Lab, server: string, sinceUs: number, deleted: boolean): number[] {
+    return l.events
+      .filter(
+        (e) =>
+          e.kind === 'addr' &&
+          e.server === server &&
+          e.ifname === 'eth0' &&
+          e.deleted === deleted &&
+          e.address === PRIMARY &&
+          e.atUs >= sinceUs,
+      )
+      .map((e) => e.atUs);
+  }
+
+  it('a hung primary agent: its enforcer removes the address at the lease end, the monitor claims on a lease before the BMC cuts the power', async () => {
+    const l = await startLab({ config: CONFIG, bmcOffDelayMs: BMC_OFF_DELAY_MS });
+    lab = l;
+    const before = await converged(l);
+    // The primary holds a lease: its status says so.
+    await l.waitFor(
+      () => agentLog(l, before.primary).some((x) => x.event === 'lease-held'),
+      10_000,
+      'the primary logging its lease',
+      50,
+    );
+    const hangUs = monoUs();
+    l.hang(before.primary);
+    const dropUs = await l.waitFor(
+      () => changes(l, before.primary, hangUs, true)[0],
+      10_000,
+      "the enforcer removing the hung primary's address",
+      20,
+    );
+    const claimUs = await l.waitFor(
+      () => changes(l, before.monitor, hangUs, false)[0],
+      15_000,
+      'the monitor claiming the primary address',
+      20,
+    );
+    // Ground truth: the hung server lost the address before the monitor claimed it, within
+    // a lease and the enforcer's drop (plus the recorder's own latency) of the hang.
+    expect(dropUs).to.be.below(claimUs);
+    expect(dropUs - hangUs).to.be.below((100 + 20 + 200) * 1000);
+    // The claim came before the BMC's power-off of the hung server (it takes 4 s).
+    const off = await l.waitFor(
+      () =>
+        l.powerLog.find((p) => p.server === before.primary && !p.on && p.source === 'bmc' && p.requestedUs >= hangUs),
+      15_000,
+      'the fence of the hung primary reaching its BMC',
+      50,
+    );
+    expect(claimUs).to.be.below(off.doneUs);
+    expect(claimUs - hangUs).to.be.below(BMC_OFF_DELAY_MS * 1000);
+    console.log(
+      `      hang -> address removed by the enforcer ${((dropUs - hangUs) / 1000).toFixed(1)} ms, -> monitor's claim ${((claimUs - hangUs) / 1000).toFixed(1)} ms, -> BMC power off ${((off.doneUs - hangUs) / 1000).toFixed(0)} ms`,
+    );
+    expect(l.splitBrainViolations()).to.deep.equal([]);
+    // The monitor says it claimed on a lease.
+    await l.waitFor(
+      () =>
+        agentLog(l, before.monitor).some(
+          (x) => x.event === 'transition' && x.message.includes('a majority confirmed its lease ran out'),
+        ),
+      10_000,
+      'the monitor logging a takeover on a lease',
+      50,
+    );
+    await l.restore(before.primary, 'hang');
+    await converged(l, 60_000);
+    expect(l.splitBrainViolations()).to.deep.equal([]);
+  });
+});
