@@ -42,16 +42,21 @@ export class SimBmcController {
     return this.pendingOff !== null;
   }
 
-  /** Carries out `command` after the BMC's response time; `deliver` hands the result back. */
+  /**
+   * Carries out `command` after the BMC's response time; `deliver` hands the result back.
+   * `reachable`: the asking server's management LAN works (a partition times out like a BMC
+   * that is down).
+   */
   request<T>(
     command: 'status' | 'on' | 'off' | 'cycle',
     deliver: (fn: () => void) => void,
     result: () => T,
+    reachable: () => boolean = () => true,
   ): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      const down = this.down;
+      const down = this.down || !reachable();
       this.clock.at(this.clock.nowUs() + (down ? this.timeoutUs : this.latencyUs), () => {
-        if (down || this.down) {
+        if (down || this.down || !reachable()) {
           deliver(() => reject(new BmcError(this.member, command, 'timeout', 'no answer from the BMC')));
           return;
         }
@@ -107,6 +112,7 @@ class SimBmc implements Bmc {
   constructor(
     private readonly controller: SimBmcController,
     private readonly deliver: (fn: () => void) => void,
+    private readonly reachable: () => boolean,
   ) {}
 
   get member(): string {
@@ -114,19 +120,19 @@ class SimBmc implements Bmc {
   }
 
   status(): Promise<PowerState> {
-    return this.controller.request('status', this.deliver, () => this.controller.chassis.power());
+    return this.controller.request('status', this.deliver, () => this.controller.chassis.power(), this.reachable);
   }
 
   on(): Promise<void> {
-    return this.controller.request('on', this.deliver, () => undefined);
+    return this.controller.request('on', this.deliver, () => undefined, this.reachable);
   }
 
   off(): Promise<void> {
-    return this.controller.request('off', this.deliver, () => undefined);
+    return this.controller.request('off', this.deliver, () => undefined, this.reachable);
   }
 
   cycle(): Promise<void> {
-    return this.controller.request('cycle', this.deliver, () => undefined);
+    return this.controller.request('cycle', this.deliver, () => undefined, this.reachable);
   }
 }
 
@@ -135,12 +141,13 @@ export class SimBmcFactory implements BmcFactory {
   constructor(
     private readonly controllers: ReadonlyMap<string, SimBmcController>,
     private readonly deliver: (fn: () => void) => void,
+    private readonly reachable: () => boolean = () => true,
   ) {}
 
   open(member: string): Bmc {
     const controller = this.controllers.get(member);
     if (controller === undefined)
       throw new BmcError(member, 'open', 'unreachable', 'no BMC configured for this member');
-    return new SimBmc(controller, this.deliver);
+    return new SimBmc(controller, this.deliver, this.reachable);
   }
 }

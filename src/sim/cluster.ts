@@ -191,7 +191,12 @@ export class SimCluster {
       // probe.engine: the simulated Prober stands for the native thread (auto, native).
       prober: node.config.probe.engine === 'event-loop' ? null : new EchoLoopProber(clock, icmp),
       nic: new SimNic(this.lan, host),
-      bmcs: new SimBmcFactory(this.controllers, (fn) => host.deliver(life, fn)),
+      // BMCs sit on the management LAN: a server cut off from it cannot reach them.
+      bmcs: new SimBmcFactory(
+        this.controllers,
+        (fn) => host.deliver(life, fn),
+        () => host.onMgmt,
+      ),
       isolators: new SimIsolatorFactory(this.switchPorts, (fn) => host.deliver(life, fn)),
       // A process of its own: it runs on the cluster's clock, hung agent or not.
       leaseEnforcer:
@@ -208,6 +213,16 @@ export class SimCluster {
     });
     node.agent = agent;
     void agent.start();
+  }
+
+  /**
+   * The agent process dies (SIGKILL); the server and its kernel stay up, addresses and all,
+   * and so does its lease enforcer (a process of its own). `startAgent` starts it again.
+   */
+  killAgent(name: string): void {
+    const node = this.node(name);
+    node.agent?.stop();
+    node.agent = null;
   }
 
   /** A peer transport bound to the node's own addresses, when its config turns peers on. */

@@ -19,7 +19,9 @@ import { SimCluster } from '../../src/sim/cluster.js';
  * `lease` admits a takeover on a majority lease, with a fence of the target issued no later
  * than the claim (ground truth for its safety is property 1, checked at every instant).
  *
- * Faults: crash (power loss), hang (agent frozen, kernel answering), link cut, a silent switch
+ * Faults: crash (power loss), hang (agent frozen, kernel answering), agent restart (the agent
+ * dies, its kernel keeps the addresses, it starts again later), management-only partition
+ * (its BMC commands and second heartbeat path fail), link cut, a silent switch
  * port (link up, nothing passes; with fencing.required: false this is the exposure that
  * setting accepts, so those schedules cut the link instead), BMC down,
  * packet loss on the LAN, and a simultaneous power cycle of every server; BMCs that cut the
@@ -40,7 +42,7 @@ const RUNS = Number(process.env['HOTSPARE_PROPERTY_RUNS'] ?? 200);
 const SEED =
   process.env['HOTSPARE_PROPERTY_SEED'] === undefined ? 20261126 : Number(process.env['HOTSPARE_PROPERTY_SEED']);
 
-type NodeFaultKind = 'crash' | 'hang' | 'cut' | 'silence';
+type NodeFaultKind = 'crash' | 'hang' | 'cut' | 'silence' | 'restart' | 'mgmt';
 interface NodeFault {
   kind: NodeFaultKind;
   gapMs: number;
@@ -60,7 +62,7 @@ interface Schedule {
 }
 
 const nodeFault = fc.record({
-  kind: fc.constantFrom<NodeFaultKind>('crash', 'hang', 'cut', 'silence'),
+  kind: fc.constantFrom<NodeFaultKind>('crash', 'hang', 'cut', 'silence', 'restart', 'mgmt'),
   gapMs: fc.integer({ min: 200, max: 8000 }),
   durationMs: fc.integer({ min: 50, max: 5000 }),
 });
@@ -117,6 +119,14 @@ function faultEvents(s: Schedule, names: string[], fencingRequired: boolean): Ti
       } else if (f.kind === 'hang') {
         events.push({ atUs: start, run: (c) => c.node(name).host.freeze() });
         events.push({ atUs: end, run: (c) => c.node(name).host.thaw() });
+      } else if (f.kind === 'restart') {
+        // The agent dies and is started again later; the kernel keeps its addresses meanwhile.
+        events.push({ atUs: start, run: (c) => c.killAgent(name) });
+        events.push({ atUs: end, run: (c) => c.startAgent(name) });
+      } else if (f.kind === 'mgmt') {
+        // Management-only partition: BMC commands from it and its second heartbeat path fail.
+        events.push({ atUs: start, run: (c) => (c.node(name).host.mgmtUp = false) });
+        events.push({ atUs: end, run: (c) => (c.node(name).host.mgmtUp = true) });
       } else if (f.kind === 'silence' && fencingRequired) {
         events.push({ atUs: start, run: (c) => (c.node(name).host.silent = true) });
         events.push({ atUs: end, run: (c) => (c.node(name).host.silent = false) });
@@ -154,7 +164,9 @@ function healAll(c: SimCluster): void {
     node.host.setCable(true);
     node.host.silent = false;
     node.host.thaw();
+    node.host.mgmtUp = true;
     c.powerOn(node.name);
+    c.startAgent(node.name);
   }
 }
 
@@ -185,7 +197,7 @@ async function check(
     config: {
       fencing: { required: fencingRequired, retry_ms: 200, retry_max_ms: 2000, gate },
       probe: { engine: s.engine },
-      ...(gate === 'lease' ? { lease: { duration_ms: 40, renew_ms: 5, drift: 0.001, drop_ms: 4 } } : {}),
+      ...(gate === 'lease' ? { lease: { duration_ms: 60, renew_ms: 10, drift: 0.001, drop_ms: 4 } } : {}),
     },
   });
   const names = [...cluster.nodes.keys()];
