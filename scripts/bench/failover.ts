@@ -102,17 +102,32 @@ function summarize(
   };
 }
 
+/** A takeover gate and its settings, as config keys (README "Takeover gates"). */
+export interface GateSetting {
+  /** For the description: `lease, L 100 ms`. */
+  label: string;
+  config: Record<string, unknown>;
+}
+
+export const CONFIRMED_GATE: GateSetting = { label: 'gate confirmed', config: {} };
+
 export async function measureOurs(
   name: string,
   probe: ProbeSetting,
   runs: number,
   log: (line: string) => void,
+  gate: GateSetting = CONFIRMED_GATE,
 ): Promise<FailoverConfigResult> {
-  const description = `hotspare, ${describeSetting(probe)}, fencing required (off-on)`;
+  const description = `hotspare, ${describeSetting(probe)}, fencing required (off-on), ${gate.label}`;
   log(`failover: ${name}: ${description}, ${runs} runs`);
   try {
     return await withLab(
-      { config: { probe: { interval_ms: probe.intervalMs, timeout_ms: probe.timeoutMs, misses: probe.misses } } },
+      {
+        config: {
+          ...gate.config,
+          probe: { interval_ms: probe.intervalMs, timeout_ms: probe.timeoutMs, misses: probe.misses },
+        },
+      },
       async (lab) => {
         const outcome = await runOurs(lab, runs, log);
         return summarize(name, description, probe, lab, outcome.runs, outcome.unexpected, outcome.skipped);
@@ -170,6 +185,19 @@ export async function failoverSection(
   const configurations: FailoverConfigResult[] = [];
   configurations.push(await measureOurs('hotspare-default', defaults, runs, log));
   if (small !== null) configurations.push(await measureOurs('hotspare-smallest-window', small, runs, log));
+  // The lease gate (opt-in): its defaults, and a tight setting with a short detection window.
+  configurations.push(
+    await measureOurs('hotspare-lease', defaults, runs, log, {
+      label: 'gate lease, L 100 ms, renew 10 ms, d_drop 10 ms',
+      config: { fencing: { gate: 'lease' } },
+    }),
+  );
+  configurations.push(
+    await measureOurs('hotspare-lease-tight', { intervalMs: 5, timeoutMs: 10, misses: 3 }, runs, log, {
+      label: 'gate lease, L 30 ms, renew 5 ms, d_drop 10 ms',
+      config: { fencing: { gate: 'lease' }, lease: { duration_ms: 30, renew_ms: 5, drop_ms: 10 } },
+    }),
+  );
   configurations.push(await measureKeepalived(KEEPALIVED_FAST, runs, log));
   configurations.push(await measureKeepalived(KEEPALIVED_DEFAULT, runs, log));
   const medianOf = (name: string): number | null =>
