@@ -28,7 +28,7 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund
 	@touch $@
 
-build: deps-npm dist/bin/hotspare-arp dist/bin/hotspare-timer.node dist/bin/hotspare-prober.node
+build: deps-npm dist/bin/hotspare-arp dist/bin/hotspare-timer.node dist/bin/hotspare-prober.node dist/bin/hotspare-unixdgram.node
 	$(TSC) -p tsconfig.json
 
 # RFC 5227 probing and gratuitous ARP through a packet socket (hal/nic/hotspare-arp.c).
@@ -44,6 +44,17 @@ dist/bin/hotspare-prober.node: hal/prober/prober.c
 	  echo "gcc -O2 -Wall -Wextra -Werror -shared -fPIC -pthread -I$(NODE_INCLUDE) -o $@ $<"; gcc -O2 -Wall -Wextra -Werror -shared -fPIC -pthread -I"$(NODE_INCLUDE)" -o $@ $<; \
 	else \
 	  echo "warning: no Node headers in '$(NODE_INCLUDE)': $@ not built, the monitor will probe from the event loop"; \
+	fi
+
+# One unix datagram from Node (hal/systemd/unix-dgram.c): sd_notify and journald's native
+# protocol under systemd. Optional like the others: without it the agent logs to stdout and
+# tells systemd nothing (the packaged unit needs it: make package checks it was built).
+dist/bin/hotspare-unixdgram.node: hal/systemd/unix-dgram.c
+	@mkdir -p dist/bin
+	@if [ -f "$(NODE_INCLUDE)/node_api.h" ]; then \
+	  echo "gcc -O2 -Wall -Wextra -Werror -shared -fPIC -I$(NODE_INCLUDE) -o $@ $<"; gcc -O2 -Wall -Wextra -Werror -shared -fPIC -I"$(NODE_INCLUDE)" -o $@ $<; \
+	else \
+	  echo "warning: no Node headers in '$(NODE_INCLUDE)': $@ not built, no systemd notifications or journal fields"; \
 	fi
 
 # Microsecond timer for the probe clock (hal/clock/native/timer.c), an N-API addon built
