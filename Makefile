@@ -4,11 +4,12 @@
 # Everything they need is installed here: Debian packages once, then npm ci.
 
 SHELL := /bin/bash
-DEBS := ipmitool openipmi iputils-ping iputils-arping socat iproute2 procps gcc libc6-dev fence-agents openssl
+DEBS := ipmitool openipmi iputils-ping iputils-arping socat iproute2 procps gcc libc6-dev fence-agents openssl \
+  dpkg-dev mmdebstrap systemd-container
 MOCHA := node_modules/.bin/mocha
 TSC := node_modules/.bin/tsc
 
-.PHONY: all build setup deps-debian deps-npm test test-unit test-lab check lint format demo simulate clean
+.PHONY: all build setup deps-debian deps-npm test test-unit test-lab check lint format demo simulate clean package image-demo
 
 all: build
 
@@ -100,6 +101,18 @@ test-lab: setup build
 
 demo: setup build
 	node dist/scripts/demo.js
+
+# The .deb and tarball for boot images (packaging/build-package.sh; README "Install on a boot
+# image"). BUNDLE_NODE=no: depend on the image's nodejs (>= 20) instead of bringing one.
+package: setup build
+	BUNDLE_NODE=$(BUNDLE_NODE) packaging/build-package.sh
+
+BUNDLE_NODE ?= yes
+
+# The booted-image lab's whole story: three Debian 12 images booted with systemd-nspawn as
+# the lab's servers (scripts/image-lab/; the root filesystem is cached in /var/cache/hotspare-image).
+image-demo: package
+	node dist/scripts/image-lab/demo.js
 
 simulate: build
 	node dist/src/cli/main.js simulate --nodes 3 --kill-primary-at 3 --seconds 6

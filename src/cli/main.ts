@@ -18,6 +18,7 @@ commands:
   status    ask a running agent for its role, addresses, probe statistics, transitions
   shell     the maintenance shell of a running agent (the same as on its serial console)
   simulate  run a simulated cluster in virtual time and print its role transitions
+  release   remove the cluster addresses from the NIC after the agent ended (ExecStopPost)
 
 hotspare <command> --help shows a command's options; hotspare --version its version.`,
   run: `usage: hotspare run --config FILE
@@ -49,6 +50,12 @@ keys go straight to the shell (Ctrl-C cancels a line, Ctrl-D on an empty line or
 ends it); from a pipe, lines are run in order and the session ends after the last one.
 Mutating commands (promote, demote, maintenance, fence) ask for confirmation and, when
 shell.password_file is set, for the password.`,
+  release: `usage: hotspare release --config FILE
+
+Removes the primary and monitor addresses from the board's NIC if they are there. For the
+service manager after the agent ended (the systemd unit's ExecStopPost): an agent that was
+killed holding them leaves them answering for a server nothing decides about. Never run it
+beside a running agent.`,
   simulate: `usage: hotspare simulate [--nodes N] [--seed S] [--seconds T] [--kill-primary-at S]
                          [--cut-primary-at S] [--bmc-off-delay-ms MS]
 
@@ -120,6 +127,14 @@ async function main(argv: string[]): Promise<number> {
       if (socket === null && config !== null) socket = checkConfig(config).config.controlSocket;
       const { runShellClient } = await import('../shell/client.js');
       return runShellClient(socket ?? '/run/hotspare/control.sock');
+    }
+    case 'release': {
+      const args = parseArgs(rest, { config: 'value' });
+      const config = stringOption(args, 'config');
+      if (config === null) throw new UsageError('release needs --config FILE');
+      const { releaseAddresses } = await import('./release.js');
+      for (const line of await releaseAddresses(config)) console.log(line);
+      return 0;
     }
     case 'simulate': {
       const args = parseArgs(rest, {
