@@ -4,7 +4,8 @@
 # (dist/bin), production npm modules only, and the Node runtime that built it
 # (NODE_RUNTIME, default the node on PATH) under /usr/lib/hotspare/node, unless
 # BUNDLE_NODE=no (then the package depends on Debian's nodejs >= 20 instead).
-# Needs: a `make build`, dpkg-deb, npm (prune only: no network).
+# Needs: a `make build`, dpkg-deb, npm (prune only: no network). DEB_COMPRESSION=gzip builds
+# in seconds instead of minutes (xz, the default, makes the .deb a third smaller).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -95,7 +96,7 @@ Description: failover agent for bare-metal servers
  (BUNDLE_NODE=$BUNDLE_NODE) and a systemd unit; configure /etc/hotspare/hotspare.yaml.
 CONTROL
 install -m 0755 packaging/postinst packaging/prerm packaging/postrm "$root/DEBIAN/"
-dpkg-deb --root-owner-group -Zxz --build "$root" "dist/$name.deb" >/dev/null
+dpkg-deb --root-owner-group -Z"${DEB_COMPRESSION:-xz}" --build "$root" "dist/$name.deb" >/dev/null
 deb_kb=$(( $(stat -c %s "dist/$name.deb") / 1024 ))
 tar_kb=$(( $(stat -c %s "dist/$name.tar.gz") / 1024 ))
 echo "dist/$name.deb: ${deb_kb} KiB (installed ${installed_kb} KiB, Node $runtime_version bundled: $BUNDLE_NODE)"

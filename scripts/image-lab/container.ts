@@ -46,7 +46,10 @@ export function journalDir(runDir: string, labId: string, server: string): strin
  * the files it names), board.yaml beside it with the console on /dev/ttyS0, the BMC password
  * files and the peer key copied in (0600).
  */
-export function writeContainerEtc(context: AgentContext, tweak: (config: AgentConfigFile) => void = () => undefined): string {
+export function writeContainerEtc(
+  context: AgentContext,
+  tweak: (config: AgentConfigFile) => void = () => undefined,
+): string {
   const dir = serverDir(context.runDir, context.server);
   const etc = join(dir, 'etc');
   for (const sub of ['etc', 'state', 'journal']) mkdirSync(join(dir, sub), { recursive: true, mode: 0o700 });
@@ -143,9 +146,11 @@ export type JournalEntry = Record<string, string>;
  * `['-u', 'hotspare', '-p', 'err']`.
  */
 export async function readJournal(dir: string, filters: readonly string[] = []): Promise<JournalEntry[]> {
-  const { stdout } = await exec('journalctl', ['--directory', dir, '-o', 'json', '--no-pager', ...filters], 30_000).catch(
-    () => ({ stdout: '', stderr: '' }),
-  );
+  const { stdout } = await exec(
+    'journalctl',
+    ['--directory', dir, '-o', 'json', '--no-pager', ...filters],
+    30_000,
+  ).catch(() => ({ stdout: '', stderr: '' }));
   const out: JournalEntry[] = [];
   for (const line of stdout.split('\n')) {
     if (!line.startsWith('{')) continue;

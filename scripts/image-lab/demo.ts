@@ -19,6 +19,7 @@ import { repoRoot } from '../lab/paths.js';
 import {
   converged,
   cutPrimary,
+  takeoverAfter,
   journal,
   readyTiming,
   run,
@@ -34,12 +35,9 @@ const say = (line: string): void => console.log(`${new Date().toISOString().slic
 async function main(): Promise<void> {
   const rounds = Number(process.env['IMAGE_DEMO_ROUNDS'] ?? '3');
   const startUs = monoUs();
-  const { lab } = await startImageLab(
-    { board: { reboot: 'exit' } },
-    (line) => {
-      if (!line.startsWith('power ')) say(`lab: ${line}`);
-    },
-  );
+  const { lab } = await startImageLab({ board: { reboot: 'exit' } }, (line) => {
+    if (!line.startsWith('power ')) say(`lab: ${line}`);
+  });
   const results: Record<string, unknown> = { date: new Date().toISOString() };
   try {
     say('1. waiting for hotspare.service to be active in the three containers');
@@ -49,7 +47,9 @@ async function main(): Promise<void> {
     say(`   container start -> agent exec / READY (ms): ${JSON.stringify(ready)}`);
     results['readyMs'] = ready;
     const first = await converged(lab, 60_000, 2000);
-    say(`   converged: primary ${first.primary}, monitor ${first.monitor}, spares ${first.spares.join(', ')} (${((monoUs() - startUs) / 1e6).toFixed(1)} s after the lab started)`);
+    say(
+      `   converged: primary ${first.primary}, monitor ${first.monitor}, spares ${first.spares.join(', ')} (${((monoUs() - startUs) / 1e6).toFixed(1)} s after the lab started)`,
+    );
     const status = await run(lab, first.primary, ['hotspare', 'status']);
     say(`   hotspare status on ${first.primary}: ${status.split('\n')[0] ?? ''}`);
 
@@ -59,11 +59,15 @@ async function main(): Promise<void> {
       const before = await converged(lab, 60_000, 2000);
       const f = await cutPrimary(lab, before);
       failovers.push(f);
-      say(`   ${f.oldPrimary} cut: ${f.newPrimary} took over; outage ${f.outageMs} ms (detection ${f.detectionMs} ms, fence ${f.fenceMs} ms)`);
+      say(
+        `   ${f.oldPrimary} cut: ${f.newPrimary} took over; outage ${f.outageMs} ms (detection ${f.detectionMs} ms, fence ${f.fenceMs} ms)`,
+      );
       say(`3. ${f.oldPrimary} powered on by ${f.newPrimary}'s BMC command, booting`);
       const back = await waitRejoined(lab, f.oldPrimary);
       const t = await readyTiming(lab, f.oldPrimary);
-      say(`   ${f.oldPrimary} rejoined (primary ${back.primary}, monitor ${back.monitor}); boot to READY ${t.toReadyMs} ms`);
+      say(
+        `   ${f.oldPrimary} rejoined (primary ${back.primary}, monitor ${back.monitor}); boot to READY ${t.toReadyMs} ms`,
+      );
     }
     results['failover'] = failovers;
 
@@ -71,39 +75,34 @@ async function main(): Promise<void> {
     {
       const before = await converged(lab, 60_000, 2000);
       const pid = (await unitProperties(lab, before.primary, ['MainPID']))['MainPID'] ?? '';
-      const stopUs = monoUs();
-      await run(lab, before.primary, ['kill', '-STOP', pid]);
-      say(`   ${before.primary}: agent (pid ${pid} in its container) stopped`);
-      const after = await lab.waitFor(async () => {
-        const h = await lab.holders();
-        return h.primaryUp.length === 1 && h.primaryUp[0] !== before.primary ? h.primaryUp[0] : null;
-      }, 30_000, 'a takeover after the watchdog');
-      const tookS = (monoUs() - stopUs) / 1e6;
-      await sleep(300);
-      const monitorLog = await journal(lab, before.monitor);
-      const fenced = monitorLog.some((e) => e['EVENT'] === 'fence-start' && Number(e['AT_US']) >= stopUs);
-      say(`   ${after} took over ${tookS.toFixed(2)} s after the SIGSTOP (WatchdogSec=2s, then ExecStopPost released the addresses); fenced: ${fenced}`);
-      results['watchdog'] = { server: before.primary, takeoverS: Math.round(tookS * 100) / 100, fenced };
-      await waitRejoined(lab, before.primary);
+      const restarts = Number((await unitProperties(lab, before.primary, ['NRestarts']))['NRestarts']);
+      const f = await takeoverAfter(lab, before, () => run(lab, before.primary, ['kill', '-STOP', pid]), 30_000);
+      say(
+        `   ${before.primary}'s agent (pid ${pid} in its container) stopped: ${f.newPrimary} took over; outage ${f.outageMs} ms (detection ${f.detectionMs} ms after the last reply, fence ${f.fenceMs} ms)`,
+      );
+      const back = await waitRejoined(lab, before.primary);
+      const now = Number((await unitProperties(lab, before.primary, ['NRestarts']))['NRestarts']);
+      say(
+        `   ${before.primary} back (primary ${back.primary}); its unit's restarts since boot: ${now} (was ${restarts} before; a fence power-cycles the container, so the count starts again)`,
+      );
+      results['watchdog'] = { ...f, fenced: f.fenceMs !== null };
     }
 
     say('5. systemctl stop hotspare on the primary');
     {
       const before = await converged(lab, 60_000, 2000);
       const offsBefore = lab.powerLog.filter((p) => !p.on).length;
-      const stopUs = monoUs();
-      await run(lab, before.primary, ['systemctl', 'stop', 'hotspare'], 30_000);
-      const after = await lab.waitFor(async () => {
-        const h = await lab.holders();
-        return h.primaryUp.length === 1 && h.primaryUp[0] !== before.primary ? h.primaryUp[0] : null;
-      }, 20_000, 'a takeover after systemctl stop');
-      const tookMs = (monoUs() - stopUs) / 1000;
-      await sleep(300);
+      const startUs = monoUs();
+      const f = await takeoverAfter(lab, before, () =>
+        run(lab, before.primary, ['systemctl', 'stop', 'hotspare'], 30_000),
+      );
       const monitorLog = await journal(lab, before.monitor);
-      const released = monitorLog.some((e) => e['EVENT'] === 'primary-released' && Number(e['AT_US']) >= stopUs);
+      const released = monitorLog.some((e) => e['EVENT'] === 'primary-released' && Number(e['AT_US']) >= startUs);
       const powerOffs = lab.powerLog.filter((p) => !p.on).length - offsBefore;
-      say(`   ${after} took over ${tookMs.toFixed(0)} ms after the stop; authenticated release seen: ${released}; power offs: ${powerOffs}`);
-      results['cleanStop'] = { server: before.primary, takeoverMs: Math.round(tookMs), released, powerOffs };
+      say(
+        `   ${f.newPrimary} took over; outage ${f.outageMs} ms (detection ${f.detectionMs} ms); authenticated release seen: ${released}; fence: ${f.fenceMs === null ? 'none' : `${f.fenceMs} ms`}; power offs: ${powerOffs}`,
+      );
+      results['cleanStop'] = { ...f, released, powerOffs };
       await run(lab, before.primary, ['systemctl', 'start', 'hotspare'], 30_000);
       await waitRejoined(lab, before.primary);
     }
@@ -115,12 +114,18 @@ async function main(): Promise<void> {
       const cutUs = monoUs();
       await lab.crash(before.primary);
       await sleep(4000);
-      const errors = (await journal(lab, before.monitor, ['-p', 'err'])).filter((e) => Number(e['AT_US'] ?? '0') >= cutUs);
+      const errors = (await journal(lab, before.monitor, ['-p', 'err'])).filter(
+        (e) => Number(e['AT_US'] ?? '0') >= cutUs,
+      );
       say(`   journalctl -u hotspare -p err on ${before.monitor}: ${errors.length} entries, e.g.`);
       for (const e of errors.slice(0, 3)) say(`     ${e['EVENT']}: ${e['MESSAGE']}`);
       results['bmcDown'] = { errors: errors.length, events: [...new Set(errors.map((e) => e['EVENT']))] };
       await lab.restore(before.primary, 'bmc-down');
-      await lab.waitFor(async () => (await lab.holders()).primaryUp.length === 1, 30_000, 'a takeover once the BMC answers');
+      await lab.waitFor(
+        async () => (await lab.holders()).primaryUp.length === 1,
+        30_000,
+        'a takeover once the BMC answers',
+      );
       await lab.restore(before.primary, 'crash').catch(() => undefined);
       await waitRejoined(lab, before.primary);
     }
@@ -136,7 +141,9 @@ async function main(): Promise<void> {
         await run(lab, spare, ['systemctl', 'restart', 'hotspare'], 30_000);
         await waitRejoined(lab, spare);
         const starts = lab.get(spare).agentStarts;
-        await run(lab, spare, ['sh', '-c', "printf 'promote\\nyes\\n' | hotspare shell"]).catch((e: unknown) => String(e));
+        await run(lab, spare, ['sh', '-c', "printf 'promote\\nyes\\n' | hotspare shell"]).catch((e: unknown) =>
+          String(e),
+        );
         await lab.waitFor(() => lab.get(spare).agentStarts > starts, 30_000, `${spare}'s container rebooted`);
         await waitRejoined(lab, spare);
         say(`   ${spare}'s container ended (systemctl reboot inside) and booted again; rejoined`);
@@ -153,6 +160,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  console.error(error instanceof Error ? error.stack ?? error.message : String(error));
+  console.error(error instanceof Error ? (error.stack ?? error.message) : String(error));
   process.exitCode = 1;
 });

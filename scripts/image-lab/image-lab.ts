@@ -50,7 +50,11 @@ export async function run(lab: Lab, server: string, argv: readonly string[], tim
 }
 
 /** `systemctl show hotspare -p ...` in a server's container, as a map. */
-export async function unitProperties(lab: Lab, server: string, names: readonly string[]): Promise<Record<string, string>> {
+export async function unitProperties(
+  lab: Lab,
+  server: string,
+  names: readonly string[],
+): Promise<Record<string, string>> {
   const out = await run(lab, server, ['systemctl', 'show', 'hotspare', ...names.map((n) => `--property=${n}`)]);
   return Object.fromEntries(
     out
@@ -86,7 +90,10 @@ export async function waitAllActive(lab: Lab, timeoutMs = 90_000): Promise<void>
  * READY (systemd's ActiveEnterTimestampMonotonic: the same kernel, the same clock), and to
  * the agent's exec within it.
  */
-export async function readyTiming(lab: Lab, server: string): Promise<{ toExecMs: number; toReadyMs: number }> {
+export async function readyTiming(
+  lab: Lab,
+  server: string,
+): Promise<{ toExecMs: number; toReadyMs: number; firstReadyMs: number | null }> {
   const agent = lab.get(server).agent;
   if (agent === null) throw new Error(`${server}: no container`);
   const stat = readProcStat(agent.pid);
@@ -94,7 +101,11 @@ export async function readyTiming(lab: Lab, server: string): Promise<{ toExecMs:
   const startUs = (stat.startTime / ticksPerSecond()) * 1e6;
   const p = await lab.waitFor(
     async () => {
-      const props = await unitProperties(lab, server, ['ActiveState', 'ExecMainStartTimestampMonotonic', 'ActiveEnterTimestampMonotonic']).catch(() => null);
+      const props = await unitProperties(lab, server, [
+        'ActiveState',
+        'ExecMainStartTimestampMonotonic',
+        'ActiveEnterTimestampMonotonic',
+      ]).catch(() => null);
       return props?.['ActiveState'] === 'active' && Number(props['ActiveEnterTimestampMonotonic']) > 0 ? props : null;
     },
     60_000,
@@ -103,7 +114,14 @@ export async function readyTiming(lab: Lab, server: string): Promise<{ toExecMs:
   );
   const execUs = Number(p['ExecMainStartTimestampMonotonic']);
   const readyUs = Number(p['ActiveEnterTimestampMonotonic']);
-  return { toExecMs: Math.round((execUs - startUs) / 1000), toReadyMs: Math.round((readyUs - startUs) / 1000) };
+  // The unit's figures are its latest start's; the journal has the first READY of this boot
+  // (an agent that boots into a taken role exits 75 and starts again: `reboot: exit`).
+  const ready = (await journal(lab, server, ['EVENT=ready'])).find((e) => Number(e['AT_US']) >= startUs);
+  return {
+    toExecMs: Math.round((execUs - startUs) / 1000),
+    toReadyMs: Math.round((readyUs - startUs) / 1000),
+    firstReadyMs: ready === undefined ? null : Math.round((Number(ready['AT_US']) - startUs) / 1000),
+  };
 }
 
 function ticksPerSecond(): number {
@@ -127,20 +145,36 @@ function eventUs(entries: readonly JournalEntry[], event: string, fromUs: number
 }
 
 /** Cuts the primary's power (the harness, not the BMC) and measures the monitor's takeover. */
-export async function cutPrimary(lab: Lab, before: Roles): Promise<ImageFailover> {
+export function cutPrimary(lab: Lab, before: Roles): Promise<ImageFailover> {
+  return takeoverAfter(lab, before, () => lab.crash(before.primary));
+}
+
+/**
+ * Does `fault` to the primary and measures the monitor's takeover as the namespace lab does:
+ * the observer's gap (last reply before the fault to the first from the new primary), and
+ * from the monitor's journal the detection and the fence (null: no fence, a handover).
+ */
+export async function takeoverAfter(
+  lab: Lab,
+  before: Roles,
+  fault: () => Promise<unknown>,
+  limitMs = 20_000,
+): Promise<ImageFailover> {
   const observer = lab.observer;
   if (observer === null) throw new Error('the failover measurement needs the observer');
   await observer.waitForReply(() => true, 5000, monoUs());
   const cutUs = monoUs();
-  await lab.crash(before.primary);
+  // Not awaited before watching: `systemctl stop` returns only after the agent has ended.
+  const done = fault();
   await lab.waitFor(
     async () => {
       const h = await lab.holders();
       return h.primaryUp.length === 1 && h.primaryUp[0] === before.monitor;
     },
-    20_000,
+    limitMs,
     `${before.monitor} taking over`,
   );
+  await done;
   const reply = await observer.waitForReply((r) => lab.serverByTtl(r.ttl) === before.monitor, 5000, cutUs);
   const gap = observer.outage(cutUs - 100_000, reply.t + 1);
   // The journal's entries reach the file within journald's own write; give it a moment.
@@ -163,7 +197,9 @@ export async function cutPrimary(lab: Lab, before: Roles): Promise<ImageFailover
 /** Waits for a server to be powered, its unit active, and the roles settled with it among them. */
 export async function waitRejoined(lab: Lab, server: string, timeoutMs = 90_000): Promise<Roles> {
   await lab.waitFor(
-    async () => lab.isPowered(server) && (await unitProperties(lab, server, ['ActiveState']).catch(() => null))?.['ActiveState'] === 'active',
+    async () =>
+      lab.isPowered(server) &&
+      (await unitProperties(lab, server, ['ActiveState']).catch(() => null))?.['ActiveState'] === 'active',
     timeoutMs,
     `${server} booted and its agent ready`,
     250,
