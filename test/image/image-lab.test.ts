@@ -96,6 +96,30 @@ describeIfAvailable('booted-image lab: the .deb in three systemd-nspawn containe
     expect(caps.trim()).to.match(/CapEff:\s+0+803000$/);
   });
 
+  it('the console: ipmitool sol activate reaches the shell of the agent in the container', async () => {
+    const l = current();
+    const roles = await converged(l, 60_000, 1000);
+    const o = l.bmcOptions(roles.monitor);
+    const ipmitool = [
+      ...l.ipmitoolCommand(roles.monitor),
+      '-I',
+      'lanplus',
+      '-C',
+      '3',
+      '-H',
+      o.host,
+      '-p',
+      String(o.port),
+    ]
+      .concat(['-U', o.username, '-f', o.passwordFile, 'sol', 'activate'])
+      .join(' ');
+    // A pty for ipmitool (script), keys typed with pauses: Enter, status, then ~. to leave.
+    const typed = "(sleep 3; printf '\\r'; sleep 1; printf 'status\\r'; sleep 3; printf '\\r~.'; sleep 1)";
+    const { stdout } = await exec('sh', ['-c', `${typed} | script -qfc "${ipmitool}" /dev/null`], { timeout: 60_000 });
+    expect(stdout).to.contain(`hotspare ${roles.monitor} monitor> `);
+    expect(stdout).to.match(/phase\s+monitor/);
+  });
+
   it('the primary power cut: the monitor takes over; the old primary boots and rejoins', async () => {
     const l = current();
     const before = await converged(l, 60_000, 2000);
