@@ -4,11 +4,12 @@
 # Everything they need is installed here: Debian packages once, then npm ci.
 
 SHELL := /bin/bash
-DEBS := ipmitool openipmi iputils-ping iputils-arping socat iproute2 procps gcc libc6-dev fence-agents openssl
+DEBS := ipmitool openipmi iputils-ping iputils-arping socat iproute2 procps gcc libc6-dev fence-agents openssl \
+  dpkg-dev mmdebstrap systemd-container
 MOCHA := node_modules/.bin/mocha
 TSC := node_modules/.bin/tsc
 
-.PHONY: all build setup deps-debian deps-npm test test-unit test-lab check lint format demo simulate clean
+.PHONY: all build setup deps-debian deps-npm test test-unit test-lab check lint format demo simulate clean package image-demo
 
 all: build
 
@@ -28,7 +29,7 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund
 	@touch $@
 
-build: deps-npm dist/bin/hotspare-arp dist/bin/hotspare-timer.node dist/bin/hotspare-prober.node
+build: deps-npm dist/bin/hotspare-arp dist/bin/hotspare-timer.node dist/bin/hotspare-prober.node dist/bin/hotspare-unixdgram.node
 	$(TSC) -p tsconfig.json
 
 # RFC 5227 probing and gratuitous ARP through a packet socket (hal/nic/hotspare-arp.c).
@@ -44,6 +45,17 @@ dist/bin/hotspare-prober.node: hal/prober/prober.c
 	  echo "gcc -O2 -Wall -Wextra -Werror -shared -fPIC -pthread -I$(NODE_INCLUDE) -o $@ $<"; gcc -O2 -Wall -Wextra -Werror -shared -fPIC -pthread -I"$(NODE_INCLUDE)" -o $@ $<; \
 	else \
 	  echo "warning: no Node headers in '$(NODE_INCLUDE)': $@ not built, the monitor will probe from the event loop"; \
+	fi
+
+# One unix datagram from Node (hal/systemd/unix-dgram.c): sd_notify and journald's native
+# protocol under systemd. Optional like the others: without it the agent logs to stdout and
+# tells systemd nothing (the packaged unit needs it: make package checks it was built).
+dist/bin/hotspare-unixdgram.node: hal/systemd/unix-dgram.c
+	@mkdir -p dist/bin
+	@if [ -f "$(NODE_INCLUDE)/node_api.h" ]; then \
+	  echo "gcc -O2 -Wall -Wextra -Werror -shared -fPIC -I$(NODE_INCLUDE) -o $@ $<"; gcc -O2 -Wall -Wextra -Werror -shared -fPIC -I"$(NODE_INCLUDE)" -o $@ $<; \
+	else \
+	  echo "warning: no Node headers in '$(NODE_INCLUDE)': $@ not built, no systemd notifications or journal fields"; \
 	fi
 
 # Microsecond timer for the probe clock (hal/clock/native/timer.c), an N-API addon built
@@ -63,7 +75,7 @@ dist/bin/hotspare-timer.node: hal/clock/native/timer.c
 UNIT_TESTS := dist/test/role/*.test.js dist/test/sim/*.test.js dist/test/config/*.test.js \
   dist/test/control/*.test.js dist/test/hal/*-packet.test.js dist/test/hal/*-output.test.js \
   dist/test/sync/*.test.js dist/test/shell/*.test.js dist/test/platform/*.test.js dist/test/peer/*.test.js \
-  dist/test/lease/*.test.js
+  dist/test/lease/*.test.js dist/test/log/*.test.js
 
 # The one test command (README, .ci/run): check first (types, lint, fast tests), then the rest,
 # the lab included.
@@ -90,6 +102,18 @@ test-lab: setup build
 
 demo: setup build
 	node dist/scripts/demo.js
+
+# The .deb and tarball for boot images (packaging/build-package.sh; README "Install on a boot
+# image"). BUNDLE_NODE=no: depend on the image's nodejs (>= 20) instead of bringing one.
+package: setup build
+	BUNDLE_NODE=$(BUNDLE_NODE) packaging/build-package.sh
+
+BUNDLE_NODE ?= yes
+
+# The booted-image lab's whole story: three Debian 12 images booted with systemd-nspawn as
+# the lab's servers (scripts/image-lab/; the root filesystem is cached in /var/cache/hotspare-image).
+image-demo: package
+	node dist/scripts/image-lab/demo.js
 
 simulate: build
 	node dist/src/cli/main.js simulate --nodes 3 --kill-primary-at 3 --seconds 6

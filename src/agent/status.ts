@@ -16,6 +16,8 @@ export interface Transition {
 
 /** What `hotspare status` shows; contains no secrets. */
 export interface AgentStatus {
+  /** The agent's version (`hotspare --version`); added by `hotspare run`, absent in simulations. */
+  version?: string;
   node: string;
   role: PersistedRole;
   phase: Phase;

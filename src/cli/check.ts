@@ -1,14 +1,29 @@
 import { constants, accessSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig } from '../config/index.js';
+import { sysfsMac } from '../config/load.js';
 import { PeerKey } from '../peer/index.js';
 import { SyncKey } from '../sync/psk.js';
 import type { Config } from '../config/index.js';
 import { redactSecretPaths, secretFileModeProblems, secretFileProblems } from './secret-files.js';
 
+export interface CheckOptions {
+  /**
+   * Also check this machine: the board's NIC exists and its MAC is this server's in
+   * cluster.members (`hotspare check` does; `--no-host` for a config meant for another machine).
+   */
+  host?: boolean;
+  /** The MAC of an interface, or null when it does not exist. Default: sysfs. */
+  macOf?: (nic: string) => string | null;
+}
+
 /** Validates a config and its board and describes what the agent would do. Throws on errors. */
-export function checkConfig(path: string): { config: Config; report: string[]; warnings: string[] } {
-  const config = loadConfig(path);
+export function checkConfig(
+  path: string,
+  options: CheckOptions = {},
+): { config: Config; report: string[]; warnings: string[] } {
+  const macOf = options.macOf ?? sysfsMac;
+  const config = loadConfig(path, { macOf });
   const warnings: string[] = [];
   for (const member of config.cluster.members) {
     if (member.bmc === null && config.fencing.required && member.name !== config.node)
@@ -20,6 +35,7 @@ export function checkConfig(path: string): { config: Config; report: string[]; w
   // or stricter. Messages name the field, never the path (it may be a password typed there).
   const problems = [...secretFileProblems(config), ...secretFileModeProblems(config)];
   problems.push(...bmcClientProblems(config));
+  if (options.host === true) problems.push(...hostProblems(config, macOf));
   if (config.sync.keyFile !== null && problems.every((p) => !p.includes(': sync.key_file: '))) {
     try {
       SyncKey.fromFile(config.sync.keyFile);
@@ -62,7 +78,25 @@ export function checkConfig(path: string): { config: Config; report: string[]; w
     `sync every ${config.sync.everyProbes} answered probes; health check ${config.health === null ? 'none' : `\`${config.health.command}\` every ${config.health.intervalMs} ms, ${config.health.fails} failures give up the primary address`}`,
     `control socket ${config.controlSocket}${config.board.serial.device === null ? '' : `; console ${config.board.serial.device} at ${config.board.serial.baud} baud`}`,
   ];
+  if (options.host === true)
+    report.push(`this machine: ${config.board.nic} has ${macOf(config.board.nic) ?? '?'}, ${config.node}'s MAC`);
   return { config, report, warnings };
+}
+
+/**
+ * This machine against the config: the board's NIC must exist (the agent holds the cluster
+ * addresses there) and carry this member's MAC (the monitors fence by it).
+ */
+function hostProblems(config: Config, macOf: (nic: string) => string | null): string[] {
+  const nic = config.board.nic;
+  const mac = macOf(nic);
+  if (mac === null) return [`${config.board.file}: nic: this machine has no interface ${nic}`];
+  const self = config.cluster.members.find((m) => m.name === config.node);
+  if (self !== undefined && self.mac !== mac)
+    return [
+      `${config.file}: cluster.members: ${config.node}'s mac is ${self.mac}, but ${nic} here has ${mac}; the monitors would fence the wrong server or none`,
+    ];
+  return [];
 }
 
 /** The BMC client in words, for the report. */

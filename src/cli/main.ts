@@ -5,6 +5,7 @@ import type { AgentStatus } from '../agent/index.js';
 import { numberOption, parseArgs, rangeOption, stringOption, UsageError } from './args.js';
 import { checkConfig } from './check.js';
 import { formatStatus } from './status-format.js';
+import { agentVersion } from './version.js';
 
 const HELP: Record<string, string> = {
   main: `hotspare: keeps a service alive when a server dies (one primary, one monitor, spares)
@@ -17,18 +18,24 @@ commands:
   status    ask a running agent for its role, addresses, probe statistics, transitions
   shell     the maintenance shell of a running agent (the same as on its serial console)
   simulate  run a simulated cluster in virtual time and print its role transitions
+  release   remove the cluster addresses from the NIC after the agent ended (ExecStopPost)
 
-hotspare <command> --help shows a command's options.`,
+hotspare <command> --help shows a command's options; hotspare --version its version.`,
   run: `usage: hotspare run --config FILE
 
-Runs the agent in the foreground until SIGTERM, SIGINT (exit 0) or SIGHUP (exit 129; there
-is no reload: a supervisor restarting on failure reads the config anew); an uncaught error
-exits 70. Each releases the addresses first. Needs root (raw ICMP sockets,
-addresses on the board's interface). Logs JSON lines to stdout (pretty on a terminal).`,
-  check: `usage: hotspare check --config FILE
+Runs the agent in the foreground until SIGTERM or SIGINT (exit 0); an uncaught error exits
+70. Each releases the addresses first (a primary with the peer protocol on demotes first,
+so the monitor takes over without a fence). SIGHUP reloads the config: log.level takes
+effect at once; any other change is logged as needing a restart. Needs root (raw ICMP
+sockets, addresses on the board's interface). Logs JSON lines to stdout (pretty on a
+terminal); under systemd, journal entries with priorities and fields, and sd_notify
+readiness and watchdog pings.`,
+  check: `usage: hotspare check --config FILE [--no-host]
 
-Validates the config and its board file. Prints what the agent would do; exits 1 with a
-message naming the file and field on any error.`,
+Validates the config and its board file, and this machine against them: the board's NIC
+exists and has this server's MAC (--no-host skips that, for a config meant for another
+machine). Prints what the agent would do; exits 1 with a message naming the file and field
+on any error.`,
   status: `usage: hotspare status [--json] [--socket PATH | --config FILE]
 
 Asks a running agent over its control socket (default /run/hotspare/control.sock, or the
@@ -43,6 +50,12 @@ keys go straight to the shell (Ctrl-C cancels a line, Ctrl-D on an empty line or
 ends it); from a pipe, lines are run in order and the session ends after the last one.
 Mutating commands (promote, demote, maintenance, fence) ask for confirmation and, when
 shell.password_file is set, for the password.`,
+  release: `usage: hotspare release --config FILE
+
+Removes the primary and monitor addresses from the board's NIC if they are there. For the
+service manager after the agent ended (the systemd unit's ExecStopPost): an agent that was
+killed holding them leaves them answering for a server nothing decides about. Never run it
+beside a running agent.`,
   simulate: `usage: hotspare simulate [--nodes N] [--seed S] [--seconds T] [--kill-primary-at S]
                          [--cut-primary-at S] [--bmc-off-delay-ms MS]
 
@@ -64,6 +77,10 @@ const EXIT_GRACE_MS = 2000;
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
+  if (command === '--version' || command === 'version') {
+    console.log(`hotspare ${agentVersion()}`);
+    return 0;
+  }
   if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
     console.log(HELP['main']);
     return command === undefined ? 2 : 0;
@@ -84,10 +101,10 @@ async function main(argv: string[]): Promise<number> {
       return -1; // keeps running
     }
     case 'check': {
-      const args = parseArgs(rest, { config: 'value' });
+      const args = parseArgs(rest, { config: 'value', 'no-host': 'flag' });
       const config = stringOption(args, 'config');
       if (config === null) throw new UsageError('check needs --config FILE');
-      const { report, warnings } = checkConfig(config);
+      const { report, warnings } = checkConfig(config, { host: !args.options.has('no-host') });
       for (const line of report) console.log(line);
       for (const line of warnings) console.log(`warning: ${line}`);
       return 0;
@@ -110,6 +127,14 @@ async function main(argv: string[]): Promise<number> {
       if (socket === null && config !== null) socket = checkConfig(config).config.controlSocket;
       const { runShellClient } = await import('../shell/client.js');
       return runShellClient(socket ?? '/run/hotspare/control.sock');
+    }
+    case 'release': {
+      const args = parseArgs(rest, { config: 'value' });
+      const config = stringOption(args, 'config');
+      if (config === null) throw new UsageError('release needs --config FILE');
+      const { releaseAddresses } = await import('./release.js');
+      for (const line of await releaseAddresses(config)) console.log(line);
+      return 0;
     }
     case 'simulate': {
       const args = parseArgs(rest, {

@@ -27,8 +27,13 @@ import { ControlServer, operatorHandler } from '../control/index.js';
 import { randomBytes } from 'node:crypto';
 import type { PeerPorts } from '../agent/index.js';
 import { NONCE_BYTES, PeerKey, peerMembers } from '../peer/index.js';
-import { TslogLog } from '../log/index.js';
-import type { LogFields } from '../log/index.js';
+import { JournalLog, TslogLog } from '../log/index.js';
+import type { EventLog, LogFields } from '../log/index.js';
+import type { ServiceManager } from '../../hal/systemd/index.js';
+import { SystemdJournal, SystemdServiceManager, stdoutIsJournal } from '../../hal/systemd/linux.js';
+import { loadUnixDgram } from '../../hal/systemd/native.js';
+import type { Operator } from '../agent/operator.js';
+import type { LogLevel } from '../role/types.js';
 import { ShellCommands } from '../platform/shell-commands.js';
 import { FileSessionJournal } from '../platform/bmc-session-journal.js';
 import { replicatorFor } from '../sync/index.js';
@@ -36,15 +41,20 @@ import { CommandPacer, serveConsole, serveSocket } from '../shell/index.js';
 import type { ShellDeps, ShellSession } from '../shell/index.js';
 import { keepMemoryOutOfCoreDumps } from './core-dumps.js';
 import { redactSecretPaths, secretFileModeProblems, secretFileProblems } from './secret-files.js';
+import { reloadPlan } from './reload.js';
+import { agentVersion } from './version.js';
 
 /**
- * How the agent's process ends, by cause. There is no reload path (the config is read once),
- * so SIGHUP shuts down cleanly like SIGTERM but exits non-zero: a supervisor that restarts on
- * failure starts it again with the config read anew.
+ * How the agent's process ends, by cause. SIGHUP is not among them: it reloads the config
+ * (what can change in place does; the rest is logged as needing a restart).
  */
-export const EXIT_CODES = { SIGTERM: 0, SIGINT: 0, SIGHUP: 129, fatal: 70 } as const;
+export const EXIT_CODES = { SIGTERM: 0, SIGINT: 0, fatal: 70 } as const;
 /** A shutdown that has not finished by then exits anyway (a release or close that hangs). */
 const SHUTDOWN_LIMIT_MS = 5000;
+/** A clean stop's handover: the monitor's detection and confirm windows, plus this. */
+const HANDOVER_MARGIN_MS = 250;
+/** A clean stop's handover: how long the demote may take to release the primary address. */
+const HANDOVER_RELEASE_LIMIT_MS = 1000;
 /** The IPMI-over-LAN port, where a member's bmc.port is not written. */
 const IPMI_PORT = 623;
 /** HTTPS, where a member's bmc.port is not written and the client is redfish. */
@@ -63,7 +73,25 @@ export async function runAgent(configPath: string): Promise<void> {
   // vetted now: unreadable, or open to group or others, and the agent does not start.
   const secretProblems = [...secretFileProblems(config), ...secretFileModeProblems(config)];
   if (secretProblems.length > 0) throw new Error(secretProblems.join('\n'));
-  const log = new TslogLog(config.log.level, config.log.format);
+  // Under systemd: sd_notify (readiness, watchdog, status) and, when stdout is the journal,
+  // native journal entries with priorities and fields. Both need the unixdgram addon.
+  const dgram = loadUnixDgram();
+  const manager = SystemdServiceManager.fromEnv(process.env, typeof dgram === 'string' ? null : dgram);
+  const text = new TslogLog(config.log.level, config.log.format);
+  const log: AgentLog =
+    typeof dgram !== 'string' && stdoutIsJournal(process.env)
+      ? new JournalLog(new SystemdJournal(dgram), config.log.level, new TslogLog(config.log.level, 'json'))
+      : text;
+  if (typeof dgram === 'string' && (process.env['NOTIFY_SOCKET'] ?? '') !== '')
+    log.emit({
+      atMs: Date.now(),
+      atUs: Math.round(performance.now() * 1000),
+      level: 'error',
+      node: config.node,
+      event: 'systemd-unavailable',
+      message: `systemd asks for notifications but the unixdgram addon cannot load (${dgram}): no readiness, no watchdog pings`,
+      fields: {},
+    });
   if (coreDumps !== null)
     log.emit({
       atMs: Date.now(),
@@ -78,7 +106,7 @@ export async function runAgent(configPath: string): Promise<void> {
   // leaves no helper process, socket or session behind and the process can exit.
   const opened = new OpenedResources();
   try {
-    await startAgent(config, log, opened);
+    await startAgent(configPath, config, log, manager, opened);
   } catch (error) {
     await opened.closeAll();
     throw withoutSecretPaths(error, config);
@@ -112,7 +140,16 @@ class OpenedResources {
   }
 }
 
-async function startAgent(config: Config, log: TslogLog, resources: OpenedResources): Promise<void> {
+/** The agent's log: text (TslogLog) or the journal (JournalLog); both change level on a reload. */
+type AgentLog = EventLog & { setThreshold(level: LogLevel): void };
+
+async function startAgent(
+  configPath: string,
+  config: Config,
+  log: AgentLog,
+  manager: ServiceManager,
+  resources: OpenedResources,
+): Promise<void> {
   // The probe core's clock: the timerfd addon when built (microsecond wake-ups), and the
   // real-time scheduler when the config asks for it; an explicit request that fails stops here.
   const opened = openClock({ native: config.clock.native, realtime: config.clock.realtime });
@@ -181,6 +218,8 @@ async function startAgent(config: Config, log: TslogLog, resources: OpenedResour
   // The console's maintenance shell, started once the agent exists; role transitions are
   // printed through it so a line being typed on the console is not corrupted.
   let consoleShell: ShellSession | null = null;
+  /** Ends the watchdog pings: set once they start, after readiness. */
+  let stopWatchdog = (): void => undefined;
   const seed = (process.pid * 2654435761 + Date.now()) >>> 0;
   let shuttingDown = false;
   const agent = new Agent({
@@ -316,8 +355,9 @@ async function startAgent(config: Config, log: TslogLog, resources: OpenedResour
         );
     }
   }
+  if (log instanceof JournalLog) log.describeWith(() => ({ role: agent.phase, epoch: agent.epoch }));
   const shellDeps: ShellDeps = {
-    operator: agent,
+    operator: withVersion(agent, agentVersion()),
     node: config.node,
     passwordFile: config.shell.passwordFile,
     log: (level, event, message, fields = {}) =>
@@ -341,15 +381,24 @@ async function startAgent(config: Config, log: TslogLog, resources: OpenedResour
     if (shuttingDown) return;
     shuttingDown = true;
     note('info', 'shutdown', `shutting down (${why}); exit code ${code}`, { why, code });
+    manager.notify({ STOPPING: '1', STATUS: `stopping (${why})` });
     setTimeout(() => process.exit(code), SHUTDOWN_LIMIT_MS).unref();
+    stopWatchdog();
+    if (code === 0) await handOver(agent, nic, config, note);
     // In reverse order of opening: the agent stops and its addresses are released, then the
     // control socket, console, BMC sessions, NIC, ICMP socket and clock close.
     await resources.closeAll();
     process.exit(code);
   }
 
-  for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const)
+  for (const signal of ['SIGTERM', 'SIGINT'] as const)
     process.on(signal, () => void shutdown(EXIT_CODES[signal], signal));
+  let running = config;
+  process.on('SIGHUP', () => {
+    manager.notify({ RELOADING: '1', MONOTONIC_USEC: String(process.hrtime.bigint() / 1000n) });
+    running = reload(configPath, running, log, note);
+    manager.notify({ READY: '1', STATUS: statusLine(agent) });
+  });
   // An error nothing caught leaves the agent in an unknown state: log it, let go of the
   // addresses through the same shutdown, exit non-zero.
   const fatal = (origin: string, error: unknown): void => {
@@ -362,6 +411,133 @@ async function startAgent(config: Config, log: TslogLog, resources: OpenedResour
   // interface then is another agent's (a second agent started by mistake must not take it).
   resources.add(() => stopAndRelease(agent, nic, config));
   await agent.start();
+  // Ready: the role machine has booted and the control socket, console and BMC sessions are
+  // open. systemd (Type=notify) counts the start done only now.
+  manager.notify({ READY: '1', MAINPID: String(process.pid), STATUS: statusLine(agent) });
+  note('info', 'ready', `hotspare ${agentVersion()} ready (${agent.phase}, epoch ${agent.epoch})`, {
+    version: agentVersion(),
+    supervised: manager.supervised,
+    watchdogMs: manager.watchdogUs === null ? null : Math.round(manager.watchdogUs / 1000),
+  });
+  const stopWatchdogPings = pingWatchdog(manager, clock, () => statusLine(agent));
+  stopWatchdog = stopWatchdogPings;
+}
+
+/** The agent as the shell and control socket see it, with this build's version in its status. */
+function withVersion(agent: Agent, version: string): Operator {
+  return {
+    status: async () => ({ version, ...(await agent.status()) }),
+    transitions: () => agent.transitions(),
+    recentLog: (count) => agent.recentLog(count),
+    effectiveConfig: () => agent.effectiveConfig(),
+    command: (command) => agent.command(command),
+    probe: (address, count, timeoutMs) => agent.probe(address, count, timeoutMs),
+    bmcStatus: (member) => agent.bmcStatus(member),
+    fenceMember: (member) => agent.fenceMember(member),
+    syncNow: () => agent.syncNow(),
+  };
+}
+
+/** systemd's STATUS= line (`systemctl status hotspare`): the phase and epoch. */
+function statusLine(agent: Agent): string {
+  return `${agent.phase}, epoch ${agent.epoch}${agent.inMaintenance ? ', in maintenance' : ''}`;
+}
+
+/**
+ * Pings systemd's watchdog (WatchdogSec) at half its period from the probe core's clock, on
+ * the event loop that sends the probes and runs the role machine: a loop that hangs stops the
+ * pings, and systemd kills and restarts the agent. Returns the function that stops them.
+ */
+function pingWatchdog(manager: ServiceManager, clock: Clock, status: () => string): () => void {
+  const periodUs = manager.watchdogUs;
+  if (periodUs === null) return () => undefined;
+  const everyUs = Math.max(1000, Math.floor(periodUs / 2));
+  let cancel = (): void => undefined;
+  let stopped = false;
+  const ping = (): void => {
+    if (stopped) return;
+    manager.notify({ WATCHDOG: '1', STATUS: status() });
+    cancel = clock.at(clock.nowUs() + everyUs, ping);
+  };
+  ping();
+  return () => {
+    stopped = true;
+    cancel();
+  };
+}
+
+/**
+ * A clean stop of a primary hands over without a power cut when the peer protocol is on: the
+ * agent demotes itself (persisting `spare` at the next epoch, releasing the primary address,
+ * and saying so in an authenticated heartbeat at once), then keeps heartbeating as a spare
+ * while the monitor detects the silence and confirms it (its detection window, the [0013]
+ * confirm window and a margin), so the monitor takes over from an authenticated release and
+ * does not fence. Without the peer protocol a release cannot be told from a crash: the
+ * addresses are just released and the monitor fences this server as before.
+ */
+async function handOver(
+  agent: Agent,
+  nic: LinuxNic,
+  config: Config,
+  note: (level: 'info' | 'error', event: string, text: string, fields?: LogFields) => void,
+): Promise<void> {
+  if (config.peer.keyFile === null || agent.phase !== 'primary') return;
+  const outcome = agent.command('demote');
+  if (!outcome.accepted) {
+    note('error', 'handover', `clean stop: could not demote (${outcome.message}); the monitor will fence this server`);
+    return;
+  }
+  const p = config.probe;
+  const graceMs = Math.min(
+    p.intervalMs * p.misses + p.timeoutMs + config.fencing.confirmMs + HANDOVER_MARGIN_MS,
+    Math.floor(config.peer.deadAfterMs / 2),
+  );
+  const deadline = Date.now() + HANDOVER_RELEASE_LIMIT_MS;
+  while (Date.now() < deadline && (await nic.holds(config.cluster.primaryAddress).catch(() => false)))
+    await new Promise((done) => setTimeout(done, 5));
+  note(
+    'info',
+    'handover',
+    `clean stop: demoted and released the primary address; heartbeating as a spare for ${graceMs} ms while the monitor takes over`,
+    { graceMs },
+  );
+  await new Promise((done) => setTimeout(done, graceMs));
+}
+
+/**
+ * SIGHUP: reads and checks the config again. An invalid one is refused (the running config
+ * stays); changes to `log.level` take effect; every other change is logged as needing a
+ * restart (`systemctl restart hotspare`). Returns the config now in effect.
+ */
+function reload(
+  configPath: string,
+  running: Config,
+  log: AgentLog,
+  note: (level: 'info' | 'error', event: string, text: string, fields?: LogFields) => void,
+): Config {
+  let next: Config;
+  try {
+    next = loadConfig(configPath);
+    const problems = [...secretFileProblems(next), ...secretFileModeProblems(next)];
+    if (problems.length > 0) throw new Error(problems.join('; '));
+  } catch (error) {
+    const detail = redactSecretPaths(error instanceof Error ? error.message : String(error), running);
+    note('error', 'reload', `SIGHUP: the config was not reloaded, the running one stays: ${detail}`);
+    return running;
+  }
+  const plan = reloadPlan(running, next);
+  note(
+    'info',
+    'reload',
+    plan.apply.length + plan.restart.length === 0
+      ? 'SIGHUP: config reloaded, nothing changed'
+      : `SIGHUP: config reloaded${plan.apply.length === 0 ? '' : `; applied: ${plan.apply.join(', ')}`}${plan.restart.length === 0 ? '' : `; changed but needing a restart (systemctl restart hotspare): ${plan.restart.join(', ')}`}`,
+    { applied: plan.apply.join(','), restart: plan.restart.join(',') },
+  );
+  // Applied after the line above, so a stricter level does not hide the news of itself.
+  if (plan.apply.includes('log.level')) log.setThreshold(next.log.level);
+  const applied = { ...running, log: { ...running.log, level: next.log.level } };
+  return applied;
 }
 
 /**

@@ -5,7 +5,7 @@ export function formatStatus(s: AgentStatus): string {
   const rtt = s.rttUs;
   const us = (v: number | null): string => (v === null ? '-' : `${Math.round(v)}`);
   const lines = [
-    `node ${s.node}: ${s.phase}${s.maintenance ? ' IN MAINTENANCE' : ''} (persisted role ${s.role}, epoch ${s.epoch}), link ${s.linkUp ? 'up' : 'DOWN'}, up ${s.uptimeS} s`,
+    `node ${s.node}: ${s.phase}${s.maintenance ? ' IN MAINTENANCE' : ''} (persisted role ${s.role}, epoch ${s.epoch}), link ${s.linkUp ? 'up' : 'DOWN'}, up ${s.uptimeS} s${s.version === undefined ? '' : `, hotspare ${s.version}`}`,
     `holds: ${s.held.length === 0 ? 'nothing' : s.held.join(', ')}`,
     `primary address ${s.primaryAddress} held by ${s.holder ?? 'unknown'}; misses ${s.misses}; fence ${s.fence.status}${s.fence.target === null ? '' : ` (${s.fence.target}, attempt ${s.fence.attempt})`}`,
     `probes: ${s.probes.probesSent} sent, ${s.probes.replies} answered, ${s.probes.misses} missed, ${s.probes.foreignReplies} foreign replies ignored`,

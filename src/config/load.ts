@@ -1,4 +1,6 @@
-import { dirname, isAbsolute, resolve } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../../hal/errors/index.js';
 import { loadBoard, readYaml } from './board.js';
 import { parseIpv4Cidr } from './address.js';
@@ -6,17 +8,48 @@ import type { Ipv4Cidr } from './address.js';
 import { Fields } from './fields.js';
 import type { Board, Config, Member } from './types.js';
 
-/** Reads and validates a config file and its board. Every key: README "Configuration". */
-export function loadConfig(path: string): Config {
-  const file = resolve(path);
-  return parseConfig(file, readYaml(file), (boardPath) => loadBoard(boardPath));
+/**
+ * Where boards named without a path (`board: dell-poweredge-idrac9`) are looked for: the
+ * package's directory, then the boards beside this build (a checkout's `boards/`).
+ */
+export const BOARD_DIRS: readonly string[] = [
+  '/usr/share/hotspare/boards',
+  fileURLToPath(new URL('../../../boards', import.meta.url)),
+];
+
+/** What the config needs to know of the machine it is loaded on. */
+export interface ConfigHost {
+  /** The MAC of a network interface (lower case), or null when there is no such interface. */
+  macOf?: (nic: string) => string | null;
+  /** Directories searched for a board given by name. Default BOARD_DIRS. */
+  boardDirs?: readonly string[];
 }
 
-export function parseConfig(file: string, doc: unknown, readBoard: (path: string) => Board): Config {
+/** An interface's MAC from sysfs, or null when the interface does not exist here. */
+export function sysfsMac(nic: string): string | null {
+  if (!/^[A-Za-z0-9_.:@-]{1,15}$/.test(nic)) return null;
+  try {
+    return readFileSync(`/sys/class/net/${nic}/address`, 'utf8').trim().toLowerCase();
+  } catch {
+    return null;
+  }
+}
+
+/** Reads and validates a config file and its board. Every key: README "Configuration". */
+export function loadConfig(path: string, host: ConfigHost = { macOf: sysfsMac }): Config {
+  const file = resolve(path);
+  return parseConfig(file, readYaml(file), (boardPath) => loadBoard(boardPath), host);
+}
+
+export function parseConfig(
+  file: string,
+  doc: unknown,
+  readBoard: (path: string) => Board,
+  host: ConfigHost = {},
+): Config {
   const f = Fields.root(file, doc);
-  const node = f.string('node');
-  const boardPath = f.string('board');
-  const board = readBoard(isAbsolute(boardPath) ? boardPath : resolve(dirname(file), boardPath));
+  const nodeField = f.string('node');
+  const board = readBoard(boardFile(f, file, f.string('board'), host.boardDirs ?? BOARD_DIRS));
 
   const cluster = f.object('cluster', true);
   const primary = cidr(cluster, 'primary_address');
@@ -42,6 +75,7 @@ export function parseConfig(file: string, doc: unknown, readBoard: (path: string
     if (sameMac !== i)
       throw new ConfigError(file, `cluster.members[${i}].mac`, `same MAC as cluster.members[${sameMac}]`);
   });
+  const node = nodeField === 'auto' ? nodeByMac(f, board, members, host) : nodeField;
   if (!members.some((m) => m.name === node))
     f.fail('node', `${JSON.stringify(node)} is not in cluster.members (${members.map((m) => m.name).join(', ')})`);
   cluster.rejectUnknown();
@@ -242,6 +276,41 @@ export function parseConfig(file: string, doc: unknown, readBoard: (path: string
     controlSocket,
     log,
   };
+}
+
+/**
+ * The board file: a path (it has a `/` or ends in .yaml/.yml; relative to the config file),
+ * or a name looked up as NAME.yaml in `dirs`, first found wins.
+ */
+function boardFile(f: Fields, file: string, value: string, dirs: readonly string[]): string {
+  if (value.includes('/') || /\.ya?ml$/.test(value)) return isAbsolute(value) ? value : resolve(dirname(file), value);
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(value))
+    f.fail(
+      'board',
+      `must be a board name (letters, digits, . _ -) or a path to a board file, got ${JSON.stringify(value)}`,
+    );
+  for (const dir of dirs) {
+    const candidate = join(dir, `${value}.yaml`);
+    if (existsSync(candidate)) return candidate;
+  }
+  return f.fail('board', `no board named ${JSON.stringify(value)} in ${dirs.join(', ')}`);
+}
+
+/**
+ * `node: auto`: this server is the member whose MAC is the board NIC's, so one image (one
+ * config) serves every server of the cluster.
+ */
+function nodeByMac(f: Fields, board: Board, members: readonly Member[], host: ConfigHost): string {
+  const mac = host.macOf?.(board.nic) ?? null;
+  if (mac === null)
+    return f.fail('node', `auto: this machine has no interface ${board.nic} (the board's nic) to read a MAC from`);
+  const self = members.find((m) => m.mac === mac);
+  if (self === undefined)
+    return f.fail(
+      'node',
+      `auto: no member of cluster.members has ${board.nic}'s MAC ${mac} (members: ${members.map((m) => `${m.name} ${m.mac}`).join(', ')})`,
+    );
+  return self.name;
 }
 
 function member(m: Fields, fenceAgent: boolean): Member {

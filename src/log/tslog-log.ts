@@ -14,7 +14,7 @@ export class TslogLog implements EventLog {
   private readonly logger: Logger<unknown>;
 
   constructor(
-    private readonly threshold: LogLevel,
+    private threshold: LogLevel,
     format: 'json' | 'pretty' | 'auto',
   ) {
     const pretty = format === 'pretty' || (format === 'auto' && process.stdout.isTTY === true);
@@ -43,6 +43,12 @@ export class TslogLog implements EventLog {
         this.logger.error(line.message, record);
         break;
     }
+  }
+
+  /** A new threshold (SIGHUP reload of log.level). */
+  setThreshold(level: LogLevel): void {
+    this.threshold = level;
+    this.logger.settings.minLevel = TSLOG_LEVEL[level];
   }
 
   recent(count: number): LogLine[] {

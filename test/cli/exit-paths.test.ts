@@ -1,6 +1,6 @@
 /**
  * `hotspare run`'s exit paths with the real CLI in a network namespace (root): the agent
- * takes the primary address on a veth, then SIGHUP, SIGTERM or an uncaught error ends it,
+ * takes the primary address on a veth, then SIGTERM or an uncaught error ends it (SIGHUP reloads),
  * and the address must be gone from the interface when the process has exited, with the
  * exit code src/cli/run.ts documents (EXIT_CODES).
  *
@@ -12,7 +12,7 @@ import { expect } from 'chai';
 import { execFile, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -140,16 +140,29 @@ describe('hotspare run: exit paths release the addresses (network namespace, roo
     return { exited };
   }
 
-  it('SIGHUP: clean shutdown, the primary address released, exit code 129', async () => {
+  it('SIGHUP: reloads (log.level applied, other changes named as needing a restart), keeps running and holding', async () => {
     const { exited } = await startAgent('hup');
+    const config = join(dir, 'hup.yaml');
+    const text = readFileSync(config, 'utf8');
+    writeFileSync(
+      config,
+      text
+        .replace('log: { format: json }', 'log: { format: json, level: warn }')
+        .replace('jitter_ms: 10', 'jitter_ms: 20'),
+    );
     child?.kill('SIGHUP');
-    const exit = await exited;
-    expect(exit).to.deep.equal({ code: EXIT_CODES.SIGHUP, signal: null });
-    expect(EXIT_CODES.SIGHUP).to.equal(129);
-    expect(await addresses(netns, 'eth0')).to.not.include(PRIMARY);
+    expect(await until(async () => /"event":"reload"/.test(output), 5000), output).to.equal(true);
     expect(output)
-      .to.match(/"event":"shutdown"/)
-      .and.to.match(/shutting down \(SIGHUP\)/);
+      .to.match(/applied: log\.level/)
+      .and.to.match(/needing a restart \(systemctl restart hotspare\): boot\.jitter_ms/);
+    // An invalid config is refused and the running one stays.
+    writeFileSync(config, text.replace('node: a', 'node: zz'));
+    child?.kill('SIGHUP');
+    expect(await until(async () => /was not reloaded/.test(output), 5000), output).to.equal(true);
+    expect(child?.exitCode).to.equal(null);
+    expect(await addresses(netns, 'eth0')).to.include(PRIMARY);
+    child?.kill('SIGTERM');
+    expect(await exited).to.deep.equal({ code: 0, signal: null });
   });
 
   it('SIGTERM: the same clean shutdown, exit code 0', async () => {
