@@ -13,8 +13,8 @@ import { dirname, join, resolve } from 'node:path';
 import { cleanupAll, installSignalCleanup } from './bench/cleanup.js';
 import { failoverSection } from './bench/failover.js';
 import type { FailoverSection } from './bench/failover.js';
-import { falseAlarmSection } from './bench/false-alarms.js';
-import type { FalseAlarmSection } from './bench/false-alarms.js';
+import { falseAlarmRun, falseAlarmSection } from './bench/false-alarms.js';
+import type { FalseAlarmRun, FalseAlarmSection } from './bench/false-alarms.js';
 import { fencingSection } from './bench/fencing.js';
 import type { FencingSection } from './bench/fencing.js';
 import { cpuSnapshot, loadSample, machineBusy, machineFacts } from './bench/machine.js';
@@ -125,6 +125,7 @@ async function main(): Promise<void> {
   let fencing: FencingSection | null = null;
   let probeCore: BenchResults['probeCore'] = null;
   let falseAlarms: FalseAlarmSection | null = null;
+  let leaseAlarms: FalseAlarmRun | null = null;
   let failover: FailoverSection | null = null;
   try {
     if (params.sections.has('fencing'))
@@ -154,6 +155,16 @@ async function main(): Promise<void> {
           impair,
           log,
         ),
+      );
+    }
+    if (params.sections.has('lease-alarms')) {
+      // The lease gate at its defaults, as long as the probe defaults' run, under the same load.
+      const impair = { loss: params.loss, delayMs: params.delayMs, jitterMs: params.jitterMs, mode: params.impair };
+      leaseAlarms = await section('lease-alarms', errors, () =>
+        falseAlarmRun(DEFAULT_PROBE, params.stressSeconds, impair, log, {
+          label: 'gate lease, L 100 ms, renew 10 ms, d_drop 10 ms',
+          config: { fencing: { gate: 'lease' } },
+        }),
       );
     }
     if (params.sections.has('failover')) {
@@ -186,6 +197,7 @@ async function main(): Promise<void> {
     fencing,
     probeCore,
     falseAlarms,
+    leaseAlarms,
     failover,
     errors,
     notes,

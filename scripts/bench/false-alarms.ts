@@ -31,6 +31,10 @@ export interface FalseAlarmRun {
   bmcPowerOffs: number;
   /** probe-recovered lines by the number of misses in a row before the answer: how close it came. */
   nearMisses: Record<string, number>;
+  /** With the lease gate: primaries that lost their lease (each one gives the address up). */
+  leaseLosses?: number;
+  /** The takeover gate and its settings (absent: confirmed). */
+  gate?: string;
   impairment: ImpairReport | null;
   stress: string;
   load: { start: LoadSample; end: LoadSample };
@@ -42,8 +46,12 @@ function count(
   lab: Lab,
   fromUs: number,
   toUs: number,
-): Pick<FalseAlarmRun, 'spuriousFailovers' | 'fences' | 'takeovers' | 'addressMoves' | 'bmcPowerOffs' | 'nearMisses'> {
+): Pick<
+  FalseAlarmRun,
+  'spuriousFailovers' | 'fences' | 'takeovers' | 'addressMoves' | 'bmcPowerOffs' | 'nearMisses' | 'leaseLosses'
+> {
   let declared = 0;
+  let leaseLosses = 0;
   let fences = 0;
   let takeovers = 0;
   const nearMisses: Record<string, number> = {};
@@ -51,6 +59,7 @@ function count(
     for (const line of agentLog(lab, server)) {
       if (line.atUs < fromUs || line.atUs > toUs) continue;
       if (line.event === 'primary-down') declared += 1;
+      else if (line.event === 'lease-lost') leaseLosses += 1;
       else if (line.event === 'fence-start') fences += 1;
       else if (line.event === 'transition' && line['to'] === 'primary' && line['from'] === 'confirming') takeovers += 1;
       else if (line.event === 'probe-recovered') {
@@ -72,7 +81,7 @@ function count(
   const bmcPowerOffs = lab.powerLog.filter(
     (p) => !p.on && p.source === 'bmc' && p.requestedUs >= fromUs && p.requestedUs <= toUs,
   ).length;
-  return { spuriousFailovers: declared, fences, takeovers, addressMoves, bmcPowerOffs, nearMisses };
+  return { spuriousFailovers: declared, fences, takeovers, addressMoves, bmcPowerOffs, nearMisses, leaseLosses };
 }
 
 export async function falseAlarmRun(
@@ -80,11 +89,15 @@ export async function falseAlarmRun(
   seconds: number,
   impair: ImpairSpec,
   log: (line: string) => void,
+  gate: { label: string; config: Record<string, unknown> } | null = null,
 ): Promise<FalseAlarmRun> {
   log(
-    `false alarms: ${describeSetting(probe)}, ${seconds} s under stress-ng --cpu 2 and LAN loss ${impair.loss * 100}% / jitter ${impair.jitterMs} ms`,
+    `false alarms: ${describeSetting(probe)}${gate === null ? '' : `, ${gate.label}`}, ${seconds} s under stress-ng --cpu 2 and LAN loss ${impair.loss * 100}% / jitter ${impair.jitterMs} ms`,
   );
-  const config = { probe: { interval_ms: probe.intervalMs, timeout_ms: probe.timeoutMs, misses: probe.misses } };
+  const config = {
+    ...(gate?.config ?? {}),
+    probe: { interval_ms: probe.intervalMs, timeout_ms: probe.timeoutMs, misses: probe.misses },
+  };
   try {
     return await withLab({ observer: false, config }, async (lab) => {
       await converged(lab, 60_000, 2000);
@@ -120,12 +133,13 @@ export async function falseAlarmRun(
       const counts = count(lab, fromUs, toUs);
       const hubLate = impairReport?.counters?.['late_max_us'];
       log(
-        `  ${counts.spuriousFailovers} spurious failovers (fences ${counts.fences}, takeovers ${counts.takeovers}, address moves ${counts.addressMoves}); near misses ${JSON.stringify(counts.nearMisses)}${hubLate === undefined ? '' : `; the SCHED_FIFO hub was up to ${String(hubLate)} µs late`}`,
+        `  ${counts.spuriousFailovers} spurious failovers (fences ${counts.fences}, takeovers ${counts.takeovers}, address moves ${counts.addressMoves}, lease losses ${counts.leaseLosses ?? 0}); near misses ${JSON.stringify(counts.nearMisses)}${hubLate === undefined ? '' : `; the SCHED_FIFO hub was up to ${String(hubLate)} µs late`}`,
       );
       return {
         probe,
         windowMs: windowMs(probe),
         seconds,
+        ...(gate === null ? {} : { gate: gate.label }),
         ...counts,
         impairment: impairReport,
         stress: stress.argv.join(' '),

@@ -2,7 +2,7 @@
  * Benchmark parameters, from the environment (all optional), so that a quick check and the
  * full run are the same program:
  *
- *   BENCH_SECTIONS      comma list of fencing,probe,false-alarms,failover (default: all)
+ *   BENCH_SECTIONS      comma list of fencing,probe,false-alarms,lease-alarms,failover (default: all)
  *   BENCH_RUNS          failover runs per configuration (default 20)
  *   BENCH_FENCE_RUNS    fence runs per method (default 20)
  *   BENCH_PROBE_S       seconds per probe-core measurement (default 60)
@@ -51,7 +51,7 @@ export interface BenchParams {
   outDir: string;
 }
 
-export const ALL_SECTIONS = ['fencing', 'probe', 'false-alarms', 'failover'] as const;
+export const ALL_SECTIONS = ['fencing', 'probe', 'false-alarms', 'lease-alarms', 'failover'] as const;
 export const DEFAULT_LADDER = '3/8/6,2/6/7,1/4/9,1/3/8';
 
 /** The README's detection bound: interval × misses + timeout. */

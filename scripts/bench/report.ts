@@ -84,6 +84,13 @@ export function markdownSummary(r: BenchResults): string {
     );
     out.push('');
   }
+  const la = r.leaseAlarms ?? null;
+  if (la !== null) {
+    out.push(
+      `False alarms with the lease gate (${la.gate ?? 'lease'}, same load and LAN): ${v(la.spuriousFailovers, 0)} spurious failovers and ${v(la.leaseLosses ?? NaN, 0)} lease losses in ${la.seconds} s (${describeSetting(la.probe)}).`,
+    );
+    out.push('');
+  }
   out.push('Targets:');
   for (const t of r.targets)
     out.push(`- ${t.met === null ? 'not measured' : t.met ? 'met' : 'NOT met'}: ${t.target}: ${t.measured}`);

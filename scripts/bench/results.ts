@@ -1,6 +1,6 @@
 /** The benchmark's machine-readable result (bench-results/latest.json). */
 import type { FailoverSection } from './failover.js';
-import type { FalseAlarmSection } from './false-alarms.js';
+import type { FalseAlarmRun, FalseAlarmSection } from './false-alarms.js';
 import type { FencingSection } from './fencing.js';
 import type { LoadSample, MachineFacts } from './machine.js';
 import type { BenchParams } from './params.js';
@@ -28,6 +28,8 @@ export interface BenchResults {
   fencing: FencingSection | null;
   probeCore: { measurements: ProbeCoreMeasurement[]; floor: FloorMeasurement[] } | null;
   falseAlarms: FalseAlarmSection | null;
+  /** The lease gate's false-alarm run (absent in results before it existed). */
+  leaseAlarms?: FalseAlarmRun | null;
   failover: FailoverSection | null;
   errors: Array<{ section: string; error: string }>;
   notes: string[];
