@@ -380,14 +380,20 @@ function onDefendResult(
     .filter((m): m is string => m !== undefined && m !== own);
   if (others.length === 0) return s;
   const lower = others.filter((m) => m < own);
-  if (lower.length === 0) {
+  // Rule (lease gate): the lease holder keeps the primary address whatever the MACs say; the
+  // other holder has no lease, and its enforcer is dropping the address.
+  const leased = e.address === 'primary' && c.lease !== null && s.lease.status === 'held';
+  if (lower.length === 0 || leased) {
     out.push(
       log(
         'warn',
         'address-conflict',
-        `${others.join(', ')} also holds the ${e.address} address; it has the higher MAC and must yield`,
+        leased
+          ? `${others.join(', ')} also holds the primary address; this server holds the lease: keeping it`
+          : `${others.join(', ')} also holds the ${e.address} address; it has the higher MAC and must yield`,
       ),
     );
+    if (leased) out.push({ type: 'announce', address: 'primary' });
     return s;
   }
   const address = e.address;
