@@ -840,7 +840,9 @@ function startFence(c: MachineConfig, s: RoleState, nowUs: number, out: Action[]
         },
       ),
     );
-    if (c.lease !== null) return leaseTakeover(c, s, others, attempt, window, nowUs, out);
+    // Under the lease gate the majority is the proof that nobody else holds a lease, and
+    // fencing every other member would power off the voters the claim needs.
+    if (c.lease !== null) return leaseTakeover(c, s, [], attempt, window, nowUs, out);
     return issueFences(s, others, others, [], attempt, out);
   }
   if (s.probe.strangerMac !== null) {
@@ -1002,13 +1004,17 @@ function leaseTakeover(
   nowUs: number,
   out: Action[],
 ): RoleState {
-  for (const target of targets) out.push({ type: 'fence', target, detached: true });
+  // The fence goes out once per takeover: a retry asks for the lease again, it does not
+  // power-cycle the server again (that fence is still running, or done).
+  const fences = attempt === 1 ? targets : [];
+  for (const target of fences) out.push({ type: 'fence', target, detached: true });
   const fence = { status: 'running' as const, targets, pending: [], fenced: [], attempt };
-  const next = go({ ...s, fence }, 'confirming', `${why}; fences issued, waiting for the lease`, out);
+  const issued = targets.length === 0 ? 'no member seen holding it, nobody fenced' : 'fence issued';
+  const next = go({ ...s, fence }, 'confirming', `${why}; ${issued}, waiting for the lease`, out);
   const reason =
     targets.length === 1
       ? `took over from ${targets[0] ?? 'nobody'}: a majority confirmed its lease ran out (fence issued)`
-      : `took over: a majority confirmed no other lease is live (fences of ${targets.join(', ')} issued)`;
+      : `took over: a majority confirmed no other lease is live (no member was seen holding the address)`;
   stopProbing(c, out);
   return claimPrimary(c, next, nowUs, reason, out, [{ type: 'release', address: 'monitor' }]);
 }
