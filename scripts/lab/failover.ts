@@ -117,7 +117,9 @@ export async function measureFailover(
     log(JSON.stringify(result));
     // Undo what the fault left (a port cut stays cut across the power cycle), then let the
     // old primary come back (the new primary powers it on) before the next round.
-    if (fault === 'cut') await lab.restore(before.primary, 'cut');
+    // A silenced port does not always forward again after the power cycle by itself (the
+    // disabled state can outlive the carrier loss): restore it like a cut.
+    if (fault === 'cut' || fault === 'silence') await lab.restore(before.primary, fault);
     await lab.waitFor(
       async () => {
         const r = await roles(lab);

@@ -166,6 +166,7 @@ export class Agent implements Operator {
           holdsPrimary: () => this.holding.has('primary'),
           onHeld: (epoch, detail) => this.dispatch({ type: 'lease', nowUs: this.now(), held: true, epoch, detail }),
           onLost: (epoch, detail) => this.dispatch({ type: 'lease', nowUs: this.now(), held: false, epoch, detail }),
+          onYield: (epoch, detail) => this.dispatch({ type: 'lease', nowUs: this.now(), held: false, epoch, detail }),
           log: (level, event, text, fields) => this.log(level, event, text, fields),
         });
       }

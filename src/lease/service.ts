@@ -34,6 +34,8 @@ export interface LeaseServiceOptions {
   holdsPrimary: () => boolean;
   onHeld: (epoch: number, detail: string) => void;
   onLost: (epoch: number, detail: string) => void;
+  /** This server gave its claim (never held) up to a higher one. */
+  onYield: (epoch: number, detail: string) => void;
   log: (level: LogLevel, event: string, message: string, fields?: LogFields) => void;
 }
 
@@ -252,6 +254,15 @@ export class LeaseService {
   private onRequest(f: LeaseFrame, from: string, nowUs: number): void {
     const m = this.o.members.find((x) => x.name === from);
     if (m === undefined) return;
+    const h = this.holding;
+    if (h !== null && !h.held && !this.o.holdsPrimary() && outranks(f.epoch, from, h.epoch, this.o.self)) {
+      // Rule: two claims at once (a server booting as primary, the monitor taking over) would
+      // refuse each other and both fail; the lower (epoch, node) gives its claim up and votes.
+      // It never held this lease, so its vote for itself is dropped with the claim.
+      this.cancelHolding();
+      if (this.voter.promise?.to === this.o.self) this.voter = { ...this.voter, promise: null };
+      this.o.onYield(h.epoch, `${from} claims the lease at epoch ${f.epoch}, above this server's claim at ${h.epoch}`);
+    }
     // A voter that holds the address, or is claiming it, grants nobody.
     const claims = this.o.holdsPrimary() || this.holding !== null;
     const v = vote(this.o.timing, this.knownVoter(), from, f.epoch, nowUs, claims);
@@ -304,4 +315,9 @@ export class LeaseService {
       path: d.path,
     });
   }
+}
+
+/** (epoch, node) of a claim is above another's: by epoch, then by name. */
+function outranks(epoch: number, node: string, otherEpoch: number, other: string): boolean {
+  return epoch > otherEpoch || (epoch === otherEpoch && node > other);
 }

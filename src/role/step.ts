@@ -1041,8 +1041,12 @@ function onLease(c: MachineConfig, s: RoleState, e: Extract<Event, { type: 'leas
     return becomePrimary(c, held, e.nowUs, claim.reason, out, claim.after);
   }
   if (s.phase !== 'primary') {
-    if (s.lease.status === 'acquiring') return s; // the service keeps asking until the timeout
-    return { ...s, lease: noLease() };
+    // A claim given up to a higher one: end it now, as a refused one.
+    if (s.lease.status === 'acquiring' && e.epoch === s.lease.epoch) {
+      out.push({ type: 'cancel-timer', timer: TIMER.leaseTimeout });
+      return onLeaseTimeout(c, s, e.nowUs, out, e.detail);
+    }
+    return s.lease.status === 'acquiring' ? s : { ...s, lease: noLease() };
   }
   // Rule: a primary without a lease holds nothing: its enforcer is dropping the address
   // now; say so, and go through boot again (the check there sees who holds it).
@@ -1057,11 +1061,17 @@ function onLease(c: MachineConfig, s: RoleState, e: Extract<Event, { type: 'leas
   return persistAndReboot({ ...s, lease: noLease() }, 'primary', `lease lost: ${e.detail}`, out);
 }
 
-function onLeaseTimeout(c: MachineConfig, s: RoleState, nowUs: number, out: Action[]): RoleState {
+function onLeaseTimeout(
+  c: MachineConfig,
+  s: RoleState,
+  nowUs: number,
+  out: Action[],
+  why = 'no majority granted it in time',
+): RoleState {
   if (s.lease.status !== 'acquiring') return s;
   out.push({ type: 'lease-release' });
   out.push(
-    log('error', 'lease-refused', `no majority granted the lease at epoch ${s.lease.epoch}: not claiming`, {
+    log('error', 'lease-refused', `no lease at epoch ${s.lease.epoch} (${why}): not claiming`, {
       epoch: s.lease.epoch,
     }),
   );
