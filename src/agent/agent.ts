@@ -472,7 +472,12 @@ export class Agent implements Operator {
         return;
       }
       case 'assign':
+        if (action.address === 'primary' && this.lease !== null && this.lease.leftUs() <= 0)
+          // Rule: under the lease gate no assign without a lease left: the machine asked
+          // while it had one, but this server may have stalled since.
+          throw new Error('the lease ran out before the primary address could be assigned');
         await this.ports.nic.assign(this.address(action.address));
+        if (action.address === 'primary') this.lease?.reassert();
         this.holding.add(action.address);
         this.heartbeat?.sendNow();
         this.log('info', 'address-assigned', `holding the ${action.address} address ${this.address(action.address)}`, {

@@ -53,10 +53,10 @@ function peerPaths(config: Config): Record<string, PeerPath[]> {
 
 /**
  * How long a claim waits for a majority: the voters' promises to an old holder (and the
- * quiet period of voters that just started) may take L·(1+ρ) + d_drop to run out; then
+ * quiet period of voters that just started) may take (L + d_drop)·(1+ρ) to run out; then
  * allow a few renewal rounds for lost requests.
  */
 export function leaseAcquireUs(config: Config): number {
   const l = config.lease;
-  return Math.ceil((l.durationMs * (1 + l.drift) + l.dropMs + 5 * l.renewMs) * US) * 2;
+  return Math.ceil(((l.durationMs + l.dropMs) * (1 + l.drift) + 5 * l.renewMs) * US) * 2;
 }

@@ -153,8 +153,8 @@ function takeoverGate(config: Config): string {
   const g = config.fencing.gate;
   if (g === 'confirmed') return 'takeover gate: confirmed (claim after the power reads off, then the [0013] silence)';
   if (g === 'isolated')
-    return 'takeover gate: isolated (claim once the holder\'s switch port reads cut, or its power off; members without an isolation device: the power)';
+    return "takeover gate: isolated (claim once the holder's switch port reads cut, or its power off; members without an isolation device: the power)";
   const l = config.lease;
-  const q = l.durationMs * (1 + l.drift) + l.dropMs;
-  return `takeover gate: lease (the primary holds the address only under a lease granted by ${Math.floor(config.cluster.members.length / 2) + 1} of ${config.cluster.members.length} voters, renewed every ${l.renewMs} ms, L ${l.durationMs} ms; a voter's promise and the quiet period after a start: L·(1+${l.drift}) + ${l.dropMs} ms = ${q.toFixed(1)} ms)`;
+  const q = (l.durationMs + l.dropMs) * (1 + l.drift);
+  return `takeover gate: lease (the primary holds the address only under a lease granted by ${Math.floor(config.cluster.members.length / 2) + 1} of ${config.cluster.members.length} voters, renewed every ${l.renewMs} ms, L ${l.durationMs} ms; a voter's promise and the quiet period after a start: (L + ${l.dropMs} ms)·(1+${l.drift}) = ${q.toFixed(2)} ms)`;
 }

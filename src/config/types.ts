@@ -55,7 +55,7 @@ export interface Config {
   /**
    * The `lease` gate's timing (README "Takeover gates"): L (`durationMs`), how often the
    * holder asks for renewal, ρ (`drift`), d_drop (`dropMs`). A voter's promise, and the quiet
-   * period after a start, last L·(1+ρ) + d_drop.
+   * period after a start, last (L + d_drop)·(1+ρ).
    */
   lease: { durationMs: number; renewMs: number; drift: number; dropMs: number };
   shell: {

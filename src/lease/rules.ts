@@ -6,11 +6,11 @@
  * - A voter grants `from` at epoch `e` only when it is past its quiet period (a member that
  *   (re)started may have forgotten a promise), `e` is at least the highest epoch it knows,
  *   it does not hold or claim the address itself, and it has no live promise to another
- *   member. A grant promises to grant nobody else for `quietUs` = L·(1+ρ) + d_drop.
+ *   member. A grant promises to grant nobody else for Q = (L + d_drop)·(1+ρ).
  * - A holder's lease runs until the send time of the latest request a majority of voters
  *   (itself included) granted, plus L. Its enforcer drops the address at that instant.
  * - So a claimant's majority and the old holder's last majority share a voter, who granted
- *   the claimant only after its promise ran out: at least L·(1+ρ) + d_drop after it granted
+ *   the claimant only after its promise ran out: at least (L + d_drop)·(1+ρ) after it granted
  *   the old holder, by which time the old holder's address is gone even if its clock ran
  *   slow by ρ.
  */
@@ -24,9 +24,15 @@ export interface LeaseTiming {
   dropUs: number;
 }
 
-/** Q = L·(1+ρ) + d_drop: a voter's promise, and the quiet period after a start. */
+/**
+ * Q = (L + d_drop)·(1+ρ): a voter's promise, and the quiet period after a start. The old
+ * holder keeps the address for up to L + d_drop on its own clock after the send time of its
+ * last granted request; a voter whose clock runs faster by ρ measures that as up to
+ * (L + d_drop)·(1+ρ). (The first rule, L·(1+ρ) + d_drop, was shown unsafe by the model check
+ * in test/model: README "Model check of the lease rules".)
+ */
 export function promiseUs(t: LeaseTiming): number {
-  return Math.ceil(t.durationUs * (1 + t.drift)) + t.dropUs;
+  return Math.ceil((t.durationUs + t.dropUs) * (1 + t.drift));
 }
 
 /** Votes needed of `voters` (the requester included): a strict majority. */

@@ -63,6 +63,8 @@ export interface LeaseStatus {
 export class LeaseService {
   private voter: VoterState;
   private holding: Holding | null = null;
+  /** The latest deadline given to the enforcer (it outlives the lease it came from). */
+  private lastUntilUs: number | null = null;
   /** The epoch of a lease given up while the address was still held: released once it is gone. */
   private unreleased: number | null = null;
   private readonly replay = new ReplayGuard();
@@ -131,6 +133,22 @@ export class LeaseService {
     return this.holding !== null;
   }
 
+  /** Microseconds of lease left now (0: none, or it ran out). */
+  leftUs(): number {
+    const until = this.holding?.untilUs ?? null;
+    return until === null ? 0 : Math.max(0, until - this.o.clock.nowUs());
+  }
+
+  /**
+   * Tells the enforcer the current deadline again, after an assign: an assign that a stall
+   * delayed past the deadline (which already fired, with nothing to remove) is removed at
+   * once. The last deadline stays when the lease is gone.
+   */
+  reassert(): void {
+    const until = this.holding?.untilUs ?? this.lastUntilUs;
+    if (until !== null) this.o.enforcer?.hold(until);
+  }
+
   stop(): void {
     this.stopped = true;
     this.cancelHolding();
@@ -187,6 +205,7 @@ export class LeaseService {
     const nowUs = this.o.clock.nowUs();
     if (until <= nowUs) return; // a grant that came back after its lease would have ended
     h.untilUs = until;
+    this.lastUntilUs = until;
     this.o.enforcer?.hold(until);
     h.expiry?.();
     h.expiry = this.o.clock.at(until, () => this.expired(h));

@@ -10,8 +10,8 @@ function voter(over: Partial<VoterState> = {}): VoterState {
 }
 
 describe('lease rules (pure)', () => {
-  it('Q is L·(1+ρ) + d_drop, rounded up; a majority is more than half', () => {
-    expect(Q).to.equal(40_040 + 4_000);
+  it('Q is (L + d_drop)·(1+ρ), rounded up; a majority is more than half', () => {
+    expect(Q).to.equal(44_044);
     expect([1, 2, 3, 4, 5].map(majority)).to.deep.equal([1, 2, 2, 3, 3]);
   });
 

@@ -12,8 +12,8 @@ import type { SimOptions } from '../../src/sim/cluster.js';
 const MS = 1000;
 const SECOND = 1_000_000;
 const LEASE = { duration_ms: 40, renew_ms: 5, drift: 0.001, drop_ms: 4 };
-/** Q = L·(1+ρ) + d_drop, in µs. */
-const Q_US = Math.ceil(LEASE.duration_ms * MS * (1 + LEASE.drift)) + LEASE.drop_ms * MS;
+/** Q = (L + d_drop)·(1+ρ), in µs. */
+const Q_US = Math.ceil((LEASE.duration_ms + LEASE.drop_ms) * MS * (1 + LEASE.drift));
 
 interface Run {
   cluster: SimCluster;
