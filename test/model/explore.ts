@@ -4,12 +4,12 @@
 
 import {
   type ModelConfig,
+  canonicalKey,
   describeState,
   everHeld,
   holdersOf,
   initialStates,
   parseKey,
-  stateKey,
   successors,
 } from './lease-model.js';
 
@@ -47,14 +47,16 @@ export function explore(cfg: ModelConfig, limits: ExploreLimits): ExploreResult 
   const keys: string[] = [];
   const parent: number[] = [];
   const add = (key: string, from: number): boolean => {
-    if (index.has(key)) return false;
-    index.set(key, keys.length);
+    const size = index.size;
+    index.set(key, index.get(key) ?? size);
+    if (index.size === size) return false;
     keys.push(key);
     parent.push(from);
     return true;
   };
   let frontier: number[] = [];
-  for (const init of initialStates(cfg)) if (add(stateKey(init), -1)) frontier.push(keys.length - 1);
+  const inits = initialStates(cfg);
+  for (const init of inits) if (add(canonicalKey(cfg, init), -1)) frontier.push(keys.length - 1);
   let depth = 0;
   let transitions = 0;
   let violationAt = -1;
@@ -66,7 +68,7 @@ export function explore(cfg: ModelConfig, limits: ExploreLimits): ExploreResult 
       const s = parseKey(keys[id] ?? '');
       for (const step of successors(cfg, s)) {
         transitions++;
-        const key = stateKey(step.next);
+        const key = canonicalKey(cfg, step.next);
         if (!add(key, id)) continue;
         const nid = keys.length - 1;
         next.push(nid);
@@ -83,19 +85,18 @@ export function explore(cfg: ModelConfig, limits: ExploreLimits): ExploreResult 
     frontier = next;
     if (violationAt >= 0 && limits.stopAtViolation) break;
   }
+  // Replays the path from a real initial state, so that member names stay the same along
+  // the trace (the stored states are canonical, possibly with members renamed).
   const trace = (id: number): TraceStep[] => {
-    const path: number[] = [];
-    for (let at = id; at >= 0; at = parent[at] ?? -1) path.unshift(at);
-    const steps: TraceStep[] = [];
-    for (let k = 0; k < path.length; k++) {
-      const s = parseKey(keys[path[k] ?? 0] ?? '');
-      let action = 'start';
-      if (k > 0) {
-        const before = parseKey(keys[path[k - 1] ?? 0] ?? '');
-        const want = keys[path[k] ?? 0];
-        action = successors(cfg, before, true).find((st) => stateKey(st.next) === want)?.label ?? '?';
-      }
-      steps.push({ action, state: describeState(cfg, s) });
+    const path: string[] = [];
+    for (let at = id; at >= 0; at = parent[at] ?? -1) path.unshift(keys[at] ?? '');
+    let s = inits.find((init) => canonicalKey(cfg, init) === path[0]) ?? parseKey(path[0] ?? '');
+    const steps: TraceStep[] = [{ action: 'start', state: describeState(cfg, s) }];
+    for (const want of path.slice(1)) {
+      const step = successors(cfg, s, true).find((st) => canonicalKey(cfg, st.next) === want);
+      if (!step) throw new Error('trace replay failed');
+      s = step.next;
+      steps.push({ action: step.label, state: describeState(cfg, s) });
     }
     return steps;
   };

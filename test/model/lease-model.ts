@@ -51,6 +51,9 @@ export interface ModelConfig {
   readonly varyingRates: boolean;
   // members start quiet (just booted) rather than long up
   readonly startQuiet: boolean;
+  // false: no tick is ever taken (time stands still): a sub-space of the model, small enough
+  // to reach the deep release and epoch scenarios, which need no time to pass
+  readonly ticks: boolean;
   readonly mutation: Mutation;
 }
 
@@ -87,7 +90,7 @@ export function messageStart(cfg: ModelConfig): number {
 }
 
 function encode(kind: number, from: number, to: number, epoch: number, slot: number): number {
-  return (((kind * 8 + from) * 8 + to) * 16 + epoch) * 16 + slot;
+  return (kind << 14) | (from << 11) | (to << 8) | (epoch << 4) | slot;
 }
 
 interface Message {
@@ -99,13 +102,7 @@ interface Message {
 }
 
 function decode(m: number): Message {
-  return {
-    slot: m % 16,
-    epoch: Math.floor(m / 16) % 16,
-    to: Math.floor(m / 256) % 8,
-    from: Math.floor(m / 2048) % 8,
-    kind: Math.floor(m / 16384),
-  };
+  return { slot: m & 15, epoch: (m >> 4) & 15, to: (m >> 8) & 7, from: (m >> 11) & 7, kind: m >> 14 };
 }
 
 export function describeMessage(m: number): string {
@@ -122,7 +119,9 @@ export function initialStates(cfg: ModelConfig): number[][] {
   if (cfg.voters > 7 || cfg.maxEpoch > 15 || cfg.slots >= STALE) throw new Error('model bounds too large');
   const w = memberWidth(cfg);
   const m0 = messageStart(cfg);
-  const assignments = cfg.varyingRates ? [cfg.voters > 0 ? new Array<number>(cfg.voters).fill(0) : []] : rateCombos(cfg);
+  const assignments = cfg.varyingRates
+    ? [cfg.voters > 0 ? new Array<number>(cfg.voters).fill(0) : []]
+    : rateCombos(cfg);
   return assignments.map((rates) => {
     const s = new Array<number>(m0).fill(0);
     for (let i = 0; i < cfg.voters; i++) {
@@ -194,7 +193,8 @@ class Next {
   }
   send(m: number): void {
     if (this.msgs.includes(m)) return;
-    // The bag is bounded: a send beyond it is a lost message (loss is allowed anyway).
+    // The bag is bounded: a send beyond it marks the step (requests and releases skip such a
+    // branch; a grant beyond it is lost, as any message may be).
     if (this.msgs.length >= this.cfg.maxInFlight) this.overflow = true;
     else this.msgs.push(m);
   }
@@ -282,7 +282,7 @@ export function successors(cfg: ModelConfig, s: readonly number[], withLabels = 
   const w = memberWidth(cfg);
   const m0 = messageStart(cfg);
   const push = (label: () => string, n: Next): void => {
-    out.push({ label: withLabels ? label() + (n.overflow ? ' [bag full: some sends lost]' : '') : '', next: n.done() });
+    out.push({ label: withLabels ? label() : '', next: n.done() });
   };
   const f = (i: number, field: number): number => at(s, i * w + field);
 
@@ -300,23 +300,30 @@ export function successors(cfg: ModelConfig, s: readonly number[], withLabels = 
       }
     }
     // Request: a claimant or holder asks every voter, counting its own vote if it passes.
+    // Each subset of the other voters is a branch: the requests to the rest are lost at once.
     if (f(i, ACTIVE) !== 0) {
       let k = 0;
       while (k < cfg.slots && f(i, SLOT0 + k * SLOT_W) !== 0) k++;
       if (k < cfg.slots) {
         const e = f(i, ACTIVE);
-        const n = new Next(cfg, s);
-        const base = SLOT0 + k * SLOT_W;
-        n.set(i, base, e);
-        n.set(i, base + 1, 0);
-        n.set(i, base + 2, 0);
-        const self = grants(cfg, n, i, i, e);
-        for (let v = 0; v < cfg.voters; v++) if (v !== i) n.send(encode(REQUEST, i, v, e, k));
-        if (self) {
-          grant(cfg, n, i, i, e);
-          countGrant(cfg, n, i, k, i);
+        for (const to of recipientSets(cfg, i)) {
+          const n = new Next(cfg, s);
+          const base = SLOT0 + k * SLOT_W;
+          n.set(i, base, e);
+          n.set(i, base + 1, 0);
+          n.set(i, base + 2, 0);
+          const self = grants(cfg, n, i, i, e);
+          for (const v of to) n.send(encode(REQUEST, i, v, e, k));
+          if (n.overflow) continue;
+          if (self) {
+            grant(cfg, n, i, i, e);
+            countGrant(cfg, n, i, k, i);
+          }
+          push(
+            () => `m${i} requests at epoch ${e} (s${k}, ${self ? 'self-grant' : 'no self-grant'}, to ${names(to)})`,
+            n,
+          );
         }
-        push(() => `m${i} requests at epoch ${e} (s${k}${self ? ', self-grant' : ', no self-grant'})`, n);
       }
     }
     // Assign: only with a lease at the current claim.
@@ -334,19 +341,23 @@ export function successors(cfg: ModelConfig, s: readonly number[], withLabels = 
       n.dropAddress(i);
       push(() => `m${i}'s enforcer drops the address`, n);
     }
-    // Release: drop the address (confirmed), then release(epoch) to every voter, itself included.
+    // Release: drop the address (confirmed), then release(epoch) to every voter, itself included
+    // (each subset of the others is a branch, as for requests).
     if (cfg.releases && f(i, ACTIVE) !== 0) {
       const e = f(i, ACTIVE);
-      const n = new Next(cfg, s);
-      n.dropAddress(i);
-      if (n.get(i, PTO) === i + 1 && (n.get(i, PEPOCH) === e || cfg.mutation === 'release-any-epoch')) {
-        n.clearPromise(i);
+      for (const to of recipientSets(cfg, i)) {
+        const n = new Next(cfg, s);
+        n.dropAddress(i);
+        if (n.get(i, PTO) === i + 1 && (n.get(i, PEPOCH) === e || cfg.mutation === 'release-any-epoch')) {
+          n.clearPromise(i);
+        }
+        for (const v of to) n.send(encode(RELEASE, i, v, e, 0));
+        if (n.overflow) continue;
+        n.set(i, ACTIVE, 0);
+        n.set(i, LEASE, 0);
+        n.freeAllSlots(i);
+        push(() => `m${i} drops the address and releases epoch ${e} (to ${names(to)})`, n);
       }
-      for (let v = 0; v < cfg.voters; v++) if (v !== i) n.send(encode(RELEASE, i, v, e, 0));
-      n.set(i, ACTIVE, 0);
-      n.set(i, LEASE, 0);
-      n.freeAllSlots(i);
-      push(() => `m${i} drops the address and releases epoch ${e}`, n);
     }
     // Restart: forgets promise, lease, claim and requests; keeps highestEpoch; quiet for Q.
     // The kernel keeps the address and the enforcer its deadline (a dead agent, live kernel).
@@ -366,7 +377,8 @@ export function successors(cfg: ModelConfig, s: readonly number[], withLabels = 
   for (let j = m0; j < s.length; j++) {
     const m = at(s, j);
     const d = decode(m);
-    for (const keep of [false, true]) {
+    // A duplicate grant changes nothing (grants are counted as a set): grants are not copied.
+    for (const keep of d.kind === GRANT ? [false] : [false, true]) {
       const n = new Next(cfg, s);
       if (!keep) n.remove(m);
       if (d.kind === REQUEST) {
@@ -387,6 +399,7 @@ export function successors(cfg: ModelConfig, s: readonly number[], withLabels = 
   }
 
   // Tick: one real tick; every clock advances by one of the rates.
+  if (!cfg.ticks) return out;
   const combos = cfg.varyingRates ? rateCombos(cfg) : [Array.from({ length: cfg.voters }, (_, i) => f(i, RATE))];
   for (const adv of combos) {
     const n = new Next(cfg, s);
@@ -421,6 +434,23 @@ export function successors(cfg: ModelConfig, s: readonly number[], withLabels = 
   return out;
 }
 
+const names = (to: readonly number[]): string => (to.length ? to.map((v) => `m${v}`).join(',') : 'nobody');
+
+const recipientCache = new WeakMap<ModelConfig, number[][][]>();
+
+// For member i: every subset of the other voters.
+function recipientSets(cfg: ModelConfig, i: number): number[][] {
+  let byMember = recipientCache.get(cfg);
+  if (!byMember) {
+    byMember = Array.from({ length: cfg.voters }, (_, m) => {
+      const others = Array.from({ length: cfg.voters }, (_, v) => v).filter((v) => v !== m);
+      return Array.from({ length: 1 << others.length }, (_, mask) => others.filter((_, b) => mask & (1 << b)));
+    });
+    recipientCache.set(cfg, byMember);
+  }
+  return byMember[i] ?? [];
+}
+
 const comboCache = new WeakMap<ModelConfig, number[][]>();
 
 function rateCombos(cfg: ModelConfig): number[][] {
@@ -430,6 +460,73 @@ function rateCombos(cfg: ModelConfig): number[][] {
   for (let i = 0; i < cfg.voters; i++) combos = combos.flatMap((c) => cfg.rates.map((r) => [...c, r]));
   comboCache.set(cfg, combos);
   return combos;
+}
+
+// Members that may hold are interchangeable (their rates travel with them), so a state and
+// its images under a permutation of them are one state: the canonical one is the least key.
+export function canonicalKey(cfg: ModelConfig, s: readonly number[]): string {
+  let best: readonly number[] = s;
+  for (const perm of permutations(cfg)) {
+    const image = permute(cfg, s, perm);
+    if (lessThan(image, best)) best = image;
+  }
+  return stateKey(best);
+}
+
+// Lexicographic order of equal-length states (the order of their keys).
+function lessThan(a: readonly number[], b: readonly number[]): boolean {
+  for (let i = 0; i < a.length; i++) {
+    const d = at(a, i) - at(b, i);
+    if (d !== 0) return d < 0;
+  }
+  return false;
+}
+
+const permCache = new WeakMap<ModelConfig, number[][]>();
+
+// Every permutation of 0..holders-1 but the identity, witnesses fixed.
+function permutations(cfg: ModelConfig): number[][] {
+  const cached = permCache.get(cfg);
+  if (cached) return cached;
+  let perms: number[][] = [[]];
+  for (let k = 0; k < cfg.holders; k++) {
+    perms = perms.flatMap((p) => Array.from({ length: k + 1 }, (_, pos) => [...p.slice(0, pos), k, ...p.slice(pos)]));
+  }
+  const out = perms
+    .map((p) => [...p, ...Array.from({ length: cfg.voters - cfg.holders }, (_, j) => cfg.holders + j)])
+    .filter((p) => p.some((v, i) => v !== i));
+  permCache.set(cfg, out);
+  return out;
+}
+
+// Member i of s becomes member perm[i].
+function permute(cfg: ModelConfig, s: readonly number[], perm: readonly number[]): number[] {
+  const w = memberWidth(cfg);
+  const m0 = messageStart(cfg);
+  const mapBits = (x: number): number => {
+    let y = 0;
+    for (let i = 0; i < cfg.voters; i++) if (x & (1 << i)) y |= 1 << at(perm, i);
+    return y;
+  };
+  const out = s.slice();
+  for (let i = 0; i < cfg.voters; i++) {
+    const to = at(perm, i) * w;
+    for (let f = 0; f < w; f++) out[to + f] = at(s, i * w + f);
+    const pto = at(s, i * w + PTO);
+    out[to + PTO] = pto === 0 ? 0 : at(perm, pto - 1) + 1;
+    for (let k = 0; k < cfg.slots; k++)
+      out[to + SLOT0 + k * SLOT_W + 2] = mapBits(at(s, i * w + SLOT0 + k * SLOT_W + 2));
+  }
+  out[m0 - 2] = mapBits(at(s, m0 - 2));
+  for (let j = m0; j < s.length; j++) {
+    const m = at(s, j);
+    out[j] = (m & ~0x3f00) | (at(perm, (m >> 11) & 7) << 11) | (at(perm, (m >> 8) & 7) << 8);
+  }
+  if (s.length - m0 > 1) {
+    const msgs = out.slice(m0).sort((a, b) => a - b);
+    for (let j = m0; j < s.length; j++) out[j] = at(msgs, j - m0);
+  }
+  return out;
 }
 
 // One line per member and the bag, for traces.
@@ -443,7 +540,8 @@ export function describeState(cfg: ModelConfig, s: readonly number[]): string {
     const promise = f(PTO) !== 0 ? ` promise(m${f(PTO) - 1},e${f(PEPOCH)},${f(PLEFT)} left)` : '';
     const quiet = f(QUIET) > 0 ? ` quiet ${f(QUIET)}` : '';
     const lease = f(LEASE) > 0 ? ` lease ${f(LEASE)}` : '';
-    const addr = f(ADDR) === 1 ? ` ADDRESS(enforcer ${f(ENF)} left${f(ENF) === 0 ? `, ${f(OVERDUE)} overdue` : ''})` : '';
+    const addr =
+      f(ADDR) === 1 ? ` ADDRESS(enforcer ${f(ENF)} left${f(ENF) === 0 ? `, ${f(OVERDUE)} overdue` : ''})` : '';
     parts.push(`m${i}${role}:${claim} hi=${f(HIGHEST)}${promise}${quiet}${lease}${addr}`);
   }
   const msgs = s.slice(messageStart(cfg)).map(describeMessage);
