@@ -81,8 +81,8 @@ describe('model check of the lease rules (all interleavings, bounded)', function
       assertSafe('2+witness, timing', base, full, true);
     });
 
-    it('3 members: never two holders, every state within 12 steps (epochs <= 2, 1 in flight)', () => {
-      assertSafe('3 members, timing', { ...base, holders: 3 }, { ...full, maxDepth: 12 }, false);
+    it('3 members: never two holders, every state within 14 steps (epochs <= 2, 1 in flight)', () => {
+      assertSafe('3 members, timing', { ...base, holders: 3 }, { ...full, maxDepth: 14 }, false);
     });
 
     it('2 members + witness, releases, time standing still: every reachable state (2 in flight)', () => {
@@ -154,21 +154,21 @@ describe('model check of the lease rules (all interleavings, bounded)', function
 
     it(`3 members, releases, time standing still: every state within ${depth} steps (2 in flight)`, () => {
       const cfg: ModelConfig = { ...base, holders: 3, releases: true, ticks: false, rates: [1], maxInFlight: 2 };
-      const r = explore(cfg, { ...full, maxDepth: depth, maxStates: 12_000_000 });
+      const r = explore(cfg, { ...full, maxDepth: depth, maxStates: 4_000_000 });
       report('3 members, releases', r);
       if (r.violation) assert.fail(`two holders:\n${formatTrace(r.violation)}`);
     });
 
     it(`2 members + witness, restarts and releases with time, 2 in flight, to depth ${depth}`, () => {
       const cfg: ModelConfig = { ...base, maxRestarts: 1, releases: true, maxInFlight: 2 };
-      const r = explore(cfg, { ...full, maxDepth: depth, maxStates: 12_000_000 });
+      const r = explore(cfg, { ...full, maxDepth: depth, maxStates: 4_000_000 });
       report('2+witness, restarts + releases', r);
       if (r.violation) assert.fail(`two holders:\n${formatTrace(r.violation)}`);
     });
 
     it(`3 members, restarts and releases with time, to depth ${depth}`, () => {
       const cfg: ModelConfig = { ...base, holders: 3, maxRestarts: 1, releases: true };
-      const r = explore(cfg, { ...full, maxDepth: depth, maxStates: 12_000_000 });
+      const r = explore(cfg, { ...full, maxDepth: depth, maxStates: 4_000_000 });
       report('3 members, restarts + releases', r);
       if (r.violation) assert.fail(`two holders:\n${formatTrace(r.violation)}`);
     });
