@@ -26,6 +26,8 @@ export interface ExploreResult {
   readonly depth: number;
   // true when no new state appeared before the depth bound: the whole bounded space was seen
   readonly complete: boolean;
+  // true when maxStates stopped the walk inside level `depth` (that level is partly explored)
+  readonly truncated: boolean;
   // shortest path to a state where two kernels have the address, if any
   readonly violation?: readonly TraceStep[];
   // some state where a member has the address after another member had it (non-vacuity)
@@ -105,6 +107,7 @@ export function explore(cfg: ModelConfig, limits: ExploreLimits): ExploreResult 
     transitions,
     depth,
     complete: frontier.length === 0 && !truncated,
+    truncated,
     ...(violationAt >= 0 ? { violation: trace(violationAt) } : {}),
     ...(takeoverAt >= 0 ? { takeover: trace(takeoverAt) } : {}),
     elapsedMs: Date.now() - started,
