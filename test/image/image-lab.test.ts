@@ -9,6 +9,7 @@
  * build, the package (gzip: seconds).
  */
 import { expect } from 'chai';
+import { Terminal, sleep } from '../fixtures/terminal.js';
 import { execFile } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -110,14 +111,34 @@ describeIfAvailable('booted-image lab: the .deb in three systemd-nspawn containe
       o.host,
       '-p',
       String(o.port),
-    ]
-      .concat(['-U', o.username, '-f', o.passwordFile, 'sol', 'activate'])
-      .join(' ');
-    // A pty for ipmitool (script), keys typed with pauses: Enter, status, then ~. to leave.
-    const typed = "(sleep 3; printf '\\r'; sleep 1; printf 'status\\r'; sleep 3; printf '\\r~.'; sleep 1)";
-    const { stdout } = await exec('sh', ['-c', `${typed} | script -qfc "${ipmitool}" /dev/null`], { timeout: 60_000 });
-    expect(stdout).to.contain(`hotspare ${roles.monitor} monitor> `);
-    expect(stdout).to.match(/phase\s+monitor/);
+      '-U',
+      o.username,
+      '-f',
+      o.passwordFile,
+      'sol',
+      'activate',
+    ];
+    // In a pty, as an operator would: wait for the session, Enter, the prompt, status, ~. to leave.
+    const terminal = new Terminal(ipmitool, { pty: true });
+    try {
+      await terminal.expect(/SOL Session operational/, 0, 'SOL session', 30_000);
+      let from = terminal.mark();
+      terminal.type('\r');
+      await terminal.expect(
+        new RegExp(`hotspare ${roles.monitor} monitor> $`),
+        from,
+        'console prompt over SOL',
+        30_000,
+      );
+      from = terminal.mark();
+      terminal.type('status\r');
+      await terminal.expect(/phase\s+monitor/, from, 'status over SOL', 30_000);
+      terminal.type('\r~.');
+      const code = await Promise.race([terminal.exited, sleep(10_000).then(() => 'timeout' as const)]);
+      expect(code, 'ipmitool ends on ~.').to.equal(0);
+    } finally {
+      await terminal.stop();
+    }
   });
 
   it('the primary power cut: the monitor takes over; the old primary boots and rejoins', async () => {

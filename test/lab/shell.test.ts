@@ -18,7 +18,6 @@
  */
 import { expect } from 'chai';
 import { spawn } from 'node:child_process';
-import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
@@ -31,6 +30,7 @@ import type { Lab } from '../../scripts/lab/lab.js';
 import type { AgentStatus } from '../../src/agent/index.js';
 import { request } from '../../src/control/index.js';
 import type { LogLine } from '../../src/log/index.js';
+import { Terminal, sleep } from '../fixtures/terminal.js';
 
 const MAIN = resolve('dist/src/cli/main.js');
 const PASSWORD = randomBytes(9).toString('base64url');
@@ -46,65 +46,6 @@ const PROBE = { interval_ms: 10, timeout_ms: 50, misses: 10 };
 const STATUS_END = /uptime [^\n]*\r\n(?:hotspare: [^\n]*\r\n)*hotspare \S+ [a-z-]+> $/;
 
 /** A program whose screen we read and whose keyboard we type on; killed by its PID only. */
-class Terminal {
-  screen = '';
-  readonly exited: Promise<number | null>;
-  private readonly child: ChildProcessWithoutNullStreams;
-
-  constructor(argv: string[], options: { pty: boolean }) {
-    const [program = '', ...args] = argv;
-    this.child = options.pty
-      ? spawn('script', ['-qfec', argv.join(' '), '/dev/null'], { stdio: 'pipe' })
-      : spawn(program, args, { stdio: 'pipe' });
-    this.child.stdout.on('data', (d: Buffer) => (this.screen += d.toString('latin1')));
-    this.child.stderr.on('data', (d: Buffer) => (this.screen += d.toString('latin1')));
-    this.child.stdin.on('error', () => undefined);
-    this.exited = new Promise((done) => this.child.on('close', (code) => done(code)));
-  }
-
-  get running(): boolean {
-    return this.child.exitCode === null && this.child.signalCode === null;
-  }
-
-  type(text: string): void {
-    if (this.running) this.child.stdin.write(text);
-  }
-
-  endInput(): void {
-    this.child.stdin.end();
-  }
-
-  mark(): number {
-    return this.screen.length;
-  }
-
-  /** Waits until the screen after `from` matches; returns that part of the screen. */
-  async expect(pattern: RegExp, from: number, what: string, timeoutMs = 15_000): Promise<string> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const part = this.screen.slice(from);
-      if (pattern.test(part)) return part;
-      if (Date.now() > deadline)
-        throw new Error(
-          `${what}: ${pattern} not seen within ${timeoutMs} ms; screen: ${JSON.stringify(part.slice(-1500))}`,
-        );
-      await sleep(20);
-    }
-  }
-
-  async stop(): Promise<void> {
-    if (!this.running) return;
-    this.child.kill('SIGTERM');
-    const timer = setTimeout(() => this.child.kill('SIGKILL'), 2000);
-    await this.exited;
-    clearTimeout(timer);
-  }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((done) => setTimeout(done, ms));
-}
-
 describe('lab: maintenance shell over IPMI SOL and the control socket', function () {
   this.timeout(Math.max(300_000, WINDOW_S * 2 * 1000 + 120_000));
   const prefix = Array.from(randomBytes(2), (b) => String.fromCharCode(97 + (b % 26))).join('');
