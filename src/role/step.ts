@@ -263,6 +263,9 @@ function onCheckResult(
     return persistAndReboot(s, 'monitor', 'monitor address is free', out);
   }
   if (s.phase === 'confirming' && e.address === 'primary') {
+    // Under the lease gate a claim already asked for its lease: the lease decides, not a
+    // later look at the address (the old holder may answer until its enforcer drops it).
+    if (c.lease !== null && s.lease.status === 'acquiring') return s;
     if (!e.taken) return takeOver(c, s, e.nowUs, out);
     // [0013]: something answers on the primary address after fencing: do not claim it.
     out.push(log('warn', 'takeover-aborted', `primary address answered after fencing (${seen}); staying monitor`));
