@@ -33,12 +33,12 @@
  * at the peer 0.9 ms after the call (p95 1.3-1.6; a process per call: 7.3 ms idle, 10.7 busy).
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { randomInt } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Clock } from '../clock/index.js';
+import { nextSequence } from '../icmp/identifiers.js';
 import type { EchoReply, IcmpEcho } from '../icmp/index.js';
 import type { ConflictReport, Nic } from './index.js';
 import { ArpHelper } from './arp-helper.js';
@@ -50,7 +50,7 @@ export interface LinuxNicOptions {
   /** Shared ICMP socket, used by `detectConflict`. */
   icmp: IcmpEcho;
   clock: Clock;
-  /** ICMP identifier of this NIC's conflict probes; default random. */
+  /** ICMP identifier of this NIC's conflict probes; default: one from `icmp`, which allocates them. */
   identifier?: number;
   /**
    * The `hotspare-arp` tool (hal/nic/hotspare-arp.c, built by `make` into dist/bin): RFC 5227
@@ -145,7 +145,7 @@ export class LinuxNic implements Nic {
     if (!/^[A-Za-z0-9_.-]{1,15}$/.test(name) || name === '.' || name === '..') {
       throw new NicError(name, 'open', 'invalid interface name');
     }
-    const identifier = options.identifier ?? randomInt(1, 0x10000);
+    const identifier = options.identifier ?? options.icmp.newIdentifier();
     if (!Number.isInteger(identifier) || identifier < 0 || identifier > 0xffff) {
       throw new NicError(name, 'open', `invalid ICMP identifier ${identifier}`);
     }
@@ -617,7 +617,7 @@ export class LinuxNic implements Nic {
         if (this.closed) {
           return;
         }
-        this.sequence = (this.sequence + 1) & 0xffff;
+        this.sequence = nextSequence(this.sequence);
         sent.add(this.sequence);
         try {
           this.icmp.send({

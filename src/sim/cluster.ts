@@ -4,7 +4,8 @@ import { SimIcmpEcho } from '../../hal/icmp/sim.js';
 import { SimNic } from '../../hal/nic/sim.js';
 import { SimPeerNet, SimPeerTransport } from '../../hal/peer/sim.js';
 import type { PeerBinding } from '../../hal/peer/index.js';
-import { EchoLoopProber } from '../../hal/prober/sim.js';
+import { EchoChannels } from '../../hal/prober/echo-channel.js';
+import { EventLoopProber } from '../../hal/prober/event-loop.js';
 import { HostClock } from '../../hal/sim/host-clock.js';
 import { SimLan, ipOf } from '../../hal/sim/lan.js';
 import type { SimHost } from '../../hal/sim/lan.js';
@@ -181,8 +182,8 @@ export class SimCluster {
       config: node.config,
       clock,
       icmp,
-      // probe.engine: the simulated Prober stands for the native thread (auto, native).
-      prober: node.config.probe.engine === 'event-loop' ? null : new EchoLoopProber(clock, icmp),
+      // Whatever probe.engine says: in virtual time the probes run on the event-loop engine.
+      prober: new EventLoopProber(clock, new EchoChannels(icmp)),
       nic: new SimNic(this.lan, host),
       bmcs: new SimBmcFactory(this.controllers, (fn) => host.deliver(life, fn)),
       store: node.store,

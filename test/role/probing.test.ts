@@ -1,20 +1,13 @@
 /**
- * The role machine with batched probing (probe.batched: a Prober runs the cadence): the same
- * decisions as with probe timers, from `probe-batch` events.
+ * The role machine's probing: a Prober runs the cadence (hal/prober) and the machine decides
+ * from its `probe-batch` events, asking for `probe-start` and `probe-stop`.
  */
 import { expect } from 'chai';
-import type { Event } from '../../src/role/index.js';
-import { bootTo, machine, MS, Run } from './fixtures.js';
+import { batch, bootTo, MS, Run } from './fixtures.js';
 
-const BATCHED = machine({ probe: { intervalUs: 10 * MS, timeoutUs: 10 * MS, misses: 3, batched: true } });
-
-function batch(nowUs: number, answered: number, missed: number | null = null): Event {
-  return { type: 'probe-batch', nowUs, answered, lastReplyUs: answered > 0 ? nowUs : null, missed };
-}
-
-/** A batched monitor that has seen `a` hold the primary address. */
+/** A monitor that has just started its Prober. */
 function monitoringBatched(): Run {
-  const run = bootTo('monitor', BATCHED);
+  const run = bootTo('monitor');
   run.feed({
     type: 'check-result',
     nowUs: 150 * MS,
@@ -26,11 +19,11 @@ function monitoringBatched(): Run {
   return run;
 }
 
-describe('role machine: batched probing (a Prober runs the cadence)', () => {
-  it('becoming monitor starts the Prober at once, and sets no probe timer', () => {
+describe('role machine: probing (a Prober runs the cadence)', () => {
+  it('becoming monitor starts the Prober at once, and sets no timer of its own for probes', () => {
     const run = monitoringBatched();
-    expect(run.find('probe-start')).to.deep.equal({ type: 'probe-start', sequence: 1, atUs: 150 * MS });
-    expect(run.last.some((a) => a.type === 'set-timer' && a.timer === 'probe')).to.equal(false);
+    expect(run.find('probe-start')).to.deep.equal({ type: 'probe-start', atUs: 150 * MS });
+    expect(run.last.some((a) => a.type === 'set-timer')).to.equal(false);
   });
 
   it('answers learn the holder and reset misses; a sync for every multiple of sync.every_probes crossed', () => {
@@ -96,7 +89,7 @@ describe('role machine: batched probing (a Prober runs the cadence)', () => {
     run.feed(batch(170 * MS, 0, 1));
     expect(run.state).to.equal(before);
     run.feed({ type: 'command', nowUs: 180 * MS, command: 'maintenance-off' });
-    expect(run.find('probe-start')).to.deep.equal({ type: 'probe-start', sequence: 1, atUs: 180 * MS });
+    expect(run.find('probe-start')).to.deep.equal({ type: 'probe-start', atUs: 180 * MS });
   });
 
   it('link down stops the Prober with every timer', () => {
@@ -115,20 +108,5 @@ describe('role machine: batched probing (a Prober runs the cadence)', () => {
     expect(run.types()).to.not.include('fence');
     const log = run.last.find((a) => a.type === 'log' && a.event === 'probe-failed');
     expect(log).to.not.equal(undefined);
-  });
-
-  it('timer mode ignores probe-batch events (no Prober was asked for)', () => {
-    const run = bootTo('monitor', machine());
-    run.feed({
-      type: 'check-result',
-      nowUs: 150 * MS,
-      startedUs: 140 * MS,
-      address: 'monitor',
-      taken: false,
-      evidence: [],
-    });
-    const before = run.state;
-    run.feed(batch(160 * MS, 0, 1));
-    expect(run.state).to.equal(before);
   });
 });

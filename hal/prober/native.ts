@@ -1,18 +1,14 @@
 /**
  * The probe cadence in a native thread (hal/prober/prober.c, built by `make` into
  * dist/bin/hotspare-prober.node): sending, timing out and reading replies happen off the
- * event loop, which wakes about twice a second for answers and at once for a miss.
- * Needs root or CAP_NET_RAW (its own raw ICMP socket).
- *
- * MEASURED (lab monitor, 10 ms interval, 20 s, voluntary context switches and CPU per
- * thread from /proc/PID/task): with this thread, the main thread woke 16.6 times a second
- * at 0.5 % of a core and the probe thread 100 times at 1.35 % (mostly the kernel's send and
- * receive, which a C loop pays too); with event-loop probes the main thread woke 108 times a
- * second at 5.1 %. The benchmark's figures are in bench-results/latest.md ("probe core").
+ * event loop, which wakes about twice a second for answers and at once for a miss. Needs
+ * root or CAP_NET_RAW (its own raw ICMP socket). What it saves the event loop is measured
+ * in bench-results/latest.md ("probe core") and README ("The probe engines").
  */
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { IcmpError } from '../errors/index.js';
+import type { IcmpEcho } from '../icmp/index.js';
 import type { ProbeBatch, ProbeRun, ProbeRunOptions, ProbeStats, Prober } from './index.js';
 
 /** dist/bin/hotspare-prober.node, found from this compiled module (dist/hal/prober/). */
@@ -36,10 +32,15 @@ interface AddonProber {
 }
 
 interface ProberBinding {
-  Prober: new (options: ProbeRunOptions & { priority: number }, onBatch: (batch: NativeBatch) => void) => AddonProber;
+  Prober: new (
+    options: ProbeRunOptions & { identifier: number; priority: number },
+    onBatch: (batch: NativeBatch) => void,
+  ) => AddonProber;
 }
 
 export interface NativeProberOptions {
+  /** Where each run's ICMP identifier comes from: the agent's IcmpEcho, which allocates them all. */
+  identifiers: Pick<IcmpEcho, 'newIdentifier'>;
   /** dist/bin/hotspare-prober.node by default. */
   path?: string;
   /**
@@ -65,13 +66,14 @@ export class NativeProber implements Prober {
     private readonly binding: ProberBinding,
     path: string,
     private readonly realtime: number,
+    private readonly identifiers: Pick<IcmpEcho, 'newIdentifier'>,
   ) {
     this.description = `native probe thread (${path})${realtime > 0 ? `, SCHED_FIFO ${threadPriority(realtime)}` : ''}`;
   }
 
   /** Loads the addon; throws IcmpError naming the path when it is missing or not ours. */
-  static load(options: NativeProberOptions = {}): NativeProber {
-    const { path = DEFAULT_PROBER_ADDON, realtime = 0 } = options;
+  static load(options: NativeProberOptions): NativeProber {
+    const { path = DEFAULT_PROBER_ADDON, realtime = 0, identifiers } = options;
     if (!Number.isInteger(realtime) || realtime < 0 || realtime > 99)
       throw new IcmpError(`prober realtime must be an integer 0..99, got ${String(realtime)}`);
     let loaded: unknown;
@@ -94,7 +96,7 @@ export class NativeProber implements Prober {
     ) {
       throw new IcmpError(`prober addon ${path}: not the hotspare prober addon`);
     }
-    return new NativeProber(loaded as ProberBinding, path, realtime);
+    return new NativeProber(loaded as ProberBinding, path, realtime, identifiers);
   }
 
   start(options: ProbeRunOptions, onBatch: (batch: ProbeBatch) => void, onError: (error: Error) => void): ProbeRun {
@@ -120,7 +122,10 @@ export class NativeProber implements Prober {
       }
     };
     try {
-      native = new this.binding.Prober({ ...options, priority: threadPriority(this.realtime) }, deliver);
+      native = new this.binding.Prober(
+        { ...options, identifier: this.identifiers.newIdentifier(), priority: threadPriority(this.realtime) },
+        deliver,
+      );
     } catch (error) {
       throw new IcmpError(
         `cannot start probing ${options.target}: ${error instanceof Error ? error.message : String(error)}`,
