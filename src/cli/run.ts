@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
-import { IpmitoolBmcFactory } from '../../hal/bmc/linux.js';
-import type { IpmitoolBmcOptions } from '../../hal/bmc/linux.js';
+import { IpmitoolBmcFactory } from '../../hal/bmc/ipmitool.js';
+import type { IpmitoolBmcOptions } from '../../hal/bmc/ipmitool.js';
 import { RmcpBmcFactory } from '../../hal/bmc/rmcp.js';
 import { FenceAgentBmcFactory } from '../../hal/bmc/fence-agent.js';
 import type { FenceAgentBmcOptions } from '../../hal/bmc/fence-agent.js';

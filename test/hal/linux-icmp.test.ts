@@ -224,7 +224,7 @@ describeIfAvailable('hal/icmp/linux RawIcmpEcho in a network namespace', unavail
       const { lan } = setup();
       const probe = `
       import('${new URL('../../hal/icmp/linux.js', import.meta.url).href}').then(async ({ RawIcmpEcho }) => {
-        const { MonotonicClock } = await import('${new URL('../../hal/clock/linux.js', import.meta.url).href}');
+        const { MonotonicClock } = await import('${new URL('../../hal/clock/monotonic.js', import.meta.url).href}');
         try { RawIcmpEcho.open(new MonotonicClock()); console.log('opened'); }
         catch (error) { console.log(JSON.stringify({ name: error.name, message: error.message })); }
       });`;

@@ -403,7 +403,7 @@ describeIfAvailable('hal/nic/linux LinuxNic in a network namespace', unavailable
       await chmod(wrapper, 0o755);
       const out = await nodeIn(
         lan.a,
-        `import { MonotonicClock } from ${DIST('../../hal/clock/linux.js')};
+        `import { MonotonicClock } from ${DIST('../../hal/clock/monotonic.js')};
         import { RawIcmpEcho } from ${DIST('../../hal/icmp/linux.js')};
         import { LinuxNic } from ${DIST('../../hal/nic/linux.js')};
         const clock = new MonotonicClock();

@@ -1,12 +1,12 @@
 import { expect } from 'chai';
-import { MonotonicClock } from '../../hal/clock/linux.js';
+import { MonotonicClock } from '../../hal/clock/monotonic.js';
 import { sleepUs } from '../../hal/clock/index.js';
 
 function hrUs(): number {
   return Number(process.hrtime.bigint() / 1000n);
 }
 
-describe('hal/clock/linux MonotonicClock', () => {
+describe('hal/clock/monotonic MonotonicClock', () => {
   it('counts microseconds of the system monotonic clock (shared by all processes), never backwards', () => {
     const clock = new MonotonicClock();
     const first = clock.nowUs();

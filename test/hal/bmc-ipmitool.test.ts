@@ -2,8 +2,8 @@ import { expect } from 'chai';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { IpmitoolBmc, IpmitoolBmcFactory, ipmitoolArgs } from '../../hal/bmc/linux.js';
-import type { IpmitoolBmcOptions } from '../../hal/bmc/linux.js';
+import { IpmitoolBmc, IpmitoolBmcFactory, ipmitoolArgs } from '../../hal/bmc/ipmitool.js';
+import type { IpmitoolBmcOptions } from '../../hal/bmc/ipmitool.js';
 import { BmcError, isBmcError } from '../../hal/errors/bmc-error.js';
 
 const SECRET = 'Sup3r-Secret-Passw0rd';
@@ -25,7 +25,7 @@ async function rejection(promise: Promise<unknown>): Promise<BmcError> {
   throw new Error('expected a rejection');
 }
 
-describe('hal/bmc/linux IpmitoolBmc (fake ipmitool)', () => {
+describe('hal/bmc/ipmitool IpmitoolBmc (fake ipmitool)', () => {
   let dir = '';
   let options: IpmitoolBmcOptions;
   let argsFile = '';
