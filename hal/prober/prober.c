@@ -60,6 +60,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../base/napi-helpers.h"
+
 #define MAX_OUTSTANDING 64
 #define MAX_LATE 4096
 #define PAYLOAD "hotspare"
@@ -284,12 +286,6 @@ static void *run(void *arg) {
   return NULL;
 }
 
-static void set_number(napi_env env, napi_value obj, const char *name, double number) {
-  napi_value value;
-  napi_create_double(env, number, &value);
-  napi_set_named_property(env, obj, name, value);
-}
-
 /* Runs on the JS thread: one batch becomes one callback(batch). */
 static void call_js(napi_env env, napi_value callback, void *context, void *data) {
   (void)context;
@@ -300,13 +296,13 @@ static void call_js(napi_env env, napi_value callback, void *context, void *data
   }
   napi_value obj, value, late, undefined;
   napi_create_object(env, &obj);
-  set_number(env, obj, "answered", b->answered);
-  set_number(env, obj, "lastSequence", b->last_sequence);
-  set_number(env, obj, "lastReplyUs", b->last_reply_us);
-  set_number(env, obj, "lastRttUs", b->last_rtt_us);
-  set_number(env, obj, "missed", b->missed);
-  set_number(env, obj, "missedSentUs", b->missed_sent_us);
-  set_number(env, obj, "dropped", b->dropped);
+  hs_set_number(env, obj, "answered", b->answered);
+  hs_set_number(env, obj, "lastSequence", b->last_sequence);
+  hs_set_number(env, obj, "lastReplyUs", b->last_reply_us);
+  hs_set_number(env, obj, "lastRttUs", b->last_rtt_us);
+  hs_set_number(env, obj, "missed", b->missed);
+  hs_set_number(env, obj, "missedSentUs", b->missed_sent_us);
+  hs_set_number(env, obj, "dropped", b->dropped);
   napi_create_array_with_length(env, b->late_count, &late);
   for (uint32_t i = 0; i < b->late_count; i++) {
     napi_create_double(env, b->late_us[i], &value);
@@ -348,28 +344,10 @@ static void finalize_prober(napi_env env, void *data, void *hint) {
   free(p);
 }
 
-static napi_value throw_error(napi_env env, const char *code, const char *message) {
-  napi_throw_error(env, code, message);
-  return NULL;
-}
-
-static const char *errno_code(int err) {
-  switch (err) {
-  case EPERM: return "EPERM";
-  case EACCES: return "EACCES";
-  case EADDRNOTAVAIL: return "EADDRNOTAVAIL";
-  case EMFILE: return "EMFILE";
-  case ENFILE: return "ENFILE";
-  case EAGAIN: return "EAGAIN";
-  default: return "ERR_HOTSPARE_PROBER";
-  }
-}
+#define PROBER_ERR "ERR_HOTSPARE_PROBER"
 
 static napi_value throw_errno(napi_env env, const char *what, int err) {
-  char message[200];
-  snprintf(message, sizeof message, "%s: %s%s", what, strerror(err),
-           err == EPERM || err == EACCES ? " (root or CAP_NET_RAW needed)" : "");
-  return throw_error(env, errno_code(err), message);
+  return hs_throw_errno(env, PROBER_ERR, what, err, err == EPERM || err == EACCES ? " (root or CAP_NET_RAW needed)" : "");
 }
 
 /* options[name] as a number in [min, max]; false (and a thrown TypeError) otherwise. */
@@ -380,7 +358,7 @@ static bool number_option(napi_env env, napi_value options, const char *name, do
       v > max) {
     char message[160];
     snprintf(message, sizeof message, "Prober options.%s must be a number in %.0f..%.0f", name, min, max);
-    throw_error(env, "ERR_HOTSPARE_PROBER", message);
+    hs_throw_error(env, PROBER_ERR, message);
     return false;
   }
   *out = v;
@@ -397,7 +375,7 @@ static bool address_option(napi_env env, napi_value options, const char *name, s
   if (type != napi_string || napi_get_value_string_utf8(env, value, text, sizeof text, &len) != napi_ok || inet_pton(AF_INET, text, out) != 1) {
     char message[160];
     snprintf(message, sizeof message, "Prober options.%s must be an IPv4 address", name);
-    throw_error(env, "ERR_HOTSPARE_PROBER", message);
+    hs_throw_error(env, PROBER_ERR, message);
     return false;
   }
   return true;
@@ -415,11 +393,11 @@ static napi_value prober_new(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2], self, new_target;
   if (napi_get_new_target(env, info, &new_target) != napi_ok || new_target == NULL)
-    return throw_error(env, "ERR_HOTSPARE_PROBER", "Prober must be called with new");
+    return hs_throw_error(env, PROBER_ERR, "Prober must be called with new");
   if (napi_get_cb_info(env, info, &argc, argv, &self, NULL) != napi_ok) return NULL;
   napi_valuetype t0 = napi_undefined, t1 = napi_undefined;
   if (argc < 2 || napi_typeof(env, argv[0], &t0) != napi_ok || t0 != napi_object || napi_typeof(env, argv[1], &t1) != napi_ok || t1 != napi_function)
-    return throw_error(env, "ERR_HOTSPARE_PROBER", "Prober(options, callback): options must be an object, callback a function");
+    return hs_throw_error(env, PROBER_ERR, "Prober(options, callback): options must be an object, callback a function");
   struct in_addr target;
   double identifier, interval, timeout, start, batch, priority;
   if (!address_option(env, argv[0], "target", &target) || !number_option(env, argv[0], "identifier", 0, 65535, &identifier) ||
@@ -428,7 +406,7 @@ static napi_value prober_new(napi_env env, napi_callback_info info) {
       !number_option(env, argv[0], "priority", 0, 99, &priority))
     return NULL;
   if (timeout / interval > MAX_OUTSTANDING - 2)
-    return throw_error(env, "ERR_HOTSPARE_PROBER", "Prober: timeoutUs may be at most 62 intervals");
+    return hs_throw_error(env, PROBER_ERR, "Prober: timeoutUs may be at most 62 intervals");
 
   prober *p = calloc(1, sizeof *p);
   if (p == NULL) return throw_errno(env, "Prober", ENOMEM);
@@ -513,15 +491,7 @@ static napi_value prober_new(napi_env env, napi_callback_info info) {
 }
 
 static prober *unwrap_this(napi_env env, napi_callback_info info) {
-  size_t argc = 0;
-  napi_value self;
-  void *data = NULL;
-  if (napi_get_cb_info(env, info, &argc, NULL, &self, NULL) != napi_ok) return NULL;
-  if (napi_unwrap(env, self, &data) != napi_ok || data == NULL) {
-    throw_error(env, "ERR_HOTSPARE_PROBER", "not a Prober");
-    return NULL;
-  }
-  return data;
+  return hs_unwrap_this(env, info, NULL, NULL, PROBER_ERR, "not a Prober");
 }
 
 static napi_value prober_stop(napi_env env, napi_callback_info info) {
