@@ -2,7 +2,7 @@ import { constants, accessSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig } from '../config/index.js';
 import { PeerKey } from '../peer/index.js';
-import { SyncKey } from '../sync/psk.js';
+import { SyncKey } from '../sync/wire/psk.js';
 import type { Config } from '../config/index.js';
 import { redactSecretPaths, secretFileModeProblems, secretFileProblems } from './secret-files.js';
 

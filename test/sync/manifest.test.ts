@@ -2,9 +2,9 @@ import { expect } from 'chai';
 import { mkdir, mkdtemp, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { HashCache } from '../../src/sync/hash-cache.js';
-import { buildManifest } from '../../src/sync/manifest.js';
-import type { SkippedPath } from '../../src/sync/types.js';
+import { HashCache } from '../../src/sync/files/hash-cache.js';
+import { buildManifest } from '../../src/sync/files/manifest.js';
+import type { SkippedPath } from '../../src/sync/wire/types.js';
 
 describe('sync/manifest: walking the replicated roots', () => {
   let base: string;

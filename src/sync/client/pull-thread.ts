@@ -1,12 +1,12 @@
 /** Runs pulls in the worker thread of pull-worker.ts, one at a time, started on first use. */
 import { Worker } from 'node:worker_threads';
-import { SyncError } from '../../hal/errors/index.js';
-import type { SyncErrorKind } from '../../hal/errors/sync-error.js';
-import type { LogFields } from '../log/index.js';
+import { SyncError } from '../../../hal/errors/index.js';
+import type { SyncErrorKind } from '../../../hal/errors/sync-error.js';
+import type { LogFields } from '../../log/index.js';
 import type { PullResult } from './client.js';
-import type { Limits } from './limits.js';
-import type { SyncKey } from './psk.js';
-import type { SyncLog, SyncLogLevel } from './sync-log.js';
+import type { Limits } from '../wire/limits.js';
+import type { SyncKey } from '../wire/psk.js';
+import type { SyncLog, SyncLogLevel } from '../sync-log.js';
 
 export interface PullWorkerData {
   roots: string[];

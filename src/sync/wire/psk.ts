@@ -8,7 +8,7 @@
 import { createHmac } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import type { ConnectionOptions, TlsOptions } from 'node:tls';
-import { SyncError } from '../../hal/errors/index.js';
+import { SyncError } from '../../../hal/errors/index.js';
 
 export const PSK_IDENTITY = 'hotspare-sync-v1';
 export const CIPHERS = 'ECDHE-PSK-CHACHA20-POLY1305:PSK-AES256-GCM-SHA384';

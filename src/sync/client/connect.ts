@@ -1,10 +1,10 @@
 /** Opens the TLS-PSK connection to the primary's sync service; failures become SyncErrors. */
 import { connect } from 'node:tls';
 import type { TLSSocket } from 'node:tls';
-import { SyncError } from '../../hal/errors/index.js';
-import { code, describe } from './manifest.js';
-import type { SyncKey } from './psk.js';
-import { clientHandshakeProblem } from './refusal.js';
+import { SyncError } from '../../../hal/errors/index.js';
+import { code, describe } from '../files/manifest.js';
+import type { SyncKey } from '../wire/psk.js';
+import { clientHandshakeProblem } from '../wire/refusal.js';
 
 export function connectToPrimary(key: SyncKey, host: string, port: number, timeoutMs: number): Promise<TLSSocket> {
   const where = `${host}:${port}`;

@@ -6,7 +6,7 @@
  * as needed, so memory stays at about one frame whatever the peer sends.
  */
 import type { Writable } from 'node:stream';
-import { SyncError } from '../../hal/errors/index.js';
+import { SyncError } from '../../../hal/errors/index.js';
 
 export const MAX_HEADER_BYTES = 256 * 1024;
 export const MAX_DATA_BYTES = 1024 * 1024;

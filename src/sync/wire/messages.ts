@@ -21,8 +21,8 @@
  * file and directory entries (both or neither; absent: the monitor leaves owners as they
  * are, new files are root's).
  */
-import { SyncError } from '../../hal/errors/index.js';
-import { MAX_PATH_BYTES } from './confine.js';
+import { SyncError } from '../../../hal/errors/index.js';
+import { MAX_PATH_BYTES } from '../files/confine.js';
 import type { CopyState, ManifestEntry, RootKind, RootMeta } from './types.js';
 
 export const PROTOCOL_VERSION = 1;

@@ -4,12 +4,12 @@
  * decide failovers within milliseconds. One pull at a time; messages in pull-thread.ts.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { isSyncError } from '../../hal/errors/index.js';
+import { isSyncError } from '../../../hal/errors/index.js';
 import { pull } from './client.js';
-import { HashCache } from './hash-cache.js';
-import { describe } from './manifest.js';
+import { HashCache } from '../files/hash-cache.js';
+import { describe } from '../files/manifest.js';
 import type { FromWorker, PullWorkerData, ToWorker } from './pull-thread.js';
-import { SyncKey } from './psk.js';
+import { SyncKey } from '../wire/psk.js';
 
 const port = parentPort;
 if (port === null) throw new Error('pull-worker runs as a worker thread');

@@ -8,8 +8,8 @@
 import { readFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from './atomic-write.js';
-import { code } from './fs-errors.js';
-import type { CopyState } from './types.js';
+import { code } from '../files/fs-errors.js';
+import type { CopyState } from '../wire/types.js';
 
 const FILE = 'sync-copy.json';
 

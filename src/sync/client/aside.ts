@@ -9,10 +9,10 @@
  *     to pull, sends no state). Entries replaced by another kind (a directory where the
  *     primary has a file) do not count: the primary has something there.
  */
-import { parentOf } from './confine.js';
+import { parentOf } from '../files/confine.js';
 import type { SyncPlan } from './diff.js';
-import { entryKey } from './types.js';
-import type { CopyState, ManifestEntry } from './types.js';
+import { entryKey } from '../wire/types.js';
+import type { CopyState, ManifestEntry } from '../wire/types.js';
 
 /** Per root, why its deletions are moved aside (roots absent from the map: deleted as usual). */
 export function rootsToSetAside(

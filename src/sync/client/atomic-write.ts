@@ -15,9 +15,9 @@ import { constants } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { open, rename, symlink, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { applyMeta, at } from './local-guard.js';
-import type { ConfinedTree, EntryMeta } from './local-guard.js';
-import { tempNameFor } from './temp-name.js';
+import { applyMeta, at } from '../files/local-guard.js';
+import type { ConfinedTree, EntryMeta } from '../files/local-guard.js';
+import { tempNameFor } from '../files/temp-name.js';
 
 /** Points between the steps, for tests that simulate a crash there. */
 export type AtomicStep = 'after-write' | 'after-fsync' | 'after-rename';

@@ -10,11 +10,11 @@ import { constants } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { open, realpath } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import type { FrameWriter } from './frames.js';
-import { CHUNK_BYTES } from './hash-file.js';
-import { code, describe, localPath } from './manifest.js';
-import type { ResolvedRoot } from './manifest.js';
-import type { ServerMessage } from './messages.js';
+import type { FrameWriter } from '../wire/frames.js';
+import { CHUNK_BYTES } from '../files/hash-file.js';
+import { code, describe, localPath } from '../files/manifest.js';
+import type { ResolvedRoot } from '../files/manifest.js';
+import type { ServerMessage } from '../wire/messages.js';
 
 /** Files up to this size are read whole while preparing. */
 export const WHOLE_MAX = 64 * 1024;

@@ -5,7 +5,7 @@
  */
 import type { BigIntStats } from 'node:fs';
 import { lstat, readdir, readlink, realpath, stat } from 'node:fs/promises';
-import { SyncError } from '../../hal/errors/index.js';
+import { SyncError } from '../../../hal/errors/index.js';
 import { pathProblem, symlinkTargetProblem } from './confine.js';
 import type { HashCache } from './hash-cache.js';
 import { code, describe } from './fs-errors.js';
@@ -13,7 +13,7 @@ import { hashFile } from './hash-file.js';
 import { ConfinedTree } from './local-guard.js';
 import { isTempName } from './temp-name.js';
 import { mapLimit } from './map-limit.js';
-import type { FileEntry, Manifest, ManifestEntry, RootKind, RootMeta, SkippedPath } from './types.js';
+import type { FileEntry, Manifest, ManifestEntry, RootKind, RootMeta, SkippedPath } from '../wire/types.js';
 
 /** More entries than this is refused on both sides (memory is proportional to it). */
 export const MAX_ENTRIES = 1_000_000;

@@ -22,7 +22,7 @@
 import { constants } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { lstat, mkdir, open, readdir, rmdir, unlink } from 'node:fs/promises';
-import { SyncError } from '../../hal/errors/index.js';
+import { SyncError } from '../../../hal/errors/index.js';
 import { code, describe } from './fs-errors.js';
 
 /** A directory opened without following a symlink at its last component. */

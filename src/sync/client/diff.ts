@@ -2,8 +2,8 @@
  * The sync plan, pure: the primary's manifest against the monitor's own. Only what differs
  * travels; what the primary no longer has is deleted here.
  */
-import { entryKey } from './types.js';
-import type { DirEntry, FileEntry, ManifestEntry, SymlinkEntry } from './types.js';
+import { entryKey } from '../wire/types.js';
+import type { DirEntry, FileEntry, ManifestEntry, SymlinkEntry } from '../wire/types.js';
 
 export interface SyncPlan {
   /** Local entries standing where the primary has the other kind (directory vs not); removed first, deepest first. */

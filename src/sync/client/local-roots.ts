@@ -5,10 +5,10 @@
  */
 import { mkdir, realpath } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
-import { SyncError } from '../../hal/errors/index.js';
-import { code, describe, resolveRoot } from './manifest.js';
-import type { ResolvedRoot } from './manifest.js';
-import type { RootKind } from './types.js';
+import { SyncError } from '../../../hal/errors/index.js';
+import { code, describe, resolveRoot } from '../files/manifest.js';
+import type { ResolvedRoot } from '../files/manifest.js';
+import type { RootKind } from '../wire/types.js';
 
 export interface PreparedRoot {
   resolved: ResolvedRoot;

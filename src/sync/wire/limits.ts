@@ -1,5 +1,5 @@
 /** `sync.max_file_bytes` and `sync.max_total_bytes`, pure. */
-import { SyncError } from '../../hal/errors/index.js';
+import { SyncError } from '../../../hal/errors/index.js';
 import { describeEntry } from './types.js';
 import type { FileEntry, ManifestEntry } from './types.js';
 
