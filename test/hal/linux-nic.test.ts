@@ -8,7 +8,7 @@ import { DEFAULT_ARP_TOOL } from '../../hal/nic/linux.js';
 import { createVethLan, destroyVethLan, ipIn, netnsUnavailable, type VethLan } from './fixtures/netns.js';
 import { NsSession, type Answer } from './fixtures/ns-client.js';
 import { run, waitFor } from './fixtures/processes.js';
-import { parseIpv4 } from '../../hal/nic/ip-batch.js';
+import { parseIpv4 } from '../../hal/nic/address.js';
 import { parseMonitorLine } from '../../hal/nic/link-monitor.js';
 
 const unavailable = netnsUnavailable();
