@@ -6,10 +6,11 @@
 import { expect } from 'chai';
 import { VirtualClock } from '../../hal/clock/sim.js';
 import type { EchoReply } from '../../hal/icmp/index.js';
-import { buildEchoRequest, internetChecksum } from '../../hal/icmp/packet.js';
 import { SimIcmpEcho } from '../../hal/icmp/sim.js';
 import { SimLan } from '../../hal/sim/lan.js';
 import { describeIfAvailable } from '../fixtures/prerequisites.js';
+import { virtualWaitFor } from './fixtures/virtual-time.js';
+import { strayReply } from './fixtures/echo-bytes.js';
 import { createVethLan, destroyVethLan, netnsUnavailable } from './fixtures/netns.js';
 import { NsSession } from './fixtures/ns-client.js';
 import { waitFor } from './fixtures/processes.js';
@@ -59,13 +60,7 @@ function simHarness(): Harness {
     },
     closeSocket: () => Promise.resolve(icmp.close()),
     sleep: (ms) => clock.runFor(ms * 1000),
-    waitFor: async (condition, ms, what) => {
-      const until = clock.nowUs() + ms * 1000;
-      while (!condition()) {
-        if (clock.nowUs() >= until) throw new Error(`timed out after ${ms} ms (virtual) waiting for ${what}`);
-        await clock.runFor(1000);
-      }
-    },
+    waitFor: (condition, ms, what) => virtualWaitFor(clock, condition, ms, what),
     dispose: () => Promise.resolve(),
   };
 }
@@ -99,10 +94,7 @@ async function nsHarness(): Promise<Harness> {
     replies: () => session.events.filter((e) => e.event === 'reply').map((e) => e['reply'] as EchoReply),
     newIdentifier: async () => Number((await session.ok('icmp.newIdentifier')).value),
     stray: async (identifier, sequence) => {
-      const packet = buildEchoRequest(identifier, sequence, Buffer.from('stranger'));
-      packet.writeUInt8(0, 0);
-      packet.writeUInt16BE(0, 2);
-      packet.writeUInt16BE(internetChecksum(packet), 2);
+      const packet = strayReply(identifier, sequence);
       await peer.ok('stray.send', lan.ipA, packet.toString('hex'));
     },
     closeSocket: async () => void (await session.ok('icmp.close')),

@@ -10,6 +10,7 @@ import { SimIcmpEcho } from '../../hal/icmp/sim.js';
 import { SimNic } from '../../hal/nic/sim.js';
 import { SimLan } from '../../hal/sim/lan.js';
 import { describeIfAvailable } from '../fixtures/prerequisites.js';
+import { settle as settleIn, virtualWaitFor } from './fixtures/virtual-time.js';
 import { createVethLan, destroyVethLan, netnsUnavailable } from './fixtures/netns.js';
 import { NsSession } from './fixtures/ns-client.js';
 import { run, waitFor } from './fixtures/processes.js';
@@ -57,13 +58,7 @@ function simHarness(): Harness {
   const events: boolean[] = [];
   nic.onLink((up) => events.push(up));
   /** Runs virtual time until the promise settles. */
-  const settle = async <T>(promise: Promise<T>): Promise<T> => {
-    let done = false;
-    const watched = promise.finally(() => (done = true));
-    watched.catch(() => undefined);
-    while (!done) await clock.runFor(1000);
-    return watched;
-  };
+  const settle = <T>(operation: Promise<T>): Promise<T> => settleIn(clock, operation);
   return {
     name: nic.name,
     mac: ours.mac,
@@ -99,13 +94,7 @@ function simHarness(): Harness {
     ownLink: (up) => Promise.resolve(ours.setCable(up)),
     linkEvents: () => events,
     sleep: (ms) => clock.runFor(ms * 1000),
-    waitFor: async (condition, ms, what) => {
-      const until = clock.nowUs() + ms * 1000;
-      while (!condition()) {
-        if (clock.nowUs() >= until) throw new Error(`timed out after ${ms} ms (virtual) waiting for ${what}`);
-        await clock.runFor(1000);
-      }
-    },
+    waitFor: (condition, ms, what) => virtualWaitFor(clock, condition, ms, what),
     dispose: () => Promise.resolve(nic.close()),
   };
 }

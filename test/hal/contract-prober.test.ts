@@ -6,7 +6,6 @@
 import { expect } from 'chai';
 import { existsSync } from 'node:fs';
 import { VirtualClock } from '../../hal/clock/sim.js';
-import { buildEchoRequest, internetChecksum } from '../../hal/icmp/packet.js';
 import { SimIcmpEcho } from '../../hal/icmp/sim.js';
 import { EchoChannels } from '../../hal/prober/echo-channel.js';
 import { EventLoopProber } from '../../hal/prober/event-loop.js';
@@ -14,6 +13,8 @@ import type { ProbeRun, ProbeStats } from '../../hal/prober/index.js';
 import { DEFAULT_PROBER_ADDON } from '../../hal/prober/native.js';
 import { SimLan } from '../../hal/sim/lan.js';
 import { describeIfAvailable } from '../fixtures/prerequisites.js';
+import { virtualWaitFor } from './fixtures/virtual-time.js';
+import { strayReply } from './fixtures/echo-bytes.js';
 import { createVethLan, destroyVethLan, netnsUnavailable, type VethLan } from './fixtures/netns.js';
 import { NsSession } from './fixtures/ns-client.js';
 import { run, waitFor } from './fixtures/processes.js';
@@ -99,13 +100,7 @@ function simHarness(): Harness {
       return Promise.resolve();
     },
     sleep,
-    waitFor: async (condition, ms, what) => {
-      const until = clock.nowUs() + ms * 1000;
-      while (!condition()) {
-        if (clock.nowUs() >= until) throw new Error(`timed out after ${ms} ms (virtual) waiting for ${what}`);
-        await clock.runFor(1000);
-      }
-    },
+    waitFor: (condition, ms, what) => virtualWaitFor(clock, condition, ms, what),
     close: () => {
       current?.stop();
       return Promise.resolve();
@@ -158,10 +153,7 @@ async function nsHarness(engine: 'native' | 'event-loop', index: number): Promis
     peerSilent: async (on) => void (await silent(on)),
     stray: async (identifier, sequences) => {
       for (const sequence of sequences) {
-        const packet = buildEchoRequest(identifier, sequence, Buffer.from('stranger'));
-        packet.writeUInt8(0, 0);
-        packet.writeUInt16BE(0, 2);
-        packet.writeUInt16BE(internetChecksum(packet), 2);
+        const packet = strayReply(identifier, sequence);
         await other.ok('stray.send', lan.ipA, packet.toString('hex'));
       }
     },

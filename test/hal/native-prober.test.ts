@@ -7,7 +7,7 @@ import { describeIfAvailable } from '../fixtures/prerequisites.js';
 import { expect } from 'chai';
 import { existsSync } from 'node:fs';
 import { DEFAULT_PROBER_ADDON } from '../../hal/prober/native.js';
-import { buildEchoRequest, internetChecksum } from '../../hal/icmp/packet.js';
+import { strayReply } from './fixtures/echo-bytes.js';
 import { createVethLan, destroyVethLan, netnsUnavailable, type VethLan } from './fixtures/netns.js';
 import { NsSession, type SessionEvent } from './fixtures/ns-client.js';
 import { run } from './fixtures/processes.js';
@@ -70,13 +70,8 @@ describeIfAvailable('hal/prober/native NativeProber in a network namespace', una
     const started = await ours.ok('prober.start', 'native', lan.ipB, 10_000, 100_000, 10);
     const runIdentifier = Number(Reflect.get(Object(started.value), 'identifier'));
     // Well-formed echo replies with our identifier but no outstanding sequence, and garbage.
-    const reply = (sequence: number, checksumOk = true, identifier = runIdentifier): Buffer => {
-      const packet = buildEchoRequest(identifier, sequence, Buffer.from('stranger'));
-      packet.writeUInt8(0, 0);
-      packet.writeUInt16BE(0, 2);
-      packet.writeUInt16BE(internetChecksum(packet) ^ (checksumOk ? 0 : 0xff), 2);
-      return packet;
-    };
+    const reply = (sequence: number, checksumOk = true, identifier = runIdentifier): Buffer =>
+      strayReply(identifier, sequence, checksumOk);
     for (const bytes of [reply(60_001), reply(60_002, false), Buffer.from([0, 0, 1]), reply(60_003).subarray(0, 6)]) {
       await peer.ok('stray.send', lan.ipA, bytes.toString('hex'));
     }

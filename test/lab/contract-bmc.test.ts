@@ -15,6 +15,7 @@ import { isBmcError } from '../../hal/errors/bmc-error.js';
 import { placeholderAgent, startLab } from '../../scripts/lab/lab.js';
 import type { Lab } from '../../scripts/lab/lab.js';
 import { describeIfAvailable } from '../fixtures/prerequisites.js';
+import { settle as settleIn, virtualWaitFor } from '../hal/fixtures/virtual-time.js';
 
 /** What the contract needs of a BMC client and the server behind it. */
 interface Harness {
@@ -54,13 +55,7 @@ function simHarness(): Harness {
     ]),
     (fn) => fn(),
   );
-  const settle = async <T>(operation: Promise<T>): Promise<T> => {
-    let done = false;
-    const watched = operation.finally(() => (done = true));
-    watched.catch(() => undefined);
-    while (!done) await clock.runFor(10_000);
-    return watched;
-  };
+  const settle = <T>(operation: Promise<T>): Promise<T> => settleIn(clock, operation, 10_000);
   return {
     bmc: () => factory.open('a'),
     silent: () => factory.open('x'),
@@ -68,13 +63,7 @@ function simHarness(): Harness {
     powered: () => on,
     powerLog: () => [...changes],
     settle,
-    waitFor: async (condition, ms, what) => {
-      const until = clock.nowUs() + ms * 1000;
-      while (!condition()) {
-        if (clock.nowUs() >= until) throw new Error(`timed out after ${ms} ms (virtual) waiting for ${what}`);
-        await clock.runFor(10_000);
-      }
-    },
+    waitFor: (condition, ms, what) => virtualWaitFor(clock, condition, ms, what, 10_000),
     dispose: () => Promise.resolve(),
   };
 }
