@@ -8,7 +8,7 @@ import { AtomicFile, replaceWithSymlink, writeFileAtomic } from '../../src/sync/
 import type { AtomicStep } from '../../src/sync/client/atomic-write.js';
 import { HashCache } from '../../src/sync/files/hash-cache.js';
 import { buildManifest } from '../../src/sync/files/manifest.js';
-import { isTempName } from '../../src/sync/files/temp-name.js';
+import { isTempName } from '../../src/sync/wire/temp-name.js';
 
 const crashWriter = join(dirname(fileURLToPath(import.meta.url)), 'fixtures', 'crash-writer.js');
 const STEPS: AtomicStep[] = ['after-write', 'after-fsync', 'after-rename'];

@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { SyncError } from '../../hal/errors/index.js';
 import { SyncKey, TlsReplicator } from '../../src/sync/index.js';
-import { isTempName } from '../../src/sync/files/temp-name.js';
+import { isTempName } from '../../src/sync/wire/temp-name.js';
 import {
   KEY,
   SECRET,

@@ -9,7 +9,7 @@
  *     to pull, sends no state). Entries replaced by another kind (a directory where the
  *     primary has a file) do not count: the primary has something there.
  */
-import { parentOf } from '../files/confine.js';
+import { parentOf } from '../wire/confine.js';
 import type { SyncPlan } from './diff.js';
 import { entryKey } from '../wire/types.js';
 import type { CopyState, ManifestEntry } from '../wire/types.js';

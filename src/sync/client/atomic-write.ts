@@ -17,7 +17,7 @@ import { open, rename, symlink, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { applyMeta, at } from '../files/local-guard.js';
 import type { ConfinedTree, EntryMeta } from '../files/local-guard.js';
-import { tempNameFor } from '../files/temp-name.js';
+import { tempNameFor } from '../wire/temp-name.js';
 
 /** Points between the steps, for tests that simulate a crash there. */
 export type AtomicStep = 'after-write' | 'after-fsync' | 'after-rename';

@@ -20,7 +20,7 @@ import { FrameReader, FrameWriter } from '../wire/frames.js';
 import type { HashCache } from '../files/hash-cache.js';
 import { checkLimits, oversizedProblem } from '../wire/limits.js';
 import type { Limits } from '../wire/limits.js';
-import { parentOf } from '../files/confine.js';
+import { parentOf } from '../wire/confine.js';
 import { code } from '../files/fs-errors.js';
 import { ConfinedTree, at } from '../files/local-guard.js';
 import { createLocalRoot, inspectLocalRoot } from './local-roots.js';

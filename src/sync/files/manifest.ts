@@ -6,12 +6,12 @@
 import type { BigIntStats } from 'node:fs';
 import { lstat, readdir, readlink, realpath, stat } from 'node:fs/promises';
 import { SyncError } from '../../../hal/errors/index.js';
-import { pathProblem, symlinkTargetProblem } from './confine.js';
+import { pathProblem, symlinkTargetProblem } from '../wire/confine.js';
 import type { HashCache } from './hash-cache.js';
 import { code, describe } from './fs-errors.js';
 import { hashFile } from './hash-file.js';
 import { ConfinedTree } from './local-guard.js';
-import { isTempName } from './temp-name.js';
+import { isTempName } from '../wire/temp-name.js';
 import { mapLimit } from './map-limit.js';
 import type { FileEntry, Manifest, ManifestEntry, RootKind, RootMeta, SkippedPath } from '../wire/types.js';
 

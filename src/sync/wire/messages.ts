@@ -22,7 +22,7 @@
  * are, new files are root's).
  */
 import { SyncError } from '../../../hal/errors/index.js';
-import { MAX_PATH_BYTES } from '../files/confine.js';
+import { MAX_PATH_BYTES } from './confine.js';
 import type { CopyState, ManifestEntry, RootKind, RootMeta } from './types.js';
 
 export const PROTOCOL_VERSION = 1;

@@ -3,7 +3,7 @@
  * anything is written: a malformed or hostile primary gets nothing changed on the monitor.
  */
 import { SyncError } from '../../../hal/errors/index.js';
-import { parentOf, pathProblem, symlinkTargetProblem } from '../files/confine.js';
+import { parentOf, pathProblem, symlinkTargetProblem } from './confine.js';
 import { describeEntry, entryKey } from './types.js';
 import type { Manifest } from './types.js';
 
