@@ -39,7 +39,7 @@ dist/bin/hotspare-arp: hal/nic/hotspare-arp.c
 
 # The monitor's probe cadence in a native thread (hal/prober/prober.c), an N-API addon like
 # the timer below. Optional the same way: without it `probe.engine: auto` uses the event loop.
-dist/bin/hotspare-prober.node: hal/prober/prober.c
+dist/bin/hotspare-prober.node: hal/prober/prober.c hal/base/napi-helpers.h
 	@mkdir -p dist/bin
 	@if [ -f "$(NODE_INCLUDE)/node_api.h" ]; then \
 	  echo "gcc -O2 -Wall -Wextra -Werror -shared -fPIC -pthread -I$(NODE_INCLUDE) -o $@ $<"; gcc -O2 -Wall -Wextra -Werror -shared -fPIC -pthread -I"$(NODE_INCLUDE)" -o $@ $<; \
@@ -59,10 +59,11 @@ dist/bin/hotspare-unixdgram.node: hal/systemd/unix-dgram.c
 	fi
 
 # Microsecond timer for the probe clock (hal/clock/native/timer.c), an N-API addon built
+# (N-API helpers shared with the prober in hal/base/napi-helpers.h)
 # without node-gyp against the running node's headers. Optional: without node_api.h the
 # build goes on and the agent falls back to Node timers (hal/clock/native/open.ts).
 NODE_INCLUDE := $(shell n=$$(command -v node) && echo $$(dirname $$(dirname $$(readlink -f $$n)))/include/node)
-dist/bin/hotspare-timer.node: hal/clock/native/timer.c
+dist/bin/hotspare-timer.node: hal/clock/native/timer.c hal/base/napi-helpers.h
 	@mkdir -p dist/bin
 	@if [ -f "$(NODE_INCLUDE)/node_api.h" ] && [ -f "$(NODE_INCLUDE)/uv.h" ]; then \
 	  echo "gcc -O2 -Wall -Wextra -Werror -shared -fPIC -I$(NODE_INCLUDE) -o $@ $<"; gcc -O2 -Wall -Wextra -Werror -shared -fPIC -I"$(NODE_INCLUDE)" -o $@ $<; \

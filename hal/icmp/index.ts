@@ -9,11 +9,15 @@
  *   identifier belongs to someone else are still delivered: matching is the caller's job.
  * - `receivedUs` is taken from the same monotonic clock the caller uses, as close to the
  *   packet's arrival as the driver can manage.
+ * - `newIdentifier()` hands out the identifiers of this socket's conversations (a probe run,
+ *   an operator's probe, a conflict check): no two callers get the same one, so none counts
+ *   another's replies. Nothing else may invent identifiers for this socket.
  * - After `close()`, no more replies are delivered and `send` throws.
  */
 export interface IcmpEcho {
   send(request: EchoRequest): void;
   onReply(listener: (reply: EchoReply) => void): void;
+  newIdentifier(): number;
   close(): void;
 }
 

@@ -3,8 +3,10 @@
  * CAP_NET_RAW. The socket receives every ICMP datagram reaching this network namespace,
  * IP header included; `packet.ts` keeps only well-formed echo replies.
  */
+import { randomInt } from 'node:crypto';
 import { createRequire } from 'node:module';
 import type { Clock } from '../clock/index.js';
+import { EchoIdentifiers } from './identifiers.js';
 import type { EchoReply, EchoRequest, IcmpEcho } from './index.js';
 import { buildEchoRequest, buildIpv4Header, parseEchoReply, parseIpv4 } from './packet.js';
 import { IcmpError } from '../errors/icmp-error.js';
@@ -80,6 +82,8 @@ export interface RawIcmpEchoOptions {
 
 export class RawIcmpEcho implements IcmpEcho {
   private readonly listeners: Array<(reply: EchoReply) => void> = [];
+  /** From a random start: agents of other processes in the namespace see these replies too. */
+  private readonly identifiers = new EchoIdentifiers(randomInt(1, 0x10000));
   private closed = false;
   private failure: Error | null = null;
   /** Datagrams sent at once by `sendNow` (the rest went through raw-socket's queue). */
@@ -133,6 +137,10 @@ export class RawIcmpEcho implements IcmpEcho {
       }
     }
     return new RawIcmpEcho(socket, clock, source ?? null, raw);
+  }
+
+  newIdentifier(): number {
+    return this.identifiers.take();
   }
 
   send(request: EchoRequest): void {

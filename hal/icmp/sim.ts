@@ -1,5 +1,6 @@
 import { IcmpError } from '../errors/index.js';
 import type { SimHost, SimLan } from '../sim/lan.js';
+import { EchoIdentifiers } from './identifiers.js';
 import type { EchoReply, EchoRequest, IcmpEcho } from './index.js';
 
 /** ICMP echo on the simulated LAN, bound to one life of a simulated host. */
@@ -7,6 +8,8 @@ export class SimIcmpEcho implements IcmpEcho {
   private readonly life: number;
   private readonly listeners: Array<(reply: EchoReply) => void> = [];
   private closed = false;
+  /** From 1: replies reach only this life of this host, so no other agent shares them. */
+  private readonly identifiers = new EchoIdentifiers(1);
   /** Test control: every request sent, in order. */
   readonly sentRequests: EchoRequest[] = [];
 
@@ -23,6 +26,10 @@ export class SimIcmpEcho implements IcmpEcho {
     if (this.host.life !== this.life) return;
     this.sentRequests.push(request);
     this.lan.echo(this.host, request.target, request.identifier, request.sequence);
+  }
+
+  newIdentifier(): number {
+    return this.identifiers.take();
   }
 
   onReply(listener: (reply: EchoReply) => void): void {

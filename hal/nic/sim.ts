@@ -1,6 +1,6 @@
 import { NicError } from '../errors/index.js';
 import type { SimHost, SimLan } from '../sim/lan.js';
-import { ipOf } from '../sim/lan.js';
+import { parseIpv4 } from './address.js';
 import type { ConflictReport, Nic } from './index.js';
 
 /** A NIC on the simulated LAN, bound to one life of a simulated host. */
@@ -25,38 +25,52 @@ export class SimNic implements Nic {
       throw new NicError(this.name, operation, 'host is not running', address);
   }
 
+  /** The IP of `address`, checked as the Linux driver checks it. */
+  private ip(operation: string, address: string, needPrefix: boolean): string {
+    const parsed = parseIpv4(address);
+    if (parsed === null || (needPrefix && parsed.prefix === null))
+      throw new NicError(
+        this.name,
+        operation,
+        `invalid address (want a.b.c.d${needPrefix ? '/len' : '[/len]'})`,
+        address,
+      );
+    return parsed.ip;
+  }
+
   async assign(address: string): Promise<void> {
     this.alive('assign', address);
+    const ip = this.ip('assign', address, true);
     if (this.host.failAssign) throw new NicError(this.name, 'assign', 'RTNETLINK answers: simulated failure', address);
-    const ip = ipOf(address);
     if (!this.host.addresses.has(ip)) this.host.addresses.set(ip, this.lan.clock.nowUs());
   }
 
   async release(address: string): Promise<void> {
     this.alive('release', address);
+    const ip = this.ip('release', address, true);
     if (this.host.failRelease)
       throw new NicError(this.name, 'release', 'RTNETLINK answers: simulated failure', address);
-    this.host.addresses.delete(ipOf(address));
+    this.host.addresses.delete(ip);
   }
 
   async holds(address: string): Promise<boolean> {
-    return this.host.addresses.has(ipOf(address));
+    return this.host.addresses.has(this.ip('holds', address, false));
   }
 
   async announce(address: string, _count: number, _intervalMs: number): Promise<void> {
     this.alive('announce', address);
-    const ip = ipOf(address);
+    const ip = this.ip('announce', address, false);
     if (!this.host.addresses.has(ip)) throw new NicError(this.name, 'announce', 'address not held', address);
     this.lan.announce(this.host, ip);
   }
 
-  detectConflict(address: string, windowMs: number): Promise<ConflictReport> {
+  async detectConflict(address: string, windowMs: number): Promise<ConflictReport> {
     this.alive('detect-conflict', address);
-    return this.lan.probe(this.host, ipOf(address), Math.round(windowMs * 1000));
+    return this.lan.probe(this.host, this.ip('detect-conflict', address, false), Math.round(windowMs * 1000));
   }
 
   async neighborMac(address: string): Promise<string | null> {
-    return this.host.arp.get(ipOf(address)) ?? null;
+    return this.host.arp.get(this.ip('neighbor-mac', address, false)) ?? null;
   }
 
   async linkUp(): Promise<boolean> {

@@ -1,15 +1,23 @@
 /**
- * Prober: the monitor's probe cadence as a device. It sends an ICMP echo to the target
- * every interval, on absolute deadlines, and tells its listener what came of them in
- * batches: answered probes counted and handed over every `batch` answers, a miss (no reply
- * within the timeout) handed over at once, and the first answer of the run and the first
- * after a miss at once too (so the monitor learns the holder without waiting for a batch).
+ * Prober: the monitor's probe cadence as a device, the only way the monitor probes. It sends
+ * a probe to the target every interval, on absolute deadlines, and tells its listener what
+ * came of them in batches: answered probes counted and handed over every `batch` answers, a
+ * miss (no answer within the timeout) handed over at once, and the first answer of the run
+ * and the first after a miss at once too (so the monitor learns the holder without waiting
+ * for a batch).
+ *
+ * Engines (`probe.engine`): `native`, a thread in an N-API addon (native.ts); `event-loop`,
+ * the same cadence in TypeScript on a Clock (event-loop.ts), over a ProbeChannel: ICMP echo
+ * (echo-channel.ts), on Linux or on the simulated LAN.
  *
  * Contract:
  * - Order is kept: the answers counted before a miss arrive in the same batch as the miss
  *   or an earlier one; a batch carries at most one miss.
- * - A probe counts as answered only by an echo reply from the target with the run's
- *   identifier and the sequence of a probe still outstanding; anything else is `dropped`.
+ * - Each run is a conversation of its own: its probes are numbered from sequence 1 (wrapping
+ *   from 65535 to 1) and carry an identifier no other run or probe of this agent has, so an
+ *   answer to an earlier run or to an operator's probe never counts.
+ * - A probe counts as answered only by an answer from the target to a probe still
+ *   outstanding; an answer of the run to no outstanding probe (late, duplicate) is `dropped`.
  * - `lateUs` has one entry per probe sent since the previous batch: how late it left
  *   compared with its deadline, in µs.
  * - After `stop()` returns, the listener is not called again. `stop()` is idempotent.
@@ -23,13 +31,8 @@ export interface Prober {
 }
 
 export interface ProbeRunOptions {
-  /** IPv4 address probed, no prefix length. */
+  /** Whom the run probes: for ICMP echo an IPv4 address, no prefix length. */
   target: string;
-  /** Source address of the probes (the monitor address); null: the kernel chooses. */
-  source: string | null;
-  identifier: number;
-  /** 1..65535; sequences then count up and wrap from 65535 to 1. */
-  firstSequence: number;
   intervalUs: number;
   timeoutUs: number;
   /** Monotonic µs of the first probe; the others follow every `intervalUs` from it. */
@@ -46,7 +49,7 @@ export interface ProbeBatch {
   /** Sequence of a probe that timed out, after the answers of this batch; null: none. */
   missed: number | null;
   lateUs: readonly number[];
-  /** Packets seen by the run that were no answer to one of its outstanding probes. */
+  /** Answers of this run to no outstanding probe (late, duplicate, malformed). */
   dropped: number;
 }
 
@@ -60,6 +63,34 @@ export interface ProbeStats {
   answered: number;
   missed: number;
   dropped: number;
+}
+
+/**
+ * What the event-loop engine sends one run's probes over. ICMP echo is one channel
+ * (echo-channel.ts); an authenticated UDP heartbeat between members is another of the same
+ * shape: the cadence, timeouts and batches stay the engine's.
+ */
+export interface ProbeChannels {
+  /** What the probes travel as, for the engine's description. */
+  readonly description: string;
+  /**
+   * Opens one run's channel to `target`. `onAnswer` hears only answers of this run (for ICMP
+   * echo: from the target, with the run's identifier); which sequence is outstanding is the
+   * engine's business. Throws `IcmpError` when the channel cannot be opened.
+   */
+  open(target: string, timeoutUs: number, onAnswer: (answer: ProbeAnswer) => void): ProbeChannel;
+}
+
+export interface ProbeAnswer {
+  sequence: number;
+  receivedUs: number;
+}
+
+export interface ProbeChannel {
+  /** Sends probe `sequence`; throws when the channel cannot be used any more. */
+  send(sequence: number): void;
+  /** After it returns no answer is heard; idempotent. */
+  close(): void;
 }
 
 /** Answers per batch for a probe interval: about two hand-overs a second, at least one answer. */

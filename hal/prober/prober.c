@@ -15,17 +15,15 @@
  * The socket is its own: socket(AF_INET, SOCK_RAW, IPPROTO_ICMP), ICMP_FILTER to echo
  * replies only, and a classic BPF filter that lets in only echo replies from the target with
  * the run's identifier: every raw ICMP socket gets a copy of every ICMP datagram, and without
- * it the thread would wake for other probers' traffic (measured: a second 10 ms ping loop in
- * the namespace doubled the thread's wake-ups). Bound to the source address when one is
- * given (IP_FREEBIND: the bind holds even while the address is being moved). Replies are
- * still checked like hal/icmp/packet.ts does (IHL, protocol, length, type/code, checksum,
- * source, identifier, an outstanding sequence); anything else is dropped and counted, never
- * fatal.
+ * it the thread would wake for other probers' traffic. Replies are still checked like
+ * hal/icmp/packet.ts does (IHL, protocol, length, type/code, checksum, source, identifier, an
+ * outstanding sequence); anything else is dropped and counted, never fatal. Sequences count
+ * from 1: each run has an identifier of its own (hal/icmp/identifiers.ts hands them out).
  *
  * Exports (N-API 8, built by `make` without node-gyp):
  *   new Prober(options, callback)
- *     options: { target, source (string or null), identifier 0..65535, firstSequence 1..65535,
- *                intervalUs, timeoutUs, startUs (CLOCK_MONOTONIC µs of the first probe),
+ *     options: { target, identifier 0..65535, intervalUs, timeoutUs,
+ *                startUs (CLOCK_MONOTONIC µs of the first probe),
  *                batch (answers per hand-over), priority (0: the normal scheduler; 1..99:
  *                the thread runs SCHED_FIFO at it, and creating it fails without CAP_SYS_NICE) }
  *     callback(batch): batch = { answered, lastSequence, lastReplyUs, lastRttUs,
@@ -61,6 +59,8 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "../base/napi-helpers.h"
 
 #define MAX_OUTSTANDING 64
 #define MAX_LATE 4096
@@ -286,12 +286,6 @@ static void *run(void *arg) {
   return NULL;
 }
 
-static void set_number(napi_env env, napi_value obj, const char *name, double number) {
-  napi_value value;
-  napi_create_double(env, number, &value);
-  napi_set_named_property(env, obj, name, value);
-}
-
 /* Runs on the JS thread: one batch becomes one callback(batch). */
 static void call_js(napi_env env, napi_value callback, void *context, void *data) {
   (void)context;
@@ -302,13 +296,13 @@ static void call_js(napi_env env, napi_value callback, void *context, void *data
   }
   napi_value obj, value, late, undefined;
   napi_create_object(env, &obj);
-  set_number(env, obj, "answered", b->answered);
-  set_number(env, obj, "lastSequence", b->last_sequence);
-  set_number(env, obj, "lastReplyUs", b->last_reply_us);
-  set_number(env, obj, "lastRttUs", b->last_rtt_us);
-  set_number(env, obj, "missed", b->missed);
-  set_number(env, obj, "missedSentUs", b->missed_sent_us);
-  set_number(env, obj, "dropped", b->dropped);
+  hs_set_number(env, obj, "answered", b->answered);
+  hs_set_number(env, obj, "lastSequence", b->last_sequence);
+  hs_set_number(env, obj, "lastReplyUs", b->last_reply_us);
+  hs_set_number(env, obj, "lastRttUs", b->last_rtt_us);
+  hs_set_number(env, obj, "missed", b->missed);
+  hs_set_number(env, obj, "missedSentUs", b->missed_sent_us);
+  hs_set_number(env, obj, "dropped", b->dropped);
   napi_create_array_with_length(env, b->late_count, &late);
   for (uint32_t i = 0; i < b->late_count; i++) {
     napi_create_double(env, b->late_us[i], &value);
@@ -350,28 +344,10 @@ static void finalize_prober(napi_env env, void *data, void *hint) {
   free(p);
 }
 
-static napi_value throw_error(napi_env env, const char *code, const char *message) {
-  napi_throw_error(env, code, message);
-  return NULL;
-}
-
-static const char *errno_code(int err) {
-  switch (err) {
-  case EPERM: return "EPERM";
-  case EACCES: return "EACCES";
-  case EADDRNOTAVAIL: return "EADDRNOTAVAIL";
-  case EMFILE: return "EMFILE";
-  case ENFILE: return "ENFILE";
-  case EAGAIN: return "EAGAIN";
-  default: return "ERR_HOTSPARE_PROBER";
-  }
-}
+#define PROBER_ERR "ERR_HOTSPARE_PROBER"
 
 static napi_value throw_errno(napi_env env, const char *what, int err) {
-  char message[200];
-  snprintf(message, sizeof message, "%s: %s%s", what, strerror(err),
-           err == EPERM || err == EACCES ? " (root or CAP_NET_RAW needed)" : "");
-  return throw_error(env, errno_code(err), message);
+  return hs_throw_errno(env, PROBER_ERR, what, err, err == EPERM || err == EACCES ? " (root or CAP_NET_RAW needed)" : "");
 }
 
 /* options[name] as a number in [min, max]; false (and a thrown TypeError) otherwise. */
@@ -382,29 +358,26 @@ static bool number_option(napi_env env, napi_value options, const char *name, do
       v > max) {
     char message[160];
     snprintf(message, sizeof message, "Prober options.%s must be a number in %.0f..%.0f", name, min, max);
-    throw_error(env, "ERR_HOTSPARE_PROBER", message);
+    hs_throw_error(env, PROBER_ERR, message);
     return false;
   }
   *out = v;
   return true;
 }
 
-/* options[name] as an IPv4 address; null/undefined allowed when `optional`. */
-static bool address_option(napi_env env, napi_value options, const char *name, bool optional, struct in_addr *out, bool *present) {
+/* options[name] as an IPv4 address. */
+static bool address_option(napi_env env, napi_value options, const char *name, struct in_addr *out) {
   napi_value value;
   napi_valuetype type = napi_undefined;
-  *present = false;
   if (napi_get_named_property(env, options, name, &value) != napi_ok || napi_typeof(env, value, &type) != napi_ok) return false;
-  if (optional && (type == napi_undefined || type == napi_null)) return true;
   char text[64] = {0};
   size_t len = 0;
   if (type != napi_string || napi_get_value_string_utf8(env, value, text, sizeof text, &len) != napi_ok || inet_pton(AF_INET, text, out) != 1) {
     char message[160];
     snprintf(message, sizeof message, "Prober options.%s must be an IPv4 address", name);
-    throw_error(env, "ERR_HOTSPARE_PROBER", message);
+    hs_throw_error(env, PROBER_ERR, message);
     return false;
   }
-  *present = true;
   return true;
 }
 
@@ -420,22 +393,20 @@ static napi_value prober_new(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2], self, new_target;
   if (napi_get_new_target(env, info, &new_target) != napi_ok || new_target == NULL)
-    return throw_error(env, "ERR_HOTSPARE_PROBER", "Prober must be called with new");
+    return hs_throw_error(env, PROBER_ERR, "Prober must be called with new");
   if (napi_get_cb_info(env, info, &argc, argv, &self, NULL) != napi_ok) return NULL;
   napi_valuetype t0 = napi_undefined, t1 = napi_undefined;
   if (argc < 2 || napi_typeof(env, argv[0], &t0) != napi_ok || t0 != napi_object || napi_typeof(env, argv[1], &t1) != napi_ok || t1 != napi_function)
-    return throw_error(env, "ERR_HOTSPARE_PROBER", "Prober(options, callback): options must be an object, callback a function");
-  struct in_addr target, source;
-  bool has_target = false, has_source = false;
-  double identifier, first, interval, timeout, start, batch, priority;
-  if (!address_option(env, argv[0], "target", false, &target, &has_target) || !address_option(env, argv[0], "source", true, &source, &has_source) ||
-      !number_option(env, argv[0], "identifier", 0, 65535, &identifier) || !number_option(env, argv[0], "firstSequence", 1, 65535, &first) ||
+    return hs_throw_error(env, PROBER_ERR, "Prober(options, callback): options must be an object, callback a function");
+  struct in_addr target;
+  double identifier, interval, timeout, start, batch, priority;
+  if (!address_option(env, argv[0], "target", &target) || !number_option(env, argv[0], "identifier", 0, 65535, &identifier) ||
       !number_option(env, argv[0], "intervalUs", 100, 3600e6, &interval) || !number_option(env, argv[0], "timeoutUs", 100, 3600e6, &timeout) ||
       !number_option(env, argv[0], "startUs", 0, 9007199254740992.0, &start) || !number_option(env, argv[0], "batch", 1, 100000, &batch) ||
       !number_option(env, argv[0], "priority", 0, 99, &priority))
     return NULL;
   if (timeout / interval > MAX_OUTSTANDING - 2)
-    return throw_error(env, "ERR_HOTSPARE_PROBER", "Prober: timeoutUs may be at most 62 intervals");
+    return hs_throw_error(env, PROBER_ERR, "Prober: timeoutUs may be at most 62 intervals");
 
   prober *p = calloc(1, sizeof *p);
   if (p == NULL) return throw_errno(env, "Prober", ENOMEM);
@@ -443,7 +414,7 @@ static napi_value prober_new(napi_env env, napi_callback_info info) {
   p->stop_fd = -1;
   p->target = target;
   p->identifier = (uint16_t)identifier;
-  p->sequence = (uint16_t)first;
+  p->sequence = 1;
   p->interval_ns = (uint64_t)(interval * 1000.0);
   p->timeout_ns = (uint64_t)(timeout * 1000.0);
   p->start_ns = (uint64_t)(ceil(start) * 1000.0);
@@ -456,9 +427,7 @@ static napi_value prober_new(napi_env env, napi_callback_info info) {
     return throw_errno(env, "socket(AF_INET, SOCK_RAW, IPPROTO_ICMP)", err);
   }
   struct icmp_filter filter = {.data = ~(1U << ICMP_ECHOREPLY)};
-  int one = 1;
-  if (setsockopt(p->sock, SOL_RAW, ICMP_FILTER, &filter, sizeof filter) != 0 ||
-      (has_source && setsockopt(p->sock, IPPROTO_IP, IP_FREEBIND, &one, sizeof one) != 0)) {
+  if (setsockopt(p->sock, SOL_RAW, ICMP_FILTER, &filter, sizeof filter) != 0) {
     int err = errno;
     discard(p);
     return throw_errno(env, "setsockopt", err);
@@ -481,14 +450,6 @@ static napi_value prober_new(napi_env env, napi_callback_info info) {
     int err = errno;
     discard(p);
     return throw_errno(env, "setsockopt(SO_ATTACH_FILTER)", err);
-  }
-  if (has_source) {
-    struct sockaddr_in local = {.sin_family = AF_INET, .sin_addr = source};
-    if (bind(p->sock, (struct sockaddr *)&local, sizeof local) != 0) {
-      int err = errno;
-      discard(p);
-      return throw_errno(env, "bind to the source address", err);
-    }
   }
   p->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   p->pending = fresh_batch();
@@ -530,15 +491,7 @@ static napi_value prober_new(napi_env env, napi_callback_info info) {
 }
 
 static prober *unwrap_this(napi_env env, napi_callback_info info) {
-  size_t argc = 0;
-  napi_value self;
-  void *data = NULL;
-  if (napi_get_cb_info(env, info, &argc, NULL, &self, NULL) != napi_ok) return NULL;
-  if (napi_unwrap(env, self, &data) != napi_ok || data == NULL) {
-    throw_error(env, "ERR_HOTSPARE_PROBER", "not a Prober");
-    return NULL;
-  }
-  return data;
+  return hs_unwrap_this(env, info, NULL, NULL, PROBER_ERR, "not a Prober");
 }
 
 static napi_value prober_stop(napi_env env, napi_callback_info info) {

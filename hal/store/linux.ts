@@ -6,9 +6,7 @@
  * `save` makes its system calls synchronously. It lies on the takeover's critical path (the
  * address is assigned only once the role is on disk), and each of its eight steps through
  * fs/promises waited for a libuv pool thread (SCHED_OTHER, while the agent's own thread may run
- * at SCHED_FIFO). Measured: inside a lab failover 4.5 ms through fs/promises, 3.0 ms with
- * these direct calls (one failover each); alone in a process on the same disk, median
- * 1.6-1.8 ms against 1.0-1.1 ms (two series of 40 saves each).
+ * at SCHED_FIFO); direct calls are faster (README "Benchmarks" has the figures).
  * Nothing else of the agent may go on while the role changes anyway; a disk that stalls
  * stalls the takeover either way.
  */

@@ -24,8 +24,8 @@
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
-import { IpmitoolBmc } from '../../hal/bmc/linux.js';
-import type { IpmitoolBmcOptions } from '../../hal/bmc/linux.js';
+import { IpmitoolBmc } from '../../hal/bmc/ipmitool.js';
+import type { IpmitoolBmcOptions } from '../../hal/bmc/ipmitool.js';
 import { RmcpBmc } from '../../hal/bmc/rmcp.js';
 
 interface HelperRequest {

@@ -5,12 +5,12 @@
  *
  *   node timer-node.js agent-clock|spin INTERVAL_MS SECONDS
  *
- * agent-clock: the agent's own MonotonicClock.at (hal/clock/linux.ts): whole-millisecond
+ * agent-clock: the agent's own MonotonicClock.at (hal/clock/monotonic.ts): whole-millisecond
  *   setTimeout, re-armed until due, then setImmediate.
  * spin: setTimeout until 1.5 ms before the deadline, then setImmediate turns until it is due
  *   (what sub-millisecond precision costs on Node's event loop).
  */
-import { MonotonicClock } from '../../hal/clock/linux.js';
+import { MonotonicClock } from '../../hal/clock/monotonic.js';
 
 const [mode = 'agent-clock', intervalText = '10', secondsText = '20'] = process.argv.slice(2);
 const intervalUs = Number(intervalText) * 1000;

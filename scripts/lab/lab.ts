@@ -9,7 +9,7 @@ import { mkdir, rm, stat } from 'node:fs/promises';
 import { appendFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:net';
 import { basename, join } from 'node:path';
-import type { IpmitoolBmcOptions } from '../../hal/bmc/linux.js';
+import type { IpmitoolBmcOptions } from '../../hal/bmc/ipmitool.js';
 import { agentConfig, agentPaths, boardFile, deepMerge, writeAgentFiles } from './agent-config.js';
 import type { AgentConfigFile, AgentPaths, BoardFile, Patch } from './agent-config.js';
 import {
@@ -812,7 +812,7 @@ export class Lab {
     return findViolations(initial, this.holderEvents(), address, minDurationUs);
   }
 
-  /** BMC access settings for `IpmitoolBmc` (hal/bmc/linux.ts). */
+  /** BMC access settings for `IpmitoolBmc` (hal/bmc/ipmitool.ts). */
   bmcOptions(name: string, timeoutMs = 2000): IpmitoolBmcOptions {
     const server = this.get(name);
     return {

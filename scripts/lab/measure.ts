@@ -1,4 +1,4 @@
-import { IpmitoolBmc } from '../../hal/bmc/linux.js';
+import { IpmitoolBmc } from '../../hal/bmc/ipmitool.js';
 import { exec, monoUs } from './exec.js';
 import type { Lab } from './lab.js';
 

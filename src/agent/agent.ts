@@ -1,10 +1,11 @@
 import type { Cancel } from '../../hal/clock/index.js';
 import type { EchoReply } from '../../hal/icmp/index.js';
+import { nextSequence } from '../../hal/icmp/identifiers.js';
 import { batchFor } from '../../hal/prober/index.js';
 import type { ProbeBatch, ProbeRun } from '../../hal/prober/index.js';
 import { ip } from '../config/index.js';
 import type { LogFields } from '../log/index.js';
-import { initialState, step, TIMER } from '../role/index.js';
+import { initialState, step } from '../role/index.js';
 import type {
   Action,
   AddressName,
@@ -47,9 +48,6 @@ export class Agent implements Operator {
   private draining = false;
   private stopped = false;
   private readonly timers = new Map<string, { cancel: Cancel; atUs: number }>();
-  /** Probe sequence -> send time (µs), for RTT. */
-  private readonly sent = new Map<number, number>();
-  private readonly identifier: number;
   private readonly primaryIp: string;
   private readonly rtt = new Samples();
   private readonly jitter = new Samples();
@@ -75,15 +73,10 @@ export class Agent implements Operator {
     serving: false,
   };
   private readonly startedUs: number;
-  private probeDeadlineUs: number | null = null;
-  /** Operator probes (`probe ADDR`): their own identifier, so they never count as monitoring. */
-  private readonly manualIdentifier: number;
-  private manualSequence = 0;
-  private readonly manual = new Map<string, (receivedUs: number) => void>();
-  /** The Prober's run while the machine probes in batches (ports.prober set). */
+  /** Operator probes (`probe ADDR`), by identifier and sequence: each call its own identifier. */
+  private readonly manual = new Map<string, (reply: EchoReply) => void>();
+  /** The Prober's run while the monitor probes. */
   private probeRun: ProbeRun | null = null;
-  /** The Prober's identifier: not the event-loop probes' one, so neither counts the other's replies. */
-  private readonly batchIdentifier: number;
   /** BMC power commands for fences and power-on, as the role machine asks. */
   private readonly power: PowerControl;
   /** The takeover fence: the power alone, or with the `isolated` gate the switch port too. */
@@ -97,17 +90,9 @@ export class Agent implements Operator {
 
   constructor(private readonly ports: AgentPorts) {
     // The defence of our addresses compares MACs on the wire: use the NIC's real one.
-    const base = machineConfig(ports.config);
-    this.mc = {
-      ...base,
-      selfMac: ports.nic.mac.toLowerCase(),
-      probe: { ...base.probe, batched: (ports.prober ?? null) !== null },
-    };
+    this.mc = { ...machineConfig(ports.config), selfMac: ports.nic.mac.toLowerCase() };
     this.seed = ports.seed >>> 0;
     this.state = initialState(this.seed);
-    this.identifier = (ports.seed % 0xfffe) + 1;
-    this.manualIdentifier = this.identifier ^ 0x8000;
-    this.batchIdentifier = this.identifier ^ 0x4000;
     this.primaryIp = ip(ports.config.cluster.primaryAddress);
     this.startedUs = ports.clock.nowUs();
     this.power = new PowerControl({
@@ -295,24 +280,27 @@ export class Agent implements Operator {
 
   async probe(address: string, count: number, timeoutMs = 1000): Promise<EchoResult[]> {
     const results: EchoResult[] = [];
+    // Its own identifier: an operator's probe never counts as monitoring, nor the reverse.
+    const identifier = this.ports.icmp.newIdentifier();
+    let sequence = 0;
     for (let i = 0; i < count && !this.stopped; i++) {
-      this.manualSequence = (this.manualSequence % 0xffff) + 1;
-      const sequence = this.manualSequence;
-      const key = `${address}/${sequence}`;
+      sequence = nextSequence(sequence);
+      const key = `${identifier}/${sequence}`;
       const sentUs = this.now();
       const rttUs = await new Promise<number | null>((resolve) => {
         const cancel = this.ports.clock.at(sentUs + timeoutMs * 1000, () => {
           this.manual.delete(key);
           resolve(null);
         });
-        this.manual.set(key, (receivedUs) => {
+        this.manual.set(key, (reply) => {
+          if (reply.from !== address) return;
           cancel();
           this.manual.delete(key);
-          resolve(receivedUs - sentUs);
+          resolve(reply.receivedUs - sentUs);
         });
         this.ports.icmp.send({
           target: address,
-          identifier: this.manualIdentifier,
+          identifier,
           sequence,
           replyWithinUs: timeoutMs * 1000,
         });
@@ -370,26 +358,9 @@ export class Agent implements Operator {
     return actions;
   }
 
+  /** Replies to operator probes; the monitor's probes are the Prober's business. */
   private onEchoReply(reply: EchoReply): void {
-    if (reply.identifier === this.manualIdentifier) {
-      this.manual.get(`${reply.from}/${reply.sequence}`)?.(reply.receivedUs);
-      return;
-    }
-    // The Prober's own replies, seen here too (every raw ICMP socket gets a copy): it counts them.
-    if (this.probeRun !== null && reply.identifier === this.batchIdentifier) return;
-    // Rule: a reply counts only if it answers one of our probes: our identifier, from the
-    // primary address, a sequence we sent. Everything else is someone else's traffic.
-    const sentUs =
-      reply.identifier === this.identifier && reply.from === this.primaryIp ? this.sent.get(reply.sequence) : undefined;
-    if (sentUs === undefined) {
-      this.counters.foreignReplies += 1;
-      return;
-    }
-    this.sent.delete(reply.sequence);
-    const rttUs = Math.max(0, reply.receivedUs - sentUs);
-    this.counters.replies += 1;
-    this.rtt.add(rttUs);
-    this.dispatch({ type: 'probe-reply', nowUs: reply.receivedUs, sequence: reply.sequence, rttUs });
+    this.manual.get(`${reply.identifier}/${reply.sequence}`)?.(reply);
   }
 
   /** An authenticated heartbeat the service passed on (changed, or due again). */
@@ -448,10 +419,8 @@ export class Agent implements Operator {
         return this.setTimer(action.timer, action.atUs);
       case 'cancel-timer':
         return this.cancelTimer(action.timer);
-      case 'probe':
-        return this.sendProbe(action.sequence);
       case 'probe-start':
-        return this.startProbeRun(action.sequence, action.atUs);
+        return this.startProbeRun(action.atUs);
       case 'probe-stop':
         return this.stopProbeRun();
       case 'persist': {
@@ -523,7 +492,6 @@ export class Agent implements Operator {
     this.timers.get(name)?.cancel();
     const cancel = this.ports.clock.at(atUs, () => {
       this.timers.delete(name);
-      if (name === TIMER.probe) this.probeDeadlineUs = atUs;
       this.dispatch({ type: 'timer', nowUs: this.now(), timer: name });
     });
     this.timers.set(name, { cancel, atUs });
@@ -532,29 +500,6 @@ export class Agent implements Operator {
   private cancelTimer(name: string): void {
     this.timers.get(name)?.cancel();
     this.timers.delete(name);
-  }
-
-  private sendProbe(sequence: number): void {
-    const nowUs = this.now();
-    // Send-time jitter: how late this probe leaves compared with its scheduled deadline.
-    if (this.probeDeadlineUs !== null) this.jitter.add(Math.max(0, nowUs - this.probeDeadlineUs));
-    this.probeDeadlineUs = null;
-    this.sent.set(sequence, nowUs);
-    // Forget probes so old that no reply can count any more (bounded memory).
-    if (this.sent.size > 64) {
-      for (const [seq, at] of this.sent) if (nowUs - at > this.mc.probe.timeoutUs * 2) this.sent.delete(seq);
-    }
-    this.counters.probesSent += 1;
-    try {
-      this.ports.icmp.send({
-        target: this.primaryIp,
-        identifier: this.identifier,
-        sequence,
-        replyWithinUs: this.mc.probe.timeoutUs,
-      });
-    } catch (error) {
-      this.log('error', 'probe-send-failed', `cannot send probe ${sequence}: ${message(error)}`);
-    }
   }
 
   private address(name: AddressName): string {
@@ -851,7 +796,6 @@ export class Agent implements Operator {
     for (const timer of this.timers.values()) timer.cancel();
     this.timers.clear();
     this.stopProbeRun();
-    this.sent.clear();
     // Rule: a reboot always ends in boot. Whatever fails on the way (a release, the exit or
     // system reboot) is logged, and the agent re-enters boot here, whose checks decide again.
     for (const name of ['primary', 'monitor'] as const) {
@@ -878,19 +822,14 @@ export class Agent implements Operator {
     await this.boot();
   }
 
-  /** Batched probing: the Prober runs the cadence; its batches become `probe-batch` events. */
-  private startProbeRun(sequence: number, atUs: number): void {
-    const prober = this.ports.prober;
-    if (prober === null || prober === undefined) return;
+  /** The Prober runs the cadence; its batches become `probe-batch` events. */
+  private startProbeRun(atUs: number): void {
     this.stopProbeRun();
     const { intervalUs, timeoutUs } = this.mc.probe;
     try {
-      this.probeRun = prober.start(
+      this.probeRun = this.ports.prober.start(
         {
           target: this.primaryIp,
-          source: null,
-          identifier: this.batchIdentifier,
-          firstSequence: sequence,
           intervalUs,
           timeoutUs,
           startUs: atUs,
@@ -916,8 +855,7 @@ export class Agent implements Operator {
     this.counters.probesSent += batch.lateUs.length;
     for (const late of batch.lateUs) this.jitter.add(late);
     this.counters.replies += batch.answered;
-    // batch.dropped is not added to foreignReplies: the event-loop socket sees the same
-    // strangers (and the operator's probes) and counts them already.
+    this.counters.foreignReplies += batch.dropped;
     if (batch.lastRttUs !== null) this.rtt.add(batch.lastRttUs);
     if (batch.answered === 0 && batch.missed === null) return;
     this.dispatch({

@@ -15,7 +15,6 @@ export function machineConfig(config: Config): MachineConfig {
       intervalUs: config.probe.intervalMs * US,
       timeoutUs: config.probe.timeoutMs * US,
       misses: config.probe.misses,
-      batched: false,
     },
     fencing: {
       required: config.fencing.required,

@@ -66,11 +66,8 @@ export interface AgentPorts {
   config: Config;
   clock: Clock;
   icmp: IcmpEcho;
-  /**
-   * Runs the monitor's probe cadence off the event loop, reporting in batches. Absent or
-   * null: the role machine times every probe itself and sends it through `icmp`.
-   */
-  prober?: Prober | null;
+  /** Runs the monitor's probe cadence (as `probe.engine` says), reporting in batches. */
+  prober: Prober;
   nic: Nic;
   bmcs: BmcFactory;
   /** Drops the primary address when the lease runs out (`fencing.gate: lease`); absent: none. */

@@ -34,6 +34,7 @@ export interface AgentStatus {
   probes: {
     probesSent: number;
     replies: number;
+    /** Answers of the probe run to no outstanding probe: late, duplicate or malformed. */
     foreignReplies: number;
     misses: number;
     syncs: number;

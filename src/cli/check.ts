@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { loadConfig } from '../config/index.js';
 import { sysfsMac } from '../config/load.js';
 import { PeerKey } from '../peer/index.js';
-import { SyncKey } from '../sync/psk.js';
+import { SyncKey } from '../sync/wire/psk.js';
 import type { Config } from '../config/index.js';
 import { redactSecretPaths, secretFileModeProblems, secretFileProblems } from './secret-files.js';
 

@@ -1,7 +1,7 @@
 import { LinuxLeaseEnforcer } from '../../hal/lease/linux.js';
 import { spawn } from 'node:child_process';
-import { IpmitoolBmcFactory } from '../../hal/bmc/linux.js';
-import type { IpmitoolBmcOptions } from '../../hal/bmc/linux.js';
+import { IpmitoolBmcFactory } from '../../hal/bmc/ipmitool.js';
+import type { IpmitoolBmcOptions } from '../../hal/bmc/ipmitool.js';
 import { RmcpBmcFactory } from '../../hal/bmc/rmcp.js';
 import { FenceAgentBmcFactory } from '../../hal/bmc/fence-agent.js';
 import type { FenceAgentBmcOptions } from '../../hal/bmc/fence-agent.js';
@@ -12,11 +12,14 @@ import type { BmcFactory } from '../../hal/bmc/index.js';
 import type { Config } from '../config/index.js';
 import { openClock } from '../../hal/clock/native/open.js';
 import type { Clock } from '../../hal/clock/index.js';
+import type { IcmpEcho } from '../../hal/icmp/index.js';
 import { RawIcmpEcho } from '../../hal/icmp/linux.js';
 import { LinuxNic } from '../../hal/nic/linux.js';
 import { LinuxPeerTransport } from '../../hal/peer/linux.js';
 import type { PeerBinding } from '../../hal/peer/index.js';
-import { NativeProber } from '../../hal/prober/linux.js';
+import { EchoChannels } from '../../hal/prober/echo-channel.js';
+import { EventLoopProber } from '../../hal/prober/event-loop.js';
+import { NativeProber } from '../../hal/prober/native.js';
 import type { Prober } from '../../hal/prober/index.js';
 import { LinuxSerialPort } from '../../hal/serial/linux.js';
 import type { SerialPort } from '../../hal/serial/index.js';
@@ -176,7 +179,7 @@ async function startAgent(
     });
   const icmp = RawIcmpEcho.open(clock);
   resources.add(() => icmp.close());
-  const prober = openProber(config, (level, event, text) =>
+  const prober = openProber(config, clock, icmp, (level, event, text) =>
     log.emit({ atMs: clock.wallMs(), atUs: clock.nowUs(), level, node: config.node, event, message: text, fields: {} }),
   );
   const nic = await LinuxNic.open({ interface: config.board.nic, icmp, clock });
@@ -697,26 +700,34 @@ function fenceAgentMembers(config: Config): FenceAgentBmcOptions[] {
 
 /**
  * The probe cadence's engine, as `probe.engine` says: the native thread ('native': it must
- * load; 'auto': when it loads, else the event loop with one warning), or none ('event-loop':
- * the role machine times each probe). Logged once either way.
+ * load; 'auto': when it loads, else the event-loop engine with one warning), or the
+ * event-loop engine on the agent's clock and ICMP socket ('event-loop'). Logged once.
  */
-function openProber(config: Config, log: (level: 'info' | 'warn', event: string, text: string) => void): Prober | null {
+function openProber(
+  config: Config,
+  clock: Clock,
+  icmp: IcmpEcho,
+  log: (level: 'info' | 'warn', event: string, text: string) => void,
+): Prober {
+  const eventLoop = (): Prober => new EventLoopProber(clock, new EchoChannels(icmp));
   if (config.probe.engine === 'event-loop') {
-    log('info', 'probe-engine', 'probe engine: the event loop (probe.engine is event-loop)');
-    return null;
+    const prober = eventLoop();
+    log('info', 'probe-engine', `probe engine: ${prober.description} (probe.engine is event-loop)`);
+    return prober;
   }
   try {
     // The probe thread gets the main thread's real-time priority (clock.realtime), if any.
-    const prober = NativeProber.load({ realtime: config.clock.realtime });
+    const prober = NativeProber.load({ realtime: config.clock.realtime, identifiers: icmp });
     log('info', 'probe-engine', `probe engine: ${prober.description}`);
     return prober;
   } catch (error) {
     if (config.probe.engine === 'native') throw error;
+    const prober = eventLoop();
     log(
       'warn',
       'probe-engine',
-      `probe engine: the event loop; the native prober is unavailable (${error instanceof Error ? error.message : String(error)})`,
+      `probe engine: ${prober.description}; the native prober is unavailable (${error instanceof Error ? error.message : String(error)})`,
     );
-    return null;
+    return prober;
   }
 }

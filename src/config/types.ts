@@ -12,9 +12,10 @@ export interface Config {
     members: Member[];
   };
   /**
-   * `engine`: who runs the probe cadence. `native`: a thread in the prober addon
-   * (hal/prober/prober.c), reporting to the role machine in batches; `event-loop`: the role
-   * machine times each probe on the agent's clock; `auto`: native when the addon loads.
+   * `engine`: who runs the probe cadence, reporting to the role machine in batches. `native`:
+   * a thread in the prober addon (hal/prober/prober.c); `event-loop`: the same cadence in
+   * TypeScript on the agent's clock (hal/prober/event-loop.ts); `auto`: native when the addon
+   * loads.
    */
   probe: { intervalMs: number; timeoutMs: number; misses: number; engine: 'auto' | 'native' | 'event-loop' };
   /**

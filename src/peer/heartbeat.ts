@@ -10,7 +10,7 @@ import type { PeerDatagram, PeerTransport } from '../../hal/peer/index.js';
 import type { PersistedRole } from '../../hal/store/index.js';
 import type { LogFields } from '../log/index.js';
 import type { LogLevel, PeerPath, Phase } from '../role/types.js';
-import { RefusalLog } from '../sync/refusal-log.js';
+import { RefusalLog } from '../sync/server/refusal-log.js';
 import { decodeFrame, encodeFrame } from './frame.js';
 import { isLeaseDatagram } from '../lease/frame.js';
 import type { DropReason } from './frame.js';

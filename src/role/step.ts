@@ -24,10 +24,9 @@ import type {
   StepResult,
 } from './types.js';
 
-/** Timer names. Probe timeouts are `timeout:<sequence>`. */
+/** Timer names. */
 export const TIMER = {
   bootDelay: 'boot-delay',
-  probe: 'probe',
   fenceRetry: 'fence-retry',
   spareCheck: 'spare-check',
   health: 'health',
@@ -40,8 +39,6 @@ export const TIMER = {
 
 /** A check result older than this (beyond its window) describes the past: check again. */
 const STALE_SLACK_US = 100_000;
-
-const timeoutTimer = (sequence: number): string => `timeout:${sequence}`;
 
 export function initialState(seed: number): RoleState {
   return {
@@ -67,9 +64,6 @@ function noLease(): RoleState['lease'] {
 
 function freshProbe(nowUs: number): ProbeState {
   return {
-    nextSeq: 1,
-    nextDueUs: nowUs,
-    outstanding: [],
     misses: 0,
     okProbes: 0,
     holder: null,
@@ -109,7 +103,7 @@ function dispatch(c: MachineConfig, s: RoleState, e: Event, out: Action[]): Role
     case 'boot':
       return onBoot(c, s, e, out);
     case 'link':
-      return onLink(c, s, e, out);
+      return onLink(s, e, out);
     case 'persist-failed':
       return onPersistFailed(c, s, e.detail, out);
     case 'assign-failed':
@@ -120,12 +114,10 @@ function dispatch(c: MachineConfig, s: RoleState, e: Event, out: Action[]): Role
       return onTimer(c, s, e.timer, e.nowUs, out);
     case 'check-result':
       return onCheckResult(c, s, e, out);
-    case 'probe-reply':
-      return onProbeReply(c, s, e, out);
     case 'probe-batch':
       return onProbeBatch(c, s, e, out);
     case 'probe-failed':
-      return onProbeFailed(c, s, e.detail, out);
+      return onProbeFailed(s, e.detail, out);
     case 'holder':
       return onHolder(c, s, e.mac, out);
     case 'fence-result':
@@ -407,7 +399,7 @@ function onDefendResult(
       `${lower.join(', ')} also holds the ${address} address and has the lower MAC: yielding`,
     ),
   );
-  cancelAll(c, out);
+  cancelAll(out);
   out.push({ type: 'release', address });
   onLost(s, out);
   // A yielding primary becomes the monitor candidate (FIG. 1 steps 12-14); a yielding
@@ -457,7 +449,7 @@ function onPeerHolds(c: MachineConfig, s: RoleState, e: Extract<Event, { type: '
       fields,
     ),
   );
-  cancelAll(c, out);
+  cancelAll(out);
   out.push({ type: 'release', address });
   onLost(s, out);
   return persistAndReboot(
@@ -508,7 +500,7 @@ function becomeMonitor(c: MachineConfig, s: RoleState, nowUs: number, reason: st
   out.push({ type: 'announce', address: 'monitor' });
   out.push({ type: 'hook', hook: 'on_monitor' });
   // The first probe goes out at once; the rest follow on absolute deadlines.
-  startProbing(c, 1, nowUs, out);
+  startProbing(nowUs, out);
   if (c.defendUs > 0) out.push({ type: 'set-timer', timer: TIMER.defend, atUs: nowUs + c.defendUs });
   return go({ ...s, role: 'monitor', epoch, fence: idleFence(), probe: freshProbe(nowUs) }, 'monitor', reason, out);
 }
@@ -552,9 +544,6 @@ function persistAndReboot(s: RoleState, role: PersistedRole, reason: string, out
 function onTimer(c: MachineConfig, s: RoleState, timer: string, nowUs: number, out: Action[]): RoleState {
   if (timer === TIMER.bootDelay) return s.phase === 'boot-wait' ? onBootDelay(c, s, nowUs, out) : s;
   if (s.maintenance && timer !== TIMER.announce) return s;
-  if (timer === TIMER.probe) return isProbing(s.phase) ? onProbeDue(c, s, nowUs, out) : s;
-  if (timer.startsWith('timeout:'))
-    return isProbing(s.phase) ? onProbeTimeout(c, s, Number(timer.slice(8)), nowUs, out) : s;
   if (timer === TIMER.fenceRetry)
     return s.phase === 'monitor' && s.fence.status === 'backoff' ? onFenceRetry(c, s, nowUs, out) : s;
   if (timer === TIMER.deadMonitor) return onDeadMonitorTimer(c, s, nowUs, out);
@@ -599,57 +588,16 @@ function isProbing(phase: Phase): boolean {
 
 // ---------------------------------------------------------------- monitor: probing
 
-function onProbeDue(c: MachineConfig, s: RoleState, nowUs: number, out: Action[]): RoleState {
-  const sequence = s.probe.nextSeq;
-  out.push({ type: 'probe', sequence });
-  out.push({ type: 'set-timer', timer: timeoutTimer(sequence), atUs: nowUs + c.probe.timeoutUs });
-  // Absolute deadlines: the next probe is due one interval after the last deadline, not
-  // after now, so lateness does not accumulate. If we fell behind by more than one
-  // interval, skip the missed slots instead of sending a burst.
-  let due = s.probe.nextDueUs + c.probe.intervalUs;
-  if (due <= nowUs) due += Math.ceil((nowUs - due + 1) / c.probe.intervalUs) * c.probe.intervalUs;
-  out.push({ type: 'set-timer', timer: TIMER.probe, atUs: due });
-  return {
-    ...s,
-    probe: {
-      ...s.probe,
-      nextSeq: (sequence % 0xffff) + 1,
-      nextDueUs: due,
-      outstanding: [...s.probe.outstanding, sequence],
-    },
-  };
-}
-
-function onProbeReply(
-  c: MachineConfig,
-  s: RoleState,
-  e: Extract<Event, { type: 'probe-reply' }>,
-  out: Action[],
-): RoleState {
-  if (!isProbing(s.phase)) return s;
-  // Rule: only an answer to a probe still outstanding counts; late, duplicate and foreign
-  // replies prove nothing about the present.
-  if (!s.probe.outstanding.includes(e.sequence)) return s;
-  out.push({ type: 'cancel-timer', timer: timeoutTimer(e.sequence) });
-  const outstanding = s.probe.outstanding.filter((q) => q !== e.sequence);
-  return onAnswered(c, { ...s, probe: { ...s.probe, outstanding } }, 1, e.nowUs, out);
-}
-
-function onProbeTimeout(c: MachineConfig, s: RoleState, sequence: number, nowUs: number, out: Action[]): RoleState {
-  if (!s.probe.outstanding.includes(sequence)) return s;
-  const outstanding = s.probe.outstanding.filter((q) => q !== sequence);
-  return onMissed(c, { ...s, probe: { ...s.probe, outstanding } }, sequence, nowUs, out);
-}
-
 function onProbeBatch(
   c: MachineConfig,
   s: RoleState,
   e: Extract<Event, { type: 'probe-batch' }>,
   out: Action[],
 ): RoleState {
-  // Rule: like probe timers, batches count only while probing and not in maintenance (the
-  // Prober was asked to stop; a batch it queued before that is stale).
-  if (!c.probe.batched || !isProbing(s.phase) || s.maintenance) return s;
+  // Rule: batches count only while probing and not in maintenance (the Prober was asked to
+  // stop; a batch it queued before that is stale). Only answers to probes still outstanding
+  // are counted: late, duplicate and foreign replies prove nothing about the present.
+  if (!isProbing(s.phase) || s.maintenance) return s;
   let next = s;
   // The Prober counted these answers before the miss, if any: apply them first.
   if (e.answered > 0) next = onAnswered(c, next, e.answered, e.lastReplyUs ?? e.nowUs, out);
@@ -719,14 +667,14 @@ function onMissed(c: MachineConfig, s: RoleState, sequence: number, nowUs: numbe
   return fenceIfUplinkHeard(c, { ...next, fence: { ...next.fence, status: 'uplink' } }, nowUs, out);
 }
 
-function onProbeFailed(c: MachineConfig, s: RoleState, detail: string, out: Action[]): RoleState {
+function onProbeFailed(s: RoleState, detail: string, out: Action[]): RoleState {
   if (!isProbing(s.phase)) return s;
   // Rule: a monitor that cannot probe cannot see the primary fail, and must not fence on
   // the silence of a broken socket. Give the monitor address up (a spare can take the
   // role) and take no part until restarted.
   out.push({ type: 'release', address: 'monitor' });
   onLost(s, out);
-  cancelAll(c, out);
+  cancelAll(out);
   out.push(log('error', 'probe-failed', `probing stopped: ${detail}; released the monitor address, halted`));
   const next = go(s, 'halted', `probing failed: ${detail}`, out);
   return { ...next, probe: freshProbe(0), fence: idleFence() };
@@ -963,7 +911,7 @@ function takeOver(c: MachineConfig, s: RoleState, nowUs: number, out: Action[]):
         : all
           ? `took over after fencing every other member (${fenced.join(', ')})${isolated.length > 0 ? `, ${isolated.join(', ')} by isolation (power-off continues)` : ''}: no member was seen holding the primary address`
           : `took over from ${targets.join(', ') || 'nobody'} without a fence (fencing.required is false)`;
-  stopProbing(c, out);
+  stopProbing(out);
   const poweredOff = c.fencing.powerCycle === 'off-on' ? fenced : [];
   return claimPrimary(c, { ...s, poweredOff }, nowUs, reason, out, after);
 }
@@ -1018,7 +966,7 @@ function leaseTakeover(
     targets.length === 1
       ? `took over from ${targets[0] ?? 'nobody'}: a majority confirmed its lease ran out (fence issued)`
       : `took over: a majority confirmed no other lease is live (no member was seen holding the address)`;
-  stopProbing(c, out);
+  stopProbing(out);
   return claimPrimary(c, next, nowUs, reason, out, [{ type: 'release', address: 'monitor' }]);
 }
 
@@ -1060,7 +1008,7 @@ function onLease(c: MachineConfig, s: RoleState, e: Extract<Event, { type: 'leas
   );
   out.push({ type: 'release', address: 'primary' });
   onLost(s, out);
-  cancelAll(c, out);
+  cancelAll(out);
   return persistAndReboot({ ...s, lease: noLease() }, 'primary', `lease lost: ${e.detail}`, out);
 }
 
@@ -1081,7 +1029,7 @@ function onLeaseTimeout(
   const next: RoleState = { ...s, lease: noLease() };
   if (s.phase === 'confirming') {
     // Back to probing; the next run of misses starts another takeover (after the backoff).
-    startProbing(c, 1, nowUs, out);
+    startProbing(nowUs, out);
     return backoff(
       c,
       go({ ...next, probe: freshProbe(nowUs) }, 'monitor', 'no lease granted: not taking over', out),
@@ -1123,7 +1071,7 @@ function onHealthResult(
 
 // ---------------------------------------------------------------- link and failures
 
-function onLink(c: MachineConfig, s: RoleState, e: Extract<Event, { type: 'link' }>, out: Action[]): RoleState {
+function onLink(s: RoleState, e: Extract<Event, { type: 'link' }>, out: Action[]): RoleState {
   if (e.up === s.linkUp) return s;
   if (!e.up) {
     if (s.phase === 'booting' || s.phase === 'halted') return { ...s, linkUp: false };
@@ -1132,7 +1080,7 @@ function onLink(c: MachineConfig, s: RoleState, e: Extract<Event, { type: 'link'
     out.push({ type: 'release', address: 'primary' });
     out.push({ type: 'release', address: 'monitor' });
     onLost(s, out);
-    cancelAll(c, out);
+    cancelAll(out);
     const next = go(
       { ...s, linkUp: false },
       'link-down',
@@ -1163,7 +1111,7 @@ function onAssignFailed(
   );
   out.push({ type: 'release', address: e.address });
   onLost(s, out);
-  cancelAll(c, out);
+  cancelAll(out);
   if (c.fencing.powerCycle === 'off-on') powerOn(s.poweredOff, 'the takeover could not assign the address', out);
   out.push({ type: 'reboot', reason: `assigning the ${e.address} address failed` });
   const next = go(s, 'booting', `assigning the ${e.address} address failed: ${e.detail}; rebooting`, out);
@@ -1175,7 +1123,7 @@ function onPersistFailed(c: MachineConfig, s: RoleState, detail: string, out: Ac
   out.push({ type: 'release', address: 'primary' });
   out.push({ type: 'release', address: 'monitor' });
   onLost(s, out);
-  cancelAll(c, out);
+  cancelAll(out);
   out.push(log('error', 'persist-failed', `could not persist the role record: ${detail}; halted, holding no address`));
   // Rule: servers fenced for a takeover that cannot happen are powered on again, so the
   // cluster is not left with nobody (they boot and decide again).
@@ -1198,16 +1146,9 @@ function onCommand(
     case 'maintenance-on': {
       if (s.maintenance) return s;
       // Rule: in maintenance nothing is decided; what is held stays held.
-      for (const timer of [
-        TIMER.probe,
-        TIMER.fenceRetry,
-        TIMER.spareCheck,
-        TIMER.health,
-        TIMER.defend,
-        TIMER.confirmRetry,
-      ])
+      for (const timer of [TIMER.fenceRetry, TIMER.spareCheck, TIMER.health, TIMER.defend, TIMER.confirmRetry])
         out.push({ type: 'cancel-timer', timer });
-      if (c.probe.batched) out.push({ type: 'probe-stop' });
+      out.push({ type: 'probe-stop' });
       out.push(
         log(
           'warn',
@@ -1218,7 +1159,7 @@ function onCommand(
       return {
         ...s,
         maintenance: true,
-        probe: { ...s.probe, outstanding: [], misses: 0 },
+        probe: { ...s.probe, misses: 0 },
         fence: idleFence(),
         phase: s.phase === 'confirming' ? 'monitor' : s.phase,
       };
@@ -1227,7 +1168,7 @@ function onCommand(
       if (!s.maintenance) return s;
       out.push(log('warn', 'maintenance', `maintenance off in phase ${s.phase}; resuming`));
       const next = { ...s, maintenance: false };
-      if (s.phase === 'monitor') startProbing(c, 1, nowUs, out);
+      if (s.phase === 'monitor') startProbing(nowUs, out);
       if (s.phase === 'spare' || s.phase === 'spare-checking')
         return enterSpare(c, { ...next, phase: 'spare' }, nowUs, 'maintenance off', out, false, true);
       if (s.phase === 'primary' && c.health !== null)
@@ -1243,7 +1184,7 @@ function onCommand(
       }
       // Like a failed health check: give the address up cleanly; the monitor takes over
       // through its normal path (fence, confirm, claim).
-      cancelAll(c, out);
+      cancelAll(out);
       const spare = { ...s, role: 'spare' as const, epoch: nextEpoch(s), maintenance: false };
       out.push({ type: 'persist', role: 'spare', epoch: spare.epoch, reason: 'demoted by the operator' });
       out.push({ type: 'release', address: 'primary' });
@@ -1274,19 +1215,19 @@ function onCommand(
 
 // ---------------------------------------------------------------- helpers
 
-/** The probe cadence begins at `atUs`: a probe timer, or the Prober (batched). */
-function startProbing(c: MachineConfig, sequence: number, atUs: number, out: Action[]): void {
-  out.push(c.probe.batched ? { type: 'probe-start', sequence, atUs } : { type: 'set-timer', timer: TIMER.probe, atUs });
+/** The Prober's cadence begins at `atUs`. */
+function startProbing(atUs: number, out: Action[]): void {
+  out.push({ type: 'probe-start', atUs });
 }
 
-function stopProbing(c: MachineConfig, out: Action[]): void {
-  out.push(c.probe.batched ? { type: 'probe-stop' } : { type: 'cancel-timer', timer: TIMER.probe });
+function stopProbing(out: Action[]): void {
+  out.push({ type: 'probe-stop' });
 }
 
-/** Every timer, and the Prober when batched. */
-function cancelAll(c: MachineConfig, out: Action[]): void {
+/** Every timer, and the Prober. */
+function cancelAll(out: Action[]): void {
   for (const timer of Object.values(TIMER)) out.push({ type: 'cancel-timer', timer });
-  if (c.probe.batched) out.push({ type: 'probe-stop' });
+  out.push({ type: 'probe-stop' });
 }
 
 /**

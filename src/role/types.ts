@@ -53,11 +53,10 @@ export interface MachineConfig {
    */
   uplink: boolean;
   /**
-   * `batched`: a Prober device runs the cadence (send, time out, read replies) and reports
-   * `probe-batch` events; the machine asks for `probe-start` / `probe-stop` instead of
-   * setting a timer per probe and a timeout per probe.
+   * A Prober device runs the cadence (send, time out, read replies) and reports
+   * `probe-batch` events; the machine asks for `probe-start` / `probe-stop`.
    */
-  probe: { intervalUs: number; timeoutUs: number; misses: number; batched: boolean };
+  probe: { intervalUs: number; timeoutUs: number; misses: number };
   fencing: {
     required: boolean;
     /** [0013] second window: how long the primary address must stay silent after fencing. */
@@ -97,11 +96,6 @@ export interface MachineConfig {
 }
 
 export interface ProbeState {
-  nextSeq: number;
-  /** Absolute deadline of the next probe, on the monotonic clock. */
-  nextDueUs: number;
-  /** Sequence numbers sent and neither answered nor timed out. */
-  outstanding: readonly number[];
   misses: number;
   okProbes: number;
   /** Member last seen holding the primary address (from the ARP entry of a reply). */
@@ -212,8 +206,7 @@ export type Event =
       contended?: boolean;
       evidence: readonly string[];
     }
-  | { type: 'probe-reply'; nowUs: number; sequence: number; rttUs: number }
-  /** From the Prober (batched probing): answers counted in order, then at most one miss. */
+  /** From the Prober: answers counted in order, then at most one miss. */
   | { type: 'probe-batch'; nowUs: number; answered: number; lastReplyUs: number | null; missed: number | null }
   /** The Prober stopped and cannot go on (its socket failed). */
   | { type: 'probe-failed'; nowUs: number; detail: string }
@@ -263,8 +256,7 @@ export type Action =
   | { type: 'hook'; hook: HookName }
   | { type: 'set-timer'; timer: string; atUs: number }
   | { type: 'cancel-timer'; timer: string }
-  | { type: 'probe'; sequence: number }
-  | { type: 'probe-start'; sequence: number; atUs: number }
+  | { type: 'probe-start'; atUs: number }
   | { type: 'probe-stop' }
   | { type: 'lookup-holder' }
   /**

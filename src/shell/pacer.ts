@@ -20,7 +20,7 @@ export class CommandPacer {
     this.nextAtMs = at + this.spacingMs;
     const wait = at - now;
     // After the timer, one more turn (setImmediate): a probe deadline that expired in the
-    // same timers phase has queued its work there already (see hal/clock/linux.ts), so the
+    // same timers phase has queued its work there already (see hal/clock/monotonic.ts), so the
     // probe goes out before the command runs instead of after it.
     return wait <= 0
       ? Promise.resolve()

@@ -6,7 +6,8 @@ import { SimIsolationController, SimIsolatorFactory } from '../../hal/isolation/
 import { SimNic } from '../../hal/nic/sim.js';
 import { SimPeerNet, SimPeerTransport } from '../../hal/peer/sim.js';
 import type { PeerBinding } from '../../hal/peer/index.js';
-import { EchoLoopProber } from '../../hal/prober/sim.js';
+import { EchoChannels } from '../../hal/prober/echo-channel.js';
+import { EventLoopProber } from '../../hal/prober/event-loop.js';
 import { HostClock } from '../../hal/sim/host-clock.js';
 import { SimLan, ipOf } from '../../hal/sim/lan.js';
 import type { SimHost } from '../../hal/sim/lan.js';
@@ -188,8 +189,8 @@ export class SimCluster {
       config: node.config,
       clock,
       icmp,
-      // probe.engine: the simulated Prober stands for the native thread (auto, native).
-      prober: node.config.probe.engine === 'event-loop' ? null : new EchoLoopProber(clock, icmp),
+      // Whatever probe.engine says: in virtual time the probes run on the event-loop engine.
+      prober: new EventLoopProber(clock, new EchoChannels(icmp)),
       nic: new SimNic(this.lan, host),
       // BMCs sit on the management LAN: a server cut off from it cannot reach them.
       bmcs: new SimBmcFactory(

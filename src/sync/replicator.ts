@@ -7,18 +7,18 @@
 import type { Replicator, SyncResult } from '../agent/ports.js';
 import type { Config } from '../config/index.js';
 import { SyncError } from '../../hal/errors/index.js';
-import type { AtomicHooks } from './atomic-write.js';
-import { pull } from './client.js';
-import { CopyStateFile } from './copy-state.js';
-import { HashCache } from './hash-cache.js';
-import { PullThread } from './pull-thread.js';
-import type { Limits } from './limits.js';
-import { SyncKey } from './psk.js';
-import { SyncServer } from './server.js';
+import type { AtomicHooks } from './client/atomic-write.js';
+import { pull } from './client/client.js';
+import { CopyStateFile } from './client/copy-state.js';
+import { HashCache } from './files/hash-cache.js';
+import { PullThread } from './client/pull-thread.js';
+import type { Limits } from './wire/limits.js';
+import { SyncKey } from './wire/psk.js';
+import { SyncServer } from './server/server.js';
 import { join } from 'node:path';
 import type { SyncLog } from './sync-log.js';
-import { describe } from './fs-errors.js';
-import type { CopyState } from './types.js';
+import { describe } from './files/fs-errors.js';
+import type { CopyState } from './wire/types.js';
 import { silentLog } from './sync-log.js';
 
 export interface TlsReplicatorOptions {

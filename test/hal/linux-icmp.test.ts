@@ -1,6 +1,7 @@
 import { describeIfAvailable, itIfAvailable } from '../fixtures/prerequisites.js';
 import { expect } from 'chai';
-import { buildEchoRequest, internetChecksum } from '../../hal/icmp/packet.js';
+import { internetChecksum } from '../../hal/icmp/packet.js';
+import { strayReply } from './fixtures/echo-bytes.js';
 import { createVethLan, destroyVethLan, netnsUnavailable, type VethLan } from './fixtures/netns.js';
 import { NsSession, type SessionEvent } from './fixtures/ns-client.js';
 import { onPath, run } from './fixtures/processes.js';
@@ -36,15 +37,6 @@ function replyOf(event: SessionEvent): Reply | null {
 
 function replies(session: NsSession): Reply[] {
   return session.events.map(replyOf).filter((r): r is Reply => r !== null);
-}
-
-/** ICMP bytes: an echo reply from a stranger (valid), possibly then corrupted. */
-function strayReply(identifier: number, sequence: number): Buffer {
-  const packet = buildEchoRequest(identifier, sequence, Buffer.from('stranger'));
-  packet.writeUInt8(0, 0);
-  packet.writeUInt16BE(0, 2);
-  packet.writeUInt16BE(internetChecksum(packet), 2);
-  return packet;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -224,7 +216,7 @@ describeIfAvailable('hal/icmp/linux RawIcmpEcho in a network namespace', unavail
       const { lan } = setup();
       const probe = `
       import('${new URL('../../hal/icmp/linux.js', import.meta.url).href}').then(async ({ RawIcmpEcho }) => {
-        const { MonotonicClock } = await import('${new URL('../../hal/clock/linux.js', import.meta.url).href}');
+        const { MonotonicClock } = await import('${new URL('../../hal/clock/monotonic.js', import.meta.url).href}');
         try { RawIcmpEcho.open(new MonotonicClock()); console.log('opened'); }
         catch (error) { console.log(JSON.stringify({ name: error.name, message: error.message })); }
       });`;

@@ -8,7 +8,8 @@ import { DEFAULT_ARP_TOOL } from '../../hal/nic/linux.js';
 import { createVethLan, destroyVethLan, ipIn, netnsUnavailable, type VethLan } from './fixtures/netns.js';
 import { NsSession, type Answer } from './fixtures/ns-client.js';
 import { run, waitFor } from './fixtures/processes.js';
-import { parseIpv4, parseMonitorLine } from '../../hal/nic/linux.js';
+import { parseIpv4 } from '../../hal/nic/address.js';
+import { parseMonitorLine } from '../../hal/nic/link-monitor.js';
 
 const unavailable = netnsUnavailable();
 const FLOATING = '198.18.202.10/24';
@@ -403,7 +404,7 @@ describeIfAvailable('hal/nic/linux LinuxNic in a network namespace', unavailable
       await chmod(wrapper, 0o755);
       const out = await nodeIn(
         lan.a,
-        `import { MonotonicClock } from ${DIST('../../hal/clock/linux.js')};
+        `import { MonotonicClock } from ${DIST('../../hal/clock/monotonic.js')};
         import { RawIcmpEcho } from ${DIST('../../hal/icmp/linux.js')};
         import { LinuxNic } from ${DIST('../../hal/nic/linux.js')};
         const clock = new MonotonicClock();

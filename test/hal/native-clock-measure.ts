@@ -13,7 +13,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { Clock } from '../../hal/clock/index.js';
-import { MonotonicClock } from '../../hal/clock/linux.js';
+import { MonotonicClock } from '../../hal/clock/monotonic.js';
 import { NativeClock } from '../../hal/clock/native.js';
 import { loadTimerBinding, type TimerBinding } from '../../hal/clock/native/binding.js';
 

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Clock } from '../../hal/clock/index.js';
 import { sleepUs } from '../../hal/clock/index.js';
-import { MonotonicClock } from '../../hal/clock/linux.js';
+import { MonotonicClock } from '../../hal/clock/monotonic.js';
 import { NativeClock } from '../../hal/clock/native.js';
 import { DEFAULT_TIMER_ADDON, loadTimerBinding, type TimerBinding } from '../../hal/clock/native/binding.js';
 import { isClockError } from '../../hal/clock/native/clock-error.js';

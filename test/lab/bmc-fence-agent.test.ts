@@ -11,7 +11,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FenceAgentBmc } from '../../hal/bmc/fence-agent.js';
 import type { FenceAgentBmcOptions } from '../../hal/bmc/fence-agent.js';
-import { IpmitoolBmc } from '../../hal/bmc/linux.js';
+import { IpmitoolBmc } from '../../hal/bmc/ipmitool.js';
 import { isBmcError } from '../../hal/errors/bmc-error.js';
 import type { BmcErrorKind } from '../../hal/errors/bmc-error.js';
 import { placeholderAgent, startLab } from '../../scripts/lab/lab.js';

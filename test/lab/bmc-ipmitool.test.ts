@@ -1,13 +1,13 @@
 /**
- * hal/bmc/linux.ts against real ipmi_sim BMCs in the lab (placeholder agents). Needs root:
+ * hal/bmc/ipmitool.ts against real ipmi_sim BMCs in the lab (placeholder agents). Needs root:
  *   npx mocha --no-config dist/test/lab/bmc-ipmitool.test.js
  * Prints the measured latencies.
  */
 import { expect } from 'chai';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { IpmitoolBmc } from '../../hal/bmc/linux.js';
-import type { IpmitoolBmcOptions } from '../../hal/bmc/linux.js';
+import { IpmitoolBmc } from '../../hal/bmc/ipmitool.js';
+import type { IpmitoolBmcOptions } from '../../hal/bmc/ipmitool.js';
 import { isBmcError } from '../../hal/errors/bmc-error.js';
 import type { BmcErrorKind } from '../../hal/errors/bmc-error.js';
 import { placeholderAgent, startLab } from '../../scripts/lab/lab.js';

@@ -8,7 +8,7 @@ import { execFile } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename } from 'node:path';
 import { promisify } from 'node:util';
-import { IpmitoolBmc } from '../../hal/bmc/linux.js';
+import { IpmitoolBmc } from '../../hal/bmc/ipmitool.js';
 import { ip, monoUs } from '../../scripts/lab/exec.js';
 import { placeholderAgent, startLab } from '../../scripts/lab/lab.js';
 import type { Lab } from '../../scripts/lab/lab.js';

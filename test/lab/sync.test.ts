@@ -19,7 +19,7 @@ import type { AgentConfigFile } from '../../scripts/lab/agent-config.js';
 import { PRIMARY_ADDRESS } from '../../scripts/lab/topology.js';
 import type { AgentStatus } from '../../src/agent/index.js';
 import { request } from '../../src/control/client.js';
-import { isTempName } from '../../src/sync/temp-name.js';
+import { isTempName } from '../../src/sync/wire/temp-name.js';
 import { ATTACKS } from '../sync/attacks.js';
 import { agentLog, converged, roles, sleep } from './fixtures.js';
 

@@ -15,7 +15,7 @@ export function machine(overrides: Partial<MachineConfig> = {}): MachineConfig {
     ],
     uplink: false,
     peer: null,
-    probe: { intervalUs: 10 * MS, timeoutUs: 10 * MS, misses: 3, batched: false },
+    probe: { intervalUs: 10 * MS, timeoutUs: 10 * MS, misses: 3 },
     fencing: {
       required: true,
       confirmUs: 10 * MS,
@@ -97,6 +97,11 @@ export function bootTo(role: RoleRecord['role'] | null, config = machine()): Run
   return run;
 }
 
+/** What the Prober hands over: `answered` answers (the last at `nowUs`), then at most one miss. */
+export function batch(nowUs: number, answered: number, missed: number | null = null): Event {
+  return { type: 'probe-batch', nowUs, answered, lastReplyUs: answered > 0 ? nowUs : null, missed };
+}
+
 /** A machine operating as monitor with `a` known as the holder of the primary address. */
 export function monitoring(config = machine()): Run {
   const run = bootTo('monitor', config);
@@ -108,19 +113,15 @@ export function monitoring(config = machine()): Run {
     taken: false,
     evidence: [],
   });
-  run.feed({ type: 'timer', nowUs: 150 * MS, timer: 'probe' });
-  run.feed({ type: 'probe-reply', nowUs: 150 * MS + 100, sequence: 1, rttUs: 100 });
+  run.feed(batch(150 * MS + 100, 1));
   run.feed({ type: 'holder', nowUs: 150 * MS + 200, mac: '02:00:00:00:00:0A' });
   return run;
 }
 
-/** Lets `n` probes go unanswered, starting at `fromUs`, one interval apart. */
+/** Lets `n` probes go unanswered, the first sent at `fromUs`, one interval apart. */
 export function miss(run: Run, n: number, fromUs: number): void {
   for (let i = 0; i < n; i++) {
     const t = fromUs + i * run.config.probe.intervalUs;
-    run.feed({ type: 'timer', nowUs: t, timer: 'probe' });
-    const probe = run.find('probe');
-    if (probe === undefined) throw new Error('no probe sent');
-    run.feed({ type: 'timer', nowUs: t + run.config.probe.timeoutUs, timer: `timeout:${probe.sequence}` });
+    run.feed(batch(t + run.config.probe.timeoutUs, 0, i + 2));
   }
 }

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import type { Action } from '../../src/role/index.js';
-import { bootTo, machine, miss, monitoring, MS, record, Run } from './fixtures.js';
+import { batch, bootTo, machine, miss, monitoring, MS, record, Run } from './fixtures.js';
 
 function indexOf(actions: Action[], type: Action['type'], pick: (a: Action) => boolean = () => true): number {
   return actions.findIndex((a) => a.type === type && pick(a));
@@ -78,9 +78,9 @@ describe('role machine: boot (FIG. 1 and FIG. 2)', () => {
       evidence: [],
     });
     expect(run.state.phase).to.equal('monitor');
-    expect(run.types()).to.deep.equal(['persist', 'assign', 'announce', 'hook', 'set-timer']);
+    expect(run.types()).to.deep.equal(['persist', 'assign', 'announce', 'hook', 'probe-start']);
     expect(run.find('assign')).to.deep.equal({ type: 'assign', address: 'monitor' });
-    expect(run.timer('probe')).to.equal(150 * MS);
+    expect(run.find('probe-start')).to.deep.equal({ type: 'probe-start', atUs: 150 * MS });
   });
 
   it('fencing.required: false — monitor address taken and primary silent: persists primary and reboots (FIG. 2 steps 24-26)', () => {
@@ -355,44 +355,16 @@ describe('role machine: spares', () => {
 });
 
 describe('role machine: monitor probing', () => {
-  it('schedules probes on absolute deadlines: a late timer does not shift later probes', () => {
-    const run = monitoring();
-    // Probe 2 is due at 160 ms; the timer fires 3 ms late.
-    run.feed({ type: 'timer', nowUs: 163 * MS, timer: 'probe' });
-    expect(run.timer('probe')).to.equal(170 * MS);
-    expect(run.timer('timeout:2')).to.equal(173 * MS);
-  });
-
-  it('skips missed slots instead of sending a burst when far behind', () => {
-    const run = monitoring();
-    run.feed({ type: 'timer', nowUs: 195 * MS, timer: 'probe' });
-    expect(run.timer('probe')).to.equal(200 * MS);
-    expect(run.last.filter((a) => a.type === 'probe')).to.have.length(1);
-  });
-
   it('learns which member holds the primary address from the ARP entry', () => {
     const run = monitoring();
     expect(run.state.probe.holder).to.equal('a');
   });
 
-  it('ignores replies to probes it did not send or already gave up on', () => {
-    const run = monitoring();
-    run.feed({ type: 'timer', nowUs: 160 * MS, timer: 'probe' });
-    run.feed({ type: 'timer', nowUs: 170 * MS, timer: 'timeout:2' });
-    expect(run.state.probe.misses).to.equal(1);
-    const before = run.state;
-    run.feed({ type: 'probe-reply', nowUs: 171 * MS, sequence: 2, rttUs: 11 * MS });
-    run.feed({ type: 'probe-reply', nowUs: 171 * MS, sequence: 999, rttUs: 5 });
-    expect(run.state).to.equal(before);
-  });
-
-  it('a reply resets the miss count', () => {
+  it('an answer resets the miss count', () => {
     const run = monitoring();
     miss(run, 2, 160 * MS);
     expect(run.state.probe.misses).to.equal(2);
-    run.feed({ type: 'timer', nowUs: 180 * MS, timer: 'probe' });
-    const seq = run.find('probe')?.sequence ?? 0;
-    run.feed({ type: 'probe-reply', nowUs: 181 * MS, sequence: seq, rttUs: 1000 });
+    run.feed(batch(181 * MS, 1));
     expect(run.state.probe.misses).to.equal(0);
     expect(run.types()).to.include('lookup-holder');
   });
@@ -401,9 +373,7 @@ describe('role machine: monitor probing', () => {
     const run = monitoring(); // probe 1 answered
     let syncs = 0;
     for (let i = 0; i < 9; i++) {
-      const t = 160 * MS + i * 10 * MS;
-      run.feed({ type: 'timer', nowUs: t, timer: 'probe' });
-      run.feed({ type: 'probe-reply', nowUs: t + 100, sequence: run.find('probe')?.sequence ?? 0, rttUs: 100 });
+      run.feed(batch(160 * MS + i * 10 * MS + 100, 1));
       const sync = run.find('sync');
       if (sync !== undefined) {
         syncs += 1;
@@ -501,8 +471,7 @@ describe('role machine: fencing and takeover', () => {
     const run = monitoring();
     miss(run, 3, 160 * MS);
     run.feed({ type: 'fence-result', nowUs: 300 * MS, target: 'a', ok: false, detail: 'timeout' });
-    run.feed({ type: 'timer', nowUs: 310 * MS, timer: 'probe' });
-    run.feed({ type: 'probe-reply', nowUs: 311 * MS, sequence: run.find('probe')?.sequence ?? 0, rttUs: 100 });
+    run.feed(batch(311 * MS, 1));
     expect(run.state.fence.status).to.equal('idle');
     expect(run.last).to.deep.include({ type: 'cancel-timer', timer: 'fence-retry' });
   });
@@ -697,7 +666,7 @@ describe('role machine: primary duties', () => {
     run.feed({ type: 'persist-failed', nowUs: 200 * MS, detail: 'ENOSPC' });
     expect(run.state.phase).to.equal('halted');
     expect(run.last).to.deep.include({ type: 'release', address: 'primary' });
-    run.feed({ type: 'timer', nowUs: 300 * MS, timer: 'probe' });
+    run.feed(batch(300 * MS, 0, 9));
     expect(run.last).to.deep.equal([]);
   });
 });
@@ -737,15 +706,13 @@ describe('role machine: operator commands', () => {
     const run = monitoring();
     run.feed({ type: 'command', nowUs: 155 * MS, command: 'maintenance-on' });
     expect(run.state.maintenance).to.equal(true);
-    expect(run.last).to.deep.include({ type: 'cancel-timer', timer: 'probe' });
-    miss(run, 0, 0);
-    run.feed({ type: 'timer', nowUs: 160 * MS, timer: 'probe' });
+    expect(run.last).to.deep.include({ type: 'probe-stop' });
+    miss(run, 5, 160 * MS);
     expect(run.types()).to.deep.equal([]);
+    expect(run.state.probe.misses).to.equal(0);
     expect(run.state.phase).to.equal('monitor');
     run.feed({ type: 'command', nowUs: 500 * MS, command: 'maintenance-off' });
-    expect(run.timer('probe')).to.equal(500 * MS);
-    run.feed({ type: 'timer', nowUs: 500 * MS, timer: 'probe' });
-    expect(run.types()).to.include('probe');
+    expect(run.find('probe-start')).to.deep.equal({ type: 'probe-start', atUs: 500 * MS });
   });
 
   it('demote: a primary persists spare, then releases the primary address', () => {

@@ -6,7 +6,7 @@
  * hits all windows alike; the difference is the shell's. Prints the numbers.
  */
 import { expect } from 'chai';
-import { MonotonicClock } from '../../hal/clock/linux.js';
+import { MonotonicClock } from '../../hal/clock/monotonic.js';
 import type { Agent } from '../../src/agent/index.js';
 import { CommandPacer, ShellSession } from '../../src/shell/index.js';
 import { SimCluster } from '../../src/sim/cluster.js';

@@ -26,7 +26,7 @@ import { SimCluster } from '../../src/sim/cluster.js';
  * setting accepts, so those schedules cut the link instead), BMC down,
  * packet loss on the LAN, and a simultaneous power cycle of every server; BMCs that cut the
  * power at once or, like real ones, seconds after acknowledging the off; probing by the
- * simulated Prober (batches) or by the role machine's probe timers. Per server,
+ * event-loop Prober on the simulated LAN (the one engine that runs in virtual time). Per server,
  * crash / hang / cut do not overlap (see README "Known limits": a server frozen while cut
  * off and reconnected before it thaws is the case fencing exists for).
  *
@@ -55,8 +55,6 @@ interface Schedule {
   bmcDown: Array<{ node: number; atMs: number; durationMs: number }>;
   loss: Array<{ atMs: number; durationMs: number; rate: number }>;
   cycleAllAtMs: number | null;
-  /** probe.engine: the simulated Prober (batched events) or the machine's own probe timers. */
-  engine: 'auto' | 'event-loop';
   /** Every BMC cuts the power this long after acknowledging an off (0: at once). */
   bmcOffDelayMs: number;
 }
@@ -89,7 +87,6 @@ const schedule: fc.Arbitrary<Schedule> = fc.integer({ min: 3, max: 5 }).chain((n
       { maxLength: 2 },
     ),
     cycleAllAtMs: fc.option(fc.integer({ min: 1000, max: 15_000 }), { freq: 5 }),
-    engine: fc.constantFrom<Schedule['engine']>('auto', 'event-loop'),
     bmcOffDelayMs: fc.oneof(
       { arbitrary: fc.constant(0), weight: 2 },
       { arbitrary: fc.integer({ min: 1000, max: 6000 }), weight: 1 },
@@ -196,7 +193,6 @@ async function check(
     isolation: gate === 'isolated',
     config: {
       fencing: { required: fencingRequired, retry_ms: 200, retry_max_ms: 2000, gate },
-      probe: { engine: s.engine },
       ...(gate === 'lease' ? { lease: { duration_ms: 60, renew_ms: 10, drift: 0.001, drop_ms: 4 } } : {}),
     },
   });

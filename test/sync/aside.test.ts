@@ -8,9 +8,9 @@ import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promis
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { rootsToSetAside, topmost } from '../../src/sync/aside.js';
+import { rootsToSetAside, topmost } from '../../src/sync/client/aside.js';
 import type { TlsReplicator } from '../../src/sync/index.js';
-import type { ManifestEntry } from '../../src/sync/types.js';
+import type { ManifestEntry } from '../../src/sync/wire/types.js';
 import { makeTree, memoryLog, pullingReplicator, readTree, rejection } from './helpers.js';
 import type { TreeSpec } from './helpers.js';
 

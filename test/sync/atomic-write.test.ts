@@ -4,11 +4,11 @@ import { lstat, mkdtemp, readdir, readFile, readlink, rm, stat, symlink, writeFi
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { AtomicFile, replaceWithSymlink, writeFileAtomic } from '../../src/sync/atomic-write.js';
-import type { AtomicStep } from '../../src/sync/atomic-write.js';
-import { HashCache } from '../../src/sync/hash-cache.js';
-import { buildManifest } from '../../src/sync/manifest.js';
-import { isTempName } from '../../src/sync/temp-name.js';
+import { AtomicFile, replaceWithSymlink, writeFileAtomic } from '../../src/sync/client/atomic-write.js';
+import type { AtomicStep } from '../../src/sync/client/atomic-write.js';
+import { HashCache } from '../../src/sync/files/hash-cache.js';
+import { buildManifest } from '../../src/sync/files/manifest.js';
+import { isTempName } from '../../src/sync/wire/temp-name.js';
 
 const crashWriter = join(dirname(fileURLToPath(import.meta.url)), 'fixtures', 'crash-writer.js');
 const STEPS: AtomicStep[] = ['after-write', 'after-fsync', 'after-rename'];

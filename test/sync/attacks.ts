@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
 import type { SyncErrorKind } from '../../hal/errors/sync-error.js';
-import type { FrameReader, FrameWriter } from '../../src/sync/frames.js';
+import type { FrameReader, FrameWriter } from '../../src/sync/wire/frames.js';
 
 const H = (text: string): string => createHash('sha256').update(text).digest('hex');
 const NOW = Date.now();

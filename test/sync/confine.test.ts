@@ -1,6 +1,6 @@
 import { expect } from 'chai';
-import { parentOf, pathProblem, symlinkTargetProblem } from '../../src/sync/confine.js';
-import { isTempName, tempNameFor } from '../../src/sync/temp-name.js';
+import { parentOf, pathProblem, symlinkTargetProblem } from '../../src/sync/wire/confine.js';
+import { isTempName, tempNameFor } from '../../src/sync/wire/temp-name.js';
 
 describe('sync/confine: manifest paths stay inside their root', () => {
   it('accepts plain relative paths', () => {

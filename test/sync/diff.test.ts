@@ -1,6 +1,6 @@
 import { expect } from 'chai';
-import { planSync } from '../../src/sync/diff.js';
-import type { DirEntry, FileEntry, ManifestEntry, SymlinkEntry } from '../../src/sync/types.js';
+import { planSync } from '../../src/sync/client/diff.js';
+import type { DirEntry, FileEntry, ManifestEntry, SymlinkEntry } from '../../src/sync/wire/types.js';
 
 const H1 = '1'.repeat(64);
 const H2 = '2'.repeat(64);

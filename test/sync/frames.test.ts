@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { PassThrough } from 'node:stream';
 import { SyncError } from '../../hal/errors/index.js';
-import { FrameReader, FrameWriter, MAX_DATA_BYTES, MAX_HEADER_BYTES } from '../../src/sync/frames.js';
+import { FrameReader, FrameWriter, MAX_DATA_BYTES, MAX_HEADER_BYTES } from '../../src/sync/wire/frames.js';
 
 /** An iterator that hands the bytes over in pieces of `size` (frames cut anywhere). */
 async function* pieces(bytes: Buffer, size: number): AsyncGenerator<Buffer> {

@@ -3,7 +3,7 @@ import { lstat, mkdir, readdir, readFile, readlink, symlink, writeFile } from 'n
 import { join } from 'node:path';
 import { SyncKey, TlsReplicator } from '../../src/sync/index.js';
 import type { SyncLog } from '../../src/sync/index.js';
-import type { AtomicHooks } from '../../src/sync/atomic-write.js';
+import type { AtomicHooks } from '../../src/sync/client/atomic-write.js';
 import type { LogFields } from '../../src/log/index.js';
 
 export const SECRET = 'correct horse battery staple 42';

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { createServer } from 'node:tls';
 import type { Server } from 'node:tls';
 import { SyncError } from '../../hal/errors/index.js';
-import { FrameReader, FrameWriter } from '../../src/sync/frames.js';
+import { FrameReader, FrameWriter } from '../../src/sync/wire/frames.js';
 import { ATTACKS } from './attacks.js';
 import type { Script } from './attacks.js';
 import { KEY, makeTree, memoryLog, pullingReplicator, readTree, rejection } from './helpers.js';

@@ -2,9 +2,9 @@ import { expect } from 'chai';
 import { mkdir, mkdtemp, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { HashCache } from '../../src/sync/hash-cache.js';
-import { buildManifest } from '../../src/sync/manifest.js';
-import type { SkippedPath } from '../../src/sync/types.js';
+import { HashCache } from '../../src/sync/files/hash-cache.js';
+import { buildManifest } from '../../src/sync/files/manifest.js';
+import type { SkippedPath } from '../../src/sync/wire/types.js';
 
 describe('sync/manifest: walking the replicated roots', () => {
   let base: string;
@@ -15,6 +15,7 @@ describe('sync/manifest: walking the replicated roots', () => {
 
   afterEach(async () => {
     await rm(base, { recursive: true, force: true });
+    await rm(`${base}-clock`, { force: true });
   });
 
   it('lists dirs, files and inside symlinks with path, size, mode, mtime and hash; roots by index', async () => {
@@ -86,17 +87,23 @@ describe('sync/manifest: walking the replicated roots', () => {
     await writeFile(path, 'one');
     const old = new Date(Date.now() - 10_000);
     await utimes(path, old, old);
-    // No racy window here: the test's writes are far apart in clock ticks.
+    // No racy window (0n), so the file is cached once its ctime is before the moment hashing
+    // begins. buildManifest reads that moment in whole milliseconds and ctime has nanoseconds:
+    // utimes in the same millisecond as the walk would count as racy, so wait for the clock.
+    const written = (await stat(path, { bigint: true })).ctimeNs;
+    await wallClockPast(written);
     const cache = new HashCache(0n);
     const first = await buildManifest([base], { cache, removeTemps: false });
     expect(first.hashed).to.equal(1);
     const second = await buildManifest([base], { cache, removeTemps: false });
     expect(second.hashed).to.equal(0);
     expect(second.entries).to.deep.equal(first.entries);
-    await new Promise((resolve) => setTimeout(resolve, 30));
-    // Same size, mtime set back: only ctime and the content tell.
+    // Same size, mtime set back: only ctime and the content tell. Without a racy window the
+    // rewrite must land in a later file-system clock tick than the cached ctime.
+    await fileClockPast(`${base}-clock`, written);
     await writeFile(path, 'two');
     await utimes(path, old, old);
+    expect((await stat(path, { bigint: true })).ctimeNs > written, 'the rewrite has a later ctime').to.equal(true);
     const third = await buildManifest([base], { cache, removeTemps: false });
     expect(third.hashed).to.equal(1);
     expect(third.entries[0]?.type === 'file' && third.entries[0].sha256).to.equal(
@@ -112,3 +119,19 @@ describe('sync/manifest: walking the replicated roots', () => {
     expect((await buildManifest([base], { cache, removeTemps: false })).hashed).to.equal(1);
   });
 });
+
+const tick = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 1));
+
+/** Waits until the wall clock, read as buildManifest reads it (whole milliseconds), is past `ns`. */
+async function wallClockPast(ns: bigint): Promise<void> {
+  while (BigInt(Date.now()) * 1_000_000n <= ns) await tick();
+}
+
+/** Waits until a file written now gets a ctime past `ns` (the file system's clock may be coarser). */
+async function fileClockPast(scratch: string, ns: bigint): Promise<void> {
+  for (;;) {
+    await writeFile(scratch, '');
+    if ((await stat(scratch, { bigint: true })).ctimeNs > ns) return;
+    await tick();
+  }
+}

@@ -7,10 +7,10 @@ import { expect } from 'chai';
 import { chmod, chown, lstat, mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { planSync } from '../../src/sync/diff.js';
-import { parseEntry, parseServerMessage } from '../../src/sync/messages.js';
+import { planSync } from '../../src/sync/client/diff.js';
+import { parseEntry, parseServerMessage } from '../../src/sync/wire/messages.js';
 import type { TlsReplicator } from '../../src/sync/index.js';
-import type { ManifestEntry } from '../../src/sync/types.js';
+import type { ManifestEntry } from '../../src/sync/wire/types.js';
 import { memoryLog, pullingReplicator, servingReplicator } from './helpers.js';
 
 async function ownerAndMode(path: string): Promise<string> {

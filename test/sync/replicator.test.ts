@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { SyncError } from '../../hal/errors/index.js';
 import { SyncKey, TlsReplicator } from '../../src/sync/index.js';
-import { isTempName } from '../../src/sync/temp-name.js';
+import { isTempName } from '../../src/sync/wire/temp-name.js';
 import {
   KEY,
   SECRET,
@@ -269,7 +269,7 @@ describe('sync/replicator: TLS-PSK pull over loopback', function () {
 
 describe('sync/psk: the secret does not linger', () => {
   it('fromDerived zeroes the bytes it was given once it holds its own copy', async () => {
-    const { SyncKey } = await import('../../src/sync/psk.js');
+    const { SyncKey } = await import('../../src/sync/wire/psk.js');
     const key = SyncKey.fromSecret(Buffer.from('0123456789abcdef0123456789abcdef'));
     const bytes = key.derivedForWorker();
     expect(bytes.some((b) => b !== 0)).to.equal(true);

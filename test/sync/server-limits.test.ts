@@ -9,9 +9,9 @@ import { connect } from 'node:net';
 import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { HashCache } from '../../src/sync/hash-cache.js';
-import { RefusalLog } from '../../src/sync/refusal-log.js';
-import { SyncServer } from '../../src/sync/server.js';
+import { HashCache } from '../../src/sync/files/hash-cache.js';
+import { RefusalLog } from '../../src/sync/server/refusal-log.js';
+import { SyncServer } from '../../src/sync/server/server.js';
 import { KEY, makeTree, memoryLog, pullingReplicator, readTree } from './helpers.js';
 import type { LoggedLine } from './helpers.js';
 

@@ -1,9 +1,9 @@
 import { expect } from 'chai';
 import { SyncError } from '../../hal/errors/index.js';
-import { checkLimits } from '../../src/sync/limits.js';
-import { parseEntry, parseServerMessage } from '../../src/sync/messages.js';
-import type { Manifest, ManifestEntry } from '../../src/sync/types.js';
-import { validateManifest } from '../../src/sync/validate.js';
+import { checkLimits } from '../../src/sync/wire/limits.js';
+import { parseEntry, parseServerMessage } from '../../src/sync/wire/messages.js';
+import type { Manifest, ManifestEntry } from '../../src/sync/wire/types.js';
+import { validateManifest } from '../../src/sync/wire/validate.js';
 
 const H = 'a'.repeat(64);
 const f = (path: string, root = 0, size = 1): ManifestEntry => ({

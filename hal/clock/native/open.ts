@@ -15,7 +15,7 @@
  * (tried; see timer.c).
  */
 import type { Clock } from '../index.js';
-import { MonotonicClock } from '../linux.js';
+import { MonotonicClock } from '../monotonic.js';
 import { NativeClock } from '../native.js';
 import { DEFAULT_TIMER_ADDON, loadTimerBinding, type TimerBinding } from './binding.js';
 import { ClockError } from './clock-error.js';

@@ -42,6 +42,8 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "../../base/napi-helpers.h"
+
 /* 2^53 µs is about 285 years of uptime; later deadlines are clamped (ns then fit int64). */
 #define MAX_DEADLINE_US 9007199254740992.0
 
@@ -58,28 +60,10 @@ typedef struct {
   bool finalized;     /* the JS object is gone */
 } native_timer;
 
-static const char *errno_code(int err) {
-  switch (err) {
-  case EPERM: return "EPERM";
-  case EINVAL: return "EINVAL";
-  case ENOMEM: return "ENOMEM";
-  case EAGAIN: return "EAGAIN";
-  case EMFILE: return "EMFILE";
-  case ENFILE: return "ENFILE";
-  case ESRCH: return "ESRCH";
-  default: return "ERR_HOTSPARE_TIMER";
-  }
-}
-
-static napi_value throw_error(napi_env env, const char *code, const char *message) {
-  napi_throw_error(env, code, message);
-  return NULL;
-}
+#define TIMER_ERR "ERR_HOTSPARE_TIMER"
 
 static napi_value throw_errno(napi_env env, const char *what, int err, const char *hint) {
-  char message[256];
-  snprintf(message, sizeof message, "%s: %s%s", what, strerror(err), hint);
-  return throw_error(env, errno_code(err), message);
+  return hs_throw_errno(env, TIMER_ERR, what, err, hint);
 }
 
 static void maybe_free(native_timer *t) {
@@ -148,28 +132,21 @@ static void on_poll(uv_poll_t *handle, int status, int events) {
 }
 
 static native_timer *unwrap_this(napi_env env, napi_callback_info info, size_t *argc, napi_value *argv) {
-  napi_value self;
-  void *data = NULL;
-  if (napi_get_cb_info(env, info, argc, argv, &self, NULL) != napi_ok) return NULL;
-  if (napi_unwrap(env, self, &data) != napi_ok || data == NULL) {
-    throw_error(env, "ERR_HOTSPARE_TIMER", "not a Timer");
-    return NULL;
-  }
-  return data;
+  return hs_unwrap_this(env, info, argc, argv, TIMER_ERR, "not a Timer");
 }
 
 static napi_value timer_new(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1], self, target;
   if (napi_get_new_target(env, info, &target) != napi_ok || target == NULL)
-    return throw_error(env, "ERR_HOTSPARE_TIMER", "Timer must be called with new");
+    return hs_throw_error(env, TIMER_ERR, "Timer must be called with new");
   if (napi_get_cb_info(env, info, &argc, argv, &self, NULL) != napi_ok) return NULL;
   napi_valuetype type = napi_undefined;
   if (argc < 1 || napi_typeof(env, argv[0], &type) != napi_ok || type != napi_function)
-    return throw_error(env, "ERR_HOTSPARE_TIMER", "Timer(callback): callback must be a function");
+    return hs_throw_error(env, TIMER_ERR, "Timer(callback): callback must be a function");
   struct uv_loop_s *loop = NULL;
   if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == NULL)
-    return throw_error(env, "ERR_HOTSPARE_TIMER", "no libuv event loop");
+    return hs_throw_error(env, TIMER_ERR, "no libuv event loop");
 
   native_timer *t = calloc(1, sizeof *t);
   if (t == NULL) return throw_errno(env, "Timer", ENOMEM, "");
@@ -187,7 +164,7 @@ static napi_value timer_new(napi_env env, napi_callback_info info) {
     free(t);
     char message[128];
     snprintf(message, sizeof message, "uv_poll_init: %s", uv_strerror(rc));
-    return throw_error(env, "ERR_HOTSPARE_TIMER", message);
+    return hs_throw_error(env, TIMER_ERR, message);
   }
   t->poll.data = t;
   napi_value name;
@@ -207,10 +184,10 @@ static napi_value timer_arm(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   native_timer *t = unwrap_this(env, info, &argc, argv);
   if (t == NULL) return NULL;
-  if (t->closing) return throw_error(env, "ERR_HOTSPARE_TIMER", "arm: timer is closed");
+  if (t->closing) return hs_throw_error(env, TIMER_ERR, "arm: timer is closed");
   double us = NAN;
   if (argc < 1 || napi_get_value_double(env, argv[0], &us) != napi_ok || isnan(us))
-    return throw_error(env, "ERR_HOTSPARE_TIMER", "arm(deadlineUs): deadlineUs must be a number");
+    return hs_throw_error(env, TIMER_ERR, "arm(deadlineUs): deadlineUs must be a number");
   /* An all-zero it_value would disarm: a past deadline becomes 1 ns, which expires at once. */
   us = ceil(us);
   if (us > MAX_DEADLINE_US) us = MAX_DEADLINE_US;
@@ -222,7 +199,7 @@ static napi_value timer_arm(napi_env env, napi_callback_info info) {
     if (rc != 0) {
       char message[128];
       snprintf(message, sizeof message, "uv_poll_start: %s", uv_strerror(rc));
-      return throw_error(env, "ERR_HOTSPARE_TIMER", message);
+      return hs_throw_error(env, TIMER_ERR, message);
     }
     t->polling = true;
   }
@@ -272,7 +249,7 @@ static napi_value set_realtime(napi_env env, napi_callback_info info) {
   if (priority < 0 || priority > max) {
     char message[128];
     snprintf(message, sizeof message, "setRealtime(priority): priority must be an integer 1..%d (0: back to SCHED_OTHER)", max);
-    return throw_error(env, "ERR_HOTSPARE_TIMER", message);
+    return hs_throw_error(env, TIMER_ERR, message);
   }
   struct sched_param param = {.sched_priority = priority};
   /* pid 0 is the calling thread (the JS thread), not the libuv and V8 worker threads.
