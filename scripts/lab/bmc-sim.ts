@@ -147,7 +147,7 @@ export function procNetUdpAddress(address: string, port: number): string {
   return `${hex}:${port.toString(16).toUpperCase().padStart(4, '0')}`;
 }
 
-async function waitUdpListening(
+export async function waitUdpListening(
   pid: number,
   address: string,
   port: number,
