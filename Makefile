@@ -62,7 +62,8 @@ dist/bin/hotspare-timer.node: hal/clock/native/timer.c
 # parsers, replication and shell against loopback. `make check` runs them.
 UNIT_TESTS := dist/test/role/*.test.js dist/test/sim/*.test.js dist/test/config/*.test.js \
   dist/test/control/*.test.js dist/test/hal/*-packet.test.js dist/test/hal/*-output.test.js \
-  dist/test/sync/*.test.js dist/test/shell/*.test.js dist/test/platform/*.test.js dist/test/peer/*.test.js
+  dist/test/sync/*.test.js dist/test/shell/*.test.js dist/test/platform/*.test.js dist/test/peer/*.test.js \
+  dist/test/agent/bmc-identity.test.js
 
 # The one test command (README, .ci/run): check first (types, lint, fast tests), then the rest,
 # the lab included.

@@ -17,6 +17,7 @@ import {
   labSocketPath,
   powerStateFile,
   startIpmiSim,
+  systemUuid,
   writeBmcFiles,
   writeSharedBmcFiles,
 } from './bmc-sim.js';
@@ -408,6 +409,7 @@ export class Lab {
             server.plan.bmcHost,
             String(REDFISH_PORT),
             String(taskMs),
+            systemUuid(this.plan, server.plan),
           ],
         });
         server.redfish = child;

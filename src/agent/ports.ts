@@ -1,4 +1,5 @@
 import type { BmcFactory } from '../../hal/bmc/index.js';
+import type { FenceLevels } from './power.js';
 import type { Clock } from '../../hal/clock/index.js';
 import type { IcmpEcho } from '../../hal/icmp/index.js';
 import type { Nic } from '../../hal/nic/index.js';
@@ -71,6 +72,8 @@ export interface AgentPorts {
   prober?: Prober | null;
   nic: Nic;
   bmcs: BmcFactory;
+  /** Each member's fencing levels (its BMC, then other devices); absent or null: the BMC alone. */
+  fenceLevels?: FenceLevels | null;
   store: Store;
   log: EventLog;
   commands: CommandRunner;

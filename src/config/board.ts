@@ -58,7 +58,7 @@ export function parseBoard(file: string, doc: unknown): Board {
 }
 
 /** `bmc.fence_agent`: required with `client: fence-agent`, refused with any other client. */
-function fenceAgent(bmc: Fields, used: boolean): Board['bmc']['fenceAgent'] {
+export function fenceAgent(bmc: Fields, used: boolean): Board['bmc']['fenceAgent'] {
   if (!bmc.has('fence_agent')) {
     if (used) bmc.fail('fence_agent', 'is required with client fence-agent (name: fence_ipmilan, ...)');
     return null;
@@ -85,7 +85,7 @@ function fenceAgent(bmc: Fields, used: boolean): Board['bmc']['fenceAgent'] {
 }
 
 /** `bmc.redfish`: optional with `client: redfish` (then the certificate must be checkable), refused with any other client. */
-function redfish(bmc: Fields, used: boolean): RedfishBoard | null {
+export function redfish(bmc: Fields, used: boolean): RedfishBoard | null {
   if (!used) {
     if (bmc.has('redfish')) bmc.fail('redfish', 'is only read with client redfish');
     return null;

@@ -1,3 +1,3 @@
 export { loadConfig, parseConfig, ip } from './load.js';
 export { loadBoard, parseBoard } from './board.js';
-export type { Board, Config, Member } from './types.js';
+export type { Board, Config, FenceLevelConfig, Member, MemberBmc, MemberIsolation, RedfishBoard } from './types.js';

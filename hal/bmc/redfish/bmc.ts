@@ -7,7 +7,7 @@
  * the service root's Systems collection. Every operation has one deadline, on monotonic time.
  */
 import { BmcError } from '../../errors/bmc-error.js';
-import type { Bmc, BmcFactory, PowerState } from '../index.js';
+import type { Bmc, BmcFactory, PowerState, SystemIdentity } from '../index.js';
 import { messageOf } from './message.js';
 import { RedfishSession } from './session.js';
 import { redfishRequest } from './transport.js';
@@ -67,6 +67,16 @@ export class RedfishBmc implements Bmc {
     if (power === 'Off') return 'off';
     if (power === 'On' || power === 'PoweringOff' || power === 'PoweringOn' || power === 'Paused') return 'on';
     throw new BmcError(this.member, 'status', 'garbage', `PowerState is ${JSON.stringify(power ?? null)}`);
+  }
+
+  /** The ComputerSystem's UUID. */
+  async identity(): Promise<SystemIdentity> {
+    const deadline = this.deadline();
+    const answer = await this.get('identity', await this.systemPath('identity', deadline), deadline);
+    const uuid = (answer.body as { UUID?: unknown } | null)?.UUID;
+    if (typeof uuid !== 'string' || uuid === '')
+      throw new BmcError(this.member, 'identity', 'garbage', 'the ComputerSystem has no UUID');
+    return { source: 'redfish-uuid', uuid };
   }
 
   async off(): Promise<void> {
