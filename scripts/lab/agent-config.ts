@@ -19,6 +19,7 @@ export interface AgentConfigFile {
       mac: string;
       address?: string;
       mgmt_address?: string;
+      uuid?: string;
       bmc: { host: string; port: number; username: string; password_file: string };
     }>;
   };
