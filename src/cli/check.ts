@@ -10,6 +10,11 @@ import { redactSecretPaths, secretFileModeProblems, secretFileProblems } from '.
 export function checkConfig(path: string): { config: Config; report: string[]; warnings: string[] } {
   const config = loadConfig(path);
   const warnings: string[] = [];
+  const powerOffMs = config.board.bmc.powerOffMs;
+  if (powerOffMs !== null && config.fencing.powerTimeoutMs < 2 * powerOffMs)
+    warnings.push(
+      `fencing.power_timeout_ms (${config.fencing.powerTimeoutMs}) is less than twice the board's typical power-off time (bmc.power_off_ms ${powerOffMs} in ${config.board.file}): a slow power-off would count as a failed fence`,
+    );
   for (const member of config.cluster.members) {
     if (member.bmc === null && config.fencing.required && member.name !== config.node)
       warnings.push(

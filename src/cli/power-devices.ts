@@ -126,6 +126,7 @@ function levelBmc(member: Member, level: FenceLevelConfig, file: string): Bmc {
       tls: tlsCheck(level.redfish, file),
       system: level.redfish?.system ?? null,
       timeoutMs: level.timeoutMs,
+      powerCycleSupported: level.redfish?.powerCycleSupported ?? true,
     });
   return new FenceAgentBmc({
     member: member.name,

@@ -503,6 +503,7 @@ function redfishMembers(config: Config): RedfishBmcOptions[] {
             tls,
             system: redfish.system,
             timeoutMs: config.board.bmc.timeoutMs,
+            powerCycleSupported: redfish.powerCycleSupported,
           },
         ],
   );

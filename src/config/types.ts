@@ -159,6 +159,12 @@ export interface Board {
     fenceAgent: { name: string; options: Record<string, string> } | null;
     /** With `client: redfish`: how the BMC's certificate is checked and which system is ours. */
     redfish: RedfishBoard | null;
+    /**
+     * Typical time on this board from an acknowledged power off to the power reading off
+     * (a quirk, as data; null: not known). `hotspare check` warns when fencing.power_timeout_ms
+     * leaves less than twice this.
+     */
+    powerOffMs: number | null;
   };
   reboot: 'restart' | 'exit' | 'system';
 }
@@ -172,6 +178,8 @@ export type BmcClient = 'rmcp' | 'ipmitool' | 'fence-agent' | 'redfish';
  */
 export interface RedfishBoard {
   system: string | null;
+  /** Whether ComputerSystem.Reset takes `PowerCycle` on this board (not every BMC lists it). */
+  powerCycleSupported: boolean;
   caFile: string | null;
   fingerprint: string | null;
   insecure: boolean;

@@ -26,6 +26,8 @@ export interface RedfishBmcOptions {
   system: string | null;
   /** Upper bound for one operation (every request and task poll in it). */
   timeoutMs: number;
+  /** False: the board says this BMC takes no `PowerCycle` reset, and `cycle` is refused. Default true. */
+  powerCycleSupported?: boolean;
 }
 
 type ResetType = 'ForceOff' | 'On' | 'PowerCycle';
@@ -88,6 +90,13 @@ export class RedfishBmc implements Bmc {
   }
 
   async cycle(): Promise<void> {
+    if (this.options.powerCycleSupported === false)
+      throw new BmcError(
+        this.member,
+        'cycle',
+        'refused',
+        'the board says this BMC takes no PowerCycle reset; use power_cycle off-on',
+      );
     await this.reset('cycle', 'PowerCycle');
   }
 
