@@ -115,13 +115,13 @@ export class PowerControl {
       try {
         if (refusal !== null) throw new Error(`refused: ${refusal}`);
         const done = await this.fenceAt(level);
-        attempts.push(this.record(target, number, level, true, startUs, done.detail));
+        attempts.push(this.record(target, number, level, true, startUs, done.detail, levels.length > 1));
         this.fencedBy.set(target, level.bmc);
         const detail = levels.length === 1 ? done.detail : `level ${number} (${level.device}): ${done.detail}`;
         return { ...done, detail, level: number, attempts };
       } catch (error) {
         lastError = error;
-        attempts.push(this.record(target, number, level, false, startUs, message(error)));
+        attempts.push(this.record(target, number, level, false, startUs, message(error), levels.length > 1));
         if (this.options.stopped()) break;
         if (index + 1 < levels.length)
           this.options.log(
@@ -156,6 +156,8 @@ export class PowerControl {
     ok: boolean,
     startUs: number,
     detail: string,
+    /** With one level, fence-done and fence-error (the agent's) say it all. */
+    logged: boolean,
   ): FenceAttempt {
     const attempt: FenceAttempt = {
       atMs: this.options.clock.wallMs(),
@@ -168,12 +170,13 @@ export class PowerControl {
     };
     this.history.push(attempt);
     if (this.history.length > ATTEMPT_HISTORY) this.history.shift();
-    this.options.log(
-      ok ? 'info' : 'warn',
-      'fence-attempt',
-      `fence of ${target}, level ${level} (${fenceLevel.device}): ${ok ? 'power off confirmed' : 'failed'} in ${msText(attempt.tookUs)} ms: ${detail}`,
-      { target, level, ok, tookUs: attempt.tookUs },
-    );
+    if (logged)
+      this.options.log(
+        ok ? 'info' : 'warn',
+        'fence-attempt',
+        `fence of ${target}, level ${level} (${fenceLevel.device}): ${ok ? 'power off confirmed' : 'failed'} in ${msText(attempt.tookUs)} ms: ${detail}`,
+        { target, level, ok, tookUs: attempt.tookUs },
+      );
     return attempt;
   }
 
