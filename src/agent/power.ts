@@ -128,7 +128,7 @@ export class PowerControl {
             'error',
             'fence-level-failed',
             `fencing ${target} at level ${number} (${level.device}) failed: ${message(error)}; trying level ${number + 1} (${levels[index + 1]?.device ?? '?'})`,
-            { target, level: number, tookUs: this.now() - startUs },
+            { target, fenceLevel: number, tookUs: this.now() - startUs },
           );
       }
     }
@@ -175,7 +175,7 @@ export class PowerControl {
         ok ? 'info' : 'warn',
         'fence-attempt',
         `fence of ${target}, level ${level} (${fenceLevel.device}): ${ok ? 'power off confirmed' : 'failed'} in ${msText(attempt.tookUs)} ms: ${detail}`,
-        { target, level, ok, tookUs: attempt.tookUs },
+        { target, fenceLevel: level, ok, tookUs: attempt.tookUs },
       );
     return attempt;
   }

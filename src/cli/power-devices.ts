@@ -59,7 +59,7 @@ export function openFenceLevels(
   config: Config,
   bmcs: BmcFactory,
   refusal: BmcRefusal | null = null,
-): (FenceLevels & { closeAll(): Promise<void> }) | null {
+): (FenceLevels & { warmAll(): Promise<void>; closeAll(): Promise<void> }) | null {
   if (refusal === null && config.cluster.members.every((m) => m.fenceLevels.length === 0)) return null;
   const extra = new Map<string, FenceLevel[]>();
   const redfish: RedfishBmc[] = [];
@@ -88,6 +88,10 @@ export function openFenceLevels(
               },
             ];
       return [...first, ...(extra.get(name) ?? [])];
+    },
+    /** Opens the Redfish levels' sessions ahead of need; a failure is left to the fence. */
+    async warmAll(): Promise<void> {
+      await Promise.all(redfish.map((bmc) => bmc.warm().catch(() => undefined)));
     },
     async closeAll(): Promise<void> {
       await Promise.all(redfish.map((bmc) => bmc.close().catch(() => undefined)));

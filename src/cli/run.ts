@@ -166,7 +166,10 @@ async function startAgent(config: Config, log: TslogLog, resources: OpenedResour
     bmcs,
     config.fencing.bmcIdentity === 'refuse' ? (member) => identity.refusal(member) : null,
   );
-  if (fenceLevels !== null) resources.add(() => fenceLevels.closeAll());
+  if (fenceLevels !== null) {
+    resources.add(() => fenceLevels.closeAll());
+    void fenceLevels.warmAll();
+  }
   // The members' switch ports for the `isolated` takeover gate (not yet given to the agent).
   const isolators = openIsolators(config);
   resources.add(() => isolators.closeAll());
