@@ -134,16 +134,27 @@ export class SnmpIsolator implements Isolator {
     done: (reading: PortReading) => boolean,
     want: string,
   ): Promise<void> {
+    let last: PortReading | null = null;
+    const stillReads = (reads: number, reading: PortReading): IsolationError =>
+      new IsolationError(
+        this.member,
+        operation,
+        'timeout',
+        `${this.device} still reads ifAdminStatus ${statusName(reading.admin)} (ifOperStatus ${statusName(reading.oper)}) after ${reads} reads (wanted ${want})`,
+      );
     for (let reads = 1; ; reads += 1) {
-      const reading = await this.read(operation, deadline);
+      let reading: PortReading;
+      try {
+        reading = await this.read(operation, deadline);
+      } catch (error) {
+        // The deadline ran out during a read: what the switch last said is the better reason.
+        if (last !== null && error instanceof IsolationError && error.kind === 'timeout')
+          throw stillReads(reads - 1, last);
+        throw error;
+      }
       if (done(reading)) return;
-      if (performance.now() + this.options.pollMs >= deadline)
-        throw new IsolationError(
-          this.member,
-          operation,
-          'timeout',
-          `${this.device} still reads ifAdminStatus ${statusName(reading.admin)} (ifOperStatus ${statusName(reading.oper)}) after ${reads} reads (wanted ${want})`,
-        );
+      last = reading;
+      if (performance.now() + this.options.pollMs >= deadline) throw stillReads(reads, reading);
       await new Promise((resolve) => setTimeout(resolve, this.options.pollMs));
     }
   }
