@@ -4,7 +4,7 @@
 # Everything they need is installed here: Debian packages once, then npm ci.
 
 SHELL := /bin/bash
-DEBS := ipmitool openipmi iputils-ping iputils-arping socat iproute2 procps gcc libc6-dev fence-agents openssl \
+DEBS := ipmitool openipmi iputils-ping iputils-arping socat iproute2 procps gcc libc6-dev fence-agents openssl snmpd \
   dpkg-dev mmdebstrap systemd-container
 MOCHA := node_modules/.bin/mocha
 TSC := node_modules/.bin/tsc
@@ -76,7 +76,8 @@ dist/bin/hotspare-timer.node: hal/clock/native/timer.c hal/base/napi-helpers.h
 UNIT_TESTS := dist/test/role/*.test.js dist/test/sim/*.test.js dist/test/config/*.test.js \
   dist/test/control/*.test.js dist/test/hal/*-packet.test.js dist/test/hal/*-output.test.js \
   dist/test/sync/*.test.js dist/test/shell/*.test.js dist/test/platform/*.test.js dist/test/peer/*.test.js \
-  dist/test/lease/*.test.js dist/test/log/*.test.js dist/test/model/*.test.js
+  dist/test/lease/*.test.js dist/test/log/*.test.js dist/test/model/*.test.js \
+  dist/test/agent/bmc-identity.test.js
 
 # The one test command (README, .ci/run): check first (types, lint, fast tests), then the rest,
 # the lab included.

@@ -41,7 +41,17 @@ function log(line: string): void {
 function requireTools(): void {
   if (process.getuid?.() !== 0)
     throw new Error('the benchmark needs root (network namespaces, raw sockets); run `make bench` as root');
-  const missing = ['keepalived', 'fence_ipmilan', 'stress-ng', 'ipmi_sim', 'ipmitool', 'tc'].filter((tool) => {
+  const missing = [
+    'keepalived',
+    'fence_ipmilan',
+    'fence_redfish',
+    'fence_ifmib',
+    'snmpd',
+    'stress-ng',
+    'ipmi_sim',
+    'ipmitool',
+    'tc',
+  ].filter((tool) => {
     try {
       execFileSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' });
       return false;

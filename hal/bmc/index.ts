@@ -1,3 +1,5 @@
+import type { SystemIdentity } from './identity.js';
+
 /**
  * BMC: power control of one member through its baseboard management controller.
  *
@@ -14,9 +16,17 @@ export interface Bmc {
   on(): Promise<void>;
   off(): Promise<void>;
   cycle(): Promise<void>;
+  /**
+   * The identity of the system this BMC manages (IPMI Get System GUID, Redfish
+   * ComputerSystem UUID), for the check that a member's BMC is that member's. Absent where
+   * the client cannot ask (a fence agent). Rejects with `BmcError` like the others.
+   */
+  identity?(): Promise<SystemIdentity>;
 }
 
 export type PowerState = 'on' | 'off';
+
+export type { SystemIdentity } from './identity.js';
 
 /** Opens the BMC of a member; the agent asks for the one it must fence. */
 export interface BmcFactory {

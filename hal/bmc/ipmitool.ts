@@ -10,7 +10,7 @@
 import { execFile } from 'node:child_process';
 import { access, constants } from 'node:fs/promises';
 import { BmcError } from '../errors/bmc-error.js';
-import type { Bmc, BmcFactory, PowerState } from './index.js';
+import type { Bmc, BmcFactory, PowerState, SystemIdentity } from './index.js';
 import { interpretIpmitool } from './ipmitool-output.js';
 import type { IpmitoolOperation, IpmitoolOutcome, IpmitoolRun } from './ipmitool-output.js';
 
@@ -105,6 +105,31 @@ export class IpmitoolBmc implements Bmc {
 
   async cycle(): Promise<void> {
     await this.execute('cycle');
+  }
+
+  /** `raw 0x06 0x37` (Get System GUID): the 16 bytes as ipmitool prints them, in wire order. */
+  async identity(): Promise<SystemIdentity> {
+    const args = [...ipmitoolArgs(this.options, 'status').slice(0, -3), 'raw', '0x06', '0x37'].filter(
+      (a) => a !== '-v',
+    );
+    const run = await runIpmitool(this.command, args, this.options.timeoutMs);
+    if (run.exitCode === 0) {
+      // Only lines of hex pairs: the answer, which ipmitool may wrap over lines.
+      const bytes = run.stdout
+        .split('\n')
+        .filter((line) => /^\s*([0-9a-f]{2}\s*)+$/i.test(line))
+        .flatMap((line) => line.trim().split(/\s+/))
+        .map((b) => parseInt(b, 16));
+      if (bytes.length === 16) return { source: 'ipmi-guid', bytes: Uint8Array.from(bytes) };
+      throw new BmcError(this.member, 'identity', 'garbage', `Get System GUID answered ${bytes.length} bytes, not 16`);
+    }
+    const outcome = interpretIpmitool('status', run);
+    throw new BmcError(
+      this.member,
+      'identity',
+      outcome.ok ? 'garbage' : outcome.kind,
+      outcome.ok ? 'no GUID in the answer' : outcome.detail,
+    );
   }
 
   private async execute(operation: IpmitoolOperation): Promise<Extract<IpmitoolOutcome, { ok: true }>> {

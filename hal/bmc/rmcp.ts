@@ -11,7 +11,7 @@
  *   sessions a previous run of the agent left open, before the sessions are warmed.
  * - Session handling, timeouts, retries and re-establishment: see rmcp/session.ts.
  */
-import type { Bmc, BmcFactory, PowerState } from './index.js';
+import type { Bmc, BmcFactory, PowerState, SystemIdentity } from './index.js';
 import { BmcError } from '../errors/bmc-error.js';
 import { ChassisControl, Command, powerFromChassisStatus } from './rmcp/ipmi-message.js';
 import { RmcpSession } from './rmcp/session.js';
@@ -62,6 +62,14 @@ export class RmcpBmc implements Bmc {
         isRmcpCodecError(error) ? error.message : 'no power state in the answer',
       );
     }
+  }
+
+  /** Get System GUID (App 0x37): 16 bytes. */
+  async identity(): Promise<SystemIdentity> {
+    const data = await this.session.command('identity', Command.getSystemGuid.netFn, Command.getSystemGuid.cmd);
+    if (data.length < 16)
+      throw new BmcError(this.member, 'identity', 'garbage', `Get System GUID answered ${data.length} bytes, not 16`);
+    return { source: 'ipmi-guid', bytes: Uint8Array.from(data.subarray(0, 16)) };
   }
 
   async on(): Promise<void> {

@@ -21,12 +21,30 @@
  *   rmcp-status     one status through RmcpBmc (hal/bmc/rmcp.ts: RMCP+ in-process, session kept
  *                   open; the session is opened untimed before the runs)
  *   rmcp-off        RmcpBmc off, then status reads off, in that session; powered on again untimed
+ *   redfish-status  one PowerState read through RedfishBmc (hal/bmc/redfish: HTTPS, session kept;
+ *                   opened untimed before the runs) against the lab's Redfish BMC
+ *   redfish-off     RedfishBmc ForceOff, then PowerState reads Off; powered on again untimed
+ *   agent-off       our fence-agent backend (FenceAgentBmc, one agent process per command) with
+ *                   `agent`: off, then status reads off; powered on again untimed
+ *   program         any fence agent run whole (`argv`, `env`; exit code 0 = success), like
+ *                   fence_ipmilan; `restoreOn` as there
+ *   snmp-isolate    SnmpIsolator (hal/isolation/snmp.ts, in-process, socket kept) cuts the
+ *                   target's switch port and reads it back; restored untimed
+ *   snmp-status     one read of the port's ifAdminStatus/ifOperStatus in that session
+ *   ifmib-off       fence_ifmib --action=off (one process, SNMP through net-snmp's Python
+ *                   binding); restored untimed through our isolator
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { IpmitoolBmc } from '../../hal/bmc/ipmitool.js';
 import type { IpmitoolBmcOptions } from '../../hal/bmc/ipmitool.js';
 import { RmcpBmc } from '../../hal/bmc/rmcp.js';
+import { FenceAgentBmc } from '../../hal/bmc/fence-agent.js';
+import { RedfishBmc } from '../../hal/bmc/redfish/index.js';
+import type { RedfishBmcOptions } from '../../hal/bmc/redfish/index.js';
+import { SnmpIsolatorFactory } from '../../hal/isolation/snmp.js';
+import type { SnmpIsolatorOptions } from '../../hal/isolation/snmp.js';
+import { readFileSync } from 'node:fs';
 
 interface HelperRequest {
   method:
@@ -37,23 +55,50 @@ interface HelperRequest {
     | 'session-status'
     | 'session-off'
     | 'rmcp-status'
-    | 'rmcp-off';
+    | 'rmcp-off'
+    | 'redfish-status'
+    | 'redfish-off'
+    | 'agent-off'
+    | 'program'
+    | 'snmp-isolate'
+    | 'snmp-status'
+    | 'ifmib-off';
   runs: number;
   bmc: IpmitoolBmcOptions;
   fenceArgs?: string[];
+  /** redfish-*: the lab Redfish BMC (the CA as a file, read here). */
+  redfish?: Omit<RedfishBmcOptions, 'tls'> & { caFile: string };
+  /** agent-off: which fence agent, and its extra options. */
+  agent?: { name: string; port: number | null; options: Record<string, string> };
+  /** program: the agent's argv and extra environment. */
+  argv?: string[];
+  env?: Record<string, string>;
+  /** program: `key=value` lines for the agent's stdin, then one line per secret read from its file. */
+  stdin?: string;
+  stdinSecrets?: Record<string, string>;
+  /** snmp-* and ifmib-off: the target's switch port. */
+  snmp?: SnmpIsolatorOptions;
   /** fence_ipmilan leaves the target off (action off): power it on before the next run. */
   restoreOn?: boolean;
 }
 
 const nowMs = (): number => Number(process.hrtime.bigint()) / 1e6;
 
-function runProgram(argv: readonly string[]): Promise<{ code: number | null; output: string }> {
+function runProgram(
+  argv: readonly string[],
+  env: Record<string, string> = {},
+  stdin: string | null = null,
+): Promise<{ code: number | null; output: string }> {
   return new Promise((resolve) => {
     const [file, ...args] = argv;
-    const child = spawn(file ?? 'false', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(file ?? 'false', args, {
+      stdio: [stdin === null ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+      env: { ...process.env, ...env },
+    });
+    if (stdin !== null) child.stdin?.end(stdin);
     let output = '';
-    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
-    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
+    child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
+    child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
     child.on('error', (error) => resolve({ code: null, output: String(error) }));
     child.on('close', (code) => resolve({ code, output }));
   });
@@ -121,10 +166,34 @@ async function main(): Promise<void> {
   const session = request.method.startsWith('session-') ? new IpmitoolSession(request.bmc) : null;
   const { interface: _lanplusOnly, ...rmcpOptions } = request.bmc;
   const rmcp = request.method.startsWith('rmcp-') ? new RmcpBmc(rmcpOptions) : null;
+  const rf = request.redfish;
+  const redfish =
+    request.method.startsWith('redfish-') && rf !== undefined
+      ? new RedfishBmc({ ...rf, tls: { kind: 'ca', ca: readFileSync(rf.caFile, 'utf8') } })
+      : null;
+  const agent =
+    request.method === 'agent-off' && request.agent !== undefined
+      ? new FenceAgentBmc({
+          member: request.bmc.member,
+          agent: request.agent.name,
+          host: request.bmc.host,
+          port: request.agent.port,
+          username: request.bmc.username,
+          passwordFile: request.bmc.passwordFile,
+          plug: null,
+          options: request.agent.options,
+          timeoutMs: 10_000,
+        })
+      : null;
+  const isolators = request.snmp === undefined ? null : new SnmpIsolatorFactory([request.snmp]);
+  const isolator = isolators?.open(request.snmp?.member ?? '') ?? null;
   try {
     // The session's setup is not timed: the first command opens it.
     if (session !== null) await session.command('chassis power status', 10_000);
     await rmcp?.warm();
+    await redfish?.warm();
+    // The switch session's socket and first exchange, untimed like the others.
+    if (isolator !== null) await isolator.status();
     for (let run = 1; run <= request.runs; run += 1) {
       const started = nowMs();
       try {
@@ -179,6 +248,55 @@ async function main(): Promise<void> {
             await live.on();
             break;
           }
+          case 'redfish-status': {
+            const power = await (redfish as RedfishBmc).status();
+            print({ run, ms: nowMs() - started, ok: true, detail: `power ${power}` });
+            break;
+          }
+          case 'redfish-off':
+          case 'agent-off': {
+            const live = (request.method === 'redfish-off' ? redfish : agent) as RedfishBmc | FenceAgentBmc;
+            await live.off();
+            let polls = 1;
+            // The lab's BMC cuts the power as it accepts; poll like the agent would anyway.
+            while ((await live.status()) !== 'off') {
+              if (nowMs() - started > 10_000) throw new Error('power still on 10 s after off');
+              polls += 1;
+            }
+            print({ run, ms: nowMs() - started, ok: true, detail: `power off confirmed (${polls} status reads)` });
+            await bmc.on();
+            break;
+          }
+          case 'snmp-isolate': {
+            const live = isolator as NonNullable<typeof isolator>;
+            await live.isolate();
+            print({ run, ms: nowMs() - started, ok: true, detail: 'port read back down' });
+            await live.restore();
+            break;
+          }
+          case 'snmp-status': {
+            const state = await (isolator as NonNullable<typeof isolator>).status();
+            print({ run, ms: nowMs() - started, ok: state === 'connected', detail: state });
+            break;
+          }
+          case 'ifmib-off':
+          case 'program': {
+            // Secrets in the agent's stdin options (fence-agents' protocol), never on its command line.
+            const secrets = Object.entries(request.stdinSecrets ?? {})
+              .map(([key, file]) => `${key}=${readFileSync(file, 'utf8').split('\n')[0]?.trim() ?? ''}\n`)
+              .join('');
+            const stdin = request.stdin === undefined ? null : `${request.stdin}${secrets}`;
+            const result = await runProgram(request.argv ?? [], request.env ?? {}, stdin);
+            const ms = nowMs() - started;
+            const detail = result.output
+              .split('\n')
+              .filter((line) => line.trim() !== '' && !/DeprecationWarning|from pipes import/.test(line))
+              .join(' | ');
+            print({ run, ms, ok: result.code === 0, detail });
+            if (request.method === 'ifmib-off') await (isolator as NonNullable<typeof isolator>).restore();
+            if (request.restoreOn === true && (await bmc.status()) !== 'on') await bmc.on();
+            break;
+          }
           case 'fence_ipmilan': {
             const result = await runProgram(['fence_ipmilan', ...(request.fenceArgs ?? [])]);
             const ms = nowMs() - started;
@@ -204,6 +322,8 @@ async function main(): Promise<void> {
   } finally {
     await session?.close();
     await rmcp?.close();
+    await redfish?.close();
+    isolators?.closeAll();
   }
   print({ done: true });
 }

@@ -1,7 +1,10 @@
 /**
  * Section 2: our fence against fence_ipmilan (Debian fence-agents), same job, same ipmi_sim,
  * timed the same way: a helper process inside server a's namespace fences server b through
- * b's BMC and times each run in-process (fence-helper.ts).
+ * b's BMC and times each run in-process (fence-helper.ts). Beside them, from the same place
+ * and in the same rounds: our Redfish client and fence_redfish against the lab's Redfish BMC
+ * of b, our fence-agent backend (with fence_ipmilan), and the cut of b's switch port through
+ * SNMP IF-MIB (our in-process isolator, and fence_ifmib) on the lab's switch (snmpd).
  *
  * fence_ipmilan hands the password to ipmitool as `-P PASSWORD` (visible to every local user
  * in the process list) and has no way to pass a file. So it is given no password at all and
@@ -14,7 +17,8 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { Lab } from '../lab/lab.js';
-import { placeholderAgent } from '../lab/lab.js';
+import { REDFISH_PORT, placeholderAgent } from '../lab/lab.js';
+import { SNMP_PORT, portIfIndex, switchHost } from '../lab/snmpd.js';
 import { measureBmc } from '../lab/measure.js';
 import type { BmcMeasurement } from '../lab/measure.js';
 import { withLab } from './labs.js';
@@ -54,9 +58,18 @@ interface MethodSpec {
     | 'session-status'
     | 'session-off'
     | 'rmcp-status'
-    | 'rmcp-off';
+    | 'rmcp-off'
+    | 'redfish-status'
+    | 'redfish-off'
+    | 'agent-off'
+    | 'program'
+    | 'snmp-isolate'
+    | 'snmp-status'
+    | 'ifmib-off';
   fenceArgs?: string[];
   restoreOn?: boolean;
+  /** Extra fields of the helper's request (fence-helper.ts HelperRequest). */
+  extra?: Record<string, unknown>;
 }
 
 export function helperPath(): string {
@@ -79,9 +92,77 @@ exec ipmitool -f '${passwordFile}' "$@"
 `;
 }
 
-function methods(bmcHost: string, wrapper: string): MethodSpec[] {
+/** What the Redfish, fence-agent and switch rows need of the lab. */
+interface LabDevices {
+  redfish: Record<string, unknown>;
+  caFile: string;
+  passwordFile: string;
+  snmp: Record<string, unknown>;
+  communityFile: string;
+  port: string;
+}
+
+function methods(bmcHost: string, wrapper: string, lab: LabDevices): MethodSpec[] {
   const base = [`--ip=${bmcHost}`, '--username=admin', '--lanplus', '--cipher=3', `--ipmitool-path=${wrapper}`];
   return [
+    {
+      name: 'redfish-status',
+      description: 'one PowerState read through RedfishBmc (bmc.client redfish: in-process HTTPS, session kept open)',
+      method: 'redfish-status',
+      extra: { redfish: lab.redfish },
+    },
+    {
+      name: 'redfish-off',
+      description: 'our fence with bmc.client redfish: ForceOff, then PowerState reads Off, in the kept session',
+      method: 'redfish-off',
+      extra: { redfish: lab.redfish },
+    },
+    {
+      name: 'fence_redfish-off',
+      description:
+        'fence_redfish action=off against the same lab Redfish BMC (defaults; certificate checked; options and password on stdin)',
+      method: 'program',
+      restoreOn: true,
+      extra: {
+        argv: ['fence_redfish'],
+        env: { REQUESTS_CA_BUNDLE: lab.caFile },
+        stdin: `action=off\nip=${bmcHost}\nipport=${REDFISH_PORT}\nusername=admin\nssl_secure=1\n`,
+        stdinSecrets: { password: lab.passwordFile },
+      },
+    },
+    {
+      name: 'fence-agent-off',
+      description:
+        'our fence with bmc.client fence-agent (fence_ipmilan, one agent run per command): off, then status reads off',
+      method: 'agent-off',
+      extra: {
+        agent: { name: 'fence_ipmilan', port: null, options: { lanplus: '1', cipher: '3', ipmitool_path: wrapper } },
+      },
+    },
+    {
+      name: 'snmp-isolate',
+      description:
+        "isolation: b's switch port set down through SNMP IF-MIB ifAdminStatus and read back (our in-process isolator, socket kept), on the lab switch (snmpd)",
+      method: 'snmp-isolate',
+      extra: { snmp: lab.snmp },
+    },
+    {
+      name: 'snmp-status',
+      description: "one read of b's port (ifAdminStatus, ifOperStatus) in that SNMP session",
+      method: 'snmp-status',
+      extra: { snmp: lab.snmp },
+    },
+    {
+      name: 'fence_ifmib-off',
+      description: "fence_ifmib action=off on b's port (one process; community on stdin)",
+      method: 'ifmib-off',
+      extra: {
+        snmp: lab.snmp,
+        argv: ['fence_ifmib'],
+        stdin: `action=off\nip=${switchHost()}\nsnmp_version=2c\nplug=${lab.port}\n`,
+        stdinSecrets: { community: lab.communityFile },
+      },
+    },
     {
       name: 'rmcp-status',
       description:
@@ -169,6 +250,7 @@ async function runHelper(
     bmc: lab.bmcOptions(target, 5000),
     fenceArgs: spec.fenceArgs,
     restoreOn: spec.restoreOn,
+    ...(spec.extra ?? {}),
   };
   const helper = lab.group.spawn({
     name: `fence-helper-${spec.name}`,
@@ -206,12 +288,47 @@ function summarizeMethod(spec: MethodSpec, done: readonly RunLine[], runs: numbe
 export async function fencingSection(runs: number, log: (line: string) => void): Promise<FencingSection> {
   const from = 'a';
   const target = 'b';
-  return withLab({ servers: [from, target], agentCommand: placeholderAgent, observer: false }, async (lab) => {
+  const labOptions = {
+    servers: [from, target],
+    agentCommand: placeholderAgent,
+    observer: false,
+    redfish: {},
+    switchSnmp: true,
+  };
+  return withLab(labOptions, async (lab) => {
     const wrapper = join(lab.runDir, 'ipmitool-password-file.sh');
     await writeFile(wrapper, ipmitoolWrapper(lab.bmcOptions(target).passwordFile), { mode: 0o700 });
+    const ipmi = lab.bmcOptions(target);
+    const port = lab.get(target).plan.lanPort;
+    const devices: LabDevices = {
+      redfish: {
+        member: target,
+        host: ipmi.host,
+        port: REDFISH_PORT,
+        username: ipmi.username,
+        passwordFile: ipmi.passwordFile,
+        caFile: lab.redfishTls?.caFile ?? '',
+        system: null,
+        timeoutMs: 5000,
+      },
+      caFile: lab.redfishTls?.caFile ?? '',
+      passwordFile: ipmi.passwordFile,
+      snmp: {
+        member: target,
+        host: switchHost(),
+        port: SNMP_PORT,
+        communityFile: lab.snmpdFiles?.communityFile ?? '',
+        ifIndex: await portIfIndex(lab.plan, port),
+        timeoutMs: 2000,
+        requestMs: 250,
+        pollMs: 1,
+      },
+      communityFile: lab.snmpdFiles?.communityFile ?? '',
+      port,
+    };
     // Round robin, one run of each method in turn (a fresh helper each time, not timed), so a
     // change in the machine's load during the section falls on every method alike.
-    const specs = methods(lab.get(target).plan.bmcHost, wrapper);
+    const specs = methods(lab.get(target).plan.bmcHost, wrapper, devices);
     const collected = new Map<string, { lines: RunLine[]; stderr: string }>(
       specs.map((spec) => [spec.name, { lines: [], stderr: '' }]),
     );
@@ -248,12 +365,21 @@ export async function fencingSection(runs: number, log: (line: string) => void):
         'ours-off / fence_ipmilan-off-wait0': ratio(median('ours-off'), median('fence_ipmilan-off-wait0')),
         'ours-cycle / fence_ipmilan-reboot': ratio(median('ours-cycle'), median('fence_ipmilan-reboot')),
         'ours-cycle / fence_ipmilan-reboot-wait0': ratio(median('ours-cycle'), median('fence_ipmilan-reboot-wait0')),
+        'redfish-off / fence_redfish-off': ratio(median('redfish-off'), median('fence_redfish-off')),
+        'fence-agent-off / fence_ipmilan-off-wait0': ratio(
+          median('fence-agent-off'),
+          median('fence_ipmilan-off-wait0'),
+        ),
+        'snmp-isolate / fence_ifmib-off': ratio(median('snmp-isolate'), median('fence_ifmib-off')),
+        'snmp-isolate / rmcp-off': ratio(median('snmp-isolate'), median('rmcp-off')),
       },
       bmcSide,
       notes: [
         'Methods run round robin (one run of each per round), so load changes during the section fall on all of them.',
         `Both run inside server ${from}'s namespace against ${target}'s ipmi_sim (lanplus, cipher suite 3), timed in the same helper process from start to confirmed result.`,
         "fence_ipmilan gets its password through an ipmitool wrapper that reads it from a file (it would otherwise put it on ipmitool's command line); the wrapper adds one sh exec per ipmitool run.",
+        "The lab's BMCs cut the power as they accept the command (no off delay): the fence rows measure the clients and the BMC's answer, not a real board's seconds to power off.",
+        "Isolation rows cut b's bridge port in the LAN namespace through snmpd (Debian net-snmp) at the switch's address; the helper is on a's port, so its path to the switch stays up. The cut is confirmed on ifAdminStatus (snmpd serves ifOperStatus from a cache refreshed every few seconds).",
         `Per ipmitool run (ours-status median): the process start, an RMCP+ session setup and one command; our off fence is two such runs (${String(round(median('ours-status') ?? NaN))} ms each at the median).`,
       ],
     };

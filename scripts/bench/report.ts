@@ -36,7 +36,7 @@ export function markdownSummary(r: BenchResults): string {
     out.push('');
   }
   if (r.fencing !== null) {
-    out.push('| fence (same ipmi_sim), ms | median | p95 | max |');
+    out.push('| fence and isolation (same lab BMCs and switch), ms | median | p95 | max |');
     out.push('|---|---|---|---|');
     for (const f of r.fencing.methods)
       out.push(`| ${f.name} | ${v(f.ms?.median)} | ${v(f.ms?.p95)} | ${v(f.ms?.max)} |`);

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { bmcFiles } from './bmc-sim.js';
+import { bmcFiles, systemUuid } from './bmc-sim.js';
 import { BMC_PORT, BMC_USER, MONITOR_ADDRESS, PRIMARY_ADDRESS, UPLINK_ADDRESS } from './topology.js';
 import type { LabPlan, ServerPlan } from './topology.js';
 
@@ -19,6 +19,7 @@ export interface AgentConfigFile {
       mac: string;
       address?: string;
       mgmt_address?: string;
+      uuid?: string;
       bmc: { host: string; port: number; username: string; password_file: string };
     }>;
   };
@@ -97,6 +98,8 @@ export function agentConfig(plan: LabPlan, server: ServerPlan): AgentConfigFile 
         // The servers' fixed addresses: where peer heartbeats go, on the LAN and on mgmt.
         address: member.lanAddress,
         mgmt_address: member.mgmtAddress,
+        // What the member's BMC reports as its system's identity (fencing.bmc_identity).
+        uuid: systemUuid(plan, member),
         bmc: {
           host: member.bmcHost,
           port: BMC_PORT,

@@ -79,6 +79,15 @@ export function bmcGuid(plan: LabPlan, server: ServerPlan): string {
   return hex.padEnd(32, '0').slice(0, 32);
 }
 
+/**
+ * The server's SMBIOS system UUID as the lab has it: the BMC's GUID bytes read in wire order
+ * (what ipmi_sim answers to Get System GUID), dashed. Members' `uuid` in the lab configs.
+ */
+export function systemUuid(plan: LabPlan, server: ServerPlan): string {
+  const hex = bmcGuid(plan, server);
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
 export function ipmiSimConfig(plan: LabPlan, server: ServerPlan, password: string, solDevice: string): string {
   return `# hotspare lab BMC of server ${server.name}
 name "bmc-${server.name}"
@@ -147,7 +156,7 @@ export function procNetUdpAddress(address: string, port: number): string {
   return `${hex}:${port.toString(16).toUpperCase().padStart(4, '0')}`;
 }
 
-async function waitUdpListening(
+export async function waitUdpListening(
   pid: number,
   address: string,
   port: number,

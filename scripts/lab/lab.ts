@@ -17,6 +17,7 @@ import {
   labSocketPath,
   powerStateFile,
   startIpmiSim,
+  systemUuid,
   writeBmcFiles,
   writeSharedBmcFiles,
 } from './bmc-sim.js';
@@ -44,6 +45,8 @@ import { readProcStat } from './proc-stat.js';
 import { handleLabRequest } from './requests.js';
 import { newRunId } from './run-id.js';
 import { startSerialPair } from './serial.js';
+import { startSnmpd, writeSnmpdFiles } from './snmpd.js';
+import type { SnmpdFiles } from './snmpd.js';
 import { findViolations } from './split-brain.js';
 import type { HolderEvent, HolderState, Violation } from './split-brain.js';
 import { BMC_PORT, BMC_USER, PRIMARY_ADDRESS, allNetns, bare, defaultServerNames, planLab } from './topology.js';
@@ -117,6 +120,11 @@ export interface LabOptions {
    * task that ends that much later. Same power side as ipmi_sim (bmcOffDelayMs applies).
    */
   redfish?: { taskMs?: number };
+  /**
+   * A managed switch: snmpd in the LAN namespace serving IF-MIB on the switch's address
+   * (scripts/lab/snmpd.ts), communities made for this run. Default false.
+   */
+  switchSnmp?: boolean;
 }
 
 /** Where the lab's Redfish BMCs listen (HTTPS), on each BMC address. */
@@ -171,6 +179,9 @@ export class Lab {
   observer: Observer | null = null;
   /** The Redfish BMCs' TLS material (CA, certificate, fingerprint), with LabOptions.redfish. */
   redfishTls: RedfishTls | null = null;
+  /** The switch's snmpd and its files, with LabOptions.switchSnmp. */
+  snmpd: ManagedProcess | null = null;
+  snmpdFiles: SnmpdFiles | null = null;
   /** Wall-clock minus monotonic µs at start: converts `ip monitor` times to the monotonic clock. */
   readonly wallOffsetUs: number;
   /** Server net state when the recorders started (monotonic µs `initialUs`). */
@@ -346,6 +357,10 @@ export class Lab {
     );
 
     if (this.options.redfish !== undefined) await this.startRedfish(this.options.redfish.taskMs ?? 0);
+    if (this.options.switchSnmp === true) {
+      this.snmpdFiles = await writeSnmpdFiles(this.plan);
+      this.snmpd = await startSnmpd(this.group, this.plan);
+    }
 
     if (this.options.observer !== false) {
       this.observer = new Observer(
@@ -394,6 +409,7 @@ export class Lab {
             server.plan.bmcHost,
             String(REDFISH_PORT),
             String(taskMs),
+            systemUuid(this.plan, server.plan),
           ],
         });
         server.redfish = child;

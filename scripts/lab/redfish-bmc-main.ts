@@ -1,7 +1,7 @@
 /**
  * One lab server's Redfish BMC as its own process, started by the lab inside the management
  * namespace (`ip netns exec`), where the BMC addresses are:
- *   node redfish-bmc-main.js RUN_DIR SERVER HOST PORT TASK_MS
+ *   node redfish-bmc-main.js RUN_DIR SERVER HOST PORT TASK_MS [UUID]
  * The power is the lab's: PowerState from the power file the harness keeps, resets as
  * `chassis` requests on the lab socket, which go through the lab's slow-BMC power side like
  * ipmi_sim's chassis program. Prints `listening` once it accepts connections.
@@ -23,7 +23,7 @@ const CHASSIS: Readonly<Record<ResetType, string>> = {
 };
 
 async function main(): Promise<void> {
-  const [runDir, server, host, port, taskMs] = process.argv.slice(2);
+  const [runDir, server, host, port, taskMs, uuid] = process.argv.slice(2);
   if (runDir === undefined || server === undefined || host === undefined || port === undefined)
     throw new Error('usage: redfish-bmc-main RUN_DIR SERVER HOST PORT [TASK_MS]');
   const bmc = new RedfishBmc({
@@ -35,6 +35,7 @@ async function main(): Promise<void> {
     password: (await readFile(join(runDir, `bmc-${server}.pass`), 'utf8')).replace(/\r?\n$/, ''),
     sessionLimit: 4,
     taskMs: Number(taskMs ?? '0'),
+    ...(uuid === undefined ? {} : { uuid }),
     power: {
       state: async () =>
         (await readFile(join(runDir, `power-${server}`), 'utf8')).trim() === 'power:1' ? 'On' : 'Off',

@@ -33,6 +33,8 @@ export interface RedfishBmcOptions {
   sessionLimit: number;
   /** Answer resets with 202 and a task that runs this long (0: 204 at once). */
   taskMs: number;
+  /** The ComputerSystem's UUID (the server's SMBIOS UUID); absent: none reported. */
+  uuid?: string;
 }
 
 const SYSTEM = '/redfish/v1/Systems/1';
@@ -184,6 +186,7 @@ export class RedfishBmc {
       Id: '1',
       Name: 'hotspare lab server',
       SystemType: 'Physical',
+      ...(this.options.uuid === undefined ? {} : { UUID: this.options.uuid }),
       PowerState: await this.options.power.state(),
       Actions: {
         '#ComputerSystem.Reset': { target: RESET, 'ResetType@Redfish.AllowableValues': RESET_TYPES },

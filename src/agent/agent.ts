@@ -97,6 +97,8 @@ export class Agent implements Operator {
     this.startedUs = ports.clock.nowUs();
     this.power = new PowerControl({
       bmcs: ports.bmcs,
+      // Fencing levels per member (issue 15): absent, the BMC alone.
+      levels: ports.fenceLevels ?? null,
       clock: ports.clock,
       powerCycle: this.mc.fencing.powerCycle,
       pollMs: ports.config.fencing.powerPollMs,

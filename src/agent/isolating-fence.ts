@@ -86,6 +86,9 @@ export class IsolatingFence {
             detail: `cut off at ${isolator.device}, read back in ${(tookUs / 1000).toFixed(1)} ms; power-off continues`,
             offUs: tookUs,
             polls: 0,
+            // The isolation is no fencing level: no level fenced yet (the power-off runs on).
+            level: 0,
+            attempts: [],
           });
         },
         (error: unknown) => {

@@ -1,6 +1,7 @@
 import type { LeaseEnforcer } from '../../hal/lease/index.js';
 import type { IsolatorFactory } from '../../hal/isolation/index.js';
 import type { BmcFactory } from '../../hal/bmc/index.js';
+import type { FenceLevels } from './power.js';
 import type { Clock } from '../../hal/clock/index.js';
 import type { IcmpEcho } from '../../hal/icmp/index.js';
 import type { Nic } from '../../hal/nic/index.js';
@@ -74,6 +75,8 @@ export interface AgentPorts {
   leaseEnforcer?: LeaseEnforcer | null;
   /** Isolation devices (switch ports) of the members that have one; absent: none. */
   isolators?: IsolatorFactory | null;
+  /** Each member's fencing levels (its BMC, then other devices); absent or null: the BMC alone. */
+  fenceLevels?: FenceLevels | null;
   store: Store;
   log: EventLog;
   commands: CommandRunner;

@@ -7,9 +7,51 @@ import type { LogLevel } from '../role/index.js';
 const POWER_ON_ATTEMPTS = 8;
 const POWER_ON_RETRY_US = 1_000_000;
 const POWER_ON_RETRY_MAX_US = 60_000_000;
+/** Fence attempts kept for status (the log has them all). */
+const ATTEMPT_HISTORY = 50;
+
+/**
+ * One fencing level of a member (Pacemaker's fencing topology): a device that can cut its
+ * power. Level 1 is the member's BMC; the next levels are other devices (a PDU outlet through
+ * a fence agent, the same BMC through another client), tried in order when the one before
+ * failed.
+ */
+export interface FenceLevel {
+  /** For logs and the attempt history: `BMC 198.18.1.11`, `fence_apc_snmp 10.0.0.5 plug 3`; no secret. */
+  device: string;
+  bmc: Bmc;
+  /**
+   * null: the BMC's own limits (the client's command timeout, then fencing.power_timeout_ms
+   * from the acknowledgement to the power reading off). A number: the whole attempt, command
+   * and reads, within this many ms.
+   */
+  timeoutMs: number | null;
+  /** Why this level must not be used now (a BMC that is not this member's), or null. */
+  refusal?: () => string | null;
+}
+
+/** Every fencing level of a member, in order; level 1 first. */
+export interface FenceLevels {
+  levels(member: string): FenceLevel[];
+}
+
+/** One try of one level, for the fence history. */
+export interface FenceAttempt {
+  atMs: number;
+  target: string;
+  /** 1-based. */
+  level: number;
+  device: string;
+  ok: boolean;
+  /** From the start of this level's attempt to its end. */
+  tookUs: number;
+  detail: string;
+}
 
 export interface PowerControlOptions {
   bmcs: BmcFactory;
+  /** The members' fencing levels; absent or null: one level, the BMC from `bmcs`. */
+  levels?: FenceLevels | null;
   clock: Clock;
   /** `off-on`: a fence is `off`, and the server is powered on after the takeover; `cycle`: one cycle. */
   powerCycle: 'off-on' | 'cycle';
@@ -26,6 +68,23 @@ export interface FenceDone {
   /** From the power command to the power read as off. */
   offUs: number;
   polls: number;
+  /** The level that fenced (1-based) and every attempt of this fence, failed ones first. */
+  level: number;
+  attempts: FenceAttempt[];
+}
+
+/** Every level of a fence failed; the message names each attempt. */
+export class FenceFailedError extends Error {
+  override name = 'FenceFailedError';
+
+  constructor(
+    readonly target: string,
+    readonly attempts: readonly FenceAttempt[],
+  ) {
+    super(
+      `every fencing level of ${target} failed: ${attempts.map((a) => `level ${a.level} (${a.device}): ${a.detail}`).join('; ')}`,
+    );
+  }
 }
 
 /**
@@ -36,23 +95,139 @@ export interface FenceDone {
 export class PowerControl {
   constructor(private readonly options: PowerControlOptions) {}
 
+  /** The devices each fence used last, per target: the one that cut the power turns it on again. */
+  private readonly fencedBy = new Map<string, Bmc>();
+  private readonly history: FenceAttempt[] = [];
+
+  /**
+   * Fences `target` through its fencing levels in order: the first level whose power reads
+   * off ends the fence; a level that fails (an error, the power still on at its limit, or a
+   * refusal) is logged and the next one tried. One level (no `levels`): its error as it was.
+   */
+  async fence(target: string): Promise<FenceDone> {
+    const levels = this.levelsOf(target);
+    const attempts: FenceAttempt[] = [];
+    let lastError: unknown = null;
+    for (const [index, level] of levels.entries()) {
+      const number = index + 1;
+      const startUs = this.now();
+      const refusal = level.refusal?.() ?? null;
+      try {
+        if (refusal !== null) throw new Error(`refused: ${refusal}`);
+        const done = await this.fenceAt(level);
+        attempts.push(this.record(target, number, level, true, startUs, done.detail, levels.length > 1));
+        this.fencedBy.set(target, level.bmc);
+        const detail = levels.length === 1 ? done.detail : `level ${number} (${level.device}): ${done.detail}`;
+        return { ...done, detail, level: number, attempts };
+      } catch (error) {
+        lastError = error;
+        attempts.push(this.record(target, number, level, false, startUs, message(error), levels.length > 1));
+        if (this.options.stopped()) break;
+        if (index + 1 < levels.length)
+          this.options.log(
+            'error',
+            'fence-level-failed',
+            `fencing ${target} at level ${number} (${level.device}) failed: ${message(error)}; trying level ${number + 1} (${levels[index + 1]?.device ?? '?'})`,
+            { target, fenceLevel: number, tookUs: this.now() - startUs },
+          );
+      }
+    }
+    if (levels.length === 1 && lastError !== null) throw lastError;
+    throw new FenceFailedError(target, attempts);
+  }
+
+  /** The last fence attempts, oldest first (at most ATTEMPT_HISTORY). */
+  attempts(): readonly FenceAttempt[] {
+    return this.history;
+  }
+
+  private levelsOf(target: string): FenceLevel[] {
+    const levels = this.options.levels?.levels(target) ?? [
+      { device: 'BMC', bmc: this.options.bmcs.open(target), timeoutMs: null },
+    ];
+    if (levels.length === 0) throw new Error(`${target} has no fencing device (no bmc, no fence_levels)`);
+    return levels;
+  }
+
+  private record(
+    target: string,
+    level: number,
+    fenceLevel: FenceLevel,
+    ok: boolean,
+    startUs: number,
+    detail: string,
+    /** With one level, fence-done and fence-error (the agent's) say it all. */
+    logged: boolean,
+  ): FenceAttempt {
+    const attempt: FenceAttempt = {
+      atMs: this.options.clock.wallMs(),
+      target,
+      level,
+      device: fenceLevel.device,
+      ok,
+      tookUs: this.now() - startUs,
+      detail,
+    };
+    this.history.push(attempt);
+    if (this.history.length > ATTEMPT_HISTORY) this.history.shift();
+    if (logged)
+      this.options.log(
+        ok ? 'info' : 'warn',
+        'fence-attempt',
+        `fence of ${target}, level ${level} (${fenceLevel.device}): ${ok ? 'power off confirmed' : 'failed'} in ${msText(attempt.tookUs)} ms: ${detail}`,
+        { target, fenceLevel: level, ok, tookUs: attempt.tookUs },
+      );
+    return attempt;
+  }
+
   /**
    * One power command, then status polls until the power reads off. Real BMCs acknowledge
    * at once and cut the power seconds later, so a single read-back would call a working
    * fence failed. `off-on` sends `off`; `cycle` sends `cycle` and needs the off half seen
-   * by a poll (the BMC's own later on does not undo it).
+   * by a poll (the BMC's own later on does not undo it). A level with its own limit must
+   * have the power read off within it, command included.
    */
-  async fence(target: string): Promise<FenceDone> {
-    const bmc = this.options.bmcs.open(target);
+  private async fenceAt(level: FenceLevel): Promise<Omit<FenceDone, 'level' | 'attempts'>> {
+    const bmc = level.bmc;
     const command = this.options.powerCycle === 'off-on' ? 'off' : 'cycle';
     const startUs = this.now();
-    await (command === 'off' ? bmc.off() : bmc.cycle());
+    const limitUs = level.timeoutMs === null ? null : startUs + level.timeoutMs * 1000;
+    const sent = command === 'off' ? bmc.off() : bmc.cycle();
+    await (limitUs === null ? sent : this.within(sent, limitUs, `power ${command} not acknowledged`, level));
     const ackUs = this.now();
-    const polls = await this.pollUntil(bmc, 'off', command, ackUs);
+    const deadlineUs = limitUs ?? ackUs + this.options.timeoutMs * 1000;
+    const polls = await this.pollUntil(
+      bmc,
+      'off',
+      command,
+      ackUs,
+      deadlineUs,
+      level.timeoutMs === null ? 'fencing.power_timeout_ms' : "the level's timeout_ms",
+      level.timeoutMs ?? this.options.timeoutMs,
+    );
     const offUs = this.now() - startUs;
     // The split shows where a slow fence spends its time: the command, or the BMC's off.
     const detail = `power off confirmed ${msText(offUs)} ms after power ${command} (acknowledged in ${msText(ackUs - startUs)} ms, ${polls} status ${polls === 1 ? 'poll' : 'polls'})`;
     return { detail, offUs, polls };
+  }
+
+  /** `work`, or a rejection at `limitUs` (the work goes on; its client has its own limit). */
+  private within<T>(work: Promise<T>, limitUs: number, what: string, level: FenceLevel): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const cancel = this.options.clock.at(limitUs, () =>
+        reject(new Error(`${what} within the level's timeout_ms (${level.timeoutMs ?? '?'} ms)`)),
+      );
+      work.then(
+        (value) => {
+          cancel();
+          resolve(value);
+        },
+        (error: unknown) => {
+          cancel();
+          reject(error instanceof Error ? error : new Error(String(error)));
+        },
+      );
+    });
   }
 
   /**
@@ -61,10 +236,19 @@ export class PowerControl {
    * alarm: a server left off is a server the cluster lost.
    */
   powerOn(target: string, attempt = 1): void {
-    const bmc = this.options.bmcs.open(target);
     const run = async (): Promise<number> => {
+      const bmc = this.fencedBy.get(target) ?? this.options.bmcs.open(target);
       await bmc.on();
-      return this.pollUntil(bmc, 'on', 'on', this.now());
+      const ackUs = this.now();
+      return this.pollUntil(
+        bmc,
+        'on',
+        'on',
+        ackUs,
+        ackUs + this.options.timeoutMs * 1000,
+        'fencing.power_timeout_ms',
+        this.options.timeoutMs,
+      );
     };
     run().then(
       (polls) =>
@@ -103,12 +287,18 @@ export class PowerControl {
 
   /**
    * Reads the power every `pollMs` (start to start) until it reads `want`; gives up at
-   * `ackUs + timeoutMs`, after one last read at that deadline. Returns the number of reads.
+   * `deadlineUs`, after one last read at that deadline. Returns the number of reads.
    */
-  private async pollUntil(bmc: Bmc, want: PowerState, command: string, ackUs: number): Promise<number> {
+  private async pollUntil(
+    bmc: Bmc,
+    want: PowerState,
+    command: string,
+    ackUs: number,
+    deadlineUs: number,
+    limitName: string,
+    limitMs: number,
+  ): Promise<number> {
     const pollUs = this.options.pollMs * 1000;
-    const timeoutMs = this.options.timeoutMs;
-    const deadlineUs = ackUs + timeoutMs * 1000;
     for (let polls = 1; ; polls += 1) {
       const pollStartUs = this.now();
       const power = await bmc.status();
@@ -116,7 +306,7 @@ export class PowerControl {
       if (this.options.stopped()) throw new Error(`agent stopped while waiting for the power to read ${want}`);
       if (this.now() >= deadlineUs)
         throw new Error(
-          `power still ${power} ${msText(this.now() - ackUs)} ms after power ${command} was acknowledged (${polls} status polls; fencing.power_timeout_ms is ${timeoutMs})`,
+          `power still ${power} ${msText(this.now() - ackUs)} ms after power ${command} was acknowledged (${polls} status polls; ${limitName} is ${limitMs})`,
         );
       const nextUs = Math.min(pollStartUs + pollUs, deadlineUs);
       await new Promise<void>((resolve) => this.options.clock.at(nextUs, resolve));

@@ -25,6 +25,11 @@ export function checkConfig(
   const macOf = options.macOf ?? sysfsMac;
   const config = loadConfig(path, { macOf });
   const warnings: string[] = [];
+  const powerOffMs = config.board.bmc.powerOffMs;
+  if (powerOffMs !== null && config.fencing.powerTimeoutMs < 2 * powerOffMs)
+    warnings.push(
+      `fencing.power_timeout_ms (${config.fencing.powerTimeoutMs}) is less than twice the board's typical power-off time (bmc.power_off_ms ${powerOffMs} in ${config.board.file}): a slow power-off would count as a failed fence`,
+    );
   for (const member of config.cluster.members) {
     if (member.bmc === null && config.fencing.required && member.name !== config.node)
       warnings.push(
@@ -66,6 +71,7 @@ export function checkConfig(
     `as monitor: probe ${config.cluster.primaryAddress} every ${p.intervalMs} ms; ${p.misses} misses of ${p.timeoutMs} ms declare it down after about ${detectMs} ms`,
     `then: fence the holder through its BMC (${describeClient(config)}, ${config.board.bmc.powerCycle}; after the BMC acknowledges, read its power every ${config.fencing.powerPollMs} ms until off, for at most ${config.fencing.powerTimeoutMs} ms), ${config.fencing.required ? 'and take over only if the fence succeeds' : 'and take over even if the fence fails (fencing.required: false)'}; confirm silence for ${config.fencing.confirmMs} ms; claim and announce (${config.announce.count} gratuitous ARP)`,
     takeoverGate(config),
+    ...fencingLevelsReport(config),
     `probe clock: native ${config.clock.native}, ${config.clock.realtime === 0 ? 'normal scheduler' : `SCHED_FIFO ${config.clock.realtime}`}; probe engine ${config.probe.engine}${config.probe.engine === 'event-loop' ? '' : ' (a native thread when the prober addon is built)'}`,
     config.peer.keyFile === null
       ? 'peer heartbeat: off (peer.key_file not set)'
@@ -114,34 +120,60 @@ function describeClient(config: Config): string {
   }
 }
 
-/** What `run` would trip over for the board's client: a fence agent not installed, a CA file not readable. */
+/**
+ * What `run` would trip over for the board's client and each member's fencing levels: a fence
+ * agent not installed, a CA file not readable.
+ */
 function bmcClientProblems(config: Config): string[] {
   const bmc = config.board.bmc;
-  const board = config.board.file;
-  if (bmc.client === 'fence-agent' && bmc.fenceAgent !== null) {
-    const name = bmc.fenceAgent.name;
+  const problems = clientProblems(config.board.file, 'bmc', bmc.client, bmc.fenceAgent, bmc.redfish);
+  config.cluster.members.forEach((member, i) =>
+    member.fenceLevels.forEach((level, j) =>
+      problems.push(
+        ...clientProblems(
+          config.file,
+          `cluster.members[${i}].fence_levels[${j}]`,
+          level.client,
+          level.fenceAgent,
+          level.redfish,
+        ),
+      ),
+    ),
+  );
+  return problems;
+}
+
+function clientProblems(
+  file: string,
+  field: string,
+  client: string,
+  fenceAgent: { name: string } | null,
+  redfish: { caFile: string | null } | null,
+): string[] {
+  if (client === 'fence-agent' && fenceAgent !== null) {
+    const name = fenceAgent.name;
     const candidates = name.startsWith('/')
       ? [name]
       : (process.env['PATH'] ?? '').split(':').map((dir) => join(dir, name));
-    const found = candidates.some((file) => {
+    const found = candidates.some((candidate) => {
       try {
-        accessSync(file, constants.X_OK);
-        return statSync(file).isFile();
+        accessSync(candidate, constants.X_OK);
+        return statSync(candidate).isFile();
       } catch {
         return false;
       }
     });
     if (!found)
       return [
-        `${board}: bmc.fence_agent.name: ${name} is not installed or not executable (Debian: apt-get install fence-agents)`,
+        `${file}: ${field}.fence_agent.name: ${name} is not installed or not executable (Debian: apt-get install fence-agents)`,
       ];
   }
-  if (bmc.client === 'redfish' && bmc.redfish?.caFile != null) {
+  if (client === 'redfish' && redfish?.caFile != null) {
     try {
-      accessSync(bmc.redfish.caFile, constants.R_OK);
+      accessSync(redfish.caFile, constants.R_OK);
     } catch (error) {
       return [
-        `${board}: bmc.redfish.ca_file: cannot read ${bmc.redfish.caFile} (${(error as NodeJS.ErrnoException).code ?? 'error'})`,
+        `${file}: ${field}.redfish.ca_file: cannot read ${redfish.caFile} (${(error as NodeJS.ErrnoException).code ?? 'error'})`,
       ];
     }
   }
@@ -157,4 +189,31 @@ function takeoverGate(config: Config): string {
   const l = config.lease;
   const q = (l.durationMs + l.dropMs) * (1 + l.drift);
   return `takeover gate: lease (the primary holds the address only under a lease granted by ${Math.floor(config.cluster.members.length / 2) + 1} of ${config.cluster.members.length} voters, renewed every ${l.renewMs} ms, L ${l.durationMs} ms; a voter's promise and the quiet period after a start: (L + ${l.dropMs} ms)·(1+${l.drift}) = ${q.toFixed(2)} ms)`;
+}
+
+/** Per member: its fencing levels after the BMC, its switch port, its UUID for the BMC identity check. */
+function fencingLevelsReport(config: Config): string[] {
+  const lines: string[] = [];
+  for (const m of config.cluster.members) {
+    const levels = m.fenceLevels.map(
+      (level, j) =>
+        `level ${j + 2}: ${level.client === 'fence-agent' ? (level.fenceAgent?.name ?? 'fence agent') : level.client} ${level.device.host}${level.device.port === null ? '' : `:${level.device.port}`}${level.device.plug === null ? '' : ` plug ${level.device.plug}`} within ${level.timeoutMs} ms`,
+    );
+    if (levels.length > 0)
+      lines.push(
+        `fencing levels of ${m.name}: level 1: its BMC; ${levels.join('; ')} (each tried when the one before failed)`,
+      );
+    if (m.isolation !== null)
+      lines.push(
+        `isolation of ${m.name}: switch ${m.isolation.host}:${m.isolation.port} ifIndex ${m.isolation.ifIndex} (SNMP IF-MIB ifAdminStatus), read back within ${m.isolation.timeoutMs} ms`,
+      );
+  }
+  const bmcIdentity = config.fencing.bmcIdentity;
+  if (bmcIdentity !== 'off') {
+    const known = config.cluster.members.filter((m) => m.uuid !== null || m.name === config.node).map((m) => m.name);
+    lines.push(
+      `BMC identity at start (${bmcIdentity}): each BMC's system GUID/UUID against the member's uuid (${known.length === 0 ? 'none given' : known.join(', ')}; this server's own from /sys/class/dmi/id/product_uuid)${bmcIdentity === 'refuse' ? '; a mismatch refuses fencing through that BMC' : '; a mismatch is an alarm'}`,
+    );
+  }
+  return lines;
 }

@@ -43,6 +43,8 @@ import { replicatorFor } from '../sync/index.js';
 import { CommandPacer, serveConsole, serveSocket } from '../shell/index.js';
 import type { ShellDeps, ShellSession } from '../shell/index.js';
 import { keepMemoryOutOfCoreDumps } from './core-dumps.js';
+import { openFenceLevels, openIsolators } from './power-devices.js';
+import { BmcIdentityGuard } from '../agent/bmc-identity.js';
 import { redactSecretPaths, secretFileModeProblems, secretFileProblems } from './secret-files.js';
 import { reloadPlan } from './reload.js';
 import { agentVersion } from './version.js';
@@ -196,6 +198,24 @@ async function startAgent(
     }),
   );
   if (bmcs instanceof RmcpBmcFactory || bmcs instanceof RedfishBmcFactory) resources.add(() => bmcs.closeAll());
+  // Issue 15: the BMC identity check, each member's fencing levels, its switch port.
+  const identity = new BmcIdentityGuard(config, bmcs, (level, event, text, fields = {}) =>
+    log.emit({ atMs: clock.wallMs(), atUs: clock.nowUs(), level, node: config.node, event, message: text, fields }),
+  );
+  const fenceLevels = openFenceLevels(
+    config,
+    bmcs,
+    config.fencing.bmcIdentity === 'refuse' ? (member) => identity.refusal(member) : null,
+  );
+  if (fenceLevels !== null) {
+    resources.add(() => fenceLevels.closeAll());
+    void fenceLevels.warmAll();
+  }
+  // The members' switch ports, for the `isolated` takeover gate.
+  const isolators = openIsolators(config);
+  resources.add(() => isolators.closeAll());
+  /** Settles once the BMC sessions a previous run left were closed (RMCP+), so checks may open one. */
+  let bmcsReady: Promise<unknown> = Promise.resolve();
   const peer = openPeer(config, clock, (level, event, text, fields) =>
     log.emit({ atMs: clock.wallMs(), atUs: clock.nowUs(), level, node: config.node, event, message: text, fields }),
   );
@@ -232,6 +252,8 @@ async function startAgent(
     prober,
     nic,
     bmcs,
+    fenceLevels,
+    isolators,
     store: new FileStore(config.stateDir),
     log,
     commands: new ShellCommands(),
@@ -342,6 +364,7 @@ async function startAgent(
           },
         );
     });
+    bmcsReady = reclaimed.catch(() => undefined);
     for (const member of config.cluster.members) {
       if (member.name === config.node || member.bmc === null) continue;
       void reclaimed
@@ -359,6 +382,14 @@ async function startAgent(
     }
   }
   if (log instanceof JournalLog) log.describeWith(() => ({ role: agent.phase, epoch: agent.epoch }));
+  if (config.fencing.bmcIdentity !== 'off') {
+    // Each member's BMC asked once which system it manages; this server's own only when its
+    // uuid is not written (then the machine's product_uuid is what only this server can check).
+    for (const member of config.cluster.members) {
+      if (member.bmc === null || (member.name === config.node && member.uuid !== null)) continue;
+      void bmcsReady.then(() => identity.check(member.name)).catch(() => undefined);
+    }
+  }
   const shellDeps: ShellDeps = {
     operator: withVersion(agent, agentVersion()),
     node: config.node,
@@ -670,6 +701,7 @@ function redfishMembers(config: Config): RedfishBmcOptions[] {
             tls,
             system: redfish.system,
             timeoutMs: config.board.bmc.timeoutMs,
+            powerCycleSupported: redfish.powerCycleSupported,
           },
         ],
   );

@@ -1,7 +1,8 @@
 /**
- * The files that hold secrets (BMC passwords, the shell password, the sync key) as `check`
- * and `run` vet them, and keeping their names out of messages: a password typed where its
- * file's path belongs would otherwise be printed back. Errors name the config field instead.
+ * The files that hold secrets (BMC and fencing-level passwords, switch communities, the shell
+ * password, the sync key) as `check` and `run` vet them, and keeping their names out of
+ * messages: a password typed where its file's path belongs would otherwise be printed back.
+ * Errors name the config field instead.
  */
 import { accessSync, constants, statSync } from 'node:fs';
 import type { Config } from '../config/index.js';
@@ -18,6 +19,11 @@ export function secretFiles(config: Config): SecretFile[] {
   config.cluster.members.forEach((member, i) => {
     if (member.bmc !== null)
       files.push({ field: `cluster.members[${i}].bmc.password_file`, path: member.bmc.passwordFile });
+    member.fenceLevels.forEach((level, j) =>
+      files.push({ field: `cluster.members[${i}].fence_levels[${j}].password_file`, path: level.device.passwordFile }),
+    );
+    if (member.isolation !== null)
+      files.push({ field: `cluster.members[${i}].isolation.community_file`, path: member.isolation.communityFile });
   });
   if (config.shell.passwordFile !== null) files.push({ field: 'shell.password_file', path: config.shell.passwordFile });
   if (config.sync.keyFile !== null) files.push({ field: 'sync.key_file', path: config.sync.keyFile });

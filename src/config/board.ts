@@ -33,6 +33,9 @@ export function parseBoard(file: string, doc: unknown): Board {
       retries: bmc.number('retries', 0, { min: 0, max: 10, integer: true }),
       fenceAgent: null,
       redfish: null,
+      powerOffMs: bmc.has('power_off_ms')
+        ? bmc.number('power_off_ms', undefined, { min: 0, max: 600_000, integer: true })
+        : null,
     },
     reboot: f.oneOf('reboot', ['restart', 'exit', 'system'] as const, 'restart'),
   };
@@ -48,6 +51,11 @@ export function parseBoard(file: string, doc: unknown): Board {
     );
   board.bmc.fenceAgent = fenceAgent(bmc, board.bmc.client === 'fence-agent');
   board.bmc.redfish = redfish(bmc, board.bmc.client === 'redfish');
+  if (board.bmc.redfish?.powerCycleSupported === false && board.bmc.powerCycle === 'cycle')
+    bmc.fail(
+      'power_cycle',
+      'is cycle, but bmc.redfish.power_cycle_supported is false (this BMC takes no PowerCycle reset): use off-on',
+    );
   if (!/^[A-Za-z0-9_.:-]{1,15}$/.test(board.nic))
     f.fail('nic', `is not a valid interface name: ${JSON.stringify(board.nic)}`);
   f.has('quirks'); // free-form notes for people
@@ -58,7 +66,7 @@ export function parseBoard(file: string, doc: unknown): Board {
 }
 
 /** `bmc.fence_agent`: required with `client: fence-agent`, refused with any other client. */
-function fenceAgent(bmc: Fields, used: boolean): Board['bmc']['fenceAgent'] {
+export function fenceAgent(bmc: Fields, used: boolean): Board['bmc']['fenceAgent'] {
   if (!bmc.has('fence_agent')) {
     if (used) bmc.fail('fence_agent', 'is required with client fence-agent (name: fence_ipmilan, ...)');
     return null;
@@ -85,7 +93,7 @@ function fenceAgent(bmc: Fields, used: boolean): Board['bmc']['fenceAgent'] {
 }
 
 /** `bmc.redfish`: optional with `client: redfish` (then the certificate must be checkable), refused with any other client. */
-function redfish(bmc: Fields, used: boolean): RedfishBoard | null {
+export function redfish(bmc: Fields, used: boolean): RedfishBoard | null {
   if (!used) {
     if (bmc.has('redfish')) bmc.fail('redfish', 'is only read with client redfish');
     return null;
@@ -93,6 +101,7 @@ function redfish(bmc: Fields, used: boolean): RedfishBoard | null {
   const f = bmc.object('redfish');
   const board: RedfishBoard = {
     system: f.optionalString('system'),
+    powerCycleSupported: f.boolean('power_cycle_supported', true),
     caFile: f.optionalString('ca_file'),
     fingerprint: f.optionalString('fingerprint'),
     insecure: f.boolean('insecure', false),

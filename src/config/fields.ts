@@ -164,7 +164,7 @@ export class Fields {
  * printed back by an error about it.
  */
 export function isSecretKey(key: string): boolean {
-  return /(password|password_file|key_file)$/i.test(key);
+  return /(password|password_file|key_file|community|community_file)$/i.test(key);
 }
 
 function kind(v: unknown): string {

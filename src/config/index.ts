@@ -1,3 +1,12 @@
 export { loadConfig, parseConfig, ip } from './load.js';
 export { loadBoard, parseBoard } from './board.js';
-export type { Board, Config, Member, TakeoverGate } from './types.js';
+export type {
+  Board,
+  Config,
+  FenceLevelConfig,
+  Member,
+  MemberBmc,
+  MemberIsolation,
+  RedfishBoard,
+  TakeoverGate,
+} from './types.js';

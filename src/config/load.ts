@@ -2,11 +2,11 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../../hal/errors/index.js';
-import { loadBoard, readYaml } from './board.js';
+import { fenceAgent, loadBoard, readYaml, redfish } from './board.js';
 import { parseIpv4Cidr } from './address.js';
 import type { Ipv4Cidr } from './address.js';
 import { Fields } from './fields.js';
-import type { Board, Config, Member } from './types.js';
+import type { Board, Config, FenceLevelConfig, Member, MemberBmc, MemberIsolation } from './types.js';
 
 /**
  * Where boards named without a path (`board: dell-poweredge-idrac9`) are looked for: the
@@ -106,6 +106,7 @@ export function parseConfig(
     powerPollMs: fencingF.number('power_poll_ms', 20, { min: 1, max: 10_000 }),
     powerTimeoutMs: fencingF.number('power_timeout_ms', 20_000, { min: 1, max: 600_000 }),
     gate: fencingF.oneOf('gate', ['confirmed', 'isolated', 'lease'] as const, 'confirmed'),
+    bmcIdentity: fencingF.oneOf('bmc_identity', ['off', 'warn', 'refuse'] as const, 'warn'),
   };
   if (fencing.retryMaxMs < fencing.retryMs) fencingF.fail('retry_max_ms', 'must be at least retry_ms');
   if (fencing.powerTimeoutMs < fencing.powerPollMs) fencingF.fail('power_timeout_ms', 'must be at least power_poll_ms');
@@ -149,6 +150,8 @@ export function parseConfig(
     dropMs: leaseF.number('drop_ms', 10, { min: 1, max: 10_000 }),
   };
   leaseF.rejectUnknown();
+  if (fencing.gate === 'isolated' && !members.some((m) => m.isolation !== null))
+    fencingF.fail('gate', 'isolated needs an isolation device: set cluster.members[].isolation (a switch port)');
   if (fencing.gate === 'lease') {
     // The timing rule only holds with renewals well inside the lease, and a majority needs a
     // third voter: with two members each would need the other, and a cut would stop both.
@@ -313,36 +316,81 @@ function nodeByMac(f: Fields, board: Board, members: readonly Member[], host: Co
   return self.name;
 }
 
-function member(m: Fields, fenceAgent: boolean): Member {
+function member(m: Fields, boardFenceAgent: boolean): Member {
   const name = m.string('name');
   if (!/^[A-Za-z0-9_-]{1,32}$/.test(name))
     m.fail('name', `must be 1-32 letters, digits, - or _, got ${JSON.stringify(name)}`);
   const mac = m.string('mac').toLowerCase();
   if (!/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/.test(mac))
     m.fail('mac', `must look like 02:00:00:00:00:0a, got ${JSON.stringify(mac)}`);
-  let bmc: Member['bmc'] = null;
-  if (m.has('bmc')) {
-    const b = m.object('bmc');
-    bmc = {
-      host: b.string('host'),
-      port: b.has('port') ? b.number('port', undefined, { min: 1, max: 65535, integer: true }) : null,
-      username: b.string('username'),
-      passwordFile: b.string('password_file'),
-      plug: b.optionalString('plug'),
-    };
-    if (bmc.plug !== null && !fenceAgent) b.fail('plug', "is only read with the board's bmc.client fence-agent");
-    if (bmc.plug !== null && /[\r\n\0]/.test(bmc.plug)) b.fail('plug', 'must be one line');
-    if (b.has('password'))
-      b.fail(
-        'password',
-        'passwords are not written in the config; put it in a file (mode 0600) and name it in password_file',
-      );
-    b.rejectUnknown();
-  }
+  const bmc = m.has('bmc') ? device(m.object('bmc'), boardFenceAgent, "the board's bmc.client") : null;
   const address = m.optionalString('address') === null ? null : text(cidr(m, 'address'));
   const mgmtAddress = m.optionalString('mgmt_address') === null ? null : text(cidr(m, 'mgmt_address'));
+  const uuidText = m.optionalString('uuid');
+  const uuid = uuidText === null ? null : smbiosUuid(m, uuidText);
+  const isolation = m.has('isolation') ? memberIsolation(m.object('isolation')) : null;
+  const fenceLevels = m.has('fence_levels') ? m.list('fence_levels').map(fenceLevel) : [];
   m.rejectUnknown();
-  return { name, mac, address, mgmtAddress, bmc };
+  return { name, mac, address, mgmtAddress, bmc, uuid, isolation, fenceLevels };
+}
+
+/**
+ * A power device's address and credentials (`bmc`, or a fencing level's): `plug` only where a
+ * fence agent reads it. Call rejectUnknown on `b` after any fields of its own.
+ */
+function device(b: Fields, fenceAgentClient: boolean, client: string, reject = true): MemberBmc {
+  const found: MemberBmc = {
+    host: b.string('host'),
+    port: b.has('port') ? b.number('port', undefined, { min: 1, max: 65535, integer: true }) : null,
+    username: b.string('username'),
+    passwordFile: b.string('password_file'),
+    plug: b.optionalString('plug'),
+  };
+  if (found.plug !== null && !fenceAgentClient) b.fail('plug', `is only read with ${client} fence-agent`);
+  if (found.plug !== null && /[\r\n\0]/.test(found.plug)) b.fail('plug', 'must be one line');
+  if (b.has('password'))
+    b.fail(
+      'password',
+      'passwords are not written in the config; put it in a file (mode 0600) and name it in password_file',
+    );
+  if (reject) b.rejectUnknown();
+  return found;
+}
+
+/** `members[].uuid`: an SMBIOS UUID, 32 hex digits with or without the dashes; kept dashed and lower case. */
+function smbiosUuid(m: Fields, value: string): string {
+  const hex = value.replace(/-/g, '').toLowerCase();
+  if (!/^[0-9a-f]{32}$/.test(hex))
+    m.fail('uuid', `must be a UUID such as 4c4c4544-0042-3510-8052-b4c04f4e3832, got ${JSON.stringify(value)}`);
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+/** `members[].isolation`: the member's switch port. */
+function memberIsolation(f: Fields): MemberIsolation {
+  const isolation: MemberIsolation = {
+    device: f.oneOf('device', ['snmp-ifmib'] as const),
+    host: f.string('host'),
+    port: f.number('port', 161, { min: 1, max: 65535, integer: true }),
+    communityFile: f.string('community_file'),
+    ifIndex: f.number('if_index', undefined, { min: 1, max: 2_147_483_647, integer: true }),
+    timeoutMs: f.number('timeout_ms', 2000, { min: 10, max: 60_000, integer: true }),
+  };
+  if (!isAbsolute(isolation.communityFile)) f.fail('community_file', 'must be an absolute path');
+  if (f.has('community'))
+    f.fail('community', 'the community is a secret: put it in a file (mode 0600) and name it in community_file');
+  f.rejectUnknown();
+  return isolation;
+}
+
+/** `members[].fence_levels[i]`: a device after the BMC, with its own client and time limit. */
+function fenceLevel(f: Fields): FenceLevelConfig {
+  const client = f.oneOf('client', ['fence-agent', 'redfish', 'ipmitool'] as const);
+  const timeoutMs = f.number('timeout_ms', 30_000, { min: 100, max: 600_000, integer: true });
+  const fenceAgentField = fenceAgent(f, client === 'fence-agent');
+  const redfishField = redfish(f, client === 'redfish');
+  const found = device(f, client === 'fence-agent', 'client', false);
+  f.rejectUnknown();
+  return { client, timeoutMs, device: found, fenceAgent: fenceAgentField, redfish: redfishField };
 }
 
 /** An address with prefix a server can hold (see address.ts), or a ConfigError naming the field. */

@@ -36,6 +36,12 @@ export interface Config {
      * confirmed the old holder's lease expired, or its power off.
      */
     gate: TakeoverGate;
+    /**
+     * At start, each member's BMC is asked for its system's identity (IPMI system GUID,
+     * Redfish ComputerSystem UUID) and compared with the member's `uuid`: `off`: not asked;
+     * `warn`: a mismatch is an alarm in the log; `refuse`: also no fence through that BMC.
+     */
+    bmcIdentity: 'off' | 'warn' | 'refuse';
   };
   sync: {
     everyProbes: number;
@@ -90,7 +96,57 @@ export interface Member {
    * fence agent). `plug`: the outlet, switch port or VM of a fence agent's device that powers
    * this member (`plug=`); null: none.
    */
-  bmc: { host: string; port: number | null; username: string; passwordFile: string; plug: string | null } | null;
+  bmc: MemberBmc | null;
+  /**
+   * The member's SMBIOS system UUID (lower case, dashed), compared at start with what its BMC
+   * reports (fencing.bmc_identity); null: not given (for this server itself, the agent reads
+   * /sys/class/dmi/id/product_uuid).
+   */
+  uuid: string | null;
+  /** Where the member is cut off the LAN for the `isolated` takeover gate; null: nowhere. */
+  isolation: MemberIsolation | null;
+  /**
+   * Fencing levels after the BMC (Pacemaker's fencing topology): tried in order when the
+   * level before failed. Empty: the BMC is the only level.
+   */
+  fenceLevels: FenceLevelConfig[];
+}
+
+export interface MemberBmc {
+  host: string;
+  port: number | null;
+  username: string;
+  passwordFile: string;
+  plug: string | null;
+}
+
+/**
+ * `snmp-ifmib`: the member's switch port (`ifIndex`) shut through SNMPv2c IF-MIB
+ * ifAdminStatus, with the write community read from `communityFile` (0600).
+ */
+export interface MemberIsolation {
+  device: 'snmp-ifmib';
+  host: string;
+  port: number;
+  communityFile: string;
+  ifIndex: number;
+  /** Upper bound for one cut or restore, the SET and its read-back. */
+  timeoutMs: number;
+}
+
+/**
+ * One fencing level after the BMC: another device that can cut the member's power (a PDU
+ * through a fence agent, the same BMC through another client). `timeoutMs` bounds the whole
+ * attempt: the power command and the reads until the power reads off.
+ */
+export interface FenceLevelConfig {
+  client: 'fence-agent' | 'redfish' | 'ipmitool';
+  timeoutMs: number;
+  device: MemberBmc;
+  /** With client fence-agent. */
+  fenceAgent: { name: string; options: Record<string, string> } | null;
+  /** With client redfish. */
+  redfish: RedfishBoard | null;
 }
 
 /** A hardware profile: data only. */
@@ -117,6 +173,12 @@ export interface Board {
     fenceAgent: { name: string; options: Record<string, string> } | null;
     /** With `client: redfish`: how the BMC's certificate is checked and which system is ours. */
     redfish: RedfishBoard | null;
+    /**
+     * Typical time on this board from an acknowledged power off to the power reading off
+     * (a quirk, as data; null: not known). `hotspare check` warns when fencing.power_timeout_ms
+     * leaves less than twice this.
+     */
+    powerOffMs: number | null;
   };
   reboot: 'restart' | 'exit' | 'system';
 }
@@ -132,6 +194,8 @@ export type BmcClient = 'rmcp' | 'ipmitool' | 'fence-agent' | 'redfish';
  */
 export interface RedfishBoard {
   system: string | null;
+  /** Whether ComputerSystem.Reset takes `PowerCycle` on this board (not every BMC lists it). */
+  powerCycleSupported: boolean;
   caFile: string | null;
   fingerprint: string | null;
   insecure: boolean;

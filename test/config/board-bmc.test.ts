@@ -74,10 +74,32 @@ describe('board: bmc.client fence-agent and redfish', () => {
     );
     expect(b.bmc.redfish).to.deep.equal({
       system: '/redfish/v1/Systems/System.Embedded.1',
+      powerCycleSupported: true,
       caFile: null,
       fingerprint: 'ab'.repeat(32),
       insecure: false,
     });
     expect(fieldOf({ client: 'redfish', redfish: { insecure: true } })).to.equal('ok');
+  });
+
+  it('reads the Redfish quirks as data: PowerCycle supported or not, typical power-off time; refuses cycle without PowerCycle', () => {
+    const b = parseBoard(
+      'b.yaml',
+      board({ client: 'redfish', power_off_ms: 6000, redfish: { insecure: true, power_cycle_supported: false } }),
+    );
+    expect(b.bmc.redfish?.powerCycleSupported).to.equal(false);
+    expect(b.bmc.powerOffMs).to.equal(6000);
+    expect(parseBoard('b.yaml', board({ client: 'redfish', redfish: { insecure: true } })).bmc.powerOffMs).to.equal(
+      null,
+    );
+    expect(
+      fieldOf({ client: 'redfish', power_cycle: 'cycle', redfish: { insecure: true, power_cycle_supported: false } }),
+    ).to.contain('bmc.power_cycle');
+    expect(fieldOf({ client: 'redfish', redfish: { insecure: true, power_cycle_supported: 'no' } })).to.contain(
+      'bmc.redfish.power_cycle_supported',
+    );
+    expect(fieldOf({ client: 'redfish', power_off_ms: -1, redfish: { insecure: true } })).to.contain(
+      'bmc.power_off_ms',
+    );
   });
 });

@@ -255,6 +255,132 @@ describe('config and `hotspare check`', () => {
     expect(check(file).code).to.equal(1);
   });
 
+  describe('issue 15: switch ports, fencing levels, BMC identity', () => {
+    function community(mode = 0o600): string {
+      const file = join(dir, 'switch.community');
+      writeFileSync(file, 'Comm-Secret-77\n', { mode });
+      chmodSync(file, mode);
+      return file;
+    }
+    const isolation = (file: string): Record<string, unknown> => ({
+      device: 'snmp-ifmib',
+      host: '198.18.0.1',
+      community_file: file,
+      if_index: 7,
+    });
+    const pdu = (): Record<string, unknown> => ({
+      client: 'fence-agent',
+      fence_agent: { name: 'fence_ifmib', options: { snmp_version: '3' } },
+      host: '198.18.0.2',
+      username: 'apc',
+      password_file: join(dir, 'bmc-b.pass'),
+      plug: '3',
+      timeout_ms: 15000,
+    });
+
+    it('reads members[].isolation, fence_levels and uuid, reports them, and never prints the community', () => {
+      const file = write((d) => {
+        d['fencing'] = { ...(d['fencing'] ?? {}), bmc_identity: 'refuse' };
+        const b = d['cluster']['members'][1];
+        b.isolation = isolation(community());
+        b.fence_levels = [pdu()];
+        b.uuid = '4C4C4544-0042-3510-8052-B4C04F4E3832';
+      });
+      const config = loadConfig(file);
+      const b = config.cluster.members[1];
+      expect(b?.isolation).to.deep.include({
+        device: 'snmp-ifmib',
+        host: '198.18.0.1',
+        port: 161,
+        ifIndex: 7,
+        timeoutMs: 2000,
+      });
+      expect(b?.fenceLevels[0]).to.deep.include({ client: 'fence-agent', timeoutMs: 15000 });
+      expect(b?.fenceLevels[0]?.device).to.deep.include({ host: '198.18.0.2', plug: '3' });
+      expect(b?.uuid).to.equal('4c4c4544-0042-3510-8052-b4c04f4e3832');
+      expect(config.fencing.bmcIdentity).to.equal('refuse');
+      const r = check(file);
+      expect(r.code, r.out).to.equal(0);
+      expect(r.out).to.contain(
+        'fencing levels of b: level 1: its BMC; level 2: fence_ifmib 198.18.0.2 plug 3 within 15000 ms',
+      );
+      expect(r.out).to.contain('isolation of b: switch 198.18.0.1:161 ifIndex 7');
+      expect(r.out).to.contain('BMC identity at start (refuse)');
+      expect(r.out).to.not.contain('Comm-Secret-77');
+    });
+
+    const wrong: Array<[string, (d: Record<string, any>) => void, string]> = [
+      [
+        'isolation without if_index',
+        (d) => {
+          d['cluster']['members'][1].isolation = { ...isolation(community()), if_index: undefined };
+        },
+        'cluster.members[1].isolation.if_index: is required',
+      ],
+      [
+        'an unknown isolation device',
+        (d) => (d['cluster']['members'][1].isolation = { ...isolation(community()), device: 'telnet' }),
+        'cluster.members[1].isolation.device: must be one of snmp-ifmib',
+      ],
+      [
+        'a community written in the config',
+        (d) => (d['cluster']['members'][1].isolation = { ...isolation(community()), community: 'Comm-Secret-77' }),
+        'cluster.members[1].isolation.community: the community is a secret',
+      ],
+      [
+        'a relative community_file',
+        (d) => (d['cluster']['members'][1].isolation = isolation('switch.community')),
+        'cluster.members[1].isolation.community_file: must be an absolute path',
+      ],
+      [
+        'a community file open to others',
+        (d) => (d['cluster']['members'][1].isolation = isolation(community(0o644))),
+        'cluster.members[1].isolation.community_file: the file named there is open to group or others (mode 0644)',
+      ],
+      [
+        'a redfish level without a way to check the certificate',
+        (d) =>
+          (d['cluster']['members'][1].fence_levels = [
+            { ...pdu(), client: 'redfish', fence_agent: undefined, plug: undefined },
+          ]),
+        'cluster.members[1].fence_levels[0].redfish.ca_file: is required',
+      ],
+      [
+        'a fence agent that is not installed',
+        (d) => (d['cluster']['members'][1].fence_levels = [{ ...pdu(), fence_agent: { name: 'fence_nonesuch' } }]),
+        'cluster.members[1].fence_levels[0].fence_agent.name: fence_nonesuch is not installed',
+      ],
+      [
+        'a level password file that cannot be read',
+        (d) => (d['cluster']['members'][1].fence_levels = [{ ...pdu(), password_file: join(dir, 'missing.pass') }]),
+        'cluster.members[1].fence_levels[0].password_file: cannot read the file named there (ENOENT)',
+      ],
+      [
+        'a level without a client',
+        (d) => (d['cluster']['members'][1].fence_levels = [{ ...pdu(), client: undefined }]),
+        'cluster.members[1].fence_levels[0].client: must be one of fence-agent, redfish, ipmitool',
+      ],
+      [
+        'a bad uuid',
+        (d) => (d['cluster']['members'][1].uuid = 'not-a-uuid'),
+        'cluster.members[1].uuid: must be a UUID',
+      ],
+      [
+        'a bad bmc_identity',
+        (d) => (d['fencing'] = { ...(d['fencing'] ?? {}), bmc_identity: 'strict' }),
+        'fencing.bmc_identity: must be one of off, warn, refuse',
+      ],
+    ];
+    for (const [what, edit, expected] of wrong) {
+      it(`refuses ${what}, naming the field`, () => {
+        const r = check(write(edit));
+        expect(r.code, r.out).to.equal(1);
+        expect(r.out).to.contain(expected);
+        expect(r.out).to.not.contain('Comm-Secret-77');
+      });
+    }
+  });
+
   it('names the board file and field when the board is wrong', () => {
     const board = join(dir, 'board.yaml');
     writeFileSync(board, 'name: x\nnic: eth0\nbmc: { power_cycle: reset }\n');

@@ -7,7 +7,7 @@
  * the service root's Systems collection. Every operation has one deadline, on monotonic time.
  */
 import { BmcError } from '../../errors/bmc-error.js';
-import type { Bmc, BmcFactory, PowerState } from '../index.js';
+import type { Bmc, BmcFactory, PowerState, SystemIdentity } from '../index.js';
 import { messageOf } from './message.js';
 import { RedfishSession } from './session.js';
 import { redfishRequest } from './transport.js';
@@ -26,6 +26,8 @@ export interface RedfishBmcOptions {
   system: string | null;
   /** Upper bound for one operation (every request and task poll in it). */
   timeoutMs: number;
+  /** False: the board says this BMC takes no `PowerCycle` reset, and `cycle` is refused. Default true. */
+  powerCycleSupported?: boolean;
 }
 
 type ResetType = 'ForceOff' | 'On' | 'PowerCycle';
@@ -69,6 +71,16 @@ export class RedfishBmc implements Bmc {
     throw new BmcError(this.member, 'status', 'garbage', `PowerState is ${JSON.stringify(power ?? null)}`);
   }
 
+  /** The ComputerSystem's UUID. */
+  async identity(): Promise<SystemIdentity> {
+    const deadline = this.deadline();
+    const answer = await this.get('identity', await this.systemPath('identity', deadline), deadline);
+    const uuid = (answer.body as { UUID?: unknown } | null)?.UUID;
+    if (typeof uuid !== 'string' || uuid === '')
+      throw new BmcError(this.member, 'identity', 'garbage', 'the ComputerSystem has no UUID');
+    return { source: 'redfish-uuid', uuid };
+  }
+
   async off(): Promise<void> {
     await this.reset('off', 'ForceOff');
   }
@@ -78,6 +90,13 @@ export class RedfishBmc implements Bmc {
   }
 
   async cycle(): Promise<void> {
+    if (this.options.powerCycleSupported === false)
+      throw new BmcError(
+        this.member,
+        'cycle',
+        'refused',
+        'the board says this BMC takes no PowerCycle reset; use power_cycle off-on',
+      );
     await this.reset('cycle', 'PowerCycle');
   }
 

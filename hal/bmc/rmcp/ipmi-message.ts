@@ -17,6 +17,7 @@ export const Command = {
   getChassisStatus: { netFn: NetFn.chassis, cmd: 0x01 },
   chassisControl: { netFn: NetFn.chassis, cmd: 0x02 },
   getDeviceId: { netFn: NetFn.app, cmd: 0x01 },
+  getSystemGuid: { netFn: NetFn.app, cmd: 0x37 },
   setSessionPrivilege: { netFn: NetFn.app, cmd: 0x3b },
   closeSession: { netFn: NetFn.app, cmd: 0x3c },
 } as const;
