@@ -21,6 +21,7 @@ export interface AgentConfigFile {
       mgmt_address?: string;
       uuid?: string;
       bmc: { host: string; port: number; username: string; password_file: string };
+      isolation?: { device: 'snmp-ifmib'; host: string; port: number; community_file: string; if_index: number };
     }>;
   };
   /** The peer heartbeat; `key_file: null` turns it off. */

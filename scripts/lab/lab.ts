@@ -45,7 +45,7 @@ import { readProcStat } from './proc-stat.js';
 import { handleLabRequest } from './requests.js';
 import { newRunId } from './run-id.js';
 import { startSerialPair } from './serial.js';
-import { startSnmpd, writeSnmpdFiles } from './snmpd.js';
+import { SNMP_PORT, portIfIndex, startSnmpd, switchHost, writeSnmpdFiles } from './snmpd.js';
 import type { SnmpdFiles } from './snmpd.js';
 import { findViolations } from './split-brain.js';
 import type { HolderEvent, HolderState, Violation } from './split-brain.js';
@@ -125,6 +125,11 @@ export interface LabOptions {
    * (scripts/lab/snmpd.ts), communities made for this run. Default false.
    */
   switchSnmp?: boolean;
+  /**
+   * With `switchSnmp`: every member's config names its switch port as its isolation device
+   * (`members[].isolation`, SNMP IF-MIB on the lab switch), for the `isolated` gate.
+   */
+  isolation?: boolean;
 }
 
 /** Where the lab's Redfish BMCs listen (HTTPS), on each BMC address. */
@@ -182,6 +187,8 @@ export class Lab {
   /** The switch's snmpd and its files, with LabOptions.switchSnmp. */
   snmpd: ManagedProcess | null = null;
   snmpdFiles: SnmpdFiles | null = null;
+  /** Each server's port on the lab switch (its ifIndex), with LabOptions.isolation. */
+  private readonly ifIndexes = new Map<string, number>();
   /** Wall-clock minus monotonic µs at start: converts `ip monitor` times to the monotonic clock. */
   readonly wallOffsetUs: number;
   /** Server net state when the recorders started (monotonic µs `initialUs`). */
@@ -360,6 +367,9 @@ export class Lab {
     if (this.options.switchSnmp === true) {
       this.snmpdFiles = await writeSnmpdFiles(this.plan);
       this.snmpd = await startSnmpd(this.group, this.plan);
+      if (this.options.isolation === true)
+        for (const server of this.plan.servers)
+          this.ifIndexes.set(server.name, await portIfIndex(this.plan, server.lanPort));
     }
 
     if (this.options.observer !== false) {
@@ -441,7 +451,20 @@ export class Lab {
   }
 
   configFor(server: ServerPlan): AgentConfigFile {
-    const merged = deepMerge(agentConfig(this.plan, server), this.options.config);
+    const base = agentConfig(this.plan, server);
+    const files = this.snmpdFiles;
+    if (this.options.isolation === true && files !== null)
+      base.cluster.members = base.cluster.members.map((m) => ({
+        ...m,
+        isolation: {
+          device: 'snmp-ifmib',
+          host: switchHost(),
+          port: SNMP_PORT,
+          community_file: files.communityFile,
+          if_index: this.ifIndexes.get(m.name) ?? 0,
+        },
+      }));
+    const merged = deepMerge(base, this.options.config);
     return this.options.configure?.(server.name, merged) ?? merged;
   }
 
