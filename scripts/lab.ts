@@ -14,7 +14,7 @@
  *   node dist/scripts/lab.js list
  *   node dist/scripts/lab.js measure [--rounds N]   BMC latencies through ipmitool (own lab, placeholder agents)
  *   node dist/scripts/lab.js failover [--rounds N] [--config JSON] [--bmc-off-delay-ms MS] [--bmc-ack-delay-ms MS]
- *       [--fault crash|cut|silence]
+ *       [--fault crash|cut|silence] [--isolation]
  *       Own lab with real agents: crashes the primary N times (default 10) and prints the
  *       observer's outage per round with its breakdown, then min/median/max.
  *
@@ -289,6 +289,8 @@ async function main(): Promise<void> {
       const lab = await startLab({
         config: typeof config === 'string' ? (JSON.parse(config) as Record<string, unknown>) : {},
         ...bmcOptions(parsed),
+        // --isolation: the lab switch speaks SNMP and every member's port is its isolation device.
+        ...(parsed.flags.has('isolation') ? { switchSnmp: true, isolation: true } : {}),
       });
       try {
         const fault = flag(parsed, 'fault') ?? 'crash';
