@@ -71,6 +71,13 @@ function replayCommand(record: CampaignRecord): string {
 }
 
 async function main(): Promise<void> {
+  // Interrupted: exit through the 'exit' handlers, which remove the lab and the tmpfs mounts.
+  for (const [signal, code] of [
+    ['SIGINT', 130],
+    ['SIGTERM', 143],
+    ['SIGHUP', 129],
+  ] as const)
+    process.once(signal, () => process.exit(code));
   // `--render DIR`: the checks and the report again from DIR/record.json.gz (no lab).
   if (process.argv[2] === '--render') {
     const dir = process.argv[3];
