@@ -387,7 +387,16 @@ class Campaign {
     if (h.primaryUp.length === 1) {
       const holder = h.primaryUp[0] ?? '';
       if (holder !== this.eraHolder) {
-        this.eras.push({ atUs, server: holder, versions: onDisk.get(holder) ?? {} });
+        // The new holder's files read again now, after it was seen holding (it may have
+        // synced between the read above and its claim), before anything is written to it.
+        const heldUs = monoUs();
+        const versions: Record<string, number | null> = {};
+        for (let i = 0; i < FILE_COUNT; i += 1) {
+          const content = await readFile(join(this.disks.dataDir(holder), fileName(i))).catch(() => null);
+          const decoded = content === null ? null : decodeVersion(content);
+          versions[fileName(i)] = decoded !== null && decoded.ok ? decoded.version : null;
+        }
+        this.eras.push({ atUs: heldUs, server: holder, versions });
         this.eraHolder = holder;
       }
       for (let n = 0; n < 2; n += 1) await this.write(holder);
@@ -500,6 +509,7 @@ class Campaign {
         server: p.server,
         on: p.on,
         source: p.source,
+        requestedUs: p.requestedUs,
         doneUs: p.doneUs,
         commandUs: p.commandUs,
       })),

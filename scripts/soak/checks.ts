@@ -135,12 +135,17 @@ function percentile(sorted: readonly number[], p: number): number | null {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? null;
 }
 
-/** Power state of `server` at `atUs` (on before any power event). */
-function poweredAt(power: readonly PowerEvent[], server: string, atUs: number): boolean {
+/**
+ * Power state of `server` at `atUs` (on before any power event): by default when its links
+ * had changed (`doneUs`); with `chassis`, when the chassis state changed, which is what its
+ * BMC reads from then on (the links follow a few ms later).
+ */
+function poweredAt(power: readonly PowerEvent[], server: string, atUs: number, chassis = false): boolean {
   let on = true;
   for (const event of power) {
     if (event.server !== server) continue;
-    if (event.doneUs > atUs) break;
+    const changedUs = chassis ? (event.requestedUs ?? event.doneUs) : event.doneUs;
+    if (changedUs > atUs) continue;
     on = event.on;
   }
   return on;
@@ -217,8 +222,9 @@ export function checkTakeovers(record: CampaignRecord): TakeoverCheck[] {
             problems.push(`no fence-done for ${target} before the takeover`);
             continue;
           }
-          // Ground truth: the BMCs' power log has the target off when the fence was reported done.
-          if (poweredAt(power, target, done.atUs))
+          // Ground truth: the BMC's chassis had the target off when the fence was reported done
+          // (its links go down a few ms later; the check below covers the claim itself).
+          if (poweredAt(power, target, done.atUs, true))
             problems.push(`${target} was powered when its fence was reported done`);
         }
       }
@@ -255,20 +261,29 @@ export function checkSync(record: CampaignRecord): Checks['sync'] {
     writer.set(`${w.file}#${w.version}`, w.server);
     writtenAt.set(`${w.file}#${w.version}`, w.atUs);
   }
-  // A version is acknowledged once it is on a server's disk other than the one it was written to.
+  // A version is acknowledged once it is on the disk of the server that held the monitor
+  // address then (the standby a sync serves), not the one it was written to. A copy that
+  // reaches a spare (a pull that was under way when its monitor stepped down) is no ack.
   const acked = new Map<string, number>();
+  let sample = 0;
   for (const seen of record.files) {
     if (seen.version === null) continue;
+    while ((record.holders[sample + 1]?.atUs ?? Infinity) <= seen.atUs) sample += 1;
+    const monitors = record.holders[sample]?.monitorUp ?? [];
     const key = `${seen.file}#${seen.version}`;
     const origin = writer.get(key);
-    if (origin !== undefined && origin !== seen.server && !acked.has(key)) acked.set(key, seen.atUs);
+    if (origin !== undefined && origin !== seen.server && monitors.includes(seen.server) && !acked.has(key))
+      acked.set(key, seen.atUs);
   }
   const lost: LostSync[] = [];
   const windows: LossWindow[] = [];
   const claims = record.primaryAddress.filter((e) => e.added);
   record.eras.forEach((era, index) => {
     if (index === 0) return;
-    const claimUs = claims.filter((c) => c.server === era.server && c.atUs <= era.atUs).at(-1)?.atUs ?? era.atUs;
+    // The claim this change of holder follows: the holder is seen by a 200 ms sample, so its
+    // claim is the last one up to a second after the sample.
+    const claimUs =
+      claims.filter((c) => c.server === era.server && c.atUs <= era.atUs + 1_000_000).at(-1)?.atUs ?? era.atUs;
     let unsynced = 0;
     let oldestUs = Infinity;
     for (const [file, has] of Object.entries(era.versions)) {
@@ -277,7 +292,7 @@ export function checkSync(record: CampaignRecord): Checks['sync'] {
       for (const [key, atUs] of acked) {
         const [name, v] = key.split('#');
         const version = Number(v);
-        if (name === file && version > have && atUs <= era.atUs) missing.push(version);
+        if (name === file && version > have && atUs <= claimUs) missing.push(version);
       }
       if (missing.length > 0)
         lost.push({
@@ -290,7 +305,7 @@ export function checkSync(record: CampaignRecord): Checks['sync'] {
       for (const w of record.writes) {
         const key = `${w.file}#${w.version}`;
         if (!w.ok || w.file !== file || w.version <= have || w.atUs > claimUs) continue;
-        if (acked.has(key) && (acked.get(key) ?? 0) <= era.atUs) continue;
+        if (acked.has(key) && (acked.get(key) ?? 0) <= claimUs) continue;
         unsynced += 1;
         oldestUs = Math.min(oldestUs, w.atUs);
       }
@@ -474,6 +489,11 @@ export function runChecks(record: CampaignRecord): Checks {
             f.target === e.server &&
             e.atUs >= f.appliedUs - 100_000 &&
             e.atUs <= f.appliedUs + 2_000_000,
+        ) &&
+        // Nor the harness's restarts of halted agents (SIGTERM: a clean exit).
+        !record.anomalies.some(
+          (a) =>
+            a.server === e.server && a.what.includes('restarted') && e.atUs >= a.atUs && e.atUs <= a.atUs + 2_000_000,
         ),
     ),
     fatal: record.agentEvents.filter((e) => e.event === 'fatal'),

@@ -75,6 +75,11 @@ export interface PowerEvent {
   server: string;
   on: boolean;
   source: 'bmc' | 'harness';
+  /**
+   * When the chassis state changed (what the BMC reads from then on); the links follow by
+   * `doneUs`. Absent in records made before it was recorded.
+   */
+  requestedUs?: number;
   /** When the power really changed (links down/up). */
   doneUs: number;
   /** When the BMC acknowledged the command. */

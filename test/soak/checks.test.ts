@@ -127,9 +127,15 @@ describe('soak: replicated files check', () => {
         { file: 'f0.dat', version: 2, server: 'a', atUs: 2 * S, ok: true },
         { file: 'f0.dat', version: 3, server: 'a', atUs: 3 * S, ok: true },
       ],
-      // v1 reached b, v2 reached c (c was monitor after b), v3 reached nobody.
+      // v1 reached b, v2 reached c (c was monitor after b), v3 reached nobody; a copy on a
+      // spare (c before it was monitor) is no acknowledgement.
+      holders: [
+        { atUs: 0, primaryUp: ['a'], monitorUp: ['b'], primary: ['a'], powered: ['a', 'b', 'c'] },
+        { atUs: 2 * S, primaryUp: ['a'], monitorUp: ['c'], primary: ['a'], powered: ['a', 'b', 'c'] },
+      ],
       files: [
         { atUs: 1.2 * S, server: 'b', file: 'f0.dat', version: 1 },
+        { atUs: 1.9 * S, server: 'c', file: 'f0.dat', version: 1 },
         { atUs: 2.2 * S, server: 'c', file: 'f0.dat', version: 2 },
       ],
       eras: [
