@@ -490,6 +490,12 @@ export class Lab {
   // ---- agents --------------------------------------------------------------------------
 
   private async startAgent(server: LabServer): Promise<void> {
+    const previous = server.agent;
+    if (previous !== null && previous.running && previous.expectedExit) {
+      // Powered on again before the agent killed by the power off has exited (a fast power
+      // cycle on a busy machine): wait for it, or the new agent would never be started.
+      await Promise.race([previous.exited, sleep(5000)]);
+    }
     if (this.closed || !server.powered || server.agent?.running === true) {
       return;
     }
@@ -607,6 +613,11 @@ export class Lab {
     ]);
     this.killAgent(server);
     server.faults.delete('hang');
+    if (server.faults.delete('silence')) {
+      // A power off ends a silent port: it forwards again once the link is back, so from here
+      // on the split-brain check must count the port as usable (the link decides).
+      this.silences.push({ server: name, atUs: monoUs(), kind: 'port', up: true });
+    }
     await links;
     const timing: PowerTiming = { server: name, on: false, source, requestedUs, commandUs, doneUs: monoUs() };
     this.powerLog.push(timing);

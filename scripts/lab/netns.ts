@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { exec, ip } from './exec.js';
-import { OBSERVER_ADDRESS, OBSERVER_MAC, UPLINK_ADDRESS } from './topology.js';
+import { OBSERVER_ADDRESS, OBSERVER_MAC, SWITCH_MAC, UPLINK_ADDRESS } from './topology.js';
 import type { LabPlan } from './topology.js';
 
 /** Runs `ip [-n NS] -batch -` once with these commands; rejects on the first failure. */
@@ -74,6 +74,9 @@ export async function buildNetwork(plan: LabPlan, created: string[]): Promise<vo
   await ipBatchOnce(plan.lanNetns, [
     'link set lo up',
     'link add br0 type bridge stp_state 0 forward_delay 0',
+    // A fixed MAC: a bridge otherwise takes the lowest of its ports' MACs, so a port joining
+    // (a stranger host) would change the uplink host's MAC under every server's ARP cache.
+    `link set br0 address ${SWITCH_MAC}`,
     `address add ${UPLINK_ADDRESS} dev br0`,
     'link set br0 up',
   ]);

@@ -40,6 +40,8 @@ export class SlowBmcPower {
   private readonly onTimers = new Set<NodeJS.Timeout>();
   /** Monotonic µs at which each server's last delayed off was carried out. */
   private readonly offDoneUs = new Map<string, number>();
+  /** Per-server off delays that replace `options.offDelayMs` (setOffDelayMs). */
+  private readonly offDelayOverride = new Map<string, number>();
   private stopped = false;
 
   constructor(
@@ -52,9 +54,23 @@ export class SlowBmcPower {
     if (this.options.ackDelayMs > 0) await sleep(this.options.ackDelayMs);
   }
 
+  /**
+   * One server's BMC turns slow (or fast again, `null`) from now on: its off delay is
+   * `offDelayMs` instead of the lab's. For fault campaigns (scripts/soak).
+   */
+  setOffDelayMs(name: string, offDelayMs: number | null): void {
+    if (offDelayMs === null) this.offDelayOverride.delete(name);
+    else this.offDelayOverride.set(name, offDelayMs);
+  }
+
+  private offDelayFor(name: string): number {
+    return this.offDelayOverride.get(name) ?? this.options.offDelayMs;
+  }
+
   async off(name: string): Promise<void> {
     const commandUs = monoUs();
-    if (this.options.offDelayMs <= 0) {
+    const offDelayMs = this.offDelayFor(name);
+    if (offDelayMs <= 0) {
       await this.chassis.powerOff(name, commandUs);
       return;
     }
@@ -62,10 +78,10 @@ export class SlowBmcPower {
     const entry: PendingOff = {
       commandUs,
       thenOn: false,
-      timer: setTimeout(() => void this.carryOut(name, entry), this.options.offDelayMs),
+      timer: setTimeout(() => void this.carryOut(name, entry), offDelayMs),
     };
     this.pending.set(name, entry);
-    this.chassis.log(`power off ${name} (bmc): acknowledged, the power goes off in ${this.options.offDelayMs} ms`);
+    this.chassis.log(`power off ${name} (bmc): acknowledged, the power goes off in ${offDelayMs} ms`);
   }
 
   async on(name: string): Promise<void> {

@@ -12,6 +12,8 @@ export const MONITOR_ADDRESS = '198.18.0.9/24';
 export const OBSERVER_ADDRESS = '198.18.0.100/24';
 export const UPLINK_ADDRESS = '198.18.0.1/24';
 export const OBSERVER_MAC = '02:00:00:00:00:64';
+/** The LAN bridge's own MAC (the uplink host's), fixed so that ports joining never change it. */
+export const SWITCH_MAC = '02:00:00:00:00:01';
 export const BMC_PORT = 623;
 export const BMC_USER = 'admin';
 export const MAX_SERVERS = 9;

@@ -48,6 +48,7 @@ import { BmcIdentityGuard } from '../agent/bmc-identity.js';
 import { redactSecretPaths, secretFileModeProblems, secretFileProblems } from './secret-files.js';
 import { reloadPlan } from './reload.js';
 import { agentVersion } from './version.js';
+import { TEST_CLOCK_STEP_ENV, testClock, withTestHooks } from './test-hooks.js';
 
 /**
  * How the agent's process ends, by cause. SIGHUP is not among them: it reloads the config
@@ -159,7 +160,18 @@ async function startAgent(
   // real-time scheduler when the config asks for it; an explicit request that fails stops here.
   const opened = openClock({ native: config.clock.native, realtime: config.clock.realtime });
   resources.add(() => opened.close());
-  const clock = opened.clock;
+  // TEST ONLY (src/cli/test-hooks.ts): a wall clock the lab can step; off unless its env var is set.
+  const clock = testClock(opened.clock);
+  if (clock !== opened.clock)
+    log.emit({
+      atMs: clock.wallMs(),
+      atUs: clock.nowUs(),
+      level: 'warn',
+      node: config.node,
+      event: 'test-hook',
+      message: `${TEST_CLOCK_STEP_ENV}=1: the control socket may step this agent's wall clock (test only)`,
+      fields: {},
+    });
   log.emit({
     atMs: clock.wallMs(),
     atUs: clock.nowUs(),
@@ -400,7 +412,18 @@ async function startAgent(
   };
   if (serial !== null) consoleShell = serveConsole(serial, config.board.serial.baud, shellDeps);
   // One catalog, password check and pacer for the console, `hotspare shell` and JSON requests.
-  const control = new ControlServer(config.controlSocket, operatorHandler(shellDeps), (socket, initial) =>
+  const handler = withTestHooks(operatorHandler(shellDeps), clock, (text, fields) =>
+    log.emit({
+      atMs: clock.wallMs(),
+      atUs: clock.nowUs(),
+      level: 'warn',
+      node: config.node,
+      event: 'test-clock-step',
+      message: text,
+      fields,
+    }),
+  );
+  const control = new ControlServer(config.controlSocket, handler, (socket, initial) =>
     serveSocket(socket, initial, shellDeps),
   );
   await control.listen();
