@@ -790,7 +790,12 @@ export class Lab {
           this.silences.push({ server: name, atUs: monoUs(), kind: 'port', up: true });
           // A server powered off meanwhile took its port down, and a port coming up forwards
           // again by itself (no STP): then there is nothing to restore.
-          if (server.powered) await this.setPortState(server.plan.lanPort, 'forwarding');
+          // A port that is down (its server rebooting, or shut through SNMP) cannot take a state:
+          // it forwards when it comes up again.
+          if (server.powered)
+            await this.setPortState(server.plan.lanPort, 'forwarding').catch((error: unknown) => {
+              if (!String(error).includes('Network is down')) throw error;
+            });
           break;
         case 'bmc-down':
           server.bmc?.signal('SIGCONT');
