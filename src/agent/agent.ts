@@ -175,8 +175,10 @@ export class Agent implements Operator {
     }
     this.ports.icmp.onReply((reply) => this.onEchoReply(reply));
     this.ports.nic.onLink((up) => this.dispatch({ type: 'link', nowUs: this.now(), up }));
-    this.heartbeat?.start();
+    // The heartbeat starts once the record is read: its first frames carry the persisted
+    // epoch, not 0 (peers drop a new boot below the epoch they saw as old-epoch).
     await this.boot();
+    if (!this.stopped) this.heartbeat?.start();
   }
 
   /** Stops taking part: cancels timers and drops queued actions. Holds what it holds. */
