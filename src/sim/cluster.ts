@@ -98,6 +98,17 @@ export class SimCluster {
       mac: macOf(i),
       ...(peers ? { address: `198.18.0.${11 + i}/24`, mgmt_address: `198.18.1.${21 + i}/24` } : {}),
       bmc: { host: `198.18.1.${11 + i}`, port: 623, username: 'admin', password_file: `/sim/${name}.pass` },
+      // The simulated switch port (SimIsolationController) stands for this device.
+      ...(options.isolation === true
+        ? {
+            isolation: {
+              device: 'snmp-ifmib',
+              host: UPLINK.ip,
+              community_file: '/sim/switch.community',
+              if_index: 11 + i,
+            },
+          }
+        : {}),
     }));
     const board = parseBoard(
       'sim:board.yaml',
