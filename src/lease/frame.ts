@@ -14,7 +14,7 @@
 import type { PeerPath } from '../role/types.js';
 import { TAG_BYTES } from '../peer/key.js';
 import type { PeerKey } from '../peer/key.js';
-import { NONCE_BYTES } from '../peer/frame.js';
+import { NONCE_BYTES, short } from '../peer/frame.js';
 
 export const LEASE_MAGIC = Buffer.from('HSPL', 'latin1');
 const MAJOR = 1;
@@ -59,13 +59,6 @@ export function encodeLeaseFrame(frame: LeaseFrame, key: PeerKey): Buffer {
   header.writeBigUInt64BE(BigInt(frame.seq), 40);
   const body = Buffer.concat([header, short(frame.from), short(frame.to)]);
   return Buffer.concat([body, key.tag(body)]);
-}
-
-function short(text: string): Buffer {
-  const bytes = Buffer.from(text, 'latin1');
-  if (bytes.length < 1 || bytes.length > MAX_NAME || !/^[\x21-\x7e]+$/.test(text))
-    throw new RangeError(`a frame string is 1-${MAX_NAME} printable ASCII characters, got ${JSON.stringify(text)}`);
-  return Buffer.concat([Buffer.from([bytes.length]), bytes]);
 }
 
 /** Decodes and authenticates one datagram. Never throws: anything wrong is a reason to drop. */

@@ -61,6 +61,12 @@ export interface LeaseStatus {
 }
 
 export class LeaseService {
+  /**
+   * This server as a voter. Its highest epoch is the highest it granted, not the cluster's:
+   * every member bumps its epoch at each role change it persists, which would outrun a
+   * holder's lease epoch and refuse its renewals. A restarted voter forgets it and is quiet
+   * for Q instead (README "Takeover gates").
+   */
   private voter: VoterState;
   private holding: Holding | null = null;
   /** The latest deadline given to the enforcer (it outlives the lease it came from). */
@@ -188,7 +194,7 @@ export class LeaseService {
     if (h.rounds.size > ROUNDS_KEPT) h.rounds.delete(h.seq - ROUNDS_KEPT);
     // This server votes for itself by the same rule as for anyone: not while it promised
     // another member (the monitor granted the old primary moments ago).
-    const own = vote(this.o.timing, this.knownVoter(), this.o.self, h.epoch, nowUs, false);
+    const own = vote(this.o.timing, this.voter, this.o.self, h.epoch, nowUs, false);
     if (own.granted) {
       this.voter = own.state;
       this.granted(h, round, this.o.self);
@@ -236,16 +242,6 @@ export class LeaseService {
     this.holding = null;
   }
 
-  /**
-   * The voter state. Its highest epoch is the highest this voter granted: every member bumps
-   * its epoch at each role change it persists, so the cluster's highest epoch would outrun a
-   * holder's lease epoch and refuse its renewals. A restarted voter forgets it and is quiet
-   * for Q instead (README "Takeover gates").
-   */
-  private knownVoter(): VoterState {
-    return this.voter;
-  }
-
   private receive(d: PeerDatagram): void {
     if (this.stopped || !isLeaseDatagram(d.data)) return;
     const member = this.byAddress.get(`${d.path}/${d.from}`);
@@ -284,7 +280,7 @@ export class LeaseService {
     }
     // A voter that holds the address, or is claiming it, grants nobody.
     const claims = this.o.holdsPrimary() || this.holding !== null;
-    const v = vote(this.o.timing, this.knownVoter(), from, f.epoch, nowUs, claims);
+    const v = vote(this.o.timing, this.voter, from, f.epoch, nowUs, claims);
     if (v.granted) {
       this.voter = v.state;
       this.counts.grantsSent += 1;

@@ -92,7 +92,8 @@ export function encodeFrame(frame: PeerFrame, key: PeerKey): Buffer {
   return Buffer.concat([body, key.tag(body)]);
 }
 
-function short(text: string): Buffer {
+/** One frame string: a length byte, then 1-MAX_NAME printable ASCII characters (the lease frame uses it too). */
+export function short(text: string): Buffer {
   const bytes = Buffer.from(text, 'latin1');
   if (bytes.length < 1 || bytes.length > MAX_NAME || !/^[\x21-\x7e]+$/.test(text))
     throw new RangeError(`a frame string is 1-${MAX_NAME} printable ASCII characters, got ${JSON.stringify(text)}`);
