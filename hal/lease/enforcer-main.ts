@@ -4,7 +4,7 @@
  * it removes CIDR from IFACE with `ip -4 addr del` and prints `expired LATE_US`. It is a
  * process of its own so that a hung agent (SIGSTOP, a stalled event loop) cannot keep the
  * address past its lease; when its stdin closes (the agent died) the armed deadline still
- * fires, then it exits.
+ * fires, then it exits. SIGTERM, SIGINT or SIGHUP while armed: the address goes at once.
  */
 import { spawnSync } from 'node:child_process';
 
@@ -59,6 +59,18 @@ process.stdin.on('data', (chunk: string) => {
   }
   arm();
 });
+// Asked to end (a service manager stopping what the agent left behind): it can no longer
+// enforce an armed deadline, so it drops the address at once instead.
+for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
+  process.on(signal, () => {
+    if (deadlineUs !== null) {
+      deadlineUs = nowUs();
+      fire();
+    }
+    process.exit(0);
+  });
+}
+
 process.stdin.on('end', () => {
   closed = true;
   arm();

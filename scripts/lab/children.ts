@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { sleep } from './exec.js';
 import { childrenOf, isSameLiveProcess, readProcStat, signalIfSame } from './proc-stat.js';
 
@@ -16,6 +17,12 @@ export interface SpawnSpec {
    * leaves no orphan behind, even though PID 1 of this machine does not reap orphans.
    */
   pidNamespace?: boolean;
+  /**
+   * With `pidNamespace`: the namespace's PID 1 is a small init (./pidns-init.ts) that runs the
+   * program as its child, so a SIGKILL of the program alone leaves the processes it started
+   * running (as on a real server), while `stop()` (power loss) still ends them all.
+   */
+  init?: boolean;
   /** Append stdout and stderr to this file; otherwise stdout/stderr are pipes. */
   logFile?: string;
   /** Give the process a stdin pipe (default: /dev/null). */
@@ -40,21 +47,29 @@ export class ManagedProcess {
   readonly pidNamespace: boolean;
   readonly exited: Promise<ExitInfo>;
   exit: ExitInfo | null = null;
-  /** With `pidNamespace`: the namespace's init (the real program), once known. */
+  /** With `pidNamespace`: the real program (the namespace's init, or the init's child), once known. */
   innerPid: number | null = null;
   innerStartTime: number | null = null;
+  /** With `init`: the namespace's init (./pidns-init.ts), once known. */
+  private initPid: number | null = null;
+  private initStartTime: number | null = null;
+  private readonly withInit: boolean;
   /** Set by the owner before it kills the process on purpose. */
   expectedExit = false;
 
   constructor(spec: SpawnSpec) {
     this.name = spec.name;
     this.pidNamespace = spec.pidNamespace === true;
+    this.withInit = this.pidNamespace && spec.init === true;
     const argv = ['--pdeathsig', 'KILL'];
     if (spec.netns !== undefined) {
       argv.push('ip', 'netns', 'exec', spec.netns);
     }
     if (this.pidNamespace) {
       argv.push('unshare', '--pid', '--fork', '--kill-child');
+      if (this.withInit) {
+        argv.push(process.execPath, fileURLToPath(new URL('./pidns-init.js', import.meta.url)));
+      }
     }
     argv.push(...spec.argv);
     let logFd: number | null = null;
@@ -103,7 +118,15 @@ export class ManagedProcess {
     }
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline && this.running) {
-      const [inner] = childrenOf(this.pid);
+      let [inner] = childrenOf(this.pid);
+      if (this.withInit && inner !== undefined) {
+        const initStat = readProcStat(inner);
+        if (initStat !== null) {
+          this.initPid = inner;
+          this.initStartTime = initStat.startTime;
+        }
+        [inner] = childrenOf(inner);
+      }
       const stat = inner === undefined ? null : readProcStat(inner);
       if (inner !== undefined && stat !== null && (comm === undefined || stat.comm === comm.slice(0, 15))) {
         this.innerPid = inner;
@@ -136,6 +159,20 @@ export class ManagedProcess {
     return signalIfSame(this.pid, this.startTime, signal);
   }
 
+  /**
+   * Signals the namespace's PID 1: the init with `init`, else the program. A SIGKILL of it
+   * ends every process of the namespace.
+   */
+  signalNamespaceInit(signal: NodeJS.Signals): boolean {
+    if (!this.withInit) {
+      return this.signal(signal);
+    }
+    if (!this.running || this.initPid === null || this.initStartTime === null) {
+      return false;
+    }
+    return signalIfSame(this.initPid, this.initStartTime, signal);
+  }
+
   /** Program still alive (inner init for PID namespaces). */
   get programAlive(): boolean {
     if (!this.running) {
@@ -164,7 +201,7 @@ export class ManagedProcess {
         // only if unshare has not forked; try to learn the init first.
         await this.waitInner(500).catch(() => undefined);
       }
-      if (!this.signal('SIGKILL')) {
+      if (!this.signalNamespaceInit('SIGKILL')) {
         signalIfSame(this.pid, this.startTime, 'SIGKILL');
       }
     } else {

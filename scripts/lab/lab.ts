@@ -515,6 +515,7 @@ export class Lab {
       name: `agent-${server.plan.name}`,
       netns: server.plan.netns,
       pidNamespace: true,
+      init: true,
       argv: command,
       logFile: server.paths.log,
     });
@@ -567,7 +568,8 @@ export class Lab {
       return;
     }
     agent.expectedExit = true;
-    if (!agent.signal('SIGKILL')) {
+    // The namespace's init: the agent and everything it started end, as at a power loss.
+    if (!agent.signalNamespaceInit('SIGKILL')) {
       void agent.stop(500);
     }
   }
@@ -980,7 +982,7 @@ export class Lab {
       return;
     }
     for (const member of this.group.live()) {
-      member.signal('SIGKILL');
+      member.signalNamespaceInit('SIGKILL');
       try {
         process.kill(member.pid, 'SIGKILL');
       } catch {

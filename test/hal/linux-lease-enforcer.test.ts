@@ -83,6 +83,25 @@ describeIfAvailable('Linux lease enforcer (namespace)', netnsUnavailable(), func
     expect(await exited).to.equal(0);
   });
 
+  it('asked to end (SIGTERM) while armed: removes the address at once, long before the deadline', async () => {
+    const l = lan as VethLan;
+    await ipIn(l.a, ['addr', 'add', ADDRESS, 'dev', l.ifA]);
+    const e = enforcer(l);
+    let err = '';
+    e.child.stderr.on('data', (c: Buffer) => (err += c.toString('utf8')));
+    const deadline = nowUs() + 20_000_000;
+    // A line it ignores, after the hold: its complaint proves the hold was read.
+    e.child.stdin.write(`hold ${deadline}
+ready?
+`);
+    await waitFor(() => err.includes('ignoring'), 5000, 'the enforcer reading its input');
+    const exited = new Promise<number | null>((resolve) => e.child.on('exit', (code) => resolve(code)));
+    e.child.kill('SIGTERM');
+    expect(await exited).to.equal(0);
+    expect(await holds(l.a, l.ifA)).to.equal(false);
+    expect(nowUs()).to.be.below(deadline);
+  });
+
   it('leaves the address alone once disarmed', async () => {
     const l = lan as VethLan;
     await ipIn(l.a, ['addr', 'add', ADDRESS, 'dev', l.ifA]);

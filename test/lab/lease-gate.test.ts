@@ -109,4 +109,38 @@ describe('lab: the lease gate (real agents, enforcer process, 4 s BMCs)', functi
     await converged(l, 60_000);
     expect(l.splitBrainViolations()).to.deep.equal([]);
   });
+
+  it('a SIGKILLed primary agent (its kernel keeps the address): its enforcer outlives it and removes the address before the monitor claims', async () => {
+    const l = await startLab({ config: CONFIG, bmcOffDelayMs: BMC_OFF_DELAY_MS });
+    lab = l;
+    const before = await converged(l);
+    await l.waitFor(
+      () => agentLog(l, before.primary).some((x) => x.event === 'lease-held'),
+      10_000,
+      'the primary logging its lease',
+      50,
+    );
+    const killUs = monoUs();
+    // The agent alone, as a crash: the server stays powered, its other processes run on.
+    expect(l.get(before.primary).agent?.signal('SIGKILL')).to.equal(true);
+    const dropUs = await l.waitFor(
+      () => changes(l, before.primary, killUs, true)[0],
+      10_000,
+      "the enforcer removing the dead agent's address",
+      20,
+    );
+    expect(dropUs - killUs).to.be.below((100 + 20 + 200) * 1000);
+    const claimUs = await l.waitFor(
+      () => changes(l, before.monitor, killUs, false)[0] ?? changes(l, before.primary, dropUs, false)[0],
+      15_000,
+      'a server claiming the primary address again',
+      20,
+    );
+    expect(dropUs).to.be.below(claimUs);
+    console.log(
+      `      kill -> address removed by the enforcer ${((dropUs - killUs) / 1000).toFixed(1)} ms, -> next claim ${((claimUs - killUs) / 1000).toFixed(1)} ms`,
+    );
+    await converged(l, 60_000);
+    expect(l.splitBrainViolations()).to.deep.equal([]);
+  });
 });
