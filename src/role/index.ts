@@ -1,4 +1,4 @@
-export { step, initialState, TIMER } from './step.js';
+export { step, initialState, TIMER, HALT_RETRY_US } from './step.js';
 export type {
   Action,
   AddressName,

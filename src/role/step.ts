@@ -35,7 +35,14 @@ export const TIMER = {
   defend: 'defend',
   deadMonitor: DEAD_MONITOR_TIMER,
   leaseTimeout: 'lease-timeout',
+  haltRetry: 'halt-retry',
 } as const;
+
+/**
+ * A server halted by a failed persist tries again after this long, by re-entering boot (whose
+ * first step persists): a full or read-only state dir that is fixed brings it back on its own.
+ */
+export const HALT_RETRY_US = 5_000_000;
 
 /** A check result older than this (beyond its window) describes the past: check again. */
 const STALE_SLACK_US = 100_000;
@@ -105,7 +112,7 @@ function dispatch(c: MachineConfig, s: RoleState, e: Event, out: Action[]): Role
     case 'link':
       return onLink(s, e, out);
     case 'persist-failed':
-      return onPersistFailed(c, s, e.detail, out);
+      return onPersistFailed(c, s, e.detail, e.nowUs, out);
     case 'assign-failed':
       return onAssignFailed(c, s, e, out);
     case 'command':
@@ -543,6 +550,13 @@ function persistAndReboot(s: RoleState, role: PersistedRole, reason: string, out
 
 function onTimer(c: MachineConfig, s: RoleState, timer: string, nowUs: number, out: Action[]): RoleState {
   if (timer === TIMER.bootDelay) return s.phase === 'boot-wait' ? onBootDelay(c, s, nowUs, out) : s;
+  if (timer === TIMER.haltRetry) {
+    if (s.phase !== 'halted') return s;
+    // Rule: a halted server holds nothing, so booting again risks nothing; boot persists
+    // first, and a store that still fails halts it again.
+    out.push({ type: 'reboot', reason: 'retrying after a failed persist' });
+    return go(s, 'booting', 'retrying after a failed persist', out);
+  }
   if (s.maintenance && timer !== TIMER.announce) return s;
   if (timer === TIMER.fenceRetry)
     return s.phase === 'monitor' && s.fence.status === 'backoff' ? onFenceRetry(c, s, nowUs, out) : s;
@@ -1118,7 +1132,7 @@ function onAssignFailed(
   return { ...next, poweredOff: [], fence: idleFence(), probe: freshProbe(e.nowUs) };
 }
 
-function onPersistFailed(c: MachineConfig, s: RoleState, detail: string, out: Action[]): RoleState {
+function onPersistFailed(c: MachineConfig, s: RoleState, detail: string, nowUs: number, out: Action[]): RoleState {
   // Rule: never act on a role change that is not on disk. Hold nothing, take no part.
   out.push({ type: 'release', address: 'primary' });
   out.push({ type: 'release', address: 'monitor' });
@@ -1130,6 +1144,7 @@ function onPersistFailed(c: MachineConfig, s: RoleState, detail: string, out: Ac
   if (c.fencing.powerCycle === 'off-on')
     powerOn([...new Set([...s.poweredOff, ...s.fence.fenced])], 'this server cannot persist its role', out);
   const next = go(s, 'halted', `persisting failed: ${detail}`, out);
+  out.push({ type: 'set-timer', timer: TIMER.haltRetry, atUs: nowUs + HALT_RETRY_US });
   return { ...next, poweredOff: [], fence: idleFence() };
 }
 

@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import type { Action } from '../../src/role/index.js';
+import { HALT_RETRY_US, TIMER } from '../../src/role/index.js';
 import { batch, bootTo, machine, miss, monitoring, MS, record, Run } from './fixtures.js';
 
 function indexOf(actions: Action[], type: Action['type'], pick: (a: Action) => boolean = () => true): number {
@@ -667,6 +668,22 @@ describe('role machine: primary duties', () => {
     expect(run.state.phase).to.equal('halted');
     expect(run.last).to.deep.include({ type: 'release', address: 'primary' });
     run.feed(batch(300 * MS, 0, 9));
+    expect(run.last).to.deep.equal([]);
+  });
+
+  it('a halted server boots again after HALT_RETRY_US, and halts again while the store still fails', () => {
+    const run = primary();
+    run.feed({ type: 'persist-failed', nowUs: 200 * MS, detail: 'ENOSPC' });
+    expect(run.last).to.deep.include({ type: 'set-timer', timer: TIMER.haltRetry, atUs: 200 * MS + HALT_RETRY_US });
+    // Any other timer leaves it halted.
+    run.feed({ type: 'timer', nowUs: 300 * MS, timer: TIMER.defend });
+    expect(run.state.phase).to.equal('halted');
+    run.feed({ type: 'timer', nowUs: 200 * MS + HALT_RETRY_US, timer: TIMER.haltRetry });
+    expect(run.state.phase).to.equal('booting');
+    expect(run.last).to.deep.include({ type: 'reboot', reason: 'retrying after a failed persist' });
+    expect(run.last.some((a) => a.type === 'transition' && a.from === 'halted' && a.to === 'booting')).to.equal(true);
+    // A stale retry timer after the server left `halted` does nothing.
+    run.feed({ type: 'timer', nowUs: 200 * MS + 2 * HALT_RETRY_US, timer: TIMER.haltRetry });
     expect(run.last).to.deep.equal([]);
   });
 });
