@@ -23,6 +23,8 @@ export interface DatagramTransport {
 /** UDP to `host:port`. The socket does not keep the process alive (a warm session is no reason to live). */
 export class UdpTransport implements DatagramTransport {
   private socket: Socket | null = null;
+  /** Whether `socket` finished connecting: an unconnected socket needs a port on every send. */
+  private connected = false;
 
   constructor(
     private readonly host: string,
@@ -33,6 +35,7 @@ export class UdpTransport implements DatagramTransport {
     this.close();
     const socket = createSocket({ type: 'udp4' });
     this.socket = socket;
+    this.connected = false;
     socket.on('message', (datagram) => handlers.message(datagram));
     socket.on('error', (error) => handlers.error(error));
     return new Promise((resolve, reject) => {
@@ -45,6 +48,7 @@ export class UdpTransport implements DatagramTransport {
       socket.connect(this.port, this.host, () => {
         socket.off('error', failed);
         socket.unref();
+        if (this.socket === socket) this.connected = true;
         resolve();
       });
     });
@@ -52,19 +56,28 @@ export class UdpTransport implements DatagramTransport {
 
   send(datagram: Buffer): void {
     const socket = this.socket;
-    if (socket === null) {
+    // Not open, or still connecting (a retransmission racing a re-open): dropped, as a lost
+    // datagram would be; the exchange's retransmission or deadline deals with it. Sending on
+    // an unconnected socket without a port would throw instead.
+    if (socket === null || !this.connected) {
       return;
     }
-    socket.send(datagram, (error) => {
-      if (error !== null && error !== undefined && this.socket === socket) {
-        socket.emit('error', error);
-      }
-    });
+    try {
+      socket.send(datagram, (error) => {
+        if (error !== null && error !== undefined && this.socket === socket) {
+          socket.emit('error', error);
+        }
+      });
+    } catch (error) {
+      // The socket closed or lost its connection under us: a socket-level failure, reported.
+      if (this.socket === socket) socket.emit('error', error instanceof Error ? error : new Error(String(error)));
+    }
   }
 
   close(): void {
     const socket = this.socket;
     this.socket = null;
+    this.connected = false;
     if (socket !== null) {
       socket.removeAllListeners('message');
       socket.on('error', () => undefined);
