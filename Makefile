@@ -77,7 +77,7 @@ UNIT_TESTS := dist/test/role/*.test.js dist/test/sim/*.test.js dist/test/config/
   dist/test/control/*.test.js dist/test/hal/*-packet.test.js dist/test/hal/*-output.test.js \
   dist/test/sync/*.test.js dist/test/shell/*.test.js dist/test/platform/*.test.js dist/test/peer/*.test.js \
   dist/test/lease/*.test.js dist/test/log/*.test.js dist/test/model/*.test.js \
-  dist/test/agent/bmc-identity.test.js dist/test/soak/checks.test.js dist/test/cli/test-hooks.test.js
+  dist/test/agent/bmc-identity.test.js dist/test/agent/isolating-fence.test.js dist/test/soak/checks.test.js dist/test/cli/test-hooks.test.js
 
 # The one test command (README, .ci/run): check first (types, lint, fast tests), then the rest,
 # the lab included.

@@ -112,6 +112,7 @@ export class Agent implements Operator {
       clock: ports.clock,
       gate: this.mc.fencing.gate,
       log: (level, event, text, fields) => this.log(level, event, text, fields),
+      stopped: () => this.stopped,
     });
     const peer = ports.peer ?? null;
     if (peer !== null && ports.config.peer.keyFile !== null) {

@@ -1,3 +1,4 @@
+import { sleepUs } from '../../hal/clock/index.js';
 import type { Clock } from '../../hal/clock/index.js';
 import type { IsolatorFactory } from '../../hal/isolation/index.js';
 import type { LogFields } from '../log/index.js';
@@ -10,19 +11,21 @@ export interface FenceOutcome extends FenceDone {
 }
 
 export interface IsolatingFenceOptions {
-  power: PowerControl;
+  power: Pick<PowerControl, 'fence' | 'powerOn'>;
   isolators: IsolatorFactory;
   clock: Clock;
   /** `isolated`: a confirmed cut ends the fence; otherwise only the power does. */
   gate: 'confirmed' | 'isolated' | 'lease';
   log: (level: LogLevel, event: string, text: string, fields?: LogFields) => void;
+  /** True once the agent stopped: no more power-off retries. */
+  stopped?: () => boolean;
 }
 
 /**
  * The fence of the `isolated` gate (README "Takeover gates"): the member's power-off and
  * the cut of its switch port start together, and the fence ends as soon as either is read
  * back, so a BMC that takes seconds to cut the power no longer holds the takeover. The
- * power-off runs on regardless; its outcome is logged (an alarm when it fails). The port is
+ * power-off runs on regardless, retried until it is read back; its failures are alarms. The port is
  * reconnected only once the power reads off, so a server that was cut off while still
  * running never rejoins the LAN holding the address; a power-on after the takeover waits
  * for that. With another gate, or for a member without an isolation device, this is the
@@ -31,10 +34,14 @@ export interface IsolatingFenceOptions {
 export class IsolatingFence {
   /** Per member: the power-off still running (or done) of its latest fence. */
   private readonly offs = new Map<string, Promise<boolean>>();
+  /** Per member: the number of its latest fence, so that an older one's retries stop. */
+  private readonly generations = new Map<string, number>();
 
   constructor(private readonly o: IsolatingFenceOptions) {}
 
   fence(target: string): Promise<FenceOutcome> {
+    const generation = (this.generations.get(target) ?? 0) + 1;
+    this.generations.set(target, generation);
     const power = this.o.power.fence(target);
     if (this.o.gate !== 'isolated' || !this.o.isolators.has(target)) {
       this.offs.delete(target);
@@ -43,27 +50,18 @@ export class IsolatingFence {
     const isolator = this.o.isolators.open(target);
     const startUs = this.o.clock.nowUs();
     const cut = isolator.isolate().then(() => isolator.status());
-    // The power-off goes on after the fence has ended: log its end, and reconnect the
-    // port once the server is off (not before: it would rejoin holding the address).
-    const off = power.then(
-      async (done) => {
-        this.o.log('info', 'fence-power-off', `power of ${target} confirmed off: ${done.detail}`, {
-          target,
-          offUs: done.offUs,
-        });
-        await this.restore(target);
-        return true;
-      },
-      (error: unknown) => {
-        this.o.log(
-          'error',
-          'fence-power-failed',
-          `power-off of ${target} failed after its isolation: ${message(error)}; its switch port stays shut and it will not be powered on`,
-          { target },
-        );
-        return false;
-      },
-    );
+    // The power-off goes on after the fence has ended: log its end, and reconnect the port
+    // once the server is off (not before: it would rejoin holding the address) and the cut's
+    // own read-back is over (or it would read the reconnected port and cry failure). A
+    // power-off that fails is retried with backoff while the port stays shut: the server is
+    // cut off but may still run, and must be off before it rejoins or is powered on.
+    const current = (): boolean => this.generations.get(target) === generation;
+    const off = this.powerOffUntilDone(target, power, current).then(async (ok) => {
+      if (!ok) return false;
+      await cut.catch(() => undefined);
+      if (current()) await this.restore(target);
+      return true;
+    });
     this.offs.set(target, off);
     return new Promise<FenceOutcome>((resolve, reject) => {
       let failures = 0;
@@ -105,6 +103,36 @@ export class IsolatingFence {
       );
       power.then((done) => resolve({ ...done, by: 'power' }), failed);
     });
+  }
+
+  /**
+   * The power-off of an isolated member, retried (1 s doubling to 60 s) until the power reads
+   * off; false when a newer fence of the same member took over.
+   */
+  private async powerOffUntilDone(target: string, first: Promise<FenceDone>, current: () => boolean): Promise<boolean> {
+    let attempt: Promise<FenceDone> = first;
+    for (let tries = 1; ; tries += 1) {
+      try {
+        const done = await attempt;
+        this.o.log('info', 'fence-power-off', `power of ${target} confirmed off: ${done.detail}`, {
+          target,
+          offUs: done.offUs,
+        });
+        return true;
+      } catch (error) {
+        const waitUs = Math.min(60_000_000, 1_000_000 * 2 ** Math.min(tries - 1, 6));
+        this.o.log(
+          'error',
+          'fence-power-failed',
+          `power-off of ${target} failed after its isolation (attempt ${tries}): ${message(error)}; its switch port stays shut, retrying in ${waitUs / 1_000_000} s`,
+          { target, attempt: tries },
+        );
+        await sleepUs(this.o.clock, waitUs);
+        // A newer fence of this member runs its own power-off; a stopped agent retries nothing.
+        if (!current() || this.o.stopped?.() === true) return false;
+        attempt = this.o.power.fence(target);
+      }
+    }
   }
 
   /** Powers a fenced member on, once its power-off (and reconnection) is done; never if it failed. */
