@@ -109,6 +109,8 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRec
         state_dir: disks.stateDir(server),
         sync: { ...c.sync, paths: [disks.dataDir(server)] },
       }),
+      // The isolated gate needs its device: each member's switch port, shut through SNMP.
+      ...(options.gate === 'isolated' ? { switchSnmp: true, isolation: true } : {}),
       observerIntervalMs: options.observerIntervalMs,
       keepRunDir: options.keepRunDir ?? false,
       log: (line) => options.log(`lab: ${line}`),

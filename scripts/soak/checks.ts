@@ -152,6 +152,9 @@ function poweredAt(power: readonly PowerEvent[], server: string, atUs: number, c
 }
 
 /** Servers holding the primary address in their kernel at `atUs` (address records). */
+/** A holder on a usable link that appears this soon after a claim is the claim's doing. */
+const SPLIT_SLACK_US = 50_000;
+
 function kernelHolders(record: CampaignRecord, atUs: number): Set<string> {
   const holding = new Set<string>();
   for (const event of record.primaryAddress) {
@@ -199,8 +202,11 @@ export function checkTakeovers(record: CampaignRecord): TakeoverCheck[] {
       let subjects: string[] = [];
       const fenced = /-> confirming: fenced (.+?) \(/.exec(reason);
       const released = /-> confirming: (\S+) released the primary address/.exec(reason);
-      if (/isolat/i.test(reason)) basis = 'isolation';
-      else if (/lease/i.test(reason)) basis = 'lease';
+      // The isolated gate's fence ends at the switch port's read-back: "fenced c (cut off at ...".
+      if (/isolat/i.test(reason) || / \(cut off at /.test(reason)) {
+        basis = 'isolation';
+        subjects = fenced === null ? [] : (fenced[1] ?? '').split(',').map((s) => s.trim());
+      } else if (/lease/i.test(reason)) basis = 'lease';
       else if (fenced !== null) {
         basis = 'fence';
         subjects = (fenced[1] ?? '').split(',').map((s) => s.trim());
@@ -233,11 +239,25 @@ export function checkTakeovers(record: CampaignRecord): TakeoverCheck[] {
         if (kernelHolders(record, claimUs).has(holder) && poweredAt(power, holder, claimUs))
           problems.push(`${holder} still held the primary address when ${server} took over after its release`);
       }
-      // Ground truth, whatever the agent said: nobody else powered holds the address at the claim.
+      // Ground truth, whatever the agent said: nobody else powered holds the address at the
+      // claim; after an isolation, nobody else holds it on a usable link (the cut-off server
+      // may still run with the address until its power-off).
       for (const other of kernelHolders(record, claimUs)) {
-        if (other === server) continue;
-        if (poweredAt(power, other, claimUs))
+        if (other === server || !poweredAt(power, other, claimUs)) continue;
+        if (basis !== 'isolation')
           problems.push(`${other} (powered) held the primary address in its kernel when ${server} took over`);
+        else if (
+          record.splitBrain.some(
+            (v) =>
+              v.servers.includes(other) &&
+              v.servers.includes(server) &&
+              v.startUs <= claimUs + SPLIT_SLACK_US &&
+              (v.endUs ?? Infinity) >= claimUs,
+          )
+        )
+          problems.push(
+            `${other} held the primary address on a usable link when ${server} took over after its isolation`,
+          );
       }
       checks.push({ server, atUs: claimUs, reason, basis, subjects, ok: problems.length === 0, problems });
     });

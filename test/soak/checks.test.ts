@@ -119,6 +119,45 @@ describe('soak: takeover check (confirmed gate)', () => {
   });
 });
 
+describe('soak: takeover check (isolated gate)', () => {
+  const isolatedTakeover = [
+    transition(
+      'b',
+      10 * S,
+      'monitor -> confirming: fenced a (cut off at switch 198.18.0.1:161 ifIndex 5, read back in 35.6 ms; power-off continues); confirming the primary address is silent',
+    ),
+    transition('b', 10 * S + 20_000, 'confirming -> primary: took over from a after fencing it'),
+  ];
+  // a keeps the address in its kernel (cut off, still powered); b claims.
+  const claimBesideA = [
+    { server: 'a', atUs: 1, added: true },
+    { server: 'b', atUs: 10 * S + 15_000, added: true },
+  ];
+
+  it('passes a claim beside a powered, cut-off holder: its link is not usable', () => {
+    const checks = checkTakeovers(
+      record({ gate: 'isolated', agentEvents: isolatedTakeover, primaryAddress: claimBesideA }),
+    );
+    expect(checks[0]?.basis).to.equal('isolation');
+    expect(checks[0]?.subjects).to.deep.equal(['a']);
+    expect(checks.map((c) => c.problems)).to.deep.equal([[]]);
+  });
+
+  it('flags a claim while the isolated holder was still on a usable link', () => {
+    const checks = checkTakeovers(
+      record({
+        gate: 'isolated',
+        agentEvents: isolatedTakeover,
+        primaryAddress: claimBesideA,
+        splitBrain: [{ startUs: 10 * S + 15_000, endUs: 11 * S, servers: ['a', 'b'] }],
+      }),
+    );
+    expect(checks[0]?.problems).to.deep.equal([
+      'a held the primary address on a usable link when b took over after its isolation',
+    ]);
+  });
+});
+
 describe('soak: replicated files check', () => {
   it('counts acknowledged versions a new primary lacks, and the unsynced writes of the loss window', () => {
     const r = record({
