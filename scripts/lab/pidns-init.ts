@@ -9,9 +9,11 @@
  * init (power loss) still takes down the whole namespace.
  *
  * It forwards SIGTERM, SIGINT, SIGHUP, SIGUSR1 and SIGUSR2 to the program. After the program
- * exited it stays until no other live process of the namespace is its child (orphans are
- * re-parented to it), at most ORPHAN_WAIT_MS, then exits with the program's status (128 +
- * signal number when it was killed by a signal, as a shell reports it).
+ * exited, as a service manager stopping the agent's unit would, it kills the program's other
+ * processes (`ip monitor` and the like, re-parented to it) except lease enforcers, which are
+ * meant to outlive the agent and exit by themselves once their deadline fired; it waits for
+ * those, at most ORPHAN_WAIT_MS, then exits with the program's status (128 + signal number
+ * when it was killed by a signal, as a shell reports it).
  */
 import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
@@ -29,6 +31,29 @@ if (program === undefined) {
 /** This process's PID as the host's /proc numbers it (the namespace sees it as 1). */
 function hostPid(): number {
   return Number(readFileSync('/proc/self/stat', 'utf8').split(' ')[0]);
+}
+
+/** Whether `pid` runs the lease enforcer (hal/lease/enforcer-main). */
+function isEnforcer(pid: number): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('enforcer-main');
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The PID this namespace knows a process by (the last `NSpid` field): /proc here is the
+ * host's, whose numbers mean other processes inside the namespace. Null when unknown.
+ */
+function namespacePid(hostPid: number): number | null {
+  try {
+    const line = /^NSpid:\s*(.+)$/m.exec(readFileSync(`/proc/${hostPid}/status`, 'utf8'));
+    const local = Number(line?.[1]?.trim().split(/\s+/).at(-1));
+    return Number.isInteger(local) && local > 1 ? local : null;
+  } catch {
+    return null;
+  }
 }
 
 /** Live (not zombie) processes whose parent is `parent`, from the host's /proc. */
@@ -63,7 +88,18 @@ child.on('exit', (code, signal) => {
   const status = signal === null ? (code ?? 1) : 128 + (constants.signals[signal] ?? 0);
   const deadline = Date.now() + ORPHAN_WAIT_MS;
   const poll = (): void => {
-    if (liveChildren(self).length === 0 || Date.now() >= deadline) process.exit(status);
+    const left = liveChildren(self);
+    for (const pid of left) {
+      const local = isEnforcer(pid) ? null : namespacePid(pid);
+      if (local === null) continue;
+      try {
+        process.kill(local, 'SIGKILL');
+      } catch {
+        // Gone already.
+      }
+    }
+    if (left.length === 0) process.exit(status);
+    if (Date.now() >= deadline) process.exit(status);
     setTimeout(poll, POLL_MS);
   };
   poll();
