@@ -16,6 +16,8 @@ import type {
   MachineConfig,
   OperatorCommand,
   RoleState,
+  StepResult,
+  TimerName,
 } from '../role/index.js';
 import type { PowerState } from '../../hal/bmc/index.js';
 import type { ConflictReport } from '../../hal/nic/index.js';
@@ -47,7 +49,7 @@ export class Agent implements Operator {
   private readonly queue: Action[] = [];
   private draining = false;
   private stopped = false;
-  private readonly timers = new Map<string, { cancel: Cancel; atUs: number }>();
+  private readonly timers = new Map<TimerName, { cancel: Cancel; atUs: number }>();
   private readonly primaryIp: string;
   private readonly rtt = new Samples();
   private readonly jitter = new Samples();
@@ -271,15 +273,12 @@ export class Agent implements Operator {
   command(command: OperatorCommand): CommandOutcome {
     const before = this.state.phase;
     this.log('warn', 'operator-command', `operator command: ${command}`, { command });
-    const actions = this.dispatch({ type: 'command', nowUs: this.now(), command });
-    const refused = actions.find(
-      (a): a is Extract<Action, { type: 'log' }> => a.type === 'log' && a.event === 'command-refused',
-    );
+    const { refused } = this.dispatch({ type: 'command', nowUs: this.now(), command });
     return {
       accepted: refused === undefined,
       from: before,
       to: this.state.phase,
-      message: refused?.message ?? `${command} accepted`,
+      message: refused ?? `${command} accepted`,
     };
   }
 
@@ -353,14 +352,14 @@ export class Agent implements Operator {
     this.dispatch({ type: 'boot', nowUs: this.now(), record, linkUp });
   }
 
-  private dispatch(event: Event): Action[] {
-    if (this.stopped) return [];
-    const { state, actions } = step(this.mc, this.state, event);
-    if (state.probe.misses > this.state.probe.misses) this.counters.misses += 1;
-    this.state = state;
-    this.queue.push(...actions);
+  private dispatch(event: Event): StepResult {
+    if (this.stopped) return { state: this.state, actions: [] };
+    const result = step(this.mc, this.state, event);
+    if (result.state.probe.misses > this.state.probe.misses) this.counters.misses += 1;
+    this.state = result.state;
+    this.queue.push(...result.actions);
     void this.drain();
-    return actions;
+    return result;
   }
 
   /** Replies to operator probes; the monitor's probes are the Prober's business. */
@@ -493,7 +492,7 @@ export class Agent implements Operator {
     }
   }
 
-  private setTimer(name: string, atUs: number): void {
+  private setTimer(name: TimerName, atUs: number): void {
     this.timers.get(name)?.cancel();
     const cancel = this.ports.clock.at(atUs, () => {
       this.timers.delete(name);
@@ -502,7 +501,7 @@ export class Agent implements Operator {
     this.timers.set(name, { cancel, atUs });
   }
 
-  private cancelTimer(name: string): void {
+  private cancelTimer(name: TimerName): void {
     this.timers.get(name)?.cancel();
     this.timers.delete(name);
   }
@@ -873,6 +872,14 @@ export class Agent implements Operator {
   }
 
   private transition(action: Extract<Action, { type: 'transition' }>): void {
+    if (action.routine === true) {
+      this.log('debug', 'transition', `${action.from} -> ${action.to}: ${action.reason}`, {
+        from: action.from,
+        to: action.to,
+        epoch: action.epoch,
+      });
+      return;
+    }
     const entry: Transition = {
       atMs: this.ports.clock.wallMs(),
       atUs: this.now(),
