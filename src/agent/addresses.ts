@@ -36,9 +36,9 @@ export class Addresses {
 
   async release(name: AddressName): Promise<void> {
     const address = this.address(name);
-    if (!(await this.x.ports.nic.holds(address))) return this.peers.released(name, false);
+    if (!(await this.x.ports.nic.holds(address))) return this.peers.released(name, { releasedNow: false });
     await this.x.ports.nic.release(address);
-    this.peers.released(name, true);
+    this.peers.released(name, { releasedNow: true });
     this.x.log('info', 'address-released', `released the ${name} address ${address}`, { address });
   }
 

@@ -95,12 +95,15 @@ export class PeerLinks {
     this.heartbeat?.sendNow();
   }
 
-  /** `said`: the address was held and released now, so the peers hear it at once. */
-  released(address: AddressName, said: boolean): void {
+  /**
+   * The address is not held (any more). `releasedNow`: this agent just released it, so the
+   * peers hear it at once.
+   */
+  released(address: AddressName, how: { releasedNow: boolean }): void {
     this.holding.delete(address);
     // The address is gone: a lease given up can be released, so a claimant need not wait it out.
     if (address === 'primary') this.lease?.addressGone();
-    if (said) this.heartbeat?.sendNow();
+    if (how.releasedNow) this.heartbeat?.sendNow();
   }
 
   acquireLease(epoch: number): void {
