@@ -14,7 +14,7 @@
  * already in the socket when the timeout is due is read before the timeout runs, and a
  * late event loop does not turn answered probes into misses. If not (the loop slept until
  * this deadline), they run at once: the deferral would cost ~50 µs at p50 and up to a few
- * hundred at p99 on a just-woken VM (measured with test/hal/native-clock-measure.ts raw).
+ * hundred at p99 on a just-woken VM (measured with test/host/hal/native-clock-measure.ts raw).
  *
  * Contract (hal/clock/index.ts): never early (the heap pops only deadlines <= nowUs());
  * one callback at a time, never re-entrantly (they run in a loop in one immediate, and a

@@ -10,6 +10,8 @@ import { appendFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:net';
 import { basename, join } from 'node:path';
 import type { IpmitoolBmcOptions } from '../../hal/bmc/ipmitool.js';
+import { realAgent } from './agent-command.js';
+import type { AgentCommand } from './agent-command.js';
 import { agentConfig, agentPaths, boardFile, deepMerge, writeAgentFiles } from './agent-config.js';
 import type { AgentConfigFile, AgentPaths, BoardFile, Patch } from './agent-config.js';
 import {
@@ -38,7 +40,7 @@ import { NetRecorder, wallMinusMonoUs } from './monitor.js';
 import type { RecordedEvent } from './monitor.js';
 import { addNetns, buildNetwork, deleteNetns, ipBatchOnce, listNetns } from './netns.js';
 import { Observer } from './observer.js';
-import { LAB_ROOT, agentMain, redfishBmcMain } from './paths.js';
+import { LAB_ROOT, redfishBmcMain } from './paths.js';
 import { makeRedfishTls } from './redfish-ca.js';
 import type { RedfishTls } from './redfish-ca.js';
 import { readProcStat } from './proc-stat.js';
@@ -48,6 +50,8 @@ import { startSerialPair } from './serial.js';
 import { SNMP_PORT, portIfIndex, startSnmpd, switchHost, writeSnmpdFiles } from './snmpd.js';
 import type { SnmpdFiles } from './snmpd.js';
 import { findViolations } from './split-brain.js';
+import { holderEventsOf, labStatus } from './lab-status.js';
+import type { LabStatus } from './lab-status.js';
 import type { HolderEvent, HolderState, Violation } from './split-brain.js';
 import { BMC_PORT, BMC_USER, PRIMARY_ADDRESS, allNetns, bare, defaultServerNames, planLab } from './topology.js';
 import type { LabPlan, ServerPlan } from './topology.js';
@@ -55,28 +59,8 @@ import type { LabPlan, ServerPlan } from './topology.js';
 export { FAULT_KINDS } from './fault-kinds.js';
 export type { FaultKind } from './fault-kinds.js';
 
-export interface AgentContext {
-  server: string;
-  netns: string;
-  configPath: string;
-  boardPath: string;
-  runDir: string;
-}
-
-/** The program run as a server's agent (inside the server namespace). */
-export type AgentCommand = (context: AgentContext) => string[];
-
-/** The real agent: `node <repo>/dist/src/cli/main.js run --config CONFIG`. */
-export const realAgent: AgentCommand = ({ configPath }) => [
-  process.execPath,
-  agentMain(),
-  'run',
-  '--config',
-  configPath,
-];
-
-/** A stand-in agent that does nothing but live, for testing the harness itself. */
-export const placeholderAgent: AgentCommand = () => ['sleep', 'infinity'];
+export { placeholderAgent, realAgent } from './agent-command.js';
+export type { AgentCommand, AgentContext } from './agent-command.js';
 
 export interface LabOptions {
   /** Number of servers (named a, b, c, ...) or their names. Default 3. */
@@ -837,27 +821,7 @@ export class Lab {
 
   /** The recorded events as input for the split-brain checker: eth0 of each server and its switch port. */
   holderEvents(): HolderEvent[] {
-    const events: HolderEvent[] = [];
-    for (const event of this.events) {
-      const port = this.servers.get(event.server)?.plan.lanPort;
-      if (event.ifname === port && event.kind === 'link') {
-        // Admin state of the switch port (carrier of a veth peer is irrelevant here).
-        events.push({
-          server: event.server,
-          atUs: event.atUs,
-          kind: 'port',
-          up: event.flags.includes('UP') && !event.deleted,
-        });
-      } else if (event.ifname === 'eth0') {
-        events.push(
-          event.kind === 'link'
-            ? { server: event.server, atUs: event.atUs, kind: 'link', up: event.up }
-            : { server: event.server, atUs: event.atUs, kind: 'addr', address: event.address, deleted: event.deleted },
-        );
-      }
-    }
-    // A silent port counts as a port that is down; the order of events is by time.
-    return [...events, ...this.silences].sort((a, b) => a.atUs - b.atUs);
+    return holderEventsOf(this.events, (server) => this.servers.get(server)?.plan.lanPort, this.silences);
   }
 
   /** Every interval in which two or more servers held `address` (default primary) on a usable link. */
@@ -892,45 +856,8 @@ export class Lab {
   // ---- status --------------------------------------------------------------------------
 
   /** Holders, power, faults and observer statistics, for the CLI `status`. */
-  async status(): Promise<{
-    id: string;
-    runDir: string;
-    holders: Holders;
-    servers: Record<string, unknown>;
-    observer: unknown;
-  }> {
-    const holders = await this.holders();
-    const servers: Record<string, unknown> = {};
-    for (const [name, server] of this.servers) {
-      servers[name] = {
-        netns: server.plan.netns,
-        powered: server.powered,
-        powerOffPending: this.bmcPower.offPending(name),
-        agentPid: this.agentPid(name),
-        agentStarts: server.agentStarts,
-        bmc: `${server.plan.bmcHost}:${BMC_PORT}`,
-        faults: [...server.faults],
-        ttl: server.plan.ttl,
-      };
-    }
-    const observer = this.observer;
-    const last = observer?.lastReply() ?? null;
-    return {
-      id: this.id,
-      runDir: this.runDir,
-      holders,
-      servers,
-      observer:
-        observer === null
-          ? null
-          : {
-              sent: observer.sent,
-              replies: observer.replies.length,
-              lastReplyAgoMs: last === null ? null : (monoUs() - last.t) / 1000,
-              lastReplyFrom: last === null ? null : this.serverByTtl(last.ttl),
-              largestGapLast10sMs: observer.outage(monoUs() - 10_000_000).gapUs / 1000,
-            },
-    };
+  async status(): Promise<LabStatus> {
+    return labStatus(this, await this.holders());
   }
 
   // ---- teardown ------------------------------------------------------------------------

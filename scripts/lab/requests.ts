@@ -5,9 +5,24 @@
  */
 import { FAULT_KINDS } from './fault-kinds.js';
 import type { FaultKind } from './fault-kinds.js';
-import type { Lab } from './lab.js';
+import type { SlowBmcPower } from './slow-bmc.js';
 
-export async function handleLabRequest(lab: Lab, line: string): Promise<string> {
+/**
+ * What a request may ask of the running lab (lab.ts's `Lab` has it; a power request answers
+ * with its timing as JSON): named here so that this module does not import the lab it
+ * serves, which imports it.
+ */
+export interface LabRequests {
+  readonly servers: ReadonlyMap<string, unknown>;
+  readonly bmcPower: Pick<SlowBmcPower, 'acknowledge' | 'off' | 'on'>;
+  status(): Promise<object>;
+  fail(name: string, kind: FaultKind): Promise<void>;
+  restore(name: string, kind?: FaultKind): Promise<void>;
+  powerOn(name: string, source?: 'bmc' | 'harness'): Promise<object | null>;
+  powerOff(name: string, source?: 'bmc' | 'harness'): Promise<object | null>;
+}
+
+export async function handleLabRequest(lab: LabRequests, line: string): Promise<string> {
   const [verb, name, ...rest] = line.split(/\s+/).filter((word) => word !== '');
   if (verb === 'chassis' && name !== undefined) {
     return handleChassis(lab, name, rest);
@@ -48,7 +63,7 @@ export async function handleLabRequest(lab: Lab, line: string): Promise<string> 
 }
 
 /** `chassis NODE PARM VALUE [PARM VALUE ...]`: '' on success, the chassis program's convention. */
-async function handleChassis(lab: Lab, name: string, pairs: readonly string[]): Promise<string> {
+async function handleChassis(lab: LabRequests, name: string, pairs: readonly string[]): Promise<string> {
   if (!lab.servers.has(name)) {
     return `error: no server ${name}`;
   }

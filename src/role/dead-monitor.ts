@@ -10,9 +10,8 @@
  * monitor address.
  */
 import { log, powerOn } from './actions.js';
+import { TIMER } from './timers.js';
 import type { Action, Event, MachineConfig, PeerView, RoleState } from './types.js';
-
-export const DEAD_MONITOR_TIMER = 'dead-monitor';
 
 /** How long the primary waits after the monitor fell silent on every path. */
 export function deadMonitorWaitUs(c: MachineConfig): number {
@@ -61,7 +60,7 @@ export function onPeer(c: MachineConfig, s: RoleState, e: Extract<Event, { type:
   if (s.peers.deadSinceUs !== null && !silentEverywhere(c, view, s.peers.monitor ?? '')) {
     // Rule: a monitor heard again is alive; whatever silenced it, nothing to do.
     out.push(log('info', 'monitor-agent-back', `${e.node} is heard again on ${e.path}; not fencing it`));
-    out.push({ type: 'cancel-timer', timer: DEAD_MONITOR_TIMER });
+    out.push({ type: 'cancel-timer', timer: TIMER.deadMonitor });
     view = { ...view, deadSinceUs: null };
   }
   return { ...s, peers: view };
@@ -88,7 +87,7 @@ export function onPeerSilent(
       { monitor: e.node, waitMs: Math.round(waitUs / 1000) },
     ),
   );
-  out.push({ type: 'set-timer', timer: DEAD_MONITOR_TIMER, atUs: e.nowUs + waitUs });
+  out.push({ type: 'set-timer', timer: TIMER.deadMonitor, atUs: e.nowUs + waitUs });
   return { ...next, peers: { ...view, deadSinceUs: e.nowUs } };
 }
 
@@ -99,7 +98,7 @@ export function onDeadMonitorTimer(c: MachineConfig, s: RoleState, nowUs: number
   if (!silentEverywhere(c, s.peers, monitor)) return { ...s, peers: { ...s.peers, deadSinceUs: null } };
   out.push({ type: 'check', id: 0, address: 'monitor', windowUs: c.boot.checkUs });
   // A watchdog: if this check's answer is superseded by another check, ask again.
-  out.push({ type: 'set-timer', timer: DEAD_MONITOR_TIMER, atUs: nowUs + Math.max(c.fencing.retryUs, 1_000_000) });
+  out.push({ type: 'set-timer', timer: TIMER.deadMonitor, atUs: nowUs + Math.max(c.fencing.retryUs, 1_000_000) });
   return s;
 }
 
@@ -114,7 +113,7 @@ export function onDeadMonitorCheck(
   if (s.peers.deadSinceUs === null || s.peers.fencing || monitor === null) return s;
   const mac = c.members.find((m) => m.name === monitor)?.mac.toLowerCase() ?? '';
   const answered = e.evidence.some((x) => x.startsWith('arp-') && x.toLowerCase().includes(mac));
-  out.push({ type: 'cancel-timer', timer: DEAD_MONITOR_TIMER });
+  out.push({ type: 'cancel-timer', timer: TIMER.deadMonitor });
   if (!answered) {
     // Its server is off, or another member holds the address now: spares take care of it.
     out.push(
@@ -150,7 +149,7 @@ export function onDeadMonitorFenced(
     out.push(
       log('error', 'monitor-fence-failed', `fencing the dead monitor ${e.target} failed: ${e.detail}; retrying`),
     );
-    out.push({ type: 'set-timer', timer: DEAD_MONITOR_TIMER, atUs: e.nowUs + c.fencing.retryUs });
+    out.push({ type: 'set-timer', timer: TIMER.deadMonitor, atUs: e.nowUs + c.fencing.retryUs });
     return { ...s, peers: { ...s.peers, fencing: false } };
   }
   out.push(log('warn', 'monitor-fenced', `fenced the dead monitor ${e.target} (${e.detail})`));

@@ -1,4 +1,6 @@
-export { step, initialState, TIMER, HALT_RETRY_US } from './step.js';
+export { step, initialState, HALT_RETRY_US } from './step.js';
+export { TIMER } from './timers.js';
+export type { TimerName } from './timers.js';
 export type {
   Action,
   AddressName,

@@ -2,7 +2,6 @@ import type { PersistedRole } from '../../hal/store/index.js';
 import { nextRandom } from '../../hal/base/random.js';
 import { log, powerOn } from './actions.js';
 import {
-  DEAD_MONITOR_TIMER,
   freshPeers,
   heardPrimaryHolder,
   releasedPrimary,
@@ -12,31 +11,20 @@ import {
   onPeer,
   onPeerSilent,
 } from './dead-monitor.js';
+import { TIMER } from './timers.js';
+import type { TimerName } from './timers.js';
 import type {
   Action,
   AddressName,
   CheckTarget,
   Event,
   MachineConfig,
+  OperatorCommand,
   Phase,
   ProbeState,
   RoleState,
   StepResult,
 } from './types.js';
-
-/** Timer names. */
-export const TIMER = {
-  bootDelay: 'boot-delay',
-  fenceRetry: 'fence-retry',
-  spareCheck: 'spare-check',
-  health: 'health',
-  announce: 'announce-refresh',
-  confirmRetry: 'confirm-retry',
-  defend: 'defend',
-  deadMonitor: DEAD_MONITOR_TIMER,
-  leaseTimeout: 'lease-timeout',
-  haltRetry: 'halt-retry',
-} as const;
 
 /**
  * A server halted by a failed persist tries again after this long, by re-entering boot (whose
@@ -96,6 +84,10 @@ export function unknownHolderGraceUs(c: MachineConfig): number {
  * address changes it justifies.
  */
 export function step(config: MachineConfig, state: RoleState, event: Event): StepResult {
+  // An operator command this server cannot carry out changes nothing; the executor reads
+  // the refusal from the result (and the log says it too).
+  const refused = event.type === 'command' ? refusal(state, event.command) : null;
+  if (refused !== null) return { state, actions: [log('warn', 'command-refused', refused)], refused };
   const out: Action[] = [];
   let next = dispatch(config, state, event, out);
   // Number the checks asked for in this step; a result must name the latest one.
@@ -183,7 +175,7 @@ function checkOwnAddress(c: MachineConfig, s: RoleState, nowUs: number, out: Act
       out.push({ type: 'check', id: 0, address: 'monitor', windowUs: c.boot.checkUs });
       return go(s, 'checking-monitor', 'checking that the monitor address is free', out);
     case 'spare':
-      return enterSpare(c, s, nowUs, 'persisted role is spare', out, false);
+      return enterSpare(c, s, nowUs, 'persisted role is spare', out);
   }
 }
 
@@ -251,13 +243,15 @@ function onCheckResult(
           'monitor address taken, primary address silent: leaving it to the monitor, which fences before it claims',
         ),
       );
-      return enterSpare(c, s, e.nowUs, 'monitor address taken, primary address silent (fencing required)', out, true);
+      return enterSpare(c, s, e.nowUs, 'monitor address taken, primary address silent (fencing required)', out, {
+        persist: true,
+      });
     }
     if (!e.taken) return persistAndReboot(s, 'primary', 'monitor address taken, primary address silent', out);
-    return enterSpare(c, s, e.nowUs, `both addresses answered (${seen})`, out, true);
+    return enterSpare(c, s, e.nowUs, `both addresses answered (${seen})`, out, { persist: true });
   }
   if (s.phase === 'spare-checking' && e.address === 'monitor') {
-    if (e.taken) return enterSpare(c, s, e.nowUs, 'monitor address still taken', out, false, true);
+    if (e.taken) return enterSpare(c, s, e.nowUs, 'monitor address still taken', out, { recheck: true });
     // The monitor address freed up: boot as monitor, which checks it once more before claiming.
     return persistAndReboot(s, 'monitor', 'monitor address is free', out);
   }
@@ -322,7 +316,7 @@ function onContended(
       out.push({ type: 'set-timer', timer: TIMER.bootDelay, atUs: nowUs + delay });
       return go(next, 'boot-wait', `${address} address contended (${seen}); backing off`, out);
     case 'spare-checking':
-      return enterSpare(c, next, nowUs, 'monitor address contended', out, false, true);
+      return enterSpare(c, next, nowUs, 'monitor address contended', out, { recheck: true });
     case 'confirming':
       out.push({ type: 'set-timer', timer: TIMER.confirmRetry, atUs: nowUs + delay });
       out.push(
@@ -512,21 +506,31 @@ function becomeMonitor(c: MachineConfig, s: RoleState, nowUs: number, reason: st
   return go({ ...s, role: 'monitor', epoch, fence: idleFence(), probe: freshProbe(nowUs) }, 'monitor', reason, out);
 }
 
+/**
+ * How a server enters (or returns to) the spare phase:
+ * - `persist`: the role record says spare from now on (a new epoch), unless it already does;
+ * - `recheck`: back from its own periodic check of the monitor address (or from
+ *   maintenance): no on_spare hook, and the transition is routine (see `go`).
+ */
+interface SpareEntry {
+  persist?: boolean;
+  recheck?: boolean;
+}
+
 function enterSpare(
   c: MachineConfig,
   s: RoleState,
   nowUs: number,
   reason: string,
   out: Action[],
-  persist: boolean,
-  quiet = false,
+  how: SpareEntry = {},
 ): RoleState {
   let next = s;
-  if (persist && s.role !== 'spare') {
+  if (how.persist === true && s.role !== 'spare') {
     next = { ...s, role: 'spare', epoch: nextEpoch(s) };
     out.push({ type: 'persist', role: 'spare', epoch: next.epoch, reason });
   }
-  if (!quiet) out.push({ type: 'hook', hook: 'on_spare' });
+  if (how.recheck !== true) out.push({ type: 'hook', hook: 'on_spare' });
   // Rule: re-check on a period with jitter, so spares racing for a freed monitor
   // address rarely check at the same instant (and the conflict check settles the rest).
   const { value, seed } = nextRandom(next.rng);
@@ -536,7 +540,8 @@ function enterSpare(
     atUs: nowUs + c.spare.checkUs + Math.floor(value * c.spare.jitterUs),
   });
   next = { ...next, rng: seed };
-  return quiet ? { ...next, phase: 'spare' } : go(next, 'spare', reason, out);
+  if (how.recheck !== true) return go(next, 'spare', reason, out);
+  return next.phase === 'spare' ? next : go(next, 'spare', reason, out, { routine: true });
 }
 
 function persistAndReboot(s: RoleState, role: PersistedRole, reason: string, out: Action[]): RoleState {
@@ -548,7 +553,7 @@ function persistAndReboot(s: RoleState, role: PersistedRole, reason: string, out
 
 // ---------------------------------------------------------------- timers
 
-function onTimer(c: MachineConfig, s: RoleState, timer: string, nowUs: number, out: Action[]): RoleState {
+function onTimer(c: MachineConfig, s: RoleState, timer: TimerName, nowUs: number, out: Action[]): RoleState {
   if (timer === TIMER.bootDelay) return s.phase === 'boot-wait' ? onBootDelay(c, s, nowUs, out) : s;
   if (timer === TIMER.haltRetry) {
     if (s.phase !== 'halted') return s;
@@ -579,7 +584,7 @@ function onTimer(c: MachineConfig, s: RoleState, timer: string, nowUs: number, o
   if (timer === TIMER.spareCheck) {
     if (s.phase !== 'spare') return s;
     out.push({ type: 'check', id: 0, address: 'monitor', windowUs: c.boot.checkUs });
-    return { ...s, phase: 'spare-checking' };
+    return go(s, 'spare-checking', 'checking whether the monitor address is free', out, { routine: true });
   }
   if (timer === TIMER.health) {
     if (s.phase !== 'primary' || c.health === null) return s;
@@ -1080,7 +1085,7 @@ function onHealthResult(
   const reason = `service health check failed ${fails} times in a row: ${e.detail}`;
   out.push({ type: 'persist', role: 'spare', epoch: spare.epoch, reason });
   out.push({ type: 'release', address: 'primary' });
-  return enterSpare(c, spare, e.nowUs, `gave up the primary address: ${reason}`, out, false);
+  return enterSpare(c, spare, e.nowUs, `gave up the primary address: ${reason}`, out);
 }
 
 // ---------------------------------------------------------------- link and failures
@@ -1171,13 +1176,11 @@ function onCommand(
           `maintenance on in phase ${s.phase}: no probing, fencing, claiming or health checks until it is turned off`,
         ),
       );
-      return {
-        ...s,
-        maintenance: true,
-        probe: { ...s.probe, misses: 0 },
-        fence: idleFence(),
-        phase: s.phase === 'confirming' ? 'monitor' : s.phase,
-      };
+      const quiet: RoleState = { ...s, maintenance: true, probe: { ...s.probe, misses: 0 }, fence: idleFence() };
+      // A takeover in its confirmation ends here: the server is the monitor it was.
+      return s.phase === 'confirming'
+        ? go(quiet, 'monitor', 'maintenance on during confirmation: takeover abandoned', out)
+        : quiet;
     }
     case 'maintenance-off': {
       if (!s.maintenance) return s;
@@ -1185,7 +1188,7 @@ function onCommand(
       const next = { ...s, maintenance: false };
       if (s.phase === 'monitor') startProbing(nowUs, out);
       if (s.phase === 'spare' || s.phase === 'spare-checking')
-        return enterSpare(c, { ...next, phase: 'spare' }, nowUs, 'maintenance off', out, false, true);
+        return enterSpare(c, next, nowUs, 'maintenance off', out, { recheck: true });
       if (s.phase === 'primary' && c.health !== null)
         out.push({ type: 'set-timer', timer: TIMER.health, atUs: nowUs + c.health.intervalUs });
       if ((s.phase === 'primary' || s.phase === 'monitor') && c.defendUs > 0)
@@ -1193,24 +1196,16 @@ function onCommand(
       return s.phase === 'monitor' ? { ...next, probe: { ...freshProbe(nowUs), holder: s.probe.holder } } : next;
     }
     case 'demote': {
-      if (s.phase !== 'primary') {
-        out.push(log('warn', 'command-refused', `demote: only a primary can be demoted; this server is ${s.phase}`));
-        return s;
-      }
       // Like a failed health check: give the address up cleanly; the monitor takes over
       // through its normal path (fence, confirm, claim).
       cancelAll(out);
       const spare = { ...s, role: 'spare' as const, epoch: nextEpoch(s), maintenance: false };
       out.push({ type: 'persist', role: 'spare', epoch: spare.epoch, reason: 'demoted by the operator' });
       out.push({ type: 'release', address: 'primary' });
-      return enterSpare(c, spare, nowUs, 'demoted by the operator: gave up the primary address', out, false);
+      return enterSpare(c, spare, nowUs, 'demoted by the operator: gave up the primary address', out);
     }
     case 'promote': {
       if (s.phase === 'monitor') {
-        if (s.fence.status !== 'idle') {
-          out.push(log('warn', 'command-refused', 'promote: a fence is already in progress'));
-          return s;
-        }
         // The operator's word replaces the missed probes; everything after is the normal
         // takeover: fence the holder, confirm silence, claim.
         out.push(log('warn', 'promote', 'promoted by the operator: taking over now'));
@@ -1220,11 +1215,24 @@ function onCommand(
         out.push({ type: 'cancel-timer', timer: TIMER.spareCheck });
         return persistAndReboot({ ...s, maintenance: false }, 'monitor', 'promoted by the operator from spare', out);
       }
-      out.push(
-        log('warn', 'command-refused', `promote: only a monitor or a spare can be promoted; this server is ${s.phase}`),
-      );
       return s;
     }
+  }
+}
+
+/** Why this server cannot carry out `command` now, or null when it can. */
+function refusal(s: RoleState, command: OperatorCommand): string | null {
+  switch (command) {
+    case 'demote':
+      return s.phase === 'primary' ? null : `demote: only a primary can be demoted; this server is ${s.phase}`;
+    case 'promote':
+      if (s.phase === 'monitor') return s.fence.status === 'idle' ? null : 'promote: a fence is already in progress';
+      return s.phase === 'spare'
+        ? null
+        : `promote: only a monitor or a spare can be promoted; this server is ${s.phase}`;
+    case 'maintenance-on':
+    case 'maintenance-off':
+      return null;
   }
 }
 
@@ -1254,8 +1262,17 @@ function nextEpoch(s: RoleState): number {
   return Math.max(s.epoch, s.peers.highestEpoch) + 1;
 }
 
-function go(s: RoleState, to: Phase, reason: string, out: Action[]): RoleState {
-  out.push({ type: 'transition', from: s.phase, to, role: s.role, epoch: s.epoch, reason });
+/**
+ * The one door through which the phase changes: every change is a `transition` action. A
+ * `routine` one (a spare's periodic check of the monitor address and its return) is logged
+ * by the executor at debug level and kept out of the history and the console.
+ */
+function go(s: RoleState, to: Phase, reason: string, out: Action[], how: { routine?: boolean } = {}): RoleState {
+  out.push(
+    how.routine === true
+      ? { type: 'transition', from: s.phase, to, role: s.role, epoch: s.epoch, reason, routine: true }
+      : { type: 'transition', from: s.phase, to, role: s.role, epoch: s.epoch, reason },
+  );
   // A lease (or a claim of one) ends with the phase that needed it: given back at once.
   const keepsLease = to === 'primary' || (s.lease.status === 'acquiring' && (to === 'confirming' || to === s.phase));
   if (s.lease.status !== 'none' && !keepsLease) {

@@ -1,4 +1,5 @@
 import type { PersistedRole, RoleRecord } from '../../hal/store/index.js';
+import type { TimerName } from './timers.js';
 
 /** Which of the two cluster addresses an action or result is about. */
 export type AddressName = 'primary' | 'monitor';
@@ -193,7 +194,7 @@ export interface PeerView {
 
 export type Event =
   | { type: 'boot'; nowUs: number; record: RoleRecord | null; linkUp: boolean }
-  | { type: 'timer'; nowUs: number; timer: string }
+  | { type: 'timer'; nowUs: number; timer: TimerName }
   | {
       type: 'check-result';
       nowUs: number;
@@ -254,8 +255,8 @@ export type Action =
   | { type: 'release'; address: AddressName }
   | { type: 'announce'; address: AddressName }
   | { type: 'hook'; hook: HookName }
-  | { type: 'set-timer'; timer: string; atUs: number }
-  | { type: 'cancel-timer'; timer: string }
+  | { type: 'set-timer'; timer: TimerName; atUs: number }
+  | { type: 'cancel-timer'; timer: TimerName }
   | { type: 'probe-start'; atUs: number }
   | { type: 'probe-stop' }
   | { type: 'lookup-holder' }
@@ -271,7 +272,8 @@ export type Action =
   | { type: 'sync'; okProbes: number }
   | { type: 'health-check' }
   | { type: 'reboot'; reason: string }
-  | { type: 'transition'; from: Phase; to: Phase; role: PersistedRole; epoch: number; reason: string }
+  /** A phase change (`go` in step.ts); `routine`: a spare's periodic check, logged at debug only. */
+  | { type: 'transition'; from: Phase; to: Phase; role: PersistedRole; epoch: number; reason: string; routine?: true }
   | {
       type: 'log';
       level: LogLevel;
@@ -283,4 +285,6 @@ export type Action =
 export interface StepResult {
   state: RoleState;
   actions: Action[];
+  /** An operator command this server cannot carry out now: why (the state did not change). */
+  refused?: string;
 }

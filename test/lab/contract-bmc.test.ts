@@ -15,7 +15,7 @@ import { isBmcError } from '../../hal/errors/bmc-error.js';
 import { placeholderAgent, startLab } from '../../scripts/lab/lab.js';
 import type { Lab } from '../../scripts/lab/lab.js';
 import { describeIfAvailable } from '../fixtures/prerequisites.js';
-import { settle as settleIn, virtualWaitFor } from '../hal/fixtures/virtual-time.js';
+import { settle as settleIn, virtualWaitFor } from '../fixtures/virtual-time.js';
 
 /** What the contract needs of a BMC client and the server behind it. */
 interface Harness {

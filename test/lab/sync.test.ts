@@ -20,7 +20,7 @@ import { PRIMARY_ADDRESS } from '../../scripts/lab/topology.js';
 import type { AgentStatus } from '../../src/agent/index.js';
 import { request } from '../../src/control/client.js';
 import { isTempName } from '../../src/sync/wire/temp-name.js';
-import { ATTACKS } from '../sync/attacks.js';
+import { ATTACKS } from '../fixtures/sync-attacks.js';
 import { agentLog, converged, roles, sleep } from './fixtures.js';
 
 /** HOTSPARE_SYNC_EVERY_PROBES measures another cadence (the lag test's bound follows it). */
@@ -32,7 +32,7 @@ const FAST = {
   fencing: { retry_ms: 300, retry_max_ms: 2000 },
 };
 const SECRET = 'lab cluster secret, 32 bytes or so';
-const hostilePrimary = fileURLToPath(new URL('../sync/fixtures/hostile-primary.js', import.meta.url));
+const hostilePrimary = fileURLToPath(new URL('../unit/sync/fixtures/hostile-primary.js', import.meta.url));
 
 type Hashes = Record<string, string>;
 

@@ -1,0 +1,131 @@
+import type { ConflictReport } from '../../hal/nic/index.js';
+import type { AddressName, CheckTarget } from '../role/index.js';
+import type { ExecutorContext } from './context.js';
+import { message } from './context.js';
+import type { EchoResult } from './operator.js';
+import type { PeerLinks } from './peer-links.js';
+
+/** One echo round to an address (the operator's `probe`), for the uplink check. */
+export type Echo = (address: string, count: number, timeoutMs: number) => Promise<EchoResult[]>;
+
+/**
+ * The executor's address work on the NIC: assign, release and announce the cluster
+ * addresses, the conflict checks the role machine asks for (and the uplink check), and the
+ * lookup of who holds the primary address. Checks and lookups answer as events.
+ */
+export class Addresses {
+  constructor(
+    private readonly x: ExecutorContext,
+    private readonly peers: PeerLinks,
+    private readonly echo: Echo,
+  ) {}
+
+  address(name: AddressName): string {
+    const cluster = this.x.ports.config.cluster;
+    return name === 'primary' ? cluster.primaryAddress : cluster.monitorAddress;
+  }
+
+  async assign(name: AddressName): Promise<void> {
+    this.peers.mayAssign(name);
+    await this.x.ports.nic.assign(this.address(name));
+    this.peers.assigned(name);
+    this.x.log('info', 'address-assigned', `holding the ${name} address ${this.address(name)}`, {
+      address: this.address(name),
+    });
+  }
+
+  async release(name: AddressName): Promise<void> {
+    const address = this.address(name);
+    if (!(await this.x.ports.nic.holds(address))) return this.peers.released(name, { releasedNow: false });
+    await this.x.ports.nic.release(address);
+    this.peers.released(name, { releasedNow: true });
+    this.x.log('info', 'address-released', `released the ${name} address ${address}`, { address });
+  }
+
+  async announce(name: AddressName): Promise<void> {
+    const { count, intervalMs } = this.x.ports.config.announce;
+    if (count === 0) return;
+    const startUs = this.x.now();
+    await this.x.ports.nic.announce(this.address(name), count, intervalMs);
+    this.x.log('info', 'announced', `sent ${count} gratuitous ARP for ${this.address(name)}`, {
+      address: this.address(name),
+      count,
+      tookUs: this.x.now() - startUs,
+    });
+  }
+
+  /** Runs a conflict check without holding up the queue; the result comes back as an event. */
+  check(id: number, name: CheckTarget, windowUs: number): void {
+    if (name === 'uplink') return this.checkUplink(id, windowUs);
+    const x = this.x;
+    const startUs = x.now();
+    const address = this.address(name);
+    x.ports.nic.detectConflict(address, windowUs / 1000).then(
+      (report) => {
+        x.log('info', 'checked', `${name} address ${address} is ${report.taken ? 'taken' : 'silent'}`, {
+          address: address,
+          taken: report.taken,
+          evidence: report.evidence.join(', '),
+          tookUs: x.now() - startUs,
+        });
+        this.answer(id, startUs, name, report);
+      },
+      (error: unknown) => {
+        // Rule: a check that could not be made proves nothing is free: treat it as taken.
+        x.log('error', 'check-failed', `conflict check of ${address} failed: ${message(error)}; treating it as taken`);
+        this.answer(id, startUs, name, { taken: true, evidence: ['check-failed'] });
+      },
+    );
+  }
+
+  /** Asks the ARP cache who holds the primary address; the answer is a `holder` event. */
+  lookupHolder(): void {
+    const x = this.x;
+    x.ports.nic.neighborMac(x.primaryIp).then(
+      (mac) => x.dispatch({ type: 'holder', nowUs: x.now(), mac }),
+      (error: unknown) =>
+        x.log('warn', 'holder-lookup-failed', `cannot read the ARP entry of ${x.primaryIp}: ${message(error)}`),
+    );
+  }
+
+  /**
+   * The uplink host is heard when it answers one echo within the window: unlike an address
+   * check, the answer counts at once (the monitor's check runs beside its detection window,
+   * and a fence must not wait for the rest of a window that has already answered).
+   */
+  private checkUplink(id: number, windowUs: number): void {
+    const x = this.x;
+    const startUs = x.now();
+    const uplink = x.ports.config.cluster.uplinkAddress;
+    const ip = uplink === null ? null : (uplink.split('/')[0] ?? null);
+    const answer = (heard: boolean, evidence: string[]): void => {
+      x.log(heard ? 'debug' : 'warn', 'uplink', `uplink host ${ip ?? 'unset'} ${heard ? 'answers' : 'is silent'}`, {
+        heard,
+        tookUs: x.now() - startUs,
+      });
+      this.answer(id, startUs, 'uplink', { taken: heard, evidence });
+    };
+    if (ip === null) return answer(false, ['cluster.uplink_address is not set']);
+    this.echo(ip, 1, Math.max(1, Math.round(windowUs / 1000))).then(
+      ([result]) =>
+        result?.rttUs === null || result === undefined
+          ? answer(false, [])
+          : answer(true, [`icmp-reply ${result.rttUs} us`]),
+      (error: unknown) => answer(false, [`echo failed: ${message(error)}`]),
+    );
+  }
+
+  /** A check's answer, as the role machine's event (only the latest check's id counts). */
+  private answer(id: number, startedUs: number, address: CheckTarget, report: ConflictReport): void {
+    this.x.dispatch({
+      type: 'check-result',
+      nowUs: this.x.now(),
+      id,
+      startedUs,
+      address,
+      taken: report.taken,
+      contended: report.contended === true,
+      evidence: report.evidence,
+    });
+  }
+}

@@ -1,0 +1,130 @@
+import { NO_ISOLATORS } from '../../hal/isolation/index.js';
+import type { ExecutorContext } from './context.js';
+import { message } from './context.js';
+import { IsolatingFence } from './isolating-fence.js';
+import { PowerControl } from './power.js';
+
+/**
+ * The executor's fences and power-ons: the takeover fence the role machine waits for, the
+ * detached one of the `lease` gate, an operator's fence, and powering a fenced server on again.
+ */
+export class Fencing {
+  /** BMC power commands (and other fencing levels), as the role machine asks. */
+  private readonly power: PowerControl;
+  /** The takeover fence: the power alone, or with the `isolated` gate the switch port too. */
+  private readonly fencer: IsolatingFence;
+
+  constructor(private readonly x: ExecutorContext) {
+    const { ports, mc } = x;
+    const log = x.log.bind(x);
+    this.power = new PowerControl({
+      bmcs: ports.bmcs,
+      // Fencing levels per member (issue 15): absent, the BMC alone.
+      levels: ports.fenceLevels ?? null,
+      clock: ports.clock,
+      powerCycle: mc.fencing.powerCycle,
+      pollMs: ports.config.fencing.powerPollMs,
+      timeoutMs: ports.config.fencing.powerTimeoutMs,
+      log,
+      stopped: () => x.stopped(),
+    });
+    this.fencer = new IsolatingFence({
+      power: this.power,
+      isolators: ports.isolators ?? NO_ISOLATORS,
+      clock: ports.clock,
+      gate: mc.fencing.gate,
+      log,
+      stopped: () => x.stopped(),
+    });
+  }
+
+  /**
+   * Fences a member through its BMC: the power command (`off`, or `cycle`), then status
+   * reads until the power reads off (see `powerFence`). Only a power that never reads off
+   * within `fencing.power_timeout_ms`, or a BMC error, is a failed fence. The outcome comes
+   * back as a `fence-result` event.
+   */
+  async fence(target: string): Promise<void> {
+    const x = this.x;
+    // Rule: fence only what this server could take over from: a takeover it cannot persist
+    // would leave the fenced server off and nobody holding the address.
+    try {
+      await x.ports.store.checkWritable();
+    } catch (error) {
+      x.log('error', 'fence-refused', `not fencing ${target}: the state dir is not writable: ${message(error)}`, {
+        target,
+      });
+      if (x.state().phase !== 'halted') x.dispatch({ type: 'persist-failed', nowUs: x.now(), detail: message(error) });
+      return;
+    }
+    const startUs = x.now();
+    x.counters.fences += 1;
+    x.log('warn', 'fence-start', `fencing ${target} (${x.mc.fencing.powerCycle})`, { target });
+    this.fencer.fence(target).then(
+      (done) => {
+        x.log('warn', 'fence-done', `fenced ${target}: ${done.detail}`, {
+          target,
+          tookUs: x.now() - startUs,
+          offUs: done.offUs,
+          polls: done.polls,
+          by: done.by,
+        });
+        x.dispatch({ type: 'fence-result', nowUs: x.now(), target, ok: true, detail: done.detail, by: done.by });
+      },
+      (error: unknown) => {
+        this.failed(target, startUs, error);
+        x.dispatch({ type: 'fence-result', nowUs: x.now(), target, ok: false, detail: message(error) });
+      },
+    );
+  }
+
+  /**
+   * A fence the claim does not wait for (the `lease` gate): its outcome is logged, a failure
+   * as an alarm, and with off-on fencing the server is powered on again once it read off.
+   */
+  detachedFence(target: string): void {
+    const x = this.x;
+    const startUs = x.now();
+    x.counters.fences += 1;
+    x.log(
+      'warn',
+      'fence-start',
+      `fencing ${target} (${x.mc.fencing.powerCycle}); the claim waits for the lease, not for this`,
+      { target },
+    );
+    this.fencer.fence(target).then(
+      (done) => {
+        x.log('warn', 'fence-done', `fenced ${target}: ${done.detail}`, {
+          target,
+          tookUs: x.now() - startUs,
+          by: done.by,
+        });
+        if (x.mc.fencing.powerCycle === 'off-on' && !x.stopped()) this.fencer.powerOn(target);
+      },
+      (error: unknown) => this.failed(target, startUs, error),
+    );
+  }
+
+  /** Powers a fenced member on again (off-on fencing), once its port may be restored. */
+  powerOn(target: string): void {
+    this.fencer.powerOn(target);
+  }
+
+  /** Operator fence of a member (never this server), as the board's power_cycle says. */
+  async operatorFence(member: string): Promise<string> {
+    const config = this.x.ports.config;
+    if (member === config.node) throw new Error('refusing to fence this server itself');
+    if (!config.cluster.members.some((m) => m.name === member))
+      throw new Error(`no member named ${JSON.stringify(member)}`);
+    this.x.log('warn', 'operator-fence', `operator fences ${member}`, { target: member });
+    return (await this.power.fence(member)).detail;
+  }
+
+  private failed(target: string, startUs: number, error: unknown): void {
+    this.x.counters.fenceFailures += 1;
+    this.x.log('error', 'fence-error', `fencing ${target} failed: ${message(error)}`, {
+      target,
+      tookUs: this.x.now() - startUs,
+    });
+  }
+}

@@ -1,0 +1,177 @@
+import { expect } from 'chai';
+import { initialState, step } from '../../../src/role/index.js';
+import type { Action, Event, MachineConfig } from '../../../src/role/index.js';
+import { bootTo, machine, miss, monitoring, MS, Run } from './fixtures.js';
+
+/** The dead-monitor rule: a primary fences the server of a monitor whose agent went silent. */
+
+function peerConfig(): MachineConfig {
+  return machine({ self: 'a', selfMac: '02:00:00:00:00:0a', peer: { paths: { b: ['lan', 'mgmt'], c: ['lan'] } } });
+}
+
+function primary(): Run {
+  const run = bootTo('primary', peerConfig());
+  run.feed({
+    type: 'check-result',
+    nowUs: 150 * MS,
+    startedUs: 140 * MS,
+    address: 'primary',
+    taken: false,
+    evidence: [],
+  });
+  expect(run.state.phase).to.equal('primary');
+  return run;
+}
+
+function heard(
+  node: string,
+  path: 'lan' | 'mgmt',
+  nowUs: number,
+  holdsMonitor = true,
+): Extract<Event, { type: 'peer' }> {
+  return {
+    type: 'peer',
+    nowUs,
+    node,
+    path,
+    phase: holdsMonitor ? 'monitor' : 'spare',
+    role: holdsMonitor ? 'monitor' : 'spare',
+    epoch: 4,
+    holdsPrimary: false,
+    holdsMonitor,
+  };
+}
+
+const fences = (actions: Action[]): string[] =>
+  actions.filter((a) => a.type === 'fence').map((a) => (a.type === 'fence' ? a.target : ''));
+
+describe('role machine: a dead monitor agent (peer heartbeats)', () => {
+  it('silent on every path while its address still answers from its MAC: the primary fences its server, then powers it on', () => {
+    const run = primary();
+    run.feed(heard('b', 'lan', 200 * MS)).feed(heard('b', 'mgmt', 201 * MS));
+    run.feed({ type: 'peer-silent', nowUs: 2000 * MS, node: 'b', path: 'lan' });
+    expect(run.timer('dead-monitor')).to.equal(undefined); // still heard on mgmt
+    run.feed({ type: 'peer-silent', nowUs: 2100 * MS, node: 'b', path: 'mgmt' });
+    const at = run.timer('dead-monitor') ?? 0;
+    // Longer than the monitor's own detection + fence timeout + confirmation.
+    expect(at - 2100 * MS).to.be.above(20_000 * MS + 10 * MS);
+    run.feed({ type: 'timer', nowUs: at, timer: 'dead-monitor' });
+    expect(run.find('check')).to.include({ address: 'monitor' });
+    run.feed({
+      type: 'check-result',
+      nowUs: at + 50 * MS,
+      startedUs: at,
+      address: 'monitor',
+      taken: true,
+      evidence: ['icmp-reply', 'arp-reply 02:00:00:00:00:0b'],
+    });
+    expect(fences(run.last)).to.deep.equal(['b']);
+    expect(run.state.phase).to.equal('primary');
+    run.feed({ type: 'fence-result', nowUs: at + 100 * MS, target: 'b', ok: true, detail: 'off' });
+    expect(run.last).to.deep.include({ type: 'power-on', target: 'b' });
+    // Never a claim of anything: the primary stays primary and holds what it held.
+    expect(run.actions.some((a) => a.type === 'assign' && a.address === 'monitor')).to.equal(false);
+  });
+
+  it('heard again before the wait ends: no fence', () => {
+    const run = primary();
+    run.feed(heard('b', 'lan', 200 * MS)).feed(heard('b', 'mgmt', 201 * MS));
+    run.feed({ type: 'peer-silent', nowUs: 2000 * MS, node: 'b', path: 'lan' });
+    run.feed({ type: 'peer-silent', nowUs: 2000 * MS, node: 'b', path: 'mgmt' });
+    run.feed(heard('b', 'mgmt', 5000 * MS));
+    expect(run.last).to.deep.include({ type: 'cancel-timer', timer: 'dead-monitor' });
+    run.feed({ type: 'timer', nowUs: 30_000 * MS, timer: 'dead-monitor' });
+    expect(run.actions.some((a) => a.type === 'fence' || (a.type === 'check' && a.address === 'monitor'))).to.equal(
+      false,
+    );
+  });
+
+  it('the monitor address silent or held by another member: nobody is fenced (a spare takes care of it)', () => {
+    for (const evidence of [[], ['arp-reply 02:00:00:00:00:0c']]) {
+      const run = primary();
+      run.feed(heard('b', 'lan', 200 * MS)).feed(heard('b', 'mgmt', 201 * MS));
+      run.feed({ type: 'peer-silent', nowUs: 2000 * MS, node: 'b', path: 'lan' });
+      run.feed({ type: 'peer-silent', nowUs: 2000 * MS, node: 'b', path: 'mgmt' });
+      const at = run.timer('dead-monitor') ?? 0;
+      run.feed({ type: 'timer', nowUs: at, timer: 'dead-monitor' });
+      run.feed({
+        type: 'check-result',
+        nowUs: at + 50 * MS,
+        startedUs: at,
+        address: 'monitor',
+        taken: evidence.length > 0,
+        evidence,
+      });
+      expect(fences(run.actions)).to.deep.equal([]);
+    }
+  });
+
+  it('only a primary acts on it, and not in maintenance; a member that is not the monitor is ignored', () => {
+    const monitorRun = bootTo('monitor', peerConfig());
+    monitorRun.feed(heard('b', 'lan', 200 * MS));
+    monitorRun.feed({ type: 'peer-silent', nowUs: 2000 * MS, node: 'b', path: 'lan' });
+    expect(monitorRun.timer('dead-monitor')).to.equal(undefined);
+    const run = primary();
+    run.feed(heard('c', 'lan', 200 * MS, false));
+    run.feed({ type: 'peer-silent', nowUs: 2000 * MS, node: 'c', path: 'lan' });
+    expect(run.timer('dead-monitor')).to.equal(undefined);
+    const resting = primary();
+    resting.feed({ type: 'command', nowUs: 190 * MS, command: 'maintenance-on' });
+    resting.feed(heard('b', 'lan', 200 * MS)).feed(heard('b', 'mgmt', 201 * MS));
+    resting.feed({ type: 'peer-silent', nowUs: 2000 * MS, node: 'b', path: 'lan' });
+    resting.feed({ type: 'peer-silent', nowUs: 2000 * MS, node: 'b', path: 'mgmt' });
+    expect(resting.timer('dead-monitor')).to.equal(undefined);
+  });
+
+  it('without the peer protocol, peer events change nothing', () => {
+    const state = { ...initialState(1), phase: 'primary' as const };
+    const result = step(machine(), state, { type: 'peer-silent', nowUs: 6, node: 'b', path: 'lan' });
+    expect(result.actions).to.deep.equal([]);
+  });
+});
+
+describe('role machine: a handover without a power cut (authenticated release)', () => {
+  const config = (): MachineConfig => machine({ peer: { paths: { a: ['lan', 'mgmt'], c: ['lan'] } } });
+
+  function released(): Run {
+    const run = monitoring(config());
+    // a, the holder, says (authenticated) it holds the primary address, then that it let go.
+    run.feed({ ...heard('a', 'lan', 152 * MS, false), phase: 'primary', role: 'primary', holdsPrimary: true });
+    run.feed({ ...heard('a', 'lan', 158 * MS, false), phase: 'spare', role: 'spare', holdsPrimary: false });
+    return run;
+  }
+
+  it('the holder released the address: the monitor confirms silence and claims without fencing anyone', () => {
+    const run = released();
+    miss(run, 3, 160 * MS);
+    expect(fences(run.actions)).to.deep.equal([]);
+    expect(run.state.phase).to.equal('confirming');
+    expect(run.find('check')).to.include({ address: 'primary' });
+    run.feed({
+      type: 'check-result',
+      nowUs: 200 * MS,
+      startedUs: 190 * MS,
+      address: 'primary',
+      taken: false,
+      evidence: [],
+    });
+    expect(run.state.phase).to.equal('primary');
+    expect(run.actions.some((a) => a.type === 'power-on')).to.equal(false);
+    expect(run.state.role).to.equal('primary');
+  });
+
+  it('a release that is no longer heard (the holder went silent on every path) is not trusted: fence', () => {
+    const run = released();
+    run.feed({ type: 'peer-silent', nowUs: 159 * MS, node: 'a', path: 'lan' });
+    run.feed({ type: 'peer-silent', nowUs: 159 * MS, node: 'a', path: 'mgmt' });
+    miss(run, 3, 160 * MS);
+    expect(fences(run.last)).to.deep.equal(['a']);
+  });
+
+  it('a holder that says it still holds the address is fenced as before', () => {
+    const run = monitoring(config());
+    run.feed({ ...heard('a', 'lan', 152 * MS, false), phase: 'primary', role: 'primary', holdsPrimary: true });
+    miss(run, 3, 160 * MS);
+    expect(fences(run.last)).to.deep.equal(['a']);
+  });
+});

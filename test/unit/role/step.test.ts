@@ -1,0 +1,869 @@
+import { expect } from 'chai';
+import type { Action } from '../../../src/role/index.js';
+import { HALT_RETRY_US, TIMER } from '../../../src/role/index.js';
+import { batch, bootTo, machine, miss, monitoring, MS, record, Run } from './fixtures.js';
+
+function indexOf(actions: Action[], type: Action['type'], pick: (a: Action) => boolean = () => true): number {
+  return actions.findIndex((a) => a.type === type && pick(a));
+}
+
+describe('role machine: boot (FIG. 1 and FIG. 2)', () => {
+  it('boots as primary by default, after a random delay within the boot jitter', () => {
+    const run = new Run(machine());
+    run.feed({ type: 'boot', nowUs: 0, record: null, linkUp: true });
+    expect(run.state.phase).to.equal('boot-wait');
+    expect(run.state.role).to.equal('primary');
+    const at = run.timer('boot-delay');
+    expect(at)
+      .to.be.a('number')
+      .within(0, 200 * MS);
+  });
+
+  it('different seeds give different boot delays', () => {
+    const delays = new Set<number | undefined>();
+    for (let seed = 1; seed <= 8; seed++) {
+      delays.add(
+        new Run(machine(), seed).feed({ type: 'boot', nowUs: 0, record: null, linkUp: true }).timer('boot-delay'),
+      );
+    }
+    expect(delays.size).to.be.greaterThan(4);
+  });
+
+  it('checks the primary address before claiming it', () => {
+    const run = bootTo(null);
+    expect(run.state.phase).to.equal('checking-primary');
+    expect(run.find('check')).to.deep.include({ type: 'check', address: 'primary', windowUs: 50 * MS });
+    expect(run.types()).to.not.include('assign');
+  });
+
+  it('claims a silent primary address: persist, then assign, announce, on_primary hook', () => {
+    const run = bootTo(null);
+    run.feed({
+      type: 'check-result',
+      nowUs: 150 * MS,
+      startedUs: 150 * MS - 10 * MS,
+      address: 'primary',
+      taken: false,
+      evidence: [],
+    });
+    expect(run.state.phase).to.equal('primary');
+    expect(run.types()).to.deep.equal(['persist', 'assign', 'announce', 'hook']);
+    expect(run.find('persist')).to.include({ role: 'primary', epoch: 1 });
+    expect(run.find('hook')).to.deep.equal({ type: 'hook', hook: 'on_primary' });
+  });
+
+  it('primary address answered: persists role monitor and reboots (FIG. 1 steps 12-14)', () => {
+    const run = bootTo('primary');
+    run.feed({
+      type: 'check-result',
+      nowUs: 150 * MS,
+      startedUs: 150 * MS - 10 * MS,
+      address: 'primary',
+      taken: true,
+      evidence: ['arp-reply 02:00:00:00:00:0a'],
+    });
+    expect(run.types()).to.deep.equal(['persist', 'reboot']);
+    expect(run.find('persist')).to.include({ role: 'monitor', epoch: 4 });
+    expect(run.state.phase).to.equal('booting');
+  });
+
+  it('persisted monitor: checks the monitor address and claims it when silent', () => {
+    const run = bootTo('monitor');
+    expect(run.find('check')).to.include({ address: 'monitor' });
+    run.feed({
+      type: 'check-result',
+      nowUs: 150 * MS,
+      startedUs: 150 * MS - 10 * MS,
+      address: 'monitor',
+      taken: false,
+      evidence: [],
+    });
+    expect(run.state.phase).to.equal('monitor');
+    expect(run.types()).to.deep.equal(['persist', 'assign', 'announce', 'hook', 'probe-start']);
+    expect(run.find('assign')).to.deep.equal({ type: 'assign', address: 'monitor' });
+    expect(run.find('probe-start')).to.deep.equal({ type: 'probe-start', atUs: 150 * MS });
+  });
+
+  it('fencing.required: false — monitor address taken and primary silent: persists primary and reboots (FIG. 2 steps 24-26)', () => {
+    const run = bootTo('monitor', machine({ fencing: { ...machine().fencing, required: false } }));
+    run.feed({
+      type: 'check-result',
+      nowUs: 150 * MS,
+      startedUs: 150 * MS - 10 * MS,
+      address: 'monitor',
+      taken: true,
+      evidence: ['arp-reply x'],
+    });
+    expect(run.state.phase).to.equal('rechecking-primary');
+    expect(run.find('check')).to.include({ address: 'primary' });
+    run.feed({
+      type: 'check-result',
+      nowUs: 200 * MS,
+      startedUs: 200 * MS - 10 * MS,
+      address: 'primary',
+      taken: false,
+      evidence: [],
+    });
+    expect(run.types()).to.deep.equal(['persist', 'reboot']);
+    expect(run.find('persist')).to.include({ role: 'primary' });
+  });
+
+  it('fencing.required: true — monitor address taken and primary silent: claims nothing, waits as a spare', () => {
+    const run = bootTo('monitor');
+    run.feed({
+      type: 'check-result',
+      nowUs: 150 * MS,
+      startedUs: 140 * MS,
+      address: 'monitor',
+      taken: true,
+      evidence: ['arp-reply 02:00:00:00:00:0c'],
+    });
+    run.feed({
+      type: 'check-result',
+      nowUs: 200 * MS,
+      startedUs: 190 * MS,
+      address: 'primary',
+      taken: false,
+      evidence: [],
+    });
+    expect(run.state.phase).to.equal('spare');
+    expect(run.find('persist')).to.include({ role: 'spare' });
+    expect(run.actions.some((a) => a.type === 'assign' || a.type === 'reboot')).to.equal(false);
+  });
+
+  it('strangers are never obeyed: a boot check answered only by a non-member MAC claims, and raises an alarm', () => {
+    const run = bootTo('primary');
+    run.feed({
+      type: 'check-result',
+      nowUs: 150 * MS,
+      startedUs: 140 * MS,
+      address: 'primary',
+      taken: true,
+      evidence: ['arp-reply 00:00:5e:00:00:01'],
+    });
+    expect(run.state.phase).to.equal('primary');
+    expect(run.last.some((a) => a.type === 'log' && a.event === 'stranger-arp' && a.level === 'error')).to.equal(true);
+  });
+
+  it('strangers are never obeyed: a defence check that hears a lower non-member MAC keeps the address', () => {
+    const run = bootTo('primary', machine({ defendUs: 1000 * MS }));
+    run.feed({
+      type: 'check-result',
+      nowUs: 150 * MS,
+      startedUs: 140 * MS,
+      address: 'primary',
+      taken: false,
+      evidence: [],
+    });
+    run.feed({ type: 'timer', nowUs: 1150 * MS, timer: 'defend' });
+    run.feed({
+      type: 'check-result',
+      nowUs: 1200 * MS,
+      startedUs: 1150 * MS,
+      address: 'primary',
+      taken: true,
+      evidence: ['arp-reply 00:00:5e:00:00:01'],
+    });
+    expect(run.state.phase).to.equal('primary');
+    expect(run.types()).to.not.include('release');
+    // A member with the lower MAC is still obeyed.
+    run.feed({ type: 'timer', nowUs: 2150 * MS, timer: 'defend' });
+    run.feed({
+      type: 'check-result',
+      nowUs: 2200 * MS,
+      startedUs: 2150 * MS,
+      address: 'primary',
+      taken: true,
+      evidence: ['arp-reply 02:00:00:00:00:0a', 'arp-reply 00:00:5e:00:00:01'],
+    });
+    expect(run.types()).to.include('release');
+    expect(run.state.phase).to.equal('booting');
+  });
+
+  it('uplink configured: no claim before the uplink host is heard; a silent uplink backs off', () => {
+    const run = new Run(machine({ uplink: true }));
+    run.feed({ type: 'boot', nowUs: 0, record: record('primary'), linkUp: true });
+    run.feed({ type: 'timer', nowUs: 100 * MS, timer: 'boot-delay' });
+    expect(run.state.phase).to.equal('checking-uplink');
+    expect(run.find('check')).to.include({ address: 'uplink' });
+    run.feed({
+      type: 'check-result',
+      nowUs: 150 * MS,
+      startedUs: 100 * MS,
+      address: 'uplink',
+      taken: false,
+      evidence: [],
+    });
+    expect(run.state.phase).to.equal('boot-wait');
+    expect(run.actions.some((a) => a.type === 'check' && a.address === 'primary')).to.equal(false);
+    run.feed({ type: 'timer', nowUs: run.timer('boot-delay') ?? 0, timer: 'boot-delay' });
+    run.feed({
+      type: 'check-result',
+      nowUs: 500 * MS,
+      startedUs: 450 * MS,
+      address: 'uplink',
+      taken: true,
+      evidence: ['arp-reply 02:00:00:00:00:01'],
+    });
+    expect(run.state.phase).to.equal('checking-primary');
+  });
+
+  it('both addresses taken: waits as a spare instead of rebooting forever', () => {
+    const run = bootTo('monitor');
+    run.feed({
+      type: 'check-result',
+      nowUs: 150 * MS,
+      startedUs: 150 * MS - 10 * MS,
+      address: 'monitor',
+      taken: true,
+      evidence: ['arp-reply x'],
+    });
+    run.feed({
+      type: 'check-result',
+      nowUs: 200 * MS,
+      startedUs: 200 * MS - 10 * MS,
+      address: 'primary',
+      taken: true,
+      evidence: ['arp-reply y'],
+    });
+    expect(run.state.phase).to.equal('spare');
+    expect(run.types()).to.deep.equal(['persist', 'hook', 'set-timer']);
+    expect(run.find('persist')).to.include({ role: 'spare' });
+    expect(run.types()).to.not.include('reboot');
+    expect(run.timer('spare-check')).to.be.within(200 * MS + 1000 * MS, 200 * MS + 1500 * MS);
+  });
+
+  it('only the answer to the latest check counts: an older one (in flight across a reboot) is ignored', () => {
+    const run = bootTo('primary');
+    const first = run.find('check')?.id ?? -1;
+    // The check's answer is late; the link flaps and the machine re-enters boot and checks again.
+    run.feed({ type: 'link', nowUs: 120 * MS, up: false });
+    run.feed({ type: 'link', nowUs: 130 * MS, up: true });
+    const fresh = new Run(run.config);
+    fresh.state = { ...fresh.state, checkSeq: run.state.checkSeq };
+    fresh.feed({ type: 'boot', nowUs: 130 * MS, record: record('primary'), linkUp: true });
+    fresh.feed({ type: 'timer', nowUs: 200 * MS, timer: 'boot-delay' });
+    expect(fresh.find('check')?.id).to.be.above(first);
+    fresh.feed({
+      type: 'check-result',
+      id: first,
+      nowUs: 210 * MS,
+      startedUs: 205 * MS,
+      address: 'primary',
+      taken: false,
+      evidence: [],
+    });
+    expect(fresh.state.phase).to.equal('checking-primary');
+    expect(fresh.types()).to.deep.equal([]);
+  });
+
+  it('a result for a phase already left is ignored', () => {
+    const run = bootTo('primary');
+    const before = run.state;
+    run.feed({
+      type: 'check-result',
+      nowUs: 150 * MS,
+      startedUs: 150 * MS - 10 * MS,
+      address: 'monitor',
+      taken: false,
+      evidence: [],
+    });
+    expect(run.state).to.equal(before);
+    expect(run.last).to.deep.equal([]);
+  });
+
+  it('a contended check (simultaneous probe, nobody holds it) backs off and checks again', () => {
+    const run = bootTo('primary');
+    run.feed({
+      type: 'check-result',
+      nowUs: 150 * MS,
+      startedUs: 150 * MS - 10 * MS,
+      address: 'primary',
+      taken: true,
+      contended: true,
+      evidence: ['arp-probe x'],
+    });
+    expect(run.state.phase).to.equal('boot-wait');
+    expect(run.types()).to.deep.equal(['set-timer']);
+    expect(run.timer('boot-delay')).to.be.above(150 * MS);
+    run.feed({ type: 'timer', nowUs: run.timer('boot-delay') ?? 0, timer: 'boot-delay' });
+    expect(run.find('check')).to.include({ address: 'primary' });
+  });
+
+  it('boots into link-down when the link is down, and re-enters boot when it comes up', () => {
+    const run = new Run(machine());
+    run.feed({ type: 'boot', nowUs: 0, record: record('primary'), linkUp: false });
+    expect(run.state.phase).to.equal('link-down');
+    run.feed({ type: 'link', nowUs: 10, up: true });
+    expect(run.types()).to.deep.equal(['reboot']);
+  });
+});
+
+describe('role machine: spares', () => {
+  function spare(): Run {
+    const run = bootTo('spare');
+    expect(run.state.phase).to.equal('spare');
+    return run;
+  }
+
+  it('persisted spare re-checks the monitor address on its period, counted from boot', () => {
+    const run = spare();
+    const at = run.timer('spare-check') ?? 0;
+    expect(at).to.be.within(100 * MS + 1000 * MS, 100 * MS + 1500 * MS);
+    run.feed({ type: 'timer', nowUs: at, timer: 'spare-check' });
+    expect(run.state.phase).to.equal('spare-checking');
+    expect(run.find('check')).to.include({ address: 'monitor' });
+  });
+
+  it('stays spare while the monitor address is taken, with a jittered period', () => {
+    const run = spare();
+    const delays: number[] = [];
+    let now = run.timer('spare-check') ?? 0;
+    for (let i = 0; i < 6; i++) {
+      run.feed({ type: 'timer', nowUs: now, timer: 'spare-check' });
+      run.feed({
+        type: 'check-result',
+        nowUs: now + 50 * MS,
+        startedUs: now + 50 * MS - 10 * MS,
+        address: 'monitor',
+        taken: true,
+        evidence: ['arp-reply m'],
+      });
+      expect(run.state.phase).to.equal('spare');
+      expect(run.types()).to.not.include('persist');
+      const next = run.timer('spare-check') ?? 0;
+      delays.push(next - (now + 50 * MS));
+      now = next;
+    }
+    for (const d of delays) expect(d).to.be.within(1000 * MS, 1500 * MS);
+    expect(new Set(delays).size).to.be.greaterThan(3);
+  });
+
+  it('claims the monitor role when the monitor address frees up: persists monitor and reboots', () => {
+    const run = spare();
+    run.feed({ type: 'timer', nowUs: 2000 * MS, timer: 'spare-check' });
+    run.feed({
+      type: 'check-result',
+      nowUs: 2050 * MS,
+      startedUs: 2050 * MS - 10 * MS,
+      address: 'monitor',
+      taken: false,
+      evidence: [],
+    });
+    expect(run.types()).to.deep.equal(['persist', 'reboot']);
+    expect(run.find('persist')).to.include({ role: 'monitor' });
+  });
+});
+
+describe('role machine: monitor probing', () => {
+  it('learns which member holds the primary address from the ARP entry', () => {
+    const run = monitoring();
+    expect(run.state.probe.holder).to.equal('a');
+  });
+
+  it('an answer resets the miss count', () => {
+    const run = monitoring();
+    miss(run, 2, 160 * MS);
+    expect(run.state.probe.misses).to.equal(2);
+    run.feed(batch(181 * MS, 1));
+    expect(run.state.probe.misses).to.equal(0);
+    expect(run.types()).to.include('lookup-holder');
+  });
+
+  it('asks for a sync every sync.every_probes answered probes', () => {
+    const run = monitoring(); // probe 1 answered
+    let syncs = 0;
+    for (let i = 0; i < 9; i++) {
+      run.feed(batch(160 * MS + i * 10 * MS + 100, 1));
+      const sync = run.find('sync');
+      if (sync !== undefined) {
+        syncs += 1;
+        expect(sync.okProbes % 5).to.equal(0);
+      }
+    }
+    expect(syncs).to.equal(2); // after answered probes 5 and 10
+  });
+});
+
+describe('role machine: fencing and takeover', () => {
+  it('after probe.misses consecutive misses, fences the member that held the address', () => {
+    const run = monitoring();
+    miss(run, 2, 160 * MS);
+    expect(run.actions.some((a) => a.type === 'fence')).to.equal(false);
+    miss(run, 1, 180 * MS);
+    expect(run.find('fence')).to.deep.equal({ type: 'fence', target: 'a' });
+    expect(run.state.fence.status).to.equal('running');
+  });
+
+  it('never fences itself, even if its own MAC shows up as the holder', () => {
+    const run = monitoring();
+    run.feed({ type: 'holder', nowUs: 155 * MS, mac: '02:00:00:00:00:0b' });
+    miss(run, 3, 160 * MS);
+    expect(run.actions.some((a) => a.type === 'fence' && a.target === 'b')).to.equal(false);
+  });
+
+  it('[0013] after a successful fence, confirms the primary address is silent, then takes over', () => {
+    const run = monitoring();
+    miss(run, 3, 160 * MS);
+    run.feed({ type: 'fence-result', nowUs: 300 * MS, target: 'a', ok: true, detail: 'power off confirmed' });
+    expect(run.state.phase).to.equal('confirming');
+    expect(run.find('check')).to.deep.include({ type: 'check', address: 'primary', windowUs: 10 * MS });
+    expect(run.types()).to.not.include('assign');
+    run.feed({
+      type: 'check-result',
+      nowUs: 310 * MS,
+      startedUs: 310 * MS - 10 * MS,
+      address: 'primary',
+      taken: false,
+      evidence: [],
+    });
+    expect(run.state.phase).to.equal('primary');
+    const acts = run.last;
+    const persist = indexOf(acts, 'persist');
+    const assign = indexOf(acts, 'assign', (a) => a.type === 'assign' && a.address === 'primary');
+    const releaseMonitor = indexOf(acts, 'release', (a) => a.type === 'release' && a.address === 'monitor');
+    const powerOn = indexOf(acts, 'power-on');
+    expect(persist).to.be.above(-1);
+    expect(persist).to.be.below(assign);
+    // The monitor address goes after the primary address is claimed and announced.
+    expect(releaseMonitor).to.be.above(indexOf(acts, 'announce'));
+    expect(powerOn).to.be.above(assign);
+    expect(acts[powerOn]).to.deep.equal({ type: 'power-on', target: 'a' });
+  });
+
+  it('[0013] if the primary address answers after the fence, does not claim it', () => {
+    const run = monitoring();
+    miss(run, 3, 160 * MS);
+    run.feed({ type: 'fence-result', nowUs: 300 * MS, target: 'a', ok: true, detail: 'ok' });
+    run.feed({
+      type: 'check-result',
+      nowUs: 310 * MS,
+      startedUs: 310 * MS - 10 * MS,
+      address: 'primary',
+      taken: true,
+      evidence: ['arp-reply 02:00:00:00:00:0c'],
+    });
+    expect(run.state.phase).to.equal('monitor');
+    expect(run.types()).to.not.include('assign');
+    expect(run.state.probe.misses).to.equal(0);
+  });
+
+  it('fencing.required: true — a failed fence means no takeover, retries with growing backoff', () => {
+    const run = monitoring();
+    miss(run, 3, 160 * MS);
+    const delays: number[] = [];
+    let now = 300 * MS;
+    for (let attempt = 1; attempt <= 5; attempt++) {
+      run.feed({ type: 'fence-result', nowUs: now, target: 'a', ok: false, detail: 'bmc of a: off: timeout' });
+      expect(run.state.phase).to.equal('monitor');
+      expect(run.types()).to.not.include('check');
+      expect(run.last.some((a) => a.type === 'log' && a.level === 'error')).to.equal(true);
+      const at = run.timer('fence-retry') ?? 0;
+      delays.push(at - now);
+      run.feed({ type: 'timer', nowUs: at, timer: 'fence-retry' });
+      expect(run.find('fence')).to.deep.equal({ type: 'fence', target: 'a' });
+      now = at + 50 * MS;
+    }
+    expect(delays).to.deep.equal([500 * MS, 1000 * MS, 2000 * MS, 4000 * MS, 4000 * MS]);
+    expect(run.actions.some((a) => a.type === 'assign' && a.address === 'primary')).to.equal(false);
+  });
+
+  it('fencing.required: true — a reply during backoff abandons the fence', () => {
+    const run = monitoring();
+    miss(run, 3, 160 * MS);
+    run.feed({ type: 'fence-result', nowUs: 300 * MS, target: 'a', ok: false, detail: 'timeout' });
+    run.feed(batch(311 * MS, 1));
+    expect(run.state.fence.status).to.equal('idle');
+    expect(run.last).to.deep.include({ type: 'cancel-timer', timer: 'fence-retry' });
+  });
+
+  it('fencing.required: false — a failed fence still leads to a confirmed takeover, without power-on', () => {
+    const run = monitoring(machine({ fencing: { ...machine().fencing, required: false } }));
+    miss(run, 3, 160 * MS);
+    run.feed({ type: 'fence-result', nowUs: 300 * MS, target: 'a', ok: false, detail: 'timeout' });
+    expect(run.state.phase).to.equal('confirming');
+    run.feed({
+      type: 'check-result',
+      nowUs: 310 * MS,
+      startedUs: 310 * MS - 10 * MS,
+      address: 'primary',
+      taken: false,
+      evidence: [],
+    });
+    expect(run.state.phase).to.equal('primary');
+    expect(run.types()).to.not.include('power-on');
+  });
+
+  it('cycle fencing: takes over without a separate power-on', () => {
+    const run = monitoring(machine({ fencing: { ...machine().fencing, powerCycle: 'cycle' } }));
+    miss(run, 3, 160 * MS);
+    run.feed({ type: 'fence-result', nowUs: 300 * MS, target: 'a', ok: true, detail: 'cycled' });
+    run.feed({
+      type: 'check-result',
+      nowUs: 310 * MS,
+      startedUs: 310 * MS - 10 * MS,
+      address: 'primary',
+      taken: false,
+      evidence: [],
+    });
+    expect(run.state.phase).to.equal('primary');
+    expect(run.types()).to.not.include('power-on');
+  });
+
+  it('fencing.required: false — holder never seen: no fence; re-enters boot as primary, whose check decides', () => {
+    const run = bootTo('monitor', machine({ fencing: { ...machine().fencing, required: false } }));
+    run.feed({
+      type: 'check-result',
+      nowUs: 150 * MS,
+      startedUs: 150 * MS - 10 * MS,
+      address: 'monitor',
+      taken: false,
+      evidence: [],
+    });
+    miss(run, 3, 150 * MS);
+    expect(run.actions.some((a) => a.type === 'fence')).to.equal(false);
+    expect(run.types()).to.deep.equal(['release', 'persist', 'reboot']);
+    expect(run.find('persist')).to.include({ role: 'primary' });
+  });
+
+  it('fencing.required: true — holder never seen: waits out the grace, then fences every other member before claiming', () => {
+    const run = bootTo('monitor');
+    run.feed({
+      type: 'check-result',
+      nowUs: 150 * MS,
+      startedUs: 140 * MS,
+      address: 'monitor',
+      taken: false,
+      evidence: [],
+    });
+    // Within the grace (a primary may still be booting): misses, but nobody is fenced.
+    miss(run, 6, 150 * MS);
+    expect(run.actions.some((a) => a.type === 'fence' || a.type === 'reboot')).to.equal(false);
+    expect(run.actions.some((a) => a.type === 'log' && a.event === 'no-holder-yet')).to.equal(true);
+    // After it: every other member is fenced, and only when all are off is the address claimed.
+    miss(run, 1, 150 * MS + 2000 * MS);
+    const fences = run.last.filter((a) => a.type === 'fence').map((a) => (a.type === 'fence' ? a.target : ''));
+    expect(fences).to.deep.equal(['a', 'c']);
+    run.feed({ type: 'fence-result', nowUs: 2300 * MS, target: 'a', ok: true, detail: 'off' });
+    expect(run.state.phase).to.equal('monitor');
+    run.feed({ type: 'fence-result', nowUs: 2301 * MS, target: 'c', ok: false, detail: 'bmc of c: timeout' });
+    expect(run.state.fence.status).to.equal('backoff');
+    run.feed({ type: 'timer', nowUs: run.timer('fence-retry') ?? 0, timer: 'fence-retry' });
+    // Only the member not yet fenced is fenced again.
+    expect(run.last.filter((a) => a.type === 'fence')).to.deep.equal([{ type: 'fence', target: 'c' }]);
+    run.feed({ type: 'fence-result', nowUs: 3000 * MS, target: 'c', ok: true, detail: 'off' });
+    expect(run.state.phase).to.equal('confirming');
+    run.feed({
+      type: 'check-result',
+      nowUs: 3010 * MS,
+      startedUs: 3000 * MS,
+      address: 'primary',
+      taken: false,
+      evidence: [],
+    });
+    expect(run.state.phase).to.equal('primary');
+    expect(
+      run.last.filter((a) => a.type === 'power-on').map((a) => (a.type === 'power-on' ? a.target : '')),
+    ).to.deep.equal(['a', 'c']);
+    expect(indexOf(run.last, 'persist')).to.be.lessThan(indexOf(run.last, 'assign'));
+  });
+
+  it('a stranger in the ARP entry is an alarm, never the fence target: the member last seen is fenced', () => {
+    const run = monitoring();
+    run.feed({ type: 'holder', nowUs: 155 * MS, mac: '02:99:99:99:99:99' });
+    expect(run.last.some((a) => a.type === 'log' && a.event === 'holder-unknown' && a.level === 'error')).to.equal(
+      true,
+    );
+    miss(run, 3, 160 * MS);
+    expect(run.last.filter((a) => a.type === 'fence')).to.deep.equal([{ type: 'fence', target: 'a' }]);
+  });
+
+  it('uplink configured: the uplink check runs at the first miss; a silent uplink means no fence', () => {
+    const run = monitoring(machine({ uplink: true }));
+    miss(run, 1, 160 * MS);
+    expect(run.find('check')).to.include({ address: 'uplink' });
+    run.feed({
+      type: 'check-result',
+      nowUs: 175 * MS,
+      startedUs: 170 * MS,
+      address: 'uplink',
+      taken: false,
+      evidence: [],
+    });
+    miss(run, 2, 170 * MS);
+    expect(run.actions.some((a) => a.type === 'fence')).to.equal(false);
+    expect(run.actions.some((a) => a.type === 'log' && a.event === 'uplink-silent')).to.equal(true);
+    expect(run.state.probe.misses).to.equal(0);
+  });
+
+  it('uplink configured and heard: the fence follows the last miss at once', () => {
+    const run = monitoring(machine({ uplink: true }));
+    miss(run, 1, 160 * MS);
+    run.feed({
+      type: 'check-result',
+      nowUs: 175 * MS,
+      startedUs: 170 * MS,
+      address: 'uplink',
+      taken: true,
+      evidence: ['arp-reply 02:00:00:00:00:01'],
+    });
+    miss(run, 2, 170 * MS);
+    expect(run.last.filter((a) => a.type === 'fence')).to.deep.equal([{ type: 'fence', target: 'a' }]);
+  });
+});
+
+describe('role machine: primary duties', () => {
+  function primary(overrides = {}): Run {
+    const run = bootTo('primary', machine(overrides));
+    run.feed({
+      type: 'check-result',
+      nowUs: 150 * MS,
+      startedUs: 150 * MS - 10 * MS,
+      address: 'primary',
+      taken: false,
+      evidence: [],
+    });
+    expect(run.state.phase).to.equal('primary');
+    return run;
+  }
+
+  it('re-announces the primary address every announce.refresh_s', () => {
+    const run = primary({ announceRefreshUs: 5_000_000 });
+    expect(run.timer('announce-refresh')).to.equal(150 * MS + 5_000_000);
+    run.feed({ type: 'timer', nowUs: 150 * MS + 5_000_000, timer: 'announce-refresh' });
+    expect(run.types()).to.deep.equal(['announce', 'set-timer']);
+  });
+
+  it('health: gives up the primary address after `fails` failed checks in a row, persisting first', () => {
+    const run = primary({ health: { intervalUs: 1000 * MS, fails: 3 } });
+    let now = 1150 * MS;
+    for (let i = 1; i <= 2; i++) {
+      run.feed({ type: 'timer', nowUs: now, timer: 'health' });
+      expect(run.types()).to.deep.equal(['health-check']);
+      run.feed({ type: 'health-result', nowUs: now + 5, ok: false, detail: 'exit 1' });
+      expect(run.state.phase).to.equal('primary');
+      now += 1000 * MS;
+    }
+    run.feed({ type: 'health-result', nowUs: now, ok: true, detail: '' });
+    expect(run.state.healthFails).to.equal(0);
+    for (let i = 1; i <= 3; i++) run.feed({ type: 'health-result', nowUs: now + i, ok: false, detail: 'exit 1' });
+    expect(run.state.phase).to.equal('spare');
+    const acts = run.last;
+    expect(indexOf(acts, 'persist')).to.be.below(indexOf(acts, 'release'));
+    expect(acts).to.deep.include({ type: 'release', address: 'primary' });
+  });
+
+  it('link down: releases every address; link up: re-enters boot', () => {
+    const run = primary();
+    run.feed({ type: 'link', nowUs: 200 * MS, up: false });
+    expect(run.state.phase).to.equal('link-down');
+    expect(run.last).to.deep.include({ type: 'release', address: 'primary' });
+    run.feed({ type: 'link', nowUs: 300 * MS, up: true });
+    expect(run.types()).to.deep.equal(['reboot']);
+  });
+
+  it('a failed persist halts: nothing held, no part taken', () => {
+    const run = primary();
+    run.feed({ type: 'persist-failed', nowUs: 200 * MS, detail: 'ENOSPC' });
+    expect(run.state.phase).to.equal('halted');
+    expect(run.last).to.deep.include({ type: 'release', address: 'primary' });
+    run.feed(batch(300 * MS, 0, 9));
+    expect(run.last).to.deep.equal([]);
+  });
+
+  it('a halted server boots again after HALT_RETRY_US, and halts again while the store still fails', () => {
+    const run = primary();
+    run.feed({ type: 'persist-failed', nowUs: 200 * MS, detail: 'ENOSPC' });
+    expect(run.last).to.deep.include({ type: 'set-timer', timer: TIMER.haltRetry, atUs: 200 * MS + HALT_RETRY_US });
+    // Any other timer leaves it halted.
+    run.feed({ type: 'timer', nowUs: 300 * MS, timer: TIMER.defend });
+    expect(run.state.phase).to.equal('halted');
+    run.feed({ type: 'timer', nowUs: 200 * MS + HALT_RETRY_US, timer: TIMER.haltRetry });
+    expect(run.state.phase).to.equal('booting');
+    expect(run.last).to.deep.include({ type: 'reboot', reason: 'retrying after a failed persist' });
+    expect(run.last.some((a) => a.type === 'transition' && a.from === 'halted' && a.to === 'booting')).to.equal(true);
+    // A stale retry timer after the server left `halted` does nothing.
+    run.feed({ type: 'timer', nowUs: 200 * MS + 2 * HALT_RETRY_US, timer: TIMER.haltRetry });
+    expect(run.last).to.deep.equal([]);
+  });
+});
+
+describe('role machine: invariants over every transition list', () => {
+  it('every assign is preceded by a persist in the same step, and epochs only grow', () => {
+    // Drive a long scripted life: boot, monitor, fence, take over, lose link, reboot.
+    const run = monitoring();
+    miss(run, 3, 160 * MS);
+    run.feed({ type: 'fence-result', nowUs: 300 * MS, target: 'a', ok: true, detail: 'ok' });
+    run.feed({
+      type: 'check-result',
+      nowUs: 310 * MS,
+      startedUs: 310 * MS - 10 * MS,
+      address: 'primary',
+      taken: false,
+      evidence: [],
+    });
+    run.feed({ type: 'link', nowUs: 400 * MS, up: false });
+    run.feed({ type: 'link', nowUs: 500 * MS, up: true });
+    let lastEpoch = -1;
+    let persistedInStep = false;
+    for (const a of run.actions) {
+      if (a.type === 'transition') persistedInStep = false;
+      if (a.type === 'persist') {
+        expect(a.epoch).to.be.above(lastEpoch);
+        lastEpoch = a.epoch;
+        persistedInStep = true;
+      }
+      if (a.type === 'assign') expect(persistedInStep, 'assign without persist').to.equal(true);
+    }
+  });
+});
+
+describe('role machine: operator commands', () => {
+  it('maintenance on: a monitor stops probing, so it never fences; off resumes probing', () => {
+    const run = monitoring();
+    run.feed({ type: 'command', nowUs: 155 * MS, command: 'maintenance-on' });
+    expect(run.state.maintenance).to.equal(true);
+    expect(run.last).to.deep.include({ type: 'probe-stop' });
+    miss(run, 5, 160 * MS);
+    expect(run.types()).to.deep.equal([]);
+    expect(run.state.probe.misses).to.equal(0);
+    expect(run.state.phase).to.equal('monitor');
+    run.feed({ type: 'command', nowUs: 500 * MS, command: 'maintenance-off' });
+    expect(run.find('probe-start')).to.deep.equal({ type: 'probe-start', atUs: 500 * MS });
+  });
+
+  it('demote: a primary persists spare, then releases the primary address', () => {
+    const run = bootTo('primary');
+    run.feed({
+      type: 'check-result',
+      nowUs: 150 * MS,
+      startedUs: 100 * MS,
+      address: 'primary',
+      taken: false,
+      evidence: [],
+    });
+    run.feed({ type: 'command', nowUs: 200 * MS, command: 'demote' });
+    expect(run.state.phase).to.equal('spare');
+    const acts = run.last;
+    expect(indexOf(acts, 'persist')).to.be.below(indexOf(acts, 'release'));
+    expect(acts).to.deep.include({ type: 'release', address: 'primary' });
+  });
+
+  it('demote on a monitor is refused and changes nothing', () => {
+    const run = monitoring();
+    const before = run.state;
+    run.feed({ type: 'command', nowUs: 200 * MS, command: 'demote' });
+    expect(run.state).to.equal(before);
+    expect(run.types()).to.deep.equal([]);
+  });
+
+  it('promote: a monitor fences the holder at once, then goes the normal way (confirm, claim)', () => {
+    const run = monitoring();
+    run.feed({ type: 'command', nowUs: 200 * MS, command: 'promote' });
+    expect(run.find('fence')).to.deep.equal({ type: 'fence', target: 'a' });
+    run.feed({ type: 'fence-result', nowUs: 300 * MS, target: 'a', ok: true, detail: 'ok' });
+    expect(run.state.phase).to.equal('confirming');
+  });
+
+  it('promote: a spare persists monitor and reboots into the monitor boot check', () => {
+    const run = bootTo('spare');
+    run.feed({ type: 'command', nowUs: 200 * MS, command: 'promote' });
+    expect(run.types()).to.deep.equal(['cancel-timer', 'persist', 'reboot']);
+    expect(run.find('persist')).to.include({ role: 'monitor' });
+  });
+});
+
+describe('role machine: giving addresses up and powering fenced servers back (issue 11, 12)', () => {
+  function primary(): Run {
+    const run = bootTo('primary');
+    run.feed({
+      type: 'check-result',
+      nowUs: 150 * MS,
+      startedUs: 140 * MS,
+      address: 'primary',
+      taken: false,
+      evidence: [],
+    });
+    return run;
+  }
+
+  /** A monitor that fenced `a` and is confirming. */
+  function confirming(): Run {
+    const run = monitoring();
+    miss(run, 3, 160 * MS);
+    run.feed({ type: 'fence-result', nowUs: 300 * MS, target: 'a', ok: true, detail: 'off' });
+    expect(run.state.phase).to.equal('confirming');
+    return run;
+  }
+
+  it('a primary whose link goes down runs on_spare after releasing', () => {
+    const run = primary();
+    run.feed({ type: 'link', nowUs: 500 * MS, up: false });
+    expect(run.last).to.deep.include({ type: 'hook', hook: 'on_spare' });
+    expect(indexOf(run.last, 'release')).to.be.lessThan(indexOf(run.last, 'hook'));
+  });
+
+  it('a halted primary (persist failed) runs on_spare', () => {
+    const run = primary();
+    run.feed({ type: 'persist-failed', nowUs: 500 * MS, detail: 'ENOSPC' });
+    expect(run.last).to.deep.include({ type: 'hook', hook: 'on_spare' });
+    expect(run.state.phase).to.equal('halted');
+  });
+
+  it('an aborted confirmation powers the fenced server on again', () => {
+    const run = confirming();
+    run.feed({
+      type: 'check-result',
+      nowUs: 320 * MS,
+      startedUs: 310 * MS,
+      address: 'primary',
+      taken: true,
+      evidence: ['arp-reply 02:00:00:00:00:0c'],
+    });
+    expect(run.state.phase).to.equal('monitor');
+    expect(run.last).to.deep.include({ type: 'power-on', target: 'a' });
+  });
+
+  it('the takeover persists whom it powered off; a failed persist powers them on again', () => {
+    const run = confirming();
+    run.feed({
+      type: 'check-result',
+      nowUs: 320 * MS,
+      startedUs: 310 * MS,
+      address: 'primary',
+      taken: false,
+      evidence: [],
+    });
+    expect(run.find('persist')).to.deep.include({ role: 'primary', poweredOff: ['a'] });
+    run.feed({ type: 'persist-failed', nowUs: 325 * MS, detail: 'ENOSPC' });
+    expect(run.last).to.deep.include({ type: 'power-on', target: 'a' });
+    expect(run.state.phase).to.equal('halted');
+  });
+
+  it('a failed assign re-enters boot, gives the address up and powers the fenced server on', () => {
+    const run = confirming();
+    run.feed({
+      type: 'check-result',
+      nowUs: 320 * MS,
+      startedUs: 310 * MS,
+      address: 'primary',
+      taken: false,
+      evidence: [],
+    });
+    run.feed({ type: 'assign-failed', nowUs: 321 * MS, address: 'primary', detail: 'RTNETLINK answers: File exists' });
+    expect(run.state.phase).to.equal('booting');
+    expect(run.last).to.deep.include({ type: 'release', address: 'primary' });
+    expect(run.last).to.deep.include({ type: 'power-on', target: 'a' });
+    expect(run.last).to.deep.include({ type: 'hook', hook: 'on_spare' });
+    expect(run.types().at(-1)).to.equal('reboot');
+  });
+
+  it('an agent restarted after a takeover powers on whom its record says it left off', () => {
+    const run = new Run(machine());
+    run.feed({ type: 'boot', nowUs: 0, record: { ...record('primary'), poweredOff: ['a', 'c'] }, linkUp: true });
+    expect(run.last.filter((a) => a.type === 'power-on')).to.deep.equal([
+      { type: 'power-on', target: 'a' },
+      { type: 'power-on', target: 'c' },
+    ]);
+  });
+});

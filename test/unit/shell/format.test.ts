@@ -1,0 +1,86 @@
+import { expect } from 'chai';
+import {
+  formatConfig,
+  formatHelp,
+  formatHistory,
+  formatLog,
+  formatProbe,
+  formatStatus,
+} from '../../../src/shell/format.js';
+import { FakeOperator, fakeStatus } from './fixtures.js';
+
+describe('shell output formats', () => {
+  it('status: role, epoch, held addresses, peer RTT min/median/p99 in us, misses, last sync', () => {
+    const text = formatStatus(fakeStatus('monitor'));
+    expect(text).to.match(/^role {6}monitor$/m);
+    expect(text).to.match(/^epoch {5}3$/m);
+    expect(text).to.match(/^held {6}198\.18\.0\.9\/24$/m);
+    expect(text).to.contain('peer rtt  min 21 median 35 p99 120 max 121 (us, last 100 replies)');
+    expect(text).to.contain('misses    0 in a row; 2 in all (1000 probes, 998 replies');
+    expect(text).to.contain('last sync 2026-01-02T03:04:05.000Z (1200 ms ago, 3 files, 1200 bytes)');
+    expect(text).to.match(/^[\x20-\x7e\n]*$/); // ASCII only: a dumb terminal
+  });
+
+  it('history: timestamps and reasons; probe: RTTs in us and losses', () => {
+    const op = new FakeOperator();
+    expect(formatHistory(op.transitions())).to.equal(
+      '2026-01-02T03:04:05.000Z  booting -> monitor  epoch 3  monitor address was silent\n',
+    );
+    expect(formatHistory([])).to.equal('no role transitions yet\n');
+    expect(
+      formatProbe('198.18.0.10', [
+        { sequence: 1, rttUs: 40 },
+        { sequence: 2, rttUs: null },
+        { sequence: 3, rttUs: 60 },
+      ]),
+    ).to.equal(
+      'seq 1: rtt 40 us\nseq 2: no reply within 1 s\nseq 3: rtt 60 us\n198.18.0.10: 3 sent, 2 answered; rtt min 40 median 60 max 60 us\n',
+    );
+  });
+
+  it('config: one key a line, secret values redacted, paths of secret files shown', () => {
+    const text = formatConfig(new FakeOperator().effectiveConfig());
+    expect(text).to.contain('cluster.members[0].bmc.passwordFile = "/etc/hotspare/bmc-a.pass"');
+    expect(text).to.contain('cluster.members[0].bmc.password = [redacted]');
+    expect(text).to.contain('sync.psk = [redacted]');
+    expect(text).to.not.contain('hunter2');
+    expect(text).to.not.contain('tok-123');
+  });
+
+  it('log lines with control characters in them are made printable', () => {
+    const text = formatLog([
+      {
+        atMs: 0,
+        atUs: 0,
+        level: 'error',
+        node: 'a',
+        event: 'hook',
+        message: 'on_primary exited 1',
+        fields: { output: 'bad\x1b[2Jthing\nnext' },
+      },
+    ]);
+    expect(text).to.equal('1970-01-01T00:00:00.000Z error hook: on_primary exited 1 output=bad?[2Jthing next\n');
+  });
+
+  it('help lists every command with usage, marks the mutating ones, and explains keys', () => {
+    const text = formatHelp(null);
+    for (const word of [
+      'status',
+      'history',
+      'probe ADDR [COUNT]',
+      'bmc NODE status',
+      'log [N]',
+      'config',
+      'sync status|now',
+      'promote',
+      'demote',
+      'maintenance on|off',
+      'fence NODE',
+      'Ctrl-C',
+      'Ctrl-U',
+    ])
+      expect(text).to.contain(word);
+    expect(text).to.match(/fence NODE +\* /);
+    expect(formatHelp('fence')).to.contain('asks for confirmation');
+  });
+});

@@ -1,0 +1,207 @@
+import { expect } from 'chai';
+import { SimCluster } from '../../../src/sim/cluster.js';
+import type { SimOptions } from '../../../src/sim/cluster.js';
+
+/**
+ * The confirmed fence against slow BMCs (virtual time): the BMC acknowledges power off at
+ * once and cuts the power `offDelayUs` later; the monitor polls the power state every
+ * `fencing.power_poll_ms` until it reads off, for at most `fencing.power_timeout_ms`.
+ * The primary's LAN cable is cut, so it stays powered until the BMC really switches it off.
+ */
+
+const MS = 1000;
+const SECOND = 1_000_000;
+/** BMC response time, small against the poll interval so the interval is what is measured. */
+const LATENCY_US = 5 * MS;
+const POLL_MS = 20;
+
+interface Scene {
+  cluster: SimCluster;
+  oldPrimary: string;
+  monitor: string;
+  cutUs: number;
+}
+
+async function runUntil(
+  cluster: SimCluster,
+  done: () => boolean,
+  limitUs: number,
+  stepUs = MS,
+): Promise<number | null> {
+  const end = cluster.clock.nowUs() + limitUs;
+  while (cluster.clock.nowUs() < end) {
+    if (done()) return cluster.clock.nowUs();
+    await cluster.clock.runFor(stepUs);
+  }
+  return done() ? cluster.clock.nowUs() : null;
+}
+
+function phaseHolder(cluster: SimCluster, phase: string): string {
+  const name = Object.entries(cluster.phases()).find(([, p]) => p === phase)?.[0];
+  if (name === undefined) throw new Error(`nobody is ${phase}: ${JSON.stringify(cluster.phases())}`);
+  return name;
+}
+
+/**
+ * A converged 3-server cluster whose primary's cable is then cut (it stays powered). Peer
+ * heartbeats are off: with them, the cut-off primary says (on the management path) that it
+ * released the address, and the monitor takes over without a fence; these tests are about
+ * the fence.
+ */
+async function cutPrimary(offDelayUs: number, options: Partial<SimOptions> = {}): Promise<Scene> {
+  const cluster = new SimCluster({
+    nodes: 3,
+    seed: 21,
+    peers: false,
+    ...options,
+    config: { fencing: { power_poll_ms: POLL_MS }, ...(options.config ?? {}) },
+  });
+  for (const node of cluster.nodes.values()) {
+    node.bmc.latencyUs = LATENCY_US;
+    node.bmc.offDelayUs = offDelayUs;
+  }
+  await cluster.bootAll();
+  expect(await runUntil(cluster, () => cluster.converged(), 10 * SECOND)).to.not.equal(null);
+  await cluster.clock.runFor(SECOND);
+  const oldPrimary = phaseHolder(cluster, 'primary');
+  const monitor = phaseHolder(cluster, 'monitor');
+  const cutUs = cluster.clock.nowUs();
+  cluster.node(oldPrimary).host.setCable(false);
+  return { cluster, oldPrimary, monitor, cutUs };
+}
+
+function events(
+  cluster: SimCluster,
+  node: string,
+  event: string,
+): Array<{ atUs: number; fields: Record<string, unknown>; message: string }> {
+  return cluster
+    .node(node)
+    .log.all()
+    .filter((l) => l.event === event)
+    .map((l) => ({ atUs: l.atUs, fields: l.fields as Record<string, unknown>, message: l.message }));
+}
+
+function takeoverUs(cluster: SimCluster, node: string): number | null {
+  const t = cluster
+    .node(node)
+    .agent?.transitions()
+    .find((x) => x.from === 'confirming' && x.to === 'primary');
+  return t?.atUs ?? null;
+}
+
+describe('confirmed fence against a BMC that powers off late (virtual time)', function () {
+  this.timeout(60_000);
+
+  for (const offDelayS of [2, 6]) {
+    it(`off-on, power off ${offDelayS} s after the acknowledgement: one off, polls every ${POLL_MS} ms, takeover once the power is off`, async () => {
+      const offDelayUs = offDelayS * SECOND;
+      const { cluster, oldPrimary, monitor, cutUs } = await cutPrimary(offDelayUs);
+      const taken = await runUntil(cluster, () => takeoverUs(cluster, monitor) !== null, offDelayUs + 5 * SECOND);
+      expect(taken, `no takeover: ${JSON.stringify(cluster.phases())}`).to.not.equal(null);
+
+      const bmc = cluster.node(oldPrimary).bmc;
+      const sinceCut = bmc.commands.filter((c) => c.atUs >= cutUs);
+      expect(sinceCut.filter((c) => c.command === 'off')).to.have.length(1);
+      const offAckUs = sinceCut.find((c) => c.command === 'off')?.atUs ?? 0;
+      // Ground truth: the power went off offDelayUs after the acknowledgement, and the
+      // takeover came after that, never before.
+      const cut = bmc.powerChanges.find((p) => !p.on && p.atUs >= cutUs);
+      expect(cut?.atUs).to.equal(offAckUs + offDelayUs);
+      const takeover = takeoverUs(cluster, monitor) ?? 0;
+      expect(takeover).to.be.above(cut?.atUs ?? Infinity);
+
+      // One fence, no failure, no retry.
+      expect(events(cluster, monitor, 'fence-start')).to.have.length(1);
+      expect(events(cluster, monitor, 'fence-error')).to.deep.equal([]);
+      expect(events(cluster, monitor, 'fence-failed')).to.deep.equal([]);
+      const [done] = events(cluster, monitor, 'fence-done');
+      const offUs = Number(done?.fields['offUs']);
+      const polls = Number(done?.fields['polls']);
+      // The off took the BMC's delay plus at most one poll interval and the round trips.
+      expect(offUs).to.be.at.least(offDelayUs + LATENCY_US);
+      expect(offUs).to.be.at.most(offDelayUs + LATENCY_US + POLL_MS * MS + LATENCY_US);
+      // Polled at the configured interval: neither back to back nor slower.
+      const expected = offDelayUs / (POLL_MS * MS);
+      expect(polls).to.be.within(expected - 1, expected + 2);
+      expect(sinceCut.filter((c) => c.command === 'status' && c.atUs <= (done?.atUs ?? 0))).to.have.length(polls);
+      expect(done?.message).to.match(
+        new RegExp(`power off confirmed [0-9.]+ ms after power off .*${polls} status polls`),
+      );
+      expect(cluster.primaryHolders()).to.deep.equal([monitor]);
+      await cluster.stop();
+    });
+  }
+
+  it('cycle, power off 2 s after the acknowledgement: one cycle command, confirmed by a poll reading off', async () => {
+    const offDelayUs = 2 * SECOND;
+    const { cluster, oldPrimary, monitor, cutUs } = await cutPrimary(offDelayUs, {
+      board: { bmc: { power_cycle: 'cycle' } },
+    });
+    const taken = await runUntil(cluster, () => takeoverUs(cluster, monitor) !== null, 8 * SECOND);
+    expect(taken, `no takeover: ${JSON.stringify(cluster.phases())}`).to.not.equal(null);
+    const bmc = cluster.node(oldPrimary).bmc;
+    const commands = bmc.commands.filter((c) => c.atUs >= cutUs).map((c) => c.command);
+    expect(commands.filter((c) => c === 'cycle')).to.have.length(1);
+    expect(commands).to.not.include('off');
+    const cut = bmc.powerChanges.find((p) => !p.on && p.atUs >= cutUs);
+    expect(takeoverUs(cluster, monitor)).to.be.above(cut?.atUs ?? Infinity);
+    // The BMC's own on follows cycleDelayUs after the power went off.
+    await cluster.clock.runFor(2 * SECOND);
+    const on = bmc.powerChanges.find((p) => p.on && p.atUs >= cutUs);
+    expect(on?.atUs).to.equal((cut?.atUs ?? 0) + bmc.cycleDelayUs);
+    await cluster.stop();
+  });
+
+  it('a BMC that never powers off: the fence fails at fencing.power_timeout_ms, no takeover (fencing required)', async () => {
+    const timeoutMs = 3000;
+    const { cluster, oldPrimary, monitor, cutUs } = await cutPrimary(Number.MAX_SAFE_INTEGER / 4, {
+      config: { fencing: { power_poll_ms: POLL_MS, power_timeout_ms: timeoutMs, retry_ms: 500, retry_max_ms: 1000 } },
+    });
+    await cluster.clock.runFor(12 * SECOND);
+    expect(cluster.primaryHolders()).to.deep.equal([]);
+    expect(cluster.phases()[monitor]).to.equal('monitor');
+    expect(takeoverUs(cluster, monitor)).to.equal(null);
+    expect(cluster.node(oldPrimary).host.powered).to.equal(true);
+
+    const errors = events(cluster, monitor, 'fence-error');
+    expect(errors.length).to.be.at.least(2);
+    const first = errors[0];
+    expect(first?.message).to.contain('power still on').and.contain('fencing.power_timeout_ms is 3000');
+    // Failed at the timeout (counted from the acknowledgement), not at the first "on".
+    const tookUs = Number(first?.fields['tookUs']);
+    expect(tookUs).to.be.at.least(LATENCY_US + timeoutMs * MS);
+    expect(tookUs).to.be.at.most(LATENCY_US + timeoutMs * MS + 2 * LATENCY_US);
+    const failed = events(cluster, monitor, 'fence-failed');
+    expect(failed[0]?.message).to.contain('NOT taking over');
+    // Each attempt sent one off; the BMC never cut the power.
+    const offs = cluster.node(oldPrimary).bmc.commands.filter((c) => c.command === 'off' && c.atUs >= cutUs);
+    expect(offs).to.have.length(events(cluster, monitor, 'fence-start').length);
+    expect(cluster.node(oldPrimary).bmc.powerChanges.filter((p) => p.atUs >= cutUs)).to.deep.equal([]);
+    await cluster.stop();
+  });
+
+  it('an on while an off is pending does not cancel it: the power goes off, then on a cycle interval later', async () => {
+    const cluster = new SimCluster({ nodes: 2, seed: 3 });
+    const bmc = cluster.node('a').bmc;
+    bmc.offDelayUs = 4 * SECOND;
+    const deliver = (fn: () => void): void => fn();
+    const startUs = cluster.clock.nowUs();
+    const off = bmc.request('off', deliver, () => undefined);
+    await cluster.clock.runFor(100 * MS);
+    await off;
+    expect(bmc.offPending).to.equal(true);
+    const status = bmc.request('status', deliver, () => bmc.chassis.power());
+    await cluster.clock.runFor(100 * MS);
+    expect(await status).to.equal('on');
+    const on = bmc.request('on', deliver, () => undefined);
+    await cluster.clock.runFor(100 * MS);
+    await on;
+    await cluster.clock.runFor(6 * SECOND);
+    expect(bmc.powerChanges).to.deep.equal([
+      { atUs: startUs + bmc.latencyUs + 4 * SECOND, on: false },
+      { atUs: startUs + bmc.latencyUs + 4 * SECOND + bmc.cycleDelayUs, on: true },
+    ]);
+    expect(bmc.offPending).to.equal(false);
+  });
+});

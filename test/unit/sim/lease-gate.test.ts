@@ -1,0 +1,177 @@
+import { expect } from 'chai';
+import { SimCluster } from '../../../src/sim/cluster.js';
+import type { SimOptions } from '../../../src/sim/cluster.js';
+
+/**
+ * The `lease` takeover gate (virtual time): no claim of the primary address without a lease
+ * granted by a majority; the holder's enforcer drops the address when its lease runs out,
+ * even while its agent is hung. BMCs take 4 s to cut the power, so any takeover that waited
+ * for the power would show it.
+ */
+
+const MS = 1000;
+const SECOND = 1_000_000;
+const LEASE = { duration_ms: 40, renew_ms: 5, drift: 0.001, drop_ms: 4 };
+/** Q = (L + d_drop)·(1+ρ), in µs. */
+const Q_US = Math.ceil((LEASE.duration_ms + LEASE.drop_ms) * MS * (1 + LEASE.drift));
+
+interface Run {
+  cluster: SimCluster;
+  primary: string;
+  monitor: string;
+  faultUs: number;
+  maxHolders: number;
+  /** When each server held the primary address, as ground truth from the kernels. */
+  heldSince: Map<string, number>;
+}
+
+function phaseHolder(cluster: SimCluster, phase: string): string {
+  const name = Object.entries(cluster.phases()).find(([, p]) => p === phase)?.[0];
+  if (name === undefined) throw new Error(`nobody is ${phase}: ${JSON.stringify(cluster.phases())}`);
+  return name;
+}
+
+async function leaseRun(
+  fault: (cluster: SimCluster, primary: string) => void,
+  options: Partial<SimOptions> = {},
+  afterUs = 5 * SECOND,
+): Promise<Run> {
+  const cluster = new SimCluster({
+    nodes: 3,
+    seed: 41,
+    bmcOffDelayUs: 4 * SECOND,
+    ...options,
+    config: { fencing: { gate: 'lease' }, lease: LEASE },
+  });
+  await cluster.bootAll();
+  let maxHolders = 0;
+  const heldSince = new Map<string, number>();
+  const step = async (limitUs: number, done: () => boolean): Promise<number | null> => {
+    const end = cluster.clock.nowUs() + limitUs;
+    while (cluster.clock.nowUs() < end) {
+      const holders = cluster.primaryHolders();
+      maxHolders = Math.max(maxHolders, holders.length);
+      for (const h of holders) if (!heldSince.has(h)) heldSince.set(h, cluster.clock.nowUs());
+      for (const h of [...heldSince.keys()]) if (!holders.includes(h)) heldSince.delete(h);
+      if (done()) return cluster.clock.nowUs();
+      await cluster.clock.runFor(MS);
+    }
+    return done() ? cluster.clock.nowUs() : null;
+  };
+  expect(await step(10 * SECOND, () => cluster.converged()), JSON.stringify(cluster.phases())).to.not.equal(null);
+  await step(SECOND, () => false);
+  const primary = phaseHolder(cluster, 'primary');
+  const monitor = phaseHolder(cluster, 'monitor');
+  const faultUs = cluster.clock.nowUs();
+  fault(cluster, primary);
+  await step(afterUs, () => false);
+  return { cluster, primary, monitor, faultUs, maxHolders, heldSince };
+}
+
+function takeover(cluster: SimCluster, node: string, sinceUs: number): { atUs: number; reason: string } | null {
+  const t = cluster
+    .node(node)
+    .agent?.transitions()
+    .find((x) => x.to === 'primary' && x.atUs >= sinceUs);
+  return t === undefined ? null : { atUs: t.atUs, reason: t.reason };
+}
+
+describe('lease gate: claim on a majority lease, the address dropped when it runs out (virtual time)', function () {
+  this.timeout(60_000);
+
+  it('converges with a lease: the primary holds one, renewed, and says so in its status', async () => {
+    const { cluster, primary, maxHolders } = await leaseRun(() => {}, {}, SECOND);
+    const status = await cluster.node(primary).agent?.status();
+    expect(status?.lease?.holder?.held).to.equal(true);
+    expect(status?.lease?.holder?.msLeft ?? 0).to.be.above(0);
+    expect(maxHolders).to.equal(1);
+    expect(cluster.converged()).to.equal(true);
+    await cluster.stop();
+  });
+
+  it("a cut primary: the monitor claims once a majority's promises ran out, not after the 4 s BMC", async () => {
+    const { cluster, primary, monitor, faultUs, maxHolders } = await leaseRun((c, p) => c.node(p).host.setCable(false));
+    const t = takeover(cluster, monitor, faultUs);
+    expect(t, JSON.stringify(cluster.phases())).to.not.equal(null);
+    expect(t?.reason).to.match(/lease ran out/);
+    // No earlier than Q after the fault (the last grant came just before it), well before the power-off.
+    expect((t?.atUs ?? 0) - faultUs).to.be.at.least(Q_US - 5 * MS);
+    expect((t?.atUs ?? 0) - faultUs).to.be.below(500 * MS);
+    const off = cluster.node(primary).bmc.powerChanges.find((p) => !p.on && p.atUs >= faultUs);
+    expect(off, 'the fence was still issued').to.not.equal(undefined);
+    expect(t?.atUs ?? Infinity).to.be.below(off?.atUs ?? 0);
+    expect(maxHolders).to.equal(1);
+    await cluster.stop();
+  });
+
+  it("a hung primary agent (its kernel still answers): the enforcer drops the address at the lease's end, then the monitor takes over", async () => {
+    // One second: the fence's power-off comes 4 s after the fault, and would end the hang.
+    const { cluster, primary, monitor, faultUs, maxHolders } = await leaseRun(
+      (c, p) => c.node(p).host.freeze(),
+      {},
+      SECOND,
+    );
+    const node = cluster.node(primary);
+    const enforced = node.log.all().filter((l) => l.event === 'lease-enforced');
+    // The enforcer's own log line reaches the log only when the agent thaws; ground truth
+    // is the kernel: the hung server no longer holds the address, the monitor does.
+    expect(node.host.addresses.has('198.18.0.10') && node.host.onWire).to.equal(false);
+    const t = takeover(cluster, monitor, faultUs);
+    expect(t, JSON.stringify(cluster.phases())).to.not.equal(null);
+    expect(maxHolders).to.equal(1);
+    expect(enforced).to.deep.equal([]);
+    // Thawed, the old primary learns its lease is gone and does not claim again.
+    node.host.thaw();
+    await cluster.clock.runFor(2 * SECOND);
+    expect(cluster.primaryHolders()).to.deep.equal([monitor]);
+    expect(node.log.all().some((l) => l.event === 'lease-lost' || l.event === 'lease-enforced')).to.equal(true);
+    await cluster.stop();
+  });
+
+  it('a primary whose LAN port is silent (management LAN still up) loses its lease; the monitor takes over', async () => {
+    const { cluster, monitor, faultUs, maxHolders } = await leaseRun((c, p) => {
+      c.node(p).host.silent = true;
+    });
+    const t = takeover(cluster, monitor, faultUs);
+    expect(t, JSON.stringify(cluster.phases())).to.not.equal(null);
+    expect(maxHolders).to.equal(1);
+    await cluster.stop();
+  });
+
+  it('no majority, no claim: with the spare powered off and the primary cut, the monitor does not take over', async () => {
+    const { cluster, primary, monitor, faultUs, maxHolders } = await leaseRun((c, p) => {
+      const spare = [...c.nodes.keys()].find((n) => n !== p && c.phases()[n] !== 'monitor') ?? '';
+      c.powerOff(spare);
+      c.node(p).host.setCable(false);
+    });
+    // The monitor alone is 1 of 3: it asks, is refused a majority, and holds nothing until
+    // the fenced primary is powered on again and, past its quiet period, votes.
+    const t = takeover(cluster, monitor, faultUs);
+    const on = cluster.node(primary).powerLog.find((p) => p.on && p.atUs > faultUs);
+    expect(on, 'the fenced primary was powered on again').to.not.equal(undefined);
+    if (t !== null) expect(t.atUs).to.be.at.least((on?.atUs ?? Infinity) + Q_US);
+    expect(
+      cluster
+        .node(monitor)
+        .log.all()
+        .some((l) => l.event === 'lease-refused'),
+    ).to.equal(true);
+    expect(maxHolders).to.equal(1);
+    await cluster.stop();
+  });
+
+  it('demote on the primary: the lease is released once the address is gone, and the monitor is granted at once', async () => {
+    const { cluster, monitor, faultUs, maxHolders } = await leaseRun((c, p) => {
+      c.node(p).agent?.command('demote');
+    });
+    const t = takeover(cluster, monitor, faultUs);
+    expect(t, JSON.stringify(cluster.phases())).to.not.equal(null);
+    const log = cluster.node(monitor).log.all();
+    const asked = log.find((l) => l.event === 'lease-acquire' && l.atUs >= faultUs);
+    const held = log.find((l) => l.event === 'lease-held' && l.atUs >= faultUs);
+    // Without the release the voters' promises would hold the claim for up to Q.
+    expect((held?.atUs ?? Infinity) - (asked?.atUs ?? 0)).to.be.below(5 * MS);
+    expect(maxHolders).to.equal(1);
+    await cluster.stop();
+  });
+});

@@ -1,0 +1,205 @@
+/**
+ * The campaign's schedule and checkers on hand-made records (no lab): the same seed gives the
+ * same schedule, and each checker finds what it is there to find.
+ */
+import { expect } from 'chai';
+import { checkSync, checkTakeovers, outages, runChecks } from '../../../scripts/soak/checks.js';
+import type { AgentEvent, CampaignRecord } from '../../../scripts/soak/records.js';
+import { SOAK_FAULT_KINDS, makeSchedule } from '../../../scripts/soak/schedule.js';
+
+const S = 1_000_000;
+
+function record(change: Partial<CampaignRecord> = {}): CampaignRecord {
+  return {
+    seed: 1,
+    gate: 'confirmed',
+    plan: { faults: 0, durationMs: 60_000, meanGapMs: 1600 },
+    gateInConfig: false,
+    startUs: 0,
+    endUs: 60 * S,
+    startedAt: '2026-12-02T00:00:00.000Z',
+    servers: ['a', 'b', 'c'],
+    observerIntervalMs: 5,
+    faults: [],
+    holders: [],
+    writes: [],
+    files: [],
+    eras: [],
+    agentEvents: [],
+    power: [],
+    primaryAddress: [{ server: 'a', atUs: 1, added: true }],
+    splitBrain: [],
+    replies: [],
+    agentExits: [],
+    anomalies: [],
+    config: {},
+    ...change,
+  };
+}
+
+function transition(server: string, atUs: number, message: string): AgentEvent {
+  return { server, atUs, event: 'transition', level: 'info', message };
+}
+
+describe('soak: schedule', () => {
+  it('is the same for the same seed, differs for another, and holds every kind of fault', () => {
+    const one = makeSchedule({ seed: 7, count: 1000, meanGapMs: 1600 });
+    expect(makeSchedule({ seed: 7, count: 1000, meanGapMs: 1600 })).to.deep.equal(one);
+    expect(makeSchedule({ seed: 8, count: 1000, meanGapMs: 1600 })).to.not.deep.equal(one);
+    expect(new Set(one.map((f) => f.kind))).to.deep.equal(new Set(SOAK_FAULT_KINDS));
+    const gaps = one.slice(1).map((f, i) => f.atMs - (one[i]?.atMs ?? 0));
+    expect(Math.min(...gaps)).to.be.at.least(100);
+    const meanGap = gaps.reduce((a, b) => a + b, 0) / gaps.length;
+    expect(meanGap).to.be.within(1300, 1900);
+  });
+});
+
+describe('soak: takeover check (confirmed gate)', () => {
+  const fencedTakeover = [
+    transition(
+      'b',
+      10 * S,
+      'monitor -> confirming: fenced a (power off confirmed 20 ms after power off); confirming the primary address',
+    ),
+    transition('b', 10 * S + 20_000, 'confirming -> primary: took over from a after fencing it'),
+  ];
+  const claimByB = [
+    { server: 'a', atUs: 1, added: true },
+    { server: 'a', atUs: 9.5 * S, added: false },
+    { server: 'b', atUs: 10 * S + 15_000, added: true },
+  ];
+
+  it('passes a takeover after a fence the power log confirms', () => {
+    const checks = checkTakeovers(
+      record({
+        agentEvents: [
+          { server: 'b', atUs: 9.99 * S, event: 'fence-done', level: 'warn', message: 'fenced a: ok', target: 'a' },
+          ...fencedTakeover,
+        ].sort((x, y) => x.atUs - y.atUs),
+        power: [{ server: 'a', on: false, source: 'bmc', doneUs: 9.98 * S, commandUs: 9.97 * S }],
+        primaryAddress: claimByB,
+      }),
+    );
+    expect(checks.map((c) => c.problems)).to.deep.equal([[]]);
+    expect(checks[0]?.basis).to.equal('fence');
+  });
+
+  it('flags a takeover whose fence is not in the log, or whose target the power log has on', () => {
+    const noFence = checkTakeovers(record({ agentEvents: fencedTakeover, primaryAddress: claimByB }));
+    expect(noFence[0]?.problems).to.deep.equal(['no fence-done for a before the takeover']);
+    const stillOn = checkTakeovers(
+      record({
+        agentEvents: [
+          { server: 'b', atUs: 9.99 * S, event: 'fence-done', level: 'warn', message: 'fenced a: ok', target: 'a' },
+          ...fencedTakeover,
+        ].sort((x, y) => x.atUs - y.atUs),
+        primaryAddress: claimByB,
+      }),
+    );
+    expect(stillOn[0]?.problems).to.deep.equal(['a was powered when its fence was reported done']);
+  });
+
+  it('flags a takeover beside a powered server that still holds the address, and a basis the gate does not accept', () => {
+    const checks = checkTakeovers(
+      record({
+        agentEvents: [
+          transition('b', 10 * S, 'monitor -> confirming: fence of a failed, fencing not required'),
+          transition('b', 10 * S + 20_000, 'confirming -> primary: took over'),
+        ],
+        primaryAddress: [
+          { server: 'a', atUs: 1, added: true },
+          { server: 'b', atUs: 10 * S + 15_000, added: true },
+        ],
+      }),
+    );
+    expect(checks[0]?.problems).to.deep.equal([
+      'basis none is not accepted by the confirmed gate',
+      'a (powered) held the primary address in its kernel when b took over',
+    ]);
+  });
+});
+
+describe('soak: takeover check (isolated gate)', () => {
+  const isolatedTakeover = [
+    transition(
+      'b',
+      10 * S,
+      'monitor -> confirming: fenced a (cut off at switch 198.18.0.1:161 ifIndex 5, read back in 35.6 ms; power-off continues); confirming the primary address is silent',
+    ),
+    transition('b', 10 * S + 20_000, 'confirming -> primary: took over from a after fencing it'),
+  ];
+  // a keeps the address in its kernel (cut off, still powered); b claims.
+  const claimBesideA = [
+    { server: 'a', atUs: 1, added: true },
+    { server: 'b', atUs: 10 * S + 15_000, added: true },
+  ];
+
+  it('passes a claim beside a powered, cut-off holder: its link is not usable', () => {
+    const checks = checkTakeovers(
+      record({ gate: 'isolated', agentEvents: isolatedTakeover, primaryAddress: claimBesideA }),
+    );
+    expect(checks[0]?.basis).to.equal('isolation');
+    expect(checks[0]?.subjects).to.deep.equal(['a']);
+    expect(checks.map((c) => c.problems)).to.deep.equal([[]]);
+  });
+
+  it('flags a claim while the isolated holder was still on a usable link', () => {
+    const checks = checkTakeovers(
+      record({
+        gate: 'isolated',
+        agentEvents: isolatedTakeover,
+        primaryAddress: claimBesideA,
+        splitBrain: [{ startUs: 10 * S + 15_000, endUs: 11 * S, servers: ['a', 'b'] }],
+      }),
+    );
+    expect(checks[0]?.problems).to.deep.equal([
+      'a held the primary address on a usable link when b took over after its isolation',
+    ]);
+  });
+});
+
+describe('soak: replicated files check', () => {
+  it('counts acknowledged versions a new primary lacks, and the unsynced writes of the loss window', () => {
+    const r = record({
+      writes: [
+        { file: 'f0.dat', version: 1, server: 'a', atUs: 1 * S, ok: true },
+        { file: 'f0.dat', version: 2, server: 'a', atUs: 2 * S, ok: true },
+        { file: 'f0.dat', version: 3, server: 'a', atUs: 3 * S, ok: true },
+      ],
+      // v1 reached b, v2 reached c (c was monitor after b), v3 reached nobody; a copy on a
+      // spare (c before it was monitor) is no acknowledgement.
+      holders: [
+        { atUs: 0, primaryUp: ['a'], monitorUp: ['b'], primary: ['a'], powered: ['a', 'b', 'c'] },
+        { atUs: 2 * S, primaryUp: ['a'], monitorUp: ['c'], primary: ['a'], powered: ['a', 'b', 'c'] },
+      ],
+      files: [
+        { atUs: 1.2 * S, server: 'b', file: 'f0.dat', version: 1 },
+        { atUs: 1.9 * S, server: 'c', file: 'f0.dat', version: 1 },
+        { atUs: 2.2 * S, server: 'c', file: 'f0.dat', version: 2 },
+      ],
+      eras: [
+        { atUs: 0.5 * S, server: 'a', versions: { 'f0.dat': null } },
+        { atUs: 4 * S, server: 'b', versions: { 'f0.dat': 1 } },
+      ],
+      primaryAddress: [
+        { server: 'a', atUs: 1, added: true },
+        { server: 'b', atUs: 3.8 * S, added: true },
+      ],
+      agentEvents: [transition('b', 0.9 * S, 'booting -> monitor: ok')],
+    });
+    const sync = checkSync(r);
+    expect(sync.lost).to.deep.equal([{ server: 'b', atUs: 4 * S, file: 'f0.dat', versions: [2], neverSynced: true }]);
+    expect(sync.lostVersionsAfterSync).to.equal(0);
+    expect(sync.windows).to.deep.equal([{ server: 'b', atUs: 4 * S, unsyncedWrites: 1, windowMs: 800 }]);
+  });
+});
+
+describe('soak: availability', () => {
+  it('counts gaps in the observer replies over 50 ms as outages, the open end included', () => {
+    const replies = [1, 1.005, 1.01, 2.01, 2.015].map((s) => ({ t: s * S, server: 'a' }));
+    const list = outages(record({ replies, endUs: 3 * S }));
+    expect(list.map((o) => Math.round(o.ms))).to.deep.equal([1000, 1000, 985]);
+    const checks = runChecks(record({ replies, endUs: 3 * S }));
+    expect(checks.availability.longestMs).to.equal(1000);
+  });
+});
