@@ -17,7 +17,6 @@ import type {
   OperatorCommand,
   RoleState,
 } from '../role/index.js';
-import type { PowerState } from '../../hal/bmc/index.js';
 import type { ConflictReport } from '../../hal/nic/index.js';
 import type { LogLine } from '../log/index.js';
 import { PeerHeartbeat, peerMembers } from '../peer/index.js';
@@ -28,6 +27,8 @@ import { machineConfig } from './machine-config.js';
 import type { AgentPorts, SyncResult } from './ports.js';
 import { PowerControl } from './power.js';
 import { IsolatingFence } from './isolating-fence.js';
+import { readPower } from './power-reading.js';
+import type { PowerReading } from './power-reading.js';
 import { LeaseService } from '../lease/service.js';
 import { NO_ISOLATORS } from '../../hal/isolation/index.js';
 import { Samples } from './samples.js';
@@ -253,6 +254,7 @@ export class Agent implements Operator {
       peers: this.heartbeat?.status() ?? null,
       lease: this.lease?.status() ?? null,
       transitions: this.history.slice(-10),
+      fenceHistory: this.power.attempts().slice(-10),
       uptimeS: Math.round((this.now() - this.startedUs) / 1e6),
     };
   }
@@ -315,8 +317,8 @@ export class Agent implements Operator {
     return results;
   }
 
-  bmcStatus(member: string): Promise<PowerState> {
-    return this.ports.bmcs.open(member).status();
+  bmcStatus(member: string): Promise<PowerReading> {
+    return readPower(this.power, this.ports.isolators ?? NO_ISOLATORS, member);
   }
 
   /** Operator fence of a member (never this server), as the board's power_cycle says. */
