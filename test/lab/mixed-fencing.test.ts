@@ -48,7 +48,8 @@ const missing =
 function mixedFencing(_server: string, config: AgentConfigFile): AgentConfigFile {
   const runDir = dirname(String(config.peer?.key_file ?? ''));
   config.cluster.members = config.cluster.members.map((m) => {
-    const { bmc, isolation, ...rest } = m;
+    // a and b have neither a `bmc` (the board's client) nor a switch port: their levels say how.
+    const { bmc, isolation: _isolation, ...rest } = m;
     const device = { host: bmc.host, username: BMC_USER, password_file: bmc.password_file };
     if (m.name === 'a')
       return {
