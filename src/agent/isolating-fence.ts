@@ -11,7 +11,7 @@ export interface FenceOutcome extends FenceDone {
 }
 
 export interface IsolatingFenceOptions {
-  power: Pick<PowerControl, 'fence' | 'powerOn'>;
+  power: Pick<PowerControl, 'fence' | 'powerOn' | 'recordIsolation'>;
   isolators: IsolatorFactory;
   clock: Clock;
   /** `isolated`: a confirmed cut ends the fence; otherwise only the power does. */
