@@ -286,7 +286,9 @@ export class PowerControl {
    */
   powerOn(target: string, attempt = 1): void {
     const run = async (): Promise<number> => {
-      const bmc = this.fencedBy.get(target) ?? this.options.bmcs.open(target);
+      // The device that cut the power; without one (the fence ran in an earlier run of this
+      // agent), the member's first level: its BMC, or its first fence_levels device.
+      const bmc = this.fencedBy.get(target) ?? this.levelsOf(target)[0]?.bmc ?? this.options.bmcs.open(target);
       await bmc.on();
       const ackUs = this.now();
       return this.pollUntil(
