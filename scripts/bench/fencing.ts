@@ -47,7 +47,7 @@ export interface FencingSection {
   notes: string[];
 }
 
-interface MethodSpec {
+export interface MethodSpec {
   name: string;
   description: string;
   method:
@@ -93,7 +93,7 @@ exec ipmitool -f '${passwordFile}' "$@"
 }
 
 /** What the Redfish, fence-agent and switch rows need of the lab. */
-interface LabDevices {
+export interface LabDevices {
   redfish: Record<string, unknown>;
   caFile: string;
   passwordFile: string;
@@ -102,7 +102,7 @@ interface LabDevices {
   port: string;
 }
 
-function methods(bmcHost: string, wrapper: string, lab: LabDevices): MethodSpec[] {
+export function methods(bmcHost: string, wrapper: string, lab: LabDevices): MethodSpec[] {
   const base = [`--ip=${bmcHost}`, '--username=admin', '--lanplus', '--cipher=3', `--ipmitool-path=${wrapper}`];
   return [
     {
@@ -237,7 +237,7 @@ interface RunLine {
 }
 
 /** Runs the helper for `runs` runs of one method; resolves with its result lines (and stderr). */
-async function runHelper(
+export async function runHelper(
   lab: Lab,
   from: string,
   target: string,
@@ -269,7 +269,12 @@ async function runHelper(
   return { lines: lines.filter((l) => l.run !== undefined), stderr };
 }
 
-function summarizeMethod(spec: MethodSpec, done: readonly RunLine[], runs: number, stderr: string): FenceMethodResult {
+export function summarizeMethod(
+  spec: MethodSpec,
+  done: readonly RunLine[],
+  runs: number,
+  stderr: string,
+): FenceMethodResult {
   const ok = done.filter((l) => l.ok === true);
   const failed = done.filter((l) => l.ok !== true);
   return {
@@ -282,6 +287,38 @@ function summarizeMethod(spec: MethodSpec, done: readonly RunLine[], runs: numbe
     firstError:
       failed[0]?.detail ??
       (done.length < runs ? `helper ended after ${done.length} runs: ${stderr.trim().slice(0, 300)}` : null),
+  };
+}
+
+/** The Redfish BMC, switch port and credentials of `target` in a lab with `redfish` and `switchSnmp`. */
+export async function labDevices(lab: Lab, target: string): Promise<LabDevices> {
+  const ipmi = lab.bmcOptions(target);
+  const port = lab.get(target).plan.lanPort;
+  return {
+    redfish: {
+      member: target,
+      host: ipmi.host,
+      port: REDFISH_PORT,
+      username: ipmi.username,
+      passwordFile: ipmi.passwordFile,
+      caFile: lab.redfishTls?.caFile ?? '',
+      system: null,
+      timeoutMs: 5000,
+    },
+    caFile: lab.redfishTls?.caFile ?? '',
+    passwordFile: ipmi.passwordFile,
+    snmp: {
+      member: target,
+      host: switchHost(),
+      port: SNMP_PORT,
+      communityFile: lab.snmpdFiles?.communityFile ?? '',
+      ifIndex: await portIfIndex(lab.plan, port),
+      timeoutMs: 2000,
+      requestMs: 250,
+      pollMs: 1,
+    },
+    communityFile: lab.snmpdFiles?.communityFile ?? '',
+    port,
   };
 }
 
@@ -298,34 +335,7 @@ export async function fencingSection(runs: number, log: (line: string) => void):
   return withLab(labOptions, async (lab) => {
     const wrapper = join(lab.runDir, 'ipmitool-password-file.sh');
     await writeFile(wrapper, ipmitoolWrapper(lab.bmcOptions(target).passwordFile), { mode: 0o700 });
-    const ipmi = lab.bmcOptions(target);
-    const port = lab.get(target).plan.lanPort;
-    const devices: LabDevices = {
-      redfish: {
-        member: target,
-        host: ipmi.host,
-        port: REDFISH_PORT,
-        username: ipmi.username,
-        passwordFile: ipmi.passwordFile,
-        caFile: lab.redfishTls?.caFile ?? '',
-        system: null,
-        timeoutMs: 5000,
-      },
-      caFile: lab.redfishTls?.caFile ?? '',
-      passwordFile: ipmi.passwordFile,
-      snmp: {
-        member: target,
-        host: switchHost(),
-        port: SNMP_PORT,
-        communityFile: lab.snmpdFiles?.communityFile ?? '',
-        ifIndex: await portIfIndex(lab.plan, port),
-        timeoutMs: 2000,
-        requestMs: 250,
-        pollMs: 1,
-      },
-      communityFile: lab.snmpdFiles?.communityFile ?? '',
-      port,
-    };
+    const devices = await labDevices(lab, target);
     // Round robin, one run of each method in turn (a fresh helper each time, not timed), so a
     // change in the machine's load during the section falls on every method alike.
     const specs = methods(lab.get(target).plan.bmcHost, wrapper, devices);

@@ -590,7 +590,6 @@ export class Lab {
       return null;
     }
     server.powered = false;
-    this.writePowerState(server);
     const links = server.batch?.run([
       'link set dev eth0 down',
       'link set dev eth1 down',
@@ -605,6 +604,10 @@ export class Lab {
       this.silences.push({ server: name, atUs: monoUs(), kind: 'port', up: true });
     }
     await links;
+    // The BMCs read the power file: it says off only once the links are down, as a real
+    // server's NIC is dead when its BMC reports the power off (else a fence could read off
+    // while the LAN link still carries the address for the ip batch's few milliseconds).
+    this.writePowerState(server);
     const timing: PowerTiming = { server: name, on: false, source, requestedUs, commandUs, doneUs: monoUs() };
     this.powerLog.push(timing);
     this.log(`power off ${name} (${source}): links down after ${((timing.doneUs - requestedUs) / 1000).toFixed(2)} ms`);

@@ -1,4 +1,3 @@
-import type { PowerState } from '../../hal/bmc/index.js';
 import { nextRandom } from '../../hal/base/random.js';
 import { ip } from '../config/index.js';
 import type { LogLine } from '../log/index.js';
@@ -17,6 +16,7 @@ import type { CommandOutcome, EchoResult, Operator } from './operator.js';
 import { OperatorCommands } from './operator-commands.js';
 import { PeerLinks } from './peer-links.js';
 import type { AgentPorts, SyncResult } from './ports.js';
+import type { PowerReading } from './power-reading.js';
 import { Replication } from './replication.js';
 import { RoleTimers } from './timers.js';
 import type { AgentStatus, Transition } from './status.js';
@@ -66,7 +66,13 @@ export class Agent implements Operator {
     this.probing = new MonitorProbing(this.x);
     this.replication = new Replication(this.x);
     this.operator = new OperatorCommands(this.x, {
-      ...{ probing: this.probing, replication: this.replication, peers: this.peers, history: this.history },
+      ...{
+        probing: this.probing,
+        replication: this.replication,
+        peers: this.peers,
+        history: this.history,
+        fencing: this.fencing,
+      },
       startedUs: ports.clock.nowUs(),
     });
     this.addresses = new Addresses(this.x, this.peers, (a, n, t) => this.operator.probe(a, n, t));
@@ -136,8 +142,8 @@ export class Agent implements Operator {
     return this.operator.probe(address, count, timeoutMs);
   }
 
-  bmcStatus(member: string): Promise<PowerState> {
-    return this.ports.bmcs.open(member).status();
+  bmcStatus(member: string): Promise<PowerReading> {
+    return this.fencing.readPower(member);
   }
 
   fenceMember(member: string): Promise<string> {

@@ -3,6 +3,9 @@ import type { ExecutorContext } from './context.js';
 import { message } from './context.js';
 import { IsolatingFence } from './isolating-fence.js';
 import { PowerControl } from './power.js';
+import type { FenceAttempt } from './power.js';
+import { readPower } from './power-reading.js';
+import type { PowerReading } from './power-reading.js';
 
 /**
  * The executor's fences and power-ons: the takeover fence the role machine waits for, the
@@ -36,6 +39,16 @@ export class Fencing {
       log,
       stopped: () => x.stopped(),
     });
+  }
+
+  /** The fence history: each attempt (level or isolation), oldest first. */
+  attempts(): readonly FenceAttempt[] {
+    return this.power.attempts();
+  }
+
+  /** A member's power as every fencing level reads it, and its switch port (`bmc NODE status`). */
+  readPower(member: string): Promise<PowerReading> {
+    return readPower(this.power, this.x.ports.isolators ?? NO_ISOLATORS, member);
   }
 
   /**

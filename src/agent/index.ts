@@ -6,4 +6,5 @@ export type { AgentPorts, CommandResult, CommandRunner, PeerPorts, Rebooter, Rep
 export type { AgentStatus, Transition } from './status.js';
 export type { CommandOutcome, EchoResult, Operator } from './operator.js';
 export { FenceFailedError, PowerControl } from './power.js';
-export type { FenceAttempt, FenceDone, FenceLevel, FenceLevels } from './power.js';
+export type { FenceAttempt, FenceDone, FenceLevel, FenceLevels, LevelReading } from './power.js';
+export type { PowerReading } from './power-reading.js';

@@ -11,7 +11,7 @@ export interface FenceOutcome extends FenceDone {
 }
 
 export interface IsolatingFenceOptions {
-  power: Pick<PowerControl, 'fence' | 'powerOn'>;
+  power: Pick<PowerControl, 'fence' | 'powerOn' | 'recordIsolation'>;
   isolators: IsolatorFactory;
   clock: Clock;
   /** `isolated`: a confirmed cut ends the fence; otherwise only the power does. */
@@ -72,6 +72,13 @@ export class IsolatingFence {
       cut.then(
         (state) => {
           if (state !== 'isolated') {
+            this.o.power.recordIsolation(
+              target,
+              isolator.device,
+              false,
+              this.o.clock.nowUs() - startUs,
+              `still reads ${state} after the cut`,
+            );
             this.o.log('error', 'isolation-failed', `switch port of ${target} still reads ${state} after the cut`, {
               target,
             });
@@ -79,6 +86,7 @@ export class IsolatingFence {
             return;
           }
           const tookUs = this.o.clock.nowUs() - startUs;
+          this.o.power.recordIsolation(target, isolator.device, true, tookUs, 'cut read back');
           resolve({
             by: 'isolation',
             detail: `cut off at ${isolator.device}, read back in ${(tookUs / 1000).toFixed(1)} ms; power-off continues`,
@@ -90,6 +98,7 @@ export class IsolatingFence {
           });
         },
         (error: unknown) => {
+          this.o.power.recordIsolation(target, isolator.device, false, this.o.clock.nowUs() - startUs, message(error));
           this.o.log(
             'error',
             'isolation-failed',

@@ -2,6 +2,7 @@ import type { EchoReply } from '../../hal/icmp/index.js';
 import { nextSequence } from '../../hal/icmp/identifiers.js';
 import type { OperatorCommand } from '../role/index.js';
 import type { ExecutorContext } from './context.js';
+import type { Fencing } from './fencing.js';
 import type { TransitionHistory } from './history.js';
 import type { MonitorProbing } from './monitor-probing.js';
 import type { CommandOutcome, EchoResult } from './operator.js';
@@ -15,6 +16,7 @@ export interface StatusParts {
   replication: Replication;
   peers: PeerLinks;
   history: TransitionHistory;
+  fencing: Fencing;
   /** When the agent started (clock µs), for its uptime. */
   startedUs: number;
 }
@@ -45,7 +47,7 @@ export class OperatorCommands {
     }
     const s = this.x.state();
     const { fence } = s;
-    const { probing, replication, peers, history, startedUs } = this.parts;
+    const { probing, replication, peers, history, fencing, startedUs } = this.parts;
     return {
       node: config.node,
       ...{ role: s.role, phase: s.phase, epoch: s.epoch, linkUp: s.linkUp, maintenance: s.maintenance, held },
@@ -64,6 +66,7 @@ export class OperatorCommands {
       sync: replication.status(),
       ...peers.status(),
       transitions: history.all().slice(-10),
+      fenceHistory: fencing.attempts().slice(-10),
       uptimeS: Math.round((this.x.now() - startedUs) / 1e6),
     };
   }

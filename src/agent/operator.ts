@@ -1,7 +1,7 @@
-import type { PowerState } from '../../hal/bmc/index.js';
 import type { LogLine } from '../log/index.js';
 import type { OperatorCommand, Phase } from '../role/index.js';
 import type { SyncResult } from './ports.js';
+import type { PowerReading } from './power-reading.js';
 import type { AgentStatus, Transition } from './status.js';
 
 export interface CommandOutcome {
@@ -25,7 +25,8 @@ export interface Operator {
   effectiveConfig(): Record<string, unknown>;
   command(command: OperatorCommand): CommandOutcome;
   probe(address: string, count: number, timeoutMs?: number): Promise<EchoResult[]>;
-  bmcStatus(member: string): Promise<PowerState>;
+  /** The member's power through each fencing level, and its switch port. */
+  bmcStatus(member: string): Promise<PowerReading>;
   fenceMember(member: string): Promise<string>;
   /** The monitor's sync, now. null: it failed (the reason is in status().sync.lastError). */
   syncNow(): Promise<SyncResult | null>;

@@ -35,17 +35,29 @@ export interface FenceLevels {
   levels(member: string): FenceLevel[];
 }
 
-/** One try of one level, for the fence history. */
+/** One try of one level (or of the member's isolation), for the fence history. */
 export interface FenceAttempt {
   atMs: number;
   target: string;
-  /** 1-based. */
+  /** `power`: a fencing level; `isolation`: the cut of its switch port (the `isolated` gate). */
+  kind: 'power' | 'isolation';
+  /** 1-based; 0 for an isolation (no fencing level). */
   level: number;
   device: string;
   ok: boolean;
   /** From the start of this level's attempt to its end. */
   tookUs: number;
   detail: string;
+}
+
+/** One level's answer to a power read (`bmc NODE status`). */
+export interface LevelReading {
+  level: number;
+  device: string;
+  /** null: the read failed (`error` says why). */
+  power: PowerState | null;
+  error: string | null;
+  tookUs: number;
 }
 
 export interface PowerControlOptions {
@@ -141,6 +153,43 @@ export class PowerControl {
     return this.history;
   }
 
+  /** Notes a cut of `target`'s switch port (IsolatingFence) in the same history. */
+  recordIsolation(target: string, device: string, ok: boolean, tookUs: number, detail: string): void {
+    this.remember({
+      atMs: this.options.clock.wallMs(),
+      target,
+      kind: 'isolation',
+      level: 0,
+      device,
+      ok,
+      tookUs,
+      detail,
+    });
+  }
+
+  /**
+   * Reads `target`'s power through each of its fencing levels (`bmc NODE status`), one after
+   * the other; a level that fails gives its error, not the whole answer. Rejects only when the
+   * member has no fencing device.
+   */
+  async readLevels(target: string): Promise<LevelReading[]> {
+    const readings: LevelReading[] = [];
+    for (const [index, level] of this.levelsOf(target).entries()) {
+      const startUs = this.now();
+      const reading = await level.bmc.status().then(
+        (power) => ({ power, error: null }),
+        (error: unknown) => ({ power: null, error: message(error) }),
+      );
+      readings.push({ level: index + 1, device: level.device, ...reading, tookUs: this.now() - startUs });
+    }
+    return readings;
+  }
+
+  private remember(attempt: FenceAttempt): void {
+    this.history.push(attempt);
+    if (this.history.length > ATTEMPT_HISTORY) this.history.shift();
+  }
+
   private levelsOf(target: string): FenceLevel[] {
     const levels = this.options.levels?.levels(target) ?? [
       { device: 'BMC', bmc: this.options.bmcs.open(target), timeoutMs: null },
@@ -162,14 +211,14 @@ export class PowerControl {
     const attempt: FenceAttempt = {
       atMs: this.options.clock.wallMs(),
       target,
+      kind: 'power',
       level,
       device: fenceLevel.device,
       ok,
       tookUs: this.now() - startUs,
       detail,
     };
-    this.history.push(attempt);
-    if (this.history.length > ATTEMPT_HISTORY) this.history.shift();
+    this.remember(attempt);
     if (logged)
       this.options.log(
         ok ? 'info' : 'warn',
@@ -237,7 +286,9 @@ export class PowerControl {
    */
   powerOn(target: string, attempt = 1): void {
     const run = async (): Promise<number> => {
-      const bmc = this.fencedBy.get(target) ?? this.options.bmcs.open(target);
+      // The device that cut the power; without one (the fence ran in an earlier run of this
+      // agent), the member's first level: its BMC, or its first fence_levels device.
+      const bmc = this.fencedBy.get(target) ?? this.levelsOf(target)[0]?.bmc ?? this.options.bmcs.open(target);
       await bmc.on();
       const ackUs = this.now();
       return this.pollUntil(

@@ -2,6 +2,7 @@ import type { LeaseStatus } from '../lease/service.js';
 import type { PersistedRole } from '../../hal/store/index.js';
 import type { PeerStatus } from '../peer/index.js';
 import type { Phase } from '../role/index.js';
+import type { FenceAttempt } from './power.js';
 import type { SampleSummary } from './samples.js';
 
 export interface Transition {
@@ -50,6 +51,8 @@ export interface AgentStatus {
   /** The lease service (`fencing.gate: lease`): this server as voter and as holder. */
   lease: LeaseStatus | null;
   transitions: Transition[];
+  /** The last fence attempts, oldest first: each fencing level tried and each switch-port cut. */
+  fenceHistory: FenceAttempt[];
   uptimeS: number;
 }
 

@@ -1,4 +1,5 @@
 import type { AgentStatus } from '../agent/index.js';
+import { formatAttempt } from '../shell/format.js';
 
 /** Human-readable status, as `hotspare status` prints it. */
 export function formatStatus(s: AgentStatus): string {
@@ -13,6 +14,9 @@ export function formatStatus(s: AgentStatus): string {
     `probe send jitter µs: median ${us(s.probeJitterUs.median)} p99 ${us(s.probeJitterUs.p99)} max ${us(s.probeJitterUs.max)}`,
     `sync: ${s.sync.requested} requested, ${s.sync.completed} done, ${s.sync.failed} failed${s.sync.lastOkAtMs === null ? '' : `; last ok ${new Date(s.sync.lastOkAtMs).toISOString()} (lag ${s.sync.lagMs} ms, ${s.sync.lastFiles} files, ${s.sync.lastBytes} bytes)`}${s.sync.lastError === null ? '' : `; last error: ${s.sync.lastError}`}${s.sync.serving ? '; serving' : ''}`,
     ...peerLines(s),
+    ...(s.fenceHistory.length === 0
+      ? ['fence history: none']
+      : ['fence history:', ...s.fenceHistory.map((a) => `  ${formatAttempt(a)}`)]),
     'last transitions:',
     ...s.transitions.map(
       (t) => `  ${new Date(t.atMs).toISOString()} ${t.from} -> ${t.to} (epoch ${t.epoch}): ${t.reason}`,

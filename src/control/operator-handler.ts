@@ -145,7 +145,7 @@ async function run(
     case 'probe':
       return operator.probe(command.address, command.count);
     case 'bmc':
-      return { member: command.node, power: await operator.bmcStatus(command.node) };
+      return operator.bmcStatus(command.node);
     case 'log':
       return operator.recentLog(command.count);
     case 'config':

@@ -58,8 +58,9 @@ export const CATALOG: readonly CommandSpec[] = [
   {
     name: 'bmc',
     usage: 'bmc NODE status',
-    summary: 'power state of NODE, read through its BMC',
-    detail: "Asks NODE's BMC (IPMI) for the chassis power state. Read only.",
+    summary: 'power state of NODE, read through each of its fencing levels',
+    detail:
+      "Reads NODE's power through its BMC and each of its fence_levels (whatever client each uses: RMCP+, ipmitool, Redfish, a fence agent), one after the other, and its switch port's state when it has one. Read only.",
     mutating: false,
     example: 'bmc b status',
   },

@@ -9,6 +9,7 @@ import {
   formatHistory,
   formatLog,
   formatOutcome,
+  formatPowerReading,
   formatProbe,
   formatStatus,
   formatSyncResult,
@@ -29,7 +30,7 @@ export async function runCommand(command: AgentCommand, operator: Operator): Pro
     case 'probe':
       return formatProbe(command.address, await operator.probe(command.address, command.count));
     case 'bmc':
-      return `bmc ${command.node}: power ${await operator.bmcStatus(command.node)}\n`;
+      return formatPowerReading(await operator.bmcStatus(command.node));
     case 'log':
       return formatLog(operator.recentLog(command.count));
     case 'config':

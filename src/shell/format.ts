@@ -3,7 +3,16 @@
  * terminal may not speak UTF-8): microseconds are "us". Lines end in "\n"; the session
  * turns them into CRLF for the terminal.
  */
-import type { AgentStatus, CommandOutcome, EchoResult, SampleSummary, SyncResult, Transition } from '../agent/index.js';
+import type {
+  AgentStatus,
+  CommandOutcome,
+  EchoResult,
+  FenceAttempt,
+  PowerReading,
+  SampleSummary,
+  SyncResult,
+  Transition,
+} from '../agent/index.js';
 import type { SyncStatus } from '../agent/status.js';
 import type { LogLine } from '../log/index.js';
 import { CATALOG, KEYS_HELP, specOf } from './catalog.js';
@@ -28,8 +37,38 @@ export function formatStatus(s: AgentStatus): string {
       'fence',
       s.fence.target === null ? s.fence.status : `${s.fence.status} ${s.fence.target} (attempt ${s.fence.attempt})`,
     ),
+    ...fenceHistoryRows(s.fenceHistory),
     row('last sync', lastSync(s.sync)),
     row('uptime', `${s.uptimeS} s`),
+  ]);
+}
+
+/** The last fence attempts (at most 5), newest last: time, target, level, device, outcome. */
+function fenceHistoryRows(history: readonly FenceAttempt[]): string[] {
+  if (history.length === 0) return [row('fences', 'none yet')];
+  return history.slice(-5).map((a, i) => row(i === 0 ? 'fences' : '', formatAttempt(a)));
+}
+
+/** One fence attempt on one line (the shell's status, and `hotspare status`). */
+export function formatAttempt(a: FenceAttempt): string {
+  const what = a.kind === 'isolation' ? 'isolation' : `level ${a.level}`;
+  const outcome = a.ok ? (a.kind === 'isolation' ? 'cut' : 'off') : 'FAILED';
+  return `${iso(a.atMs)} ${a.target} ${what} (${printable(a.device)}) ${outcome} in ${(a.tookUs / 1000).toFixed(1)} ms${a.ok ? '' : `: ${printable(a.detail)}`}`;
+}
+
+/** `bmc NODE status`: one line; with more levels or a switch port, one more line for each. */
+export function formatPowerReading(r: PowerReading): string {
+  const head = `bmc ${r.member}: power ${r.power}`;
+  if (r.levels.length <= 1 && r.port === null) return lines([head]);
+  return lines([
+    head,
+    ...r.levels.map(
+      (l) =>
+        `  level ${l.level} (${printable(l.device)}): ${l.power ?? `ERROR ${printable(l.error ?? '?')}`} in ${(l.tookUs / 1000).toFixed(1)} ms`,
+    ),
+    ...(r.port === null
+      ? []
+      : [`  switch port (${printable(r.port.device)}): ${r.port.state ?? `ERROR ${printable(r.port.error ?? '?')}`}`]),
   ]);
 }
 

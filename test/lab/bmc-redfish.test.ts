@@ -30,7 +30,18 @@ import { describeIfAvailable } from '../fixtures/prerequisites.js';
 const THIS_FILE = fileURLToPath(import.meta.url);
 const OFF_DELAY_MS = 4000;
 
-type Op = 'create' | 'status' | 'on' | 'off' | 'cycle' | 'warm' | 'close' | 'sessions' | 'drop-sessions';
+type Op =
+  | 'create'
+  | 'status'
+  | 'on'
+  | 'off'
+  | 'cycle'
+  | 'warm'
+  | 'close'
+  | 'sessions'
+  | 'drop-sessions'
+  | 'fill-sessions'
+  | 'basic';
 interface ChildRequest {
   id: number;
   op: Op;
@@ -44,7 +55,12 @@ type ChildAnswer =
 // ---- child side ----------------------------------------------------------------------------
 
 /** A plain Basic-auth request to the BMC's Sessions collection (the test's view, not the driver's). */
-function sessionsRequest(options: RedfishBmcOptions, method: 'GET' | 'DELETE', path: string): Promise<unknown> {
+function sessionsRequest(
+  options: RedfishBmcOptions,
+  method: 'GET' | 'DELETE' | 'POST',
+  path: string,
+  body?: object,
+): Promise<unknown> {
   const password = readFileSync(options.passwordFile, 'utf8').trim();
   return new Promise((resolve, reject) => {
     const req = httpsRequest(
@@ -55,6 +71,7 @@ function sessionsRequest(options: RedfishBmcOptions, method: 'GET' | 'DELETE', p
         path,
         rejectUnauthorized: false,
         auth: `${options.username}:${password}`,
+        ...(body === undefined ? {} : { headers: { 'Content-Type': 'application/json' } }),
       },
       (res) => {
         let text = '';
@@ -63,7 +80,7 @@ function sessionsRequest(options: RedfishBmcOptions, method: 'GET' | 'DELETE', p
       },
     );
     req.on('error', reject);
-    req.end();
+    req.end(body === undefined ? undefined : JSON.stringify(body));
   });
 }
 
@@ -90,6 +107,19 @@ async function serveChild(): Promise<void> {
             Members: Array<Record<string, string>>;
           };
           for (const m of list.Members) await sessionsRequest(entry.options, 'DELETE', m['@odata.id'] ?? '');
+        } else if (request.op === 'fill-sessions') {
+          // Logins nobody logs out, as killed clients leave them, until the BMC refuses one.
+          const password = readFileSync(entry.options.passwordFile, 'utf8').trim();
+          for (let i = 0; i < 32; i += 1) {
+            const answer = (await sessionsRequest(entry.options, 'POST', sessions, {
+              UserName: entry.options.username,
+              Password: password,
+            })) as { error?: unknown } | null;
+            if (answer !== null && answer.error !== undefined) break;
+          }
+          value = ((await sessionsRequest(entry.options, 'GET', sessions)) as { Members: unknown[] }).Members.length;
+        } else if (request.op === 'basic') {
+          value = entry.bmc.basicAuth;
         } else value = await entry.bmc[request.op]();
       }
       answer({ id: request.id, ok: true, value: value ?? null, ms: performance.now() - started });
@@ -309,6 +339,25 @@ function labTests(): void {
         expect(await c.value('status', 's')).to.equal('on');
         expect(await c.value('sessions', 's')).to.equal(1);
         await c.value('close', 's');
+      });
+
+      it('our driver fences with HTTP Basic when every session slot is taken (sessions of killed clients), and logs in again once one is free', async () => {
+        const { lab: l, child: c } = current();
+        await driver('f', 'c');
+        const full = await c.value('fill-sessions', 'f');
+        expect(full).to.be.at.least(1);
+        const status = await c.ask('status', 'f');
+        expect(status.ok && status.value, JSON.stringify(status)).to.equal('on');
+        expect(await c.value('basic', 'f')).to.equal(true);
+        const off = await c.ask('off', 'f');
+        expect(off.ok, JSON.stringify(off)).to.equal(true);
+        await l.waitFor(async () => (await c.value('status', 'f')) === 'off', 10_000, 'c read off through Basic', 50);
+        await c.value('drop-sessions', 'f');
+        expect(await c.value('on', 'f')).to.equal(null);
+        expect(await c.value('basic', 'f')).to.equal(false);
+        expect(await c.value('sessions', 'f')).to.equal(1);
+        await l.waitFor(async () => (await c.value('status', 'f')) === 'on', 10_000, 'c read on', 50);
+        await c.value('close', 'f');
       });
 
       it('our driver: a wrong password is auth, without the password in the error', async () => {

@@ -54,6 +54,11 @@ export class RedfishBmc implements Bmc {
     return this.session.open;
   }
 
+  /** True while requests go with HTTP Basic: the BMC had no session slot free at the last login. */
+  get basicAuth(): boolean {
+    return this.session.basic;
+  }
+
   /** Opens the session and finds the system ahead of need. */
   async warm(): Promise<void> {
     const deadline = this.deadline();

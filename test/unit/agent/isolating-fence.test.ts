@@ -60,6 +60,8 @@ function rig(statusAfterUs: number): Rig {
     powerOn: (target: string): void => {
       journal.push(`on ${target}`);
     },
+    // The fence history (status) is PowerControl's; not under test here.
+    recordIsolation: (): void => undefined,
   };
   const fence = new IsolatingFence({
     power,

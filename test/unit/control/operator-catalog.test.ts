@@ -141,11 +141,21 @@ describe('control socket: one command catalog with the shell (issue 12 #10)', ()
     await serve({ password: false });
     expect(await ask(path, { command: 'bmc b status' })).to.deep.equal({
       ok: true,
-      result: { member: 'b', power: 'on' },
+      result: {
+        member: 'b',
+        power: 'on',
+        levels: [{ level: 1, device: 'BMC 10.0.1.2', power: 'on', error: null, tookUs: 12_000 }],
+        port: null,
+      },
     });
     expect(await ask(path, { command: 'bmc', args: ['b', 'status'] })).to.deep.equal({
       ok: true,
-      result: { member: 'b', power: 'on' },
+      result: {
+        member: 'b',
+        power: 'on',
+        levels: [{ level: 1, device: 'BMC 10.0.1.2', power: 'on', error: null, tookUs: 12_000 }],
+        port: null,
+      },
     });
     expect(await ask(path, { command: 'sync status' })).to.deep.include({ ok: true });
     const now = await ask(path, { command: 'sync', args: ['now'] });

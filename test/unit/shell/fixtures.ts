@@ -1,9 +1,9 @@
-import type { PowerState } from '../../../hal/bmc/index.js';
 import type {
   AgentStatus,
   CommandOutcome,
   EchoResult,
   Operator,
+  PowerReading,
   SyncResult,
   Transition,
 } from '../../../src/agent/index.js';
@@ -67,9 +67,14 @@ export class FakeOperator implements Operator {
     return Array.from({ length: count }, (_, i) => ({ sequence: i + 1, rttUs: i === 1 ? null : 40 + i }));
   }
 
-  async bmcStatus(member: string): Promise<PowerState> {
+  async bmcStatus(member: string): Promise<PowerReading> {
     this.calls.push(`bmc ${member}`);
-    return 'on';
+    return {
+      member,
+      power: 'on',
+      levels: [{ level: 1, device: 'BMC 10.0.1.2', power: 'on', error: null, tookUs: 12_000 }],
+      port: null,
+    };
   }
 
   async fenceMember(member: string): Promise<string> {
@@ -141,6 +146,7 @@ export function fakeStatus(phase: Phase): AgentStatus {
     peers: null,
     lease: null,
     transitions: [],
+    fenceHistory: [],
     uptimeS: 120,
   };
 }

@@ -4,9 +4,11 @@ import {
   formatHelp,
   formatHistory,
   formatLog,
+  formatPowerReading,
   formatProbe,
   formatStatus,
 } from '../../../src/shell/format.js';
+import { formatStatus as formatCliStatus } from '../../../src/cli/status-format.js';
 import { FakeOperator, fakeStatus } from './fixtures.js';
 
 describe('shell output formats', () => {
@@ -19,6 +21,79 @@ describe('shell output formats', () => {
     expect(text).to.contain('misses    0 in a row; 2 in all (1000 probes, 998 replies');
     expect(text).to.contain('last sync 2026-01-02T03:04:05.000Z (1200 ms ago, 3 files, 1200 bytes)');
     expect(text).to.match(/^[\x20-\x7e\n]*$/); // ASCII only: a dumb terminal
+  });
+
+  it('status: the fence history, newest last, each attempt with level or isolation, device, outcome and time', () => {
+    const at = Date.UTC(2026, 0, 2, 3, 4, 5);
+    const status = {
+      ...fakeStatus('primary'),
+      fenceHistory: [
+        {
+          atMs: at,
+          target: 'b',
+          kind: 'isolation' as const,
+          level: 0,
+          device: 'switch 10.0.0.2:161 ifIndex 7',
+          ok: true,
+          tookUs: 21_400,
+          detail: 'cut read back',
+        },
+        {
+          atMs: at + 1,
+          target: 'b',
+          kind: 'power' as const,
+          level: 1,
+          device: 'BMC 10.0.1.2',
+          ok: false,
+          tookUs: 2_000_000,
+          detail: 'bmc of b: off: timeout: no answer\u001b',
+        },
+        {
+          atMs: at + 2,
+          target: 'b',
+          kind: 'power' as const,
+          level: 2,
+          device: 'fence_apc_snmp 10.0.1.50 plug 7',
+          ok: true,
+          tookUs: 912_300,
+          detail: 'power off confirmed',
+        },
+      ],
+    };
+    const text = formatStatus(status);
+    expect(text).to.contain(
+      'fences    2026-01-02T03:04:05.000Z b isolation (switch 10.0.0.2:161 ifIndex 7) cut in 21.4 ms\n',
+    );
+    expect(text).to.contain(
+      '          2026-01-02T03:04:05.001Z b level 1 (BMC 10.0.1.2) FAILED in 2000.0 ms: bmc of b: off: timeout: no answer?\n',
+    );
+    expect(text).to.contain(
+      '          2026-01-02T03:04:05.002Z b level 2 (fence_apc_snmp 10.0.1.50 plug 7) off in 912.3 ms\n',
+    );
+    expect(formatStatus(fakeStatus('monitor'))).to.match(/^fences {4}none yet$/m);
+    expect(formatCliStatus(status)).to.contain('fence history:\n  2026-01-02T03:04:05.000Z b isolation');
+  });
+
+  it('bmc NODE status: one line for one level; a line per level and the switch port otherwise', () => {
+    const one = {
+      member: 'b',
+      power: 'on' as const,
+      levels: [{ level: 1, device: 'BMC 10.0.1.2', power: 'on' as const, error: null, tookUs: 9000 }],
+      port: null,
+    };
+    expect(formatPowerReading(one)).to.equal('bmc b: power on\n');
+    const more = {
+      member: 'c',
+      power: 'off' as const,
+      levels: [
+        { level: 1, device: 'BMC 10.0.1.3', power: null, error: 'timeout: no answer', tookUs: 2_000_000 },
+        { level: 2, device: 'redfish 10.0.1.3:443', power: 'off' as const, error: null, tookUs: 15_200 },
+      ],
+      port: { device: 'switch 10.0.0.2:161 ifIndex 8', state: 'connected' as const, error: null },
+    };
+    expect(formatPowerReading(more)).to.equal(
+      'bmc c: power off\n  level 1 (BMC 10.0.1.3): ERROR timeout: no answer in 2000.0 ms\n  level 2 (redfish 10.0.1.3:443): off in 15.2 ms\n  switch port (switch 10.0.0.2:161 ifIndex 8): connected\n',
+    );
   });
 
   it('history: timestamps and reasons; probe: RTTs in us and losses', () => {
