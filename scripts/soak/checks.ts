@@ -241,10 +241,13 @@ export function checkTakeovers(record: CampaignRecord): TakeoverCheck[] {
       }
       // Ground truth, whatever the agent said: nobody else powered holds the address at the
       // claim; after an isolation, nobody else holds it on a usable link (the cut-off server
-      // may still run with the address until its power-off).
+      // may still run with the address until its power-off). Under the isolated gate the same
+      // goes for a powered holder that another member's isolation had cut off, whatever this
+      // claim's own basis (a monitor that fenced the holder it saw, beside an older primary
+      // still cut off while its slow BMC powers it off).
       for (const other of kernelHolders(record, claimUs)) {
         if (other === server || !poweredAt(power, other, claimUs)) continue;
-        if (basis !== 'isolation')
+        if (basis !== 'isolation' && !(record.gate === 'isolated' && cutOffAt(record, other, claimUs)))
           problems.push(`${other} (powered) held the primary address in its kernel when ${server} took over`);
         else if (
           record.splitBrain.some(
@@ -263,6 +266,28 @@ export function checkTakeovers(record: CampaignRecord): TakeoverCheck[] {
     });
   }
   return checks.sort((a, b) => a.atUs - b.atUs);
+}
+
+/**
+ * Whether a member's isolating fence had cut `server` off before `atUs` ("fenced X: cut off at
+ * switch ...") with no power change of `server` since: the fence reconnects the port only once
+ * the power reads off, so until then the cut holds (a harness that re-enables the port is seen
+ * by the usable-link check, which still applies).
+ */
+function cutOffAt(record: CampaignRecord, server: string, atUs: number): boolean {
+  const cut = record.agentEvents
+    .filter(
+      (e) =>
+        e.event === 'fence-done' &&
+        e.atUs <= atUs &&
+        (e.target === server || e.message.startsWith(`fenced ${server}:`)) &&
+        e.message.includes(': cut off at '),
+    )
+    .at(-1);
+  if (cut === undefined) return false;
+  return !record.power.some(
+    (p) => p.server === server && Math.min(p.requestedUs ?? p.doneUs, p.doneUs) > cut.atUs && p.doneUs <= atUs,
+  );
 }
 
 /** Whether `server` logged a completed sync since it last became monitor, before `atUs`. */

@@ -158,6 +158,80 @@ describe('soak: takeover check (isolated gate)', () => {
   });
 });
 
+describe('soak: takeover check beside an older holder another member cut off (isolated gate)', () => {
+  // The campaign's 11:54.2: a cut b off (b frozen, its BMC 4 s slow) and took over; c fenced
+  // a by power and took over while b, still powered, held the address behind its cut port.
+  const cutB = {
+    server: 'a',
+    atUs: 5 * S,
+    event: 'fence-done',
+    level: 'warn',
+    message: 'fenced b: cut off at switch 198.18.0.1:161 ifIndex 3, read back in 109.3 ms; power-off continues',
+    target: 'b',
+  };
+  const cTakesOver = [
+    {
+      server: 'c',
+      atUs: 9.99 * S,
+      event: 'fence-done',
+      level: 'warn',
+      message: 'fenced a: power off confirmed',
+      target: 'a',
+    },
+    transition(
+      'c',
+      10 * S,
+      'monitor -> confirming: fenced a (power off confirmed 74.0 ms after power off); confirming the primary address is silent',
+    ),
+    transition('c', 10 * S + 30_000, 'confirming -> primary: took over from a after fencing it'),
+  ];
+  const aOff = {
+    server: 'a',
+    on: false,
+    source: 'bmc' as const,
+    requestedUs: 9.97 * S,
+    doneUs: 9.98 * S,
+    commandUs: 9.96 * S,
+  };
+  const addresses = [
+    { server: 'b', atUs: 1, added: true },
+    { server: 'a', atUs: 5 * S + 30_000, added: true },
+    { server: 'a', atUs: 9.97 * S, added: false },
+    { server: 'c', atUs: 10 * S + 20_000, added: true },
+  ];
+  const base = (change: Partial<CampaignRecord>): CampaignRecord =>
+    record({
+      gate: 'isolated',
+      agentEvents: [cutB, ...cTakesOver],
+      power: [aOff],
+      primaryAddress: addresses,
+      ...change,
+    });
+
+  it('passes while b stays cut off and off any usable link', () => {
+    expect(checkTakeovers(base({})).map((c) => c.problems)).to.deep.equal([[]]);
+  });
+
+  it('flags it without the cut, after a power change of b since the cut, under gate confirmed, or with b on a usable link', () => {
+    const powered = 'b (powered) held the primary address in its kernel when c took over';
+    expect(checkTakeovers(base({ agentEvents: cTakesOver }))[0]?.problems).to.deep.equal([powered]);
+    const cycled = base({
+      power: [
+        aOff,
+        { server: 'b', on: false, source: 'bmc', doneUs: 6 * S, commandUs: 5 * S },
+        { server: 'b', on: true, source: 'bmc', doneUs: 7 * S, commandUs: 7 * S },
+      ],
+      primaryAddress: [...addresses, { server: 'b', atUs: 8 * S, added: true }].sort((x, y) => x.atUs - y.atUs),
+    });
+    expect(checkTakeovers(cycled)[0]?.problems).to.deep.equal([powered]);
+    expect(checkTakeovers(base({ gate: 'confirmed' }))[0]?.problems).to.deep.equal([powered]);
+    expect(
+      checkTakeovers(base({ splitBrain: [{ startUs: 10 * S + 20_000, endUs: 11 * S, servers: ['b', 'c'] }] }))[0]
+        ?.problems,
+    ).to.deep.equal(['b held the primary address on a usable link when c took over after its isolation']);
+  });
+});
+
 describe('soak: replicated files check', () => {
   it('counts acknowledged versions a new primary lacks, and the unsynced writes of the loss window', () => {
     const r = record({
