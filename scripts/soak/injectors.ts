@@ -22,12 +22,18 @@
  * - clock step: the agent's test-only control command (src/cli/test-hooks.ts).
  * - forged ARP: a stranger host holding the primary address with a lower MAC, sending
  *   unsolicited ARP for it (`arping -U`) at the start.
+ * - link flap: the switch port's admin state, as `Lab.cut`. An isolating fence takes the
+ *   same admin state down (a SET on a port the flap has down changes nothing), so a flap
+ *   whose target was cut off by an agent meanwhile leaves the port down: bringing it up would
+ *   undo the isolation while the server may still run with the address.
  */
 import { createConnection } from 'node:net';
 import { statfsSync } from 'node:fs';
 import { rm, open } from 'node:fs/promises';
 import { join } from 'node:path';
-import { exec, sleep } from '../lab/exec.js';
+import { agentLog } from '../lab/cluster.js';
+import type { AgentLine } from '../lab/cluster.js';
+import { exec, monoUs, sleep } from '../lab/exec.js';
 import type { Lab } from '../lab/lab.js';
 import { ipBatchOnce } from '../lab/netns.js';
 import { PRIMARY_ADDRESS, bare } from '../lab/topology.js';
@@ -128,9 +134,15 @@ export async function inject(
       const name = server();
       const flaps = params['flaps'] ?? 3;
       const downMs = params['downMs'] ?? 200;
+      const sinceUs = monoUs();
       for (let i = 0; i < flaps; i += 1) {
         await lab.cut(name);
         await sleep(downMs);
+        const lines = lab.serverNames().flatMap((s) => agentLog(lab, s));
+        if (isolatedSince(lines, name, sinceUs)) {
+          context.log(`link-flap ${name}: an agent cut its port off meanwhile; the port stays down (the fence's)`);
+          return async () => undefined;
+        }
         await lab.restore(name, 'cut');
         await sleep(300);
       }
@@ -185,6 +197,16 @@ export async function inject(
       return remove;
     }
   }
+}
+
+/**
+ * Whether some agent's log says it cut `server` off at its switch port (an isolating fence's
+ * `fence-done`, "fenced X: cut off at switch ...") at or after `sinceUs`.
+ */
+export function isolatedSince(lines: readonly AgentLine[], server: string, sinceUs: number): boolean {
+  return lines.some(
+    (l) => l.event === 'fence-done' && l.atUs >= sinceUs && l.message.startsWith(`fenced ${server}: cut off at `),
+  );
 }
 
 /** Strangers are numbered per lab from 0; the campaign is the only one that makes them. */

@@ -6,6 +6,8 @@ import { expect } from 'chai';
 import { checkSync, checkTakeovers, outages, runChecks } from '../../../scripts/soak/checks.js';
 import type { AgentEvent, CampaignRecord } from '../../../scripts/soak/records.js';
 import { SOAK_FAULT_KINDS, makeSchedule } from '../../../scripts/soak/schedule.js';
+import { isolatedSince } from '../../../scripts/soak/injectors.js';
+import type { AgentLine } from '../../../scripts/lab/cluster.js';
 
 const S = 1_000_000;
 
@@ -275,5 +277,26 @@ describe('soak: availability', () => {
     expect(list.map((o) => Math.round(o.ms))).to.deep.equal([1000, 1000, 985]);
     const checks = runChecks(record({ replies, endUs: 3 * S }));
     expect(checks.availability.longestMs).to.equal(1000);
+  });
+});
+
+describe('soak: a link flap leaves a port an agent cut off meanwhile to the fence', () => {
+  const line = (atUs: number, message: string, event = 'fence-done'): AgentLine => ({
+    event,
+    message,
+    level: 'warn',
+    atUs,
+  });
+
+  it('sees an isolating fence of the flapped server since the flap began, and nothing else', () => {
+    const lines = [
+      line(1 * S, 'fenced c: cut off at switch 198.18.0.1:161 ifIndex 5, read back in 12.0 ms; power-off continues'),
+      line(3 * S, 'fenced b: cut off at switch 198.18.0.1:161 ifIndex 3, read back in 20.5 ms; power-off continues'),
+      line(4 * S, 'fenced a: power off confirmed 24.2 ms after power off'),
+      line(5 * S, 'fenced a: cut off at switch 198.18.0.1:161 ifIndex 4', 'transition'),
+    ];
+    expect(isolatedSince(lines, 'b', 2 * S)).to.equal(true);
+    expect(isolatedSince(lines, 'c', 2 * S), 'a cut before the flap began').to.equal(false);
+    expect(isolatedSince(lines, 'a', 2 * S), 'a power fence, or no fence-done').to.equal(false);
   });
 });
