@@ -601,7 +601,7 @@ export class Lab {
     if (server.faults.delete('silence')) {
       // A power off ends a silent port: it forwards again once the link is back, so from here
       // on the split-brain check must count the port as usable (the link decides).
-      this.silences.push({ server: name, atUs: monoUs(), kind: 'port', up: true });
+      this.silences.push({ server: name, atUs: monoUs(), kind: 'silence', up: true });
     }
     await links;
     // The BMCs read the power file: it says off only once the links are down, as a real
@@ -692,7 +692,7 @@ export class Lab {
     await this.setPortState(server.plan.lanPort, 'disabled');
     // Recorded once the port is disabled: the split-brain check counts the server as
     // connected until then (the stricter side).
-    this.silences.push({ server: name, atUs: monoUs(), kind: 'port', up: false });
+    this.silences.push({ server: name, atUs: monoUs(), kind: 'silence', up: false });
     server.faults.add('silence');
     this.log(`silence ${name}`);
   }
@@ -776,7 +776,7 @@ export class Lab {
           break;
         case 'silence':
           // Recorded before the port forwards again (the stricter side, as above).
-          this.silences.push({ server: name, atUs: monoUs(), kind: 'port', up: true });
+          this.silences.push({ server: name, atUs: monoUs(), kind: 'silence', up: true });
           // A server powered off meanwhile took its port down, and a port coming up forwards
           // again by itself (no STP): then there is nothing to restore.
           // A port that is down (its server rebooting, or shut through SNMP) cannot take a state:

@@ -3,7 +3,11 @@
  * which two or more servers held the same address on a usable link: the server's eth0 up with
  * carrier AND its switch port (the veth peer in the LAN namespace) up. The port matters because
  * after a `cut` the kernel reports the lost carrier on eth0 only through linkwatch, up to about
- * a second later, while the port's admin-down is reported at once.
+ * a second later, while the port's admin-down is reported at once. A silenced port (`Lab.silence`:
+ * bridge port state disabled, link up) is not usable either; it is a state of its own, not the
+ * port's admin state: an isolating fence's admin-down while silenced, and the silence's undo
+ * then, leave the port down. A port that goes down (admin, or its server's carrier) loses
+ * the silence: the bridge (no STP) forwards on it again when it comes back up.
  * Pure: the caller supplies the initial state and the events, each with one common time base.
  */
 import { bare } from './topology.js';
@@ -19,6 +23,8 @@ export interface HolderState {
 export type HolderEvent =
   | { server: string; atUs: number; kind: 'link'; up: boolean }
   | { server: string; atUs: number; kind: 'port'; up: boolean }
+  /** `Lab.silence` (up false) and its end (up true): the port's forwarding, not its admin state. */
+  | { server: string; atUs: number; kind: 'silence'; up: boolean }
   | { server: string; atUs: number; kind: 'addr'; address: string; deleted: boolean };
 
 export interface Violation {
@@ -36,11 +42,12 @@ export function findViolations(
   minDurationUs = 0,
 ): Violation[] {
   const wanted = bare(address);
-  const state = new Map<string, { up: boolean; port: boolean; holds: boolean }>();
+  const state = new Map<string, { up: boolean; port: boolean; forwarding: boolean; holds: boolean }>();
   for (const [server, holder] of Object.entries(initial)) {
     state.set(server, {
       up: holder.linkUp,
       port: holder.portUp ?? true,
+      forwarding: true,
       holds: holder.addresses.some((held) => bare(held) === wanted),
     });
   }
@@ -49,7 +56,7 @@ export function findViolations(
   let open: Violation | null = null;
   const check = (atUs: number): void => {
     const holders = [...state.entries()]
-      .filter(([, s]) => s.up && s.port && s.holds)
+      .filter(([, s]) => s.up && s.port && s.forwarding && s.holds)
       .map(([server]) => server)
       .sort();
     const same = open !== null && open.servers.join() === holders.join();
@@ -73,11 +80,15 @@ export function findViolations(
       if (event === undefined) {
         continue;
       }
-      const current = state.get(event.server) ?? { up: false, port: true, holds: false };
+      const current = state.get(event.server) ?? { up: false, port: true, forwarding: true, holds: false };
       if (event.kind === 'link') {
         current.up = event.up;
+        if (!event.up) current.forwarding = true;
       } else if (event.kind === 'port') {
         current.port = event.up;
+        if (!event.up) current.forwarding = true;
+      } else if (event.kind === 'silence') {
+        current.forwarding = event.up;
       } else if (bare(event.address) === wanted) {
         current.holds = !event.deleted;
       }
