@@ -34,6 +34,26 @@ export function heardPrimaryHolder(c: MachineConfig, view: PeerView): string | n
 }
 
 /**
+ * Other members that a claim from silence cannot rule out as holders of the primary address
+ * (a frozen server, or one behind a silent switch port, holds it where no check hears it):
+ * `silent`: not heard on any path now (never heard since this agent started, or heard and
+ * then silent for `peer.dead_after_ms` on every path); `pending`: never heard yet, but not
+ * yet declared silent (the heartbeat gives every member `dead_after_ms` from its start).
+ * Members heard and not silent everywhere say what they hold; `heardPrimaryHolder` covers
+ * those that say they hold it.
+ */
+export function unheardMembers(c: MachineConfig, view: PeerView): { silent: string[]; pending: string[] } {
+  const silent: string[] = [];
+  const pending: string[] = [];
+  for (const [node, paths] of Object.entries(c.peer?.paths ?? {})) {
+    if (node === c.self || paths.length === 0) continue;
+    if (silentEverywhere(c, view, node)) silent.push(node);
+    else if (view.phases[node] === undefined) pending.push(node);
+  }
+  return { silent: silent.sort(), pending: pending.sort() };
+}
+
+/**
  * Whether `node` told us, authenticated and recently (heard on some path, not silent on
  * all), that it gave the primary address up on purpose (demoted, or its health check
  * failed: it is a spare now): a handover without a power cut. A primary that lost its link

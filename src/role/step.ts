@@ -5,6 +5,7 @@ import {
   freshPeers,
   heardPrimaryHolder,
   releasedPrimary,
+  unheardMembers,
   onDeadMonitorCheck,
   onDeadMonitorFenced,
   onDeadMonitorTimer,
@@ -219,7 +220,43 @@ function onCheckResult(
     );
   }
   if (s.phase === 'checking-primary' && e.address === 'primary') {
-    if (!e.taken) return claimPrimary(c, s, e.nowUs, 'primary address silent at boot', out, []);
+    if (!e.taken) {
+      const unheard = silentClaimBlockers(c, s);
+      if (unheard === null) return claimPrimary(c, s, e.nowUs, 'primary address silent at boot', out, []);
+      if (unheard.silent.length === 0) {
+        // The heartbeat has not heard every member yet (a cluster booting together): wait
+        // for each to be heard or declared silent, checking again as after a contended check.
+        const { value, seed } = nextRandom(s.rng);
+        out.push({
+          type: 'set-timer',
+          timer: TIMER.bootDelay,
+          atUs: e.nowUs + c.boot.checkUs + Math.floor(value * Math.max(c.boot.jitterUs, 2 * c.boot.checkUs)),
+        });
+        return go(
+          { ...s, rng: seed },
+          'boot-wait',
+          `primary address silent, ${unheard.pending.join(', ')} not heard yet; checking again before any claim`,
+          out,
+        );
+      }
+      // Rule: with fencing required, silence proves nothing about a member that sends no
+      // heartbeat (frozen with the address, or behind a silent port): only a monitor claims
+      // then, after fencing whoever could hold it (the fault campaign's thawed holders).
+      out.push(
+        log(
+          'warn',
+          'no-unfenced-claim',
+          `primary address silent at boot, but ${unheard.silent.join(', ')} sent no heartbeat on any path and could hold it: leaving the claim to the monitor, which fences first`,
+          { unheard: unheard.silent.join(', ') },
+        ),
+      );
+      return persistAndReboot(
+        s,
+        'monitor',
+        `primary address silent, ${unheard.silent.join(', ')} not heard (fencing required)`,
+        out,
+      );
+    }
     // FIG. 1 steps 12-14: someone holds the primary address: become the monitor and reboot.
     return persistAndReboot(s, 'monitor', `primary address answered at boot (${seen})`, out);
   }
@@ -423,6 +460,22 @@ function onPeerHolds(c: MachineConfig, s: RoleState, e: Extract<Event, { type: '
   const address: AddressName | null =
     s.phase === 'primary' && e.holdsPrimary ? 'primary' : s.phase === 'monitor' && e.holdsMonitor ? 'monitor' : null;
   if (address === null || s.maintenance || e.node === c.self) return s;
+  if (!holdsByPhase(address, e.phase)) {
+    // Rule: a member whose phase no longer holds the address is giving it up (it yielded, its
+    // link went down, it halted): its executor has not released it yet, and its epoch is
+    // already the next role's. Yielding to that epoch would leave nobody holding the address
+    // (the fault campaign's double yields); keep it and re-announce.
+    out.push(
+      log(
+        'info',
+        'address-conflict',
+        `${e.node} still holds the ${address} address in phase ${e.phase} (giving it up): keeping it`,
+        { peer: e.node, peerEpoch: e.epoch, epoch: s.epoch, address },
+      ),
+    );
+    out.push({ type: 'announce', address });
+    return s;
+  }
   // Rule (lease gate): a primary holding a lease keeps the address whatever the other says:
   // leases are exclusive, so the other's lease ran out and its enforcer is dropping it.
   const leased = address === 'primary' && c.lease !== null && s.lease.status === 'held';
@@ -1285,6 +1338,23 @@ function go(s: RoleState, to: Phase, reason: string, out: Action[], how: { routi
 /** Whether this phase holds a cluster address (the primary's, or the monitor's). */
 function holdsAddress(phase: Phase): boolean {
   return phase === 'primary' || phase === 'monitor' || phase === 'confirming';
+}
+
+/**
+ * Rule (FIG. 1 with fencing required and the peer heartbeat on, outside the lease gate): a
+ * persisted primary claims a silent primary address at boot only once every other member
+ * has been heard, none saying it holds it. Null: nothing stands in the way of the claim;
+ * otherwise who is not heard (see `unheardMembers`).
+ */
+function silentClaimBlockers(c: MachineConfig, s: RoleState): { silent: string[]; pending: string[] } | null {
+  if (!c.fencing.required || c.peer === null || c.lease !== null) return null;
+  const unheard = unheardMembers(c, s.peers);
+  return unheard.silent.length === 0 && unheard.pending.length === 0 ? null : unheard;
+}
+
+/** Whether a member in `phase` holds `address` by its role (not merely not yet released). */
+function holdsByPhase(address: AddressName, phase: Phase): boolean {
+  return address === 'primary' ? phase === 'primary' : phase === 'monitor' || phase === 'confirming';
 }
 
 /**

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { initialState, step } from '../../../src/role/index.js';
-import type { Action, Event, MachineConfig } from '../../../src/role/index.js';
+import type { Action, Event, MachineConfig, Phase } from '../../../src/role/index.js';
+import type { PersistedRole } from '../../../hal/store/index.js';
 import { bootTo, machine, miss, monitoring, MS, Run } from './fixtures.js';
 
 /** The dead-monitor rule: a primary fences the server of a monitor whose agent went silent. */
@@ -11,6 +12,8 @@ function peerConfig(): MachineConfig {
 
 function primary(): Run {
   const run = bootTo('primary', peerConfig());
+  // Every other member heard, none holding the primary address: the boot claim may go ahead.
+  run.feed(heard('b', 'lan', 120 * MS)).feed(heard('c', 'lan', 121 * MS, false));
   run.feed({
     type: 'check-result',
     nowUs: 150 * MS,
@@ -173,5 +176,104 @@ describe('role machine: a handover without a power cut (authenticated release)',
     run.feed({ ...heard('a', 'lan', 152 * MS, false), phase: 'primary', role: 'primary', holdsPrimary: true });
     miss(run, 3, 160 * MS);
     expect(fences(run.last)).to.deep.equal(['a']);
+  });
+});
+
+/** What `node` says of itself in a heartbeat heard on `path`. */
+function says(
+  node: string,
+  nowUs: number,
+  self: { phase: Phase; role: PersistedRole; epoch: number; holdsPrimary: boolean },
+  path: 'lan' | 'mgmt' = 'mgmt',
+): Extract<Event, { type: 'peer' }> {
+  return { type: 'peer', nowUs, node, path, holdsMonitor: false, ...self };
+}
+
+const silentPrimary = (nowUs: number): Omit<Extract<Event, { type: 'check-result' }>, 'id'> => ({
+  type: 'check-result',
+  nowUs,
+  startedUs: nowUs - 50 * MS,
+  address: 'primary',
+  taken: false,
+  evidence: [],
+});
+
+const logged = (actions: Action[], event: string): boolean =>
+  actions.some((a) => a.type === 'log' && a.event === event);
+
+describe('role machine: a boot claim from silence waits for every member to be heard (fault campaign, issue 13)', () => {
+  it('a member silent on every path could hold the address frozen: no claim, the persisted primary reboots as monitor', () => {
+    // The campaign's two connected holders: a fenced primary powered on again while the new
+    // primary was frozen with the address, found it silent and claimed it.
+    const run = bootTo('primary', peerConfig());
+    run.feed(heard('b', 'lan', 110 * MS, false)).feed(heard('b', 'mgmt', 111 * MS, false));
+    run.feed({ type: 'peer-silent', nowUs: 115 * MS, node: 'c', path: 'lan' });
+    run.feed(silentPrimary(150 * MS));
+    expect(run.actions.some((a) => a.type === 'assign')).to.equal(false);
+    expect(run.find('persist')).to.include({ role: 'monitor' });
+    expect(run.find('reboot')).to.not.equal(undefined);
+    expect(logged(run.last, 'no-unfenced-claim')).to.equal(true);
+  });
+
+  it('members not heard yet (booting together): checks again, and claims once all are heard', () => {
+    const run = bootTo('primary', peerConfig());
+    run.feed(silentPrimary(150 * MS));
+    expect(run.state.phase).to.equal('boot-wait');
+    expect(run.actions.some((a) => a.type === 'assign' || a.type === 'reboot')).to.equal(false);
+    const at = run.timer('boot-delay') ?? 0;
+    expect(at).to.be.above(150 * MS);
+    run.feed(heard('b', 'lan', 160 * MS)).feed(heard('c', 'lan', 170 * MS, false));
+    run.feed({ type: 'timer', nowUs: at, timer: 'boot-delay' });
+    run.feed(silentPrimary(at + 50 * MS));
+    expect(run.state.phase).to.equal('primary');
+    expect(run.find('assign')).to.include({ address: 'primary' });
+  });
+
+  it('with fencing.required false, the silent address is claimed as before', () => {
+    const config = peerConfig();
+    const run = bootTo('primary', { ...config, fencing: { ...config.fencing, required: false } });
+    run.feed(silentPrimary(150 * MS));
+    expect(run.state.phase).to.equal('primary');
+  });
+});
+
+describe('role machine: a member that yields is not yielded to (fault campaign, issue 13)', () => {
+  /** A persisted primary that heard `peer` (a spare at `peerEpoch`) and c, and claimed. */
+  function primaryAfter(config: MachineConfig, peer: string, peerEpoch: number): Run {
+    const run = bootTo('primary', config);
+    run.feed(says(peer, 110 * MS, { phase: 'spare', role: 'spare', epoch: peerEpoch, holdsPrimary: false }));
+    run.feed(says('c', 111 * MS, { phase: 'spare', role: 'spare', epoch: 1, holdsPrimary: false }, 'lan'));
+    run.feed(silentPrimary(150 * MS));
+    expect(run.state.phase).to.equal('primary');
+    return run;
+  }
+
+  it('the loser’s heartbeat between its yield and its release carries its next epoch: the winner keeps the address', () => {
+    const winner = primaryAfter(peerConfig(), 'b', 6); // a, epoch 7
+    const loserConfig = machine({ peer: { paths: { a: ['lan', 'mgmt'], c: ['lan'] } } });
+    const loser = primaryAfter(loserConfig, 'a', 4); // b, epoch 5
+    expect(winner.state.epoch).to.be.above(loser.state.epoch);
+    // The two meet (a frozen holder thawed): b hears a at the higher epoch and yields.
+    loser.feed(
+      says('a', 1000 * MS, { phase: 'primary', role: 'primary', epoch: winner.state.epoch, holdsPrimary: true }),
+    );
+    expect(loser.find('release')).to.include({ address: 'primary' });
+    expect(loser.state.epoch).to.be.above(winner.state.epoch);
+    // Until its executor has released the address, b's heartbeat says it holds it, at the
+    // epoch of its next role (the executor reports the address as it holds it).
+    const { phase, role, epoch } = loser.state;
+    winner.feed(says('b', 1001 * MS, { phase, role, epoch, holdsPrimary: true }));
+    expect(winner.actions.some((a) => a.type === 'release')).to.equal(false);
+    expect(winner.state.phase).to.equal('primary');
+    expect(winner.find('announce')).to.include({ address: 'primary' });
+  });
+
+  it('a member in phase primary at a higher epoch still wins', () => {
+    const run = primaryAfter(peerConfig(), 'b', 6);
+    run.feed(
+      says('b', 1000 * MS, { phase: 'primary', role: 'primary', epoch: run.state.epoch + 1, holdsPrimary: true }),
+    );
+    expect(run.find('release')).to.include({ address: 'primary' });
+    expect(run.state.phase).to.equal('booting');
   });
 });
