@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { HALT_RETRY_US } from '../../src/role/index.js';
 import { nextRandom } from '../../hal/base/random.js';
 import { agentLog, roles } from '../lab/cluster.js';
 import { monoUs, sleep } from '../lab/exec.js';
@@ -435,7 +436,9 @@ class Campaign {
       }
       const since = this.haltedSince.get(server) ?? monoUs();
       this.haltedSince.set(server, since);
-      if (monoUs() - since < 1_000_000) return;
+      // The agent retries a halt by itself every HALT_RETRY_US; only one that stays halted
+      // through two retries with room on its disk is restarted (an operator's act, counted).
+      if (monoUs() - since < 2 * HALT_RETRY_US + 1_000_000) return;
       this.haltedSince.delete(server);
       this.anomalies.push({
         atUs: monoUs(),
