@@ -21,3 +21,8 @@ export function parseIpv4(address: string): Ipv4 | null {
   }
   return { ip: octets.join('.'), prefix };
 }
+
+/** An Ethernet MAC as `xx:xx:xx:xx:xx:xx`, strictly (the text ends up on ip's batch input). */
+export function isMac(text: string): boolean {
+  return /^([0-9a-f]{2}:){5}[0-9a-f]{2}$/i.test(text);
+}

@@ -14,6 +14,8 @@
  *   `windowMs`: an ICMP echo answered, or an ARP reply or concurrent ARP probe from another
  *   MAC (RFC 5227). It may be called for an address this server holds.
  * - `neighborMac` returns the MAC this server's ARP cache holds for an address, or null.
+ * - `setNeighbor` points this server's ARP entry for an address at a MAC (a `reachable`
+ *   entry the kernel confirms and ages as usual): a forged ARP reply that repointed it is undone.
  * - `onLink` reports every change of the link's carrier, once per change.
  * - All failures reject with `NicError`, naming the interface and the address.
  */
@@ -26,6 +28,7 @@ export interface Nic {
   announce(address: string, count: number, intervalMs: number): Promise<void>;
   detectConflict(address: string, windowMs: number): Promise<ConflictReport>;
   neighborMac(address: string): Promise<string | null>;
+  setNeighbor(address: string, mac: string): Promise<void>;
   linkUp(): Promise<boolean>;
   onLink(listener: (up: boolean) => void): void;
   close(): void;

@@ -20,7 +20,7 @@ import type { ConflictReport, Nic } from './index.js';
 import { arpingAnnounce, toolAnnounce } from './announce.js';
 import { ArpHelper } from './arp-helper.js';
 import { arpingProbe, EchoProbe, helperProbe, processProbe, type ProbeSite } from './conflict-check.js';
-import { parseIpv4, type Ipv4 } from './address.js';
+import { isMac, parseIpv4, type Ipv4 } from './address.js';
 import { IpBatch, parseAddressShow, type HeldAddress, type InterfaceState } from './ip-batch.js';
 import { LinkMonitor, readLinkState, sysPath } from './link-monitor.js';
 import { Children, describe, onPath } from './processes.js';
@@ -244,6 +244,17 @@ export class LinuxNic implements Nic {
       }
     }
     return null;
+  }
+
+  async setNeighbor(address: string, mac: string): Promise<void> {
+    const { ip } = this.parse('set-neighbor', address, false);
+    if (!isMac(mac)) throw new NicError(this.name, 'set-neighbor', `invalid MAC ${JSON.stringify(mac)}`, address);
+    // Through the kept `ip -batch`: no process start on the monitor's detection path.
+    const answer = await this.show('set-neighbor', address, [
+      `neighbor replace ${ip} lladdr ${mac.toLowerCase()} dev ${this.name} nud reachable`,
+      `address show dev ${this.name}`,
+    ]);
+    if (answer.stderr !== '') throw new NicError(this.name, 'set-neighbor', answer.stderr, address);
   }
 
   async linkUp(): Promise<boolean> {

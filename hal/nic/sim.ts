@@ -1,6 +1,6 @@
 import { NicError } from '../errors/index.js';
 import type { SimHost, SimLan } from '../sim/lan.js';
-import { parseIpv4 } from './address.js';
+import { isMac, parseIpv4 } from './address.js';
 import type { ConflictReport, Nic } from './index.js';
 
 /** A NIC on the simulated LAN, bound to one life of a simulated host. */
@@ -71,6 +71,12 @@ export class SimNic implements Nic {
 
   async neighborMac(address: string): Promise<string | null> {
     return this.host.arp.get(this.ip('neighbor-mac', address, false)) ?? null;
+  }
+
+  async setNeighbor(address: string, mac: string): Promise<void> {
+    this.alive('set-neighbor', address);
+    if (!isMac(mac)) throw new NicError(this.name, 'set-neighbor', `invalid MAC ${JSON.stringify(mac)}`, address);
+    this.host.arp.set(this.ip('set-neighbor', address, false), mac.toLowerCase());
   }
 
   async linkUp(): Promise<boolean> {

@@ -88,6 +88,20 @@ export class Addresses {
     );
   }
 
+  /** Points our ARP entry for the primary address back at a member's MAC (a forged reply moved it). */
+  pinNeighbor(mac: string): void {
+    const x = this.x;
+    x.ports.nic.setNeighbor(x.primaryIp, mac).then(
+      () => undefined,
+      (error: unknown) =>
+        x.log(
+          'error',
+          'neighbor-pin-failed',
+          `cannot set the ARP entry of ${x.primaryIp} to ${mac}: ${message(error)}`,
+        ),
+    );
+  }
+
   /**
    * The uplink host is heard when it answers one echo within the window: unlike an address
    * check, the answer counts at once (the monitor's check runs beside its detection window,

@@ -218,6 +218,8 @@ export class Agent implements Operator {
         return this.addresses.check(action.id, action.address, action.windowUs);
       case 'lookup-holder':
         return this.addresses.lookupHolder();
+      case 'pin-neighbor':
+        return this.addresses.pinNeighbor(action.mac);
       case 'fence':
         return action.detached === true ? this.fencing.detachedFence(action.target) : this.fencing.fence(action.target);
       case 'lease-acquire':

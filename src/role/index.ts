@@ -1,4 +1,4 @@
-export { step, initialState, HALT_RETRY_US } from './step.js';
+export { step, initialState, HALT_RETRY_US, MAX_NEIGHBOR_REPAIRS } from './step.js';
 export { TIMER } from './timers.js';
 export type { TimerName } from './timers.js';
 export type {

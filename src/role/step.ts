@@ -64,6 +64,8 @@ function freshProbe(nowUs: number): ProbeState {
     okProbes: 0,
     holder: null,
     strangerMac: null,
+    repairs: 0,
+    pinnedUs: null,
     lastReplyUs: null,
     uplink: 'unknown',
     sinceUs: nowUs,
@@ -119,7 +121,7 @@ function dispatch(c: MachineConfig, s: RoleState, e: Event, out: Action[]): Role
     case 'probe-failed':
       return onProbeFailed(s, e.detail, out);
     case 'holder':
-      return onHolder(c, s, e.mac, out);
+      return onHolder(c, s, e.mac, e.nowUs, out);
     case 'fence-result':
       return onFenceResult(c, s, e, out);
     case 'health-result':
@@ -683,7 +685,7 @@ function onAnswered(c: MachineConfig, s: RoleState, count: number, atUs: number,
   const okProbes = s.probe.okProbes + count;
   // Every N answered probes (a batch may cross a multiple of N: once per crossing).
   const syncDue = Math.floor(okProbes / c.syncEveryProbes) > Math.floor(s.probe.okProbes / c.syncEveryProbes);
-  const probe: ProbeState = { ...s.probe, misses: 0, okProbes, lastReplyUs: atUs };
+  const probe: ProbeState = { ...s.probe, misses: 0, repairs: 0, pinnedUs: null, okProbes, lastReplyUs: atUs };
   // Learn (and refresh) who holds the primary address, so a fence hits that member.
   if (probe.holder === null || recovered || syncDue) out.push({ type: 'lookup-holder' });
   // Patent [0010]: every N answered probes, copy the primary's key files.
@@ -712,6 +714,10 @@ function onMissed(c: MachineConfig, s: RoleState, sequence: number, nowUs: numbe
   const next: RoleState = { ...s, probe };
   out.push(log('debug', 'probe-miss', `no reply to probe ${sequence}`, { sequence, misses: probe.misses }));
   if (s.phase !== 'monitor' || s.fence.status !== 'idle') return next;
+  // Read our ARP entry at every miss of a run: a forged reply that repointed it at a
+  // stranger makes every probe miss a healthy primary (onHolder undoes it before the window
+  // closes). A read of /proc/net/arp, only while probes go unanswered.
+  if (probe.misses < c.probe.misses && probe.holder !== null) out.push({ type: 'lookup-holder' });
   if (c.uplink && probe.misses === 1 && c.probe.misses > 1) {
     // The uplink check runs beside the rest of the window, so it costs no time when the
     // primary really is down.
@@ -752,7 +758,7 @@ function onProbeFailed(s: RoleState, detail: string, out: Action[]): RoleState {
   return { ...next, probe: freshProbe(0), fence: idleFence() };
 }
 
-function onHolder(c: MachineConfig, s: RoleState, mac: string | null, out: Action[]): RoleState {
+function onHolder(c: MachineConfig, s: RoleState, mac: string | null, nowUs: number, out: Action[]): RoleState {
   if (!isProbing(s.phase) || mac === null) return s;
   const normalized = mac.toLowerCase();
   const member = c.members.find((m) => m.mac.toLowerCase() === normalized && m.name !== c.self);
@@ -769,7 +775,8 @@ function onHolder(c: MachineConfig, s: RoleState, mac: string | null, out: Actio
         ),
       );
     }
-    return { ...s, probe: { ...s.probe, strangerMac: normalized } };
+    const repaired = repairNeighbor(c, s, normalized, nowUs, out);
+    return { ...repaired, probe: { ...repaired.probe, strangerMac: normalized } };
   }
   if (s.probe.holder !== member.name) {
     out.push(
@@ -780,6 +787,49 @@ function onHolder(c: MachineConfig, s: RoleState, mac: string | null, out: Actio
     );
   }
   return { ...s, probe: { ...s.probe, holder: member.name, strangerMac: null } };
+}
+
+/**
+ * Rule: misses while our ARP entry for the primary address points at a stranger prove
+ * nothing about the member holding it (the probes went to the stranger). During a run of
+ * misses, a monitor that knows the holder points the entry back at the holder's MAC and
+ * counts the run again from zero. At most MAX_NEIGHBOR_REPAIRS times per run (a stranger
+ * still read within one detection window of the last repair is that repair not yet landed,
+ * and is not counted again), so a forger who keeps repointing the entry delays the
+ * detection of a dead primary by a few windows at most, never stops it (the kernel also
+ * refuses a reply that overrides an entry updated less than its locktime, 1 s, ago). A
+ * fence already started is not called back.
+ */
+export const MAX_NEIGHBOR_REPAIRS = 3;
+
+function repairNeighbor(c: MachineConfig, s: RoleState, stranger: string, nowUs: number, out: Action[]): RoleState {
+  if (s.phase !== 'monitor' || s.probe.misses === 0 || s.probe.holder === null) return s;
+  if (s.fence.status !== 'idle' && s.fence.status !== 'uplink') return s;
+  const windowUs = c.probe.misses * c.probe.intervalUs + c.probe.timeoutUs;
+  const landing = s.probe.pinnedUs !== null && nowUs - s.probe.pinnedUs < windowUs;
+  if (!landing && s.probe.repairs >= MAX_NEIGHBOR_REPAIRS) return s;
+  const holder = c.members.find((m) => m.name === s.probe.holder);
+  if (holder === undefined) return s;
+  out.push({ type: 'pin-neighbor', mac: holder.mac.toLowerCase() });
+  out.push(
+    log(
+      'error',
+      'neighbor-poisoned',
+      `ARP entry of the primary address pointed at ${stranger}, no member: set back to ${holder.name} (${holder.mac.toLowerCase()}); ${s.probe.misses} miss(es) not counted`,
+      { mac: stranger, holder: holder.name, misses: s.probe.misses },
+    ),
+  );
+  return {
+    ...s,
+    probe: {
+      ...s.probe,
+      misses: 0,
+      repairs: landing ? s.probe.repairs : s.probe.repairs + 1,
+      pinnedUs: landing ? s.probe.pinnedUs : nowUs,
+      uplink: 'unknown',
+    },
+    fence: s.fence.status === 'uplink' ? idleFence() : s.fence,
+  };
 }
 
 // ---------------------------------------------------------------- monitor: fencing

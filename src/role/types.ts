@@ -103,6 +103,13 @@ export interface ProbeState {
   holder: string | null;
   /** MAC seen holding the primary address that is no member's. */
   strangerMac: string | null;
+  /**
+   * Runs of misses forgiven in the current streak because this monitor's ARP entry pointed
+   * at a stranger (the probes never reached a member); bounded by MAX_NEIGHBOR_REPAIRS.
+   */
+  repairs: number;
+  /** When the last counted repair was asked for (null: none in this run). */
+  pinnedUs: number | null;
   lastReplyUs: number | null;
   /**
    * This monitor's own uplink during the current run of misses: asked at the first miss so
@@ -260,6 +267,8 @@ export type Action =
   | { type: 'probe-start'; atUs: number }
   | { type: 'probe-stop' }
   | { type: 'lookup-holder' }
+  /** Point this server's ARP entry for the primary address at `mac` (a member's). */
+  | { type: 'pin-neighbor'; mac: string }
   /**
    * `detached` (the `lease` gate): the claim does not wait for this fence; the executor logs
    * its outcome (an alarm on failure) and, with off-on fencing, powers the target on after.

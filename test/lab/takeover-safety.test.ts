@@ -8,6 +8,7 @@ import { expect } from 'chai';
 import { createConnection } from 'node:net';
 import { startLab } from '../../scripts/lab/lab.js';
 import type { Lab, LabOptions } from '../../scripts/lab/lab.js';
+import { exec } from '../../scripts/lab/exec.js';
 import { agentLog, converged, monoUs } from './fixtures.js';
 
 const PRIMARY = '198.18.0.10/24';
@@ -156,6 +157,51 @@ describe('lab: takeover safety (silent switch ports, stranger ARP)', function ()
     // Ground truth: no power command for anyone.
     expect(l.powerLog.filter((p) => p.requestedUs >= demoteUs)).to.deep.equal([]);
     expect(l.splitBrainViolations()).to.deep.equal([]);
+  });
+
+  it("forged ARP repointing the monitor's ARP entry (agent defaults): set back at once, no fence, no claim", async () => {
+    // What a forged reply does to the monitor's kernel, done directly so every round really
+    // poisons the entry: the probes go to a MAC nobody has until the monitor repairs it.
+    const l = await start({ config: { probe: { interval_ms: 5, timeout_ms: 10, misses: 5 } } });
+    const before = await converged(l);
+    const monitor = l.get(before.monitor);
+    const primaryMac = l.get(before.primary).plan.mac;
+    const startUs = monoUs();
+    const rounds = 5;
+    for (let round = 1; round <= rounds; round++) {
+      await exec('ip', [
+        '-n',
+        monitor.plan.netns,
+        'neigh',
+        'replace',
+        PRIMARY.split('/')[0] ?? '',
+        'lladdr',
+        '00:00:5e:00:01:07',
+        'dev',
+        'eth0',
+        'nud',
+        'reachable',
+      ]);
+      const fenced = (): boolean => l.powerLog.some((p) => p.requestedUs >= startUs && !p.on);
+      // Without the repair the monitor misses a healthy primary and powers it off: wait for either.
+      await l.waitFor(
+        () =>
+          fenced() ||
+          agentLog(l, before.monitor).filter((x) => x.event === 'neighbor-poisoned' && x.atUs >= startUs).length >=
+            round,
+        20_000,
+        `the monitor's repair (or a fence) in round ${round}`,
+        20,
+      );
+      expect(fenced(), `a power-off in round ${round}`).to.equal(false);
+      const entry = (
+        await exec('ip', ['-n', monitor.plan.netns, 'neigh', 'show', PRIMARY.split('/')[0] ?? '', 'dev', 'eth0'])
+      ).stdout;
+      expect(entry.toLowerCase()).to.include(primaryMac);
+    }
+    expect(l.powerLog.filter((p) => p.requestedUs >= startUs && !p.on)).to.deep.equal([]);
+    expect(claims(l, before.monitor, startUs)).to.deep.equal([]);
+    expect(agentLog(l, before.monitor).filter((x) => x.event === 'transition' && x.atUs >= startUs)).to.deep.equal([]);
   });
 
   it('a stranger answering ARP for the primary address from a lower MAC: alarm, no yield, no fence', async () => {

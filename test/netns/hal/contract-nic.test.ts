@@ -45,7 +45,7 @@ interface Harness {
   dispose(): Promise<void>;
 }
 
-type NicOp = 'assign' | 'release' | 'holds' | 'announce' | 'detectConflict' | 'neighborMac' | 'linkUp';
+type NicOp = 'assign' | 'release' | 'holds' | 'announce' | 'detectConflict' | 'neighborMac' | 'setNeighbor' | 'linkUp';
 
 function simHarness(): Harness {
   const clock = new VirtualClock();
@@ -265,6 +265,22 @@ for (const subject of subjects) {
       expect(await ok('neighborMac', h.free)).to.equal(null);
       await h.traffic();
       expect(await ok('neighborMac', `${h.peerIp}/24`)).to.equal(h.peerMac);
+    });
+
+    it('setNeighbor: points the entry at the given MAC and back (a forged reply undone)', async () => {
+      await h.traffic();
+      const forged = '00:00:5e:00:01:07';
+      await ok('setNeighbor', `${h.peerIp}/24`, forged.toUpperCase());
+      expect(await ok('neighborMac', h.peerIp)).to.equal(forged);
+      await ok('setNeighbor', h.peerIp, h.peerMac);
+      expect(await ok('neighborMac', h.peerIp)).to.equal(h.peerMac);
+    });
+
+    it('setNeighbor: a malformed MAC or address is refused, naming the operation', async () => {
+      const bad = (await h.call('setNeighbor', h.peerIp, '00:00:5e:00:01')) as { error?: { message: string } };
+      expect(bad.error?.message ?? '').to.match(/set-neighbor/);
+      const badIp = (await h.call('setNeighbor', 'not-an-ip', h.peerMac)) as { error?: { message: string } };
+      expect(badIp.error?.message ?? '').to.match(/set-neighbor/);
     });
 
     it('reports own link changes once each; while down, every address counts as taken', async () => {

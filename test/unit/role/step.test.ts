@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import type { Action } from '../../../src/role/index.js';
-import { HALT_RETRY_US, TIMER } from '../../../src/role/index.js';
+import { HALT_RETRY_US, MAX_NEIGHBOR_REPAIRS, TIMER } from '../../../src/role/index.js';
 import { batch, bootTo, machine, miss, monitoring, MS, record, Run } from './fixtures.js';
 
 function indexOf(actions: Action[], type: Action['type'], pick: (a: Action) => boolean = () => true): number {
@@ -576,6 +576,82 @@ describe('role machine: fencing and takeover', () => {
     );
     miss(run, 3, 160 * MS);
     expect(run.last.filter((a) => a.type === 'fence')).to.deep.equal([{ type: 'fence', target: 'a' }]);
+  });
+
+  describe("a forged ARP reply repointing the monitor's ARP entry (the fault campaign's finding)", () => {
+    const STRANGER = '00:00:5e:00:01:07';
+    const pins = (run: Run): Action[] => run.last.filter((a) => a.type === 'pin-neighbor');
+
+    it('the first miss reads the ARP entry; a stranger there is set back to the holder and the misses are not counted', () => {
+      const run = monitoring();
+      miss(run, 1, 160 * MS);
+      expect(run.last.some((a) => a.type === 'lookup-holder')).to.equal(true);
+      miss(run, 1, 160 * MS + run.config.probe.intervalUs);
+      expect(run.state.probe.misses).to.equal(2);
+      run.feed({ type: 'holder', nowUs: 170 * MS, mac: STRANGER });
+      expect(pins(run)).to.deep.equal([{ type: 'pin-neighbor', mac: '02:00:00:00:00:0a' }]);
+      expect(run.last.some((a) => a.type === 'log' && a.event === 'neighbor-poisoned' && a.level === 'error')).to.equal(
+        true,
+      );
+      expect(run.state.probe.misses).to.equal(0);
+      // Two more misses after the repair stay below the window: nobody is fenced.
+      miss(run, 2, 171 * MS);
+      expect(run.actions.some((a) => a.type === 'fence')).to.equal(false);
+      run.feed(batch(200 * MS, 1));
+      expect(run.state.probe.misses).to.equal(0);
+      expect(run.state.probe.repairs).to.equal(0);
+    });
+
+    it("a dead primary is still fenced: a member's MAC in the entry is not a repair", () => {
+      const run = monitoring();
+      miss(run, 1, 160 * MS);
+      run.feed({ type: 'holder', nowUs: 161 * MS, mac: '02:00:00:00:00:0A' });
+      expect(pins(run)).to.deep.equal([]);
+      miss(run, 2, 160 * MS + run.config.probe.intervalUs);
+      expect(run.last.filter((a) => a.type === 'fence')).to.deep.equal([{ type: 'fence', target: 'a' }]);
+    });
+
+    it('a forger who keeps repointing the entry delays the fence by at most MAX_NEIGHBOR_REPAIRS runs', () => {
+      const run = monitoring();
+      const { intervalUs, timeoutUs, misses } = run.config.probe;
+      const windowUs = misses * intervalUs + timeoutUs;
+      let t = 160 * MS;
+      for (let i = 0; i < MAX_NEIGHBOR_REPAIRS; i++) {
+        miss(run, 2, t);
+        run.feed({ type: 'holder', nowUs: t + 2 * intervalUs + timeoutUs, mac: STRANGER });
+        expect(pins(run)).to.have.length(1);
+        t += windowUs + MS;
+      }
+      miss(run, 2, t);
+      run.feed({ type: 'holder', nowUs: t + 2 * intervalUs + timeoutUs, mac: STRANGER });
+      expect(pins(run)).to.deep.equal([]);
+      expect(run.state.probe.misses).to.equal(2);
+      miss(run, 1, t + 2 * intervalUs);
+      expect(run.last.filter((a) => a.type === 'fence')).to.deep.equal([{ type: 'fence', target: 'a' }]);
+    });
+
+    it('a stranger read again while the repair is landing is set back again without using the budget', () => {
+      const run = monitoring();
+      miss(run, 1, 160 * MS);
+      run.feed({ type: 'holder', nowUs: 161 * MS, mac: STRANGER });
+      expect(run.state.probe.repairs).to.equal(1);
+      miss(run, 1, 160 * MS + run.config.probe.intervalUs);
+      run.feed({ type: 'holder', nowUs: 162 * MS, mac: STRANGER });
+      expect(pins(run)).to.have.length(1);
+      expect(run.state.probe.repairs).to.equal(1);
+      expect(run.state.probe.misses).to.equal(0);
+    });
+
+    it('no repair without a known holder, nor once the fence has started', () => {
+      const fresh = bootTo('monitor');
+      fresh.feed({ type: 'holder', nowUs: 150 * MS, mac: STRANGER });
+      expect(pins(fresh)).to.deep.equal([]);
+      const run = monitoring();
+      miss(run, 3, 160 * MS);
+      expect(run.last.some((a) => a.type === 'fence')).to.equal(true);
+      run.feed({ type: 'holder', nowUs: 200 * MS, mac: STRANGER });
+      expect(pins(run)).to.deep.equal([]);
+    });
   });
 
   it('uplink configured: the uplink check runs at the first miss; a silent uplink means no fence', () => {
