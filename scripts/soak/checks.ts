@@ -125,6 +125,8 @@ export interface Checks {
     >;
   };
   failovers: { list: Failover[]; spurious: number };
+  /** Monitors that began confirming a failure just after a stranger's forged ARP. */
+  forgedArp: ForgedArpDetections;
   agentExits: CampaignRecord['agentExits'];
   fatal: AgentEvent[];
   anomalies: CampaignRecord['anomalies'];
@@ -463,6 +465,40 @@ export function failovers(record: CampaignRecord): Failover[] {
   return list;
 }
 
+/** A detection this soon after a forged ARP is counted as caused by it. */
+export const FORGED_ARP_WINDOW_MS = 300;
+
+export interface ForgedArpDetections {
+  /** Forged-ARP faults injected. */
+  faults: number;
+  /** Of which followed within FORGED_ARP_WINDOW_MS by a monitor entering `confirming`. */
+  followed: Array<{ fault: number; server: string; afterMs: number }>;
+  /** How many would be followed by chance, at the run's rate of detections. */
+  byChance: number;
+}
+
+/**
+ * Forged ARP against the monitors, from the agents' own words: the failover check's cause
+ * window (any fault on the old primary within 20 s) explains nearly every failover when a
+ * fault starts every 1.6 s, so a stranger's forged ARP that makes a monitor miss a healthy
+ * primary would hide there. A monitor entering `confirming` within FORGED_ARP_WINDOW_MS of
+ * a forged ARP is counted, next to what the run's rate of detections gives by chance.
+ */
+export function forgedArpDetections(record: CampaignRecord): ForgedArpDetections {
+  const forged = record.faults.filter((f) => f.kind === 'forged-arp' && f.status === 'done');
+  const detections = record.agentEvents.filter((e) => e.event === 'transition' && e.to === 'confirming');
+  const windowUs = FORGED_ARP_WINDOW_MS * 1000;
+  const followed: ForgedArpDetections['followed'] = [];
+  for (const fault of forged) {
+    const first = detections.find((e) => e.atUs >= fault.appliedUs && e.atUs <= fault.appliedUs + windowUs);
+    if (first !== undefined)
+      followed.push({ fault: fault.id, server: first.server, afterMs: (first.atUs - fault.appliedUs) / 1000 });
+  }
+  const spanUs = record.endUs - record.startUs;
+  const byChance = spanUs > 0 ? (detections.length * windowUs * forged.length) / spanUs : 0;
+  return { faults: forged.length, followed, byChance };
+}
+
 export function runChecks(record: CampaignRecord): Checks {
   const byKind: Checks['faults']['byKind'] = {};
   for (const fault of record.faults) {
@@ -524,6 +560,7 @@ export function runChecks(record: CampaignRecord): Checks {
     },
     recovery: { outcomes, byKind: recoveryByKind },
     failovers: { list: failoverList, spurious: failoverList.filter((f) => f.spurious).length },
+    forgedArp: forgedArpDetections(record),
     // Exits the campaign caused (agent-crash: SIGKILL, which unshare reports as exit code 1) are not counted.
     agentExits: record.agentExits.filter(
       (e) =>

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { readFile } from 'node:fs/promises';
 import type { Checks } from './checks.js';
-import { OUTAGE_GAP_MS, CAUSE_WINDOW_MS, GATE_ACCEPTS } from './checks.js';
+import { OUTAGE_GAP_MS, CAUSE_WINDOW_MS, FORGED_ARP_WINDOW_MS, GATE_ACCEPTS } from './checks.js';
 import type { CampaignRecord } from './records.js';
 import { timelineSvg } from './timeline-svg.js';
 
@@ -55,6 +55,7 @@ export function reportJson(record: CampaignRecord, checks: Checks, command: stri
       longestOutageMs: checks.availability.longestMs,
       failovers: checks.failovers.list.length,
       spuriousFailovers: checks.failovers.spurious,
+      forgedArpDetections: checks.forgedArp.followed.length,
       unexpectedAgentExits: checks.agentExits.length,
       fatal: checks.fatal.length,
     },
@@ -131,6 +132,9 @@ export function reportMarkdown(record: CampaignRecord, checks: Checks, command: 
   );
   out.push(`| changes of primary (failovers) / spurious | ${s.failovers.list.length} / ${s.failovers.spurious} |`);
   out.push(
+    `| forged ARPs followed within ${FORGED_ARP_WINDOW_MS} ms by a monitor confirming a failure (by chance) | ${s.forgedArp.followed.length} of ${s.forgedArp.faults} (${s.forgedArp.byChance.toFixed(1)}) |`,
+  );
+  out.push(
     `| file writes (failed: disk full, ...) / versions acknowledged | ${s.sync.writes} (${s.sync.writesFailed}) / ${s.sync.acknowledged} |`,
   );
   out.push(`| agent exits the campaign did not cause / fatal errors | ${s.agentExits.length} / ${s.fatal.length} |`);
@@ -203,6 +207,12 @@ export function reportMarkdown(record: CampaignRecord, checks: Checks, command: 
   for (const f of s.failovers.list.filter((x) => x.spurious))
     out.push(`- spurious: ${c(f.atUs)} ${f.from} -> ${f.to}; active meanwhile: ${f.during.join(', ') || 'nothing'}`);
   if (s.failovers.spurious === 0) out.push('No spurious failover.');
+  out.push('');
+  out.push(
+    `Forged ARP: a monitor that enters \`confirming\` within ${FORGED_ARP_WINDOW_MS} ms of a stranger's forged ARP most likely missed a healthy primary because its ARP entry was repointed (the rule above would count the failover that follows as explained). ${s.forgedArp.followed.length} of ${s.forgedArp.faults} forged ARPs were followed so; ${s.forgedArp.byChance.toFixed(1)} would be by chance at this run's rate of detections.`,
+  );
+  for (const f of s.forgedArp.followed.slice(0, 20))
+    out.push(`- forged ARP #${f.fault}: ${f.server} confirming ${f.afterMs.toFixed(0)} ms later`);
   out.push('');
   out.push('## Agents');
   out.push('');

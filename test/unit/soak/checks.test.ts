@@ -4,7 +4,7 @@
  */
 import { expect } from 'chai';
 import { checkSync, checkTakeovers, outages, runChecks } from '../../../scripts/soak/checks.js';
-import type { AgentEvent, CampaignRecord } from '../../../scripts/soak/records.js';
+import type { AgentEvent, CampaignRecord, FaultRecord } from '../../../scripts/soak/records.js';
 import { SOAK_FAULT_KINDS, makeSchedule } from '../../../scripts/soak/schedule.js';
 import { isolatedSince } from '../../../scripts/soak/injectors.js';
 import type { AgentLine } from '../../../scripts/lab/cluster.js';
@@ -298,5 +298,42 @@ describe('soak: a link flap leaves a port an agent cut off meanwhile to the fenc
     expect(isolatedSince(lines, 'b', 2 * S)).to.equal(true);
     expect(isolatedSince(lines, 'c', 2 * S), 'a cut before the flap began').to.equal(false);
     expect(isolatedSince(lines, 'a', 2 * S), 'a power fence, or no fence-done').to.equal(false);
+  });
+});
+
+describe('soak: forged ARP followed by a monitor confirming a failure', () => {
+  function forged(id: number, atUs: number): FaultRecord {
+    return {
+      id,
+      kind: 'forged-arp',
+      want: null,
+      target: null,
+      targetRole: null,
+      params: { macLow: 7 },
+      plannedAtMs: atUs / 1000,
+      status: 'done',
+      detail: '',
+      startUs: atUs,
+      appliedUs: atUs,
+      endUs: atUs + 2 * S,
+    };
+  }
+  const confirming = (server: string, atUs: number): AgentEvent => ({
+    ...transition(server, atUs, 'monitor -> confirming'),
+    from: 'monitor',
+    to: 'confirming',
+  });
+
+  it('counts a detection within the window after a forged ARP, not one before or long after', () => {
+    const checks = runChecks(
+      record({
+        faults: [forged(1, 10 * S), forged(2, 20 * S), forged(3, 30 * S)],
+        agentEvents: [confirming('c', 10 * S + 95_000), confirming('b', 20 * S - 1000), confirming('b', 31 * S)],
+      }),
+    );
+    expect(checks.forgedArp.faults).to.equal(3);
+    expect(checks.forgedArp.followed).to.deep.equal([{ fault: 1, server: 'c', afterMs: 95 }]);
+    // 3 detections in 60 s, a 300 ms window, 3 forged ARPs.
+    expect(checks.forgedArp.byChance).to.be.closeTo(0.045, 1e-9);
   });
 });
