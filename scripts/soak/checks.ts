@@ -111,7 +111,10 @@ export interface Checks {
     acknowledged: number;
     lost: LostSync[];
     lostVersions: number;
-    /** Lost although the new primary had completed a sync as monitor: not the known limit. */
+    /**
+     * Lost although the new primary took over as a monitor that had completed a sync in that
+     * term, counted at the first change that lost each version: not the known limit.
+     */
     lostVersionsAfterSync: number;
     windows: LossWindow[];
   };
@@ -292,12 +295,34 @@ function cutOffAt(record: CampaignRecord, server: string, atUs: number): boolean
   );
 }
 
-/** Whether `server` logged a completed sync since it last became monitor, before `atUs`. */
+/**
+ * Whether `server` took the primary address as the monitor it still was, having logged a
+ * completed sync in that term: since it last became monitor it went through no boot, halt,
+ * link loss or spare (a server that booted afresh and claimed a silent address at boot
+ * serves what it had, whatever it synced in an earlier term: the known limit).
+ */
 function syncedAsMonitor(record: CampaignRecord, server: string, atUs: number): boolean {
   const own = record.agentEvents.filter((e) => e.server === server && e.atUs <= atUs);
   const becameMonitor = own.filter((e) => e.event === 'transition' && / -> monitor:/.test(e.message)).at(-1);
   if (becameMonitor === undefined) return false;
-  return own.some((e) => e.event === 'synced' && e.atUs >= becameMonitor.atUs);
+  const since = own.filter((e) => e.atUs >= becameMonitor.atUs);
+  const leftTerm = since.some(
+    (e) => e.event === 'transition' && / -> (booting|boot-wait|halted|link-down|spare)\b/.test(e.message),
+  );
+  return !leftTerm && since.some((e) => e.event === 'synced');
+}
+
+/**
+ * Each version at the first change of primary that lost it: a version lost once stays
+ * missing on every later primary that descends from that one, and is not a new loss there.
+ */
+function firstLosses(lost: readonly LostSync[]): LostSync[] {
+  const seen = new Set<string>();
+  return lost.map((l) => {
+    const versions = l.versions.filter((v) => !seen.has(`${l.file}#${v}`));
+    for (const v of l.versions) seen.add(`${l.file}#${v}`);
+    return { ...l, versions };
+  });
 }
 
 export function checkSync(record: CampaignRecord): Checks['sync'] {
@@ -370,7 +395,9 @@ export function checkSync(record: CampaignRecord): Checks['sync'] {
     acknowledged: acked.size,
     lost,
     lostVersions: lost.reduce((sum, l) => sum + l.versions.length, 0),
-    lostVersionsAfterSync: lost.filter((l) => !l.neverSynced).reduce((sum, l) => sum + l.versions.length, 0),
+    lostVersionsAfterSync: firstLosses(lost)
+      .filter((l) => !l.neverSynced)
+      .reduce((sum, l) => sum + l.versions.length, 0),
     windows,
   };
 }

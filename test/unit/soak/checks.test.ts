@@ -337,3 +337,57 @@ describe('soak: forged ARP followed by a monitor confirming a failure', () => {
     expect(checks.forgedArp.byChance).to.be.closeTo(0.045, 1e-9);
   });
 });
+
+describe('soak: versions lost after a sync as monitor', () => {
+  // a writes v1 and v2; b, monitor, syncs and sees them; c claims the address.
+  const base = (cEvents: AgentEvent[]): CampaignRecord =>
+    record({
+      writes: [
+        { file: 'f0.dat', version: 1, server: 'a', atUs: 1 * S, ok: true },
+        { file: 'f0.dat', version: 2, server: 'a', atUs: 2 * S, ok: true },
+      ],
+      holders: [{ atUs: 0, primaryUp: ['a'], monitorUp: ['b'], primary: ['a'], powered: ['a', 'b', 'c'] }],
+      files: [
+        { atUs: 1.2 * S, server: 'b', file: 'f0.dat', version: 1 },
+        { atUs: 2.2 * S, server: 'b', file: 'f0.dat', version: 2 },
+      ],
+      eras: [
+        { atUs: 0.5 * S, server: 'a', versions: { 'f0.dat': null } },
+        { atUs: 4 * S, server: 'c', versions: { 'f0.dat': null } },
+        { atUs: 6 * S, server: 'a', versions: { 'f0.dat': null } },
+      ],
+      primaryAddress: [
+        { server: 'a', atUs: 1, added: true },
+        { server: 'c', atUs: 3.9 * S, added: true },
+        { server: 'a', atUs: 5.9 * S, added: true },
+      ],
+      agentEvents: [
+        ...cEvents,
+        transition('a', 5 * S, 'booting -> monitor: ok'),
+        { server: 'a', atUs: 5.5 * S, event: 'synced', level: 'info', message: 'synced' },
+      ],
+    });
+  const synced: AgentEvent = { server: 'c', atUs: 0.8 * S, event: 'synced', level: 'info', message: 'synced' };
+
+  it('a monitor that synced in an earlier term and claimed at a fresh boot is the known limit', () => {
+    const sync = checkSync(
+      base([
+        transition('c', 0.5 * S, 'booting -> monitor: ok'),
+        synced,
+        transition('c', 3 * S, 'monitor -> booting: power'),
+      ]),
+    );
+    expect(sync.lostVersions).to.be.greaterThan(0);
+    expect(sync.lostVersionsAfterSync).to.equal(0);
+  });
+
+  it('a monitor that synced in the term it took over in counts, each version once', () => {
+    const sync = checkSync(base([transition('c', 0.5 * S, 'booting -> monitor: ok'), synced]));
+    // v1 and v2 are lost at c's claim, and again on a (which synced from c): counted once.
+    expect(sync.lost.map((l) => l.versions)).to.deep.equal([
+      [1, 2],
+      [1, 2],
+    ]);
+    expect(sync.lostVersionsAfterSync).to.equal(2);
+  });
+});
