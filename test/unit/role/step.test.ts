@@ -643,9 +643,22 @@ describe('role machine: fencing and takeover', () => {
     });
 
     it('no repair without a known holder, nor once the fence has started', () => {
+      // A monitor that never heard the primary: in phase monitor, with a miss, holder unknown.
       const fresh = bootTo('monitor');
-      fresh.feed({ type: 'holder', nowUs: 150 * MS, mac: STRANGER });
+      fresh.feed({
+        type: 'check-result',
+        nowUs: 150 * MS,
+        startedUs: 140 * MS,
+        address: 'monitor',
+        taken: false,
+        evidence: [],
+      });
+      expect(fresh.state.phase).to.equal('monitor');
+      miss(fresh, 1, 150 * MS);
+      expect(fresh.state.probe.holder).to.equal(null);
+      fresh.feed({ type: 'holder', nowUs: 151 * MS, mac: STRANGER });
       expect(pins(fresh)).to.deep.equal([]);
+      expect(fresh.state.probe.misses).to.equal(1);
       const run = monitoring();
       miss(run, 3, 160 * MS);
       expect(run.last.some((a) => a.type === 'fence')).to.equal(true);
