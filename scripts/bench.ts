@@ -180,7 +180,9 @@ async function main(): Promise<void> {
     if (params.sections.has('failover')) {
       const smallest = falseAlarms?.smallest ?? null;
       const small = smallest !== null && describeSetting(smallest) !== describeSetting(DEFAULT_PROBE) ? smallest : null;
-      if (smallest === null && falseAlarms !== null)
+      if (falseAlarms !== null && params.ladder.length === 0)
+        notes.push('The smallest-window search was not run (BENCH_LADDER=none).');
+      else if (smallest === null && falseAlarms !== null)
         notes.push(
           'No probe setting of the ladder passed the false-alarm search, so the failover was not measured at a "smallest passing window".',
         );

@@ -14,7 +14,7 @@
  *   node dist/scripts/lab.js list
  *   node dist/scripts/lab.js measure [--rounds N]   BMC latencies through ipmitool (own lab, placeholder agents)
  *   node dist/scripts/lab.js failover [--rounds N] [--config JSON] [--bmc-off-delay-ms MS] [--bmc-ack-delay-ms MS]
- *       [--fault crash|cut|silence] [--isolation]
+ *       [--fault crash|cut|silence|frozen] [--isolation]
  *       Own lab with real agents: crashes the primary N times (default 10) and prints the
  *       observer's outage per round with its breakdown, then min/median/max.
  *
@@ -34,7 +34,7 @@ import type { LabRecord } from './lab/lab-record.js';
 import { FAULT_KINDS, placeholderAgent, startLab } from './lab/lab.js';
 import type { AgentCommand, FaultKind, LabOptions } from './lab/lab.js';
 import { measureBmc } from './lab/measure.js';
-import { measureFailover, summarize } from './lab/failover.js';
+import { FAILOVER_FAULTS, isFailoverFault, measureFailover, summarize } from './lab/failover.js';
 import { LAB_ROOT, agentMain } from './lab/paths.js';
 import { signalIfSame } from './lab/proc-stat.js';
 
@@ -294,7 +294,7 @@ async function main(): Promise<void> {
       });
       try {
         const fault = flag(parsed, 'fault') ?? 'crash';
-        if (fault !== 'crash' && fault !== 'cut' && fault !== 'silence') fail('--fault: crash, cut or silence');
+        if (!isFailoverFault(fault)) fail(`--fault: one of ${FAILOVER_FAULTS.join(', ')}`);
         const { rounds: results, falseAlarms } = await measureFailover(
           lab,
           rounds,

@@ -6,6 +6,7 @@ import type { KeepalivedVariant } from './keepalived.js';
 import { describeSetting } from './params.js';
 import type { ProbeSetting } from './params.js';
 import { runKeepalived } from './rounds-keepalived.js';
+import type { FailoverFault } from '../lab/failover.js';
 import { runOurs } from './rounds-ours.js';
 import type { FailoverRun } from './rounds-ours.js';
 import { distribution, ratio } from './stats.js';
@@ -31,10 +32,13 @@ export interface FailoverConfigResult {
   description: string;
   probe: ProbeSetting | null;
   outageMs: Distribution | null;
+  /** How the old holder failed (absent in results before faults other than a crash were measured). */
+  fault?: FailoverFault;
   breakdown: Record<
     'detectionMs' | 'fenceMs' | 'confirmMs' | 'takeoverMs' | 'announceMs' | 'ownMs',
     Distribution | null
-  >;
+  > &
+    Partial<Record<'bmcOffMs' | 'beyondBmcMs', Distribution | null>>;
   runs: Array<Omit<FailoverRun, 'observed' | 'events' | 'crashUs'> & { addressAddedMs: number | null }>;
   representative: Representative | null;
   /** Intervals in which two servers held the primary address on usable links (ground truth). */
@@ -52,7 +56,16 @@ export interface FailoverSection {
   ratios: Record<string, number | null>;
 }
 
-const KEYS = ['detectionMs', 'fenceMs', 'confirmMs', 'takeoverMs', 'announceMs', 'ownMs'] as const;
+const KEYS = [
+  'detectionMs',
+  'fenceMs',
+  'confirmMs',
+  'takeoverMs',
+  'announceMs',
+  'ownMs',
+  'bmcOffMs',
+  'beyondBmcMs',
+] as const;
 
 function representative(lab: Lab, runs: readonly FailoverRun[]): Representative | null {
   const outages = runs.map((r) => r.outageMs);
@@ -75,6 +88,7 @@ function summarize(
   name: string,
   description: string,
   probe: ProbeSetting | null,
+  fault: FailoverFault,
   lab: Lab,
   runs: FailoverRun[],
   unexpected: FailoverConfigResult['unexpectedTakeovers'],
@@ -87,6 +101,7 @@ function summarize(
     name,
     description,
     probe,
+    fault,
     outageMs: distribution(runs.map((r) => r.outageMs)),
     breakdown,
     runs: runs.map(({ observed, events: _events, crashUs, ...rest }) => ({
@@ -107,9 +122,27 @@ export interface GateSetting {
   /** For the description: `lease, L 100 ms`. */
   label: string;
   config: Record<string, unknown>;
+  /** The lab switch speaks SNMP and every member's port is its isolation device (the `isolated` gate). */
+  isolation?: boolean;
 }
 
 export const CONFIRMED_GATE: GateSetting = { label: 'gate confirmed', config: {} };
+export const ISOLATED_GATE: GateSetting = {
+  label: 'gate isolated (switch port shut through SNMP)',
+  config: { fencing: { gate: 'isolated' } },
+  isolation: true,
+};
+export const LEASE_GATE: GateSetting = {
+  label: 'gate lease, L 100 ms, renew 10 ms, d_drop 10 ms',
+  config: { fencing: { gate: 'lease' } },
+};
+
+const FAULT_TEXT: Record<FailoverFault, string> = {
+  crash: 'power loss',
+  cut: 'switch port down, server powered',
+  silence: 'silent switch port, link up, agent alive',
+  frozen: 'hung server: agent stopped, switch port silent, link up',
+};
 
 export async function measureOurs(
   name: string,
@@ -117,8 +150,9 @@ export async function measureOurs(
   runs: number,
   log: (line: string) => void,
   gate: GateSetting = CONFIRMED_GATE,
+  fault: FailoverFault = 'crash',
 ): Promise<FailoverConfigResult> {
-  const description = `hotspare, ${describeSetting(probe)}, fencing required (off-on), ${gate.label}`;
+  const description = `hotspare, ${describeSetting(probe)}, fencing required (off-on), ${gate.label}; ${FAULT_TEXT[fault]}`;
   log(`failover: ${name}: ${description}, ${runs} runs`);
   try {
     return await withLab(
@@ -127,10 +161,11 @@ export async function measureOurs(
           ...gate.config,
           probe: { interval_ms: probe.intervalMs, timeout_ms: probe.timeoutMs, misses: probe.misses },
         },
+        ...(gate.isolation === true ? { switchSnmp: true, isolation: true } : {}),
       },
       async (lab) => {
-        const outcome = await runOurs(lab, runs, log);
-        return summarize(name, description, probe, lab, outcome.runs, outcome.unexpected, outcome.skipped);
+        const outcome = await runOurs(lab, runs, log, fault);
+        return summarize(name, description, probe, fault, lab, outcome.runs, outcome.unexpected, outcome.skipped);
       },
     );
   } catch (error) {
@@ -151,7 +186,7 @@ export async function measureKeepalived(
     return await withLab({ servers: names, agentCommand: keepalivedAgent(variant, names) }, async (lab) => {
       // Settled means stable for three advertisement intervals and at least half a second.
       const result = await runKeepalived(lab, runs, Math.max(500, variant.advertInt * 3000), log);
-      return summarize(variant.name, description, null, lab, result.runs, [], result.skipped);
+      return summarize(variant.name, description, null, 'crash', lab, result.runs, [], result.skipped);
     });
   } catch (error) {
     log(`failover: ${variant.name} failed: ${String(error)}`);
@@ -175,7 +210,11 @@ function failed(name: string, description: string, probe: ProbeSetting | null, e
   };
 }
 
-/** Ours at the default probe settings (and at `small`, when given), then keepalived's default and fastest setting. */
+/**
+ * Ours at the default probe settings (and at `small`, when given) per gate and fault, then
+ * keepalived's default and fastest setting. The faults that leave the server powered (a
+ * silent switch port, a hung server) are the ones where a slow BMC shows.
+ */
 export async function failoverSection(
   defaults: ProbeSetting,
   small: ProbeSetting | null,
@@ -185,13 +224,15 @@ export async function failoverSection(
   const configurations: FailoverConfigResult[] = [];
   configurations.push(await measureOurs('hotspare-default', defaults, runs, log));
   if (small !== null) configurations.push(await measureOurs('hotspare-smallest-window', small, runs, log));
-  // The lease gate (opt-in): its defaults, and a tight setting with a short detection window.
+  configurations.push(await measureOurs('hotspare-silent-port', defaults, runs, log, CONFIRMED_GATE, 'silence'));
+  configurations.push(await measureOurs('hotspare-hung', defaults, runs, log, CONFIRMED_GATE, 'frozen'));
   configurations.push(
-    await measureOurs('hotspare-lease', defaults, runs, log, {
-      label: 'gate lease, L 100 ms, renew 10 ms, d_drop 10 ms',
-      config: { fencing: { gate: 'lease' } },
-    }),
+    await measureOurs('hotspare-isolated-silent-port', defaults, runs, log, ISOLATED_GATE, 'silence'),
   );
+  configurations.push(await measureOurs('hotspare-isolated-hung', defaults, runs, log, ISOLATED_GATE, 'frozen'));
+  // The lease gate (opt-in): its defaults, and a tight setting with a short detection window.
+  configurations.push(await measureOurs('hotspare-lease', defaults, runs, log, LEASE_GATE));
+  configurations.push(await measureOurs('hotspare-lease-silent-port', defaults, runs, log, LEASE_GATE, 'silence'));
   configurations.push(
     await measureOurs('hotspare-lease-tight', { intervalMs: 5, timeoutMs: 10, misses: 3 }, runs, log, {
       label: 'gate lease, L 30 ms, renew 5 ms, d_drop 10 ms',

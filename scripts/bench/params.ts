@@ -12,7 +12,7 @@
  *   BENCH_LADDER        probe settings tried from large to small windows, as
  *                       interval/timeout/misses; tried largest window first until one fails
  *                       (default "3/8/6,2/6/7,1/4/9,1/3/8": windows of 26, 20, 13
- *                       and 11 ms, all below the default 5/10/5 of 35 ms)
+ *                       and 11 ms, all below the default 5/10/5 of 35 ms); "none": no search
  *   BENCH_LOSS          packet loss per LAN egress port (default 0.01)
  *   BENCH_DELAY_MS / BENCH_JITTER_MS   netem-style delay and jitter per port (default 0 and 2)
  *   BENCH_IMPAIR        auto | netem | hub (default auto: netem when the kernel has it)
@@ -73,6 +73,7 @@ function number(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 0)
 }
 
 export function parseLadder(text: string): ProbeSetting[] {
+  if (text.trim() === 'none') return [];
   return text.split(',').map((part) => {
     const [interval, timeout, misses] = part.trim().split('/').map(Number);
     if (

@@ -15,14 +15,15 @@ export function markdownSummary(r: BenchResults): string {
   out.push('');
   if (r.failover !== null) {
     out.push(
-      '| failover outage, ms | runs | min | median | p95 | max | detection | fence | confirm | takeover | announce | ours without the fence |',
+      "| failover outage, ms | fault | runs | min | median | p95 | max | detection | fence | confirm | takeover | announce | ours without the fence | BMC's own off | ours beyond detection and the BMC | two holders |",
     );
-    out.push('|---|---|---|---|---|---|---|---|---|---|---|---|');
+    out.push('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
     for (const c of r.failover.configurations) {
       const d = c.outageMs;
       const b = c.breakdown;
+      const ours = c.name.startsWith('hotspare');
       out.push(
-        `| ${c.name} | ${d?.n ?? 0} | ${v(d?.min)} | ${v(d?.median)} | ${v(d?.p95)} | ${v(d?.max)} | ${v(b.detectionMs?.median)} | ${v(b.fenceMs?.median)} | ${v(b.confirmMs?.median)} | ${v(b.takeoverMs?.median)} | ${v(b.announceMs?.median)} | ${c.name.startsWith('hotspare') ? v(b.ownMs?.median) : '–'} |`,
+        `| ${c.name} | ${c.fault ?? 'crash'} | ${d?.n ?? 0} | ${v(d?.min)} | ${v(d?.median)} | ${v(d?.p95)} | ${v(d?.max)} | ${v(b.detectionMs?.median)} | ${v(b.fenceMs?.median)} | ${v(b.confirmMs?.median)} | ${v(b.takeoverMs?.median)} | ${v(b.announceMs?.median)} | ${ours ? v(b.ownMs?.median) : '–'} | ${v(b.bmcOffMs?.median)} | ${v(b.beyondBmcMs?.median)} | ${c.error === null ? c.splitBrain : '–'} |`,
       );
     }
     out.push('');
@@ -31,8 +32,15 @@ export function markdownSummary(r: BenchResults): string {
         .map(([k, x]) => `${k} = ${v(x, 2)}`)
         .join(
           '; ',
-        )}. Breakdown columns are medians; keepalived's "detection" runs to the address appearing on the new master.`,
+        )}. Breakdown columns are medians; keepalived's "detection" runs to the address appearing on the new master. Lab BMCs: power off ${r.params.bmcOffDelayMs ?? 0} ms after acknowledging, ${r.params.bmcAckDelayMs ?? 0} ms added to each power command's answer. "BMC's own off": the BMC accepted the off -> the power went (lab power log), when a BMC powered the server off; "beyond": outage less detection less that, only in runs whose takeover waited for the power to go. Two holders: intervals with two servers holding the primary address on connected ports (ground truth).`,
     );
+    for (const c of r.failover.configurations) {
+      if (c.error !== null) out.push(`- ${c.name} failed: ${c.error}`);
+      if (c.skipped.length > 0 || c.unexpectedTakeovers.length > 0)
+        out.push(
+          `- ${c.name}: ${c.skipped.length} attempts skipped, ${c.unexpectedTakeovers.length} takeovers without a fault (${[...new Set(c.unexpectedTakeovers.map((u) => u.why))].join('; ')})`,
+        );
+    }
     out.push('');
   }
   if (r.fencing !== null) {

@@ -104,6 +104,8 @@ export async function runKeepalived(
       takeoverMs: null,
       announceMs: ms(observed.addressAddedUs, observed.firstReplyUs),
       ownMs: observed.outageMs,
+      bmcOffMs: null,
+      beyondBmcMs: null,
       events,
       observed,
     };

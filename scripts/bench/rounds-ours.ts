@@ -1,13 +1,16 @@
 /**
- * Failover runs of our agent: the primary loses power (the lab's crash), the monitor detects
- * it, fences it through its BMC, confirms silence, takes the address over and announces it.
- * Each run is broken down from the monitor's own log (event timestamps on the same monotonic
- * clock as the observer's).
+ * Failover runs of our agent: the primary fails (by default it loses power, the lab's crash;
+ * or a fault of scripts/lab/failover.ts that leaves it powered), the monitor detects it,
+ * fences it (through its BMC, or its isolation device with the `isolated` gate), confirms
+ * silence, takes the address over and announces it. Each run is broken down from the
+ * monitor's own log (event timestamps on the same monotonic clock as the observer's).
  */
 import { agentLog, converged, roles } from '../lab/cluster.js';
 import type { AgentLine } from '../lab/cluster.js';
 import { monoUs } from '../lab/exec.js';
 import type { Lab } from '../lab/lab.js';
+import { bmcOffOf, failServer, undoFault } from '../lab/failover.js';
+import type { FailoverFault } from '../lab/failover.js';
 import { PRIMARY_ADDRESS, bare } from '../lab/topology.js';
 import { ms, observeTakeover, waitSteady } from './observed.js';
 import type { ObservedTakeover } from './observed.js';
@@ -35,6 +38,17 @@ export interface FailoverRun {
   announceMs: number | null;
   /** The outage without the fence (BMC round trips): detection, confirm, takeover, announcement. */
   ownMs: number | null;
+  /**
+   * The BMC's own part when it powered the server off (a fault that leaves it powered): it
+   * accepted the off -> the power was really off (lab power log). Null after a crash.
+   */
+  bmcOffMs: number | null;
+  /**
+   * What we add to the BMC's own off time when the takeover waited for it: outage less
+   * detection less bmcOffMs. Null when the takeover did not wait for the power to go (a
+   * crash, the `isolated` or `lease` gate).
+   */
+  beyondBmcMs: number | null;
   events: TimelineEvent[];
   observed: ObservedTakeover;
 }
@@ -53,7 +67,12 @@ export interface OursOutcome {
   skipped: Array<{ atRun: number; why: string }>;
 }
 
-export async function runOurs(lab: Lab, count: number, log: (line: string) => void): Promise<OursOutcome> {
+export async function runOurs(
+  lab: Lab,
+  count: number,
+  log: (line: string) => void,
+  fault: FailoverFault = 'crash',
+): Promise<OursOutcome> {
   const runs: FailoverRun[] = [];
   const unexpected: OursOutcome['unexpected'] = [];
   const skipped: OursOutcome['skipped'] = [];
@@ -91,8 +110,9 @@ export async function runOurs(lab: Lab, count: number, log: (line: string) => vo
       expected = null;
       continue;
     }
-    await lab.crash(before.primary);
+    await failServer(lab, before.primary, fault);
     if (
+      fault === 'crash' &&
       !lab.powerLog.some(
         (p) => p.server === before.primary && !p.on && p.source === 'harness' && p.requestedUs >= crashUs,
       )
@@ -129,11 +149,17 @@ export async function runOurs(lab: Lab, count: number, log: (line: string) => vo
     const assigned = firstAfter(lines, crashUs, (l) => l.event === 'address-assigned' && isPrimaryAddress(l));
     const announced = firstAfter(lines, crashUs, (l) => l.event === 'announced' && isPrimaryAddress(l));
     const fenceMs = ms(fenceStart, fenceDone);
+    const off = bmcOffOf(lab, before.primary, crashUs);
+    const detectionMs = ms(observed.lastReplyUs, down);
+    // The takeover waited for the power to go when the address was assigned after it.
+    const waited = off !== null && assigned !== null && assigned >= off.doneUs;
+    const bmcOffMs = off === null ? null : ms(off.commandUs, off.doneUs);
     const events: TimelineEvent[] = [
       { name: 'crash', atUs: crashUs },
       { name: 'last reply', atUs: observed.lastReplyUs },
       ...(down === null ? [] : [{ name: 'detected', atUs: down }]),
       ...(fenceStart === null ? [] : [{ name: 'fence start', atUs: fenceStart }]),
+      ...(off === null ? [] : [{ name: 'power off', atUs: off.doneUs }]),
       ...(fenceDone === null ? [] : [{ name: 'fenced', atUs: fenceDone }]),
       ...(confirmed === null ? [] : [{ name: 'silence confirmed', atUs: confirmed }]),
       ...(assigned === null ? [] : [{ name: 'address taken', atUs: assigned }]),
@@ -146,19 +172,25 @@ export async function runOurs(lab: Lab, count: number, log: (line: string) => vo
       newHolder: before.monitor,
       crashUs,
       outageMs: observed.outageMs,
-      detectionMs: ms(observed.lastReplyUs, down),
+      detectionMs,
       fenceMs,
       confirmMs: ms(fenceDone, confirmed),
       takeoverMs: ms(confirmed, assigned),
       announceMs: ms(assigned, observed.firstReplyUs),
       ownMs: fenceMs === null ? null : Math.round((observed.outageMs - fenceMs) * 100) / 100,
+      bmcOffMs,
+      beyondBmcMs:
+        waited && detectionMs !== null && bmcOffMs !== null
+          ? Math.round((observed.outageMs - detectionMs - bmcOffMs) * 100) / 100
+          : null,
       events,
       observed,
     };
     runs.push(result);
     log(
-      `  run ${run}: outage ${result.outageMs} ms (detection ${String(result.detectionMs)}, fence ${String(result.fenceMs)}, confirm ${String(result.confirmMs)}, takeover ${String(result.takeoverMs)}, announce ${String(result.announceMs)})`,
+      `  run ${run}: outage ${result.outageMs} ms (detection ${String(result.detectionMs)}, fence ${String(result.fenceMs)}, confirm ${String(result.confirmMs)}, takeover ${String(result.takeoverMs)}, announce ${String(result.announceMs)}, BMC off ${String(bmcOffMs)})`,
     );
+    await undoFault(lab, before.primary, fault);
     // The new primary powers the old one on again through its BMC; wait for it to be back.
     await lab.waitFor(
       async () => {

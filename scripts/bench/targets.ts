@@ -1,5 +1,6 @@
 /** The issue's targets (aimed for, not asserted), judged against the measurements. Pure. */
 import { switchStallNote } from './false-alarms.js';
+import type { FailoverConfigResult, FailoverSection } from './failover.js';
 import type { BenchResults, TargetVerdict } from './results.js';
 
 const fmt = (value: number | null | undefined, unit: string): string =>
@@ -67,6 +68,7 @@ export function judgeTargets(results: Omit<BenchResults, 'targets'>): TargetVerd
             }`,
     });
   }
+  verdicts.push(...gateTargets(results.failover, results.params.bmcOffDelayMs ?? 0));
   const stress = results.falseAlarms?.defaults;
   verdicts.push({
     target: 'zero spurious failovers in the stress run (default probe settings)',
@@ -76,5 +78,74 @@ export function judgeTargets(results: Omit<BenchResults, 'targets'>): TargetVerd
         ? 'not measured'
         : `${stress.spuriousFailovers} in ${stress.seconds} s (${stress.takeovers} takeovers, ${stress.addressMoves} address moves)`,
   });
+  const lease = results.leaseAlarms ?? null;
+  verdicts.push({
+    target: "zero spurious failovers and zero spurious lease losses in the lease gate's stress run",
+    met:
+      lease === null || lease.error !== null ? null : lease.spuriousFailovers === 0 && (lease.leaseLosses ?? 0) === 0,
+    measured:
+      lease === null
+        ? 'not measured'
+        : `${lease.spuriousFailovers} spurious failovers, ${lease.leaseLosses ?? 'uncounted'} lease losses in ${lease.seconds} s`,
+  });
+  return verdicts;
+}
+
+/**
+ * The takeover issue's targets per gate, with BMCs that power off late (BENCH_BMC_OFF_DELAY_MS):
+ * `confirmed` adds at most 50 ms to the BMC's own off time; `isolated` has an outage of at
+ * most a tenth of keepalived's defaults; `lease` is below keepalived's fastest setting; no
+ * configuration of ours shows two connected holders.
+ */
+export function gateTargets(failover: FailoverSection | null, offDelay: number): TargetVerdict[] {
+  const configs = failover?.configurations ?? [];
+  const find = (name: string): FailoverConfigResult | undefined => configs.find((c) => c.name === name);
+  const verdicts: TargetVerdict[] = [];
+  const bmcs = `BMCs powering off ${offDelay} ms after acknowledging`;
+  for (const name of ['hotspare-silent-port', 'hotspare-hung']) {
+    const c = find(name);
+    if (c === undefined) continue;
+    const beyond = c.breakdown.beyondBmcMs?.median ?? null;
+    verdicts.push({
+      target: `the confirmed gate adds at most 50 ms to the BMC's own off time (${name}, ${bmcs})`,
+      met: beyond === null || offDelay <= 0 ? null : beyond <= 50,
+      measured:
+        offDelay <= 0
+          ? 'the BMCs powered off at once in this run (BENCH_BMC_OFF_DELAY_MS=0)'
+          : `median ${fmt(beyond, 'ms')} beyond detection and the BMC's own ${fmt(c.breakdown.bmcOffMs?.median ?? null, 'ms')} (outage median ${fmt(c.outageMs?.median ?? null, 'ms')}, ${c.breakdown.beyondBmcMs?.n ?? 0} runs that waited for the power)`,
+    });
+  }
+  const slowest = find('keepalived-default')?.outageMs?.median ?? null;
+  for (const name of ['hotspare-isolated-silent-port', 'hotspare-isolated-hung']) {
+    const value = find(name)?.outageMs?.median ?? null;
+    if (find(name) === undefined) continue;
+    verdicts.push({
+      target: `the isolated gate's outage at most 1/10 of keepalived's defaults (${name}, ${bmcs})`,
+      met: value === null || slowest === null ? null : value <= slowest / 10,
+      measured: `${name} median ${fmt(value, 'ms')} vs keepalived-default median ${fmt(slowest, 'ms')} / 10`,
+    });
+  }
+  const fast = find('keepalived-fast')?.outageMs?.median ?? null;
+  for (const name of ['hotspare-lease', 'hotspare-lease-tight', 'hotspare-lease-silent-port']) {
+    const value = find(name)?.outageMs?.median ?? null;
+    if (find(name) === undefined) continue;
+    verdicts.push({
+      target: `the lease gate's outage below keepalived's fastest setting (${name}, ${bmcs})`,
+      met: value === null || fast === null ? null : value < fast,
+      measured: `${name} median ${fmt(value, 'ms')} vs keepalived-fast median ${fmt(fast, 'ms')}`,
+    });
+  }
+  const ours = configs.filter((c) => c.name.startsWith('hotspare') && c.error === null);
+  if (ours.length > 0) {
+    const withTwo = ours.filter((c) => c.splitBrain > 0);
+    verdicts.push({
+      target: 'no two connected holders of the primary address in any configuration of ours (ground truth)',
+      met: withTwo.length === 0,
+      measured:
+        withTwo.length === 0
+          ? `0 in ${ours.length} configurations`
+          : withTwo.map((c) => `${c.name}: ${c.splitBrain} interval(s)`).join('; '),
+    });
+  }
   return verdicts;
 }

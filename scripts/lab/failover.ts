@@ -29,10 +29,49 @@ export interface FailoverRound {
 /**
  * How the primary fails in a round: `crash` (power cut by the harness: the BMC then finds
  * it off), `cut` (its switch port goes down; the agent lives and releases its addresses),
- * `silence` (its switch port stops forwarding; the agent lives, holding the address). With
- * `cut` and `silence` the fence really has to power the server off, so a slow BMC shows.
+ * `silence` (its switch port stops forwarding; the agent lives, holding the address),
+ * `frozen` (a hung server: its agent stopped and its port silent with the link up, so
+ * neither the agent nor its kernel answers). With all but `crash` the fence really has to
+ * power the server off, so a slow BMC shows.
  */
-export type FailoverFault = 'crash' | 'cut' | 'silence';
+export type FailoverFault = 'crash' | 'cut' | 'silence' | 'frozen';
+export const FAILOVER_FAULTS: readonly FailoverFault[] = ['crash', 'cut', 'silence', 'frozen'];
+
+export function isFailoverFault(text: string): text is FailoverFault {
+  return (FAILOVER_FAULTS as readonly string[]).includes(text);
+}
+
+/** Makes `name` fail the way `fault` says. */
+export async function failServer(lab: Lab, name: string, fault: FailoverFault): Promise<void> {
+  if (fault === 'frozen') {
+    lab.hang(name);
+    await lab.silence(name);
+    return;
+  }
+  await lab.fail(name, fault);
+}
+
+/**
+ * Undoes what the fault left once the takeover is done: a port cut stays cut across the power
+ * cycle, and a silenced port does not always forward again by itself (the disabled state can
+ * outlive the carrier loss). A crash is undone by the new primary powering the server on.
+ */
+export async function undoFault(lab: Lab, name: string, fault: FailoverFault): Promise<void> {
+  if (fault === 'cut' || fault === 'silence') await lab.restore(name, fault);
+  if (fault === 'frozen') {
+    await lab.restore(name, 'hang');
+    await lab.restore(name, 'silence');
+  }
+}
+
+/**
+ * The BMC's own part of the fence of `server` after `sinceUs`: it accepted the off -> the
+ * power was really off (lab power log), or null when no BMC powered it off.
+ */
+export function bmcOffOf(lab: Lab, server: string, sinceUs: number): { commandUs: number; doneUs: number } | null {
+  const off = lab.powerLog.find((p) => p.server === server && !p.on && p.source === 'bmc' && p.requestedUs >= sinceUs);
+  return off === undefined ? null : { commandUs: off.commandUs, doneUs: off.doneUs };
+}
 
 function firstAfter(lines: AgentLine[], fromUs: number, match: (l: AgentLine) => boolean): number | null {
   return lines.find((l) => l.atUs >= fromUs && match(l))?.atUs ?? null;
@@ -69,7 +108,7 @@ export async function measureFailover(
     expectedPrimary = before.monitor;
     await observer.waitForReply(() => true, 5000, monoUs());
     const crashUs = monoUs();
-    await lab.fail(before.primary, fault);
+    await failServer(lab, before.primary, fault);
     await lab.waitFor(
       async () => {
         const h = await lab.holders();
@@ -94,10 +133,8 @@ export async function measureFailover(
       crashUs,
       (l) => l.event === 'address-assigned' && String(l['address']).startsWith('198.18.0.10/'),
     );
-    const off = lab.powerLog.find(
-      (p) => p.server === before.primary && !p.on && p.source === 'bmc' && p.requestedUs >= crashUs,
-    );
-    const bmcOffMs = off === undefined ? null : ms(off.commandUs, off.doneUs);
+    const off = bmcOffOf(lab, before.primary, crashUs);
+    const bmcOffMs = off === null ? null : ms(off.commandUs, off.doneUs);
     const detectionMs = ms(gap.fromUs, down);
     const outageMs = Math.round(gap.gapUs / 10) / 100;
     const result: FailoverRound = {
@@ -115,11 +152,9 @@ export async function measureFailover(
     };
     results.push(result);
     log(JSON.stringify(result));
-    // Undo what the fault left (a port cut stays cut across the power cycle), then let the
-    // old primary come back (the new primary powers it on) before the next round.
-    // A silenced port does not always forward again after the power cycle by itself (the
-    // disabled state can outlive the carrier loss): restore it like a cut.
-    if (fault === 'cut' || fault === 'silence') await lab.restore(before.primary, fault);
+    // Undo what the fault left, then let the old primary come back (the new primary powers
+    // it on) before the next round.
+    await undoFault(lab, before.primary, fault);
     await lab.waitFor(
       async () => {
         const r = await roles(lab);
