@@ -2,10 +2,10 @@ import { IsolationError } from '../errors/index.js';
 import type { Clock } from '../clock/index.js';
 import type { IsolationState, Isolator, IsolatorFactory } from './index.js';
 
-/** What a simulated switch port controls: the member's cable on the simulated LAN. */
+/** What a simulated switch port controls: the admin state of the member's port on the simulated LAN. */
 export interface SimPort {
-  readonly cable: boolean;
-  setCable(up: boolean): void;
+  readonly portEnabled: boolean;
+  setPortEnabled(up: boolean): void;
 }
 
 /**
@@ -62,16 +62,16 @@ class SimIsolator implements Isolator {
   }
 
   isolate(): Promise<void> {
-    return this.controller.request('isolate', this.deliver, () => this.controller.port.setCable(false));
+    return this.controller.request('isolate', this.deliver, () => this.controller.port.setPortEnabled(false));
   }
 
   restore(): Promise<void> {
-    return this.controller.request('restore', this.deliver, () => this.controller.port.setCable(true));
+    return this.controller.request('restore', this.deliver, () => this.controller.port.setPortEnabled(true));
   }
 
   status(): Promise<IsolationState> {
     return this.controller.request('status', this.deliver, () =>
-      this.controller.port.cable ? 'connected' : 'isolated',
+      this.controller.port.portEnabled ? 'connected' : 'isolated',
     );
   }
 }

@@ -14,8 +14,14 @@ export function ipOf(address: string): string {
  */
 export class SimHost {
   powered = true;
-  /** The cable / switch port. A cut link is down even while the host is powered. */
+  /** The cable. A cut link is down even while the host is powered. */
   cable = true;
+  /**
+   * The switch port's admin state, shut by an isolation device (hal/isolation/sim.ts). Kept
+   * apart from the cable, as on a real switch: plugging a cut cable back in does not undo
+   * a fence that shut the port.
+   */
+  portEnabled = true;
   hung = false;
   /**
    * The switch port drops everything both ways while the link stays up: the host's agent
@@ -44,7 +50,7 @@ export class SimHost {
   ) {}
 
   get linkUp(): boolean {
-    return this.powered && this.cable;
+    return this.powered && this.cable && this.portEnabled;
   }
 
   /** Connected: the link is up and the switch port passes traffic. */
@@ -91,11 +97,21 @@ export class SimHost {
   }
 
   setCable(up: boolean): void {
-    if (this.cable === up) return;
-    this.cable = up;
-    if (!this.powered) return;
+    this.changeLink(() => (this.cable = up));
+  }
+
+  setPortEnabled(up: boolean): void {
+    this.changeLink(() => (this.portEnabled = up));
+  }
+
+  /** Applies a cable or port change and tells the agent when its link went up or down. */
+  private changeLink(apply: () => void): void {
+    const before = this.cable && this.portEnabled;
+    apply();
+    const after = this.cable && this.portEnabled;
+    if (before === after || !this.powered) return;
     const life = this.life;
-    for (const listener of [...this.linkListeners]) this.deliver(life, () => listener(up));
+    for (const listener of [...this.linkListeners]) this.deliver(life, () => listener(after));
   }
 }
 

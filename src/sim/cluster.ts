@@ -317,7 +317,7 @@ export class SimCluster {
    */
   converged(): boolean {
     const phases = Object.values(this.phases());
-    const up = [...this.nodes.values()].filter((n) => n.host.powered && n.host.cable).length;
+    const up = [...this.nodes.values()].filter((n) => n.host.linkUp).length;
     const primaries = phases.filter((p) => p === 'primary').length;
     const monitors = phases.filter((p) => p === 'monitor').length;
     const spares = phases.filter((p) => p === 'spare' || p === 'spare-checking').length;

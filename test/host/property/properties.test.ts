@@ -297,7 +297,7 @@ async function check(
           violations.push(`${key}: took over from ${name} on an isolation the switch never carried out`);
         // Checked as the transition settles: the target is cut off (or off) at the claim.
         const target = cluster.node(name).host;
-        if (target.cable && target.powered)
+        if (target.linkUp)
           violations.push(`${key}: took over from ${name}, whose switch port is connected at the claim`);
         continue;
       }
@@ -312,7 +312,7 @@ async function check(
           .get(name)
           ?.commands.some((cmd) => cmd.command === 'isolate' && cmd.atUs >= since && cmd.atUs <= t.atUs);
         const host = cluster.node(name).host;
-        return cut === true && (!host.cable || !host.powered);
+        return cut === true && !host.linkUp;
       };
       for (const name of targets) {
         if (cutOff(name)) continue;
