@@ -1,4 +1,6 @@
-export { step, initialState, HALT_RETRY_US, MAX_NEIGHBOR_REPAIRS } from './step.js';
+export { step } from './step.js';
+export { initialState, HALT_RETRY_US } from './phase.js';
+export { MAX_NEIGHBOR_REPAIRS } from './probe-steps.js';
 export { TIMER } from './timers.js';
 export type { TimerName } from './timers.js';
 export type {

@@ -281,7 +281,7 @@ export type Action =
   | { type: 'sync'; okProbes: number }
   | { type: 'health-check' }
   | { type: 'reboot'; reason: string }
-  /** A phase change (`go` in step.ts); `routine`: a spare's periodic check, logged at debug only. */
+  /** A phase change (`go` in phase.ts); `routine`: a spare's periodic check, logged at debug only. */
   | { type: 'transition'; from: Phase; to: Phase; role: PersistedRole; epoch: number; reason: string; routine?: true }
   | {
       type: 'log';

@@ -1,0 +1,256 @@
+/** Fencing the holder the monitor lost and taking the primary address over, per takeover gate. */
+import { log } from './actions.js';
+import { releasedPrimary, onDeadMonitorFenced } from './dead-monitor.js';
+import { TIMER } from './timers.js';
+import type { Action, Event, MachineConfig, RoleState } from './types.js';
+import { backoff, stopProbing, nextEpoch, go, idleFence } from './phase.js';
+import { becomePrimary, persistAndReboot } from './roles.js';
+
+/**
+ * Rule: fence only after hearing our own uplink; a monitor behind a silent port would
+ * otherwise power off a healthy primary. Waits for a check still in flight, asks again if
+ * none is (a defence check superseded it), fences nobody if the uplink was silent.
+ */
+export function fenceIfUplinkHeard(c: MachineConfig, s: RoleState, nowUs: number, out: Action[]): RoleState {
+  switch (s.probe.uplink) {
+    case 'heard':
+      return startFence(c, { ...s, fence: { ...s.fence, status: 'idle' } }, nowUs, out);
+    case 'pending':
+      return s;
+    case 'unknown':
+      out.push({ type: 'check', id: 0, address: 'uplink', windowUs: c.boot.checkUs });
+      return { ...s, probe: { ...s.probe, uplink: 'pending' } };
+    case 'silent':
+      out.push(
+        log(
+          'error',
+          'uplink-silent',
+          `${s.probe.misses} probes unanswered, but this monitor's uplink host is silent too: fencing nobody`,
+          { misses: s.probe.misses },
+        ),
+      );
+      return { ...s, probe: { ...s.probe, misses: 0, uplink: 'unknown' }, fence: idleFence() };
+  }
+}
+
+/**
+ * The primary address stayed silent for the whole window: fence whoever could hold it.
+ * - A member was seen holding it: fence that member.
+ * - No member was seen holding it (this monitor is new, or the holder looked like a
+ *   stranger) and fencing is required: fence every other member, since any of them could
+ *   hold it where we cannot hear (a silent switch port keeps its link up).
+ * - Not required: a stranger's address is not ours to take; with nobody seen at all, go back
+ *   through boot as primary, whose check claims the address only if it is silent (FIG. 2).
+ */
+export function startFence(c: MachineConfig, s: RoleState, nowUs: number, out: Action[]): RoleState {
+  const window = `${s.probe.misses} probes unanswered`;
+  const attempt = s.fence.attempt + 1;
+  if (s.probe.holder !== null && releasedPrimary(c, s.peers, s.probe.holder)) {
+    // Rule: the holder said, in an authenticated heartbeat it is still sending, that it gave
+    // the address up (demote, failed health check, clean shutdown): nothing to fence.
+    // [0013] still confirms the silence before the claim.
+    const holder = s.probe.holder;
+    out.push(
+      log(
+        'warn',
+        'primary-released',
+        `${window}; ${holder} released the primary address: taking over without a fence`,
+        {
+          holder,
+        },
+      ),
+    );
+    out.push({ type: 'check', id: 0, address: 'primary', windowUs: c.fencing.confirmUs });
+    const fence = { status: 'running' as const, targets: [holder], pending: [], fenced: [], attempt, released: true };
+    return go({ ...s, fence }, 'confirming', `${holder} released the primary address; confirming it is silent`, out);
+  }
+  if (s.probe.holder !== null) {
+    const target = s.probe.holder;
+    out.push(log('warn', 'primary-down', `${window}; fencing ${target}`, { target, misses: s.probe.misses }));
+    if (c.lease !== null) return leaseTakeover(c, s, [target], attempt, window, nowUs, out);
+    return issueFences(s, [target], [target], [], attempt, out);
+  }
+  const seen =
+    s.probe.strangerMac === null ? 'no member was seen holding it' : `held by ${s.probe.strangerMac}, no member`;
+  if (c.fencing.required) {
+    const others = c.members.map((m) => m.name).filter((name) => name !== c.self);
+    out.push(
+      log(
+        'warn',
+        'primary-down-unknown-holder',
+        `${window}; the primary address was ${seen}: fencing every other member (${others.join(', ')})`,
+        {
+          targets: others.join(','),
+          misses: s.probe.misses,
+        },
+      ),
+    );
+    // Under the lease gate the majority is the proof that nobody else holds a lease, and
+    // fencing every other member would power off the voters the claim needs.
+    if (c.lease !== null) return leaseTakeover(c, s, [], attempt, window, nowUs, out);
+    return issueFences(s, others, others, [], attempt, out);
+  }
+  if (s.probe.strangerMac !== null) {
+    out.push(log('error', 'no-fence-target', `${window}; the primary address was ${seen}: not taking over`));
+    const failed = { ...s, fence: { status: 'running' as const, targets: [], pending: [], fenced: [], attempt } };
+    return backoff(c, failed, nowUs, out);
+  }
+  out.push(log('warn', 'no-holder', `${window} and ${seen}; rebooting as primary (fencing.required is false)`));
+  out.push({ type: 'release', address: 'monitor' });
+  return persistAndReboot(s, 'primary', 'primary address silent and never held since this monitor started', out);
+}
+
+/** Asks for the fence of each of `now` (the rest of `targets` are already fenced). */
+function issueFences(
+  s: RoleState,
+  targets: readonly string[],
+  now: readonly string[],
+  fenced: readonly string[],
+  attempt: number,
+  out: Action[],
+): RoleState {
+  for (const target of now) out.push({ type: 'fence', target });
+  // Targets already fenced in an earlier round keep how they were fenced.
+  const isolated = (s.fence.isolated ?? []).filter((t) => fenced.includes(t));
+  return {
+    ...s,
+    fence: { status: 'running', targets, pending: now, fenced, attempt, ...(isolated.length > 0 ? { isolated } : {}) },
+  };
+}
+
+export function onFenceResult(
+  c: MachineConfig,
+  s: RoleState,
+  e: Extract<Event, { type: 'fence-result' }>,
+  out: Action[],
+): RoleState {
+  if (s.phase === 'primary') return onDeadMonitorFenced(c, s, e, out);
+  if (s.phase !== 'monitor' || s.fence.status !== 'running' || !s.fence.pending.includes(e.target)) return s;
+  const pending = s.fence.pending.filter((t) => t !== e.target);
+  const fenced = e.ok ? [...s.fence.fenced, e.target] : s.fence.fenced;
+  const isolated = e.ok && e.by === 'isolation' ? [...(s.fence.isolated ?? []), e.target] : s.fence.isolated;
+  const next: RoleState = { ...s, fence: { ...s.fence, pending, fenced, ...(isolated ? { isolated } : {}) } };
+  if (!e.ok) {
+    const more = c.fencing.required
+      ? 'NOT taking over (fencing.required is true), will retry'
+      : 'taking over anyway because fencing.required is false';
+    out.push(
+      log('error', 'fence-failed', `fencing ${e.target} failed: ${e.detail}; ${more}`, {
+        target: e.target,
+        attempt: s.fence.attempt,
+      }),
+    );
+  }
+  // Rule: decide once every fence of this round has answered.
+  if (pending.length > 0) return next;
+  const unfenced = next.fence.targets.filter((t) => !fenced.includes(t));
+  if (unfenced.length === 0) {
+    // [0013]: every target is fenced; confirm the primary address stays silent before claiming.
+    out.push({ type: 'check', id: 0, address: 'primary', windowUs: c.fencing.confirmUs });
+    return go(
+      next,
+      'confirming',
+      `fenced ${fenced.join(', ')} (${e.detail}); confirming the primary address is silent`,
+      out,
+    );
+  }
+  if (!c.fencing.required) {
+    out.push({ type: 'check', id: 0, address: 'primary', windowUs: c.fencing.confirmUs });
+    return go(next, 'confirming', `fence of ${unfenced.join(', ')} failed, fencing not required`, out);
+  }
+  return backoff(c, next, e.nowUs, out);
+}
+
+export function onFenceRetry(c: MachineConfig, s: RoleState, nowUs: number, out: Action[]): RoleState {
+  // Rule: retry only while the primary address is still silent.
+  if (s.probe.misses < c.probe.misses) return { ...s, fence: idleFence() };
+  // The lease gate retries the whole takeover: fences issued again, the lease asked again.
+  if (c.lease !== null) return startFence(c, { ...s, fence: { ...s.fence, status: 'idle' } }, nowUs, out);
+  const { targets, fenced, attempt } = s.fence;
+  // Rule: a takeover that has fenced some targets retries only the rest; one with no
+  // target yet (a stranger held the address) looks again.
+  if (targets.length === 0) return startFence(c, { ...s, fence: { ...s.fence, status: 'idle' } }, nowUs, out);
+  const rest = targets.filter((t) => !fenced.includes(t));
+  out.push(
+    log('warn', 'fence-retry', `fencing ${rest.join(', ')} again (attempt ${attempt + 1})`, {
+      targets: rest.join(','),
+    }),
+  );
+  return issueFences(s, targets, rest, fenced, attempt + 1, out);
+}
+
+export function takeOver(c: MachineConfig, s: RoleState, nowUs: number, out: Action[]): RoleState {
+  const { targets, fenced } = s.fence;
+  // The monitor address is released after the primary address is claimed and announced:
+  // holding both for a moment harms nobody, and the takeover does not wait for the release.
+  const after: Action[] = [{ type: 'release', address: 'monitor' }];
+  // With off-on fencing the fenced servers stay off until we hold the address; then they are
+  // powered on, boot, find the primary address taken and become monitor or spare.
+  if (c.fencing.powerCycle === 'off-on') for (const target of fenced) after.push({ type: 'power-on', target });
+  const all = targets.length > 0 && fenced.length === targets.length;
+  const isolated = s.fence.isolated ?? [];
+  const reason = s.fence.released
+    ? `took over from ${targets[0] ?? 'nobody'} after its authenticated release`
+    : targets.length === 1 && all && isolated.length === 1
+      ? `took over from ${targets[0] ?? 'nobody'} after its isolation was confirmed (its power-off continues)`
+      : targets.length === 1 && all
+        ? `took over from ${targets[0] ?? 'nobody'} after fencing it`
+        : all
+          ? `took over after fencing every other member (${fenced.join(', ')})${isolated.length > 0 ? `, ${isolated.join(', ')} by isolation (power-off continues)` : ''}: no member was seen holding the primary address`
+          : `took over from ${targets.join(', ') || 'nobody'} without a fence (fencing.required is false)`;
+  stopProbing(out);
+  const poweredOff = c.fencing.powerCycle === 'off-on' ? fenced : [];
+  return claimPrimary(c, { ...s, poweredOff }, nowUs, reason, out, after);
+}
+
+/**
+ * Claims the primary address, through the lease gate when it is on: ask a majority of
+ * voters for the lease at a new epoch and claim once it is held (`onLease`). A voter grants
+ * only when its promise to any other holder ran out, so a held lease proves the old
+ * holder's address is gone (README "Takeover gates").
+ */
+export function claimPrimary(
+  c: MachineConfig,
+  s: RoleState,
+  nowUs: number,
+  reason: string,
+  out: Action[],
+  after: readonly Action[],
+): RoleState {
+  if (c.lease === null || s.lease.status === 'held') return becomePrimary(c, s, nowUs, reason, out, after);
+  const epoch = s.lease.status === 'acquiring' ? s.lease.epoch : nextEpoch(s);
+  out.push({ type: 'lease-acquire', epoch });
+  out.push({ type: 'set-timer', timer: TIMER.leaseTimeout, atUs: nowUs + c.lease.acquireUs });
+  out.push(
+    log('info', 'lease-acquire', `asking the voters for the lease at epoch ${epoch} before claiming`, { epoch }),
+  );
+  return { ...s, lease: { status: 'acquiring', epoch, claim: { reason, after } } };
+}
+
+/**
+ * The monitor's takeover under the lease gate: the fences go out at once and run on their
+ * own (outcome logged, an alarm when one fails); the claim waits for the lease alone.
+ */
+function leaseTakeover(
+  c: MachineConfig,
+  s: RoleState,
+  targets: readonly string[],
+  attempt: number,
+  why: string,
+  nowUs: number,
+  out: Action[],
+): RoleState {
+  // The fence goes out once per takeover: a retry asks for the lease again, it does not
+  // power-cycle the server again (that fence is still running, or done).
+  const fences = attempt === 1 ? targets : [];
+  for (const target of fences) out.push({ type: 'fence', target, detached: true });
+  const fence = { status: 'running' as const, targets, pending: [], fenced: [], attempt };
+  const issued = targets.length === 0 ? 'no member seen holding it, nobody fenced' : 'fence issued';
+  const next = go({ ...s, fence }, 'confirming', `${why}; ${issued}, waiting for the lease`, out);
+  const reason =
+    targets.length === 1
+      ? `took over from ${targets[0] ?? 'nobody'}: a majority confirmed its lease ran out (fence issued)`
+      : `took over: a majority confirmed no other lease is live (no member was seen holding the address)`;
+  stopProbing(out);
+  return claimPrimary(c, next, nowUs, reason, out, [{ type: 'release', address: 'monitor' }]);
+}

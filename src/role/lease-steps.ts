@@ -1,0 +1,83 @@
+/** The `lease` gate's steps: a lease granted or refused, and a lease that ran out. */
+import { log } from './actions.js';
+import { TIMER } from './timers.js';
+import type { Action, Event, MachineConfig, RoleState } from './types.js';
+import { noLease, freshProbe, backoff, startProbing, cancelAll, go, onLost } from './phase.js';
+import { becomePrimary, persistAndReboot } from './roles.js';
+
+export function onLease(
+  c: MachineConfig,
+  s: RoleState,
+  e: Extract<Event, { type: 'lease' }>,
+  out: Action[],
+): RoleState {
+  if (c.lease === null) return s;
+  if (e.held) {
+    const claim = s.lease.claim;
+    const waiting =
+      s.lease.status === 'acquiring' &&
+      e.epoch === s.lease.epoch &&
+      claim !== null &&
+      (s.phase === 'checking-primary' || s.phase === 'confirming');
+    if (!waiting) {
+      // Rule: a lease nobody waits for (the claim was abandoned) is given back at once.
+      if (s.phase !== 'primary') out.push({ type: 'lease-release' });
+      return s;
+    }
+    out.push({ type: 'cancel-timer', timer: TIMER.leaseTimeout });
+    out.push(
+      log('info', 'lease-held', `a majority granted the lease at epoch ${e.epoch}: ${e.detail}`, { epoch: e.epoch }),
+    );
+    const held: RoleState = { ...s, lease: { status: 'held', epoch: e.epoch, claim: null } };
+    return becomePrimary(c, held, e.nowUs, claim.reason, out, claim.after);
+  }
+  if (s.phase !== 'primary') {
+    // A claim given up to a higher one: end it now, as a refused one.
+    if (s.lease.status === 'acquiring' && e.epoch === s.lease.epoch) {
+      out.push({ type: 'cancel-timer', timer: TIMER.leaseTimeout });
+      return onLeaseTimeout(c, s, e.nowUs, out, e.detail);
+    }
+    return s.lease.status === 'acquiring' ? s : { ...s, lease: noLease() };
+  }
+  // Rule: a primary without a lease holds nothing: its enforcer is dropping the address
+  // now; say so, and go through boot again (the check there sees who holds it).
+  out.push(
+    log('error', 'lease-lost', `lost the lease at epoch ${e.epoch}: ${e.detail}; giving up the primary address`, {
+      epoch: e.epoch,
+    }),
+  );
+  out.push({ type: 'release', address: 'primary' });
+  onLost(s, out);
+  cancelAll(out);
+  return persistAndReboot({ ...s, lease: noLease() }, 'primary', `lease lost: ${e.detail}`, out);
+}
+
+export function onLeaseTimeout(
+  c: MachineConfig,
+  s: RoleState,
+  nowUs: number,
+  out: Action[],
+  why = 'no majority granted it in time',
+): RoleState {
+  if (s.lease.status !== 'acquiring') return s;
+  out.push({ type: 'lease-release' });
+  out.push(
+    log('error', 'lease-refused', `no lease at epoch ${s.lease.epoch} (${why}): not claiming`, {
+      epoch: s.lease.epoch,
+    }),
+  );
+  const next: RoleState = { ...s, lease: noLease() };
+  if (s.phase === 'confirming') {
+    // Back to probing; the next run of misses starts another takeover (after the backoff).
+    startProbing(nowUs, out);
+    return backoff(
+      c,
+      go({ ...next, probe: freshProbe(nowUs) }, 'monitor', 'no lease granted: not taking over', out),
+      nowUs,
+      out,
+    );
+  }
+  if (s.phase === 'checking-primary')
+    return persistAndReboot(next, 'primary', 'no lease granted at boot: checking again', out);
+  return next;
+}

@@ -1,0 +1,152 @@
+/**
+ * The role machine's ground: the initial state, the one door through which every phase change goes
+ * (`go`), and the small helpers every step uses.
+ */
+import { freshPeers, unheardMembers } from './dead-monitor.js';
+import { TIMER } from './timers.js';
+import type { Action, AddressName, MachineConfig, Phase, ProbeState, RoleState } from './types.js';
+
+/**
+ * A server halted by a failed persist tries again after this long, by re-entering boot (whose
+ * first step persists): a full or read-only state dir that is fixed brings it back on its own.
+ */
+export const HALT_RETRY_US = 5_000_000;
+
+/** A check result older than this (beyond its window) describes the past: check again. */
+export const STALE_SLACK_US = 100_000;
+
+export function initialState(seed: number): RoleState {
+  return {
+    phase: 'booting',
+    role: 'primary',
+    epoch: 0,
+    linkUp: true,
+    rng: seed >>> 0,
+    probe: freshProbe(0),
+    fence: idleFence(),
+    healthFails: 0,
+    maintenance: false,
+    checkSeq: 0,
+    poweredOff: [],
+    peers: freshPeers(),
+    lease: noLease(),
+  };
+}
+
+export function noLease(): RoleState['lease'] {
+  return { status: 'none', epoch: 0, claim: null };
+}
+
+export function freshProbe(nowUs: number): ProbeState {
+  return {
+    misses: 0,
+    okProbes: 0,
+    holder: null,
+    strangerMac: null,
+    repairs: 0,
+    pinnedUs: null,
+    lastReplyUs: null,
+    uplink: 'unknown',
+    sinceUs: nowUs,
+  };
+}
+
+/**
+ * How long a fresh monitor that has never seen a member hold the primary address waits
+ * before fencing every other member (corosync's wait_for_all, in spirit): long enough for a
+ * primary booting beside it to check and claim, and for a spare's check cycle.
+ */
+export function unknownHolderGraceUs(c: MachineConfig): number {
+  return c.boot.jitterUs + 4 * c.boot.checkUs + c.spare.checkUs + c.spare.jitterUs;
+}
+
+export const MAC = /([0-9a-f]{2}:){5}[0-9a-f]{2}/i;
+
+export function isProbing(phase: Phase): boolean {
+  return phase === 'monitor' || phase === 'confirming';
+}
+
+export function backoff(c: MachineConfig, s: RoleState, nowUs: number, out: Action[]): RoleState {
+  const attempt = Math.max(1, s.fence.attempt);
+  const delay = Math.min(c.fencing.retryUs * 2 ** (attempt - 1), c.fencing.retryMaxUs);
+  out.push({ type: 'set-timer', timer: TIMER.fenceRetry, atUs: nowUs + delay });
+  return { ...s, fence: { ...s.fence, status: 'backoff', attempt } };
+}
+
+/** The Prober's cadence begins at `atUs`. */
+export function startProbing(atUs: number, out: Action[]): void {
+  out.push({ type: 'probe-start', atUs });
+}
+
+export function stopProbing(out: Action[]): void {
+  out.push({ type: 'probe-stop' });
+}
+
+/** Every timer, and the Prober. */
+export function cancelAll(out: Action[]): void {
+  for (const timer of Object.values(TIMER)) out.push({ type: 'cancel-timer', timer });
+  out.push({ type: 'probe-stop' });
+}
+
+/**
+ * The epoch of the next persisted role change: above this server's own and above every
+ * epoch a member was heard with, so epochs order role changes across the cluster, and the
+ * highest seen is on disk before any claim it orders.
+ */
+export function nextEpoch(s: RoleState): number {
+  return Math.max(s.epoch, s.peers.highestEpoch) + 1;
+}
+
+/**
+ * The one door through which the phase changes: every change is a `transition` action. A
+ * `routine` one (a spare's periodic check of the monitor address and its return) is logged
+ * by the executor at debug level and kept out of the history and the console.
+ */
+export function go(s: RoleState, to: Phase, reason: string, out: Action[], how: { routine?: boolean } = {}): RoleState {
+  out.push(
+    how.routine === true
+      ? { type: 'transition', from: s.phase, to, role: s.role, epoch: s.epoch, reason, routine: true }
+      : { type: 'transition', from: s.phase, to, role: s.role, epoch: s.epoch, reason },
+  );
+  // A lease (or a claim of one) ends with the phase that needed it: given back at once.
+  const keepsLease = to === 'primary' || (s.lease.status === 'acquiring' && (to === 'confirming' || to === s.phase));
+  if (s.lease.status !== 'none' && !keepsLease) {
+    out.push({ type: 'lease-release' });
+    return { ...s, phase: to, lease: noLease() };
+  }
+  return { ...s, phase: to };
+}
+
+/** Whether this phase holds a cluster address (the primary's, or the monitor's). */
+function holdsAddress(phase: Phase): boolean {
+  return phase === 'primary' || phase === 'monitor' || phase === 'confirming';
+}
+
+/**
+ * Rule (FIG. 1 with fencing required and the peer heartbeat on, outside the lease gate): a
+ * persisted primary claims a silent primary address at boot only once every other member
+ * has been heard, none saying it holds it. Null: nothing stands in the way of the claim;
+ * otherwise who is not heard (see `unheardMembers`).
+ */
+export function silentClaimBlockers(c: MachineConfig, s: RoleState): { silent: string[]; pending: string[] } | null {
+  if (!c.fencing.required || c.peer === null || c.lease !== null) return null;
+  const unheard = unheardMembers(c, s.peers);
+  return unheard.silent.length === 0 && unheard.pending.length === 0 ? null : unheard;
+}
+
+/** Whether a member in `phase` holds `address` by its role (not merely not yet released). */
+export function holdsByPhase(address: AddressName, phase: Phase): boolean {
+  return address === 'primary' ? phase === 'primary' : phase === 'monitor' || phase === 'confirming';
+}
+
+/**
+ * Rule: whenever a held address is given up for a reason other than a new role (link down,
+ * halt, failed probing, a yield), run on_spare, so the service stops serving without it.
+ */
+export function onLost(s: RoleState, out: Action[]): void {
+  if (holdsAddress(s.phase)) out.push({ type: 'hook', hook: 'on_spare' });
+}
+
+export function idleFence(): RoleState['fence'] {
+  return { status: 'idle', targets: [], pending: [], fenced: [], attempt: 0 };
+}
