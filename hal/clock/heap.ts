@@ -1,5 +1,5 @@
 /**
- * A binary min-heap of timer entries, shared by the simulated and the native clock:
+ * A binary min-heap of timer entries, shared by the simulated clock and the real clocks' TimerQueue:
  * earliest deadline first, ties in the order the entries were made.
  */
 export interface Ordered {
@@ -7,7 +7,7 @@ export interface Ordered {
   order: number;
 }
 
-/** The native clock's entry: cancelled entries (fn === null) stay until they reach the top or the heap is compacted. */
+/** A real clock's entry (TimerQueue): cancelled entries (fn === null) stay until they reach the top or the heap is compacted. */
 export interface TimerEntry {
   atUs: number;
   order: number;

@@ -11,18 +11,16 @@
  * (really 1 ms): no busy polling, at the cost of up to about 1 ms of lateness. The due
  * callbacks then run after pending I/O (see `wake`).
  */
-import { compact, pop, push, type TimerEntry } from './heap.js';
+import type { TimerEntry } from './heap.js';
 import type { Cancel, Clock } from './index.js';
+import { TimerQueue } from './timer-queue.js';
 
 const MAX_TIMEOUT_MS = 0x7fffffff;
 /** Compact the heap when cancelled entries exceed this and half of it. */
 const COMPACT_MIN = 1024;
 
 export class MonotonicClock implements Clock {
-  private readonly heap: TimerEntry[] = [];
-  private order = 0;
-  private live = 0;
-  private cancelledInHeap = 0;
+  private readonly queue = new TimerQueue(COMPACT_MIN);
   private timer: NodeJS.Timeout | null = null;
   /** The deadline the Node timer is armed for. */
   private armedUs = Infinity;
@@ -46,22 +44,13 @@ export class MonotonicClock implements Clock {
     if (Number.isNaN(deadlineUs)) {
       throw new RangeError('deadline is NaN');
     }
-    const entry: TimerEntry = { atUs: deadlineUs, order: this.order++, fn };
-    push(this.heap, entry);
-    this.live += 1;
+    const entry = this.queue.add(deadlineUs, fn);
     if (!this.draining) this.arm();
     return () => this.cancel(entry);
   }
 
   private cancel(entry: TimerEntry): void {
-    if (entry.fn === null) return;
-    entry.fn = null;
-    this.live -= 1;
-    this.cancelledInHeap += 1;
-    if (this.cancelledInHeap > COMPACT_MIN && this.cancelledInHeap * 2 > this.heap.length) {
-      compact(this.heap);
-      this.cancelledInHeap = 0;
-    }
+    if (!this.queue.cancel(entry)) return;
     // Cancelling the last timer removes the Node timer, so an idle clock does not keep the
     // process alive; an earlier wake-up than needed is harmless (it re-arms).
     if (!this.draining) this.arm();
@@ -69,12 +58,8 @@ export class MonotonicClock implements Clock {
 
   /** Arms the Node timer for the earliest live deadline, or clears it when none is left. */
   private arm(): void {
-    while (this.heap[0]?.fn === null) {
-      pop(this.heap);
-      this.cancelledInHeap -= 1;
-    }
-    const top = this.heap[0];
-    if (top === undefined || this.live === 0) {
+    const top = this.queue.earliest();
+    if (top === undefined) {
       this.disarm();
       return;
     }
@@ -95,7 +80,7 @@ export class MonotonicClock implements Clock {
   private wake(): void {
     this.timer = null;
     this.armedUs = Infinity;
-    const top = this.heap[0];
+    const top = this.queue.earliest();
     if (top === undefined || this.nowUs() < top.atUs) {
       this.arm();
       return;
@@ -110,30 +95,10 @@ export class MonotonicClock implements Clock {
 
   /** Runs every callback due now, in heap order; one may cancel a later one of the batch. */
   private drain(): void {
-    const now = this.nowUs();
-    const due: TimerEntry[] = [];
-    for (let top = this.heap[0]; top !== undefined && top.atUs <= now; top = this.heap[0]) {
-      pop(this.heap);
-      if (top.fn === null) this.cancelledInHeap -= 1;
-      else due.push(top);
-    }
-    let i = 0;
     try {
-      for (; i < due.length; i += 1) {
-        const entry = due[i] as TimerEntry;
-        const fn = entry.fn;
-        if (fn === null) continue;
-        entry.fn = null;
-        this.live -= 1;
-        fn();
-      }
+      // After a throw (it reaches uncaughtException), the rest of the batch runs at the next wake-up.
+      this.queue.runDue(this.nowUs());
     } finally {
-      // After a throw (it reaches uncaughtException), the rest of the batch goes back and
-      // runs at the next wake-up.
-      for (i += 1; i < due.length; i += 1) {
-        const entry = due[i] as TimerEntry;
-        if (entry.fn !== null) push(this.heap, entry);
-      }
       this.draining = false;
       this.arm();
     }

@@ -26,17 +26,15 @@
 import type { Cancel, Clock } from './index.js';
 import type { NativeTimer, TimerBinding } from './native/binding.js';
 import { ClockError } from './native/clock-error.js';
-import { compact, pop, push, type TimerEntry } from './heap.js';
+import type { TimerEntry } from './heap.js';
+import { TimerQueue } from './timer-queue.js';
 
 /** Compact the heap when cancelled entries exceed this and half of it. */
 const COMPACT_MIN = 64;
 
 export class NativeClock implements Clock {
   private readonly timer: NativeTimer;
-  private readonly heap: TimerEntry[] = [];
-  private order = 0;
-  private live = 0;
-  private cancelledInHeap = 0;
+  private readonly queue = new TimerQueue(COMPACT_MIN);
   /** The deadline the timerfd is armed for; null when disarmed or just expired. */
   private armedUs: number | null = null;
   /** The timerfd is watched by the event loop (and keeps it alive). */
@@ -73,38 +71,26 @@ export class NativeClock implements Clock {
     if (this.closed) {
       throw new ClockError('at', 'the native clock is closed');
     }
-    const entry: TimerEntry = { atUs: deadlineUs, order: this.order++, fn };
-    push(this.heap, entry);
-    this.live += 1;
-    if (!this.draining && !this.rearmQueued && this.heap[0] === entry) this.rearm();
+    const entry = this.queue.add(deadlineUs, fn);
+    if (!this.draining && !this.rearmQueued && this.queue.earliest() === entry) this.rearm();
     return () => this.cancel(entry);
   }
 
   /** Timers still to run (cancelled ones excluded). */
   pending(): number {
-    return this.live;
+    return this.queue.pending;
   }
 
   /** Releases the timerfd; pending timers never run. Idempotent. `at` then throws. */
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    for (const e of this.heap) e.fn = null;
-    this.heap.length = 0;
-    this.live = 0;
-    this.cancelledInHeap = 0;
+    this.queue.clear();
     this.timer.close();
   }
 
   private cancel(entry: TimerEntry): void {
-    if (entry.fn === null) return;
-    entry.fn = null;
-    this.live -= 1;
-    this.cancelledInHeap += 1;
-    if (this.cancelledInHeap > COMPACT_MIN && this.cancelledInHeap * 2 > this.heap.length) {
-      compact(this.heap);
-      this.cancelledInHeap = 0;
-    }
+    if (!this.queue.cancel(entry)) return;
     // Cancelling the earliest timer moves the wake-up (or removes it, so an idle clock does
     // not keep the process alive).
     if (!this.draining && !this.rearmQueued && !this.closed) this.rearm();
@@ -129,30 +115,10 @@ export class NativeClock implements Clock {
 
   private drain(): void {
     if (this.closed) return;
-    const now = this.nowUs();
-    const due: TimerEntry[] = [];
-    for (let top = this.heap[0]; top !== undefined && top.atUs <= now; top = this.heap[0]) {
-      pop(this.heap);
-      if (top.fn === null) this.cancelledInHeap -= 1;
-      else due.push(top);
-    }
-    let i = 0;
     try {
-      for (; i < due.length; i += 1) {
-        const entry = due[i] as TimerEntry;
-        const fn = entry.fn;
-        // Cancelled by an earlier callback of this batch.
-        if (fn === null) continue;
-        entry.fn = null;
-        this.live -= 1;
-        fn();
-      }
+      // After a throw, the rest of the batch runs at the next iteration.
+      this.queue.runDue(this.nowUs());
     } finally {
-      // After a throw, the rest of the batch goes back and runs at the next iteration.
-      for (i += 1; i < due.length; i += 1) {
-        const entry = due[i] as TimerEntry;
-        if (entry.fn !== null) push(this.heap, entry);
-      }
       this.draining = false;
       if (!this.closed) this.queueRearm();
     }
@@ -169,11 +135,7 @@ export class NativeClock implements Clock {
 
   /** Arms the timerfd for the earliest live deadline, or disarms it when there is none. */
   private rearm(): void {
-    for (let top = this.heap[0]; top !== undefined && top.fn === null; top = this.heap[0]) {
-      pop(this.heap);
-      this.cancelledInHeap -= 1;
-    }
-    const top = this.heap[0];
+    const top = this.queue.earliest();
     if (top === undefined) {
       if (this.watching) this.timer.disarm();
       this.watching = false;
