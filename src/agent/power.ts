@@ -99,6 +99,20 @@ export class FenceFailedError extends Error {
   }
 }
 
+/** One fencing level's attempt, as `record` takes it. */
+interface AttemptRecord {
+  target: string;
+  /** The level's number, from 1. */
+  level: number;
+  fenceLevel: FenceLevel;
+  /** The power read off. */
+  ok: boolean;
+  startUs: number;
+  detail: string;
+  /** With one level, fence-done and fence-error (the agent's) say it all: not logged here. */
+  logged: boolean;
+}
+
 /**
  * Power control of other members through their BMCs, the way a fence agent does it (one
  * command, then status polls until the power reads as wanted), plus the power-on of fenced
@@ -127,13 +141,33 @@ export class PowerControl {
       try {
         if (refusal !== null) throw new Error(`refused: ${refusal}`);
         const done = await this.fenceAt(level);
-        attempts.push(this.record(target, number, level, true, startUs, done.detail, levels.length > 1));
+        attempts.push(
+          this.record({
+            target,
+            level: number,
+            fenceLevel: level,
+            ok: true,
+            startUs,
+            detail: done.detail,
+            logged: levels.length > 1,
+          }),
+        );
         this.fencedBy.set(target, level.bmc);
         const detail = levels.length === 1 ? done.detail : `level ${number} (${level.device}): ${done.detail}`;
         return { ...done, detail, level: number, attempts };
       } catch (error) {
         lastError = error;
-        attempts.push(this.record(target, number, level, false, startUs, message(error), levels.length > 1));
+        attempts.push(
+          this.record({
+            target,
+            level: number,
+            fenceLevel: level,
+            ok: false,
+            startUs,
+            detail: message(error),
+            logged: levels.length > 1,
+          }),
+        );
         if (this.options.stopped()) break;
         if (index + 1 < levels.length)
           this.options.log(
@@ -198,16 +232,8 @@ export class PowerControl {
     return levels;
   }
 
-  private record(
-    target: string,
-    level: number,
-    fenceLevel: FenceLevel,
-    ok: boolean,
-    startUs: number,
-    detail: string,
-    /** With one level, fence-done and fence-error (the agent's) say it all. */
-    logged: boolean,
-  ): FenceAttempt {
+  /** Remembers one level's attempt, and logs it when `logged`. */
+  private record({ target, level, fenceLevel, ok, startUs, detail, logged }: AttemptRecord): FenceAttempt {
     const attempt: FenceAttempt = {
       atMs: this.options.clock.wallMs(),
       target,
