@@ -7,6 +7,11 @@ import type { LogLevel } from '../role/index.js';
 const POWER_ON_ATTEMPTS = 8;
 const POWER_ON_RETRY_US = 1_000_000;
 const POWER_ON_RETRY_MAX_US = 60_000_000;
+/**
+ * A fence's status polls this far apart (at least; 10 poll intervals when those are longer)
+ * leave a window in which the power may have gone off and on again unseen.
+ */
+const FENCE_BLIND_MIN_US = 1_000_000;
 /** Fence attempts kept for status (the log has them all). */
 const ATTEMPT_HISTORY = 50;
 
@@ -271,15 +276,15 @@ export class PowerControl {
     await (limitUs === null ? sent : this.within(sent, limitUs, `power ${command} not acknowledged`, level));
     const ackUs = this.now();
     const deadlineUs = limitUs ?? ackUs + this.options.timeoutMs * 1000;
-    const polls = await this.pollUntil(
-      bmc,
-      'off',
+    const polls = await this.pollUntil(bmc, {
+      want: 'off',
       command,
       ackUs,
       deadlineUs,
-      level.timeoutMs === null ? 'fencing.power_timeout_ms' : "the level's timeout_ms",
-      level.timeoutMs ?? this.options.timeoutMs,
-    );
+      limitName: level.timeoutMs === null ? 'fencing.power_timeout_ms' : "the level's timeout_ms",
+      limitMs: level.timeoutMs ?? this.options.timeoutMs,
+      resend: () => (command === 'off' ? bmc.off() : bmc.cycle()),
+    });
     const offUs = this.now() - startUs;
     // The split shows where a slow fence spends its time: the command, or the BMC's off.
     const detail = `power off confirmed ${msText(offUs)} ms after power ${command} (acknowledged in ${msText(ackUs - startUs)} ms, ${polls} status ${polls === 1 ? 'poll' : 'polls'})`;
@@ -317,15 +322,15 @@ export class PowerControl {
       const bmc = this.fencedBy.get(target) ?? this.levelsOf(target)[0]?.bmc ?? this.options.bmcs.open(target);
       await bmc.on();
       const ackUs = this.now();
-      return this.pollUntil(
-        bmc,
-        'on',
-        'on',
+      return this.pollUntil(bmc, {
+        want: 'on',
+        command: 'on',
         ackUs,
-        ackUs + this.options.timeoutMs * 1000,
-        'fencing.power_timeout_ms',
-        this.options.timeoutMs,
-      );
+        deadlineUs: ackUs + this.options.timeoutMs * 1000,
+        limitName: 'fencing.power_timeout_ms',
+        limitMs: this.options.timeoutMs,
+        resend: null,
+      });
     };
     run().then(
       (polls) =>
@@ -365,22 +370,25 @@ export class PowerControl {
   /**
    * Reads the power every `pollMs` (start to start) until it reads `want`; gives up at
    * `deadlineUs`, after one last read at that deadline. Returns the number of reads.
+   *
+   * A fence's poll that reads the power still on after more than `blindAfterUs` without a
+   * read (this agent stalled, or the BMC was slow to answer) sends the command again: the
+   * power may have gone off and been turned on again by someone else in that time, and a
+   * fence must see it off. The deadline stays.
    */
-  private async pollUntil(
-    bmc: Bmc,
-    want: PowerState,
-    command: string,
-    ackUs: number,
-    deadlineUs: number,
-    limitName: string,
-    limitMs: number,
-  ): Promise<number> {
+  private async pollUntil(bmc: Bmc, spec: PollSpec): Promise<number> {
+    const { want, command, ackUs, deadlineUs, limitName, limitMs } = spec;
     const pollUs = this.options.pollMs * 1000;
+    const blindAfterUs = Math.max(FENCE_BLIND_MIN_US, 10 * pollUs);
+    let previousUs = ackUs;
     for (let polls = 1; ; polls += 1) {
       const pollStartUs = this.now();
       const power = await bmc.status();
       if (power === want) return polls;
       if (this.options.stopped()) throw new Error(`agent stopped while waiting for the power to read ${want}`);
+      if (spec.resend !== null && pollStartUs - previousUs > blindAfterUs)
+        await this.resend(bmc, spec, pollStartUs - previousUs);
+      previousUs = pollStartUs;
       if (this.now() >= deadlineUs)
         throw new Error(
           `power still ${power} ${msText(this.now() - ackUs)} ms after power ${command} was acknowledged (${polls} status polls; ${limitName} is ${limitMs})`,
@@ -390,9 +398,43 @@ export class PowerControl {
     }
   }
 
+  /** Sends a fence's command again after a blind spell (see pollUntil); a failure is logged and polling goes on. */
+  private async resend(bmc: Bmc, spec: PollSpec, blindUs: number): Promise<void> {
+    this.options.log(
+      'warn',
+      'fence-resent',
+      `no power reading of ${bmc.member} for ${msText(blindUs)} ms (this agent or the BMC stalled) and it reads on: it may have gone off and on again unseen; sending power ${spec.command} again`,
+      { target: bmc.member, blindUs },
+    );
+    await spec.resend?.().catch((error: unknown) =>
+      this.options.log(
+        'error',
+        'fence-resend-failed',
+        `power ${spec.command} to ${bmc.member} again failed: ${message(error)}`,
+        {
+          target: bmc.member,
+        },
+      ),
+    );
+  }
+
   private now(): number {
     return this.options.clock.nowUs();
   }
+}
+
+/** What `pollUntil` waits for, and how long. */
+interface PollSpec {
+  want: PowerState;
+  /** The command that was acknowledged at `ackUs` (for messages, and for `resend`). */
+  command: string;
+  ackUs: number;
+  deadlineUs: number;
+  /** The setting that gave the deadline, and its value, for the timeout's message. */
+  limitName: string;
+  limitMs: number;
+  /** A fence's command, sent again after a blind spell; null: never. */
+  resend: (() => Promise<void>) | null;
 }
 
 function message(error: unknown): string {

@@ -41,6 +41,11 @@ const CONVERGE_BOUND_US = 12 * SECOND;
 const RUNS = Number(process.env['HOTSPARE_PROPERTY_RUNS'] ?? 200);
 const SEED =
   process.env['HOTSPARE_PROPERTY_SEED'] === undefined ? 20261126 : Number(process.env['HOTSPARE_PROPERTY_SEED']);
+/**
+ * Replays one schedule of a failed run: the `path` fast-check printed with the failure (its
+ * `seed` there is already this run's seed plus the case's offset, so set the run's seed).
+ */
+const PATH = process.env['HOTSPARE_PROPERTY_PATH'];
 
 type NodeFaultKind = 'crash' | 'hang' | 'cut' | 'silence' | 'restart' | 'mgmt';
 interface NodeFault {
@@ -353,7 +358,19 @@ async function check(
             .filter((l) => l.event === 'transition' || l.level === 'error')
             .slice(-12)
             .map((l) => `\n    ${(l.atUs / 1000).toFixed(1)} ms ${l.message}`)
-            .join(''),
+            .join('') +
+          `\n    its BMC carried out: ${
+            n.bmc.commands
+              .filter((c) => c.command !== 'status')
+              .slice(-8)
+              .map((c) => `${c.command} at ${(c.atUs / 1000).toFixed(1)} ms`)
+              .join(', ') || 'no power command'
+          }; its power (ground truth): ${
+            n.powerLog
+              .slice(-8)
+              .map((c) => `${c.on ? 'on' : 'off'} at ${(c.atUs / 1000).toFixed(1)} ms`)
+              .join(', ') || 'unchanged'
+          }`,
       )
       .join('\n  ');
   if (violations.length > 0 || convergedAt === null) console.log(`  ${story()}`);
@@ -386,7 +403,7 @@ describe('properties over random fault schedules (virtual time)', function () {
           const { convergedAfterUs } = await check(s, required, gate);
           worst = Math.max(worst, convergedAfterUs);
         }),
-        { numRuns: RUNS, seed: SEED + offset, endOnFailure: true },
+        { numRuns: RUNS, seed: SEED + offset, endOnFailure: true, ...(PATH === undefined ? {} : { path: PATH }) },
       );
       console.log(`      worst convergence after healing: ${(worst / SECOND).toFixed(2)} s`);
       console.log(

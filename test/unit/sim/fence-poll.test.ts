@@ -153,6 +153,44 @@ describe('confirmed fence against a BMC that powers off late (virtual time)', fu
     await cluster.stop();
   });
 
+  it('a monitor frozen while the power was off, the server then powered on by someone else: the off is sent again, takeover without waiting for power_timeout_ms', async () => {
+    const offDelayUs = 2 * SECOND;
+    const { cluster, oldPrimary, monitor, cutUs } = await cutPrimary(offDelayUs);
+    const bmc = cluster.node(oldPrimary).bmc;
+    // Freeze the monitor as soon as its BMC acknowledged the off.
+    expect(
+      await runUntil(cluster, () => bmc.commands.some((c) => c.command === 'off' && c.atUs >= cutUs), 2 * SECOND),
+    ).to.not.equal(null);
+    cluster.node(monitor).host.freeze();
+    // The power goes off while the monitor is frozen; then someone powers the server on again.
+    expect(await runUntil(cluster, () => !cluster.node(oldPrimary).host.powered, offDelayUs + SECOND)).to.not.equal(
+      null,
+    );
+    await cluster.clock.runFor(500 * MS);
+    cluster.powerOn(oldPrimary);
+    await cluster.clock.runFor(500 * MS);
+    const thawUs = cluster.clock.nowUs();
+    cluster.node(monitor).host.thaw();
+
+    const taken = await runUntil(cluster, () => takeoverUs(cluster, monitor) !== null, 10 * SECOND);
+    expect(taken, `no takeover: ${JSON.stringify(cluster.phases())}`).to.not.equal(null);
+    // One fence: the off went out again after the blind spell, and the takeover followed the
+    // second power off, long before the 20 s power_timeout_ms.
+    const [resent] = events(cluster, monitor, 'fence-resent');
+    expect(resent?.fields['target']).to.equal(oldPrimary);
+    expect(Number(resent?.fields['blindUs'])).to.be.above(SECOND);
+    expect(events(cluster, monitor, 'fence-start')).to.have.length(1);
+    expect(events(cluster, monitor, 'fence-error')).to.deep.equal([]);
+    const offs = bmc.commands.filter((c) => c.command === 'off' && c.atUs >= cutUs);
+    expect(offs).to.have.length(2);
+    const secondOff = bmc.powerChanges.filter((p) => !p.on && p.atUs >= thawUs);
+    expect(secondOff).to.have.length(1);
+    expect(takeoverUs(cluster, monitor)).to.be.above(secondOff[0]?.atUs ?? Infinity);
+    expect(takeoverUs(cluster, monitor)).to.be.below(thawUs + offDelayUs + SECOND);
+    expect(cluster.primaryHolders()).to.deep.equal([monitor]);
+    await cluster.stop();
+  });
+
   it('a BMC that never powers off: the fence fails at fencing.power_timeout_ms, no takeover (fencing required)', async () => {
     const timeoutMs = 3000;
     const { cluster, oldPrimary, monitor, cutUs } = await cutPrimary(Number.MAX_SAFE_INTEGER / 4, {
