@@ -5,11 +5,11 @@
  * silence, takes the address over and announces it. Each run is broken down from the
  * monitor's own log (event timestamps on the same monotonic clock as the observer's).
  */
-import { agentLog, converged, roles } from '../lab/cluster.js';
+import { agentLog, converged } from '../lab/cluster.js';
 import type { AgentLine } from '../lab/cluster.js';
 import { monoUs } from '../lab/exec.js';
 import type { Lab } from '../lab/lab.js';
-import { bmcOffOf, failServer, undoFault } from '../lab/failover.js';
+import { bmcOffOf, failServer, undoFault, waitBack } from '../lab/failover.js';
 import type { FailoverFault } from '../lab/failover.js';
 import { PRIMARY_ADDRESS, bare } from '../lab/topology.js';
 import { ms, observeTakeover, waitSteady } from './observed.js';
@@ -152,7 +152,7 @@ export async function runOurs(
     const off = bmcOffOf(lab, before.primary, crashUs);
     const detectionMs = ms(observed.lastReplyUs, down);
     // The takeover waited for the power to go when the address was assigned after it.
-    const waited = off !== null && assigned !== null && assigned >= off.doneUs;
+    const waited = off !== null && assigned !== null && assigned >= off.doneUs && observed.firstReplyUs >= off.doneUs;
     const bmcOffMs = off === null ? null : ms(off.commandUs, off.doneUs);
     const events: TimelineEvent[] = [
       { name: 'crash', atUs: crashUs },
@@ -192,14 +192,7 @@ export async function runOurs(
     );
     await undoFault(lab, before.primary, fault);
     // The new primary powers the old one on again through its BMC; wait for it to be back.
-    await lab.waitFor(
-      async () => {
-        const now = await roles(lab);
-        return now !== null && lab.isPowered(before.primary) && lab.get(before.primary).agent !== null;
-      },
-      30_000,
-      `run ${run}: ${before.primary} back`,
-    );
+    await waitBack(lab, before.primary, `run ${run}`);
     expected = before.monitor;
   }
   return { runs, unexpected, skipped };

@@ -43,7 +43,7 @@ export function judgeTargets(results: Omit<BenchResults, 'targets'>): TargetVerd
     met: small === undefined ? null : own === null ? null : own < 5,
     measured:
       small === undefined
-        ? results.falseAlarms === null
+        ? results.falseAlarms === null || results.params.ladder.length === 0
           ? 'the false-alarm search did not run, so there was no smallest passing window to measure at'
           : 'no probe window of the ladder passed the false-alarm search, so there was no setting to measure it at'
         : `median ${fmt(own, 'ms')} at ${small.description} (detection ${fmt(small.breakdown.detectionMs?.median, 'ms')}, confirm ${fmt(small.breakdown.confirmMs?.median, 'ms')}, takeover ${fmt(small.breakdown.takeoverMs?.median, 'ms')}, announce ${fmt(small.breakdown.announceMs?.median, 'ms')})${confirmationNote}`,

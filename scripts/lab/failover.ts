@@ -65,6 +65,23 @@ export async function undoFault(lab: Lab, name: string, fault: FailoverFault): P
 }
 
 /**
+ * Waits until the failed server is back: its fence carried out (a slow BMC's acknowledged off
+ * happens seconds after a takeover that did not wait for it, with the `isolated` and `lease`
+ * gates), powered on again by the new primary, its agent started, and the cluster's roles
+ * settled. Without the first condition the next round would begin with that off still to come.
+ */
+export async function waitBack(lab: Lab, name: string, what: string): Promise<void> {
+  await lab.waitFor(
+    async () => {
+      if (lab.bmcPower.offPending(name) || !lab.isPowered(name) || lab.get(name).agent === null) return false;
+      return (await roles(lab)) !== null;
+    },
+    30_000,
+    `${what}: ${name} back`,
+  );
+}
+
+/**
  * The BMC's own part of the fence of `server` after `sinceUs`: it accepted the off -> the
  * power was really off (lab power log), or null when no BMC powered it off.
  */
@@ -155,14 +172,7 @@ export async function measureFailover(
     // Undo what the fault left, then let the old primary come back (the new primary powers
     // it on) before the next round.
     await undoFault(lab, before.primary, fault);
-    await lab.waitFor(
-      async () => {
-        const r = await roles(lab);
-        return r !== null && lab.isPowered(before.primary) && lab.get(before.primary).agent !== null;
-      },
-      30_000,
-      `round ${round}: ${before.primary} back`,
-    );
+    await waitBack(lab, before.primary, `round ${round}`);
   }
   return { rounds: results, falseAlarms: unexpected };
 }
