@@ -11,37 +11,38 @@ import type { Server } from 'node:net';
 import { basename, join } from 'node:path';
 import type { IpmitoolBmcOptions } from '../../hal/bmc/ipmitool.js';
 import { realAgent } from './agent-command.js';
+import { AgentSupervisor } from './agent-supervisor.js';
+import { LabSwitch } from './lab-switch.js';
+import type { LabServer } from './lab-server.js';
+import { startRedfishBmcs } from './redfish-start.js';
 import type { AgentCommand } from './agent-command.js';
 import { agentConfig, agentPaths, boardFile, deepMerge, writeAgentFiles } from './agent-config.js';
-import type { AgentConfigFile, AgentPaths, BoardFile, Patch } from './agent-config.js';
+import type { AgentConfigFile, BoardFile, Patch } from './agent-config.js';
 import {
   bmcFiles,
   labSocketPath,
   powerStateFile,
   startIpmiSim,
-  systemUuid,
   writeBmcFiles,
   writeSharedBmcFiles,
 } from './bmc-sim.js';
-import type { BmcFiles } from './bmc-sim.js';
 import { ProcessGroup } from './children.js';
 import type { ManagedProcess } from './children.js';
 import { ChassisFifo } from './chassis-fifo.js';
 import { SlowBmcPower } from './slow-bmc.js';
 import type { FaultKind } from './fault-kinds.js';
 import { closeServer, startLineServer } from './control-server.js';
-import { exec, monoUs, sleep } from './exec.js';
+import { monoUs, sleep } from './exec.js';
 import { readHolders, readPorts, readServerNet } from './holders.js';
 import type { Holders, ServerNetState } from './holders.js';
 import { IpBatch } from './ip-batch.js';
 import { writeLabRecord } from './lab-record.js';
 import type { LabRecord } from './lab-record.js';
-import { NetRecorder, wallMinusMonoUs } from './monitor.js';
+import { NetRecorder, recordLab, wallMinusMonoUs } from './monitor.js';
 import type { RecordedEvent } from './monitor.js';
-import { addNetns, buildNetwork, deleteNetns, ipBatchOnce, listNetns } from './netns.js';
+import { buildNetwork, deleteNetns, listNetns } from './netns.js';
 import { Observer } from './observer.js';
-import { LAB_ROOT, redfishBmcMain } from './paths.js';
-import { makeRedfishTls } from './redfish-ca.js';
+import { LAB_ROOT } from './paths.js';
 import type { RedfishTls } from './redfish-ca.js';
 import { readProcStat } from './proc-stat.js';
 import { handleLabRequest } from './requests.js';
@@ -116,9 +117,6 @@ export interface LabOptions {
   isolation?: boolean;
 }
 
-/** Where the lab's Redfish BMCs listen (HTTPS), on each BMC address. */
-export const REDFISH_PORT = 8443;
-
 export interface PowerTiming {
   server: string;
   on: boolean;
@@ -132,29 +130,8 @@ export interface PowerTiming {
   doneUs: number;
 }
 
-export interface LabServer {
-  readonly plan: ServerPlan;
-  readonly paths: AgentPaths;
-  readonly bmcFiles: BmcFiles;
-  powered: boolean;
-  agent: ManagedProcess | null;
-  bmc: ManagedProcess | null;
-  /** The Redfish BMC process, with LabOptions.redfish. */
-  redfish: ManagedProcess | null;
-  serial: ManagedProcess | null;
-  batch: IpBatch | null;
-  readonly faults: Set<FaultKind>;
-  agentStarts: number;
-  readonly agentExits: Array<{ atUs: number; code: number | null; signal: string | null; expected: boolean }>;
-}
-
-interface RestartWindow {
-  times: number[];
-}
-
-const RESTART_DELAY_MS = 200;
-const RESTART_BURST = 5;
-const RESTART_WINDOW_MS = 10_000;
+export type { LabServer } from './lab-server.js';
+export { REDFISH_PORT } from './redfish-start.js';
 
 export class Lab {
   readonly plan: LabPlan;
@@ -181,16 +158,14 @@ export class Lab {
 
   private readonly options: LabOptions;
   private readonly createdNetns: string[] = [];
-  /** Silent switch ports, as port events for the split-brain check. */
-  private readonly silences: HolderEvent[] = [];
-  private strangers = 0;
-  private readonly recorders: NetRecorder[] = [];
-  private lanBatch: IpBatch | null = null;
+  private recorders: NetRecorder[] = [];
+  /** The LAN switch (port links, silent ports, strangers), once the namespaces exist. */
+  private lanSwitch: LabSwitch | null = null;
+  private readonly agents: AgentSupervisor;
   private server: Server | null = null;
   private chassis: ChassisFifo | null = null;
   private stopping: Promise<void> | null = null;
   private closed = false;
-  private readonly restarts = new Map<string, RestartWindow>();
   private readonly exitHandler = (): void => this.emergencyCleanup();
 
   constructor(plan: LabPlan, options: LabOptions) {
@@ -222,6 +197,18 @@ export class Lab {
         agentExits: [],
       });
     }
+    this.agents = new AgentSupervisor({
+      group: this.group,
+      runDir: plan.runDir,
+      command: options.agentCommand ?? realAgent,
+      onExit: options.agentExit ?? 'restart',
+      closed: () => this.closed,
+      reboot: async (name) => {
+        await this.powerOff(name, 'harness');
+        await this.powerOn(name, 'harness');
+      },
+      log: (line) => this.log(line),
+    });
     process.once('exit', this.exitHandler);
   }
 
@@ -279,42 +266,13 @@ export class Lab {
     await buildNetwork(this.plan, this.createdNetns);
     await this.writeRecord();
 
-    this.lanBatch = new IpBatch(this.group, this.plan.lanNetns);
+    const lanBatch = new IpBatch(this.group, this.plan.lanNetns);
+    this.lanSwitch = new LabSwitch(this.plan, lanBatch, this.createdNetns, (line) => this.log(line));
     for (const server of this.servers.values()) {
       server.batch = new IpBatch(this.group, server.plan.netns);
     }
-    await Promise.all([this.lanBatch.run([]), ...[...this.servers.values()].map((server) => server.batch?.run([]))]);
-
-    for (const server of this.servers.values()) {
-      this.recorders.push(
-        new NetRecorder(
-          this.group,
-          server.plan.name,
-          server.plan.netns,
-          join(this.runDir, `monitor-${server.plan.name}.log`),
-          this.wallOffsetUs,
-          (event) => {
-            this.events.push(event);
-          },
-        ),
-      );
-    }
-    this.recorders.push(
-      new NetRecorder(
-        this.group,
-        'lan',
-        this.plan.lanNetns,
-        join(this.runDir, 'monitor-lan.log'),
-        this.wallOffsetUs,
-        (event) => {
-          const owner = this.plan.servers.find((server) => server.lanPort === event.ifname);
-          if (owner !== undefined && event.kind === 'link') {
-            this.events.push({ ...event, server: owner.name });
-          }
-        },
-        ['link'],
-      ),
-    );
+    await Promise.all([lanBatch.run([]), ...[...this.servers.values()].map((server) => server.batch?.run([]))]);
+    this.recorders = recordLab(this.group, this.plan, this.wallOffsetUs, (event) => this.events.push(event));
     // `ip monitor` prints nothing when it is ready; give it a moment before the snapshot.
     await sleep(50);
     this.initialUs = monoUs();
@@ -347,7 +305,15 @@ export class Lab {
       }),
     );
 
-    if (this.options.redfish !== undefined) await this.startRedfish(this.options.redfish.taskMs ?? 0);
+    if (this.options.redfish !== undefined)
+      this.redfishTls = await startRedfishBmcs(
+        this.group,
+        this.plan,
+        this.options.redfish.taskMs ?? 0,
+        (plan, child) => {
+          this.get(plan.name).redfish = child;
+        },
+      );
     if (this.options.switchSnmp === true) {
       this.snmpdFiles = await writeSnmpdFiles(this.plan);
       this.snmpd = await startSnmpd(this.group, this.plan);
@@ -378,60 +344,10 @@ export class Lab {
     }
     if (this.options.startAgents !== false) {
       this.log(`lab ${this.id}: starting agents`);
-      await Promise.all([...this.servers.values()].map((server) => this.startAgent(server)));
+      await Promise.all([...this.servers.values()].map((server) => this.agents.start(server)));
     }
     await this.writeRecord();
     this.log(`lab ${this.id}: up (${this.serverNames().join(', ')}) in ${this.runDir}`);
-  }
-
-  /** A Redfish BMC process per server in the management namespace; resolves when all listen. */
-  private async startRedfish(taskMs: number): Promise<void> {
-    this.redfishTls = await makeRedfishTls(
-      this.runDir,
-      this.plan.servers.map((server) => server.bmcHost),
-    );
-    await Promise.all(
-      [...this.servers.values()].map(async (server) => {
-        const child = this.group.spawn({
-          name: `redfish-${server.plan.name}`,
-          netns: this.plan.mgmtNetns,
-          argv: [
-            process.execPath,
-            redfishBmcMain(),
-            this.runDir,
-            server.plan.name,
-            server.plan.bmcHost,
-            String(REDFISH_PORT),
-            String(taskMs),
-            systemUuid(this.plan, server.plan),
-          ],
-        });
-        server.redfish = child;
-        let output = '';
-        await new Promise<void>((resolve, reject) => {
-          const timer = setTimeout(
-            () => reject(new Error(`redfish-${server.plan.name} did not listen: ${output}`)),
-            10_000,
-          );
-          const seen = (chunk: Buffer): void => {
-            output += chunk.toString('utf8');
-            if (output.includes('listening')) {
-              clearTimeout(timer);
-              resolve();
-            }
-          };
-          child.child.stdout?.on('data', seen);
-          child.child.stderr?.on('data', seen);
-          void child.exited.then(() => {
-            clearTimeout(timer);
-            reject(new Error(`redfish-${server.plan.name} exited: ${output}`));
-          });
-        });
-        // Drained from here on, so a chatty BMC never blocks on a full pipe.
-        child.child.stdout?.resume();
-        child.child.stderr?.resume();
-      }),
-    );
   }
 
   configFor(server: ServerPlan): AgentConfigFile {
@@ -473,91 +389,6 @@ export class Lab {
 
   // ---- agents --------------------------------------------------------------------------
 
-  private async startAgent(server: LabServer): Promise<void> {
-    const previous = server.agent;
-    if (previous !== null && previous.running && previous.expectedExit) {
-      // Powered on again before the agent killed by the power off has exited (a fast power
-      // cycle on a busy machine): wait for it, or the new agent would never be started.
-      await Promise.race([previous.exited, sleep(5000)]);
-    }
-    if (this.closed || !server.powered || server.agent?.running === true) {
-      return;
-    }
-    const command = (this.options.agentCommand ?? realAgent)({
-      server: server.plan.name,
-      netns: server.plan.netns,
-      configPath: server.paths.config,
-      boardPath: server.paths.board,
-      runDir: this.runDir,
-    });
-    server.agentStarts += 1;
-    appendFileSync(
-      server.paths.log,
-      `\n=== lab: agent start #${server.agentStarts} at ${new Date().toISOString()}: ${command.join(' ')}\n`,
-    );
-    const agent = this.group.spawn({
-      name: `agent-${server.plan.name}`,
-      netns: server.plan.netns,
-      pidNamespace: true,
-      init: true,
-      argv: command,
-      logFile: server.paths.log,
-    });
-    server.agent = agent;
-    void agent.exited.then((exit) => this.onAgentExit(server, agent, exit.code, exit.signal));
-    await agent.waitInner(3000).catch((error: unknown) => this.log(`agent-${server.plan.name}: ${String(error)}`));
-  }
-
-  private onAgentExit(server: LabServer, agent: ManagedProcess, code: number | null, signal: string | null): void {
-    const expected = agent.expectedExit || this.closed;
-    server.agentExits.push({ atUs: monoUs(), code, signal, expected });
-    if (server.agent === agent) {
-      server.agent = null;
-    }
-    if (expected) {
-      return;
-    }
-    this.log(`agent-${server.plan.name} exited on its own (code ${String(code)}, signal ${String(signal)})`);
-    const policy = this.options.agentExit ?? 'restart';
-    if (policy === 'stay' || !server.powered) {
-      return;
-    }
-    const window = this.restarts.get(server.plan.name) ?? { times: [] };
-    const now = Date.now();
-    window.times = window.times.filter((time) => now - time < RESTART_WINDOW_MS);
-    if (window.times.length >= RESTART_BURST) {
-      this.log(`agent-${server.plan.name}: ${RESTART_BURST} restarts within ${RESTART_WINDOW_MS} ms, giving up`);
-      return;
-    }
-    window.times.push(now);
-    this.restarts.set(server.plan.name, window);
-    setTimeout(() => {
-      if (this.closed || !server.powered || server.agent !== null) {
-        return;
-      }
-      if (policy === 'reboot') {
-        const name = server.plan.name;
-        void this.powerOff(name, 'harness')
-          .then(() => this.powerOn(name, 'harness'))
-          .catch((error: unknown) => this.log(`reboot ${name}: ${String(error)}`));
-      } else {
-        void this.startAgent(server);
-      }
-    }, RESTART_DELAY_MS);
-  }
-
-  private killAgent(server: LabServer): void {
-    const agent = server.agent;
-    if (agent === null) {
-      return;
-    }
-    agent.expectedExit = true;
-    // The namespace's init: the agent and everything it started end, as at a power loss.
-    if (!agent.signalNamespaceInit('SIGKILL')) {
-      void agent.stop(500);
-    }
-  }
-
   /** PID of a server's agent program (inside its PID namespace), or null. */
   agentPid(name: string): number | null {
     const agent = this.get(name).agent;
@@ -596,12 +427,12 @@ export class Lab {
       'address flush dev eth0',
       'address flush dev eth1',
     ]);
-    this.killAgent(server);
+    this.agents.kill(server);
     server.faults.delete('hang');
     if (server.faults.delete('silence')) {
       // A power off ends a silent port: it forwards again once the link is back, so from here
       // on the split-brain check must count the port as usable (the link decides).
-      this.silences.push({ server: name, atUs: monoUs(), kind: 'silence', up: true });
+      this.lanSwitch?.silenceEndedByPowerOff(name);
     }
     await links;
     // The BMCs read the power file: it says off only once the links are down, as a real
@@ -642,10 +473,10 @@ export class Lab {
     this.log(`power on ${name} (${source}): links up after ${((timing.doneUs - requestedUs) / 1000).toFixed(2)} ms`);
     if (this.options.startAgents !== false) {
       if (source === 'bmc') {
-        this.restarts.delete(name);
+        this.agents.forgetRestarts(name);
       }
       // A BMC acknowledges power on at once; the machine boots afterwards.
-      const starting = this.startAgent(server);
+      const starting = this.agents.start(server);
       if (source === 'harness') {
         await starting;
       }
@@ -678,7 +509,7 @@ export class Lab {
   /** Unplugs the server's LAN cable at the switch: its eth0 loses carrier. */
   async cut(name: string): Promise<void> {
     const server = this.get(name);
-    await this.lanBatch?.run([`link set dev ${server.plan.lanPort} down`]);
+    await this.lanSwitch?.setLink(server.plan.lanPort, false);
     server.faults.add('cut');
     this.log(`cut ${name}`);
   }
@@ -689,28 +520,9 @@ export class Lab {
    */
   async silence(name: string): Promise<void> {
     const server = this.get(name);
-    await this.setPortState(server.plan.lanPort, 'disabled');
-    // Recorded once the port is disabled: the split-brain check counts the server as
-    // connected until then (the stricter side).
-    this.silences.push({ server: name, atUs: monoUs(), kind: 'silence', up: false });
+    await this.lanSwitch?.setSilent(name, server.plan.lanPort, true);
     server.faults.add('silence');
     this.log(`silence ${name}`);
-  }
-
-  /** Bridge port state through `bridge(8)`: `ip link ... bridge_slave state 0` is ignored here. */
-  private async setPortState(port: string, state: 'disabled' | 'forwarding'): Promise<void> {
-    await exec('ip', [
-      'netns',
-      'exec',
-      this.plan.lanNetns,
-      'bridge',
-      'link',
-      'set',
-      'dev',
-      port,
-      'state',
-      state === 'disabled' ? '0' : '3',
-    ]);
   }
 
   /**
@@ -718,19 +530,8 @@ export class Lab {
    * misconfigured host, or a forger answering ARP for it). Returns its removal.
    */
   async stranger(address: string, mac: string): Promise<() => Promise<void>> {
-    const netns = `hs${this.id}-x${this.strangers++}`;
-    await addNetns(netns);
-    this.createdNetns.push(netns);
-    const port = `l-${netns.slice(-3)}`;
-    await ipBatchOnce(netns, [
-      'link set lo up',
-      `link add eth0 address ${mac} type veth peer name ${port} netns ${this.plan.lanNetns}`,
-      `address add ${bare(address)}/32 dev eth0`,
-      'link set eth0 up',
-    ]);
-    await ipBatchOnce(this.plan.lanNetns, [`link set ${port} master br0 up`]);
-    this.log(`stranger ${mac} holds ${address} (${netns})`);
-    return () => deleteNetns(netns);
+    if (this.lanSwitch === null) throw new Error(`lab ${this.id}: not started`);
+    return this.lanSwitch.stranger(address, mac);
   }
 
   /** The server's BMC stops answering (ipmi_sim stopped). */
@@ -772,19 +573,11 @@ export class Lab {
           server.agent?.signal('SIGCONT');
           break;
         case 'cut':
-          await this.lanBatch?.run([`link set dev ${server.plan.lanPort} up`]);
+          await this.lanSwitch?.setLink(server.plan.lanPort, true);
           break;
         case 'silence':
-          // Recorded before the port forwards again (the stricter side, as above).
-          this.silences.push({ server: name, atUs: monoUs(), kind: 'silence', up: true });
-          // A server powered off meanwhile took its port down, and a port coming up forwards
-          // again by itself (no STP): then there is nothing to restore.
-          // A port that is down (its server rebooting, or shut through SNMP) cannot take a state:
-          // it forwards when it comes up again.
-          if (server.powered)
-            await this.setPortState(server.plan.lanPort, 'forwarding').catch((error: unknown) => {
-              if (!String(error).includes('Network is down')) throw error;
-            });
+          // A server powered off meanwhile took its port down; it forwards again when it comes up.
+          await this.lanSwitch?.setSilent(name, server.plan.lanPort, false, server.powered);
           break;
         case 'bmc-down':
           server.bmc?.signal('SIGCONT');
@@ -824,7 +617,11 @@ export class Lab {
 
   /** The recorded events as input for the split-brain checker: eth0 of each server and its switch port. */
   holderEvents(): HolderEvent[] {
-    return holderEventsOf(this.events, (server) => this.servers.get(server)?.plan.lanPort, this.silences);
+    return holderEventsOf(
+      this.events,
+      (server) => this.servers.get(server)?.plan.lanPort,
+      this.lanSwitch?.silences ?? [],
+    );
   }
 
   /** Every interval in which two or more servers held `address` (default primary) on a usable link. */

@@ -1,10 +1,12 @@
 import { createWriteStream } from 'node:fs';
 import type { WriteStream } from 'node:fs';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { ManagedProcess, ProcessGroup } from './children.js';
 import { monoUs } from './exec.js';
 import { parseMonitorLine } from './monitor-parse.js';
 import type { MonitorEvent } from './monitor-parse.js';
+import type { LabPlan } from './topology.js';
 
 export type RecordedEvent = MonitorEvent & {
   server: string;
@@ -70,4 +72,42 @@ export class NetRecorder {
     await this.process.stop(1000);
     await new Promise<void>((resolve) => this.file.end(resolve));
   }
+}
+
+/**
+ * The lab's ground truth: a recorder per server namespace (addresses and links) and one of
+ * the LAN switch (its ports' links, each named for the server it serves). Logs in the run dir.
+ */
+export function recordLab(
+  group: ProcessGroup,
+  plan: LabPlan,
+  offsetUs: number,
+  sink: (event: RecordedEvent) => void,
+): NetRecorder[] {
+  const recorders = plan.servers.map(
+    (server) =>
+      new NetRecorder(
+        group,
+        server.name,
+        server.netns,
+        join(plan.runDir, `monitor-${server.name}.log`),
+        offsetUs,
+        sink,
+      ),
+  );
+  recorders.push(
+    new NetRecorder(
+      group,
+      'lan',
+      plan.lanNetns,
+      join(plan.runDir, 'monitor-lan.log'),
+      offsetUs,
+      (event) => {
+        const owner = plan.servers.find((server) => server.lanPort === event.ifname);
+        if (owner !== undefined && event.kind === 'link') sink({ ...event, server: owner.name });
+      },
+      ['link'],
+    ),
+  );
+  return recorders;
 }
