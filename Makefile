@@ -30,12 +30,18 @@ node_modules/.installed: package.json package-lock.json
 	@touch $@
 
 # dist/test is compiled afresh: a test moved to another folder must not run from its old place.
-build: deps-npm dist/bin/hotspare-arp dist/bin/hotspare-timer.node dist/bin/hotspare-prober.node dist/bin/hotspare-unixdgram.node
+build: deps-npm dist/bin/hotspare-arp dist/bin/hotspare-enforcer dist/bin/hotspare-timer.node dist/bin/hotspare-prober.node dist/bin/hotspare-unixdgram.node
 	rm -rf dist/test
 	$(TSC) -p tsconfig.json
 
 # RFC 5227 probing and gratuitous ARP through a packet socket (hal/nic/hotspare-arp.c).
 dist/bin/hotspare-arp: hal/nic/hotspare-arp.c
+	@mkdir -p dist/bin
+	gcc -O2 -Wall -Wextra -Werror -o $@ $<
+
+# The lease enforcer: drops the primary address at the lease's deadline from a timerfd, at
+# SCHED_FIFO with its memory locked (hal/lease/hotspare-enforcer.c).
+dist/bin/hotspare-enforcer: hal/lease/hotspare-enforcer.c
 	@mkdir -p dist/bin
 	gcc -O2 -Wall -Wextra -Werror -o $@ $<
 

@@ -1,18 +1,27 @@
 /**
- * The Linux lease enforcer for real: a separate process in a namespace removes the address
+ * The Linux lease enforcers for real, the compiled one (hal/lease/hotspare-enforcer.c) and
+ * the Node one, over the same cases: a separate process in a namespace removes the address
  * at the deadline it was given, also after its agent went away (stdin closed), and leaves
  * it alone once disarmed. Needs root.
  */
 import { expect } from 'chai';
 import { spawn } from 'node:child_process';
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import { existsSync, readFileSync } from 'node:fs';
+import { NATIVE_ENFORCER, NODE_ENFORCER } from '../../../hal/lease/linux.js';
 import { describeIfAvailable } from '../../fixtures/prerequisites.js';
 import { createVethLan, deleteNamespaces, ipIn, netnsUnavailable } from './fixtures/netns.js';
 import type { VethLan } from './fixtures/netns.js';
 import { stopChild } from '../../fixtures/processes.js';
 
-const MAIN = fileURLToPath(new URL('../../../hal/lease/enforcer-main.js', import.meta.url));
+const ENFORCERS: Array<{ name: string; argv: string[]; missing: string | null }> = [
+  {
+    name: 'compiled',
+    argv: [NATIVE_ENFORCER],
+    missing: existsSync(NATIVE_ENFORCER) ? null : `${NATIVE_ENFORCER} is not built (make build)`,
+  },
+  { name: 'Node', argv: [process.execPath, NODE_ENFORCER], missing: null },
+];
 const ADDRESS = '198.18.205.10/24';
 
 const nowUs = (): number => Number(process.hrtime.bigint() / 1000n);
@@ -34,83 +43,105 @@ async function holds(ns: string, iface: string): Promise<boolean> {
   return (await ipIn(ns, ['-4', '-o', 'addr', 'show', 'dev', iface])).includes(ADDRESS);
 }
 
-describeIfAvailable('Linux lease enforcer (namespace)', netnsUnavailable(), function () {
-  this.timeout(30_000);
-  let lan: VethLan | null = null;
-  const children: ChildProcessWithoutNullStreams[] = [];
+for (const variant of ENFORCERS)
+  describeIfAvailable(
+    `Linux lease enforcer, ${variant.name} (namespace)`,
+    variant.missing ?? netnsUnavailable(),
+    function () {
+      this.timeout(30_000);
+      let lan: VethLan | null = null;
+      const children: ChildProcessWithoutNullStreams[] = [];
 
-  function enforcer(l: VethLan): { child: ChildProcessWithoutNullStreams; out: () => string } {
-    const child = spawn('ip', ['netns', 'exec', l.a, process.execPath, MAIN, l.ifA, ADDRESS], { stdio: 'pipe' });
-    children.push(child);
-    let out = '';
-    child.stdout.on('data', (c: Buffer) => (out += c.toString('utf8')));
-    return { child, out: () => out };
-  }
+      function enforcer(l: VethLan): { child: ChildProcessWithoutNullStreams; out: () => string } {
+        const child = spawn('ip', ['netns', 'exec', l.a, ...variant.argv, l.ifA, ADDRESS], { stdio: 'pipe' });
+        children.push(child);
+        let out = '';
+        child.stdout.on('data', (c: Buffer) => (out += c.toString('utf8')));
+        return { child, out: () => out };
+      }
 
-  before(async () => {
-    lan = await createVethLan(205);
-  });
-  after(async () => {
-    for (const c of children) await stopChild(c);
-    if (lan !== null) await deleteNamespaces([lan.a, lan.b]);
-  });
+      before(async () => {
+        lan = await createVethLan(205);
+      });
+      after(async () => {
+        for (const c of children) await stopChild(c);
+        if (lan !== null) await deleteNamespaces([lan.a, lan.b]);
+      });
 
-  it('removes the address at the deadline, not before, and says how late', async () => {
-    const l = lan as VethLan;
-    await ipIn(l.a, ['addr', 'add', ADDRESS, 'dev', l.ifA]);
-    const e = enforcer(l);
-    const deadline = nowUs() + 300_000;
-    e.child.stdin.write(`hold ${deadline}\n`);
-    // Moved later once: the first deadline must not fire.
-    e.child.stdin.write(`hold ${deadline + 200_000}\n`);
-    await waitFor(() => nowUs() > deadline + 50_000, 5000);
-    expect(await holds(l.a, l.ifA)).to.equal(true);
-    await waitFor(() => /expired \d+/.test(e.out()), 5000);
-    expect(await holds(l.a, l.ifA)).to.equal(false);
-    const late = Number(/expired (\d+)/.exec(e.out())?.[1]);
-    expect(late).to.be.at.least(0);
-    e.child.stdin.end();
-  });
+      it('removes the address at the deadline, not before, and says how late', async () => {
+        const l = lan as VethLan;
+        await ipIn(l.a, ['addr', 'add', ADDRESS, 'dev', l.ifA]);
+        const e = enforcer(l);
+        const deadline = nowUs() + 300_000;
+        e.child.stdin.write(`hold ${deadline}\n`);
+        // Moved later once: the first deadline must not fire.
+        e.child.stdin.write(`hold ${deadline + 200_000}\n`);
+        await waitFor(() => nowUs() > deadline + 50_000, 5000);
+        expect(await holds(l.a, l.ifA)).to.equal(true);
+        await waitFor(() => /expired \d+/.test(e.out()), 5000);
+        expect(await holds(l.a, l.ifA)).to.equal(false);
+        const late = Number(/expired (\d+)/.exec(e.out())?.[1]);
+        expect(late).to.be.at.least(0);
+        e.child.stdin.end();
+      });
 
-  it('fires the armed deadline after its agent closed the pipe, then exits', async () => {
-    const l = lan as VethLan;
-    await ipIn(l.a, ['addr', 'add', ADDRESS, 'dev', l.ifA]);
-    const e = enforcer(l);
-    e.child.stdin.write(`hold ${nowUs() + 200_000}\n`);
-    e.child.stdin.end();
-    const exited = new Promise<number | null>((resolve) => e.child.on('exit', (code) => resolve(code)));
-    await waitFor(async () => !(await holds(l.a, l.ifA)), 5000);
-    expect(await exited).to.equal(0);
-  });
+      it('fires the armed deadline after its agent closed the pipe, then exits', async () => {
+        const l = lan as VethLan;
+        await ipIn(l.a, ['addr', 'add', ADDRESS, 'dev', l.ifA]);
+        const e = enforcer(l);
+        e.child.stdin.write(`hold ${nowUs() + 200_000}\n`);
+        e.child.stdin.end();
+        const exited = new Promise<number | null>((resolve) => e.child.on('exit', (code) => resolve(code)));
+        await waitFor(async () => !(await holds(l.a, l.ifA)), 5000);
+        expect(await exited).to.equal(0);
+      });
 
-  it('asked to end (SIGTERM) while armed: removes the address at once, long before the deadline', async () => {
-    const l = lan as VethLan;
-    await ipIn(l.a, ['addr', 'add', ADDRESS, 'dev', l.ifA]);
-    const e = enforcer(l);
-    let err = '';
-    e.child.stderr.on('data', (c: Buffer) => (err += c.toString('utf8')));
-    const deadline = nowUs() + 20_000_000;
-    // A line it ignores, after the hold: its complaint proves the hold was read.
-    e.child.stdin.write(`hold ${deadline}
+      it('asked to end (SIGTERM) while armed: removes the address at once, long before the deadline', async () => {
+        const l = lan as VethLan;
+        await ipIn(l.a, ['addr', 'add', ADDRESS, 'dev', l.ifA]);
+        const e = enforcer(l);
+        let err = '';
+        e.child.stderr.on('data', (c: Buffer) => (err += c.toString('utf8')));
+        const deadline = nowUs() + 20_000_000;
+        // A line it ignores, after the hold: its complaint proves the hold was read.
+        e.child.stdin.write(`hold ${deadline}
 ready?
 `);
-    await waitFor(() => err.includes('ignoring'), 5000, 'the enforcer reading its input');
-    const exited = new Promise<number | null>((resolve) => e.child.on('exit', (code) => resolve(code)));
-    e.child.kill('SIGTERM');
-    expect(await exited).to.equal(0);
-    expect(await holds(l.a, l.ifA)).to.equal(false);
-    expect(nowUs()).to.be.below(deadline);
-  });
+        await waitFor(() => err.includes('ignoring'), 5000, 'the enforcer reading its input');
+        const exited = new Promise<number | null>((resolve) => e.child.on('exit', (code) => resolve(code)));
+        e.child.kill('SIGTERM');
+        expect(await exited).to.equal(0);
+        expect(await holds(l.a, l.ifA)).to.equal(false);
+        expect(nowUs()).to.be.below(deadline);
+      });
 
-  it('leaves the address alone once disarmed', async () => {
-    const l = lan as VethLan;
-    await ipIn(l.a, ['addr', 'add', ADDRESS, 'dev', l.ifA]);
-    const e = enforcer(l);
-    const deadline = nowUs() + 150_000;
-    e.child.stdin.write(`hold ${deadline}\ndisarm\n`);
-    await waitFor(() => nowUs() > deadline + 200_000, 5000);
-    expect(await holds(l.a, l.ifA)).to.equal(true);
-    e.child.stdin.end();
-    await ipIn(l.a, ['addr', 'del', ADDRESS, 'dev', l.ifA]);
-  });
-});
+      if (variant.name === 'compiled')
+        it('runs at SCHED_FIFO with its memory locked (as root)', async () => {
+          const l = lan as VethLan;
+          const e = enforcer(l);
+          let err = '';
+          e.child.stderr.on('data', (c: Buffer) => (err += c.toString('utf8')));
+          e.child.stdin.write('ready?\n');
+          await waitFor(() => err.includes('ignoring'), 5000, 'the enforcer reading its input');
+          const pid = e.child.pid ?? 0;
+          // /proc/PID/stat field 41 is the scheduling policy (1: SCHED_FIFO), after the ")" of the name.
+          const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+          expect(Number(fields[38]), `policy of ${pid}; stderr: ${err}`).to.equal(1);
+          const locked = /VmLck:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+          expect(Number(locked?.[1]), `stderr: ${err}`).to.be.above(0);
+          e.child.stdin.end();
+        });
+
+      it('leaves the address alone once disarmed', async () => {
+        const l = lan as VethLan;
+        await ipIn(l.a, ['addr', 'add', ADDRESS, 'dev', l.ifA]);
+        const e = enforcer(l);
+        const deadline = nowUs() + 150_000;
+        e.child.stdin.write(`hold ${deadline}\ndisarm\n`);
+        await waitFor(() => nowUs() > deadline + 200_000, 5000);
+        expect(await holds(l.a, l.ifA)).to.equal(true);
+        e.child.stdin.end();
+        await ipIn(l.a, ['addr', 'del', ADDRESS, 'dev', l.ifA]);
+      });
+    },
+  );

@@ -1,0 +1,248 @@
+/*
+ * hotspare-enforcer IFACE CIDR: the lease enforcer (README "Takeover gates", `lease`).
+ *
+ * Reads lines on stdin: `hold US` (a deadline on CLOCK_MONOTONIC, in microseconds) and
+ * `disarm`. At the deadline it deletes the IPv4 address CIDR from IFACE through rtnetlink
+ * and prints `expired LATE_US`. It is a process of its own so that a hung agent (SIGSTOP, a
+ * stalled event loop) cannot keep the address past its lease; when stdin closes (the agent
+ * died) the armed deadline still fires, then it exits. SIGTERM, SIGINT or SIGHUP while
+ * armed: the address goes at once.
+ *
+ * Why C and not the Node enforcer beside it (enforcer-main.ts): it wakes from a timerfd set
+ * for the absolute deadline, at SCHED_FIFO when allowed, with its memory locked (mlockall),
+ * and deletes the address with one netlink message instead of running `ip`. A loaded
+ * machine, a page fault or a garbage-collection pause then cannot make it late, and
+ * `lease.drop_ms` covers a wake-up and a system call. Without the rights for SCHED_FIFO or
+ * mlockall it says so on stderr and goes on at normal priority.
+ *
+ * Same protocol as enforcer-main.ts, so hal/lease/linux.ts can run either.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <net/if.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+/* SCHED_FIFO priority: above the agent's clock (10) and prober (11) threads. */
+#define FIFO_PRIORITY 20
+
+static const char *iface;
+static struct in_addr address;
+static int prefix;
+static int64_t deadline_us = -1; /* -1: disarmed */
+
+static int64_t now_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* Parses CIDR (a.b.c.d/len) into address and prefix; 0 on success. */
+static int parse_cidr(const char *cidr) {
+  char buf[64];
+  if (strlen(cidr) >= sizeof buf) return -1;
+  strcpy(buf, cidr);
+  char *slash = strchr(buf, '/');
+  if (slash == NULL) return -1;
+  *slash = '\0';
+  char *end;
+  long len = strtol(slash + 1, &end, 10);
+  if (*end != '\0' || len < 0 || len > 32) return -1;
+  if (inet_pton(AF_INET, buf, &address) != 1) return -1;
+  prefix = (int)len;
+  return 0;
+}
+
+/*
+ * Deletes the address from the interface: 1 deleted, 0 it was not there (or the interface
+ * is gone), -1 an error (said on stderr).
+ */
+static int delete_address(void) {
+  unsigned index = if_nametoindex(iface);
+  if (index == 0) return 0;
+  int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+  if (fd < 0) {
+    fprintf(stderr, "hotspare-enforcer: netlink socket: %s\n", strerror(errno));
+    return -1;
+  }
+  struct {
+    struct nlmsghdr n;
+    struct ifaddrmsg a;
+    char attrs[2 * RTA_SPACE(sizeof(struct in_addr))];
+  } req;
+  memset(&req, 0, sizeof req);
+  req.n.nlmsg_len = NLMSG_LENGTH(sizeof(struct ifaddrmsg));
+  req.n.nlmsg_type = RTM_DELADDR;
+  req.n.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+  req.n.nlmsg_seq = 1;
+  req.a.ifa_family = AF_INET;
+  req.a.ifa_prefixlen = (unsigned char)prefix;
+  req.a.ifa_index = index;
+  unsigned short types[2] = {IFA_LOCAL, IFA_ADDRESS};
+  for (int i = 0; i < 2; i++) {
+    struct rtattr *rta = (struct rtattr *)((char *)&req + NLMSG_ALIGN(req.n.nlmsg_len));
+    rta->rta_type = types[i];
+    rta->rta_len = RTA_LENGTH(sizeof(struct in_addr));
+    memcpy(RTA_DATA(rta), &address, sizeof(struct in_addr));
+    req.n.nlmsg_len = NLMSG_ALIGN(req.n.nlmsg_len) + RTA_ALIGN(rta->rta_len);
+  }
+  struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};
+  int result = -1;
+  if (sendto(fd, &req, req.n.nlmsg_len, 0, (struct sockaddr *)&kernel, sizeof kernel) < 0) {
+    fprintf(stderr, "hotspare-enforcer: netlink send: %s\n", strerror(errno));
+  } else {
+    char reply[4096];
+    ssize_t got = recv(fd, reply, sizeof reply, 0);
+    struct nlmsghdr *h = (struct nlmsghdr *)reply;
+    if (got < (ssize_t)NLMSG_LENGTH(sizeof(struct nlmsgerr)) || h->nlmsg_type != NLMSG_ERROR) {
+      fprintf(stderr, "hotspare-enforcer: netlink: no acknowledgement\n");
+    } else {
+      int error = ((struct nlmsgerr *)NLMSG_DATA(h))->error;
+      if (error == 0) result = 1;
+      else if (error == -EADDRNOTAVAIL || error == -ENODEV) result = 0;
+      else fprintf(stderr, "hotspare-enforcer: deleting the address: %s\n", strerror(-error));
+    }
+  }
+  close(fd);
+  return result;
+}
+
+static void arm(int tfd) {
+  struct itimerspec spec;
+  memset(&spec, 0, sizeof spec);
+  if (deadline_us >= 0) {
+    /* A zero it_value disarms: a deadline at 0 is set 1 ns later instead. */
+    spec.it_value.tv_sec = deadline_us / 1000000;
+    spec.it_value.tv_nsec = (deadline_us % 1000000) * 1000;
+    if (spec.it_value.tv_sec == 0 && spec.it_value.tv_nsec == 0) spec.it_value.tv_nsec = 1;
+  }
+  if (timerfd_settime(tfd, TFD_TIMER_ABSTIME, &spec, NULL) != 0) {
+    fprintf(stderr, "hotspare-enforcer: timerfd_settime: %s\n", strerror(errno));
+    exit(1);
+  }
+}
+
+/* The deadline has come (or the enforcer is told to end while armed): drop the address. */
+static void fire(void) {
+  if (deadline_us < 0) return;
+  int64_t late = now_us() - deadline_us;
+  deadline_us = -1;
+  if (delete_address() == 1) {
+    printf("expired %lld\n", (long long)(late < 0 ? 0 : late));
+    fflush(stdout);
+  }
+}
+
+/* One line of input: `hold US` or `disarm`; anything else is said on stderr and ignored. */
+static void handle_line(const char *line) {
+  char *end;
+  if (strncmp(line, "hold ", 5) == 0) {
+    long long us = strtoll(line + 5, &end, 10);
+    if (end != line + 5 && *end == '\0' && us >= 0) {
+      deadline_us = us;
+      return;
+    }
+  } else if (strcmp(line, "disarm") == 0) {
+    deadline_us = -1;
+    return;
+  }
+  fprintf(stderr, "hotspare lease enforcer: ignoring \"%.40s\"\n", line);
+}
+
+int main(int argc, char **argv) {
+  if (argc != 3 || parse_cidr(argv[2]) != 0) {
+    fprintf(stderr, "usage: hotspare-enforcer IFACE CIDR (an IPv4 address with its prefix length)\n");
+    return 2;
+  }
+  iface = argv[1];
+  if (mlockall(MCL_CURRENT | MCL_FUTURE) != 0)
+    fprintf(stderr, "hotspare-enforcer: mlockall: %s; going on with memory that may be paged out\n", strerror(errno));
+  struct sched_param param = {.sched_priority = FIFO_PRIORITY};
+  if (sched_setscheduler(0, SCHED_FIFO | SCHED_RESET_ON_FORK, &param) != 0)
+    fprintf(stderr, "hotspare-enforcer: SCHED_FIFO %d: %s; going on at normal priority\n", FIFO_PRIORITY,
+            strerror(errno));
+
+  sigset_t mask;
+  sigemptyset(&mask);
+  sigaddset(&mask, SIGTERM);
+  sigaddset(&mask, SIGINT);
+  sigaddset(&mask, SIGHUP);
+  sigprocmask(SIG_BLOCK, &mask, NULL);
+  int sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+  int tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
+  if (sfd < 0 || tfd < 0) {
+    fprintf(stderr, "hotspare-enforcer: %s: %s\n", sfd < 0 ? "signalfd" : "timerfd_create", strerror(errno));
+    return 1;
+  }
+
+  char buffer[4096];
+  size_t used = 0;
+  int input_open = 1;
+  for (;;) {
+    struct pollfd fds[3] = {
+        {.fd = input_open ? STDIN_FILENO : -1, .events = POLLIN},
+        {.fd = tfd, .events = POLLIN},
+        {.fd = sfd, .events = POLLIN},
+    };
+    if (poll(fds, 3, -1) < 0) {
+      if (errno == EINTR) continue;
+      fprintf(stderr, "hotspare-enforcer: poll: %s\n", strerror(errno));
+      return 1;
+    }
+    if (fds[2].revents & POLLIN) {
+      /* Asked to end: it can no longer enforce an armed deadline, so the address goes now. */
+      fire();
+      return 0;
+    }
+    if (fds[1].revents & POLLIN) {
+      uint64_t expirations;
+      if (read(tfd, &expirations, sizeof expirations) < 0 && errno != EAGAIN) {
+        fprintf(stderr, "hotspare-enforcer: timerfd read: %s\n", strerror(errno));
+      }
+      if (deadline_us >= 0 && now_us() >= deadline_us) fire();
+      if (!input_open && deadline_us < 0) return 0;
+    }
+    if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+      ssize_t got = read(STDIN_FILENO, buffer + used, sizeof buffer - 1 - used);
+      if (got <= 0) {
+        if (got < 0 && errno == EINTR) continue;
+        /* The agent is gone: the armed deadline still fires, then the enforcer ends. */
+        input_open = 0;
+        if (deadline_us < 0) return 0;
+        continue;
+      }
+      used += (size_t)got;
+      buffer[used] = '\0';
+      char *start = buffer;
+      char *nl;
+      while ((nl = strchr(start, '\n')) != NULL) {
+        *nl = '\0';
+        char *line = start;
+        while (*line == ' ' || *line == '\t' || *line == '\r') line++;
+        size_t n = strlen(line);
+        while (n > 0 && (line[n - 1] == ' ' || line[n - 1] == '\t' || line[n - 1] == '\r')) line[--n] = '\0';
+        handle_line(line);
+        start = nl + 1;
+      }
+      used = strlen(start);
+      memmove(buffer, start, used);
+      /* A line longer than the buffer is nobody's protocol: drop it. */
+      if (used == sizeof buffer - 1) used = 0;
+      arm(tfd);
+    }
+  }
+}
