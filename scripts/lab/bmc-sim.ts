@@ -66,7 +66,12 @@ get)
   done;;
 set)
   echo "chassis $node $*" > "${run}/chassis.req" || { echo "lab harness unreachable"; exit 1; }
-  read -r reply < "${run}/chassis-$node.ack" || { echo "no answer from the lab harness"; exit 1; }
+  # A FIFO reader sees end of file once every writer has closed: opened while the harness
+  # was still closing the previous answer, the read ends empty. Open it again (each open
+  # waits for the next writer), at most three times.
+  reply=""; try=0
+  while [ -z "$reply" ] && [ $try -lt 3 ]; do read -r reply < "${run}/chassis-$node.ack"; try=$((try + 1)); done
+  [ -n "$reply" ] || { echo "no answer from the lab harness"; exit 1; }
   [ "$reply" = ok ] || { echo "$reply"; exit 1; };;
 *) echo "unsupported operation $op"; exit 1;;
 esac

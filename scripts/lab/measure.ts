@@ -92,10 +92,10 @@ export async function measureBmc(lab: Lab, from: string, target: string, rounds:
   };
 }
 
-/** Mean runtime of a program run `count` times in a shell loop (no Node spawn cost). */
+/** Mean runtime of a program run `count` times in a shell loop (no Node spawn cost); a failed run is named with its output. */
 async function loopMs(program: string, args: readonly string[], count: number): Promise<number> {
   const quoted = [program, ...args].map((arg) => `'${arg}'`).join(' ');
-  const script = `t0=$(date +%s%N); i=0; while [ $i -lt ${count} ]; do ${quoted} >/dev/null || exit 1; i=$((i+1)); done; t1=$(date +%s%N); echo $(( (t1 - t0) / ${count} ))`;
+  const script = `t0=$(date +%s%N); i=0; while [ $i -lt ${count} ]; do out=$(${quoted}) || { echo "run $i: $out" >&2; exit 1; }; i=$((i+1)); done; t1=$(date +%s%N); echo $(( (t1 - t0) / ${count} ))`;
   const { stdout } = await exec('sh', ['-c', script]);
   return round(Number(stdout.trim()) / 1e6);
 }
