@@ -8,10 +8,13 @@ const POWER_ON_ATTEMPTS = 8;
 const POWER_ON_RETRY_US = 1_000_000;
 const POWER_ON_RETRY_MAX_US = 60_000_000;
 /**
- * A fence's status polls this far apart (at least; 10 poll intervals when those are longer)
- * leave a window in which the power may have gone off and on again unseen.
+ * A fence's status polls this far apart leave a window in which the power may have gone off
+ * and on again unseen: at least 1 s, 10 poll intervals, and 3 times the quickest status round
+ * trip of the fence (a BMC whose every answer takes seconds is slow, not blind).
  */
 const FENCE_BLIND_MIN_US = 1_000_000;
+const FENCE_BLIND_POLLS = 10;
+const FENCE_BLIND_ROUND_TRIPS = 3;
 /** Fence attempts kept for status (the log has them all). */
 const ATTEMPT_HISTORY = 50;
 
@@ -371,21 +374,27 @@ export class PowerControl {
    * Reads the power every `pollMs` (start to start) until it reads `want`; gives up at
    * `deadlineUs`, after one last read at that deadline. Returns the number of reads.
    *
-   * A fence's poll that reads the power still on after more than `blindAfterUs` without a
-   * read (this agent stalled, or the BMC was slow to answer) sends the command again: the
-   * power may have gone off and been turned on again by someone else in that time, and a
-   * fence must see it off. The deadline stays.
+   * A fence's poll that reads the power still on after a blind spell (its start more than
+   * FENCE_BLIND_* after the previous poll's start: this agent stalled, or one answer was slow)
+   * sends the command again: the power may have gone off and been turned on again by someone
+   * else in that time, and a fence must see it off. The deadline stays.
    */
   private async pollUntil(bmc: Bmc, spec: PollSpec): Promise<number> {
     const { want, command, ackUs, deadlineUs, limitName, limitMs } = spec;
     const pollUs = this.options.pollMs * 1000;
-    const blindAfterUs = Math.max(FENCE_BLIND_MIN_US, 10 * pollUs);
     let previousUs = ackUs;
+    let quickestUs = Infinity;
     for (let polls = 1; ; polls += 1) {
       const pollStartUs = this.now();
       const power = await bmc.status();
       if (power === want) return polls;
       if (this.options.stopped()) throw new Error(`agent stopped while waiting for the power to read ${want}`);
+      quickestUs = Math.min(quickestUs, this.now() - pollStartUs);
+      const blindAfterUs = Math.max(
+        FENCE_BLIND_MIN_US,
+        FENCE_BLIND_POLLS * pollUs,
+        FENCE_BLIND_ROUND_TRIPS * quickestUs,
+      );
       if (spec.resend !== null && pollStartUs - previousUs > blindAfterUs)
         await this.resend(bmc, spec, pollStartUs - previousUs);
       previousUs = pollStartUs;

@@ -191,6 +191,20 @@ describe('confirmed fence against a BMC that powers off late (virtual time)', fu
     await cluster.stop();
   });
 
+  it('a BMC whose every answer takes 1.5 s is slow, not blind: one off, no resend, takeover once the power is off', async () => {
+    const offDelayUs = 4 * SECOND;
+    const { cluster, oldPrimary, monitor, cutUs } = await cutPrimary(offDelayUs, {
+      config: { fencing: { power_poll_ms: POLL_MS } },
+    });
+    for (const node of cluster.nodes.values()) node.bmc.latencyUs = 1500 * MS;
+    const taken = await runUntil(cluster, () => takeoverUs(cluster, monitor) !== null, offDelayUs + 12 * SECOND);
+    expect(taken, `no takeover: ${JSON.stringify(cluster.phases())}`).to.not.equal(null);
+    expect(events(cluster, monitor, 'fence-resent')).to.deep.equal([]);
+    const offs = cluster.node(oldPrimary).bmc.commands.filter((c) => c.command === 'off' && c.atUs >= cutUs);
+    expect(offs).to.have.length(1);
+    await cluster.stop();
+  });
+
   it('a BMC that never powers off: the fence fails at fencing.power_timeout_ms, no takeover (fencing required)', async () => {
     const timeoutMs = 3000;
     const { cluster, oldPrimary, monitor, cutUs } = await cutPrimary(Number.MAX_SAFE_INTEGER / 4, {
