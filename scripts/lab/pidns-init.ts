@@ -33,10 +33,11 @@ function hostPid(): number {
   return Number(readFileSync('/proc/self/stat', 'utf8').split(' ')[0]);
 }
 
-/** Whether `pid` runs the lease enforcer (hal/lease/enforcer-main). */
+/** Whether `pid` runs a lease enforcer: the compiled `hotspare-enforcer` or the Node `enforcer-main`. */
 function isEnforcer(pid: number): boolean {
   try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('enforcer-main');
+    const argv0AndScript = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').slice(0, 2);
+    return argv0AndScript.some((arg) => arg.endsWith('/hotspare-enforcer') || arg.includes('enforcer-main'));
   } catch {
     return false;
   }
