@@ -194,10 +194,23 @@ describe('lab: takeover safety (silent switch ports, stranger ARP)', function ()
         20,
       );
       expect(fenced(), `a power-off in round ${round}`).to.equal(false);
-      const entry = (
-        await exec('ip', ['-n', monitor.plan.netns, 'neigh', 'show', PRIMARY.split('/')[0] ?? '', 'dev', 'eth0'])
-      ).stdout;
-      expect(entry.toLowerCase()).to.include(primaryMac);
+      // The log line comes with the decision; the `ip neigh replace` follows through the kept
+      // ip batch a moment later: wait for the entry to name the primary's MAC again.
+      let entry = '';
+      await l
+        .waitFor(
+          async () => {
+            entry = (
+              await exec('ip', ['-n', monitor.plan.netns, 'neigh', 'show', PRIMARY.split('/')[0] ?? '', 'dev', 'eth0'])
+            ).stdout.toLowerCase();
+            return entry.includes(primaryMac);
+          },
+          2000,
+          `the monitor's ARP entry set back in round ${round}`,
+          5,
+        )
+        .catch(() => undefined);
+      expect(entry).to.include(primaryMac);
     }
     expect(l.powerLog.filter((p) => p.requestedUs >= startUs && !p.on)).to.deep.equal([]);
     expect(claims(l, before.monitor, startUs)).to.deep.equal([]);
