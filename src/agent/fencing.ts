@@ -28,6 +28,7 @@ export class Fencing {
       powerCycle: mc.fencing.powerCycle,
       pollMs: ports.config.fencing.powerPollMs,
       timeoutMs: ports.config.fencing.powerTimeoutMs,
+      resendMs: ports.config.fencing.powerResendMs,
       log,
       stopped: () => x.stopped(),
     });

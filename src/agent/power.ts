@@ -78,6 +78,8 @@ export interface PowerControlOptions {
   /** fencing.power_poll_ms and fencing.power_timeout_ms. */
   pollMs: number;
   timeoutMs: number;
+  /** fencing.power_resend_ms: a fence still reading on this long after its command sends it again; 0: never. Absent: 0. */
+  resendMs?: number;
   log: (level: LogLevel, event: string, text: string, fields?: LogFields) => void;
   /** True once the agent stopped: no more polls or retries. */
   stopped: () => boolean;
@@ -374,15 +376,21 @@ export class PowerControl {
    * Reads the power every `pollMs` (start to start) until it reads `want`; gives up at
    * `deadlineUs`, after one last read at that deadline. Returns the number of reads.
    *
-   * A fence's poll that reads the power still on after a blind spell (its start more than
-   * FENCE_BLIND_* after the previous poll's start: this agent stalled, or one answer was slow)
-   * sends the command again: the power may have gone off and been turned on again by someone
-   * else in that time, and a fence must see it off. The deadline stays.
+   * A fence's poll that still reads on sends the command again (the deadline stays) when:
+   * - it follows a blind spell (its start more than FENCE_BLIND_* after the previous poll's
+   *   start: this agent stalled, or one answer was slow): the power may have gone off and been
+   *   turned on again by someone else in that time;
+   * - or the command was last sent `resendMs` ago or more: someone may have powered the server
+   *   on again before any poll read it off, however short the polls were.
+   * A fence must see the power off; an off sent to a server that is already going off is
+   * harmless, one that was powered on again is what ends the wait.
    */
   private async pollUntil(bmc: Bmc, spec: PollSpec): Promise<number> {
     const { want, command, ackUs, deadlineUs, limitName, limitMs } = spec;
     const pollUs = this.options.pollMs * 1000;
+    const resendUs = (this.options.resendMs ?? 0) * 1000;
     let previousUs = ackUs;
+    let sentUs = ackUs;
     let quickestUs = Infinity;
     for (let polls = 1; ; polls += 1) {
       const pollStartUs = this.now();
@@ -395,8 +403,15 @@ export class PowerControl {
         FENCE_BLIND_POLLS * pollUs,
         FENCE_BLIND_ROUND_TRIPS * quickestUs,
       );
-      if (spec.resend !== null && pollStartUs - previousUs > blindAfterUs)
-        await this.resend(bmc, spec, pollStartUs - previousUs);
+      if (spec.resend !== null) {
+        if (pollStartUs - previousUs > blindAfterUs) {
+          await this.resend(bmc, spec, 'blind', pollStartUs - previousUs);
+          sentUs = this.now();
+        } else if (resendUs > 0 && pollStartUs - sentUs >= resendUs) {
+          await this.resend(bmc, spec, 'still-on', pollStartUs - sentUs);
+          sentUs = this.now();
+        }
+      }
       previousUs = pollStartUs;
       if (this.now() >= deadlineUs)
         throw new Error(
@@ -407,14 +422,17 @@ export class PowerControl {
     }
   }
 
-  /** Sends a fence's command again after a blind spell (see pollUntil); a failure is logged and polling goes on. */
-  private async resend(bmc: Bmc, spec: PollSpec, blindUs: number): Promise<void> {
-    this.options.log(
-      'warn',
-      'fence-resent',
-      `no power reading of ${bmc.member} for ${msText(blindUs)} ms (this agent or the BMC stalled) and it reads on: it may have gone off and on again unseen; sending power ${spec.command} again`,
-      { target: bmc.member, blindUs },
-    );
+  /**
+   * Sends a fence's command again (see pollUntil): after a blind spell of `forUs`, or with the
+   * power still on `forUs` after the command was last sent. A failure is logged and polling
+   * goes on.
+   */
+  private async resend(bmc: Bmc, spec: PollSpec, why: 'blind' | 'still-on', forUs: number): Promise<void> {
+    const text =
+      why === 'blind'
+        ? `no power reading of ${bmc.member} for ${msText(forUs)} ms (this agent or the BMC stalled) and it reads on: it may have gone off and on again unseen; sending power ${spec.command} again`
+        : `${bmc.member} still reads on ${msText(forUs)} ms after power ${spec.command} was sent (fencing.power_resend_ms): it may have been powered on again before a poll read it off; sending power ${spec.command} again`;
+    this.options.log('warn', 'fence-resent', text, { target: bmc.member, why, forUs });
     await spec.resend?.().catch((error: unknown) =>
       this.options.log(
         'error',

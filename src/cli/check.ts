@@ -30,6 +30,11 @@ export function checkConfig(
     warnings.push(
       `fencing.power_timeout_ms (${config.fencing.powerTimeoutMs}) is less than twice the board's typical power-off time (bmc.power_off_ms ${powerOffMs} in ${config.board.file}): a slow power-off would count as a failed fence`,
     );
+  const resendMs = config.fencing.powerResendMs;
+  if (powerOffMs !== null && resendMs !== 0 && resendMs <= powerOffMs)
+    warnings.push(
+      `fencing.power_resend_ms (${resendMs}) is not more than the board's typical power-off time (bmc.power_off_ms ${powerOffMs} in ${config.board.file}): a fence would send its off again while the BMC is still carrying out the first`,
+    );
   for (const member of config.cluster.members) {
     if (member.bmc === null && config.fencing.required && member.name !== config.node)
       warnings.push(
@@ -69,7 +74,7 @@ export function checkConfig(
     `members: ${config.cluster.members.map((m) => `${m.name} (${m.mac}${m.bmc === null ? ', no BMC' : `, BMC ${m.bmc.host}${m.bmc.port === null ? '' : `:${m.bmc.port}`}${m.bmc.plug === null ? '' : ` plug ${m.bmc.plug}`}`})`).join('; ')}`,
     `at boot: read the role from ${config.stateDir}/role.json (primary if none), wait up to ${config.boot.jitterMs} ms, check the role's address for ${config.boot.checkMs} ms, claim it if silent`,
     `as monitor: probe ${config.cluster.primaryAddress} every ${p.intervalMs} ms; ${p.misses} misses of ${p.timeoutMs} ms declare it down after about ${detectMs} ms`,
-    `then: fence the holder through its BMC (${describeClient(config)}, ${config.board.bmc.powerCycle}; after the BMC acknowledges, read its power every ${config.fencing.powerPollMs} ms until off, for at most ${config.fencing.powerTimeoutMs} ms), ${config.fencing.required ? 'and take over only if the fence succeeds' : 'and take over even if the fence fails (fencing.required: false)'}; confirm silence for ${config.fencing.confirmMs} ms; claim and announce (${config.announce.count} gratuitous ARP)`,
+    `then: fence the holder through its BMC (${describeClient(config)}, ${config.board.bmc.powerCycle}; after the BMC acknowledges, read its power every ${config.fencing.powerPollMs} ms until off, for at most ${config.fencing.powerTimeoutMs} ms, ${config.fencing.powerResendMs === 0 ? 'never sending the command again' : `sending the command again each ${config.fencing.powerResendMs} ms it still reads on`}), ${config.fencing.required ? 'and take over only if the fence succeeds' : 'and take over even if the fence fails (fencing.required: false)'}; confirm silence for ${config.fencing.confirmMs} ms; claim and announce (${config.announce.count} gratuitous ARP)`,
     takeoverGate(config),
     ...fencingLevelsReport(config),
     `probe clock: native ${config.clock.native}, ${config.clock.realtime === 0 ? 'normal scheduler' : `SCHED_FIFO ${config.clock.realtime}`}; probe engine ${config.probe.engine}${config.probe.engine === 'event-loop' ? '' : ' (a native thread when the prober addon is built)'}`,

@@ -105,11 +105,20 @@ export function parseConfig(
     retryMaxMs: fencingF.number('retry_max_ms', 10_000, { min: 10, max: 3_600_000 }),
     powerPollMs: fencingF.number('power_poll_ms', 20, { min: 1, max: 10_000 }),
     powerTimeoutMs: fencingF.number('power_timeout_ms', 20_000, { min: 1, max: 600_000 }),
+    // Default: 5 s, or twice the board's typical power-off time when that is longer, so a
+    // working BMC is not sent its off again while it carries out the first.
+    powerResendMs: fencingF.number('power_resend_ms', Math.max(5_000, 2 * (board.bmc.powerOffMs ?? 0)), {
+      min: 0,
+      max: 600_000,
+      integer: true,
+    }),
     gate: fencingF.oneOf('gate', ['confirmed', 'isolated', 'lease'] as const, 'confirmed'),
     bmcIdentity: fencingF.oneOf('bmc_identity', ['off', 'warn', 'refuse'] as const, 'warn'),
   };
   if (fencing.retryMaxMs < fencing.retryMs) fencingF.fail('retry_max_ms', 'must be at least retry_ms');
   if (fencing.powerTimeoutMs < fencing.powerPollMs) fencingF.fail('power_timeout_ms', 'must be at least power_poll_ms');
+  if (fencing.powerResendMs !== 0 && fencing.powerResendMs < fencing.powerPollMs)
+    fencingF.fail('power_resend_ms', 'must be 0 (never) or at least power_poll_ms');
   fencingF.rejectUnknown();
 
   const syncF = f.object('sync');

@@ -30,6 +30,11 @@ export interface Config {
     powerPollMs: number;
     powerTimeoutMs: number;
     /**
+     * A fence whose power still reads on this long after its command was last sent sends it
+     * again (someone may have powered the server on before a poll read it off); 0: never.
+     */
+    powerResendMs: number;
+    /**
      * What a takeover waits for before it claims (README "Takeover gates"). `confirmed`: the
      * old holder's power read back off; `isolated`: its isolation device (switch port) read
      * back cut, or its power off, whichever comes first; `lease`: a majority of voters

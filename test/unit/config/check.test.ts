@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { loadConfig } from '../../../src/config/index.js';
+import { checkConfig } from '../../../src/cli/check.js';
 import { isConfigError } from '../../../hal/errors/index.js';
 
 const ROOT = resolve(import.meta.dirname, '../../../..');
@@ -46,7 +47,9 @@ describe('config and `hotspare check`', () => {
     expect(r.code, r.out).to.equal(0);
     expect(r.out).to.contain('valid');
     expect(r.out).to.contain('probe 198.18.0.10/24 every 5 ms');
-    expect(r.out).to.contain('read its power every 20 ms until off, for at most 20000 ms');
+    expect(r.out).to.contain(
+      'read its power every 20 ms until off, for at most 20000 ms, sending the command again each 5000 ms it still reads on',
+    );
     expect(r.out).to.not.contain('Sup3rSecret');
   });
 
@@ -118,6 +121,11 @@ describe('config and `hotspare check`', () => {
       'a power timeout shorter than the poll interval',
       (d) => (d['fencing'] = { power_poll_ms: 50, power_timeout_ms: 20 }),
       'fencing.power_timeout_ms: must be at least power_poll_ms',
+    ],
+    [
+      'a resend interval shorter than the poll interval',
+      (d) => (d['fencing'] = { power_poll_ms: 50, power_resend_ms: 20 }),
+      'fencing.power_resend_ms: must be 0 (never) or at least power_poll_ms',
     ],
     ['a zero poll interval', (d) => (d['fencing'] = { power_poll_ms: 0 }), 'fencing.power_poll_ms: must be at least 1'],
     [
@@ -484,5 +492,33 @@ describe('config and `hotspare check`', () => {
       }),
     );
     expect(ok.code, ok.out).to.equal(0);
+  });
+
+  it("warns when fencing.power_resend_ms or power_timeout_ms does not fit the board's typical power-off time", () => {
+    const board = join(dir, 'slow-board.yaml');
+    const text = readFileSync(join(ROOT, 'boards/lab-netns.yaml'), 'utf8').replace(
+      'timeout_ms: 2000',
+      'timeout_ms: 2000\n  power_off_ms: 6000',
+    );
+    writeFileSync(board, text);
+    // The default resend interval follows the board: twice its typical off time.
+    const fits = checkConfig(
+      write(() => {}, board),
+      { macOf: () => null },
+    );
+    expect(fits.config.fencing.powerResendMs).to.equal(12_000);
+    expect(fits.warnings.filter((w) => w.includes('power_'))).to.deep.equal([]);
+    const tooSoon = checkConfig(
+      write((d) => (d['fencing'] = { power_resend_ms: 6000, power_timeout_ms: 11_000 }), board),
+      { macOf: () => null },
+    );
+    expect(tooSoon.warnings.join('\n'))
+      .to.contain("fencing.power_resend_ms (6000) is not more than the board's typical power-off time")
+      .and.contain('fencing.power_timeout_ms (11000) is less than twice');
+    const never = checkConfig(
+      write((d) => (d['fencing'] = { power_resend_ms: 0 }), board),
+      { macOf: () => null },
+    );
+    expect(never.warnings.filter((w) => w.includes('power_resend_ms'))).to.deep.equal([]);
   });
 });
