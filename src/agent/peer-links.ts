@@ -1,5 +1,6 @@
 import { LeaseService } from '../lease/service.js';
 import type { LeaseStatus } from '../lease/service.js';
+import { leaseVoters } from '../lease/voters.js';
 import { PeerHeartbeat, peerMembers } from '../peer/index.js';
 import type { PeerObservation, PeerStatus } from '../peer/index.js';
 import type { AddressName } from '../role/index.js';
@@ -52,7 +53,7 @@ export class PeerLinks {
           x.dispatch({ type: 'lease', nowUs: x.now(), held, epoch, detail });
         this.lease = new LeaseService({
           self: config.node,
-          members: peerMembers(config),
+          members: leaseVoters(config),
           port: config.peer.port,
           key: peer.key,
           transport: peer.transport,

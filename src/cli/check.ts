@@ -30,6 +30,10 @@ export function checkConfig(
     warnings.push(
       `fencing.power_timeout_ms (${config.fencing.powerTimeoutMs}) is less than twice the board's typical power-off time (bmc.power_off_ms ${powerOffMs} in ${config.board.file}): a slow power-off would count as a failed fence`,
     );
+  if (config.lease.witness !== null && config.fencing.gate !== 'lease')
+    warnings.push(
+      `lease.witness is set but fencing.gate is ${config.fencing.gate}: the witness is asked only under the lease gate`,
+    );
   const resendMs = config.fencing.powerResendMs;
   if (powerOffMs !== null && resendMs !== 0 && resendMs <= powerOffMs)
     warnings.push(
@@ -193,7 +197,9 @@ function takeoverGate(config: Config): string {
     return "takeover gate: isolated (claim once the holder's switch port reads cut, or its power off; members without an isolation device: the power)";
   const l = config.lease;
   const q = (l.durationMs + l.dropMs) * (1 + l.drift);
-  return `takeover gate: lease (the primary holds the address only under a lease granted by ${Math.floor(config.cluster.members.length / 2) + 1} of ${config.cluster.members.length} voters, renewed every ${l.renewMs} ms, L ${l.durationMs} ms; a voter's promise and the quiet period after a start: (L + ${l.dropMs} ms)·(1+${l.drift}) = ${q.toFixed(2)} ms)`;
+  const voters = config.cluster.members.length + (l.witness === null ? 0 : 1);
+  const witness = l.witness === null ? '' : `, the witness ${l.witness.name} at ${l.witness.address} among them`;
+  return `takeover gate: lease (the primary holds the address only under a lease granted by ${Math.floor(voters / 2) + 1} of ${voters} voters${witness}, renewed every ${l.renewMs} ms, L ${l.durationMs} ms; a voter's promise and the quiet period after a start: (L + ${l.dropMs} ms)·(1+${l.drift}) = ${q.toFixed(2)} ms)`;
 }
 
 /** Per member: its fencing levels after the BMC, its switch port, its UUID for the BMC identity check. */

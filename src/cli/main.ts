@@ -19,6 +19,7 @@ commands:
   shell     the maintenance shell of a running agent (the same as on its serial console)
   simulate  run a simulated cluster in virtual time and print its role transitions
   release   remove the cluster addresses from the NIC after the agent ended (ExecStopPost)
+  witness   the lease gate's third voter for a two-member cluster (lease.witness)
 
 hotspare <command> --help shows a command's options; hotspare --version its version.`,
   run: `usage: hotspare run --config FILE
@@ -56,6 +57,14 @@ Removes the primary and monitor addresses from the board's NIC if they are there
 service manager after the agent ended (the systemd unit's ExecStopPost): an agent that was
 killed holding them leaves them answering for a server nothing decides about. Never run it
 beside a running agent.`,
+  witness: `usage: hotspare witness --config FILE
+
+Runs the lease witness of the config's lease.witness in the foreground until SIGTERM or
+SIGINT: a voter of fencing.gate: lease that is no member, so two members and the witness
+make three voters. Reads the cluster's config file (its node is ignored) and the peer key,
+binds peer.port on the witness's address, and answers authenticated lease requests by the
+voter rule (quiet for (L + drop)·(1+drift) after it starts, one promise at a time). Holds no
+address, fences nobody. Logs JSON lines to stdout (pretty on a terminal).`,
   simulate: `usage: hotspare simulate [--nodes N] [--seed S] [--seconds T] [--kill-primary-at S]
                          [--cut-primary-at S] [--bmc-off-delay-ms MS]
 
@@ -134,6 +143,14 @@ async function main(argv: string[]): Promise<number> {
       if (config === null) throw new UsageError('release needs --config FILE');
       const { releaseAddresses } = await import('./release.js');
       for (const line of await releaseAddresses(config)) console.log(line);
+      return 0;
+    }
+    case 'witness': {
+      const args = parseArgs(rest, { config: 'value' });
+      const config = stringOption(args, 'config');
+      if (config === null) throw new UsageError('witness needs --config FILE');
+      const { runWitness } = await import('./witness.js');
+      await runWitness(config);
       return 0;
     }
     case 'simulate': {

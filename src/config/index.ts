@@ -4,6 +4,7 @@ export type {
   Board,
   Config,
   FenceLevelConfig,
+  LeaseWitness,
   Member,
   MemberBmc,
   MemberIsolation,

@@ -6,7 +6,7 @@ import { fenceAgent, loadBoard, readYaml, redfish } from './board.js';
 import { parseIpv4Cidr } from './address.js';
 import type { Ipv4Cidr } from './address.js';
 import { Fields } from './fields.js';
-import type { Board, Config, FenceLevelConfig, Member, MemberBmc, MemberIsolation } from './types.js';
+import type { Board, Config, FenceLevelConfig, LeaseWitness, Member, MemberBmc, MemberIsolation } from './types.js';
 
 /**
  * Where boards named without a path (`board: dell-poweredge-idrac9`) are looked for: the
@@ -23,6 +23,11 @@ export interface ConfigHost {
   macOf?: (nic: string) => string | null;
   /** Directories searched for a board given by name. Default BOARD_DIRS. */
   boardDirs?: readonly string[];
+  /**
+   * Read for `hotspare witness`: `node` is not resolved (the witness is no member); the
+   * config's node becomes `lease.witness.name`, which must be set.
+   */
+  witness?: boolean;
 }
 
 /** An interface's MAC from sysfs, or null when the interface does not exist here. */
@@ -75,8 +80,8 @@ export function parseConfig(
     if (sameMac !== i)
       throw new ConfigError(file, `cluster.members[${i}].mac`, `same MAC as cluster.members[${sameMac}]`);
   });
-  const node = nodeField === 'auto' ? nodeByMac(f, board, members, host) : nodeField;
-  if (!members.some((m) => m.name === node))
+  let node = host.witness === true ? '' : nodeField === 'auto' ? nodeByMac(f, board, members, host) : nodeField;
+  if (host.witness !== true && !members.some((m) => m.name === node))
     f.fail('node', `${JSON.stringify(node)} is not in cluster.members (${members.map((m) => m.name).join(', ')})`);
   cluster.rejectUnknown();
 
@@ -157,8 +162,16 @@ export function parseConfig(
     renewMs: leaseF.number('renew_ms', 10, { min: 1, max: 10_000 }),
     drift: leaseF.number('drift', 0.001, { min: 0.001, max: 0.5 }),
     dropMs: leaseF.number('drop_ms', 10, { min: 1, max: 10_000 }),
+    witness: leaseF.has('witness') ? witness(leaseF.object('witness'), members) : null,
   };
   leaseF.rejectUnknown();
+  const leaseWitness = lease.witness;
+  if (leaseWitness !== null && [primaryAddress, monitorAddress].some((a) => ip(a) === ip(leaseWitness.address)))
+    leaseF.fail('witness', 'its address must be its own fixed address, not the primary or monitor address');
+  if (host.witness === true) {
+    if (leaseWitness === null) return leaseF.fail('witness', 'is required to run a witness: set lease.witness');
+    node = leaseWitness.name;
+  }
   if (fencing.gate === 'isolated' && !members.some((m) => m.isolation !== null))
     fencingF.fail('gate', 'isolated needs an isolation device: set cluster.members[].isolation (a switch port)');
   if (fencing.gate === 'lease') {
@@ -166,10 +179,10 @@ export function parseConfig(
     // third voter: with two members each would need the other, and a cut would stop both.
     if (lease.renewMs * 3 > lease.durationMs)
       leaseF.fail('renew_ms', `must be at most a third of duration_ms (${lease.durationMs}), got ${lease.renewMs}`);
-    if (members.length < 3)
+    if (members.length < 3 && lease.witness === null)
       fencingF.fail(
         'gate',
-        `lease needs at least 3 voting members (spares vote), got ${members.length}; an exclusive witness is not implemented yet`,
+        `lease needs at least 3 voters: ${members.length} members (spares vote) and no lease.witness; add a member or a witness`,
       );
     if (peer.keyFile === null) fencingF.fail('gate', 'lease needs the authenticated peer protocol: set peer.key_file');
   }
@@ -323,6 +336,23 @@ function nodeByMac(f: Fields, board: Board, members: readonly Member[], host: Co
       `auto: no member of cluster.members has ${board.nic}'s MAC ${mac} (members: ${members.map((m) => `${m.name} ${m.mac}`).join(', ')})`,
     );
   return self.name;
+}
+
+/**
+ * `lease.witness`: a voter of the lease gate that is no member (`hotspare witness` on a third
+ * machine), reached on the service LAN at its fixed address and the peer port. Its name and
+ * address must not be a member's.
+ */
+function witness(w: Fields, members: readonly Member[]): LeaseWitness {
+  const name = w.string('name');
+  if (!/^[A-Za-z0-9_-]{1,32}$/.test(name))
+    w.fail('name', `must be 1-32 letters, digits, - or _, got ${JSON.stringify(name)}`);
+  if (members.some((m) => m.name === name)) w.fail('name', `${JSON.stringify(name)} is a member's name`);
+  const address = text(cidr(w, 'address'));
+  if (members.some((m) => [m.address, m.mgmtAddress].some((a) => a !== null && ip(a) === ip(address))))
+    w.fail('address', `${ip(address)} is a member's address`);
+  w.rejectUnknown();
+  return { name, address };
 }
 
 function member(m: Fields, boardFenceAgent: boolean): Member {

@@ -69,7 +69,7 @@ export interface Config {
    * holder asks for renewal, ρ (`drift`), d_drop (`dropMs`). A voter's promise, and the quiet
    * period after a start, last (L + d_drop)·(1+ρ).
    */
-  lease: { durationMs: number; renewMs: number; drift: number; dropMs: number };
+  lease: { durationMs: number; renewMs: number; drift: number; dropMs: number; witness: LeaseWitness | null };
   shell: {
     /** When set, mutating shell commands ask for this password. */
     passwordFile: string | null;
@@ -204,4 +204,14 @@ export interface RedfishBoard {
   caFile: string | null;
   fingerprint: string | null;
   insecure: boolean;
+}
+
+/**
+ * A lease voter that is no member (`lease.witness`): `hotspare witness` on a third machine,
+ * so that two members have a majority of three. `address`: its fixed service-LAN address
+ * with prefix; lease frames go to it there, on `peer.port`.
+ */
+export interface LeaseWitness {
+  name: string;
+  address: string;
 }

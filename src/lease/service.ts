@@ -15,7 +15,7 @@ import type { LogLevel, PeerPath } from '../role/types.js';
 import { decodeLeaseFrame, encodeLeaseFrame, isLeaseDatagram } from './frame.js';
 import type { LeaseFrame, LeaseKind } from './frame.js';
 import { leaseAfterGrant, majority, promiseUs, released, vote } from './rules.js';
-import type { HolderRound, LeaseTiming, VoterState } from './rules.js';
+import type { HolderRound, LeaseTiming, Vote, VoterState } from './rules.js';
 
 export interface LeaseServiceOptions {
   self: string;
@@ -37,6 +37,8 @@ export interface LeaseServiceOptions {
   /** This server gave its claim (never held) up to a higher one. */
   onYield: (epoch: number, detail: string) => void;
   log: (level: LogLevel, event: string, message: string, fields?: LogFields) => void;
+  /** Each answer this voter gave to another's request (the witness logs them). */
+  onVote?: (from: string, epoch: number, vote: Vote) => void;
 }
 
 interface Holding {
@@ -286,6 +288,7 @@ export class LeaseService {
       this.counts.grantsSent += 1;
     } else this.counts.refusalsSent += 1;
     this.sendOn('lan', m, v.granted ? 'grant' : 'refusal', f.epoch, f.seq);
+    this.o.onVote?.(from, f.epoch, v);
   }
 
   private onGrant(f: LeaseFrame): void {

@@ -18,6 +18,8 @@ import { parseBoard, parseConfig } from '../config/index.js';
 import type { Config } from '../config/index.js';
 import { MemoryLog } from '../log/index.js';
 import { NONCE_BYTES, PeerKey } from '../peer/index.js';
+import { LeaseWitness } from '../lease/witness.js';
+import { leaseVoters } from '../lease/voters.js';
 import { nextRandom } from '../../hal/base/random.js';
 
 export interface SimOptions {
@@ -41,6 +43,11 @@ export interface SimOptions {
   peers?: boolean;
   /** Every server's switch port can be shut by the others (an isolation device); default false. */
   isolation?: boolean;
+  /**
+   * A lease witness (`lease.witness`, the third voter of a two-member lease cluster) on its
+   * own simulated machine at WITNESS_ADDRESS, started by `bootAll`; default false.
+   */
+  witness?: boolean;
 }
 
 export interface SimNode {
@@ -67,6 +74,7 @@ export interface SimNode {
 const PRIMARY = '198.18.0.10/24';
 const MONITOR = '198.18.0.9/24';
 const UPLINK = { ip: '198.18.0.1', mac: '02:00:00:00:00:01' };
+const WITNESS = { name: 'w', address: '198.18.0.50/24', mac: '02:00:00:00:00:50' };
 
 /**
  * N agents with simulated drivers on one simulated LAN, in virtual time: the deterministic
@@ -84,6 +92,12 @@ export class SimCluster {
   /** The switch ports, when `isolation` is on (test control: take the switch down, read its commands). */
   readonly switchPorts = new Map<string, SimIsolationController>();
   private readonly bootDelayUs: number;
+  /** The witness's machine (test control: cut its cable, power it off), when `witness` is on. */
+  readonly witnessHost: SimHost | null = null;
+  /** The running witness; null when off, or powered off. */
+  witness: LeaseWitness | null = null;
+  /** The witness's log. */
+  readonly witnessLog = new MemoryLog(20_000);
 
   constructor(readonly options: SimOptions) {
     this.lan = new SimLan(this.clock, options.latencyUs ?? 50, options.seed ^ 0x5eed);
@@ -132,6 +146,7 @@ export class SimCluster {
           boot: { jitter_ms: 50, check_ms: 20 },
           spare: { check_ms: 500, jitter_ms: 300 },
           ...(peers ? { peer: { key_file: '/sim/peer.key' } } : {}),
+          ...(options.witness === true ? { lease: { witness: { name: WITNESS.name, address: WITNESS.address } } } : {}),
           state_dir: `/sim/${name}`,
           control_socket: `/sim/${name}.sock`,
         },
@@ -162,7 +177,53 @@ export class SimCluster {
         powerLog: [],
       });
     });
+    if (options.witness === true) this.witnessHost = this.lan.addHost(WITNESS.name, WITNESS.mac);
   }
+
+  /**
+   * Starts the lease witness on its machine (powered on if it was off): the same voter as
+   * `hotspare witness`, on the simulated LAN.
+   */
+  startWitness(): void {
+    const host = this.witnessHost;
+    if (host === null || this.witness !== null) return;
+    if (!host.powered) host.powerOn();
+    const config = [...this.nodes.values()][0]?.config;
+    if (config === undefined) return;
+    const clock = new HostClock(this.clock, host);
+    const transport = new SimPeerTransport(
+      this.peerNet,
+      host,
+      [{ path: 'lan', address: ipOf(WITNESS.address) }],
+      config.peer.port,
+    );
+    const l = config.lease;
+    const log = this.witnessLog;
+    this.witness = new LeaseWitness({
+      self: WITNESS.name,
+      voters: leaseVoters(config),
+      port: config.peer.port,
+      key: this.peerKey,
+      transport,
+      clock,
+      nonce: seededNonce(this.options.seed ^ 0x77),
+      timing: { durationUs: l.durationMs * 1000, drift: l.drift, dropUs: l.dropMs * 1000 },
+      log: (level, event, message, fields = {}) =>
+        log.emit({ atMs: 0, atUs: this.clock.nowUs(), level, node: WITNESS.name, event, message, fields }),
+    });
+    this.witnessTransport = transport;
+  }
+
+  /** The witness's machine loses power: it forgets every promise (quiet for Q when started again). */
+  stopWitness(): void {
+    this.witness?.stop();
+    this.witness = null;
+    this.witnessTransport?.close();
+    this.witnessTransport = null;
+    this.witnessHost?.powerOff();
+  }
+
+  private witnessTransport: SimPeerTransport | null = null;
 
   node(name: string): SimNode {
     const node = this.nodes.get(name);
@@ -172,6 +233,7 @@ export class SimCluster {
 
   /** Boots every server at the same virtual instant. */
   async bootAll(): Promise<void> {
+    this.startWitness();
     for (const name of this.nodes.keys()) this.startAgent(name);
     await this.clock.runFor(0);
   }
@@ -331,6 +393,7 @@ export class SimCluster {
 
   async stop(): Promise<void> {
     for (const node of this.nodes.values()) node.agent?.stop();
+    this.witness?.stop();
   }
 }
 

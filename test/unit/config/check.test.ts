@@ -462,7 +462,7 @@ describe('config and `hotspare check`', () => {
       }),
     );
     expect(two.code, two.out).to.not.equal(0);
-    expect(two.out).to.match(/fencing\.gate.*lease needs at least 3 voting members/);
+    expect(two.out).to.match(/fencing\.gate.*lease needs at least 3 voters: 2 members .* and no lease\.witness/);
     const noKey = check(
       write((d) => {
         d['fencing'] = { ...(d['fencing'] ?? {}), gate: 'lease' };
@@ -492,6 +492,40 @@ describe('config and `hotspare check`', () => {
       }),
     );
     expect(ok.code, ok.out).to.equal(0);
+  });
+
+  it('fencing.gate: lease with two members and lease.witness is accepted and counts 3 voters; a witness that is a member is refused', () => {
+    const twoAndWitness = (witness: Record<string, unknown>) => (d: Record<string, any>) => {
+      d['fencing'] = { ...(d['fencing'] ?? {}), gate: 'lease' };
+      d['cluster']['members'] = d['cluster']['members'].slice(0, 2);
+      d['lease'] = { witness };
+    };
+    const ok = check(write(twoAndWitness({ name: 'w', address: '198.18.0.50/24' })));
+    expect(ok.code, ok.out).to.equal(0);
+    expect(ok.out).to.contain('granted by 2 of 3 voters, the witness w at 198.18.0.50/24 among them');
+    const named = check(write(twoAndWitness({ name: 'a', address: '198.18.0.50/24' })));
+    expect(named.code).to.not.equal(0);
+    expect(named.out).to.contain('lease.witness.name: "a" is a member\'s name');
+    const addressed = check(write(twoAndWitness({ name: 'w', address: '198.18.0.10/24' })));
+    expect(addressed.code).to.not.equal(0);
+    expect(addressed.out).to.contain('lease.witness');
+    const unknown = check(write(twoAndWitness({ name: 'w', address: '198.18.0.50/24', port: 1 })));
+    expect(unknown.out).to.contain('lease.witness.port: unknown key');
+    const missing = check(write(twoAndWitness({ name: 'w' })));
+    expect(missing.out).to.contain('lease.witness.address: is required');
+  });
+
+  it('a witness reads the cluster config with its node ignored; without lease.witness it refuses to start, naming the field', () => {
+    const file = write((d) => {
+      d['node'] = 'nobody';
+      d['lease'] = { witness: { name: 'w', address: '198.18.0.50/24' } };
+    });
+    expect(loadConfig(file, { witness: true }).node).to.equal('w');
+    const none = write((d) => (d['node'] = 'nobody'));
+    expect(() => loadConfig(none, { witness: true })).to.throw(/lease\.witness: is required to run a witness/);
+    const r = spawnSync(process.execPath, [CLI, 'witness', '--config', none], { encoding: 'utf8' });
+    expect(r.status).to.equal(1);
+    expect(r.stderr).to.contain('lease.witness: is required to run a witness');
   });
 
   it("warns when fencing.power_resend_ms or power_timeout_ms does not fit the board's typical power-off time", () => {

@@ -1,0 +1,15 @@
+import { ip } from '../config/index.js';
+import type { Config } from '../config/index.js';
+import { peerMembers } from '../peer/index.js';
+import type { PeerMemberAddresses } from '../peer/heartbeat.js';
+
+/**
+ * The lease gate's voters: every member (spares included) and the witness when
+ * `lease.witness` is set. The witness is reached on the service LAN only, like every lease
+ * frame; it has no management path and sends no heartbeat.
+ */
+export function leaseVoters(config: Config): PeerMemberAddresses[] {
+  const members = peerMembers(config);
+  const w = config.lease.witness;
+  return w === null ? members : [...members, { name: w.name, lan: ip(w.address), mgmt: null }];
+}
