@@ -59,6 +59,16 @@ export class LabSwitch {
    * misconfigured host, or a forger answering ARP for it). Returns its removal.
    */
   async stranger(address: string, mac: string): Promise<() => Promise<void>> {
+    const { remove } = await this.plugHost(`${bare(address)}/32`, mac);
+    this.log(`stranger ${mac} holds ${address}`);
+    return remove;
+  }
+
+  /**
+   * A machine of its own plugged into the switch: a namespace whose eth0 (with `mac`) holds
+   * `address` (with its prefix, so it reaches the subnet). Returns the namespace and its removal.
+   */
+  async plugHost(address: string, mac: string): Promise<{ netns: string; remove: () => Promise<void> }> {
     const netns = `hs${this.plan.id}-x${this.strangers++}`;
     await addNetns(netns);
     this.createdNetns.push(netns);
@@ -66,12 +76,12 @@ export class LabSwitch {
     await ipBatchOnce(netns, [
       'link set lo up',
       `link add eth0 address ${mac} type veth peer name ${port} netns ${this.plan.lanNetns}`,
-      `address add ${bare(address)}/32 dev eth0`,
+      `address add ${address} dev eth0`,
       'link set eth0 up',
     ]);
     await ipBatchOnce(this.plan.lanNetns, [`link set ${port} master br0 up`]);
-    this.log(`stranger ${mac} holds ${address} (${netns})`);
-    return () => deleteNetns(netns);
+    this.log(`host ${mac} at ${address} plugged in (${netns})`);
+    return { netns, remove: () => deleteNetns(netns) };
   }
 
   /** Bridge port state through `bridge(8)`: `ip link ... bridge_slave state 0` is ignored here. */

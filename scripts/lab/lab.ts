@@ -6,7 +6,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { mkdir, rm, stat } from 'node:fs/promises';
-import { appendFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:net';
 import { basename, join } from 'node:path';
 import type { IpmitoolBmcOptions } from '../../hal/bmc/ipmitool.js';
@@ -42,7 +42,7 @@ import { NetRecorder, recordLab, wallMinusMonoUs } from './monitor.js';
 import type { RecordedEvent } from './monitor.js';
 import { buildNetwork, deleteNetns, listNetns } from './netns.js';
 import { Observer } from './observer.js';
-import { LAB_ROOT } from './paths.js';
+import { LAB_ROOT, agentMain } from './paths.js';
 import type { RedfishTls } from './redfish-ca.js';
 import { readProcStat } from './proc-stat.js';
 import { handleLabRequest } from './requests.js';
@@ -115,6 +115,12 @@ export interface LabOptions {
    * (`members[].isolation`, SNMP IF-MIB on the lab switch), for the `isolated` gate.
    */
   isolation?: boolean;
+  /**
+   * A lease witness (`hotspare witness`) on a machine of its own on the LAN, started before the
+   * agents with the first server's config file; give every server's config the same
+   * `lease.witness` (through `config`). Its log: RUN/witness.log.
+   */
+  witness?: { name: string; address: string };
 }
 
 export interface PowerTiming {
@@ -342,6 +348,7 @@ export class Lab {
       await mkdir(server.paths.stateDir, { recursive: true, mode: 0o700 });
       await writeAgentFiles(server.paths, this.configFor(server.plan), this.boardFor(server.plan));
     }
+    if (this.options.witness !== undefined) await this.startWitness(this.options.witness);
     if (this.options.startAgents !== false) {
       this.log(`lab ${this.id}: starting agents`);
       await Promise.all([...this.servers.values()].map((server) => this.agents.start(server)));
@@ -385,6 +392,32 @@ export class Lab {
       createdAt: new Date().toISOString(),
     };
     await writeLabRecord(record);
+  }
+
+  /** The lease witness process, with LabOptions.witness. */
+  witness: ManagedProcess | null = null;
+
+  private async startWitness(w: { name: string; address: string }): Promise<void> {
+    if (this.lanSwitch === null) throw new Error('the lab switch is not up yet');
+    const { netns } = await this.lanSwitch.plugHost(w.address, '02:00:00:00:00:50');
+    const first = [...this.servers.values()][0];
+    if (first === undefined) throw new Error('a lab witness needs a server whose config it reads');
+    this.witness = this.group.spawn({
+      name: `witness-${w.name}`,
+      argv: [process.execPath, agentMain(), 'witness', '--config', first.paths.config],
+      netns,
+      logFile: join(this.runDir, 'witness.log'),
+    });
+    this.log(`lab ${this.id}: witness ${w.name} at ${w.address} (${netns})`);
+  }
+
+  /** The witness's log so far (JSON lines), for tests. */
+  witnessLog(): string {
+    try {
+      return readFileSync(join(this.runDir, 'witness.log'), 'utf8');
+    } catch {
+      return '';
+    }
   }
 
   // ---- agents --------------------------------------------------------------------------

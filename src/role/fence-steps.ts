@@ -74,21 +74,44 @@ export function startFence(c: MachineConfig, s: RoleState, nowUs: number, out: A
     s.probe.strangerMac === null ? 'no member was seen holding it' : `held by ${s.probe.strangerMac}, no member`;
   if (c.fencing.required) {
     const others = c.members.map((m) => m.name).filter((name) => name !== c.self);
+    // Under the lease gate the majority is the proof that nobody else holds a lease, and
+    // fencing every other member would power off the voters the claim needs.
+    if (c.lease !== null) {
+      out.push(
+        log('warn', 'primary-down-unknown-holder', `${window}; the primary address was ${seen}: claiming on a lease`, {
+          misses: s.probe.misses,
+        }),
+      );
+      return leaseTakeover(c, s, [], attempt, window, nowUs, out);
+    }
+    // Rule: a member that said, authenticated and recently, that it is a spare holding
+    // nothing cannot hold the address unseen (a spare reaches the primary role only through
+    // the monitor role and a fence of its own); every other member could, and is fenced.
+    const spares = others.filter((name) => releasedPrimary(c, s.peers, name));
+    const targets = others.filter((name) => !spares.includes(name));
+    const excused = spares.length === 0 ? '' : `; not ${spares.join(', ')}: heard as spares holding nothing`;
     out.push(
       log(
         'warn',
         'primary-down-unknown-holder',
-        `${window}; the primary address was ${seen}: fencing every other member (${others.join(', ')})`,
-        {
-          targets: others.join(','),
-          misses: s.probe.misses,
-        },
+        targets.length === 0
+          ? `${window}; the primary address was ${seen}, and every other member (${spares.join(', ')}) is heard as a spare holding nothing: no fence`
+          : `${window}; the primary address was ${seen}: fencing ${targets.join(', ')}${excused}`,
+        { targets: targets.join(','), spares: spares.join(','), misses: s.probe.misses },
       ),
     );
-    // Under the lease gate the majority is the proof that nobody else holds a lease, and
-    // fencing every other member would power off the voters the claim needs.
-    if (c.lease !== null) return leaseTakeover(c, s, [], attempt, window, nowUs, out);
-    return issueFences(s, others, others, [], attempt, out);
+    if (targets.length === 0) {
+      // [0013] still confirms the silence before the claim.
+      out.push({ type: 'check', id: 0, address: 'primary', windowUs: c.fencing.confirmUs });
+      const fence = { status: 'running' as const, targets: [], pending: [], fenced: [], attempt, spares };
+      return go(
+        { ...s, fence },
+        'confirming',
+        'every other member is a spare holding nothing; confirming the primary address is silent',
+        out,
+      );
+    }
+    return issueFences(s, targets, targets, [], attempt, out, spares);
   }
   if (s.probe.strangerMac !== null) {
     out.push(log('error', 'no-fence-target', `${window}; the primary address was ${seen}: not taking over`));
@@ -100,7 +123,10 @@ export function startFence(c: MachineConfig, s: RoleState, nowUs: number, out: A
   return persistAndReboot(s, 'primary', 'primary address silent and never held since this monitor started', out);
 }
 
-/** Asks for the fence of each of `now` (the rest of `targets` are already fenced). */
+/**
+ * Asks for the fence of each of `now` (the rest of `targets` are already fenced). `spares`:
+ * the members excused as spares holding nothing (only with no holder seen).
+ */
 function issueFences(
   s: RoleState,
   targets: readonly string[],
@@ -108,13 +134,22 @@ function issueFences(
   fenced: readonly string[],
   attempt: number,
   out: Action[],
+  spares: readonly string[] = [],
 ): RoleState {
   for (const target of now) out.push({ type: 'fence', target });
   // Targets already fenced in an earlier round keep how they were fenced.
   const isolated = (s.fence.isolated ?? []).filter((t) => fenced.includes(t));
   return {
     ...s,
-    fence: { status: 'running', targets, pending: now, fenced, attempt, ...(isolated.length > 0 ? { isolated } : {}) },
+    fence: {
+      status: 'running',
+      targets,
+      pending: now,
+      fenced,
+      attempt,
+      ...(isolated.length > 0 ? { isolated } : {}),
+      ...(spares.length > 0 ? { spares } : {}),
+    },
   };
 }
 
@@ -176,7 +211,7 @@ export function onFenceRetry(c: MachineConfig, s: RoleState, nowUs: number, out:
       targets: rest.join(','),
     }),
   );
-  return issueFences(s, targets, rest, fenced, attempt + 1, out);
+  return issueFences(s, targets, rest, fenced, attempt + 1, out, s.fence.spares ?? []);
 }
 
 export function takeOver(c: MachineConfig, s: RoleState, nowUs: number, out: Action[]): RoleState {
@@ -189,15 +224,20 @@ export function takeOver(c: MachineConfig, s: RoleState, nowUs: number, out: Act
   if (c.fencing.powerCycle === 'off-on') for (const target of fenced) after.push({ type: 'power-on', target });
   const all = targets.length > 0 && fenced.length === targets.length;
   const isolated = s.fence.isolated ?? [];
+  const spares = s.fence.spares ?? [];
+  // With no holder ever seen, the reason names every member fenced and every spare excused.
+  const everyOther = all && (targets.length > 1 || spares.length > 0);
   const reason = s.fence.released
     ? `took over from ${targets[0] ?? 'nobody'} after its authenticated release`
-    : targets.length === 1 && all && isolated.length === 1
+    : !everyOther && targets.length === 1 && all && isolated.length === 1
       ? `took over from ${targets[0] ?? 'nobody'} after its isolation was confirmed (its power-off continues)`
-      : targets.length === 1 && all
+      : !everyOther && targets.length === 1 && all
         ? `took over from ${targets[0] ?? 'nobody'} after fencing it`
         : all
-          ? `took over after fencing every other member (${fenced.join(', ')})${isolated.length > 0 ? `, ${isolated.join(', ')} by isolation (power-off continues)` : ''}: no member was seen holding the primary address`
-          : `took over from ${targets.join(', ') || 'nobody'} without a fence (fencing.required is false)`;
+          ? `took over after fencing every other member (${fenced.join(', ')})${isolated.length > 0 ? `, ${isolated.join(', ')} by isolation (power-off continues)` : ''}${spares.length > 0 ? ` but the spares heard holding nothing (${spares.join(', ')})` : ''}: no member was seen holding the primary address`
+          : targets.length === 0 && spares.length > 0
+            ? `took over with no fence: every other member (${spares.join(', ')}) was heard as a spare holding nothing, and no member was seen holding the primary address`
+            : `took over from ${targets.join(', ') || 'nobody'} without a fence (fencing.required is false)`;
   stopProbing(out);
   const poweredOff = c.fencing.powerCycle === 'off-on' ? fenced : [];
   return claimPrimary(c, { ...s, poweredOff }, nowUs, reason, out, after);

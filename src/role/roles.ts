@@ -72,7 +72,12 @@ export function enterSpare(
     next = { ...s, role: 'spare', epoch: nextEpoch(s) };
     out.push({ type: 'persist', role: 'spare', epoch: next.epoch, reason });
   }
-  if (how.recheck !== true) out.push({ type: 'hook', hook: 'on_spare' });
+  if (how.recheck !== true) {
+    // Rule: a spare holds no cluster address, also none left in the kernel by an agent that
+    // died (its heartbeat says "spare, holding nothing", which a monitor relies on).
+    out.push({ type: 'release', address: 'primary' }, { type: 'release', address: 'monitor' });
+    out.push({ type: 'hook', hook: 'on_spare' });
+  }
   // Rule: re-check on a period with jitter, so spares racing for a freed monitor
   // address rarely check at the same instant (and the conflict check settles the rest).
   const { value, seed } = nextRandom(next.rng);

@@ -142,6 +142,11 @@ export interface FenceState {
   attempt: number;
   /** The holder released the address itself (authenticated heartbeat): no fence needed. */
   released?: boolean;
+  /**
+   * With no member seen holding the address: the other members not fenced because each said,
+   * authenticated and recently, that it is a spare holding nothing (`releasedPrimary`).
+   */
+  spares?: readonly string[];
 }
 
 export interface RoleState {

@@ -143,4 +143,53 @@ describe('lab: the lease gate (real agents, enforcer process, 4 s BMCs)', functi
     await converged(l, 60_000);
     expect(l.splitBrainViolations()).to.deep.equal([]);
   });
+
+  it('two servers and a witness (hotspare witness on a machine of its own): a hung primary is taken over on a lease the witness granted, before the BMC cuts the power', async () => {
+    const witness = { name: 'w', address: '198.18.0.50/24' };
+    const l = await startLab({
+      servers: 2,
+      config: { ...CONFIG, lease: { ...CONFIG.lease, witness } },
+      bmcOffDelayMs: BMC_OFF_DELAY_MS,
+      witness,
+    });
+    lab = l;
+    const before = await converged(l);
+    await l.waitFor(
+      () => agentLog(l, before.primary).some((x) => x.event === 'lease-held' && /of 3, 2 needed/.test(x.message)),
+      10_000,
+      'the primary logging a lease of 2 of 3 voters',
+      50,
+    );
+    const grantsTo = (who: string): number =>
+      l
+        .witnessLog()
+        .split('\n')
+        .filter((line) => line.includes('"witness-grant"') && line.includes(`"to":"${who}"`)).length;
+    expect(grantsTo(before.primary)).to.be.at.least(1);
+    const hangUs = monoUs();
+    l.hang(before.primary);
+    const dropUs = await l.waitFor(
+      () => changes(l, before.primary, hangUs, true)[0],
+      10_000,
+      "the enforcer removing the hung primary's address",
+      20,
+    );
+    const claimUs = await l.waitFor(
+      () => changes(l, before.monitor, hangUs, false)[0],
+      15_000,
+      'the monitor claiming the primary address',
+      20,
+    );
+    expect(dropUs).to.be.below(claimUs);
+    expect(claimUs - hangUs).to.be.below(BMC_OFF_DELAY_MS * 1000);
+    // Only the witness can have given the monitor its second vote: the primary is hung.
+    await l.waitFor(() => grantsTo(before.monitor) > 0 || undefined, 5000, 'the witness granting the monitor', 50);
+    console.log(
+      `      two servers + witness: hang -> address removed ${((dropUs - hangUs) / 1000).toFixed(1)} ms, -> monitor's claim ${((claimUs - hangUs) / 1000).toFixed(1)} ms`,
+    );
+    expect(l.splitBrainViolations()).to.deep.equal([]);
+    await l.restore(before.primary, 'hang');
+    await converged(l, 60_000);
+    expect(l.splitBrainViolations()).to.deep.equal([]);
+  });
 });

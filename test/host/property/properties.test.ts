@@ -180,6 +180,16 @@ function fenceTargets(reason: string): string[] {
   return every === null ? [] : (every[1] ?? '').split(', ');
 }
 
+/** The members a takeover did not fence because they were heard as spares holding nothing. */
+function excusedSpares(reason: string): string[] {
+  const m =
+    /(?:every other member \(([\w, ]+)\) was heard as a spare holding nothing|but the spares heard holding nothing \(([\w, ]+)\))/.exec(
+      reason,
+    );
+  const list = m?.[1] ?? m?.[2];
+  return list === undefined ? [] : list.split(', ');
+}
+
 const PRIMARY_IP = '198.18.0.10';
 /** Two-holder time admitted as the known silent-holder limit, summed over a test's schedules. */
 const exposure = { silentHolderUs: 0, silentHolderCases: 0 };
@@ -307,7 +317,13 @@ async function check(
         continue;
       }
       const targets = fenceTargets(t.reason);
-      if (targets.length === 0) violations.push(`${key}: takeover without a fence: ${t.reason}`);
+      // Members not fenced because they were heard as spares holding nothing: at the claim
+      // none of them holds the address in its kernel (ground truth).
+      const spares = excusedSpares(t.reason);
+      for (const name of spares)
+        if (cluster.node(name).host.addresses.has(PRIMARY_IP))
+          violations.push(`${key}: took over beside ${name}, excused as a spare, whose kernel holds the address`);
+      if (targets.length === 0 && spares.length === 0) violations.push(`${key}: takeover without a fence: ${t.reason}`);
       // Ground truth from each fenced server's BMC: it carried out a power off (or a cycle)
       // since this server last became monitor; or, with the isolated gate, its switch port
       // was cut and is still cut (or the server off) at the claim.

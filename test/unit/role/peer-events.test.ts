@@ -45,6 +45,12 @@ function heard(
   };
 }
 
+/** The reason of the machine's latest transition. */
+function lastReason(run: Run): string {
+  const t = run.actions.filter((a) => a.type === 'transition').at(-1);
+  return t?.type === 'transition' ? t.reason : '';
+}
+
 const fences = (actions: Action[]): string[] =>
   actions.filter((a) => a.type === 'fence').map((a) => (a.type === 'fence' ? a.target : ''));
 
@@ -176,6 +182,112 @@ describe('role machine: a handover without a power cut (authenticated release)',
     run.feed({ ...heard('a', 'lan', 152 * MS, false), phase: 'primary', role: 'primary', holdsPrimary: true });
     miss(run, 3, 160 * MS);
     expect(fences(run.last)).to.deep.equal(['a']);
+  });
+});
+
+describe('role machine: no holder ever seen, members heard as spares holding nothing are not fenced (property seed 20261203, schedule 4072)', () => {
+  const config = (): MachineConfig => machine({ peer: { paths: { a: ['lan', 'mgmt'], c: ['lan'] } } });
+
+  /** A monitor that never saw a holder, past its grace, with what `a` and `c` said. */
+  function neverSeen(a: Phase | null, c: Phase | null): Run {
+    const run = bootTo('monitor', config());
+    run.feed({
+      type: 'check-result',
+      nowUs: 150 * MS,
+      startedUs: 140 * MS,
+      address: 'monitor',
+      taken: false,
+      evidence: [],
+    });
+    for (const [node, phase] of [
+      ['a', a],
+      ['c', c],
+    ] as const)
+      if (phase !== null)
+        run.feed({ ...heard(node, 'lan', 160 * MS, false), phase, role: phase === 'spare' ? 'spare' : 'primary' });
+    miss(run, 6, 150 * MS);
+    miss(run, 1, 150 * MS + 2000 * MS);
+    return run;
+  }
+
+  it('every other member a spare holding nothing: no fence, [0013] still confirms, then the claim says why', () => {
+    const run = neverSeen('spare', 'spare');
+    expect(fences(run.actions)).to.deep.equal([]);
+    expect(run.state.phase).to.equal('confirming');
+    expect(run.find('check')).to.include({ address: 'primary' });
+    run.feed({
+      type: 'check-result',
+      nowUs: 2200 * MS,
+      startedUs: 2190 * MS,
+      address: 'primary',
+      taken: false,
+      evidence: [],
+    });
+    expect(run.state.phase).to.equal('primary');
+    expect(run.actions.some((a) => a.type === 'power-on')).to.equal(false);
+    expect(lastReason(run)).to.contain('every other member (a, c) was heard as a spare holding nothing');
+  });
+
+  it('one spare, one member booting (it could claim at boot): only the booting one is fenced', () => {
+    const run = neverSeen('spare', 'boot-wait');
+    expect(fences(run.actions)).to.deep.equal(['c']);
+    run.feed({ type: 'fence-result', nowUs: 2300 * MS, target: 'c', ok: true, detail: 'off' });
+    run.feed({
+      type: 'check-result',
+      nowUs: 2310 * MS,
+      startedUs: 2300 * MS,
+      address: 'primary',
+      taken: false,
+      evidence: [],
+    });
+    expect(run.state.phase).to.equal('primary');
+    expect(lastReason(run)).to.contain('but the spares heard holding nothing (a)');
+    expect(run.last.filter((x) => x.type === 'power-on')).to.deep.equal([{ type: 'power-on', target: 'c' }]);
+  });
+
+  it('a spare that went silent on every path since is fenced; one never heard is fenced', () => {
+    const run = bootTo('monitor', config());
+    run.feed({
+      type: 'check-result',
+      nowUs: 150 * MS,
+      startedUs: 140 * MS,
+      address: 'monitor',
+      taken: false,
+      evidence: [],
+    });
+    run.feed({ ...heard('a', 'lan', 160 * MS, false), phase: 'spare', role: 'spare' });
+    run.feed({ type: 'peer-silent', nowUs: 1200 * MS, node: 'a', path: 'lan' });
+    run.feed({ type: 'peer-silent', nowUs: 1200 * MS, node: 'a', path: 'mgmt' });
+    miss(run, 6, 150 * MS);
+    miss(run, 1, 150 * MS + 2000 * MS);
+    expect(fences(run.actions)).to.deep.equal(['a', 'c']);
+  });
+
+  it('a spare that says it holds the primary address is fenced', () => {
+    const run = bootTo('monitor', config());
+    run.feed({
+      type: 'check-result',
+      nowUs: 150 * MS,
+      startedUs: 140 * MS,
+      address: 'monitor',
+      taken: false,
+      evidence: [],
+    });
+    run.feed({ ...heard('a', 'lan', 160 * MS, false), phase: 'spare', role: 'spare', holdsPrimary: true });
+    run.feed({ ...heard('c', 'lan', 160 * MS, false), phase: 'spare', role: 'spare' });
+    miss(run, 6, 150 * MS);
+    miss(run, 1, 150 * MS + 2000 * MS);
+    expect(fences(run.actions)).to.deep.equal(['a']);
+  });
+
+  it('entering spare releases both cluster addresses (none may stay in the kernel of a "spare holding nothing")', () => {
+    const run = bootTo('spare', config());
+    const releases = run.actions
+      .filter((a) => a.type === 'release')
+      .map((a) => (a.type === 'release' ? a.address : ''));
+    expect(releases).to.deep.equal(['primary', 'monitor']);
+    const at = (type: Action['type']): number => run.actions.findIndex((a) => a.type === type);
+    expect(at('release')).to.be.lessThan(at('hook'));
   });
 });
 

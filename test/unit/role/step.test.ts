@@ -227,7 +227,7 @@ describe('role machine: boot (FIG. 1 and FIG. 2)', () => {
       evidence: ['arp-reply y'],
     });
     expect(run.state.phase).to.equal('spare');
-    expect(run.types()).to.deep.equal(['persist', 'hook', 'set-timer']);
+    expect(run.types()).to.deep.equal(['persist', 'release', 'release', 'hook', 'set-timer']);
     expect(run.find('persist')).to.include({ role: 'spare' });
     expect(run.types()).to.not.include('reboot');
     expect(run.timer('spare-check')).to.be.within(200 * MS + 1000 * MS, 200 * MS + 1500 * MS);
