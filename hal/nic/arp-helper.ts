@@ -4,7 +4,9 @@
  *
  * Protocol (one line each way per request): we write `ID probe IPV4 WINDOW_MS` or
  * `ID announce IPV4 COUNT INTERVAL_MS`; it answers `ID silent`, `ID arp-reply MAC ...`,
- * `ID done` or `ID error MESSAGE`. It prints `ready` once its packet socket is open and bound,
+ * `ID done` or `ID error MESSAGE`. A watch (`ID watch IPV4 INTERVAL_MS LIMIT_MS`) is answered
+ * by one `ID seen KIND MAC` line per packet as it arrives and `ID ended` at its limit or after
+ * our `ID end`. It prints `ready` once its packet socket is open and bound,
  * so a probe sent after `start` resolves hears every packet of its window.
  *
  * Contract:
@@ -32,6 +34,21 @@ export interface ArpHelperOptions {
 /** One observation of a probe: `arp-reply MAC` (someone uses it), `arp-probe MAC` (someone probes for it). */
 export type ArpObservation = `arp-reply ${string}` | `arp-probe ${string}`;
 
+/** A watch in flight (see `watch`). */
+export interface ArpWatch {
+  /** Asks the helper to end the watch now; `ended` settles when it has. Idempotent. */
+  end(): void;
+  /** Settles when the watch ended (its limit, `end`), or fails (the helper exited, an error). */
+  readonly ended: Promise<void>;
+}
+
+interface Watching {
+  onSeen: (observation: ArpObservation) => void;
+  resolve: () => void;
+  reject: (error: Error) => void;
+  timer: NodeJS.Timeout;
+}
+
 interface Pending {
   resolve: (answer: string) => void;
   reject: (error: Error) => void;
@@ -43,6 +60,7 @@ const STDERR_KEPT = 2000;
 
 export class ArpHelper {
   private readonly pending = new Map<string, Pending>();
+  private readonly watches = new Map<string, Watching>();
   private readonly exitListeners: Array<(error: Error) => void> = [];
   private nextId = 1;
   private stdoutPending = '';
@@ -136,6 +154,41 @@ export class ArpHelper {
     }
   }
 
+  /**
+   * Probes for `ip` at once and every `intervalMs` (whole ms) until `limitMs` or `end()`,
+   * calling `onSeen` as each packet from a holder (`arp-reply`) or a prober (`arp-probe`) of
+   * the address arrives, so the caller knows when it was heard.
+   */
+  watch(ip: string, intervalMs: number, limitMs: number, onSeen: (observation: ArpObservation) => void): ArpWatch {
+    if (this.exit !== null) {
+      const failed = Promise.reject(this.exit);
+      failed.catch(() => undefined);
+      return { end: () => undefined, ended: failed };
+    }
+    const id = String(this.nextId);
+    this.nextId += 1;
+    let endSent = false;
+    const ended = new Promise<void>((resolve, reject) => {
+      const limit = limitMs + this.marginMs;
+      const timer = setTimeout(() => {
+        this.watches.delete(id);
+        reject(new Error(`hotspare-arp helper did not end watch ${id} within ${limit} ms (stopped)`));
+        this.stop('SIGKILL');
+      }, limit);
+      this.watches.set(id, { onSeen, resolve, reject, timer });
+      this.child.stdin.write(`${id} watch ${ip} ${intervalMs} ${limitMs}\n`);
+    });
+    ended.catch(() => undefined);
+    return {
+      end: () => {
+        if (endSent || !this.watches.has(id) || this.exit !== null) return;
+        endSent = true;
+        this.child.stdin.write(`${id} end\n`);
+      },
+      ended,
+    };
+  }
+
   /** Kills the child; pending requests fail when it has exited. Idempotent. */
   stop(signal: NodeJS.Signals = 'SIGTERM'): void {
     if (this.child.exitCode === null && this.child.signalCode === null) {
@@ -174,6 +227,8 @@ export class ArpHelper {
     const space = line.indexOf(' ');
     const id = line.slice(0, space);
     const answer = line.slice(space + 1);
+    const watching = this.watches.get(id);
+    if (space > 0 && watching !== undefined) return this.watched(id, watching, answer);
     const request = this.pending.get(id);
     if (space < 0 || request === undefined) {
       return;
@@ -187,6 +242,20 @@ export class ArpHelper {
     }
   }
 
+  private watched(id: string, w: Watching, answer: string): void {
+    const [word, kind, mac] = answer.split(' ');
+    if (word === 'seen' && (kind === 'arp-reply' || kind === 'arp-probe') && MAC.test(mac ?? '')) {
+      w.onSeen(`${kind} ${mac ?? ''}`);
+      return;
+    }
+    this.watches.delete(id);
+    clearTimeout(w.timer);
+    if (answer === 'ended') w.resolve();
+    else if (answer.startsWith('error ')) w.reject(new Error(`hotspare-arp: ${answer.slice('error '.length)}`));
+    // Never read an answer we do not understand as "nothing seen".
+    else w.reject(new Error(`unexpected answer from hotspare-arp helper: ${JSON.stringify(answer)}`));
+  }
+
   private exited(error: Error): void {
     if (this.exit !== null) {
       return;
@@ -197,6 +266,11 @@ export class ArpHelper {
       request.reject(error);
     }
     this.pending.clear();
+    for (const w of this.watches.values()) {
+      clearTimeout(w.timer);
+      w.reject(error);
+    }
+    this.watches.clear();
     for (const listener of this.exitListeners) {
       listener(error);
     }

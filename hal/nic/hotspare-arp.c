@@ -20,7 +20,13 @@
  *     (1-32 of A-Z a-z 0-9 . _ -). Commands run at the same time, in one poll() loop:
  *       ID probe IPV4 WINDOW_MS                -> ID silent | ID arp-reply MAC [arp-probe MAC]...
  *       ID announce IPV4 COUNT INTERVAL_MS     -> ID done  (the first one is sent at once)
- *     as the one-shot modes, each observation (kind MAC) once, in the order seen. A bad line
+ *       ID watch IPV4 INTERVAL_MS LIMIT_MS     -> ID seen KIND MAC, one line per packet as it
+ *                                                 arrives; ID ended at LIMIT_MS or at `ID end`
+ *       ID end                                 -> ends the watch ID (its "ID ended" answers it)
+ *     as the one-shot modes, each observation (kind MAC) once, in the order seen. A watch
+ *     sends a probe at once and every INTERVAL_MS, and reports each observation at once, so
+ *     its reader knows when each was heard (the [0013] silence check that runs through a
+ *     fence: README "Takeover"). A bad line
  *     or a failed send is answered "ID error MESSAGE" ("? error ..." when there is no valid
  *     ID), and serving goes on. Exits 0 at the end of stdin, 3 when it cannot start.
  *
@@ -152,13 +158,13 @@ static enum observation classify(const struct iface *ifc, const struct arp_ipv4 
 }
 
 /* One probe or announcement in progress: its packets go out at fixed offsets from `start`. */
-enum kind { PROBE, ANNOUNCE };
+enum kind { PROBE, ANNOUNCE, WATCH };
 struct request {
     int used;
     enum kind kind;
     char id[MAX_ID + 1];
     uint8_t ip[4];
-    int64_t start, span; /* ns; span: the probe window, or the interval between announcements */
+    int64_t start, span; /* ns; span: the probe window, or the interval between announcements or a watch's probes */
     int total, sent;
     int seen;
     enum observation seen_kind[MAX_SEEN];
@@ -186,18 +192,19 @@ static int64_t send_time(const struct request *r) {
     return r->kind == PROBE ? r->start + (int64_t)r->sent * r->span / r->total : r->start + (int64_t)r->sent * r->span;
 }
 
-/* When this request next needs attention: its next packet, else the end of a probe's window. */
+/* When this request next needs attention: its next packet, else the end of a probe's window
+ * or of a watch's limit (one interval after its last probe). */
 static int64_t deadline(const struct request *r) {
     if (r->sent < r->total) return send_time(r);
-    return r->kind == PROBE ? r->start + r->span : r->start;
+    return r->kind == PROBE ? r->start + r->span : r->kind == WATCH ? r->start + (int64_t)r->total * r->span : r->start;
 }
 
 /* Sends what is due at `now`. 1: complete, 0: not yet, -1: a send failed (errno). */
 static int advance(const struct iface *ifc, struct request *r, int64_t now) {
     static const uint8_t zero[4] = {0, 0, 0, 0};
     while (r->sent < r->total && now >= send_time(r)) {
-        /* A probe's sender IP is 0.0.0.0; an announcement's is the address itself. */
-        if (send_arp(ifc, r->kind == PROBE ? zero : r->ip, r->ip) != 0) return -1;
+        /* A probe's (and a watch's) sender IP is 0.0.0.0; an announcement's is the address itself. */
+        if (send_arp(ifc, r->kind == ANNOUNCE ? r->ip : zero, r->ip) != 0) return -1;
         r->sent++;
     }
     return r->sent >= r->total && now >= deadline(r);
@@ -354,7 +361,9 @@ static int valid_id(const char *id) {
 }
 
 static void finish(struct request *r) {
-    if (r->kind == ANNOUNCE) {
+    if (r->kind == WATCH) {
+        reply(r->id, "ended");
+    } else if (r->kind == ANNOUNCE) {
         reply(r->id, "done");
     } else if (r->seen == 0) {
         reply(r->id, "silent");
@@ -386,7 +395,18 @@ static void command(struct server *s, char *line) {
     int count = 0;
     while (count < 4 && (args[count] = strtok_r(NULL, " \t", &save)) != NULL) count++;
     if (name == NULL) {
-        reply(id, "error missing command (probe or announce)");
+        reply(id, "error missing command (probe, announce, watch or end)");
+        return;
+    }
+    if (strcmp(name, "end") == 0) {
+        for (int i = 0; i < MAX_REQUESTS; i++) {
+            struct request *r = &s->requests[i];
+            if (r->used && r->kind == WATCH && strcmp(r->id, id) == 0) {
+                finish(r);
+                return;
+            }
+        }
+        reply(id, "error end: no watch %s in flight", id);
         return;
     }
     enum kind kind;
@@ -394,6 +414,11 @@ static void command(struct server *s, char *line) {
         kind = PROBE;
     } else if (strcmp(name, "announce") == 0 && count == 3) {
         kind = ANNOUNCE;
+    } else if (strcmp(name, "watch") == 0 && count == 3) {
+        kind = WATCH;
+    } else if (strcmp(name, "watch") == 0) {
+        reply(id, "error watch: usage: ID watch IPV4 INTERVAL_MS LIMIT_MS");
+        return;
     } else if (strcmp(name, "probe") == 0) {
         reply(id, "error probe: usage: ID probe IPV4 WINDOW_MS");
         return;
@@ -401,7 +426,7 @@ static void command(struct server *s, char *line) {
         reply(id, "error announce: usage: ID announce IPV4 COUNT INTERVAL_MS");
         return;
     } else {
-        reply(id, "error unknown command \"%s\" (probe or announce)", shown(name, buffer));
+        reply(id, "error unknown command \"%s\" (probe, announce, watch or end)", shown(name, buffer));
         return;
     }
     uint8_t ip[4];
@@ -416,6 +441,14 @@ static void command(struct server *s, char *line) {
     }
     if (kind == ANNOUNCE && parse_number(args[1], 0, 1000, &first) != 0) {
         reply(id, "error announce: COUNT must be a whole number from 0 to 1000, got \"%s\"", shown(args[1], buffer));
+        return;
+    }
+    if (kind == WATCH && parse_number(args[1], 1, 60000, &first) != 0) {
+        reply(id, "error watch: INTERVAL_MS must be a whole number from 1 to 60000, got \"%s\"", shown(args[1], buffer));
+        return;
+    }
+    if (kind == WATCH && (parse_number(args[2], 1, 600000, &second) != 0 || second < first)) {
+        reply(id, "error watch: LIMIT_MS must be a whole number from INTERVAL_MS to 600000, got \"%s\"", shown(args[2], buffer));
         return;
     }
     if (kind == ANNOUNCE && parse_number(args[2], 0, 600000, &second) != 0) {
@@ -437,6 +470,9 @@ static void command(struct server *s, char *line) {
     }
     if (kind == PROBE) {
         start_request(free_slot, PROBE, ip, probe_count(first), (int64_t)first * 1000000, now_ns());
+    } else if (kind == WATCH) {
+        /* A probe at once and every interval up to the limit; it ends an interval after the last. */
+        start_request(free_slot, WATCH, ip, second / first, (int64_t)first * 1000000, now_ns());
     } else {
         start_request(free_slot, ANNOUNCE, ip, first, (int64_t)second * 1000000, now_ns());
     }
@@ -486,14 +522,21 @@ static void receive_all(struct server *s) {
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
         for (int i = 0; i < MAX_REQUESTS; i++) {
             struct request *r = &s->requests[i];
-            if (!r->used || r->kind != PROBE) continue;
+            if (!r->used || r->kind == ANNOUNCE) continue;
             if (n < 0) {
-                reply(r->id, "error probe: recvfrom: %s", strerror(errno));
+                reply(r->id, "error %s: recvfrom: %s", r->kind == WATCH ? "watch" : "probe", strerror(errno));
                 r->used = 0;
                 continue;
             }
             enum observation kind = classify(s->ifc, &arp, n, &from, r->ip);
-            if (kind != SEEN_NOTHING) observe(r, kind, arp.sha);
+            if (kind == SEEN_NOTHING) continue;
+            if (r->kind == WATCH) {
+                char text[18];
+                format_mac(arp.sha, text);
+                reply(r->id, "seen %s %s", OBSERVATION_NAMES[kind], text);
+            } else {
+                observe(r, kind, arp.sha);
+            }
         }
         if (n < 0) return;
     }
@@ -515,7 +558,7 @@ static int serve(const struct iface *ifc) {
             if (!r->used) continue;
             int state = advance(ifc, r, now);
             if (state < 0) {
-                reply(r->id, "error %s: sendto: %s", r->kind == PROBE ? "probe" : "announce", strerror(errno));
+                reply(r->id, "error %s: sendto: %s", r->kind == PROBE ? "probe" : r->kind == ANNOUNCE ? "announce" : "watch", strerror(errno));
                 r->used = 0;
             } else if (state > 0) {
                 finish(r);

@@ -27,11 +27,32 @@ export interface Nic {
   holds(address: string): Promise<boolean>;
   announce(address: string, count: number, intervalMs: number): Promise<void>;
   detectConflict(address: string, windowMs: number): Promise<ConflictReport>;
+  /**
+   * Watches `address` until `limitMs` or `end()`: RFC 5227 probes at once and every
+   * `intervalMs`, and `onSeen` with each observation (`arp-reply MAC`, `arp-probe MAC`; never
+   * this NIC's own MAC) as it arrives, so the caller knows when the address was last heard.
+   * Null: this driver cannot watch now (the caller runs `detectConflict` instead). ARP only:
+   * no ICMP echo.
+   */
+  watchConflict?(
+    address: string,
+    intervalMs: number,
+    limitMs: number,
+    onSeen: (evidence: string) => void,
+  ): ConflictWatch | null;
   neighborMac(address: string): Promise<string | null>;
   setNeighbor(address: string, mac: string): Promise<void>;
   linkUp(): Promise<boolean>;
   onLink(listener: (up: boolean) => void): void;
   close(): void;
+}
+
+/** A watch in flight (`Nic.watchConflict`). */
+export interface ConflictWatch {
+  /** Ends it now; idempotent. */
+  end(): void;
+  /** Settles when it ended; fails when the watch broke (what it heard is then incomplete). */
+  readonly ended: Promise<void>;
 }
 
 export interface ConflictReport {

@@ -16,7 +16,7 @@ import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import type { Clock } from '../clock/index.js';
 import type { IcmpEcho } from '../icmp/index.js';
-import type { ConflictReport, Nic } from './index.js';
+import type { ConflictReport, ConflictWatch, Nic } from './index.js';
 import { arpingAnnounce, toolAnnounce } from './announce.js';
 import { ArpHelper } from './arp-helper.js';
 import { arpingProbe, EchoProbe, helperProbe, processProbe, type ProbeSite } from './conflict-check.js';
@@ -222,6 +222,22 @@ export class LinuxNic implements Nic {
     // Contended: another host probes for the address right now and nobody uses it (RFC 5227).
     const contended = evidence.length > 0 && evidence.every((e) => e.startsWith('arp-probe'));
     return contended ? { taken: true, contended: true, evidence } : { taken: evidence.length > 0, evidence };
+  }
+
+  /** A watch through the running helper; null without one (no process per watch). */
+  watchConflict(
+    address: string,
+    intervalMs: number,
+    limitMs: number,
+    onSeen: (evidence: string) => void,
+  ): ConflictWatch | null {
+    const { ip } = this.parse('watch-conflict', address, false);
+    const helper = this.helper;
+    if (helper === null || !helper.alive || this.children.closed) return null;
+    const watch = helper.watch(ip, Math.max(1, Math.round(intervalMs)), Math.max(1, Math.round(limitMs)), (seen) => {
+      if (!seen.endsWith(` ${this.mac}`)) onSeen(seen);
+    });
+    return { end: () => watch.end(), ended: watch.ended };
   }
 
   async neighborMac(address: string): Promise<string | null> {

@@ -1,7 +1,7 @@
 import { NicError } from '../errors/index.js';
 import type { SimHost, SimLan } from '../sim/lan.js';
 import { isMac, parseIpv4 } from './address.js';
-import type { ConflictReport, Nic } from './index.js';
+import type { ConflictReport, ConflictWatch, Nic } from './index.js';
 
 /** A NIC on the simulated LAN, bound to one life of a simulated host. */
 export class SimNic implements Nic {
@@ -67,6 +67,17 @@ export class SimNic implements Nic {
   async detectConflict(address: string, windowMs: number): Promise<ConflictReport> {
     this.alive('detect-conflict', address);
     return this.lan.probe(this.host, this.ip('detect-conflict', address, false), Math.round(windowMs * 1000));
+  }
+
+  watchConflict(
+    address: string,
+    intervalMs: number,
+    limitMs: number,
+    onSeen: (evidence: string) => void,
+  ): ConflictWatch | null {
+    this.alive('watch-conflict', address);
+    const ip = this.ip('watch-conflict', address, false);
+    return this.lan.watch(this.host, ip, Math.round(intervalMs * 1000), Math.round(limitMs * 1000), onSeen);
   }
 
   async neighborMac(address: string): Promise<string | null> {

@@ -129,6 +129,8 @@ interface Probing {
 export class SimLan {
   readonly hosts = new Map<string, SimHost>();
   private readonly probings: Probing[] = [];
+  /** Watches in flight (`watch`): they also hear announcements and other hosts' probes at once. */
+  private readonly watchers = new Set<{ from: SimHost; ip: string; hear: (evidence: string) => void }>();
   private rng: number;
   lossRate = 0;
   /**
@@ -198,6 +200,7 @@ export class SimLan {
    */
   probe(from: SimHost, ip: string, windowUs: number): Promise<ConflictReport> {
     const startUs = this.clock.nowUs();
+    this.tellWatchers(from, ip, `arp-probe ${from.mac}`);
     const mine: Probing = { host: from, ip, startUs, endUs: startUs + windowUs };
     this.probings.push(mine);
     return new Promise((resolve) => {
@@ -220,10 +223,57 @@ export class SimLan {
     });
   }
 
+  /**
+   * A watch of `ip` from `from` (`Nic.watchConflict`): at once and every `everyUs` until
+   * `limitUs` or `end()`, each connected holder is reported (`arp-reply MAC`), as a probe
+   * would hear it then; between those, another host's probe (`arp-probe MAC`) or gratuitous
+   * ARP (`arp-reply MAC`) for `ip` at once, as the real tool hears them. A host behind a
+   * silent port hears nobody.
+   */
+  watch(
+    from: SimHost,
+    ip: string,
+    everyUs: number,
+    limitUs: number,
+    onSeen: (evidence: string) => void,
+  ): { end(): void; ended: Promise<void> } {
+    const life = from.life;
+    const endUs = this.clock.nowUs() + limitUs;
+    let done = false;
+    let finish: () => void = () => undefined;
+    const ended = new Promise<void>((resolve) => (finish = resolve));
+    // What the real tool hears between its probes: another host's probe or gratuitous ARP.
+    const watcher = { from, ip, hear: (evidence: string) => from.deliver(life, () => done || onSeen(evidence)) };
+    this.watchers.add(watcher);
+    const stop = (): void => {
+      if (done) return;
+      done = true;
+      this.watchers.delete(watcher);
+      finish();
+    };
+    const tick = (): void => {
+      if (done) return;
+      if (from.onWire)
+        for (const h of this.holders(ip, from)) from.deliver(life, () => done || onSeen(`arp-reply ${h.mac}`));
+      const next = this.clock.nowUs() + Math.max(1, everyUs);
+      if (next > endUs) return stop();
+      this.clock.at(next, tick);
+    };
+    this.clock.at(this.clock.nowUs(), tick);
+    return { end: stop, ended };
+  }
+
   /** Gratuitous ARP: every connected host's cache now points `ip` at `from`. */
   announce(from: SimHost, ip: string): void {
     if (!from.onWire) return;
+    this.tellWatchers(from, ip, `arp-reply ${from.mac}`);
     for (const h of this.hosts.values()) if (h !== from && h.onWire) h.arp.set(ip, from.mac);
+  }
+
+  /** A packet about `ip` from `sender` reaches every watch of `ip` on a connected host but its own. */
+  private tellWatchers(sender: SimHost, ip: string, evidence: string): void {
+    if (!sender.onWire) return;
+    for (const w of this.watchers) if (w.ip === ip && w.from !== sender && w.from.onWire) w.hear(evidence);
   }
 
   private forgetProbings(beforeUs: number): void {

@@ -1,9 +1,13 @@
 import type { ConflictReport } from '../../hal/nic/index.js';
 import type { AddressName, CheckTarget } from '../role/index.js';
+import { ConfirmWatch } from './confirm-watch.js';
 import type { ExecutorContext } from './context.js';
 import { message } from './context.js';
 import type { EchoResult } from './operator.js';
 import type { PeerLinks } from './peer-links.js';
+
+/** A confirmation watched through the fence ends with a check this long (or the window, if shorter). */
+const FINAL_CHECK_MS = 2;
 
 /** One echo round to an address (the operator's `probe`), for the uplink check. */
 export type Echo = (address: string, count: number, timeoutMs: number) => Promise<EchoResult[]>;
@@ -14,11 +18,16 @@ export type Echo = (address: string, count: number, timeoutMs: number) => Promis
  * lookup of who holds the primary address. Checks and lookups answer as events.
  */
 export class Addresses {
+  /** [0013] through the fence: the primary address watched while a takeover's fences run. */
+  readonly confirmWatch: ConfirmWatch;
+
   constructor(
     private readonly x: ExecutorContext,
     private readonly peers: PeerLinks,
     private readonly echo: Echo,
-  ) {}
+  ) {
+    this.confirmWatch = new ConfirmWatch(x);
+  }
 
   address(name: AddressName): string {
     const cluster = this.x.ports.config.cluster;
@@ -60,6 +69,10 @@ export class Addresses {
     const x = this.x;
     const startUs = x.now();
     const address = this.address(name);
+    if (name === 'primary' && x.state().phase === 'confirming') {
+      const watched = this.confirmWatch.take(windowUs);
+      if (watched !== null) return this.finalCheck(id, address, windowUs, watched.evidence);
+    }
     x.ports.nic.detectConflict(address, windowUs / 1000).then(
       (report) => {
         x.log('info', 'checked', `${name} address ${address} is ${report.taken ? 'taken' : 'silent'}`, {
@@ -74,6 +87,33 @@ export class Addresses {
         // Rule: a check that could not be made proves nothing is free: treat it as taken.
         x.log('error', 'check-failed', `conflict check of ${address} failed: ${message(error)}; treating it as taken`);
         this.answer(id, startUs, name, { taken: true, evidence: ['check-failed'] });
+      },
+    );
+  }
+
+  /**
+   * The end of a confirmation watched through the fence: one short check now (a holder that
+   * claimed since the watch's last probe, before its gratuitous ARP, answers it), and the
+   * role machine reads both as one check of the window that ended now.
+   */
+  private finalCheck(id: number, address: string, windowUs: number, watched: string[]): void {
+    const x = this.x;
+    const startUs = x.now();
+    const finalMs = Math.min(windowUs / 1000, FINAL_CHECK_MS);
+    x.ports.nic.detectConflict(address, finalMs).then(
+      (report) => {
+        const evidence = report.taken ? report.evidence : watched;
+        x.log('info', 'checked', `primary address ${address} is ${report.taken ? 'taken' : 'silent'}`, {
+          address,
+          taken: report.taken,
+          evidence: evidence.join(', '),
+          tookUs: x.now() - startUs,
+        });
+        this.answer(id, startUs - windowUs, 'primary', { ...report, evidence });
+      },
+      (error: unknown) => {
+        x.log('error', 'check-failed', `conflict check of ${address} failed: ${message(error)}; treating it as taken`);
+        this.answer(id, startUs, 'primary', { taken: true, evidence: ['check-failed'] });
       },
     );
   }

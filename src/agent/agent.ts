@@ -94,6 +94,7 @@ export class Agent implements Operator {
   /** Stops taking part: cancels timers and drops queued actions. Holds what it holds. */
   stop(): void {
     this.peers.stop();
+    this.addresses.confirmWatch.stop();
     this.replication.stopServing();
     this.stopped = true;
     this.queue.length = 0;
@@ -221,6 +222,8 @@ export class Agent implements Operator {
       case 'pin-neighbor':
         return this.addresses.pinNeighbor(action.mac);
       case 'fence':
+        if (action.detached !== true && this.state.phase === 'monitor' && this.ports.config.fencing.gate !== 'lease')
+          this.watchThroughFence();
         return action.detached === true ? this.fencing.detachedFence(action.target) : this.fencing.fence(action.target);
       case 'lease-acquire':
         return this.peers.acquireLease(action.epoch);
@@ -239,11 +242,23 @@ export class Agent implements Operator {
       case 'reboot':
         return this.reboot(action.reason);
       case 'transition':
+        // The watch serves one takeover's confirmation: leaving the takeover ends it.
+        if (action.to !== 'monitor' && action.to !== 'confirming') this.addresses.confirmWatch.stop();
         this.history.record(action);
         return this.replication.onTransition(action.from, action.to);
       case 'log':
         return this.x.log(action.level, action.event, action.message, action.fields ?? {});
     }
+  }
+
+  /**
+   * [0013] through the fence: the primary address is watched from the takeover's fences on,
+   * for at most the fence's own limit and a confirmation window (README "Takeover").
+   */
+  private watchThroughFence(): void {
+    const f = this.ports.config.fencing;
+    const limitUs = (f.powerTimeoutMs + f.confirmMs) * 1000 + 5_000_000;
+    this.addresses.confirmWatch.start(this.ports.config.cluster.primaryAddress, f.confirmMs * 1000, limitUs);
   }
 
   /** Every timer, and the Prober's run. */

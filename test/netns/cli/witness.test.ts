@@ -91,7 +91,8 @@ const unavailable = netnsUnavailable();
       doc['peer'] = { ...doc['peer'], key_file: keyFile, port: PORT };
       doc['fencing'] = { ...(doc['fencing'] ?? {}), gate: 'lease' };
       doc['lease'] = { ...LEASE, witness: { name: 'w', address: `${l.ipA}/24` } };
-      doc['log'] = { level: 'info', format: 'json' };
+      // Debug: the witness logs each frame it drops (`lease-drop`), which the second test waits for.
+      doc['log'] = { level: 'debug', format: 'json' };
       const config = join(dir, 'hotspare.yaml');
       writeFileSync(config, stringify(doc));
 
@@ -172,7 +173,13 @@ const unavailable = netnsUnavailable();
       });
       children.push(child);
       const m = new Member(child);
-      await new Promise((r) => setTimeout(r, 300));
+      // Its requests reach the witness once its socket is bound (retried while the address is
+      // new): wait for the witness to log a dropped frame from it.
+      await waitFor(
+        () => logged(witnessOut).some((l) => l.event === 'lease-drop' && l.message.includes('198.18.206.4')),
+        10_000,
+        `the witness dropping a frame from 198.18.206.4 ${m.stderr}`,
+      );
       expect(m.held()).to.equal(false);
       m.child.stdin.end();
       const witness = children[0]!;

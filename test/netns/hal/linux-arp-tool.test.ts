@@ -59,9 +59,10 @@ class Serve {
     this.child.stdin.write(text);
   }
 
-  /** The answer to request `id` (the line without its ID). */
-  async answer(id: string, timeoutMs = 5000): Promise<string> {
-    const find = (): string | undefined => this.lines.find((line) => line.startsWith(`${id} `));
+  /** The answer to request `id` (the line without its ID); `which` picks among several (a watch's). */
+  async answer(id: string, which: (answer: string) => boolean = () => true, timeoutMs = 5000): Promise<string> {
+    const find = (): string | undefined =>
+      this.lines.find((line) => line.startsWith(`${id} `) && which(line.slice(id.length + 1)));
     await waitFor(() => find() !== undefined || this.ended, timeoutMs, `answer ${id}`);
     const line = find();
     if (line === undefined) {
@@ -207,6 +208,14 @@ describeIfAvailable('hal/nic hotspare-arp (RFC 5227 probing) in network namespac
         [`10 probe ${'1'.repeat(300)} 10`, '10', /^error line longer than 255 bytes refused/],
         ['11 probe 198.18.203.50\u0000 10', '?', /^error line with a NUL byte refused/],
         ['bad/id probe 198.18.203.50 10', '?', /^error invalid ID "bad\/id"/],
+        ['12 watch 198.18.203.50 10', '12', /^error watch: usage/],
+        ['13 watch 198.18.203.50 0 100', '13', /^error watch: INTERVAL_MS must be a whole number from 1 to 60000/],
+        [
+          '14 watch 198.18.203.50 10 5',
+          '14',
+          /^error watch: LIMIT_MS must be a whole number from INTERVAL_MS to 600000/,
+        ],
+        ['15 end', '15', /^error end: no watch 15 in flight/],
       ];
       for (const [line, id, expected] of bad) {
         helper.lines.length = 1;
@@ -218,6 +227,20 @@ describeIfAvailable('hal/nic hotspare-arp (RFC 5227 probing) in network namespac
       helper.send(`ok probe ${lan!.ipB} 20\n`);
       expect(await helper.answer('ok')).to.equal(`arp-reply ${lan!.macB}`);
       expect(helper.ended).to.equal(false);
+    });
+
+    it('a watch reports each answer as it arrives and ends at `ID end`; an ended watch answers ended once', async () => {
+      const helper = await serve(lan!.a, lan!.ifA);
+      helper.send(`w watch ${lan!.ipB} 10 60000\n`);
+      await waitFor(
+        () => helper.lines.filter((l) => l === `w seen arp-reply ${lan!.macB}`).length >= 3,
+        5000,
+        `three answers of the holder: ${JSON.stringify(helper.lines)}`,
+      );
+      helper.send('w end\n');
+      expect(await helper.answer('w', (a) => a === 'ended')).to.equal('ended');
+      helper.send('w end\n');
+      expect(await helper.answer('w', (a) => a.startsWith('error'))).to.match(/^error end: no watch w in flight/);
     });
 
     it('exits with status 0 at the end of its input, also with a request in flight', async () => {

@@ -292,6 +292,25 @@ describeIfAvailable('hal/nic/linux LinuxNic in a network namespace', unavailable
     }
   });
 
+  it('watchConflict: reports each answer of the holder as it arrives, ends at end() or at its limit; a free address stays silent', async () => {
+    const { lan, ours } = setup();
+    const watched = (value: unknown): { seen: Array<{ evidence: string; atMs: number }>; endedMs: number | null } =>
+      value as { seen: Array<{ evidence: string; atMs: number }>; endedMs: number | null };
+    // The peer's address, probes every 10 ms for 200 ms, ended by us.
+    const held = watched((await ours.ok('nic.watch', `${lan.ipB}/24`, 10, 60_000, 200)).value);
+    const replies = held.seen.filter((s) => s.evidence === `arp-reply ${lan.macB}`);
+    expect(replies.length, JSON.stringify(held)).to.be.at.least(5);
+    expect(replies[0]?.atMs ?? Infinity).to.be.below(100);
+    expect(held.endedMs).to.be.within(190, 2000);
+    // A free address: nothing, and the watch ends at its own limit (150 ms) before we end it.
+    const free = watched((await ours.ok('nic.watch', '198.18.202.51/24', 10, 150, 400)).value);
+    expect(free.seen).to.deep.equal([]);
+    expect(free.endedMs).to.be.within(140, 390);
+    timings.push(
+      `watchConflict: first reply of the holder after ${replies[0]?.atMs.toFixed(1)} ms, ${replies.length} in 200 ms`,
+    );
+  });
+
   it('neighborMac: null for an unknown address, the peer’s MAC after traffic', async () => {
     const { lan, ours } = setup();
     expect((await ours.ok('nic.neighborMac', '198.18.202.77/24')).value).to.equal(null);
