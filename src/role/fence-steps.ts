@@ -68,7 +68,7 @@ export function startFence(c: MachineConfig, s: RoleState, nowUs: number, out: A
     const target = s.probe.holder;
     out.push(log('warn', 'primary-down', `${window}; fencing ${target}`, { target, misses: s.probe.misses }));
     if (c.lease !== null) return leaseTakeover(c, s, [target], attempt, window, nowUs, out);
-    return issueFences(s, [target], [target], [], attempt, out);
+    return issueFences(c, s, [target], [target], [], attempt, out);
   }
   const seen =
     s.probe.strangerMac === null ? 'no member was seen holding it' : `held by ${s.probe.strangerMac}, no member`;
@@ -111,7 +111,7 @@ export function startFence(c: MachineConfig, s: RoleState, nowUs: number, out: A
         out,
       );
     }
-    return issueFences(s, targets, targets, [], attempt, out, spares);
+    return issueFences(c, s, targets, targets, [], attempt, out, spares);
   }
   if (s.probe.strangerMac !== null) {
     out.push(log('error', 'no-fence-target', `${window}; the primary address was ${seen}: not taking over`));
@@ -128,6 +128,7 @@ export function startFence(c: MachineConfig, s: RoleState, nowUs: number, out: A
  * the members excused as spares holding nothing (only with no holder seen).
  */
 function issueFences(
+  c: MachineConfig,
   s: RoleState,
   targets: readonly string[],
   now: readonly string[],
@@ -136,11 +137,26 @@ function issueFences(
   out: Action[],
   spares: readonly string[] = [],
 ): RoleState {
+  // Rule: what this server is about to power off is persisted first, so that it powers them
+  // on again when it boots, even if it dies before the takeover (which persists them again).
+  // Like every persist, it takes a new epoch.
+  let epoch = s.epoch;
+  if (c.fencing.powerCycle === 'off-on' && now.length > 0) {
+    epoch = nextEpoch(s);
+    out.push({
+      type: 'persist',
+      role: s.role,
+      epoch,
+      reason: `fencing ${now.join(', ')}`,
+      poweredOff: [...new Set([...fenced, ...now])],
+    });
+  }
   for (const target of now) out.push({ type: 'fence', target });
   // Targets already fenced in an earlier round keep how they were fenced.
   const isolated = (s.fence.isolated ?? []).filter((t) => fenced.includes(t));
   return {
     ...s,
+    epoch,
     fence: {
       status: 'running',
       targets,
@@ -211,7 +227,7 @@ export function onFenceRetry(c: MachineConfig, s: RoleState, nowUs: number, out:
       targets: rest.join(','),
     }),
   );
-  return issueFences(s, targets, rest, fenced, attempt + 1, out, s.fence.spares ?? []);
+  return issueFences(c, s, targets, rest, fenced, attempt + 1, out, s.fence.spares ?? []);
 }
 
 export function takeOver(c: MachineConfig, s: RoleState, nowUs: number, out: Action[]): RoleState {

@@ -103,7 +103,8 @@ export function batch(nowUs: number, answered: number, missed: number | null = n
 }
 
 /** A machine operating as monitor with `a` known as the holder of the primary address. */
-export function monitoring(config = machine()): Run {
+/** Booted as monitor: the monitor address was silent at 150 ms; no probe answered yet. */
+export function becameMonitor(config = machine()): Run {
   const run = bootTo('monitor', config);
   run.feed({
     type: 'check-result',
@@ -113,6 +114,11 @@ export function monitoring(config = machine()): Run {
     taken: false,
     evidence: [],
   });
+  return run;
+}
+
+export function monitoring(config = machine()): Run {
+  const run = becameMonitor(config);
   run.feed(batch(150 * MS + 100, 1));
   run.feed({ type: 'holder', nowUs: 150 * MS + 200, mac: '02:00:00:00:00:0A' });
   return run;

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { initialState, step } from '../../../src/role/index.js';
 import type { Action, Event, MachineConfig, Phase } from '../../../src/role/index.js';
 import type { PersistedRole } from '../../../hal/store/index.js';
-import { bootTo, machine, miss, monitoring, MS, Run } from './fixtures.js';
+import { becameMonitor, bootTo, machine, miss, monitoring, MS, Run } from './fixtures.js';
 
 /** The dead-monitor rule: a primary fences the server of a monitor whose agent went silent. */
 
@@ -190,15 +190,7 @@ describe('role machine: no holder ever seen, members heard as spares holding not
 
   /** A monitor that never saw a holder, past its grace, with what `a` and `c` said. */
   function neverSeen(a: Phase | null, c: Phase | null): Run {
-    const run = bootTo('monitor', config());
-    run.feed({
-      type: 'check-result',
-      nowUs: 150 * MS,
-      startedUs: 140 * MS,
-      address: 'monitor',
-      taken: false,
-      evidence: [],
-    });
+    const run = becameMonitor(config());
     for (const [node, phase] of [
       ['a', a],
       ['c', c],
@@ -246,15 +238,7 @@ describe('role machine: no holder ever seen, members heard as spares holding not
   });
 
   it('a spare that went silent on every path since is fenced; one never heard is fenced', () => {
-    const run = bootTo('monitor', config());
-    run.feed({
-      type: 'check-result',
-      nowUs: 150 * MS,
-      startedUs: 140 * MS,
-      address: 'monitor',
-      taken: false,
-      evidence: [],
-    });
+    const run = becameMonitor(config());
     run.feed({ ...heard('a', 'lan', 160 * MS, false), phase: 'spare', role: 'spare' });
     run.feed({ type: 'peer-silent', nowUs: 1200 * MS, node: 'a', path: 'lan' });
     run.feed({ type: 'peer-silent', nowUs: 1200 * MS, node: 'a', path: 'mgmt' });
@@ -264,15 +248,7 @@ describe('role machine: no holder ever seen, members heard as spares holding not
   });
 
   it('a spare that says it holds the primary address is fenced', () => {
-    const run = bootTo('monitor', config());
-    run.feed({
-      type: 'check-result',
-      nowUs: 150 * MS,
-      startedUs: 140 * MS,
-      address: 'monitor',
-      taken: false,
-      evidence: [],
-    });
+    const run = becameMonitor(config());
     run.feed({ ...heard('a', 'lan', 160 * MS, false), phase: 'spare', role: 'spare', holdsPrimary: true });
     run.feed({ ...heard('c', 'lan', 160 * MS, false), phase: 'spare', role: 'spare' });
     miss(run, 6, 150 * MS);

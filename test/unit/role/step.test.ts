@@ -778,6 +778,28 @@ describe('role machine: primary duties', () => {
 });
 
 describe('role machine: invariants over every transition list', () => {
+  it('what a takeover is about to power off is persisted before the fence, so a restarted monitor powers it on', () => {
+    const run = monitoring();
+    miss(run, 3, 160 * MS);
+    const persist = indexOf(run.last, 'persist');
+    const fence = indexOf(run.last, 'fence');
+    expect(persist).to.be.at.least(0);
+    expect(persist).to.be.lessThan(fence);
+    const record = run.last[persist];
+    expect(record).to.include({ role: 'monitor' });
+    expect(record?.type === 'persist' ? record.poweredOff : []).to.deep.equal(['a']);
+    // The monitor dies before its takeover; booting from that record powers a on again.
+    const restarted = new Run(run.config);
+    const saved = record?.type === 'persist' ? record : null;
+    restarted.feed({
+      type: 'boot',
+      nowUs: 0,
+      record: { role: 'monitor', epoch: saved?.epoch ?? 0, reason: saved?.reason ?? '', atMs: 0, poweredOff: ['a'] },
+      linkUp: true,
+    });
+    expect(restarted.last).to.deep.include({ type: 'power-on', target: 'a' });
+  });
+
   it('every assign is preceded by a persist in the same step, and epochs only grow', () => {
     // Drive a long scripted life: boot, monitor, fence, take over, lose link, reboot.
     const run = monitoring();
