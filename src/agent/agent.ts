@@ -1,6 +1,7 @@
 import { nextRandom } from '../../hal/base/random.js';
 import { ip } from '../config/index.js';
 import type { LogLine } from '../log/index.js';
+import type { PeerStatus } from '../peer/index.js';
 import { initialState, step } from '../role/index.js';
 import type { Action, Event, OperatorCommand, RoleState, StepResult } from '../role/index.js';
 import { Addresses } from './addresses.js';
@@ -153,6 +154,11 @@ export class Agent implements Operator {
 
   syncNow(): Promise<SyncResult | null> {
     return this.replication.syncNow();
+  }
+
+  /** What the peer heartbeat last heard from each member; null without the peer protocol. */
+  peerStatus(): PeerStatus | null {
+    return this.peers.status().peers;
   }
 
   // ------------------------------------------------------------ the queue

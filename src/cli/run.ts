@@ -29,7 +29,7 @@ import { loadConfig } from '../config/index.js';
 import { ControlServer, operatorHandler } from '../control/index.js';
 import { randomBytes } from 'node:crypto';
 import type { PeerPorts } from '../agent/index.js';
-import { NONCE_BYTES, PeerKey, peerMembers } from '../peer/index.js';
+import { handoverTaker, NONCE_BYTES, PeerKey, peerMembers } from '../peer/index.js';
 import { JournalLog, TslogLog } from '../log/index.js';
 import type { EventLog, LogFields } from '../log/index.js';
 import type { ServiceManager } from '../../hal/systemd/index.js';
@@ -57,10 +57,12 @@ import { TEST_CLOCK_STEP_ENV, testClock, withTestHooks } from './test-hooks.js';
 export const EXIT_CODES = { SIGTERM: 0, SIGINT: 0, fatal: 70 } as const;
 /** A shutdown that has not finished by then exits anyway (a release or close that hangs). */
 const SHUTDOWN_LIMIT_MS = 5000;
-/** A clean stop's handover: the monitor's detection and confirm windows, plus this. */
-const HANDOVER_MARGIN_MS = 250;
+/** A clean stop's handover: the monitor's detection and confirm windows, plus this, for its claim to be heard. */
+const HANDOVER_MARGIN_MS = 1000;
 /** A clean stop's handover: how long the demote may take to release the primary address. */
 const HANDOVER_RELEASE_LIMIT_MS = 1000;
+/** A clean stop's handover: the longest wait for the acknowledgement, inside SHUTDOWN_LIMIT_MS. */
+const HANDOVER_ACK_LIMIT_MS = 3000;
 /** The IPMI-over-LAN port, where a member's bmc.port is not written. */
 const IPMI_PORT = 623;
 /** HTTPS, where a member's bmc.port is not written and the client is redfish. */
@@ -527,10 +529,14 @@ function pingWatchdog(manager: ServiceManager, clock: Clock, status: () => strin
  * A clean stop of a primary hands over without a power cut when the peer protocol is on: the
  * agent demotes itself (persisting `spare` at the next epoch, releasing the primary address,
  * and saying so in an authenticated heartbeat at once), then keeps heartbeating as a spare
- * while the monitor detects the silence and confirms it (its detection window, the [0013]
- * confirm window and a margin), so the monitor takes over from an authenticated release and
- * does not fence. Without the peer protocol a release cannot be told from a crash: the
- * addresses are just released and the monitor fences this server as before.
+ * until the acknowledgement: a member's authenticated heartbeat, heard since the demote,
+ * saying it holds the primary address at an epoch above the one this server held it at (the
+ * monitor confirmed the silence and claimed without a fence). It waits at most the monitor's
+ * detection and confirm windows plus HANDOVER_MARGIN_MS, and never more than
+ * HANDOVER_ACK_LIMIT_MS; no acknowledgement by then is logged as an error: a monitor that did
+ * not hear the release fences this server, and with no monitor nobody holds the address.
+ * Without the peer protocol a release cannot be told from a crash: the addresses are just
+ * released and the monitor fences this server as before.
  */
 async function handOver(
   agent: Agent,
@@ -539,26 +545,53 @@ async function handOver(
   note: (level: 'info' | 'error', event: string, text: string, fields?: LogFields) => void,
 ): Promise<void> {
   if (config.peer.keyFile === null || agent.phase !== 'primary') return;
+  const heldEpoch = agent.epoch;
+  const demotedAtMs = Date.now();
   const outcome = agent.command('demote');
   if (!outcome.accepted) {
     note('error', 'handover', `clean stop: could not demote (${outcome.message}); the monitor will fence this server`);
     return;
   }
   const p = config.probe;
-  const graceMs = Math.min(
+  const limitMs = Math.min(
     p.intervalMs * p.misses + p.timeoutMs + config.fencing.confirmMs + HANDOVER_MARGIN_MS,
-    Math.floor(config.peer.deadAfterMs / 2),
+    HANDOVER_ACK_LIMIT_MS,
   );
-  const deadline = Date.now() + HANDOVER_RELEASE_LIMIT_MS;
-  while (Date.now() < deadline && (await nic.holds(config.cluster.primaryAddress).catch(() => false)))
-    await new Promise((done) => setTimeout(done, 5));
+  const releaseDeadline = demotedAtMs + HANDOVER_RELEASE_LIMIT_MS;
+  while (Date.now() < releaseDeadline && (await nic.holds(config.cluster.primaryAddress).catch(() => false)))
+    await sleepMs(5);
   note(
     'info',
     'handover',
-    `clean stop: demoted and released the primary address; heartbeating as a spare for ${graceMs} ms while the monitor takes over`,
-    { graceMs },
+    `clean stop: demoted and released the primary address; heartbeating as a spare until a member claims it (at most ${limitMs} ms)`,
+    { limitMs },
   );
-  await new Promise((done) => setTimeout(done, graceMs));
+  const deadline = Date.now() + limitMs;
+  while (Date.now() < deadline) {
+    const peers = agent.peerStatus();
+    const taker = peers === null ? null : handoverTaker(peers, heldEpoch, Date.now() - demotedAtMs);
+    if (taker !== null) {
+      const afterMs = Date.now() - demotedAtMs;
+      note(
+        'info',
+        'handover-acked',
+        `clean stop: ${taker.node} holds the primary address at epoch ${taker.epoch}, ${afterMs} ms after the demote`,
+        { taker: taker.node, epoch: taker.epoch, afterMs },
+      );
+      return;
+    }
+    await sleepMs(5);
+  }
+  note(
+    'error',
+    'handover-unacked',
+    `clean stop: no member claimed the primary address within ${limitMs} ms of the release; a monitor that did not hear the release fences this server, and without a monitor nobody holds the address`,
+    { limitMs },
+  );
+}
+
+function sleepMs(ms: number): Promise<void> {
+  return new Promise((done) => setTimeout(done, ms));
 }
 
 /**

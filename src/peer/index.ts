@@ -14,3 +14,5 @@ export { decodeFrame, encodeFrame, MAJOR, MINOR, NONCE_BYTES } from './frame.js'
 export type { Decoded, DropReason, PeerFrame } from './frame.js';
 export { ReplayGuard } from './replay.js';
 export { peerMembers } from './members.js';
+export { handoverTaker } from './handover.js';
+export type { HandoverTaker } from './handover.js';

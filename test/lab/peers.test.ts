@@ -124,4 +124,83 @@ describe('lab: peer heartbeat (real agents, UDP on two paths)', function () {
     expect(off.requestedUs).to.be.above(killedUs);
     expect(l.splitBrainViolations()).to.deep.equal([]);
   });
+
+  it('a clean stop (SIGTERM) of the primary hands over: the monitor claims without a fence, and the stopped agent logs its acknowledgement', async () => {
+    lab = await startLab({
+      agentExit: 'stay',
+      config: {
+        probe: { interval_ms: 10, timeout_ms: 10, misses: 3 },
+        peer: { interval_ms: 100, dead_after_ms: DEAD_AFTER_MS },
+      },
+    });
+    const l = lab;
+    const before = await converged(l);
+    const agent = l.get(before.primary).agent;
+    if (agent === null) throw new Error(`${before.primary} has no agent`);
+    agent.expectedExit = true;
+    const stoppedUs = monoUs();
+    expect(agent.signal('SIGTERM')).to.equal(true);
+    const exit = await Promise.race([agent.exited, new Promise<null>((done) => setTimeout(() => done(null), 10_000))]);
+    expect(exit?.code, 'the stopped agent’s exit code').to.equal(0);
+
+    // The stopped agent waited for the monitor's claim and names it; it did not give up.
+    const words = agentLog(l, before.primary);
+    const acked = words.find((x) => x.event === 'handover-acked');
+    expect(acked?.['taker'], 'handover-acked names the monitor').to.equal(before.monitor);
+    expect(words.some((x) => x.event === 'handover-unacked')).to.equal(false);
+    console.log(`      handover acknowledged ${String(acked?.['afterMs'])} ms after the demote`);
+    // The monitor took over from the release: no fence, no BMC command to the stopped server.
+    const monitorWords = agentLog(l, before.monitor);
+    expect(monitorWords.some((x) => x.event === 'primary-released')).to.equal(true);
+    expect(monitorWords.some((x) => x.event === 'fence-start')).to.equal(false);
+    expect(l.powerLog.filter((p) => p.server === before.primary && p.requestedUs > stoppedUs)).to.deep.equal([]);
+    const after = await l.waitFor(
+      async () => {
+        const h = await l.holders();
+        return h.primaryUp.length === 1 && h.primaryUp[0] === before.monitor ? h : null;
+      },
+      10_000,
+      `${before.monitor} holding the primary address`,
+      50,
+    );
+    expect(after.primary, 'the stopped server released the address').to.deep.equal([before.monitor]);
+    expect(l.splitBrainViolations()).to.deep.equal([]);
+  });
+
+  it('a clean stop whose release nobody acknowledges (the monitor agent frozen) logs handover-unacked and still exits 0 without the address', async () => {
+    lab = await startLab({
+      agentExit: 'stay',
+      config: {
+        probe: { interval_ms: 10, timeout_ms: 10, misses: 3 },
+        peer: { interval_ms: 100, dead_after_ms: DEAD_AFTER_MS },
+      },
+    });
+    const l = lab;
+    const before = await converged(l);
+    const agent = l.get(before.primary).agent;
+    if (agent === null) throw new Error(`${before.primary} has no agent`);
+    l.hang(before.monitor);
+    agent.expectedExit = true;
+    expect(agent.signal('SIGTERM')).to.equal(true);
+    const exit = await Promise.race([agent.exited, new Promise<null>((done) => setTimeout(() => done(null), 10_000))]);
+    expect(exit?.code, 'the stopped agent’s exit code').to.equal(0);
+    const words = agentLog(l, before.primary);
+    expect(words.some((x) => x.event === 'handover-acked')).to.equal(false);
+    expect(words.find((x) => x.event === 'handover-unacked')?.level).to.equal('error');
+    const h = await l.holders();
+    expect(h.primary, 'the stopped server released the address').to.not.include(before.primary);
+    // Thawed, the monitor takes over (from the release it finds queued, or with a fence):
+    // one primary again, never two.
+    await l.restore(before.monitor, 'hang');
+    await l.waitFor(
+      async () => {
+        const now = await l.holders();
+        return now.primaryUp.length === 1 ? now : null;
+      },
+      30_000,
+      'a primary again after the thaw',
+      50,
+    );
+    expect(l.splitBrainViolations()).to.deep.equal([]);
+  });
 });
