@@ -241,6 +241,14 @@ export class Agent implements Operator {
         // Not awaited: a sync runs beside the probe loop, never in front of it.
         void this.replication.sync();
         return;
+      case 'final-sync': {
+        // Not awaited: the [0013] confirmation runs meanwhile; the machine waits for the end.
+        const from = action.from;
+        void this.replication
+          .finalSync(from)
+          .then((ended) => this.dispatch({ type: 'final-sync-done', nowUs: this.x.now(), from, ...ended }));
+        return;
+      }
       case 'health-check':
         return this.health.healthCheck();
       case 'hook':

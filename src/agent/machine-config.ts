@@ -28,6 +28,9 @@ export function machineConfig(config: Config): MachineConfig {
     peer: config.peer.keyFile === null ? null : { paths: peerPaths(config) },
     lease: config.fencing.gate === 'lease' ? { acquireUs: leaseAcquireUs(config) } : null,
     syncEveryProbes: config.sync.everyProbes,
+    // A release is only heard through the peer heartbeat, and there is only something to pull
+    // with replication configured.
+    finalSyncUs: config.sync.paths.length > 0 && config.peer.keyFile !== null ? config.sync.finalMs * US : 0,
     boot: { jitterUs: config.boot.jitterMs * US, checkUs: config.boot.checkMs * US },
     spare: { checkUs: config.spare.checkMs * US, jitterUs: config.spare.jitterMs * US },
     defendUs: config.boot.defendMs * US,

@@ -36,7 +36,8 @@ export interface CommandResult {
 export interface Replicator {
   serve(primaryIp: string): Promise<void>;
   stopServing(): Promise<void>;
-  sync(primaryIp: string): Promise<SyncResult>;
+  /** `preempt`: a pull already running is abandoned first (a handover's final sync), not this one skipped. */
+  sync(primaryIp: string, options?: { preempt?: boolean }): Promise<SyncResult>;
 }
 
 export interface SyncResult {

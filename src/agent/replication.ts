@@ -1,12 +1,25 @@
+import type { Cancel } from '../../hal/clock/index.js';
+import { peerMembers } from '../peer/index.js';
 import type { ExecutorContext } from './context.js';
 import { message } from './context.js';
 import type { SyncResult } from './ports.js';
 import type { SyncStatus } from './status.js';
 
+/** A handover's final sync, ended: pulled (`ok`) or not, and what happened. */
+export interface FinalSyncEnd {
+  ok: boolean;
+  detail: string;
+}
+
+/** How long a releaser serves its files for the final sync beyond the monitor's windows. */
+const HANDOVER_SERVE_MARGIN_MS = 1000;
+
 /**
  * Replication of the primary's key files (patent [0010]): a monitor syncs when the role
  * machine asks (every `sync.every_probes` answered probes) or the operator does; a primary
- * serves its files while, and only while, it is primary.
+ * serves its files while it is primary, on the primary address. A primary that hands over
+ * (it becomes a spare) serves them a little longer on its own LAN peer address, where the
+ * monitor's final sync pulls them after the primary address is gone.
  */
 export class Replication {
   private readonly progress = {
@@ -20,9 +33,36 @@ export class Replication {
     serving: false,
   };
 
+  /** Ends the handover's serving on the LAN peer address; null: not serving there. */
+  private handoverStop: Cancel | null = null;
+
   constructor(private readonly x: ExecutorContext) {}
 
   sync(): Promise<SyncResult | null> {
+    return this.pull(this.x.primaryIp, false);
+  }
+
+  /**
+   * A handover's final sync: one pull from the releaser's LAN peer address (its management
+   * address if it has no LAN one), abandoning a periodic pull in the way. Never rejects.
+   */
+  async finalSync(from: string): Promise<FinalSyncEnd> {
+    const member = peerMembers(this.x.ports.config).find((m) => m.name === from);
+    const address = member?.lan ?? member?.mgmt ?? null;
+    if (address === null) return { ok: false, detail: `${from} has no peer address to pull from` };
+    if (this.x.ports.replicator === null) return { ok: false, detail: 'no replicator is configured' };
+    const startUs = this.x.now();
+    const moved = await this.pull(address, true);
+    const tookMs = ((this.x.now() - startUs) / 1000).toFixed(1);
+    if (moved === null) return { ok: false, detail: `${this.progress.lastError ?? 'failed'}, after ${tookMs} ms` };
+    if (moved.skipped) return { ok: false, detail: 'another pull was still running' };
+    return {
+      ok: true,
+      detail: `${moved.files} file(s), ${moved.bytes} bytes, ${moved.deleted} deletion(s) from ${address} in ${tookMs} ms`,
+    };
+  }
+
+  private pull(address: string, preempt: boolean): Promise<SyncResult | null> {
     const x = this.x;
     x.counters.syncs += 1;
     const replicator = x.ports.replicator;
@@ -31,7 +71,7 @@ export class Replication {
       return Promise.resolve(null);
     }
     const startUs = x.now();
-    return replicator.sync(x.primaryIp).then(
+    return replicator.sync(address, { preempt }).then(
       (moved) => {
         if (moved.skipped) return moved;
         const p = this.progress;
@@ -73,26 +113,57 @@ export class Replication {
     return this.sync();
   }
 
-  /** Serves while primary: started on the way in, stopped on the way out. */
+  /**
+   * Serves while primary: started on the way in, stopped on the way out, except that a
+   * primary becoming a spare (a handover: demote, failed health check, clean stop) serves on
+   * its LAN peer address for the monitor's final sync, for the monitor's detection and
+   * confirm windows plus sync.final_ms and a margin.
+   */
   onTransition(from: string, to: string): void {
-    if (to === 'primary' && from !== 'primary') this.startServing();
-    if (from === 'primary' && to !== 'primary') this.stopServing();
+    if (to === 'primary' && from !== 'primary') this.startServing(this.x.primaryIp);
+    else if (from === 'primary' && to === 'spare' && this.x.mc.finalSyncUs > 0) this.serveForHandover();
+    else if (from === 'primary' && to !== 'primary') this.stopServing();
   }
 
-  startServing(): void {
+  private serveForHandover(): void {
+    const self = peerMembers(this.x.ports.config).find((m) => m.name === this.x.ports.config.node);
+    const address = self?.lan ?? self?.mgmt ?? null;
+    if (address === null) return this.stopServing();
+    const p = this.x.mc.probe;
+    const windowUs =
+      p.intervalUs * p.misses +
+      p.timeoutUs +
+      this.x.mc.fencing.confirmUs +
+      this.x.mc.finalSyncUs +
+      HANDOVER_SERVE_MARGIN_MS * 1000;
+    this.startServing(address, 'for the monitor’s final sync');
+    this.handoverStop = this.x.ports.clock.at(this.x.now() + windowUs, () => {
+      this.handoverStop = null;
+      this.stopServing();
+    });
+  }
+
+  startServing(address: string, why = ''): void {
     const replicator = this.x.ports.replicator;
     if (replicator === null) return;
+    this.cancelHandoverStop();
     this.progress.serving = true;
-    replicator.serve(this.x.primaryIp).then(
-      () => this.x.log('info', 'sync-serving', `serving key files on ${this.x.primaryIp}`),
+    replicator.serve(address).then(
+      () => this.x.log('info', 'sync-serving', `serving key files on ${address}${why === '' ? '' : ` ${why}`}`),
       (error: unknown) => {
         this.progress.serving = false;
-        this.x.log('error', 'sync-serve-failed', `cannot serve key files: ${message(error)}`);
+        this.x.log('error', 'sync-serve-failed', `cannot serve key files on ${address}: ${message(error)}`);
       },
     );
   }
 
+  private cancelHandoverStop(): void {
+    this.handoverStop?.();
+    this.handoverStop = null;
+  }
+
   stopServing(): void {
+    this.cancelHandoverStop();
     const replicator = this.x.ports.replicator;
     if (replicator === null || !this.progress.serving) return;
     this.progress.serving = false;

@@ -135,6 +135,7 @@ export function parseConfig(
     maxFileBytes: syncF.number('max_file_bytes', 1024 ** 3, { min: 1, integer: true }),
     maxTotalBytes: syncF.number('max_total_bytes', 10 * 1024 ** 3, { min: 1, integer: true }),
     timeoutMs: syncF.number('timeout_ms', 30_000, { min: 100, max: 3_600_000, integer: true }),
+    finalMs: syncF.number('final_ms', 2000, { min: 0, max: 60_000, integer: true }),
   };
   sync.paths.forEach((p, i) => {
     if (!isAbsolute(p))

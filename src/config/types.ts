@@ -58,6 +58,11 @@ export interface Config {
     maxFileBytes: number;
     maxTotalBytes: number;
     timeoutMs: number;
+    /**
+     * A handover's final sync: the monitor pulls once more from the releaser's LAN peer
+     * address before it claims, waiting at most this long (0: no final sync).
+     */
+    finalMs: number;
   };
   /**
    * The authenticated peer heartbeat (README "Peer protocol"). `keyFile` null: off. A member

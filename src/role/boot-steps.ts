@@ -174,6 +174,8 @@ export function onCheckResult(
     // Under the lease gate a claim already asked for its lease: the lease decides, not a
     // later look at the address (the old holder may answer until its enforcer drops it).
     if (c.lease !== null && s.lease.status === 'acquiring') return s;
+    // A handover's final sync still running: the claim waits for it (or sync.final_ms).
+    if (!e.taken && s.fence.finalSync === 'running') return { ...s, fence: { ...s.fence, silent: true } };
     if (!e.taken) return takeOver(c, s, e.nowUs, out);
     // [0013]: something answers on the primary address after fencing: do not claim it.
     out.push(log('warn', 'takeover-aborted', `primary address answered after fencing (${seen}); staying monitor`));

@@ -61,8 +61,30 @@ export function startFence(c: MachineConfig, s: RoleState, nowUs: number, out: A
       ),
     );
     out.push({ type: 'check', id: 0, address: 'primary', windowUs: c.fencing.confirmUs });
-    const fence = { status: 'running' as const, targets: [holder], pending: [], fenced: [], attempt, released: true };
-    return go({ ...s, fence }, 'confirming', `${holder} released the primary address; confirming it is silent`, out);
+    // Rule: with replication on, the last changes are pulled from the releaser before the
+    // claim (its on_primary hook must find them here), alongside the confirmation and for at
+    // most sync.final_ms; a pull that fails or runs late costs the data, not the takeover.
+    const finalSync = c.finalSyncUs > 0 ? ('running' as const) : undefined;
+    if (finalSync !== undefined) {
+      out.push({ type: 'final-sync', from: holder });
+      out.push({ type: 'set-timer', timer: TIMER.finalSync, atUs: nowUs + c.finalSyncUs });
+    }
+    const fence = {
+      status: 'running' as const,
+      targets: [holder],
+      pending: [],
+      fenced: [],
+      attempt,
+      released: true,
+      ...(finalSync === undefined ? {} : { finalSync }),
+    };
+    const also = finalSync === undefined ? '' : ' and pulling its last changes';
+    return go(
+      { ...s, fence },
+      'confirming',
+      `${holder} released the primary address; confirming it is silent${also}`,
+      out,
+    );
   }
   if (s.probe.holder !== null) {
     const target = s.probe.holder;
@@ -228,6 +250,34 @@ export function onFenceRetry(c: MachineConfig, s: RoleState, nowUs: number, out:
     }),
   );
   return issueFences(c, s, targets, rest, fenced, attempt + 1, out, s.fence.spares ?? []);
+}
+
+/**
+ * A handover's final sync ended (`ok`), failed, or ran out of sync.final_ms (`timedOut`):
+ * claim now if the confirmation already found the address silent, else when it does.
+ */
+export function onFinalSyncEnded(
+  c: MachineConfig,
+  s: RoleState,
+  nowUs: number,
+  ended: { ok: boolean; detail: string; timedOut?: boolean },
+  out: Action[],
+): RoleState {
+  if (s.phase !== 'confirming' || s.fence.finalSync !== 'running') return s;
+  const from = s.fence.targets[0] ?? 'nobody';
+  if (ended.timedOut !== true) out.push({ type: 'cancel-timer', timer: TIMER.finalSync });
+  out.push(
+    ended.ok
+      ? log('info', 'final-sync', `pulled the last changes from ${from} before the claim: ${ended.detail}`, { from })
+      : log(
+          'error',
+          'final-sync-failed',
+          `could not pull the last changes from ${from} (${ended.detail}); claiming with the last periodic sync's copy`,
+          { from },
+        ),
+  );
+  const next = { ...s, fence: { ...s.fence, finalSync: 'ended' as const } };
+  return s.fence.silent === true ? takeOver(c, next, nowUs, out) : next;
 }
 
 export function takeOver(c: MachineConfig, s: RoleState, nowUs: number, out: Action[]): RoleState {

@@ -6,7 +6,7 @@ import type { Action, Event, MachineConfig, RoleState, StepResult } from './type
 import { onBoot, onBootDelay, onCheckResult } from './boot-steps.js';
 import { onPeerHolds } from './defence-steps.js';
 import { onHealthResult, onLink, onAssignFailed, onPersistFailed } from './failure-steps.js';
-import { onFenceResult, onFenceRetry } from './fence-steps.js';
+import { onFenceResult, onFenceRetry, onFinalSyncEnded } from './fence-steps.js';
 import { onLease, onLeaseTimeout } from './lease-steps.js';
 import { onCommand, refusal } from './operator-steps.js';
 import { go } from './phase.js';
@@ -63,6 +63,8 @@ function dispatch(c: MachineConfig, s: RoleState, e: Event, out: Action[]): Role
       return onPeerSilent(c, s, e, out);
     case 'lease':
       return onLease(c, s, e, out);
+    case 'final-sync-done':
+      return onFinalSyncEnded(c, s, e.nowUs, { ok: e.ok, detail: e.detail }, out);
   }
 }
 
@@ -88,6 +90,10 @@ function onTimer(c: MachineConfig, s: RoleState, timer: TimerName, nowUs: number
     out.push({ type: 'set-timer', timer: TIMER.defend, atUs: nowUs + c.defendUs });
     // Only the latest check's answer counts: an uplink check in flight is superseded.
     return s.probe.uplink === 'pending' ? { ...s, probe: { ...s.probe, uplink: 'unknown' } } : s;
+  }
+  if (timer === TIMER.finalSync) {
+    const limit = `no end within ${Math.round(c.finalSyncUs / 1000)} ms`;
+    return onFinalSyncEnded(c, s, nowUs, { ok: false, detail: limit, timedOut: true }, out);
   }
   if (timer === TIMER.confirmRetry) {
     if (s.phase !== 'confirming') return s;

@@ -10,6 +10,8 @@ export const TIMER = {
   /** The primary's wait after the monitor fell silent on every path (dead-monitor.ts). */
   deadMonitor: 'dead-monitor',
   leaseTimeout: 'lease-timeout',
+  /** The longest a takeover waits for a handover's final sync (sync.final_ms). */
+  finalSync: 'final-sync',
   /** A halted server's next try at boot (after a failed persist). */
   haltRetry: 'halt-retry',
 } as const;

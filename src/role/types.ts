@@ -87,6 +87,12 @@ export interface MachineConfig {
    */
   lease: { acquireUs: number } | null;
   syncEveryProbes: number;
+  /**
+   * A handover's final sync (sync.final_ms; 0: none): after an authenticated release the
+   * monitor pulls once more from the releaser and claims when that pull ended or this long
+   * passed, whichever is first (the [0013] confirmation runs meanwhile).
+   */
+  finalSyncUs: number;
   boot: { jitterUs: number; checkUs: number };
   spare: { checkUs: number; jitterUs: number };
   /** How often a primary or monitor checks that nobody else holds its address (0: never). */
@@ -142,6 +148,10 @@ export interface FenceState {
   attempt: number;
   /** The holder released the address itself (authenticated heartbeat): no fence needed. */
   released?: boolean;
+  /** A handover's final sync from the releaser: in flight, or ended (done or given up). */
+  finalSync?: 'running' | 'ended';
+  /** The [0013] confirmation found the address silent while the final sync still ran. */
+  silent?: boolean;
   /**
    * With no member seen holding the address: the other members not fenced because each said,
    * authenticated and recently, that it is a spare holding nothing (`releasedPrimary`).
@@ -253,7 +263,9 @@ export type Event =
    */
   | { type: 'lease'; nowUs: number; held: boolean; epoch: number; detail: string }
   /** `node` has sent no authenticated heartbeat on `path` for `peer.dead_after_ms` (once per silence). */
-  | { type: 'peer-silent'; nowUs: number; node: string; path: PeerPath };
+  | { type: 'peer-silent'; nowUs: number; node: string; path: PeerPath }
+  /** A handover's final sync from `from` ended: pulled (`ok`) or failed (`detail`). */
+  | { type: 'final-sync-done'; nowUs: number; from: string; ok: boolean; detail: string };
 
 /** What an operator can ask of the role machine (the shell, the control socket). */
 export type OperatorCommand = 'promote' | 'demote' | 'maintenance-on' | 'maintenance-off';
@@ -284,6 +296,8 @@ export type Action =
   | { type: 'lease-release' }
   | { type: 'power-on'; target: string }
   | { type: 'sync'; okProbes: number }
+  /** A handover's final sync: pull once more from the member that released the primary address. */
+  | { type: 'final-sync'; from: string }
   | { type: 'health-check' }
   | { type: 'reboot'; reason: string }
   /** A phase change (`go` in phase.ts); `routine`: a spare's periodic check, logged at debug only. */

@@ -99,16 +99,7 @@ export class TlsReplicator implements Replicator {
   async serve(primaryIp: string): Promise<void> {
     // Rule: a server that becomes primary serves what it has; a pull still running (from the
     // primary that just failed) is abandoned, its half-copied file dropped, before serving.
-    const pulling = this.running;
-    if (pulling !== null) {
-      pulling.abort.abort('this server became primary');
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([
-        pulling.done.catch(() => undefined),
-        new Promise((resolve) => (timer = setTimeout(resolve, ABANDON_WAIT_MS))),
-      ]);
-      clearTimeout(timer);
-    }
+    await this.abandon('this server became primary');
     await this.stopServing();
     const copy = await this.readCopyState();
     const server = new SyncServer({
@@ -135,8 +126,11 @@ export class TlsReplicator implements Replicator {
     await server?.close();
   }
 
-  async sync(primaryIp: string): Promise<SyncResult> {
-    // Rule: one pull at a time; the next request comes every_probes later anyway.
+  async sync(primaryIp: string, options: { preempt?: boolean } = {}): Promise<SyncResult> {
+    // Rule: one pull at a time; the next request comes every_probes later anyway. A final
+    // sync cannot wait for that: the pull in its way (from an address that is gone) is
+    // abandoned, its half-copied file dropped.
+    if (this.running !== null && options.preempt === true) await this.abandon('a final sync preempts it');
     if (this.running !== null) return { skipped: true, files: 0, bytes: 0, deleted: 0 };
     const abort = new AbortController();
     const done = this.pullOnce(primaryIp, abort.signal);
@@ -147,6 +141,20 @@ export class TlsReplicator implements Replicator {
     } finally {
       if (this.running === running) this.running = null;
     }
+  }
+
+  /** Aborts the pull in progress, if any, and waits (at most ABANDON_WAIT_MS) for it to clean up. */
+  private async abandon(why: string): Promise<void> {
+    const pulling = this.running;
+    if (pulling === null) return;
+    pulling.abort.abort(why);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      pulling.done.catch(() => undefined),
+      new Promise((resolve) => (timer = setTimeout(resolve, ABANDON_WAIT_MS))),
+    ]);
+    clearTimeout(timer);
+    if (this.running === pulling) this.running = null;
   }
 
   /** Stops serving and ends the pull thread (tests; the agent just exits). */

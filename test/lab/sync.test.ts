@@ -171,6 +171,46 @@ describe('lab: replication of key files (real agents, TLS-PSK between namespaces
     );
   });
 
+  for (const finalMs of [2000, 0])
+    it(`a clean stop of the primary with sync.final_ms ${finalMs}: ${finalMs > 0 ? 'the monitor pulls the last changes from the releaser before it claims' : 'no final sync, the new primary has only what periodic syncs copied (the control)'}`, async () => {
+      // No periodic sync during the test (the first would come after 100,000 answered
+      // probes): whatever the new primary has came from the final sync.
+      const l = await start({ agentExit: 'stay', sync: { every_probes: 100_000, final_ms: finalMs } });
+      const r = await converged(l);
+      // One pull by hand first, as a working monitor's periodic pulls would have done: it
+      // starts the monitor's pull thread, whose start the final sync would otherwise pay.
+      await request(l.get(r.monitor).paths.controlSocket, 'sync', ['now'], 10_000);
+      const content = `written just before the stop ${randomBytes(8).toString('hex')}\n`;
+      await put(r.primary, 1, 'state/last.db', content);
+      const agent = l.get(r.primary).agent;
+      if (agent === null) throw new Error(`${r.primary} has no agent`);
+      agent.expectedExit = true;
+      expect(agent.signal('SIGTERM')).to.equal(true);
+      const exit = await Promise.race([agent.exited, sleep(10_000).then(() => null)]);
+      expect(exit?.code, 'the stopped agent’s exit code').to.equal(0);
+      const acked = agentLog(l, r.primary).find((x) => x.event === 'handover-acked');
+      expect(acked, 'handover-acked').to.not.equal(undefined);
+      const copy = join(roots(r.monitor)[1] ?? '', 'state/last.db');
+      const words = agentLog(l, r.monitor);
+      if (finalMs > 0) {
+        expect(await readFile(copy, 'utf8').catch(() => null), 'the file on the new primary').to.equal(content);
+        const pulled = words.find((x) => x.event === 'final-sync');
+        expect(pulled?.message).to.match(/1 file\(s\)/);
+        // The claim came after the pull: the transition to primary is logged after it.
+        const claimed = words.find((x) => x.event === 'transition' && x.message.includes('-> primary'));
+        expect(claimed?.atUs ?? 0).to.be.at.least(pulled?.atUs ?? Infinity);
+        console.log(`      ${pulled?.message ?? ''}; acknowledged ${String(acked?.['afterMs'])} ms after the demote`);
+      } else {
+        console.log(`      no final sync; acknowledged ${String(acked?.['afterMs'])} ms after the demote`);
+      }
+      if (finalMs === 0) {
+        expect(existsSync(copy), 'nothing pulled it').to.equal(false);
+        expect(words.some((x) => x.event === 'final-sync' || x.event === 'final-sync-failed')).to.equal(false);
+      }
+      expect(words.some((x) => x.event === 'fence-start')).to.equal(false);
+      expect(l.splitBrainViolations()).to.deep.equal([]);
+    });
+
   it('the primary crashes (mid-copy if it can be caught): the new primary holds every synced file, none torn; the old primary rejoins and is overwritten', async () => {
     const l = await start({ servers: 2 });
     const before = await converged(l);

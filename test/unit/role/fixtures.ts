@@ -27,6 +27,7 @@ export function machine(overrides: Partial<MachineConfig> = {}): MachineConfig {
     },
     lease: null,
     syncEveryProbes: 5,
+    finalSyncUs: 0,
     boot: { jitterUs: 200 * MS, checkUs: 50 * MS },
     spare: { checkUs: 1000 * MS, jitterUs: 500 * MS },
     defendUs: 0,

@@ -185,6 +185,92 @@ describe('role machine: a handover without a power cut (authenticated release)',
   });
 });
 
+describe('role machine: a handover’s final sync (sync.final_ms) before the claim', () => {
+  const config = (): MachineConfig =>
+    machine({ peer: { paths: { a: ['lan', 'mgmt'], c: ['lan'] } }, finalSyncUs: 500 * MS });
+
+  /** The release heard and the window missed: confirming, with the final sync asked for. */
+  function handingOver(): Run {
+    const run = monitoring(config());
+    run.feed({ ...heard('a', 'lan', 152 * MS, false), phase: 'primary', role: 'primary', holdsPrimary: true });
+    run.feed({ ...heard('a', 'lan', 158 * MS, false), phase: 'spare', role: 'spare', holdsPrimary: false });
+    miss(run, 3, 160 * MS);
+    expect(run.state.phase).to.equal('confirming');
+    expect(run.actions.filter((a) => a.type === 'final-sync')).to.deep.equal([{ type: 'final-sync', from: 'a' }]);
+    expect(run.actions.some((a) => a.type === 'set-timer' && a.timer === 'final-sync')).to.equal(true);
+    expect(fences(run.actions)).to.deep.equal([]);
+    return run;
+  }
+
+  const silent = (nowUs: number): Omit<Extract<Event, { type: 'check-result' }>, 'id'> => ({
+    type: 'check-result',
+    nowUs,
+    startedUs: nowUs - 10 * MS,
+    address: 'primary',
+    taken: false,
+    evidence: [],
+  });
+  const assigns = (run: Run): number =>
+    run.actions.filter((a) => a.type === 'assign' && a.address === 'primary').length;
+
+  it('the confirmation ends first: the claim waits for the final sync, then follows it at once', () => {
+    const run = handingOver();
+    run.feed(silent(200 * MS));
+    expect(run.state.phase).to.equal('confirming');
+    expect(assigns(run)).to.equal(0);
+    run.feed({ type: 'final-sync-done', nowUs: 230 * MS, from: 'a', ok: true, detail: '2 file(s)' });
+    expect(run.state.phase).to.equal('primary');
+    expect(assigns(run)).to.equal(1);
+    expect(run.last.some((a) => a.type === 'cancel-timer' && a.timer === 'final-sync')).to.equal(true);
+    expect(run.last.some((a) => a.type === 'log' && a.event === 'final-sync')).to.equal(true);
+  });
+
+  it('the final sync ends first: the claim follows the silent confirmation', () => {
+    const run = handingOver();
+    run.feed({ type: 'final-sync-done', nowUs: 180 * MS, from: 'a', ok: true, detail: '0 file(s)' });
+    expect(run.state.phase).to.equal('confirming');
+    run.feed(silent(200 * MS));
+    expect(run.state.phase).to.equal('primary');
+  });
+
+  it('a final sync that fails or outlives sync.final_ms is logged as an error and does not stop the takeover', () => {
+    const failed = handingOver();
+    failed.feed(silent(200 * MS));
+    failed.feed({ type: 'final-sync-done', nowUs: 210 * MS, from: 'a', ok: false, detail: 'connection refused' });
+    expect(failed.state.phase).to.equal('primary');
+    expect(failed.actions.some((a) => a.type === 'log' && a.event === 'final-sync-failed')).to.equal(true);
+
+    const late = handingOver();
+    late.feed(silent(200 * MS));
+    late.feed({ type: 'timer', nowUs: 660 * MS, timer: 'final-sync' });
+    expect(late.state.phase).to.equal('primary');
+    const line = late.actions.find((a) => a.type === 'log' && a.event === 'final-sync-failed');
+    expect(line).to.deep.include({ level: 'error' });
+    // The pull that ends after the claim changes nothing.
+    late.feed({ type: 'final-sync-done', nowUs: 900 * MS, from: 'a', ok: true, detail: '1 file(s)' });
+    expect(late.last.filter((a) => a.type !== 'log')).to.deep.equal([]);
+  });
+
+  it('the address answers during the confirmation: no claim, and the final sync’s end is ignored', () => {
+    const run = handingOver();
+    run.feed({ ...silent(200 * MS), taken: true, evidence: ['arp-reply 02:00:00:00:00:0a'] });
+    expect(run.state.phase).to.equal('monitor');
+    run.feed({ type: 'final-sync-done', nowUs: 230 * MS, from: 'a', ok: true, detail: '1 file(s)' });
+    expect(run.state.phase).to.equal('monitor');
+    expect(assigns(run)).to.equal(0);
+  });
+
+  it('with sync.final_ms 0 (or no replication) the claim follows the confirmation as before', () => {
+    const run = monitoring(machine({ peer: { paths: { a: ['lan', 'mgmt'], c: ['lan'] } } }));
+    run.feed({ ...heard('a', 'lan', 152 * MS, false), phase: 'primary', role: 'primary', holdsPrimary: true });
+    run.feed({ ...heard('a', 'lan', 158 * MS, false), phase: 'spare', role: 'spare', holdsPrimary: false });
+    miss(run, 3, 160 * MS);
+    expect(run.actions.some((a) => a.type === 'final-sync')).to.equal(false);
+    run.feed(silent(200 * MS));
+    expect(run.state.phase).to.equal('primary');
+  });
+});
+
 describe('role machine: no holder ever seen, members heard as spares holding nothing are not fenced (property seed 20261203, schedule 4072)', () => {
   const config = (): MachineConfig => machine({ peer: { paths: { a: ['lan', 'mgmt'], c: ['lan'] } } });
 

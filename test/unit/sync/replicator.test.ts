@@ -247,6 +247,7 @@ describe('sync/replicator: TLS-PSK pull over loopback', function () {
       maxFileBytes: 1,
       maxTotalBytes: 1,
       timeoutMs: 1000,
+      finalMs: 2000,
     };
     expect(() => TlsReplicator.fromConfig(config)).to.throw(SyncError, /readable by group or others.*chmod 600/);
     await chmod(keyFile, 0o600);
