@@ -253,13 +253,14 @@ export function onFenceRetry(c: MachineConfig, s: RoleState, nowUs: number, out:
 }
 
 /**
- * A handover's final sync ended (`ok`), failed, or ran out of sync.final_ms (`timedOut`):
- * claim now if the confirmation already found the address silent, else when it does.
+ * A handover's final sync ended (`ok`), failed, or ran out of sync.final_ms (`timedOut`).
+ * The claim follows a silent confirmation directly: one still running decides; one that
+ * ended while the pull ran is repeated, since the address has been unwatched since (a
+ * member booting meanwhile may have claimed it).
  */
 export function onFinalSyncEnded(
   c: MachineConfig,
   s: RoleState,
-  nowUs: number,
   ended: { ok: boolean; detail: string; timedOut?: boolean },
   out: Action[],
 ): RoleState {
@@ -276,8 +277,9 @@ export function onFinalSyncEnded(
           { from },
         ),
   );
-  const next = { ...s, fence: { ...s.fence, finalSync: 'ended' as const } };
-  return s.fence.silent === true ? takeOver(c, next, nowUs, out) : next;
+  if (s.fence.silent !== true) return { ...s, fence: { ...s.fence, finalSync: 'ended' } };
+  out.push({ type: 'check', id: 0, address: 'primary', windowUs: c.fencing.confirmUs });
+  return { ...s, fence: { ...s.fence, finalSync: 'ended', silent: false } };
 }
 
 export function takeOver(c: MachineConfig, s: RoleState, nowUs: number, out: Action[]): RoleState {

@@ -64,7 +64,7 @@ function dispatch(c: MachineConfig, s: RoleState, e: Event, out: Action[]): Role
     case 'lease':
       return onLease(c, s, e, out);
     case 'final-sync-done':
-      return onFinalSyncEnded(c, s, e.nowUs, { ok: e.ok, detail: e.detail }, out);
+      return onFinalSyncEnded(c, s, { ok: e.ok, detail: e.detail }, out);
   }
 }
 
@@ -93,7 +93,7 @@ function onTimer(c: MachineConfig, s: RoleState, timer: TimerName, nowUs: number
   }
   if (timer === TIMER.finalSync) {
     const limit = `no end within ${Math.round(c.finalSyncUs / 1000)} ms`;
-    return onFinalSyncEnded(c, s, nowUs, { ok: false, detail: limit, timedOut: true }, out);
+    return onFinalSyncEnded(c, s, { ok: false, detail: limit, timedOut: true }, out);
   }
   if (timer === TIMER.confirmRetry) {
     if (s.phase !== 'confirming') return s;

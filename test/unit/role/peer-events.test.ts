@@ -213,16 +213,29 @@ describe('role machine: a handover’s final sync (sync.final_ms) before the cla
   const assigns = (run: Run): number =>
     run.actions.filter((a) => a.type === 'assign' && a.address === 'primary').length;
 
-  it('the confirmation ends first: the claim waits for the final sync, then follows it at once', () => {
+  it('the confirmation ends first: the claim waits for the final sync, then for a fresh confirmation', () => {
     const run = handingOver();
     run.feed(silent(200 * MS));
     expect(run.state.phase).to.equal('confirming');
     expect(assigns(run)).to.equal(0);
     run.feed({ type: 'final-sync-done', nowUs: 230 * MS, from: 'a', ok: true, detail: '2 file(s)' });
-    expect(run.state.phase).to.equal('primary');
-    expect(assigns(run)).to.equal(1);
     expect(run.last.some((a) => a.type === 'cancel-timer' && a.timer === 'final-sync')).to.equal(true);
     expect(run.last.some((a) => a.type === 'log' && a.event === 'final-sync')).to.equal(true);
+    // The address went unwatched while the pull ran: [0013] once more before the claim.
+    expect(run.find('check')).to.include({ address: 'primary' });
+    expect(assigns(run)).to.equal(0);
+    run.feed(silent(240 * MS));
+    expect(run.state.phase).to.equal('primary');
+    expect(assigns(run)).to.equal(1);
+  });
+
+  it('the fresh confirmation after the pull finds the address held: no claim', () => {
+    const run = handingOver();
+    run.feed(silent(200 * MS));
+    run.feed({ type: 'final-sync-done', nowUs: 230 * MS, from: 'a', ok: true, detail: '2 file(s)' });
+    run.feed({ ...silent(240 * MS), taken: true, evidence: ['arp-reply 02:00:00:00:00:0c'] });
+    expect(run.state.phase).to.equal('monitor');
+    expect(assigns(run)).to.equal(0);
   });
 
   it('the final sync ends first: the claim follows the silent confirmation', () => {
@@ -237,12 +250,14 @@ describe('role machine: a handover’s final sync (sync.final_ms) before the cla
     const failed = handingOver();
     failed.feed(silent(200 * MS));
     failed.feed({ type: 'final-sync-done', nowUs: 210 * MS, from: 'a', ok: false, detail: 'connection refused' });
+    failed.feed(silent(220 * MS));
     expect(failed.state.phase).to.equal('primary');
     expect(failed.actions.some((a) => a.type === 'log' && a.event === 'final-sync-failed')).to.equal(true);
 
     const late = handingOver();
     late.feed(silent(200 * MS));
     late.feed({ type: 'timer', nowUs: 660 * MS, timer: 'final-sync' });
+    late.feed(silent(670 * MS));
     expect(late.state.phase).to.equal('primary');
     const line = late.actions.find((a) => a.type === 'log' && a.event === 'final-sync-failed');
     expect(line).to.deep.include({ level: 'error' });
