@@ -39,6 +39,14 @@ export function checkConfig(
     warnings.push(
       `fencing.power_resend_ms (${resendMs}) is not more than the board's typical power-off time (bmc.power_off_ms ${powerOffMs} in ${config.board.file}): a fence would send its off again while the BMC is still carrying out the first`,
     );
+  if (config.fencing.required && config.peer.keyFile === null)
+    warnings.push(
+      'fencing.required is true but peer.key_file is not set: a server booting with a persisted primary role claims a silent primary address without a fence, so a holder behind a silent switch port makes two primaries until the address defence settles it (README "Known limits"); set peer.key_file',
+    );
+  if (config.sync.paths.length > 0 && config.sync.finalMs > 0 && config.peer.keyFile === null)
+    warnings.push(
+      'sync.final_ms has no effect without peer.key_file: a handover (and so its final sync) is recognised only from the authenticated heartbeat',
+    );
   for (const member of config.cluster.members) {
     if (member.bmc === null && config.fencing.required && member.name !== config.node)
       warnings.push(

@@ -528,6 +528,30 @@ describe('config and `hotspare check`', () => {
     expect(r.stderr).to.contain('lease.witness: is required to run a witness');
   });
 
+  it('warns when fencing is required, or a final sync configured, without the peer protocol', () => {
+    writeFileSync(join(dir, 'sync.key'), 'a sync key of 32 bytes, or so...\n', { mode: 0o600 });
+    const on = checkConfig(write(), { macOf: () => null });
+    expect(on.warnings.filter((w) => w.includes('peer.key_file'))).to.deep.equal([]);
+    const off = checkConfig(
+      write((d) => {
+        delete d['peer'];
+        d['sync'] = { paths: ['/var/lib/app'], key_file: join(dir, 'sync.key') };
+      }),
+      { macOf: () => null },
+    );
+    expect(off.warnings.join('\n'))
+      .to.contain('fencing.required is true but peer.key_file is not set')
+      .and.contain('sync.final_ms has no effect without peer.key_file');
+    const notRequired = checkConfig(
+      write((d) => {
+        delete d['peer'];
+        d['fencing'] = { required: false };
+      }),
+      { macOf: () => null },
+    );
+    expect(notRequired.warnings.filter((w) => w.includes('peer.key_file'))).to.deep.equal([]);
+  });
+
   it("warns when fencing.power_resend_ms or power_timeout_ms does not fit the board's typical power-off time", () => {
     const board = join(dir, 'slow-board.yaml');
     const text = readFileSync(join(ROOT, 'boards/lab-netns.yaml'), 'utf8').replace(
