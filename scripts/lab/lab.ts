@@ -27,7 +27,7 @@ import {
   writeSharedBmcFiles,
 } from './bmc-sim.js';
 import { ProcessGroup } from './children.js';
-import type { ManagedProcess } from './children.js';
+import type { ExitInfo, ManagedProcess } from './children.js';
 import { ChassisFifo } from './chassis-fifo.js';
 import { SlowBmcPower } from './slow-bmc.js';
 import type { FaultKind } from './fault-kinds.js';
@@ -527,6 +527,19 @@ export class Lab {
   async crash(name: string): Promise<void> {
     await this.powerOff(name, 'harness');
     this.get(name).faults.add('crash');
+  }
+
+  /**
+   * A clean stop of the agent, as `systemctl stop`: SIGTERM, then its exit (null: it had not
+   * exited within `timeoutMs`). Not restarted: the exit is expected.
+   */
+  async stopAgent(name: string, timeoutMs = 10_000): Promise<ExitInfo | null> {
+    const agent = this.get(name).agent;
+    if (agent === null) throw new Error(`stop ${name}: no running agent`);
+    agent.expectedExit = true;
+    if (!agent.signal('SIGTERM')) throw new Error(`stop ${name}: the agent could not be signalled`);
+    this.log(`stop ${name} (SIGTERM)`);
+    return Promise.race([agent.exited, sleep(timeoutMs).then(() => null)]);
   }
 
   /** Freezes the agent (SIGSTOP); its addresses stay. */

@@ -72,6 +72,22 @@ export type DropReason =
   | 'old-boot'
   | 'old-epoch';
 
+/** A zero for every drop reason: the status's counters before anything was dropped. */
+export function noDrops(): Record<DropReason, number> {
+  return {
+    malformed: 0,
+    version: 0,
+    unauthenticated: 0,
+    stranger: 0,
+    'not-member': 0,
+    'not-for-us': 0,
+    'wrong-path': 0,
+    replay: 0,
+    'old-boot': 0,
+    'old-epoch': 0,
+  };
+}
+
 export type Decoded = { ok: true; frame: PeerFrame; minor: number } | { ok: false; reason: DropReason; detail: string };
 
 export function encodeFrame(frame: PeerFrame, key: PeerKey): Buffer {

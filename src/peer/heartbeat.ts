@@ -11,7 +11,7 @@ import type { PersistedRole } from '../../hal/store/index.js';
 import type { LogFields } from '../log/index.js';
 import type { LogLevel, PeerPath, Phase } from '../role/types.js';
 import { RefusalLog } from '../sync/server/refusal-log.js';
-import { decodeFrame, encodeFrame } from './frame.js';
+import { decodeFrame, encodeFrame, noDrops } from './frame.js';
 import { isLeaseDatagram } from '../lease/frame.js';
 import type { DropReason } from './frame.js';
 import type { PeerKey } from './key.js';
@@ -108,18 +108,7 @@ export class PeerHeartbeat {
     sent: 0,
     received: 0,
     accepted: 0,
-    dropped: {
-      malformed: 0,
-      version: 0,
-      unauthenticated: 0,
-      stranger: 0,
-      'not-member': 0,
-      'not-for-us': 0,
-      'wrong-path': 0,
-      replay: 0,
-      'old-boot': 0,
-      'old-epoch': 0,
-    } satisfies Record<DropReason, number>,
+    dropped: noDrops(),
   };
 
   constructor(private readonly o: HeartbeatOptions) {

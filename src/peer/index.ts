@@ -10,7 +10,7 @@ export type {
   PeerStatus,
 } from './heartbeat.js';
 export { PeerKey } from './key.js';
-export { decodeFrame, encodeFrame, MAJOR, MINOR, NONCE_BYTES } from './frame.js';
+export { decodeFrame, encodeFrame, MAJOR, MINOR, noDrops, NONCE_BYTES } from './frame.js';
 export type { Decoded, DropReason, PeerFrame } from './frame.js';
 export { ReplayGuard } from './replay.js';
 export { peerMembers } from './members.js';

@@ -15,6 +15,14 @@ import { agentLog, converged, monoUs } from './fixtures.js';
 
 const CLI = join(resolve(import.meta.dirname, '../../..'), 'dist/src/cli/main.js');
 const DEAD_AFTER_MS = 1000;
+/** The clean-stop tests' lab: probes every 10 ms, agents not restarted after their stop. */
+const HANDOVER_LAB = {
+  agentExit: 'stay' as const,
+  config: {
+    probe: { interval_ms: 10, timeout_ms: 10, misses: 3 },
+    peer: { interval_ms: 100, dead_after_ms: DEAD_AFTER_MS },
+  },
+};
 /** Scheduling and the status poll on a loaded machine. */
 const MARGIN_MS = 1500;
 
@@ -126,21 +134,11 @@ describe('lab: peer heartbeat (real agents, UDP on two paths)', function () {
   });
 
   it('a clean stop (SIGTERM) of the primary hands over: the monitor claims without a fence, and the stopped agent logs its acknowledgement', async () => {
-    lab = await startLab({
-      agentExit: 'stay',
-      config: {
-        probe: { interval_ms: 10, timeout_ms: 10, misses: 3 },
-        peer: { interval_ms: 100, dead_after_ms: DEAD_AFTER_MS },
-      },
-    });
+    lab = await startLab(HANDOVER_LAB);
     const l = lab;
     const before = await converged(l);
-    const agent = l.get(before.primary).agent;
-    if (agent === null) throw new Error(`${before.primary} has no agent`);
-    agent.expectedExit = true;
     const stoppedUs = monoUs();
-    expect(agent.signal('SIGTERM')).to.equal(true);
-    const exit = await Promise.race([agent.exited, new Promise<null>((done) => setTimeout(() => done(null), 10_000))]);
+    const exit = await l.stopAgent(before.primary);
     expect(exit?.code, 'the stopped agent’s exit code').to.equal(0);
 
     // The stopped agent waited for the monitor's claim and names it; it did not give up.
@@ -168,21 +166,11 @@ describe('lab: peer heartbeat (real agents, UDP on two paths)', function () {
   });
 
   it('a clean stop whose release nobody acknowledges (the monitor agent frozen) logs handover-unacked and still exits 0 without the address', async () => {
-    lab = await startLab({
-      agentExit: 'stay',
-      config: {
-        probe: { interval_ms: 10, timeout_ms: 10, misses: 3 },
-        peer: { interval_ms: 100, dead_after_ms: DEAD_AFTER_MS },
-      },
-    });
+    lab = await startLab(HANDOVER_LAB);
     const l = lab;
     const before = await converged(l);
-    const agent = l.get(before.primary).agent;
-    if (agent === null) throw new Error(`${before.primary} has no agent`);
     l.hang(before.monitor);
-    agent.expectedExit = true;
-    expect(agent.signal('SIGTERM')).to.equal(true);
-    const exit = await Promise.race([agent.exited, new Promise<null>((done) => setTimeout(() => done(null), 10_000))]);
+    const exit = await l.stopAgent(before.primary);
     expect(exit?.code, 'the stopped agent’s exit code').to.equal(0);
     const words = agentLog(l, before.primary);
     expect(words.some((x) => x.event === 'handover-acked')).to.equal(false);

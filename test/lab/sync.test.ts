@@ -182,11 +182,7 @@ describe('lab: replication of key files (real agents, TLS-PSK between namespaces
       await request(l.get(r.monitor).paths.controlSocket, 'sync', ['now'], 10_000);
       const content = `written just before the stop ${randomBytes(8).toString('hex')}\n`;
       await put(r.primary, 1, 'state/last.db', content);
-      const agent = l.get(r.primary).agent;
-      if (agent === null) throw new Error(`${r.primary} has no agent`);
-      agent.expectedExit = true;
-      expect(agent.signal('SIGTERM')).to.equal(true);
-      const exit = await Promise.race([agent.exited, sleep(10_000).then(() => null)]);
+      const exit = await l.stopAgent(r.primary);
       expect(exit?.code, 'the stopped agent’s exit code').to.equal(0);
       const acked = agentLog(l, r.primary).find((x) => x.event === 'handover-acked');
       expect(acked, 'handover-acked').to.not.equal(undefined);

@@ -3,7 +3,7 @@
  * primary address at an epoch above the releaser's.
  */
 import { expect } from 'chai';
-import { handoverTaker } from '../../../src/peer/index.js';
+import { handoverTaker, noDrops } from '../../../src/peer/index.js';
 import type { PeerMemberStatus, PeerStatus } from '../../../src/peer/index.js';
 
 function member(node: string, over: Partial<PeerMemberStatus> = {}): PeerMemberStatus {
@@ -21,26 +21,14 @@ function member(node: string, over: Partial<PeerMemberStatus> = {}): PeerMemberS
 }
 
 function peers(...members: PeerMemberStatus[]): PeerStatus {
-  const dropped = {
-    malformed: 0,
-    version: 0,
-    unauthenticated: 0,
-    stranger: 0,
-    'not-member': 0,
-    'not-for-us': 0,
-    'wrong-path': 0,
-    replay: 0,
-    'old-boot': 0,
-    'old-epoch': 0,
-  };
   return {
-    port: 5405,
+    port: 7405,
     intervalMs: 50,
     deadAfterMs: 1000,
     sent: 0,
     received: 0,
     accepted: 0,
-    dropped,
+    dropped: noDrops(),
     highest: null,
     members,
   };
