@@ -13,6 +13,8 @@ export interface FinalSyncEnd {
 
 /** How long a releaser serves its files for the final sync beyond the monitor's windows. */
 const HANDOVER_SERVE_MARGIN_MS = 1000;
+/** A failed final sync is tried again this much later, while sync.final_ms lasts. */
+const FINAL_SYNC_RETRY_MS = 50;
 
 /**
  * Replication of the primary's key files (patent [0010]): a monitor syncs when the role
@@ -43,8 +45,11 @@ export class Replication {
   }
 
   /**
-   * A handover's final sync: one pull from the releaser's LAN peer address (its management
-   * address if it has no LAN one), abandoning a periodic pull in the way. Never rejects.
+   * A handover's final sync: a pull from the releaser's LAN peer address (its management
+   * address if it has no LAN one), abandoning a periodic pull in the way. A pull that fails
+   * (the releaser not listening there yet, say) is tried again every FINAL_SYNC_RETRY_MS
+   * while sync.final_ms lasts; the role machine stops waiting at that limit anyway. Never
+   * rejects.
    */
   async finalSync(from: string): Promise<FinalSyncEnd> {
     const member = peerMembers(this.x.ports.config).find((m) => m.name === from);
@@ -52,14 +57,21 @@ export class Replication {
     if (address === null) return { ok: false, detail: `${from} has no peer address to pull from` };
     if (this.x.ports.replicator === null) return { ok: false, detail: 'no replicator is configured' };
     const startUs = this.x.now();
-    const moved = await this.pull(address, true);
-    const tookMs = ((this.x.now() - startUs) / 1000).toFixed(1);
-    if (moved === null) return { ok: false, detail: `${this.progress.lastError ?? 'failed'}, after ${tookMs} ms` };
-    if (moved.skipped) return { ok: false, detail: 'another pull was still running' };
-    return {
-      ok: true,
-      detail: `${moved.files} file(s), ${moved.bytes} bytes, ${moved.deleted} deletion(s) from ${address} in ${tookMs} ms`,
-    };
+    const lastTryUs = startUs + this.x.mc.finalSyncUs - FINAL_SYNC_RETRY_MS * 1000;
+    for (let attempt = 1; ; attempt++) {
+      const moved = await this.pull(address, true);
+      const tookMs = ((this.x.now() - startUs) / 1000).toFixed(1);
+      const tries = attempt === 1 ? '' : ` (attempt ${attempt})`;
+      if (moved !== null && !moved.skipped)
+        return {
+          ok: true,
+          detail: `${moved.files} file(s), ${moved.bytes} bytes, ${moved.deleted} deletion(s) from ${address} in ${tookMs} ms${tries}`,
+        };
+      const why = moved === null ? (this.progress.lastError ?? 'failed') : 'another pull was still running';
+      if (this.x.stopped() || this.x.now() >= lastTryUs)
+        return { ok: false, detail: `${why}, after ${tookMs} ms and ${attempt} attempt(s)` };
+      await new Promise<void>((done) => this.x.ports.clock.at(this.x.now() + FINAL_SYNC_RETRY_MS * 1000, done));
+    }
   }
 
   private pull(address: string, preempt: boolean): Promise<SyncResult | null> {

@@ -21,15 +21,18 @@ interface Rig {
   pulledFrom: string[];
 }
 
-function rig(finalSyncUs: number, selfLan: string | null = '198.18.0.11/24'): Rig {
+/** `failures`: how many pulls fail (connection refused) before they succeed. */
+function rig(finalSyncUs: number, selfLan: string | null = '198.18.0.11/24', failures = 0): Rig {
   const clock = new VirtualClock();
   const journal: string[] = [];
   const pulledFrom: string[] = [];
+  let failing = failures;
   const replicator: Replicator = {
     serve: async (ip) => void journal.push(`serve ${ip} at ${clock.nowUs() / MS} ms`),
     stopServing: async () => void journal.push(`stop at ${clock.nowUs() / MS} ms`),
     sync: async (ip): Promise<SyncResult> => {
       pulledFrom.push(ip);
+      if (failing-- > 0) throw new Error(`connect ECONNREFUSED ${ip}:7623`);
       return { skipped: false, files: 1, bytes: 46, deleted: 0 };
     },
   };
@@ -113,5 +116,23 @@ describe('Replication: the releaser serves for the final sync', () => {
       ok: false,
       detail: 'nobody has no peer address to pull from',
     });
+  });
+
+  it('a final sync that fails is tried again every 50 ms while sync.final_ms lasts', async () => {
+    const r = rig(2000 * MS, '198.18.0.11/24', 2);
+    const ending = r.replication.finalSync('b');
+    await r.clock.runUntil(500 * MS);
+    const ended = await ending;
+    expect(r.pulledFrom).to.deep.equal(['198.18.0.12', '198.18.0.12', '198.18.0.12']);
+    expect(ended.ok).to.equal(true);
+    expect(ended.detail).to.match(/in 100\.0 ms \(attempt 3\)$/);
+
+    const never = rig(500 * MS, '198.18.0.11/24', 1000);
+    const givingUp = never.replication.finalSync('b');
+    await never.clock.runUntil(2000 * MS);
+    const end = await givingUp;
+    expect(end.ok).to.equal(false);
+    // Tries at 0, 50, ... 450 ms: the last one starts before final_ms less one retry interval.
+    expect(end.detail).to.equal('connect ECONNREFUSED 198.18.0.12:7623, after 450.0 ms and 10 attempt(s)');
   });
 });
