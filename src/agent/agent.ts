@@ -1,13 +1,14 @@
 import { nextRandom } from '../../hal/base/random.js';
 import { ip } from '../config/index.js';
 import type { LogLine } from '../log/index.js';
-import type { PeerStatus } from '../peer/index.js';
 import { initialState, step } from '../role/index.js';
 import type { Action, Event, OperatorCommand, RoleState, StepResult } from '../role/index.js';
 import { Addresses } from './addresses.js';
 import type { ExecutorContext } from './context.js';
 import { logTo, message, newCounters } from './context.js';
 import { Fencing } from './fencing.js';
+import { HandoverAck } from './handover-ack.js';
+import type { HandoverOutcome } from './handover-ack.js';
 import { HealthAndHooks } from './health-hooks.js';
 import { Lifecycle } from './lifecycle.js';
 import { TransitionHistory } from './history.js';
@@ -41,6 +42,9 @@ export class Agent implements Operator {
   private readonly fencing: Fencing;
   private readonly probing: MonitorProbing;
   private readonly replication: Replication;
+  private readonly handoverAck: HandoverAck;
+  /** The epoch at which this server last became primary: what a handover's taker must exceed. */
+  private primaryEpoch = 0;
   private readonly health: HealthAndHooks;
   private readonly operator: OperatorCommands;
   private readonly lifecycle: Lifecycle;
@@ -66,6 +70,7 @@ export class Agent implements Operator {
     this.peers = new PeerLinks(this.x);
     this.probing = new MonitorProbing(this.x);
     this.replication = new Replication(this.x);
+    this.handoverAck = new HandoverAck(this.x);
     this.operator = new OperatorCommands(this.x, {
       ...{
         probing: this.probing,
@@ -94,6 +99,7 @@ export class Agent implements Operator {
 
   /** Stops taking part: cancels timers and drops queued actions. Holds what it holds. */
   stop(): void {
+    this.handoverAck.stop();
     this.peers.stop();
     this.addresses.confirmWatch.stop();
     this.replication.stopServing();
@@ -156,9 +162,17 @@ export class Agent implements Operator {
     return this.replication.syncNow();
   }
 
-  /** What the peer heartbeat last heard from each member; null without the peer protocol. */
-  peerStatus(): PeerStatus | null {
-    return this.peers.status().peers;
+  /**
+   * The acknowledgement of a handover (this server stepped down from primary) begun at or
+   * after `sinceUs` on the agent's clock; null: none began (or no peer protocol).
+   */
+  handover(sinceUs: number): Promise<HandoverOutcome> | null {
+    return this.handoverAck.since(sinceUs);
+  }
+
+  /** The agent's clock, in µs (what `handover` counts from). */
+  nowUs(): number {
+    return this.x.now();
   }
 
   // ------------------------------------------------------------ the queue
@@ -171,6 +185,7 @@ export class Agent implements Operator {
 
   private dispatch(event: Event): StepResult {
     if (this.stopped) return { state: this.state, actions: [] };
+    if (event.type === 'peer') this.handoverAck.onPeer(event.node, event.epoch, event.holdsPrimary);
     const result = step(this.x.mc, this.state, event);
     if (result.state.probe.misses > this.state.probe.misses) this.x.counters.misses += 1;
     this.state = result.state;
@@ -258,6 +273,10 @@ export class Agent implements Operator {
       case 'transition':
         // The watch serves one takeover's confirmation: leaving the takeover ends it.
         if (action.to !== 'monitor' && action.to !== 'confirming') this.addresses.confirmWatch.stop();
+        if (action.to === 'primary') this.primaryEpoch = action.epoch;
+        // A handover: the monitor's claim, heard in its heartbeat, acknowledges it.
+        if (action.from === 'primary' && action.to === 'spare' && this.x.mc.peer !== null)
+          this.handoverAck.start(this.primaryEpoch);
         this.history.record(action);
         return this.replication.onTransition(action.from, action.to);
       case 'log':

@@ -29,7 +29,7 @@ import { loadConfig } from '../config/index.js';
 import { ControlServer, operatorHandler } from '../control/index.js';
 import { randomBytes } from 'node:crypto';
 import type { PeerPorts } from '../agent/index.js';
-import { handoverTaker, NONCE_BYTES, PeerKey, peerMembers } from '../peer/index.js';
+import { NONCE_BYTES, PeerKey, peerMembers } from '../peer/index.js';
 import { JournalLog, TslogLog } from '../log/index.js';
 import type { EventLog, LogFields } from '../log/index.js';
 import type { ServiceManager } from '../../hal/systemd/index.js';
@@ -57,11 +57,9 @@ import { TEST_CLOCK_STEP_ENV, testClock, withTestHooks } from './test-hooks.js';
 export const EXIT_CODES = { SIGTERM: 0, SIGINT: 0, fatal: 70 } as const;
 /** A shutdown that has not finished by then exits anyway (a release or close that hangs). */
 const SHUTDOWN_LIMIT_MS = 5000;
-/** A clean stop's handover: the monitor's detection and confirm windows, plus this, for its claim to be heard. */
-const HANDOVER_MARGIN_MS = 1000;
 /** A clean stop's handover: how long the demote may take to release the primary address. */
 const HANDOVER_RELEASE_LIMIT_MS = 1000;
-/** A clean stop's handover: the longest wait for the acknowledgement, inside SHUTDOWN_LIMIT_MS. */
+/** A clean stop's handover: HandoverAck's own limit, inside SHUTDOWN_LIMIT_MS. */
 const HANDOVER_ACK_LIMIT_MS = 3000;
 /** The IPMI-over-LAN port, where a member's bmc.port is not written. */
 const IPMI_PORT = 623;
@@ -529,14 +527,10 @@ function pingWatchdog(manager: ServiceManager, clock: Clock, status: () => strin
  * A clean stop of a primary hands over without a power cut when the peer protocol is on: the
  * agent demotes itself (persisting `spare` at the next epoch, releasing the primary address,
  * and saying so in an authenticated heartbeat at once), then keeps heartbeating as a spare
- * until the acknowledgement: a member's authenticated heartbeat, heard since the demote,
- * saying it holds the primary address at an epoch above the one this server held it at (the
- * monitor confirmed the silence and claimed without a fence). It waits at most the monitor's
- * detection and confirm windows plus HANDOVER_MARGIN_MS, and never more than
- * HANDOVER_ACK_LIMIT_MS; no acknowledgement by then is logged as an error: a monitor that did
- * not hear the release fences this server, and with no monitor nobody holds the address.
- * Without the peer protocol a release cannot be told from a crash: the addresses are just
- * released and the monitor fences this server as before.
+ * until the handover's acknowledgement (`handover-acked`, the new holder's authenticated
+ * heartbeat) or its limit (`handover-unacked`, at most 3 s): see HandoverAck. Without the
+ * peer protocol a release cannot be told from a crash: the addresses are just released and
+ * the monitor fences this server as before.
  */
 async function handOver(
   agent: Agent,
@@ -545,49 +539,37 @@ async function handOver(
   note: (level: 'info' | 'error', event: string, text: string, fields?: LogFields) => void,
 ): Promise<void> {
   if (config.peer.keyFile === null || agent.phase !== 'primary') return;
-  const heldEpoch = agent.epoch;
   const demotedAtMs = Date.now();
+  const demotedAtUs = agent.nowUs();
   const outcome = agent.command('demote');
   if (!outcome.accepted) {
     note('error', 'handover', `clean stop: could not demote (${outcome.message}); the monitor will fence this server`);
     return;
   }
-  const p = config.probe;
-  const limitMs = Math.min(
-    p.intervalMs * p.misses + p.timeoutMs + config.fencing.confirmMs + HANDOVER_MARGIN_MS,
-    HANDOVER_ACK_LIMIT_MS,
-  );
+  // The demote's actions run in order: persist, release, then the step down that starts
+  // the wait for the acknowledgement.
   const releaseDeadline = demotedAtMs + HANDOVER_RELEASE_LIMIT_MS;
-  while (Date.now() < releaseDeadline && (await nic.holds(config.cluster.primaryAddress).catch(() => false)))
+  let acknowledged = agent.handover(demotedAtUs);
+  while (Date.now() < releaseDeadline && acknowledged === null) {
     await sleepMs(5);
+    acknowledged = agent.handover(demotedAtUs);
+  }
+  if (acknowledged === null) {
+    const holds = await nic.holds(config.cluster.primaryAddress).catch(() => true);
+    note(
+      'error',
+      'handover',
+      `clean stop: the demote did not step down within ${HANDOVER_RELEASE_LIMIT_MS} ms${holds ? ' (the primary address is still held)' : ''}; the monitor will fence this server`,
+    );
+    return;
+  }
   note(
     'info',
     'handover',
-    `clean stop: demoted and released the primary address; heartbeating as a spare until a member claims it (at most ${limitMs} ms)`,
-    { limitMs },
+    'clean stop: demoted and released the primary address; heartbeating as a spare until a member claims it',
   );
-  const deadline = Date.now() + limitMs;
-  while (Date.now() < deadline) {
-    const peers = agent.peerStatus();
-    const taker = peers === null ? null : handoverTaker(peers, heldEpoch, Date.now() - demotedAtMs);
-    if (taker !== null) {
-      const afterMs = Date.now() - demotedAtMs;
-      note(
-        'info',
-        'handover-acked',
-        `clean stop: ${taker.node} holds the primary address at epoch ${taker.epoch}, ${afterMs} ms after the demote`,
-        { taker: taker.node, epoch: taker.epoch, afterMs },
-      );
-      return;
-    }
-    await sleepMs(5);
-  }
-  note(
-    'error',
-    'handover-unacked',
-    `clean stop: no member claimed the primary address within ${limitMs} ms of the release; a monitor that did not hear the release fences this server, and without a monitor nobody holds the address`,
-    { limitMs },
-  );
+  // HandoverAck ends by itself within 3 s; this bound only keeps the stop inside its limit.
+  await Promise.race([acknowledged, sleepMs(HANDOVER_ACK_LIMIT_MS + 500)]);
 }
 
 function sleepMs(ms: number): Promise<void> {

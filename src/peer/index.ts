@@ -14,5 +14,3 @@ export { decodeFrame, encodeFrame, MAJOR, MINOR, noDrops, NONCE_BYTES } from './
 export type { Decoded, DropReason, PeerFrame } from './frame.js';
 export { ReplayGuard } from './replay.js';
 export { peerMembers } from './members.js';
-export { handoverTaker } from './handover.js';
-export type { HandoverTaker } from './handover.js';

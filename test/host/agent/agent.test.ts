@@ -79,14 +79,37 @@ describe('agent executor with simulated drivers', () => {
           .some((l) => l.event === 'transition' && l.message.includes('service health check failed 3 times')),
       ).to.equal(true);
       const took = cluster.node(monitor).agent!.transitions().at(-1);
+      const handover = primary.log.all().filter((l) => l.event.startsWith('handover'));
       if (peers) {
         expect(primary.bmc.commands).to.deep.equal([]);
         expect(took?.reason).to.contain('after its authenticated release');
+        // The step-down's acknowledgement: the monitor's heartbeat, holding the address.
+        expect(handover.map((l) => [l.event, l.fields['taker']])).to.deep.equal([['handover-acked', monitor]]);
       } else {
+        expect(handover).to.deep.equal([]);
         expect(primary.bmc.commands.map((c) => c.command)).to.include('off');
       }
     });
   }
+
+  it('a primary that steps down while no monitor can claim logs handover-unacked (an error) within 3 s', async () => {
+    const cluster = new SimCluster({
+      nodes: 3,
+      seed: 21,
+      peers: true,
+      config: { health: { command: 'check-service', interval_ms: 100, fails: 3 } },
+    });
+    await converge(cluster);
+    const primary = cluster.node(nodeIn(cluster, 'primary'));
+    // The monitor's agent dies; its kernel keeps the monitor address, so no spare steps in.
+    cluster.killAgent(nodeIn(cluster, 'monitor'));
+    primary.healthy = false;
+    await cluster.clock.runFor(5_000_000);
+    const handover = primary.log.all().filter((l) => l.event.startsWith('handover'));
+    expect(handover.map((l) => [l.event, l.level])).to.deep.equal([['handover-unacked', 'error']]);
+    expect(handover[0]?.fields['afterMs']).to.be.a('number').at.most(3000);
+    expect(cluster.primaryHolders()).to.deep.equal([]);
+  });
 
   it('a health command that never answers is a failed check, and the next check still runs', async () => {
     const cluster = new SimCluster({
