@@ -273,7 +273,11 @@ export class Agent implements Operator {
       case 'transition':
         // The watch serves one takeover's confirmation: leaving the takeover ends it.
         if (action.to !== 'monitor' && action.to !== 'confirming') this.addresses.confirmWatch.stop();
-        if (action.to === 'primary') this.primaryEpoch = action.epoch;
+        if (action.to === 'primary') {
+          this.primaryEpoch = action.epoch;
+          // Primary again (promoted back): nobody is expected to take the address over.
+          this.handoverAck.stop();
+        }
         // A handover: the monitor's claim, heard in its heartbeat, acknowledges it.
         if (action.from === 'primary' && action.to === 'spare' && this.x.mc.peer !== null)
           this.handoverAck.start(this.primaryEpoch);

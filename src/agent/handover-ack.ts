@@ -65,7 +65,7 @@ export class HandoverAck {
     return this.last !== null && this.last.startUs >= sinceUs ? this.last.outcome : null;
   }
 
-  /** The agent stopped: a wait in progress ends unacknowledged, without a log line. */
+  /** The agent stopped, or is primary again: a wait in progress ends unacknowledged, without a log line. */
   stop(): void {
     this.finish(null, false);
   }
