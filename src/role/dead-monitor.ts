@@ -13,6 +13,15 @@ import { log, powerOn } from './actions.js';
 import { TIMER } from './timers.js';
 import type { Action, Event, MachineConfig, PeerView, RoleState } from './types.js';
 
+/**
+ * A monitor address that nobody answers on is checked again this often, for this long after
+ * the wait, before the primary takes the monitor's server for off (one unanswered check on a
+ * loaded machine must not end the rule for good: the dead agent's kernel would keep the
+ * address and failover would stay off).
+ */
+const RECHECK_EVERY_US = 1_000_000;
+const RECHECK_FOR_US = 2_000_000;
+
 /** How long the primary waits after the monitor fell silent on every path. */
 export function deadMonitorWaitUs(c: MachineConfig): number {
   const detection = c.probe.intervalUs * c.probe.misses + c.probe.timeoutUs;
@@ -134,6 +143,16 @@ export function onDeadMonitorCheck(
   const mac = c.members.find((m) => m.name === monitor)?.mac.toLowerCase() ?? '';
   const answered = e.evidence.some((x) => x.startsWith('arp-') && x.toLowerCase().includes(mac));
   out.push({ type: 'cancel-timer', timer: TIMER.deadMonitor });
+  const nobody = !e.evidence.some((x) => x.startsWith('arp-'));
+  if (!answered && nobody && e.nowUs - s.peers.deadSinceUs - deadMonitorWaitUs(c) < RECHECK_FOR_US) {
+    out.push(
+      log('info', 'monitor-check-silent', `nobody answered on the monitor address of ${monitor}; checking again`, {
+        monitor,
+      }),
+    );
+    out.push({ type: 'set-timer', timer: TIMER.deadMonitor, atUs: e.nowUs + RECHECK_EVERY_US });
+    return s;
+  }
   if (!answered) {
     // Its server is off, or another member holds the address now: spares take care of it.
     out.push(

@@ -47,7 +47,7 @@ describe('lab: peer heartbeat (real agents, UDP on two paths)', function () {
     if (lab !== null && this.currentTest?.state === 'failed') {
       for (const name of lab.serverNames()) {
         const tail = agentLog(lab, name)
-          .filter((l) => l.event.startsWith('peer') || l.level === 'error')
+          .filter((l) => l.event.startsWith('peer') || l.event.startsWith('monitor') || l.level === 'error')
           .slice(-8);
         console.log(`    ${name}: ${tail.map((l) => `\n      ${l.event}: ${l.message}`).join('')}`);
       }

@@ -150,7 +150,11 @@ const unavailable = netnsUnavailable();
       await waitFor(() => b.held(), 10_000, `b holds a lease after a stopped ${JSON.stringify(b.last)}`);
       expect(performance.now() - stoppedMs).to.be.at.least(Q_MS - 20);
       expect(b.last?.events.some((e) => /held: granted by .*w/.test(e))).to.equal(true);
-      const grants = logged(witnessOut).filter((l) => l.event === 'witness-grant');
+      // The witness's log line reaches us through its stdout pipe, after its grant reached b.
+      const grantLines = (): Array<{ message: string }> =>
+        logged(witnessOut).filter((l) => l.event === 'witness-grant');
+      await waitFor(() => grantLines().length >= 2, 5000, `the witness logging b's grant ${witnessOut}`);
+      const grants = grantLines();
       expect(grants.map((g) => g.message)).to.deep.equal([
         `granting ${nameA}'s lease at epoch 1`,
         `granting ${nameB}'s lease at epoch 2`,

@@ -115,6 +115,42 @@ describe('role machine: a dead monitor agent (peer heartbeats)', () => {
     }
   });
 
+  it('nobody answers on the monitor address: checked again each second for 2 s, and one answer from its MAC still fences (a lost ARP reply on a loaded machine, CI at d0e14fb)', () => {
+    const silentThenAnswered = (checks: number, answerAt: number | null): Run => {
+      const run = primary();
+      run.feed(heard('b', 'lan', 200 * MS)).feed(heard('b', 'mgmt', 201 * MS));
+      run.feed({ type: 'peer-silent', nowUs: 2000 * MS, node: 'b', path: 'lan' });
+      run.feed({ type: 'peer-silent', nowUs: 2000 * MS, node: 'b', path: 'mgmt' });
+      let at = run.timer('dead-monitor') ?? 0;
+      for (let check = 1; check <= checks; check++) {
+        run.feed({ type: 'timer', nowUs: at, timer: 'dead-monitor' });
+        expect(run.find('check'), `check ${check}`).to.include({ address: 'monitor' });
+        const answered = check === answerAt;
+        run.feed({
+          type: 'check-result',
+          nowUs: at + 50 * MS,
+          startedUs: at,
+          address: 'monitor',
+          taken: answered,
+          evidence: answered ? ['arp-reply 02:00:00:00:00:0b'] : [],
+        });
+        at = run.timer('dead-monitor') ?? at;
+      }
+      return run;
+    };
+    const second = silentThenAnswered(2, 2);
+    expect(fences(second.actions)).to.deep.equal(['b']);
+    expect(second.actions.filter((a) => a.type === 'log' && a.event === 'monitor-check-silent')).to.have.length(1);
+    const third = silentThenAnswered(3, 3);
+    expect(fences(third.actions)).to.deep.equal(['b']);
+    // The third silent check ends more than 2 s after the wait: the monitor is taken for off.
+    const never = silentThenAnswered(3, null);
+    expect(fences(never.actions)).to.deep.equal([]);
+    expect(never.actions.some((a) => a.type === 'log' && a.event === 'monitor-gone')).to.equal(true);
+    never.feed({ type: 'timer', nowUs: 40_000 * MS, timer: 'dead-monitor' });
+    expect(never.last).to.deep.equal([]);
+  });
+
   it('only a primary acts on it, and not in maintenance; a member that is not the monitor is ignored', () => {
     const monitorRun = bootTo('monitor', peerConfig());
     monitorRun.feed(heard('b', 'lan', 200 * MS));
