@@ -255,7 +255,7 @@ async function startAgent(
   let consoleShell: ShellSession | null = null;
   /** Ends the watchdog pings: set once they start, after readiness. */
   let stopWatchdog = (): void => undefined;
-  const seed = (process.pid * 2654435761 + Date.now()) >>> 0;
+  const seed = agentSeed();
   let shuttingDown = false;
   const agent = new Agent({
     config,
@@ -478,6 +478,16 @@ async function startAgent(
   });
   const stopWatchdogPings = pingWatchdog(manager, clock, () => statusLine(agent));
   stopWatchdog = stopWatchdogPings;
+}
+
+/**
+ * The role machine's seed, for its jitter and backoff: from the kernel's random source, not
+ * the PID and the clock. Servers in PID namespaces (containers, the lab) run the agent under
+ * the same PID; started together they drew the same delays, backed off in step and contended
+ * for the monitor address for good (CI at 0d126ce).
+ */
+export function agentSeed(): number {
+  return randomBytes(4).readUInt32LE(0);
 }
 
 /** The agent as the shell and control socket see it, with this build's version in its status. */
