@@ -58,6 +58,19 @@ function checkOwnAddress(c: MachineConfig, s: RoleState, nowUs: number, out: Act
   }
 }
 
+/**
+ * The answer to the primary's check of a silent monitor's address, started after the monitor
+ * fell silent. It counts even when a later check superseded it: the primary's defence check
+ * asks about another address and repeats every `boot.defend_ms`, in step with this check's
+ * one-second retry, so a defence check started inside this check's window would void its
+ * answer every time and the dead monitor would never be fenced. A primary asks about the
+ * monitor address for this rule only.
+ */
+function deadMonitorAnswer(s: RoleState, e: Extract<Event, { type: 'check-result' }>): boolean {
+  const since = s.peers.deadSinceUs;
+  return s.phase === 'primary' && e.address === 'monitor' && since !== null && e.startedUs >= since;
+}
+
 export function onCheckResult(
   c: MachineConfig,
   s: RoleState,
@@ -66,7 +79,7 @@ export function onCheckResult(
 ): RoleState {
   // Rule: only the answer to the latest check counts; an older one (a defence check still
   // in flight across a reboot, say) describes a question nobody is asking any more.
-  if (e.id !== s.checkSeq) return s;
+  if (e.id !== s.checkSeq && !deadMonitorAnswer(s, e)) return s;
   // The uplink host is no member by design; only the cluster addresses are members' business.
   const filtered = e.address === 'uplink' ? e : withoutStrangers(c, e, out);
   if (filtered !== e) return onCheckResult(c, s, filtered, out);

@@ -151,6 +151,58 @@ describe('role machine: a dead monitor agent (peer heartbeats)', () => {
     expect(never.last).to.deep.equal([]);
   });
 
+  it('a defence check started while the monitor-address check runs does not void its answer: both repeat each second, so the answer was lost every time (lab test, make test 2026-12-03)', () => {
+    const run = primary();
+    run.feed(heard('b', 'lan', 200 * MS)).feed(heard('b', 'mgmt', 201 * MS));
+    run.feed({ type: 'peer-silent', nowUs: 2000 * MS, node: 'b', path: 'lan' });
+    run.feed({ type: 'peer-silent', nowUs: 2000 * MS, node: 'b', path: 'mgmt' });
+    const at = run.timer('dead-monitor') ?? 0;
+    run.feed({ type: 'timer', nowUs: at, timer: 'dead-monitor' });
+    const deadCheck = run.state.checkSeq;
+    // The primary's defence check of its own address starts 10 ms later, inside the window.
+    run.feed({ type: 'timer', nowUs: at + 10 * MS, timer: 'defend' });
+    expect(run.find('check')).to.include({ address: 'primary' });
+    expect(run.state.checkSeq).to.be.greaterThan(deadCheck);
+    run.feed({
+      type: 'check-result',
+      id: deadCheck,
+      nowUs: at + 50 * MS,
+      startedUs: at,
+      address: 'monitor',
+      taken: true,
+      evidence: ['arp-reply 02:00:00:00:00:0b'],
+    });
+    expect(fences(run.actions)).to.deep.equal(['b']);
+    // The defence check's own answer still counts after it.
+    run.feed({
+      type: 'check-result',
+      nowUs: at + 60 * MS,
+      startedUs: at + 10 * MS,
+      address: 'primary',
+      taken: false,
+      evidence: [],
+    });
+    expect(run.state.phase).to.equal('primary');
+  });
+
+  it('a monitor-address answer from before the monitor fell silent does not count as the dead-monitor check', () => {
+    const run = primary();
+    run.feed(heard('b', 'lan', 200 * MS)).feed(heard('b', 'mgmt', 201 * MS));
+    run.feed({ type: 'peer-silent', nowUs: 2000 * MS, node: 'b', path: 'lan' });
+    run.feed({ type: 'peer-silent', nowUs: 2000 * MS, node: 'b', path: 'mgmt' });
+    run.feed({ type: 'timer', nowUs: 2010 * MS, timer: 'defend' });
+    run.feed({
+      type: 'check-result',
+      id: run.state.checkSeq - 1,
+      nowUs: 2050 * MS,
+      startedUs: 1990 * MS,
+      address: 'monitor',
+      taken: true,
+      evidence: ['arp-reply 02:00:00:00:00:0b'],
+    });
+    expect(fences(run.actions)).to.deep.equal([]);
+  });
+
   it('only a primary acts on it, and not in maintenance; a member that is not the monitor is ignored', () => {
     const monitorRun = bootTo('monitor', peerConfig());
     monitorRun.feed(heard('b', 'lan', 200 * MS));
