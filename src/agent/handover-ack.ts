@@ -1,4 +1,5 @@
 import type { Cancel } from '../../hal/clock/index.js';
+import { handoverWindowUs } from '../role/index.js';
 import type { ExecutorContext } from './context.js';
 
 /** How a handover ended: the member that took the primary address over, or none in time. */
@@ -10,8 +11,6 @@ export interface HandoverOutcome {
   afterMs: number;
 }
 
-/** The acknowledgement's limit beyond the monitor's windows and the final sync. */
-const MARGIN_US = 1_000_000;
 /** The longest wait for an acknowledgement: a clean stop must end within its 5 s limit. */
 const LIMIT_US = 3_000_000;
 
@@ -41,11 +40,7 @@ export class HandoverAck {
   start(heldEpoch: number): void {
     this.finish(null, false);
     const x = this.x;
-    const p = x.mc.probe;
-    const limitUs = Math.min(
-      p.intervalUs * p.misses + p.timeoutUs + x.mc.fencing.confirmUs + x.mc.finalSyncUs + MARGIN_US,
-      LIMIT_US,
-    );
+    const limitUs = Math.min(handoverWindowUs(x.mc), LIMIT_US);
     const startUs = x.now();
     const outcome = new Promise<HandoverOutcome>((resolve) => {
       const cancel = x.ports.clock.at(startUs + limitUs, () => this.finish(null, true));

@@ -1,5 +1,6 @@
 import type { Cancel } from '../../hal/clock/index.js';
 import { peerMembers } from '../peer/index.js';
+import { handoverWindowUs } from '../role/index.js';
 import type { ExecutorContext } from './context.js';
 import { message } from './context.js';
 import type { SyncResult } from './ports.js';
@@ -11,8 +12,6 @@ export interface FinalSyncEnd {
   detail: string;
 }
 
-/** How long a releaser serves its files for the final sync beyond the monitor's windows. */
-const HANDOVER_SERVE_MARGIN_MS = 1000;
 /** A failed final sync is tried again this much later, while sync.final_ms lasts. */
 const FINAL_SYNC_RETRY_MS = 50;
 
@@ -141,13 +140,7 @@ export class Replication {
     const self = peerMembers(this.x.ports.config).find((m) => m.name === this.x.ports.config.node);
     const address = self?.lan ?? self?.mgmt ?? null;
     if (address === null) return this.stopServing();
-    const p = this.x.mc.probe;
-    const windowUs =
-      p.intervalUs * p.misses +
-      p.timeoutUs +
-      this.x.mc.fencing.confirmUs +
-      this.x.mc.finalSyncUs +
-      HANDOVER_SERVE_MARGIN_MS * 1000;
+    const windowUs = handoverWindowUs(this.x.mc);
     this.startServing(address, 'for the monitor’s final sync');
     this.handoverStop = this.x.ports.clock.at(this.x.now() + windowUs, () => {
       this.handoverStop = null;

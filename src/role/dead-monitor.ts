@@ -11,6 +11,7 @@
  */
 import { log, powerOn } from './actions.js';
 import { TIMER } from './timers.js';
+import { detectionUs } from './windows.js';
 import type { Action, Event, MachineConfig, PeerView, RoleState } from './types.js';
 
 /**
@@ -24,8 +25,7 @@ const RECHECK_FOR_US = 2_000_000;
 
 /** How long the primary waits after the monitor fell silent on every path. */
 export function deadMonitorWaitUs(c: MachineConfig): number {
-  const detection = c.probe.intervalUs * c.probe.misses + c.probe.timeoutUs;
-  return detection + c.fencing.powerTimeoutUs + c.fencing.confirmUs + 1_000_000;
+  return detectionUs(c) + c.fencing.powerTimeoutUs + c.fencing.confirmUs + 1_000_000;
 }
 
 export function freshPeers(): PeerView {

@@ -2,6 +2,7 @@ export { step } from './step.js';
 export { initialState, HALT_RETRY_US } from './phase.js';
 export { MAX_NEIGHBOR_REPAIRS } from './probe-steps.js';
 export { TIMER } from './timers.js';
+export { detectionUs, handoverWindowUs } from './windows.js';
 export type { TimerName } from './timers.js';
 export type {
   Action,

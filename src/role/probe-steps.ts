@@ -4,6 +4,7 @@
  */
 import { log } from './actions.js';
 import { TIMER } from './timers.js';
+import { detectionUs } from './windows.js';
 import type { Action, Event, MachineConfig, ProbeState, RoleState } from './types.js';
 import { fenceIfUplinkHeard, startFence } from './fence-steps.js';
 import { freshProbe, unknownHolderGraceUs, isProbing, cancelAll, go, onLost, idleFence } from './phase.js';
@@ -151,7 +152,7 @@ export const MAX_NEIGHBOR_REPAIRS = 3;
 function repairNeighbor(c: MachineConfig, s: RoleState, stranger: string, nowUs: number, out: Action[]): RoleState {
   if (s.phase !== 'monitor' || s.probe.misses === 0 || s.probe.holder === null) return s;
   if (s.fence.status !== 'idle' && s.fence.status !== 'uplink') return s;
-  const windowUs = c.probe.misses * c.probe.intervalUs + c.probe.timeoutUs;
+  const windowUs = detectionUs(c);
   const landing = s.probe.pinnedUs !== null && nowUs - s.probe.pinnedUs < windowUs;
   if (!landing && s.probe.repairs >= MAX_NEIGHBOR_REPAIRS) return s;
   const holder = c.members.find((m) => m.name === s.probe.holder);
