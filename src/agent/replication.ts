@@ -40,15 +40,16 @@ export class Replication {
   constructor(private readonly x: ExecutorContext) {}
 
   sync(): Promise<SyncResult | null> {
-    return this.pull(this.x.primaryIp, false);
+    return this.pull(this.x.primaryIp, false, 'error');
   }
 
   /**
    * A handover's final sync: a pull from the releaser's LAN peer address (its management
    * address if it has no LAN one), abandoning a periodic pull in the way. A pull that fails
    * (the releaser not listening there yet, say) is tried again every FINAL_SYNC_RETRY_MS
-   * while sync.final_ms lasts; the role machine stops waiting at that limit anyway. Never
-   * rejects.
+   * while sync.final_ms lasts; the role machine stops waiting at that limit anyway. The first
+   * failure is logged as a warning and the retries at debug (up to final_ms/50 of them): the
+   * role machine logs the final sync's outcome, as an error if it failed. Never rejects.
    */
   async finalSync(from: string): Promise<FinalSyncEnd> {
     const member = peerMembers(this.x.ports.config).find((m) => m.name === from);
@@ -58,7 +59,7 @@ export class Replication {
     const startUs = this.x.now();
     const lastTryUs = startUs + this.x.mc.finalSyncUs - FINAL_SYNC_RETRY_MS * 1000;
     for (let attempt = 1; ; attempt++) {
-      const moved = await this.pull(address, true);
+      const moved = await this.pull(address, true, attempt === 1 ? 'warn' : 'debug');
       const tookMs = ((this.x.now() - startUs) / 1000).toFixed(1);
       const tries = attempt === 1 ? '' : ` (attempt ${attempt})`;
       if (moved !== null && !moved.skipped)
@@ -73,7 +74,12 @@ export class Replication {
     }
   }
 
-  private pull(address: string, preempt: boolean): Promise<SyncResult | null> {
+  /** One pull; a failure is logged as `sync-failed` at `failureLevel`. */
+  private pull(
+    address: string,
+    preempt: boolean,
+    failureLevel: 'error' | 'warn' | 'debug',
+  ): Promise<SyncResult | null> {
     const x = this.x;
     x.counters.syncs += 1;
     const replicator = x.ports.replicator;
@@ -107,7 +113,7 @@ export class Replication {
       (error: unknown) => {
         x.counters.syncErrors += 1;
         Object.assign(this.progress, { failed: this.progress.failed + 1, lastError: message(error) });
-        x.log('error', 'sync-failed', `sync failed: ${message(error)}`);
+        x.log(failureLevel, 'sync-failed', `sync failed: ${message(error)}`);
         return null;
       },
     );

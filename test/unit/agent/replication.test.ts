@@ -19,6 +19,8 @@ interface Rig {
   replication: Replication;
   journal: string[];
   pulledFrom: string[];
+  /** `level event` of each log line. */
+  logged: string[];
 }
 
 /** `failures`: how many pulls fail (connection refused) before they succeed. */
@@ -26,6 +28,7 @@ function rig(finalSyncUs: number, selfLan: string | null = '198.18.0.11/24', fai
   const clock = new VirtualClock();
   const journal: string[] = [];
   const pulledFrom: string[] = [];
+  const logged: string[] = [];
   let failing = failures;
   const replicator: Replicator = {
     serve: async (ip) => void journal.push(`serve ${ip} at ${clock.nowUs() / MS} ms`),
@@ -53,12 +56,12 @@ function rig(finalSyncUs: number, selfLan: string | null = '198.18.0.11/24', fai
     primaryIp: '198.18.0.10',
     counters: newCounters(),
     now: () => clock.nowUs(),
-    log: () => undefined,
+    log: (level, event) => void logged.push(`${level} ${event}`),
     dispatch: () => ({ state: initialState(1), actions: [] }),
     state: () => initialState(1),
     stopped: () => false,
   };
-  return { clock, replication: new Replication(x), journal, pulledFrom };
+  return { clock, replication: new Replication(x), journal, pulledFrom, logged };
 }
 
 describe('Replication: the releaser serves for the final sync', () => {
@@ -134,5 +137,8 @@ describe('Replication: the releaser serves for the final sync', () => {
     expect(end.ok).to.equal(false);
     // Tries at 0, 50, ... 450 ms: the last one starts before final_ms less one retry interval.
     expect(end.detail).to.equal('connect ECONNREFUSED 198.18.0.12:7623, after 450.0 ms and 10 attempt(s)');
+    // One warning for the first failure; the nine retries only at debug.
+    const failed = never.logged.filter((l) => l.endsWith(' sync-failed'));
+    expect(failed).to.deep.equal(['warn sync-failed', ...Array<string>(9).fill('debug sync-failed')]);
   });
 });
