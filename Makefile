@@ -4,7 +4,7 @@
 # Everything they need is installed here: Debian packages once, then npm ci.
 
 SHELL := /bin/bash
-DEBS := ipmitool openipmi iputils-ping iputils-arping socat iproute2 procps gcc libc6-dev fence-agents openssl snmpd \
+DEBS := ipmitool openipmi iputils-ping iputils-arping socat iproute2 procps gcc libc6-dev fence-agents openssl snmpd snmp \
   dpkg-dev mmdebstrap systemd-container
 MOCHA := node_modules/.bin/mocha
 TSC := node_modules/.bin/tsc
