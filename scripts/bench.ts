@@ -11,7 +11,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { cleanupAll, installSignalCleanup } from './bench/cleanup.js';
-import { failoverSection } from './bench/failover.js';
+import { failoverSection, leaseGate } from './bench/failover.js';
 import type { FailoverSection } from './bench/failover.js';
 import { falseAlarmRun, falseAlarmSection } from './bench/false-alarms.js';
 import type { FalseAlarmRun, FalseAlarmSection } from './bench/false-alarms.js';
@@ -168,13 +168,10 @@ async function main(): Promise<void> {
       );
     }
     if (params.sections.has('lease-alarms')) {
-      // The lease gate at its defaults, as long as the probe defaults' run, under the same load.
+      // The lease gate at BENCH_LEASE (its defaults unless set), as long as the probe defaults' run, under the same load.
       const impair = { loss: params.loss, delayMs: params.delayMs, jitterMs: params.jitterMs, mode: params.impair };
       leaseAlarms = await section('lease-alarms', errors, () =>
-        falseAlarmRun(DEFAULT_PROBE, params.stressSeconds, impair, log, {
-          label: 'gate lease, L 100 ms, renew 10 ms, d_drop 10 ms',
-          config: { fencing: { gate: 'lease' } },
-        }),
+        falseAlarmRun(DEFAULT_PROBE, params.stressSeconds, impair, log, leaseGate(params.lease)),
       );
     }
     if (params.sections.has('failover')) {
@@ -188,7 +185,9 @@ async function main(): Promise<void> {
         );
       if (smallest !== null && small === null)
         notes.push('The smallest passing window is the default setting: hotspare-default is measured at it.');
-      failover = await section('failover', errors, () => failoverSection(DEFAULT_PROBE, small, params.runs, log));
+      failover = await section('failover', errors, () =>
+        failoverSection(DEFAULT_PROBE, small, params.runs, log, params.lease, params.configs),
+      );
     }
   } finally {
     clearInterval(sampler);

@@ -3,8 +3,8 @@ import type { Lab } from '../lab/lab.js';
 import { withLab } from './labs.js';
 import { KEEPALIVED_DEFAULT, KEEPALIVED_FAST, keepalivedAgent } from './keepalived.js';
 import type { KeepalivedVariant } from './keepalived.js';
-import { describeSetting } from './params.js';
-import type { ProbeSetting } from './params.js';
+import { DEFAULT_LEASE, describeLease, describeSetting } from './params.js';
+import type { LeaseSetting, ProbeSetting } from './params.js';
 import { runKeepalived } from './rounds-keepalived.js';
 import type { FailoverFault } from '../lab/failover.js';
 import { runOurs } from './rounds-ours.js';
@@ -132,10 +132,16 @@ export const ISOLATED_GATE: GateSetting = {
   config: { fencing: { gate: 'isolated' } },
   isolation: true,
 };
-export const LEASE_GATE: GateSetting = {
-  label: 'gate lease, L 100 ms, renew 10 ms, d_drop 10 ms',
-  config: { fencing: { gate: 'lease' } },
-};
+/** The lease gate at `lease` (BENCH_LEASE; the config's defaults unless set). */
+export function leaseGate(lease: LeaseSetting): GateSetting {
+  return {
+    label: `gate lease, ${describeLease(lease)}`,
+    config: {
+      fencing: { gate: 'lease' },
+      lease: { duration_ms: lease.durationMs, renew_ms: lease.renewMs, drop_ms: lease.dropMs },
+    },
+  };
+}
 
 const FAULT_TEXT: Record<FailoverFault, string> = {
   crash: 'power loss',
@@ -220,27 +226,58 @@ export async function failoverSection(
   small: ProbeSetting | null,
   runs: number,
   log: (line: string) => void,
+  lease: LeaseSetting = DEFAULT_LEASE,
+  only: Set<string> | null = null,
 ): Promise<FailoverSection> {
+  // Each configuration by name, measured in this order unless `only` leaves it out.
+  const leaseAt = leaseGate(lease);
+  // A null measurement: not measurable here (no smallest passing window).
+  const plan: Array<[string, (() => Promise<FailoverConfigResult>) | null]> = [
+    ['hotspare-default', () => measureOurs('hotspare-default', defaults, runs, log)],
+    [
+      'hotspare-smallest-window',
+      small === null ? null : () => measureOurs('hotspare-smallest-window', small, runs, log),
+    ],
+    ['hotspare-silent-port', () => measureOurs('hotspare-silent-port', defaults, runs, log, CONFIRMED_GATE, 'silence')],
+    ['hotspare-hung', () => measureOurs('hotspare-hung', defaults, runs, log, CONFIRMED_GATE, 'frozen')],
+    [
+      'hotspare-isolated-silent-port',
+      () => measureOurs('hotspare-isolated-silent-port', defaults, runs, log, ISOLATED_GATE, 'silence'),
+    ],
+    [
+      'hotspare-isolated-hung',
+      () => measureOurs('hotspare-isolated-hung', defaults, runs, log, ISOLATED_GATE, 'frozen'),
+    ],
+    // The lease gate (opt-in): at BENCH_LEASE, and a tight setting with a short detection window.
+    ['hotspare-lease', () => measureOurs('hotspare-lease', defaults, runs, log, leaseAt)],
+    [
+      'hotspare-lease-silent-port',
+      () => measureOurs('hotspare-lease-silent-port', defaults, runs, log, leaseAt, 'silence'),
+    ],
+    [
+      'hotspare-lease-tight',
+      () =>
+        measureOurs(
+          'hotspare-lease-tight',
+          { intervalMs: 5, timeoutMs: 10, misses: 3 },
+          runs,
+          log,
+          leaseGate({ durationMs: 30, renewMs: 5, dropMs: 10 }),
+        ),
+    ],
+    [KEEPALIVED_FAST.name, () => measureKeepalived(KEEPALIVED_FAST, runs, log)],
+    [KEEPALIVED_DEFAULT.name, () => measureKeepalived(KEEPALIVED_DEFAULT, runs, log)],
+  ];
+  if (only !== null) {
+    const unknown = [...only].filter((name) => !plan.some(([known]) => known === name));
+    if (unknown.length > 0)
+      throw new Error(
+        `BENCH_CONFIGS: unknown configuration(s) ${unknown.join(', ')} (known: ${plan.map(([n]) => n).join(', ')})`,
+      );
+  }
   const configurations: FailoverConfigResult[] = [];
-  configurations.push(await measureOurs('hotspare-default', defaults, runs, log));
-  if (small !== null) configurations.push(await measureOurs('hotspare-smallest-window', small, runs, log));
-  configurations.push(await measureOurs('hotspare-silent-port', defaults, runs, log, CONFIRMED_GATE, 'silence'));
-  configurations.push(await measureOurs('hotspare-hung', defaults, runs, log, CONFIRMED_GATE, 'frozen'));
-  configurations.push(
-    await measureOurs('hotspare-isolated-silent-port', defaults, runs, log, ISOLATED_GATE, 'silence'),
-  );
-  configurations.push(await measureOurs('hotspare-isolated-hung', defaults, runs, log, ISOLATED_GATE, 'frozen'));
-  // The lease gate (opt-in): its defaults, and a tight setting with a short detection window.
-  configurations.push(await measureOurs('hotspare-lease', defaults, runs, log, LEASE_GATE));
-  configurations.push(await measureOurs('hotspare-lease-silent-port', defaults, runs, log, LEASE_GATE, 'silence'));
-  configurations.push(
-    await measureOurs('hotspare-lease-tight', { intervalMs: 5, timeoutMs: 10, misses: 3 }, runs, log, {
-      label: 'gate lease, L 30 ms, renew 5 ms, d_drop 10 ms',
-      config: { fencing: { gate: 'lease' }, lease: { duration_ms: 30, renew_ms: 5, drop_ms: 10 } },
-    }),
-  );
-  configurations.push(await measureKeepalived(KEEPALIVED_FAST, runs, log));
-  configurations.push(await measureKeepalived(KEEPALIVED_DEFAULT, runs, log));
+  for (const [name, measure] of plan)
+    if (measure !== null && (only === null || only.has(name))) configurations.push(await measure());
   const medianOf = (name: string): number | null =>
     configurations.find((c) => c.name === name)?.outageMs?.median ?? null;
   const ratios: Record<string, number | null> = {};

@@ -22,12 +22,45 @@
  *   BENCH_BMC_OFF_DELAY_MS  every lab BMC cuts the power this long after acknowledging an
  *                       off, like real hardware (default 0: at once; real x86 BMCs take ~4000)
  *   BENCH_BMC_ACK_DELAY_MS  added to every lab BMC's response time for power commands (default 0)
+ *   BENCH_LEASE         the lease gate's setting in the lease-alarms run and the lease failover
+ *                       rows, as duration/renew/drop in ms (default "100/10/10", the config's defaults)
+ *   BENCH_CONFIGS       comma list of the failover section's configurations to measure, by
+ *                       name (hotspare-default, hotspare-lease, keepalived-fast, ...; default: all)
  *   BENCH_OUT           output directory (default bench-results)
  */
 export interface ProbeSetting {
   intervalMs: number;
   timeoutMs: number;
   misses: number;
+}
+
+/** The lease gate's timing settings (config `lease.duration_ms`, `renew_ms`, `drop_ms`). */
+export interface LeaseSetting {
+  durationMs: number;
+  renewMs: number;
+  dropMs: number;
+}
+
+export const DEFAULT_LEASE: LeaseSetting = { durationMs: 100, renewMs: 10, dropMs: 10 };
+
+export function parseLease(text: string): LeaseSetting {
+  const parts = text.trim().split('/').map(Number);
+  const [durationMs, renewMs, dropMs] = parts;
+  if (
+    parts.length !== 3 ||
+    durationMs === undefined ||
+    renewMs === undefined ||
+    dropMs === undefined ||
+    !parts.every((v) => Number.isInteger(v) && v >= 1)
+  )
+    throw new Error(`BENCH_LEASE: "${text}" is not duration/renew/drop in ms (whole numbers >= 1)`);
+  if (renewMs * 3 > durationMs)
+    throw new Error(`BENCH_LEASE: renew ${renewMs} ms must be at most a third of the duration ${durationMs} ms`);
+  return { durationMs, renewMs, dropMs };
+}
+
+export function describeLease(lease: LeaseSetting): string {
+  return `L ${lease.durationMs} ms, renew ${lease.renewMs} ms, d_drop ${lease.dropMs} ms`;
 }
 
 export interface BenchParams {
@@ -48,6 +81,9 @@ export interface BenchParams {
   floorSeconds: number;
   bmcOffDelayMs: number;
   bmcAckDelayMs: number;
+  lease: LeaseSetting;
+  /** Failover configurations to measure; null: all. */
+  configs: Set<string> | null;
   outDir: string;
 }
 
@@ -117,6 +153,11 @@ export function readParams(env: NodeJS.ProcessEnv = process.env): BenchParams {
     floorSeconds: number(env, 'BENCH_FLOOR_S', 20),
     bmcOffDelayMs: number(env, 'BENCH_BMC_OFF_DELAY_MS', 0),
     bmcAckDelayMs: number(env, 'BENCH_BMC_ACK_DELAY_MS', 0),
+    lease: parseLease(env['BENCH_LEASE'] ?? '100/10/10'),
+    configs:
+      (env['BENCH_CONFIGS'] ?? '') === ''
+        ? null
+        : new Set((env['BENCH_CONFIGS'] ?? '').split(',').map((s) => s.trim())),
     outDir: env['BENCH_OUT'] ?? 'bench-results',
   };
 }
