@@ -26,6 +26,15 @@ function primary(): Run {
   return run;
 }
 
+/** A primary that heard the monitor b on both paths, then lost it on both at 2 s. */
+function monitorSilent(): Run {
+  const run = primary();
+  run.feed(heard('b', 'lan', 200 * MS)).feed(heard('b', 'mgmt', 201 * MS));
+  run.feed({ type: 'peer-silent', nowUs: 2000 * MS, node: 'b', path: 'lan' });
+  run.feed({ type: 'peer-silent', nowUs: 2000 * MS, node: 'b', path: 'mgmt' });
+  return run;
+}
+
 function heard(
   node: string,
   path: 'lan' | 'mgmt',
@@ -83,10 +92,7 @@ describe('role machine: a dead monitor agent (peer heartbeats)', () => {
   });
 
   it('heard again before the wait ends: no fence', () => {
-    const run = primary();
-    run.feed(heard('b', 'lan', 200 * MS)).feed(heard('b', 'mgmt', 201 * MS));
-    run.feed({ type: 'peer-silent', nowUs: 2000 * MS, node: 'b', path: 'lan' });
-    run.feed({ type: 'peer-silent', nowUs: 2000 * MS, node: 'b', path: 'mgmt' });
+    const run = monitorSilent();
     run.feed(heard('b', 'mgmt', 5000 * MS));
     expect(run.last).to.deep.include({ type: 'cancel-timer', timer: 'dead-monitor' });
     run.feed({ type: 'timer', nowUs: 30_000 * MS, timer: 'dead-monitor' });
@@ -97,10 +103,7 @@ describe('role machine: a dead monitor agent (peer heartbeats)', () => {
 
   it('the monitor address silent or held by another member: nobody is fenced (a spare takes care of it)', () => {
     for (const evidence of [[], ['arp-reply 02:00:00:00:00:0c']]) {
-      const run = primary();
-      run.feed(heard('b', 'lan', 200 * MS)).feed(heard('b', 'mgmt', 201 * MS));
-      run.feed({ type: 'peer-silent', nowUs: 2000 * MS, node: 'b', path: 'lan' });
-      run.feed({ type: 'peer-silent', nowUs: 2000 * MS, node: 'b', path: 'mgmt' });
+      const run = monitorSilent();
       const at = run.timer('dead-monitor') ?? 0;
       run.feed({ type: 'timer', nowUs: at, timer: 'dead-monitor' });
       run.feed({
@@ -117,10 +120,7 @@ describe('role machine: a dead monitor agent (peer heartbeats)', () => {
 
   it('nobody answers on the monitor address: checked again each second for 2 s, and one answer from its MAC still fences (a lost ARP reply on a loaded machine, CI at d0e14fb)', () => {
     const silentThenAnswered = (checks: number, answerAt: number | null): Run => {
-      const run = primary();
-      run.feed(heard('b', 'lan', 200 * MS)).feed(heard('b', 'mgmt', 201 * MS));
-      run.feed({ type: 'peer-silent', nowUs: 2000 * MS, node: 'b', path: 'lan' });
-      run.feed({ type: 'peer-silent', nowUs: 2000 * MS, node: 'b', path: 'mgmt' });
+      const run = monitorSilent();
       let at = run.timer('dead-monitor') ?? 0;
       for (let check = 1; check <= checks; check++) {
         run.feed({ type: 'timer', nowUs: at, timer: 'dead-monitor' });
@@ -152,10 +152,7 @@ describe('role machine: a dead monitor agent (peer heartbeats)', () => {
   });
 
   it('a defence check started while the monitor-address check runs does not void its answer: both repeat each second, so the answer was lost every time (lab test, make test 2026-12-03)', () => {
-    const run = primary();
-    run.feed(heard('b', 'lan', 200 * MS)).feed(heard('b', 'mgmt', 201 * MS));
-    run.feed({ type: 'peer-silent', nowUs: 2000 * MS, node: 'b', path: 'lan' });
-    run.feed({ type: 'peer-silent', nowUs: 2000 * MS, node: 'b', path: 'mgmt' });
+    const run = monitorSilent();
     const at = run.timer('dead-monitor') ?? 0;
     run.feed({ type: 'timer', nowUs: at, timer: 'dead-monitor' });
     const deadCheck = run.state.checkSeq;
@@ -186,10 +183,7 @@ describe('role machine: a dead monitor agent (peer heartbeats)', () => {
   });
 
   it('a monitor-address answer from before the monitor fell silent does not count as the dead-monitor check', () => {
-    const run = primary();
-    run.feed(heard('b', 'lan', 200 * MS)).feed(heard('b', 'mgmt', 201 * MS));
-    run.feed({ type: 'peer-silent', nowUs: 2000 * MS, node: 'b', path: 'lan' });
-    run.feed({ type: 'peer-silent', nowUs: 2000 * MS, node: 'b', path: 'mgmt' });
+    const run = monitorSilent();
     run.feed({ type: 'timer', nowUs: 2010 * MS, timer: 'defend' });
     run.feed({
       type: 'check-result',
