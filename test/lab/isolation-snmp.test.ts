@@ -130,7 +130,9 @@ function labTests(): void {
     ? 'snmpd is not installed (apt-get install snmpd)'
     : !existsSync('/usr/sbin/fence_ifmib')
       ? 'fence_ifmib is not installed (apt-get install fence-agents)'
-      : null;
+      : !existsSync('/usr/bin/snmpwalk')
+        ? 'snmpwalk is not installed (apt-get install snmp; fence_ifmib runs it)'
+        : null;
 
   describeIfAvailable('switch-port isolation over SNMP IF-MIB against the lab switch (snmpd)', missing, function () {
     this.timeout(120_000);
