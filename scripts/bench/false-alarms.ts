@@ -58,7 +58,10 @@ function count(
   for (const server of lab.serverNames()) {
     for (const line of agentLog(lab, server)) {
       if (line.atUs < fromUs || line.atUs > toUs) continue;
-      if (line.event === 'primary-down') declared += 1;
+      // A monitor that missed the window and was stopped only by its own uplink check failing
+      // (under loss, say) declared the primary down all the same: a false alarm.
+      if (line.event === 'primary-down' || (line.event === 'uplink-silent' && line['misses'] !== undefined))
+        declared += 1;
       else if (line.event === 'lease-lost') leaseLosses += 1;
       else if (line.event === 'fence-start') fences += 1;
       else if (line.event === 'transition' && line['to'] === 'primary' && line['from'] === 'confirming') takeovers += 1;

@@ -13,6 +13,11 @@
  * per egress port it is dropped with probability `loss`, otherwise sent after a delay drawn
  * uniformly from [delay - jitter, delay + jitter] (negative means at once: what netem does
  * without a distribution table). Frames wait in a heap ordered by send time (netem's tfifo).
+ * A frame whose checksum the sender left to the NIC (a veth's UDP and TCP carry only the
+ * pseudo-header's sum: the kernel marks them TP_STATUS_CSUMNOTREADY) gets its IPv4 UDP or TCP
+ * checksum completed before it is queued: sent on through a packet socket as it is, the
+ * receiver would drop it as corrupt (the agents' UDP heartbeats and lease grants would never
+ * arrive, while pings and ARP do).
  * Every second, and at the end, it prints counters as one JSON line on stdout. Ends on stdin
  * EOF, SIGTERM or SIGINT. With --fifo it runs SCHED_FIFO, so that CPU load on the machine
  * does not add to the configured delay (its own lateness is reported as late_max_us).
@@ -58,6 +63,37 @@ static int nmacs = 0;
 static volatile sig_atomic_t stopping = 0;
 static uint64_t rng_state = 0x9e3779b97f4a7c15ULL;
 static unsigned long long received = 0, forwarded = 0, dropped = 0, overflow = 0, send_errors = 0;
+static unsigned long long checksummed = 0;
+
+/*
+ * Completes the L4 checksum of an IPv4 UDP or TCP frame received with
+ * TP_STATUS_CSUMNOTREADY: its checksum field holds the pseudo-header's sum, so the one's
+ * complement sum over the whole segment, field included, complemented, is the checksum (what
+ * the kernel's skb_checksum_help does). Other frames are left alone.
+ */
+static void complete_checksum(unsigned char *frame, size_t len) {
+  if (len < 14 + 20 || frame[12] != 0x08 || frame[13] != 0x00) return;
+  unsigned char *ip = frame + 14;
+  size_t ihl = (size_t)(ip[0] & 0x0f) * 4;
+  size_t total = ((size_t)ip[2] << 8) | ip[3];
+  if ((ip[0] >> 4) != 4 || ihl < 20 || total < ihl || 14 + total > len) return;
+  size_t field;
+  if (ip[9] == 17) field = 6;
+  else if (ip[9] == 6) field = 16;
+  else return;
+  unsigned char *l4 = ip + ihl;
+  size_t l4len = total - ihl;
+  if (l4len < field + 2) return;
+  uint32_t sum = 0;
+  for (size_t i = 0; i + 1 < l4len; i += 2) sum += ((uint32_t)l4[i] << 8) | l4[i + 1];
+  if (l4len & 1) sum += (uint32_t)l4[l4len - 1] << 8;
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  uint16_t checksum = (uint16_t)~sum;
+  if (checksum == 0 && ip[9] == 17) checksum = 0xffff;
+  l4[field] = (unsigned char)(checksum >> 8);
+  l4[field + 1] = (unsigned char)(checksum & 0xff);
+  checksummed++;
+}
 static unsigned long long delayed_total_us = 0;
 static long long late_max_ns = 0, late_total_ns = 0;
 static unsigned long long late_count = 0;
@@ -140,8 +176,8 @@ static void on_signal(int sig) {
 
 static void print_counters(const char *kind) {
   printf("{\"%s\":true,\"received\":%llu,\"forwarded\":%llu,\"dropped\":%llu,\"overflow\":%llu,\"send_errors\":%llu,"
-         "\"queued\":%d,\"delay_mean_us\":%.1f,\"late_mean_us\":%.1f,\"late_max_us\":%.1f}\n",
-         kind, received, forwarded, dropped, overflow, send_errors, heap_len,
+         "\"checksummed\":%llu,\"queued\":%d,\"delay_mean_us\":%.1f,\"late_mean_us\":%.1f,\"late_max_us\":%.1f}\n",
+         kind, received, forwarded, dropped, overflow, send_errors, checksummed, heap_len,
          forwarded == 0 ? 0.0 : (double)delayed_total_us / (double)forwarded,
          late_count == 0 ? 0.0 : (double)late_total_ns / 1000.0 / (double)late_count, (double)late_max_ns / 1000.0);
   fflush(stdout);
@@ -221,6 +257,11 @@ int main(int argc, char **argv) {
       perror("PACKET_IGNORE_OUTGOING");
       return 1;
     }
+    /* Each frame's status, to see which ones still need their checksum. */
+    if (setsockopt(s, SOL_PACKET, PACKET_AUXDATA, &one, sizeof one) != 0) {
+      perror("PACKET_AUXDATA");
+      return 1;
+    }
     struct packet_mreq mr;
     memset(&mr, 0, sizeof mr);
     mr.mr_ifindex = ifindex;
@@ -284,10 +325,22 @@ int main(int argc, char **argv) {
     for (int i = 0; i < nports; i++) {
       if (!(fds[i].revents & POLLIN)) continue;
       for (;;) {
-        ssize_t n = recv(sockets[i], buffer, sizeof buffer, 0);
+        union {
+          struct cmsghdr align;
+          unsigned char space[CMSG_SPACE(sizeof(struct tpacket_auxdata))];
+        } control;
+        struct iovec iov = {.iov_base = buffer, .iov_len = sizeof buffer};
+        struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = &control, .msg_controllen = sizeof control};
+        ssize_t n = recvmsg(sockets[i], &msg, 0);
         if (n < 0) break;
         if (n < 14) continue;
         received++;
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c != NULL; c = CMSG_NXTHDR(&msg, c)) {
+          if (c->cmsg_level != SOL_PACKET || c->cmsg_type != PACKET_AUXDATA) continue;
+          struct tpacket_auxdata aux;
+          memcpy(&aux, CMSG_DATA(c), sizeof aux);
+          if (aux.tp_status & TP_STATUS_CSUMNOTREADY) complete_checksum(buffer, (size_t)n);
+        }
         learn_mac(buffer + 6, i);
         int target = (buffer[0] & 1) ? -1 : lookup_mac(buffer);
         for (int out = 0; out < nports; out++) {

@@ -5,7 +5,7 @@
  * kernel is built without sch_netem (CONFIG_NET_SCH_NETEM unset), which `auto` detects.
  */
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -40,12 +40,15 @@ export function hubBinary(): string {
   return resolve(repoRoot(), 'dist/bin/bench-impair-hub');
 }
 
-/** Builds the hub with gcc when `make bench` has not (dist/bin/bench-impair-hub). */
+/**
+ * Builds the hub with gcc when `make bench` has not (dist/bin/bench-impair-hub), or when its
+ * source is newer than the binary (a stale hub would run without a fix the tests expect).
+ */
 export async function ensureHub(): Promise<string> {
   const binary = hubBinary();
-  if (existsSync(binary)) return binary;
-  await mkdir(dirname(binary), { recursive: true });
   const source = resolve(repoRoot(), 'scripts/bench/impair-hub.c');
+  if (existsSync(binary) && statSync(binary).mtimeMs >= statSync(source).mtimeMs) return binary;
+  await mkdir(dirname(binary), { recursive: true });
   await new Promise<void>((done, fail) =>
     execFile('gcc', ['-O2', '-Wall', '-Wextra', '-Werror', '-o', binary, source], (error, _stdout, stderr) =>
       error === null ? done() : fail(new Error(`gcc: ${stderr}`)),
@@ -56,6 +59,41 @@ export async function ensureHub(): Promise<string> {
 
 function ports(lab: Lab): string[] {
   return [...lab.plan.servers.map((server) => server.lanPort), 'l-obs'];
+}
+
+/** The hub's port to the bridge: a veth pair, `upl` in the hub and `upr` in the bridge. */
+export const UPLINK_HUB_PORT = 'upl';
+export const UPLINK_BRIDGE_PORT = 'upr';
+const joined = new WeakSet<Lab>();
+
+/**
+ * Joins the bridge to the hub, once per lab: the bridge holds the agents' uplink host
+ * (198.18.0.1, `cluster.uplink_address`), and with the switch ports taken out of it and
+ * nothing joining it to the hub, every monitor's uplink check would fail for the whole run,
+ * so a monitor that missed the primary would log `uplink-silent` and fence nobody, and the
+ * run would count no false alarm at all. `upr` is in the bridge only while the hub runs:
+ * `hubPortsOut` and `hubPortsBack` are the `ip` commands that move the switch ports out of
+ * the bridge and back; the latter also takes `upr` out, so the bridge forgets the servers'
+ * MACs it learned there (left in, it would send their frames into the stopped hub).
+ */
+export async function joinBridgeToHub(lab: Lab): Promise<string> {
+  if (!joined.has(lab)) {
+    await ipBatchOnce(lab.plan.lanNetns, [
+      `link add ${UPLINK_HUB_PORT} type veth peer name ${UPLINK_BRIDGE_PORT}`,
+      `link set ${UPLINK_BRIDGE_PORT} up`,
+      `link set ${UPLINK_HUB_PORT} up`,
+    ]);
+    joined.add(lab);
+  }
+  return UPLINK_HUB_PORT;
+}
+
+export function hubPortsOut(switchPorts: readonly string[]): string[] {
+  return [...switchPorts.map((port) => `link set ${port} nomaster`), `link set ${UPLINK_BRIDGE_PORT} master br0`];
+}
+
+export function hubPortsBack(switchPorts: readonly string[]): string[] {
+  return [`link set ${UPLINK_BRIDGE_PORT} nomaster`, ...switchPorts.map((port) => `link set ${port} master br0`)];
 }
 
 function netemArgs(spec: ImpairSpec): string[] {
@@ -101,6 +139,7 @@ async function startNetem(lab: Lab, spec: ImpairSpec): Promise<Impairment> {
 async function startHub(lab: Lab, spec: ImpairSpec): Promise<Impairment> {
   const binary = await ensureHub();
   const list = ports(lab);
+  const bridgePort = await joinBridgeToHub(lab);
   const argv = [
     binary,
     '--loss',
@@ -114,6 +153,7 @@ async function startHub(lab: Lab, spec: ImpairSpec): Promise<Impairment> {
     '--fifo',
     '20',
     ...list,
+    bridgePort,
   ];
   const hub = lab.group.spawn({ name: 'impair-hub', netns: lab.plan.lanNetns, argv, stdin: true });
   let last: Record<string, number | boolean> | null = null;
@@ -140,10 +180,7 @@ async function startHub(lab: Lab, spec: ImpairSpec): Promise<Impairment> {
   let attached = true;
   const undo = async (): Promise<void> => {
     if (!attached) {
-      await ipBatchOnce(
-        lab.plan.lanNetns,
-        list.map((port) => `link set ${port} master br0`),
-      ).catch(() => undefined);
+      await ipBatchOnce(lab.plan.lanNetns, hubPortsBack(list)).catch(() => undefined);
       attached = true;
     }
     hub.child.stdin?.end();
@@ -154,10 +191,7 @@ async function startHub(lab: Lab, spec: ImpairSpec): Promise<Impairment> {
   };
   const remove = onCleanup(undo);
   // Out of the bridge, into the hub: one batch, then the hub starts forwarding.
-  await ipBatchOnce(
-    lab.plan.lanNetns,
-    list.map((port) => `link set ${port} nomaster`),
-  );
+  await ipBatchOnce(lab.plan.lanNetns, hubPortsOut(list));
   attached = false;
   hub.child.stdin?.write('go\n');
   return {
@@ -170,7 +204,7 @@ async function startHub(lab: Lab, spec: ImpairSpec): Promise<Impairment> {
         ports: list,
         spec: `loss ${spec.loss * 100}% delay ${spec.delayMs}ms jitter ${spec.jitterMs}ms (uniform in [delay - jitter, delay + jitter], negative = 0, as netem) per egress port`,
         counters: last,
-        note: "this kernel has no sch_netem; the switch ports were taken out of the bridge and a user-space switch (scripts/bench/impair-hub.c, SCHED_FIFO) forwarded between them with netem's semantics",
+        note: "this kernel has no sch_netem; the switch ports were taken out of the bridge and a user-space switch (scripts/bench/impair-hub.c, SCHED_FIFO) forwarded between them and the bridge (the uplink host) with netem's semantics, completing checksums left to the NIC",
       };
     },
   };

@@ -2,15 +2,13 @@
  * Loss and delay on the whole LAN for a while. This kernel has no sch_netem, so the bench's
  * user-space impairing switch (scripts/bench/impair-hub.c, netem's semantics per egress
  * port) carries the LAN: the servers' and the observer's switch ports leave the bridge for
- * the fault's duration. Unlike the bench, the bridge itself stays reachable through the hub:
- * a veth pair (`upl` in the hub, `upr` in the bridge) joins them, because the bridge holds
- * the agents' uplink host (198.18.0.1), and a LAN without its uplink would make every
- * monitor refuse to fence (cluster.uplink_address) rather than face loss and delay.
+ * the fault's duration. The bridge itself stays reachable through the hub
+ * (`joinBridgeToHub`), because it holds the agents' uplink host (198.18.0.1).
  */
 import { createInterface } from 'node:readline';
 import type { Lab } from '../lab/lab.js';
 import { ipBatchOnce } from '../lab/netns.js';
-import { ensureHub } from '../bench/impair.js';
+import { ensureHub, hubPortsBack, hubPortsOut, joinBridgeToHub } from '../bench/impair.js';
 
 export interface LanImpairSpec {
   lossPct: number;
@@ -19,22 +17,11 @@ export interface LanImpairSpec {
   seed: number;
 }
 
-const UPLINK_HUB_PORT = 'upl';
-const UPLINK_BRIDGE_PORT = 'upr';
-const prepared = new WeakSet<Lab>();
-
 /** Starts the impairment; resolves with its end (ports back in the bridge, hub stopped). */
 export async function impairLan(lab: Lab, spec: LanImpairSpec): Promise<() => Promise<void>> {
   const binary = await ensureHub();
   const netns = lab.plan.lanNetns;
-  if (!prepared.has(lab)) {
-    await ipBatchOnce(netns, [
-      `link add ${UPLINK_HUB_PORT} type veth peer name ${UPLINK_BRIDGE_PORT}`,
-      `link set ${UPLINK_BRIDGE_PORT} master br0 up`,
-      `link set ${UPLINK_HUB_PORT} up`,
-    ]);
-    prepared.add(lab);
-  }
+  const bridgePort = await joinBridgeToHub(lab);
   const ports = [...lab.plan.servers.map((server) => server.lanPort), 'l-obs'];
   const hub = lab.group.spawn({
     name: 'soak-impair-hub',
@@ -52,7 +39,7 @@ export async function impairLan(lab: Lab, spec: LanImpairSpec): Promise<() => Pr
       '--fifo',
       '20',
       ...ports,
-      UPLINK_HUB_PORT,
+      bridgePort,
     ],
     stdin: true,
   });
@@ -80,16 +67,10 @@ export async function impairLan(lab: Lab, spec: LanImpairSpec): Promise<() => Pr
     clearTimeout(timer);
   }
   hub.child.stdout?.resume();
-  await ipBatchOnce(
-    netns,
-    ports.map((port) => `link set ${port} nomaster`),
-  );
+  await ipBatchOnce(netns, hubPortsOut(ports));
   hub.child.stdin?.write('go\n');
   return async () => {
-    await ipBatchOnce(
-      netns,
-      ports.map((port) => `link set ${port} master br0`),
-    ).catch(() => undefined);
+    await ipBatchOnce(netns, hubPortsBack(ports)).catch(() => undefined);
     hub.child.stdin?.end();
     await Promise.race([hub.exited, new Promise((done) => setTimeout(done, 2000))]);
     await hub.stop(1000);
