@@ -33,6 +33,12 @@ export interface FalseAlarmRun {
   nearMisses: Record<string, number>;
   /** With the lease gate: primaries that lost their lease (each one gives the address up). */
   leaseLosses?: number;
+  /**
+   * Monitors that missed the whole window but did not fence because their own uplink check
+   * failed too (`uplink-silent`): false alarms the uplink rule caught. Absent in runs before
+   * the lab's switch carried the uplink host (3907da8), where every check failed.
+   */
+  uplinkVetoes?: number;
   /** The takeover gate and its settings (absent: confirmed). */
   gate?: string;
   impairment: ImpairReport | null;
@@ -48,20 +54,27 @@ function count(
   toUs: number,
 ): Pick<
   FalseAlarmRun,
-  'spuriousFailovers' | 'fences' | 'takeovers' | 'addressMoves' | 'bmcPowerOffs' | 'nearMisses' | 'leaseLosses'
+  | 'spuriousFailovers'
+  | 'fences'
+  | 'takeovers'
+  | 'addressMoves'
+  | 'bmcPowerOffs'
+  | 'nearMisses'
+  | 'leaseLosses'
+  | 'uplinkVetoes'
 > {
   let declared = 0;
   let leaseLosses = 0;
+  let uplinkVetoes = 0;
   let fences = 0;
   let takeovers = 0;
   const nearMisses: Record<string, number> = {};
   for (const server of lab.serverNames()) {
     for (const line of agentLog(lab, server)) {
       if (line.atUs < fromUs || line.atUs > toUs) continue;
-      // A monitor that missed the window and was stopped only by its own uplink check failing
-      // (under loss, say) declared the primary down all the same: a false alarm.
-      if (line.event === 'primary-down' || (line.event === 'uplink-silent' && line['misses'] !== undefined))
-        declared += 1;
+      if (line.event === 'primary-down') declared += 1;
+      // A monitor's (it says how many probes it missed), not a booting server's.
+      else if (line.event === 'uplink-silent' && line['misses'] !== undefined) uplinkVetoes += 1;
       else if (line.event === 'lease-lost') leaseLosses += 1;
       else if (line.event === 'fence-start') fences += 1;
       else if (line.event === 'transition' && line['to'] === 'primary' && line['from'] === 'confirming') takeovers += 1;
@@ -84,7 +97,16 @@ function count(
   const bmcPowerOffs = lab.powerLog.filter(
     (p) => !p.on && p.source === 'bmc' && p.requestedUs >= fromUs && p.requestedUs <= toUs,
   ).length;
-  return { spuriousFailovers: declared, fences, takeovers, addressMoves, bmcPowerOffs, nearMisses, leaseLosses };
+  return {
+    spuriousFailovers: declared,
+    fences,
+    takeovers,
+    addressMoves,
+    bmcPowerOffs,
+    nearMisses,
+    leaseLosses,
+    uplinkVetoes,
+  };
 }
 
 export async function falseAlarmRun(
@@ -136,7 +158,7 @@ export async function falseAlarmRun(
       const counts = count(lab, fromUs, toUs);
       const hubLate = impairReport?.counters?.['late_max_us'];
       log(
-        `  ${counts.spuriousFailovers} spurious failovers (fences ${counts.fences}, takeovers ${counts.takeovers}, address moves ${counts.addressMoves}, lease losses ${counts.leaseLosses ?? 0}); near misses ${JSON.stringify(counts.nearMisses)}${hubLate === undefined ? '' : `; the SCHED_FIFO hub was up to ${String(hubLate)} µs late`}`,
+        `  ${counts.spuriousFailovers} spurious failovers (fences ${counts.fences}, takeovers ${counts.takeovers}, address moves ${counts.addressMoves}, lease losses ${counts.leaseLosses ?? 0}, caught by the uplink check ${counts.uplinkVetoes ?? 0}); near misses ${JSON.stringify(counts.nearMisses)}${hubLate === undefined ? '' : `; the SCHED_FIFO hub was up to ${String(hubLate)} µs late`}`,
       );
       return {
         probe,

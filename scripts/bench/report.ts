@@ -88,14 +88,14 @@ export function markdownSummary(r: BenchResults): string {
   if (r.falseAlarms !== null) {
     const fa = r.falseAlarms;
     out.push(
-      `False alarms (stress-ng --cpu 2, LAN loss ${r.params.loss * 100} % and ${r.params.jitterMs} ms jitter per port${fa.defaults.impairment === null ? '' : `, ${fa.defaults.impairment.method}`}): ${v(fa.defaults.spuriousFailovers, 0)} spurious failovers in ${fa.defaults.seconds} s at the defaults (${describeSetting(fa.defaults.probe)}). ${r.params.ladder.length === 0 ? 'The smallest-window search was not run (BENCH_LADDER=none)' : `Smallest window passing the ${r.params.searchSeconds} s search runs (${fa.searchRule ?? 'zero spurious failovers'}): ${fa.smallest === null ? 'none of the ladder' : describeSetting(fa.smallest)}`}${fa.confirmation === null ? '' : `; over ${fa.confirmation.seconds} s it gave ${v(fa.confirmation.spuriousFailovers, 0)}${switchStallNote(fa.confirmation)}`}. Longest answered run of misses at the defaults: ${longestNearMiss(fa.defaults)}.`,
+      `False alarms (stress-ng --cpu 2, LAN loss ${r.params.loss * 100} % and ${r.params.jitterMs} ms jitter per port${fa.defaults.impairment === null ? '' : `, ${fa.defaults.impairment.method}`}): ${v(fa.defaults.spuriousFailovers, 0)} spurious failovers (and ${fa.defaults.uplinkVetoes ?? 'uncounted'} false alarms caught by the uplink check) in ${fa.defaults.seconds} s at the defaults (${describeSetting(fa.defaults.probe)}). ${r.params.ladder.length === 0 ? 'The smallest-window search was not run (BENCH_LADDER=none)' : `Smallest window passing the ${r.params.searchSeconds} s search runs (${fa.searchRule ?? 'zero spurious failovers'}): ${fa.smallest === null ? 'none of the ladder' : describeSetting(fa.smallest)}`}${fa.confirmation === null ? '' : `; over ${fa.confirmation.seconds} s it gave ${v(fa.confirmation.spuriousFailovers, 0)}${switchStallNote(fa.confirmation)}`}. Longest answered run of misses at the defaults: ${longestNearMiss(fa.defaults)}.`,
     );
     out.push('');
   }
   const la = r.leaseAlarms ?? null;
   if (la !== null) {
     out.push(
-      `False alarms with the lease gate (${la.gate ?? 'lease'}, same load and LAN): ${v(la.spuriousFailovers, 0)} spurious failovers and ${v(la.leaseLosses ?? NaN, 0)} lease losses in ${la.seconds} s (${describeSetting(la.probe)}).`,
+      `False alarms with the lease gate (${la.gate ?? 'lease'}, same load and LAN): ${v(la.spuriousFailovers, 0)} spurious failovers, ${v(la.leaseLosses ?? NaN, 0)} lease losses and ${la.uplinkVetoes ?? 'uncounted'} false alarms caught by the uplink check in ${la.seconds} s (${describeSetting(la.probe)}).`,
     );
     out.push('');
   }
