@@ -8,6 +8,7 @@ export class SimStore implements Store {
   failSaves = false;
   /** Test control: every record saved, in order. */
   readonly saved: RoleRecord[] = [];
+  private held: Promise<void> | null = null;
 
   constructor(private readonly file = 'sim:role.json') {}
 
@@ -19,7 +20,21 @@ export class SimStore implements Store {
     if (this.failSaves) throw new StoreError(this.file, 'no space left on device (simulated)');
   }
 
+  /**
+   * Test control: saves from now on wait until the returned function is called, as on a disk
+   * whose fsync takes long (a loaded machine).
+   */
+  holdSaves(): () => void {
+    let release: () => void = () => undefined;
+    this.held = new Promise((resolve) => (release = resolve));
+    return () => {
+      this.held = null;
+      release();
+    };
+  }
+
   async save(record: RoleRecord): Promise<void> {
+    if (this.held !== null) await this.held;
     if (this.failSaves) throw new StoreError(this.file, 'no space left on device (simulated)');
     this.record = { ...record };
     this.saved.push({ ...record });

@@ -1,5 +1,6 @@
 import type { ConflictReport } from '../../hal/nic/index.js';
-import type { AddressName, CheckTarget } from '../role/index.js';
+import type { AddressName, CheckTarget, Phase } from '../role/index.js';
+import { ClaimGuard } from './claim-guard.js';
 import { ConfirmWatch } from './confirm-watch.js';
 import type { ExecutorContext } from './context.js';
 import { message } from './context.js';
@@ -8,6 +9,12 @@ import type { PeerLinks } from './peer-links.js';
 
 /** A confirmation watched through the fence ends with a check this long (or the window, if shorter). */
 const FINAL_CHECK_MS = 2;
+
+/** The boot checks whose silence leads straight to a claim of the address checked. */
+const CLAIMING_CHECKS: ReadonlyMap<Phase, AddressName> = new Map<Phase, AddressName>([
+  ['checking-primary', 'primary'],
+  ['checking-monitor', 'monitor'],
+]);
 
 /** One echo round to an address (the operator's `probe`), for the uplink check. */
 export type Echo = (address: string, count: number, timeoutMs: number) => Promise<EchoResult[]>;
@@ -20,6 +27,8 @@ export type Echo = (address: string, count: number, timeoutMs: number) => Promis
 export class Addresses {
   /** [0013] through the fence: the primary address watched while a takeover's fences run. */
   readonly confirmWatch: ConfirmWatch;
+  /** A boot check's watch that runs on until its claim is assigned. */
+  private readonly claimGuard: ClaimGuard;
 
   constructor(
     private readonly x: ExecutorContext,
@@ -27,6 +36,7 @@ export class Addresses {
     private readonly echo: Echo,
   ) {
     this.confirmWatch = new ConfirmWatch(x);
+    this.claimGuard = new ClaimGuard(x);
   }
 
   address(name: AddressName): string {
@@ -35,6 +45,8 @@ export class Addresses {
   }
 
   async assign(name: AddressName): Promise<void> {
+    const against = await this.claimGuard.take(name);
+    if (against !== null) throw new Error(`not claimed: ${against}`);
     this.peers.mayAssign(name);
     await this.x.ports.nic.assign(this.address(name));
     this.peers.assigned(name);
@@ -69,10 +81,12 @@ export class Addresses {
     const x = this.x;
     const startUs = x.now();
     const address = this.address(name);
-    if (name === 'primary' && x.state().phase === 'confirming') {
+    const phase = x.state().phase;
+    if (name === 'primary' && phase === 'confirming') {
       const watched = this.confirmWatch.take(windowUs);
       if (watched !== null) return this.finalCheck(id, address, windowUs, watched.evidence);
     }
+    if (CLAIMING_CHECKS.get(phase) === name) this.claimGuard.start(name, address, windowUs);
     x.ports.nic.detectConflict(address, windowUs / 1000).then(
       (report) => {
         x.log('info', 'checked', `${name} address ${address} is ${report.taken ? 'taken' : 'silent'}`, {
@@ -171,7 +185,7 @@ export class Addresses {
 
   /** A check's answer, as the role machine's event (only the latest check's id counts). */
   private answer(id: number, startedUs: number, address: CheckTarget, report: ConflictReport): void {
-    this.x.dispatch({
+    const { actions } = this.x.dispatch({
       type: 'check-result',
       nowUs: this.x.now(),
       id,
@@ -181,5 +195,17 @@ export class Addresses {
       contended: report.contended === true,
       evidence: report.evidence,
     });
+    if (address !== 'uplink') {
+      this.claimGuard.settle(
+        address,
+        actions.some((a) => a.type === 'assign' && a.address === address),
+      );
+    }
+  }
+
+  /** Ends what still watches (the agent stops). */
+  close(): void {
+    this.claimGuard.close();
+    this.confirmWatch.stop();
   }
 }

@@ -101,7 +101,7 @@ export class Agent implements Operator {
   stop(): void {
     this.handoverAck.stop();
     this.peers.stop();
-    this.addresses.confirmWatch.stop();
+    this.addresses.close();
     this.replication.stopServing();
     this.stopped = true;
     this.queue.length = 0;

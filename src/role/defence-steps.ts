@@ -18,14 +18,7 @@ export function withoutStrangers(
   e: Extract<Event, { type: 'check-result' }>,
   out: Action[],
 ): Extract<Event, { type: 'check-result' }> {
-  const members = new Set(c.members.map((m) => m.mac.toLowerCase()));
-  const strangers: string[] = [];
-  const evidence = e.evidence.filter((x) => {
-    const mac = x.startsWith('arp-') ? MAC.exec(x)?.[0]?.toLowerCase() : undefined;
-    if (mac === undefined || members.has(mac)) return true;
-    strangers.push(x);
-    return false;
-  });
+  const { evidence, strangers } = splitByMembers(c, e.evidence);
   if (strangers.length === 0) return e;
   out.push(
     log('error', 'stranger-arp', `ARP for the ${e.address} address from no member (${strangers.join(', ')}): ignored`, {
@@ -37,6 +30,25 @@ export function withoutStrangers(
   const contended = taken && evidence.every((x) => x.startsWith('arp-probe'));
   const { contended: _dropped, ...rest } = e;
   return contended ? { ...rest, evidence, taken, contended } : { ...rest, evidence, taken };
+}
+
+/**
+ * Splits conflict evidence into what counts (ARP from a member's MAC, and evidence without a
+ * MAC, such as an ICMP reply, which cannot be attributed) and ARP from strangers.
+ */
+export function splitByMembers(
+  c: Pick<MachineConfig, 'members'>,
+  evidence: readonly string[],
+): { evidence: string[]; strangers: string[] } {
+  const members = new Set(c.members.map((m) => m.mac.toLowerCase()));
+  const strangers: string[] = [];
+  const counted = evidence.filter((x) => {
+    const mac = x.startsWith('arp-') ? MAC.exec(x)?.[0]?.toLowerCase() : undefined;
+    if (mac === undefined || members.has(mac)) return true;
+    strangers.push(x);
+    return false;
+  });
+  return { evidence: counted, strangers };
 }
 
 export function onDefendResult(

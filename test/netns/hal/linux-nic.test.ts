@@ -311,6 +311,34 @@ describeIfAvailable('hal/nic/linux LinuxNic in a network namespace', unavailable
     );
   });
 
+  it('watchConflict while free: another host probing for the address hears our probes (contended), and we hear its probes', async () => {
+    // The claim guard (src/agent/claim-guard.ts) rests on both halves: a watch that runs on
+    // after a silent check makes another server's check back off, and reports that server.
+    const { lan, ours } = setup();
+    const watching = ours.ok('nic.watch', FLOATING, 10, 60_000, 3000);
+    let bHeard = '';
+    // b probes again and again (100 ms each) until it hears our watch, or the watch is over.
+    let over = false;
+    void watching.finally(() => (over = true));
+    while (!over && !bHeard.includes(`arp-probe ${lan.macA}`)) {
+      bHeard = await new Promise<string>((resolve) => {
+        execFile(
+          'ip',
+          ['netns', 'exec', lan.b, DEFAULT_ARP_TOOL, 'probe', lan.ifB, FLOATING_IP, '100'],
+          { timeout: 10_000 },
+          (_error, stdout) => resolve(stdout),
+        );
+      });
+    }
+    const seen = ((await watching).value as { seen: Array<{ evidence: string }> }).seen.map((x) => x.evidence);
+    expect(bHeard, "b's probe output").to.include(`arp-probe ${lan.macA}`);
+    expect(seen).to.include(`arp-probe ${lan.macB}`);
+    expect(
+      seen.every((x) => !x.endsWith(lan.macA)),
+      'our own probes are not reported',
+    ).to.equal(true);
+  });
+
   it('neighborMac: null for an unknown address, the peer’s MAC after traffic', async () => {
     const { lan, ours } = setup();
     expect((await ours.ok('nic.neighborMac', '198.18.202.77/24')).value).to.equal(null);
