@@ -228,7 +228,8 @@ export class SimLan {
    * `limitUs` or `end()`, each connected holder is reported (`arp-reply MAC`), as a probe
    * would hear it then; between those, another host's probe (`arp-probe MAC`) or gratuitous
    * ARP (`arp-reply MAC`) for `ip` at once, as the real tool hears them. A host behind a
-   * silent port hears nobody.
+   * silent port hears nobody. Its own probes are heard as the real tool's are: another host's
+   * check that overlaps the watch reports `arp-probe` of this host (contended).
    */
   watch(
     from: SimHost,
@@ -245,9 +246,14 @@ export class SimLan {
     // What the real tool hears between its probes: another host's probe or gratuitous ARP.
     const watcher = { from, ip, hear: (evidence: string) => from.deliver(life, () => done || onSeen(evidence)) };
     this.watchers.add(watcher);
+    // Its probes: another host's check that overlaps the watch hears a prober (contended).
+    this.tellWatchers(from, ip, `arp-probe ${from.mac}`);
+    const mine: Probing = { host: from, ip, startUs: this.clock.nowUs(), endUs };
+    this.probings.push(mine);
     const stop = (): void => {
       if (done) return;
       done = true;
+      mine.endUs = Math.min(mine.endUs, this.clock.nowUs());
       this.watchers.delete(watcher);
       finish();
     };

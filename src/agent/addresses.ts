@@ -82,6 +82,7 @@ export class Addresses {
     const startUs = x.now();
     const address = this.address(name);
     const phase = x.state().phase;
+    this.claimGuard.endAll();
     if (name === 'primary' && phase === 'confirming') {
       const watched = this.confirmWatch.take(windowUs);
       if (watched !== null) return this.finalCheck(id, address, windowUs, watched.evidence);
@@ -205,7 +206,7 @@ export class Addresses {
 
   /** Ends what still watches (the agent stops). */
   close(): void {
-    this.claimGuard.close();
+    this.claimGuard.endAll();
     this.confirmWatch.stop();
   }
 }

@@ -19,23 +19,27 @@ interface Guard {
  * Covers the gap between a boot check that heard silence and the address being assigned.
  * RFC 5227 probing hears another prober only while it probes; after a silent check the claim
  * still has to be persisted and assigned, and on a loaded machine that can take longer than
- * another server's whole check, which then hears nothing either, and both claim (seen in CI
- * with three servers booting together without the peer protocol). So a boot check of an
- * address it may claim also starts a watch (`Nic.watchConflict`: probes every third of the
- * window, each observation as it arrives) that runs on past the check until the claim's
- * assignment:
- * - our probes in the gap make the other server's check hear a prober (contended: it backs off);
- * - a member's probe or reply heard in the gap makes our assignment fail (`assign-failed`,
- *   a failed role change: release, reboot, check again after a random delay).
- * ARP from strangers is logged and ignored, as in the checks. A driver that cannot watch
- * (no `hotspare-arp` helper) leaves the gap as it was.
+ * another server's whole check, which then hears nobody either, and both claim (seen in CI,
+ * and in the lab under load: three servers booting together without the peer protocol, all
+ * three holding the address for a few ms). So a boot check of an address it may claim also
+ * starts a watch (`Nic.watchConflict`: probes every third of the window, each observation as
+ * it arrives) that runs on past the check until the claim's assignment:
+ * - our probes in the gap make another server's check hear a prober: contended, it backs off
+ *   and checks again later, by when we hold the address;
+ * - a member that used the address in the gap (an ARP reply or announcement: it claimed
+ *   without hearing our probes) makes our assignment fail (`assign-failed`, a failed role
+ *   change: release, reboot, check again, where we hear it holding the address).
+ * Another member's probe in the gap does not stop our claim: that member hears ours and backs
+ * off, and yielding to it as well would let two slow claimants back off from each other for
+ * as long as their gaps last. ARP from strangers is logged and ignored, as in the checks. A
+ * driver that cannot watch (no `hotspare-arp` helper) leaves the gap as it was.
  */
 export class ClaimGuard {
   private readonly guards = new Map<AddressName, Guard>();
 
   constructor(private readonly x: ExecutorContext) {}
 
-  /** Starts watching `address` for the check about to run (ending an earlier guard of it). */
+  /** Starts watching `address` for the check about to run. */
   start(name: AddressName, address: string, windowUs: number): void {
     this.end(name);
     const windowMs = windowUs / 1000;
@@ -83,6 +87,7 @@ export class ClaimGuard {
     this.end(name);
     await guard.watch.ended.catch(() => undefined);
     const { evidence, strangers } = splitByMembers(this.x.mc, guard.heard);
+    const used = evidence.filter((x) => x.startsWith('arp-reply'));
     if (strangers.length > 0) {
       this.x.log(
         'error',
@@ -94,16 +99,17 @@ export class ClaimGuard {
         },
       );
     }
-    if (evidence.length > 0) {
-      return `another member used or probed for it after our check (${[...new Set(evidence)].join(', ')})`;
-    }
+    if (used.length > 0) return `another member used it after our check (${[...new Set(used)].join(', ')})`;
     if (guard.broken !== null) return `the watch that covers the claim broke (${guard.broken})`;
     if (expired) return `the claim came more than ${GAP_LIMIT_MS} ms after the check's window`;
     return null;
   }
 
-  /** Ends every guard (the NIC is closing, the agent stops). */
-  close(): void {
+  /**
+   * Ends every guard: a new check asks a new question (a claim whose assignment was dropped,
+   * by a failed persist say, leaves no guard behind for a later assignment), or the agent stops.
+   */
+  endAll(): void {
     for (const name of [...this.guards.keys()]) this.end(name);
   }
 
