@@ -224,7 +224,12 @@ export class LinuxNic implements Nic {
     return contended ? { taken: true, contended: true, evidence } : { taken: evidence.length > 0, evidence };
   }
 
-  /** A watch through the running helper; null without one (no process per watch). */
+  /**
+   * A watch through the helper; null when there is none and none can start now (no process
+   * per watch). While the helper is starting (the agent's first check starts it) the watch
+   * begins once it is ready, within the same limit counted from now: a boot check's watch
+   * must not be missing just because it is the first. A helper that cannot start fails it.
+   */
   watchConflict(
     address: string,
     intervalMs: number,
@@ -232,12 +237,36 @@ export class LinuxNic implements Nic {
     onSeen: (evidence: string) => void,
   ): ConflictWatch | null {
     const { ip } = this.parse('watch-conflict', address, false);
-    const helper = this.helper;
-    if (helper === null || !helper.alive || this.children.closed) return null;
-    const watch = helper.watch(ip, Math.max(1, Math.round(intervalMs)), Math.max(1, Math.round(limitMs)), (seen) => {
+    const interval = Math.max(1, Math.round(intervalMs));
+    const heard = (seen: string): void => {
       if (!seen.endsWith(` ${this.mac}`)) onSeen(seen);
+    };
+    const running = this.helper;
+    if (running !== null && running.alive && !this.children.closed) {
+      const watch = running.watch(ip, interval, Math.max(1, Math.round(limitMs)), heard);
+      return { end: () => watch.end(), ended: watch.ended };
+    }
+    if (this.arpTool === null || !this.useHelper || this.children.closed) return null;
+    if (this.helperStarting === null && this.clock.nowUs() < this.helperRetryAtUs) return null;
+    const untilUs = this.clock.nowUs() + limitMs * 1000;
+    let endAsked = false;
+    let watch: { end(): void } | null = null;
+    const ended = this.arpHelper().then((helper) => {
+      if (helper === null) throw new NicError(this.name, 'watch-conflict', 'the ARP helper could not start', address);
+      const leftMs = Math.round((untilUs - this.clock.nowUs()) / 1000);
+      if (endAsked || leftMs < 1) return;
+      const started = helper.watch(ip, interval, leftMs, heard);
+      watch = started;
+      return started.ended;
     });
-    return { end: () => watch.end(), ended: watch.ended };
+    ended.catch(() => undefined);
+    return {
+      end: () => {
+        endAsked = true;
+        watch?.end();
+      },
+      ended,
+    };
   }
 
   async neighborMac(address: string): Promise<string | null> {

@@ -393,6 +393,22 @@ describeIfAvailable('hal/nic/linux LinuxNic in a network namespace', unavailable
     }
   });
 
+  it('a watch asked for in the same tick as open (its helper still starting) starts once the helper is ready', async () => {
+    const { lan } = setup();
+    const session = await NsSession.start(lan.a);
+    try {
+      await session.ok('icmp.open');
+      const opened = (await session.ok('nic.open', lan.ifA, null, `${lan.ipB}/24`)).value as {
+        watched: { seen: Array<{ evidence: string }> } | null;
+      };
+      expect(opened.watched, 'a watch, not null').to.not.equal(null);
+      expect(opened.watched?.seen.map((x) => x.evidence)).to.include(`arp-reply ${lan.macB}`);
+      expect(await helperPids(session)).to.have.length(1);
+    } finally {
+      await session.stop();
+    }
+  });
+
   it('the first check right after open hears the holder (the helper is ready first)', async () => {
     const { lan } = setup();
     const session = await NsSession.start(lan.a);
