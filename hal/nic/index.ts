@@ -12,7 +12,8 @@
  *   resolves when all are sent.
  * - `detectConflict` answers "does another machine use this address?" within about
  *   `windowMs`: an ICMP echo answered, or an ARP reply or concurrent ARP probe from another
- *   MAC (RFC 5227). It may be called for an address this server holds.
+ *   MAC (RFC 5227). It may be called for an address this server holds; then another host's
+ *   probe alone is no conflict (this server's kernel answers it).
  * - `neighborMac` returns the MAC this server's ARP cache holds for an address, or null.
  * - `setNeighbor` points this server's ARP entry for an address at a MAC (a `reachable`
  *   entry the kernel confirms and ages as usual): a forged ARP reply that repointed it is undone.

@@ -220,8 +220,11 @@ export class LinuxNic implements Nic {
     }
     const evidence = [...(icmpReply ? ['icmp-reply'] : []), ...arpEvidence];
     // Contended: another host probes for the address right now and nobody uses it (RFC 5227).
-    const contended = evidence.length > 0 && evidence.every((e) => e.startsWith('arp-probe'));
-    return contended ? { taken: true, contended: true, evidence } : { taken: evidence.length > 0, evidence };
+    // When this host holds it, a prober is no conflict: our kernel answers it, and the prober
+    // (another server's check, a monitor's watch) hears the address taken.
+    const probesOnly = evidence.length > 0 && evidence.every((e) => e.startsWith('arp-probe'));
+    if (probesOnly && local) return { taken: false, evidence };
+    return probesOnly ? { taken: true, contended: true, evidence } : { taken: evidence.length > 0, evidence };
   }
 
   /**

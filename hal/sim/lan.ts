@@ -215,8 +215,12 @@ export class SimLan {
           if (p.startUs <= mine.endUs && mine.startUs <= p.endUs) evidence.push(`arp-probe ${p.host.mac}`);
         }
         this.forgetProbings(startUs - 10 * windowUs);
+        // Probers only, and this host holds the address: no conflict (its kernel answers them).
+        const ours = !held && evidence.length > 0 && from.addresses.has(ip);
         const report: ConflictReport = from.linkUp
-          ? { taken: evidence.length > 0, contended: !held && evidence.length > 0, evidence }
+          ? ours
+            ? { taken: false, evidence }
+            : { taken: evidence.length > 0, contended: !held && evidence.length > 0, evidence }
           : { taken: true, evidence: ['own link down'] };
         from.deliver(life, () => resolve(report));
       });
