@@ -215,14 +215,7 @@ export class SimLan {
           if (p.startUs <= mine.endUs && mine.startUs <= p.endUs) evidence.push(`arp-probe ${p.host.mac}`);
         }
         this.forgetProbings(startUs - 10 * windowUs);
-        // Probers only, and this host holds the address: no conflict (its kernel answers them).
-        const ours = !held && evidence.length > 0 && from.addresses.has(ip);
-        const report: ConflictReport = from.linkUp
-          ? ours
-            ? { taken: false, evidence }
-            : { taken: evidence.length > 0, contended: !held && evidence.length > 0, evidence }
-          : { taken: true, evidence: ['own link down'] };
-        from.deliver(life, () => resolve(report));
+        from.deliver(life, () => resolve(conflictReport(from, ip, held, evidence)));
       });
     });
   }
@@ -292,4 +285,16 @@ export class SimLan {
       if (p !== undefined && p.endUs < beforeUs) this.probings.splice(i, 1);
     }
   }
+}
+
+/**
+ * What a probe of `ip` from `from` reports, given whether a connected holder replied and all
+ * it heard: its own link down makes every address taken; probers only are contended (RFC 5227),
+ * unless `from` holds the address (its kernel answers them, so they hear it taken).
+ */
+function conflictReport(from: SimHost, ip: string, held: boolean, evidence: string[]): ConflictReport {
+  if (!from.linkUp) return { taken: true, evidence: ['own link down'] };
+  if (held || evidence.length === 0) return { taken: held, evidence };
+  if (from.addresses.has(ip)) return { taken: false, evidence };
+  return { taken: true, contended: true, evidence };
 }

@@ -4,10 +4,12 @@
  * Driver-only behaviour (child processes, the ARP helper, timings) is in linux-nic.test.ts.
  */
 import { expect } from 'chai';
+import { execFile } from 'node:child_process';
 import { VirtualClock } from '../../../hal/clock/sim.js';
 import type { ConflictReport } from '../../../hal/nic/index.js';
 import { SimIcmpEcho } from '../../../hal/icmp/sim.js';
 import { SimNic } from '../../../hal/nic/sim.js';
+import { DEFAULT_ARP_TOOL } from '../../../hal/nic/linux.js';
 import { SimLan } from '../../../hal/sim/lan.js';
 import { describeIfAvailable } from '../../fixtures/prerequisites.js';
 import { settle as settleIn, virtualWaitFor } from '../../fixtures/virtual-time.js';
@@ -32,6 +34,11 @@ interface Harness {
   outside(add: boolean, address: string): Promise<void>;
   /** The peer holds `address` too (or no longer). */
   peerHolds(add: boolean, address: string): Promise<void>;
+  /**
+   * The peer probes for `address` (RFC 5227, 100 ms probes one after another) until `over()`
+   * says stop, as another server's boot check or a monitor's watch would.
+   */
+  peerProbes(address: string, over: () => boolean): Promise<void>;
   /** What the peer's ARP cache says of `ip`, lower case; null when nothing. */
   peerNeighbor(ip: string): Promise<string | null>;
   /** Traffic from us to the peer (an echo), so our ARP cache learns its MAC. */
@@ -86,6 +93,16 @@ function simHarness(): Harness {
       else peer.addresses.delete(ip);
       return Promise.resolve();
     },
+    peerProbes: (address, over) => {
+      const ip = address.split('/')[0] ?? address;
+      // The first starts in this virtual tick, before the caller's check; the rest run while
+      // the caller runs virtual time. Nothing to wait for after: no process, no socket.
+      const probing = async (): Promise<void> => {
+        while (!over()) await lan.probe(peer, ip, 100_000);
+      };
+      void probing();
+      return Promise.resolve();
+    },
     peerNeighbor: (ip) => Promise.resolve(peer.arp.get(ip) ?? null),
     traffic: async () => {
       icmp.send({ target: '198.18.0.20', identifier: icmp.newIdentifier(), sequence: 1 });
@@ -133,6 +150,20 @@ async function nsHarness(): Promise<Harness> {
     outside: async (add, address) => void (await ip(lan.a, ['address', add ? 'add' : 'del', address, 'dev', lan.ifA])),
     peerHolds: async (add, address) =>
       void (await ip(lan.b, ['address', add ? 'add' : 'del', address, 'dev', lan.ifB])),
+    peerProbes: async (address, over) => {
+      const target = address.split('/')[0] ?? address;
+      // The tool exits non-zero when it hears the address used: expected here, not a failure.
+      const probe = (): Promise<void> =>
+        new Promise((resolve) => {
+          execFile(
+            'ip',
+            ['netns', 'exec', lan.b, DEFAULT_ARP_TOOL, 'probe', lan.ifB, target, '100'],
+            { timeout: 10_000 },
+            () => resolve(),
+          );
+        });
+      while (!over()) await probe();
+    },
     peerNeighbor: async (address) => {
       const line = await ip(lan.b, ['neigh', 'show', address, 'dev', lan.ifB]);
       return /lladdr ([0-9a-f:]{17})/i.exec(line)?.[1]?.toLowerCase() ?? null;
@@ -170,6 +201,17 @@ for (const subject of subjects) {
     this.timeout(30_000);
     let h: Harness;
     const ok = async (op: NicOp, ...args: unknown[]): Promise<unknown> => valueOf(await h.call(op, ...args));
+    /** Runs `check` while the peer probes for `address`, and stops the peer after it. */
+    const whilePeerProbes = async (address: string, check: () => Promise<unknown>): Promise<ConflictReport> => {
+      let over = false;
+      const probing = h.peerProbes(address, () => over);
+      try {
+        return (await check()) as ConflictReport;
+      } finally {
+        over = true;
+        await probing;
+      }
+    };
 
     before(async () => {
       h = await subject.open();
@@ -243,6 +285,27 @@ for (const subject of subjects) {
       await ok('assign', h.floating);
       try {
         expect(free((await ok('detectConflict', h.floating, 300)) as ConflictReport)).to.equal(true);
+      } finally {
+        await ok('release', h.floating);
+      }
+    });
+
+    it('detectConflict: a free address another host probes for is contended (RFC 5227 simultaneous probe)', async () => {
+      const report = await whilePeerProbes(h.free, () => ok('detectConflict', h.free, 300));
+      expect(report.taken).to.equal(true);
+      expect(report.contended).to.equal(true);
+      expect(report.evidence).to.include(`arp-probe ${h.peerMac}`);
+    });
+
+    it('detectConflict: an address this server holds, while another host probes for it, is not taken (our kernel answers the prober)', async () => {
+      // A server restarted with the address still in its kernel checks it while the monitor's
+      // confirmation watch probes it: it must not back off from those probes for ever.
+      await ok('assign', h.floating);
+      try {
+        const report = await whilePeerProbes(h.floating, () => ok('detectConflict', h.floating, 300));
+        expect(report.evidence, 'the probe was heard').to.include(`arp-probe ${h.peerMac}`);
+        expect(report.taken).to.equal(false);
+        expect(report.contended).to.not.equal(true);
       } finally {
         await ok('release', h.floating);
       }
