@@ -1,5 +1,5 @@
 import type { ConflictWatch } from '../../hal/nic/index.js';
-import { splitByMembers, type AddressName } from '../role/index.js';
+import { splitByMembers, strangerArp, type AddressName } from '../role/index.js';
 import type { ExecutorContext } from './context.js';
 import { message } from './context.js';
 
@@ -89,15 +89,8 @@ export class ClaimGuard {
     const { evidence, strangers } = splitByMembers(this.x.mc, guard.heard);
     const used = evidence.filter((x) => x.startsWith('arp-reply'));
     if (strangers.length > 0) {
-      this.x.log(
-        'error',
-        'stranger-arp',
-        `ARP for the ${name} address from no member (${strangers.join(', ')}): ignored`,
-        {
-          address: name,
-          evidence: strangers.join(', '),
-        },
-      );
+      const alarm = strangerArp(name, strangers);
+      this.x.log('error', 'stranger-arp', alarm.message, alarm.fields);
     }
     if (used.length > 0) return `another member used it after our check (${[...new Set(used)].join(', ')})`;
     if (guard.broken !== null) return `the watch that covers the claim broke (${guard.broken})`;

@@ -3,7 +3,7 @@
  * the address at a higher epoch.
  */
 import { log } from './actions.js';
-import type { Action, AddressName, Event, MachineConfig, RoleState } from './types.js';
+import type { Action, AddressName, CheckTarget, Event, MachineConfig, RoleState } from './types.js';
 import { MAC, cancelAll, holdsByPhase, onLost } from './phase.js';
 import { persistAndReboot } from './roles.js';
 
@@ -20,16 +20,24 @@ export function withoutStrangers(
 ): Extract<Event, { type: 'check-result' }> {
   const { evidence, strangers } = splitByMembers(c, e.evidence);
   if (strangers.length === 0) return e;
-  out.push(
-    log('error', 'stranger-arp', `ARP for the ${e.address} address from no member (${strangers.join(', ')}): ignored`, {
-      address: e.address,
-      evidence: strangers.join(', '),
-    }),
-  );
+  const alarm = strangerArp(e.address, strangers);
+  out.push(log('error', 'stranger-arp', alarm.message, alarm.fields));
   const taken = e.taken && evidence.length > 0;
   const contended = taken && evidence.every((x) => x.startsWith('arp-probe'));
   const { contended: _dropped, ...rest } = e;
   return contended ? { ...rest, evidence, taken, contended } : { ...rest, evidence, taken };
+}
+
+/** The `stranger-arp` alarm's text and fields: ARP for `address` from MACs of no member. */
+export function strangerArp(
+  address: CheckTarget,
+  strangers: readonly string[],
+): { message: string; fields: { address: CheckTarget; evidence: string } } {
+  const evidence = strangers.join(', ');
+  return {
+    message: `ARP for the ${address} address from no member (${evidence}): ignored`,
+    fields: { address, evidence },
+  };
 }
 
 /**
