@@ -14,6 +14,9 @@ export function enforcerCommand(iface: string, cidr: string, native = NATIVE_ENF
   return existsSync(native) ? [native, iface, cidr] : [process.execPath, NODE_ENFORCER, iface, cidr];
 }
 
+/** An enforcer started again that dies within this long is started again only after it. */
+const RESPAWN_GAP_MS = 1000;
+
 /**
  * The Linux lease enforcer: one long-lived child process in this agent's network namespace,
  * told each new deadline over a pipe. It runs on in its own process when the agent hangs or
@@ -21,36 +24,44 @@ export function enforcerCommand(iface: string, cidr: string, native = NATIVE_ENF
  * deletes the address through netlink; the Node one (when the compiled one was not built) is
  * neither real-time nor memory-locked and runs `ip`, so `lease.drop_ms` must cover more
  * (README "Takeover gates").
+ *
+ * An enforcer that ends while the agent still uses it (killed by an operator or the OOM
+ * killer) is started again at once and told the last deadline (or disarm) again, so the
+ * address never stays without one for longer than the restart; one that keeps dying is
+ * started at most once a second (each exit is reported through `onError`).
  */
 export class LinuxLeaseEnforcer implements LeaseEnforcer {
-  private readonly child: ChildProcess;
+  private child: ChildProcess;
   private readonly listeners: Array<(lateUs: number) => void> = [];
+  /** The last command sent (`hold US` or `disarm`), for an enforcer started again. */
+  private last: string | null = null;
+  private closed = false;
+  /** When it was last started again (not the first start): one that dies again soon waits. */
+  private respawnedAtMs = -Infinity;
+  private respawn: NodeJS.Timeout | null = null;
+  private readonly command: string[];
 
-  constructor(iface: string, cidr: string, onError: (message: string) => void) {
-    const [command, ...args] = enforcerCommand(iface, cidr);
-    // In the agent's process group: a SIGKILL of the agent alone leaves it running (it fires
-    // the armed deadline), while the end of the whole server (its group, its cgroup) ends it.
-    this.child = spawn(command ?? process.execPath, args, { stdio: ['pipe', 'pipe', 'pipe'] });
-    this.child.on('error', (error) => onError(`lease enforcer: ${error.message}`));
-    this.child.on('exit', (code, signal) => {
-      if (code !== 0) onError(`lease enforcer exited (${signal ?? `status ${code}`})`);
-    });
-    this.child.stdout?.setEncoding('utf8');
-    this.child.stdout?.on('data', (chunk: string) => {
-      for (const line of chunk.split('\n')) {
-        const m = /^expired (\d+)$/.exec(line.trim());
-        if (m !== null) for (const l of [...this.listeners]) l(Number(m[1]));
-      }
-    });
-    this.child.stderr?.on('data', (chunk: Buffer) => onError(chunk.toString('utf8').trim()));
+  constructor(
+    iface: string,
+    cidr: string,
+    private readonly onError: (message: string) => void,
+    command: string[] = enforcerCommand(iface, cidr),
+  ) {
+    this.command = command;
+    this.child = this.start();
+  }
+
+  /** The running enforcer's PID (undefined while it is being started again). */
+  get pid(): number | undefined {
+    return this.child.pid;
   }
 
   hold(untilUs: number): void {
-    this.child.stdin?.write(`hold ${Math.round(untilUs)}\n`);
+    this.send(`hold ${Math.round(untilUs)}`);
   }
 
   disarm(): void {
-    this.child.stdin?.write('disarm\n');
+    this.send('disarm');
   }
 
   onExpired(listener: (lateUs: number) => void): void {
@@ -58,9 +69,53 @@ export class LinuxLeaseEnforcer implements LeaseEnforcer {
   }
 
   close(): void {
+    this.closed = true;
     this.listeners.length = 0;
+    if (this.respawn !== null) clearTimeout(this.respawn);
+    this.respawn = null;
     // End of input: the armed deadline (if any) still fires, then the enforcer exits.
     this.child.stdin?.end();
     this.child.unref();
+  }
+
+  private send(line: string): void {
+    this.last = line;
+    this.child.stdin?.write(`${line}\n`);
+  }
+
+  private start(): ChildProcess {
+    const [command, ...args] = this.command;
+    // In the agent's process group: a SIGKILL of the agent alone leaves it running (it fires
+    // the armed deadline), while the end of the whole server (its group, its cgroup) ends it.
+    const child = spawn(command ?? process.execPath, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    // A write to an enforcer that just died fails with EPIPE; its exit handler starts another.
+    child.stdin?.on('error', () => undefined);
+    child.on('error', (error) => this.onError(`lease enforcer: ${error.message}`));
+    child.on('exit', (code, signal) => {
+      if (this.closed) {
+        if (code !== 0) this.onError(`lease enforcer exited (${signal ?? `status ${code}`})`);
+        return;
+      }
+      const waitMs = Math.max(0, Math.ceil(this.respawnedAtMs + RESPAWN_GAP_MS - Date.now()));
+      this.onError(
+        `lease enforcer exited (${signal ?? `status ${code}`}) while in use: starting it again${waitMs > 0 ? ` in ${waitMs} ms` : ''}${this.last === null ? '' : `, with its last command (${this.last.split(' ')[0]})`}`,
+      );
+      this.respawn = setTimeout(() => {
+        this.respawn = null;
+        if (this.closed) return;
+        this.respawnedAtMs = Date.now();
+        this.child = this.start();
+        if (this.last !== null) this.child.stdin?.write(`${this.last}\n`);
+      }, waitMs);
+    });
+    child.stdout?.setEncoding('utf8');
+    child.stdout?.on('data', (chunk: string) => {
+      for (const line of chunk.split('\n')) {
+        const m = /^expired (\d+)$/.exec(line.trim());
+        if (m !== null) for (const l of [...this.listeners]) l(Number(m[1]));
+      }
+    });
+    child.stderr?.on('data', (chunk: Buffer) => this.onError(chunk.toString('utf8').trim()));
+    return child;
   }
 }

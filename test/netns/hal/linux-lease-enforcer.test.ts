@@ -8,7 +8,7 @@ import { expect } from 'chai';
 import { spawn } from 'node:child_process';
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { NATIVE_ENFORCER, NODE_ENFORCER } from '../../../hal/lease/linux.js';
+import { LinuxLeaseEnforcer, NATIVE_ENFORCER, NODE_ENFORCER } from '../../../hal/lease/linux.js';
 import { describeIfAvailable } from '../../fixtures/prerequisites.js';
 import { createVethLan, deleteNamespaces, ipIn, netnsUnavailable } from './fixtures/netns.js';
 import type { VethLan } from './fixtures/netns.js';
@@ -131,6 +131,75 @@ ready?
           expect(Number(locked?.[1]), `stderr: ${err}`).to.be.above(0);
           e.child.stdin.end();
         });
+
+      it('the driver: an enforcer killed while armed (SIGKILL) is started again with the deadline, which still fires', async () => {
+        const l = lan as VethLan;
+        await ipIn(l.a, ['addr', 'add', ADDRESS, 'dev', l.ifA]);
+        const errors: string[] = [];
+        // `ip netns exec` execs the enforcer in place: the driver's child is the enforcer.
+        const driver = new LinuxLeaseEnforcer(l.ifA, ADDRESS, (m) => errors.push(m), [
+          'ip',
+          'netns',
+          'exec',
+          l.a,
+          ...variant.argv,
+          l.ifA,
+          ADDRESS,
+        ]);
+        const first = driver.pid ?? 0;
+        let second = 0;
+        try {
+          const deadline = nowUs() + 1_500_000;
+          driver.hold(deadline);
+          // Killed once it runs as the enforcer (after the exec), as an operator or the OOM killer would.
+          await waitFor(() => !readFileSync(`/proc/${first}/cmdline`, 'utf8').startsWith('ip\0'), 5000, 'the exec');
+          process.kill(first, 'SIGKILL');
+          await waitFor(() => (driver.pid ?? first) !== first, 5000, 'a new enforcer');
+          second = driver.pid ?? 0;
+          expect(errors.join('\n')).to.match(
+            /lease enforcer exited \(SIGKILL\) while in use: starting it again, with its last command \(hold\)/,
+          );
+          await waitFor(async () => !(await holds(l.a, l.ifA)), 10_000, 'the address removed by the new enforcer');
+          expect(nowUs(), 'not before the deadline').to.be.at.least(deadline);
+        } finally {
+          driver.close();
+          // Without a deadline left the new enforcer exits on the end of its input.
+          await waitFor(() => second === 0 || !existsSync(`/proc/${second}`), 5000, 'the second enforcer to exit');
+          await ipIn(l.a, ['addr', 'del', ADDRESS, 'dev', l.ifA]).catch(() => undefined);
+        }
+      });
+
+      it('the driver: an enforcer that dies again at once is started again only after a pause', async () => {
+        const l = lan as VethLan;
+        const errors: string[] = [];
+        const driver = new LinuxLeaseEnforcer(l.ifA, ADDRESS, (m) => errors.push(m), [
+          'ip',
+          'netns',
+          'exec',
+          l.a,
+          ...variant.argv,
+          l.ifA,
+          ADDRESS,
+        ]);
+        const pids = [driver.pid ?? 0];
+        try {
+          driver.disarm();
+          for (let kill = 0; kill < 2; kill += 1) {
+            const pid = pids[pids.length - 1] ?? 0;
+            await waitFor(() => !readFileSync(`/proc/${pid}/cmdline`, 'utf8').startsWith('ip\0'), 5000, 'the exec');
+            process.kill(pid, 'SIGKILL');
+            await waitFor(() => (driver.pid ?? pid) !== pid, 5000, 'a new enforcer');
+            pids.push(driver.pid ?? 0);
+          }
+          expect(errors[0]).to.match(/starting it again, with its last command \(disarm\)$/);
+          expect(errors[1]).to.match(/starting it again in \d+ ms, with its last command \(disarm\)$/);
+          expect(Number(/in (\d+) ms/.exec(errors[1] ?? '')?.[1])).to.be.within(1, 1000);
+        } finally {
+          driver.close();
+          const last = pids[pids.length - 1] ?? 0;
+          await waitFor(() => !existsSync(`/proc/${last}`), 5000, 'the last enforcer to exit');
+        }
+      });
 
       it('leaves the address alone once disarmed', async () => {
         const l = lan as VethLan;
