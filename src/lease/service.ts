@@ -51,6 +51,9 @@ interface Holding {
   expiry: Cancel | null;
 }
 
+/** How often a claim not yet granted asks again (at most `renewUs`). */
+const CLAIM_RETRY_US = 1000;
+
 /** Rounds kept for late grants: a grant older than a lease is worth nothing anyway. */
 const ROUNDS_KEPT = 64;
 
@@ -202,7 +205,11 @@ export class LeaseService {
       this.granted(h, round, this.o.self);
     }
     for (const m of this.o.members) if (m.name !== this.o.self) this.send(m, 'request', h.epoch, h.seq);
-    h.renew = this.o.clock.at(nowUs + this.o.renewUs, () => this.round());
+    // A claim not yet granted asks again sooner than a holder renews: a voter refuses while
+    // its promise to the old holder runs, and the first request after that promise ends is
+    // granted, so the claim follows the promise's end by at most this period.
+    const periodUs = h.held ? this.o.renewUs : Math.min(this.o.renewUs, CLAIM_RETRY_US);
+    h.renew = this.o.clock.at(nowUs + periodUs, () => this.round());
   }
 
   private granted(h: Holding, round: HolderRound & { grants: Set<string> }, voter: string): void {

@@ -351,14 +351,24 @@ function leaseTakeover(
   // The fence goes out once per takeover: a retry asks for the lease again, it does not
   // power-cycle the server again (that fence is still running, or done).
   const fences = attempt === 1 ? targets : [];
-  for (const target of fences) out.push({ type: 'fence', target, detached: true });
   const fence = { status: 'running' as const, targets, pending: [], fenced: [], attempt };
   const issued = targets.length === 0 ? 'no member seen holding it, nobody fenced' : 'fence issued';
-  const next = go({ ...s, fence }, 'confirming', `${why}; ${issued}, waiting for the lease`, out);
+  // The fences and the transition go out after the lease request when one is asked for: the
+  // claim waits for the lease alone, and issuing a fence costs the executor milliseconds.
+  const after: Action[] = fences.map((target) => ({ type: 'fence', target, detached: true }));
+  const next = go({ ...s, fence }, 'confirming', `${why}; ${issued}, waiting for the lease`, after);
   const reason =
     targets.length === 1
       ? `took over from ${targets[0] ?? 'nobody'}: a majority confirmed its lease ran out (fence issued)`
       : `took over: a majority confirmed no other lease is live (no member was seen holding the address)`;
-  stopProbing(out);
-  return claimPrimary(c, next, nowUs, reason, out, [{ type: 'release', address: 'monitor' }]);
+  stopProbing(after);
+  const release: Action[] = [{ type: 'release', address: 'monitor' }];
+  if (next.lease.status === 'held') {
+    // Not expected (a monitor holds no lease); kept in the plain order if it happens.
+    out.push(...after);
+    return claimPrimary(c, next, nowUs, reason, out, release);
+  }
+  const claimed = claimPrimary(c, next, nowUs, reason, out, release);
+  out.push(...after);
+  return claimed;
 }

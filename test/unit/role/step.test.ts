@@ -395,6 +395,21 @@ describe('role machine: fencing and takeover', () => {
     expect(run.state.fence.status).to.equal('running');
   });
 
+  it('under the lease gate the lease request goes out before the fence and the transition (the claim waits for the lease alone)', () => {
+    const run = monitoring(
+      machine({ fencing: { ...machine().fencing, gate: 'lease' }, lease: { acquireUs: 1000 * MS } }),
+    );
+    miss(run, 3, 160 * MS);
+    const kinds = run.last.map((a) => a.type);
+    const acquire = kinds.indexOf('lease-acquire');
+    expect(acquire, kinds.join(', ')).to.be.at.least(0);
+    expect(acquire).to.be.below(kinds.indexOf('fence'));
+    expect(acquire).to.be.below(kinds.indexOf('transition'));
+    expect(run.find('fence')).to.deep.include({ type: 'fence', target: 'a', detached: true });
+    expect(run.state.phase).to.equal('confirming');
+    expect(run.state.lease.status).to.equal('acquiring');
+  });
+
   it('never fences itself, even if its own MAC shows up as the holder', () => {
     const run = monitoring();
     run.feed({ type: 'holder', nowUs: 155 * MS, mac: '02:00:00:00:00:0b' });

@@ -35,13 +35,14 @@ async function leaseRun(
   fault: (cluster: SimCluster, primary: string) => void,
   options: Partial<SimOptions> = {},
   afterUs = 5 * SECOND,
+  lease: typeof LEASE = LEASE,
 ): Promise<Run> {
   const cluster = new SimCluster({
     nodes: 3,
     seed: 41,
     bmcOffDelayUs: 4 * SECOND,
     ...options,
-    config: { fencing: { gate: 'lease' }, lease: LEASE },
+    config: { fencing: { gate: 'lease' }, lease },
   });
   await cluster.bootAll();
   let maxHolders = 0;
@@ -125,6 +126,45 @@ describe('lease gate: claim on a majority lease, the address dropped when it run
     await cluster.clock.runFor(2 * SECOND);
     expect(cluster.primaryHolders()).to.deep.equal([monitor]);
     expect(node.log.all().some((l) => l.event === 'lease-lost' || l.event === 'lease-enforced')).to.equal(true);
+    await cluster.stop();
+  });
+
+  it("a cut primary: the claim is granted within a millisecond of the voters' promises running out, not at the next renewal period", async () => {
+    // A long renewal period (20 ms) against a lease of 100 ms: a claim that asked again only
+    // every renewal period would be granted up to 20 ms after the promises ended.
+    const lease = { duration_ms: 100, renew_ms: 20, drift: 0.001, drop_ms: 4 };
+    const promises: Array<Promise<number | null>> = [];
+    const { cluster, monitor, faultUs, maxHolders } = await leaseRun(
+      (c, p) => {
+        // What each voter other than the primary promised it, read at the fault.
+        for (const n of c.nodes.keys())
+          if (n !== p)
+            promises.push(
+              c
+                .node(n)
+                .agent?.status()
+                .then((st) => st.lease?.voter.promiseMsLeft ?? null) ?? Promise.resolve(null),
+            );
+        c.node(p).host.setCable(false);
+      },
+      {},
+      2 * SECOND,
+      lease,
+    );
+    const left = await Promise.all(promises);
+    expect(
+      left.every((x) => x !== null && x > 60),
+      `promises left at the fault: ${JSON.stringify(left)} ms`,
+    ).to.equal(true);
+    // A majority (the monitor and the spare) can grant once both promises ended.
+    const promisesEndUs = faultUs + Math.max(...left.map((x) => x ?? 0)) * MS;
+    const held = cluster
+      .node(monitor)
+      .log.all()
+      .find((l) => l.event === 'lease-held' && l.atUs >= faultUs);
+    expect(held, 'the monitor was granted the lease').to.not.equal(undefined);
+    expect((held?.atUs ?? Infinity) - promisesEndUs).to.be.below(2.5 * MS);
+    expect(maxHolders).to.equal(1);
     await cluster.stop();
   });
 
