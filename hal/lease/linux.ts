@@ -51,7 +51,7 @@ export class LinuxLeaseEnforcer implements LeaseEnforcer {
     this.child = this.start();
   }
 
-  /** The running enforcer's PID (undefined while it is being started again). */
+  /** The PID of the enforcer started last (it may have exited and not be started again yet). */
   get pid(): number | undefined {
     return this.child.pid;
   }

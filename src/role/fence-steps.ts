@@ -354,7 +354,8 @@ function leaseTakeover(
   const fence = { status: 'running' as const, targets, pending: [], fenced: [], attempt };
   const issued = targets.length === 0 ? 'no member seen holding it, nobody fenced' : 'fence issued';
   // The fences and the transition go out after the lease request when one is asked for: the
-  // claim waits for the lease alone, and issuing a fence costs the executor milliseconds.
+  // claim waits for the lease alone, and issuing a fence (a BMC command) keeps the executor
+  // longer than sending a request does.
   const after: Action[] = fences.map((target) => ({ type: 'fence', target, detached: true }));
   const next = go({ ...s, fence }, 'confirming', `${why}; ${issued}, waiting for the lease`, after);
   const reason =
