@@ -307,6 +307,8 @@ export class Agent implements Operator {
   /** The board's reboot; in process (`restart`): a fresh role state, through boot again. */
   private async reboot(reason: string): Promise<void> {
     this.cancelTimers();
+    // Fences still running belong to the life that ends here.
+    this.fencing.newLife();
     if (!(await this.lifecycle.reboot(reason))) return;
     const { seed } = nextRandom(this.seed);
     this.seed = seed;

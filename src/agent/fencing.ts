@@ -16,6 +16,12 @@ export class Fencing {
   private readonly power: PowerControl;
   /** The takeover fence: the power alone, or with the `isolated` gate the switch port too. */
   private readonly fencer: IsolatingFence;
+  /**
+   * Counts this server's reboots: a fence still running from before the last one belongs to
+   * a takeover the role machine no longer runs, and its outcome must not pass for the
+   * outcome of a fence the new life asks for.
+   */
+  private life = 0;
 
   constructor(private readonly x: ExecutorContext) {
     const { ports, mc } = x;
@@ -40,6 +46,11 @@ export class Fencing {
       log,
       stopped: () => x.stopped(),
     });
+  }
+
+  /** The role machine starts again from boot (a reboot): fences still running become stale. */
+  newLife(): void {
+    this.life += 1;
   }
 
   /** The fence history: each attempt (level or isolation), oldest first. */
@@ -72,6 +83,7 @@ export class Fencing {
       return;
     }
     const startUs = x.now();
+    const life = this.life;
     x.counters.fences += 1;
     x.log('warn', 'fence-start', `fencing ${target} (${x.mc.fencing.powerCycle})`, { target });
     this.fencer.fence(target).then(
@@ -83,10 +95,12 @@ export class Fencing {
           polls: done.polls,
           by: done.by,
         });
+        if (life !== this.life) return this.stale(target, done.detail);
         x.dispatch({ type: 'fence-result', nowUs: x.now(), target, ok: true, detail: done.detail, by: done.by });
       },
       (error: unknown) => {
         this.failed(target, startUs, error);
+        if (life !== this.life) return;
         x.dispatch({ type: 'fence-result', nowUs: x.now(), target, ok: false, detail: message(error) });
       },
     );
@@ -132,6 +146,23 @@ export class Fencing {
       throw new Error(`no member named ${JSON.stringify(member)}`);
     this.x.log('warn', 'operator-fence', `operator fences ${member}`, { target: member });
     return (await this.power.fence(member)).detail;
+  }
+
+  /**
+   * A fence that ended after this server rebooted: the takeover it served is gone (the
+   * reboot already powered on what that takeover had fenced, perhaps before this power-off
+   * took effect), so with off-on fencing the server is powered on again rather than left off.
+   * A fence the new life needs is its own.
+   */
+  private stale(target: string, detail: string): void {
+    const on = this.x.mc.fencing.powerCycle === 'off-on' && !this.x.stopped();
+    this.x.log(
+      'warn',
+      'fence-stale',
+      `fenced ${target} for a takeover this server gave up when it rebooted (${detail}): not used${on ? `; powering ${target} on again` : ''}`,
+      { target },
+    );
+    if (on) this.fencer.powerOn(target);
   }
 
   private failed(target: string, startUs: number, error: unknown): void {

@@ -398,6 +398,27 @@ async function check(
   return { convergedAfterUs: (convergedAt ?? 0) - healedUs };
 }
 
+/**
+ * Schedules that failed in sweeps outside CI (the seed of the failing case and the `path`
+ * fast-check printed), replayed in every run: each failed before the fix named.
+ */
+const REPLAYS: Array<{ gate: Gate; required: boolean; seed: number; path: string; fixed: string }> = [
+  {
+    gate: 'confirmed',
+    required: true,
+    seed: 20261203,
+    path: '763',
+    fixed: "a check of an address this host holds: other hosts' probes alone are no conflict (091df0e)",
+  },
+  {
+    gate: 'confirmed',
+    required: true,
+    seed: 20261204,
+    path: '7573',
+    fixed: "a fence still running from before a reboot does not serve the new life's takeover",
+  },
+];
+
 describe('properties over random fault schedules (virtual time)', function () {
   // A lease schedule costs a few seconds on a loaded machine: allow 15 s a schedule.
   this.timeout(Math.max(600_000, RUNS * 15_000));
@@ -408,6 +429,16 @@ describe('properties over random fault schedules (virtual time)', function () {
     { required: true, gate: 'isolated' },
     { required: true, gate: 'lease' },
   ];
+  for (const r of REPLAYS)
+    it(`replay: gate ${r.gate}, fencing.required: ${r.required}, seed ${r.seed}, schedule ${r.path} (${r.fixed})`, async () => {
+      await fc.assert(
+        fc.asyncProperty(schedule, async (s) => {
+          await check(s, r.required, r.gate);
+        }),
+        { numRuns: 1, seed: r.seed, path: r.path, endOnFailure: true },
+      );
+    });
+
   for (const { required, gate } of cases) {
     it(`gate ${gate}, fencing.required: ${required} — never two primaries${required ? ', no takeover without what the gate requires' : ''}, convergence within ${CONVERGE_BOUND_US / SECOND} s of the last fault (${RUNS} schedules, seed ${SEED})`, async () => {
       let worst = 0;
