@@ -155,11 +155,18 @@ export class Fencing {
    * A fence the new life needs is its own.
    */
   private stale(target: string, detail: string): void {
-    const on = this.x.mc.fencing.powerCycle === 'off-on' && !this.x.stopped();
+    // Not while the new life fences the same server: powering it on would only make that
+    // fence wait for its power to go off again.
+    const fence = this.x.state().fence;
+    const fencedAgain = fence.status === 'running' && fence.targets.includes(target);
+    const on = this.x.mc.fencing.powerCycle === 'off-on' && !this.x.stopped() && !fencedAgain;
+    let then = '';
+    if (on) then = `; powering ${target} on again`;
+    else if (fencedAgain) then = '; this life fences it too';
     this.x.log(
       'warn',
       'fence-stale',
-      `fenced ${target} for a takeover this server gave up when it rebooted (${detail}): not used${on ? `; powering ${target} on again` : ''}`,
+      `fenced ${target} for a takeover this server gave up when it rebooted (${detail}): not used${then}`,
       { target },
     );
     if (on) this.fencer.powerOn(target);
