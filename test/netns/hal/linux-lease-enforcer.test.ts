@@ -60,6 +60,14 @@ for (const variant of ENFORCERS)
         return { child, out: () => out };
       }
 
+      /** The agent's driver, its enforcer in namespace a; what it reports through onError. */
+      function driverIn(l: VethLan): { driver: LinuxLeaseEnforcer; errors: string[] } {
+        const errors: string[] = [];
+        // `ip netns exec` execs the enforcer in place: the driver's child is the enforcer.
+        const command = ['ip', 'netns', 'exec', l.a, ...variant.argv, l.ifA, ADDRESS];
+        return { driver: new LinuxLeaseEnforcer(l.ifA, ADDRESS, (m) => errors.push(m), command), errors };
+      }
+
       before(async () => {
         lan = await createVethLan(205);
       });
@@ -135,17 +143,7 @@ ready?
       it('the driver: an enforcer killed while armed (SIGKILL) is started again with the deadline, which still fires', async () => {
         const l = lan as VethLan;
         await ipIn(l.a, ['addr', 'add', ADDRESS, 'dev', l.ifA]);
-        const errors: string[] = [];
-        // `ip netns exec` execs the enforcer in place: the driver's child is the enforcer.
-        const driver = new LinuxLeaseEnforcer(l.ifA, ADDRESS, (m) => errors.push(m), [
-          'ip',
-          'netns',
-          'exec',
-          l.a,
-          ...variant.argv,
-          l.ifA,
-          ADDRESS,
-        ]);
+        const { driver, errors } = driverIn(l);
         const first = driver.pid ?? 0;
         let second = 0;
         try {
@@ -171,16 +169,7 @@ ready?
 
       it('the driver: an enforcer that dies again at once is started again only after a pause', async () => {
         const l = lan as VethLan;
-        const errors: string[] = [];
-        const driver = new LinuxLeaseEnforcer(l.ifA, ADDRESS, (m) => errors.push(m), [
-          'ip',
-          'netns',
-          'exec',
-          l.a,
-          ...variant.argv,
-          l.ifA,
-          ADDRESS,
-        ]);
+        const { driver, errors } = driverIn(l);
         const pids = [driver.pid ?? 0];
         try {
           driver.disarm();
