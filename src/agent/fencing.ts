@@ -2,7 +2,7 @@ import { NO_ISOLATORS } from '../../hal/isolation/index.js';
 import type { ExecutorContext } from './context.js';
 import { message } from './context.js';
 import { IsolatingFence } from './isolating-fence.js';
-import { PowerControl } from './power.js';
+import { PowerControl, quickPolls } from './power.js';
 import type { FenceAttempt } from './power.js';
 import { readPower } from './power-reading.js';
 import type { PowerReading } from './power-reading.js';
@@ -35,6 +35,11 @@ export class Fencing {
       pollMs: ports.config.fencing.powerPollMs,
       timeoutMs: ports.config.fencing.powerTimeoutMs,
       resendMs: ports.config.fencing.powerResendMs,
+      quick: quickPolls(
+        ports.config.board.bmc.powerOffMs,
+        ports.config.fencing.powerPollQuickMs,
+        ports.config.fencing.powerPollMs,
+      ),
       log,
       stopped: () => x.stopped(),
     });

@@ -5,6 +5,6 @@ export type { SampleSummary } from './samples.js';
 export type { AgentPorts, CommandResult, CommandRunner, PeerPorts, Rebooter, Replicator, SyncResult } from './ports.js';
 export type { AgentStatus, Transition } from './status.js';
 export type { CommandOutcome, EchoResult, Operator } from './operator.js';
-export { FenceFailedError, PowerControl } from './power.js';
+export { FenceFailedError, PowerControl, quickPolls } from './power.js';
 export type { FenceAttempt, FenceDone, FenceLevel, FenceLevels, LevelReading } from './power.js';
 export type { PowerReading } from './power-reading.js';

@@ -17,6 +17,50 @@ const FENCE_BLIND_POLLS = 10;
 const FENCE_BLIND_ROUND_TRIPS = 3;
 /** Fence attempts kept for status (the log has them all). */
 const ATTEMPT_HISTORY = 50;
+/**
+ * The window of quick status polls around the board's typical power-off time T
+ * (`bmc.power_off_ms`), from the off's acknowledgement: from 3/4 T - 100 ms to 3/2 T + 100 ms.
+ * A BMC that carries out its off in that window is read off within one quick poll instead of
+ * one `fencing.power_poll_ms`; outside it the BMC is not asked more often than before.
+ */
+const QUICK_FROM = 0.75;
+const QUICK_TO = 1.5;
+const QUICK_SLACK_MS = 100;
+
+/** Quick status polls of a fence (`fencing.power_poll_quick_ms`), in ms after the acknowledgement. */
+export interface QuickPolls {
+  pollMs: number;
+  fromMs: number;
+  toMs: number;
+}
+
+/**
+ * The quick polls for a board whose BMC typically takes `powerOffMs` to cut the power, or null
+ * when the board does not say (no window to aim at) or quick polls are off (0) or no quicker
+ * than the normal ones.
+ */
+export function quickPolls(powerOffMs: number | null, quickMs: number, pollMs: number): QuickPolls | null {
+  if (powerOffMs === null || quickMs <= 0 || quickMs >= pollMs) return null;
+  return {
+    pollMs: quickMs,
+    fromMs: Math.max(0, QUICK_FROM * powerOffMs - QUICK_SLACK_MS),
+    toMs: QUICK_TO * powerOffMs + QUICK_SLACK_MS,
+  };
+}
+
+/**
+ * When a fence's next status poll starts, given the start of this one: `pollUs` later, but
+ * every quick interval while inside the quick window, and at the window's start if it opens
+ * before the normal next poll. Times in µs; `ackUs` is the off's acknowledgement.
+ */
+export function nextPollUs(pollStartUs: number, ackUs: number, pollUs: number, quick: QuickPolls | null): number {
+  const normalUs = pollStartUs + pollUs;
+  if (quick === null) return normalUs;
+  const fromUs = ackUs + quick.fromMs * 1000;
+  const toUs = ackUs + quick.toMs * 1000;
+  if (normalUs <= fromUs || pollStartUs >= toUs) return normalUs;
+  return Math.max(pollStartUs + quick.pollMs * 1000, Math.min(normalUs, fromUs));
+}
 
 /**
  * One fencing level of a member (Pacemaker's fencing topology): a device that can cut its
@@ -80,6 +124,8 @@ export interface PowerControlOptions {
   timeoutMs: number;
   /** fencing.power_resend_ms: a fence still reading on this long after its command sends it again; 0: never. Absent: 0. */
   resendMs?: number;
+  /** A fence's quick polls around the BMC's typical power-off time (`quickPolls`); absent or null: none. */
+  quick?: QuickPolls | null;
   log: (level: LogLevel, event: string, text: string, fields?: LogFields) => void;
   /** True once the agent stopped: no more polls or retries. */
   stopped: () => boolean;
@@ -289,6 +335,7 @@ export class PowerControl {
       limitName: level.timeoutMs === null ? 'fencing.power_timeout_ms' : "the level's timeout_ms",
       limitMs: level.timeoutMs ?? this.options.timeoutMs,
       resend: () => (command === 'off' ? bmc.off() : bmc.cycle()),
+      quick: this.options.quick ?? null,
     });
     const offUs = this.now() - startUs;
     // The split shows where a slow fence spends its time: the command, or the BMC's off.
@@ -335,6 +382,8 @@ export class PowerControl {
         limitName: 'fencing.power_timeout_ms',
         limitMs: this.options.timeoutMs,
         resend: null,
+        // The board's typical time is a power-off's; a power-on is polled at the normal rate.
+        quick: null,
       });
     };
     run().then(
@@ -373,7 +422,8 @@ export class PowerControl {
   }
 
   /**
-   * Reads the power every `pollMs` (start to start) until it reads `want`; gives up at
+   * Reads the power every `pollMs` (start to start; quicker inside `spec.quick`'s window)
+   * until it reads `want`; gives up at
    * `deadlineUs`, after one last read at that deadline. Returns the number of reads.
    *
    * A fence's poll that still reads on sends the command again (the deadline stays) when:
@@ -417,7 +467,7 @@ export class PowerControl {
         throw new Error(
           `power still ${power} ${msText(this.now() - ackUs)} ms after power ${command} was acknowledged (${polls} status polls; ${limitName} is ${limitMs})`,
         );
-      const nextUs = Math.min(pollStartUs + pollUs, deadlineUs);
+      const nextUs = Math.min(nextPollUs(pollStartUs, ackUs, pollUs, spec.quick), deadlineUs);
       await new Promise<void>((resolve) => this.options.clock.at(nextUs, resolve));
     }
   }
@@ -462,6 +512,8 @@ interface PollSpec {
   limitMs: number;
   /** A fence's command, sent again after a blind spell; null: never. */
   resend: (() => Promise<void>) | null;
+  /** Quick polls around the typical power-off time; null: `pollMs` throughout. */
+  quick: QuickPolls | null;
 }
 
 function message(error: unknown): string {

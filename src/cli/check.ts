@@ -1,5 +1,6 @@
 import { constants, accessSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { quickPolls } from '../agent/index.js';
 import { loadConfig } from '../config/index.js';
 import { sysfsMac } from '../config/load.js';
 import { PeerKey } from '../peer/index.js';
@@ -86,7 +87,7 @@ export function checkConfig(
     `members: ${config.cluster.members.map((m) => `${m.name} (${m.mac}${m.bmc === null ? ', no BMC' : `, BMC ${m.bmc.host}${m.bmc.port === null ? '' : `:${m.bmc.port}`}${m.bmc.plug === null ? '' : ` plug ${m.bmc.plug}`}`})`).join('; ')}`,
     `at boot: read the role from ${config.stateDir}/role.json (primary if none), wait up to ${config.boot.jitterMs} ms, check the role's address for ${config.boot.checkMs} ms, claim it if silent`,
     `as monitor: probe ${config.cluster.primaryAddress} every ${p.intervalMs} ms; ${p.misses} misses of ${p.timeoutMs} ms declare it down after about ${detectMs} ms`,
-    `then: fence the holder through its BMC (${describeClient(config)}, ${config.board.bmc.powerCycle}; after the BMC acknowledges, read its power every ${config.fencing.powerPollMs} ms until off, for at most ${config.fencing.powerTimeoutMs} ms, ${config.fencing.powerResendMs === 0 ? 'never sending the command again' : `sending the command again each ${config.fencing.powerResendMs} ms it still reads on`}), ${config.fencing.required ? 'and take over only if the fence succeeds' : 'and take over even if the fence fails (fencing.required: false)'}; confirm silence for ${config.fencing.confirmMs} ms; claim and announce (${config.announce.count} gratuitous ARP)`,
+    `then: fence the holder through its BMC (${describeClient(config)}, ${config.board.bmc.powerCycle}; after the BMC acknowledges, read its power every ${config.fencing.powerPollMs} ms${describeQuickPolls(config)} until off, for at most ${config.fencing.powerTimeoutMs} ms, ${config.fencing.powerResendMs === 0 ? 'never sending the command again' : `sending the command again each ${config.fencing.powerResendMs} ms it still reads on`}), ${config.fencing.required ? 'and take over only if the fence succeeds' : 'and take over even if the fence fails (fencing.required: false)'}; confirm silence for ${config.fencing.confirmMs} ms; claim and announce (${config.announce.count} gratuitous ARP)`,
     takeoverGate(config),
     ...fencingLevelsReport(config),
     `probe clock: native ${config.clock.native}, ${config.clock.realtime === 0 ? 'normal scheduler' : `SCHED_FIFO ${config.clock.realtime}`}; probe engine ${config.probe.engine}${config.probe.engine === 'event-loop' ? '' : ' (a native thread when the prober addon is built)'}`,
@@ -120,6 +121,14 @@ function hostProblems(config: Config, macOf: (nic: string) => string | null): st
       `${config.file}: cluster.members: ${config.node}'s mac is ${self.mac}, but ${nic} here has ${mac}; the monitors would fence the wrong server or none`,
     ];
   return [];
+}
+
+/** The fence's quick polls in words (`` every 5 ms from 2900 to 6100 ms after it``), or nothing. */
+function describeQuickPolls(config: Config): string {
+  const quick = quickPolls(config.board.bmc.powerOffMs, config.fencing.powerPollQuickMs, config.fencing.powerPollMs);
+  return quick === null
+    ? ''
+    : ` (every ${quick.pollMs} ms from ${quick.fromMs} to ${quick.toMs} ms after it, around the board's bmc.power_off_ms ${config.board.bmc.powerOffMs ?? '?'})`;
 }
 
 /** The BMC client in words, for the report. */

@@ -110,6 +110,8 @@ export function parseConfig(
     retryMaxMs: fencingF.number('retry_max_ms', 10_000, { min: 10, max: 3_600_000 }),
     powerPollMs: fencingF.number('power_poll_ms', 20, { min: 1, max: 10_000 }),
     powerTimeoutMs: fencingF.number('power_timeout_ms', 20_000, { min: 1, max: 600_000 }),
+    // Quicker status polls around the board's typical power-off time (bmc.power_off_ms); 0: none.
+    powerPollQuickMs: fencingF.number('power_poll_quick_ms', 5, { min: 0, max: 10_000 }),
     // Default: 5 s, or twice the board's typical power-off time when that is longer, so a
     // working BMC is not sent its off again while it carries out the first.
     powerResendMs: fencingF.number('power_resend_ms', Math.max(5_000, 2 * (board.bmc.powerOffMs ?? 0)), {
@@ -122,6 +124,12 @@ export function parseConfig(
   };
   if (fencing.retryMaxMs < fencing.retryMs) fencingF.fail('retry_max_ms', 'must be at least retry_ms');
   if (fencing.powerTimeoutMs < fencing.powerPollMs) fencingF.fail('power_timeout_ms', 'must be at least power_poll_ms');
+  if (
+    fencingF.has('power_poll_quick_ms') &&
+    fencing.powerPollQuickMs !== 0 &&
+    fencing.powerPollQuickMs >= fencing.powerPollMs
+  )
+    fencingF.fail('power_poll_quick_ms', `must be 0 (none) or less than power_poll_ms (${fencing.powerPollMs})`);
   if (fencing.powerResendMs !== 0 && fencing.powerResendMs < fencing.powerPollMs)
     fencingF.fail('power_resend_ms', 'must be 0 (never) or at least power_poll_ms');
   fencingF.rejectUnknown();

@@ -30,6 +30,12 @@ export interface Config {
     powerPollMs: number;
     powerTimeoutMs: number;
     /**
+     * Status polls this often in a window around the board's typical power-off time
+     * (`board.bmc.powerOffMs`; none without it), so a fence reads the off soon after it
+     * happens without asking the BMC that often for the whole wait; 0: none.
+     */
+    powerPollQuickMs: number;
+    /**
      * A fence whose power still reads on this long after its command was last sent sends it
      * again (someone may have powered the server on before a poll read it off); 0: never.
      */

@@ -129,6 +129,11 @@ describe('config and `hotspare check`', () => {
     ],
     ['a zero poll interval', (d) => (d['fencing'] = { power_poll_ms: 0 }), 'fencing.power_poll_ms: must be at least 1'],
     [
+      'quick polls not quicker than the normal ones',
+      (d) => (d['fencing'] = { power_poll_ms: 20, power_poll_quick_ms: 20 }),
+      'fencing.power_poll_quick_ms: must be 0 (none) or less than power_poll_ms (20)',
+    ],
+    [
       'an unreadable password file',
       (d) => (d['cluster']['members'][1]['bmc']['password_file'] = '/nonexistent/pass'),
       'cluster.members[1].bmc.password_file: cannot read the file named there (ENOENT)',
@@ -578,5 +583,22 @@ describe('config and `hotspare check`', () => {
       { macOf: () => null },
     );
     expect(never.warnings.filter((w) => w.includes('power_resend_ms'))).to.deep.equal([]);
+  });
+
+  it("says when a fence polls quickly: around the board's bmc.power_off_ms, not without it, not with 0", () => {
+    const board = join(dir, 'stated-board.yaml');
+    const text = readFileSync(join(ROOT, 'boards/lab-netns.yaml'), 'utf8').replace(
+      'timeout_ms: 2000',
+      'timeout_ms: 2000\n  power_off_ms: 6000',
+    );
+    writeFileSync(board, text);
+    const stated = check(write(() => {}, board));
+    expect(stated.code, stated.out).to.equal(0);
+    expect(stated.out).to.contain(
+      "read its power every 20 ms (every 5 ms from 4400 to 9100 ms after it, around the board's bmc.power_off_ms 6000) until off",
+    );
+    const off = check(write((d) => (d['fencing'] = { power_poll_quick_ms: 0 }), board));
+    expect(off.out).to.contain('read its power every 20 ms until off');
+    expect(check(write()).out).to.not.contain('every 5 ms from');
   });
 });

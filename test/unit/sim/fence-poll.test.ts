@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { nextPollUs, quickPolls } from '../../../src/agent/power.js';
 import { SimCluster } from '../../../src/sim/cluster.js';
 import type { SimOptions } from '../../../src/sim/cluster.js';
 
@@ -316,5 +317,78 @@ describe('confirmed fence against a BMC that powers off late (virtual time)', fu
       { atUs: startUs + bmc.latencyUs + 4 * SECOND + bmc.cycleDelayUs, on: true },
     ]);
     expect(bmc.offPending).to.equal(false);
+  });
+});
+
+describe("quick status polls around the board's bmc.power_off_ms", function () {
+  this.timeout(60_000);
+  const QUICK_MS = 5;
+
+  it('quickPolls: none without the board figure, with 0, or when not quicker than power_poll_ms', () => {
+    expect(quickPolls(null, QUICK_MS, POLL_MS)).to.equal(null);
+    expect(quickPolls(4000, 0, POLL_MS)).to.equal(null);
+    expect(quickPolls(4000, POLL_MS, POLL_MS)).to.equal(null);
+    expect(quickPolls(4000, QUICK_MS, POLL_MS)).to.deep.equal({ pollMs: QUICK_MS, fromMs: 2900, toMs: 6100 });
+    expect(quickPolls(0, QUICK_MS, POLL_MS)).to.deep.equal({ pollMs: QUICK_MS, fromMs: 0, toMs: 100 });
+  });
+
+  it('nextPollUs: normal before and after the window, at its start when it opens first, quick inside', () => {
+    const quick = { pollMs: QUICK_MS, fromMs: 100, toMs: 200 };
+    const poll = POLL_MS * MS;
+    expect(nextPollUs(50 * MS, 0, poll, quick)).to.equal(70 * MS);
+    expect(nextPollUs(90 * MS, 0, poll, quick)).to.equal(100 * MS);
+    expect(nextPollUs(98 * MS, 0, poll, quick)).to.equal(103 * MS);
+    expect(nextPollUs(150 * MS, 0, poll, quick)).to.equal(155 * MS);
+    expect(nextPollUs(199 * MS, 0, poll, quick)).to.equal(204 * MS);
+    expect(nextPollUs(200 * MS, 0, poll, quick)).to.equal(220 * MS);
+    expect(nextPollUs(150 * MS, 0, poll, null)).to.equal(170 * MS);
+    // The window is counted from the acknowledgement.
+    expect(nextPollUs(1150 * MS, 1000 * MS, poll, quick)).to.equal(1155 * MS);
+  });
+
+  it('the BMC cuts near its stated 2 s: read off within one quick poll and the round trips, normal polls before the window', async () => {
+    // 10 ms past a normal poll's phase here, so a normal poll would read it off 10 ms late.
+    const offDelayUs = 2 * SECOND + 10 * MS;
+    const { cluster, oldPrimary, monitor, cutUs } = await cutPrimary(offDelayUs, {
+      board: { bmc: { power_off_ms: 2000 } },
+      config: { fencing: { power_poll_ms: POLL_MS, power_poll_quick_ms: QUICK_MS } },
+    });
+    const taken = await runUntil(cluster, () => takeoverUs(cluster, monitor) !== null, offDelayUs + 5 * SECOND);
+    expect(taken, `no takeover: ${JSON.stringify(cluster.phases())}`).to.not.equal(null);
+    const [done] = events(cluster, monitor, 'fence-done');
+    const offUs = Number(done?.fields['offUs']);
+    // Command round trip, the BMC's delay, at most one quick interval, a status round trip.
+    expect(offUs).to.be.at.least(offDelayUs + LATENCY_US);
+    expect(offUs).to.be.at.most(offDelayUs + LATENCY_US + QUICK_MS * MS + LATENCY_US);
+    const commands = cluster.node(oldPrimary).bmc.commands.filter((c) => c.atUs >= cutUs);
+    const ackUs = commands.find((c) => c.command === 'off')?.atUs ?? 0;
+    const statuses = commands.filter((c) => c.command === 'status').map((c) => c.atUs - ackUs);
+    // Before the window (3/4 T - 100 ms = 1400 ms) every 20 ms; inside it back to back with
+    // this 5 ms BMC, each poll starting no sooner than 5 ms after the one before.
+    const before = statuses.filter((t) => t < 1400 * MS);
+    expect(before.length).to.be.within(1400 / POLL_MS - 1, 1400 / POLL_MS + 1);
+    const inside = statuses.filter((t) => t >= 1400 * MS + LATENCY_US);
+    for (const [i, t] of inside.entries()) if (i > 0) expect(t - (inside[i - 1] ?? 0)).to.be.at.least(QUICK_MS * MS);
+    expect(inside.length).to.be.within(610 / QUICK_MS - 2, 610 / QUICK_MS + 2);
+    await cluster.stop();
+  });
+
+  it('a BMC much slower than stated (5 s for 2 s): back to power_poll_ms after the window', async () => {
+    const offDelayUs = 5 * SECOND;
+    const { cluster, oldPrimary, monitor, cutUs } = await cutPrimary(offDelayUs, {
+      board: { bmc: { power_off_ms: 2000 } },
+      config: { fencing: { power_poll_ms: POLL_MS, power_poll_quick_ms: QUICK_MS, power_resend_ms: 0 } },
+    });
+    const taken = await runUntil(cluster, () => takeoverUs(cluster, monitor) !== null, offDelayUs + 5 * SECOND);
+    expect(taken, `no takeover: ${JSON.stringify(cluster.phases())}`).to.not.equal(null);
+    const commands = cluster.node(oldPrimary).bmc.commands.filter((c) => c.atUs >= cutUs);
+    const ackUs = commands.find((c) => c.command === 'off')?.atUs ?? 0;
+    const statuses = commands.filter((c) => c.command === 'status').map((c) => c.atUs - ackUs);
+    // After 3/2 T + 100 ms = 3100 ms: every 20 ms until the off at 5 s.
+    const after = statuses.filter((t) => t > 3100 * MS + POLL_MS * MS);
+    expect(after.length).to.be.within((5000 - 3120) / POLL_MS - 1, (5000 - 3120) / POLL_MS + 2);
+    const [done] = events(cluster, monitor, 'fence-done');
+    expect(Number(done?.fields['offUs'])).to.be.at.most(offDelayUs + LATENCY_US + POLL_MS * MS + LATENCY_US);
+    await cluster.stop();
   });
 });
