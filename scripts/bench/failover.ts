@@ -127,6 +127,11 @@ export interface GateSetting {
 }
 
 export const CONFIRMED_GATE: GateSetting = { label: 'gate confirmed', config: {} };
+/** The confirmed gate without quick polls around the board's bmc.power_off_ms: the same run's comparison. */
+export const CONFIRMED_NORMAL_POLLS: GateSetting = {
+  label: 'gate confirmed, status polls every fencing.power_poll_ms throughout (power_poll_quick_ms 0)',
+  config: { fencing: { power_poll_quick_ms: 0 } },
+};
 export const ISOLATED_GATE: GateSetting = {
   label: 'gate isolated (switch port shut through SNMP)',
   config: { fencing: { gate: 'isolated' } },
@@ -240,6 +245,10 @@ export async function failoverSection(
     ],
     ['hotspare-silent-port', () => measureOurs('hotspare-silent-port', defaults, runs, log, CONFIRMED_GATE, 'silence')],
     ['hotspare-hung', () => measureOurs('hotspare-hung', defaults, runs, log, CONFIRMED_GATE, 'frozen')],
+    [
+      'hotspare-hung-normal-polls',
+      () => measureOurs('hotspare-hung-normal-polls', defaults, runs, log, CONFIRMED_NORMAL_POLLS, 'frozen'),
+    ],
     [
       'hotspare-isolated-silent-port',
       () => measureOurs('hotspare-isolated-silent-port', defaults, runs, log, ISOLATED_GATE, 'silence'),

@@ -47,6 +47,8 @@ export interface BoardFile {
     power_cycle: string;
     timeout_ms: number;
     retries: number;
+    /** The BMC's typical time from an accepted off to the power reading off (README "Boards"). */
+    power_off_ms?: number;
     fence_agent?: { name: string; options?: Record<string, string | number | boolean> };
     redfish?: { system?: string; ca_file?: string; fingerprint?: string; insecure?: boolean };
   };

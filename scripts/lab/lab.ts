@@ -376,7 +376,12 @@ export class Lab {
   }
 
   boardFor(server: ServerPlan): BoardFile {
-    return deepMerge(boardFile(this.plan, server), this.options.board);
+    // A board states its BMC's typical off time (bmc.power_off_ms), as an operator's would:
+    // the lab's is the BMCs' off delay, when they have one.
+    const board = boardFile(this.plan, server);
+    const offDelayMs = this.options.bmcOffDelayMs ?? 0;
+    if (offDelayMs > 0) board.bmc.power_off_ms = offDelayMs;
+    return deepMerge(board, this.options.board);
   }
 
   private async writeRecord(): Promise<void> {
