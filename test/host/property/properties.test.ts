@@ -191,8 +191,13 @@ function excusedSpares(reason: string): string[] {
 }
 
 const PRIMARY_IP = '198.18.0.10';
-/** Two-holder time admitted as the known silent-holder limit, summed over a test's schedules. */
-const exposure = { silentHolderUs: 0, silentHolderCases: 0 };
+/**
+ * Two-holder time admitted as the known silent-holder limit, summed over a test's schedules,
+ * and the schedules (fast-check paths: replay one with HOTSPARE_PROPERTY_PATH) that had it.
+ */
+const exposure = { silentHolderUs: 0, silentHolderCases: 0, paths: [] as number[], path: 0 };
+/** HOTSPARE_PROPERTY_STORY=1: print each schedule's story (transitions, power), also when it passes. */
+const STORY = process.env['HOTSPARE_PROPERTY_STORY'] === '1';
 
 type Gate = 'confirmed' | 'isolated' | 'lease';
 
@@ -248,6 +253,11 @@ async function check(
     } else if (exposureStartUs !== null) {
       exposure.silentHolderUs += nowUs - exposureStartUs;
       exposure.silentHolderCases += 1;
+      if (exposure.paths.at(-1) !== exposure.path) exposure.paths.push(exposure.path);
+      if (STORY)
+        console.log(
+          `  known limit: two holders from ${(exposureStartUs / MS).toFixed(1)} to ${(nowUs / MS).toFixed(1)} ms`,
+        );
       exposureStartUs = null;
     }
     for (const node of cluster.nodes.values()) {
@@ -372,7 +382,7 @@ async function check(
           n.log
             .all()
             .filter((l) => l.event === 'transition' || l.level === 'error')
-            .slice(-12)
+            .slice(STORY ? -60 : -12)
             .map((l) => `\n    ${(l.atUs / 1000).toFixed(1)} ms ${l.message}`)
             .join('') +
           `\n    its BMC carried out: ${
@@ -389,7 +399,7 @@ async function check(
           }`,
       )
       .join('\n  ');
-  if (violations.length > 0 || convergedAt === null) console.log(`  ${story()}`);
+  if (violations.length > 0 || convergedAt === null || STORY) console.log(`  ${story()}`);
   expect(violations, violations.slice(0, 5).join('\n')).to.deep.equal([]);
   expect(
     convergedAt,
@@ -444,17 +454,24 @@ describe('properties over random fault schedules (virtual time)', function () {
       let worst = 0;
       exposure.silentHolderUs = 0;
       exposure.silentHolderCases = 0;
+      exposure.paths = [];
+      // The fast-check path of the next schedule: runs from PATH (or 0) on.
+      exposure.path = PATH === undefined ? 0 : Number(PATH.split(':')[0]);
       const offset = gate === 'confirmed' ? (required ? 0 : 1) : gate === 'isolated' ? 2 : 3;
       await fc.assert(
         fc.asyncProperty(schedule, async (s) => {
-          const { convergedAfterUs } = await check(s, required, gate);
-          worst = Math.max(worst, convergedAfterUs);
+          try {
+            const { convergedAfterUs } = await check(s, required, gate);
+            worst = Math.max(worst, convergedAfterUs);
+          } finally {
+            exposure.path += 1;
+          }
         }),
         { numRuns: RUNS, seed: SEED + offset, endOnFailure: true, ...(PATH === undefined ? {} : { path: PATH }) },
       );
       console.log(`      worst convergence after healing: ${(worst / SECOND).toFixed(2)} s`);
       console.log(
-        `      known limit, a claim beside a holder behind a silent port: ${exposure.silentHolderCases} case(s), ${(exposure.silentHolderUs / MS).toFixed(1)} ms of two holders in all`,
+        `      known limit, a claim beside a holder behind a silent port: ${exposure.silentHolderCases} case(s), ${(exposure.silentHolderUs / MS).toFixed(1)} ms of two holders in all${exposure.paths.length === 0 ? '' : ` (schedules ${exposure.paths.join(', ')})`}`,
       );
     });
   }
