@@ -557,13 +557,19 @@ describe('config and `hotspare check`', () => {
     expect(notRequired.warnings.filter((w) => w.includes('peer.key_file'))).to.deep.equal([]);
   });
 
-  it("warns when fencing.power_resend_ms or power_timeout_ms does not fit the board's typical power-off time", () => {
-    const board = join(dir, 'slow-board.yaml');
+  /** The lab board, stating a typical power-off time (`bmc.power_off_ms`). */
+  function boardStatingOffTime(ms: number): string {
+    const board = join(dir, `board-off-${ms}.yaml`);
     const text = readFileSync(join(ROOT, 'boards/lab-netns.yaml'), 'utf8').replace(
       'timeout_ms: 2000',
-      'timeout_ms: 2000\n  power_off_ms: 6000',
+      `timeout_ms: 2000\n  power_off_ms: ${ms}`,
     );
     writeFileSync(board, text);
+    return board;
+  }
+
+  it("warns when fencing.power_resend_ms or power_timeout_ms does not fit the board's typical power-off time", () => {
+    const board = boardStatingOffTime(6000);
     // The default resend interval follows the board: twice its typical off time.
     const fits = checkConfig(
       write(() => {}, board),
@@ -586,12 +592,7 @@ describe('config and `hotspare check`', () => {
   });
 
   it("says when a fence polls quickly: around the board's bmc.power_off_ms, not without it, not with 0", () => {
-    const board = join(dir, 'stated-board.yaml');
-    const text = readFileSync(join(ROOT, 'boards/lab-netns.yaml'), 'utf8').replace(
-      'timeout_ms: 2000',
-      'timeout_ms: 2000\n  power_off_ms: 6000',
-    );
-    writeFileSync(board, text);
+    const board = boardStatingOffTime(6000);
     const stated = check(write(() => {}, board));
     expect(stated.code, stated.out).to.equal(0);
     expect(stated.out).to.contain(
