@@ -25,7 +25,14 @@ export function machineConfig(config: Config): MachineConfig {
       powerTimeoutUs: config.fencing.powerTimeoutMs * US,
       gate: config.fencing.gate,
     },
-    peer: config.peer.keyFile === null ? null : { paths: peerPaths(config) },
+    peer:
+      config.peer.keyFile === null
+        ? null
+        : {
+            paths: peerPaths(config),
+            // The last heartbeat and one lost after it, with half an interval to spare.
+            freshUs: Math.min(2.5 * config.peer.intervalMs, config.peer.deadAfterMs) * US,
+          },
     lease: config.fencing.gate === 'lease' ? { acquireUs: leaseAcquireUs(config) } : null,
     syncEveryProbes: config.sync.everyProbes,
     // A release is only heard through the peer heartbeat, and there is only something to pull

@@ -115,7 +115,10 @@ export class PeerHeartbeat {
     const self = o.members.find((m) => m.name === o.self);
     if (self === undefined) throw new Error(`${o.self} is not a member`);
     this.selfAddresses = self;
-    this.throttle = new ObservationThrottle((o.deadAfterMs * 1000) / 4);
+    // Each heartbeat reaches the role machine (a burst of duplicates does not): a claim from
+    // silence trusts a member's last word only while it is fresh (MachineConfig peer.freshUs,
+    // 2.5 intervals), so the machine must know when it was last heard to within an interval.
+    this.throttle = new ObservationThrottle(Math.min(o.deadAfterMs / 4, o.intervalMs / 2) * 1000);
     // At most one line per reason and sender address a second, ten a second in all.
     this.dropLog = new RefusalLog({ perPeerMs: 1000, perWindow: 10 }, () => o.clock.nowUs() / 1000);
     for (const m of o.members) {

@@ -4,7 +4,8 @@ import type { PeerObservation } from './observation.js';
 /**
  * Which observations go on to the role machine: one whose content changed since the last
  * one passed on for that member and path, the first after a silence, and otherwise one
- * every `everyUs`, so the machine hears a live peer regularly without a frame per interval.
+ * every `everyUs` (the heartbeat uses half an interval: every frame of the cadence passes,
+ * a burst of duplicates does not).
  */
 export class ObservationThrottle {
   private readonly passed = new Map<string, { atUs: number; key: string }>();

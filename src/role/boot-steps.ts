@@ -112,11 +112,12 @@ export function onCheckResult(
   }
   if (s.phase === 'checking-primary' && e.address === 'primary') {
     if (!e.taken) {
-      const unheard = silentClaimBlockers(c, s);
+      const unheard = silentClaimBlockers(c, s, e.nowUs);
       if (unheard === null) return claimPrimary(c, s, e.nowUs, 'primary address silent at boot', out, []);
       if (unheard.silent.length === 0) {
-        // The heartbeat has not heard every member yet (a cluster booting together): wait
-        // for each to be heard or declared silent, checking again as after a contended check.
+        // The heartbeat has not heard every member yet (a cluster booting together), or not
+        // lately: wait for each to be heard or declared silent, checking again as after a
+        // contended check.
         const { value, seed } = nextRandom(s.rng);
         out.push({
           type: 'set-timer',
@@ -126,7 +127,7 @@ export function onCheckResult(
         return go(
           { ...s, rng: seed },
           'boot-wait',
-          `primary address silent, ${unheard.pending.join(', ')} not heard yet; checking again before any claim`,
+          `primary address silent, ${notHeard(unheard.pending, unheard.stale, c.peer?.freshUs ?? 0)}; checking again before any claim`,
           out,
         );
       }
@@ -256,4 +257,12 @@ function onContended(
     default:
       return s;
   }
+}
+
+/** `b not heard yet`, `c not heard in the last 250 ms`, or both, for the boot-wait reason. */
+function notHeard(pending: readonly string[], stale: readonly string[], freshUs: number): string {
+  return [
+    ...(pending.length > 0 ? [`${pending.join(', ')} not heard yet`] : []),
+    ...(stale.length > 0 ? [`${stale.join(', ')} not heard in the last ${Math.round(freshUs / 1000)} ms`] : []),
+  ].join(', ');
 }

@@ -29,7 +29,16 @@ export function deadMonitorWaitUs(c: MachineConfig): number {
 }
 
 export function freshPeers(): PeerView {
-  return { monitor: null, primary: null, phases: {}, silent: {}, deadSinceUs: null, fencing: false, highestEpoch: 0 };
+  return {
+    monitor: null,
+    primary: null,
+    phases: {},
+    silent: {},
+    deadSinceUs: null,
+    fencing: false,
+    highestEpoch: 0,
+    heardUs: {},
+  };
 }
 
 /**
@@ -85,7 +94,8 @@ export function onPeer(c: MachineConfig, s: RoleState, e: Extract<Event, { type:
   const primary = e.holdsPrimary ? e.node : s.peers.primary === e.node ? null : s.peers.primary;
   const highestEpoch = Math.max(s.peers.highestEpoch, e.epoch);
   const phases = { ...s.peers.phases, [e.node]: e.phase };
-  let view: PeerView = { ...s.peers, silent, monitor, primary, phases, highestEpoch };
+  const heardUs = { ...s.peers.heardUs, [e.node]: e.nowUs };
+  let view: PeerView = { ...s.peers, silent, monitor, primary, phases, highestEpoch, heardUs };
   if (s.peers.deadSinceUs !== null && !silentEverywhere(c, view, s.peers.monitor ?? '')) {
     // Rule: a monitor heard again is alive; whatever silenced it, nothing to do.
     out.push(log('info', 'monitor-agent-back', `${e.node} is heard again on ${e.path}; not fencing it`));

@@ -125,13 +125,30 @@ function holdsAddress(phase: Phase): boolean {
 /**
  * Rule (FIG. 1 with fencing required and the peer heartbeat on, outside the lease gate): a
  * persisted primary claims a silent primary address at boot only once every other member
- * has been heard, none saying it holds it. Null: nothing stands in the way of the claim;
- * otherwise who is not heard (see `unheardMembers`).
+ * has been heard, none saying it holds it, and heard lately (within `peer.freshUs`): a member
+ * whose last word is older may have claimed since, behind a silent switch port, while its
+ * other path was cut (the property test's isolated gate, seed 20261204, schedule 2321: a
+ * claim 342 ms after the other holder was last heard, two holders when its port came back).
+ * Null: nothing stands in the way of the claim; otherwise who is not heard (`silent` and
+ * `pending` as in `unheardMembers`) and who is not heard lately (`stale`).
  */
-export function silentClaimBlockers(c: MachineConfig, s: RoleState): { silent: string[]; pending: string[] } | null {
+export function silentClaimBlockers(
+  c: MachineConfig,
+  s: RoleState,
+  nowUs: number,
+): { silent: string[]; pending: string[]; stale: string[] } | null {
   if (!c.fencing.required || c.peer === null || c.lease !== null) return null;
   const unheard = unheardMembers(c, s.peers);
-  return unheard.silent.length === 0 && unheard.pending.length === 0 ? null : unheard;
+  const freshUs = c.peer.freshUs;
+  const stale = Object.entries(c.peer.paths)
+    .filter(([node, paths]) => node !== c.self && paths.length > 0)
+    .map(([node]) => node)
+    .filter((node) => !unheard.silent.includes(node) && !unheard.pending.includes(node))
+    .filter((node) => nowUs - (s.peers.heardUs[node] ?? -Infinity) > freshUs)
+    .sort();
+  return unheard.silent.length === 0 && unheard.pending.length === 0 && stale.length === 0
+    ? null
+    : { ...unheard, stale };
 }
 
 /** Whether a member in `phase` holds `address` by its role (not merely not yet released). */

@@ -80,7 +80,15 @@ export interface MachineConfig {
    * A primary that hears the monitor on none of them while its address still answers treats
    * the monitor's agent as dead (issue 11: a killed monitor agent is otherwise never noticed).
    */
-  peer: { paths: Readonly<Record<string, readonly PeerPath[]>> } | null;
+  peer: {
+    paths: Readonly<Record<string, readonly PeerPath[]>>;
+    /**
+     * How long a member's last heartbeat speaks for it in a claim from silence (two and a half
+     * heartbeat intervals, at most `dead_after_ms`): a member not heard for longer may have
+     * claimed since, behind a silent switch port, unheard.
+     */
+    freshUs: number;
+  } | null;
   /**
    * The `lease` gate (README "Takeover gates"): no claim of the primary address without a
    * lease granted by a majority of voters; `acquireUs`: how long a claim waits for it.
@@ -212,6 +220,8 @@ export interface PeerView {
   fencing: boolean;
   /** The highest epoch any member was heard with (authenticated). */
   highestEpoch: number;
+  /** When each member was last heard (authenticated, on any path). */
+  heardUs: Readonly<Record<string, number>>;
 }
 
 export type Event =

@@ -7,7 +7,11 @@ import { becameMonitor, bootTo, machine, miss, monitoring, MS, Run } from './fix
 /** The dead-monitor rule: a primary fences the server of a monitor whose agent went silent. */
 
 function peerConfig(): MachineConfig {
-  return machine({ self: 'a', selfMac: '02:00:00:00:00:0a', peer: { paths: { b: ['lan', 'mgmt'], c: ['lan'] } } });
+  return machine({
+    self: 'a',
+    selfMac: '02:00:00:00:00:0a',
+    peer: { paths: { b: ['lan', 'mgmt'], c: ['lan'] }, freshUs: 250 * MS },
+  });
 }
 
 function primary(): Run {
@@ -222,7 +226,8 @@ describe('role machine: a dead monitor agent (peer heartbeats)', () => {
 });
 
 describe('role machine: a handover without a power cut (authenticated release)', () => {
-  const config = (): MachineConfig => machine({ peer: { paths: { a: ['lan', 'mgmt'], c: ['lan'] } } });
+  const config = (): MachineConfig =>
+    machine({ peer: { paths: { a: ['lan', 'mgmt'], c: ['lan'] }, freshUs: 250 * MS } });
 
   function released(): Run {
     const run = monitoring(config());
@@ -269,7 +274,7 @@ describe('role machine: a handover without a power cut (authenticated release)',
 
 describe('role machine: a handover’s final sync (sync.final_ms) before the claim', () => {
   const config = (): MachineConfig =>
-    machine({ peer: { paths: { a: ['lan', 'mgmt'], c: ['lan'] } }, finalSyncUs: 500 * MS });
+    machine({ peer: { paths: { a: ['lan', 'mgmt'], c: ['lan'] }, freshUs: 250 * MS }, finalSyncUs: 500 * MS });
 
   /** The release heard and the window missed: confirming, with the final sync asked for. */
   function handingOver(): Run {
@@ -358,7 +363,7 @@ describe('role machine: a handover’s final sync (sync.final_ms) before the cla
   });
 
   it('with sync.final_ms 0 (or no replication) the claim follows the confirmation as before', () => {
-    const run = monitoring(machine({ peer: { paths: { a: ['lan', 'mgmt'], c: ['lan'] } } }));
+    const run = monitoring(machine({ peer: { paths: { a: ['lan', 'mgmt'], c: ['lan'] }, freshUs: 250 * MS } }));
     run.feed({ ...heard('a', 'lan', 152 * MS, false), phase: 'primary', role: 'primary', holdsPrimary: true });
     run.feed({ ...heard('a', 'lan', 158 * MS, false), phase: 'spare', role: 'spare', holdsPrimary: false });
     miss(run, 3, 160 * MS);
@@ -369,7 +374,8 @@ describe('role machine: a handover’s final sync (sync.final_ms) before the cla
 });
 
 describe('role machine: no holder ever seen, members heard as spares holding nothing are not fenced (property seed 20261203, schedule 4072)', () => {
-  const config = (): MachineConfig => machine({ peer: { paths: { a: ['lan', 'mgmt'], c: ['lan'] } } });
+  const config = (): MachineConfig =>
+    machine({ peer: { paths: { a: ['lan', 'mgmt'], c: ['lan'] }, freshUs: 250 * MS } });
 
   /** A monitor that never saw a holder, past its grace, with what `a` and `c` said. */
   function neverSeen(a: Phase | null, c: Phase | null): Run {
@@ -500,6 +506,32 @@ describe('role machine: a boot claim from silence waits for every member to be h
     expect(run.find('assign')).to.include({ address: 'primary' });
   });
 
+  it('a member heard, but not in the last peer.freshUs: no claim yet; checks again, and claims once it is heard again', () => {
+    // Property test, isolated gate, seed 20261204, schedule 2321: our management path cut, the
+    // other member's switch port silent; it claimed 8 ms after its last heartbeat reached us,
+    // we claimed 342 ms after, and both held the address when its port came back.
+    const run = bootTo('primary', peerConfig());
+    run.feed(heard('b', 'lan', 100 * MS, false)).feed(heard('c', 'lan', 300 * MS, false));
+    run.feed(silentPrimary(360 * MS)); // b last heard 260 ms ago
+    expect(run.state.phase).to.equal('boot-wait');
+    expect(run.actions.some((a) => a.type === 'assign' || a.type === 'persist')).to.equal(false);
+    const waited = run.last.find((a) => a.type === 'transition');
+    expect(waited?.type === 'transition' ? waited.reason : '').to.contain('b not heard in the last 250 ms');
+    const at = run.timer('boot-delay') ?? 0;
+    run.feed(heard('b', 'lan', at - 10 * MS, false)).feed(heard('c', 'lan', at - 5 * MS, false));
+    run.feed({ type: 'timer', nowUs: at, timer: 'boot-delay' });
+    run.feed(silentPrimary(at + 50 * MS));
+    expect(run.state.phase).to.equal('primary');
+    expect(run.find('assign')).to.include({ address: 'primary' });
+  });
+
+  it('a member heard 250 ms ago still speaks for itself: the claim goes ahead', () => {
+    const run = bootTo('primary', peerConfig());
+    run.feed(heard('b', 'lan', 110 * MS, false)).feed(heard('c', 'lan', 300 * MS, false));
+    run.feed(silentPrimary(360 * MS));
+    expect(run.state.phase).to.equal('primary');
+  });
+
   it('with fencing.required false, the silent address is claimed as before', () => {
     const config = peerConfig();
     const run = bootTo('primary', { ...config, fencing: { ...config.fencing, required: false } });
@@ -521,7 +553,7 @@ describe('role machine: a member that yields is not yielded to (fault campaign, 
 
   it('the loser’s heartbeat between its yield and its release carries its next epoch: the winner keeps the address', () => {
     const winner = primaryAfter(peerConfig(), 'b', 6); // a, epoch 7
-    const loserConfig = machine({ peer: { paths: { a: ['lan', 'mgmt'], c: ['lan'] } } });
+    const loserConfig = machine({ peer: { paths: { a: ['lan', 'mgmt'], c: ['lan'] }, freshUs: 250 * MS } });
     const loser = primaryAfter(loserConfig, 'a', 4); // b, epoch 5
     expect(winner.state.epoch).to.be.above(loser.state.epoch);
     // The two meet (a frozen holder thawed): b hears a at the higher epoch and yields.
