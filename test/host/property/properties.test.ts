@@ -412,7 +412,15 @@ async function check(
  * Schedules that failed in sweeps outside CI (the seed of the failing case and the `path`
  * fast-check printed), replayed in every run: each failed before the fix named.
  */
-const REPLAYS: Array<{ gate: Gate; required: boolean; seed: number; path: string; fixed: string }> = [
+const REPLAYS: Array<{
+  gate: Gate;
+  required: boolean;
+  seed: number;
+  path: string;
+  fixed: string;
+  /** The schedule had two holders under the known silent-holder limit (passing then): now none. */
+  withinLimit?: true;
+}> = [
   {
     gate: 'confirmed',
     required: true,
@@ -427,6 +435,15 @@ const REPLAYS: Array<{ gate: Gate; required: boolean; seed: number; path: string
     path: '7573',
     fixed: "a fence still running from before a reboot does not serve the new life's takeover",
   },
+  {
+    gate: 'isolated',
+    required: true,
+    // The sweep's seed 20261204 plus the isolated gate's offset, 2.
+    seed: 20261206,
+    path: '2321',
+    fixed: 'a boot claim from silence trusts a member only while its last heartbeat is fresh (peer freshUs)',
+    withinLimit: true,
+  },
 ];
 
 describe('properties over random fault schedules (virtual time)', function () {
@@ -440,13 +457,17 @@ describe('properties over random fault schedules (virtual time)', function () {
     { required: true, gate: 'lease' },
   ];
   for (const r of REPLAYS)
-    it(`replay: gate ${r.gate}, fencing.required: ${r.required}, seed ${r.seed}, schedule ${r.path} (${r.fixed})`, async () => {
+    it(`replay: gate ${r.gate}, fencing.required: ${r.required}, fast-check seed ${r.seed}, schedule ${r.path} (${r.fixed})`, async () => {
+      exposure.silentHolderCases = 0;
+      exposure.silentHolderUs = 0;
       await fc.assert(
         fc.asyncProperty(schedule, async (s) => {
           await check(s, r.required, r.gate);
         }),
         { numRuns: 1, seed: r.seed, path: r.path, endOnFailure: true },
       );
+      if (r.withinLimit === true)
+        expect(exposure.silentHolderCases, 'two holders under the known silent-holder limit').to.equal(0);
     });
 
   for (const { required, gate } of cases) {
