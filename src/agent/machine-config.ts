@@ -32,6 +32,7 @@ export function machineConfig(config: Config): MachineConfig {
             paths: peerPaths(config),
             // The last heartbeat and one lost after it, with half an interval to spare.
             freshUs: Math.min(2.5 * config.peer.intervalMs, config.peer.deadAfterMs) * US,
+            deferUs: config.peer.deadAfterMs * US,
           },
     lease: config.fencing.gate === 'lease' ? { acquireUs: leaseAcquireUs(config) } : null,
     syncEveryProbes: config.sync.everyProbes,

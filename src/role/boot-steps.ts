@@ -10,7 +10,7 @@ import { TIMER } from './timers.js';
 import type { Action, CheckTarget, Event, MachineConfig, ProbeState, RoleState } from './types.js';
 import { withoutStrangers, onDefendResult } from './defence-steps.js';
 import { fenceIfUplinkHeard, takeOver, claimPrimary } from './fence-steps.js';
-import { STALE_SLACK_US, go, silentClaimBlockers, idleFence } from './phase.js';
+import { STALE_SLACK_US, claimsAhead, go, silentClaimBlockers, idleFence } from './phase.js';
 import { becomeMonitor, enterSpare, persistAndReboot } from './roles.js';
 
 export function onBoot(c: MachineConfig, s: RoleState, e: Extract<Event, { type: 'boot' }>, out: Action[]): RoleState {
@@ -20,7 +20,7 @@ export function onBoot(c: MachineConfig, s: RoleState, e: Extract<Event, { type:
   const epoch = e.record?.epoch ?? 0;
   // Rule: a fenced server is powered on again even if its fencer restarted in between.
   powerOn(e.record?.poweredOff ?? [], 'powered off by this server before it restarted', out);
-  const base: RoleState = { ...s, role, epoch, linkUp: e.linkUp };
+  const base: RoleState = { ...s, role, epoch, linkUp: e.linkUp, deferSinceUs: null };
   if (!e.linkUp) {
     // Rule: a server whose own link is down can observe nothing; wait for the link.
     return go(base, 'link-down', 'link is down at boot', out);
@@ -33,6 +33,11 @@ export function onBoot(c: MachineConfig, s: RoleState, e: Extract<Event, { type:
 }
 
 export function onBootDelay(c: MachineConfig, s: RoleState, nowUs: number, out: Action[]): RoleState {
+  if (s.role === 'primary') {
+    // Not even a check (its probes would only make the higher member's check back off).
+    const ahead = claimsAhead(c, s, nowUs);
+    if (ahead.length > 0) return deferClaim(c, s, nowUs, ahead, out);
+  }
   if (c.uplink && s.role !== 'spare') {
     // Rule: a server behind a silent switch port hears nobody, so its own checks would find
     // every address free. Claim nothing before the uplink host has been heard.
@@ -113,6 +118,9 @@ export function onCheckResult(
   if (s.phase === 'checking-primary' && e.address === 'primary') {
     if (!e.taken) {
       const unheard = silentClaimBlockers(c, s, e.nowUs);
+      // A member of a higher name may have set out for its claim during our check.
+      const ahead = unheard === null ? claimsAhead(c, s, e.nowUs) : [];
+      if (unheard === null && ahead.length > 0) return deferClaim(c, s, e.nowUs, ahead, out);
       if (unheard === null) return claimPrimary(c, s, e.nowUs, 'primary address silent at boot', out, []);
       if (unheard.silent.length === 0) {
         // The heartbeat has not heard every member yet (a cluster booting together), or not
@@ -257,6 +265,25 @@ function onContended(
     default:
       return s;
   }
+}
+
+/**
+ * `claimsAhead`: wait as after a contended check, then look again. Only the first deferral of
+ * a boot is a logged transition; the ones after it, while the same members are ahead, are
+ * routine (a wait can last `peer.deferUs`, some twenty rounds).
+ */
+function deferClaim(c: MachineConfig, s: RoleState, nowUs: number, ahead: readonly string[], out: Action[]): RoleState {
+  const { value, seed } = nextRandom(s.rng);
+  const delay = c.boot.checkUs + Math.floor(value * Math.max(c.boot.jitterUs, 2 * c.boot.checkUs));
+  out.push({ type: 'set-timer', timer: TIMER.bootDelay, atUs: nowUs + delay });
+  const routine = s.phase === 'boot-wait' && s.deferSinceUs !== null;
+  return go(
+    { ...s, rng: seed, deferSinceUs: s.deferSinceUs ?? nowUs },
+    'boot-wait',
+    `${ahead.join(', ')} (a higher name) was heard on its way to a boot claim of the primary address: it claims first; checking again after it`,
+    out,
+    { routine },
+  );
 }
 
 /** `b not heard yet`, `c not heard in the last 250 ms`, or both, for the boot-wait reason. */

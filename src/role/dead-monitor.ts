@@ -33,6 +33,7 @@ export function freshPeers(): PeerView {
     monitor: null,
     primary: null,
     phases: {},
+    roles: {},
     silent: {},
     deadSinceUs: null,
     fencing: false,
@@ -94,8 +95,9 @@ export function onPeer(c: MachineConfig, s: RoleState, e: Extract<Event, { type:
   const primary = e.holdsPrimary ? e.node : s.peers.primary === e.node ? null : s.peers.primary;
   const highestEpoch = Math.max(s.peers.highestEpoch, e.epoch);
   const phases = { ...s.peers.phases, [e.node]: e.phase };
+  const roles = { ...s.peers.roles, [e.node]: e.role };
   const heardUs = { ...s.peers.heardUs, [e.node]: e.nowUs };
-  let view: PeerView = { ...s.peers, silent, monitor, primary, phases, highestEpoch, heardUs };
+  let view: PeerView = { ...s.peers, silent, monitor, primary, phases, roles, highestEpoch, heardUs };
   if (s.peers.deadSinceUs !== null && !silentEverywhere(c, view, s.peers.monitor ?? '')) {
     // Rule: a monitor heard again is alive; whatever silenced it, nothing to do.
     out.push(log('info', 'monitor-agent-back', `${e.node} is heard again on ${e.path}; not fencing it`));

@@ -30,6 +30,7 @@ export function initialState(seed: number): RoleState {
     poweredOff: [],
     peers: freshPeers(),
     lease: noLease(),
+    deferSinceUs: null,
   };
 }
 
@@ -149,6 +150,51 @@ export function silentClaimBlockers(
   return unheard.silent.length === 0 && unheard.pending.length === 0 && stale.length === 0
     ? null
     : { ...unheard, stale };
+}
+
+/**
+ * The phases from which a member whose persisted role is primary can claim the primary
+ * address from silence within a check or two: its boot (a link that came back reboots it).
+ */
+const ON_WAY_TO_BOOT_CLAIM: ReadonlySet<Phase> = new Set<Phase>([
+  'booting',
+  'boot-wait',
+  'checking-uplink',
+  'checking-primary',
+  'link-down',
+]);
+
+/**
+ * Rule (same scope as `silentClaimBlockers`): of members booting together as primary, the one
+ * of the higher name claims first; a boot defers its own check and claim while a member of a
+ * higher name was heard lately (within `peer.freshUs`) on its way to a boot claim, for at
+ * most `peer.deferUs` in one boot. Two claims from silence a check apart, each hidden from the
+ * other by a different fault (one's switch port silent from just before its claim, the
+ * other's management path cut), no longer both go through: the lower defers on the higher's
+ * last word, and once that word is stale it waits (`silentClaimBlockers`) until the member is
+ * heard or declared silent, and is fenced then (the property test's isolated gate, seed
+ * 20261204, schedule 7143). The order is by name, as the epoch rule's tie-break, so it has no
+ * cycle: the highest-named member never defers. Returns the members deferred to, sorted.
+ */
+export function claimsAhead(c: MachineConfig, s: RoleState, nowUs: number): string[] {
+  if (!c.fencing.required || c.peer === null || c.lease !== null) return [];
+  if (s.deferSinceUs !== null && nowUs - s.deferSinceUs >= c.peer.deferUs) return [];
+  const freshUs = c.peer.freshUs;
+  return Object.entries(c.peer.paths)
+    .filter(([node, paths]) => node > c.self && paths.length > 0)
+    .map(([node]) => node)
+    .filter((node) => {
+      const phase = s.peers.phases[node];
+      const heardUs = s.peers.heardUs[node];
+      return (
+        phase !== undefined &&
+        heardUs !== undefined &&
+        nowUs - heardUs <= freshUs &&
+        s.peers.roles[node] === 'primary' &&
+        ON_WAY_TO_BOOT_CLAIM.has(phase)
+      );
+    })
+    .sort();
 }
 
 /** Whether a member in `phase` holds `address` by its role (not merely not yet released). */

@@ -88,6 +88,13 @@ export interface MachineConfig {
      * claimed since, behind a silent switch port, unheard.
      */
     freshUs: number;
+    /**
+     * How long a boot claim defers at most to a member of a higher name that is heard, lately,
+     * on its own way to a boot claim (`dead_after_ms`): past that, it checks and claims as
+     * before (a member stuck in its boot, its uplink silent, say, must not keep every lower
+     * member from ever claiming).
+     */
+    deferUs: number;
   } | null;
   /**
    * The `lease` gate (README "Takeover gates"): no claim of the primary address without a
@@ -195,6 +202,11 @@ export interface RoleState {
   peers: PeerView;
   /** The `lease` gate: the lease this server asked for or holds, and the claim waiting for it. */
   lease: LeaseClaim;
+  /**
+   * Since when this boot has deferred its claim to members of a higher name on their own way
+   * to a boot claim (`claimsAhead`); null: it has not. A new boot starts afresh.
+   */
+  deferSinceUs: number | null;
 }
 
 export interface LeaseClaim {
@@ -212,6 +224,8 @@ export interface PeerView {
   primary: string | null;
   /** Each member's phase, as its last heartbeat said. */
   phases: Readonly<Record<string, Phase>>;
+  /** Each member's persisted role, as its last heartbeat said. */
+  roles: Readonly<Record<string, PersistedRole>>;
   /** Per member, its heartbeat paths that are silent now. */
   silent: Readonly<Record<string, readonly PeerPath[]>>;
   /** Since when the monitor has been silent on every path while this server is primary. */

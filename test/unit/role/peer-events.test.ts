@@ -10,7 +10,7 @@ function peerConfig(): MachineConfig {
   return machine({
     self: 'a',
     selfMac: '02:00:00:00:00:0a',
-    peer: { paths: { b: ['lan', 'mgmt'], c: ['lan'] }, freshUs: 250 * MS },
+    peer: { paths: { b: ['lan', 'mgmt'], c: ['lan'] }, freshUs: 250 * MS, deferUs: 1000 * MS },
   });
 }
 
@@ -227,7 +227,7 @@ describe('role machine: a dead monitor agent (peer heartbeats)', () => {
 
 describe('role machine: a handover without a power cut (authenticated release)', () => {
   const config = (): MachineConfig =>
-    machine({ peer: { paths: { a: ['lan', 'mgmt'], c: ['lan'] }, freshUs: 250 * MS } });
+    machine({ peer: { paths: { a: ['lan', 'mgmt'], c: ['lan'] }, freshUs: 250 * MS, deferUs: 1000 * MS } });
 
   function released(): Run {
     const run = monitoring(config());
@@ -274,7 +274,10 @@ describe('role machine: a handover without a power cut (authenticated release)',
 
 describe('role machine: a handover’s final sync (sync.final_ms) before the claim', () => {
   const config = (): MachineConfig =>
-    machine({ peer: { paths: { a: ['lan', 'mgmt'], c: ['lan'] }, freshUs: 250 * MS }, finalSyncUs: 500 * MS });
+    machine({
+      peer: { paths: { a: ['lan', 'mgmt'], c: ['lan'] }, freshUs: 250 * MS, deferUs: 1000 * MS },
+      finalSyncUs: 500 * MS,
+    });
 
   /** The release heard and the window missed: confirming, with the final sync asked for. */
   function handingOver(): Run {
@@ -363,7 +366,9 @@ describe('role machine: a handover’s final sync (sync.final_ms) before the cla
   });
 
   it('with sync.final_ms 0 (or no replication) the claim follows the confirmation as before', () => {
-    const run = monitoring(machine({ peer: { paths: { a: ['lan', 'mgmt'], c: ['lan'] }, freshUs: 250 * MS } }));
+    const run = monitoring(
+      machine({ peer: { paths: { a: ['lan', 'mgmt'], c: ['lan'] }, freshUs: 250 * MS, deferUs: 1000 * MS } }),
+    );
     run.feed({ ...heard('a', 'lan', 152 * MS, false), phase: 'primary', role: 'primary', holdsPrimary: true });
     run.feed({ ...heard('a', 'lan', 158 * MS, false), phase: 'spare', role: 'spare', holdsPrimary: false });
     miss(run, 3, 160 * MS);
@@ -375,7 +380,7 @@ describe('role machine: a handover’s final sync (sync.final_ms) before the cla
 
 describe('role machine: no holder ever seen, members heard as spares holding nothing are not fenced (property seed 20261203, schedule 4072)', () => {
   const config = (): MachineConfig =>
-    machine({ peer: { paths: { a: ['lan', 'mgmt'], c: ['lan'] }, freshUs: 250 * MS } });
+    machine({ peer: { paths: { a: ['lan', 'mgmt'], c: ['lan'] }, freshUs: 250 * MS, deferUs: 1000 * MS } });
 
   /** A monitor that never saw a holder, past its grace, with what `a` and `c` said. */
   function neverSeen(a: Phase | null, c: Phase | null): Run {
@@ -553,7 +558,9 @@ describe('role machine: a member that yields is not yielded to (fault campaign, 
 
   it('the loser’s heartbeat between its yield and its release carries its next epoch: the winner keeps the address', () => {
     const winner = primaryAfter(peerConfig(), 'b', 6); // a, epoch 7
-    const loserConfig = machine({ peer: { paths: { a: ['lan', 'mgmt'], c: ['lan'] }, freshUs: 250 * MS } });
+    const loserConfig = machine({
+      peer: { paths: { a: ['lan', 'mgmt'], c: ['lan'] }, freshUs: 250 * MS, deferUs: 1000 * MS },
+    });
     const loser = primaryAfter(loserConfig, 'a', 4); // b, epoch 5
     expect(winner.state.epoch).to.be.above(loser.state.epoch);
     // The two meet (a frozen holder thawed): b hears a at the higher epoch and yields.
@@ -578,5 +585,161 @@ describe('role machine: a member that yields is not yielded to (fault campaign, 
     );
     expect(run.find('release')).to.include({ address: 'primary' });
     expect(run.state.phase).to.equal('booting');
+  });
+});
+
+describe('role machine: booting together, the member of the higher name claims first (issue 11)', () => {
+  /** `node`'s heartbeat on the management path: persisted primary, on its way to a boot claim. */
+  const onItsWay = (node: string, nowUs: number, phase: Phase = 'checking-primary'): Event =>
+    says(node, nowUs, { phase, role: 'primary', epoch: 0, holdsPrimary: false });
+
+  /**
+   * Runs the machine from `fromUs` to `untilUs` in 5 ms steps: each step first feeds what
+   * `world` says happens then, then the boot-delay timer when it is due, then the answer to
+   * a check of the primary address `answerAfterUs` after it was asked (silent, unless `world`
+   * answered it). Returns the steps' assigns and persists, each with its time.
+   */
+  function drive(
+    run: Run,
+    fromUs: number,
+    untilUs: number,
+    world: (nowUs: number) => Event[],
+    answerAfterUs = 50 * MS,
+  ): Array<{ atUs: number; action: Action }> {
+    const effects: Array<{ atUs: number; action: Action }> = [];
+    let timerUs = run.timer('boot-delay') ?? null;
+    let answerUs: number | null = null;
+    const collect = (): void => {
+      for (const action of run.last)
+        if (action.type === 'assign' || action.type === 'persist') effects.push({ atUs: nowUs, action });
+      timerUs = run.timer('boot-delay') ?? timerUs;
+      if (run.last.some((a) => a.type === 'check' && a.address === 'primary')) answerUs = nowUs + answerAfterUs;
+    };
+    let nowUs = fromUs;
+    for (; nowUs <= untilUs; nowUs += 5 * MS) {
+      for (const e of world(nowUs)) {
+        run.feed(e);
+        collect();
+      }
+      if (timerUs !== null && timerUs <= nowUs) {
+        timerUs = null;
+        run.feed({ type: 'timer', nowUs, timer: 'boot-delay' });
+        collect();
+      }
+      if (answerUs !== null && answerUs <= nowUs) {
+        answerUs = null;
+        run.feed(silentPrimary(nowUs));
+        collect();
+      }
+    }
+    return effects;
+  }
+
+  it('a silent check while a member of a higher name was heard lately checking the primary address: no claim; once its word is stale, none either; once it is declared silent, the persisted primary reboots as monitor', () => {
+    // Property test, isolated gate, seed 20261204, schedule 7143 (before this rule): e's switch
+    // port went silent 16 ms before e claimed from silence; d, its management path cut, claimed
+    // 14 ms after e on e's last word ("checking"), still fresh; both held the address for
+    // 61.4 ms once e's port came back. Here a is d, b is e.
+    const run = bootTo('primary', peerConfig());
+    run.feed(onItsWay('b', 110 * MS)).feed(heard('c', 'lan', 120 * MS, false));
+    run.feed(silentPrimary(150 * MS));
+    expect(run.state.phase).to.equal('boot-wait');
+    expect(run.actions.some((a) => a.type === 'assign' || a.type === 'persist')).to.equal(false);
+    const deferred = run.last.find((a) => a.type === 'transition');
+    expect(deferred?.type === 'transition' ? deferred.reason : '').to.contain('b (a higher name)');
+    // b is not heard again; c is, every 100 ms; b is declared silent on both paths at 1110 ms.
+    const effects = drive(run, 150 * MS, 1500 * MS, (nowUs) => [
+      ...(nowUs % (100 * MS) === 20 * MS ? [heard('c', 'lan', nowUs, false)] : []),
+      ...(nowUs === 1110 * MS
+        ? (['lan', 'mgmt'] as const).map((path): Event => ({ type: 'peer-silent', nowUs, node: 'b', path }))
+        : []),
+    ]);
+    expect(effects.filter((e) => e.action.type === 'assign')).to.deep.equal([]);
+    expect(effects.find((e) => e.action.type === 'persist')?.action).to.deep.include({ role: 'monitor' });
+    expect(run.actions.some((a) => a.type === 'log' && a.event === 'no-unfenced-claim')).to.equal(true);
+  });
+
+  it('while the higher-named member is on its way, the lower one does not even check (its probes would only make the other back off); it checks once that member holds the address', () => {
+    const run = new Run(peerConfig());
+    run.feed({ type: 'boot', nowUs: 0, record: null, linkUp: true });
+    run.feed(onItsWay('b', 5 * MS, 'boot-wait')).feed(heard('c', 'lan', 6 * MS, false));
+    const at = run.timer('boot-delay') ?? 0;
+    run.feed({ type: 'timer', nowUs: at, timer: 'boot-delay' });
+    expect(run.last.some((a) => a.type === 'check')).to.equal(false);
+    expect(run.state.phase).to.equal('boot-wait');
+    const first = run.last.find((a) => a.type === 'transition');
+    expect(first).to.deep.include({ from: 'boot-wait', to: 'boot-wait' });
+    expect(first !== undefined && 'routine' in first).to.equal(false);
+    // Still on its way at the next look: a routine transition (kept out of the history).
+    run.feed(onItsWay('b', at + 10 * MS));
+    const next = run.timer('boot-delay') ?? 0;
+    run.feed({ type: 'timer', nowUs: next, timer: 'boot-delay' });
+    expect(run.last.some((a) => a.type === 'check')).to.equal(false);
+    expect(run.last.find((a) => a.type === 'transition')).to.deep.include({ routine: true });
+    // b claimed: its heartbeat says so. a checks now, hears b holding it, and reboots as monitor.
+    run.feed(says('b', next + 10 * MS, { phase: 'primary', role: 'primary', epoch: 1, holdsPrimary: true }));
+    run.feed({ type: 'timer', nowUs: run.timer('boot-delay') ?? 0, timer: 'boot-delay' });
+    expect(run.find('check')).to.include({ address: 'primary' });
+    run.feed(silentPrimary((run.timer('boot-delay') ?? next) + 100 * MS));
+    expect(run.find('persist')).to.deep.include({ role: 'monitor' });
+  });
+
+  it('a higher-named member heard on its way for longer than peer.deferUs: the lower one checks and claims then (a member stuck in its boot does not stop every claim)', () => {
+    const run = new Run(peerConfig());
+    // b's uplink is silent, say: it stays in its boot, heard every 100 ms on the management path.
+    const world = (nowUs: number): Event[] =>
+      nowUs % (100 * MS) === 0
+        ? [
+            onItsWay('b', nowUs, nowUs % (200 * MS) === 0 ? 'boot-wait' : 'checking-uplink'),
+            heard('c', 'lan', nowUs + 1, false),
+          ]
+        : [];
+    for (const e of world(0)) run.feed(e);
+    run.feed({ type: 'boot', nowUs: 0, record: null, linkUp: true });
+    const effects = drive(run, 5 * MS, 2000 * MS, world);
+    const since = run.state.deferSinceUs ?? Infinity;
+    expect(since).to.be.at.most(200 * MS);
+    const assign = effects.find((e) => e.action.type === 'assign');
+    expect(assign?.action).to.deep.include({ address: 'primary' });
+    expect(assign?.atUs).to.be.at.least(since + 1000 * MS);
+    expect(run.state.phase).to.equal('primary');
+  });
+
+  it('the member of the highest name never defers: members of lower names on their way do not hold its claim up', () => {
+    const config = machine({
+      self: 'c',
+      selfMac: '02:00:00:00:00:0c',
+      peer: { paths: { a: ['lan', 'mgmt'], b: ['lan', 'mgmt'] }, freshUs: 250 * MS, deferUs: 1000 * MS },
+    });
+    const run = bootTo('primary', config);
+    run.feed(onItsWay('a', 120 * MS)).feed(onItsWay('b', 125 * MS));
+    run.feed(silentPrimary(150 * MS));
+    expect(run.state.phase).to.equal('primary');
+    expect(run.find('assign')).to.include({ address: 'primary' });
+  });
+
+  it('a higher-named member on its way as monitor, or not heard lately, is no reason to defer (the stale rule covers the latter)', () => {
+    const monitorRun = bootTo('primary', peerConfig());
+    monitorRun.feed(says('b', 120 * MS, { phase: 'checking-monitor', role: 'monitor', epoch: 1, holdsPrimary: false }));
+    monitorRun.feed(heard('c', 'lan', 121 * MS, false)).feed(silentPrimary(150 * MS));
+    expect(monitorRun.state.phase).to.equal('primary');
+    const staleRun = bootTo('primary', peerConfig());
+    staleRun.feed(onItsWay('b', 100 * MS)).feed(heard('c', 'lan', 300 * MS, false));
+    staleRun.feed(silentPrimary(360 * MS));
+    const waited = staleRun.last.find((a) => a.type === 'transition');
+    expect(waited?.type === 'transition' ? waited.reason : '').to.contain('b not heard in the last 250 ms');
+  });
+
+  it('with fencing.required false, or under the lease gate, nobody defers', () => {
+    const config = peerConfig();
+    const unfenced = bootTo('primary', { ...config, fencing: { ...config.fencing, required: false } });
+    unfenced.feed(onItsWay('b', 120 * MS)).feed(silentPrimary(150 * MS));
+    expect(unfenced.state.phase).to.equal('primary');
+    const leased = bootTo('primary', { ...config, lease: { acquireUs: 500 * MS } });
+    leased
+      .feed(onItsWay('b', 120 * MS))
+      .feed(heard('c', 'lan', 121 * MS, false))
+      .feed(silentPrimary(150 * MS));
+    expect(leased.last.some((a) => a.type === 'lease-acquire')).to.equal(true);
   });
 });
