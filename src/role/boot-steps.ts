@@ -126,12 +126,8 @@ export function onCheckResult(
         // The heartbeat has not heard every member yet (a cluster booting together), or not
         // lately: wait for each to be heard or declared silent, checking again as after a
         // contended check.
-        const { value, seed } = nextRandom(s.rng);
-        out.push({
-          type: 'set-timer',
-          timer: TIMER.bootDelay,
-          atUs: e.nowUs + c.boot.checkUs + Math.floor(value * Math.max(c.boot.jitterUs, 2 * c.boot.checkUs)),
-        });
+        const { delayUs, seed } = backoff(c, s.rng);
+        out.push({ type: 'set-timer', timer: TIMER.bootDelay, atUs: e.nowUs + delayUs });
         return go(
           { ...s, rng: seed },
           'boot-wait',
@@ -244,8 +240,7 @@ function onContended(
   seen: string,
   out: Action[],
 ): RoleState {
-  const { value, seed } = nextRandom(s.rng);
-  const delay = c.boot.checkUs + Math.floor(value * Math.max(c.boot.jitterUs, 2 * c.boot.checkUs));
+  const { delayUs: delay, seed } = backoff(c, s.rng);
   const next = { ...s, rng: seed };
   switch (s.phase) {
     case 'checking-uplink':
@@ -273,9 +268,8 @@ function onContended(
  * routine (a wait can last `peer.deferUs`, some twenty rounds).
  */
 function deferClaim(c: MachineConfig, s: RoleState, nowUs: number, ahead: readonly string[], out: Action[]): RoleState {
-  const { value, seed } = nextRandom(s.rng);
-  const delay = c.boot.checkUs + Math.floor(value * Math.max(c.boot.jitterUs, 2 * c.boot.checkUs));
-  out.push({ type: 'set-timer', timer: TIMER.bootDelay, atUs: nowUs + delay });
+  const { delayUs, seed } = backoff(c, s.rng);
+  out.push({ type: 'set-timer', timer: TIMER.bootDelay, atUs: nowUs + delayUs });
   const routine = s.phase === 'boot-wait' && s.deferSinceUs !== null;
   return go(
     { ...s, rng: seed, deferSinceUs: s.deferSinceUs ?? nowUs },
@@ -284,6 +278,16 @@ function deferClaim(c: MachineConfig, s: RoleState, nowUs: number, ahead: readon
     out,
     { routine },
   );
+}
+
+/**
+ * The wait before a boot check is tried again (contended, members not heard, a member of a
+ * higher name ahead): one check window, plus a random part of the boot jitter (at least two
+ * windows), so servers that waited together do not try again in lockstep.
+ */
+function backoff(c: MachineConfig, rng: number): { delayUs: number; seed: number } {
+  const { value, seed } = nextRandom(rng);
+  return { delayUs: c.boot.checkUs + Math.floor(value * Math.max(c.boot.jitterUs, 2 * c.boot.checkUs)), seed };
 }
 
 /** `b not heard yet`, `c not heard in the last 250 ms`, or both, for the boot-wait reason. */
