@@ -67,6 +67,7 @@ const KEPT_EVENTS = new Set([
   'isolation-done',
   'isolation-confirmed',
   'lease-expired',
+  'primary-down-unknown-holder',
 ]);
 
 /** Whether the built config loader knows `fencing.gate` (main has only the implicit `confirmed` gate today). */

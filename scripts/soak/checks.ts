@@ -12,12 +12,16 @@ export const OUTAGE_GAP_MS = 50;
 /** A takeover is explained by a fault on the old holder active within this long before it. */
 export const CAUSE_WINDOW_MS = 20_000;
 
-export type Basis = 'fence' | 'release' | 'isolation' | 'lease' | 'none';
+/**
+ * `spares`: no holder was ever seen and every other member was heard, authenticated and
+ * recently, as a spare holding nothing, so the monitor fenced nobody (README, Takeover).
+ */
+export type Basis = 'fence' | 'release' | 'isolation' | 'lease' | 'spares' | 'none';
 
 /** What each gate accepts before a takeover. */
 export const GATE_ACCEPTS: Record<Gate, readonly Basis[]> = {
-  confirmed: ['fence', 'release'],
-  isolated: ['isolation', 'fence', 'release'],
+  confirmed: ['fence', 'release', 'spares'],
+  isolated: ['isolation', 'fence', 'release', 'spares'],
   lease: ['lease', 'fence', 'release'],
 };
 
@@ -218,6 +222,9 @@ export function checkTakeovers(record: CampaignRecord): TakeoverCheck[] {
       } else if (released !== null) {
         basis = 'release';
         subjects = [released[1] ?? ''];
+      } else if (/-> confirming: every other member is a spare holding nothing/.test(reason) && entry !== undefined) {
+        basis = 'spares';
+        subjects = excusedSpares(events.slice(0, events.indexOf(entry) + 1));
       }
       if (!accepts.includes(basis)) problems.push(`basis ${basis} is not accepted by the ${record.gate} gate`);
       const claimUs = event.atUs;
@@ -243,6 +250,17 @@ export function checkTakeovers(record: CampaignRecord): TakeoverCheck[] {
         const holder = subjects[0] ?? '';
         if (kernelHolders(record, claimUs).has(holder) && poweredAt(power, holder, claimUs))
           problems.push(`${holder} still held the primary address when ${server} took over after its release`);
+      }
+      // Ground truth: an excused spare held the primary address at no instant from the
+      // decision to the claim (the general check below looks only at the claim itself).
+      if (basis === 'spares' && entry !== undefined) {
+        if (subjects.length === 0) problems.push('no primary-down-unknown-holder event names the excused spares');
+        for (const spare of subjects) {
+          if (heldBetween(record, spare, entry.atUs, claimUs))
+            problems.push(
+              `${spare}, excused as a spare holding nothing, held the primary address before ${server} took over`,
+            );
+        }
       }
       // Ground truth, whatever the agent said: nobody else powered holds the address at the
       // claim; after an isolation, nobody else holds it on a usable link (the cut-off server
@@ -271,6 +289,34 @@ export function checkTakeovers(record: CampaignRecord): TakeoverCheck[] {
     });
   }
   return checks.sort((a, b) => a.atUs - b.atUs);
+}
+
+/**
+ * The members the last `primary-down-unknown-holder` event before a no-fence takeover names as
+ * spares holding nothing ("... every other member (b, c) is heard as a spare holding nothing").
+ */
+function excusedSpares(events: readonly AgentEvent[]): string[] {
+  const decision = events.filter((e) => e.event === 'primary-down-unknown-holder').at(-1);
+  const named =
+    decision === undefined ? null : /every other member \(([^)]*)\) is heard as a spare/.exec(decision.message);
+  return named === null
+    ? []
+    : (named[1] ?? '')
+        .split(',')
+        .map((name) => name.trim())
+        .filter((name) => name !== '');
+}
+
+/** Whether `server`'s kernel held the primary address at any instant of [fromUs, toUs]. */
+function heldBetween(record: CampaignRecord, server: string, fromUs: number, toUs: number): boolean {
+  let held = false;
+  for (const change of record.primaryAddress) {
+    if (change.server !== server) continue;
+    if (change.atUs > toUs) break;
+    if (change.atUs >= fromUs && change.added) return true;
+    held = change.added;
+  }
+  return held;
 }
 
 /**

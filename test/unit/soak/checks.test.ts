@@ -121,6 +121,56 @@ describe('soak: takeover check (confirmed gate)', () => {
   });
 });
 
+describe('soak: takeover check with every other member heard as a spare (no fence)', () => {
+  // The wording of src/role/fence-steps.ts: no holder ever seen, a and b heard as spares
+  // holding nothing, so c fences nobody and claims after [0013].
+  const decision: AgentEvent = {
+    server: 'c',
+    atUs: 10 * S,
+    event: 'primary-down-unknown-holder',
+    level: 'warn',
+    message:
+      'no reply from the primary address in 5 probes; the primary address was no member was seen holding it, and every other member (a, b) is heard as a spare holding nothing: no fence',
+  };
+  const takeover = [
+    decision,
+    transition(
+      'c',
+      10 * S,
+      'monitor -> confirming: every other member is a spare holding nothing; confirming the primary address is silent',
+    ),
+    transition('c', 10 * S + 300_000, 'confirming -> primary: claimed the primary address'),
+  ];
+  const claimByC = [{ server: 'c', atUs: 10 * S + 290_000, added: true }];
+
+  it('passes when neither excused spare held the primary address from the decision to the claim', () => {
+    const checks = checkTakeovers(record({ agentEvents: takeover, primaryAddress: claimByC }));
+    expect(checks[0]?.basis).to.equal('spares');
+    expect(checks[0]?.subjects).to.deep.equal(['a', 'b']);
+    expect(checks.map((c) => c.problems)).to.deep.equal([[]]);
+  });
+
+  it('flags an excused spare that held it meanwhile, a decision that names nobody, and the lease gate', () => {
+    const heldMeanwhile = checkTakeovers(
+      record({
+        agentEvents: takeover,
+        primaryAddress: [
+          { server: 'b', atUs: 10 * S + 100_000, added: true },
+          { server: 'b', atUs: 10 * S + 150_000, added: false },
+          ...claimByC,
+        ],
+      }),
+    );
+    expect(heldMeanwhile[0]?.problems).to.deep.equal([
+      'b, excused as a spare holding nothing, held the primary address before c took over',
+    ]);
+    const unnamed = checkTakeovers(record({ agentEvents: takeover.slice(1), primaryAddress: claimByC }));
+    expect(unnamed[0]?.problems).to.deep.equal(['no primary-down-unknown-holder event names the excused spares']);
+    const lease = checkTakeovers(record({ gate: 'lease', agentEvents: takeover, primaryAddress: claimByC }));
+    expect(lease[0]?.problems).to.deep.equal(['basis spares is not accepted by the lease gate']);
+  });
+});
+
 describe('soak: takeover check (isolated gate)', () => {
   const isolatedTakeover = [
     transition(
