@@ -118,10 +118,12 @@ export function onCheckResult(
   if (s.phase === 'checking-primary' && e.address === 'primary') {
     if (!e.taken) {
       const unheard = silentClaimBlockers(c, s, e.nowUs);
-      // A member of a higher name may have set out for its claim during our check.
-      const ahead = unheard === null ? claimsAhead(c, s, e.nowUs) : [];
-      if (unheard === null && ahead.length > 0) return deferClaim(c, s, e.nowUs, ahead, out);
-      if (unheard === null) return claimPrimary(c, s, e.nowUs, 'primary address silent at boot', out, []);
+      if (unheard === null) {
+        // A member of a higher name may have set out for its claim during our check.
+        const ahead = claimsAhead(c, s, e.nowUs);
+        if (ahead.length > 0) return deferClaim(c, s, e.nowUs, ahead, out);
+        return claimPrimary(c, s, e.nowUs, 'primary address silent at boot', out, []);
+      }
       if (unheard.silent.length === 0) {
         // The heartbeat has not heard every member yet (a cluster booting together), or not
         // lately: wait for each to be heard or declared silent, checking again as after a

@@ -123,6 +123,28 @@ function holdsAddress(phase: Phase): boolean {
   return phase === 'primary' || phase === 'monitor' || phase === 'confirming';
 }
 
+type PeerConfig = NonNullable<MachineConfig['peer']>;
+
+/**
+ * The scope of the boot claim rules below: fencing required, the peer heartbeat on, outside
+ * the lease gate (whose majority is the proof instead). The peer settings there, else null.
+ */
+function bootClaimPeers(c: MachineConfig): PeerConfig | null {
+  return c.fencing.required && c.lease === null ? c.peer : null;
+}
+
+/** The other members the heartbeat reaches on some path. */
+function heartbeatMembers(c: MachineConfig, peer: PeerConfig): string[] {
+  return Object.entries(peer.paths)
+    .filter(([node, paths]) => node !== c.self && paths.length > 0)
+    .map(([node]) => node);
+}
+
+/** Whether `node` was heard within `peer.freshUs` before `nowUs`. */
+function heardLately(s: RoleState, peer: PeerConfig, node: string, nowUs: number): boolean {
+  return nowUs - (s.peers.heardUs[node] ?? -Infinity) <= peer.freshUs;
+}
+
 /**
  * Rule (FIG. 1 with fencing required and the peer heartbeat on, outside the lease gate): a
  * persisted primary claims a silent primary address at boot only once every other member
@@ -138,14 +160,12 @@ export function silentClaimBlockers(
   s: RoleState,
   nowUs: number,
 ): { silent: string[]; pending: string[]; stale: string[] } | null {
-  if (!c.fencing.required || c.peer === null || c.lease !== null) return null;
+  const peer = bootClaimPeers(c);
+  if (peer === null) return null;
   const unheard = unheardMembers(c, s.peers);
-  const freshUs = c.peer.freshUs;
-  const stale = Object.entries(c.peer.paths)
-    .filter(([node, paths]) => node !== c.self && paths.length > 0)
-    .map(([node]) => node)
+  const stale = heartbeatMembers(c, peer)
     .filter((node) => !unheard.silent.includes(node) && !unheard.pending.includes(node))
-    .filter((node) => nowUs - (s.peers.heardUs[node] ?? -Infinity) > freshUs)
+    .filter((node) => !heardLately(s, peer, node, nowUs))
     .sort();
   return unheard.silent.length === 0 && unheard.pending.length === 0 && stale.length === 0
     ? null
@@ -177,22 +197,14 @@ const ON_WAY_TO_BOOT_CLAIM: ReadonlySet<Phase> = new Set<Phase>([
  * cycle: the highest-named member never defers. Returns the members deferred to, sorted.
  */
 export function claimsAhead(c: MachineConfig, s: RoleState, nowUs: number): string[] {
-  if (!c.fencing.required || c.peer === null || c.lease !== null) return [];
-  if (s.deferSinceUs !== null && nowUs - s.deferSinceUs >= c.peer.deferUs) return [];
-  const freshUs = c.peer.freshUs;
-  return Object.entries(c.peer.paths)
-    .filter(([node, paths]) => node > c.self && paths.length > 0)
-    .map(([node]) => node)
+  const peer = bootClaimPeers(c);
+  if (peer === null) return [];
+  if (s.deferSinceUs !== null && nowUs - s.deferSinceUs >= peer.deferUs) return [];
+  return heartbeatMembers(c, peer)
+    .filter((node) => node > c.self && heardLately(s, peer, node, nowUs))
     .filter((node) => {
       const phase = s.peers.phases[node];
-      const heardUs = s.peers.heardUs[node];
-      return (
-        phase !== undefined &&
-        heardUs !== undefined &&
-        nowUs - heardUs <= freshUs &&
-        s.peers.roles[node] === 'primary' &&
-        ON_WAY_TO_BOOT_CLAIM.has(phase)
-      );
+      return phase !== undefined && s.peers.roles[node] === 'primary' && ON_WAY_TO_BOOT_CLAIM.has(phase);
     })
     .sort();
 }

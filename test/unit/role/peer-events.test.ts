@@ -6,11 +6,16 @@ import { becameMonitor, bootTo, machine, miss, monitoring, MS, Run } from './fix
 
 /** The dead-monitor rule: a primary fences the server of a monitor whose agent went silent. */
 
+/** The peer settings of these tests: `paths` per member, fresh 250 ms, deferral 1 s. */
+function peerPaths(paths: NonNullable<MachineConfig['peer']>['paths']): MachineConfig['peer'] {
+  return { paths, freshUs: 250 * MS, deferUs: 1000 * MS };
+}
+
 function peerConfig(): MachineConfig {
   return machine({
     self: 'a',
     selfMac: '02:00:00:00:00:0a',
-    peer: { paths: { b: ['lan', 'mgmt'], c: ['lan'] }, freshUs: 250 * MS, deferUs: 1000 * MS },
+    peer: peerPaths({ b: ['lan', 'mgmt'], c: ['lan'] }),
   });
 }
 
@@ -226,8 +231,7 @@ describe('role machine: a dead monitor agent (peer heartbeats)', () => {
 });
 
 describe('role machine: a handover without a power cut (authenticated release)', () => {
-  const config = (): MachineConfig =>
-    machine({ peer: { paths: { a: ['lan', 'mgmt'], c: ['lan'] }, freshUs: 250 * MS, deferUs: 1000 * MS } });
+  const config = (): MachineConfig => machine({ peer: peerPaths({ a: ['lan', 'mgmt'], c: ['lan'] }) });
 
   function released(): Run {
     const run = monitoring(config());
@@ -275,7 +279,7 @@ describe('role machine: a handover without a power cut (authenticated release)',
 describe('role machine: a handover’s final sync (sync.final_ms) before the claim', () => {
   const config = (): MachineConfig =>
     machine({
-      peer: { paths: { a: ['lan', 'mgmt'], c: ['lan'] }, freshUs: 250 * MS, deferUs: 1000 * MS },
+      peer: peerPaths({ a: ['lan', 'mgmt'], c: ['lan'] }),
       finalSyncUs: 500 * MS,
     });
 
@@ -366,9 +370,7 @@ describe('role machine: a handover’s final sync (sync.final_ms) before the cla
   });
 
   it('with sync.final_ms 0 (or no replication) the claim follows the confirmation as before', () => {
-    const run = monitoring(
-      machine({ peer: { paths: { a: ['lan', 'mgmt'], c: ['lan'] }, freshUs: 250 * MS, deferUs: 1000 * MS } }),
-    );
+    const run = monitoring(machine({ peer: peerPaths({ a: ['lan', 'mgmt'], c: ['lan'] }) }));
     run.feed({ ...heard('a', 'lan', 152 * MS, false), phase: 'primary', role: 'primary', holdsPrimary: true });
     run.feed({ ...heard('a', 'lan', 158 * MS, false), phase: 'spare', role: 'spare', holdsPrimary: false });
     miss(run, 3, 160 * MS);
@@ -379,8 +381,7 @@ describe('role machine: a handover’s final sync (sync.final_ms) before the cla
 });
 
 describe('role machine: no holder ever seen, members heard as spares holding nothing are not fenced (property seed 20261203, schedule 4072)', () => {
-  const config = (): MachineConfig =>
-    machine({ peer: { paths: { a: ['lan', 'mgmt'], c: ['lan'] }, freshUs: 250 * MS, deferUs: 1000 * MS } });
+  const config = (): MachineConfig => machine({ peer: peerPaths({ a: ['lan', 'mgmt'], c: ['lan'] }) });
 
   /** A monitor that never saw a holder, past its grace, with what `a` and `c` said. */
   function neverSeen(a: Phase | null, c: Phase | null): Run {
@@ -559,7 +560,7 @@ describe('role machine: a member that yields is not yielded to (fault campaign, 
   it('the loser’s heartbeat between its yield and its release carries its next epoch: the winner keeps the address', () => {
     const winner = primaryAfter(peerConfig(), 'b', 6); // a, epoch 7
     const loserConfig = machine({
-      peer: { paths: { a: ['lan', 'mgmt'], c: ['lan'] }, freshUs: 250 * MS, deferUs: 1000 * MS },
+      peer: peerPaths({ a: ['lan', 'mgmt'], c: ['lan'] }),
     });
     const loser = primaryAfter(loserConfig, 'a', 4); // b, epoch 5
     expect(winner.state.epoch).to.be.above(loser.state.epoch);
@@ -596,8 +597,8 @@ describe('role machine: booting together, the member of the higher name claims f
   /**
    * Runs the machine from `fromUs` to `untilUs` in 5 ms steps: each step first feeds what
    * `world` says happens then, then the boot-delay timer when it is due, then the answer to
-   * a check of the primary address `answerAfterUs` after it was asked (silent, unless `world`
-   * answered it). Returns the steps' assigns and persists, each with its time.
+   * a check of the primary address `answerAfterUs` after it was asked (always silent: `world`
+   * cannot answer a check). Returns the steps' assigns and persists, each with its time.
    */
   function drive(
     run: Run,
@@ -709,7 +710,7 @@ describe('role machine: booting together, the member of the higher name claims f
     const config = machine({
       self: 'c',
       selfMac: '02:00:00:00:00:0c',
-      peer: { paths: { a: ['lan', 'mgmt'], b: ['lan', 'mgmt'] }, freshUs: 250 * MS, deferUs: 1000 * MS },
+      peer: peerPaths({ a: ['lan', 'mgmt'], b: ['lan', 'mgmt'] }),
     });
     const run = bootTo('primary', config);
     run.feed(onItsWay('a', 120 * MS)).feed(onItsWay('b', 125 * MS));
