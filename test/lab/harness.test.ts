@@ -154,7 +154,9 @@ describe('lab harness (network namespaces, ipmi_sim, observer)', function () {
     const oldStart = agent?.innerStartTime ?? -1;
 
     expect(await ipmitool(l, 'b', 'a', 'off')).to.equal('Chassis Power Control: Down/Off');
-    expect(isSameLiveProcess(oldPid ?? -1, oldStart)).to.equal(false);
+    // The agent gets SIGKILL before the BMC answers, but on a loaded machine it can take a
+    // moment to die: wait for that (a power-off that never kills it times out here).
+    await l.waitFor(() => !isSameLiveProcess(oldPid ?? -1, oldStart), 5000, 'agent a killed');
     const off = await l.holders();
     expect(off.servers['a']).to.deep.equal({ linkUp: false, portUp: true, addresses: [] });
     expect(await ipmitool(l, 'c', 'a', 'status')).to.equal('Chassis Power is off');
