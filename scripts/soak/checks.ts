@@ -309,14 +309,10 @@ function excusedSpares(events: readonly AgentEvent[]): string[] {
 
 /** Whether `server`'s kernel held the primary address at any instant of [fromUs, toUs]. */
 function heldBetween(record: CampaignRecord, server: string, fromUs: number, toUs: number): boolean {
-  let held = false;
-  for (const change of record.primaryAddress) {
-    if (change.server !== server) continue;
-    if (change.atUs > toUs) break;
-    if (change.atUs >= fromUs && change.added) return true;
-    held = change.added;
-  }
-  return held;
+  return (
+    kernelHolders(record, fromUs).has(server) ||
+    record.primaryAddress.some((c) => c.server === server && c.added && c.atUs >= fromUs && c.atUs <= toUs)
+  );
 }
 
 /**

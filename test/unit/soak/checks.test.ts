@@ -150,6 +150,22 @@ describe('soak: takeover check with every other member heard as a spare (no fenc
     expect(checks.map((c) => c.problems)).to.deep.equal([[]]);
   });
 
+  it('flags an excused spare that still held it at the decision and dropped it before the claim', () => {
+    const checks = checkTakeovers(
+      record({
+        agentEvents: takeover,
+        primaryAddress: [
+          { server: 'a', atUs: 5 * S, added: true },
+          { server: 'a', atUs: 10 * S + 50_000, added: false },
+          ...claimByC,
+        ],
+      }),
+    );
+    expect(checks[0]?.problems).to.deep.equal([
+      'a, excused as a spare holding nothing, held the primary address before c took over',
+    ]);
+  });
+
   it('flags an excused spare that held it meanwhile, a decision that names nobody, and the lease gate', () => {
     const heldMeanwhile = checkTakeovers(
       record({
