@@ -192,7 +192,7 @@ export async function runOurs(
     );
     await undoFault(lab, before.primary, fault);
     // The new primary powers the old one on again through its BMC; wait for it to be back.
-    await waitBack(lab, before.primary, `run ${run}`);
+    await waitBack(lab, before.primary, `run ${run}`, crashUs);
     expected = before.monitor;
   }
   return { runs, unexpected, skipped };

@@ -67,17 +67,36 @@ export async function undoFault(lab: Lab, name: string, fault: FailoverFault): P
 /**
  * Waits until the failed server is back: its fence carried out (a slow BMC's acknowledged off
  * happens seconds after a takeover that did not wait for it, with the `isolated` and `lease`
- * gates), powered on again by the new primary, its agent started, and the cluster's roles
- * settled. Without the first condition the next round would begin with that off still to come.
+ * gates), powered on again by the new primary, its agent through boot into a role, and the
+ * cluster's roles settled. Without the first condition the next round would begin with that
+ * off still to come; without the third it could begin while the agent is still starting
+ * (seconds on a loaded machine), and under the `lease` gate a crash then leaves the monitor
+ * one voter of three: it is refused the lease, rightly, and the round measures nothing.
  */
-export async function waitBack(lab: Lab, name: string, what: string): Promise<void> {
+export async function waitBack(lab: Lab, name: string, what: string, sinceUs: number): Promise<void> {
   await lab.waitFor(
     async () => {
       if (lab.bmcPower.offPending(name) || !lab.isPowered(name) || lab.get(name).agent === null) return false;
+      if (!settledSincePowerOn(lab, name, sinceUs)) return false;
       return (await roles(lab)) !== null;
     },
     30_000,
     `${what}: ${name} back`,
+  );
+}
+
+/** Roles an agent settles in after boot (every other phase is on the way to one). */
+const SETTLED = new Set(['spare', 'monitor', 'primary']);
+
+/**
+ * True when `name`'s agent has reached a settled role since its last power on after
+ * `sinceUs`, from its own log; true at once when it was not powered on again since then.
+ */
+export function settledSincePowerOn(lab: Lab, name: string, sinceUs: number): boolean {
+  const on = lab.powerLog.filter((p) => p.server === name && p.on && p.requestedUs >= sinceUs).at(-1);
+  if (on === undefined) return true;
+  return agentLog(lab, name).some(
+    (l) => l.atUs >= on.doneUs && l.event === 'transition' && SETTLED.has(String(l['to'])),
   );
 }
 
@@ -172,7 +191,7 @@ export async function measureFailover(
     // Undo what the fault left, then let the old primary come back (the new primary powers
     // it on) before the next round.
     await undoFault(lab, before.primary, fault);
-    await waitBack(lab, before.primary, `round ${round}`);
+    await waitBack(lab, before.primary, `round ${round}`, crashUs);
   }
   return { rounds: results, falseAlarms: unexpected };
 }
