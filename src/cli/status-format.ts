@@ -14,6 +14,7 @@ export function formatStatus(s: AgentStatus): string {
     `probe send jitter µs: median ${us(s.probeJitterUs.median)} p99 ${us(s.probeJitterUs.p99)} max ${us(s.probeJitterUs.max)}`,
     `sync: ${s.sync.requested} requested, ${s.sync.completed} done, ${s.sync.failed} failed${s.sync.lastOkAtMs === null ? '' : `; last ok ${new Date(s.sync.lastOkAtMs).toISOString()} (lag ${s.sync.lagMs} ms, ${s.sync.lastFiles} files, ${s.sync.lastBytes} bytes)`}${s.sync.lastError === null ? '' : `; last error: ${s.sync.lastError}`}${s.sync.serving ? '; serving' : ''}`,
     ...peerLines(s),
+    ...leaseLines(s),
     ...(s.fenceHistory.length === 0
       ? ['fence history: none']
       : ['fence history:', ...s.fenceHistory.map((a) => `  ${formatAttempt(a)}`)]),
@@ -42,5 +43,23 @@ function peerLines(s: AgentStatus): string[] {
       (m) =>
         `  ${m.node}: ${path('lan', m.lan)}, ${path('mgmt', m.mgmt)}; says ${m.phase ?? '-'} (role ${m.role ?? '-'}, epoch ${m.epoch ?? '-'})${m.holdsPrimary ? ' holds primary' : ''}${m.holdsMonitor ? ' holds monitor' : ''}`,
     ),
+  ];
+}
+
+/** The lease gate's service (only with `fencing.gate: lease`): this server as holder and voter. */
+function leaseLines(s: AgentStatus): string[] {
+  const l = s.lease;
+  if (l === null) return [];
+  const h = l.holder;
+  const holder =
+    h === null
+      ? 'no lease of its own'
+      : `${h.held ? 'holds' : 'claims'} the lease at epoch ${h.epoch}${h.msLeft === null ? '' : `, ${h.msLeft} ms left`}`;
+  const v = l.voter;
+  const voter = `${v.promisedTo === null ? 'promised to nobody' : `promised to ${v.promisedTo} for ${v.promiseMsLeft ?? 0} ms`}${v.quietMsLeft > 0 ? `, quiet ${v.quietMsLeft} ms more after its start` : ''}`;
+  const late =
+    l.lateRequests === 0 ? 'no request late' : `${l.lateRequests} requests late (worst ${l.worstLateMs ?? 0} ms)`;
+  return [
+    `lease: ${holder}; ${late}; as voter ${voter}, ${l.grantsSent} grants and ${l.refusalsSent} refusals sent, ${l.dropped} frames dropped`,
   ];
 }

@@ -41,10 +41,19 @@ export interface LeaseServiceOptions {
   onVote?: (from: string, epoch: number, vote: Vote) => void;
 }
 
+/** One request round of this server's own lease, as sent. */
+interface SentRound extends HolderRound {
+  grants: Set<string>;
+  /** How long after it was due this round went out: this server's event loop held it. */
+  lateUs: number;
+}
+
 interface Holding {
   epoch: number;
   seq: number;
-  rounds: Map<number, HolderRound>;
+  rounds: Map<number, SentRound>;
+  /** When the next round is due (null before the first). */
+  dueUs: number | null;
   untilUs: number | null;
   held: boolean;
   renew: Cancel | null;
@@ -57,12 +66,19 @@ const CLAIM_RETRY_US = 1000;
 /** Rounds kept for late grants: a grant older than a lease is worth nothing anyway. */
 const ROUNDS_KEPT = 64;
 
+/** At most one `lease-request-late` warning this often (the count goes on in status). */
+const LATE_WARN_EVERY_US = 1_000_000;
+
 export interface LeaseStatus {
   voter: { highestEpoch: number; promisedTo: string | null; promiseMsLeft: number | null; quietMsLeft: number };
   holder: { epoch: number; held: boolean; msLeft: number | null } | null;
   grantsSent: number;
   refusalsSent: number;
   dropped: number;
+  /** Rounds of this server's own lease that went out more than a renewal period late. */
+  lateRequests: number;
+  /** The latest of them, in ms (null: none since start). */
+  worstLateMs: number | null;
 }
 
 export class LeaseService {
@@ -83,7 +99,10 @@ export class LeaseService {
   private readonly voters: number;
   private counter = 0;
   private stopped = false;
-  private readonly counts = { grantsSent: 0, refusalsSent: 0, dropped: 0 };
+  private readonly counts = { grantsSent: 0, refusalsSent: 0, dropped: 0, lateRequests: 0 };
+  private worstLateUs: number | null = null;
+  private lateWarnedUs: number | null = null;
+  private lateUnwarned = 0;
 
   constructor(private readonly o: LeaseServiceOptions) {
     this.voter = { startedUs: o.clock.nowUs(), highestEpoch: 0, promise: null };
@@ -111,7 +130,16 @@ export class LeaseService {
     if (this.holding !== null && this.holding.epoch === epoch) return;
     this.cancelHolding();
     this.unreleased = null;
-    this.holding = { epoch, seq: 0, rounds: new Map(), untilUs: null, held: false, renew: null, expiry: null };
+    this.holding = {
+      epoch,
+      seq: 0,
+      rounds: new Map(),
+      dueUs: null,
+      untilUs: null,
+      held: false,
+      renew: null,
+      expiry: null,
+    };
     this.round();
   }
 
@@ -186,6 +214,7 @@ export class LeaseService {
               msLeft: h.untilUs === null ? null : Math.max(0, Math.ceil((h.untilUs - now) / 1000)),
             },
       ...this.counts,
+      worstLateMs: this.worstLateUs === null ? null : this.worstLateUs / 1000,
     };
   }
 
@@ -194,8 +223,10 @@ export class LeaseService {
     if (h === null || this.stopped) return;
     const nowUs = this.o.clock.nowUs();
     h.seq += 1;
-    const round: HolderRound & { grants: Set<string> } = { seq: h.seq, sentUs: nowUs, grants: new Set() };
+    const lateUs = h.dueUs === null ? 0 : Math.max(0, nowUs - h.dueUs);
+    const round: SentRound = { seq: h.seq, sentUs: nowUs, grants: new Set(), lateUs };
     h.rounds.set(h.seq, round);
+    if (h.held) this.noteLate(h, lateUs, nowUs);
     if (h.rounds.size > ROUNDS_KEPT) h.rounds.delete(h.seq - ROUNDS_KEPT);
     // This server votes for itself by the same rule as for anyone: not while it promised
     // another member (the monitor granted the old primary moments ago).
@@ -209,10 +240,35 @@ export class LeaseService {
     // its promise to the old holder runs, and the first request after that promise ends is
     // granted, so the claim follows the promise's end by at most this period.
     const periodUs = h.held ? this.o.renewUs : Math.min(this.o.renewUs, CLAIM_RETRY_US);
-    h.renew = this.o.clock.at(nowUs + periodUs, () => this.round());
+    h.dueUs = nowUs + periodUs;
+    h.renew = this.o.clock.at(h.dueUs, () => this.round());
   }
 
-  private granted(h: Holding, round: HolderRound & { grants: Set<string> }, voter: string): void {
+  /**
+   * A held lease's request that went out more than a renewal period after it was due: this
+   * server's event loop was held (a stall, a long pause), and a hold longer than L less a
+   * period loses the lease with no fault anywhere else. Warned at most once a second.
+   */
+  private noteLate(h: Holding, lateUs: number, nowUs: number): void {
+    if (lateUs <= this.o.renewUs) return;
+    this.counts.lateRequests += 1;
+    this.worstLateUs = Math.max(this.worstLateUs ?? 0, lateUs);
+    if (this.lateWarnedUs !== null && nowUs - this.lateWarnedUs < LATE_WARN_EVERY_US) {
+      this.lateUnwarned += 1;
+      return;
+    }
+    const more = this.lateUnwarned > 0 ? ` (${this.lateUnwarned} more since the last warning)` : '';
+    this.lateWarnedUs = nowUs;
+    this.lateUnwarned = 0;
+    this.o.log(
+      'warn',
+      'lease-request-late',
+      `the lease request at epoch ${h.epoch} went out ${msText(lateUs)} ms late (due every ${msText(this.o.renewUs)} ms): this agent's event loop was held; a hold of more than ${msText(this.o.timing.durationUs - this.o.renewUs)} ms loses the lease${more}`,
+      { epoch: h.epoch, lateUs },
+    );
+  }
+
+  private granted(h: Holding, round: SentRound, voter: string): void {
     if (round.grants.has(voter)) return;
     round.grants.add(voter);
     const until = leaseAfterGrant(this.o.timing, this.voters, round, h.untilUs);
@@ -239,8 +295,27 @@ export class LeaseService {
     if (this.o.clock.nowUs() < h.untilUs) return;
     const epoch = h.epoch;
     const held = h.held;
+    const why = held ? this.whyLost(h, this.o.clock.nowUs()) : '';
     this.cancelHolding();
-    if (held) this.o.onLost(epoch, `no majority renewed it within ${this.o.timing.durationUs / 1000} ms`);
+    if (held) this.o.onLost(epoch, `no majority renewed it within ${this.o.timing.durationUs / 1000} ms${why}`);
+  }
+
+  /**
+   * What the rounds of the lease's last L say about its loss: this server's own requests
+   * held back by its event loop (the lease ran out with no fault elsewhere), or requests
+   * sent on time that no majority answered (voters down, the LAN, their own stalls).
+   */
+  private whyLost(h: Holding, nowUs: number): string {
+    const until = h.untilUs ?? nowUs;
+    const recent = [...h.rounds.values()].filter((r) => r.sentUs > until - this.o.timing.durationUs);
+    // The round due but not yet sent counts too: a loop held past the lease's end fires this
+    // expiry before (or without) it.
+    const pending = h.dueUs === null ? 0 : Math.max(0, nowUs - h.dueUs);
+    const worst = Math.max(pending, ...recent.map((r) => r.lateUs));
+    const noticed = nowUs - until > this.o.renewUs ? `, noticed ${msText(nowUs - until)} ms after its end` : '';
+    if (worst > this.o.renewUs)
+      return `: this agent's own requests were held up to ${msText(worst)} ms by its event loop${noticed}`;
+    return `: requests went out on time (${recent.length} in its last ${msText(this.o.timing.durationUs)} ms) and no majority answered them${noticed}`;
   }
 
   private cancelHolding(): void {
@@ -301,7 +376,7 @@ export class LeaseService {
   private onGrant(f: LeaseFrame): void {
     const h = this.holding;
     if (h === null || f.epoch !== h.epoch) return;
-    const round = h.rounds.get(f.seq) as (HolderRound & { grants: Set<string> }) | undefined;
+    const round = h.rounds.get(f.seq);
     if (round === undefined) return;
     this.granted(h, round, f.from);
   }
@@ -345,4 +420,9 @@ export class LeaseService {
 /** (epoch, node) of a claim is above another's: by epoch, then by name. */
 function outranks(epoch: number, node: string, otherEpoch: number, other: string): boolean {
   return epoch > otherEpoch || (epoch === otherEpoch && node > other);
+}
+
+/** Microseconds as milliseconds with one decimal. */
+function msText(us: number): string {
+  return (us / 1000).toFixed(1).replace(/\.0$/, '');
 }

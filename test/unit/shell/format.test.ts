@@ -74,6 +74,25 @@ describe('shell output formats', () => {
     expect(formatCliStatus(status)).to.contain('fence history:\n  2026-01-02T03:04:05.000Z b isolation');
   });
 
+  it('hotspare status: a lease line with the holder, late requests and the voter, only under the lease gate', () => {
+    expect(formatCliStatus(fakeStatus('primary'))).to.not.contain('lease:');
+    const status = {
+      ...fakeStatus('primary'),
+      lease: {
+        voter: { highestEpoch: 4, promisedTo: 'a', promiseMsLeft: 21, quietMsLeft: 0 },
+        holder: { epoch: 4, held: true, msLeft: 19 },
+        grantsSent: 0,
+        refusalsSent: 2,
+        dropped: 1,
+        lateRequests: 3,
+        worstLateMs: 14.2,
+      },
+    };
+    expect(formatCliStatus(status)).to.contain(
+      'lease: holds the lease at epoch 4, 19 ms left; 3 requests late (worst 14.2 ms); as voter promised to a for 21 ms, 0 grants and 2 refusals sent, 1 frames dropped\n',
+    );
+  });
+
   it('bmc NODE status: one line for one level; a line per level and the switch port otherwise', () => {
     const one = {
       member: 'b',

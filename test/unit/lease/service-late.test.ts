@@ -1,0 +1,166 @@
+/**
+ * The lease service tells a lease lost to its own event loop from one its voters did not
+ * renew (README "Takeover gates", `lease`): three members' services on a virtual clock, one
+ * member's event loop held (every timer and datagram of it waits until the hold ends).
+ */
+import { expect } from 'chai';
+import type { Cancel, Clock } from '../../../hal/clock/index.js';
+import { VirtualClock } from '../../../hal/clock/sim.js';
+import type { PeerDatagram, PeerPathName, PeerTransport } from '../../../hal/peer/index.js';
+import { LeaseService } from '../../../src/lease/service.js';
+import { PeerKey } from '../../../src/peer/key.js';
+import type { PeerMemberAddresses } from '../../../src/peer/heartbeat.js';
+
+const KEY = PeerKey.fromSecret(Buffer.from('lease late test key of 32 bytes!'));
+const PORT = 7405;
+const MEMBERS: PeerMemberAddresses[] = [
+  { name: 'a', lan: '198.18.0.11', mgmt: null },
+  { name: 'b', lan: '198.18.0.12', mgmt: null },
+  { name: 'c', lan: '198.18.0.13', mgmt: null },
+];
+
+/** One member's view of the shared virtual clock: nothing of it runs while its loop is held. */
+class HeldClock implements Clock {
+  heldUntilUs = 0;
+  constructor(private readonly inner: VirtualClock) {}
+  nowUs(): number {
+    return this.inner.nowUs();
+  }
+  wallMs(): number {
+    return this.inner.wallMs();
+  }
+  at(deadlineUs: number, fn: () => void): Cancel {
+    let cancelled = false;
+    let cancelInner: Cancel = () => undefined;
+    const run = (): void => {
+      if (cancelled) return;
+      if (this.inner.nowUs() < this.heldUntilUs) cancelInner = this.inner.at(this.heldUntilUs, run);
+      else fn();
+    };
+    cancelInner = this.inner.at(deadlineUs, run);
+    return () => {
+      cancelled = true;
+      cancelInner();
+    };
+  }
+}
+
+/** The service LAN: every datagram arrives 100 µs later, unless its sender is cut off. */
+class Lan {
+  readonly listeners = new Map<string, (d: PeerDatagram) => void>();
+  readonly cut = new Set<string>();
+  constructor(private readonly clock: VirtualClock) {}
+  transport(self: string, own: HeldClock): PeerTransport {
+    return {
+      send: (path: PeerPathName, address: string, _port: number, data: Uint8Array) => {
+        if (this.cut.has(self)) return;
+        own.at(this.clock.nowUs(), () => {
+          this.clock.at(this.clock.nowUs() + 100, () => {
+            this.listeners.get(address)?.({ path, from: self, fromPort: PORT, data, receivedUs: this.clock.nowUs() });
+          });
+        });
+      },
+      onDatagram: (listener) => {
+        const address = MEMBERS.find((m) => m.name === self)?.lan ?? '';
+        this.listeners.set(address, (d) => {
+          const from = MEMBERS.find((m) => m.name === d.from)?.lan ?? '';
+          own.at(this.clock.nowUs(), () => listener({ ...d, from, receivedUs: own.nowUs() }));
+        });
+      },
+      bound: () => ['lan'],
+      close: () => undefined,
+    };
+  }
+}
+
+interface Member {
+  clock: HeldClock;
+  service: LeaseService;
+  lost: string[];
+  warnings: string[];
+}
+
+function cluster(): { clock: VirtualClock; lan: Lan; members: Map<string, Member> } {
+  const clock = new VirtualClock();
+  const lan = new Lan(clock);
+  const members = new Map<string, Member>();
+  for (const m of MEMBERS) {
+    const own = new HeldClock(clock);
+    const lost: string[] = [];
+    const warnings: string[] = [];
+    const service = new LeaseService({
+      self: m.name,
+      members: MEMBERS,
+      port: PORT,
+      key: KEY,
+      transport: lan.transport(m.name, own),
+      clock: own,
+      nonce: Buffer.alloc(16, m.name.charCodeAt(0)),
+      timing: { durationUs: 25_000, drift: 0.001, dropUs: 5_000 },
+      renewUs: 5_000,
+      enforcer: null,
+      holdsPrimary: () => false,
+      onHeld: () => undefined,
+      onLost: (_epoch, detail) => lost.push(detail),
+      onYield: () => undefined,
+      log: (level, event, message) => {
+        if (level === 'warn') warnings.push(`${event}: ${message}`);
+      },
+    });
+    members.set(m.name, { clock: own, service, lost, warnings });
+  }
+  return { clock, lan, members };
+}
+
+function member(members: Map<string, Member>, name: string): Member {
+  const m = members.get(name);
+  if (m === undefined) throw new Error(`no member ${name}`);
+  return m;
+}
+
+describe('lease service: a lease lost to its own event loop, or to its voters', () => {
+  async function heldLease(): Promise<ReturnType<typeof cluster> & { a: Member }> {
+    const c = cluster();
+    // Past every voter's quiet period after its start.
+    await c.clock.runFor(100_000);
+    const a = member(c.members, 'a');
+    a.service.acquire(1);
+    await c.clock.runFor(50_000);
+    expect(a.service.status().holder?.held).to.equal(true);
+    return { ...c, a };
+  }
+
+  it('says the agent held its own requests when its loop stalled past the lease', async () => {
+    const { clock, a } = await heldLease();
+    a.clock.heldUntilUs = clock.nowUs() + 40_000;
+    await clock.runFor(60_000);
+    expect(a.lost).to.have.length(1);
+    expect(a.lost[0]).to.match(/this agent's own requests were held up to 3\d(\.\d)? ms by its event loop/);
+    expect(a.warnings.join('\n')).to.match(
+      /lease-request-late: the lease request at epoch 1 went out 3\d(\.\d)? ms late/,
+    );
+    expect(a.service.status().lateRequests).to.equal(1);
+  });
+
+  it('says the requests went out on time when no voter answered them', async () => {
+    const { clock, lan, a } = await heldLease();
+    lan.cut.add('b');
+    lan.cut.add('c');
+    await clock.runFor(60_000);
+    expect(a.lost).to.have.length(1);
+    expect(a.lost[0]).to.match(/requests went out on time \(\d+ in its last 25 ms\) and no majority answered them/);
+    expect(a.warnings).to.deep.equal([]);
+  });
+
+  it('warns of a hold that the lease survived, and counts it', async () => {
+    const { clock, a } = await heldLease();
+    a.clock.heldUntilUs = clock.nowUs() + 12_000;
+    await clock.runFor(60_000);
+    expect(a.lost).to.deep.equal([]);
+    expect(a.warnings).to.have.length(1);
+    expect(a.warnings[0]).to.contain('a hold of more than 20 ms loses the lease');
+    const status = a.service.status();
+    expect(status.lateRequests).to.equal(1);
+    expect(status.worstLateMs).to.be.within(6, 12);
+  });
+});
