@@ -40,10 +40,10 @@ dist/bin/hotspare-arp: hal/nic/hotspare-arp.c
 	gcc -O2 -Wall -Wextra -Werror -o $@ $<
 
 # The lease enforcer: drops the primary address at the lease's deadline from a timerfd, at
-# SCHED_FIFO with its memory locked (hal/lease/hotspare-enforcer.c).
+# SCHED_FIFO with its memory locked, with a watcher thread per CPU (hal/lease/hotspare-enforcer.c).
 dist/bin/hotspare-enforcer: hal/lease/hotspare-enforcer.c
 	@mkdir -p dist/bin
-	gcc -O2 -Wall -Wextra -Werror -o $@ $<
+	gcc -O2 -Wall -Wextra -Werror -pthread -o $@ $<
 
 # The monitor's probe cadence in a native thread (hal/prober/prober.c), an N-API addon like
 # the timer below. Optional the same way: without it `probe.engine: auto` uses the event loop.

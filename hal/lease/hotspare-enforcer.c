@@ -15,6 +15,15 @@
  * `lease.drop_ms` covers a wake-up and a system call. Without the rights for SCHED_FIFO or
  * mlockall it says so on stderr and goes on at normal priority.
  *
+ * A SCHED_FIFO thread still needs the CPU it is woken on, and its timer fires on the CPU
+ * that armed it: a CPU held elsewhere (interrupts off, a higher SCHED_FIFO task, a virtual CPU
+ * its host does not run, or a kernel that does not preempt a long system call) delays it
+ * while another CPU is free. The lab saw the enforcer 41 and 82 ms late that way. So besides
+ * the main thread, one watcher thread per CPU it may run on, pinned there, waits for the same
+ * deadline on a timerfd it arms itself, on its own CPU; the first to run deletes the address
+ * (under one mutex; the others find the deadline gone). A deadline is late only when every
+ * CPU is held.
+ *
  * Same protocol as enforcer-main.ts, so hal/lease/linux.ts can run either.
  */
 #define _GNU_SOURCE
@@ -24,12 +33,14 @@
 #include <linux/rtnetlink.h>
 #include <net/if.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -43,7 +54,14 @@
 static const char *iface;
 static struct in_addr address;
 static int prefix;
-static int64_t deadline_us = -1; /* -1: disarmed */
+static int64_t deadline_us = -1; /* -1: disarmed; read and written under `lock` */
+/* The deadline, the deletion and stdout are shared by the main thread and the watchers. */
+static pthread_mutex_t lock;
+
+#define MAX_WATCHERS 256
+/* Per watcher: its eventfd, poked when a deadline comes earlier than the one before it. */
+static int watcher_pokes[MAX_WATCHERS];
+static int watchers;
 
 static int64_t now_us(void) {
   struct timespec ts;
@@ -136,7 +154,7 @@ static void arm(int tfd) {
   }
 }
 
-/* The deadline has come (or the enforcer is told to end while armed): drop the address. */
+/* The deadline has come (or the enforcer is told to end while armed): drop the address. Under `lock`. */
 static void fire(void) {
   if (deadline_us < 0) return;
   int64_t late = now_us() - deadline_us;
@@ -163,6 +181,114 @@ static void handle_line(const char *line) {
   fprintf(stderr, "hotspare lease enforcer: ignoring \"%.40s\"\n", line);
 }
 
+/*
+ * Arms the main thread's timer for the current deadline and tells the watchers of one that
+ * comes earlier than `before` (or after none): a later one they find when their timer for
+ * the earlier one fires, so renewals, which only move it later, wake nobody. Under `lock`.
+ */
+static void arm_all(int tfd, int64_t before) {
+  arm(tfd);
+  if (deadline_us < 0 || (before >= 0 && deadline_us >= before)) return;
+  uint64_t one = 1;
+  for (int i = 0; i < watchers; i++)
+    if (write(watcher_pokes[i], &one, sizeof one) < 0 && errno != EAGAIN)
+      fprintf(stderr, "hotspare-enforcer: watcher eventfd write: %s\n", strerror(errno));
+}
+
+struct watcher {
+  int timer;
+  int poke;
+};
+
+/*
+ * A watcher: sleeps on its own timerfd, armed from its own CPU (a timer fires on the CPU that
+ * armed it), wakes at its deadline or when poked, fires a deadline that has come and re-arms
+ * for the current one.
+ */
+static void *watch(void *arg) {
+  const struct watcher *w = arg;
+  int64_t armed_for = -1;
+  for (;;) {
+    struct pollfd fds[2] = {{.fd = w->timer, .events = POLLIN}, {.fd = w->poke, .events = POLLIN}};
+    if (poll(fds, 2, -1) < 0 && errno != EINTR) {
+      fprintf(stderr, "hotspare-enforcer: watcher poll: %s\n", strerror(errno));
+      return NULL;
+    }
+    uint64_t count;
+    if ((fds[0].revents & POLLIN) && read(w->timer, &count, sizeof count) < 0 && errno != EAGAIN)
+      fprintf(stderr, "hotspare-enforcer: watcher timerfd read: %s\n", strerror(errno));
+    if ((fds[1].revents & POLLIN) && read(w->poke, &count, sizeof count) < 0 && errno != EAGAIN)
+      fprintf(stderr, "hotspare-enforcer: watcher eventfd read: %s\n", strerror(errno));
+    pthread_mutex_lock(&lock);
+    if (deadline_us >= 0 && now_us() >= deadline_us) fire();
+    int64_t current = deadline_us;
+    pthread_mutex_unlock(&lock);
+    if (current != armed_for) {
+      struct itimerspec spec;
+      memset(&spec, 0, sizeof spec);
+      if (current >= 0) {
+        spec.it_value.tv_sec = current / 1000000;
+        spec.it_value.tv_nsec = (current % 1000000) * 1000;
+        if (spec.it_value.tv_sec == 0 && spec.it_value.tv_nsec == 0) spec.it_value.tv_nsec = 1;
+      }
+      if (timerfd_settime(w->timer, TFD_TIMER_ABSTIME, &spec, NULL) != 0)
+        fprintf(stderr, "hotspare-enforcer: watcher timerfd_settime: %s\n", strerror(errno));
+      armed_for = current;
+    }
+  }
+}
+
+/*
+ * Starts one watcher per CPU in this process's affinity mask, pinned there, at SCHED_FIFO
+ * when allowed (else at normal priority: still one per CPU). Returns how many started.
+ */
+static int start_watchers(int fifo) {
+  cpu_set_t allowed;
+  if (sched_getaffinity(0, sizeof allowed, &allowed) != 0) {
+    fprintf(stderr, "hotspare-enforcer: sched_getaffinity: %s; no watcher threads\n", strerror(errno));
+    return 0;
+  }
+  static struct watcher each[MAX_WATCHERS];
+  int started = 0;
+  for (int cpu = 0; cpu < CPU_SETSIZE && started < MAX_WATCHERS; cpu++) {
+    if (!CPU_ISSET(cpu, &allowed)) continue;
+    int fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
+    int poke = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (fd < 0 || poke < 0) {
+      fprintf(stderr, "hotspare-enforcer: watcher %s: %s\n", fd < 0 ? "timerfd_create" : "eventfd", strerror(errno));
+      if (fd >= 0) close(fd);
+      if (poke >= 0) close(poke);
+      break;
+    }
+    each[started] = (struct watcher){.timer = fd, .poke = poke};
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(cpu, &one);
+    pthread_attr_setaffinity_np(&attr, sizeof one, &one);
+    if (fifo) {
+      struct sched_param param = {.sched_priority = FIFO_PRIORITY};
+      pthread_attr_setinheritsched(&attr, PTHREAD_EXPLICIT_SCHED);
+      pthread_attr_setschedpolicy(&attr, SCHED_FIFO);
+      pthread_attr_setschedparam(&attr, &param);
+    }
+    pthread_t thread;
+    int rc = pthread_create(&thread, &attr, watch, &each[started]);
+    pthread_attr_destroy(&attr);
+    if (rc != 0) {
+      fprintf(stderr, "hotspare-enforcer: watcher thread on CPU %d: %s\n", cpu, strerror(rc));
+      close(fd);
+      close(poke);
+      continue;
+    }
+    pthread_detach(thread);
+    watcher_pokes[started] = poke;
+    started++;
+  }
+  return started;
+}
+
 int main(int argc, char **argv) {
   if (argc != 3 || parse_cidr(argv[2]) != 0) {
     fprintf(stderr, "usage: hotspare-enforcer IFACE CIDR (an IPv4 address with its prefix length)\n");
@@ -172,9 +298,14 @@ int main(int argc, char **argv) {
   if (mlockall(MCL_CURRENT | MCL_FUTURE) != 0)
     fprintf(stderr, "hotspare-enforcer: mlockall: %s; going on with memory that may be paged out\n", strerror(errno));
   struct sched_param param = {.sched_priority = FIFO_PRIORITY};
-  if (sched_setscheduler(0, SCHED_FIFO | SCHED_RESET_ON_FORK, &param) != 0)
+  int fifo = sched_setscheduler(0, SCHED_FIFO | SCHED_RESET_ON_FORK, &param) == 0;
+  if (!fifo)
     fprintf(stderr, "hotspare-enforcer: SCHED_FIFO %d: %s; going on at normal priority\n", FIFO_PRIORITY,
             strerror(errno));
+  pthread_mutexattr_t mutex_attr;
+  pthread_mutexattr_init(&mutex_attr);
+  pthread_mutexattr_setprotocol(&mutex_attr, PTHREAD_PRIO_INHERIT);
+  pthread_mutex_init(&lock, &mutex_attr);
 
   sigset_t mask;
   sigemptyset(&mask);
@@ -188,6 +319,9 @@ int main(int argc, char **argv) {
     fprintf(stderr, "hotspare-enforcer: %s: %s\n", sfd < 0 ? "signalfd" : "timerfd_create", strerror(errno));
     return 1;
   }
+  /* Started after the signals are blocked: the watchers inherit the mask, so a signal is
+   * the main thread's to take. */
+  watchers = start_watchers(fifo);
 
   char buffer[4096];
   size_t used = 0;
@@ -205,6 +339,7 @@ int main(int argc, char **argv) {
     }
     if (fds[2].revents & POLLIN) {
       /* Asked to end: it can no longer enforce an armed deadline, so the address goes now. */
+      pthread_mutex_lock(&lock);
       fire();
       return 0;
     }
@@ -213,8 +348,11 @@ int main(int argc, char **argv) {
       if (read(tfd, &expirations, sizeof expirations) < 0 && errno != EAGAIN) {
         fprintf(stderr, "hotspare-enforcer: timerfd read: %s\n", strerror(errno));
       }
+      pthread_mutex_lock(&lock);
       if (deadline_us >= 0 && now_us() >= deadline_us) fire();
-      if (!input_open && deadline_us < 0) return 0;
+      int done = !input_open && deadline_us < 0;
+      pthread_mutex_unlock(&lock);
+      if (done) return 0;
     }
     if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) {
       ssize_t got = read(STDIN_FILENO, buffer + used, sizeof buffer - 1 - used);
@@ -222,11 +360,16 @@ int main(int argc, char **argv) {
         if (got < 0 && errno == EINTR) continue;
         /* The agent is gone: the armed deadline still fires, then the enforcer ends. */
         input_open = 0;
-        if (deadline_us < 0) return 0;
+        pthread_mutex_lock(&lock);
+        int done = deadline_us < 0;
+        pthread_mutex_unlock(&lock);
+        if (done) return 0;
         continue;
       }
       used += (size_t)got;
       buffer[used] = '\0';
+      pthread_mutex_lock(&lock);
+      int64_t before = deadline_us;
       char *start = buffer;
       char *nl;
       while ((nl = strchr(start, '\n')) != NULL) {
@@ -242,7 +385,8 @@ int main(int argc, char **argv) {
       memmove(buffer, start, used);
       /* A line longer than the buffer is nobody's protocol: drop it. */
       if (used == sizeof buffer - 1) used = 0;
-      arm(tfd);
+      arm_all(tfd, before);
+      pthread_mutex_unlock(&lock);
     }
   }
 }

@@ -7,9 +7,10 @@
 import { expect } from 'chai';
 import { spawn } from 'node:child_process';
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { LinuxLeaseEnforcer, NATIVE_ENFORCER, NODE_ENFORCER } from '../../../hal/lease/linux.js';
-import { describeIfAvailable } from '../../fixtures/prerequisites.js';
+import { describeIfAvailable, itIfAvailable } from '../../fixtures/prerequisites.js';
 import { createVethLan, deleteNamespaces, ipIn, netnsUnavailable } from './fixtures/netns.js';
 import type { VethLan } from './fixtures/netns.js';
 import { stopChild } from '../../fixtures/processes.js';
@@ -23,6 +24,8 @@ const ENFORCERS: Array<{ name: string; argv: string[]; missing: string | null }>
   { name: 'Node', argv: [process.execPath, NODE_ENFORCER], missing: null },
 ];
 const ADDRESS = '198.18.205.10/24';
+/** How long the spinner of the held-CPU test keeps CPU 0 (from before the deadline to after it). */
+const SPIN_US = 600_000;
 
 const nowUs = (): number => Number(process.hrtime.bigint() / 1000n);
 
@@ -37,6 +40,19 @@ async function waitFor(
     if (Date.now() - start > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
+}
+
+/** Runs a command to its end; rejects on a failure, with its stderr. */
+function run(command: string, args: string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (c: Buffer) => (err += c.toString('utf8')));
+    child.on('error', reject);
+    child.on('exit', (code) =>
+      code === 0 ? resolve() : reject(new Error(`${command} ${args.join(' ')}: ${code}: ${err}`)),
+    );
+  });
 }
 
 async function holds(ns: string, iface: string): Promise<boolean> {
@@ -139,6 +155,61 @@ ready?
           expect(Number(locked?.[1]), `stderr: ${err}`).to.be.above(0);
           e.child.stdin.end();
         });
+
+      if (variant.name === 'compiled')
+        itIfAvailable(
+          'fires on time while the CPU of its main thread is held (a watcher thread on another CPU deletes the address)',
+          availableParallelism() >= 2 ? null : 'two CPUs',
+          async () => {
+            const l = lan as VethLan;
+            await ipIn(l.a, ['addr', 'add', ADDRESS, 'dev', l.ifA]);
+            const e = enforcer(l);
+            let err = '';
+            e.child.stderr.on('data', (c: Buffer) => (err += c.toString('utf8')));
+            e.child.stdin.write('ready?\n');
+            await waitFor(() => err.includes('ignoring'), 5000, 'the enforcer reading its input');
+            const pid = e.child.pid ?? 0;
+            expect(readdirSync(`/proc/${pid}/task`).length, 'a watcher per CPU besides the main thread').to.equal(
+              1 + availableParallelism(),
+            );
+            // The main thread alone pinned to CPU 0, where a higher SCHED_FIFO spinner then keeps
+            // it from running across the deadline: only a watcher on another CPU can be on time.
+            // The hold is read first (the line after it answered), as the main thread reads input.
+            await run('taskset', ['-p', '-c', '0', String(pid)]);
+            const deadline = nowUs() + 300_000;
+            e.child.stdin.write(`hold ${deadline}\nread?\n`);
+            await waitFor(() => err.includes('"read?"'), 5000, 'the enforcer reading the hold');
+            // The spinner ends by itself (bash's own clock, no helper process: a helper on CPU 0
+            // would wait behind it), about 300 ms after the deadline.
+            const spinner = spawn(
+              'chrt',
+              [
+                '-f',
+                '50',
+                'taskset',
+                '-c',
+                '0',
+                'bash',
+                '-c',
+                `end=$((\${EPOCHREALTIME/./}+${SPIN_US})); while (( \${EPOCHREALTIME/./} < end )); do :; done`,
+              ],
+              { stdio: 'ignore' },
+            );
+            const spinning = new Promise<void>((resolve) => spinner.on('exit', () => resolve()));
+            await waitFor(
+              () => readFileSync(`/proc/${spinner.pid ?? 0}/cmdline`, 'utf8').startsWith('bash'),
+              5000,
+              'the spinner',
+            );
+            expect(nowUs(), 'the spinner holds CPU 0 before the deadline').to.be.below(deadline);
+            await waitFor(() => /expired \d+/.test(e.out()), 5000, 'the deadline to fire');
+            const late = Number(/expired (\d+)/.exec(e.out())?.[1]);
+            await spinning;
+            expect(late, 'µs late').to.be.below(100_000);
+            expect(await holds(l.a, l.ifA)).to.equal(false);
+            e.child.stdin.end();
+          },
+        );
 
       it('the driver: an enforcer killed while armed (SIGKILL) is started again with the deadline, which still fires', async () => {
         const l = lan as VethLan;
