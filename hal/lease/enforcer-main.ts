@@ -1,7 +1,7 @@
 /**
  * The lease enforcer process: `node enforcer-main.js IFACE CIDR`. Reads `hold US` (a
  * deadline on CLOCK_MONOTONIC, in microseconds) and `disarm` lines on stdin; at the deadline
- * it removes CIDR from IFACE with `ip -4 addr del` and prints `expired LATE_US`. It is a
+ * it removes CIDR from IFACE with `ip -4 addr del` and prints `expired LATE_US DEADLINE_US`. It is a
  * process of its own so that a hung agent (SIGSTOP, a stalled event loop) cannot keep the
  * address past its lease; when its stdin closes (the agent died) the armed deadline still
  * fires, then it exits. SIGTERM, SIGINT or SIGHUP while armed: the address goes at once.
@@ -36,11 +36,12 @@ function fire(): void {
   if (deadlineUs === null) return;
   // setTimeout may wake a little early on a millisecond boundary: wait out the rest.
   if (nowUs() < deadlineUs) return arm();
-  const late = nowUs() - deadlineUs;
+  const deadline = deadlineUs;
+  const late = nowUs() - deadline;
   deadlineUs = null;
   const r = spawnSync('ip', ['-4', 'addr', 'del', cidr ?? '', 'dev', iface ?? ''], { encoding: 'utf8' });
   // Exit status 2 with "Cannot assign requested address": it was not there; nothing to drop.
-  if (r.status === 0) process.stdout.write(`expired ${late}\n`);
+  if (r.status === 0) process.stdout.write(`expired ${late} ${deadline}\n`);
   if (closed) process.exit(0);
 }
 

@@ -3,7 +3,7 @@
  *
  * Reads lines on stdin: `hold US` (a deadline on CLOCK_MONOTONIC, in microseconds) and
  * `disarm`. At the deadline it deletes the IPv4 address CIDR from IFACE through rtnetlink
- * and prints `expired LATE_US`. It is a process of its own so that a hung agent (SIGSTOP, a
+ * and prints `expired LATE_US DEADLINE_US` (the deadline it enforced). It is a process of its own so that a hung agent (SIGSTOP, a
  * stalled event loop) cannot keep the address past its lease; when stdin closes (the agent
  * died) the armed deadline still fires, then it exits. SIGTERM, SIGINT or SIGHUP while
  * armed: the address goes at once.
@@ -157,10 +157,11 @@ static void arm(int tfd) {
 /* The deadline has come (or the enforcer is told to end while armed): drop the address. Under `lock`. */
 static void fire(void) {
   if (deadline_us < 0) return;
-  int64_t late = now_us() - deadline_us;
+  int64_t deadline = deadline_us;
+  int64_t late = now_us() - deadline;
   deadline_us = -1;
   if (delete_address() == 1) {
-    printf("expired %lld\n", (long long)(late < 0 ? 0 : late));
+    printf("expired %lld %lld\n", (long long)(late < 0 ? 0 : late), (long long)deadline);
     fflush(stdout);
   }
 }

@@ -9,13 +9,14 @@
  *   the deadline. A deadline never moves earlier by accident: each call sets it as given.
  * - `disarm()`: no deadline (the agent gave the lease up and removes the address itself).
  * - If the agent stops talking to it (killed, hung), the last deadline still fires.
- * - `onExpired` hears each deletion the enforcer made, with how late it was.
+ * - `onExpired` hears each deletion the enforcer made, with how late it was and the deadline
+ *   it enforced (null when the enforcer does not say).
  * - `close()`: the agent is going away: no more listeners, but a deadline still armed still
  *   fires (an agent that ends holding the address must not keep it past its lease).
  */
 export interface LeaseEnforcer {
   hold(untilUs: number): void;
   disarm(): void;
-  onExpired(listener: (lateUs: number) => void): void;
+  onExpired(listener: (lateUs: number, deadlineUs: number | null) => void): void;
   close(): void;
 }

@@ -32,7 +32,7 @@ const RESPAWN_GAP_MS = 1000;
  */
 export class LinuxLeaseEnforcer implements LeaseEnforcer {
   private child: ChildProcess;
-  private readonly listeners: Array<(lateUs: number) => void> = [];
+  private readonly listeners: Array<(lateUs: number, deadlineUs: number | null) => void> = [];
   /** The last command sent (`hold US` or `disarm`), for an enforcer started again. */
   private last: string | null = null;
   private closed = false;
@@ -64,7 +64,7 @@ export class LinuxLeaseEnforcer implements LeaseEnforcer {
     this.send('disarm');
   }
 
-  onExpired(listener: (lateUs: number) => void): void {
+  onExpired(listener: (lateUs: number, deadlineUs: number | null) => void): void {
     this.listeners.push(listener);
   }
 
@@ -111,8 +111,9 @@ export class LinuxLeaseEnforcer implements LeaseEnforcer {
     child.stdout?.setEncoding('utf8');
     child.stdout?.on('data', (chunk: string) => {
       for (const line of chunk.split('\n')) {
-        const m = /^expired (\d+)$/.exec(line.trim());
-        if (m !== null) for (const l of [...this.listeners]) l(Number(m[1]));
+        // `expired LATE_US DEADLINE_US`; an enforcer of before the deadline was added says only LATE_US.
+        const m = /^expired (\d+)(?: (\d+))?$/.exec(line.trim());
+        if (m !== null) for (const l of [...this.listeners]) l(Number(m[1]), m[2] === undefined ? null : Number(m[2]));
       }
     });
     child.stderr?.on('data', (chunk: Buffer) => this.onError(chunk.toString('utf8').trim()));

@@ -10,7 +10,7 @@ import type { LeaseEnforcer } from './index.js';
  */
 export class SimLeaseEnforcer implements LeaseEnforcer {
   private timer: Cancel | null = null;
-  private readonly listeners: Array<(lateUs: number) => void> = [];
+  private readonly listeners: Array<(lateUs: number, deadlineUs: number | null) => void> = [];
   private readonly life: number;
 
   constructor(
@@ -29,7 +29,7 @@ export class SimLeaseEnforcer implements LeaseEnforcer {
       if (this.host.life !== this.life || !this.host.powered) return;
       if (!this.host.addresses.delete(this.ip)) return;
       const lateUs = this.clock.nowUs() - untilUs;
-      for (const listener of [...this.listeners]) this.host.deliver(this.life, () => listener(lateUs));
+      for (const listener of [...this.listeners]) this.host.deliver(this.life, () => listener(lateUs, untilUs));
     });
   }
 
@@ -38,7 +38,7 @@ export class SimLeaseEnforcer implements LeaseEnforcer {
     this.timer = null;
   }
 
-  onExpired(listener: (lateUs: number) => void): void {
+  onExpired(listener: (lateUs: number, deadlineUs: number | null) => void): void {
     this.listeners.push(listener);
   }
 

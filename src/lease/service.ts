@@ -54,6 +54,8 @@ interface Holding {
   rounds: Map<number, SentRound>;
   /** When the next round is due (null before the first). */
   dueUs: number | null;
+  /** The first deadline given to the enforcer for this lease (null: none yet). */
+  firstDeadlineUs: number | null;
   untilUs: number | null;
   held: boolean;
   renew: Cancel | null;
@@ -112,15 +114,33 @@ export class LeaseService {
       if (m.lan !== null) this.byAddress.set(`lan/${m.lan}`, m.name);
     }
     o.transport.onDatagram((d) => this.receive(d));
-    o.enforcer?.onExpired((lateUs) =>
-      o.log(
-        'error',
-        'lease-enforced',
-        `the enforcer removed the primary address ${(lateUs / 1000).toFixed(1)} ms after the lease ran out`,
-        {
-          lateUs,
-        },
-      ),
+    o.enforcer?.onExpired((lateUs, deadlineUs) => this.enforced(lateUs, deadlineUs));
+  }
+
+  /**
+   * The enforcer removed the primary address at a deadline it was given. A lease this server
+   * still holds by its own reckoning is lost with it: a renewal granted just before that
+   * deadline, whose later deadline had not reached the enforcer, leaves the agent renewing a
+   * lease for an address that is gone, and the voters' promises to it would keep the monitor
+   * from claiming until this server is powered off. A deadline of before this lease's first
+   * (an earlier lease's, heard late) changes nothing.
+   */
+  private enforced(lateUs: number, deadlineUs: number | null): void {
+    this.o.log(
+      'error',
+      'lease-enforced',
+      `the enforcer removed the primary address ${(lateUs / 1000).toFixed(1)} ms after the lease ran out`,
+      { lateUs, ...(deadlineUs === null ? {} : { deadlineUs }) },
+    );
+    const h = this.holding;
+    if (h === null || !h.held) return;
+    // The enforcer is told whole microseconds (hal/lease/linux.ts rounds): compare to 1 µs.
+    if (deadlineUs !== null && (h.firstDeadlineUs === null || deadlineUs < h.firstDeadlineUs - 1)) return;
+    const why = this.whyLost(h, this.o.clock.nowUs());
+    this.cancelHolding();
+    this.o.onLost(
+      h.epoch,
+      `the enforcer removed the primary address at the lease's deadline before a renewal reached it${why}`,
     );
   }
 
@@ -135,6 +155,7 @@ export class LeaseService {
       seq: 0,
       rounds: new Map(),
       dueUs: null,
+      firstDeadlineUs: null,
       untilUs: null,
       held: false,
       renew: null,
@@ -276,6 +297,7 @@ export class LeaseService {
     const nowUs = this.o.clock.nowUs();
     if (until <= nowUs) return; // a grant that came back after its lease would have ended
     h.untilUs = until;
+    h.firstDeadlineUs ??= until;
     this.lastUntilUs = until;
     this.o.enforcer?.hold(until);
     h.expiry?.();

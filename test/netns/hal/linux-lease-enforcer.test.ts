@@ -106,6 +106,7 @@ for (const variant of ENFORCERS)
         expect(await holds(l.a, l.ifA)).to.equal(false);
         const late = Number(/expired (\d+)/.exec(e.out())?.[1]);
         expect(late).to.be.at.least(0);
+        expect(e.out(), 'the deadline it enforced').to.match(new RegExp(`^expired \\d+ ${deadline + 200_000}$`, 'm'));
         e.child.stdin.end();
       });
 

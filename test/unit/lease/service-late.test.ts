@@ -6,6 +6,7 @@
 import { expect } from 'chai';
 import type { Cancel, Clock } from '../../../hal/clock/index.js';
 import { VirtualClock } from '../../../hal/clock/sim.js';
+import type { LeaseEnforcer } from '../../../hal/lease/index.js';
 import type { PeerDatagram, PeerPathName, PeerTransport } from '../../../hal/peer/index.js';
 import { LeaseService } from '../../../src/lease/service.js';
 import { PeerKey } from '../../../src/peer/key.js';
@@ -73,8 +74,26 @@ class Lan {
   }
 }
 
+/** An enforcer that only records: the test says when it "removed" the address. */
+class RecordingEnforcer implements LeaseEnforcer {
+  readonly holds: number[] = [];
+  private readonly listeners: Array<(lateUs: number, deadlineUs: number | null) => void> = [];
+  hold(untilUs: number): void {
+    this.holds.push(Math.round(untilUs));
+  }
+  disarm(): void {}
+  onExpired(listener: (lateUs: number, deadlineUs: number | null) => void): void {
+    this.listeners.push(listener);
+  }
+  close(): void {}
+  expire(lateUs: number, deadlineUs: number | null): void {
+    for (const l of this.listeners) l(lateUs, deadlineUs);
+  }
+}
+
 interface Member {
   clock: HeldClock;
+  enforcer: RecordingEnforcer;
   service: LeaseService;
   lost: string[];
   warnings: string[];
@@ -88,6 +107,7 @@ function cluster(): { clock: VirtualClock; lan: Lan; members: Map<string, Member
     const own = new HeldClock(clock);
     const lost: string[] = [];
     const warnings: string[] = [];
+    const enforcer = new RecordingEnforcer();
     const service = new LeaseService({
       self: m.name,
       members: MEMBERS,
@@ -98,7 +118,7 @@ function cluster(): { clock: VirtualClock; lan: Lan; members: Map<string, Member
       nonce: Buffer.alloc(16, m.name.charCodeAt(0)),
       timing: { durationUs: 25_000, drift: 0.001, dropUs: 5_000 },
       renewUs: 5_000,
-      enforcer: null,
+      enforcer,
       holdsPrimary: () => false,
       onHeld: () => undefined,
       onLost: (_epoch, detail) => lost.push(detail),
@@ -107,7 +127,7 @@ function cluster(): { clock: VirtualClock; lan: Lan; members: Map<string, Member
         if (level === 'warn') warnings.push(`${event}: ${message}`);
       },
     });
-    members.set(m.name, { clock: own, service, lost, warnings });
+    members.set(m.name, { clock: own, enforcer, service, lost, warnings });
   }
   return { clock, lan, members };
 }
@@ -162,5 +182,28 @@ describe('lease service: a lease lost to its own event loop, or to its voters', 
     const status = a.service.status();
     expect(status.lateRequests).to.equal(1);
     expect(status.worstLateMs).to.be.within(6, 12);
+  });
+
+  it('gives the lease up when the enforcer removed the address at one of its deadlines, renewed or not', async () => {
+    const { clock, a } = await heldLease();
+    // A renewal granted just before the deadline the enforcer had: the agent's lease runs on.
+    const enforcedDeadline = a.enforcer.holds.at(-3) ?? 0;
+    a.enforcer.expire(400, enforcedDeadline);
+    expect(a.lost).to.have.length(1);
+    expect(a.lost[0]).to.match(
+      /^the enforcer removed the primary address at the lease's deadline before a renewal reached it: /,
+    );
+    expect(a.service.status().holder).to.equal(null);
+    await clock.runFor(10_000);
+    expect(a.lost, 'once').to.have.length(1);
+  });
+
+  it("ignores the enforcer removing an address at an earlier lease's deadline", async () => {
+    const { clock, a } = await heldLease();
+    const first = a.enforcer.holds[0] ?? 0;
+    a.enforcer.expire(400, first - 50_000);
+    await clock.runFor(10_000);
+    expect(a.lost).to.deep.equal([]);
+    expect(a.service.status().holder?.held).to.equal(true);
   });
 });
