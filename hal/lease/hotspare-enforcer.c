@@ -139,16 +139,22 @@ static int delete_address(void) {
   return result;
 }
 
-static void arm(int tfd) {
+/* Sets the timerfd for the absolute deadline (-1: disarmed); 0 on success. */
+static int set_timer(int tfd, int64_t deadline) {
   struct itimerspec spec;
   memset(&spec, 0, sizeof spec);
-  if (deadline_us >= 0) {
+  if (deadline >= 0) {
     /* A zero it_value disarms: a deadline at 0 is set 1 ns later instead. */
-    spec.it_value.tv_sec = deadline_us / 1000000;
-    spec.it_value.tv_nsec = (deadline_us % 1000000) * 1000;
+    spec.it_value.tv_sec = deadline / 1000000;
+    spec.it_value.tv_nsec = (deadline % 1000000) * 1000;
     if (spec.it_value.tv_sec == 0 && spec.it_value.tv_nsec == 0) spec.it_value.tv_nsec = 1;
   }
-  if (timerfd_settime(tfd, TFD_TIMER_ABSTIME, &spec, NULL) != 0) {
+  return timerfd_settime(tfd, TFD_TIMER_ABSTIME, &spec, NULL);
+}
+
+/* The main thread's timer: one it cannot set leaves nothing to enforce with, so it exits. */
+static void arm(int tfd) {
+  if (set_timer(tfd, deadline_us) != 0) {
     fprintf(stderr, "hotspare-enforcer: timerfd_settime: %s\n", strerror(errno));
     exit(1);
   }
@@ -225,14 +231,7 @@ static void *watch(void *arg) {
     int64_t current = deadline_us;
     pthread_mutex_unlock(&lock);
     if (current != armed_for) {
-      struct itimerspec spec;
-      memset(&spec, 0, sizeof spec);
-      if (current >= 0) {
-        spec.it_value.tv_sec = current / 1000000;
-        spec.it_value.tv_nsec = (current % 1000000) * 1000;
-        if (spec.it_value.tv_sec == 0 && spec.it_value.tv_nsec == 0) spec.it_value.tv_nsec = 1;
-      }
-      if (timerfd_settime(w->timer, TFD_TIMER_ABSTIME, &spec, NULL) != 0)
+      if (set_timer(w->timer, current) != 0)
         fprintf(stderr, "hotspare-enforcer: watcher timerfd_settime: %s\n", strerror(errno));
       armed_for = current;
     }

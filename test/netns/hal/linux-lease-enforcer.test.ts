@@ -76,6 +76,16 @@ for (const variant of ENFORCERS)
         return { child, out: () => out };
       }
 
+      /** An enforcer in namespace a that has read its input (a line it ignores, answered on stderr). */
+      async function reading(l: VethLan): Promise<{ e: ReturnType<typeof enforcer>; err: () => string; pid: number }> {
+        const e = enforcer(l);
+        let err = '';
+        e.child.stderr.on('data', (c: Buffer) => (err += c.toString('utf8')));
+        e.child.stdin.write('ready?\n');
+        await waitFor(() => err.includes('ignoring'), 5000, 'the enforcer reading its input');
+        return { e, err: () => err, pid: e.child.pid ?? 0 };
+      }
+
       /** The agent's driver, its enforcer in namespace a; what it reports through onError. */
       function driverIn(l: VethLan): { driver: LinuxLeaseEnforcer; errors: string[] } {
         const errors: string[] = [];
@@ -142,18 +152,12 @@ ready?
 
       if (variant.name === 'compiled')
         it('runs at SCHED_FIFO with its memory locked (as root)', async () => {
-          const l = lan as VethLan;
-          const e = enforcer(l);
-          let err = '';
-          e.child.stderr.on('data', (c: Buffer) => (err += c.toString('utf8')));
-          e.child.stdin.write('ready?\n');
-          await waitFor(() => err.includes('ignoring'), 5000, 'the enforcer reading its input');
-          const pid = e.child.pid ?? 0;
+          const { e, err, pid } = await reading(lan as VethLan);
           // /proc/PID/stat field 41 is the scheduling policy (1: SCHED_FIFO), after the ")" of the name.
           const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-          expect(Number(fields[38]), `policy of ${pid}; stderr: ${err}`).to.equal(1);
+          expect(Number(fields[38]), `policy of ${pid}; stderr: ${err()}`).to.equal(1);
           const locked = /VmLck:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-          expect(Number(locked?.[1]), `stderr: ${err}`).to.be.above(0);
+          expect(Number(locked?.[1]), `stderr: ${err()}`).to.be.above(0);
           e.child.stdin.end();
         });
 
@@ -164,12 +168,7 @@ ready?
           async () => {
             const l = lan as VethLan;
             await ipIn(l.a, ['addr', 'add', ADDRESS, 'dev', l.ifA]);
-            const e = enforcer(l);
-            let err = '';
-            e.child.stderr.on('data', (c: Buffer) => (err += c.toString('utf8')));
-            e.child.stdin.write('ready?\n');
-            await waitFor(() => err.includes('ignoring'), 5000, 'the enforcer reading its input');
-            const pid = e.child.pid ?? 0;
+            const { e, err, pid } = await reading(l);
             expect(readdirSync(`/proc/${pid}/task`).length, 'a watcher per CPU besides the main thread').to.equal(
               1 + availableParallelism(),
             );
@@ -179,7 +178,7 @@ ready?
             await run('taskset', ['-p', '-c', '0', String(pid)]);
             const deadline = nowUs() + 300_000;
             e.child.stdin.write(`hold ${deadline}\nread?\n`);
-            await waitFor(() => err.includes('"read?"'), 5000, 'the enforcer reading the hold');
+            await waitFor(() => err().includes('"read?"'), 5000, 'the enforcer reading the hold');
             // The spinner ends by itself (bash's own clock, no helper process: a helper on CPU 0
             // would wait behind it), about 300 ms after the deadline.
             const spinner = spawn(
