@@ -1,8 +1,8 @@
 /**
  * The lease enforcer process: `node enforcer-main.js IFACE CIDR`. Reads `hold US` (a
  * deadline on CLOCK_MONOTONIC, in microseconds) and `disarm` lines on stdin; at the deadline
- * it removes CIDR from IFACE with `ip -4 addr del` and prints `expired LATE_US DEADLINE_US`. It is a
- * process of its own so that a hung agent (SIGSTOP, a stalled event loop) cannot keep the
+ * it removes CIDR from IFACE with `ip -4 addr del` and prints `expired LATE_US DEADLINE_US`.
+ * It is a process of its own so that a hung agent (SIGSTOP, a stalled event loop) cannot keep the
  * address past its lease; when its stdin closes (the agent died) the armed deadline still
  * fires, then it exits. SIGTERM, SIGINT or SIGHUP while armed: the address goes at once.
  */

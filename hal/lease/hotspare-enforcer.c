@@ -3,10 +3,10 @@
  *
  * Reads lines on stdin: `hold US` (a deadline on CLOCK_MONOTONIC, in microseconds) and
  * `disarm`. At the deadline it deletes the IPv4 address CIDR from IFACE through rtnetlink
- * and prints `expired LATE_US DEADLINE_US` (the deadline it enforced). It is a process of its own so that a hung agent (SIGSTOP, a
- * stalled event loop) cannot keep the address past its lease; when stdin closes (the agent
- * died) the armed deadline still fires, then it exits. SIGTERM, SIGINT or SIGHUP while
- * armed: the address goes at once.
+ * and prints `expired LATE_US DEADLINE_US` (the deadline it enforced). It is a process of its
+ * own so that a hung agent (SIGSTOP, a stalled event loop) cannot keep the address past its
+ * lease; when stdin closes (the agent died) the armed deadline still fires, then it exits.
+ * SIGTERM, SIGINT or SIGHUP while armed: the address goes at once.
  *
  * Why C and not the Node enforcer beside it (enforcer-main.ts): it wakes from a timerfd set
  * for the absolute deadline, at SCHED_FIFO when allowed, with its memory locked (mlockall),

@@ -2,6 +2,7 @@ import type { Bmc, BmcFactory, PowerState } from '../../hal/bmc/index.js';
 import type { Clock } from '../../hal/clock/index.js';
 import type { LogFields } from '../log/index.js';
 import type { LogLevel } from '../role/index.js';
+import { msText } from '../log/ms-text.js';
 
 /** Power-on of a fenced server: attempts, first retry delay and the cap of its doubling backoff. */
 const POWER_ON_ATTEMPTS = 8;
@@ -518,9 +519,4 @@ interface PollSpec {
 
 function message(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
-}
-
-/** Microseconds as milliseconds with one decimal, for fence log messages. */
-function msText(us: number): string {
-  return (us / 1000).toFixed(1);
 }

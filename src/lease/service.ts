@@ -8,6 +8,7 @@ import type { Cancel, Clock } from '../../hal/clock/index.js';
 import type { LeaseEnforcer } from '../../hal/lease/index.js';
 import type { PeerDatagram, PeerTransport } from '../../hal/peer/index.js';
 import type { LogFields } from '../log/index.js';
+import { msText } from '../log/ms-text.js';
 import type { PeerMemberAddresses } from '../peer/heartbeat.js';
 import type { PeerKey } from '../peer/key.js';
 import { ReplayGuard } from '../peer/replay.js';
@@ -79,7 +80,7 @@ export interface LeaseStatus {
   dropped: number;
   /** Rounds of this server's own lease that went out more than a renewal period late. */
   lateRequests: number;
-  /** The latest of them, in ms (null: none since start). */
+  /** The longest delay among them, in ms (null: none since start). */
   worstLateMs: number | null;
 }
 
@@ -442,9 +443,4 @@ export class LeaseService {
 /** (epoch, node) of a claim is above another's: by epoch, then by name. */
 function outranks(epoch: number, node: string, otherEpoch: number, other: string): boolean {
   return epoch > otherEpoch || (epoch === otherEpoch && node > other);
-}
-
-/** Microseconds as milliseconds with one decimal. */
-function msText(us: number): string {
-  return (us / 1000).toFixed(1).replace(/\.0$/, '');
 }

@@ -168,7 +168,7 @@ describe('lease service: a lease lost to its own event loop, or to its voters', 
     lan.cut.add('c');
     await clock.runFor(60_000);
     expect(a.lost).to.have.length(1);
-    expect(a.lost[0]).to.match(/requests went out on time \(\d+ in its last 25 ms\) and no majority answered them/);
+    expect(a.lost[0]).to.match(/requests went out on time \(\d+ in its last 25.0 ms\) and no majority answered them/);
     expect(a.warnings).to.deep.equal([]);
   });
 
@@ -178,7 +178,7 @@ describe('lease service: a lease lost to its own event loop, or to its voters', 
     await clock.runFor(60_000);
     expect(a.lost).to.deep.equal([]);
     expect(a.warnings).to.have.length(1);
-    expect(a.warnings[0]).to.contain('a hold of more than 20 ms loses the lease');
+    expect(a.warnings[0]).to.contain('a hold of more than 20.0 ms loses the lease');
     const status = a.service.status();
     expect(status.lateRequests).to.equal(1);
     expect(status.worstLateMs).to.be.within(6, 12);
