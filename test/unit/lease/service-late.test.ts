@@ -1,78 +1,21 @@
 /**
  * The lease service tells a lease lost to its own event loop from one its voters did not
  * renew (README "Takeover gates", `lease`): three members' services on a virtual clock, one
- * member's event loop held (every timer and datagram of it waits until the hold ends).
+ * member's agent frozen (every timer and datagram of it waits until it thaws), or its
+ * voters' switch ports silent.
  */
 import { expect } from 'chai';
-import type { Cancel, Clock } from '../../../hal/clock/index.js';
 import { VirtualClock } from '../../../hal/clock/sim.js';
 import type { LeaseEnforcer } from '../../../hal/lease/index.js';
-import type { PeerDatagram, PeerPathName, PeerTransport } from '../../../hal/peer/index.js';
+import { SimPeerNet, SimPeerTransport } from '../../../hal/peer/sim.js';
+import { HostClock } from '../../../hal/sim/host-clock.js';
+import { SimLan, type SimHost } from '../../../hal/sim/lan.js';
 import { LeaseService } from '../../../src/lease/service.js';
 import { PeerKey } from '../../../src/peer/key.js';
-import type { PeerMemberAddresses } from '../../../src/peer/heartbeat.js';
 
 const KEY = PeerKey.fromSecret(Buffer.from('lease late test key of 32 bytes!'));
 const PORT = 7405;
-const MEMBERS: PeerMemberAddresses[] = [
-  { name: 'a', lan: '198.18.0.11', mgmt: null },
-  { name: 'b', lan: '198.18.0.12', mgmt: null },
-  { name: 'c', lan: '198.18.0.13', mgmt: null },
-];
-
-/** One member's view of the shared virtual clock: nothing of it runs while its loop is held. */
-class HeldClock implements Clock {
-  heldUntilUs = 0;
-  constructor(private readonly inner: VirtualClock) {}
-  nowUs(): number {
-    return this.inner.nowUs();
-  }
-  wallMs(): number {
-    return this.inner.wallMs();
-  }
-  at(deadlineUs: number, fn: () => void): Cancel {
-    let cancelled = false;
-    let cancelInner: Cancel = () => undefined;
-    const run = (): void => {
-      if (cancelled) return;
-      if (this.inner.nowUs() < this.heldUntilUs) cancelInner = this.inner.at(this.heldUntilUs, run);
-      else fn();
-    };
-    cancelInner = this.inner.at(deadlineUs, run);
-    return () => {
-      cancelled = true;
-      cancelInner();
-    };
-  }
-}
-
-/** The service LAN: every datagram arrives 100 µs later, unless its sender is cut off. */
-class Lan {
-  readonly listeners = new Map<string, (d: PeerDatagram) => void>();
-  readonly cut = new Set<string>();
-  constructor(private readonly clock: VirtualClock) {}
-  transport(self: string, own: HeldClock): PeerTransport {
-    return {
-      send: (path: PeerPathName, address: string, _port: number, data: Uint8Array) => {
-        if (this.cut.has(self)) return;
-        own.at(this.clock.nowUs(), () => {
-          this.clock.at(this.clock.nowUs() + 100, () => {
-            this.listeners.get(address)?.({ path, from: self, fromPort: PORT, data, receivedUs: this.clock.nowUs() });
-          });
-        });
-      },
-      onDatagram: (listener) => {
-        const address = MEMBERS.find((m) => m.name === self)?.lan ?? '';
-        this.listeners.set(address, (d) => {
-          const from = MEMBERS.find((m) => m.name === d.from)?.lan ?? '';
-          own.at(this.clock.nowUs(), () => listener({ ...d, from, receivedUs: own.nowUs() }));
-        });
-      },
-      bound: () => ['lan'],
-      close: () => undefined,
-    };
-  }
-}
+const MEMBERS = ['a', 'b', 'c'].map((name, i) => ({ name, lan: `198.18.0.${11 + i}`, mgmt: null }));
 
 /** An enforcer that only records: the test says when it "removed" the address. */
 class RecordingEnforcer implements LeaseEnforcer {
@@ -92,19 +35,20 @@ class RecordingEnforcer implements LeaseEnforcer {
 }
 
 interface Member {
-  clock: HeldClock;
+  host: SimHost;
   enforcer: RecordingEnforcer;
   service: LeaseService;
   lost: string[];
   warnings: string[];
 }
 
-function cluster(): { clock: VirtualClock; lan: Lan; members: Map<string, Member> } {
+function cluster(): { clock: VirtualClock; members: Map<string, Member> } {
   const clock = new VirtualClock();
-  const lan = new Lan(clock);
+  const lan = new SimLan(clock, 100);
+  const net = new SimPeerNet(lan);
   const members = new Map<string, Member>();
-  for (const m of MEMBERS) {
-    const own = new HeldClock(clock);
+  MEMBERS.forEach((m, i) => {
+    const host = lan.addHost(m.name, `02:00:00:00:00:0${i + 1}`);
     const lost: string[] = [];
     const warnings: string[] = [];
     const enforcer = new RecordingEnforcer();
@@ -113,8 +57,8 @@ function cluster(): { clock: VirtualClock; lan: Lan; members: Map<string, Member
       members: MEMBERS,
       port: PORT,
       key: KEY,
-      transport: lan.transport(m.name, own),
-      clock: own,
+      transport: new SimPeerTransport(net, host, [{ path: 'lan', address: m.lan }], PORT),
+      clock: new HostClock(clock, host),
       nonce: Buffer.alloc(16, m.name.charCodeAt(0)),
       timing: { durationUs: 25_000, drift: 0.001, dropUs: 5_000 },
       renewUs: 5_000,
@@ -127,15 +71,21 @@ function cluster(): { clock: VirtualClock; lan: Lan; members: Map<string, Member
         if (level === 'warn') warnings.push(`${event}: ${message}`);
       },
     });
-    members.set(m.name, { clock: own, enforcer, service, lost, warnings });
-  }
-  return { clock, lan, members };
+    members.set(m.name, { host, enforcer, service, lost, warnings });
+  });
+  return { clock, members };
 }
 
 function member(members: Map<string, Member>, name: string): Member {
   const m = members.get(name);
   if (m === undefined) throw new Error(`no member ${name}`);
   return m;
+}
+
+/** Holds the agent of `host` for `forUs`: its timers and datagrams wait, then run late. */
+function freezeFor(clock: VirtualClock, host: SimHost, forUs: number): void {
+  host.freeze();
+  clock.at(clock.nowUs() + forUs, () => host.thaw());
 }
 
 describe('lease service: a lease lost to its own event loop, or to its voters', () => {
@@ -152,7 +102,7 @@ describe('lease service: a lease lost to its own event loop, or to its voters', 
 
   it('says the agent held its own requests when its loop stalled past the lease', async () => {
     const { clock, a } = await heldLease();
-    a.clock.heldUntilUs = clock.nowUs() + 40_000;
+    freezeFor(clock, a.host, 40_000);
     await clock.runFor(60_000);
     expect(a.lost).to.have.length(1);
     expect(a.lost[0]).to.match(/this agent's own requests were held up to 3\d(\.\d)? ms by its event loop/);
@@ -163,9 +113,9 @@ describe('lease service: a lease lost to its own event loop, or to its voters', 
   });
 
   it('says the requests went out on time when no voter answered them', async () => {
-    const { clock, lan, a } = await heldLease();
-    lan.cut.add('b');
-    lan.cut.add('c');
+    const { clock, members, a } = await heldLease();
+    member(members, 'b').host.silent = true;
+    member(members, 'c').host.silent = true;
     await clock.runFor(60_000);
     expect(a.lost).to.have.length(1);
     expect(a.lost[0]).to.match(/requests went out on time \(\d+ in its last 25.0 ms\) and no majority answered them/);
@@ -174,7 +124,7 @@ describe('lease service: a lease lost to its own event loop, or to its voters', 
 
   it('warns of a hold that the lease survived, and counts it', async () => {
     const { clock, a } = await heldLease();
-    a.clock.heldUntilUs = clock.nowUs() + 12_000;
+    freezeFor(clock, a.host, 12_000);
     await clock.runFor(60_000);
     expect(a.lost).to.deep.equal([]);
     expect(a.warnings).to.have.length(1);
