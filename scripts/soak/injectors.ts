@@ -201,11 +201,16 @@ export async function inject(
 
 /**
  * Whether some agent's log says it cut `server` off at its switch port (an isolating fence's
- * `fence-done`, "fenced X: cut off at switch ...") at or after `sinceUs`.
+ * `fence-done` of target X, "fenced X (fence N): cut off at switch ...") at or after `sinceUs`.
+ * Older agents' lines have neither the target field nor the fence id.
  */
 export function isolatedSince(lines: readonly AgentLine[], server: string, sinceUs: number): boolean {
   return lines.some(
-    (l) => l.event === 'fence-done' && l.atUs >= sinceUs && l.message.startsWith(`fenced ${server}: cut off at `),
+    (l) =>
+      l.event === 'fence-done' &&
+      l.atUs >= sinceUs &&
+      (l.target === server || l.message.startsWith(`fenced ${server}:`)) &&
+      l.message.includes(': cut off at '),
   );
 }
 

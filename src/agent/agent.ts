@@ -245,7 +245,9 @@ export class Agent implements Operator {
       case 'fence':
         if (action.detached !== true && this.state.phase === 'monitor' && this.ports.config.fencing.gate !== 'lease')
           this.watchThroughFence();
-        return action.detached === true ? this.fencing.detachedFence(action.target) : this.fencing.fence(action.target);
+        return action.detached === true
+          ? this.fencing.detachedFence(action.target, action.id)
+          : this.fencing.fence(action.target, action.id);
       case 'lease-acquire':
         return this.peers.acquireLease(action.epoch);
       case 'lease-release':
@@ -312,12 +314,13 @@ export class Agent implements Operator {
     if (!(await this.lifecycle.reboot(reason))) return;
     const { seed } = nextRandom(this.seed);
     this.seed = seed;
-    // Check ids keep counting across the reboot, so answers to checks of the previous life
-    // that are still in flight cannot pass for answers to the new ones.
+    // Check and fence ids keep counting across the reboot, so answers to checks of the
+    // previous life that are still in flight cannot pass for answers to the new ones, and a
+    // fence id names one fence in this process's log.
     // What the peers said is about them, not about this server's role: it survives the reboot
     // (a fenced or dead-monitor decision in progress does not).
     const peers = { ...this.state.peers, deadSinceUs: null, fencing: false };
-    this.state = { ...initialState(seed), checkSeq: this.state.checkSeq, peers };
+    this.state = { ...initialState(seed), checkSeq: this.state.checkSeq, fenceSeq: this.state.fenceSeq, peers };
     await this.boot();
   }
 }

@@ -72,41 +72,49 @@ export class Fencing {
    * Fences a member through its BMC: the power command (`off`, or `cycle`), then status
    * reads until the power reads off (see `powerFence`). Only a power that never reads off
    * within `fencing.power_timeout_ms`, or a BMC error, is a failed fence. The outcome comes
-   * back as a `fence-result` event.
+   * back as a `fence-result` event naming the fence's `id` (the role machine's), which every
+   * log line of this fence carries as `fenceId`.
    */
-  async fence(target: string): Promise<void> {
+  async fence(target: string, id: number): Promise<void> {
     const x = this.x;
     // Rule: fence only what this server could take over from: a takeover it cannot persist
     // would leave the fenced server off and nobody holding the address.
     try {
       await x.ports.store.checkWritable();
     } catch (error) {
-      x.log('error', 'fence-refused', `not fencing ${target}: the state dir is not writable: ${message(error)}`, {
-        target,
-      });
+      x.log(
+        'error',
+        'fence-refused',
+        `not fencing ${target} (fence ${id}): the state dir is not writable: ${message(error)}`,
+        { target, fenceId: id },
+      );
       if (x.state().phase !== 'halted') x.dispatch({ type: 'persist-failed', nowUs: x.now(), detail: message(error) });
       return;
     }
     const startUs = x.now();
     const life = this.life;
     x.counters.fences += 1;
-    x.log('warn', 'fence-start', `fencing ${target} (${x.mc.fencing.powerCycle})`, { target });
+    x.log('warn', 'fence-start', `fencing ${target} (fence ${id}, ${x.mc.fencing.powerCycle})`, {
+      target,
+      fenceId: id,
+    });
     this.fencer.fence(target).then(
       (done) => {
-        x.log('warn', 'fence-done', `fenced ${target}: ${done.detail}`, {
+        x.log('warn', 'fence-done', `fenced ${target} (fence ${id}): ${done.detail}`, {
           target,
+          fenceId: id,
           tookUs: x.now() - startUs,
           offUs: done.offUs,
           polls: done.polls,
           by: done.by,
         });
-        if (life !== this.life) return this.stale(target, done.detail);
-        x.dispatch({ type: 'fence-result', nowUs: x.now(), target, ok: true, detail: done.detail, by: done.by });
+        if (life !== this.life) return this.stale(target, id, done.detail);
+        x.dispatch({ type: 'fence-result', nowUs: x.now(), id, target, ok: true, detail: done.detail, by: done.by });
       },
       (error: unknown) => {
-        this.failed(target, startUs, error);
+        this.failed(target, id, startUs, error);
         if (life !== this.life) return;
-        x.dispatch({ type: 'fence-result', nowUs: x.now(), target, ok: false, detail: message(error) });
+        x.dispatch({ type: 'fence-result', nowUs: x.now(), id, target, ok: false, detail: message(error) });
       },
     );
   }
@@ -115,26 +123,27 @@ export class Fencing {
    * A fence the claim does not wait for (the `lease` gate): its outcome is logged, a failure
    * as an alarm, and with off-on fencing the server is powered on again once it read off.
    */
-  detachedFence(target: string): void {
+  detachedFence(target: string, id: number): void {
     const x = this.x;
     const startUs = x.now();
     x.counters.fences += 1;
     x.log(
       'warn',
       'fence-start',
-      `fencing ${target} (${x.mc.fencing.powerCycle}); the claim waits for the lease, not for this`,
-      { target },
+      `fencing ${target} (fence ${id}, ${x.mc.fencing.powerCycle}); the claim waits for the lease, not for this`,
+      { target, fenceId: id },
     );
     this.fencer.fence(target).then(
       (done) => {
-        x.log('warn', 'fence-done', `fenced ${target}: ${done.detail}`, {
+        x.log('warn', 'fence-done', `fenced ${target} (fence ${id}): ${done.detail}`, {
           target,
+          fenceId: id,
           tookUs: x.now() - startUs,
           by: done.by,
         });
         if (x.mc.fencing.powerCycle === 'off-on' && !x.stopped()) this.fencer.powerOn(target);
       },
-      (error: unknown) => this.failed(target, startUs, error),
+      (error: unknown) => this.failed(target, id, startUs, error),
     );
   }
 
@@ -159,7 +168,7 @@ export class Fencing {
    * took effect), so with off-on fencing the server is powered on again rather than left off.
    * A fence the new life needs is its own.
    */
-  private stale(target: string, detail: string): void {
+  private stale(target: string, id: number, detail: string): void {
     // Not while the new life fences the same server: powering it on would only make that
     // fence wait for its power to go off again.
     const fence = this.x.state().fence;
@@ -171,16 +180,17 @@ export class Fencing {
     this.x.log(
       'warn',
       'fence-stale',
-      `fenced ${target} for a takeover this server gave up when it rebooted (${detail}): not used${then}`,
-      { target },
+      `fenced ${target} (fence ${id}) for a takeover this server gave up when it rebooted (${detail}): not used${then}`,
+      { target, fenceId: id },
     );
     if (on) this.fencer.powerOn(target);
   }
 
-  private failed(target: string, startUs: number, error: unknown): void {
+  private failed(target: string, id: number, startUs: number, error: unknown): void {
     this.x.counters.fenceFailures += 1;
-    this.x.log('error', 'fence-error', `fencing ${target} failed: ${message(error)}`, {
+    this.x.log('error', 'fence-error', `fencing ${target} (fence ${id}) failed: ${message(error)}`, {
       target,
+      fenceId: id,
       tookUs: this.x.now() - startUs,
     });
   }

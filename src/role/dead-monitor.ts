@@ -184,7 +184,7 @@ export function onDeadMonitorCheck(
       { monitor },
     ),
   );
-  out.push({ type: 'fence', target: monitor });
+  out.push({ type: 'fence', id: 0, target: monitor });
   return { ...s, peers: { ...s.peers, fencing: true } };
 }
 
@@ -198,12 +198,22 @@ export function onDeadMonitorFenced(
   if (!s.peers.fencing || e.target !== s.peers.monitor) return s;
   if (!e.ok) {
     out.push(
-      log('error', 'monitor-fence-failed', `fencing the dead monitor ${e.target} failed: ${e.detail}; retrying`),
+      log(
+        'error',
+        'monitor-fence-failed',
+        `fencing the dead monitor ${e.target} (fence ${e.id}) failed: ${e.detail}; retrying`,
+        { target: e.target, fenceId: e.id },
+      ),
     );
     out.push({ type: 'set-timer', timer: TIMER.deadMonitor, atUs: e.nowUs + c.fencing.retryUs });
     return { ...s, peers: { ...s.peers, fencing: false } };
   }
-  out.push(log('warn', 'monitor-fenced', `fenced the dead monitor ${e.target} (${e.detail})`));
+  out.push(
+    log('warn', 'monitor-fenced', `fenced the dead monitor ${e.target} (fence ${e.id}: ${e.detail})`, {
+      target: e.target,
+      fenceId: e.id,
+    }),
+  );
   if (c.fencing.powerCycle === 'off-on') powerOn([e.target], 'its agent was dead; it reboots with a fresh one', out);
   return { ...s, peers: { ...s.peers, fencing: false, deadSinceUs: null, monitor: null } };
 }

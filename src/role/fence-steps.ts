@@ -173,7 +173,7 @@ function issueFences(
       poweredOff: [...new Set([...fenced, ...now])],
     });
   }
-  for (const target of now) out.push({ type: 'fence', target });
+  for (const target of now) out.push({ type: 'fence', id: 0, target });
   // Targets already fenced in an earlier round keep how they were fenced.
   const isolated = (s.fence.isolated ?? []).filter((t) => fenced.includes(t));
   return {
@@ -210,6 +210,7 @@ export function onFenceResult(
     out.push(
       log('error', 'fence-failed', `fencing ${e.target} failed: ${e.detail}; ${more}`, {
         target: e.target,
+        fenceId: e.id,
         attempt: s.fence.attempt,
       }),
     );
@@ -356,7 +357,7 @@ function leaseTakeover(
   // The fences and the transition go out after the lease request when one is asked for: the
   // claim waits for the lease alone, and issuing a fence (a BMC command) keeps the executor
   // longer than sending a request does.
-  const after: Action[] = fences.map((target) => ({ type: 'fence', target, detached: true }));
+  const after: Action[] = fences.map((target) => ({ type: 'fence', id: 0, target, detached: true }));
   const next = go({ ...s, fence }, 'confirming', `${why}; ${issued}, waiting for the lease`, after);
   const reason =
     targets.length === 1

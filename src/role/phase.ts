@@ -27,6 +27,8 @@ export function initialState(seed: number): RoleState {
     healthFails: 0,
     maintenance: false,
     checkSeq: 0,
+    fenceSeq: 0,
+    fenceIds: {},
     poweredOff: [],
     peers: freshPeers(),
     lease: noLease(),

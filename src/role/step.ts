@@ -22,13 +22,42 @@ export function step(config: MachineConfig, state: RoleState, event: Event): Ste
   // the refusal from the result (and the log says it too).
   const refused = event.type === 'command' ? refusal(state, event.command) : null;
   if (refused !== null) return { state, actions: [log('warn', 'command-refused', refused)], refused };
+  if (event.type === 'fence-result' && state.fenceIds[event.target] !== event.id)
+    return { state, actions: [superseded(state, event)] };
   const out: Action[] = [];
   let next = dispatch(config, state, event, out);
   // Number the checks asked for in this step; a result must name the latest one.
   let checkSeq = next.checkSeq;
-  const actions = out.map((a) => (a.type === 'check' ? { ...a, id: ++checkSeq } : a));
+  // Number the fences too; a result counts only for the latest fence of its target that is
+  // waited for (a detached fence's result never comes back to the machine).
+  let fenceSeq = next.fenceSeq;
+  let fenceIds = next.fenceIds;
+  const actions = out.map((a) => {
+    if (a.type === 'check') return { ...a, id: ++checkSeq };
+    if (a.type !== 'fence') return a;
+    const id = ++fenceSeq;
+    if (a.detached !== true) fenceIds = { ...fenceIds, [a.target]: id };
+    return { ...a, id };
+  });
   if (checkSeq !== next.checkSeq) next = { ...next, checkSeq };
+  if (fenceSeq !== next.fenceSeq) next = { ...next, fenceSeq, fenceIds };
   return { state: next, actions };
+}
+
+/**
+ * The result of a fence that a later fence of the same target replaced (its round was given
+ * up: the link went down, the primary answered again, the server rebooted). It says what the
+ * power was then, not now: the later fence's own result decides.
+ */
+function superseded(s: RoleState, e: Extract<Event, { type: 'fence-result' }>): Action {
+  const latest = s.fenceIds[e.target];
+  const by = latest === undefined ? 'no fence of it is awaited' : `fence ${latest} of it is awaited`;
+  return log(
+    'info',
+    'fence-superseded',
+    `the result of fence ${e.id} of ${e.target} (${e.ok ? 'done' : 'failed'}: ${e.detail}) does not count: ${by}`,
+    { target: e.target, fenceId: e.id, ...(latest === undefined ? {} : { awaitedId: latest }) },
+  );
 }
 
 function dispatch(c: MachineConfig, s: RoleState, e: Event, out: Action[]): RoleState {

@@ -193,6 +193,14 @@ export interface RoleState {
   maintenance: boolean;
   /** Id of the latest check asked for; results of older checks are stale and ignored. */
   checkSeq: number;
+  /** Id of the latest fence asked for, of any target (fence ids count up per process). */
+  fenceSeq: number;
+  /**
+   * Per target, the id of the latest fence whose result this machine waits for: the result
+   * of an earlier fence of the same target (one of a round given up, still running) is
+   * superseded and does not count for the later one.
+   */
+  fenceIds: Readonly<Record<string, number>>;
   /**
    * Members this server powered off for its last takeover (off-on fencing), persisted with
    * the takeover: powered on again if that persist fails, and by a restarted agent.
@@ -262,7 +270,16 @@ export type Event =
    * A fence ended. `by`: what was confirmed: the power read back off, or (gate `isolated`)
    * the member's switch port read back cut while its power-off runs on.
    */
-  | { type: 'fence-result'; nowUs: number; target: string; ok: boolean; detail: string; by?: 'power' | 'isolation' }
+  | {
+      type: 'fence-result';
+      nowUs: number;
+      /** The `id` of the fence action this answers. */
+      id: number;
+      target: string;
+      ok: boolean;
+      detail: string;
+      by?: 'power' | 'isolation';
+    }
   | { type: 'health-result'; nowUs: number; ok: boolean; detail: string }
   | { type: 'link'; nowUs: number; up: boolean }
   | { type: 'persist-failed'; nowUs: number; detail: string }
@@ -314,7 +331,7 @@ export type Action =
    * `detached` (the `lease` gate): the claim does not wait for this fence; the executor logs
    * its outcome (an alarm on failure) and, with off-on fencing, powers the target on after.
    */
-  | { type: 'fence'; target: string; detached?: boolean }
+  | { type: 'fence'; id: number; target: string; detached?: boolean }
   /** Ask a majority of voters for the lease at `epoch`; renewed until `lease-release`. */
   | { type: 'lease-acquire'; epoch: number }
   | { type: 'lease-release' }

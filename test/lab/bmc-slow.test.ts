@@ -85,6 +85,10 @@ describe('lab: a BMC that powers off 2 s after acknowledging (real agents, ipmi_
     // One fence, confirmed by polling: no failure, no retry, no backoff.
     expect(t.fenceLines.map((x) => x.event)).to.deep.equal(['fence-start', 'fence-done']);
     const done = t.fenceLines[1] as AgentLine;
+    // The outcome names the fence it ends.
+    expect(done['fenceId'])
+      .to.be.a('number')
+      .and.equal((t.fenceLines[0] as AgentLine)['fenceId']);
     const offMs = Number(done['offUs']) / 1000;
     const polls = Number(done['polls']);
     expect(offMs).to.be.at.least(OFF_DELAY_MS);

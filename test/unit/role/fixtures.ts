@@ -37,6 +37,9 @@ export function machine(overrides: Partial<MachineConfig> = {}): MachineConfig {
   };
 }
 
+/** An event of `T` whose `id` the Run fills in when it is left out. */
+type Fed<T extends 'check-result' | 'fence-result'> = Omit<Extract<Event, { type: T }>, 'id'> & { id?: number };
+
 /** Feeds events in order, collecting every action. */
 export class Run {
   state: RoleState;
@@ -50,9 +53,17 @@ export class Run {
     this.state = initialState(seed);
   }
 
-  /** Feeds an event; a check-result without `id` answers the latest check. */
-  feed(input: Event | (Omit<Extract<Event, { type: 'check-result' }>, 'id'> & { id?: number })): this {
-    const event: Event = input.type === 'check-result' ? { ...input, id: input.id ?? this.state.checkSeq } : input;
+  /**
+   * Feeds an event; a check-result without `id` answers the latest check, a fence-result
+   * without `id` the latest fence of its target.
+   */
+  feed(input: Event | Fed<'check-result'> | Fed<'fence-result'>): this {
+    const event: Event =
+      input.type === 'check-result'
+        ? { ...input, id: input.id ?? this.state.checkSeq }
+        : input.type === 'fence-result'
+          ? { ...input, id: input.id ?? this.state.fenceIds[input.target] ?? 0 }
+          : input;
     const { state, actions } = step(this.config, this.state, event);
     this.state = state;
     this.last = actions;

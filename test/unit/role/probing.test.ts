@@ -62,7 +62,7 @@ describe('role machine: probing (a Prober runs the cadence)', () => {
     run.feed(batch(190 * MS, 0, 4));
     expect(run.actions.some((a) => a.type === 'fence')).to.equal(false);
     run.feed(batch(200 * MS, 0, 5));
-    expect(run.find('fence')).to.deep.equal({ type: 'fence', target: 'a' });
+    expect(run.find('fence')).to.deep.equal({ type: 'fence', id: 1, target: 'a' });
     run.feed({ type: 'fence-result', nowUs: 230 * MS, target: 'a', ok: true, detail: 'off' });
     run.feed({
       type: 'check-result',

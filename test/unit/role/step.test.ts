@@ -391,8 +391,34 @@ describe('role machine: fencing and takeover', () => {
     miss(run, 2, 160 * MS);
     expect(run.actions.some((a) => a.type === 'fence')).to.equal(false);
     miss(run, 1, 180 * MS);
-    expect(run.find('fence')).to.deep.equal({ type: 'fence', target: 'a' });
+    expect(run.find('fence')).to.deep.equal({ type: 'fence', id: 1, target: 'a' });
     expect(run.state.fence.status).to.equal('running');
+  });
+
+  it('the result of a fence of a round given up does not count for a later fence of the same member', () => {
+    const run = monitoring();
+    miss(run, 3, 160 * MS);
+    expect(run.find('fence')).to.deep.equal({ type: 'fence', id: 1, target: 'a' });
+    // The round ends with fence 1 still running; a later round fences a again.
+    run.feed({ type: 'command', nowUs: 200 * MS, command: 'maintenance-on' });
+    run.feed({ type: 'command', nowUs: 210 * MS, command: 'maintenance-off' });
+    miss(run, 3, 220 * MS);
+    expect(run.find('fence')).to.deep.equal({ type: 'fence', id: 2, target: 'a' });
+    // Fence 1 reads a's power off: that was before fence 2, whose own result decides.
+    run.feed({ type: 'fence-result', nowUs: 300 * MS, id: 1, target: 'a', ok: true, detail: 'off' });
+    expect(run.state.phase).to.equal('monitor');
+    expect(run.state.fence).to.deep.include({ status: 'running', pending: ['a'], fenced: [] });
+    expect(run.last).to.deep.equal([
+      {
+        type: 'log',
+        level: 'info',
+        event: 'fence-superseded',
+        message: 'the result of fence 1 of a (done: off) does not count: fence 2 of it is awaited',
+        fields: { target: 'a', fenceId: 1, awaitedId: 2 },
+      },
+    ]);
+    run.feed({ type: 'fence-result', nowUs: 310 * MS, id: 2, target: 'a', ok: true, detail: 'off' });
+    expect(run.state.phase).to.equal('confirming');
   });
 
   it('under the lease gate the lease request goes out before the fence and the transition (the claim waits for the lease alone)', () => {
@@ -476,7 +502,9 @@ describe('role machine: fencing and takeover', () => {
       const at = run.timer('fence-retry') ?? 0;
       delays.push(at - now);
       run.feed({ type: 'timer', nowUs: at, timer: 'fence-retry' });
-      expect(run.find('fence')).to.deep.equal({ type: 'fence', target: 'a' });
+      // Each retry is a fence of its own: a new id, and the result it waits for names it.
+      expect(run.find('fence')).to.deep.equal({ type: 'fence', id: attempt + 1, target: 'a' });
+      expect(run.state.fenceIds).to.deep.equal({ a: attempt + 1 });
       now = at + 50 * MS;
     }
     expect(delays).to.deep.equal([500 * MS, 1000 * MS, 2000 * MS, 4000 * MS, 4000 * MS]);
@@ -565,7 +593,7 @@ describe('role machine: fencing and takeover', () => {
     expect(run.state.fence.status).to.equal('backoff');
     run.feed({ type: 'timer', nowUs: run.timer('fence-retry') ?? 0, timer: 'fence-retry' });
     // Only the member not yet fenced is fenced again.
-    expect(run.last.filter((a) => a.type === 'fence')).to.deep.equal([{ type: 'fence', target: 'c' }]);
+    expect(run.last.filter((a) => a.type === 'fence')).to.deep.equal([{ type: 'fence', id: 3, target: 'c' }]);
     run.feed({ type: 'fence-result', nowUs: 3000 * MS, target: 'c', ok: true, detail: 'off' });
     expect(run.state.phase).to.equal('confirming');
     run.feed({
@@ -590,7 +618,7 @@ describe('role machine: fencing and takeover', () => {
       true,
     );
     miss(run, 3, 160 * MS);
-    expect(run.last.filter((a) => a.type === 'fence')).to.deep.equal([{ type: 'fence', target: 'a' }]);
+    expect(run.last.filter((a) => a.type === 'fence')).to.deep.equal([{ type: 'fence', id: 1, target: 'a' }]);
   });
 
   describe("a forged ARP reply repointing the monitor's ARP entry (the fault campaign's finding)", () => {
@@ -623,7 +651,7 @@ describe('role machine: fencing and takeover', () => {
       run.feed({ type: 'holder', nowUs: 161 * MS, mac: '02:00:00:00:00:0A' });
       expect(pins(run)).to.deep.equal([]);
       miss(run, 2, 160 * MS + run.config.probe.intervalUs);
-      expect(run.last.filter((a) => a.type === 'fence')).to.deep.equal([{ type: 'fence', target: 'a' }]);
+      expect(run.last.filter((a) => a.type === 'fence')).to.deep.equal([{ type: 'fence', id: 1, target: 'a' }]);
     });
 
     it('a forger who keeps repointing the entry delays the fence by at most MAX_NEIGHBOR_REPAIRS runs', () => {
@@ -642,7 +670,7 @@ describe('role machine: fencing and takeover', () => {
       expect(pins(run)).to.deep.equal([]);
       expect(run.state.probe.misses).to.equal(2);
       miss(run, 1, t + 2 * intervalUs);
-      expect(run.last.filter((a) => a.type === 'fence')).to.deep.equal([{ type: 'fence', target: 'a' }]);
+      expect(run.last.filter((a) => a.type === 'fence')).to.deep.equal([{ type: 'fence', id: 1, target: 'a' }]);
     });
 
     it('a stranger read again while the repair is landing is set back again without using the budget', () => {
@@ -712,7 +740,7 @@ describe('role machine: fencing and takeover', () => {
       evidence: ['arp-reply 02:00:00:00:00:01'],
     });
     miss(run, 2, 170 * MS);
-    expect(run.last.filter((a) => a.type === 'fence')).to.deep.equal([{ type: 'fence', target: 'a' }]);
+    expect(run.last.filter((a) => a.type === 'fence')).to.deep.equal([{ type: 'fence', id: 1, target: 'a' }]);
   });
 });
 
@@ -886,7 +914,7 @@ describe('role machine: operator commands', () => {
   it('promote: a monitor fences the holder at once, then goes the normal way (confirm, claim)', () => {
     const run = monitoring();
     run.feed({ type: 'command', nowUs: 200 * MS, command: 'promote' });
-    expect(run.find('fence')).to.deep.equal({ type: 'fence', target: 'a' });
+    expect(run.find('fence')).to.deep.equal({ type: 'fence', id: 1, target: 'a' });
     run.feed({ type: 'fence-result', nowUs: 300 * MS, target: 'a', ok: true, detail: 'ok' });
     expect(run.state.phase).to.equal('confirming');
   });

@@ -1,12 +1,12 @@
 import { expect } from 'chai';
 import { step } from '../../../src/role/index.js';
-import type { Action, Event, Phase } from '../../../src/role/index.js';
+import type { Action, Phase } from '../../../src/role/index.js';
 import { bootTo, MS, monitoring, Run } from './fixtures.js';
 
 type TransitionAction = Extract<Action, { type: 'transition' }>;
 
 /** Feeds `event` and asserts that a phase change, if any, came with its transition action. */
-function feedThroughDoor(run: Run, event: Event): void {
+function feedThroughDoor(run: Run, event: Parameters<Run['feed']>[0]): void {
   const from: Phase = run.state.phase;
   run.feed(event);
   const moves = run.last.filter((a): a is TransitionAction => a.type === 'transition');

@@ -365,6 +365,19 @@ describe('soak: a link flap leaves a port an agent cut off meanwhile to the fenc
     expect(isolatedSince(lines, 'c', 2 * S), 'a cut before the flap began').to.equal(false);
     expect(isolatedSince(lines, 'a', 2 * S), 'a power fence, or no fence-done').to.equal(false);
   });
+
+  it("reads today's lines: the target field and the fence id in the message", () => {
+    const lines: AgentLine[] = [
+      {
+        ...line(3 * S, 'fenced b (fence 4): cut off at switch 198.18.0.1:161 ifIndex 3, read back in 20.5 ms'),
+        target: 'b',
+        fenceId: 4,
+      },
+      { ...line(4 * S, 'fenced a (fence 5): power off confirmed 24.2 ms after power off'), target: 'a', fenceId: 5 },
+    ];
+    expect(isolatedSince(lines, 'b', 2 * S)).to.equal(true);
+    expect(isolatedSince(lines, 'a', 2 * S), 'a power fence').to.equal(false);
+  });
 });
 
 describe('soak: forged ARP followed by a monitor confirming a failure', () => {
