@@ -143,7 +143,12 @@ export function leaseGate(lease: LeaseSetting): GateSetting {
     label: `gate lease, ${describeLease(lease)}`,
     config: {
       fencing: { gate: 'lease' },
-      lease: { duration_ms: lease.durationMs, renew_ms: lease.renewMs, drop_ms: lease.dropMs },
+      lease: {
+        duration_ms: lease.durationMs,
+        renew_ms: lease.renewMs,
+        drop_ms: lease.dropMs,
+        ...(lease.thread === undefined ? {} : { thread: lease.thread }),
+      },
     },
   };
 }

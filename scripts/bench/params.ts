@@ -23,7 +23,8 @@
  *                       off, like real hardware (default 0: at once; real x86 BMCs take ~4000)
  *   BENCH_BMC_ACK_DELAY_MS  added to every lab BMC's response time for power commands (default 0)
  *   BENCH_LEASE         the lease gate's setting in the lease-alarms run and the lease failover
- *                       rows, as duration/renew/drop in ms (default "100/10/10", the config's defaults)
+ *                       rows, as duration/renew/drop in ms (default "100/10/10", the config's defaults),
+ *                       optionally /worker or /event-loop: `lease.thread` (default: the config's, worker)
  *   BENCH_CONFIGS       comma list of the failover section's configurations to measure, by
  *                       name (hotspare-default, hotspare-lease, keepalived-fast, ...; default: all)
  *   BENCH_OUT           output directory (default bench-results)
@@ -39,12 +40,18 @@ export interface LeaseSetting {
   durationMs: number;
   renewMs: number;
   dropMs: number;
+  /** `lease.thread`; absent: the config's default. */
+  thread?: 'worker' | 'event-loop';
 }
 
 export const DEFAULT_LEASE: LeaseSetting = { durationMs: 100, renewMs: 10, dropMs: 10 };
 
 export function parseLease(text: string): LeaseSetting {
-  const parts = text.trim().split('/').map(Number);
+  const words = text.trim().split('/');
+  const thread = words.length === 4 ? words.pop() : undefined;
+  if (thread !== undefined && thread !== 'worker' && thread !== 'event-loop')
+    throw new Error(`BENCH_LEASE: "${text}": the thread after the timings is worker or event-loop, not "${thread}"`);
+  const parts = words.map(Number);
   const [durationMs, renewMs, dropMs] = parts;
   if (
     parts.length !== 3 ||
@@ -56,11 +63,12 @@ export function parseLease(text: string): LeaseSetting {
     throw new Error(`BENCH_LEASE: "${text}" is not duration/renew/drop in ms (whole numbers >= 1)`);
   if (renewMs * 3 > durationMs)
     throw new Error(`BENCH_LEASE: renew ${renewMs} ms must be at most a third of the duration ${durationMs} ms`);
-  return { durationMs, renewMs, dropMs };
+  return thread === undefined ? { durationMs, renewMs, dropMs } : { durationMs, renewMs, dropMs, thread };
 }
 
 export function describeLease(lease: LeaseSetting): string {
-  return `L ${lease.durationMs} ms, renew ${lease.renewMs} ms, d_drop ${lease.dropMs} ms`;
+  const thread = lease.thread === undefined ? '' : `, lease.thread ${lease.thread}`;
+  return `L ${lease.durationMs} ms, renew ${lease.renewMs} ms, d_drop ${lease.dropMs} ms${thread}`;
 }
 
 export interface BenchParams {

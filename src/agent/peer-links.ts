@@ -1,6 +1,7 @@
+import type { LeaseHandle } from '../lease/handle.js';
 import { LeaseService } from '../lease/service.js';
 import type { LeaseStatus } from '../lease/service.js';
-import { leaseVoters } from '../lease/voters.js';
+import { leaseTiming, leaseVoters } from '../lease/voters.js';
 import { PeerHeartbeat, peerMembers } from '../peer/index.js';
 import type { PeerObservation, PeerStatus } from '../peer/index.js';
 import type { AddressName } from '../role/index.js';
@@ -13,7 +14,7 @@ import type { ExecutorContext } from './context.js';
  */
 export class PeerLinks {
   private readonly heartbeat: PeerHeartbeat | null = null;
-  private readonly lease: LeaseService | null = null;
+  private readonly lease: LeaseHandle | null = null;
   /** The cluster addresses this agent assigned and has not released. */
   private readonly holding = new Set<AddressName>();
 
@@ -51,23 +52,23 @@ export class PeerLinks {
         const l = config.lease;
         const lease = (held: boolean) => (epoch: number, detail: string) =>
           x.dispatch({ type: 'lease', nowUs: x.now(), held, epoch, detail });
-        this.lease = new LeaseService({
-          self: config.node,
-          members: leaseVoters(config),
-          port: config.peer.port,
-          key: peer.key,
-          transport: peer.transport,
-          clock: ports.clock,
-          nonce: peer.nonce,
-          timing: { durationUs: l.durationMs * 1000, drift: l.drift, dropUs: l.dropMs * 1000 },
-          renewUs: l.renewMs * 1000,
-          enforcer: ports.leaseEnforcer ?? null,
-          holdsPrimary: () => this.holding.has('primary'),
-          onHeld: lease(true),
-          onLost: lease(false),
-          onYield: lease(false),
-          log,
-        });
+        const callbacks = { onHeld: lease(true), onLost: lease(false), onYield: lease(false), log };
+        this.lease =
+          ports.leaseRunner?.(callbacks) ??
+          new LeaseService({
+            self: config.node,
+            members: leaseVoters(config),
+            port: config.peer.port,
+            key: peer.key,
+            transport: peer.transport,
+            clock: ports.clock,
+            nonce: peer.nonce,
+            timing: leaseTiming(config),
+            renewUs: l.renewMs * 1000,
+            enforcer: ports.leaseEnforcer ?? null,
+            holdsPrimary: () => this.holding.has('primary'),
+            ...callbacks,
+          });
       }
     }
     if (x.mc.lease !== null && this.lease === null)

@@ -10,6 +10,7 @@ import type { Prober } from '../../hal/prober/index.js';
 import type { Store } from '../../hal/store/index.js';
 import type { Config } from '../config/index.js';
 import type { EventLog } from '../log/index.js';
+import type { LeaseCallbacks, LeaseHandle } from '../lease/handle.js';
 import type { PeerKey } from '../peer/index.js';
 
 /** Runs a shell command (hooks, health checks). */
@@ -74,6 +75,12 @@ export interface AgentPorts {
   bmcs: BmcFactory;
   /** Drops the primary address when the lease runs out (`fencing.gate: lease`); absent: none. */
   leaseEnforcer?: LeaseEnforcer | null;
+  /**
+   * Runs the lease service elsewhere (`lease.thread: worker`: a worker thread with its own
+   * enforcer, which `peer.transport` then goes through). Absent or null: the lease service
+   * runs on the agent's event loop with `leaseEnforcer`.
+   */
+  leaseRunner?: ((callbacks: LeaseCallbacks) => LeaseHandle) | null;
   /** Isolation devices (switch ports) of the members that have one; absent: none. */
   isolators?: IsolatorFactory | null;
   /** Each member's fencing levels (its BMC, then other devices); absent or null: the BMC alone. */

@@ -216,7 +216,11 @@ function takeoverGate(config: Config): string {
   const q = (l.durationMs + l.dropMs) * (1 + l.drift);
   const voters = config.cluster.members.length + (l.witness === null ? 0 : 1);
   const witness = l.witness === null ? '' : `, the witness ${l.witness.name} at ${l.witness.address} among them`;
-  return `takeover gate: lease (the primary holds the address only under a lease granted by ${Math.floor(voters / 2) + 1} of ${voters} voters${witness}, renewed every ${l.renewMs} ms, L ${l.durationMs} ms; a voter's promise and the quiet period after a start: (L + ${l.dropMs} ms)·(1+${l.drift}) = ${q.toFixed(2)} ms)`;
+  const thread =
+    l.thread === 'worker'
+      ? 'lease service on its own thread, with the peer sockets and the enforcer'
+      : "lease service on the agent's event loop";
+  return `takeover gate: lease (the primary holds the address only under a lease granted by ${Math.floor(voters / 2) + 1} of ${voters} voters${witness}, renewed every ${l.renewMs} ms, L ${l.durationMs} ms; a voter's promise and the quiet period after a start: (L + ${l.dropMs} ms)·(1+${l.drift}) = ${q.toFixed(2)} ms; ${thread})`;
 }
 
 /** Per member: its fencing levels after the BMC, its switch port, its UUID for the BMC identity check. */

@@ -28,7 +28,7 @@ import { Agent } from '../agent/index.js';
 import { loadConfig } from '../config/index.js';
 import { ControlServer, operatorHandler } from '../control/index.js';
 import { randomBytes } from 'node:crypto';
-import type { PeerPorts } from '../agent/index.js';
+import type { AgentPorts, PeerPorts } from '../agent/index.js';
 import { NONCE_BYTES, PeerKey, peerMembers } from '../peer/index.js';
 import { JournalLog, TslogLog } from '../log/index.js';
 import type { EventLog, LogFields } from '../log/index.js';
@@ -37,6 +37,8 @@ import { SystemdJournal, SystemdServiceManager, stdoutIsJournal } from '../../ha
 import { loadUnixDgram } from '../../hal/systemd/native.js';
 import type { Operator } from '../agent/operator.js';
 import type { LogLevel } from '../role/types.js';
+import { LeaseThread } from '../lease/thread/lease-thread.js';
+import { leaseTiming, leaseVoters } from '../lease/voters.js';
 import { ShellCommands } from '../platform/shell-commands.js';
 import { FileSessionJournal } from '../platform/bmc-session-journal.js';
 import { replicatorFor } from '../sync/index.js';
@@ -228,10 +230,21 @@ async function startAgent(
   resources.add(() => isolators.closeAll());
   /** Settles once the BMC sessions a previous run left were closed (RMCP+), so checks may open one. */
   let bmcsReady: Promise<unknown> = Promise.resolve();
-  const peer = openPeer(config, clock, (level, event, text, fields) =>
-    log.emit({ atMs: clock.wallMs(), atUs: clock.nowUs(), level, node: config.node, event, message: text, fields }),
+  const peer = openPeer(
+    config,
+    clock,
+    (level, event, text, fields = {}) =>
+      log.emit({ atMs: clock.wallMs(), atUs: clock.nowUs(), level, node: config.node, event, message: text, fields }),
+    (detail) => {
+      note('error', 'fatal', detail, { origin: 'lease thread' });
+      void shutdown(EXIT_CODES.fatal, 'lease thread');
+    },
   );
   if (peer !== null) resources.add(() => peer.transport.close());
+  if (peer?.leaseThread != null) {
+    const thread = peer.leaseThread;
+    resources.add(() => thread.stop());
+  }
   let serial: SerialPort | null = null;
   if (config.board.serial.device !== null) {
     try {
@@ -271,8 +284,9 @@ async function startAgent(
     commands: new ShellCommands(),
     replicator: replicatorFor(config, log, clock),
     peer,
+    leaseRunner: leaseRunner(peer?.leaseThread ?? null),
     leaseEnforcer:
-      config.fencing.gate === 'lease'
+      config.fencing.gate === 'lease' && peer?.leaseThread == null
         ? new LinuxLeaseEnforcer(config.board.nic, config.cluster.primaryAddress, (message) =>
             log.emit({
               atMs: clock.wallMs(),
@@ -662,18 +676,40 @@ function describeFatal(error: unknown): string {
  * The peer heartbeat's ports when `peer.key_file` is set: the key (read and checked now; a
  * bad key file stops the start, naming the file), a UDP socket per path bound to this
  * member's fixed addresses (bound later if an address is not there yet), a fresh boot nonce.
+ * Under the lease gate with `lease.thread: worker`, the sockets, the lease service and its
+ * enforcer are the lease thread's, and the heartbeat's transport goes through it.
  */
 function openPeer(
   config: Config,
   clock: Clock,
-  log: (level: 'info' | 'warn', event: string, text: string, fields: LogFields) => void,
-): PeerPorts | null {
+  log: (level: LogLevel, event: string, text: string, fields?: LogFields) => void,
+  onLeaseThreadFailed: (detail: string) => void,
+): (PeerPorts & { leaseThread: LeaseThread | null }) | null {
   if (config.peer.keyFile === null) return null;
   const key = PeerKey.fromFile(config.peer.keyFile);
   const self = peerMembers(config).find((m) => m.name === config.node);
   const bindings: PeerBinding[] = [];
   if (self?.lan != null) bindings.push({ path: 'lan', address: self.lan });
   if (self?.mgmt != null) bindings.push({ path: 'mgmt', address: self.mgmt });
+  const nonce = randomBytes(NONCE_BYTES);
+  if (config.fencing.gate === 'lease' && config.lease.thread === 'worker') {
+    const leaseThread = new LeaseThread({
+      self: config.node,
+      voters: leaseVoters(config),
+      port: config.peer.port,
+      key,
+      nonce,
+      timing: leaseTiming(config),
+      renewUs: config.lease.renewMs * 1000,
+      bindings,
+      enforcer: { iface: config.board.nic, cidr: config.cluster.primaryAddress },
+      clockOptions: { native: config.clock.native, realtime: config.clock.realtime },
+      clock,
+      log,
+      onFailed: onLeaseThreadFailed,
+    });
+    return { transport: leaseThread.transport, key, nonce, leaseThread };
+  }
   const transport = new LinuxPeerTransport({
     clock,
     port: config.peer.port,
@@ -683,7 +719,7 @@ function openPeer(
     onBindProblem: (path, address, detail) =>
       log('warn', 'peer-bind', `peer heartbeat on ${path}: ${detail}`, { path, address }),
   });
-  return { transport, key, nonce: randomBytes(NONCE_BYTES) };
+  return { transport, key, nonce, leaseThread: null };
 }
 
 /**
@@ -810,4 +846,9 @@ function openProber(
     );
     return prober;
   }
+}
+
+/** The agent's lease service from the lease thread, when there is one. */
+function leaseRunner(thread: LeaseThread | null): NonNullable<AgentPorts['leaseRunner']> | null {
+  return thread === null ? null : (callbacks) => thread.handle(callbacks);
 }

@@ -5,7 +5,7 @@ import { ip, loadConfig } from '../config/index.js';
 import type { LogFields } from '../log/index.js';
 import { TslogLog } from '../log/index.js';
 import { LeaseWitness } from '../lease/witness.js';
-import { leaseVoters } from '../lease/voters.js';
+import { leaseTiming, leaseVoters } from '../lease/voters.js';
 import { NONCE_BYTES, PeerKey } from '../peer/index.js';
 import type { LogLevel } from '../role/index.js';
 import { keepMemoryOutOfCoreDumps } from './core-dumps.js';
@@ -37,7 +37,6 @@ export async function runWitness(configPath: string): Promise<void> {
       log('info', 'peer-bound', `lease witness bound to ${address}:${config.peer.port}`, { path, address }),
     onBindProblem: (path, address, detail) => log('warn', 'peer-bind', `lease witness: ${detail}`, { path, address }),
   });
-  const l = config.lease;
   const service = new LeaseWitness({
     self: witness.name,
     voters: leaseVoters(config),
@@ -46,7 +45,7 @@ export async function runWitness(configPath: string): Promise<void> {
     transport,
     clock,
     nonce: randomBytes(NONCE_BYTES),
-    timing: { durationUs: l.durationMs * 1000, drift: l.drift, dropUs: l.dropMs * 1000 },
+    timing: leaseTiming(config),
     log,
   });
   await new Promise<void>((resolve) => {

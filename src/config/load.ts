@@ -172,6 +172,7 @@ export function parseConfig(
     drift: leaseF.number('drift', 0.001, { min: 0.001, max: 0.5 }),
     dropMs: leaseF.number('drop_ms', 10, { min: 1, max: 10_000 }),
     witness: leaseF.has('witness') ? witness(leaseF.object('witness'), members) : null,
+    thread: leaseF.oneOf('thread', ['worker', 'event-loop'] as const, 'worker'),
   };
   leaseF.rejectUnknown();
   const leaseWitness = lease.witness;

@@ -78,9 +78,18 @@ export interface Config {
   /**
    * The `lease` gate's timing (README "Takeover gates"): L (`durationMs`), how often the
    * holder asks for renewal, ρ (`drift`), d_drop (`dropMs`). A voter's promise, and the quiet
-   * period after a start, last (L + d_drop)·(1+ρ).
+   * period after a start, last (L + d_drop)·(1+ρ). `thread`: where the lease service runs:
+   * `worker`, a worker thread of its own with the peer sockets and the enforcer; `event-loop`,
+   * the agent's event loop.
    */
-  lease: { durationMs: number; renewMs: number; drift: number; dropMs: number; witness: LeaseWitness | null };
+  lease: {
+    durationMs: number;
+    renewMs: number;
+    drift: number;
+    dropMs: number;
+    witness: LeaseWitness | null;
+    thread: LeaseThreadMode;
+  };
   shell: {
     /** When set, mutating shell commands ask for this password. */
     passwordFile: string | null;
@@ -200,6 +209,8 @@ export interface Board {
 }
 
 export type TakeoverGate = 'confirmed' | 'isolated' | 'lease';
+
+export type LeaseThreadMode = 'worker' | 'event-loop';
 
 export type BmcClient = 'rmcp' | 'ipmitool' | 'fence-agent' | 'redfish';
 

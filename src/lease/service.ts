@@ -14,6 +14,7 @@ import type { PeerKey } from '../peer/key.js';
 import { ReplayGuard } from '../peer/replay.js';
 import type { LogLevel, PeerPath } from '../role/types.js';
 import { decodeLeaseFrame, encodeLeaseFrame, isLeaseDatagram } from './frame.js';
+import type { LeaseHandle } from './handle.js';
 import type { LeaseFrame, LeaseKind } from './frame.js';
 import { leaseAfterGrant, majority, promiseUs, released, vote } from './rules.js';
 import type { HolderRound, LeaseTiming, Vote, VoterState } from './rules.js';
@@ -40,6 +41,11 @@ export interface LeaseServiceOptions {
   log: (level: LogLevel, event: string, message: string, fields?: LogFields) => void;
   /** Each answer this voter gave to another's request (the witness logs them). */
   onVote?: (from: string, epoch: number, vote: Vote) => void;
+  /**
+   * The lease's deadline or claim changed (a grant moved it, the lease ended, a claim began
+   * or ended): a LeaseThread passes `leftUs` and `claiming` on to the agent's thread.
+   */
+  onChange?: () => void;
 }
 
 /** One request round of this server's own lease, as sent. */
@@ -84,7 +90,7 @@ export interface LeaseStatus {
   worstLateMs: number | null;
 }
 
-export class LeaseService {
+export class LeaseService implements LeaseHandle {
   /**
    * This server as a voter. Its highest epoch is the highest it granted, not the cluster's:
    * every member bumps its epoch at each role change it persists, which would outrun a
@@ -162,6 +168,7 @@ export class LeaseService {
       renew: null,
       expiry: null,
     };
+    this.o.onChange?.();
     this.round();
   }
 
@@ -196,8 +203,13 @@ export class LeaseService {
 
   /** Microseconds of lease left now (0: none, or it ran out). */
   leftUs(): number {
-    const until = this.holding?.untilUs ?? null;
+    const until = this.untilUs();
     return until === null ? 0 : Math.max(0, until - this.o.clock.nowUs());
+  }
+
+  /** When this server's lease ends (null: none held yet, or none running). */
+  untilUs(): number | null {
+    return this.holding?.untilUs ?? null;
   }
 
   /**
@@ -300,6 +312,7 @@ export class LeaseService {
     h.untilUs = until;
     h.firstDeadlineUs ??= until;
     this.lastUntilUs = until;
+    this.o.onChange?.();
     this.o.enforcer?.hold(until);
     h.expiry?.();
     h.expiry = this.o.clock.at(until, () => this.expired(h));
@@ -347,6 +360,7 @@ export class LeaseService {
     h.renew?.();
     h.expiry?.();
     this.holding = null;
+    this.o.onChange?.();
   }
 
   private receive(d: PeerDatagram): void {

@@ -56,6 +56,22 @@ export class PeerKey {
     return new PeerKey(createHmac('sha256', secret.subarray(0, end)).update('hotspare peer hmac v1').digest());
   }
 
+  /**
+   * The derived key, for the lease worker thread only (worker_threads: same process, same
+   * memory protection). Never logged; the worker rebuilds a PeerKey with `fromDerived`.
+   */
+  derivedForWorker(): Uint8Array {
+    return new Uint8Array(this.#key);
+  }
+
+  /** A key from the bytes `derivedForWorker` gave; those bytes are zeroed once copied. */
+  static fromDerived(key: Uint8Array): PeerKey {
+    if (key.length !== 32) throw new PeerError('key', 'a derived key must be 32 bytes');
+    const copy = new PeerKey(Buffer.from(key));
+    key.fill(0);
+    return copy;
+  }
+
   /** HMAC-SHA256 of `data` under the derived key. */
   tag(data: Uint8Array): Buffer {
     return createHmac('sha256', this.#key).update(data).digest();

@@ -19,7 +19,7 @@ import type { Config } from '../config/index.js';
 import { MemoryLog } from '../log/index.js';
 import { NONCE_BYTES, PeerKey } from '../peer/index.js';
 import { LeaseWitness } from '../lease/witness.js';
-import { leaseVoters } from '../lease/voters.js';
+import { leaseTiming, leaseVoters } from '../lease/voters.js';
 import { nextRandom } from '../../hal/base/random.js';
 
 export interface SimOptions {
@@ -197,7 +197,6 @@ export class SimCluster {
       [{ path: 'lan', address: ipOf(WITNESS.address) }],
       config.peer.port,
     );
-    const l = config.lease;
     const log = this.witnessLog;
     this.witness = new LeaseWitness({
       self: WITNESS.name,
@@ -207,7 +206,7 @@ export class SimCluster {
       transport,
       clock,
       nonce: seededNonce(this.options.seed ^ 0x77),
-      timing: { durationUs: l.durationMs * 1000, drift: l.drift, dropUs: l.dropMs * 1000 },
+      timing: leaseTiming(config),
       log: (level, event, message, fields = {}) =>
         log.emit({ atMs: 0, atUs: this.clock.nowUs(), level, node: WITNESS.name, event, message, fields }),
     });

@@ -6,10 +6,17 @@ describe('bench parameters: BENCH_LEASE and BENCH_CONFIGS', () => {
     expect(parseLease('300/30/10')).to.deep.equal({ durationMs: 300, renewMs: 30, dropMs: 10 });
     expect(readParams({}).lease).to.deep.equal({ durationMs: 100, renewMs: 10, dropMs: 10 });
     expect(readParams({ BENCH_LEASE: '500/50/20' }).lease).to.deep.equal({ durationMs: 500, renewMs: 50, dropMs: 20 });
+    expect(parseLease('25/5/5/event-loop')).to.deep.equal({
+      durationMs: 25,
+      renewMs: 5,
+      dropMs: 5,
+      thread: 'event-loop',
+    });
+    expect(parseLease('25/5/5/worker').thread).to.equal('worker');
   });
 
   it('BENCH_LEASE refuses what the config would refuse, naming the variable', () => {
-    for (const bad of ['300/30', '300/x/10', '0/1/1', '300/30/10/1', '100/40/10', '-100/10/10'])
+    for (const bad of ['300/30', '300/x/10', '0/1/1', '300/30/10/1', '100/40/10', '-100/10/10', '25/5/5/fast'])
       expect(() => parseLease(bad), bad).to.throw(/^BENCH_LEASE: /);
   });
 

@@ -491,12 +491,28 @@ describe('config and `hotspare check`', () => {
     );
     expect(drift.code, drift.out).to.not.equal(0);
     expect(drift.out).to.match(/lease\.drift.*at least 0\.001/);
+    const thread = check(
+      write((d) => {
+        d['lease'] = { thread: 'fast' };
+      }),
+    );
+    expect(thread.code, thread.out).to.not.equal(0);
+    expect(thread.out).to.match(/lease\.thread.*worker.*event-loop/);
     const ok = check(
       write((d) => {
         d['fencing'] = { ...(d['fencing'] ?? {}), gate: 'lease' };
       }),
     );
     expect(ok.code, ok.out).to.equal(0);
+    expect(ok.out).to.contain('lease service on its own thread');
+    const onLoop = check(
+      write((d) => {
+        d['fencing'] = { ...(d['fencing'] ?? {}), gate: 'lease' };
+        d['lease'] = { thread: 'event-loop' };
+      }),
+    );
+    expect(onLoop.code, onLoop.out).to.equal(0);
+    expect(onLoop.out).to.contain("lease service on the agent's event loop");
   });
 
   it('fencing.gate: lease with two members and lease.witness is accepted and counts 3 voters; a witness that is a member is refused', () => {

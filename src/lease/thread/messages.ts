@@ -1,0 +1,53 @@
+/** What the agent's thread and the lease worker thread (./worker.ts) tell each other. */
+import type { NativeMode } from '../../../hal/clock/native/open.js';
+import type { PeerBinding, PeerDatagram, PeerPathName } from '../../../hal/peer/index.js';
+import type { LogFields } from '../../log/index.js';
+import type { PeerMemberAddresses } from '../../peer/heartbeat.js';
+import type { LogLevel } from '../../role/types.js';
+import type { LeaseTiming } from '../rules.js';
+import type { LeaseStatus } from '../service.js';
+
+/** How often the worker sends the service's status (what `hotspare status` shows). */
+export const STATUS_EVERY_MS = 200;
+
+export interface LeaseWorkerData {
+  self: string;
+  /** The lease's voters (members and a witness). */
+  voters: PeerMemberAddresses[];
+  port: number;
+  /** `PeerKey.derivedForWorker()`: zeroed by the worker once it has its key. */
+  key: Uint8Array;
+  nonce: Uint8Array;
+  timing: LeaseTiming;
+  renewUs: number;
+  /** The peer sockets this worker binds (every path: heartbeats go through it too). */
+  bindings: PeerBinding[];
+  /** The enforcer this worker runs (interface, address with prefix); null: none (tests). */
+  enforcer: { iface: string; cidr: string } | null;
+  /** The worker's own clock (`clock.native`) and SCHED_FIFO priority (`clock.realtime`, one above). */
+  clockOptions: { native: NativeMode; realtime: number };
+}
+
+export type ToLeaseWorker =
+  | { type: 'send'; path: PeerPathName; address: string; port: number; data: Uint8Array }
+  | { type: 'acquire'; epoch: number }
+  | { type: 'release' }
+  /** The primary address is in this server's kernel now (`reassert` follows). */
+  | { type: 'assigned' }
+  /** The primary address left this server's kernel. */
+  | { type: 'gone' }
+  | { type: 'stop' };
+
+export type FromLeaseWorker =
+  /** The worker runs: its clock and scheduler, for the agent's log. */
+  | { type: 'ready'; description: string }
+  /** A datagram that is no lease frame (a heartbeat), for the agent's thread. */
+  | { type: 'datagram'; datagram: PeerDatagram }
+  | { type: 'bound'; path: PeerPathName; address: string }
+  | { type: 'bind-problem'; path: PeerPathName; address: string; detail: string }
+  /** The lease's end (null: none), after every change. */
+  | { type: 'state'; untilUs: number | null }
+  /** The service's status, every `STATUS_EVERY_MS` and before a `held`, `lost` or `yield`. */
+  | { type: 'status'; status: LeaseStatus }
+  | { type: 'held' | 'lost' | 'yield'; epoch: number; detail: string }
+  | { type: 'log'; level: LogLevel; event: string; message: string; fields: LogFields };
