@@ -171,7 +171,7 @@ async function main(): Promise<void> {
       // The lease gate at BENCH_LEASE (its defaults unless set), as long as the probe defaults' run, under the same load.
       const impair = { loss: params.loss, delayMs: params.delayMs, jitterMs: params.jitterMs, mode: params.impair };
       leaseAlarms = await section('lease-alarms', errors, () =>
-        falseAlarmRun(DEFAULT_PROBE, params.stressSeconds, impair, log, leaseGate(params.lease)),
+        falseAlarmRun(params.leaseProbe ?? DEFAULT_PROBE, params.stressSeconds, impair, log, leaseGate(params.lease)),
       );
     }
     if (params.sections.has('failover')) {
@@ -186,7 +186,7 @@ async function main(): Promise<void> {
       if (smallest !== null && small === null)
         notes.push('The smallest passing window is the default setting: hotspare-default is measured at it.');
       failover = await section('failover', errors, () =>
-        failoverSection(DEFAULT_PROBE, small, params.runs, log, params.lease, params.configs),
+        failoverSection(DEFAULT_PROBE, small, params.runs, log, params.lease, params.configs, params.leaseProbe),
       );
     }
   } finally {

@@ -238,6 +238,7 @@ export async function failoverSection(
   log: (line: string) => void,
   lease: LeaseSetting = DEFAULT_LEASE,
   only: Set<string> | null = null,
+  leaseProbe: ProbeSetting | null = null,
 ): Promise<FailoverSection> {
   // Each configuration by name, measured in this order unless `only` leaves it out.
   const leaseAt = leaseGate(lease);
@@ -263,10 +264,10 @@ export async function failoverSection(
       () => measureOurs('hotspare-isolated-hung', defaults, runs, log, ISOLATED_GATE, 'frozen'),
     ],
     // The lease gate (opt-in): at BENCH_LEASE, and a tight setting with a short detection window.
-    ['hotspare-lease', () => measureOurs('hotspare-lease', defaults, runs, log, leaseAt)],
+    ['hotspare-lease', () => measureOurs('hotspare-lease', leaseProbe ?? defaults, runs, log, leaseAt)],
     [
       'hotspare-lease-silent-port',
-      () => measureOurs('hotspare-lease-silent-port', defaults, runs, log, leaseAt, 'silence'),
+      () => measureOurs('hotspare-lease-silent-port', leaseProbe ?? defaults, runs, log, leaseAt, 'silence'),
     ],
     [
       'hotspare-lease-tight',

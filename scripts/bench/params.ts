@@ -25,6 +25,8 @@
  *   BENCH_LEASE         the lease gate's setting in the lease-alarms run and the lease failover
  *                       rows, as duration/renew/drop in ms (default "100/10/10", the config's defaults),
  *                       optionally /worker or /event-loop: `lease.thread` (default: the config's, worker)
+ *   BENCH_LEASE_PROBE   the probe setting (interval/timeout/misses) of the lease-alarms run and the
+ *                       hotspare-lease rows (default: the probe defaults, as every other row)
  *   BENCH_CONFIGS       comma list of the failover section's configurations to measure, by
  *                       name (hotspare-default, hotspare-lease, keepalived-fast, ...; default: all)
  *   BENCH_OUT           output directory (default bench-results)
@@ -90,6 +92,8 @@ export interface BenchParams {
   bmcOffDelayMs: number;
   bmcAckDelayMs: number;
   lease: LeaseSetting;
+  /** The lease rows' probe setting (BENCH_LEASE_PROBE); null: the probe defaults. */
+  leaseProbe: ProbeSetting | null;
   /** Failover configurations to measure; null: all. */
   configs: Set<string> | null;
   outDir: string;
@@ -118,18 +122,23 @@ function number(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 0)
 
 export function parseLadder(text: string): ProbeSetting[] {
   if (text.trim() === 'none') return [];
-  return text.split(',').map((part) => {
-    const [interval, timeout, misses] = part.trim().split('/').map(Number);
-    if (
-      interval === undefined ||
-      timeout === undefined ||
-      misses === undefined ||
-      ![interval, timeout, misses].every((v) => Number.isInteger(v) && v >= 1)
-    ) {
-      throw new Error(`BENCH_LADDER: "${part}" is not interval/timeout/misses (whole numbers >= 1)`);
-    }
-    return { intervalMs: interval, timeoutMs: timeout, misses };
-  });
+  return text.split(',').map((part) => parseProbe(part, 'BENCH_LADDER'));
+}
+
+/** One probe setting, interval/timeout/misses in ms; errors name `variable`. */
+export function parseProbe(text: string, variable: string): ProbeSetting {
+  const parts = text.trim().split('/').map(Number);
+  const [interval, timeout, misses] = parts;
+  if (
+    parts.length !== 3 ||
+    interval === undefined ||
+    timeout === undefined ||
+    misses === undefined ||
+    ![interval, timeout, misses].every((v) => Number.isInteger(v) && v >= 1)
+  ) {
+    throw new Error(`${variable}: "${text.trim()}" is not interval/timeout/misses (whole numbers >= 1)`);
+  }
+  return { intervalMs: interval, timeoutMs: timeout, misses };
 }
 
 export function readParams(env: NodeJS.ProcessEnv = process.env): BenchParams {
@@ -162,6 +171,8 @@ export function readParams(env: NodeJS.ProcessEnv = process.env): BenchParams {
     bmcOffDelayMs: number(env, 'BENCH_BMC_OFF_DELAY_MS', 0),
     bmcAckDelayMs: number(env, 'BENCH_BMC_ACK_DELAY_MS', 0),
     lease: parseLease(env['BENCH_LEASE'] ?? '100/10/10'),
+    leaseProbe:
+      (env['BENCH_LEASE_PROBE'] ?? '') === '' ? null : parseProbe(env['BENCH_LEASE_PROBE'] ?? '', 'BENCH_LEASE_PROBE'),
     configs:
       (env['BENCH_CONFIGS'] ?? '') === ''
         ? null

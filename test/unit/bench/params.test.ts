@@ -20,6 +20,17 @@ describe('bench parameters: BENCH_LEASE and BENCH_CONFIGS', () => {
       expect(() => parseLease(bad), bad).to.throw(/^BENCH_LEASE: /);
   });
 
+  it('BENCH_LEASE_PROBE is interval/timeout/misses, the probe defaults when unset', () => {
+    expect(readParams({}).leaseProbe).to.equal(null);
+    expect(readParams({ BENCH_LEASE_PROBE: '5/10/3' }).leaseProbe).to.deep.equal({
+      intervalMs: 5,
+      timeoutMs: 10,
+      misses: 3,
+    });
+    for (const bad of ['5/10', '5/x/3', '5/10/3/1', '0/10/3'])
+      expect(() => readParams({ BENCH_LEASE_PROBE: bad }), bad).to.throw(/^BENCH_LEASE_PROBE: /);
+  });
+
   it('BENCH_CONFIGS is a comma list, all when unset', () => {
     expect(readParams({}).configs).to.equal(null);
     expect([...(readParams({ BENCH_CONFIGS: 'hotspare-lease, keepalived-fast' }).configs ?? [])]).to.deep.equal([
