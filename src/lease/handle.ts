@@ -1,6 +1,5 @@
 import type { LogFields } from '../log/index.js';
 import type { LogLevel } from '../role/types.js';
-import type { LeaseStatus } from './service.js';
 
 /**
  * This server's lease service as the executor drives it (src/agent/peer-links.ts): the
@@ -29,4 +28,17 @@ export interface LeaseCallbacks {
   /** This server gave its claim (never held) up to a higher one. */
   onYield: (epoch: number, detail: string) => void;
   log: (level: LogLevel, event: string, message: string, fields?: LogFields) => void;
+}
+
+/** What `hotspare status` shows of the lease service. */
+export interface LeaseStatus {
+  voter: { highestEpoch: number; promisedTo: string | null; promiseMsLeft: number | null; quietMsLeft: number };
+  holder: { epoch: number; held: boolean; msLeft: number | null } | null;
+  grantsSent: number;
+  refusalsSent: number;
+  dropped: number;
+  /** Rounds of this server's own lease that went out more than a renewal period late. */
+  lateRequests: number;
+  /** The longest delay among them, in ms (null: none since start). */
+  worstLateMs: number | null;
 }

@@ -14,7 +14,9 @@ import type { PeerKey } from '../peer/key.js';
 import { ReplayGuard } from '../peer/replay.js';
 import type { LogLevel, PeerPath } from '../role/types.js';
 import { decodeLeaseFrame, encodeLeaseFrame, isLeaseDatagram } from './frame.js';
-import type { LeaseHandle } from './handle.js';
+import type { LeaseHandle, LeaseStatus } from './handle.js';
+
+export type { LeaseStatus } from './handle.js';
 import type { LeaseFrame, LeaseKind } from './frame.js';
 import { leaseAfterGrant, majority, promiseUs, released, vote } from './rules.js';
 import type { HolderRound, LeaseTiming, Vote, VoterState } from './rules.js';
@@ -77,18 +79,6 @@ const ROUNDS_KEPT = 64;
 
 /** At most one `lease-request-late` warning this often (the count goes on in status). */
 const LATE_WARN_EVERY_US = 1_000_000;
-
-export interface LeaseStatus {
-  voter: { highestEpoch: number; promisedTo: string | null; promiseMsLeft: number | null; quietMsLeft: number };
-  holder: { epoch: number; held: boolean; msLeft: number | null } | null;
-  grantsSent: number;
-  refusalsSent: number;
-  dropped: number;
-  /** Rounds of this server's own lease that went out more than a renewal period late. */
-  lateRequests: number;
-  /** The longest delay among them, in ms (null: none since start). */
-  worstLateMs: number | null;
-}
 
 export class LeaseService implements LeaseHandle {
   /**
