@@ -48,6 +48,8 @@ export interface LeaseServiceOptions {
    * or ended): a LeaseThread passes `leftUs` and `claiming` on to the agent's thread.
    */
   onChange?: () => void;
+  /** The loop this service runs on, as its messages name it (default: "event loop"). */
+  loopName?: string;
 }
 
 /** One request round of this server's own lease, as sent. */
@@ -287,7 +289,7 @@ export class LeaseService implements LeaseHandle {
     this.o.log(
       'warn',
       'lease-request-late',
-      `the lease request at epoch ${h.epoch} went out ${msText(lateUs)} ms late (due every ${msText(this.o.renewUs)} ms): this agent's event loop was held; a hold of more than ${msText(this.o.timing.durationUs - this.o.renewUs)} ms loses the lease${more}`,
+      `the lease request at epoch ${h.epoch} went out ${msText(lateUs)} ms late (due every ${msText(this.o.renewUs)} ms): this agent's ${this.loop()} was held; a hold of more than ${msText(this.o.timing.durationUs - this.o.renewUs)} ms loses the lease${more}`,
       { epoch: h.epoch, lateUs },
     );
   }
@@ -340,8 +342,12 @@ export class LeaseService implements LeaseHandle {
     const worst = Math.max(pending, ...recent.map((r) => r.lateUs));
     const noticed = nowUs - until > this.o.renewUs ? `, noticed ${msText(nowUs - until)} ms after its end` : '';
     if (worst > this.o.renewUs)
-      return `: this agent's own requests were held up to ${msText(worst)} ms by its event loop${noticed}`;
+      return `: this agent's own requests were held up to ${msText(worst)} ms by its ${this.loop()}${noticed}`;
     return `: requests went out on time (${recent.length} in its last ${msText(this.o.timing.durationUs)} ms) and no majority answered them${noticed}`;
+  }
+
+  private loop(): string {
+    return this.o.loopName ?? 'event loop';
   }
 
   private cancelHolding(): void {

@@ -80,6 +80,7 @@ const service: LeaseService = new LeaseService({
   },
   log: (level, event, message, fields = {}) => post({ type: 'log', level, event, message, fields }),
   onChange: () => post({ type: 'state', untilUs: service.untilUs() }),
+  loopName: 'lease thread',
 });
 const statusTimer = setInterval(status, STATUS_EVERY_MS);
 

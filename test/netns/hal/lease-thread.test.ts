@@ -125,6 +125,7 @@ const unavailable = netnsUnavailable();
       const lost = after.events.filter((e) => e.startsWith('lost: '));
       expect(lost, JSON.stringify(after.events)).to.have.length(1);
       expect(lost[0]).to.match(/this agent's own requests were held up to \d+(\.\d)? ms by its event loop/);
+      expect(lost[0]).to.not.contain('lease thread');
       expect(after.leftUs).to.equal(0);
     });
   },

@@ -42,7 +42,7 @@ interface Member {
   warnings: string[];
 }
 
-function cluster(): { clock: VirtualClock; members: Map<string, Member> } {
+function cluster(loopName?: string): { clock: VirtualClock; members: Map<string, Member> } {
   const clock = new VirtualClock();
   const lan = new SimLan(clock, 100);
   const net = new SimPeerNet(lan);
@@ -67,6 +67,7 @@ function cluster(): { clock: VirtualClock; members: Map<string, Member> } {
       onHeld: () => undefined,
       onLost: (_epoch, detail) => lost.push(detail),
       onYield: () => undefined,
+      ...(loopName === undefined ? {} : { loopName }),
       log: (level, event, message) => {
         if (level === 'warn') warnings.push(`${event}: ${message}`);
       },
@@ -89,8 +90,8 @@ function freezeFor(clock: VirtualClock, host: SimHost, forUs: number): void {
 }
 
 describe('lease service: a lease lost to its own event loop, or to its voters', () => {
-  async function heldLease(): Promise<ReturnType<typeof cluster> & { a: Member }> {
-    const c = cluster();
+  async function heldLease(loopName?: string): Promise<ReturnType<typeof cluster> & { a: Member }> {
+    const c = cluster(loopName);
     // Past every voter's quiet period after its start.
     await c.clock.runFor(100_000);
     const a = member(c.members, 'a');
@@ -110,6 +111,15 @@ describe('lease service: a lease lost to its own event loop, or to its voters', 
       /lease-request-late: the lease request at epoch 1 went out 3\d(\.\d)? ms late/,
     );
     expect(a.service.status().lateRequests).to.equal(1);
+  });
+
+  it('names the lease thread when the service runs on one (lease.thread: worker)', async () => {
+    const { clock, a } = await heldLease('lease thread');
+    freezeFor(clock, a.host, 40_000);
+    await clock.runFor(60_000);
+    expect(a.lost).to.have.length(1);
+    expect(a.lost[0]).to.match(/this agent's own requests were held up to 3\d(\.\d)? ms by its lease thread/);
+    expect(a.warnings.join('\n')).to.contain("this agent's lease thread was held");
   });
 
   it('says the requests went out on time when no voter answered them', async () => {
