@@ -28,6 +28,11 @@ export class SimHost {
    * sees no link change, and nobody hears it (a frozen switch port, a VLAN mistake).
    */
   silent = false;
+  /**
+   * Its kernel answers no echo request while everything else flows (echo replies lost on
+   * the way, a firewall rule): what a monitor's false alarm looks like to the rest.
+   */
+  echoMuted = false;
   /** Test controls: the NIC driver's assign or release fails, as a broken netlink would. */
   failAssign = false;
   failRelease = false;
@@ -172,7 +177,7 @@ export class SimLan {
     if (!from.onWire) return;
     if (this.uplink?.ip === target) return this.echoFromUplink(from, target, identifier, sequence);
     const holder = this.holders(target, from)[0];
-    if (holder === undefined || this.lost() || this.lost()) return;
+    if (holder === undefined || holder.echoMuted || this.lost() || this.lost()) return;
     const life = from.life;
     this.clock.at(this.clock.nowUs() + 2 * this.latencyUs, () => {
       // The reply arrives only if both ends are still on the wire.

@@ -32,7 +32,9 @@ export async function simulate(options: SimulateOptions, print: (line: string) =
             l.event === 'fence-done' ||
             l.event === 'fence-error' ||
             l.event === 'power-on' ||
-            l.event === 'primary-down',
+            l.event === 'primary-down' ||
+            l.event === 'primary-silent' ||
+            l.event === 'lease-refused',
         )
         .map((l) => ({ at: l.atUs, text: `${(l.atUs / 1000).toFixed(1).padStart(9)} ms  ${n.name}  ${l.message}` })),
     );

@@ -42,7 +42,13 @@ export function fenceIfUplinkHeard(c: MachineConfig, s: RoleState, nowUs: number
  * - Not required: a stranger's address is not ours to take; with nobody seen at all, go back
  *   through boot as primary, whose check claims the address only if it is silent (FIG. 2).
  */
-export function startFence(c: MachineConfig, s: RoleState, nowUs: number, out: Action[]): RoleState {
+export function startFence(
+  c: MachineConfig,
+  s: RoleState,
+  nowUs: number,
+  out: Action[],
+  by: 'misses' | 'operator' = 'misses',
+): RoleState {
   const window = `${s.probe.misses} probes unanswered`;
   const attempt = s.fence.attempt + 1;
   if (s.probe.holder !== null && releasedPrimary(c, s.peers, s.probe.holder)) {
@@ -88,8 +94,8 @@ export function startFence(c: MachineConfig, s: RoleState, nowUs: number, out: A
   }
   if (s.probe.holder !== null) {
     const target = s.probe.holder;
+    if (c.lease !== null) return leaseTakeover(c, s, [target], attempt, window, nowUs, out, by);
     out.push(log('warn', 'primary-down', `${window}; fencing ${target}`, { target, misses: s.probe.misses }));
-    if (c.lease !== null) return leaseTakeover(c, s, [target], attempt, window, nowUs, out);
     return issueFences(c, s, [target], [target], [], attempt, out);
   }
   const seen =
@@ -104,7 +110,7 @@ export function startFence(c: MachineConfig, s: RoleState, nowUs: number, out: A
           misses: s.probe.misses,
         }),
       );
-      return leaseTakeover(c, s, [], attempt, window, nowUs, out);
+      return leaseTakeover(c, s, [], attempt, window, nowUs, out, by);
     }
     // Rule: a member that said, authenticated and recently, that it is a spare holding
     // nothing cannot hold the address unseen (a spare reaches the primary role only through
@@ -337,40 +343,98 @@ export function claimPrimary(
 }
 
 /**
- * The monitor's takeover under the lease gate: the fences go out at once and run on their
- * own (outcome logged, an alarm when one fails); the claim waits for the lease alone.
+ * The monitor's takeover under the lease gate: the claim waits for the lease alone, and the
+ * fences run on their own (outcome logged, an alarm when one fails).
+ *
+ * Rule: the first takeover of a run of misses asks for the lease before it fences. The
+ * voters grant it only once their promises to the holder ran out, that is once the holder
+ * stopped renewing and its enforcer dropped the address; then the fence goes out, with the
+ * claim. A majority still promised to the holder refuses: the holder renews, so it is alive,
+ * and probes lost under load or on the LAN fence nobody. A later run of misses after a
+ * refusal (the holder renews its lease but does not answer on the primary address, or too
+ * few voters answer) fences at once, so such a holder is still ended by its power; so does
+ * an operator's `promote`.
  */
 function leaseTakeover(
   c: MachineConfig,
   s: RoleState,
   targets: readonly string[],
   attempt: number,
-  why: string,
+  window: string,
   nowUs: number,
   out: Action[],
+  by: 'misses' | 'operator',
 ): RoleState {
-  // The fence goes out once per takeover: a retry asks for the lease again, it does not
-  // power-cycle the server again (that fence is still running, or done).
-  const fences = attempt === 1 ? targets : [];
-  const fence = { status: 'running' as const, targets, pending: [], fenced: [], attempt };
-  const issued = targets.length === 0 ? 'no member seen holding it, nobody fenced' : 'fence issued';
+  // The fence goes out once per takeover: on the lease's grant (a first attempt), or at once
+  // on a later one; later retries ask for the lease again and do not power-cycle the server
+  // again (that fence is still running, or done).
+  const already = s.fence.leaseFenced === true;
+  const deferred = by === 'misses' && attempt === 1 && targets.length > 0;
+  const now = deferred || already ? [] : targets;
+  const names = targets.join(', ');
+  const fields = { target: names, misses: s.probe.misses, attempt };
+  if (deferred)
+    out.push(
+      log(
+        'warn',
+        'primary-silent',
+        `${window}; asking the voters for the lease before fencing ${names}: they grant it only once ${names}'s lease ran out`,
+        fields,
+      ),
+    );
+  else if (targets.length > 0)
+    out.push(
+      log(
+        'warn',
+        'primary-down',
+        now.length > 0
+          ? by === 'operator'
+            ? `promoted by the operator: fencing ${names} at once; the claim waits for the lease`
+            : `${window} again after no lease was granted (attempt ${attempt}): fencing ${names} at once; the claim still waits for the lease`
+          : `${window} (attempt ${attempt}): asking for the lease again, no new fence of ${names} (one per takeover)`,
+        fields,
+      ),
+    );
+  const fence = {
+    status: 'running' as const,
+    targets,
+    pending: [],
+    fenced: [],
+    attempt,
+    ...(deferred ? { afterLease: targets } : {}),
+    ...(already || now.length > 0 ? { leaseFenced: true } : {}),
+  };
+  const issued = deferred
+    ? `asking for the lease before fencing ${names}`
+    : targets.length === 0
+      ? 'no member seen holding it, nobody fenced'
+      : now.length > 0
+        ? 'fence issued'
+        : 'fence issued earlier';
   // The fences and the transition go out after the lease request when one is asked for: the
   // claim waits for the lease alone, and issuing a fence (a BMC command) keeps the executor
   // longer than sending a request does.
-  const after: Action[] = fences.map((target) => ({ type: 'fence', id: 0, target, detached: true }));
-  const next = go({ ...s, fence }, 'confirming', `${why}; ${issued}, waiting for the lease`, after);
+  const fences: Action[] = now.map((target) => ({ type: 'fence', id: 0, target, detached: true }));
+  const next = go({ ...s, fence }, 'confirming', `${window}; ${issued}, waiting for the lease`, fences);
   const reason =
     targets.length === 1
       ? `took over from ${targets[0] ?? 'nobody'}: a majority confirmed its lease ran out (fence issued)`
       : `took over: a majority confirmed no other lease is live (no member was seen holding the address)`;
-  stopProbing(after);
-  const release: Action[] = [{ type: 'release', address: 'monitor' }];
+  // A deferred takeover goes on probing: an answer before the grant proves the holder alive
+  // and ends the claim at once (`onAnswered`), so the monitor votes for it again.
+  if (!deferred) stopProbing(fences);
+  // A deferred fence goes out once the lease is held, after the address is claimed and
+  // announced (`onLease`): the claim does not wait for it either.
+  const release: Action[] = [
+    ...(deferred ? targets.map((target): Action => ({ type: 'fence', id: 0, target, detached: true })) : []),
+    { type: 'release', address: 'monitor' },
+  ];
   if (next.lease.status === 'held') {
     // Not expected (a monitor holds no lease); kept in the plain order if it happens.
-    out.push(...after);
+    out.push(...fences);
     return claimPrimary(c, next, nowUs, reason, out, release);
   }
   const claimed = claimPrimary(c, next, nowUs, reason, out, release);
-  out.push(...after);
+  out.push(...fences);
   return claimed;
 }

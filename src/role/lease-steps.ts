@@ -28,6 +28,20 @@ export function onLease(
     out.push(
       log('info', 'lease-held', `a majority granted the lease at epoch ${e.epoch}: ${e.detail}`, { epoch: e.epoch }),
     );
+    const deferred = s.phase === 'confirming' ? (s.fence.afterLease ?? []) : [];
+    if (deferred.length > 0) {
+      const names = deferred.join(', ');
+      out.push(
+        log(
+          'warn',
+          'primary-down',
+          `the voters granted the lease: ${names}'s lease ran out, its enforcer has dropped the address; fencing ${names} (the claim does not wait for it)`,
+          { target: names, misses: s.probe.misses },
+        ),
+      );
+    }
+    // A deferred takeover probed on while it waited: stop now, the address is ours.
+    if (deferred.length > 0) out.push({ type: 'probe-stop' });
     const held: RoleState = { ...s, lease: { status: 'held', epoch: e.epoch, claim: null } };
     return becomePrimary(c, held, e.nowUs, claim.reason, out, claim.after);
   }
@@ -61,21 +75,30 @@ export function onLeaseTimeout(
 ): RoleState {
   if (s.lease.status !== 'acquiring') return s;
   out.push({ type: 'lease-release' });
+  const deferred = s.phase === 'confirming' ? (s.fence.afterLease ?? []) : [];
+  const names = deferred.join(', ');
+  // A refusal of a takeover's first lease request fenced nobody: the voters still keep a
+  // promise to the holder (it renews its lease, so it is alive), or too few of them answer.
   out.push(
-    log('error', 'lease-refused', `no lease at epoch ${s.lease.epoch} (${why}): not claiming`, {
-      epoch: s.lease.epoch,
-    }),
+    deferred.length > 0
+      ? log(
+          'warn',
+          'lease-refused',
+          `no lease at epoch ${s.lease.epoch} (${why}): not claiming, and not fencing ${names}: a majority still keeps a promise to it (it renews its lease) or did not answer; probing again`,
+          { epoch: s.lease.epoch, notFenced: names },
+        )
+      : log('error', 'lease-refused', `no lease at epoch ${s.lease.epoch} (${why}): not claiming`, {
+          epoch: s.lease.epoch,
+        }),
   );
   const next: RoleState = { ...s, lease: noLease() };
   if (s.phase === 'confirming') {
     // Back to probing; the next run of misses starts another takeover (after the backoff).
-    startProbing(nowUs, out);
-    return backoff(
-      c,
-      go({ ...next, probe: freshProbe(nowUs) }, 'monitor', 'no lease granted: not taking over', out),
-      nowUs,
-      out,
-    );
+    // The holder seen is kept, so that takeover fences it: a dead holder answers no probe
+    // that would name it again.
+    if (deferred.length === 0) startProbing(nowUs, out);
+    const probe = { ...freshProbe(nowUs), holder: s.probe.holder, sinceUs: s.probe.sinceUs };
+    return backoff(c, go({ ...next, probe }, 'monitor', 'no lease granted: not taking over', out), nowUs, out);
   }
   if (s.phase === 'checking-primary')
     return persistAndReboot(next, 'primary', 'no lease granted at boot: checking again', out);

@@ -60,7 +60,9 @@ export function onCommand(
         // The operator's word replaces the missed probes; everything after is the normal
         // takeover: fence the holder, confirm silence, claim.
         out.push(log('warn', 'promote', 'promoted by the operator: taking over now'));
-        return startFence(c, { ...s, maintenance: false }, nowUs, out);
+        // Under the lease gate the fence goes out at once too: the operator's word, not a
+        // lease that a live holder would keep renewing, decides.
+        return startFence(c, { ...s, maintenance: false }, nowUs, out, 'operator');
       }
       if (s.phase === 'spare') {
         out.push({ type: 'cancel-timer', timer: TIMER.spareCheck });

@@ -46,6 +46,7 @@ function onAnswered(c: MachineConfig, s: RoleState, count: number, atUs: number,
     );
   if (s.phase === 'monitor' && s.fence.status === 'uplink') next = { ...next, fence: idleFence() };
   if (next.probe.uplink !== 'unknown') next = { ...next, probe: { ...next.probe, uplink: 'unknown' } };
+  if (s.phase === 'confirming' && (s.fence.afterLease?.length ?? 0) > 0) return abandonClaim(next, out);
   if (s.phase === 'monitor' && s.fence.status === 'backoff') {
     // The primary answers again: whatever failed, it is alive; stop trying to fence it.
     out.push({ type: 'cancel-timer', timer: TIMER.fenceRetry });
@@ -53,6 +54,26 @@ function onAnswered(c: MachineConfig, s: RoleState, count: number, atUs: number,
     next = { ...next, fence: idleFence() };
   }
   return next;
+}
+
+/**
+ * Rule (lease gate): a takeover that asked for the lease before fencing ends when the holder
+ * answers a probe before the grant: it is alive (a holder whose lease ran out has no address
+ * to answer on). The claim is given back, so this monitor votes for the holder again, and
+ * nobody is fenced.
+ */
+function abandonClaim(s: RoleState, out: Action[]): RoleState {
+  const names = (s.fence.afterLease ?? []).join(', ');
+  out.push({ type: 'cancel-timer', timer: TIMER.leaseTimeout });
+  out.push(
+    log(
+      'warn',
+      'takeover-abandoned',
+      `${names} answered again while the lease was asked for: it is alive; claim given up, nobody fenced`,
+      { target: names },
+    ),
+  );
+  return go({ ...s, fence: idleFence() }, 'monitor', `${names} answered again: not taking over`, out);
 }
 
 /** Probe `sequence` got no reply within the timeout. */

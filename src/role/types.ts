@@ -163,6 +163,14 @@ export interface FenceState {
   attempt: number;
   /** The holder released the address itself (authenticated heartbeat): no fence needed. */
   released?: boolean;
+  /**
+   * The `lease` gate: targets whose fence waits for the lease this takeover asked for. The
+   * first takeover of a run of misses fences only once a majority granted the lease (the
+   * holder's lease ran out); a refusal fences nobody (`leaseTakeover`).
+   */
+  afterLease?: readonly string[];
+  /** The `lease` gate: this takeover's fences went out (a retry does not issue them again). */
+  leaseFenced?: boolean;
   /** A handover's final sync from the releaser: in flight, or ended (done or given up). */
   finalSync?: 'running' | 'ended';
   /** The [0013] confirmation found the address silent while the final sync still ran. */

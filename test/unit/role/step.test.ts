@@ -421,19 +421,121 @@ describe('role machine: fencing and takeover', () => {
     expect(run.state.phase).to.equal('confirming');
   });
 
-  it('under the lease gate the lease request goes out before the fence and the transition (the claim waits for the lease alone)', () => {
-    const run = monitoring(
-      machine({ fencing: { ...machine().fencing, gate: 'lease' }, lease: { acquireUs: 1000 * MS } }),
-    );
-    miss(run, 3, 160 * MS);
-    const kinds = run.last.map((a) => a.type);
-    const acquire = kinds.indexOf('lease-acquire');
-    expect(acquire, kinds.join(', ')).to.be.at.least(0);
-    expect(acquire).to.be.below(kinds.indexOf('fence'));
-    expect(acquire).to.be.below(kinds.indexOf('transition'));
-    expect(run.find('fence')).to.deep.include({ type: 'fence', target: 'a', detached: true });
-    expect(run.state.phase).to.equal('confirming');
-    expect(run.state.lease.status).to.equal('acquiring');
+  describe('under the lease gate', () => {
+    const leased = (): Run =>
+      monitoring(machine({ fencing: { ...machine().fencing, gate: 'lease' }, lease: { acquireUs: 1000 * MS } }));
+
+    it('the first run of misses asks for the lease and fences nobody yet', () => {
+      const run = leased();
+      miss(run, 3, 160 * MS);
+      expect(run.types()).to.include('lease-acquire');
+      expect(run.types()).to.not.include('fence');
+      expect(run.state.phase).to.equal('confirming');
+      expect(run.state.lease.status).to.equal('acquiring');
+      expect(run.state.fence.afterLease).to.deep.equal(['a']);
+      // It goes on probing while it waits: an answer would end the claim.
+      expect(run.types()).to.not.include('probe-stop');
+      const silent = run.last.find((a) => a.type === 'log' && a.event === 'primary-silent');
+      expect(silent, 'primary-silent logged').to.not.equal(undefined);
+      expect(run.last.some((a) => a.type === 'log' && a.event === 'primary-down')).to.equal(false);
+    });
+
+    it('the lease granted: primary-down, persist, claim, announce, then the fence (detached), then the monitor address goes', () => {
+      const run = leased();
+      miss(run, 3, 160 * MS);
+      const epoch = run.state.lease.epoch;
+      run.feed({ type: 'lease', nowUs: 200 * MS, held: true, epoch, detail: 'granted by b, c' });
+      expect(run.state.phase).to.equal('primary');
+      const acts = run.last;
+      const down = indexOf(acts, 'log', (a) => a.type === 'log' && a.event === 'primary-down');
+      const persist = indexOf(acts, 'persist');
+      const assign = indexOf(acts, 'assign', (a) => a.type === 'assign' && a.address === 'primary');
+      const announce = indexOf(acts, 'announce');
+      const fence = indexOf(acts, 'fence');
+      const releaseMonitor = indexOf(acts, 'release', (a) => a.type === 'release' && a.address === 'monitor');
+      expect(down).to.be.above(-1);
+      expect(down).to.be.below(persist);
+      expect(persist).to.be.below(assign);
+      expect(fence).to.be.above(announce);
+      expect(releaseMonitor).to.be.above(fence);
+      expect(acts[fence]).to.deep.equal({ type: 'fence', id: 1, target: 'a', detached: true });
+      expect(indexOf(acts, 'probe-stop')).to.be.above(-1);
+      // A detached fence's result never comes back: nothing waits for it.
+      expect(run.state.fenceIds).to.deep.equal({});
+    });
+
+    it('the lease refused: nobody fenced, back to probing; a second run of misses fences at once', () => {
+      const run = leased();
+      miss(run, 3, 160 * MS);
+      const at = run.timer('lease-timeout') ?? 0;
+      run.feed({ type: 'timer', nowUs: at, timer: 'lease-timeout' });
+      expect(run.state.phase).to.equal('monitor');
+      expect(run.state.fence.status).to.equal('backoff');
+      const refused = run.last.find((a) => a.type === 'log' && a.event === 'lease-refused');
+      expect(refused).to.deep.include({ level: 'warn' });
+      expect(refused?.type === 'log' ? refused.fields : undefined).to.deep.include({ notFenced: 'a' });
+      expect(run.actions.some((a) => a.type === 'fence')).to.equal(false);
+      expect(run.last).to.deep.include({ type: 'lease-release' });
+      // The probes stay unanswered through the backoff: the retry fences a at once.
+      const retry = run.timer('fence-retry') ?? 0;
+      miss(run, 3, at + MS);
+      run.feed({ type: 'timer', nowUs: retry, timer: 'fence-retry' });
+      const kinds = run.last.map((a) => a.type);
+      expect(kinds.indexOf('lease-acquire'), kinds.join(', ')).to.be.at.least(0);
+      expect(kinds.indexOf('lease-acquire')).to.be.below(kinds.indexOf('fence'));
+      expect(run.find('fence')).to.deep.include({ type: 'fence', target: 'a', detached: true });
+      expect(run.state.phase).to.equal('confirming');
+      expect(run.state.fence.afterLease).to.equal(undefined);
+      // Granted now: the claim carries no second fence of a.
+      run.feed({ type: 'lease', nowUs: retry + 50 * MS, held: true, epoch: run.state.lease.epoch, detail: 'granted' });
+      expect(run.state.phase).to.equal('primary');
+      expect(run.types()).to.not.include('fence');
+    });
+
+    it('the holder answers while the lease is asked for: the claim is given back, nobody fenced, still monitoring', () => {
+      const run = leased();
+      miss(run, 3, 160 * MS);
+      run.feed(batch(196 * MS, 1));
+      expect(run.state.phase).to.equal('monitor');
+      expect(run.state.fence.status).to.equal('idle');
+      expect(run.state.lease.status).to.equal('none');
+      expect(run.last).to.deep.include({ type: 'lease-release' });
+      expect(run.last).to.deep.include({ type: 'cancel-timer', timer: 'lease-timeout' });
+      expect(run.last.some((a) => a.type === 'log' && a.event === 'takeover-abandoned')).to.equal(true);
+      // A grant that crosses the answer is given back; no fence, no claim.
+      run.feed({ type: 'lease', nowUs: 197 * MS, held: true, epoch: 1, detail: 'late' });
+      expect(run.state.phase).to.equal('monitor');
+      expect(run.actions.some((a) => a.type === 'fence' || (a.type === 'assign' && a.address === 'primary'))).to.equal(
+        false,
+      );
+    });
+
+    it("promote: the operator's word fences the holder at once, the claim still waits for the lease", () => {
+      const run = leased();
+      run.feed({ type: 'command', nowUs: 200 * MS, command: 'promote' });
+      expect(run.find('fence')).to.deep.include({ type: 'fence', target: 'a', detached: true });
+      expect(run.types()).to.include('lease-acquire');
+      expect(run.types()).to.not.include('assign');
+      expect(run.state.fence.afterLease).to.equal(undefined);
+      // Refused, then retried: the fence is not issued a second time.
+      run.feed({ type: 'timer', nowUs: run.timer('lease-timeout') ?? 0, timer: 'lease-timeout' });
+      const retry = run.timer('fence-retry') ?? 0;
+      miss(run, 3, 1300 * MS);
+      run.feed({ type: 'timer', nowUs: retry, timer: 'fence-retry' });
+      expect(run.types()).to.include('lease-acquire');
+      expect(run.types()).to.not.include('fence');
+    });
+
+    it('the lease refused while the primary answers again: the backoff ends with nobody fenced', () => {
+      const run = leased();
+      miss(run, 3, 160 * MS);
+      run.feed({ type: 'timer', nowUs: run.timer('lease-timeout') ?? 0, timer: 'lease-timeout' });
+      run.feed(batch(1300 * MS, 1));
+      expect(run.state.fence.status).to.equal('idle');
+      run.feed({ type: 'timer', nowUs: 2000 * MS, timer: 'fence-retry' });
+      expect(run.actions.some((a) => a.type === 'fence')).to.equal(false);
+      expect(run.state.phase).to.equal('monitor');
+    });
   });
 
   it('never fences itself, even if its own MAC shows up as the holder', () => {

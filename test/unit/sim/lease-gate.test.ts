@@ -200,6 +200,60 @@ describe('lease gate: claim on a majority lease, the address dropped when it run
     await cluster.stop();
   });
 
+  it('a false alarm (probes unanswered while the primary renews its lease): the lease is refused and nobody is fenced', async () => {
+    // 300 ms without echo replies, far longer than the window (5 misses of 10 ms): the
+    // monitor asks for the lease; the voters still keep their promises to the primary.
+    const { cluster, primary, monitor, faultUs, maxHolders } = await leaseRun(
+      (c, p) => {
+        const host = c.node(p).host;
+        host.echoMuted = true;
+        c.clock.at(c.clock.nowUs() + 300 * MS, () => {
+          host.echoMuted = false;
+        });
+      },
+      {},
+      2 * SECOND,
+    );
+    const log = cluster
+      .node(monitor)
+      .log.all()
+      .filter((l) => l.atUs >= faultUs);
+    expect(log.some((l) => l.event === 'primary-silent')).to.equal(true);
+    const refused = log.find((l) => l.event === 'lease-refused');
+    expect(refused?.fields['notFenced']).to.equal(primary);
+    expect(log.some((l) => l.event === 'fence-start' || l.event === 'primary-down')).to.equal(false);
+    expect(cluster.node(primary).powerLog.filter((p) => p.atUs >= faultUs)).to.deep.equal([]);
+    expect(cluster.phases()[primary]).to.equal('primary');
+    expect(cluster.primaryHolders()).to.deep.equal([primary]);
+    expect(maxHolders).to.equal(1);
+    await cluster.stop();
+  });
+
+  it('a primary that renews its lease but never answers on the primary address: the second run of misses fences it', async () => {
+    const { cluster, primary, monitor, faultUs, maxHolders } = await leaseRun(
+      (c, p) => {
+        c.node(p).host.echoMuted = true;
+      },
+      {},
+      7 * SECOND,
+    );
+    const log = cluster
+      .node(monitor)
+      .log.all()
+      .filter((l) => l.atUs >= faultUs);
+    const refused = log.find((l) => l.event === 'lease-refused');
+    const fence = log.find((l) => l.event === 'fence-start');
+    expect(refused?.fields['notFenced']).to.equal(primary);
+    expect(fence?.atUs ?? 0).to.be.above(refused?.atUs ?? Infinity);
+    const off = cluster.node(primary).powerLog.find((p) => !p.on && p.atUs >= faultUs);
+    expect(off, 'the primary was powered off').to.not.equal(undefined);
+    // It renewed until its power went: no claim of the monitor's came before.
+    const t = takeover(cluster, monitor, faultUs);
+    if (t !== null) expect(t.atUs).to.be.above(off?.atUs ?? Infinity);
+    expect(maxHolders).to.equal(1);
+    await cluster.stop();
+  });
+
   it('demote on the primary: the lease is released once the address is gone, and the monitor is granted at once', async () => {
     const { cluster, monitor, faultUs, maxHolders } = await leaseRun((c, p) => {
       c.node(p).agent?.command('demote');
