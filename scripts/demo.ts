@@ -76,9 +76,16 @@ async function main(): Promise<void> {
     for (const l of agentLog(lab, before.monitor).filter(
       (x) =>
         x.atUs >= crashUs &&
-        ['primary-down', 'fence-start', 'fence-done', 'checked', 'address-assigned', 'announced', 'power-on'].includes(
-          x.event,
-        ),
+        [
+          'primary-silent',
+          'primary-down',
+          'fence-start',
+          'fence-done',
+          'checked',
+          'address-assigned',
+          'announced',
+          'power-on',
+        ].includes(x.event),
     )) {
       say(`  +${((l.atUs - crashUs) / 1000).toFixed(1).padStart(7)} ms  ${l.event}: ${l.message}`);
     }

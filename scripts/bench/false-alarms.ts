@@ -39,6 +39,13 @@ export interface FalseAlarmRun {
    * the lab's switch carried the uplink host (3907da8), where every check failed.
    */
   uplinkVetoes?: number;
+  /**
+   * The lease gate: runs of misses that asked for the lease before fencing and ended with
+   * nobody fenced: the voters refused (`lease-refused` naming whom it did not fence), or the
+   * holder answered meanwhile (`takeover-abandoned`). False alarms the lease caught. Absent
+   * before the lease was asked for ahead of the fence.
+   */
+  leaseVetoes?: number;
   /** The takeover gate and its settings (absent: confirmed). */
   gate?: string;
   impairment: ImpairReport | null;
@@ -62,10 +69,12 @@ function count(
   | 'nearMisses'
   | 'leaseLosses'
   | 'uplinkVetoes'
+  | 'leaseVetoes'
 > {
   let declared = 0;
   let leaseLosses = 0;
   let uplinkVetoes = 0;
+  let leaseVetoes = 0;
   let fences = 0;
   let takeovers = 0;
   const nearMisses: Record<string, number> = {};
@@ -76,6 +85,8 @@ function count(
       // A monitor's (it says how many probes it missed), not a booting server's.
       else if (line.event === 'uplink-silent' && line['misses'] !== undefined) uplinkVetoes += 1;
       else if (line.event === 'lease-lost') leaseLosses += 1;
+      else if (line.event === 'lease-refused' && line['notFenced'] !== undefined) leaseVetoes += 1;
+      else if (line.event === 'takeover-abandoned') leaseVetoes += 1;
       else if (line.event === 'fence-start') fences += 1;
       else if (line.event === 'transition' && line['to'] === 'primary' && line['from'] === 'confirming') takeovers += 1;
       else if (line.event === 'probe-recovered') {
@@ -106,6 +117,7 @@ function count(
     nearMisses,
     leaseLosses,
     uplinkVetoes,
+    leaseVetoes,
   };
 }
 
@@ -158,7 +170,7 @@ export async function falseAlarmRun(
       const counts = count(lab, fromUs, toUs);
       const hubLate = impairReport?.counters?.['late_max_us'];
       log(
-        `  ${counts.spuriousFailovers} spurious failovers (fences ${counts.fences}, takeovers ${counts.takeovers}, address moves ${counts.addressMoves}, lease losses ${counts.leaseLosses ?? 0}, caught by the uplink check ${counts.uplinkVetoes ?? 0}); near misses ${JSON.stringify(counts.nearMisses)}${hubLate === undefined ? '' : `; the SCHED_FIFO hub was up to ${String(hubLate)} µs late`}`,
+        `  ${counts.spuriousFailovers} spurious failovers (fences ${counts.fences}, takeovers ${counts.takeovers}, address moves ${counts.addressMoves}, lease losses ${counts.leaseLosses ?? 0}, caught by the uplink check ${counts.uplinkVetoes ?? 0}, caught by the lease ${counts.leaseVetoes ?? 0}); near misses ${JSON.stringify(counts.nearMisses)}${hubLate === undefined ? '' : `; the SCHED_FIFO hub was up to ${String(hubLate)} µs late`}`,
       );
       return {
         probe,

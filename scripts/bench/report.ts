@@ -95,7 +95,7 @@ export function markdownSummary(r: BenchResults): string {
   const la = r.leaseAlarms ?? null;
   if (la !== null) {
     out.push(
-      `False alarms with the lease gate (${la.gate ?? 'lease'}, same load and LAN): ${v(la.spuriousFailovers, 0)} spurious failovers, ${v(la.leaseLosses ?? NaN, 0)} lease losses and ${la.uplinkVetoes ?? 'uncounted'} false alarms caught by the uplink check in ${la.seconds} s (${describeSetting(la.probe)}).`,
+      `False alarms with the lease gate (${la.gate ?? 'lease'}, same load and LAN): ${v(la.spuriousFailovers, 0)} spurious failovers, ${v(la.leaseLosses ?? NaN, 0)} lease losses, ${la.uplinkVetoes ?? 'uncounted'} false alarms caught by the uplink check and ${la.leaseVetoes ?? 'uncounted'} caught by the lease (refused, or the holder answered during the claim; nobody fenced) in ${la.seconds} s (${describeSetting(la.probe)}).`,
     );
     out.push('');
   }

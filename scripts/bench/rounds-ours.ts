@@ -138,7 +138,8 @@ export async function runOurs(
         'announced in the log',
       )
       .catch(() => undefined);
-    const down = firstAfter(lines, crashUs, (l) => l.event === 'primary-down');
+    // Under the lease gate the window's end is \`primary-silent\` (the lease is asked for first).
+    const down = firstAfter(lines, crashUs, (l) => l.event === 'primary-silent' || l.event === 'primary-down');
     const fenceStart = firstAfter(lines, crashUs, (l) => l.event === 'fence-start');
     const fenceDone = firstAfter(lines, crashUs, (l) => l.event === 'fence-done');
     const confirmed = firstAfter(

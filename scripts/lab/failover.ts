@@ -156,7 +156,8 @@ export async function measureFailover(
     const reply = await observer.waitForReply((r) => lab.serverByTtl(r.ttl) === before.monitor, 5000, crashUs);
     const gap = observer.outage(crashUs - 100_000, reply.t + 1);
     const lines = agentLog(lab, before.monitor);
-    const down = firstAfter(lines, crashUs, (l) => l.event === 'primary-down');
+    // Under the lease gate the window's end is \`primary-silent\` (the lease is asked for first).
+    const down = firstAfter(lines, crashUs, (l) => l.event === 'primary-silent' || l.event === 'primary-down');
     const fenceStart = firstAfter(lines, crashUs, (l) => l.event === 'fence-start');
     const fenceDone = firstAfter(lines, crashUs, (l) => l.event === 'fence-done');
     const confirmed = firstAfter(
