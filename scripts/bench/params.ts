@@ -48,21 +48,22 @@ export interface LeaseSetting {
 
 export const DEFAULT_LEASE: LeaseSetting = { durationMs: 100, renewMs: 10, dropMs: 10 };
 
+/** Three whole numbers >= 1 from `words` (strings), or null when they are not exactly that. */
+function wholeTriple(words: readonly string[]): [number, number, number] | null {
+  const parts = words.map(Number);
+  const [a, b, c] = parts;
+  if (parts.length !== 3 || a === undefined || b === undefined || c === undefined) return null;
+  return parts.every((v) => Number.isInteger(v) && v >= 1) ? [a, b, c] : null;
+}
+
 export function parseLease(text: string): LeaseSetting {
   const words = text.trim().split('/');
   const thread = words.length === 4 ? words.pop() : undefined;
   if (thread !== undefined && thread !== 'worker' && thread !== 'event-loop')
     throw new Error(`BENCH_LEASE: "${text}": the thread after the timings is worker or event-loop, not "${thread}"`);
-  const parts = words.map(Number);
-  const [durationMs, renewMs, dropMs] = parts;
-  if (
-    parts.length !== 3 ||
-    durationMs === undefined ||
-    renewMs === undefined ||
-    dropMs === undefined ||
-    !parts.every((v) => Number.isInteger(v) && v >= 1)
-  )
-    throw new Error(`BENCH_LEASE: "${text}" is not duration/renew/drop in ms (whole numbers >= 1)`);
+  const triple = wholeTriple(words);
+  if (triple === null) throw new Error(`BENCH_LEASE: "${text}" is not duration/renew/drop in ms (whole numbers >= 1)`);
+  const [durationMs, renewMs, dropMs] = triple;
   if (renewMs * 3 > durationMs)
     throw new Error(`BENCH_LEASE: renew ${renewMs} ms must be at most a third of the duration ${durationMs} ms`);
   return thread === undefined ? { durationMs, renewMs, dropMs } : { durationMs, renewMs, dropMs, thread };
@@ -127,18 +128,11 @@ export function parseLadder(text: string): ProbeSetting[] {
 
 /** One probe setting, interval/timeout/misses in ms; errors name `variable`. */
 export function parseProbe(text: string, variable: string): ProbeSetting {
-  const parts = text.trim().split('/').map(Number);
-  const [interval, timeout, misses] = parts;
-  if (
-    parts.length !== 3 ||
-    interval === undefined ||
-    timeout === undefined ||
-    misses === undefined ||
-    ![interval, timeout, misses].every((v) => Number.isInteger(v) && v >= 1)
-  ) {
+  const triple = wholeTriple(text.trim().split('/'));
+  if (triple === null)
     throw new Error(`${variable}: "${text.trim()}" is not interval/timeout/misses (whole numbers >= 1)`);
-  }
-  return { intervalMs: interval, timeoutMs: timeout, misses };
+  const [intervalMs, timeoutMs, misses] = triple;
+  return { intervalMs, timeoutMs, misses };
 }
 
 export function readParams(env: NodeJS.ProcessEnv = process.env): BenchParams {
