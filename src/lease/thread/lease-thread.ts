@@ -48,8 +48,14 @@ export class LeaseThread {
     };
   }
 
-  /** The lease service in the worker, reporting to `callbacks` (one per agent process). */
+  /**
+   * The lease service in the worker, reporting to `callbacks`. One per agent process: a
+   * second call is a wiring mistake (the first caller would stop hearing of its lease) and
+   * throws.
+   */
   handle(callbacks: LeaseCallbacks): LeaseHandle {
+    if (this.callbacks !== null)
+      throw new Error('LeaseThread.handle: already handed out (one lease service per agent)');
     this.callbacks = callbacks;
     return {
       acquire: (epoch) => this.post({ type: 'acquire', epoch }),
