@@ -7,6 +7,7 @@
  * BMCs' power log.
  */
 import { expect } from 'chai';
+import { exec } from '../../scripts/lab/exec.js';
 import { startLab } from '../../scripts/lab/lab.js';
 import type { Lab } from '../../scripts/lab/lab.js';
 import { agentLog, converged, monoUs } from './fixtures.js';
@@ -141,6 +142,67 @@ describe('lab: the lease gate (real agents, enforcer process, 4 s BMCs)', functi
       `      kill -> address removed by the enforcer ${((dropUs - killUs) / 1000).toFixed(1)} ms, -> next claim ${((claimUs - killUs) / 1000).toFixed(1)} ms`,
     );
     await converged(l, 60_000);
+    expect(l.splitBrainViolations()).to.deep.equal([]);
+  });
+
+  it("a false alarm: the primary's kernel ignores pings while its lease is renewed; the monitor asks for the lease, fences nobody, and the primary keeps the address", async () => {
+    // A long backoff after a refused claim: the pings are back well before a second run of
+    // misses could fence at once.
+    const config = { ...CONFIG, fencing: { ...CONFIG.fencing, retry_ms: 3000, retry_max_ms: 6000 } };
+    const l = await startLab({ config, bmcOffDelayMs: BMC_OFF_DELAY_MS });
+    lab = l;
+    const before = await converged(l);
+    await l.waitFor(
+      () => agentLog(l, before.primary).some((x) => x.event === 'lease-held'),
+      10_000,
+      'the primary logging its lease',
+      50,
+    );
+    const ns = l.netnsOf(before.primary);
+    const echo = (ignore: 0 | 1) =>
+      exec('ip', ['netns', 'exec', ns, 'sysctl', '-q', '-w', `net.ipv4.icmp_echo_ignore_all=${ignore}`]);
+    const fromUs = monoUs();
+    await echo(1);
+    try {
+      await l.waitFor(
+        () => agentLog(l, before.monitor).find((x) => x.event === 'primary-silent' && x.atUs >= fromUs),
+        15_000,
+        'the monitor asking for the lease on the unanswered probes',
+        10,
+      );
+    } finally {
+      await echo(0);
+    }
+    // The claim ends: the primary answered during it, or the voters refused it.
+    const ended = await l.waitFor(
+      () =>
+        agentLog(l, before.monitor).find(
+          (x) =>
+            x.atUs >= fromUs &&
+            (x.event === 'takeover-abandoned' || (x.event === 'lease-refused' && x['notFenced'] === before.primary)),
+        ),
+      15_000,
+      "the monitor's claim ending with nobody fenced",
+      20,
+    );
+    // After a refusal the monitor backs off; the primary's next answer ends that too.
+    if (ended.event === 'lease-refused')
+      await l.waitFor(
+        () => agentLog(l, before.monitor).some((x) => x.atUs > ended.atUs && x.event === 'fence-abandoned'),
+        15_000,
+        'the monitor hearing the primary again during its backoff',
+        20,
+      );
+    const monitorLog = agentLog(l, before.monitor).filter((x) => x.atUs >= fromUs);
+    expect(monitorLog.filter((x) => x.event === 'fence-start' || x.event === 'primary-down')).to.deep.equal([]);
+    expect(l.powerLog.filter((p) => p.server === before.primary && p.requestedUs >= fromUs)).to.deep.equal([]);
+    expect(changes(l, before.primary, fromUs, true)).to.deep.equal([]);
+    expect(changes(l, before.monitor, fromUs, false)).to.deep.equal([]);
+    const h = await l.holders();
+    expect(h.primaryUp).to.deep.equal([before.primary]);
+    console.log(
+      `      ${ended.event === 'takeover-abandoned' ? 'the primary answered during the claim' : 'the voters refused the claim'}, ${((ended.atUs - fromUs) / 1000).toFixed(1)} ms after pings stopped being answered; nobody fenced`,
+    );
     expect(l.splitBrainViolations()).to.deep.equal([]);
   });
 

@@ -300,7 +300,8 @@ async function check(
           .at(-1)?.atUs ?? 0;
       if (gate === 'lease') {
         // The lease gate: the claim waited for a majority (checked above); the fences went
-        // out at once, or (a retried takeover) were confirmed.
+        // out on the grant, or on an earlier attempt of the same takeover, or (a retried
+        // takeover) were confirmed.
         if (!/a majority confirmed/.test(t.reason) && fenceTargets(t.reason).length === 0) {
           violations.push(`${key}: lease gate, a takeover neither on a lease nor after a fence: ${t.reason}`);
           continue;
@@ -308,7 +309,17 @@ async function check(
         // A member seen holding the address was fenced at once; with none seen, the majority
         // alone is the proof (nobody else can hold a lease).
         const seenHolder = !/no member was seen holding/.test(t.reason);
-        const issued = node.log.all().some((l) => l.event === 'fence-start' && l.atUs >= since && l.atUs <= t.atUs);
+        // A takeover whose lease was refused returns to `monitor` and retries after a backoff;
+        // it fences once, on the grant or on its first retry, so a fence of an earlier attempt
+        // of the same takeover counts: look back past the refusals' returns to `monitor`.
+        const takeoverSince =
+          agent
+            .transitions()
+            .filter((x) => x.to === 'monitor' && !/no lease granted/.test(x.reason))
+            .at(-1)?.atUs ?? 0;
+        const issued = node.log
+          .all()
+          .some((l) => l.event === 'fence-start' && l.atUs >= takeoverSince && l.atUs <= t.atUs);
         if (seenHolder && !issued) violations.push(`${key}: took over on a lease without issuing a fence`);
         continue;
       }
