@@ -11,6 +11,7 @@ import { exec } from '../../scripts/lab/exec.js';
 import { startLab } from '../../scripts/lab/lab.js';
 import type { Lab } from '../../scripts/lab/lab.js';
 import { agentLog, converged, monoUs } from './fixtures.js';
+import type { Roles } from './fixtures.js';
 
 const PRIMARY = '198.18.0.10/24';
 const CONFIG = {
@@ -38,6 +39,20 @@ describe('lab: the lease gate (real agents, enforcer process, 4 s BMCs)', functi
     lab = null;
   });
 
+  /** A lab of three agents under `config`, converged, its primary holding a lease (its log says so). */
+  async function leasedLab(config: typeof CONFIG): Promise<{ l: Lab; before: Roles }> {
+    const l = await startLab({ config, bmcOffDelayMs: BMC_OFF_DELAY_MS });
+    lab = l;
+    const before = await converged(l);
+    await l.waitFor(
+      () => agentLog(l, before.primary).some((x) => x.event === 'lease-held'),
+      10_000,
+      'the primary logging its lease',
+      50,
+    );
+    return { l, before };
+  }
+
   /** Monotonic µs of the recorded changes of the primary address on `server`'s eth0 after `sinceUs`. */
   function changes(l: Lab, server: string, sinceUs: number, deleted: boolean): number[] {
     return l.events
@@ -54,16 +69,7 @@ describe('lab: the lease gate (real agents, enforcer process, 4 s BMCs)', functi
   }
 
   it('a hung primary agent: its enforcer removes the address at the lease end, the monitor claims on a lease before the BMC cuts the power', async () => {
-    const l = await startLab({ config: CONFIG, bmcOffDelayMs: BMC_OFF_DELAY_MS });
-    lab = l;
-    const before = await converged(l);
-    // The primary holds a lease: its status says so.
-    await l.waitFor(
-      () => agentLog(l, before.primary).some((x) => x.event === 'lease-held'),
-      10_000,
-      'the primary logging its lease',
-      50,
-    );
+    const { l, before } = await leasedLab(CONFIG);
     const hangUs = monoUs();
     l.hang(before.primary);
     const dropUs = await l.waitFor(
@@ -112,15 +118,7 @@ describe('lab: the lease gate (real agents, enforcer process, 4 s BMCs)', functi
   });
 
   it('a SIGKILLed primary agent (its kernel keeps the address): its enforcer outlives it and removes the address before the monitor claims', async () => {
-    const l = await startLab({ config: CONFIG, bmcOffDelayMs: BMC_OFF_DELAY_MS });
-    lab = l;
-    const before = await converged(l);
-    await l.waitFor(
-      () => agentLog(l, before.primary).some((x) => x.event === 'lease-held'),
-      10_000,
-      'the primary logging its lease',
-      50,
-    );
+    const { l, before } = await leasedLab(CONFIG);
     const killUs = monoUs();
     // The agent alone, as a crash: the server stays powered, its other processes run on.
     expect(l.get(before.primary).agent?.signal('SIGKILL')).to.equal(true);
@@ -149,15 +147,7 @@ describe('lab: the lease gate (real agents, enforcer process, 4 s BMCs)', functi
     // A long backoff after a refused claim: the pings are back well before a second run of
     // misses could fence at once.
     const config = { ...CONFIG, fencing: { ...CONFIG.fencing, retry_ms: 3000, retry_max_ms: 6000 } };
-    const l = await startLab({ config, bmcOffDelayMs: BMC_OFF_DELAY_MS });
-    lab = l;
-    const before = await converged(l);
-    await l.waitFor(
-      () => agentLog(l, before.primary).some((x) => x.event === 'lease-held'),
-      10_000,
-      'the primary logging its lease',
-      50,
-    );
+    const { l, before } = await leasedLab(config);
     const ns = l.netnsOf(before.primary);
     const echo = (ignore: 0 | 1) =>
       exec('ip', ['netns', 'exec', ns, 'sysctl', '-q', '-w', `net.ipv4.icmp_echo_ignore_all=${ignore}`]);
