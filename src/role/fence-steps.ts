@@ -423,12 +423,8 @@ function leaseTakeover(
   // A deferred takeover goes on probing: an answer before the grant proves the holder alive
   // and ends the claim at once (`onAnswered`), so the monitor votes for it again.
   if (!deferred) stopProbing(fences);
-  // A deferred fence goes out once the lease is held, after the address is claimed and
-  // announced (`onLease`): the claim does not wait for it either.
-  const release: Action[] = [
-    ...(deferred ? targets.map((target): Action => ({ type: 'fence', id: 0, target, detached: true })) : []),
-    { type: 'release', address: 'monitor' },
-  ];
+  // A deferred fence (`afterLease`) goes out once the lease is held (`onLease`).
+  const release: Action[] = [{ type: 'release', address: 'monitor' }];
   if (next.lease.status === 'held') {
     // Not expected (a monitor holds no lease); kept in the plain order if it happens.
     out.push(...fences);

@@ -28,6 +28,8 @@ export function onLease(
     out.push(
       log('info', 'lease-held', `a majority granted the lease at epoch ${e.epoch}: ${e.detail}`, { epoch: e.epoch }),
     );
+    // A takeover that asked for the lease before fencing fences now, after the address is
+    // claimed and announced (the claim does not wait for it); it probed on while it waited.
     const deferred = s.phase === 'confirming' ? (s.fence.afterLease ?? []) : [];
     if (deferred.length > 0) {
       const names = deferred.join(', ');
@@ -39,11 +41,11 @@ export function onLease(
           { target: names, misses: s.probe.misses },
         ),
       );
+      out.push({ type: 'probe-stop' });
     }
-    // A deferred takeover probed on while it waited: stop now, the address is ours.
-    if (deferred.length > 0) out.push({ type: 'probe-stop' });
+    const fences = deferred.map((target): Action => ({ type: 'fence', id: 0, target, detached: true }));
     const held: RoleState = { ...s, lease: { status: 'held', epoch: e.epoch, claim: null } };
-    return becomePrimary(c, held, e.nowUs, claim.reason, out, claim.after);
+    return becomePrimary(c, held, e.nowUs, claim.reason, out, [...fences, ...claim.after]);
   }
   if (s.phase !== 'primary') {
     // A claim given up to a higher one: end it now, as a refused one.
