@@ -29,6 +29,8 @@ export interface ArpHelperOptions {
   marginMs: number;
   /** Called with the child as soon as it is spawned (the NIC keeps and reaps its children). */
   track: (child: ChildProcessWithoutNullStreams) => void;
+  /** An argv put before the tool (`chrt -f N`, see realtimePrefix); default none. */
+  prefix?: readonly string[];
 }
 
 /** One observation of a probe: `arp-reply MAC` (someone uses it), `arp-probe MAC` (someone probes for it). */
@@ -92,7 +94,8 @@ export class ArpHelper {
 
   /** Starts `hotspare-arp serve IFACE` and waits for its `ready`. */
   static start(options: ArpHelperOptions): Promise<ArpHelper> {
-    const child = spawn(options.tool, ['serve', options.interface], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const argv = [...(options.prefix ?? []), options.tool, 'serve', options.interface];
+    const child = spawn(argv[0] ?? options.tool, argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });
     options.track(child);
     const helper = new ArpHelper(child, options.marginMs);
     return new Promise((resolve, reject) => {

@@ -12,14 +12,18 @@
  *
  *   hotspare-arp announce IFACE IPV4 COUNT INTERVAL_MS
  *     Sends COUNT gratuitous ARP requests (sender IP = target IP = the address), INTERVAL_MS
- *     apart. Prints "sent N". Exit 0, or 3 on error.
+ *     apart, each only while the interface holds the address (read just before it goes out:
+ *     a gratuitous ARP for an address this host no longer holds would draw its traffic here).
+ *     Prints "sent N". Exit 0, or 3 on error (also "address not held" before a send).
  *
  *   hotspare-arp serve IFACE
  *     Long-lived: opens the packet socket, prints "ready", then reads one command per line on
  *     stdin and prints one result line per command on stdout, prefixed with the command's ID
  *     (1-32 of A-Z a-z 0-9 . _ -). Commands run at the same time, in one poll() loop:
  *       ID probe IPV4 WINDOW_MS                -> ID silent | ID arp-reply MAC [arp-probe MAC]...
- *       ID announce IPV4 COUNT INTERVAL_MS     -> ID done  (the first one is sent at once)
+ *       ID announce IPV4 COUNT INTERVAL_MS     -> ID done  (the first one is sent at once;
+ *                                                 each while the address is held, else
+ *                                                 ID error announce: address not held)
  *       ID watch IPV4 INTERVAL_MS LIMIT_MS     -> ID seen KIND MAC, one line per packet as it
  *                                                 arrives; ID ended at LIMIT_MS or at `ID end`
  *       ID end                                 -> ends the watch ID (its "ID ended" answers it)
@@ -35,6 +39,7 @@
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
+#include <ifaddrs.h>
 #include <net/ethernet.h>
 #include <net/if.h>
 #include <netinet/if_ether.h>
@@ -90,6 +95,7 @@ struct iface {
     int fd;
     int index;
     uint8_t mac[6];
+    char name[IFNAMSIZ];
 };
 
 static int open_iface(const char *name, struct iface *out) {
@@ -97,6 +103,7 @@ static int open_iface(const char *name, struct iface *out) {
         errno = ENAMETOOLONG;
         return fail("interface name");
     }
+    strcpy(out->name, name);
     out->fd = socket(AF_PACKET, SOCK_DGRAM, htons(ETH_P_ARP));
     if (out->fd < 0) return fail("socket(AF_PACKET) (needs root or CAP_NET_RAW)");
     struct ifreq ifr;
@@ -113,6 +120,22 @@ static int open_iface(const char *name, struct iface *out) {
     bind_to.sll_ifindex = out->index;
     if (bind(out->fd, (struct sockaddr *)&bind_to, sizeof bind_to) < 0) return fail("bind");
     return 0;
+}
+
+/* 1 when the interface holds IPv4 address `ip` now, 0 when not, -1 (errno) when the kernel
+ * could not be asked. One netlink dump (getifaddrs), tens of microseconds: cheap enough to
+ * make before every gratuitous ARP, and it is the agent's own check, made where the packet
+ * leaves instead of one `ip` round trip earlier. */
+static int holds_address(const struct iface *ifc, const uint8_t ip[4]) {
+    struct ifaddrs *all;
+    if (getifaddrs(&all) != 0) return -1;
+    int held = 0;
+    for (struct ifaddrs *a = all; a != NULL && !held; a = a->ifa_next) {
+        if (a->ifa_addr == NULL || a->ifa_addr->sa_family != AF_INET || strcmp(a->ifa_name, ifc->name) != 0) continue;
+        held = memcmp(&((const struct sockaddr_in *)a->ifa_addr)->sin_addr, ip, 4) == 0;
+    }
+    freeifaddrs(all);
+    return held;
 }
 
 /* Sends one ARP request (sender IP spa, target IP tpa) to the broadcast address; -1 and errno
@@ -199,10 +222,15 @@ static int64_t deadline(const struct request *r) {
     return r->kind == PROBE ? r->start + r->span : r->kind == WATCH ? r->start + (int64_t)r->total * r->span : r->start;
 }
 
-/* Sends what is due at `now`. 1: complete, 0: not yet, -1: a send failed (errno). */
+/* Sends what is due at `now`. 1: complete, 0: not yet, -1: a send failed (errno), -2: an
+ * announcement's address is not held (any more), -3: that could not be read (errno). */
 static int advance(const struct iface *ifc, struct request *r, int64_t now) {
     static const uint8_t zero[4] = {0, 0, 0, 0};
     while (r->sent < r->total && now >= send_time(r)) {
+        if (r->kind == ANNOUNCE) {
+            int held = holds_address(ifc, r->ip);
+            if (held <= 0) return held == 0 ? -2 : -3;
+        }
         /* A probe's (and a watch's) sender IP is 0.0.0.0; an announcement's is the address itself. */
         if (send_arp(ifc, r->kind == ANNOUNCE ? r->ip : zero, r->ip) != 0) return -1;
         r->sent++;
@@ -283,6 +311,12 @@ static int probe(const struct iface *ifc, const uint8_t ip[4], int window_ms) {
 static int announce(const struct iface *ifc, const uint8_t ip[4], int count, int interval_ms) {
     for (int i = 0; i < count; i++) {
         if (i > 0) sleep_ms(interval_ms);
+        int held = holds_address(ifc, ip);
+        if (held < 0) return fail("getifaddrs");
+        if (held == 0) {
+            fprintf(stderr, "hotspare-arp: address not held (sent %d)\n", i);
+            return 3;
+        }
         if (send_arp(ifc, ip, ip) != 0) return fail("sendto");
     }
     printf("sent %d\n", count);
@@ -557,7 +591,13 @@ static int serve(const struct iface *ifc) {
             struct request *r = &s.requests[i];
             if (!r->used) continue;
             int state = advance(ifc, r, now);
-            if (state < 0) {
+            if (state == -2) {
+                reply(r->id, "error announce: address not held (sent %d)", r->sent);
+                r->used = 0;
+            } else if (state == -3) {
+                reply(r->id, "error announce: getifaddrs: %s", strerror(errno));
+                r->used = 0;
+            } else if (state < 0) {
                 reply(r->id, "error %s: sendto: %s", r->kind == PROBE ? "probe" : r->kind == ANNOUNCE ? "announce" : "watch", strerror(errno));
                 r->used = 0;
             } else if (state > 0) {

@@ -34,7 +34,14 @@ export class IpBatch {
   private wake: (() => void) | null = null;
   private closed = false;
 
-  constructor(private readonly track: (child: ChildProcessWithoutNullStreams) => void) {}
+  /**
+   * `prefix`: an argv put before `ip` (`chrt -f N`, see realtimePrefix), so the child runs
+   * at the agent's real-time priority; [] runs it as is.
+   */
+  constructor(
+    private readonly track: (child: ChildProcessWithoutNullStreams) => void,
+    private readonly prefix: readonly string[] = [],
+  ) {}
 
   /** Runs `commands`; resolves with the JSON printed by the last one, and stderr meanwhile. */
   run(commands: string[]): Promise<{ output: unknown; stderr: string }> {
@@ -86,7 +93,8 @@ export class IpBatch {
   }
 
   private start(): ChildProcessWithoutNullStreams {
-    const child = spawn('ip', ['-json', '-force', '-batch', '-'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const argv = [...this.prefix, 'ip', '-json', '-force', '-batch', '-'];
+    const child = spawn(argv[0] ?? 'ip', argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });
     this.child = child;
     this.track(child);
     this.stdoutPending = '';

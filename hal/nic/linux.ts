@@ -23,7 +23,7 @@ import { arpingProbe, EchoProbe, helperProbe, processProbe, type ProbeSite } fro
 import { isMac, parseIpv4, type Ipv4 } from './address.js';
 import { IpBatch, parseAddressShow, type HeldAddress, type InterfaceState } from './ip-batch.js';
 import { LinkMonitor, readLinkState, sysPath } from './link-monitor.js';
-import { Children, describe, onPath } from './processes.js';
+import { Children, describe, onPath, realtimePrefix } from './processes.js';
 import { NicError } from '../errors/nic-error.js';
 
 export interface LinuxNicOptions {
@@ -45,6 +45,13 @@ export interface LinuxNicOptions {
    * probe or announcement. Default true; false: a process per call.
    */
   arpHelper?: boolean;
+  /**
+   * The agent's SCHED_FIFO priority (`clock.realtime`; 0 or absent: none). The two long-lived
+   * children, `ip -batch` and the ARP helper, then run at it (through `chrt -f`, when a trial
+   * run succeeds at open): a takeover's assignment and first gratuitous ARP then do not wait
+   * for the CPU behind the machine's normal-priority load (README "Benchmarks").
+   */
+  realtime?: number;
 }
 
 /** dist/bin/hotspare-arp, found from this compiled module (dist/hal/nic/linux.js). */
@@ -81,12 +88,18 @@ export class LinuxNic implements Nic {
     private readonly stdbuf: boolean,
     private readonly arpTool: string | null,
     private readonly useHelper: boolean,
+    private readonly prefix: readonly string[],
   ) {
     this.children = new Children(name);
-    this.batch = new IpBatch((child) => this.children.track(child));
+    this.batch = new IpBatch((child) => this.children.track(child), prefix);
     this.link = new LinkMonitor(name, this.children);
     this.site = { name, mac, clock, children: this.children };
     this.echo = new EchoProbe(this.site, icmp, identifier);
+  }
+
+  /** The SCHED_FIFO priority its long-lived children run at; 0: the normal scheduler. */
+  get childPriority(): number {
+    return Number(this.prefix[2] ?? 0);
   }
 
   /** ICMP identifier of this NIC's conflict checks. */
@@ -121,6 +134,7 @@ export class LinuxNic implements Nic {
       onPath('stdbuf'),
       arpTool,
       options.arpHelper ?? true,
+      await realtimePrefix(options.realtime ?? 0),
     );
     // Started now, not at the first check: the failover's first probe must not wait for it.
     void nic.arpHelper();
@@ -176,19 +190,29 @@ export class LinuxNic implements Nic {
     if (count === 0) {
       return;
     }
-    if (!(await this.holds(address))) {
-      throw new NicError(this.name, 'announce', 'address not held', address);
-    }
+    // The helper reads whether the address is held just before each announcement it sends
+    // (hotspare-arp.c): no `ip` round trip here, on the takeover's path to its first one.
     const helper = await this.arpHelper();
     if (helper !== null) {
       try {
         await helper.announce(ip, count, Math.round(intervalMs));
       } catch (error) {
-        throw new NicError(this.name, 'announce', `gratuitous ARP not sent: ${describe(error)}`, address, {
-          cause: error,
-        });
+        const text = describe(error);
+        const notHeld = /address not held \(sent (\d+)\)/.exec(text);
+        throw new NicError(
+          this.name,
+          'announce',
+          notHeld !== null
+            ? `address not held (${notHeld[1]} of ${count} gratuitous ARP sent)`
+            : `gratuitous ARP not sent: ${text}`,
+          address,
+          { cause: error },
+        );
       }
       return;
+    }
+    if (!(await this.holds(address))) {
+      throw new NicError(this.name, 'announce', 'address not held', address);
     }
     if (this.arpTool !== null) {
       return toolAnnounce(this.site, this.arpTool, ip, address, count, intervalMs);
@@ -429,6 +453,7 @@ export class LinuxNic implements Nic {
       readyTimeoutMs: HELPER_READY_TIMEOUT_MS,
       marginMs: HELPER_MARGIN_MS,
       track: (child) => this.children.track(child),
+      prefix: this.prefix,
     }).then(
       (helper) => {
         this.helperStarting = null;

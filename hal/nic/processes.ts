@@ -98,6 +98,22 @@ export function cleanStderr(text: string): string {
     .join('; ');
 }
 
+/**
+ * The argv prefix that starts a long-lived child at SCHED_FIFO `priority` (`chrt -f N`), when
+ * this process may: a trial `chrt -f N true` must succeed (util-linux chrt on PATH, and
+ * CAP_SYS_NICE, which an agent running at `clock.realtime` has). [] otherwise, and for 0.
+ */
+export async function realtimePrefix(priority: number): Promise<string[]> {
+  if (!Number.isInteger(priority) || priority < 1 || priority > 99 || !onPath('chrt')) return [];
+  const prefix = ['chrt', '-f', String(priority)];
+  const ok = await new Promise<boolean>((resolve) => {
+    const child = spawn('chrt', [...prefix.slice(1), 'true'], { stdio: 'ignore' });
+    child.on('error', () => resolve(false));
+    child.on('close', (code) => resolve(code === 0));
+  });
+  return ok ? prefix : [];
+}
+
 export function onPath(command: string): boolean {
   return (process.env['PATH'] ?? '').split(delimiter).some((dir) => dir !== '' && existsSync(join(dir, command)));
 }

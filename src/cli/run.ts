@@ -198,8 +198,21 @@ async function startAgent(
   const prober = openProber(config, clock, icmp, (level, event, text) =>
     log.emit({ atMs: clock.wallMs(), atUs: clock.nowUs(), level, node: config.node, event, message: text, fields: {} }),
   );
-  const nic = await LinuxNic.open({ interface: config.board.nic, icmp, clock });
+  const nic = await LinuxNic.open({ interface: config.board.nic, icmp, clock, realtime: config.clock.realtime });
   resources.add(() => nic.close());
+  if (config.clock.realtime > 0)
+    log.emit({
+      atMs: clock.wallMs(),
+      atUs: clock.nowUs(),
+      level: nic.childPriority > 0 ? 'info' : 'warn',
+      node: config.node,
+      event: 'nic-priority',
+      message:
+        nic.childPriority > 0
+          ? `ip -batch and the ARP helper run at SCHED_FIFO ${nic.childPriority}`
+          : `ip -batch and the ARP helper run at normal priority: chrt -f ${config.clock.realtime} could not run`,
+      fields: { priority: nic.childPriority },
+    });
   const bmcs = openBmcs(config, (text) =>
     log.emit({
       atMs: clock.wallMs(),

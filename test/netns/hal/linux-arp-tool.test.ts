@@ -126,6 +126,12 @@ describeIfAvailable('hal/nic hotspare-arp (RFC 5227 probing) in network namespac
     expect(neigh).to.contain(lan!.macA);
   });
 
+  it('announce sends nothing for an address the interface does not hold: exit 3, "address not held"', async () => {
+    const r = await tool(lan!.a, ['announce', lan!.ifA, '198.18.203.72', '3', '10']);
+    expect(r.code).to.equal(3);
+    expect(r.stdout).to.equal('');
+  });
+
   it('bad arguments exit 3 with a message naming the argument', async () => {
     expect((await tool(lan!.a, ['probe', lan!.ifA, 'not-an-ip', '60'])).code).to.equal(3);
     expect((await tool(lan!.a, ['probe', 'nosuchif0', '198.18.203.50', '60'])).code).to.equal(3);
@@ -191,6 +197,21 @@ describeIfAvailable('hal/nic hotspare-arp (RFC 5227 probing) in network namespac
       } finally {
         await ipIn(lan!.a, ['address', 'del', '198.18.203.71/24', 'dev', lan!.ifA]);
       }
+    });
+
+    it('an announcement stops when the address goes: each gratuitous ARP only while the address is held', async () => {
+      const helper = await serve(lan!.a, lan!.ifA);
+      helper.send('none announce 198.18.203.73 1 0\n');
+      expect(await helper.answer('none')).to.equal('error announce: address not held (sent 0)');
+      await ipIn(lan!.a, ['address', 'add', '198.18.203.73/24', 'dev', lan!.ifA]);
+      try {
+        // Three, 400 ms apart: the first goes at once, the address is gone before the second.
+        helper.send('gone announce 198.18.203.73 3 400\n');
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      } finally {
+        await ipIn(lan!.a, ['address', 'del', '198.18.203.73/24', 'dev', lan!.ifA]);
+      }
+      expect(await helper.answer('gone')).to.equal('error announce: address not held (sent 1)');
     });
 
     it('answers bad commands with an error naming the command, and keeps serving', async () => {

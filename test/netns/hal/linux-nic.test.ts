@@ -373,6 +373,44 @@ describeIfAvailable('hal/nic/linux LinuxNic in a network namespace', unavailable
     expect(linkEvents(ours).slice(before)).to.have.length(4);
   });
 
+  it("with the agent's real-time priority, ip -batch and the ARP helper run at SCHED_FIFO; without it, normally", async () => {
+    const { lan } = setup();
+    /** Scheduling policy (1: SCHED_FIFO) and real-time priority of each child, by command. */
+    const policies = async (session: NsSession): Promise<Record<string, [number, number]>> => {
+      const children = (await session.ok('children')).value;
+      const seen: Record<string, [number, number]> = {};
+      for (const pid of Array.isArray(children) ? children : []) {
+        const stat = await readFile(`/proc/${Number(pid)}/stat`, 'utf8').catch(() => '');
+        const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+        // Fields 40 and 41 of stat (rt_priority, policy); the slice starts at field 3.
+        seen[comm] = [Number(fields[41 - 3]), Number(fields[40 - 3])];
+      }
+      return seen;
+    };
+    for (const [realtime, expected] of [
+      [7, [1, 7]],
+      [0, [0, 0]],
+    ] as const) {
+      const session = await NsSession.start(lan.a);
+      try {
+        await session.ok('icmp.open');
+        await session.ok('nic.open', lan.ifA, null, null, realtime);
+        // The helper starts at open; ip -batch at the first address request.
+        await session.ok('nic.holds', FLOATING);
+        let seen = await policies(session);
+        for (const start = Date.now(); Object.keys(seen).length < 2 && Date.now() - start < 5000;) {
+          await sleep(20);
+          seen = await policies(session);
+        }
+        expect(seen['ip'], `realtime ${realtime}: ${JSON.stringify(seen)}`).to.deep.equal(expected);
+        expect(seen['hotspare-arp'], `realtime ${realtime}: ${JSON.stringify(seen)}`).to.deep.equal(expected);
+      } finally {
+        await session.stop();
+      }
+    }
+  });
+
   it('close stops and reaps every child process', async () => {
     const { lan } = setup();
     const session = await NsSession.start(lan.a);
