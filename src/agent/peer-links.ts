@@ -94,7 +94,11 @@ export class PeerLinks {
   assigned(address: AddressName): void {
     if (address === 'primary') this.lease?.reassert();
     this.holding.add(address);
-    this.heartbeat?.sendNow();
+    // On the next turn of the event loop: the gratuitous ARP that follows the assignment in
+    // the same role change is written to the ARP helper first (the peers' view of who holds
+    // what can wait that long; the LAN's cannot). A heartbeat to each peer on each path is a
+    // few MACs and hand-offs to the lease thread, most of a millisecond on a busy VM.
+    setImmediate(() => this.heartbeat?.sendNow());
   }
 
   /**
