@@ -334,12 +334,29 @@ export function claimPrimary(
 ): RoleState {
   if (c.lease === null || s.lease.status === 'held') return becomePrimary(c, s, nowUs, reason, out, after);
   const epoch = s.lease.status === 'acquiring' ? s.lease.epoch : nextEpoch(s);
+  // Rule: the claim's role record (primary, at the epoch asked for) is on disk before the
+  // lease is asked for, so the epoch of every claim is persisted before any voter hears it,
+  // and the grant assigns at once instead of saving first (the save is a few ms of fsync;
+  // here it runs while the voters' promises to the old holder run out). A claim given up
+  // saves the role it returns to (`go`). A crash meanwhile boots from primary (FIG. 1),
+  // as a crash after the grant's save always did, and that boot's claim needs a lease too.
+  const recorded = s.poweredOff;
+  out.push(
+    recorded.length > 0
+      ? { type: 'persist', role: 'primary', epoch, reason: `claiming: ${reason}`, poweredOff: recorded }
+      : { type: 'persist', role: 'primary', epoch, reason: `claiming: ${reason}` },
+  );
   out.push({ type: 'lease-acquire', epoch });
   out.push({ type: 'set-timer', timer: TIMER.leaseTimeout, atUs: nowUs + c.lease.acquireUs });
   out.push(
     log('info', 'lease-acquire', `asking the voters for the lease at epoch ${epoch} before claiming`, { epoch }),
   );
-  return { ...s, lease: { status: 'acquiring', epoch, claim: { reason, after } } };
+  return {
+    ...s,
+    role: 'primary',
+    epoch,
+    lease: { status: 'acquiring', epoch, claim: { reason, after, recorded: { poweredOff: recorded } } },
+  };
 }
 
 /**

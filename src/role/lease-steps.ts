@@ -45,7 +45,7 @@ export function onLease(
     }
     const fences = deferred.map((target): Action => ({ type: 'fence', id: 0, target, detached: true }));
     const held: RoleState = { ...s, lease: { status: 'held', epoch: e.epoch, claim: null } };
-    return becomePrimary(c, held, e.nowUs, claim.reason, out, [...fences, ...claim.after]);
+    return becomePrimary(c, held, e.nowUs, claim.reason, out, [...fences, ...claim.after], claim.recorded);
   }
   if (s.phase !== 'primary') {
     // A claim given up to a higher one: end it now, as a refused one.

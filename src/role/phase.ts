@@ -105,7 +105,27 @@ export function nextEpoch(s: RoleState): number {
  * `routine` one (a spare's periodic check of the monitor address and its return) is logged
  * by the executor at debug level and kept out of the history and the console.
  */
-export function go(s: RoleState, to: Phase, reason: string, out: Action[], how: { routine?: boolean } = {}): RoleState {
+export function go(
+  from: RoleState,
+  to: Phase,
+  reason: string,
+  out: Action[],
+  how: { routine?: boolean } = {},
+): RoleState {
+  // Rule: a takeover's lease claim given up (refused, the holder answered, maintenance)
+  // saves the monitor role it returns to, at a new epoch, over the record the claim saved
+  // before it asked (`claimPrimary`): in `confirming` only such a claim has role primary.
+  // Reboots save their own record; a link that goes down boots from the claim's, as a
+  // primary's does.
+  const givenUp = from.phase === 'confirming' && to === 'monitor' && from.role === 'primary';
+  const s: RoleState = givenUp ? { ...from, role: 'monitor', epoch: nextEpoch(from) } : from;
+  if (givenUp)
+    out.push({
+      type: 'persist',
+      role: 'monitor',
+      epoch: s.epoch,
+      reason: `${reason} (claim at epoch ${from.epoch} given up)`,
+    });
   out.push(
     how.routine === true
       ? { type: 'transition', from: s.phase, to, role: s.role, epoch: s.epoch, reason, routine: true }

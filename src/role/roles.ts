@@ -12,14 +12,23 @@ export function becomePrimary(
   reason: string,
   out: Action[],
   after: readonly Action[],
+  recorded?: { poweredOff: readonly string[] },
 ): RoleState {
   // Under the lease gate the claim's epoch is the one the majority granted.
   const epoch = s.lease.status === 'held' ? s.lease.epoch : nextEpoch(s);
-  out.push(
-    s.poweredOff.length > 0
-      ? { type: 'persist', role: 'primary', epoch, reason, poweredOff: s.poweredOff }
-      : { type: 'persist', role: 'primary', epoch, reason },
-  );
+  // A lease claim saved this very record before asking (`claimPrimary`): not again.
+  const onDisk =
+    recorded !== undefined &&
+    s.role === 'primary' &&
+    s.epoch === epoch &&
+    recorded.poweredOff.length === s.poweredOff.length &&
+    recorded.poweredOff.every((name, i) => s.poweredOff[i] === name);
+  if (!onDisk)
+    out.push(
+      s.poweredOff.length > 0
+        ? { type: 'persist', role: 'primary', epoch, reason, poweredOff: s.poweredOff }
+        : { type: 'persist', role: 'primary', epoch, reason },
+    );
   out.push({ type: 'assign', address: 'primary' });
   out.push({ type: 'announce', address: 'primary' });
   out.push(...after);

@@ -229,8 +229,12 @@ export interface LeaseClaim {
   status: 'none' | 'acquiring' | 'held';
   /** The epoch asked for (and claimed with once held). */
   epoch: number;
-  /** What becomes primary once the lease is held. */
-  claim: { reason: string; after: readonly Action[] } | null;
+  /**
+   * What becomes primary once the lease is held. `recorded`: the claim's role record
+   * (primary at `epoch`, with these powered-off members) went to disk before the lease was
+   * asked for (`claimPrimary`), so the grant assigns without saving it again.
+   */
+  claim: { reason: string; after: readonly Action[]; recorded?: { poweredOff: readonly string[] } } | null;
 }
 
 export interface PeerView {

@@ -440,22 +440,32 @@ describe('role machine: fencing and takeover', () => {
       expect(run.last.some((a) => a.type === 'log' && a.event === 'primary-down')).to.equal(false);
     });
 
-    it('the lease granted: primary-down, persist, claim, announce, then the fence (detached), then the monitor address goes', () => {
+    it('the lease granted: primary-down, claim (its record saved before the request), announce, then the fence (detached), then the monitor address goes', () => {
       const run = leased();
       miss(run, 3, 160 * MS);
       const epoch = run.state.lease.epoch;
+      // The claim's record went to disk before the lease was asked for, at the epoch asked.
+      const asked = run.last;
+      const saved = indexOf(asked, 'persist');
+      expect(saved).to.be.above(-1);
+      expect(saved).to.be.below(indexOf(asked, 'lease-acquire'));
+      expect(asked[saved]).to.deep.include({ type: 'persist', role: 'primary', epoch });
+      expect(run.state.role).to.equal('primary');
+      expect(run.state.epoch).to.equal(epoch);
+      expect(run.state.phase).to.equal('confirming');
       run.feed({ type: 'lease', nowUs: 200 * MS, held: true, epoch, detail: 'granted by b, c' });
       expect(run.state.phase).to.equal('primary');
       const acts = run.last;
       const down = indexOf(acts, 'log', (a) => a.type === 'log' && a.event === 'primary-down');
-      const persist = indexOf(acts, 'persist');
       const assign = indexOf(acts, 'assign', (a) => a.type === 'assign' && a.address === 'primary');
       const announce = indexOf(acts, 'announce');
       const fence = indexOf(acts, 'fence');
       const releaseMonitor = indexOf(acts, 'release', (a) => a.type === 'release' && a.address === 'monitor');
       expect(down).to.be.above(-1);
-      expect(down).to.be.below(persist);
-      expect(persist).to.be.below(assign);
+      expect(down).to.be.below(assign);
+      // Not saved again: the grant's step assigns at once.
+      expect(indexOf(acts, 'persist')).to.equal(-1);
+      expect(run.state.epoch).to.equal(epoch);
       expect(fence).to.be.above(announce);
       expect(releaseMonitor).to.be.above(fence);
       expect(acts[fence]).to.deep.equal({ type: 'fence', id: 1, target: 'a', detached: true });
@@ -508,6 +518,30 @@ describe('role machine: fencing and takeover', () => {
       expect(run.actions.some((a) => a.type === 'fence' || (a.type === 'assign' && a.address === 'primary'))).to.equal(
         false,
       );
+    });
+
+    it('a claim given up saves the monitor role again, at a new epoch: refused, answered, maintenance', () => {
+      const giveUps: Array<[string, (run: ReturnType<typeof leased>) => void]> = [
+        [
+          'refused',
+          (run) => run.feed({ type: 'timer', nowUs: run.timer('lease-timeout') ?? 0, timer: 'lease-timeout' }),
+        ],
+        ['answered', (run) => run.feed(batch(196 * MS, 1))],
+        ['maintenance', (run) => run.feed({ type: 'command', nowUs: 196 * MS, command: 'maintenance-on' })],
+      ];
+      for (const [how, giveUp] of giveUps) {
+        const run = leased();
+        miss(run, 3, 160 * MS);
+        const claimed = run.state.epoch;
+        expect(run.state.role, how).to.equal('primary');
+        giveUp(run);
+        expect(run.state.phase, how).to.equal('monitor');
+        const back = run.last.find((a) => a.type === 'persist');
+        expect(back, how).to.deep.include({ type: 'persist', role: 'monitor', epoch: claimed + 1 });
+        expect(indexOf(run.last, 'persist'), how).to.be.below(indexOf(run.last, 'transition'));
+        expect(run.state.role, how).to.equal('monitor');
+        expect(run.state.epoch, how).to.equal(claimed + 1);
+      }
     });
 
     it("promote: the operator's word fences the holder at once, the claim still waits for the lease", () => {

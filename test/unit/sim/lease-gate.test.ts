@@ -69,6 +69,10 @@ async function leaseRun(
   return { cluster, primary, monitor, faultUs, maxHolders, heldSince };
 }
 
+function monitorOf(cluster: SimCluster): string | undefined {
+  return Object.entries(cluster.phases()).find(([, p]) => p === 'monitor')?.[0];
+}
+
 function takeover(cluster: SimCluster, node: string, sinceUs: number): { atUs: number; reason: string } | null {
   const t = cluster
     .node(node)
@@ -225,6 +229,46 @@ describe('lease gate: claim on a majority lease, the address dropped when it run
     expect(cluster.node(primary).powerLog.filter((p) => p.atUs >= faultUs)).to.deep.equal([]);
     expect(cluster.phases()[primary]).to.equal('primary');
     expect(cluster.primaryHolders()).to.deep.equal([primary]);
+    // The claim's record (primary) was saved before it asked; the refusal saved monitor back.
+    const saved = cluster.node(monitor).store.saved.slice(-2);
+    expect(saved.map((r) => r.role)).to.deep.equal(['primary', 'monitor']);
+    expect(saved[1]?.epoch ?? 0).to.be.above(saved[0]?.epoch ?? Infinity);
+    expect(maxHolders).to.equal(1);
+    await cluster.stop();
+  });
+
+  it("the claim's role record is on disk before the lease is asked for: a slow disk holds the claim, not the record", async () => {
+    let release: (() => void) | null = null;
+    let heldAtUs = 0;
+    const { cluster, monitor, faultUs, maxHolders, heldSince } = await leaseRun(
+      (c, p) => {
+        // The monitor's disk stalls from the fault on (a slow fsync); released 200 ms later,
+        // long after the voters' promises to the cut primary ran out.
+        const store = c.node(monitorOf(c) ?? '').store;
+        release = store.holdSaves();
+        c.clock.at(c.clock.nowUs() + 200 * MS, () => {
+          heldAtUs = c.clock.nowUs();
+          release?.();
+        });
+        c.node(p).host.setCable(false);
+      },
+      {},
+      SECOND,
+    );
+    const log = cluster
+      .node(monitor)
+      .log.all()
+      .filter((l) => l.atUs >= faultUs);
+    const asked = log.find((l) => l.event === 'lease-acquire');
+    const t = takeover(cluster, monitor, faultUs);
+    expect(t, JSON.stringify(cluster.phases())).to.not.equal(null);
+    // Nothing was asked, and nothing claimed, while the record could not be saved.
+    expect(asked?.atUs ?? 0).to.be.at.least(heldAtUs);
+    expect(heldSince.get(monitor) ?? 0).to.be.at.least(heldAtUs);
+    const record = cluster.node(monitor).store.saved.at(-1);
+    expect(record).to.deep.include({ role: 'primary' });
+    const epoch = cluster.node(monitor).agent?.transitions().at(-1)?.epoch;
+    expect(record?.epoch).to.equal(epoch);
     expect(maxHolders).to.equal(1);
     await cluster.stop();
   });
