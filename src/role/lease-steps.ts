@@ -41,11 +41,14 @@ export function onLease(
           { target: names, misses: s.probe.misses },
         ),
       );
-      out.push({ type: 'probe-stop' });
     }
+    // The probes it sent while it waited stop once the address is claimed and announced: the
+    // thread's stop waits for it to end (a fraction of a millisecond), and batches that come
+    // after the claim count for nothing (a primary does not probe).
+    const stop: Action[] = deferred.length > 0 ? [{ type: 'probe-stop' }] : [];
     const fences = deferred.map((target): Action => ({ type: 'fence', id: 0, target, detached: true }));
     const held: RoleState = { ...s, lease: { status: 'held', epoch: e.epoch, claim: null } };
-    return becomePrimary(c, held, e.nowUs, claim.reason, out, [...fences, ...claim.after], claim.recorded);
+    return becomePrimary(c, held, e.nowUs, claim.reason, out, [...stop, ...fences, ...claim.after], claim.recorded);
   }
   if (s.phase !== 'primary') {
     // A claim given up to a higher one: end it now, as a refused one.
