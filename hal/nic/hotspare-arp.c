@@ -123,9 +123,9 @@ static int open_iface(const char *name, struct iface *out) {
 }
 
 /* 1 when the interface holds IPv4 address `ip` now, 0 when not, -1 (errno) when the kernel
- * could not be asked. One netlink dump (getifaddrs), tens of microseconds: cheap enough to
- * make before every gratuitous ARP, and it is the agent's own check, made where the packet
- * leaves instead of one `ip` round trip earlier. */
+ * could not be asked. One netlink dump (getifaddrs) in this process, made before every
+ * gratuitous ARP: the agent's own check, made where the packet leaves instead of one `ip`
+ * round trip earlier. */
 static int holds_address(const struct iface *ifc, const uint8_t ip[4]) {
     struct ifaddrs *all;
     if (getifaddrs(&all) != 0) return -1;

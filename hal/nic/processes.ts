@@ -98,6 +98,9 @@ export function cleanStderr(text: string): string {
     .join('; ');
 }
 
+/** How long the trial `chrt -f N true` may take before the children run without it. */
+const REALTIME_TRIAL_TIMEOUT_MS = 2000;
+
 /**
  * The argv prefix that starts a long-lived child at SCHED_FIFO `priority` (`chrt -f N`), when
  * this process may: a trial `chrt -f N true` must succeed (util-linux chrt on PATH, and
@@ -106,12 +109,9 @@ export function cleanStderr(text: string): string {
 export async function realtimePrefix(priority: number): Promise<string[]> {
   if (!Number.isInteger(priority) || priority < 1 || priority > 99 || !onPath('chrt')) return [];
   const prefix = ['chrt', '-f', String(priority)];
-  const ok = await new Promise<boolean>((resolve) => {
-    const child = spawn('chrt', [...prefix.slice(1), 'true'], { stdio: 'ignore' });
-    child.on('error', () => resolve(false));
-    child.on('close', (code) => resolve(code === 0));
-  });
-  return ok ? prefix : [];
+  const trial = spawn('chrt', [...prefix.slice(1), 'true'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const exit = await waitExit(trial, REALTIME_TRIAL_TIMEOUT_MS);
+  return exit.code === 0 ? prefix : [];
 }
 
 export function onPath(command: string): boolean {

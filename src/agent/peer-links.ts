@@ -97,7 +97,7 @@ export class PeerLinks {
     // On the next turn of the event loop: the gratuitous ARP that follows the assignment in
     // the same role change is written to the ARP helper first (the peers' view of who holds
     // what can wait that long; the LAN's cannot). A heartbeat to each peer on each path is a
-    // few MACs and hand-offs to the lease thread, most of a millisecond on a busy VM.
+    // MAC and a hand-off to the lease thread each (README "Benchmarks" has what it cost).
     setImmediate(() => this.heartbeat?.sendNow());
   }
 

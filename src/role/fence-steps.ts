@@ -336,8 +336,8 @@ export function claimPrimary(
   const epoch = s.lease.status === 'acquiring' ? s.lease.epoch : nextEpoch(s);
   // Rule: the claim's role record (primary, at the epoch asked for) is on disk before the
   // lease is asked for, so the epoch of every claim is persisted before any voter hears it,
-  // and the grant assigns at once instead of saving first (the save is a few ms of fsync;
-  // here it runs while the voters' promises to the old holder run out). A claim given up
+  // and the grant assigns at once instead of saving first (the save, two fsyncs, runs while
+  // the voters' promises to the old holder run out). A claim given up
   // saves the role it returns to (`go`). A crash meanwhile boots from primary (FIG. 1),
   // as a crash after the grant's save always did, and that boot's claim needs a lease too.
   const recorded = s.poweredOff;

@@ -43,8 +43,8 @@ export function onLease(
       );
     }
     // The probes it sent while it waited stop once the address is claimed and announced: the
-    // thread's stop waits for it to end (a fraction of a millisecond), and batches that come
-    // after the claim count for nothing (a primary does not probe).
+    // thread's stop waits for the thread to end, and batches that come after the claim count
+    // for nothing (a primary does not probe).
     const stop: Action[] = deferred.length > 0 ? [{ type: 'probe-stop' }] : [];
     const fences = deferred.map((target): Action => ({ type: 'fence', id: 0, target, detached: true }));
     const held: RoleState = { ...s, lease: { status: 'held', epoch: e.epoch, claim: null } };
