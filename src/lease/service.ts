@@ -67,6 +67,8 @@ interface Holding {
   dueUs: number | null;
   /** The first deadline given to the enforcer for this lease (null: none yet). */
   firstDeadlineUs: number | null;
+  /** While claiming: the deadline the enforcer was armed with ahead of the grant (`armAhead`). */
+  claimArmUs: number | null;
   untilUs: number | null;
   held: boolean;
   renew: Cancel | null;
@@ -93,6 +95,11 @@ export class LeaseService implements LeaseHandle {
   private holding: Holding | null = null;
   /** The latest deadline given to the enforcer (it outlives the lease it came from). */
   private lastUntilUs: number | null = null;
+  /**
+   * The deadline last given to the enforcer: null once it was disarmed or said it removed
+   * the address at that deadline (it says nothing when there was nothing to remove).
+   */
+  private enforcerUs: number | null = null;
   /** The epoch of a lease given up while the address was still held: released once it is gone. */
   private unreleased: number | null = null;
   private readonly replay = new ReplayGuard();
@@ -116,6 +123,19 @@ export class LeaseService implements LeaseHandle {
     o.enforcer?.onExpired((lateUs, deadlineUs) => this.enforced(lateUs, deadlineUs));
   }
 
+  /** Gives the enforcer a deadline (whole microseconds, as hal/lease/linux.ts sends it). */
+  private enforce(untilUs: number): void {
+    if (this.o.enforcer === null) return;
+    this.enforcerUs = Math.round(untilUs);
+    this.o.enforcer.hold(untilUs);
+  }
+
+  private disarmEnforcer(): void {
+    if (this.o.enforcer === null) return;
+    this.enforcerUs = null;
+    this.o.enforcer.disarm();
+  }
+
   /**
    * The enforcer removed the primary address at a deadline it was given. A lease this server
    * still holds by its own reckoning is lost with it: a renewal granted just before that
@@ -125,13 +145,15 @@ export class LeaseService implements LeaseHandle {
    * (an earlier lease's, heard late) changes nothing.
    */
   private enforced(lateUs: number, deadlineUs: number | null): void {
+    const h = this.holding;
+    if (deadlineUs !== null && this.enforcerUs !== null && Math.abs(deadlineUs - this.enforcerUs) <= 1)
+      this.enforcerUs = null;
     this.o.log(
       'error',
       'lease-enforced',
       `the enforcer removed the primary address ${(lateUs / 1000).toFixed(1)} ms after the lease ran out`,
       { lateUs, ...(deadlineUs === null ? {} : { deadlineUs }) },
     );
-    const h = this.holding;
     if (h === null || !h.held) return;
     // The enforcer is told whole microseconds (hal/lease/linux.ts rounds): compare to 1 µs.
     if (deadlineUs !== null && (h.firstDeadlineUs === null || deadlineUs < h.firstDeadlineUs - 1)) return;
@@ -155,6 +177,7 @@ export class LeaseService implements LeaseHandle {
       rounds: new Map(),
       dueUs: null,
       firstDeadlineUs: null,
+      claimArmUs: null,
       untilUs: null,
       held: false,
       renew: null,
@@ -183,7 +206,7 @@ export class LeaseService implements LeaseHandle {
     const epoch = this.unreleased;
     if (epoch === null || this.holding !== null) return;
     this.unreleased = null;
-    this.o.enforcer?.disarm();
+    this.disarmEnforcer();
     this.voter = released(this.voter, this.o.self, epoch);
     for (const m of this.o.members) if (m.name !== this.o.self) this.send(m, 'release', epoch, 0);
   }
@@ -211,7 +234,7 @@ export class LeaseService implements LeaseHandle {
    */
   reassert(): void {
     const until = this.holding?.untilUs ?? this.lastUntilUs;
-    if (until !== null) this.o.enforcer?.hold(until);
+    if (until !== null) this.enforce(until);
   }
 
   stop(): void {
@@ -262,12 +285,31 @@ export class LeaseService implements LeaseHandle {
       this.granted(h, round, this.o.self);
     }
     for (const m of this.o.members) if (m.name !== this.o.self) this.send(m, 'request', h.epoch, h.seq);
+    if (!h.held) this.armAhead(h, nowUs);
     // A claim not yet granted asks again sooner than a holder renews: a voter refuses while
     // its promise to the old holder runs, and the first request after that promise ends is
     // granted, so the claim follows the promise's end by at most this period.
     const periodUs = h.held ? this.o.renewUs : Math.min(this.o.renewUs, CLAIM_RETRY_US);
     h.dueUs = nowUs + periodUs;
     h.renew = this.o.clock.at(h.dueUs, () => this.round());
+  }
+
+  /**
+   * A claim arms the enforcer before its grant, for the earliest deadline a grant of this
+   * round or a later one can give (this round's send time plus L), so that the grant only
+   * moves the deadline later. The first deadline after none wakes the enforcer's watcher
+   * threads (one per CPU, at a priority above this thread's): paid while the request is on
+   * the wire, not between the grant and the assignment. A claimant holds no primary
+   * address (it assigns one only on the grant), so this deadline, if it comes first,
+   * removes nothing, and a later round arms it again. Never while this server holds the
+   * address, nor while an earlier deadline is still to come: moving that one later would
+   * keep an address past the lease that deadline belongs to.
+   */
+  private armAhead(h: Holding, nowUs: number): void {
+    if (this.o.enforcer === null || this.o.holdsPrimary()) return;
+    if (this.enforcerUs !== null && nowUs <= this.enforcerUs) return;
+    h.claimArmUs = Math.round(nowUs + this.o.timing.durationUs);
+    this.enforce(h.claimArmUs);
   }
 
   /**
@@ -305,7 +347,8 @@ export class LeaseService implements LeaseHandle {
     h.firstDeadlineUs ??= until;
     this.lastUntilUs = until;
     this.o.onChange?.();
-    this.o.enforcer?.hold(until);
+    this.enforce(until);
+    h.claimArmUs = null;
     h.expiry?.();
     h.expiry = this.o.clock.at(until, () => this.expired(h));
     if (!h.held) {
@@ -356,6 +399,8 @@ export class LeaseService implements LeaseHandle {
     h.renew?.();
     h.expiry?.();
     this.holding = null;
+    // A claim given up before its grant takes back the deadline it armed ahead.
+    if (!h.held && h.claimArmUs !== null && this.enforcerUs === h.claimArmUs) this.disarmEnforcer();
     this.o.onChange?.();
   }
 
