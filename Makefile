@@ -30,7 +30,7 @@ node_modules/.installed: package.json package-lock.json
 	@touch $@
 
 # dist/test is compiled afresh: a test moved to another folder must not run from its old place.
-build: deps-npm dist/bin/hotspare-arp dist/bin/hotspare-enforcer dist/bin/hotspare-timer.node dist/bin/hotspare-prober.node dist/bin/hotspare-unixdgram.node
+build: deps-npm dist/bin/hotspare-arp dist/bin/hotspare-enforcer dist/bin/hotspare-timer.node dist/bin/hotspare-prober.node dist/bin/hotspare-unixdgram.node dist/bin/hotspare-netlink.node
 	rm -rf dist/test
 	$(TSC) -p tsconfig.json
 
@@ -41,7 +41,7 @@ dist/bin/hotspare-arp: hal/nic/hotspare-arp.c
 
 # The lease enforcer: drops the primary address at the lease's deadline from a timerfd, at
 # SCHED_FIFO with its memory locked, with a watcher thread per CPU (hal/lease/hotspare-enforcer.c).
-dist/bin/hotspare-enforcer: hal/lease/hotspare-enforcer.c
+dist/bin/hotspare-enforcer: hal/lease/hotspare-enforcer.c hal/base/rtnl-address.h
 	@mkdir -p dist/bin
 	gcc -O2 -Wall -Wextra -Werror -pthread -o $@ $<
 
@@ -64,6 +64,17 @@ dist/bin/hotspare-unixdgram.node: hal/systemd/unix-dgram.c
 	  echo "gcc -O2 -Wall -Wextra -Werror -shared -fPIC -I$(NODE_INCLUDE) -o $@ $<"; gcc -O2 -Wall -Wextra -Werror -shared -fPIC -I"$(NODE_INCLUDE)" -o $@ $<; \
 	else \
 	  echo "warning: no Node headers in '$(NODE_INCLUDE)': $@ not built, no systemd notifications or journal fields"; \
+	fi
+
+# An address assigned with one rtnetlink request from the agent's thread (hal/nic/netlink-address.c),
+# the netlink code shared with the enforcer (hal/base/rtnl-address.h). Optional like the others:
+# without it assignments go through the kept `ip -batch`, a round trip through another process.
+dist/bin/hotspare-netlink.node: hal/nic/netlink-address.c hal/base/rtnl-address.h
+	@mkdir -p dist/bin
+	@if [ -f "$(NODE_INCLUDE)/node_api.h" ]; then \
+	  echo "gcc -O2 -Wall -Wextra -Werror -shared -fPIC -I$(NODE_INCLUDE) -o $@ $<"; gcc -O2 -Wall -Wextra -Werror -shared -fPIC -I"$(NODE_INCLUDE)" -o $@ $<; \
+	else \
+	  echo "warning: no Node headers in '$(NODE_INCLUDE)': $@ not built, addresses will be assigned through ip -batch"; \
 	fi
 
 # Microsecond timer for the probe clock (hal/clock/native/timer.c), an N-API addon built

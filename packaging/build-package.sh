@@ -23,7 +23,7 @@ version=${VERSION:-$base$suffix}
 arch=amd64
 name="hotspare_${version}_${arch}"
 
-for addon in hotspare-arp hotspare-enforcer hotspare-timer.node hotspare-prober.node hotspare-unixdgram.node; do
+for addon in hotspare-arp hotspare-enforcer hotspare-timer.node hotspare-prober.node hotspare-unixdgram.node hotspare-netlink.node; do
   [ -f "dist/bin/$addon" ] || { echo "make package: dist/bin/$addon is missing (Node headers or gcc missing at make build?)" >&2; exit 1; }
 done
 runtime_version=$("$NODE_RUNTIME" --version)

@@ -48,6 +48,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../base/rtnl-address.h"
+
 /* SCHED_FIFO priority: above the agent's clock (10) and prober (11) threads. */
 #define FIFO_PRIORITY 20
 
@@ -97,46 +99,12 @@ static int delete_address(void) {
     fprintf(stderr, "hotspare-enforcer: netlink socket: %s\n", strerror(errno));
     return -1;
   }
-  struct {
-    struct nlmsghdr n;
-    struct ifaddrmsg a;
-    char attrs[2 * RTA_SPACE(sizeof(struct in_addr))];
-  } req;
-  memset(&req, 0, sizeof req);
-  req.n.nlmsg_len = NLMSG_LENGTH(sizeof(struct ifaddrmsg));
-  req.n.nlmsg_type = RTM_DELADDR;
-  req.n.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
-  req.n.nlmsg_seq = 1;
-  req.a.ifa_family = AF_INET;
-  req.a.ifa_prefixlen = (unsigned char)prefix;
-  req.a.ifa_index = index;
-  unsigned short types[2] = {IFA_LOCAL, IFA_ADDRESS};
-  for (int i = 0; i < 2; i++) {
-    struct rtattr *rta = (struct rtattr *)((char *)&req + NLMSG_ALIGN(req.n.nlmsg_len));
-    rta->rta_type = types[i];
-    rta->rta_len = RTA_LENGTH(sizeof(struct in_addr));
-    memcpy(RTA_DATA(rta), &address, sizeof(struct in_addr));
-    req.n.nlmsg_len = NLMSG_ALIGN(req.n.nlmsg_len) + RTA_ALIGN(rta->rta_len);
-  }
-  struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};
-  int result = -1;
-  if (sendto(fd, &req, req.n.nlmsg_len, 0, (struct sockaddr *)&kernel, sizeof kernel) < 0) {
-    fprintf(stderr, "hotspare-enforcer: netlink send: %s\n", strerror(errno));
-  } else {
-    char reply[4096];
-    ssize_t got = recv(fd, reply, sizeof reply, 0);
-    struct nlmsghdr *h = (struct nlmsghdr *)reply;
-    if (got < (ssize_t)NLMSG_LENGTH(sizeof(struct nlmsgerr)) || h->nlmsg_type != NLMSG_ERROR) {
-      fprintf(stderr, "hotspare-enforcer: netlink: no acknowledgement\n");
-    } else {
-      int error = ((struct nlmsgerr *)NLMSG_DATA(h))->error;
-      if (error == 0) result = 1;
-      else if (error == -EADDRNOTAVAIL || error == -ENODEV) result = 0;
-      else fprintf(stderr, "hotspare-enforcer: deleting the address: %s\n", strerror(-error));
-    }
-  }
+  int error = hs_rtnl_address(fd, RTM_DELADDR, 0, index, address, prefix, 1);
   close(fd);
-  return result;
+  if (error == 0) return 1;
+  if (error == EADDRNOTAVAIL || error == ENODEV) return 0;
+  fprintf(stderr, "hotspare-enforcer: deleting the address: %s\n", strerror(error));
+  return -1;
 }
 
 /* Sets the timerfd for the absolute deadline (-1: disarmed); 0 on success. */

@@ -24,6 +24,7 @@ import { isMac, parseIpv4, type Ipv4 } from './address.js';
 import { IpBatch, parseAddressShow, type HeldAddress, type InterfaceState } from './ip-batch.js';
 import { LinkMonitor, readLinkState, sysPath } from './link-monitor.js';
 import { Children, describe, onPath, realtimePrefix } from './processes.js';
+import { loadNetlink, type NetlinkBinding } from './netlink.js';
 import { NicError } from '../errors/nic-error.js';
 
 export interface LinuxNicOptions {
@@ -52,6 +53,11 @@ export interface LinuxNicOptions {
    * for the CPU behind the machine's normal-priority load (README "Benchmarks").
    */
   realtime?: number;
+  /**
+   * Adds addresses with one rtnetlink request from the agent's thread (hal/nic/netlink.ts).
+   * Default: dist/bin/hotspare-netlink.node if it loads; null: through `ip -batch`.
+   */
+  netlink?: NetlinkBinding | null;
 }
 
 /** dist/bin/hotspare-arp, found from this compiled module (dist/hal/nic/linux.js). */
@@ -89,6 +95,7 @@ export class LinuxNic implements Nic {
     private readonly arpTool: string | null,
     private readonly useHelper: boolean,
     private readonly prefix: readonly string[],
+    private readonly netlink: NetlinkBinding | null,
   ) {
     this.children = new Children(name);
     this.batch = new IpBatch((child) => this.children.track(child), prefix);
@@ -100,6 +107,11 @@ export class LinuxNic implements Nic {
   /** The SCHED_FIFO priority its long-lived children run at; 0: the normal scheduler. */
   get childPriority(): number {
     return Number(this.prefix[2] ?? 0);
+  }
+
+  /** How `assign` adds an address: by rtnetlink from this thread, or through `ip -batch`. */
+  get assignsBy(): 'netlink' | 'ip -batch' {
+    return this.netlink === null ? 'ip -batch' : 'netlink';
   }
 
   /** ICMP identifier of this NIC's conflict checks. */
@@ -135,6 +147,7 @@ export class LinuxNic implements Nic {
       arpTool,
       options.arpHelper ?? true,
       await realtimePrefix(options.realtime ?? 0),
+      options.netlink === undefined ? defaultNetlink() : options.netlink,
     );
     // Started now, not at the first check: the failover's first probe must not wait for it.
     void nic.arpHelper();
@@ -143,6 +156,12 @@ export class LinuxNic implements Nic {
 
   async assign(address: string): Promise<void> {
     const { ip, prefix } = this.parse('assign', address, true);
+    if (this.netlink !== null && prefix !== null) {
+      // The kernel's acknowledgement says the address is held: no `address show` after it.
+      const refused = this.netlink.add(this.name, ip, prefix);
+      if (refused !== '') throw new NicError(this.name, 'assign', `netlink refused: ${refused}`, address);
+      return;
+    }
     const held = await this.addresses('assign', address, [`address add ${ip}/${prefix} dev ${this.name}`]);
     if (!held.state.some((a) => a.ip === ip && a.prefix === prefix)) {
       throw new NicError(
@@ -488,4 +507,10 @@ export class LinuxNic implements Nic {
     }
     void this.arpHelper();
   }
+}
+
+/** The netlink addon when it loads; else null (assignments go through `ip -batch`). */
+function defaultNetlink(): NetlinkBinding | null {
+  const loaded = loadNetlink();
+  return typeof loaded === 'string' ? null : loaded;
 }

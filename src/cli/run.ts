@@ -213,6 +213,18 @@ async function startAgent(
           : `ip -batch and the ARP helper run at normal priority: chrt -f ${config.clock.realtime} could not run`,
       fields: { priority: nic.childPriority },
     });
+  log.emit({
+    atMs: clock.wallMs(),
+    atUs: clock.nowUs(),
+    level: nic.assignsBy === 'netlink' ? 'info' : 'warn',
+    node: config.node,
+    event: 'nic-assign',
+    message:
+      nic.assignsBy === 'netlink'
+        ? `addresses are assigned by rtnetlink from the agent's thread (${nic.name})`
+        : `addresses are assigned through ip -batch: the netlink addon did not load (make build needs Node's headers)`,
+    fields: { by: nic.assignsBy },
+  });
   const bmcs = openBmcs(config, (text) =>
     log.emit({
       atMs: clock.wallMs(),

@@ -5,6 +5,8 @@ import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULT_ARP_TOOL } from '../../../hal/nic/linux.js';
+import { DEFAULT_NETLINK_ADDON } from '../../../hal/nic/netlink.js';
+import { existsSync } from 'node:fs';
 import { createVethLan, destroyVethLan, ipIn, netnsUnavailable, type VethLan } from './fixtures/netns.js';
 import { NsSession, type Answer } from './fixtures/ns-client.js';
 import { run, waitFor } from '../../fixtures/processes.js';
@@ -167,7 +169,7 @@ describeIfAvailable('hal/nic/linux LinuxNic in a network namespace', unavailable
     expect((await ours.ok('nic.holds', FLOATING_IP)).value).to.equal(false);
     timings.push(
       timing(
-        'assign (ip -batch, incl. verification):',
+        'assign (the default path):',
         assigns.filter((_, i) => i % 2 === 0),
       ),
     );
@@ -190,6 +192,58 @@ describeIfAvailable('hal/nic/linux LinuxNic in a network namespace', unavailable
       ),
     );
     timings.push(timing('holds:', holds));
+  });
+
+  it('assigns by rtnetlink when the addon is built, through ip -batch without it: the same address either way; a refusal names the interface and the reason', async () => {
+    const { lan } = setup();
+    const built = existsSync(DEFAULT_NETLINK_ADDON);
+    if (process.env['CI'] === 'true') expect(built, `${DEFAULT_NETLINK_ADDON} (make build)`).to.equal(true);
+    const spare = 'hsnl0';
+    await ipIn(lan.a, ['link', 'add', spare, 'type', 'veth', 'peer', 'name', 'hsnl1']);
+    try {
+      await ipIn(lan.a, ['link', 'set', spare, 'up']);
+      for (const [netlink, expected] of [
+        [true, built ? 'netlink' : 'ip -batch'],
+        [false, 'ip -batch'],
+      ] as const) {
+        const session = await NsSession.start(lan.a);
+        try {
+          await session.ok('icmp.open');
+          const opened = await session.ok('nic.open', spare, null, null, 0, netlink);
+          expect(Reflect.get(Object(opened.value), 'assignsBy')).to.equal(expected);
+          const assigns: Answer[] = [];
+          for (let round = 0; round < 5; round += 1) {
+            assigns.push(await session.ok('nic.assign', FLOATING));
+            // Held already: no error (replace semantics, as `ip address replace`).
+            await session.ok('nic.assign', FLOATING);
+            const shown = await ipIn(lan.a, ['-4', '-o', 'address', 'show', 'dev', spare]);
+            expect(
+              shown.split('\n').filter((l) => l.includes(FLOATING)),
+              expected,
+            ).to.have.length(1);
+            await session.ok('nic.release', FLOATING);
+          }
+          timings.push(timing(`assign (${expected}):`, assigns));
+        } finally {
+          await session.stop();
+        }
+      }
+      // The interface goes after open: the assignment fails, naming it, the address and why.
+      const session = await NsSession.start(lan.a);
+      try {
+        await session.ok('icmp.open');
+        await session.ok('nic.open', spare);
+        await ipIn(lan.a, ['link', 'del', spare]);
+        const answer = await session.call('nic.assign', FLOATING);
+        expect(answer.error?.name).to.equal('NicError');
+        expect(answer.error?.message).to.include(spare).and.include(FLOATING);
+        if (built) expect(answer.error?.message).to.include('netlink refused: ENODEV');
+      } finally {
+        await session.stop();
+      }
+    } finally {
+      await ipIn(lan.a, ['link', 'del', spare]).catch(() => undefined);
+    }
   });
 
   it('rejects bad addresses and unknown interfaces with NicError naming them', async () => {
