@@ -2,7 +2,7 @@
 import { log } from './actions.js';
 import { TIMER } from './timers.js';
 import type { Action, Event, MachineConfig, RoleState } from './types.js';
-import { noLease, freshProbe, backoff, startProbing, cancelAll, go, onLost } from './phase.js';
+import { noLease, freshProbe, backoff, startProbing, cancelAll, go, onLost, nextEpoch } from './phase.js';
 import { becomePrimary, persistAndReboot } from './roles.js';
 
 export function onLease(
@@ -48,7 +48,26 @@ export function onLease(
     const stop: Action[] = deferred.length > 0 ? [{ type: 'probe-stop' }] : [];
     const fences = deferred.map((target): Action => ({ type: 'fence', id: 0, target, detached: true }));
     const held: RoleState = { ...s, lease: { status: 'held', epoch: e.epoch, claim: null } };
-    return becomePrimary(c, held, e.nowUs, claim.reason, out, [...stop, ...fences, ...claim.after], claim.recorded);
+    // Rule: what this server is about to power off is persisted first (as a fence round does),
+    // so that it powers them on again when it boots, even if it dies while a BMC takes seconds
+    // to cut the power. After the address is claimed and announced (the claim never waits for
+    // it), before the fence; like every persist, at a new epoch.
+    const record = deferred.length > 0 && c.fencing.powerCycle === 'off-on';
+    const poweredOff = record ? [...new Set([...s.poweredOff, ...deferred])] : s.poweredOff;
+    const fencedEpoch = nextEpoch(held);
+    const saveFenced: Action[] = record
+      ? [{ type: 'persist', role: 'primary', epoch: fencedEpoch, reason: `fencing ${deferred.join(', ')}`, poweredOff }]
+      : [];
+    const next = becomePrimary(
+      c,
+      held,
+      e.nowUs,
+      claim.reason,
+      out,
+      [...stop, ...saveFenced, ...fences, ...claim.after],
+      claim.recorded,
+    );
+    return record ? { ...next, epoch: fencedEpoch, poweredOff } : next;
   }
   if (s.phase !== 'primary') {
     // A claim given up to a higher one: end it now, as a refused one.

@@ -463,9 +463,20 @@ describe('role machine: fencing and takeover', () => {
       const releaseMonitor = indexOf(acts, 'release', (a) => a.type === 'release' && a.address === 'monitor');
       expect(down).to.be.above(-1);
       expect(down).to.be.below(assign);
-      // Not saved again: the grant's step assigns at once.
-      expect(indexOf(acts, 'persist')).to.equal(-1);
-      expect(run.state.epoch).to.equal(epoch);
+      // Not saved again before the address: the grant's step assigns at once.
+      const savedFenced = indexOf(acts, 'persist');
+      expect(savedFenced).to.be.above(announce);
+      // What it is about to power off is saved before the fence (off-on), at a new epoch, so a
+      // restart while the BMC takes seconds to cut the power still powers it on again.
+      expect(savedFenced).to.be.below(fence);
+      expect(acts[savedFenced]).to.deep.include({
+        type: 'persist',
+        role: 'primary',
+        epoch: epoch + 1,
+        poweredOff: ['a'],
+      });
+      expect(run.state.epoch).to.equal(epoch + 1);
+      expect(run.state.poweredOff).to.deep.equal(['a']);
       expect(fence).to.be.above(announce);
       expect(releaseMonitor).to.be.above(fence);
       expect(acts[fence]).to.deep.equal({ type: 'fence', id: 1, target: 'a', detached: true });

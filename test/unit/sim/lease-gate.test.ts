@@ -109,6 +109,28 @@ describe('lease gate: claim on a majority lease, the address dropped when it run
     await cluster.stop();
   });
 
+  it("the new primary restarts while the old one's BMC is still cutting the power: it powers the old one on again once the power reads off", async () => {
+    const { cluster, primary, monitor, faultUs } = await leaseRun(
+      (c, p) => {
+        c.node(p).host.setCable(false);
+        // A BMC that ignores an `on` while it still holds the power button for an off.
+        c.node(p).bmc.onDuringOff = 'ignored';
+      },
+      {},
+      SECOND,
+    );
+    expect(takeover(cluster, monitor, faultUs), JSON.stringify(cluster.phases())).to.not.equal(null);
+    const bmc = cluster.node(primary).bmc;
+    expect(bmc.offPending, 'the fence was acknowledged and the power is not off yet').to.equal(true);
+    // The new primary loses its power and comes back at once, long before the old one's is cut.
+    cluster.powerCycle(monitor);
+    await cluster.clock.runFor(10 * SECOND);
+    const changes = bmc.powerChanges.filter((p) => p.atUs >= faultUs).map((p) => (p.on ? 'on' : 'off'));
+    expect(changes, "off at the BMC's own pace, then on again").to.deep.equal(['off', 'on']);
+    expect(cluster.node(primary).host.powered).to.equal(true);
+    await cluster.stop();
+  });
+
   it("a hung primary agent (its kernel still answers): the enforcer drops the address at the lease's end, then the monitor takes over", async () => {
     // One second: the fence's power-off comes 4 s after the fault, and would end the hang.
     const { cluster, primary, monitor, faultUs, maxHolders } = await leaseRun(
