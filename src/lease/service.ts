@@ -84,6 +84,20 @@ const ROUNDS_KEPT = 64;
 /** At most one `lease-request-late` warning this often (the count goes on in status). */
 const LATE_WARN_EVERY_US = 1_000_000;
 
+/** How often a member that stopped answering is still asked (until it answers again). */
+const QUIET_ASK_EVERY_US = 100_000;
+
+/** What this server's requests to one member got back lately. */
+interface Asked {
+  /** The first request since its last answer (null: it answered the last one). */
+  unansweredSinceUs: number | null;
+  lastSentUs: number;
+  /** It is asked only every QUIET_ASK_EVERY_US (said once in the log). */
+  quiet: boolean;
+  /** It answered at least once since this service started (a member still starting is no news). */
+  heard: boolean;
+}
+
 export class LeaseService implements LeaseHandle {
   /**
    * This server as a voter. Its highest epoch is the highest it granted, not the cluster's:
@@ -111,6 +125,7 @@ export class LeaseService implements LeaseHandle {
   private worstLateUs: number | null = null;
   private lateWarnedUs: number | null = null;
   private lateUnwarned = 0;
+  private readonly asked = new Map<string, Asked>();
 
   constructor(private readonly o: LeaseServiceOptions) {
     this.voter = { startedUs: o.clock.nowUs(), highestEpoch: 0, promise: null };
@@ -284,7 +299,8 @@ export class LeaseService implements LeaseHandle {
       this.voter = own.state;
       this.granted(h, round, this.o.self);
     }
-    for (const m of this.o.members) if (m.name !== this.o.self) this.send(m, 'request', h.epoch, h.seq);
+    for (const m of this.o.members)
+      if (m.name !== this.o.self && this.ask(m.name, nowUs)) this.send(m, 'request', h.epoch, h.seq);
     if (!h.held) this.armAhead(h, nowUs);
     // A claim not yet granted asks again sooner than a holder renews: a voter refuses while
     // its promise to the old holder runs, and the first request after that promise ends is
@@ -292,6 +308,50 @@ export class LeaseService implements LeaseHandle {
     const periodUs = h.held ? this.o.renewUs : Math.min(this.o.renewUs, CLAIM_RETRY_US);
     h.dueUs = nowUs + periodUs;
     h.renew = this.o.clock.at(h.dueUs, () => this.round());
+  }
+
+  /**
+   * Whether a request of this round goes to `member`. One that answered nothing (no grant,
+   * no refusal, no frame at all) for longer than a lease and a renewal period is asked only
+   * every QUIET_ASK_EVERY_US until it answers again: a member that is down leaves its
+   * neighbour entry unresolved, and the kernel keeps what is sent to it meanwhile (up to
+   * `unres_qlen_bytes`, as much as a socket's whole send buffer) charged to the peer socket,
+   * so requests every renewal period (every millisecond while claiming) to a dead member
+   * would hold back the requests to the live ones until the lease is lost, and every claim
+   * after it (seen in the lab with one of three members powered off). Its answers would
+   * have come too late for the lease anyway.
+   */
+  private ask(member: string, nowUs: number): boolean {
+    const a = this.asked.get(member) ?? { unansweredSinceUs: null, lastSentUs: -Infinity, quiet: false, heard: false };
+    this.asked.set(member, a);
+    const quietAfterUs = this.o.timing.durationUs + this.o.renewUs;
+    if (a.unansweredSinceUs !== null && nowUs - a.unansweredSinceUs > quietAfterUs && !a.quiet) {
+      a.quiet = true;
+      this.o.log(
+        a.heard ? 'warn' : 'info',
+        'lease-voter-quiet',
+        `${member} answered no lease request for ${msText(nowUs - a.unansweredSinceUs)} ms: asking it every ${msText(QUIET_ASK_EVERY_US)} ms until it answers (requests piling up for a member that is down would hold back those to the others)`,
+        { member },
+      );
+    }
+    if (a.quiet && nowUs - a.lastSentUs < QUIET_ASK_EVERY_US) return false;
+    a.unansweredSinceUs ??= nowUs;
+    a.lastSentUs = nowUs;
+    return true;
+  }
+
+  /** An authenticated lease frame from `member`: it answers, and is asked every round again. */
+  private heardFrom(member: string): void {
+    const a = this.asked.get(member);
+    if (a === undefined) return;
+    a.unansweredSinceUs = null;
+    a.heard = true;
+    if (a.quiet) {
+      a.quiet = false;
+      this.o.log('info', 'lease-voter-back', `${member} answers lease requests again: asking it every round`, {
+        member,
+      });
+    }
   }
 
   /**
@@ -415,6 +475,7 @@ export class LeaseService implements LeaseHandle {
       return this.drop(d, `claims to be ${f.from} for ${f.to} on ${f.path}`);
     const verdict = this.replay.admit(f);
     if (!verdict.ok) return this.drop(d, verdict.detail);
+    this.heardFrom(member);
     switch (f.kind) {
       case 'request':
         return this.onRequest(f, member, d.receivedUs);

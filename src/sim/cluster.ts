@@ -198,6 +198,7 @@ export class SimCluster {
       config.peer.port,
     );
     const log = this.witnessLog;
+    this.witnessStarts += 1;
     this.witness = new LeaseWitness({
       self: WITNESS.name,
       voters: leaseVoters(config),
@@ -205,7 +206,9 @@ export class SimCluster {
       key: this.peerKey,
       transport,
       clock,
-      nonce: seededNonce(this.options.seed ^ 0x77),
+      // A nonce per start, as a real process draws one: the members' replay guards would
+      // drop a restarted witness's frames whose counter starts again under the same nonce.
+      nonce: seededNonce((this.options.seed ^ 0x77) + 7919 * this.witnessStarts),
       timing: leaseTiming(config),
       log: (level, event, message, fields = {}) =>
         log.emit({ atMs: 0, atUs: this.clock.nowUs(), level, node: WITNESS.name, event, message, fields }),
@@ -223,6 +226,7 @@ export class SimCluster {
   }
 
   private witnessTransport: SimPeerTransport | null = null;
+  private witnessStarts = 0;
 
   node(name: string): SimNode {
     const node = this.nodes.get(name);

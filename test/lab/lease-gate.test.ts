@@ -143,6 +143,45 @@ describe('lab: the lease gate (real agents, enforcer process, 4 s BMCs)', functi
     expect(l.splitBrainViolations()).to.deep.equal([]);
   });
 
+  it("a member powered off: the holder's requests to it do not fill its peer socket, and it keeps its lease", async () => {
+    const { l, before } = await leasedLab(CONFIG);
+    const spare = before.spares[0];
+    if (spare === undefined) throw new Error('no spare in a lab of three');
+    const ns = l.netnsOf(before.primary);
+    const spareIp = l.get(spare).plan.lanAddress.split('/')[0] ?? '';
+    const fromUs = monoUs();
+    await l.powerOff(spare, 'harness');
+    // The kernel queues what is sent to a neighbour it is resolving, charged to the sending
+    // socket; a dead member's entry first gets there when its old one expires (tens of
+    // seconds). Deleting the entry gets it there at once: the next request starts a
+    // resolution that fails after its probes, again and again.
+    await exec('ip', ['-n', ns, 'neigh', 'flush', 'to', spareIp, 'dev', 'eth0']);
+    /** Bytes the primary's LAN peer socket has queued to send (its send buffer's use); null: no such socket. */
+    const lanIp = l.get(before.primary).plan.lanAddress.split('/')[0] ?? '';
+    const queued = async (): Promise<{ used: number; size: number } | null> => {
+      const out = await exec('ip', ['netns', 'exec', ns, 'ss', '-uamnH', 'src', lanIp]);
+      const m = /skmem:\([^)]*\bt(\d+),tb(\d+)/.exec(out.stdout);
+      return m === null ? null : { used: Number(m[1]), size: Number(m[2]) };
+    };
+    let worst = { used: 0, size: 1 };
+    const endUs = monoUs() + 8_000_000;
+    while (monoUs() < endUs) {
+      const q = await queued();
+      // Gone: the primary lost its lease and was fenced (the verdicts below say so).
+      if (q === null) break;
+      if (q.used > worst.used) worst = q;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    console.log(`      the peer socket's send queue at most ${worst.used} of ${worst.size} bytes with ${spare} down`);
+    const primaryLog = agentLog(l, before.primary).filter((x) => x.atUs >= fromUs);
+    expect(primaryLog.filter((x) => x.event === 'lease-lost').map((x) => x.message)).to.deep.equal([]);
+    expect(worst.used, 'bytes queued on the peer socket').to.be.below(worst.size / 2);
+    expect(primaryLog.some((x) => x.event === 'lease-voter-quiet' && x['member'] === spare)).to.equal(true);
+    const h = await l.holders();
+    expect(h.primaryUp).to.deep.equal([before.primary]);
+    expect(l.splitBrainViolations()).to.deep.equal([]);
+  });
+
   it("a false alarm: the primary's kernel ignores pings while its lease is renewed; the monitor asks for the lease, fences nobody, and the primary keeps the address", async () => {
     // A long backoff after a refused claim: the pings are back well before a second run of
     // misses could fence at once.

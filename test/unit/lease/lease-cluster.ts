@@ -4,6 +4,7 @@
  */
 import { VirtualClock } from '../../../hal/clock/sim.js';
 import type { LeaseEnforcer } from '../../../hal/lease/index.js';
+import type { PeerTransport } from '../../../hal/peer/index.js';
 import { SimPeerNet, SimPeerTransport } from '../../../hal/peer/sim.js';
 import { HostClock } from '../../../hal/sim/host-clock.js';
 import { SimLan, type SimHost } from '../../../hal/sim/lan.js';
@@ -12,7 +13,7 @@ import { PeerKey } from '../../../src/peer/key.js';
 
 const KEY = PeerKey.fromSecret(Buffer.from('lease late test key of 32 bytes!'));
 const PORT = 7405;
-const MEMBERS = ['a', 'b', 'c'].map((name, i) => ({ name, lan: `198.18.0.${11 + i}`, mgmt: null }));
+export const MEMBERS = ['a', 'b', 'c'].map((name, i) => ({ name, lan: `198.18.0.${11 + i}`, mgmt: null }));
 
 /** An enforcer that only records: the test says when it "removed" the address. */
 export class RecordingEnforcer implements LeaseEnforcer {
@@ -46,6 +47,8 @@ export interface Member {
   warnings: string[];
   /** What `holdsPrimary` answers: the test sets it as the agent's assign and release would. */
   holdsPrimary: boolean;
+  /** Every datagram this member's service sent: to which address, when. */
+  sent: Array<{ to: string; atUs: number }>;
 }
 
 export function cluster(loopName?: string): { clock: VirtualClock; members: Map<string, Member> } {
@@ -60,12 +63,23 @@ export function cluster(loopName?: string): { clock: VirtualClock; members: Map<
     const warnings: string[] = [];
     const enforcer = new RecordingEnforcer(() => clock.nowUs());
     const self: { member: Member | null } = { member: null };
+    const sent: Member['sent'] = [];
+    const sim = new SimPeerTransport(net, host, [{ path: 'lan', address: m.lan }], PORT);
+    const transport: PeerTransport = {
+      send: (path, address, port, bytes) => {
+        sent.push({ to: address, atUs: clock.nowUs() });
+        sim.send(path, address, port, bytes);
+      },
+      onDatagram: (listener) => sim.onDatagram(listener),
+      bound: () => sim.bound(),
+      close: () => sim.close(),
+    };
     const service = new LeaseService({
       self: m.name,
       members: MEMBERS,
       port: PORT,
       key: KEY,
-      transport: new SimPeerTransport(net, host, [{ path: 'lan', address: m.lan }], PORT),
+      transport,
       clock: new HostClock(clock, host),
       nonce: Buffer.alloc(16, m.name.charCodeAt(0)),
       timing: { durationUs: 25_000, drift: 0.001, dropUs: 5_000 },
@@ -80,7 +94,7 @@ export function cluster(loopName?: string): { clock: VirtualClock; members: Map<
         if (level === 'warn') warnings.push(`${event}: ${message}`);
       },
     });
-    self.member = { host, enforcer, service, lost, held, warnings, holdsPrimary: false };
+    self.member = { host, enforcer, service, lost, held, warnings, holdsPrimary: false, sent };
     members.set(m.name, self.member);
   });
   return { clock, members };
