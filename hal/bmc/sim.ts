@@ -15,8 +15,7 @@ export interface SimChassis {
  * holding the power button. `cycle` is off (after `offDelayUs`) and on `cycleDelayUs` after
  * the power went off, like ipmi_sim. An `on` that arrives while an off is pending does not
  * cancel it: the off is carried out, and the on `cycleDelayUs` later (a BMC cannot let go
- * of a power button it is holding; a fence it acknowledged is never undone), or, with
- * `onDuringOff` 'ignored', the on changes nothing (the power still reads on when it comes).
+ * of a power button it is holding; a fence it acknowledged is never undone).
  */
 export class SimBmcController {
   down = false;
@@ -25,8 +24,6 @@ export class SimBmcController {
   timeoutUs = 2_000_000;
   cycleDelayUs = 1_000_000;
   offDelayUs = 0;
-  /** An `on` while an off is pending: carried out after the off, or ignored (the power reads on). */
-  onDuringOff: 'queued' | 'ignored' = 'queued';
   /** Test control: every command it carried out (acknowledged), with the virtual time. */
   readonly commands: Array<{ atUs: number; command: string }> = [];
   /** Test control: every power change the BMC made to the chassis, with the virtual time. */
@@ -96,8 +93,8 @@ export class SimBmcController {
   }
 
   private powerOn(): void {
-    if (this.pendingOff === null) this.setPower(true);
-    else if (this.onDuringOff === 'queued') this.pendingOff.thenOn = true;
+    if (this.pendingOff !== null) this.pendingOff.thenOn = true;
+    else this.setPower(true);
   }
 
   private cutPower(thenOn: boolean): void {

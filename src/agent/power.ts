@@ -373,23 +373,6 @@ export class PowerControl {
       // The device that cut the power; without one (the fence ran in an earlier run of this
       // agent), the member's first level: its BMC, or its first fence_levels device.
       const bmc = this.fencedBy.get(target) ?? this.levelsOf(target)[0]?.bmc ?? this.options.bmcs.open(target);
-      // A power-off asked for earlier may still be under way (a BMC takes seconds to cut the
-      // power, and this agent may have restarted meanwhile): power on once it reads off, or
-      // the `on` finds the power still on, changes nothing, and the late off leaves the member
-      // off for good. Power that never reads off within fencing.power_timeout_ms (someone
-      // powered the member on again) gets the `on` anyway, which then changes nothing.
-      const waitUs = this.now();
-      await this.pollUntil(bmc, {
-        want: 'off',
-        command: 'off',
-        ackUs: waitUs,
-        deadlineUs: waitUs + this.options.timeoutMs * 1000,
-        limitName: 'fencing.power_timeout_ms',
-        limitMs: this.options.timeoutMs,
-        resend: null,
-        quick: null,
-      }).catch(() => undefined);
-      if (this.options.stopped()) throw new Error('agent stopped before powering on');
       await bmc.on();
       const ackUs = this.now();
       return this.pollUntil(bmc, {
