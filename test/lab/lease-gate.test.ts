@@ -117,6 +117,43 @@ describe('lab: the lease gate (real agents, enforcer process, 4 s BMCs)', functi
     expect(l.splitBrainViolations()).to.deep.equal([]);
   });
 
+  it("the new primary dies while the old one's BMC is still cutting the power: back up, it powers the old one on again", async () => {
+    const { l, before } = await leasedLab(CONFIG);
+    const hangUs = monoUs();
+    l.hang(before.primary);
+    // The monitor claims on the lease, then fences the hung primary (its BMC acknowledges at
+    // once and cuts the power 4 s later); what it fences was saved before the fence went out.
+    await l.waitFor(
+      () => agentLog(l, before.monitor).find((x) => x.event === 'fence-start' && x.atUs >= hangUs),
+      15_000,
+      "the new primary's fence of the hung one",
+      10,
+    );
+    await l.crash(before.monitor);
+    const crashUs = monoUs();
+    expect(
+      l.powerLog.some((p) => p.server === before.primary && !p.on && p.requestedUs >= hangUs),
+      'the old primary still powered when the new one died',
+    ).to.equal(false);
+    await l.powerOn(before.monitor);
+    const on = await l.waitFor(
+      () =>
+        l.powerLog.find((p) => p.server === before.primary && p.on && p.source === 'bmc' && p.requestedUs >= crashUs),
+      30_000,
+      'the old primary powered on again through its BMC',
+      50,
+    );
+    const off = l.powerLog.find((p) => p.server === before.primary && !p.on && p.requestedUs >= hangUs);
+    expect(off, 'its power went off first').to.not.equal(undefined);
+    expect(on.requestedUs).to.be.above(off?.requestedUs ?? Infinity);
+    const restarted = agentLog(l, before.monitor).filter((x) => x.atUs >= crashUs);
+    expect(
+      restarted.some((x) => x.event === 'power-on-fenced' && String(x['targets']).includes(before.primary)),
+    ).to.equal(true);
+    await converged(l, 60_000);
+    expect(l.splitBrainViolations()).to.deep.equal([]);
+  });
+
   it('a SIGKILLed primary agent (its kernel keeps the address): its enforcer outlives it and removes the address before the monitor claims', async () => {
     const { l, before } = await leasedLab(CONFIG);
     const killUs = monoUs();
