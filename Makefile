@@ -58,7 +58,7 @@ dist/bin/hotspare-prober.node: hal/prober/prober.c hal/base/napi-helpers.h
 # One unix datagram from Node (hal/systemd/unix-dgram.c): sd_notify and journald's native
 # protocol under systemd. Optional like the others: without it the agent logs to stdout and
 # tells systemd nothing (the packaged unit needs it: make package checks it was built).
-dist/bin/hotspare-unixdgram.node: hal/systemd/unix-dgram.c
+dist/bin/hotspare-unixdgram.node: hal/systemd/unix-dgram.c hal/base/napi-helpers.h
 	@mkdir -p dist/bin
 	@if [ -f "$(NODE_INCLUDE)/node_api.h" ]; then \
 	  echo "gcc -O2 -Wall -Wextra -Werror -shared -fPIC -I$(NODE_INCLUDE) -o $@ $<"; gcc -O2 -Wall -Wextra -Werror -shared -fPIC -I"$(NODE_INCLUDE)" -o $@ $<; \
@@ -69,7 +69,7 @@ dist/bin/hotspare-unixdgram.node: hal/systemd/unix-dgram.c
 # An address assigned with one rtnetlink request from the agent's thread (hal/nic/netlink-address.c),
 # the netlink code shared with the enforcer (hal/base/rtnl-address.h). Optional like the others:
 # without it assignments go through the kept `ip -batch`, a round trip through another process.
-dist/bin/hotspare-netlink.node: hal/nic/netlink-address.c hal/base/rtnl-address.h
+dist/bin/hotspare-netlink.node: hal/nic/netlink-address.c hal/base/rtnl-address.h hal/base/napi-helpers.h
 	@mkdir -p dist/bin
 	@if [ -f "$(NODE_INCLUDE)/node_api.h" ]; then \
 	  echo "gcc -O2 -Wall -Wextra -Werror -shared -fPIC -I$(NODE_INCLUDE) -o $@ $<"; gcc -O2 -Wall -Wextra -Werror -shared -fPIC -I"$(NODE_INCLUDE)" -o $@ $<; \

@@ -1,5 +1,6 @@
 /*
- * N-API helpers shared by hotspare's C addons (hal/clock/native/timer.c, hal/prober/prober.c):
+ * N-API helpers shared by hotspare's C addons (hal/clock/native/timer.c, hal/prober/prober.c,
+ * hal/nic/netlink-address.c, hal/systemd/unix-dgram.c):
  * errors thrown with the errno's name as `code`, `this` unwrapped, numbers set on objects.
  * Header-only (static inline): each addon is one translation unit built by `make` with gcc.
  */
@@ -23,6 +24,10 @@ static inline const char *hs_errno_code(int err, const char *fallback) {
   case ENFILE: return "ENFILE";
   case ESRCH: return "ESRCH";
   case EADDRNOTAVAIL: return "EADDRNOTAVAIL";
+  case ENODEV: return "ENODEV";
+  case EEXIST: return "EEXIST";
+  case ENOBUFS: return "ENOBUFS";
+  case EPROTO: return "EPROTO";
   default: return fallback;
   }
 }
@@ -59,6 +64,13 @@ static inline void hs_set_number(napi_env env, napi_value obj, const char *name,
   napi_value value;
   napi_create_double(env, number, &value);
   napi_set_named_property(env, obj, name, value);
+}
+
+/* exports[name] = a function of this addon, for the module's init. */
+static inline void hs_export_function(napi_env env, napi_value exports, const char *name, napi_callback fn) {
+  napi_value value;
+  napi_create_function(env, name, NAPI_AUTO_LENGTH, fn, NULL, &value);
+  napi_set_named_property(env, exports, name, value);
 }
 
 #endif

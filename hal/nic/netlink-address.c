@@ -23,6 +23,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "../base/napi-helpers.h"
 #include "../base/rtnl-address.h"
 
 static int fd = -1;
@@ -34,17 +35,9 @@ static napi_value text(napi_env env, const char *value) {
   return out;
 }
 
-/* "ENAME: strerror" for the errno (the name when it is one of these, else the number). */
+/* "ENAME: strerror" for the errno (its name when hs_errno_code knows it, else the number). */
 static napi_value reason(napi_env env, int err) {
-  const char *name = err == ENODEV          ? "ENODEV"
-                     : err == EPERM         ? "EPERM"
-                     : err == EACCES        ? "EACCES"
-                     : err == EEXIST        ? "EEXIST"
-                     : err == EINVAL        ? "EINVAL"
-                     : err == EADDRNOTAVAIL ? "EADDRNOTAVAIL"
-                     : err == ENOBUFS       ? "ENOBUFS"
-                     : err == EPROTO        ? "EPROTO"
-                                            : NULL;
+  const char *name = hs_errno_code(err, NULL);
   char message[160];
   if (name != NULL)
     snprintf(message, sizeof message, "%s: %s", name, strerror(err));
@@ -84,9 +77,7 @@ static napi_value add(napi_env env, napi_callback_info info) {
 }
 
 static napi_value init(napi_env env, napi_value exports) {
-  napi_value fn;
-  napi_create_function(env, "add", NAPI_AUTO_LENGTH, add, NULL, &fn);
-  napi_set_named_property(env, exports, "add", fn);
+  hs_export_function(env, exports, "add", add);
   return exports;
 }
 

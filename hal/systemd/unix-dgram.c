@@ -21,6 +21,8 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
+#include "../base/napi-helpers.h"
+
 static int fd = -1;
 
 static napi_value number(napi_env env, int value) {
@@ -65,9 +67,7 @@ static napi_value send_datagram(napi_env env, napi_callback_info info) {
 }
 
 static napi_value init(napi_env env, napi_value exports) {
-  napi_value fn;
-  napi_create_function(env, "send", NAPI_AUTO_LENGTH, send_datagram, NULL, &fn);
-  napi_set_named_property(env, exports, "send", fn);
+  hs_export_function(env, exports, "send", send_datagram);
   return exports;
 }
 
