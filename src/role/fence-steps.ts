@@ -334,22 +334,31 @@ export function claimPrimary(
 ): RoleState {
   if (c.lease === null || s.lease.status === 'held') return becomePrimary(c, s, nowUs, reason, out, after);
   const epoch = s.lease.status === 'acquiring' ? s.lease.epoch : nextEpoch(s);
-  // Rule: the claim's role record (primary, at the epoch asked for) is on disk before the
-  // lease is asked for, so the epoch of every claim is persisted before any voter hears it,
-  // and the grant assigns at once instead of saving first (the save, two fsyncs, runs while
-  // the voters' promises to the old holder run out). A claim given up
-  // saves the role it returns to (`go`). A crash meanwhile boots from primary (FIG. 1),
-  // as a crash after the grant's save always did, and that boot's claim needs a lease too.
+  // Rule: the lease is asked for first, and the claim's role record (primary, at the epoch
+  // asked for) is saved while the request is on the wire. The address is assigned only once
+  // that record is on disk: the grant's actions queue behind the save, a failed save drops
+  // them, and halting gives the lease back (`go`). A voter may hear an epoch that a crash
+  // then leaves unsaved: this server assigned nothing at it, and after its quiet period it
+  // may ask at that epoch again under a new boot nonce (test/unit/model checks such
+  // restarts). A claim given up saves the role it returns to (`go`). A crash after the save
+  // boots from primary (FIG. 1), and that boot's claim needs a lease too.
   const recorded = s.poweredOff;
+  out.push({ type: 'lease-acquire', epoch });
   out.push(
     recorded.length > 0
       ? { type: 'persist', role: 'primary', epoch, reason: `claiming: ${reason}`, poweredOff: recorded }
       : { type: 'persist', role: 'primary', epoch, reason: `claiming: ${reason}` },
   );
-  out.push({ type: 'lease-acquire', epoch });
   out.push({ type: 'set-timer', timer: TIMER.leaseTimeout, atUs: nowUs + c.lease.acquireUs });
   out.push(
-    log('info', 'lease-acquire', `asking the voters for the lease at epoch ${epoch} before claiming`, { epoch }),
+    log(
+      'info',
+      'lease-acquire',
+      `asked the voters for the lease at epoch ${epoch}: claiming once a majority grants it`,
+      {
+        epoch,
+      },
+    ),
   );
   return {
     ...s,

@@ -231,8 +231,9 @@ export interface LeaseClaim {
   epoch: number;
   /**
    * What becomes primary once the lease is held. `recorded`: the claim's role record
-   * (primary at `epoch`, with these powered-off members) went to disk before the lease was
-   * asked for (`claimPrimary`), so the grant assigns without saving it again.
+   * (primary at `epoch`, with these powered-off members) is saved in the claim's own step,
+   * right after its first request (`claimPrimary`), so the grant, whose actions run after
+   * that save, assigns without saving it again.
    */
   claim: { reason: string; after: readonly Action[]; recorded?: { poweredOff: readonly string[] } } | null;
 }

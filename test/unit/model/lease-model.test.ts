@@ -94,10 +94,10 @@ describe('model check of the lease rules (all interleavings, bounded)', function
       assertSafe('2+witness, releases', cfg, full, true);
     });
 
-    it('2 members + witness, a restart at any moment: every state within 11 steps', () => {
+    it('2 members + witness, a restart at any moment (an unsaved claim epoch is lost): every state within 12 steps', () => {
       // The depth at which the same bounds without the quiet period reach two holders.
       const cfg: ModelConfig = { ...base, maxRestarts: 1 };
-      const r = explore(cfg, { ...full, maxDepth: 11 });
+      const r = explore(cfg, { ...full, maxDepth: 12 });
       report('2+witness, restart', r);
       if (r.violation) assert.fail(`two holders:\n${formatTrace(r.violation)}`);
     });

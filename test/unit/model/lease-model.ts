@@ -59,7 +59,7 @@ export interface ModelConfig {
 
 // Per-member block layout.
 const ACTIVE = 0; // epoch of this member's current claim or holding, 0 = idle
-const HIGHEST = 1; // highestEpoch, persisted across restarts
+const HIGHEST = 1; // highest epoch known (claimed, granted or asked for): memory only
 const PTO = 2; // promise: to member + 1, 0 = none (an expired promise is none)
 const PEPOCH = 3; // promise epoch
 const PLEFT = 4; // promise: local ticks until it expires (> 0)
@@ -69,7 +69,8 @@ const ENF = 7; // the enforcer's deadline - now, while the address is in the ker
 const ADDR = 8; // 1 = the address is in this member's kernel
 const OVERDUE = 9; // real ticks since the enforcer's deadline passed (address still there)
 const RATE = 10; // this member's clock rate when rates are constant
-const SLOT0 = 11; // slots: [epoch (0 = free), age on own clock, grants bit set] each
+const SAVED = 11; // epoch in the role record on disk: survives restarts
+const SLOT0 = 12; // slots: [epoch (0 = free), age on own clock, grants bit set] each
 const SLOT_W = 3;
 
 export const STALE = 15; // slot of a request whose sender no longer waits for its grants
@@ -288,12 +289,17 @@ export function successors(cfg: ModelConfig, s: readonly number[], withLabels = 
 
   for (let i = 0; i < cfg.voters; i++) {
     const canHold = i < cfg.holders;
-    // Claim: pick an epoch above the persisted highest (any: it covers "highest heard + 1"),
-    // persist it, become a claimant with no lease. Not while quiet.
+    // Claim: pick an epoch above the highest known and the one on disk (any: it covers
+    // "highest heard + 1"), become a claimant with no lease. Not while quiet. Its requests may
+    // go out before the epoch is saved (the save is a step of its own, below). With no
+    // restart left the save is taken at once: the unsaved epoch then only delays the assign,
+    // which any later step may take anyway, so the reachable holders are the same.
+    const restartsLeft = at(s, m0 - 1) > 0;
     if (canHold && f(i, ACTIVE) === 0 && f(i, QUIET) === 0) {
-      for (let e = f(i, HIGHEST) + 1; e <= cfg.maxEpoch; e++) {
+      for (let e = Math.max(f(i, HIGHEST), f(i, SAVED)) + 1; e <= cfg.maxEpoch; e++) {
         const n = new Next(cfg, s);
         n.set(i, HIGHEST, e);
+        if (!restartsLeft) n.set(i, SAVED, e);
         n.set(i, ACTIVE, e);
         n.set(i, LEASE, 0);
         push(() => `m${i} claims at epoch ${e}`, n);
@@ -326,8 +332,14 @@ export function successors(cfg: ModelConfig, s: readonly number[], withLabels = 
         }
       }
     }
-    // Assign: only with a lease at the current claim.
-    if (f(i, ACTIVE) !== 0 && f(i, LEASE) > 0 && f(i, ADDR) === 0) {
+    // Save: the claim's epoch reaches the role record on disk.
+    if (f(i, ACTIVE) !== 0 && f(i, SAVED) < f(i, ACTIVE)) {
+      const n = new Next(cfg, s);
+      n.set(i, SAVED, f(i, ACTIVE));
+      push(() => `m${i} saves epoch ${f(i, ACTIVE)}`, n);
+    }
+    // Assign: only with a lease at the current claim, once its epoch is on disk.
+    if (f(i, ACTIVE) !== 0 && f(i, LEASE) > 0 && f(i, ADDR) === 0 && f(i, SAVED) >= f(i, ACTIVE)) {
       const n = new Next(cfg, s);
       n.set(i, ADDR, 1);
       n.set(i, ENF, f(i, LEASE));
@@ -359,12 +371,14 @@ export function successors(cfg: ModelConfig, s: readonly number[], withLabels = 
         push(() => `m${i} drops the address and releases epoch ${e} (to ${names(to)})`, n);
       }
     }
-    // Restart: forgets promise, lease, claim and requests; keeps highestEpoch; quiet for Q.
+    // Restart: forgets promise, lease, claim, requests and every epoch it knew but the one
+    // on disk (a claim's epoch not saved yet is lost, and may be claimed again); quiet for Q.
     // The kernel keeps the address and the enforcer its deadline (a dead agent, live kernel).
     if (at(s, m0 - 1) > 0) {
       const n = new Next(cfg, s);
       n.fixed[m0 - 1] = at(s, m0 - 1) - 1;
       n.set(i, ACTIVE, 0);
+      n.set(i, HIGHEST, 0);
       n.clearPromise(i);
       n.set(i, LEASE, 0);
       n.set(i, QUIET, cfg.mutation === 'no-quiet' ? 0 : cfg.quiet);
@@ -542,7 +556,7 @@ export function describeState(cfg: ModelConfig, s: readonly number[]): string {
     const lease = f(LEASE) > 0 ? ` lease ${f(LEASE)}` : '';
     const addr =
       f(ADDR) === 1 ? ` ADDRESS(enforcer ${f(ENF)} left${f(ENF) === 0 ? `, ${f(OVERDUE)} overdue` : ''})` : '';
-    parts.push(`m${i}${role}:${claim} hi=${f(HIGHEST)}${promise}${quiet}${lease}${addr}`);
+    parts.push(`m${i}${role}:${claim} hi=${f(HIGHEST)} saved=${f(SAVED)}${promise}${quiet}${lease}${addr}`);
   }
   const msgs = s.slice(messageStart(cfg)).map(describeMessage);
   parts.push(`in flight: ${msgs.length ? msgs.join(' ') : '-'}`);

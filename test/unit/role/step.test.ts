@@ -440,15 +440,16 @@ describe('role machine: fencing and takeover', () => {
       expect(run.last.some((a) => a.type === 'log' && a.event === 'primary-down')).to.equal(false);
     });
 
-    it('the lease granted: primary-down, claim (its record saved before the request), announce, then the fence (detached), then the monitor address goes', () => {
+    it('the lease granted: primary-down, claim (its record saved while the request is out), announce, then the fence (detached), then the monitor address goes', () => {
       const run = leased();
       miss(run, 3, 160 * MS);
       const epoch = run.state.lease.epoch;
-      // The claim's record went to disk before the lease was asked for, at the epoch asked.
+      // The lease is asked for first; the claim's record is saved in the same step, at the
+      // epoch asked, so it is on disk before any later event's actions (the grant's assign).
       const asked = run.last;
       const saved = indexOf(asked, 'persist');
       expect(saved).to.be.above(-1);
-      expect(saved).to.be.below(indexOf(asked, 'lease-acquire'));
+      expect(saved).to.be.above(indexOf(asked, 'lease-acquire'));
       expect(asked[saved]).to.deep.include({ type: 'persist', role: 'primary', epoch });
       expect(run.state.role).to.equal('primary');
       expect(run.state.epoch).to.equal(epoch);
@@ -485,6 +486,23 @@ describe('role machine: fencing and takeover', () => {
       expect(indexOf(acts, 'probe-stop')).to.be.below(fence);
       // A detached fence's result never comes back: nothing waits for it.
       expect(run.state.fenceIds).to.deep.equal({});
+    });
+
+    it("the claim's record cannot be saved: the lease already asked for is given back, halted, and a late grant claims nothing", () => {
+      const run = leased();
+      miss(run, 3, 160 * MS);
+      const epoch = run.state.lease.epoch;
+      expect(run.state.lease.status).to.equal('acquiring');
+      run.feed({ type: 'persist-failed', nowUs: 170 * MS, detail: 'ENOSPC' });
+      expect(run.state.phase).to.equal('halted');
+      expect(run.last).to.deep.include({ type: 'lease-release' });
+      expect(run.state.lease.status).to.equal('none');
+      expect(run.find('fence')).to.equal(undefined);
+      // A grant already on its way finds nobody waiting: given back, no address.
+      run.feed({ type: 'lease', nowUs: 172 * MS, held: true, epoch, detail: 'granted by b, c' });
+      expect(run.state.phase).to.equal('halted');
+      expect(run.last.some((a) => a.type === 'assign')).to.equal(false);
+      expect(run.last).to.deep.include({ type: 'lease-release' });
     });
 
     it('the lease refused: nobody fenced, back to probing; a second run of misses fences at once', () => {

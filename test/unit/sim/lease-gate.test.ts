@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { SimCluster } from '../../../src/sim/cluster.js';
 import type { SimOptions } from '../../../src/sim/cluster.js';
+import type { AgentStatus } from '../../../src/agent/status.js';
 
 /**
  * The `lease` takeover gate (virtual time): no claim of the primary address without a lease
@@ -252,17 +253,25 @@ describe('lease gate: claim on a majority lease, the address dropped when it run
     await cluster.stop();
   });
 
-  it("the claim's role record is on disk before the lease is asked for: a slow disk holds the claim, not the record", async () => {
+  it("the lease is asked for while the claim's role record is saved: a slow disk holds the address, not the request", async () => {
     let release: (() => void) | null = null;
     let heldAtUs = 0;
+    let leaseAtRelease: Promise<AgentStatus | undefined> = Promise.resolve(undefined);
+    let savedAtFault = -1;
+    let savedAtRelease = -2;
     const { cluster, monitor, faultUs, maxHolders, heldSince } = await leaseRun(
       (c, p) => {
         // The monitor's disk stalls from the fault on (a slow fsync); released 200 ms later,
         // long after the voters' promises to the cut primary ran out.
-        const store = c.node(monitorOf(c) ?? '').store;
+        const m = monitorOf(c) ?? '';
+        const store = c.node(m).store;
         release = store.holdSaves();
+        savedAtFault = store.saved.length;
         c.clock.at(c.clock.nowUs() + 200 * MS, () => {
           heldAtUs = c.clock.nowUs();
+          // The status is read now, before the held save completes.
+          leaseAtRelease = c.node(m).agent?.status() ?? Promise.resolve(undefined);
+          savedAtRelease = store.saved.length;
           release?.();
         });
         c.node(p).host.setCable(false);
@@ -270,20 +279,22 @@ describe('lease gate: claim on a majority lease, the address dropped when it run
       {},
       SECOND,
     );
-    const log = cluster
-      .node(monitor)
-      .log.all()
-      .filter((l) => l.atUs >= faultUs);
-    const asked = log.find((l) => l.event === 'lease-acquire');
     const t = takeover(cluster, monitor, faultUs);
     expect(t, JSON.stringify(cluster.phases())).to.not.equal(null);
-    // Nothing was asked, and nothing claimed, while the record could not be saved.
-    expect(asked?.atUs ?? 0).to.be.at.least(heldAtUs);
+    // The request went out and a majority granted it while the record was still being saved.
+    const lease = (await leaseAtRelease)?.lease?.holder;
+    expect(lease?.held, JSON.stringify(lease)).to.equal(true);
+    // Nothing was saved, and the address was not assigned, before the disk let the save through.
+    expect(savedAtRelease).to.equal(savedAtFault);
     expect(heldSince.get(monitor) ?? 0).to.be.at.least(heldAtUs);
-    const record = cluster.node(monitor).store.saved.at(-1);
-    expect(record).to.deep.include({ role: 'primary' });
-    const epoch = cluster.node(monitor).agent?.transitions().at(-1)?.epoch;
-    expect(record?.epoch).to.equal(epoch);
+    // The first record saved after the fault is the claim's, at the epoch of the takeover.
+    const claim = cluster.node(monitor).store.saved.slice(savedAtFault)[0];
+    expect(claim?.reason).to.match(/^claiming: /);
+    const epoch = cluster
+      .node(monitor)
+      .agent?.transitions()
+      .find((x) => x.to === 'primary' && x.atUs >= faultUs)?.epoch;
+    expect(claim).to.deep.include({ role: 'primary', epoch });
     expect(maxHolders).to.equal(1);
     await cluster.stop();
   });
