@@ -15,7 +15,8 @@ export interface SimChassis {
  * holding the power button. `cycle` is off (after `offDelayUs`) and on `cycleDelayUs` after
  * the power went off, like ipmi_sim. An `on` that arrives while an off is pending does not
  * cancel it: the off is carried out, and the on `cycleDelayUs` later (a BMC cannot let go
- * of a power button it is holding; a fence it acknowledged is never undone).
+ * of a power button it is holding; a fence it acknowledged is never undone); with
+ * `onDuringOff: 'drop'` such an on is acknowledged and forgotten, as some real BMCs do.
  */
 export class SimBmcController {
   down = false;
@@ -24,6 +25,8 @@ export class SimBmcController {
   timeoutUs = 2_000_000;
   cycleDelayUs = 1_000_000;
   offDelayUs = 0;
+  /** What an `on` acknowledged while an off is pending does: carried out after it, or nothing. */
+  onDuringOff: 'queue' | 'drop' = 'queue';
   /** Test control: every command it carried out (acknowledged), with the virtual time. */
   readonly commands: Array<{ atUs: number; command: string }> = [];
   /** Test control: every power change the BMC made to the chassis, with the virtual time. */
@@ -93,8 +96,8 @@ export class SimBmcController {
   }
 
   private powerOn(): void {
-    if (this.pendingOff !== null) this.pendingOff.thenOn = true;
-    else this.setPower(true);
+    if (this.pendingOff === null) this.setPower(true);
+    else if (this.onDuringOff === 'queue') this.pendingOff.thenOn = true;
   }
 
   private cutPower(thenOn: boolean): void {

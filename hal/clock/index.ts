@@ -7,10 +7,14 @@
  *   past runs as soon as possible. Callbacks run one at a time, never re-entrantly.
  * - The returned cancel function is idempotent; after it returns, `fn` will not run.
  * - `wallMs()` is the wall clock, for log timestamps only; decisions never use it.
+ * - `bootId()` names `nowUs`'s time line: the same in every process of this machine until it
+ *   boots again. A `nowUs` reading persisted with it is comparable with a later one only
+ *   while `bootId()` is the same.
  */
 export interface Clock {
   nowUs(): number;
   wallMs(): number;
+  bootId(): string;
   at(deadlineUs: number, fn: () => void): Cancel;
 }
 

@@ -11,6 +11,7 @@
  * (really 1 ms): no busy polling, at the cost of up to about 1 ms of lateness. The due
  * callbacks then run after pending I/O (see `wake`).
  */
+import { linuxBootId } from './boot-id.js';
 import type { TimerEntry } from './heap.js';
 import type { Cancel, Clock } from './index.js';
 import { TimerQueue } from './timer-queue.js';
@@ -34,6 +35,10 @@ export class MonotonicClock implements Clock {
    */
   nowUs(): number {
     return Number(process.hrtime.bigint() / 1000n);
+  }
+
+  bootId(): string {
+    return linuxBootId();
   }
 
   wallMs(): number {

@@ -27,6 +27,7 @@ import type { Cancel, Clock } from './index.js';
 import type { NativeTimer, TimerBinding } from './native/binding.js';
 import { ClockError } from './native/clock-error.js';
 import type { TimerEntry } from './heap.js';
+import { linuxBootId } from './boot-id.js';
 import { TimerQueue } from './timer-queue.js';
 
 /** Compact the heap when cancelled entries exceed this and half of it. */
@@ -62,6 +63,10 @@ export class NativeClock implements Clock {
 
   wallMs(): number {
     return Date.now();
+  }
+
+  bootId(): string {
+    return linuxBootId();
   }
 
   at(deadlineUs: number, fn: () => void): Cancel {

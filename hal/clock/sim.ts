@@ -32,6 +32,11 @@ export class VirtualClock implements Clock {
     return this.epochMs + Math.floor(this.now / 1000);
   }
 
+  /** One time line for the whole simulation (simulated hosts name their boots: HostClock). */
+  bootId(): string {
+    return 'virtual';
+  }
+
   at(deadlineUs: number, fn: () => void): Cancel {
     const entry: Entry = { atUs: Math.max(deadlineUs, this.now), order: this.order++, fn, cancelled: false };
     push(this.heap, entry);

@@ -20,6 +20,10 @@ export class SteppedWallClock implements Clock {
     return this.inner.wallMs() + this.offsetMs;
   }
 
+  bootId(): string {
+    return this.inner.bootId();
+  }
+
   at(deadlineUs: number, fn: () => void): Cancel {
     return this.inner.at(deadlineUs, fn);
   }

@@ -24,6 +24,11 @@ export class HostClock implements Clock {
     return this.clock.wallMs();
   }
 
+  /** Each power-on of the simulated host is a boot of its own. */
+  bootId(): string {
+    return `${this.clock.bootId()}-${this.host.name}-${this.life}`;
+  }
+
   at(deadlineUs: number, fn: () => void): Cancel {
     let cancelled = false;
     const cancel = this.clock.at(deadlineUs, () => this.host.deliver(this.life, () => cancelled || fn()));

@@ -31,4 +31,16 @@ export interface RoleRecord {
    * restarted agent powers them on, so no fenced server stays off because its fencer restarted.
    */
   poweredOff?: readonly string[];
+  /**
+   * When the last of them was to be powered off: the clock's `nowUs` and `bootId` at that
+   * decision (before the off went out). A restart on the same boot within
+   * `fencing.power_timeout_ms` of it waits for the power to read off before powering on (a
+   * BMC may still carry out that off, and some drop an on meanwhile).
+   */
+  poweredOffAt?: PoweredOffAt;
+}
+
+export interface PoweredOffAt {
+  bootId: string;
+  atUs: number;
 }

@@ -13,7 +13,7 @@
 import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import type { PersistedRole, RoleRecord, Store } from './index.js';
+import type { PersistedRole, PoweredOffAt, RoleRecord, Store } from './index.js';
 import { StoreError } from '../errors/store-error.js';
 
 const FILE_NAME = 'role.json';
@@ -161,7 +161,32 @@ function parseRecord(file: string, value: unknown): RoleRecord {
   ) {
     throw new StoreError(file, 'corrupt: poweredOff must be a list of member names');
   }
-  return { role: knownRole, epoch, reason, atMs, poweredOff: poweredOff as string[] };
+  const at = parsePoweredOffAt(file, Reflect.get(value, 'poweredOffAt'));
+  return {
+    role: knownRole,
+    epoch,
+    reason,
+    atMs,
+    poweredOff: poweredOff as string[],
+    ...(at ? { poweredOffAt: at } : {}),
+  };
+}
+
+/** `poweredOffAt`: absent (records of earlier versions), or a boot ID and a monotonic time. */
+function parsePoweredOffAt(file: string, value: unknown): PoweredOffAt | null {
+  if (value === undefined) return null;
+  const bootId: unknown = typeof value === 'object' && value !== null ? Reflect.get(value, 'bootId') : undefined;
+  const atUs: unknown = typeof value === 'object' && value !== null ? Reflect.get(value, 'atUs') : undefined;
+  if (
+    typeof bootId !== 'string' ||
+    !/^[A-Za-z0-9_.-]{1,128}$/.test(bootId) ||
+    typeof atUs !== 'number' ||
+    !Number.isSafeInteger(atUs) ||
+    atUs < 0
+  ) {
+    throw new StoreError(file, 'corrupt: poweredOffAt must be { bootId: string, atUs: non-negative integer }');
+  }
+  return { bootId, atUs };
 }
 
 function errorCode(error: unknown): string | undefined {

@@ -100,6 +100,11 @@ export interface LabOptions {
   /** Added to the BMCs' response time for power commands (status reads are not delayed). Default 0. */
   bmcAckDelayMs?: number;
   /**
+   * A power on acknowledged while a delayed off is pending: carried out after it (`queue`,
+   * default) or forgotten (`drop`, as some real BMCs do).
+   */
+  bmcOnDuringOff?: 'queue' | 'drop';
+  /**
    * Also a Redfish BMC per server (scripts/lab/redfish-bmc.ts) at its BMC address, port
    * REDFISH_PORT, with a lab CA made for this run; `taskMs` > 0: resets answered 202 with a
    * task that ends that much later. Same power side as ipmi_sim (bmcOffDelayMs applies).
@@ -185,7 +190,12 @@ export class Lab {
         powerOn: (name) => this.powerOn(name, 'bmc'),
         log: (line) => this.log(line),
       },
-      { offDelayMs: options.bmcOffDelayMs ?? 0, ackDelayMs: options.bmcAckDelayMs ?? 0, cycleIntervalMs: 1000 },
+      {
+        offDelayMs: options.bmcOffDelayMs ?? 0,
+        ackDelayMs: options.bmcAckDelayMs ?? 0,
+        cycleIntervalMs: 1000,
+        onDuringOff: options.bmcOnDuringOff ?? 'queue',
+      },
     );
     for (const server of plan.servers) {
       this.servers.set(server.name, {

@@ -16,6 +16,11 @@ export interface SlowBmcOptions {
   ackDelayMs: number;
   /** Least time the power stays off after a delayed off before an on is carried out (a BMC's power cycle interval). */
   cycleIntervalMs: number;
+  /**
+   * An `on` acknowledged while an off is pending: carried out after the off (`queue`, the
+   * default), or forgotten (`drop`), as some real BMCs do.
+   */
+  onDuringOff?: 'queue' | 'drop';
 }
 
 interface PendingOff {
@@ -87,6 +92,10 @@ export class SlowBmcPower {
   async on(name: string): Promise<void> {
     const entry = this.pending.get(name);
     if (entry !== undefined) {
+      if (this.options.onDuringOff === 'drop') {
+        this.chassis.log(`power on ${name} (bmc): acknowledged and dropped, an off is pending`);
+        return;
+      }
       entry.thenOn = true;
       this.chassis.log(`power on ${name} (bmc): queued behind the pending off`);
       return;

@@ -180,7 +180,7 @@ export class Agent implements Operator {
   private async boot(): Promise<void> {
     const { record, linkUp } = await this.lifecycle.readBoot();
     if (this.stopped) return;
-    this.dispatch({ type: 'boot', nowUs: this.x.now(), record, linkUp });
+    this.dispatch({ type: 'boot', nowUs: this.x.now(), record, linkUp, bootId: this.x.ports.clock.bootId() });
   }
 
   private dispatch(event: Event): StepResult {
@@ -253,7 +253,7 @@ export class Agent implements Operator {
       case 'lease-release':
         return this.peers.releaseLease();
       case 'power-on':
-        return this.fencing.powerOn(action.target);
+        return this.fencing.powerOn(action.target, action.waitOffUntilUs);
       case 'sync':
         // Not awaited: a sync runs beside the probe loop, never in front of it.
         void this.replication.sync();

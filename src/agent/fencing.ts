@@ -147,9 +147,12 @@ export class Fencing {
     );
   }
 
-  /** Powers a fenced member on again (off-on fencing), once its port may be restored. */
-  powerOn(target: string): void {
-    this.fencer.powerOn(target);
+  /**
+   * Powers a fenced member on again (off-on fencing), once its port may be restored;
+   * `waitOffUntilUs`: first waits, up to then, for its power to read off (PowerControl.powerOn).
+   */
+  powerOn(target: string, waitOffUntilUs?: number): void {
+    this.fencer.powerOn(target, waitOffUntilUs);
   }
 
   /** Operator fence of a member (never this server), as the board's power_cycle says. */

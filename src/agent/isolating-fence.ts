@@ -145,14 +145,14 @@ export class IsolatingFence {
   }
 
   /** Powers a fenced member on, once its power-off (and reconnection) is done; never if it failed. */
-  powerOn(target: string): void {
+  powerOn(target: string, waitOffUntilUs?: number): void {
     const off = this.offs.get(target);
     if (off === undefined) {
-      this.o.power.powerOn(target);
+      this.o.power.powerOn(target, waitOffUntilUs);
       return;
     }
     void off.then((ok) => {
-      if (ok) this.o.power.powerOn(target);
+      if (ok) this.o.power.powerOn(target, waitOffUntilUs);
     });
   }
 

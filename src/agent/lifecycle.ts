@@ -50,10 +50,11 @@ export class Lifecycle {
   async persist(action: Extract<Action, { type: 'persist' }>): Promise<void> {
     const x = this.x;
     const startedUs = x.now();
-    const { role, epoch, reason, poweredOff } = action;
+    const { role, epoch, reason, poweredOff, poweredOffAt } = action;
     await x.ports.store.save({
       ...{ role, epoch, reason, atMs: x.ports.clock.wallMs() },
       ...(poweredOff === undefined ? {} : { poweredOff }),
+      ...(poweredOffAt === undefined ? {} : { poweredOffAt }),
     });
     const ms = Math.round((x.now() - startedUs) / 10) / 100;
     x.log('info', 'persisted', `role ${role} persisted at epoch ${epoch} (${ms} ms)`, { role, epoch, ms });

@@ -367,12 +367,18 @@ export class PowerControl {
    * Powers a fenced server on again and polls until it reads on. A failure is retried with a
    * doubling backoff (up to POWER_ON_ATTEMPTS), each one an error in the log, and the last an
    * alarm: a server left off is a server the cluster lost.
+   *
+   * `waitOffUntilUs`: an off this agent decided may still be pending in the BMC until then
+   * (a restart while the BMC held the power button): the power is read until it is off, and
+   * only then switched on, since some BMCs drop an on that comes while they carry out an off.
+   * At that time, or if the BMC cannot be read, the on goes out anyway.
    */
-  powerOn(target: string, attempt = 1): void {
+  powerOn(target: string, waitOffUntilUs?: number, attempt = 1): void {
     const run = async (): Promise<number> => {
       // The device that cut the power; without one (the fence ran in an earlier run of this
       // agent), the member's first level: its BMC, or its first fence_levels device.
       const bmc = this.fencedBy.get(target) ?? this.levelsOf(target)[0]?.bmc ?? this.options.bmcs.open(target);
+      if (waitOffUntilUs !== undefined && this.now() < waitOffUntilUs) await this.waitForOff(bmc, waitOffUntilUs);
       await bmc.on();
       const ackUs = this.now();
       return this.pollUntil(bmc, {
@@ -395,11 +401,43 @@ export class PowerControl {
           `powered ${target} on again (confirmed, ${polls} status ${polls === 1 ? 'poll' : 'polls'}); it will boot and find the primary address taken`,
           { target, polls, attempt },
         ),
-      (error: unknown) => this.retryPowerOn(target, attempt, error),
+      (error: unknown) => this.retryPowerOn(target, attempt, error, waitOffUntilUs),
     );
   }
 
-  private retryPowerOn(target: string, attempt: number, error: unknown): void {
+  /** Reads `bmc` until the power is off or `untilUs` has come; never throws. */
+  private async waitForOff(bmc: Bmc, untilUs: number): Promise<void> {
+    const target = bmc.member;
+    const startUs = this.now();
+    this.options.log(
+      'info',
+      'power-on-wait',
+      `waiting up to ${msText(untilUs - startUs)} ms for ${target}'s power to read off before powering it on: its BMC may still be carrying out the off this server sent`,
+      { target, waitMs: Math.ceil((untilUs - startUs) / 1000) },
+    );
+    try {
+      const polls = await this.pollUntil(bmc, {
+        want: 'off',
+        command: 'off',
+        ackUs: startUs,
+        deadlineUs: untilUs,
+        limitName: 'fencing.power_timeout_ms',
+        limitMs: this.options.timeoutMs,
+        resend: null,
+        quick: null,
+      });
+      this.options.log(
+        'info',
+        'power-on-wait',
+        `${target}'s power reads off after ${msText(this.now() - startUs)} ms (${polls} status ${polls === 1 ? 'poll' : 'polls'}); powering it on`,
+        { target, polls },
+      );
+    } catch (error) {
+      this.options.log('warn', 'power-on-wait', `${message(error)}; powering ${target} on now`, { target });
+    }
+  }
+
+  private retryPowerOn(target: string, attempt: number, error: unknown, waitOffUntilUs?: number): void {
     if (this.options.stopped()) return;
     if (attempt >= POWER_ON_ATTEMPTS) {
       this.options.log(
@@ -418,7 +456,7 @@ export class PowerControl {
       { target, attempt },
     );
     this.options.clock.at(this.now() + delayUs, () => {
-      if (!this.options.stopped()) this.powerOn(target, attempt + 1);
+      if (!this.options.stopped()) this.powerOn(target, waitOffUntilUs, attempt + 1);
     });
   }
 

@@ -4,7 +4,7 @@
  */
 import type { PersistedRole } from '../../hal/store/index.js';
 import { nextRandom } from '../../hal/base/random.js';
-import { log, powerOn } from './actions.js';
+import { log, offMayBePending, powerOn } from './actions.js';
 import { heardPrimaryHolder, onDeadMonitorCheck } from './dead-monitor.js';
 import { TIMER } from './timers.js';
 import type { Action, CheckTarget, Event, MachineConfig, ProbeState, RoleState } from './types.js';
@@ -18,9 +18,19 @@ export function onBoot(c: MachineConfig, s: RoleState, e: Extract<Event, { type:
   if (s.phase !== 'booting') return s;
   const role: PersistedRole = e.record?.role ?? 'primary';
   const epoch = e.record?.epoch ?? 0;
-  // Rule: a fenced server is powered on again even if its fencer restarted in between.
-  powerOn(e.record?.poweredOff ?? [], 'powered off by this server before it restarted', out);
-  const base: RoleState = { ...s, role, epoch, linkUp: e.linkUp, deferSinceUs: null };
+  // Rule: a fenced server is powered on again even if its fencer restarted in between; if
+  // this server decided that off on this very boot less than fencing.power_timeout_ms ago,
+  // its BMC may still be carrying it out: each on waits for the power to read off first.
+  const waitOffUntilUs = offMayBePending(c, e.record?.poweredOffAt, e.bootId, e.nowUs);
+  powerOn(
+    e.record?.poweredOff ?? [],
+    waitOffUntilUs === undefined
+      ? 'powered off by this server before it restarted'
+      : `powered off by this server ${Math.round((e.nowUs - (e.record?.poweredOffAt?.atUs ?? e.nowUs)) / 1000)} ms before it restarted (once the power reads off)`,
+    out,
+    waitOffUntilUs,
+  );
+  const base: RoleState = { ...s, role, epoch, linkUp: e.linkUp, deferSinceUs: null, bootId: e.bootId };
   if (!e.linkUp) {
     // Rule: a server whose own link is down can observe nothing; wait for the link.
     return go(base, 'link-down', 'link is down at boot', out);

@@ -1,7 +1,7 @@
 /**
  * Local failures: the link, a failed health check, a failed address assignment, a failed persist.
  */
-import { log, powerOn } from './actions.js';
+import { log, offMayBePending, powerOn } from './actions.js';
 import { TIMER } from './timers.js';
 import type { Action, Event, MachineConfig, RoleState } from './types.js';
 import { HALT_RETRY_US, freshProbe, cancelAll, nextEpoch, go, onLost, idleFence } from './phase.js';
@@ -73,7 +73,13 @@ export function onAssignFailed(
   out.push({ type: 'release', address: e.address });
   onLost(s, out);
   cancelAll(out);
-  if (c.fencing.powerCycle === 'off-on') powerOn(s.poweredOff, 'the takeover could not assign the address', out);
+  if (c.fencing.powerCycle === 'off-on')
+    powerOn(
+      s.poweredOff,
+      'the takeover could not assign the address',
+      out,
+      offMayBePending(c, s.poweredOffAt, s.bootId, e.nowUs),
+    );
   out.push({ type: 'reboot', reason: `assigning the ${e.address} address failed` });
   const next = go(s, 'booting', `assigning the ${e.address} address failed: ${e.detail}; rebooting`, out);
   return { ...next, poweredOff: [], fence: idleFence(), probe: freshProbe(e.nowUs) };
@@ -95,7 +101,12 @@ export function onPersistFailed(
   // Rule: servers fenced for a takeover that cannot happen are powered on again, so the
   // cluster is not left with nobody (they boot and decide again).
   if (c.fencing.powerCycle === 'off-on')
-    powerOn([...new Set([...s.poweredOff, ...s.fence.fenced])], 'this server cannot persist its role', out);
+    powerOn(
+      [...new Set([...s.poweredOff, ...s.fence.fenced])],
+      'this server cannot persist its role',
+      out,
+      offMayBePending(c, s.poweredOffAt, s.bootId, nowUs),
+    );
   const next = go(s, 'halted', `persisting failed: ${detail}`, out);
   out.push({ type: 'set-timer', timer: TIMER.haltRetry, atUs: nowUs + HALT_RETRY_US });
   return { ...next, poweredOff: [], fence: idleFence() };

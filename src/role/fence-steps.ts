@@ -1,5 +1,5 @@
 /** Fencing the holder the monitor lost and taking the primary address over, per takeover gate. */
-import { log } from './actions.js';
+import { log, poweredOffFields } from './actions.js';
 import { releasedPrimary, onDeadMonitorFenced } from './dead-monitor.js';
 import { TIMER } from './timers.js';
 import type { Action, Event, MachineConfig, RoleState } from './types.js';
@@ -96,7 +96,7 @@ export function startFence(
     const target = s.probe.holder;
     if (c.lease !== null) return leaseTakeover(c, s, [target], attempt, window, nowUs, out, by);
     out.push(log('warn', 'primary-down', `${window}; fencing ${target}`, { target, misses: s.probe.misses }));
-    return issueFences(c, s, [target], [target], [], attempt, out);
+    return issueFences(c, s, [target], [target], [], attempt, nowUs, out);
   }
   const seen =
     s.probe.strangerMac === null ? 'no member was seen holding it' : `held by ${s.probe.strangerMac}, no member`;
@@ -139,7 +139,7 @@ export function startFence(
         out,
       );
     }
-    return issueFences(c, s, targets, targets, [], attempt, out, spares);
+    return issueFences(c, s, targets, targets, [], attempt, nowUs, out, spares);
   }
   if (s.probe.strangerMac !== null) {
     out.push(log('error', 'no-fence-target', `${window}; the primary address was ${seen}: not taking over`));
@@ -162,21 +162,26 @@ function issueFences(
   now: readonly string[],
   fenced: readonly string[],
   attempt: number,
+  nowUs: number,
   out: Action[],
   spares: readonly string[] = [],
 ): RoleState {
-  // Rule: what this server is about to power off is persisted first, so that it powers them
-  // on again when it boots, even if it dies before the takeover (which persists them again).
-  // Like every persist, it takes a new epoch.
+  // Rule: what this server is about to power off is persisted first, with when (this boot's
+  // clock), so that it powers them on again when it boots, even if it dies before the
+  // takeover (which persists them again), and, restarted while a BMC may still carry out the
+  // off, only once the power reads off. Like every persist, it takes a new epoch.
   let epoch = s.epoch;
+  let poweredOffAt = s.poweredOffAt;
   if (c.fencing.powerCycle === 'off-on' && now.length > 0) {
     epoch = nextEpoch(s);
+    poweredOffAt = { bootId: s.bootId, atUs: nowUs };
     out.push({
       type: 'persist',
       role: s.role,
       epoch,
       reason: `fencing ${now.join(', ')}`,
       poweredOff: [...new Set([...fenced, ...now])],
+      poweredOffAt,
     });
   }
   for (const target of now) out.push({ type: 'fence', id: 0, target });
@@ -185,6 +190,7 @@ function issueFences(
   return {
     ...s,
     epoch,
+    poweredOffAt,
     fence: {
       status: 'running',
       targets,
@@ -256,7 +262,7 @@ export function onFenceRetry(c: MachineConfig, s: RoleState, nowUs: number, out:
       targets: rest.join(','),
     }),
   );
-  return issueFences(c, s, targets, rest, fenced, attempt + 1, out, s.fence.spares ?? []);
+  return issueFences(c, s, targets, rest, fenced, attempt + 1, nowUs, out, s.fence.spares ?? []);
 }
 
 /**
@@ -344,11 +350,13 @@ export function claimPrimary(
   // boots from primary (FIG. 1), and that boot's claim needs a lease too.
   const recorded = s.poweredOff;
   out.push({ type: 'lease-acquire', epoch });
-  out.push(
-    recorded.length > 0
-      ? { type: 'persist', role: 'primary', epoch, reason: `claiming: ${reason}`, poweredOff: recorded }
-      : { type: 'persist', role: 'primary', epoch, reason: `claiming: ${reason}` },
-  );
+  out.push({
+    type: 'persist',
+    role: 'primary',
+    epoch,
+    reason: `claiming: ${reason}`,
+    ...poweredOffFields(recorded, s.poweredOffAt),
+  });
   out.push({ type: 'set-timer', timer: TIMER.leaseTimeout, atUs: nowUs + c.lease.acquireUs });
   out.push(
     log(
@@ -451,12 +459,22 @@ function leaseTakeover(
   if (!deferred) stopProbing(fences);
   // A deferred fence (`afterLease`) goes out once the lease is held (`onLease`).
   const release: Action[] = [{ type: 'release', address: 'monitor' }];
-  if (next.lease.status === 'held') {
+  // Rule: a fence that goes out at once (off-on) is in the claim's record, saved before it:
+  // a restart powers the member on again, as for a deferred fence (`onLease`).
+  const recorded =
+    c.fencing.powerCycle === 'off-on' && now.length > 0
+      ? {
+          ...next,
+          poweredOff: [...new Set([...next.poweredOff, ...now])],
+          poweredOffAt: { bootId: s.bootId, atUs: nowUs },
+        }
+      : next;
+  if (recorded.lease.status === 'held') {
     // Not expected (a monitor holds no lease); kept in the plain order if it happens.
     out.push(...fences);
-    return claimPrimary(c, next, nowUs, reason, out, release);
+    return claimPrimary(c, recorded, nowUs, reason, out, release);
   }
-  const claimed = claimPrimary(c, next, nowUs, reason, out, release);
+  const claimed = claimPrimary(c, recorded, nowUs, reason, out, release);
   out.push(...fences);
   return claimed;
 }

@@ -55,8 +55,18 @@ export function onLease(
     const record = deferred.length > 0 && c.fencing.powerCycle === 'off-on';
     const poweredOff = record ? [...new Set([...s.poweredOff, ...deferred])] : s.poweredOff;
     const fencedEpoch = nextEpoch(held);
+    const poweredOffAt = record ? { bootId: s.bootId, atUs: e.nowUs } : s.poweredOffAt;
     const saveFenced: Action[] = record
-      ? [{ type: 'persist', role: 'primary', epoch: fencedEpoch, reason: `fencing ${deferred.join(', ')}`, poweredOff }]
+      ? [
+          {
+            type: 'persist',
+            role: 'primary',
+            epoch: fencedEpoch,
+            reason: `fencing ${deferred.join(', ')}`,
+            poweredOff,
+            ...(poweredOffAt === null ? {} : { poweredOffAt }),
+          },
+        ]
       : [];
     const next = becomePrimary(
       c,
@@ -67,7 +77,7 @@ export function onLease(
       [...stop, ...saveFenced, ...fences, ...claim.after],
       claim.recorded,
     );
-    return record ? { ...next, epoch: fencedEpoch, poweredOff } : next;
+    return record ? { ...next, epoch: fencedEpoch, poweredOff, poweredOffAt } : next;
   }
   if (s.phase !== 'primary') {
     // A claim given up to a higher one: end it now, as a refused one.

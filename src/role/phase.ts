@@ -3,6 +3,7 @@
  * (`go`), and the small helpers every step uses.
  */
 import { freshPeers, unheardMembers } from './dead-monitor.js';
+import { poweredOffFields } from './actions.js';
 import { TIMER } from './timers.js';
 import type { Action, AddressName, MachineConfig, Phase, ProbeState, RoleState } from './types.js';
 
@@ -30,6 +31,8 @@ export function initialState(seed: number): RoleState {
     fenceSeq: 0,
     fenceIds: {},
     poweredOff: [],
+    poweredOffAt: null,
+    bootId: '',
     peers: freshPeers(),
     lease: noLease(),
     deferSinceUs: null,
@@ -119,12 +122,14 @@ export function go(
   // primary's does.
   const givenUp = from.phase === 'confirming' && to === 'monitor' && from.role === 'primary';
   const s: RoleState = givenUp ? { ...from, role: 'monitor', epoch: nextEpoch(from) } : from;
+  // What the claim's record listed as powered off stays listed (a fence may still be running).
   if (givenUp)
     out.push({
       type: 'persist',
       role: 'monitor',
       epoch: s.epoch,
       reason: `${reason} (claim at epoch ${from.epoch} given up)`,
+      ...poweredOffFields(from.poweredOff, from.poweredOffAt),
     });
   out.push(
     how.routine === true

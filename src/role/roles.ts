@@ -1,6 +1,7 @@
 /** Entering a role: primary, monitor, spare, or persisting a new role and re-entering boot. */
 import type { PersistedRole } from '../../hal/store/index.js';
 import { nextRandom } from '../../hal/base/random.js';
+import { poweredOffFields } from './actions.js';
 import { TIMER } from './timers.js';
 import type { Action, MachineConfig, RoleState } from './types.js';
 import { freshProbe, startProbing, nextEpoch, go, idleFence } from './phase.js';
@@ -24,11 +25,7 @@ export function becomePrimary(
     recorded.poweredOff.length === s.poweredOff.length &&
     recorded.poweredOff.every((name, i) => s.poweredOff[i] === name);
   if (!onDisk)
-    out.push(
-      s.poweredOff.length > 0
-        ? { type: 'persist', role: 'primary', epoch, reason, poweredOff: s.poweredOff }
-        : { type: 'persist', role: 'primary', epoch, reason },
-    );
+    out.push({ type: 'persist', role: 'primary', epoch, reason, ...poweredOffFields(s.poweredOff, s.poweredOffAt) });
   out.push({ type: 'assign', address: 'primary' });
   out.push({ type: 'announce', address: 'primary' });
   out.push(...after);

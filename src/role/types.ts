@@ -1,4 +1,4 @@
-import type { PersistedRole, RoleRecord } from '../../hal/store/index.js';
+import type { PersistedRole, PoweredOffAt, RoleRecord } from '../../hal/store/index.js';
 import type { TimerName } from './timers.js';
 
 /** Which of the two cluster addresses an action or result is about. */
@@ -214,6 +214,14 @@ export interface RoleState {
    * the takeover: powered on again if that persist fails, and by a restarted agent.
    */
   poweredOff: readonly string[];
+  /**
+   * When this server last decided to power members off (its clock and boot), persisted with
+   * them: a power-on within `fencing.power_timeout_ms` of it, on the same boot, waits for the
+   * power to read off first (the BMC may still be carrying out that off).
+   */
+  poweredOffAt: PoweredOffAt | null;
+  /** The boot ID of this server's clock (`Clock.bootId`), from the boot event. */
+  bootId: string;
   /** What the peer heartbeats say (authenticated), for the dead-monitor rule. */
   peers: PeerView;
   /** The `lease` gate: the lease this server asked for or holds, and the claim waiting for it. */
@@ -260,7 +268,7 @@ export interface PeerView {
 }
 
 export type Event =
-  | { type: 'boot'; nowUs: number; record: RoleRecord | null; linkUp: boolean }
+  | { type: 'boot'; nowUs: number; record: RoleRecord | null; linkUp: boolean; bootId: string }
   | { type: 'timer'; nowUs: number; timer: TimerName }
   | {
       type: 'check-result';
@@ -327,7 +335,14 @@ export type OperatorCommand = 'promote' | 'demote' | 'maintenance-on' | 'mainten
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
 export type Action =
-  | { type: 'persist'; role: PersistedRole; epoch: number; reason: string; poweredOff?: readonly string[] }
+  | {
+      type: 'persist';
+      role: PersistedRole;
+      epoch: number;
+      reason: string;
+      poweredOff?: readonly string[];
+      poweredOffAt?: PoweredOffAt;
+    }
   | { type: 'check'; id: number; address: CheckTarget; windowUs: number }
   | { type: 'assign'; address: AddressName }
   | { type: 'release'; address: AddressName }
@@ -348,7 +363,11 @@ export type Action =
   /** Ask a majority of voters for the lease at `epoch`; renewed until `lease-release`. */
   | { type: 'lease-acquire'; epoch: number }
   | { type: 'lease-release' }
-  | { type: 'power-on'; target: string }
+  /**
+   * `waitOffUntilUs`: until then, wait for the power to read off before the on (an off this
+   * server sent may still be pending in the BMC, and some BMCs drop an on meanwhile).
+   */
+  | { type: 'power-on'; target: string; waitOffUntilUs?: number }
   | { type: 'sync'; okProbes: number }
   /** A handover's final sync: pull once more from the member that released the primary address. */
   | { type: 'final-sync'; from: string }

@@ -40,8 +40,11 @@ describe('lab: the lease gate (real agents, enforcer process, 4 s BMCs)', functi
   });
 
   /** A lab of three agents under `config`, converged, its primary holding a lease (its log says so). */
-  async function leasedLab(config: typeof CONFIG): Promise<{ l: Lab; before: Roles }> {
-    const l = await startLab({ config, bmcOffDelayMs: BMC_OFF_DELAY_MS });
+  async function leasedLab(
+    config: typeof CONFIG,
+    bmcOnDuringOff: 'queue' | 'drop' = 'queue',
+  ): Promise<{ l: Lab; before: Roles }> {
+    const l = await startLab({ config, bmcOffDelayMs: BMC_OFF_DELAY_MS, bmcOnDuringOff });
     lab = l;
     const before = await converged(l);
     await l.waitFor(
@@ -117,42 +120,53 @@ describe('lab: the lease gate (real agents, enforcer process, 4 s BMCs)', functi
     expect(l.splitBrainViolations()).to.deep.equal([]);
   });
 
-  it("the new primary dies while the old one's BMC is still cutting the power: back up, it powers the old one on again", async () => {
-    const { l, before } = await leasedLab(CONFIG);
-    const hangUs = monoUs();
-    l.hang(before.primary);
-    // The monitor claims on the lease, then fences the hung primary (its BMC acknowledges at
-    // once and cuts the power 4 s later); what it fences was saved before the fence went out.
-    await l.waitFor(
-      () => agentLog(l, before.monitor).find((x) => x.event === 'fence-start' && x.atUs >= hangUs),
-      15_000,
-      "the new primary's fence of the hung one",
-      10,
-    );
-    await l.crash(before.monitor);
-    const crashUs = monoUs();
-    expect(
-      l.powerLog.some((p) => p.server === before.primary && !p.on && p.requestedUs >= hangUs),
-      'the old primary still powered when the new one died',
-    ).to.equal(false);
-    await l.powerOn(before.monitor);
-    const on = await l.waitFor(
-      () =>
-        l.powerLog.find((p) => p.server === before.primary && p.on && p.source === 'bmc' && p.requestedUs >= crashUs),
-      30_000,
-      'the old primary powered on again through its BMC',
-      50,
-    );
-    const off = l.powerLog.find((p) => p.server === before.primary && !p.on && p.requestedUs >= hangUs);
-    expect(off, 'its power went off first').to.not.equal(undefined);
-    expect(on.requestedUs).to.be.above(off?.requestedUs ?? Infinity);
-    const restarted = agentLog(l, before.monitor).filter((x) => x.atUs >= crashUs);
-    expect(
-      restarted.some((x) => x.event === 'power-on-fenced' && String(x['targets']).includes(before.primary)),
-    ).to.equal(true);
-    await converged(l, 60_000);
-    expect(l.splitBrainViolations()).to.deep.equal([]);
-  });
+  for (const onDuringOff of ['queue', 'drop'] as const) {
+    const bmcText =
+      onDuringOff === 'queue'
+        ? 'its BMC carries out an on after the off it holds'
+        : 'its BMC drops an on that comes during the off, so the on waits for the power to read off';
+    it(`the new primary dies while the old one's BMC is still cutting the power: back up, it powers the old one on again (${bmcText})`, async () => {
+      const { l, before } = await leasedLab(CONFIG, onDuringOff);
+      const hangUs = monoUs();
+      l.hang(before.primary);
+      // The monitor claims on the lease, then fences the hung primary (its BMC acknowledges at
+      // once and cuts the power 4 s later); what it fences was saved before the fence went out.
+      await l.waitFor(
+        () => agentLog(l, before.monitor).find((x) => x.event === 'fence-start' && x.atUs >= hangUs),
+        15_000,
+        "the new primary's fence of the hung one",
+        10,
+      );
+      await l.crash(before.monitor);
+      const crashUs = monoUs();
+      expect(
+        l.powerLog.some((p) => p.server === before.primary && !p.on && p.requestedUs >= hangUs),
+        'the old primary still powered when the new one died',
+      ).to.equal(false);
+      await l.powerOn(before.monitor);
+      const on = await l.waitFor(
+        () =>
+          l.powerLog.find((p) => p.server === before.primary && p.on && p.source === 'bmc' && p.requestedUs >= crashUs),
+        30_000,
+        'the old primary powered on again through its BMC',
+        50,
+      );
+      const off = l.powerLog.find((p) => p.server === before.primary && !p.on && p.requestedUs >= hangUs);
+      expect(off, 'its power went off first').to.not.equal(undefined);
+      expect(on.requestedUs).to.be.above(off?.requestedUs ?? Infinity);
+      const restarted = agentLog(l, before.monitor).filter((x) => x.atUs >= crashUs);
+      expect(
+        restarted.some((x) => x.event === 'power-on-fenced' && String(x['targets']).includes(before.primary)),
+      ).to.equal(true);
+      if (onDuringOff === 'drop') {
+        // The restarted agent came back on the same boot within fencing.power_timeout_ms of its
+        // fence: it read the power until off before it sent the on.
+        expect(restarted.some((x) => x.event === 'power-on-wait' && x['target'] === before.primary)).to.equal(true);
+      }
+      await converged(l, 60_000);
+      expect(l.splitBrainViolations()).to.deep.equal([]);
+    });
+  }
 
   it('a SIGKILLed primary agent (its kernel keeps the address): its enforcer outlives it and removes the address before the monitor claims', async () => {
     const { l, before } = await leasedLab(CONFIG);

@@ -77,6 +77,15 @@ describe('hal/store/linux FileStore', () => {
     ['missing atMs', JSON.stringify({ role: 'spare', epoch: 1, reason: '' })],
     ['poweredOff not a list', JSON.stringify({ ...record, poweredOff: 'a' })],
     ['poweredOff with a bad name', JSON.stringify({ ...record, poweredOff: ['a', '../x'] })],
+    ['poweredOffAt without atUs', JSON.stringify({ ...record, poweredOff: ['a'], poweredOffAt: { bootId: 'b' } })],
+    [
+      'poweredOffAt with a negative time',
+      JSON.stringify({ ...record, poweredOff: ['a'], poweredOffAt: { bootId: 'b', atUs: -1 } }),
+    ],
+    [
+      'poweredOffAt with a bad boot ID',
+      JSON.stringify({ ...record, poweredOff: ['a'], poweredOffAt: { bootId: 'a b', atUs: 1 } }),
+    ],
   ];
   for (const [what, text] of corrupt) {
     it(`rejects a corrupt record (${what}) with StoreError naming the file`, async () => {
@@ -108,6 +117,13 @@ describe('hal/store/linux FileStore', () => {
     const store = new FileStore(base);
     await store.save({ ...record, poweredOff: ['a', 'c'] });
     expect(await store.load()).to.deep.equal({ ...record, poweredOff: ['a', 'c'] });
+  });
+
+  it('keeps when they were powered off: the boot ID and the monotonic time', async () => {
+    const store = new FileStore(base);
+    const poweredOffAt = { bootId: '8d1f6a3e-5c2b-4a77-9a0e-3f1c2b4d5e6f', atUs: 64_669_368_658 };
+    await store.save({ ...record, poweredOff: ['a'], poweredOffAt });
+    expect(await store.load()).to.deep.equal({ ...record, poweredOff: ['a'], poweredOffAt });
   });
 
   it('checkWritable leaves nothing behind where it can write, and names the file where it cannot', async () => {

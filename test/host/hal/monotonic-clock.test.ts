@@ -1,3 +1,4 @@
+import { execFile } from 'node:child_process';
 import { expect } from 'chai';
 import { MonotonicClock } from '../../../hal/clock/monotonic.js';
 import { sleepUs } from '../../../hal/clock/index.js';
@@ -7,6 +8,17 @@ function hrUs(): number {
 }
 
 describe('hal/clock/monotonic MonotonicClock', () => {
+  it("names its time line by the kernel's boot ID, as another process reads it", async () => {
+    const clock = new MonotonicClock();
+    const other = await new Promise<string>((resolve, reject) =>
+      execFile('cat', ['/proc/sys/kernel/random/boot_id'], (error, stdout) =>
+        error === null ? resolve(stdout.trim()) : reject(error),
+      ),
+    );
+    expect(other).to.match(/^[0-9a-f-]{36}$/);
+    expect(clock.bootId()).to.equal(other);
+  });
+
   it('counts microseconds of the system monotonic clock (shared by all processes), never backwards', () => {
     const clock = new MonotonicClock();
     const first = clock.nowUs();

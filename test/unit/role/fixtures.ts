@@ -94,7 +94,7 @@ export function record(role: RoleRecord['role'], epoch = 3): RoleRecord {
 /** Boots a machine with the given persisted role up to the first conflict check. */
 export function bootTo(role: RoleRecord['role'] | null, config = machine()): Run {
   const run = new Run(config);
-  run.feed({ type: 'boot', nowUs: 0, record: role === null ? null : record(role), linkUp: true });
+  run.feed({ type: 'boot', nowUs: 0, record: role === null ? null : record(role), linkUp: true, bootId: 'boot-1' });
   run.feed({ type: 'timer', nowUs: 100 * MS, timer: 'boot-delay' });
   // With an uplink configured, the uplink host answers first (the usual case).
   if (config.uplink && run.state.phase === 'checking-uplink')

@@ -662,7 +662,7 @@ describe('role machine: booting together, the member of the higher name claims f
 
   it('while the higher-named member is on its way, the lower one does not even check (its probes would only make the other back off); it checks once that member holds the address', () => {
     const run = new Run(peerConfig());
-    run.feed({ type: 'boot', nowUs: 0, record: null, linkUp: true });
+    run.feed({ type: 'boot', nowUs: 0, record: null, linkUp: true, bootId: 'boot-1' });
     run.feed(onItsWay('b', 5 * MS, 'boot-wait')).feed(heard('c', 'lan', 6 * MS, false));
     const at = run.timer('boot-delay') ?? 0;
     run.feed({ type: 'timer', nowUs: at, timer: 'boot-delay' });
@@ -696,7 +696,7 @@ describe('role machine: booting together, the member of the higher name claims f
           ]
         : [];
     for (const e of world(0)) run.feed(e);
-    run.feed({ type: 'boot', nowUs: 0, record: null, linkUp: true });
+    run.feed({ type: 'boot', nowUs: 0, record: null, linkUp: true, bootId: 'boot-1' });
     const effects = drive(run, 5 * MS, 2000 * MS, world);
     const since = run.state.deferSinceUs ?? Infinity;
     expect(since).to.be.at.most(200 * MS);

@@ -10,7 +10,7 @@ function indexOf(actions: Action[], type: Action['type'], pick: (a: Action) => b
 describe('role machine: boot (FIG. 1 and FIG. 2)', () => {
   it('boots as primary by default, after a random delay within the boot jitter', () => {
     const run = new Run(machine());
-    run.feed({ type: 'boot', nowUs: 0, record: null, linkUp: true });
+    run.feed({ type: 'boot', nowUs: 0, record: null, linkUp: true, bootId: 'boot-1' });
     expect(run.state.phase).to.equal('boot-wait');
     expect(run.state.role).to.equal('primary');
     const at = run.timer('boot-delay');
@@ -23,7 +23,9 @@ describe('role machine: boot (FIG. 1 and FIG. 2)', () => {
     const delays = new Set<number | undefined>();
     for (let seed = 1; seed <= 8; seed++) {
       delays.add(
-        new Run(machine(), seed).feed({ type: 'boot', nowUs: 0, record: null, linkUp: true }).timer('boot-delay'),
+        new Run(machine(), seed)
+          .feed({ type: 'boot', nowUs: 0, record: null, linkUp: true, bootId: 'boot-1' })
+          .timer('boot-delay'),
       );
     }
     expect(delays.size).to.be.greaterThan(4);
@@ -182,7 +184,7 @@ describe('role machine: boot (FIG. 1 and FIG. 2)', () => {
 
   it('uplink configured: no claim before the uplink host is heard; a silent uplink backs off', () => {
     const run = new Run(machine({ uplink: true }));
-    run.feed({ type: 'boot', nowUs: 0, record: record('primary'), linkUp: true });
+    run.feed({ type: 'boot', nowUs: 0, record: record('primary'), linkUp: true, bootId: 'boot-1' });
     run.feed({ type: 'timer', nowUs: 100 * MS, timer: 'boot-delay' });
     expect(run.state.phase).to.equal('checking-uplink');
     expect(run.find('check')).to.include({ address: 'uplink' });
@@ -241,7 +243,7 @@ describe('role machine: boot (FIG. 1 and FIG. 2)', () => {
     run.feed({ type: 'link', nowUs: 130 * MS, up: true });
     const fresh = new Run(run.config);
     fresh.state = { ...fresh.state, checkSeq: run.state.checkSeq };
-    fresh.feed({ type: 'boot', nowUs: 130 * MS, record: record('primary'), linkUp: true });
+    fresh.feed({ type: 'boot', nowUs: 130 * MS, record: record('primary'), linkUp: true, bootId: 'boot-1' });
     fresh.feed({ type: 'timer', nowUs: 200 * MS, timer: 'boot-delay' });
     expect(fresh.find('check')?.id).to.be.above(first);
     fresh.feed({
@@ -292,7 +294,7 @@ describe('role machine: boot (FIG. 1 and FIG. 2)', () => {
 
   it('boots into link-down when the link is down, and re-enters boot when it comes up', () => {
     const run = new Run(machine());
-    run.feed({ type: 'boot', nowUs: 0, record: record('primary'), linkUp: false });
+    run.feed({ type: 'boot', nowUs: 0, record: record('primary'), linkUp: false, bootId: 'boot-1' });
     expect(run.state.phase).to.equal('link-down');
     run.feed({ type: 'link', nowUs: 10, up: true });
     expect(run.types()).to.deep.equal(['reboot']);
@@ -525,6 +527,15 @@ describe('role machine: fencing and takeover', () => {
       expect(kinds.indexOf('lease-acquire'), kinds.join(', ')).to.be.at.least(0);
       expect(kinds.indexOf('lease-acquire')).to.be.below(kinds.indexOf('fence'));
       expect(run.find('fence')).to.deep.include({ type: 'fence', target: 'a', detached: true });
+      // The fence that goes out at once (off-on) is in the claim's record, saved before it,
+      // with when: a restart powers a on again (after its power reads off).
+      const claimSave = run.last.find((a) => a.type === 'persist');
+      expect(claimSave).to.deep.include({ role: 'primary', poweredOff: ['a'] });
+      expect(claimSave?.type === 'persist' ? claimSave.poweredOffAt : undefined).to.deep.equal({
+        bootId: 'boot-1',
+        atUs: retry,
+      });
+      expect(kinds.indexOf('persist')).to.be.below(kinds.indexOf('fence'));
       expect(run.state.phase).to.equal('confirming');
       expect(run.state.fence.afterLease).to.equal(undefined);
       // Granted now: the claim carries no second fence of a.
@@ -998,16 +1009,46 @@ describe('role machine: invariants over every transition list', () => {
     const record = run.last[persist];
     expect(record).to.include({ role: 'monitor' });
     expect(record?.type === 'persist' ? record.poweredOff : []).to.deep.equal(['a']);
-    // The monitor dies before its takeover; booting from that record powers a on again.
-    const restarted = new Run(run.config);
-    const saved = record?.type === 'persist' ? record : null;
-    restarted.feed({
-      type: 'boot',
-      nowUs: 0,
-      record: { role: 'monitor', epoch: saved?.epoch ?? 0, reason: saved?.reason ?? '', atMs: 0, poweredOff: ['a'] },
-      linkUp: true,
+    // With when: this boot's clock at the decision, before the off went out.
+    // The third miss's batch (the event that decided the fence) came at:
+    const decidedUs = 160 * MS + 2 * run.config.probe.intervalUs + run.config.probe.timeoutUs;
+    expect(record?.type === 'persist' ? record.poweredOffAt : null).to.deep.equal({
+      bootId: 'boot-1',
+      atUs: decidedUs,
     });
-    expect(restarted.last).to.deep.include({ type: 'power-on', target: 'a' });
+    const saved = record?.type === 'persist' ? record : null;
+    const boot = (bootId: string, nowUs: number): Run => {
+      const restarted = new Run(run.config);
+      restarted.feed({
+        type: 'boot',
+        nowUs,
+        record: {
+          role: 'monitor',
+          epoch: saved?.epoch ?? 0,
+          reason: saved?.reason ?? '',
+          atMs: 0,
+          poweredOff: ['a'],
+          ...(saved?.poweredOffAt === undefined ? {} : { poweredOffAt: saved.poweredOffAt }),
+        },
+        linkUp: true,
+        bootId,
+      });
+      return restarted;
+    };
+    // The monitor dies before its takeover and restarts on the same boot 1 s later: the BMC
+    // may still be carrying out the off, so the on waits for the power to read off, up to
+    // fencing.power_timeout_ms after the decision.
+    const soon = boot('boot-1', 1160 * MS);
+    expect(soon.last).to.deep.include({
+      type: 'power-on',
+      target: 'a',
+      waitOffUntilUs: decidedUs + soon.config.fencing.powerTimeoutUs,
+    });
+    // Restarted after that time, or on another boot (its clock is another time line): at once.
+    const late = boot('boot-1', decidedUs + run.config.fencing.powerTimeoutUs);
+    expect(late.last).to.deep.include({ type: 'power-on', target: 'a' });
+    const rebooted = boot('boot-2', 1160 * MS);
+    expect(rebooted.last).to.deep.include({ type: 'power-on', target: 'a' });
   });
 
   it('every assign is preceded by a persist in the same step, and epochs only grow', () => {
@@ -1157,7 +1198,7 @@ describe('role machine: giving addresses up and powering fenced servers back (is
     });
     expect(run.find('persist')).to.deep.include({ role: 'primary', poweredOff: ['a'] });
     run.feed({ type: 'persist-failed', nowUs: 325 * MS, detail: 'ENOSPC' });
-    expect(run.last).to.deep.include({ type: 'power-on', target: 'a' });
+    expect(run.last.find((a) => a.type === 'power-on')).to.deep.include({ type: 'power-on', target: 'a' });
     expect(run.state.phase).to.equal('halted');
   });
 
@@ -1174,14 +1215,23 @@ describe('role machine: giving addresses up and powering fenced servers back (is
     run.feed({ type: 'assign-failed', nowUs: 321 * MS, address: 'primary', detail: 'RTNETLINK answers: File exists' });
     expect(run.state.phase).to.equal('booting');
     expect(run.last).to.deep.include({ type: 'release', address: 'primary' });
-    expect(run.last).to.deep.include({ type: 'power-on', target: 'a' });
+    // The off was decided moments ago: the on waits for the power to read off first.
+    const on = run.last.find((a) => a.type === 'power-on');
+    expect(on).to.deep.include({ type: 'power-on', target: 'a' });
+    expect(on?.type === 'power-on' ? on.waitOffUntilUs : undefined).to.be.above(321 * MS);
     expect(run.last).to.deep.include({ type: 'hook', hook: 'on_spare' });
     expect(run.types().at(-1)).to.equal('reboot');
   });
 
   it('an agent restarted after a takeover powers on whom its record says it left off', () => {
     const run = new Run(machine());
-    run.feed({ type: 'boot', nowUs: 0, record: { ...record('primary'), poweredOff: ['a', 'c'] }, linkUp: true });
+    run.feed({
+      type: 'boot',
+      nowUs: 0,
+      record: { ...record('primary'), poweredOff: ['a', 'c'] },
+      linkUp: true,
+      bootId: 'boot-1',
+    });
     expect(run.last.filter((a) => a.type === 'power-on')).to.deep.equal([
       { type: 'power-on', target: 'a' },
       { type: 'power-on', target: 'c' },

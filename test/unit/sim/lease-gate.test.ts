@@ -125,6 +125,40 @@ describe('lease gate: claim on a majority lease, the address dropped when it run
     await cluster.stop();
   });
 
+  it("the new primary's agent restarts while the old one's BMC is still cutting the power, and that BMC drops an on meanwhile: it waits for the off, then powers it on", async () => {
+    const { cluster, primary, monitor, faultUs } = await leaseRun(
+      (c, p) => {
+        // This BMC forgets an on that comes while it still holds the power button.
+        c.node(p).bmc.onDuringOff = 'drop';
+        c.node(p).host.setCable(false);
+      },
+      {},
+      SECOND,
+    );
+    expect(takeover(cluster, monitor, faultUs), JSON.stringify(cluster.phases())).to.not.equal(null);
+    const bmc = cluster.node(primary).bmc;
+    expect(bmc.offPending, 'the fence was acknowledged and the power is not off yet').to.equal(true);
+    // The new primary's agent dies and starts again on the same boot, long before the old
+    // one's power is cut: an on sent now would be dropped.
+    const restartUs = cluster.clock.nowUs();
+    cluster.killAgent(monitor);
+    cluster.startAgent(monitor);
+    await cluster.clock.runFor(10 * SECOND);
+    const changes = bmc.powerChanges.filter((p) => p.atUs >= faultUs).map((p) => (p.on ? 'on' : 'off'));
+    expect(changes, "off at the BMC's own pace, then on again").to.deep.equal(['off', 'on']);
+    expect(cluster.node(primary).host.powered).to.equal(true);
+    // No on reached the BMC before the power was off.
+    const offUs = bmc.powerChanges.find((p) => !p.on && p.atUs >= faultUs)?.atUs ?? Infinity;
+    const ons = bmc.commands.filter((x) => x.command === 'on' && x.atUs >= restartUs);
+    expect(ons.length).to.be.at.least(1);
+    expect(ons.every((x) => x.atUs >= offUs)).to.equal(true);
+    const waited = cluster
+      .node(monitor)
+      .log.all()
+      .filter((l) => l.event === 'power-on-wait' && l.atUs >= restartUs);
+    expect(waited.length, 'the wait is logged').to.be.at.least(2);
+    await cluster.stop();
+  });
   it("a hung primary agent (its kernel still answers): the enforcer drops the address at the lease's end, then the monitor takes over", async () => {
     // One second: the fence's power-off comes 4 s after the fault, and would end the hang.
     const { cluster, primary, monitor, faultUs, maxHolders } = await leaseRun(
