@@ -42,6 +42,10 @@ export class Fencing {
       ),
       log,
       stopped: () => x.stopped(),
+      // The role record lists fenced members until their power-on is confirmed.
+      onPoweredOn: (target) => {
+        if (!x.stopped()) x.dispatch({ type: 'powered-on', nowUs: x.now(), target });
+      },
     });
     this.fencer = new IsolatingFence({
       power: this.power,

@@ -130,6 +130,8 @@ export interface PowerControlOptions {
   log: (level: LogLevel, event: string, text: string, fields?: LogFields) => void;
   /** True once the agent stopped: no more polls or retries. */
   stopped: () => boolean;
+  /** A power-on was confirmed (the power read on after it): the fence's record can let go of it. */
+  onPoweredOn?: (target: string) => void;
 }
 
 export interface FenceDone {
@@ -394,13 +396,15 @@ export class PowerControl {
       });
     };
     run().then(
-      (polls) =>
+      (polls) => {
         this.options.log(
           'info',
           'power-on',
           `powered ${target} on again (confirmed, ${polls} status ${polls === 1 ? 'poll' : 'polls'}); it will boot and find the primary address taken`,
           { target, polls, attempt },
-        ),
+        );
+        this.options.onPoweredOn?.(target);
+      },
       (error: unknown) => this.retryPowerOn(target, attempt, error, waitOffUntilUs),
     );
   }

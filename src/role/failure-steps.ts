@@ -1,7 +1,7 @@
 /**
  * Local failures: the link, a failed health check, a failed address assignment, a failed persist.
  */
-import { log, offMayBePending, powerOn } from './actions.js';
+import { log, offMayBePending, powerOn, poweredOffFields } from './actions.js';
 import { TIMER } from './timers.js';
 import type { Action, Event, MachineConfig, RoleState } from './types.js';
 import { HALT_RETRY_US, freshProbe, cancelAll, nextEpoch, go, onLost, idleFence } from './phase.js';
@@ -110,4 +110,27 @@ export function onPersistFailed(
   const next = go(s, 'halted', `persisting failed: ${detail}`, out);
   out.push({ type: 'set-timer', timer: TIMER.haltRetry, atUs: nowUs + HALT_RETRY_US });
   return { ...next, poweredOff: [], fence: idleFence() };
+}
+
+/**
+ * Rule: the role record lists a fenced member only until its power-on is confirmed, so that
+ * a restart later neither powers it on again nor waits for its power to read off (it runs,
+ * and an off read then would be someone else's). Saved at a new epoch where the phase and
+ * the role agree (primary, monitor, spare); during a claim or a check only the state drops
+ * it, and the next save carries the shorter list.
+ */
+export function onPoweredOn(s: RoleState, target: string, out: Action[]): RoleState {
+  if (!s.poweredOff.includes(target)) return s;
+  const poweredOff = s.poweredOff.filter((name) => name !== target);
+  const settled = s.phase === 'primary' || s.phase === 'monitor' || s.phase === 'spare';
+  if (!settled || s.phase !== s.role) return { ...s, poweredOff };
+  const epoch = nextEpoch(s);
+  out.push({
+    type: 'persist',
+    role: s.role,
+    epoch,
+    reason: `${target} powered on again`,
+    ...poweredOffFields(poweredOff, s.poweredOffAt),
+  });
+  return { ...s, epoch, poweredOff };
 }

@@ -5,7 +5,7 @@ import type { TimerName } from './timers.js';
 import type { Action, Event, MachineConfig, RoleState, StepResult } from './types.js';
 import { onBoot, onBootDelay, onCheckResult } from './boot-steps.js';
 import { onPeerHolds } from './defence-steps.js';
-import { onHealthResult, onLink, onAssignFailed, onPersistFailed } from './failure-steps.js';
+import { onHealthResult, onLink, onAssignFailed, onPersistFailed, onPoweredOn } from './failure-steps.js';
 import { onFenceResult, onFenceRetry, onFinalSyncEnded } from './fence-steps.js';
 import { onLease, onLeaseTimeout } from './lease-steps.js';
 import { onCommand, refusal } from './operator-steps.js';
@@ -68,6 +68,8 @@ function dispatch(c: MachineConfig, s: RoleState, e: Event, out: Action[]): Role
       return onLink(s, e, out);
     case 'persist-failed':
       return onPersistFailed(c, s, e.detail, e.nowUs, out);
+    case 'powered-on':
+      return onPoweredOn(s, e.target, out);
     case 'assign-failed':
       return onAssignFailed(c, s, e, out);
     case 'command':

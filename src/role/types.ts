@@ -304,6 +304,8 @@ export type Event =
   | { type: 'health-result'; nowUs: number; ok: boolean; detail: string }
   | { type: 'link'; nowUs: number; up: boolean }
   | { type: 'persist-failed'; nowUs: number; detail: string }
+  /** The executor confirmed a power-on of `target` (its power read on after the on). */
+  | { type: 'powered-on'; nowUs: number; target: string }
   /** The executor could not assign an address the machine asked for; what followed was dropped. */
   | { type: 'assign-failed'; nowUs: number; address: AddressName; detail: string }
   | { type: 'command'; nowUs: number; command: OperatorCommand }

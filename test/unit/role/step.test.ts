@@ -544,6 +544,28 @@ describe('role machine: fencing and takeover', () => {
       expect(run.types()).to.not.include('fence');
     });
 
+    it('a power-on confirmed during a claim only shortens the list: the claim is not saved over, the grant saves it', () => {
+      const run = leased();
+      miss(run, 3, 160 * MS);
+      const at = run.timer('lease-timeout') ?? 0;
+      run.feed({ type: 'timer', nowUs: at, timer: 'lease-timeout' });
+      const retry = run.timer('fence-retry') ?? 0;
+      miss(run, 3, at + MS);
+      run.feed({ type: 'timer', nowUs: retry, timer: 'fence-retry' });
+      expect(run.state.lease.status).to.equal('acquiring');
+      expect(run.state.poweredOff).to.deep.equal(['a']);
+      const epoch = run.state.epoch;
+      run.feed({ type: 'powered-on', nowUs: retry + 5 * MS, target: 'a' });
+      expect(run.last.some((a) => a.type === 'persist')).to.equal(false);
+      expect(run.state.poweredOff).to.deep.equal([]);
+      expect(run.state.epoch).to.equal(epoch);
+      run.feed({ type: 'lease', nowUs: retry + 10 * MS, held: true, epoch: run.state.lease.epoch, detail: 'granted' });
+      expect(run.state.phase).to.equal('primary');
+      const saved = run.last.find((a) => a.type === 'persist');
+      expect(saved).to.deep.include({ role: 'primary' });
+      expect(saved?.type === 'persist' ? saved.poweredOff : 'absent').to.equal(undefined);
+    });
+
     it('the holder answers while the lease is asked for: the claim is given back, nobody fenced, still monitoring', () => {
       const run = leased();
       miss(run, 3, 160 * MS);
@@ -1200,6 +1222,30 @@ describe('role machine: giving addresses up and powering fenced servers back (is
     run.feed({ type: 'persist-failed', nowUs: 325 * MS, detail: 'ENOSPC' });
     expect(run.last.find((a) => a.type === 'power-on')).to.deep.include({ type: 'power-on', target: 'a' });
     expect(run.state.phase).to.equal('halted');
+  });
+
+  it('a confirmed power-on takes the member off the record (a new epoch), so a later restart neither powers it on nor waits for its off', () => {
+    const run = confirming();
+    run.feed({
+      type: 'check-result',
+      nowUs: 320 * MS,
+      startedUs: 310 * MS,
+      address: 'primary',
+      taken: false,
+      evidence: [],
+    });
+    expect(run.state.phase).to.equal('primary');
+    expect(run.state.poweredOff).to.deep.equal(['a']);
+    const epoch = run.state.epoch;
+    run.feed({ type: 'powered-on', nowUs: 2000 * MS, target: 'a' });
+    const saved = run.last.find((a) => a.type === 'persist');
+    expect(saved).to.deep.include({ type: 'persist', role: 'primary', epoch: epoch + 1 });
+    expect(saved?.type === 'persist' ? saved.poweredOff : 'absent').to.equal(undefined);
+    expect(run.state.poweredOff).to.deep.equal([]);
+    expect(run.state.epoch).to.equal(epoch + 1);
+    // A member not (or no longer) in the record: nothing to save.
+    run.feed({ type: 'powered-on', nowUs: 2100 * MS, target: 'a' });
+    expect(run.last).to.deep.equal([]);
   });
 
   it('a failed assign re-enters boot, gives the address up and powers the fenced server on', () => {
