@@ -1157,6 +1157,18 @@ describe('role machine: operator commands', () => {
   });
 });
 
+/** The [0013] check after a confirmed fence finds the primary address silent, at 320 ms. */
+function confirmSilent(run: Run): void {
+  run.feed({
+    type: 'check-result',
+    nowUs: 320 * MS,
+    startedUs: 310 * MS,
+    address: 'primary',
+    taken: false,
+    evidence: [],
+  });
+}
+
 describe('role machine: giving addresses up and powering fenced servers back (issue 11, 12)', () => {
   function primary(): Run {
     const run = bootTo('primary');
@@ -1210,14 +1222,7 @@ describe('role machine: giving addresses up and powering fenced servers back (is
 
   it('the takeover persists whom it powered off; a failed persist powers them on again', () => {
     const run = confirming();
-    run.feed({
-      type: 'check-result',
-      nowUs: 320 * MS,
-      startedUs: 310 * MS,
-      address: 'primary',
-      taken: false,
-      evidence: [],
-    });
+    confirmSilent(run);
     expect(run.find('persist')).to.deep.include({ role: 'primary', poweredOff: ['a'] });
     run.feed({ type: 'persist-failed', nowUs: 325 * MS, detail: 'ENOSPC' });
     expect(run.last.find((a) => a.type === 'power-on')).to.deep.include({ type: 'power-on', target: 'a' });
@@ -1226,14 +1231,7 @@ describe('role machine: giving addresses up and powering fenced servers back (is
 
   it('a confirmed power-on takes the member off the record (a new epoch), so a later restart neither powers it on nor waits for its off', () => {
     const run = confirming();
-    run.feed({
-      type: 'check-result',
-      nowUs: 320 * MS,
-      startedUs: 310 * MS,
-      address: 'primary',
-      taken: false,
-      evidence: [],
-    });
+    confirmSilent(run);
     expect(run.state.phase).to.equal('primary');
     expect(run.state.poweredOff).to.deep.equal(['a']);
     const epoch = run.state.epoch;
@@ -1250,14 +1248,7 @@ describe('role machine: giving addresses up and powering fenced servers back (is
 
   it('a failed assign re-enters boot, gives the address up and powers the fenced server on', () => {
     const run = confirming();
-    run.feed({
-      type: 'check-result',
-      nowUs: 320 * MS,
-      startedUs: 310 * MS,
-      address: 'primary',
-      taken: false,
-      evidence: [],
-    });
+    confirmSilent(run);
     run.feed({ type: 'assign-failed', nowUs: 321 * MS, address: 'primary', detail: 'RTNETLINK answers: File exists' });
     expect(run.state.phase).to.equal('booting');
     expect(run.last).to.deep.include({ type: 'release', address: 'primary' });
