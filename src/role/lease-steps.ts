@@ -1,5 +1,5 @@
 /** The `lease` gate's steps: a lease granted or refused, and a lease that ran out. */
-import { log } from './actions.js';
+import { log, poweredOffFields } from './actions.js';
 import { TIMER } from './timers.js';
 import type { Action, Event, MachineConfig, RoleState } from './types.js';
 import { noLease, freshProbe, backoff, startProbing, cancelAll, go, onLost, nextEpoch } from './phase.js';
@@ -63,8 +63,7 @@ export function onLease(
             role: 'primary',
             epoch: fencedEpoch,
             reason: `fencing ${deferred.join(', ')}`,
-            poweredOff,
-            ...(poweredOffAt === null ? {} : { poweredOffAt }),
+            ...poweredOffFields(poweredOff, poweredOffAt),
           },
         ]
       : [];
