@@ -429,6 +429,7 @@ export class PowerControl {
         limitMs: this.options.timeoutMs,
         resend: null,
         quick: null,
+        since: 'this agent began waiting for it to read off',
       });
       this.options.log(
         'info',
@@ -508,7 +509,7 @@ export class PowerControl {
       previousUs = pollStartUs;
       if (this.now() >= deadlineUs)
         throw new Error(
-          `power still ${power} ${msText(this.now() - ackUs)} ms after power ${command} was acknowledged (${polls} status polls; ${limitName} is ${limitMs})`,
+          `power still ${power} ${msText(this.now() - ackUs)} ms after ${spec.since ?? `power ${command} was acknowledged`} (${polls} status polls; ${limitName} is ${limitMs})`,
         );
       const nextUs = Math.min(nextPollUs(pollStartUs, ackUs, pollUs, spec.quick), deadlineUs);
       await new Promise<void>((resolve) => this.options.clock.at(nextUs, resolve));
@@ -557,6 +558,8 @@ interface PollSpec {
   resend: (() => Promise<void>) | null;
   /** Quick polls around the typical power-off time; null: `pollMs` throughout. */
   quick: QuickPolls | null;
+  /** What happened at `ackUs`, for the timeout's message (default: the command's acknowledgement). */
+  since?: string;
 }
 
 function message(error: unknown): string {

@@ -28,9 +28,13 @@ export function powerOn(targets: readonly string[], why: string, out: Action[], 
 }
 
 /**
- * Until when an off sent at `at` may still be pending in a BMC: `fencing.power_timeout_ms`
- * after it, the longest a fence waits for the power to go off. Undefined when that is past,
- * or when `at` is of another boot (its time line cannot be compared with `nowUs`).
+ * Until when an off this server sent may still be pending in a BMC: `fencing.power_timeout_ms`
+ * after it was sent, the longest a fence waits for the power to go off. Undefined when that
+ * is past. When the off's time cannot be compared with `nowUs` (stamped on another boot, an
+ * unknown boot, or not stamped: a record from before the stamp), how long ago it went is
+ * unknown, so the on waits as if it had just gone: up to that long from now. A member that
+ * reads off is powered on at once either way; one that reads on for that long is powered on
+ * then (an on to a server that is on changes nothing).
  */
 export function offMayBePending(
   c: MachineConfig,
@@ -38,7 +42,7 @@ export function offMayBePending(
   bootId: string,
   nowUs: number,
 ): number | undefined {
-  if (at === null || at === undefined || at.bootId !== bootId || bootId === '') return undefined;
+  if (at === null || at === undefined || bootId === '' || at.bootId !== bootId) return nowUs + c.fencing.powerTimeoutUs;
   const untilUs = at.atUs + c.fencing.powerTimeoutUs;
   return untilUs > nowUs ? untilUs : undefined;
 }

@@ -19,14 +19,19 @@ export function onBoot(c: MachineConfig, s: RoleState, e: Extract<Event, { type:
   const role: PersistedRole = e.record?.role ?? 'primary';
   const epoch = e.record?.epoch ?? 0;
   // Rule: a fenced server is powered on again even if its fencer restarted in between; if
-  // this server decided that off on this very boot less than fencing.power_timeout_ms ago,
-  // its BMC may still be carrying it out: each on waits for the power to read off first.
-  const waitOffUntilUs = offMayBePending(c, e.record?.poweredOffAt, e.bootId, e.nowUs);
+  // the off may still be pending in its BMC (decided on this very boot less than
+  // fencing.power_timeout_ms ago, or at a time this boot cannot place), each on waits for
+  // the power to read off first (offMayBePending).
+  const at = e.record?.poweredOffAt;
+  const waitOffUntilUs = offMayBePending(c, at, e.bootId, e.nowUs);
+  const sameBoot = at !== undefined && e.bootId !== '' && at.bootId === e.bootId;
   powerOn(
     e.record?.poweredOff ?? [],
     waitOffUntilUs === undefined
       ? 'powered off by this server before it restarted'
-      : `powered off by this server ${Math.round((e.nowUs - (e.record?.poweredOffAt?.atUs ?? e.nowUs)) / 1000)} ms before it restarted (once the power reads off)`,
+      : sameBoot
+        ? `powered off by this server ${Math.round((e.nowUs - at.atUs) / 1000)} ms before it restarted (once the power reads off)`
+        : 'powered off by this server before it restarted, at a time this boot cannot place (once the power reads off)',
     out,
     waitOffUntilUs,
   );

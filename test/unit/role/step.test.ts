@@ -1066,11 +1066,33 @@ describe('role machine: invariants over every transition list', () => {
       target: 'a',
       waitOffUntilUs: decidedUs + soon.config.fencing.powerTimeoutUs,
     });
-    // Restarted after that time, or on another boot (its clock is another time line): at once.
+    // Restarted on the same boot after that time: at once.
     const late = boot('boot-1', decidedUs + run.config.fencing.powerTimeoutUs);
     expect(late.last).to.deep.include({ type: 'power-on', target: 'a' });
-    const rebooted = boot('boot-2', 1160 * MS);
-    expect(rebooted.last).to.deep.include({ type: 'power-on', target: 'a' });
+    // On another boot, or an unknown one, the off's time cannot be placed on this boot's
+    // clock: the on waits as if the off had just gone, up to fencing.power_timeout_ms from now.
+    for (const other of ['boot-2', '']) {
+      const rebooted = boot(other, 1160 * MS);
+      expect(rebooted.last, other).to.deep.include({
+        type: 'power-on',
+        target: 'a',
+        waitOffUntilUs: 1160 * MS + rebooted.config.fencing.powerTimeoutUs,
+      });
+    }
+    // A record from before the stamp: the same.
+    const unstamped = new Run(run.config);
+    unstamped.feed({
+      type: 'boot',
+      nowUs: 1160 * MS,
+      record: { role: 'monitor', epoch: saved?.epoch ?? 0, reason: '', atMs: 0, poweredOff: ['a'] },
+      linkUp: true,
+      bootId: 'boot-1',
+    });
+    expect(unstamped.last).to.deep.include({
+      type: 'power-on',
+      target: 'a',
+      waitOffUntilUs: 1160 * MS + unstamped.config.fencing.powerTimeoutUs,
+    });
   });
 
   it('every assign is preceded by a persist in the same step, and epochs only grow', () => {
@@ -1264,8 +1286,9 @@ describe('role machine: giving addresses up and powering fenced servers back (is
     const run = new Run(machine());
     run.feed({
       type: 'boot',
-      nowUs: 0,
-      record: { ...record('primary'), poweredOff: ['a', 'c'] },
+      nowUs: 60_000 * MS,
+      // Fenced on this boot, longer ago than fencing.power_timeout_ms: the offs are done.
+      record: { ...record('primary'), poweredOff: ['a', 'c'], poweredOffAt: { bootId: 'boot-1', atUs: 0 } },
       linkUp: true,
       bootId: 'boot-1',
     });

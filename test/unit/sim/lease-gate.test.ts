@@ -125,6 +125,35 @@ describe('lease gate: claim on a majority lease, the address dropped when it run
     await cluster.stop();
   });
 
+  it("the new primary restarts on a new boot while the old one's BMC is still cutting the power, and that BMC drops an on meanwhile: it waits for the off, then powers it on", async () => {
+    const { cluster, primary, monitor, faultUs } = await leaseRun(
+      (c, p) => {
+        c.node(p).bmc.onDuringOff = 'drop';
+        c.node(p).host.setCable(false);
+      },
+      {},
+      SECOND,
+    );
+    expect(takeover(cluster, monitor, faultUs), JSON.stringify(cluster.phases())).to.not.equal(null);
+    const bmc = cluster.node(primary).bmc;
+    expect(bmc.offPending, 'the fence was acknowledged and the power is not off yet').to.equal(true);
+    // A power cycle: the new boot cannot place the off it stamped on the old one in time.
+    const restartUs = cluster.clock.nowUs();
+    cluster.powerCycle(monitor);
+    await cluster.clock.runFor(10 * SECOND);
+    const changes = bmc.powerChanges.filter((p) => p.atUs >= faultUs).map((p) => (p.on ? 'on' : 'off'));
+    expect(changes, "off at the BMC's own pace, then on again").to.deep.equal(['off', 'on']);
+    expect(cluster.node(primary).host.powered).to.equal(true);
+    const offUs = bmc.powerChanges.find((p) => !p.on && p.atUs >= faultUs)?.atUs ?? Infinity;
+    const ons = bmc.commands.filter((x) => x.command === 'on' && x.atUs >= restartUs);
+    expect(ons.length).to.be.at.least(1);
+    expect(
+      ons.every((x) => x.atUs >= offUs),
+      'no on before the power was off',
+    ).to.equal(true);
+    await cluster.stop();
+  });
+
   it("the new primary's agent restarts while the old one's BMC is still cutting the power, and that BMC drops an on meanwhile: it waits for the off, then powers it on", async () => {
     const { cluster, primary, monitor, faultUs } = await leaseRun(
       (c, p) => {
