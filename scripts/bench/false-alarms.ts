@@ -17,6 +17,32 @@ import type { LoadSample } from './machine.js';
 import { describeSetting, windowMs } from './params.js';
 import type { ProbeSetting } from './params.js';
 import { startStress } from './stress.js';
+import { startStallWitness, stallsWithin } from './stall-witness.js';
+import type { WitnessCpu, WitnessReport } from './stall-witness.js';
+
+/** The stall witness reports wake-ups later than this (a lease is 25 ms at the tightest setting). */
+const STALL_THRESHOLD_US = 5000;
+/** How far before a lease loss or a declaration the witness's stalls are looked for. */
+const LOOKBACK_US = 100_000;
+
+/** A lease loss or a primary-down declaration, beside what the machine stalled just before it. */
+export interface Incident {
+  event: 'lease-lost' | 'primary-down';
+  server: string;
+  /** Seconds from the run's start. */
+  atS: number;
+  /** Per CPU, the longest stall the witness saw in the LOOKBACK_US before it (ms; 0: none over the threshold). */
+  stallsMs: number[];
+}
+
+/** What the stall witness saw during a run (./stall-witness.ts). */
+export interface PlatformStalls {
+  thresholdUs: number;
+  lookbackUs: number;
+  cpus: WitnessCpu[];
+  incidents: Incident[];
+  error: string | null;
+}
 
 export interface FalseAlarmRun {
   probe: ProbeSetting;
@@ -48,6 +74,8 @@ export interface FalseAlarmRun {
   leaseVetoes?: number;
   /** The takeover gate and its settings (absent: confirmed). */
   gate?: string;
+  /** What the stall witness saw (absent in runs before it existed). */
+  platform?: PlatformStalls;
   impairment: ImpairReport | null;
   stress: string;
   load: { start: LoadSample; end: LoadSample };
@@ -142,6 +170,7 @@ export async function falseAlarmRun(
       const fromUs = monoUs();
       const impairment = await startImpairment(lab, impair);
       let impairReport: ImpairReport | null = null;
+      const witness = await startStallWitness(STALL_THRESHOLD_US, seconds + 20);
       const stress = await startStress(2, seconds + 10);
       const start = loadSample();
       const cpuBefore = cpuSnapshot();
@@ -164,10 +193,19 @@ export async function falseAlarmRun(
         await stress.stop();
         impairReport = await impairment.stop();
       }
+      const witnessed = await witness.stop();
       const busy = machineBusy(cpuBefore, cpuSnapshot());
       // Log lines of the last moments reach the files a little later.
       await sleep(200);
       const counts = count(lab, fromUs, toUs);
+      const platform = platformStalls(lab, witnessed, fromUs, toUs);
+      for (const i of platform.incidents)
+        log(
+          `  ${i.event} (${i.server}) at ${i.atS.toFixed(1)} s: the machine's longest stall in the ${LOOKBACK_US / 1000} ms before it, per CPU: ${i.stallsMs.map((ms) => `${ms.toFixed(1)} ms`).join(', ')}`,
+        );
+      log(
+        `  the stall witness (SCHED_FIFO 99 on each CPU, 1 ms period): ${platform.error ?? platform.cpus.map((c) => `CPU ${c.cpu} late over ${STALL_THRESHOLD_US / 1000} ms ${c.over} times, at most ${(c.maxLateUs / 1000).toFixed(1)} ms`).join('; ')}`,
+      );
       const hubLate = impairReport?.counters?.['late_max_us'];
       log(
         `  ${counts.spuriousFailovers} spurious failovers (fences ${counts.fences}, takeovers ${counts.takeovers}, address moves ${counts.addressMoves}, lease losses ${counts.leaseLosses ?? 0}, caught by the uplink check ${counts.uplinkVetoes ?? 0}, caught by the lease ${counts.leaseVetoes ?? 0}); near misses ${JSON.stringify(counts.nearMisses)}${hubLate === undefined ? '' : `; the SCHED_FIFO hub was up to ${String(hubLate)} µs late`}`,
@@ -178,6 +216,7 @@ export async function falseAlarmRun(
         seconds,
         ...(gate === null ? {} : { gate: gate.label }),
         ...counts,
+        platform,
         impairment: impairReport,
         stress: stress.argv.join(' '),
         load: { start, end: loadSample() },
@@ -204,6 +243,30 @@ export async function falseAlarmRun(
       error: error instanceof Error ? error.message : String(error),
     };
   }
+}
+
+/** Each lease loss and declaration of the run, beside the witness's stalls just before it. */
+function platformStalls(lab: Lab, report: WitnessReport, fromUs: number, toUs: number): PlatformStalls {
+  const incidents: Incident[] = [];
+  for (const server of lab.serverNames())
+    for (const line of agentLog(lab, server)) {
+      if (line.atUs < fromUs || line.atUs > toUs) continue;
+      if (line.event !== 'lease-lost' && line.event !== 'primary-down') continue;
+      incidents.push({
+        event: line.event,
+        server,
+        atS: (line.atUs - fromUs) / 1e6,
+        stallsMs: stallsWithin(report, line.atUs - LOOKBACK_US, line.atUs).map((us) => us / 1000),
+      });
+    }
+  incidents.sort((a, b) => a.atS - b.atS);
+  return {
+    thresholdUs: report.thresholdUs,
+    lookbackUs: LOOKBACK_US,
+    cpus: report.cpus,
+    incidents,
+    error: report.error,
+  };
 }
 
 export interface FalseAlarmSection {

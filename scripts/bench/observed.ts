@@ -29,7 +29,14 @@ export async function observeTakeover(
 ): Promise<ObservedTakeover> {
   const observer = lab.observer;
   if (observer === null) throw new Error('the failover measurement needs the observer');
-  const reply = await observer.waitForReply((r) => lab.serverByTtl(r.ttl) === newHolder, timeoutMs, crashUs);
+  const reply = await observer
+    .waitForReply((r) => lab.serverByTtl(r.ttl) === newHolder, timeoutMs, crashUs)
+    .catch((error: unknown) => {
+      // Say who did answer meanwhile: another server (the address went elsewhere), or nobody.
+      throw new Error(
+        `no reply from ${newHolder} within ${timeoutMs} ms of the crash; replies since: ${answeredSince(lab, crashUs)} (${error instanceof Error ? error.message : String(error)})`,
+      );
+    });
   // The window starts at the last reply before the crash (largestGap takes it as the start).
   const gap = observer.outage(crashUs, reply.t + 1);
   const wanted = bare(PRIMARY_ADDRESS);
@@ -64,6 +71,23 @@ export async function observeTakeover(
     addressAddedUs: added?.atUs ?? null,
     replies,
   };
+}
+
+/** Who answered the observer since `fromUs`, by server, with the last reply's age: "b 120 (last 3.2 s ago)". */
+export function answeredSince(lab: Lab, fromUs: number): string {
+  const observer = lab.observer;
+  if (observer === null) return 'no observer';
+  const nowUs = monoUs();
+  const byServer = new Map<string, { count: number; lastUs: number }>();
+  for (const r of observer.repliesSince(fromUs)) {
+    const server = lab.serverByTtl(r.ttl) ?? `ttl ${r.ttl}`;
+    const seen = byServer.get(server) ?? { count: 0, lastUs: r.t };
+    byServer.set(server, { count: seen.count + 1, lastUs: Math.max(seen.lastUs, r.t) });
+  }
+  if (byServer.size === 0) return 'none';
+  return [...byServer]
+    .map(([server, seen]) => `${server} ${seen.count} (last ${((nowUs - seen.lastUs) / 1e6).toFixed(1)} s ago)`)
+    .join(', ');
 }
 
 /**

@@ -1,4 +1,5 @@
 /** A short Markdown summary of a result (bench-results/latest.md, and the README table). Pure. */
+import type { PlatformStalls } from './false-alarms.js';
 import { longestNearMiss, switchStallNote } from './false-alarms.js';
 import { describeSetting } from './params.js';
 import type { BenchResults } from './results.js';
@@ -95,7 +96,7 @@ export function markdownSummary(r: BenchResults): string {
   const la = r.leaseAlarms ?? null;
   if (la !== null) {
     out.push(
-      `False alarms with the lease gate (${la.gate ?? 'lease'}, same load and LAN): ${v(la.spuriousFailovers, 0)} spurious failovers, ${v(la.leaseLosses ?? NaN, 0)} lease losses, ${la.uplinkVetoes ?? 'uncounted'} false alarms caught by the uplink check and ${la.leaseVetoes ?? 'uncounted'} caught by the lease (refused, or the holder answered during the claim; nobody fenced) in ${la.seconds} s (${describeSetting(la.probe)}).`,
+      `False alarms with the lease gate (${la.gate ?? 'lease'}, same load and LAN): ${v(la.spuriousFailovers, 0)} spurious failovers, ${v(la.leaseLosses ?? NaN, 0)} lease losses, ${la.uplinkVetoes ?? 'uncounted'} false alarms caught by the uplink check and ${la.leaseVetoes ?? 'uncounted'} caught by the lease (refused, or the holder answered during the claim; nobody fenced) in ${la.seconds} s (${describeSetting(la.probe)}).${platformNote(la.platform)}`,
     );
     out.push('');
   }
@@ -103,4 +104,20 @@ export function markdownSummary(r: BenchResults): string {
   for (const t of r.targets)
     out.push(`- ${t.met === null ? 'not measured' : t.met ? 'met' : 'NOT met'}: ${t.target}: ${t.measured}`);
   return `${out.join('\n')}\n`;
+}
+
+/**
+ * What the stall witness saw in a false-alarm run: how often each CPU stopped for longer than
+ * its threshold, and how many lease losses had such a stall on some CPU just before them.
+ */
+export function platformNote(p: PlatformStalls | undefined): string {
+  if (p === undefined) return '';
+  if (p.error !== null) return ` The stall witness failed: ${p.error}.`;
+  const cpus = p.cpus
+    .map((c) => `CPU ${c.cpu} ${c.over} times (at most ${(c.maxLateUs / 1000).toFixed(1)} ms)`)
+    .join(', ');
+  const losses = p.incidents.filter((i) => i.event === 'lease-lost');
+  const stalled = losses.filter((i) => i.stallsMs.some((ms) => ms > 0));
+  const lookMs = p.lookbackUs / 1000;
+  return ` The stall witness (SCHED_FIFO 99 on each CPU, above everything in the lab) saw the machine stop for more than ${p.thresholdUs / 1000} ms: ${cpus}; ${stalled.length} of ${losses.length} lease losses had such a stall in the ${lookMs} ms before them (${losses.map((i) => `${i.stallsMs.map((ms) => ms.toFixed(1)).join('/')} ms`).join(', ') || 'none'}, per CPU).`;
 }

@@ -15,11 +15,11 @@ import { ReplayGuard } from '../peer/replay.js';
 import type { LogLevel, PeerPath } from '../role/types.js';
 import { decodeLeaseFrame, encodeLeaseFrame, isLeaseDatagram } from './frame.js';
 import type { LeaseHandle, LeaseStatus } from './handle.js';
-
-export type { LeaseStatus } from './handle.js';
 import type { LeaseFrame, LeaseKind } from './frame.js';
 import { leaseAfterGrant, majority, promiseUs, released, vote } from './rules.js';
 import type { HolderRound, LeaseTiming, Vote, VoterState } from './rules.js';
+
+export type { LeaseStatus } from './handle.js';
 
 export interface LeaseServiceOptions {
   self: string;
