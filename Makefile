@@ -161,7 +161,7 @@ deps-bench:
 	fi
 
 bench: setup build deps-bench
-	gcc -O2 -Wall -Wextra -Werror -o dist/bin/bench-impair-hub scripts/bench/impair-hub.c
+	gcc -O2 -Wall -Wextra -Werror -pthread -o dist/bin/bench-impair-hub scripts/bench/impair-hub.c
 	gcc -O2 -Wall -Wextra -Werror -o dist/bin/bench-timer scripts/bench/timer-native.c
 	gcc -O2 -Wall -Wextra -Werror -pthread -o dist/bin/bench-stall-witness scripts/bench/stall-witness.c
 	BENCH_COMMAND="make bench" node dist/scripts/bench.js

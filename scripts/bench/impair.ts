@@ -50,8 +50,10 @@ export async function ensureHub(): Promise<string> {
   if (existsSync(binary) && statSync(binary).mtimeMs >= statSync(source).mtimeMs) return binary;
   await mkdir(dirname(binary), { recursive: true });
   await new Promise<void>((done, fail) =>
-    execFile('gcc', ['-O2', '-Wall', '-Wextra', '-Werror', '-o', binary, source], (error, _stdout, stderr) =>
-      error === null ? done() : fail(new Error(`gcc: ${stderr}`)),
+    execFile(
+      'gcc',
+      ['-O2', '-Wall', '-Wextra', '-Werror', '-pthread', '-o', binary, source],
+      (error, _stdout, stderr) => (error === null ? done() : fail(new Error(`gcc: ${stderr}`))),
     ),
   );
   return binary;
@@ -204,7 +206,7 @@ async function startHub(lab: Lab, spec: ImpairSpec): Promise<Impairment> {
         ports: list,
         spec: `loss ${spec.loss * 100}% delay ${spec.delayMs}ms jitter ${spec.jitterMs}ms (uniform in [delay - jitter, delay + jitter], negative = 0, as netem) per egress port`,
         counters: last,
-        note: "this kernel has no sch_netem; the switch ports were taken out of the bridge and a user-space switch (scripts/bench/impair-hub.c, SCHED_FIFO) forwarded between them and the bridge (the uplink host) with netem's semantics, completing checksums left to the NIC",
+        note: "this kernel has no sch_netem; the switch ports were taken out of the bridge and a user-space switch (scripts/bench/impair-hub.c, SCHED_FIFO, one forwarding thread per CPU) forwarded between them and the bridge (the uplink host) with netem's semantics, completing checksums left to the NIC",
       };
     },
   };
