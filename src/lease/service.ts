@@ -172,11 +172,19 @@ export class LeaseService implements LeaseHandle {
     if (h === null || !h.held) return;
     // The enforcer is told whole microseconds (hal/lease/linux.ts rounds): compare to 1 µs.
     if (deadlineUs !== null && (h.firstDeadlineUs === null || deadlineUs < h.firstDeadlineUs - 1)) return;
-    const why = this.whyLost(h, this.o.clock.nowUs());
+    // Judged against the deadline the enforcer kept, not this service's: a renewal that came
+    // after that deadline may have moved this one past it (a stall of this thread or of the
+    // voters' answers), and would hide the rounds that ran out.
+    const nowUs = this.o.clock.nowUs();
+    const why = this.whyLost(h, nowUs, deadlineUs ?? undefined);
+    const lateGrant =
+      deadlineUs !== null && h.untilUs !== null && h.untilUs > deadlineUs + 1
+        ? '; a renewal came after that deadline'
+        : '';
     this.cancelHolding();
     this.o.onLost(
       h.epoch,
-      `the enforcer removed the primary address at the lease's deadline before a renewal reached it${why}`,
+      `the enforcer removed the primary address at the lease's deadline before a renewal reached it${why}${lateGrant}`,
     );
   }
 
@@ -436,8 +444,8 @@ export class LeaseService implements LeaseHandle {
    * held back by its event loop (the lease ran out with no fault elsewhere), or requests
    * sent on time that no majority answered (voters down, the LAN, their own stalls).
    */
-  private whyLost(h: Holding, nowUs: number): string {
-    const until = h.untilUs ?? nowUs;
+  private whyLost(h: Holding, nowUs: number, untilUs?: number): string {
+    const until = untilUs ?? h.untilUs ?? nowUs;
     const recent = [...h.rounds.values()].filter((r) => r.sentUs > until - this.o.timing.durationUs);
     // The round due but not yet sent counts too: a loop held past the lease's end fires this
     // expiry before (or without) it.
