@@ -4,15 +4,13 @@
  * impairing switch (impair-hub.c) with the same per-egress-port semantics. This machine's
  * kernel is built without sch_netem (CONFIG_NET_SCH_NETEM unset), which `auto` detects.
  */
-import { execFile } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { exec } from '../lab/exec.js';
 import type { Lab } from '../lab/lab.js';
 import { ipBatchOnce } from '../lab/netns.js';
 import { repoRoot } from '../lab/paths.js';
+import { ensureCTool } from './c-tool.js';
 import { onCleanup } from './cleanup.js';
 
 export interface ImpairSpec {
@@ -40,23 +38,9 @@ export function hubBinary(): string {
   return resolve(repoRoot(), 'dist/bin/bench-impair-hub');
 }
 
-/**
- * Builds the hub with gcc when `make bench` has not (dist/bin/bench-impair-hub), or when its
- * source is newer than the binary (a stale hub would run without a fix the tests expect).
- */
+/** The hub, built when `make bench` has not built it or its source is newer (./c-tool.ts). */
 export async function ensureHub(): Promise<string> {
-  const binary = hubBinary();
-  const source = resolve(repoRoot(), 'scripts/bench/impair-hub.c');
-  if (existsSync(binary) && statSync(binary).mtimeMs >= statSync(source).mtimeMs) return binary;
-  await mkdir(dirname(binary), { recursive: true });
-  await new Promise<void>((done, fail) =>
-    execFile(
-      'gcc',
-      ['-O2', '-Wall', '-Wextra', '-Werror', '-pthread', '-o', binary, source],
-      (error, _stdout, stderr) => (error === null ? done() : fail(new Error(`gcc: ${stderr}`))),
-    ),
-  );
-  return binary;
+  return ensureCTool('bench-impair-hub', 'impair-hub.c', ['-pthread']);
 }
 
 function ports(lab: Lab): string[] {

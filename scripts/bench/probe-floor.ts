@@ -5,13 +5,9 @@
  * each idle and with the other core saturated. Timers only: no packets, so these run in the
  * root namespace without touching its network.
  */
-import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ProcessGroup } from '../lab/children.js';
-import { repoRoot } from '../lab/paths.js';
+import { ensureCTool } from './c-tool.js';
 import { withCleanup } from './cleanup.js';
 import { startStress } from './stress.js';
 import { round } from './stats.js';
@@ -29,16 +25,7 @@ export interface FloorMeasurement {
 }
 
 async function nativeBinary(): Promise<string> {
-  const binary = resolve(repoRoot(), 'dist/bin/bench-timer');
-  if (existsSync(binary)) return binary;
-  await mkdir(dirname(binary), { recursive: true });
-  const source = resolve(repoRoot(), 'scripts/bench/timer-native.c');
-  await new Promise<void>((done, fail) =>
-    execFile('gcc', ['-O2', '-Wall', '-Wextra', '-Werror', '-o', binary, source], (error, _o, stderr) =>
-      error === null ? done() : fail(new Error(`gcc: ${stderr}`)),
-    ),
-  );
-  return binary;
+  return ensureCTool('bench-timer', 'timer-native.c');
 }
 
 const METHODS: Array<{ method: FloorMeasurement['method']; description: string }> = [

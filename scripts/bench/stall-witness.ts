@@ -4,13 +4,9 @@
  * lab could have run through: the false-alarm row sets each lease loss beside the stalls of
  * the moments before it, so a loss the machine caused is told from one the agent caused.
  */
-import { execFile } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { ProcessGroup } from '../lab/children.js';
-import { repoRoot } from '../lab/paths.js';
+import { ensureCTool } from './c-tool.js';
 import { onCleanup } from './cleanup.js';
 
 /** One late wake-up: the CPU did not run its highest-priority thread for `lateUs` after `deadlineUs`. */
@@ -40,25 +36,9 @@ export interface StallWitness {
   stop(): Promise<WitnessReport>;
 }
 
-function witnessBinary(): string {
-  return resolve(repoRoot(), 'dist/bin/bench-stall-witness');
-}
-
-/** Builds the witness with gcc when `make bench` has not, or when its source is newer. */
+/** The witness, built when `make bench` has not built it or its source is newer (./c-tool.ts). */
 export async function ensureWitness(): Promise<string> {
-  const binary = witnessBinary();
-  const source = resolve(repoRoot(), 'scripts/bench/stall-witness.c');
-  if (existsSync(binary) && statSync(binary).mtimeMs >= statSync(source).mtimeMs) return binary;
-  await mkdir(dirname(binary), { recursive: true });
-  await new Promise<void>((done, fail) =>
-    execFile(
-      'gcc',
-      ['-O2', '-Wall', '-Wextra', '-Werror', '-pthread', '-o', binary, source],
-      (error, _stdout, stderr) =>
-        error === null ? done() : fail(new Error(`gcc (scripts/bench/stall-witness.c): ${stderr}`)),
-    ),
-  );
-  return binary;
+  return ensureCTool('bench-stall-witness', 'stall-witness.c', ['-pthread']);
 }
 
 function isStall(value: unknown): value is Stall {

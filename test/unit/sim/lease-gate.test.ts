@@ -125,36 +125,15 @@ describe('lease gate: claim on a majority lease, the address dropped when it run
     await cluster.stop();
   });
 
-  it("the new primary restarts on a new boot while the old one's BMC is still cutting the power, and that BMC drops an on meanwhile: it waits for the off, then powers it on", async () => {
-    const { cluster, primary, monitor, faultUs } = await leaseRun(
-      (c, p) => {
-        c.node(p).bmc.onDuringOff = 'drop';
-        c.node(p).host.setCable(false);
-      },
-      {},
-      SECOND,
-    );
-    expect(takeover(cluster, monitor, faultUs), JSON.stringify(cluster.phases())).to.not.equal(null);
-    const bmc = cluster.node(primary).bmc;
-    expect(bmc.offPending, 'the fence was acknowledged and the power is not off yet').to.equal(true);
-    // A power cycle: the new boot cannot place the off it stamped on the old one in time.
-    const restartUs = cluster.clock.nowUs();
-    cluster.powerCycle(monitor);
-    await cluster.clock.runFor(10 * SECOND);
-    const changes = bmc.powerChanges.filter((p) => p.atUs >= faultUs).map((p) => (p.on ? 'on' : 'off'));
-    expect(changes, "off at the BMC's own pace, then on again").to.deep.equal(['off', 'on']);
-    expect(cluster.node(primary).host.powered).to.equal(true);
-    const offUs = bmc.powerChanges.find((p) => !p.on && p.atUs >= faultUs)?.atUs ?? Infinity;
-    const ons = bmc.commands.filter((x) => x.command === 'on' && x.atUs >= restartUs);
-    expect(ons.length).to.be.at.least(1);
-    expect(
-      ons.every((x) => x.atUs >= offUs),
-      'no on before the power was off',
-    ).to.equal(true);
-    await cluster.stop();
-  });
-
-  it("the new primary's agent restarts while the old one's BMC is still cutting the power, and that BMC drops an on meanwhile: it waits for the off, then powers it on", async () => {
+  /**
+   * The primary's switch port is cut and its BMC drops an on that comes while it still carries
+   * out an off; once the monitor took over, `restart` restarts the new primary while that off
+   * is pending. Checks that the old primary is powered on again after the off, and that no
+   * on reached its BMC before the power was off. Returns the cluster and the new primary.
+   */
+  async function restartDuringDroppingOff(
+    restart: (cluster: SimCluster, monitor: string) => void,
+  ): Promise<{ cluster: SimCluster; monitor: string; restartUs: number }> {
     const { cluster, primary, monitor, faultUs } = await leaseRun(
       (c, p) => {
         // This BMC forgets an on that comes while it still holds the power button.
@@ -167,25 +146,39 @@ describe('lease gate: claim on a majority lease, the address dropped when it run
     expect(takeover(cluster, monitor, faultUs), JSON.stringify(cluster.phases())).to.not.equal(null);
     const bmc = cluster.node(primary).bmc;
     expect(bmc.offPending, 'the fence was acknowledged and the power is not off yet').to.equal(true);
-    // The new primary's agent dies and starts again on the same boot, long before the old
-    // one's power is cut: an on sent now would be dropped.
     const restartUs = cluster.clock.nowUs();
-    cluster.killAgent(monitor);
-    cluster.startAgent(monitor);
+    restart(cluster, monitor);
     await cluster.clock.runFor(10 * SECOND);
     const changes = bmc.powerChanges.filter((p) => p.atUs >= faultUs).map((p) => (p.on ? 'on' : 'off'));
     expect(changes, "off at the BMC's own pace, then on again").to.deep.equal(['off', 'on']);
     expect(cluster.node(primary).host.powered).to.equal(true);
-    // No on reached the BMC before the power was off.
     const offUs = bmc.powerChanges.find((p) => !p.on && p.atUs >= faultUs)?.atUs ?? Infinity;
     const ons = bmc.commands.filter((x) => x.command === 'on' && x.atUs >= restartUs);
     expect(ons.length).to.be.at.least(1);
-    expect(ons.every((x) => x.atUs >= offUs)).to.equal(true);
+    expect(
+      ons.every((x) => x.atUs >= offUs),
+      'no on before the power was off',
+    ).to.equal(true);
+    return { cluster, monitor, restartUs };
+  }
+
+  it("the new primary's agent restarts while the old one's BMC is still cutting the power, and that BMC drops an on meanwhile: it waits for the off, then powers it on", async () => {
+    // The agent dies and starts again on the same boot, long before the old one's power is cut.
+    const { cluster, monitor, restartUs } = await restartDuringDroppingOff((c, m) => {
+      c.killAgent(m);
+      c.startAgent(m);
+    });
     const waited = cluster
       .node(monitor)
       .log.all()
       .filter((l) => l.event === 'power-on-wait' && l.atUs >= restartUs);
     expect(waited.length, 'the wait is logged').to.be.at.least(2);
+    await cluster.stop();
+  });
+
+  it("the new primary restarts on a new boot while the old one's BMC is still cutting the power, and that BMC drops an on meanwhile: it waits for the off, then powers it on", async () => {
+    // A power cycle: the new boot cannot place the off it stamped on the old one in time.
+    const { cluster } = await restartDuringDroppingOff((c, m) => c.powerCycle(m));
     await cluster.stop();
   });
   it("a hung primary agent (its kernel still answers): the enforcer drops the address at the lease's end, then the monitor takes over", async () => {
