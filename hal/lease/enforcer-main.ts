@@ -5,6 +5,8 @@
  * It is a process of its own so that a hung agent (SIGSTOP, a stalled event loop) cannot keep the
  * address past its lease; when its stdin closes (the agent died) the armed deadline still
  * fires, then it exits. SIGTERM, SIGINT or SIGHUP while armed: the address goes at once.
+ * `hold SLOT US` and `disarm SLOT` (SLOT 0 or 1) are two writers' deadlines, of which the
+ * latest armed one is enforced (`lease.thread: twins`; hotspare-enforcer.c says why).
  */
 import { spawnSync } from 'node:child_process';
 
@@ -15,6 +17,10 @@ if (iface === undefined || cidr === undefined) {
 }
 
 let deadlineUs: number | null = null;
+/** Each writer's deadline (null: disarmed); `deadlineUs` is the latest of them. */
+const slots: Array<number | null> = [null, null];
+const latest = (): number | null =>
+  slots.reduce<number | null>((a, b) => (b === null ? a : a === null ? b : Math.max(a, b)), null);
 let timer: NodeJS.Timeout | null = null;
 let closed = false;
 
@@ -39,6 +45,7 @@ function fire(): void {
   const deadline = deadlineUs;
   const late = nowUs() - deadline;
   deadlineUs = null;
+  slots.fill(null);
   const r = spawnSync('ip', ['-4', 'addr', 'del', cidr ?? '', 'dev', iface ?? ''], { encoding: 'utf8' });
   // Exit status 2 with "Cannot assign requested address": it was not there; nothing to drop.
   if (r.status === 0) process.stdout.write(`expired ${late} ${deadline}\n`);
@@ -53,10 +60,15 @@ process.stdin.on('data', (chunk: string) => {
   while ((nl = buffered.indexOf('\n')) >= 0) {
     const line = buffered.slice(0, nl).trim();
     buffered = buffered.slice(nl + 1);
-    const hold = /^hold (\d+)$/.exec(line);
-    if (hold !== null) deadlineUs = Number(hold[1]);
-    else if (line === 'disarm') deadlineUs = null;
-    else process.stderr.write(`hotspare lease enforcer: ignoring ${JSON.stringify(line.slice(0, 40))}\n`);
+    const hold = /^hold (?:([01]) )?(\d+)$/.exec(line);
+    const disarm = /^disarm(?: ([01]))?$/.exec(line);
+    if (hold !== null) slots[Number(hold[1] ?? 0)] = Number(hold[2]);
+    else if (disarm !== null) slots[Number(disarm[1] ?? 0)] = null;
+    else {
+      process.stderr.write(`hotspare lease enforcer: ignoring ${JSON.stringify(line.slice(0, 40))}\n`);
+      continue;
+    }
+    deadlineUs = latest();
   }
   arm();
 });

@@ -3,7 +3,14 @@
  *
  * Reads lines on stdin: `hold US` (a deadline on CLOCK_MONOTONIC, in microseconds) and
  * `disarm`. At the deadline it deletes the IPv4 address CIDR from IFACE through rtnetlink
- * and prints `expired LATE_US DEADLINE_US` (the deadline it enforced). It is a process of its
+ * and prints `expired LATE_US DEADLINE_US` (the deadline it enforced).
+ *
+ * Two writers (`lease.thread: twins`, one lease thread per CPU, each renewing the same
+ * lease on its own) write `hold SLOT US` and `disarm SLOT` (SLOT 0 or 1; the forms without
+ * a slot are slot 0). The deadline enforced is the latest of the armed slots: each writer's
+ * deadline is one its own majority granted, so the latest is a lease the voters promised,
+ * and a writer whose thread stalled (its slot not moved on) does not cut the other's lease
+ * short. A deletion ends both slots. It is a process of its
  * own so that a hung agent (SIGSTOP, a stalled event loop) cannot keep the address past its
  * lease; when stdin closes (the agent died) the armed deadline still fires, then it exits.
  * SIGTERM, SIGINT or SIGHUP while armed: the address goes at once.
@@ -57,6 +64,9 @@ static const char *iface;
 static struct in_addr address;
 static int prefix;
 static int64_t deadline_us = -1; /* -1: disarmed; read and written under `lock` */
+/* Each writer's deadline (-1: disarmed); `deadline_us` is the latest of them. Under `lock`. */
+#define SLOTS 2
+static int64_t slot_us[SLOTS] = {-1, -1};
 /* The deadline, the deletion and stdout are shared by the main thread and the watchers. */
 static pthread_mutex_t lock;
 
@@ -134,24 +144,54 @@ static void fire(void) {
   int64_t deadline = deadline_us;
   int64_t late = now_us() - deadline;
   deadline_us = -1;
+  for (int i = 0; i < SLOTS; i++) slot_us[i] = -1;
   if (delete_address() == 1) {
     printf("expired %lld %lld\n", (long long)(late < 0 ? 0 : late), (long long)deadline);
     fflush(stdout);
   }
 }
 
-/* One line of input: `hold US` or `disarm`; anything else is said on stderr and ignored. */
+/* The latest armed slot's deadline (-1: none armed). Under `lock`. */
+static int64_t latest_slot(void) {
+  int64_t latest = -1;
+  for (int i = 0; i < SLOTS; i++)
+    if (slot_us[i] > latest) latest = slot_us[i];
+  return latest;
+}
+
+/*
+ * One line of input: `hold US`, `hold SLOT US`, `disarm` or `disarm SLOT`; anything else is
+ * said on stderr and ignored. Under `lock`.
+ */
 static void handle_line(const char *line) {
   char *end;
   if (strncmp(line, "hold ", 5) == 0) {
-    long long us = strtoll(line + 5, &end, 10);
-    if (end != line + 5 && *end == '\0' && us >= 0) {
-      deadline_us = us;
+    long long first = strtoll(line + 5, &end, 10);
+    if (end != line + 5 && *end == '\0' && first >= 0) {
+      slot_us[0] = first;
+      deadline_us = latest_slot();
       return;
     }
+    if (end != line + 5 && *end == ' ' && first >= 0 && first < SLOTS) {
+      const char *rest = end + 1;
+      long long us = strtoll(rest, &end, 10);
+      if (end != rest && *end == '\0' && us >= 0) {
+        slot_us[first] = us;
+        deadline_us = latest_slot();
+        return;
+      }
+    }
   } else if (strcmp(line, "disarm") == 0) {
-    deadline_us = -1;
+    slot_us[0] = -1;
+    deadline_us = latest_slot();
     return;
+  } else if (strncmp(line, "disarm ", 7) == 0) {
+    long long slot = strtoll(line + 7, &end, 10);
+    if (end != line + 7 && *end == '\0' && slot >= 0 && slot < SLOTS) {
+      slot_us[slot] = -1;
+      deadline_us = latest_slot();
+      return;
+    }
   }
   fprintf(stderr, "hotspare lease enforcer: ignoring \"%.40s\"\n", line);
 }

@@ -1,8 +1,31 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { closeSync, existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import type { TimerBinding } from '../clock/native/binding.js';
 import type { LeaseEnforcer } from './index.js';
+
+/**
+ * An enforcer's command channel in the timer addon (`lease.thread: twins`): one pipe whose
+ * write end every thread of the process reaches by `id`, so that two lease threads each
+ * give the one enforcer their deadline in a slot of their own (slot 0: the thread that
+ * runs the enforcer; slot 1: its twin, through `ChannelEnforcer`).
+ */
+export interface EnforcerChannel {
+  binding: Pick<TimerBinding, 'channelReader' | 'channelSend' | 'channelClose'>;
+  id: number;
+}
+
+/** Writes one command of `slot` to the channel; a failure other than EPIPE goes to `onError`. */
+function sendOnChannel(channel: EnforcerChannel, slot: number, line: string, onError: (m: string) => void): void {
+  try {
+    channel.binding.channelSend(channel.id, slot, line);
+  } catch (error) {
+    const code = typeof error === 'object' && error !== null && 'code' in error ? String(error.code) : '';
+    // EPIPE: the enforcer died; the one started next reads this slot's last command first.
+    if (code !== 'EPIPE') onError(`lease enforcer: ${error instanceof Error ? error.message : String(error)}`);
+  }
+}
 
 /** The compiled enforcer (hal/lease/hotspare-enforcer.c, built by `make build`). */
 export const NATIVE_ENFORCER = fileURLToPath(new URL('../../bin/hotspare-enforcer', import.meta.url));
@@ -46,6 +69,7 @@ export class LinuxLeaseEnforcer implements LeaseEnforcer {
     cidr: string,
     private readonly onError: (message: string) => void,
     command: string[] = enforcerCommand(iface, cidr),
+    private readonly channel: EnforcerChannel | null = null,
   ) {
     this.command = command;
     this.child = this.start();
@@ -74,20 +98,29 @@ export class LinuxLeaseEnforcer implements LeaseEnforcer {
     if (this.respawn !== null) clearTimeout(this.respawn);
     this.respawn = null;
     // End of input: the armed deadline (if any) still fires, then the enforcer exits.
-    this.child.stdin?.end();
+    if (this.channel !== null) this.channel.binding.channelClose(this.channel.id);
+    else this.child.stdin?.end();
     this.child.unref();
   }
 
   private send(line: string): void {
     this.last = line;
-    this.child.stdin?.write(`${line}\n`);
+    if (this.channel !== null) sendOnChannel(this.channel, 0, line, this.onError);
+    else this.child.stdin?.write(`${line}\n`);
   }
 
   private start(): ChildProcess {
     const [command, ...args] = this.command;
     // In the agent's process group: a SIGKILL of the agent alone leaves it running (it fires
     // the armed deadline), while the end of the whole server (its group, its cgroup) ends it.
-    const child = spawn(command ?? process.execPath, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    const reader = this.channel === null ? null : this.channel.binding.channelReader(this.channel.id);
+    let child: ChildProcess;
+    try {
+      child = spawn(command ?? process.execPath, args, { stdio: [reader ?? 'pipe', 'pipe', 'pipe'] });
+    } finally {
+      // The child has its own copy; the channel's write end stays the only one here.
+      if (reader !== null) closeSync(reader);
+    }
     // A write to an enforcer that just died fails with EPIPE; its exit handler starts another.
     child.stdin?.on('error', () => undefined);
     child.on('error', (error) => this.onError(`lease enforcer: ${error.message}`));
@@ -105,7 +138,8 @@ export class LinuxLeaseEnforcer implements LeaseEnforcer {
         if (this.closed) return;
         this.respawnedAtMs = Date.now();
         this.child = this.start();
-        if (this.last !== null) this.child.stdin?.write(`${this.last}\n`);
+        // A channel's new pipe already holds each slot's last command.
+        if (this.last !== null && this.channel === null) this.child.stdin?.write(`${this.last}\n`);
       }, waitMs);
     });
     child.stdout?.setEncoding('utf8');
@@ -118,5 +152,41 @@ export class LinuxLeaseEnforcer implements LeaseEnforcer {
     });
     child.stderr?.on('data', (chunk: Buffer) => this.onError(chunk.toString('utf8').trim()));
     return child;
+  }
+}
+
+/**
+ * The twin lease thread's side of an enforcer another thread runs (`lease.thread: twins`):
+ * its deadlines go into slot 1 of the channel, and the deletions the enforcer reports (to
+ * the thread that runs it) are passed on through `expired`.
+ */
+export class ChannelEnforcer implements LeaseEnforcer {
+  private readonly listeners: Array<(lateUs: number, deadlineUs: number | null) => void> = [];
+
+  constructor(
+    private readonly channel: EnforcerChannel,
+    private readonly onError: (message: string) => void,
+  ) {}
+
+  hold(untilUs: number): void {
+    sendOnChannel(this.channel, 1, `hold 1 ${Math.round(untilUs)}`, this.onError);
+  }
+
+  disarm(): void {
+    sendOnChannel(this.channel, 1, 'disarm 1', this.onError);
+  }
+
+  onExpired(listener: (lateUs: number, deadlineUs: number | null) => void): void {
+    this.listeners.push(listener);
+  }
+
+  /** The enforcer deleted the address at `deadlineUs` (reported to the thread that runs it). */
+  expired(lateUs: number, deadlineUs: number | null): void {
+    for (const l of [...this.listeners]) l(lateUs, deadlineUs);
+  }
+
+  /** Nothing to end: the enforcer is the other thread's, and a deadline armed here still fires. */
+  close(): void {
+    this.listeners.length = 0;
   }
 }

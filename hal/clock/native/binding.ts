@@ -27,6 +27,21 @@ export interface TimerBinding {
    * threads and child processes made later start as SCHED_OTHER. 0 returns to SCHED_OTHER.
    */
   setRealtime(priority: number): void;
+  /** Pins the calling thread to the `index`-th CPU (from 0) it may run on; returns that CPU's number. */
+  pinCpu(index: number): number;
+  /** How many CPUs the calling thread may run on. */
+  allowedCpus(): number;
+  /**
+   * A lease enforcer's command channel, reachable from every thread of the process by its id
+   * (`lease.thread: twins`; timer.c says how): `channelReader` makes a new pipe behind it
+   * (the last command of each slot written into it again) and returns its read end, for
+   * the enforcer's stdin; `channelSend` writes one line for a slot (throws with the errno's
+   * code); `channelClose` closes the write end.
+   */
+  channelOpen(): number;
+  channelReader(id: number): number;
+  channelSend(id: number, slot: number, line: string): void;
+  channelClose(id: number): void;
 }
 
 /** dist/bin/hotspare-timer.node, found from this compiled module (dist/hal/clock/native/). */
@@ -58,7 +73,15 @@ export function loadTimerBinding(path: string = DEFAULT_TIMER_ADDON): TimerBindi
 function isTimerBinding(value: unknown): value is TimerBinding {
   if (typeof value !== 'object' || value === null) return false;
   const v = value as Record<string, unknown>;
-  return (
-    typeof v['Timer'] === 'function' && typeof v['monotonicNs'] === 'function' && typeof v['setRealtime'] === 'function'
-  );
+  return [
+    'Timer',
+    'monotonicNs',
+    'setRealtime',
+    'pinCpu',
+    'allowedCpus',
+    'channelOpen',
+    'channelReader',
+    'channelSend',
+    'channelClose',
+  ].every((name) => typeof v[name] === 'function');
 }

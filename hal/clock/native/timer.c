@@ -21,6 +21,23 @@
  *   monotonicNs()              clock_gettime(CLOCK_MONOTONIC) as a bigint (for tests)
  *   setRealtime(priority)      SCHED_FIFO (with SCHED_RESET_ON_FORK) at 1..99 for the
  *                              calling thread; 0: back to SCHED_OTHER
+ *   pinCpu(index)              pins the calling thread to the index-th CPU (from 0) of its
+ *                              current affinity mask; returns that CPU's number
+ *   allowedCpus()              how many CPUs the calling thread may run on
+ *   channelOpen()              a lease enforcer's command channel (`lease.thread: twins`):
+ *                              returns its id. Its write end is one fd number for the life
+ *                              of the channel, so every worker thread of the process can
+ *                              write to it through the id (a Node stream is its own thread's)
+ *   channelReader(id)          a new pipe behind the channel: the write end takes the same
+ *                              fd number (dup3), the last command of each slot is written
+ *                              into it again, and the read end (O_CLOEXEC) is returned, to
+ *                              be the enforcer's stdin and then closed here
+ *   channelSend(id, slot, line) writes `line\n` (non-blocking, one write below PIPE_BUF, so
+ *                              two threads' lines never interleave) and keeps it as the
+ *                              slot's last command; throws with the errno's code (EPIPE: no
+ *                              reader, EAGAIN: the enforcer reads nothing)
+ *   channelClose(id)           closes the write end (the enforcer reads end of input once no
+ *                              reader is left behind); later sends throw EBADF
  * No mlockall: tried, and V8 (Node 20) aborts ("Check failed: 0 == ret" in
  * OS::SetPermissions) when it discards pages of a locked heap.
  * Errors thrown carry `code` (the errno name, or ERR_HOTSPARE_TIMER for misuse).
@@ -37,6 +54,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <poll.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -263,6 +282,170 @@ static napi_value set_realtime(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+static napi_value pin_cpu(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
+  double raw = NAN;
+  if (argc < 1 || napi_get_value_double(env, argv[0], &raw) != napi_ok || raw != floor(raw) || raw < 0 || raw >= CPU_SETSIZE)
+    return hs_throw_error(env, TIMER_ERR, "pinCpu(index): index must be a whole number from 0");
+  cpu_set_t allowed;
+  if (sched_getaffinity(0, sizeof allowed, &allowed) != 0) return throw_errno(env, "sched_getaffinity", errno, "");
+  int wanted = (int)raw;
+  int seen = 0;
+  for (int cpu = 0; cpu < CPU_SETSIZE; cpu++) {
+    if (!CPU_ISSET(cpu, &allowed)) continue;
+    if (seen++ != wanted) continue;
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(cpu, &one);
+    /* pid 0: the calling thread only. */
+    if (sched_setaffinity(0, sizeof one, &one) != 0) return throw_errno(env, "sched_setaffinity", errno, "");
+    napi_value result;
+    napi_create_int32(env, cpu, &result);
+    return result;
+  }
+  char message[128];
+  snprintf(message, sizeof message, "pinCpu(%d): this thread may run on %d CPUs", wanted, CPU_COUNT(&allowed));
+  return hs_throw_error(env, TIMER_ERR, message);
+}
+
+static napi_value allowed_cpus(napi_env env, napi_callback_info info) {
+  (void)info;
+  cpu_set_t allowed;
+  if (sched_getaffinity(0, sizeof allowed, &allowed) != 0) return throw_errno(env, "sched_getaffinity", errno, "");
+  napi_value result;
+  napi_create_int32(env, CPU_COUNT(&allowed), &result);
+  return result;
+}
+
+/* Enforcer command channels: process-wide, so that every worker thread reaches the same one. */
+#define CHANNELS 16
+#define CHANNEL_SLOTS 2
+#define CHANNEL_LINE 64
+struct channel {
+  int used;
+  int fd; /* the write end, one number for the channel's life; -1 closed or not opened yet */
+  char last[CHANNEL_SLOTS][CHANNEL_LINE];
+};
+static struct channel channels[CHANNELS];
+static pthread_mutex_t channel_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int channel_arg(napi_env env, napi_value value, int *id) {
+  double raw = NAN;
+  if (napi_get_value_double(env, value, &raw) != napi_ok || raw != floor(raw) || raw < 0 || raw >= CHANNELS) return -1;
+  *id = (int)raw;
+  return channels[*id].used ? 0 : -1;
+}
+
+static napi_value channel_open(napi_env env, napi_callback_info info) {
+  (void)info;
+  pthread_mutex_lock(&channel_lock);
+  int id = -1;
+  for (int i = 0; i < CHANNELS && id < 0; i++)
+    if (!channels[i].used) id = i;
+  if (id >= 0) {
+    memset(&channels[id], 0, sizeof channels[id]);
+    channels[id].used = 1;
+    channels[id].fd = -1;
+  }
+  pthread_mutex_unlock(&channel_lock);
+  if (id < 0) return hs_throw_error(env, TIMER_ERR, "channelOpen(): all enforcer channels are in use");
+  napi_value result;
+  napi_create_int32(env, id, &result);
+  return result;
+}
+
+static napi_value channel_reader(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  int id;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
+  pthread_mutex_lock(&channel_lock);
+  if (argc < 1 || channel_arg(env, argv[0], &id) != 0) {
+    pthread_mutex_unlock(&channel_lock);
+    return hs_throw_error(env, TIMER_ERR, "channelReader(id): not an open channel");
+  }
+  struct channel *c = &channels[id];
+  int p[2];
+  if (pipe2(p, O_CLOEXEC | O_NONBLOCK) != 0) {
+    int err = errno;
+    pthread_mutex_unlock(&channel_lock);
+    return throw_errno(env, "pipe2", err, "");
+  }
+  /* The read end blocks (the enforcer polls it); the write end never does. */
+  fcntl(p[0], F_SETFL, fcntl(p[0], F_GETFL) & ~O_NONBLOCK);
+  if (c->fd < 0) {
+    c->fd = p[1];
+  } else {
+    if (dup3(p[1], c->fd, O_CLOEXEC) < 0) {
+      int err = errno;
+      close(p[0]);
+      close(p[1]);
+      pthread_mutex_unlock(&channel_lock);
+      return throw_errno(env, "dup3", err, "");
+    }
+    close(p[1]);
+    fcntl(c->fd, F_SETFL, fcntl(c->fd, F_GETFL) | O_NONBLOCK);
+  }
+  for (int slot = 0; slot < CHANNEL_SLOTS; slot++)
+    if (c->last[slot][0] != '\0' && write(c->fd, c->last[slot], strlen(c->last[slot])) < 0) {
+      /* A fresh pipe holds 64 KiB: a failure here is no full pipe. */
+    }
+  pthread_mutex_unlock(&channel_lock);
+  napi_value result;
+  napi_create_int32(env, p[0], &result);
+  return result;
+}
+
+static napi_value channel_send(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  int id;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
+  double slot_raw = NAN;
+  char line[CHANNEL_LINE];
+  size_t length = 0;
+  if (argc < 3 || napi_get_value_double(env, argv[1], &slot_raw) != napi_ok || slot_raw != floor(slot_raw) ||
+      slot_raw < 0 || slot_raw >= CHANNEL_SLOTS ||
+      napi_get_value_string_utf8(env, argv[2], line, sizeof line - 1, &length) != napi_ok || length == 0 ||
+      length >= sizeof line - 2)
+    return hs_throw_error(env, TIMER_ERR, "channelSend(id, slot, line): slot 0 or 1 and a line of at most 60 bytes");
+  line[length] = '\n';
+  line[length + 1] = '\0';
+  pthread_mutex_lock(&channel_lock);
+  if (channel_arg(env, argv[0], &id) != 0) {
+    pthread_mutex_unlock(&channel_lock);
+    return hs_throw_error(env, TIMER_ERR, "channelSend(id, slot, line): not an open channel");
+  }
+  struct channel *c = &channels[id];
+  int slot = (int)slot_raw;
+  memcpy(c->last[slot], line, length + 2);
+  int err = 0;
+  if (c->fd < 0)
+    err = EBADF;
+  else if (write(c->fd, line, length + 1) < 0)
+    err = errno;
+  pthread_mutex_unlock(&channel_lock);
+  if (err != 0) return throw_errno(env, "write to the enforcer", err, "");
+  return NULL;
+}
+
+static napi_value channel_close(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  int id;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
+  pthread_mutex_lock(&channel_lock);
+  if (argc >= 1 && channel_arg(env, argv[0], &id) == 0) {
+    if (channels[id].fd >= 0) close(channels[id].fd);
+    channels[id].fd = -1;
+    channels[id].used = 0;
+  }
+  pthread_mutex_unlock(&channel_lock);
+  return NULL;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor methods[] = {
       {"arm", NULL, timer_arm, NULL, NULL, NULL, napi_default, NULL},
@@ -276,6 +459,12 @@ static napi_value init(napi_env env, napi_value exports) {
       {"Timer", NULL, NULL, NULL, NULL, timer_class, napi_enumerable, NULL},
       {"monotonicNs", NULL, monotonic_ns, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setRealtime", NULL, set_realtime, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"pinCpu", NULL, pin_cpu, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"allowedCpus", NULL, allowed_cpus, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"channelOpen", NULL, channel_open, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"channelReader", NULL, channel_reader, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"channelSend", NULL, channel_send, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"channelClose", NULL, channel_close, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof functions / sizeof functions[0], functions) != napi_ok) return NULL;
   return exports;

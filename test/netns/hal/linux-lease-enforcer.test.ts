@@ -9,7 +9,8 @@ import { spawn } from 'node:child_process';
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { LinuxLeaseEnforcer, NATIVE_ENFORCER, NODE_ENFORCER } from '../../../hal/lease/linux.js';
+import { loadTimerBinding } from '../../../hal/clock/native/binding.js';
+import { ChannelEnforcer, LinuxLeaseEnforcer, NATIVE_ENFORCER, NODE_ENFORCER } from '../../../hal/lease/linux.js';
 import { describeIfAvailable, itIfAvailable } from '../../fixtures/prerequisites.js';
 import { createVethLan, deleteNamespaces, ipIn, netnsUnavailable } from './fixtures/netns.js';
 import type { VethLan } from './fixtures/netns.js';
@@ -259,6 +260,61 @@ ready?
           const last = pids[pids.length - 1] ?? 0;
           await waitFor(() => !existsSync(`/proc/${last}`), 5000, 'the last enforcer to exit');
         }
+      });
+
+      it("two writers' slots: the later deadline is enforced, and a slot disarmed leaves the other's", async () => {
+        const l = lan as VethLan;
+        await ipIn(l.a, ['addr', 'add', ADDRESS, 'dev', l.ifA]);
+        const e = enforcer(l);
+        const first = nowUs() + 200_000;
+        // Slot 0 (the form without a slot) and slot 1, the later: slot 0's must not fire.
+        e.child.stdin.write(`hold ${first}\nhold 1 ${first + 250_000}\n`);
+        await waitFor(() => nowUs() > first + 100_000, 5000);
+        expect(await holds(l.a, l.ifA), "slot 0's deadline passed").to.equal(true);
+        await waitFor(() => /expired \d+/.test(e.out()), 5000);
+        expect(e.out()).to.match(new RegExp(`^expired \\d+ ${first + 250_000}$`, 'm'));
+        // Slot 1 armed far ahead and then disarmed: slot 0's deadline fires.
+        await ipIn(l.a, ['addr', 'add', ADDRESS, 'dev', l.ifA]);
+        const second = nowUs() + 150_000;
+        e.child.stdin.write(`hold 1 ${second + 10_000_000}\nhold 0 ${second}\ndisarm 1\n`);
+        await waitFor(() => new RegExp(`^expired \\d+ ${second}$`, 'm').test(e.out()), 5000, "slot 0's deadline");
+        expect(await holds(l.a, l.ifA)).to.equal(false);
+        e.child.stdin.end();
+      });
+
+      it("the driver on a channel: the twin's later deadline holds, and survives the enforcer's restart", async () => {
+        const l = lan as VethLan;
+        await ipIn(l.a, ['addr', 'add', ADDRESS, 'dev', l.ifA]);
+        const binding = loadTimerBinding();
+        const channel = { binding, id: binding.channelOpen() };
+        const errors: string[] = [];
+        const command = ['ip', 'netns', 'exec', l.a, ...variant.argv, l.ifA, ADDRESS];
+        const driver = new LinuxLeaseEnforcer(l.ifA, ADDRESS, (m) => errors.push(m), command, channel);
+        const twin = new ChannelEnforcer(channel, (m) => errors.push(m));
+        const first = driver.pid ?? 0;
+        let second = 0;
+        try {
+          const deadline = nowUs() + 1_000_000;
+          driver.hold(deadline);
+          twin.hold(deadline + 500_000);
+          await waitFor(() => !readFileSync(`/proc/${first}/cmdline`, 'utf8').startsWith('ip\0'), 5000, 'the exec');
+          process.kill(first, 'SIGKILL');
+          await waitFor(() => (driver.pid ?? first) !== first, 5000, 'a new enforcer');
+          second = driver.pid ?? 0;
+          // The new enforcer read both slots' last commands from its new pipe.
+          await waitFor(() => nowUs() > deadline + 200_000, 5000);
+          expect(await holds(l.a, l.ifA), "slot 0's deadline passed").to.equal(true);
+          await waitFor(async () => !(await holds(l.a, l.ifA)), 10_000, "the address removed at the twin's deadline");
+          expect(nowUs(), "not before the twin's deadline").to.be.at.least(deadline + 500_000);
+          expect(errors.join('\n')).to.match(/lease enforcer exited \(SIGKILL\) while in use/);
+        } finally {
+          driver.close();
+          twin.close();
+          await waitFor(() => second === 0 || !existsSync(`/proc/${second}`), 5000, 'the second enforcer to exit');
+          await ipIn(l.a, ['addr', 'del', ADDRESS, 'dev', l.ifA]).catch(() => undefined);
+        }
+        // Closed: a write through the channel is refused, not sent anywhere else.
+        expect(() => binding.channelSend(channel.id, 1, 'disarm 1')).to.throw(/not an open channel/);
       });
 
       it('leaves the address alone once disarmed', async () => {
