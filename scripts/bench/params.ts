@@ -24,7 +24,7 @@
  *   BENCH_BMC_ACK_DELAY_MS  added to every lab BMC's response time for power commands (default 0)
  *   BENCH_LEASE         the lease gate's setting in the lease-alarms run and the lease failover
  *                       rows, as duration/renew/drop in ms (default "100/10/10", the config's defaults),
- *                       optionally /worker or /event-loop: `lease.thread` (default: the config's, worker)
+ *                       optionally /worker, /twins or /event-loop: `lease.thread` (default: the config's, worker)
  *   BENCH_LEASE_PROBE   the probe setting (interval/timeout/misses) of the lease-alarms run and the
  *                       hotspare-lease rows (default: the probe defaults, as every other row)
  *   BENCH_CONFIGS       comma list of the failover section's configurations to measure, by
@@ -43,7 +43,7 @@ export interface LeaseSetting {
   renewMs: number;
   dropMs: number;
   /** `lease.thread`; absent: the config's default. */
-  thread?: 'worker' | 'event-loop';
+  thread?: 'worker' | 'twins' | 'event-loop';
 }
 
 export const DEFAULT_LEASE: LeaseSetting = { durationMs: 100, renewMs: 10, dropMs: 10 };
@@ -59,8 +59,10 @@ function wholeTriple(words: readonly string[]): [number, number, number] | null 
 export function parseLease(text: string): LeaseSetting {
   const words = text.trim().split('/');
   const thread = words.length === 4 ? words.pop() : undefined;
-  if (thread !== undefined && thread !== 'worker' && thread !== 'event-loop')
-    throw new Error(`BENCH_LEASE: "${text}": the thread after the timings is worker or event-loop, not "${thread}"`);
+  if (thread !== undefined && thread !== 'worker' && thread !== 'twins' && thread !== 'event-loop')
+    throw new Error(
+      `BENCH_LEASE: "${text}": the thread after the timings is worker, twins or event-loop, not "${thread}"`,
+    );
   const triple = wholeTriple(words);
   if (triple === null) throw new Error(`BENCH_LEASE: "${text}" is not duration/renew/drop in ms (whole numbers >= 1)`);
   const [durationMs, renewMs, dropMs] = triple;

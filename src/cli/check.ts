@@ -219,7 +219,9 @@ function takeoverGate(config: Config): string {
   const thread =
     l.thread === 'worker'
       ? 'lease service on its own thread, with the peer sockets and the enforcer'
-      : "lease service on the agent's event loop";
+      : l.thread === 'twins'
+        ? `lease service on two threads pinned to two CPUs that renew one lease (twins; the second on port ${config.peer.port + 1}), with the peer sockets and the enforcer`
+        : "lease service on the agent's event loop";
   return `takeover gate: lease (the primary holds the address only under a lease granted by ${Math.floor(voters / 2) + 1} of ${voters} voters${witness}, renewed every ${l.renewMs} ms, L ${l.durationMs} ms; a voter's promise and the quiet period after a start: (L + ${l.dropMs} ms)·(1+${l.drift}) = ${q.toFixed(2)} ms; ${thread})`;
 }
 

@@ -17,6 +17,7 @@ import { RawIcmpEcho } from '../../hal/icmp/linux.js';
 import { LinuxNic } from '../../hal/nic/linux.js';
 import { LinuxPeerTransport } from '../../hal/peer/linux.js';
 import type { PeerBinding } from '../../hal/peer/index.js';
+import { loadTimerBinding } from '../../hal/clock/native/binding.js';
 import { EchoChannels } from '../../hal/prober/echo-channel.js';
 import { EventLoopProber } from '../../hal/prober/event-loop.js';
 import { NativeProber } from '../../hal/prober/native.js';
@@ -701,8 +702,9 @@ function describeFatal(error: unknown): string {
  * The peer heartbeat's ports when `peer.key_file` is set: the key (read and checked now; a
  * bad key file stops the start, naming the file), a UDP socket per path bound to this
  * member's fixed addresses (bound later if an address is not there yet), a fresh boot nonce.
- * Under the lease gate with `lease.thread: worker`, the sockets, the lease service and its
- * enforcer are the lease thread's, and the heartbeat's transport goes through it.
+ * Under the lease gate with `lease.thread: worker` (or `twins`), the sockets, the lease
+ * service and its enforcer are the lease thread's (twin 0's), and the heartbeat's transport
+ * goes through it.
  */
 function openPeer(
   config: Config,
@@ -717,7 +719,16 @@ function openPeer(
   if (self?.lan != null) bindings.push({ path: 'lan', address: self.lan });
   if (self?.mgmt != null) bindings.push({ path: 'mgmt', address: self.mgmt });
   const nonce = randomBytes(NONCE_BYTES);
-  if (config.fencing.gate === 'lease' && config.lease.thread === 'worker') {
+  if (config.fencing.gate === 'lease' && config.lease.thread !== 'event-loop') {
+    // Twins need the timer addon (pinning, the enforcer channel): without it the start stops here.
+    const twins =
+      config.lease.thread === 'twins'
+        ? {
+            twinPort: config.peer.port + 1,
+            twinMembers: peerMembers(config).map((m) => m.name),
+            binding: loadTimerBinding(),
+          }
+        : null;
     const leaseThread = new LeaseThread({
       self: config.node,
       voters: leaseVoters(config),
@@ -729,6 +740,7 @@ function openPeer(
       bindings,
       enforcer: { iface: config.board.nic, cidr: config.cluster.primaryAddress },
       clockOptions: { native: config.clock.native, realtime: config.clock.realtime },
+      twins,
       clock,
       log,
       onFailed: onLeaseThreadFailed,

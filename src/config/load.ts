@@ -172,7 +172,7 @@ export function parseConfig(
     drift: leaseF.number('drift', 0.001, { min: 0.001, max: 0.5 }),
     dropMs: leaseF.number('drop_ms', 10, { min: 1, max: 10_000 }),
     witness: leaseF.has('witness') ? witness(leaseF.object('witness'), members) : null,
-    thread: leaseF.oneOf('thread', ['worker', 'event-loop'] as const, 'worker'),
+    thread: leaseF.oneOf('thread', ['worker', 'twins', 'event-loop'] as const, 'worker'),
   };
   leaseF.rejectUnknown();
   const leaseWitness = lease.witness;
@@ -195,6 +195,9 @@ export function parseConfig(
         `lease needs at least 3 voters: ${members.length} members (spares vote) and no lease.witness; add a member or a witness`,
       );
     if (peer.keyFile === null) fencingF.fail('gate', 'lease needs the authenticated peer protocol: set peer.key_file');
+    // Twin 1 of each member listens on the port after the peer port.
+    if (lease.thread === 'twins' && peer.port === 65535)
+      leaseF.fail('thread', 'twins listens on peer.port + 1: peer.port must be below 65535');
   }
   if (peer.keyFile !== null) {
     // Heartbeats go to each member's fixed address: with the protocol on, every member needs one.

@@ -79,8 +79,9 @@ export interface Config {
    * The `lease` gate's timing (README "Takeover gates"): L (`durationMs`), how often the
    * holder asks for renewal, ρ (`drift`), d_drop (`dropMs`). A voter's promise, and the quiet
    * period after a start, last (L + d_drop)·(1+ρ). `thread`: where the lease service runs:
-   * `worker`, a worker thread of its own with the peer sockets and the enforcer; `event-loop`,
-   * the agent's event loop.
+   * `worker`, a worker thread of its own with the peer sockets and the enforcer; `twins`, two
+   * such threads pinned to two CPUs that renew one lease (the second on `peer.port` + 1);
+   * `event-loop`, the agent's event loop.
    */
   lease: {
     durationMs: number;
@@ -210,7 +211,7 @@ export interface Board {
 
 export type TakeoverGate = 'confirmed' | 'isolated' | 'lease';
 
-export type LeaseThreadMode = 'worker' | 'event-loop';
+export type LeaseThreadMode = 'worker' | 'twins' | 'event-loop';
 
 export type BmcClient = 'rmcp' | 'ipmitool' | 'fence-agent' | 'redfish';
 

@@ -17,7 +17,9 @@ import { decodeLeaseFrame, encodeLeaseFrame, isLeaseDatagram } from './frame.js'
 import type { LeaseHandle, LeaseStatus } from './handle.js';
 import type { LeaseFrame, LeaseKind } from './frame.js';
 import { leaseAfterGrant, majority, promiseUs, released, vote } from './rules.js';
-import type { HolderRound, LeaseTiming, Vote, VoterState } from './rules.js';
+import type { HolderRound, LeaseTiming, Vote } from './rules.js';
+import { LocalVoterCell } from './voter-cell.js';
+import type { VoterCell } from './voter-cell.js';
 
 export type { LeaseStatus } from './handle.js';
 
@@ -37,7 +39,8 @@ export interface LeaseServiceOptions {
   /** This server holds the primary address now (a voter that holds it grants nobody). */
   holdsPrimary: () => boolean;
   onHeld: (epoch: number, detail: string) => void;
-  onLost: (epoch: number, detail: string) => void;
+  /** `byEnforcer`: the enforcer removed the address (else the lease ran out by this service's reckoning). */
+  onLost: (epoch: number, detail: string, byEnforcer: boolean) => void;
   /** This server gave its claim (never held) up to a higher one. */
   onYield: (epoch: number, detail: string) => void;
   log: (level: LogLevel, event: string, message: string, fields?: LogFields) => void;
@@ -50,6 +53,13 @@ export interface LeaseServiceOptions {
   onChange?: () => void;
   /** The loop this service runs on, as its messages name it (default: "event loop"). */
   loopName?: string;
+  /**
+   * Twin lease threads (`lease.thread: twins`): the voter state and frame counter both
+   * share (default: this service's own), the first sequence number of this twin's requests
+   * (disjoint from its twin's), and the members whose twin listens on `twinPort` (each
+   * request and release goes to both of their ports).
+   */
+  twin?: { cell: VoterCell; seqBase: number; twinPort: number; twinMembers: readonly string[] };
 }
 
 /** One request round of this server's own lease, as sent. */
@@ -105,7 +115,7 @@ export class LeaseService implements LeaseHandle {
    * holder's lease epoch and refuse its renewals. A restarted voter forgets it and is quiet
    * for Q instead (README "Takeover gates").
    */
-  private voter: VoterState;
+  private readonly voter: VoterCell;
   private holding: Holding | null = null;
   /** The latest deadline given to the enforcer (it outlives the lease it came from). */
   private lastUntilUs: number | null = null;
@@ -119,7 +129,6 @@ export class LeaseService implements LeaseHandle {
   private readonly replay = new ReplayGuard();
   private readonly byAddress = new Map<string, string>();
   private readonly voters: number;
-  private counter = 0;
   private stopped = false;
   private readonly counts = { grantsSent: 0, refusalsSent: 0, dropped: 0, lateRequests: 0 };
   private worstLateUs: number | null = null;
@@ -128,7 +137,7 @@ export class LeaseService implements LeaseHandle {
   private readonly asked = new Map<string, Asked>();
 
   constructor(private readonly o: LeaseServiceOptions) {
-    this.voter = { startedUs: o.clock.nowUs(), highestEpoch: 0, promise: null };
+    this.voter = o.twin?.cell ?? new LocalVoterCell({ startedUs: o.clock.nowUs(), highestEpoch: 0, promise: null });
     this.voters = o.members.length;
     for (const m of o.members) {
       if (m.name === o.self) continue;
@@ -185,6 +194,7 @@ export class LeaseService implements LeaseHandle {
     this.o.onLost(
       h.epoch,
       `the enforcer removed the primary address at the lease's deadline before a renewal reached it${why}${lateGrant}`,
+      true,
     );
   }
 
@@ -196,7 +206,7 @@ export class LeaseService implements LeaseHandle {
     this.unreleased = null;
     this.holding = {
       epoch,
-      seq: 0,
+      seq: this.o.twin?.seqBase ?? 0,
       rounds: new Map(),
       dueUs: null,
       firstDeadlineUs: null,
@@ -230,7 +240,7 @@ export class LeaseService implements LeaseHandle {
     if (epoch === null || this.holding !== null) return;
     this.unreleased = null;
     this.disarmEnforcer();
-    this.voter = released(this.voter, this.o.self, epoch);
+    this.voter.update((s) => [released(s, this.o.self, epoch), undefined]);
     for (const m of this.o.members) if (m.name !== this.o.self) this.send(m, 'release', epoch, 0);
   }
 
@@ -268,14 +278,15 @@ export class LeaseService implements LeaseHandle {
 
   status(): LeaseStatus {
     const now = this.o.clock.nowUs();
-    const p = this.voter.promise;
+    const v = this.voter.read();
+    const p = v.promise;
     const h = this.holding;
     return {
       voter: {
-        highestEpoch: this.voter.highestEpoch,
+        highestEpoch: v.highestEpoch,
         promisedTo: p !== null && now < p.untilUs ? p.to : null,
         promiseMsLeft: p !== null && now < p.untilUs ? Math.ceil((p.untilUs - now) / 1000) : null,
-        quietMsLeft: Math.max(0, Math.ceil((this.voter.startedUs + promiseUs(this.o.timing) - now) / 1000)),
+        quietMsLeft: Math.max(0, Math.ceil((v.startedUs + promiseUs(this.o.timing) - now) / 1000)),
       },
       holder:
         h === null
@@ -302,11 +313,11 @@ export class LeaseService implements LeaseHandle {
     if (h.rounds.size > ROUNDS_KEPT) h.rounds.delete(h.seq - ROUNDS_KEPT);
     // This server votes for itself by the same rule as for anyone: not while it promised
     // another member (the monitor granted the old primary moments ago).
-    const own = vote(this.o.timing, this.voter, this.o.self, h.epoch, nowUs, false);
-    if (own.granted) {
-      this.voter = own.state;
-      this.granted(h, round, this.o.self);
-    }
+    const own = this.voter.update((s) => {
+      const v = vote(this.o.timing, s, this.o.self, h.epoch, nowUs, false);
+      return [v.granted ? v.state : s, v.granted];
+    });
+    if (own) this.granted(h, round, this.o.self);
     for (const m of this.o.members)
       if (m.name !== this.o.self && this.ask(m.name, nowUs)) this.send(m, 'request', h.epoch, h.seq);
     if (!h.held) this.armAhead(h, nowUs);
@@ -374,7 +385,9 @@ export class LeaseService implements LeaseHandle {
    * keep an address past the lease that deadline belongs to.
    */
   private armAhead(h: Holding, nowUs: number): void {
-    if (this.o.enforcer === null || this.o.holdsPrimary()) return;
+    // Not under twins: the enforcer keeps the later of the two twins' deadlines, so a deadline
+    // armed ahead for a round never granted would outlast the lease the other twin was granted.
+    if (this.o.enforcer === null || this.o.holdsPrimary() || this.o.twin !== undefined) return;
     if (this.enforcerUs !== null && nowUs <= this.enforcerUs) return;
     h.claimArmUs = Math.round(nowUs + this.o.timing.durationUs);
     this.enforce(h.claimArmUs);
@@ -436,7 +449,7 @@ export class LeaseService implements LeaseHandle {
     const held = h.held;
     const why = held ? this.whyLost(h, this.o.clock.nowUs()) : '';
     this.cancelHolding();
-    if (held) this.o.onLost(epoch, `no majority renewed it within ${this.o.timing.durationUs / 1000} ms${why}`);
+    if (held) this.o.onLost(epoch, `no majority renewed it within ${this.o.timing.durationUs / 1000} ms${why}`, false);
   }
 
   /**
@@ -486,18 +499,19 @@ export class LeaseService implements LeaseHandle {
     this.heardFrom(member);
     switch (f.kind) {
       case 'request':
-        return this.onRequest(f, member, d.receivedUs);
+        return this.onRequest(f, member, d.receivedUs, d.fromPort);
       case 'grant':
         return this.onGrant(f);
       case 'refusal':
         return;
       case 'release':
-        this.voter = released(this.voter, f.from, f.epoch);
+        this.voter.update((s) => [released(s, f.from, f.epoch), undefined]);
         return;
     }
   }
 
-  private onRequest(f: LeaseFrame, from: string, nowUs: number): void {
+  /** A request from `from`; answered to the port it came from (its twin's, under twins). */
+  private onRequest(f: LeaseFrame, from: string, nowUs: number, fromPort: number): void {
     const m = this.o.members.find((x) => x.name === from);
     if (m === undefined) return;
     const h = this.holding;
@@ -506,17 +520,18 @@ export class LeaseService implements LeaseHandle {
       // refuse each other and both fail; the lower (epoch, node) gives its claim up and votes.
       // It never held this lease, so its vote for itself is dropped with the claim.
       this.cancelHolding();
-      if (this.voter.promise?.to === this.o.self) this.voter = { ...this.voter, promise: null };
+      this.voter.update((s) => [s.promise?.to === this.o.self ? { ...s, promise: null } : s, undefined]);
       this.o.onYield(h.epoch, `${from} claims the lease at epoch ${f.epoch}, above this server's claim at ${h.epoch}`);
     }
     // A voter that holds the address, or is claiming it, grants nobody.
     const claims = this.o.holdsPrimary() || this.holding !== null;
-    const v = vote(this.o.timing, this.voter, from, f.epoch, nowUs, claims);
-    if (v.granted) {
-      this.voter = v.state;
-      this.counts.grantsSent += 1;
-    } else this.counts.refusalsSent += 1;
-    this.sendOn('lan', m, v.granted ? 'grant' : 'refusal', f.epoch, f.seq);
+    const v = this.voter.update((s) => {
+      const answer = vote(this.o.timing, s, from, f.epoch, nowUs, claims);
+      return [answer.granted ? answer.state : s, answer];
+    });
+    if (v.granted) this.counts.grantsSent += 1;
+    else this.counts.refusalsSent += 1;
+    this.sendOn('lan', m, v.granted ? 'grant' : 'refusal', f.epoch, f.seq, fromPort);
     this.o.onVote?.(from, f.epoch, v);
   }
 
@@ -534,25 +549,33 @@ export class LeaseService implements LeaseHandle {
    * works must lose its lease, not keep renewing it over the management LAN.
    */
   private send(m: PeerMemberAddresses, kind: LeaseKind, epoch: number, seq: number): void {
-    this.sendOn('lan', m, kind, epoch, seq);
+    this.sendOn('lan', m, kind, epoch, seq, this.o.port);
+    const t = this.o.twin;
+    if (t !== undefined && t.twinMembers.includes(m.name)) this.sendOn('lan', m, kind, epoch, seq, t.twinPort);
   }
 
-  private sendOn(path: PeerPath, m: PeerMemberAddresses, kind: LeaseKind, epoch: number, seq: number): void {
+  private sendOn(
+    path: PeerPath,
+    m: PeerMemberAddresses,
+    kind: LeaseKind,
+    epoch: number,
+    seq: number,
+    port: number,
+  ): void {
     const self = this.o.members.find((x) => x.name === this.o.self);
     const address = m[path];
     if (address === null || self === undefined || self[path] === null) return;
-    this.counter += 1;
     const frame: LeaseFrame = {
       path,
       kind,
       from: this.o.self,
       to: m.name,
       nonce: this.o.nonce,
-      counter: this.counter,
+      counter: this.voter.nextCounter(),
       epoch,
       seq,
     };
-    this.o.transport.send(path, address, this.o.port, encodeLeaseFrame(frame, this.o.key));
+    this.o.transport.send(path, address, port, encodeLeaseFrame(frame, this.o.key));
   }
 
   private drop(d: PeerDatagram, reason: string): void {

@@ -21,6 +21,22 @@ const CONFIG = {
   lease: { duration_ms: 100, renew_ms: 10, drop_ms: 20 },
 };
 const BMC_OFF_DELAY_MS = 4000;
+/** The same with two lease threads per agent, each pinned to a CPU (`lease.thread: twins`). */
+const TWINS = { ...CONFIG, lease: { ...CONFIG.lease, thread: 'twins' } };
+const THREADS = [
+  { config: CONFIG, title: '' },
+  { config: TWINS, title: ' (lease.thread: twins)' },
+];
+
+/** Under twins, the agent's log says both lease threads started, each pinned to a CPU. */
+function expectTwins(l: Lab, server: string, config: typeof CONFIG): void {
+  if (config !== TWINS) return;
+  const ready = agentLog(l, server)
+    .filter((x) => x.event === 'lease-thread')
+    .map((x) => x.message);
+  expect(ready.join('\n')).to.match(/twin 0 pinned to CPU \d/);
+  expect(ready.join('\n')).to.match(/twin 1 pinned to CPU \d/);
+}
 
 describe('lab: the lease gate (real agents, enforcer process, 4 s BMCs)', function () {
   this.timeout(180_000);
@@ -71,54 +87,56 @@ describe('lab: the lease gate (real agents, enforcer process, 4 s BMCs)', functi
       .map((e) => e.atUs);
   }
 
-  it('a hung primary agent: its enforcer removes the address at the lease end, the monitor claims on a lease before the BMC cuts the power', async () => {
-    const { l, before } = await leasedLab(CONFIG);
-    const hangUs = monoUs();
-    l.hang(before.primary);
-    const dropUs = await l.waitFor(
-      () => changes(l, before.primary, hangUs, true)[0],
-      10_000,
-      "the enforcer removing the hung primary's address",
-      20,
-    );
-    const claimUs = await l.waitFor(
-      () => changes(l, before.monitor, hangUs, false)[0],
-      15_000,
-      'the monitor claiming the primary address',
-      20,
-    );
-    // Ground truth: the hung server lost the address before the monitor claimed it, within
-    // a lease and the enforcer's drop (plus the recorder's own latency) of the hang.
-    expect(dropUs).to.be.below(claimUs);
-    expect(dropUs - hangUs).to.be.below((100 + 20 + 200) * 1000);
-    // The claim came before the BMC's power-off of the hung server (it takes 4 s).
-    const off = await l.waitFor(
-      () =>
-        l.powerLog.find((p) => p.server === before.primary && !p.on && p.source === 'bmc' && p.requestedUs >= hangUs),
-      15_000,
-      'the fence of the hung primary reaching its BMC',
-      50,
-    );
-    expect(claimUs).to.be.below(off.doneUs);
-    expect(claimUs - hangUs).to.be.below(BMC_OFF_DELAY_MS * 1000);
-    console.log(
-      `      hang -> address removed by the enforcer ${((dropUs - hangUs) / 1000).toFixed(1)} ms, -> monitor's claim ${((claimUs - hangUs) / 1000).toFixed(1)} ms, -> BMC power off ${((off.doneUs - hangUs) / 1000).toFixed(0)} ms`,
-    );
-    expect(l.splitBrainViolations()).to.deep.equal([]);
-    // The monitor says it claimed on a lease.
-    await l.waitFor(
-      () =>
-        agentLog(l, before.monitor).some(
-          (x) => x.event === 'transition' && x.message.includes('a majority confirmed its lease ran out'),
-        ),
-      10_000,
-      'the monitor logging a takeover on a lease',
-      50,
-    );
-    await l.restore(before.primary, 'hang');
-    await converged(l, 60_000);
-    expect(l.splitBrainViolations()).to.deep.equal([]);
-  });
+  for (const { config, title } of THREADS)
+    it(`a hung primary agent: its enforcer removes the address at the lease end, the monitor claims on a lease before the BMC cuts the power${title}`, async () => {
+      const { l, before } = await leasedLab(config);
+      expectTwins(l, before.primary, config);
+      const hangUs = monoUs();
+      l.hang(before.primary);
+      const dropUs = await l.waitFor(
+        () => changes(l, before.primary, hangUs, true)[0],
+        10_000,
+        "the enforcer removing the hung primary's address",
+        20,
+      );
+      const claimUs = await l.waitFor(
+        () => changes(l, before.monitor, hangUs, false)[0],
+        15_000,
+        'the monitor claiming the primary address',
+        20,
+      );
+      // Ground truth: the hung server lost the address before the monitor claimed it, within
+      // a lease and the enforcer's drop (plus the recorder's own latency) of the hang.
+      expect(dropUs).to.be.below(claimUs);
+      expect(dropUs - hangUs).to.be.below((100 + 20 + 200) * 1000);
+      // The claim came before the BMC's power-off of the hung server (it takes 4 s).
+      const off = await l.waitFor(
+        () =>
+          l.powerLog.find((p) => p.server === before.primary && !p.on && p.source === 'bmc' && p.requestedUs >= hangUs),
+        15_000,
+        'the fence of the hung primary reaching its BMC',
+        50,
+      );
+      expect(claimUs).to.be.below(off.doneUs);
+      expect(claimUs - hangUs).to.be.below(BMC_OFF_DELAY_MS * 1000);
+      console.log(
+        `      hang -> address removed by the enforcer ${((dropUs - hangUs) / 1000).toFixed(1)} ms, -> monitor's claim ${((claimUs - hangUs) / 1000).toFixed(1)} ms, -> BMC power off ${((off.doneUs - hangUs) / 1000).toFixed(0)} ms`,
+      );
+      expect(l.splitBrainViolations()).to.deep.equal([]);
+      // The monitor says it claimed on a lease.
+      await l.waitFor(
+        () =>
+          agentLog(l, before.monitor).some(
+            (x) => x.event === 'transition' && x.message.includes('a majority confirmed its lease ran out'),
+          ),
+        10_000,
+        'the monitor logging a takeover on a lease',
+        50,
+      );
+      await l.restore(before.primary, 'hang');
+      await converged(l, 60_000);
+      expect(l.splitBrainViolations()).to.deep.equal([]);
+    });
 
   for (const onDuringOff of ['queue', 'drop'] as const) {
     const bmcText =
@@ -168,31 +186,33 @@ describe('lab: the lease gate (real agents, enforcer process, 4 s BMCs)', functi
     });
   }
 
-  it('a SIGKILLed primary agent (its kernel keeps the address): its enforcer outlives it and removes the address before the monitor claims', async () => {
-    const { l, before } = await leasedLab(CONFIG);
-    const killUs = monoUs();
-    // The agent alone, as a crash: the server stays powered, its other processes run on.
-    expect(l.get(before.primary).agent?.signal('SIGKILL')).to.equal(true);
-    const dropUs = await l.waitFor(
-      () => changes(l, before.primary, killUs, true)[0],
-      10_000,
-      "the enforcer removing the dead agent's address",
-      20,
-    );
-    expect(dropUs - killUs).to.be.below((100 + 20 + 200) * 1000);
-    const claimUs = await l.waitFor(
-      () => changes(l, before.monitor, killUs, false)[0] ?? changes(l, before.primary, dropUs, false)[0],
-      15_000,
-      'a server claiming the primary address again',
-      20,
-    );
-    expect(dropUs).to.be.below(claimUs);
-    console.log(
-      `      kill -> address removed by the enforcer ${((dropUs - killUs) / 1000).toFixed(1)} ms, -> next claim ${((claimUs - killUs) / 1000).toFixed(1)} ms`,
-    );
-    await converged(l, 60_000);
-    expect(l.splitBrainViolations()).to.deep.equal([]);
-  });
+  for (const { config, title } of THREADS)
+    it(`a SIGKILLed primary agent (its kernel keeps the address): its enforcer outlives it and removes the address before the monitor claims${title}`, async () => {
+      const { l, before } = await leasedLab(config);
+      expectTwins(l, before.primary, config);
+      const killUs = monoUs();
+      // The agent alone, as a crash: the server stays powered, its other processes run on.
+      expect(l.get(before.primary).agent?.signal('SIGKILL')).to.equal(true);
+      const dropUs = await l.waitFor(
+        () => changes(l, before.primary, killUs, true)[0],
+        10_000,
+        "the enforcer removing the dead agent's address",
+        20,
+      );
+      expect(dropUs - killUs).to.be.below((100 + 20 + 200) * 1000);
+      const claimUs = await l.waitFor(
+        () => changes(l, before.monitor, killUs, false)[0] ?? changes(l, before.primary, dropUs, false)[0],
+        15_000,
+        'a server claiming the primary address again',
+        20,
+      );
+      expect(dropUs).to.be.below(claimUs);
+      console.log(
+        `      kill -> address removed by the enforcer ${((dropUs - killUs) / 1000).toFixed(1)} ms, -> next claim ${((claimUs - killUs) / 1000).toFixed(1)} ms`,
+      );
+      await converged(l, 60_000);
+      expect(l.splitBrainViolations()).to.deep.equal([]);
+    });
 
   it("a member powered off: the holder's requests to it do not fill its peer socket, and it keeps its lease", async () => {
     const { l, before } = await leasedLab(CONFIG);

@@ -2,18 +2,29 @@
  * The agent thread's side of the lease worker thread (./worker.ts): a PeerTransport for the
  * heartbeat (its datagrams go through the worker's sockets) and the LeaseHandle the executor
  * drives. The worker starts at once, so the sockets are bound before the heartbeat starts.
+ * With `twins`, two workers renew the lease, each on a CPU of its own, and ./twin-combiner.ts
+ * makes them one lease for the agent; the heartbeat goes through twin 0.
  */
 import { Worker } from 'node:worker_threads';
+import type { TimerBinding } from '../../../hal/clock/native/binding.js';
 import type { Clock } from '../../../hal/clock/index.js';
 import type { PeerDatagram, PeerPathName, PeerTransport } from '../../../hal/peer/index.js';
 import type { PeerKey } from '../../peer/key.js';
 import type { LeaseCallbacks, LeaseHandle } from '../handle.js';
 import type { LeaseStatus } from '../service.js';
+import { SharedVoterCell } from '../voter-cell.js';
 import type { FromLeaseWorker, LeaseWorkerData, ToLeaseWorker } from './messages.js';
+import { TwinCombiner } from './twin-combiner.js';
+import type { TwinIndex } from './twin-combiner.js';
 
-export interface LeaseThreadOptions extends Omit<LeaseWorkerData, 'key'> {
+export interface LeaseThreadOptions extends Omit<LeaseWorkerData, 'key' | 'twin'> {
   key: PeerKey;
   clock: Clock;
+  /**
+   * Two twin workers (`lease.thread: twins`): twin 1's port, the members asked there too,
+   * and the timer addon, whose enforcer channel both reach. null: one worker.
+   */
+  twins: { twinPort: number; twinMembers: string[]; binding: TimerBinding } | null;
   /** For the agent's log: the worker's start, its sockets, and its end. */
   log: LeaseCallbacks['log'];
   /** The worker ended while the agent runs: no lease and no heartbeat any more. */
@@ -21,27 +32,42 @@ export interface LeaseThreadOptions extends Omit<LeaseWorkerData, 'key'> {
 }
 
 export class LeaseThread {
-  private readonly worker: Worker;
+  private readonly workers: Worker[] = [];
   private readonly listeners: Array<(datagram: PeerDatagram) => void> = [];
   private readonly bound = new Set<PeerPathName>();
   private callbacks: LeaseCallbacks | null = null;
-  private untilUs: number | null = null;
-  private lastStatus: LeaseStatus | null = null;
+  /** Each worker's latest word on its lease's end. */
+  private readonly untilUsOf: Array<number | null> = [null, null];
+  private readonly statusOf: Array<LeaseStatus | null> = [null, null];
+  private readonly twins: TwinCombiner | null;
   private stopped = false;
   /** The heartbeat's transport: sends and hears through the worker's sockets. */
   readonly transport: PeerTransport;
 
   constructor(private readonly o: LeaseThreadOptions) {
-    const { key, clock: _clock, log: _log, onFailed: _onFailed, ...rest } = o;
-    const data: LeaseWorkerData = { ...rest, key: key.derivedForWorker() };
-    this.worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: data });
-    // The worker has its own copy (workerData is cloned); this one is not kept.
-    data.key.fill(0);
-    this.worker.on('message', (message: FromLeaseWorker) => this.onMessage(message));
-    this.worker.on('error', (error) => this.failed(`failed: ${error.message}`));
-    this.worker.on('exit', (code) => this.failed(`exited (code ${code})`));
+    const { key, clock: _clock, log: _log, onFailed: _onFailed, twins, ...rest } = o;
+    if (twins === null) this.start(0, { ...rest, key: key.derivedForWorker(), twin: null });
+    else {
+      const cell = SharedVoterCell.create(o.clock.nowUs());
+      const channelId = o.enforcer === null ? null : twins.binding.channelOpen();
+      for (const index of [0, 1] as const)
+        this.start(index, {
+          ...rest,
+          key: key.derivedForWorker(),
+          twin: { index, cell, channelId, twinPort: twins.twinPort, twinMembers: twins.twinMembers },
+        });
+    }
+    this.twins =
+      twins === null
+        ? null
+        : new TwinCombiner({
+            callbacks: () => this.callbacks,
+            nowUs: () => this.o.clock.nowUs(),
+            post: (twin, message) => this.postTo(twin, message),
+            log: o.log,
+          });
     this.transport = {
-      send: (path, address, port, data) => this.post({ type: 'send', path, address, port, data }),
+      send: (path, address, port, data) => this.postTo(0, { type: 'send', path, address, port, data }),
       onDatagram: (listener) => this.listeners.push(listener),
       bound: () => [...this.bound],
       close: () => undefined,
@@ -58,14 +84,17 @@ export class LeaseThread {
       throw new Error('LeaseThread.handle: already handed out (one lease service per agent)');
     this.callbacks = callbacks;
     return {
-      acquire: (epoch) => this.post({ type: 'acquire', epoch }),
-      release: () => this.post({ type: 'release' }),
+      acquire: (epoch) => (this.twins === null ? this.post({ type: 'acquire', epoch }) : this.twins.acquire(epoch)),
+      release: () => (this.twins === null ? this.post({ type: 'release' }) : this.twins.release()),
       reassert: () => this.post({ type: 'assigned' }),
       addressGone: () => this.post({ type: 'gone' }),
-      // The worker's latest word on the lease's end: it may be a message behind (a grant
+      // The workers' latest word on the lease's end: it may be a message behind (a grant
       // that moved it later, or the loss that ended it). An assign on a lease that ended
       // meanwhile is removed by the enforcer at once (reassert tells it the deadline again).
-      leftUs: () => (this.untilUs === null ? 0 : Math.max(0, this.untilUs - this.o.clock.nowUs())),
+      leftUs: () => {
+        const until = this.untilUs();
+        return until === null ? 0 : Math.max(0, until - this.o.clock.nowUs());
+      },
       status: () => this.status(),
       stop: () => this.stop(),
     };
@@ -76,64 +105,126 @@ export class LeaseThread {
     if (this.stopped) return;
     this.post({ type: 'stop' });
     this.stopped = true;
-    // The agent's exit never waits for the worker.
-    this.worker.unref();
+    // The agent's exit never waits for the workers.
+    for (const w of this.workers) w.unref();
+  }
+
+  private start(index: TwinIndex, data: LeaseWorkerData): void {
+    const worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: data });
+    // The worker has its own copy (workerData is cloned); this one is not kept.
+    data.key.fill(0);
+    const name = data.twin === null ? 'the lease thread' : `lease twin ${index}`;
+    worker.on('message', (message: FromLeaseWorker) => this.onMessage(index, message));
+    worker.on('error', (error) => this.failed(`${name} failed: ${error.message}`));
+    worker.on('exit', (code) => this.failed(`${name} exited (code ${code})`));
+    this.workers[index] = worker;
+  }
+
+  /** The lease's end: the later twin's (the enforcer keeps the later deadline). */
+  private untilUs(): number | null {
+    const ends = this.untilUsOf.filter((u): u is number => u !== null);
+    return ends.length === 0 ? null : Math.max(...ends);
   }
 
   private status(): LeaseStatus {
-    const s = this.lastStatus ?? emptyStatus();
+    const s = mergeStatus(this.statusOf[0] ?? emptyStatus(), this.statusOf[1] ?? null);
     if (s.holder === null) return s;
-    const msLeft = this.untilUs === null ? null : Math.max(0, Math.ceil((this.untilUs - this.o.clock.nowUs()) / 1000));
+    const until = this.untilUs();
+    const msLeft = until === null ? null : Math.max(0, Math.ceil((until - this.o.clock.nowUs()) / 1000));
     return { ...s, holder: { ...s.holder, msLeft } };
   }
 
+  /** To every worker. */
   private post(message: ToLeaseWorker): void {
-    if (!this.stopped) this.worker.postMessage(message);
+    for (let i = 0; i < this.workers.length; i++) this.postTo(i as TwinIndex, message);
   }
 
-  private onMessage(m: FromLeaseWorker): void {
+  private postTo(index: TwinIndex, message: ToLeaseWorker): void {
+    if (!this.stopped) this.workers[index]?.postMessage(message);
+  }
+
+  private onMessage(index: TwinIndex, m: FromLeaseWorker): void {
     const c = this.callbacks;
+    const t = this.twins;
+    const twinNote = t === null ? '' : ` (twin ${index})`;
     switch (m.type) {
       case 'ready':
-        return this.o.log('info', 'lease-thread', `lease service on its own thread: ${m.description}`);
+        return this.o.log('info', 'lease-thread', `lease service on its own thread${twinNote}: ${m.description}`);
       case 'datagram':
         for (const l of [...this.listeners]) l(m.datagram);
         return;
       case 'bound':
+        if (index === 1)
+          return this.o.log('info', 'lease-twin-bound', `lease twin 1 on ${m.path} bound to ${m.address}`, {
+            path: m.path,
+            address: m.address,
+          });
         this.bound.add(m.path);
         return this.o.log('info', 'peer-bound', `peer heartbeat on ${m.path} bound to ${m.address}:${this.o.port}`, {
           path: m.path,
           address: m.address,
         });
       case 'bind-problem':
-        this.bound.delete(m.path);
-        return this.o.log('warn', 'peer-bind', `peer heartbeat on ${m.path}: ${m.detail}`, {
-          path: m.path,
-          address: m.address,
-        });
+        if (index === 0) this.bound.delete(m.path);
+        return this.o.log(
+          'warn',
+          'peer-bind',
+          `peer ${index === 0 ? 'heartbeat' : 'lease twin 1'} on ${m.path}: ${m.detail}`,
+          {
+            path: m.path,
+            address: m.address,
+          },
+        );
       case 'state':
-        this.untilUs = m.untilUs;
+        this.untilUsOf[index] = m.untilUs;
+        t?.until(index, m.untilUs);
         return;
       case 'status':
-        this.lastStatus = m.status;
+        this.statusOf[index] = m.status;
         return;
+      case 'enforced':
+        return this.postTo(1, m);
       case 'held':
-        return c?.onHeld(m.epoch, m.detail);
+        return t === null ? c?.onHeld(m.epoch, m.detail) : t.held(index, m.epoch, m.detail);
       case 'lost':
-        return c?.onLost(m.epoch, m.detail);
+        return t === null ? c?.onLost(m.epoch, m.detail) : t.lost(index, m.epoch, m.detail, m.byEnforcer);
       case 'yield':
-        return c?.onYield(m.epoch, m.detail);
+        return t === null ? c?.onYield(m.epoch, m.detail) : t.yielded(index, m.epoch, m.detail);
       case 'log':
-        return this.o.log(m.level, m.event, m.message, m.fields);
+        return this.o.log(m.level, m.event, `${m.message}${twinNote}`, {
+          ...m.fields,
+          ...(t === null ? {} : { twin: index }),
+        });
     }
   }
 
   private failed(detail: string): void {
     if (this.stopped) return;
     this.stopped = true;
-    this.untilUs = null;
-    this.o.onFailed(`the lease thread ${detail}`);
+    this.untilUsOf.fill(null);
+    // The other twin goes too: the agent hears of one failure, and its lease service is gone.
+    for (const w of this.workers) void w.terminate();
+    this.o.onFailed(detail);
   }
+}
+
+/**
+ * Two twins' status as one: the voter is one (shared state: twin 0's word), the holder the
+ * twin that holds (or claims), the counts added up.
+ */
+function mergeStatus(a: LeaseStatus, b: LeaseStatus | null): LeaseStatus {
+  if (b === null) return a;
+  const holder = a.holder?.held === true ? a.holder : b.holder?.held === true ? b.holder : (a.holder ?? b.holder);
+  const worst = [a.worstLateMs, b.worstLateMs].filter((x): x is number => x !== null);
+  return {
+    voter: a.voter,
+    holder,
+    grantsSent: a.grantsSent + b.grantsSent,
+    refusalsSent: a.refusalsSent + b.refusalsSent,
+    dropped: a.dropped + b.dropped,
+    lateRequests: a.lateRequests + b.lateRequests,
+    worstLateMs: worst.length === 0 ? null : Math.max(...worst),
+  };
 }
 
 function emptyStatus(): LeaseStatus {

@@ -26,7 +26,29 @@ export interface LeaseWorkerData {
   enforcer: { iface: string; cidr: string } | null;
   /** The worker's own clock (`clock.native`) and SCHED_FIFO priority (`clock.realtime`, one above). */
   clockOptions: { native: NativeMode; realtime: number };
+  /** One of two twin lease threads (`lease.thread: twins`); null: the only one. */
+  twin: TwinData | null;
 }
+
+/**
+ * What a twin lease thread needs besides the rest (README "Takeover gates", `twins`). Twin 0
+ * binds every peer socket on `port` and runs the enforcer; twin 1 binds the service LAN
+ * only, on `twinPort`, and gives the enforcer its deadlines through the channel's slot 1.
+ * Each pins itself to the CPU of its index among those it may run on.
+ */
+export interface TwinData {
+  index: 0 | 1;
+  /** SharedVoterCell's buffer: the voter state and frame counter both twins share. */
+  cell: SharedArrayBuffer;
+  /** The enforcer's channel in the timer addon (null: no enforcer, tests). */
+  channelId: number | null;
+  twinPort: number;
+  /** The members asked on `twinPort` too (every member; not a witness). */
+  twinMembers: string[];
+}
+
+/** Twin 1's requests count from here: never the same sequence number as twin 0's. */
+export const TWIN_SEQ_BASE = 1_000_000_000_000;
 
 export type ToLeaseWorker =
   | { type: 'send'; path: PeerPathName; address: string; port: number; data: Uint8Array }
@@ -36,6 +58,8 @@ export type ToLeaseWorker =
   | { type: 'assigned' }
   /** The primary address left this server's kernel. */
   | { type: 'gone' }
+  /** Twin 1: the enforcer (twin 0's) removed the address at `deadlineUs`. */
+  | { type: 'enforced'; lateUs: number; deadlineUs: number | null }
   | { type: 'stop' };
 
 export type FromLeaseWorker =
@@ -49,5 +73,8 @@ export type FromLeaseWorker =
   | { type: 'state'; untilUs: number | null }
   /** The service's status, every `STATUS_EVERY_MS` and before a `held`, `lost` or `yield`. */
   | { type: 'status'; status: LeaseStatus }
-  | { type: 'held' | 'lost' | 'yield'; epoch: number; detail: string }
+  | { type: 'held' | 'yield'; epoch: number; detail: string }
+  | { type: 'lost'; epoch: number; detail: string; byEnforcer: boolean }
+  /** Twin 0: the enforcer removed the address at `deadlineUs` (for twin 1). */
+  | { type: 'enforced'; lateUs: number; deadlineUs: number | null }
   | { type: 'log'; level: LogLevel; event: string; message: string; fields: LogFields };

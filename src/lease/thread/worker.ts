@@ -5,16 +5,24 @@
  * the holder's requests or a voter's answers. The peer sockets are here because lease frames
  * and heartbeats share a port: datagrams that are no lease frame go on to the agent's thread,
  * and its heartbeats come back to be sent. Messages: ./messages.ts.
+ *
+ * Under `lease.thread: twins` two of these run, each pinned to a CPU of its own (README
+ * "Takeover gates"): twin 0 as above with the enforcer, twin 1 with a socket of its own on
+ * the service LAN (lease frames only) and slot 1 of twin 0's enforcer. They share the voter
+ * state (./voter-cell.ts), so they are one voter, and each renews the lease on its own.
  */
 import { parentPort, workerData } from 'node:worker_threads';
+import { loadTimerBinding } from '../../../hal/clock/native/binding.js';
 import { openClock } from '../../../hal/clock/native/open.js';
-import { LinuxLeaseEnforcer } from '../../../hal/lease/linux.js';
+import type { LeaseEnforcer } from '../../../hal/lease/index.js';
+import { ChannelEnforcer, enforcerCommand, LinuxLeaseEnforcer } from '../../../hal/lease/linux.js';
 import { LinuxPeerTransport } from '../../../hal/peer/linux.js';
 import type { PeerDatagram, PeerTransport } from '../../../hal/peer/index.js';
 import { PeerKey } from '../../peer/key.js';
 import { isLeaseDatagram } from '../frame.js';
 import { LeaseService } from '../service.js';
-import { STATUS_EVERY_MS } from './messages.js';
+import { SharedVoterCell } from '../voter-cell.js';
+import { STATUS_EVERY_MS, TWIN_SEQ_BASE } from './messages.js';
 import type { FromLeaseWorker, LeaseWorkerData, ToLeaseWorker } from './messages.js';
 
 const port = parentPort;
@@ -27,10 +35,23 @@ const post = (message: FromLeaseWorker): void => port.postMessage(message);
 const realtime = data.clockOptions.realtime > 0 ? Math.min(99, data.clockOptions.realtime + 1) : 0;
 const opened = openClock({ native: data.clockOptions.native, realtime });
 const clock = opened.clock;
+const twin = data.twin;
+const binding = twin === null ? null : loadTimerBinding();
+// A twin on a CPU of its own: when the host stops one CPU (a virtual CPU not run for 100 ms
+// happens), the other twin's timer still fires and its renewals still go out.
+let pinned = '';
+if (twin !== null && binding !== null) {
+  const cpus = binding.allowedCpus();
+  pinned =
+    cpus >= 2
+      ? `, twin ${twin.index} pinned to CPU ${binding.pinCpu(twin.index)}`
+      : `, twin ${twin.index} not pinned: this process may run on ${cpus} CPU only, so both twins share it`;
+}
 const sockets = new LinuxPeerTransport({
   clock,
-  port: data.port,
-  bindings: data.bindings,
+  port: twin?.index === 1 ? twin.twinPort : data.port,
+  // Twin 1 hears lease frames only, and those go on the service LAN.
+  bindings: twin?.index === 1 ? data.bindings.filter((b) => b.path === 'lan') : data.bindings,
   onBound: (path, address) => post({ type: 'bound', path, address }),
   onBindProblem: (path, address, detail) => post({ type: 'bind-problem', path, address, detail }),
 });
@@ -38,7 +59,7 @@ const sockets = new LinuxPeerTransport({
 const leaseListeners: Array<(datagram: PeerDatagram) => void> = [];
 sockets.onDatagram((datagram) => {
   if (isLeaseDatagram(datagram.data)) for (const l of leaseListeners) l(datagram);
-  else post({ type: 'datagram', datagram });
+  else if (twin?.index !== 1) post({ type: 'datagram', datagram });
 });
 const transport: PeerTransport = {
   send: (path, address, peerPort, bytes) => sockets.send(path, address, peerPort, bytes),
@@ -46,12 +67,22 @@ const transport: PeerTransport = {
   bound: () => sockets.bound(),
   close: () => undefined,
 };
-const enforcer =
-  data.enforcer === null
-    ? null
-    : new LinuxLeaseEnforcer(data.enforcer.iface, data.enforcer.cidr, (message) =>
-        post({ type: 'log', level: 'error', event: 'lease-enforcer', message, fields: {} }),
-      );
+const enforcerError = (message: string): void =>
+  post({ type: 'log', level: 'error', event: 'lease-enforcer', message, fields: {} });
+const channel = twin === null || twin.channelId === null || binding === null ? null : { binding, id: twin.channelId };
+let twinEnforcer: ChannelEnforcer | null = null;
+let enforcer: LeaseEnforcer | null = null;
+if (data.enforcer !== null && twin?.index === 1) {
+  if (channel === null) throw new Error('lease twin 1: no enforcer channel');
+  twinEnforcer = new ChannelEnforcer(channel, enforcerError);
+  enforcer = twinEnforcer;
+} else if (data.enforcer !== null) {
+  const { iface, cidr } = data.enforcer;
+  const linux = new LinuxLeaseEnforcer(iface, cidr, enforcerError, enforcerCommand(iface, cidr), channel);
+  // Twin 1 hears of each removal through the agent's thread.
+  if (twin !== null) linux.onExpired((lateUs, deadlineUs) => post({ type: 'enforced', lateUs, deadlineUs }));
+  enforcer = linux;
+}
 let holdsPrimary = false;
 const status = (): void => post({ type: 'status', status: service.status() });
 const service: LeaseService = new LeaseService({
@@ -70,9 +101,9 @@ const service: LeaseService = new LeaseService({
     status();
     post({ type: 'held', epoch, detail });
   },
-  onLost: (epoch, detail) => {
+  onLost: (epoch, detail, byEnforcer) => {
     status();
-    post({ type: 'lost', epoch, detail });
+    post({ type: 'lost', epoch, detail, byEnforcer });
   },
   onYield: (epoch, detail) => {
     status();
@@ -80,7 +111,20 @@ const service: LeaseService = new LeaseService({
   },
   log: (level, event, message, fields = {}) => post({ type: 'log', level, event, message, fields }),
   onChange: () => post({ type: 'state', untilUs: service.untilUs() }),
-  loopName: 'lease thread',
+  loopName: twin === null ? 'lease thread' : `lease thread (twin ${twin.index})`,
+  ...(twin === null
+    ? {}
+    : {
+        twin: {
+          cell: new SharedVoterCell(
+            twin.cell,
+            data.voters.map((v) => v.name),
+          ),
+          seqBase: twin.index === 1 ? TWIN_SEQ_BASE : 0,
+          twinPort: twin.twinPort,
+          twinMembers: twin.twinMembers,
+        },
+      }),
 });
 const statusTimer = setInterval(status, STATUS_EVERY_MS);
 
@@ -98,6 +142,8 @@ port.on('message', (message: ToLeaseWorker) => {
     case 'gone':
       holdsPrimary = false;
       return service.addressGone();
+    case 'enforced':
+      return twinEnforcer?.expired(message.lateUs, message.deadlineUs);
     case 'stop':
       clearInterval(statusTimer);
       service.stop();
@@ -107,5 +153,5 @@ port.on('message', (message: ToLeaseWorker) => {
       return;
   }
 });
-post({ type: 'ready', description: opened.description });
+post({ type: 'ready', description: `${opened.description}${pinned}` });
 status();

@@ -497,7 +497,24 @@ describe('config and `hotspare check`', () => {
       }),
     );
     expect(thread.code, thread.out).to.not.equal(0);
-    expect(thread.out).to.match(/lease\.thread.*worker.*event-loop/);
+    expect(thread.out).to.match(/lease\.thread.*worker.*twins.*event-loop/);
+    const twins = check(
+      write((d) => {
+        d['fencing'] = { ...(d['fencing'] ?? {}), gate: 'lease' };
+        d['lease'] = { thread: 'twins' };
+      }),
+    );
+    expect(twins.code, twins.out).to.equal(0);
+    expect(twins.out).to.match(/lease service on two threads pinned to two CPUs .*the second on port \d+/);
+    const lastPort = check(
+      write((d) => {
+        d['fencing'] = { ...(d['fencing'] ?? {}), gate: 'lease' };
+        d['lease'] = { thread: 'twins' };
+        d['peer'] = { ...(d['peer'] ?? {}), port: 65535 };
+      }),
+    );
+    expect(lastPort.code, lastPort.out).to.not.equal(0);
+    expect(lastPort.out).to.match(/lease\.thread.*twins listens on peer\.port \+ 1/);
     const ok = check(
       write((d) => {
         d['fencing'] = { ...(d['fencing'] ?? {}), gate: 'lease' };

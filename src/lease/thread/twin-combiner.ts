@@ -1,0 +1,122 @@
+/**
+ * The agent thread's view of twin lease threads (`lease.thread: twins`, README "Takeover
+ * gates"): two lease services that renew one lease, each on a CPU of its own, as one lease.
+ *
+ * - Held: when the first twin is granted the lease at the epoch the agent asked for.
+ * - Lost: when the enforcer removed the address (either twin says so), or when a twin's
+ *   lease ran out while the other does not hold it, or holds it by a deadline already past
+ *   (its latest word: both ran out, the other one stopped before it could say so). A twin
+ *   whose lease ran out while the other still holds it (its thread or its CPU was stopped)
+ *   asks again at the same epoch, and the agent hears nothing: the enforcer keeps the later
+ *   twin's deadline.
+ * - Yield: once per epoch, unless the other twin holds the lease at that epoch; the other
+ *   twin's claim is released too.
+ * - After a release, whatever a twin still reports of that epoch is ignored.
+ */
+import type { LogFields } from '../../log/index.js';
+import type { LogLevel } from '../../role/types.js';
+import type { LeaseCallbacks } from '../handle.js';
+import type { ToLeaseWorker } from './messages.js';
+
+export type TwinIndex = 0 | 1;
+
+export interface TwinCombinerOutputs {
+  callbacks(): LeaseCallbacks | null;
+  /** The agent's monotonic clock, to judge a twin's latest lease end. */
+  nowUs(): number;
+  post(twin: TwinIndex, message: ToLeaseWorker): void;
+  log(level: LogLevel, event: string, message: string, fields?: LogFields): void;
+}
+
+export class TwinCombiner {
+  /** The epoch each twin holds now (null: none). */
+  private readonly heldEpoch: [number | null, number | null] = [null, null];
+  /** Each twin's latest word on its lease's end (null: none). */
+  private readonly untilUs: [number | null, number | null] = [null, null];
+  /** The epoch the agent asked for (null: released, or never asked). */
+  private acquired: number | null = null;
+  /** The epoch the agent was told it holds (null: none, or told it was lost). */
+  private reportedHeld: number | null = null;
+  private reportedYield: number | null = null;
+
+  constructor(private readonly out: TwinCombinerOutputs) {}
+
+  acquire(epoch: number): void {
+    this.acquired = epoch;
+    this.both({ type: 'acquire', epoch });
+  }
+
+  release(): void {
+    this.acquired = null;
+    this.reportedHeld = null;
+    this.heldEpoch[0] = null;
+    this.heldEpoch[1] = null;
+    this.both({ type: 'release' });
+  }
+
+  /** A twin's lease end, as it said after each change. */
+  until(twin: TwinIndex, untilUs: number | null): void {
+    this.untilUs[twin] = untilUs;
+  }
+
+  held(twin: TwinIndex, epoch: number, detail: string): void {
+    if (this.acquired !== epoch) return;
+    this.heldEpoch[twin] = epoch;
+    if (this.reportedHeld === epoch) {
+      this.out.log(
+        'info',
+        'lease-twin-held',
+        `lease twin ${twin} holds the lease at epoch ${epoch} as well: ${detail}`,
+        {
+          twin,
+          epoch,
+        },
+      );
+      return;
+    }
+    this.reportedHeld = epoch;
+    this.out.callbacks()?.onHeld(epoch, `${detail} (twin ${twin})`);
+  }
+
+  lost(twin: TwinIndex, epoch: number, detail: string, byEnforcer: boolean): void {
+    if (this.heldEpoch[twin] === epoch) this.heldEpoch[twin] = null;
+    const other = twin === 0 ? 1 : 0;
+    const otherHolds = this.heldEpoch[other] === epoch && (this.untilUs[other] ?? 0) > this.out.nowUs();
+    if (!byEnforcer && this.acquired === epoch && otherHolds) {
+      this.out.log(
+        'warn',
+        'lease-twin-lost',
+        `lease twin ${twin} lost the lease at epoch ${epoch} (${detail}); twin ${other} still holds it: twin ${twin} asks for it again`,
+        { twin, epoch },
+      );
+      this.out.post(twin, { type: 'acquire', epoch });
+      return;
+    }
+    if (this.reportedHeld !== epoch) return;
+    this.reportedHeld = null;
+    this.heldEpoch[other] = null;
+    this.out.callbacks()?.onLost(epoch, `${detail} (twin ${twin})`);
+  }
+
+  yielded(twin: TwinIndex, epoch: number, detail: string): void {
+    const other = twin === 0 ? 1 : 0;
+    if (this.acquired !== epoch || this.reportedYield === epoch) return;
+    if (this.heldEpoch[other] === epoch) {
+      this.out.log(
+        'info',
+        'lease-twin-yield',
+        `lease twin ${twin} gave its claim at epoch ${epoch} up (${detail}); twin ${other} holds the lease at that epoch`,
+        { twin, epoch },
+      );
+      return;
+    }
+    this.reportedYield = epoch;
+    this.out.post(other, { type: 'release' });
+    this.out.callbacks()?.onYield(epoch, `${detail} (twin ${twin})`);
+  }
+
+  private both(message: ToLeaseWorker): void {
+    this.out.post(0, message);
+    this.out.post(1, message);
+  }
+}

@@ -1,0 +1,124 @@
+/**
+ * The agent thread's view of twin lease threads (src/lease/thread/twin-combiner.ts): held
+ * once, lost only when the lease is gone, a twin that ran out while the other holds asks
+ * again, a yield once and never while the other twin holds.
+ */
+import { expect } from 'chai';
+import { TwinCombiner } from '../../../src/lease/thread/twin-combiner.js';
+import type { TwinIndex } from '../../../src/lease/thread/twin-combiner.js';
+import type { ToLeaseWorker } from '../../../src/lease/thread/messages.js';
+
+function combiner(): {
+  t: TwinCombiner;
+  said: string[];
+  posts: Array<{ twin: TwinIndex; message: ToLeaseWorker }>;
+  logs: string[];
+} {
+  const said: string[] = [];
+  const posts: Array<{ twin: TwinIndex; message: ToLeaseWorker }> = [];
+  const logs: string[] = [];
+  const t = new TwinCombiner({
+    nowUs: () => NOW,
+    callbacks: () => ({
+      onHeld: (epoch, detail) => said.push(`held ${epoch}: ${detail}`),
+      onLost: (epoch, detail) => said.push(`lost ${epoch}: ${detail}`),
+      onYield: (epoch, detail) => said.push(`yield ${epoch}: ${detail}`),
+      log: () => undefined,
+    }),
+    post: (twin, message) => posts.push({ twin, message }),
+    log: (_level, event) => logs.push(event),
+  });
+  return { t, said, posts, logs };
+}
+
+const NOW = 1_000_000;
+
+/** Both twins hold `epoch`, each with a lease that ends after NOW. */
+function bothHold(t: TwinCombiner, epoch: number): void {
+  t.held(0, epoch, 'x');
+  t.until(0, NOW + 20_000);
+  t.held(1, epoch, 'y');
+  t.until(1, NOW + 20_000);
+}
+
+describe('lease twins: the combined lease the agent sees', () => {
+  it('asks both twins, and says held once, at the first grant', () => {
+    const { t, said, posts } = combiner();
+    t.acquire(3);
+    expect(posts.map((p) => `${p.twin}:${p.message.type}`)).to.deep.equal(['0:acquire', '1:acquire']);
+    t.held(1, 3, 'granted by a, b');
+    t.held(0, 3, 'granted by a, c');
+    expect(said).to.deep.equal(['held 3: granted by a, b (twin 1)']);
+  });
+
+  it('a twin that ran out while the other holds asks again, and the agent hears nothing', () => {
+    const { t, said, posts, logs } = combiner();
+    t.acquire(3);
+    bothHold(t, 3);
+    posts.length = 0;
+    t.lost(0, 3, 'no majority renewed it', false);
+    expect(said).to.deep.equal(['held 3: x (twin 0)']);
+    expect(posts).to.deep.equal([{ twin: 0, message: { type: 'acquire', epoch: 3 } }]);
+    expect(logs).to.deep.equal(['lease-twin-held', 'lease-twin-lost']);
+    t.held(0, 3, 'again');
+    expect(said).to.have.length(1);
+    expect(logs).to.deep.equal(['lease-twin-held', 'lease-twin-lost', 'lease-twin-held']);
+  });
+
+  it('the lease is lost when the twin still holding runs out too', () => {
+    const { t, said } = combiner();
+    t.acquire(3);
+    bothHold(t, 3);
+    t.lost(0, 3, 'ran out', false);
+    t.lost(1, 3, 'ran out too', false);
+    expect(said).to.deep.equal(['held 3: x (twin 0)', 'lost 3: ran out too (twin 1)']);
+  });
+
+  it("the lease is lost when the other twin's latest lease end is past (it stopped before it could say so)", () => {
+    const { t, said, posts } = combiner();
+    t.acquire(3);
+    bothHold(t, 3);
+    t.until(1, NOW - 1);
+    posts.length = 0;
+    t.lost(0, 3, 'ran out', false);
+    expect(said).to.deep.equal(['held 3: x (twin 0)', 'lost 3: ran out (twin 0)']);
+    expect(posts).to.deep.equal([]);
+  });
+
+  it('the enforcer removing the address is a loss even while the other twin holds', () => {
+    const { t, said, posts } = combiner();
+    t.acquire(3);
+    bothHold(t, 3);
+    posts.length = 0;
+    t.lost(0, 3, 'the enforcer removed the primary address', true);
+    t.lost(1, 3, 'the enforcer removed the primary address', true);
+    expect(said).to.deep.equal(['held 3: x (twin 0)', 'lost 3: the enforcer removed the primary address (twin 0)']);
+    expect(posts).to.deep.equal([]);
+  });
+
+  it('after a release, what the twins still say of that epoch is ignored', () => {
+    const { t, said } = combiner();
+    t.acquire(3);
+    t.held(0, 3, 'x');
+    t.release();
+    t.lost(1, 3, 'late', false);
+    t.held(1, 3, 'late');
+    expect(said).to.deep.equal(['held 3: x (twin 0)']);
+  });
+
+  it('a yield is said once, releases the other twin, and is not said while the other twin holds', () => {
+    const a = combiner();
+    a.t.acquire(4);
+    a.posts.length = 0;
+    a.t.yielded(0, 4, 'b claims at 5');
+    a.t.yielded(1, 4, 'b claims at 5');
+    expect(a.said).to.deep.equal(['yield 4: b claims at 5 (twin 0)']);
+    expect(a.posts).to.deep.equal([{ twin: 1, message: { type: 'release' } }]);
+
+    const b = combiner();
+    b.t.acquire(4);
+    b.t.held(1, 4, 'granted');
+    b.t.yielded(0, 4, 'b claims at 5');
+    expect(b.said).to.deep.equal(['held 4: granted (twin 1)']);
+  });
+});
