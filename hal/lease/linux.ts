@@ -16,14 +16,19 @@ export interface EnforcerChannel {
   id: number;
 }
 
-/** Writes one command of `slot` to the channel; a failure other than EPIPE goes to `onError`. */
+/**
+ * Writes one command of `slot` to the channel. EPIPE (the enforcer died: the one started next
+ * reads this slot's last command first) and a channel already closed (the agent is stopping:
+ * the thread that runs the enforcer closed it before this twin heard the stop) are not
+ * errors; any other failure goes to `onError`.
+ */
 function sendOnChannel(channel: EnforcerChannel, slot: number, line: string, onError: (m: string) => void): void {
   try {
     channel.binding.channelSend(channel.id, slot, line);
   } catch (error) {
     const code = typeof error === 'object' && error !== null && 'code' in error ? String(error.code) : '';
-    // EPIPE: the enforcer died; the one started next reads this slot's last command first.
-    if (code !== 'EPIPE') onError(`lease enforcer: ${error instanceof Error ? error.message : String(error)}`);
+    const message = error instanceof Error ? error.message : String(error);
+    if (code !== 'EPIPE' && !message.includes('not an open channel')) onError(`lease enforcer: ${message}`);
   }
 }
 

@@ -56,10 +56,10 @@ export interface LeaseServiceOptions {
   /**
    * Twin lease threads (`lease.thread: twins`): the voter state and frame counter both
    * share (default: this service's own), the first sequence number of this twin's requests
-   * (disjoint from its twin's), and the members whose twin listens on `twinPort` (each
-   * request and release goes to both of their ports).
+   * (disjoint from its twin's), and where this twin asks `twinMembers`: on `askPort`, the
+   * port of the twin of its own index (others, a witness, on `port`).
    */
-  twin?: { cell: VoterCell; seqBase: number; twinPort: number; twinMembers: readonly string[] };
+  twin?: { cell: VoterCell; seqBase: number; askPort: number; twinMembers: readonly string[] };
 }
 
 /** One request round of this server's own lease, as sent. */
@@ -518,9 +518,13 @@ export class LeaseService implements LeaseHandle {
     if (h !== null && !h.held && !this.o.holdsPrimary() && outranks(f.epoch, from, h.epoch, this.o.self)) {
       // Rule: two claims at once (a server booting as primary, the monitor taking over) would
       // refuse each other and both fail; the lower (epoch, node) gives its claim up and votes.
-      // It never held this lease, so its vote for itself is dropped with the claim.
+      // It never held this lease, so its vote for itself is dropped with the claim (one
+      // thread; twins keep it, below).
       this.cancelHolding();
-      this.voter.update((s) => [s.promise?.to === this.o.self ? { ...s, promise: null } : s, undefined]);
+      // Under twins the promise to itself stays (it runs out within Q): the other twin may
+      // hold the lease on it, granted before this one's claim heard of the higher claim.
+      if (this.o.twin === undefined)
+        this.voter.update((s) => [s.promise?.to === this.o.self ? { ...s, promise: null } : s, undefined]);
       this.o.onYield(h.epoch, `${from} claims the lease at epoch ${f.epoch}, above this server's claim at ${h.epoch}`);
     }
     // A voter that holds the address, or is claiming it, grants nobody.
@@ -549,9 +553,12 @@ export class LeaseService implements LeaseHandle {
    * works must lose its lease, not keep renewing it over the management LAN.
    */
   private send(m: PeerMemberAddresses, kind: LeaseKind, epoch: number, seq: number): void {
-    this.sendOn('lan', m, kind, epoch, seq, this.o.port);
+    // Twins ask the twin of their own index (twin 1 the one on peer.port + 1): with every
+    // member's twins pinned alike, a CPU stopped on one machine leaves a pair on the other
+    // CPU, at half the frames of asking both.
     const t = this.o.twin;
-    if (t !== undefined && t.twinMembers.includes(m.name)) this.sendOn('lan', m, kind, epoch, seq, t.twinPort);
+    const port = t !== undefined && t.twinMembers.includes(m.name) ? t.askPort : this.o.port;
+    this.sendOn('lan', m, kind, epoch, seq, port);
   }
 
   private sendOn(

@@ -43,7 +43,7 @@ export interface TwinData {
   /** The enforcer's channel in the timer addon (null: no enforcer, tests). */
   channelId: number | null;
   twinPort: number;
-  /** The members asked on `twinPort` too (every member; not a witness). */
+  /** The members that run twins: twin 1 asks theirs on `twinPort` (every member; not a witness). */
   twinMembers: string[];
 }
 

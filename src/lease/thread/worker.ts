@@ -121,7 +121,7 @@ const service: LeaseService = new LeaseService({
             data.voters.map((v) => v.name),
           ),
           seqBase: twin.index === 1 ? TWIN_SEQ_BASE : 0,
-          twinPort: twin.twinPort,
+          askPort: twin.index === 1 ? twin.twinPort : data.port,
           twinMembers: twin.twinMembers,
         },
       }),

@@ -2,14 +2,16 @@
  * Twin lease threads (`lease.thread: twins`, README "Takeover gates") as the lease services
  * see them, on a virtual clock and a simulated LAN: member a runs two services that share
  * one voter state (SharedVoterCell), on the peer port and the one after it; b and c run
- * one each. Each twin has a simulated CPU of its own (a SimHost of its own at a's address,
- * frozen to stop its timers and its datagrams, as a host that does not run one virtual CPU).
+ * two each too, or one each. Each twin has a simulated CPU of its own (a SimHost of its own
+ * at its member's address, frozen to stop its timers and its datagrams, as a host that does
+ * not run one virtual CPU).
  */
 import { expect } from 'chai';
 import { VirtualClock } from '../../../hal/clock/sim.js';
 import { SimPeerNet, SimPeerTransport } from '../../../hal/peer/sim.js';
 import { HostClock } from '../../../hal/sim/host-clock.js';
 import { SimLan, type SimHost } from '../../../hal/sim/lan.js';
+import { encodeLeaseFrame } from '../../../src/lease/frame.js';
 import { LeaseService } from '../../../src/lease/service.js';
 import { TWIN_SEQ_BASE } from '../../../src/lease/thread/messages.js';
 import { LocalVoterCell, SharedVoterCell } from '../../../src/lease/voter-cell.js';
@@ -31,17 +33,17 @@ interface Service {
   lost: string[];
 }
 
-function twinsCluster(opts: { shared: boolean; cAsksOnTwinPortOnly?: boolean }): {
+function twinsCluster(opts: { shared: boolean; allTwins?: boolean; cAsksOnTwinPortOnly?: boolean }): {
   clock: VirtualClock;
   a: [Service, Service];
-  b: Service;
-  c: Service;
+  b: Service[];
+  c: Service[];
 } {
   const clock = new VirtualClock();
   const lan = new SimLan(clock, 100);
   const net = new SimPeerNet(lan);
   const names = MEMBERS.map((m) => m.name);
-  const cellBuffer = SharedVoterCell.create(0);
+  const buffers = new Map(MEMBERS.map((m) => [m.name, SharedVoterCell.create(0)]));
   let mac = 1;
   /** `port`: where its socket is bound; `askPort`: where it asks the others (the peer port). */
   const make = (name: string, port: number, cell: VoterCell | null, twin: 0 | 1 | null, askPort = PORT): Service => {
@@ -76,21 +78,28 @@ function twinsCluster(opts: { shared: boolean; cAsksOnTwinPortOnly?: boolean }):
             twin: {
               cell,
               seqBase: twin === 1 ? TWIN_SEQ_BASE : 0,
-              twinPort: TWIN_PORT,
+              askPort: twin === 1 ? TWIN_PORT : PORT,
               twinMembers: names,
             },
           }),
     });
     return { name, host, service, enforcer, held, lost };
   };
-  const cellFor = (): VoterCell =>
+  const cellFor = (name: string): VoterCell =>
     opts.shared
-      ? new SharedVoterCell(cellBuffer, names)
+      ? new SharedVoterCell(buffers.get(name)!, names)
       : new LocalVoterCell({ startedUs: 0, highestEpoch: 0, promise: null });
-  const a: [Service, Service] = [make('a', PORT, cellFor(), 0), make('a', TWIN_PORT, cellFor(), 1)];
-  const b = make('b', PORT, null, null);
-  // c on the twin port: it asks (and is answered) there only, so only a's twin 1 hears it.
-  const c = make('c', PORT, null, null, opts.cAsksOnTwinPortOnly === true ? TWIN_PORT : PORT);
+  const twins = (name: string): [Service, Service] => [
+    make(name, PORT, cellFor(name), 0),
+    make(name, TWIN_PORT, cellFor(name), 1),
+  ];
+  const a = twins('a');
+  const b = opts.allTwins === true ? twins('b') : [make('b', PORT, null, null)];
+  // c asking on the twin port: only a's twin 1 hears it (b has no socket there).
+  const c =
+    opts.allTwins === true
+      ? twins('c')
+      : [make('c', PORT, null, null, opts.cAsksOnTwinPortOnly === true ? TWIN_PORT : PORT)];
   return { clock, a, b, c };
 }
 
@@ -103,7 +112,7 @@ function enforcedAt(twins: readonly Service[], atUs: number): number | null {
 
 describe('lease service: twin lease threads', () => {
   it('a lease renewed by both twins outlives a 100 ms stop of one twin (L 25 ms)', async () => {
-    const { clock, a } = twinsCluster({ shared: true });
+    const { clock, a } = twinsCluster({ shared: true, allTwins: true });
     await clock.runFor(100_000);
     a[0].service.acquire(1);
     a[1].service.acquire(1);
@@ -127,7 +136,7 @@ describe('lease service: twin lease threads', () => {
   });
 
   it('without the twin, the same stop ends the lease (the enforcer deadline passes)', async () => {
-    const { clock, a } = twinsCluster({ shared: true });
+    const { clock, a } = twinsCluster({ shared: true, allTwins: true });
     await clock.runFor(100_000);
     a[0].service.acquire(1);
     await clock.runFor(50_000);
@@ -142,7 +151,13 @@ describe('lease service: twin lease threads', () => {
   });
 
   it('the twins are one voter: a promise one gave binds the other (c asks only twin 1)', async () => {
-    const { clock, a, b, c } = twinsCluster({ shared: true, cAsksOnTwinPortOnly: true });
+    const {
+      clock,
+      a,
+      b: [b],
+      c: [c],
+    } = twinsCluster({ shared: true, cAsksOnTwinPortOnly: true });
+    if (b === undefined || c === undefined) throw new Error('b and c');
     await clock.runFor(100_000);
     b.service.acquire(1);
     await clock.runFor(20_000);
@@ -156,7 +171,12 @@ describe('lease service: twin lease threads', () => {
   });
 
   it('twins that kept separate voter states would each grant a different claimant (the check above can fail)', async () => {
-    const { clock, b, c } = twinsCluster({ shared: false, cAsksOnTwinPortOnly: true });
+    const {
+      clock,
+      b: [b],
+      c: [c],
+    } = twinsCluster({ shared: false, cAsksOnTwinPortOnly: true });
+    if (b === undefined || c === undefined) throw new Error('b and c');
     await clock.runFor(100_000);
     b.service.acquire(1);
     await clock.runFor(20_000);
@@ -166,17 +186,74 @@ describe('lease service: twin lease threads', () => {
     expect(c.held).to.have.length(1);
   });
 
-  it("twin 1's requests carry sequence numbers twin 0 never uses, and grants come back to the twin that asked", async () => {
-    const { clock, a, b } = twinsCluster({ shared: true });
+  it('each twin asks the twin of its own index, and the grants come back to the port that asked', async () => {
+    const { clock, a, b } = twinsCluster({ shared: true, allTwins: true });
     await clock.runFor(100_000);
     a[0].service.acquire(1);
     a[1].service.acquire(1);
     await clock.runFor(30_000);
-    // b answered both twins, each on its own port.
-    const transport = (b.service as unknown as { o: { transport: SimPeerTransport } }).o.transport;
-    const ports = new Set(transport.sent.map((s) => s.port));
-    expect([...ports].sort()).to.deep.equal([PORT, TWIN_PORT]);
+    const sent = (s: Service): SimPeerTransport['sent'] =>
+      (s.service as unknown as { o: { transport: SimPeerTransport } }).o.transport.sent;
+    // a's twin 0 asked on the peer port only, twin 1 on the twin port only; b's twins answered each on its own.
+    expect([...new Set(sent(a[0]).map((x) => x.port))]).to.deep.equal([PORT]);
+    expect([...new Set(sent(a[1]).map((x) => x.port))]).to.deep.equal([TWIN_PORT]);
+    expect([...new Set(sent(b[0]!).map((x) => x.port))]).to.deep.equal([PORT]);
+    expect([...new Set(sent(b[1]!).map((x) => x.port))]).to.deep.equal([TWIN_PORT]);
     expect(a[0].held).to.have.length(1);
     expect(a[1].held).to.have.length(1);
+    expect(a[1].held[0]).to.match(/granted by a, [bc]/);
+  });
+});
+
+describe('lease service: a twin that gives its claim up keeps the promise to itself', () => {
+  /** Twin 0 of a, claiming (not held) with its promise to itself in the cell; b asks at a higher epoch. */
+  async function yieldTo(twin: boolean): Promise<{ promisedTo: string | null; granted: number }> {
+    const clock = new VirtualClock();
+    const lan = new SimLan(clock, 100);
+    const net = new SimPeerNet(lan);
+    const host = lan.addHost('a', '02:00:00:00:00:01');
+    const a = MEMBERS.find((m) => m.name === 'a')!;
+    const b = MEMBERS.find((m) => m.name === 'b')!;
+    const transport = new SimPeerTransport(net, host, [{ path: 'lan', address: a.lan }], PORT);
+    const names = MEMBERS.map((m) => m.name);
+    const cell = new SharedVoterCell(SharedVoterCell.create(0), names);
+    const service = new LeaseService({
+      self: 'a',
+      members: MEMBERS,
+      port: PORT,
+      key: KEY,
+      transport,
+      clock: new HostClock(clock, host),
+      nonce: Buffer.alloc(16, 1),
+      timing: TIMING,
+      renewUs: 5_000,
+      enforcer: null,
+      holdsPrimary: () => false,
+      onHeld: () => undefined,
+      onLost: () => undefined,
+      onYield: () => undefined,
+      log: () => undefined,
+      ...(twin ? { twin: { cell, seqBase: 0, askPort: PORT, twinMembers: names } } : {}),
+    });
+    // Past the quiet period after the start; then the claim's first round votes for itself
+    // (its requests reach nobody: no other endpoint).
+    await clock.runFor(100_000);
+    service.acquire(1);
+    await clock.runFor(500);
+    const frame = encodeLeaseFrame(
+      { path: 'lan', kind: 'request', from: 'b', to: 'a', nonce: Buffer.alloc(16, 2), counter: 1, epoch: 5, seq: 1 },
+      KEY,
+    );
+    transport.inject({ path: 'lan', from: b.lan!, fromPort: PORT, data: frame, receivedUs: clock.nowUs() });
+    await clock.runFor(500);
+    return { promisedTo: service.status().voter.promisedTo, granted: service.status().grantsSent };
+  }
+
+  it('one thread: its claim given up, it drops its vote for itself and grants the higher claim', async () => {
+    expect(await yieldTo(false)).to.deep.equal({ promisedTo: 'b', granted: 1 });
+  });
+
+  it('a twin: the promise to itself stays (the other twin may hold the lease on it), b is refused', async () => {
+    expect(await yieldTo(true)).to.deep.equal({ promisedTo: 'a', granted: 0 });
   });
 });

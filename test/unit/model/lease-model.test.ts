@@ -94,6 +94,14 @@ describe('model check of the lease rules (all interleavings, bounded)', function
       assertSafe('2+witness, releases', cfg, full, true);
     });
 
+    it('2 members + witness, twin lease threads: two requests outstanding per member (one per twin), the later granted lease and enforcer deadline kept: every reachable state', () => {
+      // Twins are one voter (their voter state is changed under one lock) and two holders of
+      // one name: each request a majority granted gives a lease, the member keeps the later
+      // one and so does its enforcer (slots). A twin stopped is a slot whose request waits.
+      const cfg: ModelConfig = { ...base, slots: 2, maxInFlight: 2 };
+      assertSafe('2+witness, twins', cfg, { ...full, maxStates: 3_000_000 }, true);
+    });
+
     it('2 members + witness, a restart at any moment (an unsaved claim epoch is lost): every state within 12 steps', () => {
       // The depth at which the same bounds without the quiet period reach two holders.
       const cfg: ModelConfig = { ...base, maxRestarts: 1 };
