@@ -131,8 +131,8 @@ static int set_timer(int tfd, int64_t deadline) {
 }
 
 /* The main thread's timer: one it cannot set leaves nothing to enforce with, so it exits. */
-static void arm(int tfd) {
-  if (set_timer(tfd, deadline_us) != 0) {
+static void arm(int tfd, int64_t deadline) {
+  if (set_timer(tfd, deadline) != 0) {
     fprintf(stderr, "hotspare-enforcer: timerfd_settime: %s\n", strerror(errno));
     exit(1);
   }
@@ -197,13 +197,17 @@ static void handle_line(const char *line) {
 }
 
 /*
- * Arms the main thread's timer for the current deadline and tells the watchers of one that
- * comes earlier than `before` (or after none): a later one they find when their timer for
- * the earlier one fires, so renewals, which only move it later, wake nobody. Under `lock`.
+ * Arms the main thread's timer for `current` (the deadline just set) and tells the watchers
+ * of one that comes earlier than `before` (or after none): a later one they find when their
+ * timer for the earlier one fires, so renewals, which only move it later, wake nobody.
+ * Called after `lock` is let go: setting a timer and waking a watcher (an interrupt to
+ * another CPU) are where a virtual machine's host may stop this CPU, and a watcher on
+ * another CPU must not wait for the lock meanwhile. A deadline fired in between leaves this
+ * timer armed for nothing: it wakes, finds none, and sleeps again.
  */
-static void arm_all(int tfd, int64_t before) {
-  arm(tfd);
-  if (deadline_us < 0 || (before >= 0 && deadline_us >= before)) return;
+static void arm_all(int tfd, int64_t before, int64_t current) {
+  arm(tfd, current);
+  if (current < 0 || (before >= 0 && current >= before)) return;
   uint64_t one = 1;
   for (int i = 0; i < watchers; i++)
     if (write(watcher_pokes[i], &one, sizeof one) < 0 && errno != EAGAIN)
@@ -393,8 +397,9 @@ int main(int argc, char **argv) {
       memmove(buffer, start, used);
       /* A line longer than the buffer is nobody's protocol: drop it. */
       if (used == sizeof buffer - 1) used = 0;
-      arm_all(tfd, before);
+      int64_t current = deadline_us;
       pthread_mutex_unlock(&lock);
+      arm_all(tfd, before, current);
     }
   }
 }

@@ -33,11 +33,11 @@
  *                              into it again, and the read end (O_CLOEXEC) is returned, to
  *                              be the enforcer's stdin and then closed here
  *   channelSend(id, slot, line) writes `line\n` (non-blocking, one write below PIPE_BUF, so
- *                              two threads' lines never interleave) and keeps it as the
- *                              slot's last command; throws with the errno's code (EPIPE: no
- *                              reader, EAGAIN: the enforcer reads nothing)
- *   channelClose(id)           closes the write end (the enforcer reads end of input once no
- *                              reader is left behind); later sends throw EBADF
+ *                              two threads' lines never interleave; outside the lock) and
+ *                              keeps it as the slot's last command; throws with the errno's
+ *                              code (EPIPE: no reader, EAGAIN: the enforcer reads nothing)
+ *   channelClose(id)           ends the write end (the enforcer reads end of input) by putting
+ *                              a dead pipe under its number; later sends throw
  * No mlockall: tried, and V8 (Node 20) aborts ("Check failed: 0 == ret" in
  * OS::SetPermissions) when it discards pages of a locked heap.
  * Errors thrown carry `code` (the errno name, or ERR_HOTSPARE_TIMER for misuse).
@@ -421,13 +421,15 @@ static napi_value channel_send(napi_env env, napi_callback_info info) {
   struct channel *c = &channels[id];
   int slot = (int)slot_raw;
   memcpy(c->last[slot], line, length + 2);
-  int err = 0;
-  if (c->fd < 0)
-    err = EBADF;
-  else if (write(c->fd, line, length + 1) < 0)
-    err = errno;
+  int fd = c->fd;
   pthread_mutex_unlock(&channel_lock);
-  if (err != 0) return throw_errno(env, "write to the enforcer", err, "");
+  /* The write goes out after the lock: it wakes the enforcer (an interrupt to another CPU,
+   * where a virtual machine's host may stop this CPU), and the other twin must not wait for
+   * the lock meanwhile. One write below PIPE_BUF is atomic, so the twins' lines never mix.
+   * The fd number stays valid: a restart swaps a new pipe in under it (dup3), and a close
+   * leaves a dead pipe there (writes fail with EPIPE), never a free number. */
+  if (fd < 0) return throw_errno(env, "write to the enforcer", EBADF, "");
+  if (write(fd, line, length + 1) < 0) return throw_errno(env, "write to the enforcer", errno, "");
   return NULL;
 }
 
@@ -438,7 +440,20 @@ static napi_value channel_close(napi_env env, napi_callback_info info) {
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
   pthread_mutex_lock(&channel_lock);
   if (argc >= 1 && channel_arg(env, argv[0], &id) == 0) {
-    if (channels[id].fd >= 0) close(channels[id].fd);
+    int fd = channels[id].fd;
+    if (fd >= 0) {
+      /* A dead pipe takes the number (the enforcer reads end of input: its write end is gone),
+       * so a twin's write already past the lock fails with EPIPE instead of reaching whatever
+       * file would reuse a freed number. The number stays taken for the process's life. */
+      int dead[2];
+      if (pipe2(dead, O_CLOEXEC | O_NONBLOCK) == 0) {
+        close(dead[0]);
+        if (dup3(dead[1], fd, O_CLOEXEC) < 0) close(fd);
+        close(dead[1]);
+      } else {
+        close(fd);
+      }
+    }
     channels[id].fd = -1;
     channels[id].used = 0;
   }

@@ -40,29 +40,37 @@ export class LeaseThread {
   private readonly untilUsOf: Array<number | null> = [null, null];
   private readonly statusOf: Array<LeaseStatus | null> = [null, null];
   private readonly twins: TwinCombiner | null;
+  /** Under twins: each twin's lease end, written by the twin (see TwinData.ends). */
+  private readonly ends: BigInt64Array | null;
   private stopped = false;
   /** The heartbeat's transport: sends and hears through the worker's sockets. */
   readonly transport: PeerTransport;
 
   constructor(private readonly o: LeaseThreadOptions) {
     const { key, clock: _clock, log: _log, onFailed: _onFailed, twins, ...rest } = o;
+    let shared: BigInt64Array | null = null;
     if (twins === null) this.start(0, { ...rest, key: key.derivedForWorker(), twin: null });
     else {
       const cell = SharedVoterCell.create(o.clock.nowUs());
+      const ends = new SharedArrayBuffer(16);
+      new BigInt64Array(ends).fill(-1n);
       const channelId = o.enforcer === null ? null : twins.binding.channelOpen();
       for (const index of [0, 1] as const)
         this.start(index, {
           ...rest,
           key: key.derivedForWorker(),
-          twin: { index, cell, channelId, twinPort: twins.twinPort, twinMembers: twins.twinMembers },
+          twin: { index, cell, ends, channelId, twinPort: twins.twinPort, twinMembers: twins.twinMembers },
         });
+      shared = new BigInt64Array(ends);
     }
+    this.ends = shared;
     this.twins =
       twins === null
         ? null
         : new TwinCombiner({
             callbacks: () => this.callbacks,
             nowUs: () => this.o.clock.nowUs(),
+            untilUs: (twin) => this.endOf(twin),
             post: (twin, message) => this.postTo(twin, message),
             log: o.log,
           });
@@ -120,9 +128,16 @@ export class LeaseThread {
     this.workers[index] = worker;
   }
 
+  /** One worker's latest lease end: from the shared array under twins, else its last message. */
+  private endOf(index: TwinIndex): number | null {
+    if (this.ends === null) return this.untilUsOf[index] ?? null;
+    const v = Atomics.load(this.ends, index);
+    return v < 0n ? null : Number(v);
+  }
+
   /** The lease's end: the later twin's (the enforcer keeps the later deadline). */
   private untilUs(): number | null {
-    const ends = this.untilUsOf.filter((u): u is number => u !== null);
+    const ends = ([0, 1] as const).map((i) => this.endOf(i)).filter((u): u is number => u !== null);
     return ends.length === 0 ? null : Math.max(...ends);
   }
 
@@ -177,7 +192,6 @@ export class LeaseThread {
         );
       case 'state':
         this.untilUsOf[index] = m.untilUs;
-        t?.until(index, m.untilUs);
         return;
       case 'status':
         this.statusOf[index] = m.status;

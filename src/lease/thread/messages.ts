@@ -40,6 +40,12 @@ export interface TwinData {
   index: 0 | 1;
   /** SharedVoterCell's buffer: the voter state and frame counter both twins share. */
   cell: SharedArrayBuffer;
+  /**
+   * Each twin's lease end (BigInt64 µs per twin, -1: none), written by the twin at every
+   * change and read by the agent's thread: no message per grant, so a twin never waits on
+   * the agent's message queue (whose lock the agent's thread may hold when its CPU stops).
+   */
+  ends: SharedArrayBuffer;
   /** The enforcer's channel in the timer addon (null: no enforcer, tests). */
   channelId: number | null;
   twinPort: number;

@@ -24,6 +24,8 @@ export interface TwinCombinerOutputs {
   callbacks(): LeaseCallbacks | null;
   /** The agent's monotonic clock, to judge a twin's latest lease end. */
   nowUs(): number;
+  /** A twin's latest lease end (null: none). */
+  untilUs(twin: TwinIndex): number | null;
   post(twin: TwinIndex, message: ToLeaseWorker): void;
   log(level: LogLevel, event: string, message: string, fields?: LogFields): void;
 }
@@ -31,8 +33,6 @@ export interface TwinCombinerOutputs {
 export class TwinCombiner {
   /** The epoch each twin holds now (null: none). */
   private readonly heldEpoch: [number | null, number | null] = [null, null];
-  /** Each twin's latest word on its lease's end (null: none). */
-  private readonly untilUs: [number | null, number | null] = [null, null];
   /** The epoch the agent asked for (null: released, or never asked). */
   private acquired: number | null = null;
   /** The epoch the agent was told it holds (null: none, or told it was lost). */
@@ -52,11 +52,6 @@ export class TwinCombiner {
     this.heldEpoch[0] = null;
     this.heldEpoch[1] = null;
     this.both({ type: 'release' });
-  }
-
-  /** A twin's lease end, as it said after each change. */
-  until(twin: TwinIndex, untilUs: number | null): void {
-    this.untilUs[twin] = untilUs;
   }
 
   held(twin: TwinIndex, epoch: number, detail: string): void {
@@ -81,7 +76,7 @@ export class TwinCombiner {
   lost(twin: TwinIndex, epoch: number, detail: string, byEnforcer: boolean): void {
     if (this.heldEpoch[twin] === epoch) this.heldEpoch[twin] = null;
     const other = twin === 0 ? 1 : 0;
-    const otherHolds = this.heldEpoch[other] === epoch && (this.untilUs[other] ?? 0) > this.out.nowUs();
+    const otherHolds = this.heldEpoch[other] === epoch && (this.out.untilUs(other) ?? 0) > this.out.nowUs();
     if (!byEnforcer && this.acquired === epoch && otherHolds) {
       this.out.log(
         'warn',

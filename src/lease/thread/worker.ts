@@ -36,6 +36,7 @@ const realtime = data.clockOptions.realtime > 0 ? Math.min(99, data.clockOptions
 const opened = openClock({ native: data.clockOptions.native, realtime });
 const clock = opened.clock;
 const twin = data.twin;
+const ends = twin === null ? null : new BigInt64Array(twin.ends);
 const binding = twin === null ? null : loadTimerBinding();
 // A twin on a CPU of its own: when the host stops one CPU (a virtual CPU not run for 100 ms
 // happens), the other twin's timer still fires and its renewals still go out.
@@ -110,7 +111,11 @@ const service: LeaseService = new LeaseService({
     post({ type: 'yield', epoch, detail });
   },
   log: (level, event, message, fields = {}) => post({ type: 'log', level, event, message, fields }),
-  onChange: () => post({ type: 'state', untilUs: service.untilUs() }),
+  onChange: () => {
+    const until = service.untilUs();
+    if (ends === null) post({ type: 'state', untilUs: until });
+    else Atomics.store(ends, twin?.index ?? 0, BigInt(until === null ? -1 : Math.round(until)));
+  },
   loopName: twin === null ? 'lease thread' : `lease thread (twin ${twin.index})`,
   ...(twin === null
     ? {}

@@ -1,7 +1,7 @@
 /**
  * Twin lease threads (`lease.thread: twins`) on real UDP sockets and real CPUs: three
  * members in two namespaces, each with two lease threads pinned to CPUs 0 and 1. A
- * SCHED_FIFO 99 busy loop then holds CPU 0 for ten leases, as a host that stops one virtual
+ * SCHED_FIFO 99 busy loop then holds CPU 0 for four leases, as a host that stops one virtual
  * CPU for 100 ms and more does (bench-results/stall-witness-2026-12-05): every twin 0 stops,
  * and the lease is renewed by the twins 1 throughout. Needs root and two CPUs.
  */
@@ -21,9 +21,12 @@ import type { VethLan } from './fixtures/netns.js';
 const MEMBER = fileURLToPath(new URL('./fixtures/lease-thread-member.js', import.meta.url));
 const HOG = fileURLToPath(new URL('./fixtures/cpu-hog.js', import.meta.url));
 const PORT = 7409;
-const DURATION_MS = 25;
-const RENEW_MS = 5;
-const HOLD_MS = 10 * DURATION_MS;
+// L 100 ms: a lease long enough that the other twin's own short holds on this loaded
+// machine (tens of ms at times, bench-results/lease-twins-2026-12-05) do not end it, while
+// the CPU held for four leases does end twin 0's.
+const DURATION_MS = 100;
+const RENEW_MS = 20;
+const HOLD_MS = 4 * DURATION_MS;
 
 interface Line {
   held: boolean;

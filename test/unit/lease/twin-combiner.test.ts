@@ -13,12 +13,15 @@ function combiner(): {
   said: string[];
   posts: Array<{ twin: TwinIndex; message: ToLeaseWorker }>;
   logs: string[];
+  ends: [number | null, number | null];
 } {
   const said: string[] = [];
   const posts: Array<{ twin: TwinIndex; message: ToLeaseWorker }> = [];
   const logs: string[] = [];
+  const ends: [number | null, number | null] = [null, null];
   const t = new TwinCombiner({
     nowUs: () => NOW,
+    untilUs: (twin) => ends[twin],
     callbacks: () => ({
       onHeld: (epoch, detail) => said.push(`held ${epoch}: ${detail}`),
       onLost: (epoch, detail) => said.push(`lost ${epoch}: ${detail}`),
@@ -28,17 +31,17 @@ function combiner(): {
     post: (twin, message) => posts.push({ twin, message }),
     log: (_level, event) => logs.push(event),
   });
-  return { t, said, posts, logs };
+  return { t, said, posts, logs, ends };
 }
 
 const NOW = 1_000_000;
 
 /** Both twins hold `epoch`, each with a lease that ends after NOW. */
-function bothHold(t: TwinCombiner, epoch: number): void {
-  t.held(0, epoch, 'x');
-  t.until(0, NOW + 20_000);
-  t.held(1, epoch, 'y');
-  t.until(1, NOW + 20_000);
+function bothHold(c: { t: TwinCombiner; ends: [number | null, number | null] }, epoch: number): void {
+  c.t.held(0, epoch, 'x');
+  c.ends[0] = NOW + 20_000;
+  c.t.held(1, epoch, 'y');
+  c.ends[1] = NOW + 20_000;
 }
 
 describe('lease twins: the combined lease the agent sees', () => {
@@ -52,9 +55,10 @@ describe('lease twins: the combined lease the agent sees', () => {
   });
 
   it('a twin that ran out while the other holds asks again, and the agent hears nothing', () => {
-    const { t, said, posts, logs } = combiner();
+    const c = combiner();
+    const { t, said, posts, logs } = c;
     t.acquire(3);
-    bothHold(t, 3);
+    bothHold(c, 3);
     posts.length = 0;
     t.lost(0, 3, 'no majority renewed it', false);
     expect(said).to.deep.equal(['held 3: x (twin 0)']);
@@ -66,19 +70,21 @@ describe('lease twins: the combined lease the agent sees', () => {
   });
 
   it('the lease is lost when the twin still holding runs out too', () => {
-    const { t, said } = combiner();
+    const c = combiner();
+    const { t, said } = c;
     t.acquire(3);
-    bothHold(t, 3);
+    bothHold(c, 3);
     t.lost(0, 3, 'ran out', false);
     t.lost(1, 3, 'ran out too', false);
     expect(said).to.deep.equal(['held 3: x (twin 0)', 'lost 3: ran out too (twin 1)']);
   });
 
   it("the lease is lost when the other twin's latest lease end is past (it stopped before it could say so)", () => {
-    const { t, said, posts } = combiner();
+    const c = combiner();
+    const { t, said, posts } = c;
     t.acquire(3);
-    bothHold(t, 3);
-    t.until(1, NOW - 1);
+    bothHold(c, 3);
+    c.ends[1] = NOW - 1;
     posts.length = 0;
     t.lost(0, 3, 'ran out', false);
     expect(said).to.deep.equal(['held 3: x (twin 0)', 'lost 3: ran out (twin 0)']);
@@ -86,9 +92,10 @@ describe('lease twins: the combined lease the agent sees', () => {
   });
 
   it('the enforcer removing the address is a loss even while the other twin holds', () => {
-    const { t, said, posts } = combiner();
+    const c = combiner();
+    const { t, said, posts } = c;
     t.acquire(3);
-    bothHold(t, 3);
+    bothHold(c, 3);
     posts.length = 0;
     t.lost(0, 3, 'the enforcer removed the primary address', true);
     t.lost(1, 3, 'the enforcer removed the primary address', true);
