@@ -6,14 +6,14 @@
  */
 import { expect } from 'chai';
 import { spawn } from 'node:child_process';
-import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { createVethLan, deleteNamespaces, netnsUnavailable } from './fixtures/netns.js';
 import type { VethLan } from './fixtures/netns.js';
+import { LeaseMemberProcess as Member } from './fixtures/lease-thread-process.js';
+import type { MemberLine as Line } from './fixtures/lease-thread-process.js';
 import { run, stopChild, waitFor } from '../../fixtures/processes.js';
 
 const SCRIPT = fileURLToPath(new URL('./fixtures/lease-thread-member.js', import.meta.url));
@@ -21,31 +21,6 @@ const PORT = 7407;
 const DURATION_MS = 100;
 const RENEW_MS = 10;
 const BLOCK_MS = 4 * DURATION_MS;
-
-interface Line {
-  held: boolean;
-  leftUs: number;
-  events: string[];
-  blocked: number;
-}
-
-class Member {
-  lines: Line[] = [];
-  stderr = '';
-  constructor(readonly child: ChildProcessWithoutNullStreams) {
-    createInterface({ input: child.stdout }).on('line', (line) => this.lines.push(JSON.parse(line) as Line));
-    child.stderr.on('data', (chunk: Buffer) => (this.stderr += chunk.toString('utf8')));
-  }
-  get last(): Line | undefined {
-    return this.lines.at(-1);
-  }
-  events(): string[] {
-    return this.last?.events ?? [];
-  }
-  say(line: string): void {
-    this.child.stdin.write(`${line}\n`);
-  }
-}
 
 const unavailable = netnsUnavailable();
 

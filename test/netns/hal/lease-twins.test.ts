@@ -11,12 +11,12 @@ import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { describeIfAvailable } from '../../fixtures/prerequisites.js';
 import { run, stopChild, waitFor } from '../../fixtures/processes.js';
 import { createVethLan, deleteNamespaces, netnsUnavailable } from './fixtures/netns.js';
 import type { VethLan } from './fixtures/netns.js';
+import { LeaseMemberProcess as Member } from './fixtures/lease-thread-process.js';
 
 const MEMBER = fileURLToPath(new URL('./fixtures/lease-thread-member.js', import.meta.url));
 const HOG = fileURLToPath(new URL('./fixtures/cpu-hog.js', import.meta.url));
@@ -27,24 +27,6 @@ const PORT = 7409;
 const DURATION_MS = 100;
 const RENEW_MS = 20;
 const HOLD_MS = 4 * DURATION_MS;
-
-interface Line {
-  held: boolean;
-  leftUs: number;
-  events: string[];
-}
-
-class Member {
-  lines: Line[] = [];
-  stderr = '';
-  constructor(readonly child: ChildProcessWithoutNullStreams) {
-    createInterface({ input: child.stdout }).on('line', (line) => this.lines.push(JSON.parse(line) as Line));
-    child.stderr.on('data', (chunk: Buffer) => (this.stderr += chunk.toString('utf8')));
-  }
-  events(): string[] {
-    return this.lines.at(-1)?.events ?? [];
-  }
-}
 
 const missing = netnsUnavailable() ?? (availableParallelism() < 2 ? `one CPU only (${availableParallelism()})` : null);
 
