@@ -17,10 +17,11 @@ export interface EnforcerChannel {
 }
 
 /**
- * Writes one command of `slot` to the channel. EPIPE (the enforcer died: the one started next
- * reads this slot's last command first) and a channel already closed (the agent is stopping:
- * the thread that runs the enforcer closed it before this twin heard the stop) are not
- * errors; any other failure goes to `onError`.
+ * Writes one command of `slot` to the channel. No enforcer started on it yet (the twin that
+ * starts one is still starting: the command is kept and read first by that enforcer), EPIPE
+ * (the enforcer died: the one started next reads this slot's last command first) and a
+ * channel already closed (the agent is stopping: the thread that runs the enforcer closed it
+ * before this twin heard the stop) are not errors; any other failure goes to `onError`.
  */
 function sendOnChannel(channel: EnforcerChannel, slot: number, line: string, onError: (m: string) => void): void {
   try {

@@ -36,11 +36,12 @@ export interface TimerBinding {
    * (`lease.thread: twins`; timer.c says how): `channelReader` makes a new pipe behind it
    * (the last command of each slot written into it again) and returns its read end, for
    * the enforcer's stdin; `channelSend` writes one line for a slot (throws with the errno's
-   * code); `channelClose` closes the write end.
+   * code; false: no enforcer started on the channel yet, the line kept for the first one);
+   * `channelClose` closes the write end.
    */
   channelOpen(): number;
   channelReader(id: number): number;
-  channelSend(id: number, slot: number, line: string): void;
+  channelSend(id: number, slot: number, line: string): boolean;
   channelClose(id: number): void;
 }
 

@@ -34,8 +34,11 @@
  *                              be the enforcer's stdin and then closed here
  *   channelSend(id, slot, line) writes `line\n` (non-blocking, one write below PIPE_BUF, so
  *                              two threads' lines never interleave; outside the lock) and
- *                              keeps it as the slot's last command; throws with the errno's
- *                              code (EPIPE: no reader, EAGAIN: the enforcer reads nothing)
+ *                              keeps it as the slot's last command; returns false when no
+ *                              enforcer was started on the channel yet (the line is kept,
+ *                              and the first channelReader writes it in), true when written;
+ *                              throws with the errno's code (EPIPE: no reader, EAGAIN: the
+ *                              enforcer reads nothing)
  *   channelClose(id)           ends the write end (the enforcer reads end of input) by putting
  *                              a dead pipe under its number; later sends throw
  * No mlockall: tried, and V8 (Node 20) aborts ("Check failed: 0 == ret" in
@@ -428,9 +431,16 @@ static napi_value channel_send(napi_env env, napi_callback_info info) {
    * the lock meanwhile. One write below PIPE_BUF is atomic, so the twins' lines never mix.
    * The fd number stays valid: a restart swaps a new pipe in under it (dup3), and a close
    * leaves a dead pipe there (writes fail with EPIPE), never a free number. */
-  if (fd < 0) return throw_errno(env, "write to the enforcer", EBADF, "");
+  napi_value written;
+  /* No enforcer yet (the twin that starts it is still starting): the line is the slot's last
+   * command, which the first channelReader writes into the enforcer's pipe. */
+  if (fd < 0) {
+    napi_get_boolean(env, false, &written);
+    return written;
+  }
   if (write(fd, line, length + 1) < 0) return throw_errno(env, "write to the enforcer", errno, "");
-  return NULL;
+  napi_get_boolean(env, true, &written);
+  return written;
 }
 
 static napi_value channel_close(napi_env env, napi_callback_info info) {

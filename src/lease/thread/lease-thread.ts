@@ -164,6 +164,7 @@ export class LeaseThread {
     const twinNote = t === null ? '' : ` (twin ${index})`;
     switch (m.type) {
       case 'ready':
+        if (index === 0) t?.started();
         return this.o.log('info', 'lease-thread', `lease service on its own thread${twinNote}: ${m.description}`);
       case 'datagram':
         for (const l of [...this.listeners]) l(m.datagram);

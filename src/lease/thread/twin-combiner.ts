@@ -12,6 +12,9 @@
  * - Yield: once per epoch, unless the other twin holds the lease at that epoch; the other
  *   twin's claim is released too.
  * - After a release, whatever a twin still reports of that epoch is ignored.
+ * - Twin 0 starts the enforcer: a grant to twin 1 before twin 0 is ready is told to the
+ *   agent only once it is (the enforcer then runs with twin 1's deadline), so the address is
+ *   never assigned on a lease no enforcer ends.
  */
 import type { LogFields } from '../../log/index.js';
 import type { LogLevel } from '../../role/types.js';
@@ -38,8 +41,19 @@ export class TwinCombiner {
   /** The epoch the agent was told it holds (null: none, or told it was lost). */
   private reportedHeld: number | null = null;
   private reportedYield: number | null = null;
+  /** Whether twin 0 (which starts the enforcer) is ready; until then, twin 1's grant waits. */
+  private enforcerStarted = false;
+  private heldBeforeStart: { epoch: number; detail: string } | null = null;
 
   constructor(private readonly out: TwinCombinerOutputs) {}
+
+  /** Twin 0 is ready: its enforcer was started. A grant to twin 1 that waited is told now. */
+  started(): void {
+    this.enforcerStarted = true;
+    const waiting = this.heldBeforeStart;
+    this.heldBeforeStart = null;
+    if (waiting !== null) this.held(1, waiting.epoch, waiting.detail);
+  }
 
   acquire(epoch: number): void {
     this.acquired = epoch;
@@ -48,6 +62,7 @@ export class TwinCombiner {
 
   release(): void {
     this.acquired = null;
+    this.heldBeforeStart = null;
     this.reportedHeld = null;
     this.heldEpoch[0] = null;
     this.heldEpoch[1] = null;
@@ -56,6 +71,10 @@ export class TwinCombiner {
 
   held(twin: TwinIndex, epoch: number, detail: string): void {
     if (this.acquired !== epoch) return;
+    if (twin === 1 && !this.enforcerStarted) {
+      this.heldBeforeStart = { epoch, detail };
+      return;
+    }
     this.heldEpoch[twin] = epoch;
     if (this.reportedHeld === epoch) {
       this.out.log(
@@ -74,6 +93,7 @@ export class TwinCombiner {
   }
 
   lost(twin: TwinIndex, epoch: number, detail: string, byEnforcer: boolean): void {
+    if (twin === 1 && this.heldBeforeStart?.epoch === epoch) this.heldBeforeStart = null;
     if (this.heldEpoch[twin] === epoch) this.heldEpoch[twin] = null;
     const other = twin === 0 ? 1 : 0;
     const otherHolds = this.heldEpoch[other] === epoch && (this.out.untilUs(other) ?? 0) > this.out.nowUs();

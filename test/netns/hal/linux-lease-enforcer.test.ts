@@ -317,6 +317,35 @@ ready?
         expect(() => binding.channelSend(channel.id, 1, 'disarm 1')).to.throw(/not an open channel/);
       });
 
+      it("a twin's deadline sent before the enforcer is started is kept, not an error, and enforced by it", async () => {
+        const l = lan as VethLan;
+        await ipIn(l.a, ['addr', 'add', ADDRESS, 'dev', l.ifA]);
+        const binding = loadTimerBinding();
+        const channel = { binding, id: binding.channelOpen() };
+        const errors: string[] = [];
+        // Twin 1 is granted first, while twin 0 (which starts the enforcer) is still starting.
+        const twin = new ChannelEnforcer(channel, (m) => errors.push(m));
+        const deadline = nowUs() + 600_000;
+        twin.hold(deadline);
+        expect(binding.channelSend(channel.id, 1, `hold 1 ${deadline}`), 'no enforcer yet').to.equal(false);
+        const command = ['ip', 'netns', 'exec', l.a, ...variant.argv, l.ifA, ADDRESS];
+        const driver = new LinuxLeaseEnforcer(l.ifA, ADDRESS, (m) => errors.push(m), command, channel);
+        const expired: Array<number | null> = [];
+        driver.onExpired((_lateUs, deadlineUs) => expired.push(deadlineUs));
+        const pid = driver.pid ?? 0;
+        try {
+          await waitFor(() => expired.length > 0, 10_000, "the enforcer's report");
+          expect(expired, "the twin's deadline, read from the new pipe").to.deep.equal([deadline]);
+          expect(await holds(l.a, l.ifA)).to.equal(false);
+          expect(errors, 'nothing reported').to.deep.equal([]);
+        } finally {
+          driver.close();
+          twin.close();
+          await waitFor(() => pid === 0 || !existsSync(`/proc/${pid}`), 5000, 'the enforcer to exit');
+          await ipIn(l.a, ['addr', 'del', ADDRESS, 'dev', l.ifA]).catch(() => undefined);
+        }
+      });
+
       it('leaves the address alone once disarmed', async () => {
         const l = lan as VethLan;
         await ipIn(l.a, ['addr', 'add', ADDRESS, 'dev', l.ifA]);

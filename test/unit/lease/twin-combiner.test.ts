@@ -8,7 +8,8 @@ import { TwinCombiner } from '../../../src/lease/thread/twin-combiner.js';
 import type { TwinIndex } from '../../../src/lease/thread/twin-combiner.js';
 import type { ToLeaseWorker } from '../../../src/lease/thread/messages.js';
 
-function combiner(): {
+/** A combiner whose twin 0 is ready (its enforcer started) unless `started` is false. */
+function combiner(started = true): {
   t: TwinCombiner;
   said: string[];
   posts: Array<{ twin: TwinIndex; message: ToLeaseWorker }>;
@@ -31,6 +32,7 @@ function combiner(): {
     post: (twin, message) => posts.push({ twin, message }),
     log: (_level, event) => logs.push(event),
   });
+  if (started) t.started();
   return { t, said, posts, logs, ends };
 }
 
@@ -52,6 +54,27 @@ describe('lease twins: the combined lease the agent sees', () => {
     t.held(1, 3, 'granted by a, b');
     t.held(0, 3, 'granted by a, c');
     expect(said).to.deep.equal(['held 3: granted by a, b (twin 1)']);
+  });
+
+  it("twin 1's grant before twin 0 started the enforcer is said only once twin 0 is ready", () => {
+    const { t, said } = combiner(false);
+    t.acquire(3);
+    t.held(1, 3, 'granted by a, b');
+    expect(said, 'no enforcer yet').to.deep.equal([]);
+    t.started();
+    expect(said).to.deep.equal(['held 3: granted by a, b (twin 1)']);
+    // A grant that ran out before twin 0 was ready is not said at all.
+    const late = combiner(false);
+    late.t.acquire(4);
+    late.t.held(1, 4, 'granted by a, b');
+    late.t.lost(1, 4, 'no majority renewed it', false);
+    late.t.started();
+    expect(late.said).to.deep.equal([]);
+    // Twin 0's own grant needs no wait: its enforcer is started before its service.
+    const own = combiner(false);
+    own.t.acquire(5);
+    own.t.held(0, 5, 'granted by a, c');
+    expect(own.said).to.deep.equal(['held 5: granted by a, c (twin 0)']);
   });
 
   it('a twin that ran out while the other holds asks again, and the agent hears nothing', () => {
