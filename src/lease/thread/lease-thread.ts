@@ -67,13 +67,20 @@ export class LeaseThread {
     this.twins =
       twins === null
         ? null
-        : new TwinCombiner({
-            callbacks: () => this.callbacks,
-            nowUs: () => this.o.clock.nowUs(),
-            untilUs: (twin) => this.endOf(twin),
-            post: (twin, message) => this.postTo(twin, message),
-            log: o.log,
-          });
+        : new TwinCombiner(
+            {
+              callbacks: () => this.callbacks,
+              nowUs: () => this.o.clock.nowUs(),
+              untilUs: (twin) => this.endOf(twin),
+              post: (twin, message) => this.postTo(twin, message),
+              defer: (task, delayMs) => setTimeout(task, delayMs),
+              log: o.log,
+            },
+            // A claim's longest wait for a grant is about the voters' promise to the old holder.
+            Math.ceil(o.timing.durationUs / 1000),
+            // Twin 1 asks once the address is assigned and announced.
+            Math.ceil(o.renewUs / 1000),
+          );
     this.transport = {
       send: (path, address, port, data) => this.postTo(0, { type: 'send', path, address, port, data }),
       onDatagram: (listener) => this.listeners.push(listener),

@@ -2,6 +2,13 @@
  * The agent thread's view of twin lease threads (`lease.thread: twins`, README "Takeover
  * gates"): two lease services that renew one lease, each on a CPU of its own, as one lease.
  *
+ * - A claim goes to twin 0 alone; twin 1 is asked `joinHeldMs` after the agent was told the
+ *   lease is held (a renewal period: the address is assigned and announced by then), or
+ *   when twin 0 has no grant after `joinAfterMs`. A claim is a burst of requests every millisecond from each asking twin
+ *   and their answers; on a machine whose CPUs run the twins of every lab member, twice
+ *   that burst kept the agent's thread (below the twins' priority) off both CPUs while it
+ *   saved the claim's record and assigned the address. A renewal needs both twins; a claim
+ *   whose twin is stopped is late, not lost.
  * - Held: when the first twin is granted the lease at the epoch the agent asked for.
  * - Lost: when the enforcer removed the address (either twin says so), or when a twin's
  *   lease ran out while the other does not hold it, or holds it by a deadline already past
@@ -30,6 +37,8 @@ export interface TwinCombinerOutputs {
   /** A twin's latest lease end (null: none). */
   untilUs(twin: TwinIndex): number | null;
   post(twin: TwinIndex, message: ToLeaseWorker): void;
+  /** Runs `task` after `delayMs` on the agent's thread. */
+  defer(task: () => void, delayMs: number): void;
   log(level: LogLevel, event: string, message: string, fields?: LogFields): void;
 }
 
@@ -45,7 +54,18 @@ export class TwinCombiner {
   private enforcerStarted = false;
   private heldBeforeStart: { epoch: number; detail: string } | null = null;
 
-  constructor(private readonly out: TwinCombinerOutputs) {}
+  /** The claim twin 1 is still to be asked for (null: asked, or none). */
+  private twin1Due: number | null = null;
+
+  /**
+   * `joinAfterMs`: how long a claim waits for twin 0's grant before twin 1 asks too;
+   * `joinHeldMs`: how long after the grant twin 1 asks.
+   */
+  constructor(
+    private readonly out: TwinCombinerOutputs,
+    private readonly joinAfterMs: number,
+    private readonly joinHeldMs: number,
+  ) {}
 
   /** Twin 0 is ready: its enforcer was started. A grant to twin 1 that waited is told now. */
   started(): void {
@@ -57,11 +77,21 @@ export class TwinCombiner {
 
   acquire(epoch: number): void {
     this.acquired = epoch;
-    this.both({ type: 'acquire', epoch });
+    this.twin1Due = epoch;
+    this.out.post(0, { type: 'acquire', epoch });
+    this.out.defer(() => this.join(epoch), this.joinAfterMs);
+  }
+
+  /** Twin 1 asks for the claim at `epoch` too, unless it did or the claim ended. */
+  private join(epoch: number): void {
+    if (this.twin1Due !== epoch || this.acquired !== epoch) return;
+    this.twin1Due = null;
+    this.out.post(1, { type: 'acquire', epoch });
   }
 
   release(): void {
     this.acquired = null;
+    this.twin1Due = null;
     this.heldBeforeStart = null;
     this.reportedHeld = null;
     this.heldEpoch[0] = null;
@@ -90,6 +120,7 @@ export class TwinCombiner {
     }
     this.reportedHeld = epoch;
     this.out.callbacks()?.onHeld(epoch, `${detail} (twin ${twin})`);
+    this.out.defer(() => this.join(epoch), this.joinHeldMs);
   }
 
   lost(twin: TwinIndex, epoch: number, detail: string, byEnforcer: boolean): void {
@@ -109,6 +140,7 @@ export class TwinCombiner {
     }
     if (this.reportedHeld !== epoch) return;
     this.reportedHeld = null;
+    this.twin1Due = null;
     this.heldEpoch[other] = null;
     this.out.callbacks()?.onLost(epoch, `${detail} (twin ${twin})`);
   }
@@ -126,6 +158,7 @@ export class TwinCombiner {
       return;
     }
     this.reportedYield = epoch;
+    this.twin1Due = null;
     this.out.post(other, { type: 'release' });
     this.out.callbacks()?.onYield(epoch, `${detail} (twin ${twin})`);
   }
