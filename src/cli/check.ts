@@ -1,4 +1,5 @@
 import { constants, accessSync, statSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { quickPolls } from '../agent/index.js';
 import { loadConfig } from '../config/index.js';
@@ -16,6 +17,8 @@ export interface CheckOptions {
   host?: boolean;
   /** The MAC of an interface, or null when it does not exist. Default: sysfs. */
   macOf?: (nic: string) => string | null;
+  /** How many CPUs this process may run on (with `host`). Default: its affinity mask's. */
+  cpus?: () => number;
 }
 
 /** Validates a config and its board and describes what the agent would do. Throws on errors. */
@@ -102,8 +105,15 @@ export function checkConfig(
     `sync every ${config.sync.everyProbes} answered probes; health check ${config.health === null ? 'none' : `\`${config.health.command}\` every ${config.health.intervalMs} ms, ${config.health.fails} failures give up the primary address`}`,
     `control socket ${config.controlSocket}${config.board.serial.device === null ? '' : `; console ${config.board.serial.device} at ${config.board.serial.baud} baud`}`,
   ];
-  if (options.host === true)
+  if (options.host === true) {
     report.push(`this machine: ${config.board.nic} has ${macOf(config.board.nic) ?? '?'}, ${config.node}'s MAC`);
+    const cpus = (options.cpus ?? availableParallelism)();
+    // Twins pin one thread to each of two CPUs; the agent runs on the same mask as `check`.
+    if (config.fencing.gate === 'lease' && config.lease.thread === 'twins' && cpus < 2)
+      warnings.push(
+        `lease.thread is twins but this machine lets the agent run on ${cpus} CPU: both lease threads would share it, and a stop of that CPU loses the lease (README "Takeover gates", twin lease threads)`,
+      );
+  }
   return { config, report, warnings };
 }
 

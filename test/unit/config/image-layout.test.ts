@@ -98,6 +98,28 @@ describe('boot image config: node auto, boards by name, check on this machine, r
     expect(() => checkConfig(file, { macOf: () => null })).to.not.throw();
   });
 
+  it('check on this machine: twin lease threads on fewer than two CPUs are warned of', () => {
+    const twins = write((d) => {
+      d['node'] = 'b';
+      d['fencing'] = { ...(d['fencing'] ?? {}), gate: 'lease' };
+      d['lease'] = { thread: 'twins' };
+    });
+    const warned = (cpus: number): string[] =>
+      checkConfig(twins, { host: true, macOf, cpus: () => cpus }).warnings.filter((w) => w.includes('lease.thread'));
+    expect(warned(1)).to.have.length(1);
+    expect(warned(1)[0]).to.contain('run on 1 CPU: both lease threads would share it');
+    expect(warned(2)).to.deep.equal([]);
+    // One lease thread needs no second CPU; a config checked for another machine is not looked at.
+    const worker = write((d) => {
+      d['node'] = 'b';
+      d['fencing'] = { ...(d['fencing'] ?? {}), gate: 'lease' };
+    });
+    expect(checkConfig(worker, { host: true, macOf, cpus: () => 1 }).warnings.join('\n')).to.not.contain(
+      'lease.thread',
+    );
+    expect(checkConfig(twins, { macOf, cpus: () => 1 }).warnings.join('\n')).to.not.contain('lease.thread');
+  });
+
   it('reload: log.level is applied, everything else is named as needing a restart', () => {
     const running = loadConfig(
       write((d) => (d['node'] = 'a')),
