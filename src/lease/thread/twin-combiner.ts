@@ -54,6 +54,8 @@ export class TwinCombiner {
   private enforcerStarted = false;
   private heldBeforeStart: { epoch: number; detail: string } | null = null;
 
+  /** The epoch whose loss the agent was told of last. */
+  private lostEpoch: number | null = null;
   /** The claim twin 1 is still to be asked for (null: asked, or none). */
   private twin1Due: number | null = null;
 
@@ -138,8 +140,23 @@ export class TwinCombiner {
       this.out.post(twin, { type: 'acquire', epoch });
       return;
     }
-    if (this.reportedHeld !== epoch) return;
+    if (this.reportedHeld !== epoch) {
+      // The other twin's word on a loss already told: logged, so that the log has both
+      // twins' reasons (a stop of both CPUs reads differently from one twin's stop).
+      if (this.lostEpoch === epoch)
+        this.out.log(
+          'info',
+          'lease-twin-lost-too',
+          `lease twin ${twin} lost the lease at epoch ${epoch} too: ${detail}`,
+          {
+            twin,
+            epoch,
+          },
+        );
+      return;
+    }
     this.reportedHeld = null;
+    this.lostEpoch = epoch;
     this.twin1Due = null;
     this.heldEpoch[other] = null;
     this.out.callbacks()?.onLost(epoch, `${detail} (twin ${twin})`);

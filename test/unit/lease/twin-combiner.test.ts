@@ -160,6 +160,10 @@ describe('lease twins: the combined lease the agent sees', () => {
     t.lost(0, 3, 'ran out', false);
     expect(said).to.deep.equal(['held 3: x (twin 0)', 'lost 3: ran out (twin 0)']);
     expect(posts).to.deep.equal([]);
+    // Twin 1's own word on that loss, when it comes, is logged (not said to the agent again).
+    t.lost(1, 3, 'its requests were held 100 ms', false);
+    expect(said).to.have.length(2);
+    expect(c.logs.at(-1)).to.equal('lease-twin-lost-too');
   });
 
   it('the enforcer removing the address is a loss even while the other twin holds', () => {
