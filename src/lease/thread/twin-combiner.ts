@@ -4,11 +4,11 @@
  *
  * - A claim goes to twin 0 alone; twin 1 is asked `joinHeldMs` after the agent was told the
  *   lease is held (a renewal period: the address is assigned and announced by then), or
- *   when twin 0 has no grant after `joinAfterMs`. A claim is a burst of requests every millisecond from each asking twin
- *   and their answers; on a machine whose CPUs run the twins of every lab member, twice
- *   that burst kept the agent's thread (below the twins' priority) off both CPUs while it
- *   saved the claim's record and assigned the address. A renewal needs both twins; a claim
- *   whose twin is stopped is late, not lost.
+ *   when twin 0 has no grant after `joinAfterMs`. A claim is a burst of requests every
+ *   millisecond from each asking twin and their answers; on a machine whose CPUs run the
+ *   twins of every lab member, twice that burst kept the agent's thread (below the twins'
+ *   priority) off both CPUs while it saved the claim's record and assigned the address. A
+ *   renewal needs both twins; a claim whose twin is stopped is late, not lost.
  * - Held: when the first twin is granted the lease at the epoch the agent asked for.
  * - Lost: when the enforcer removed the address (either twin says so), or when a twin's
  *   lease ran out while the other does not hold it, or holds it by a deadline already past
