@@ -15,7 +15,7 @@ function combiner(started = true): {
   posts: Array<{ twin: TwinIndex; message: ToLeaseWorker }>;
   logs: string[];
   ends: [number | null, number | null];
-  /** Runs the deferred tasks of at most `delayMs` (0: those due once the agent's work is done). */
+  /** Runs the deferred tasks whose delay is at most `delayMs`. */
   runDeferred: (delayMs: number) => void;
 } {
   const said: string[] = [];
